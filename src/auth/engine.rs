@@ -1,0 +1,654 @@
+//! [`Engine`]: decides one [`AuthRequest`].
+//!
+//! The way through, for a request without State:
+//! 1. The user has no token → autoenrollment, if a policy allows it: the password is checked
+//!    against the directory *first*, then the mobile/e-mail attribute picks the token type, the
+//!    token is created and a challenge sent. A failed delivery deletes the new token again.
+//! 2. The password ends with an OTP that answers one of the user's open challenges (SMS,
+//!    e-mail) or falls in a HOTP/TOTP window → the PIN part is checked (per `otppin`) and the
+//!    OTP is consumed atomically: Accept.
+//! 3. The whole password is the PIN → a challenge is sent to the user's SMS/e-mail tokens,
+//!    unless one was sent within the blocking timeout (then that one's State comes back) or the
+//!    per-user trigger limit is reached.
+//! 4. Otherwise the fail counters go up and the answer is Reject.
+//!
+//! With a State, the password must answer that challenge: the OTP alone, or PIN+OTP.
+//! Only an open, unexpired challenge can be answered, and closing it is a compare-and-set in
+//! the store, so an OTP is accepted at most once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use subtle::ConstantTimeEq;
+
+use super::message::{mask_email, mask_phone, render, render_subject};
+use super::policy::{EnrollType, OtpPin, PolicyContext, PolicySet, Scope};
+use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome};
+use crate::delivery::{Channel, Message, Providers};
+use crate::directory::{Directory, Realm, Realms, UserInfo};
+use crate::otp::{hotp, totp_step};
+use crate::password_hash;
+use crate::secret::Secret;
+use crate::store::seal::encode_hex;
+use crate::store::{AuditEntry, Challenge, Store, StoreError, Token, TokenKind};
+
+/// What users see when authentication fails for a reason they may not learn (unknown user,
+/// wrong password): the same text for all of them, so nothing can be enumerated.
+pub const MSG_FAILED: &str = "authentication failed";
+const MSG_UNAVAILABLE: &str = "authentication service unavailable, try again later";
+const MSG_INTERNAL: &str = "internal error, try again later";
+const MSG_LOCKED: &str = "too many failed attempts: your token is locked";
+const MSG_EXPIRED: &str = "your code has expired or was already used; log in again";
+
+/// The engine and everything it needs. Cheap to share behind an `Arc`.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    realms: Realms,
+    policies: PolicySet,
+    providers: Providers,
+    settings: AuthSettings,
+    clock: Arc<dyn Clock>,
+}
+
+/// A decision plus what the log and the audit need to know about it.
+struct Decision {
+    outcome: Outcome,
+    reason: String,
+    serial: Option<String>,
+}
+
+impl Decision {
+    fn reject(message: impl Into<String>, reason: impl Into<String>, serial: Option<&str>) -> Self {
+        Decision {
+            outcome: Outcome::Reject { message: message.into() },
+            reason: reason.into(),
+            serial: serial.map(String::from),
+        }
+    }
+
+    fn accept(reason: impl Into<String>, serial: &str) -> Self {
+        Decision { outcome: Outcome::Accept { message: None }, reason: reason.into(), serial: Some(serial.into()) }
+    }
+
+    fn result(&self) -> &'static str {
+        match self.outcome {
+            Outcome::Accept { .. } => "accept",
+            Outcome::Challenge { .. } => "challenge",
+            Outcome::Reject { .. } => "reject",
+        }
+    }
+}
+
+/// The facts of one request, resolved.
+struct Ctx<'a> {
+    req: &'a AuthRequest,
+    login: String,
+    realm: &'a Realm,
+    now: i64,
+}
+
+impl Ctx<'_> {
+    fn policy(&self) -> PolicyContext<'_> {
+        PolicyContext { user: &self.login, realm: &self.realm.name, client: self.req.client }
+    }
+}
+
+/// Where an OTP matched.
+enum OtpMatch {
+    /// It answers this open challenge.
+    Challenge(String),
+    /// It is this HOTP counter / TOTP step.
+    Counter(u64),
+}
+
+/// Checks PINs under one `otppin` mode, looking the user up at most once per request and
+/// remembering directory answers, so one request never binds twice with the same password.
+struct PinCheck<'a> {
+    mode: OtpPin,
+    ctx: &'a Ctx<'a>,
+    user: Option<Option<(UserInfo, Arc<dyn Directory>)>>,
+    answers: Vec<(Secret, bool)>,
+}
+
+impl<'a> PinCheck<'a> {
+    fn new(mode: OtpPin, ctx: &'a Ctx<'a>) -> Self {
+        PinCheck { mode, ctx, user: None, answers: vec![] }
+    }
+
+    async fn check(&mut self, token: &Token, pin: &Secret) -> Result<bool, AuthError> {
+        match self.mode {
+            OtpPin::OnlyOtp => Ok(pin.is_empty()),
+            OtpPin::TokenPin => match &token.pin_hash {
+                None => Ok(pin.is_empty()),
+                Some(hash) => Ok(password_hash::verify_blocking_pool(pin, hash).await?),
+            },
+            OtpPin::Password => {
+                if pin.is_empty() {
+                    return Ok(false);
+                }
+                if let Some((_, answer)) = self.answers.iter().find(|(p, _)| p == pin) {
+                    return Ok(*answer);
+                }
+                if self.user.is_none() {
+                    self.user = Some(self.ctx.realm.lookup(&self.ctx.login).await?);
+                }
+                let answer = match self.user.as_ref().and_then(Option::as_ref) {
+                    Some((user, directory)) => directory.check_password(user, pin).await?,
+                    None => false,
+                };
+                self.answers.push((pin.clone(), answer));
+                Ok(answer)
+            }
+        }
+    }
+}
+
+/// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
+/// digits (LinOTP `PrependPin`).
+fn split_pin_otp(password: &Secret, digits: u32) -> Option<(Secret, &[u8])> {
+    let bytes = password.expose();
+    let split = bytes.len().checked_sub(usize::try_from(digits).ok()?)?;
+    let (pin, otp) = bytes.split_at_checked(split)?;
+    otp.iter().all(u8::is_ascii_digit).then(|| (Secret::new(pin), otp))
+}
+
+fn otp_equals(expected: &str, given: &[u8]) -> bool {
+    expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given))
+}
+
+fn random_hex(bytes: usize) -> Result<String, AuthError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(encode_hex(&buf))
+}
+
+fn channel_words(kind: TokenKind) -> (&'static str, &'static str) {
+    // (as in LinOTP's messages, for the Reply-Message) ; (for "sending the OTP by … failed")
+    match kind {
+        TokenKind::Email => ("e-mail", "e-mail"),
+        _ => ("sms", "SMS"),
+    }
+}
+
+impl Engine {
+    /// Assembles an engine.
+    pub fn new(
+        store: Arc<dyn Store>,
+        realms: Realms,
+        policies: PolicySet,
+        providers: Providers,
+        settings: AuthSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Engine { store, realms, policies, providers, settings, clock }
+    }
+
+    /// Decides a request, logs one line and writes one audit row.
+    pub async fn decide(&self, req: AuthRequest) -> Outcome {
+        let started = Instant::now();
+        let (login, realm) = self.realms.resolve(&req.user_name);
+        let ctx = Ctx { req: &req, login, realm, now: self.clock.now() };
+        let result = if ctx.login.is_empty() {
+            Ok(Decision::reject(MSG_FAILED, "empty user name", None))
+        } else if let Some(state) = &req.state {
+            self.answer_challenge(&ctx, state).await
+        } else {
+            self.authenticate_without_state(&ctx).await
+        };
+        let decision = result.unwrap_or_else(|error| {
+            let message = match error {
+                AuthError::Directory(_) => MSG_UNAVAILABLE,
+                _ => MSG_INTERNAL,
+            };
+            tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");
+            Decision::reject(message, error.to_string(), None)
+        });
+        tracing::info!(
+            client = %req.client_name,
+            user = %ctx.login,
+            realm = %realm.name,
+            result = decision.result(),
+            reason = %decision.reason,
+            serial = decision.serial.as_deref().unwrap_or("-"),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "authentication"
+        );
+        let entry = AuditEntry {
+            time: ctx.now,
+            client: req.client_name.clone(),
+            user: ctx.login.clone(),
+            realm: realm.name.clone(),
+            serial: decision.serial.clone(),
+            action: if req.state.is_some() { "answer challenge" } else { "authenticate" }.into(),
+            result: decision.result().into(),
+            reason: decision.reason.clone(),
+        };
+        // The audit row must not delay the answer.
+        let store = self.store.clone();
+        tokio::spawn(async move { store.audit(entry).await });
+        decision.outcome
+    }
+
+    fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
+        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.otppin.as_ref()).copied().unwrap_or(OtpPin::TokenPin)
+    }
+
+    fn challenge_validity(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
+        let default = match kind {
+            TokenKind::Email => self.settings.email_challenge_validity,
+            _ => self.settings.sms_challenge_validity,
+        };
+        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.challenge_validity.as_ref()).copied().unwrap_or(default)
+    }
+
+    fn blocking_timeout(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
+        let default = match kind {
+            TokenKind::Email => self.settings.email_blocking_timeout,
+            _ => self.settings.sms_blocking_timeout,
+        };
+        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.blocking_timeout.as_ref()).copied().unwrap_or(default)
+    }
+
+    fn max_fail(&self, ctx: &Ctx<'_>) -> u32 {
+        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.max_fail.as_ref()).copied().unwrap_or(self.settings.max_fail)
+    }
+
+    fn lockout_duration(&self, ctx: &Ctx<'_>) -> u64 {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| a.lockout_duration.as_ref())
+            .copied()
+            .unwrap_or(self.settings.lockout_duration)
+    }
+
+    fn is_locked(&self, token: &Token) -> bool {
+        token.fail_count >= token.max_fail
+    }
+
+    /// Clears locks whose `lockout_duration` has passed, so a lockout can end by itself.
+    async fn release_expired_locks(&self, ctx: &Ctx<'_>, tokens: &mut [Token]) -> Result<(), AuthError> {
+        let duration = self.lockout_duration(ctx);
+        if duration == 0 {
+            return Ok(());
+        }
+        for token in tokens.iter_mut().filter(|t| self.is_locked(t)) {
+            let since = token.last_fail_at.unwrap_or(0);
+            if ctx.now >= since.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX)) {
+                self.store.reset_failures(&token.serial).await?;
+                token.fail_count = 0;
+                tracing::info!(serial = %token.serial, "lockout expired, token unlocked");
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds where `otp` matches for `token`.
+    fn find_otp(&self, token: &Token, otp: &[u8], open: &[Challenge], now: i64) -> Option<OtpMatch> {
+        let seed = token.seed.expose();
+        match token.kind {
+            TokenKind::Sms | TokenKind::Email => open
+                .iter()
+                .filter(|c| c.serial == token.serial)
+                .find(|c| otp_equals(&hotp(seed, c.counter, token.digits), otp))
+                .map(|c| OtpMatch::Challenge(c.state.clone())),
+            TokenKind::Hotp => (token.counter..token.counter.saturating_add(self.settings.hotp_window))
+                .find(|c| otp_equals(&hotp(seed, *c, token.digits), otp))
+                .map(OtpMatch::Counter),
+            TokenKind::Totp => {
+                let step = totp_step(now, self.settings.totp_step);
+                // ±1 step for clock drift; never a step at or before the last one used.
+                (step.saturating_sub(1)..=step.saturating_add(1))
+                    .filter(|s| *s >= token.counter)
+                    .find(|s| otp_equals(&hotp(seed, *s, token.digits), otp))
+                    .map(OtpMatch::Counter)
+            }
+        }
+    }
+
+    /// Consumes a matched OTP; `false` from the store means someone else consumed it first.
+    async fn commit(&self, token: &Token, found: OtpMatch) -> Result<Decision, AuthError> {
+        let consumed = match &found {
+            OtpMatch::Challenge(state) => self.store.close_challenge(state, &token.serial).await?,
+            OtpMatch::Counter(counter) => self.store.consume_counter(&token.serial, *counter).await?,
+        };
+        Ok(if consumed {
+            Decision::accept("otp valid", &token.serial)
+        } else {
+            Decision::reject(MSG_FAILED, "otp already used (replay)", Some(&token.serial))
+        })
+    }
+
+    async fn fail(&self, ctx: &Ctx<'_>, tokens: &[&Token], reason: &str, message: &str) -> Result<Decision, AuthError> {
+        let serials: Vec<String> = tokens.iter().map(|t| t.serial.clone()).collect();
+        self.store.record_failure(&serials, ctx.now).await?;
+        let now_locked = tokens.iter().any(|t| t.fail_count + 1 >= t.max_fail);
+        let message = if now_locked { MSG_LOCKED } else { message };
+        Ok(Decision::reject(message, reason, tokens.first().map(|t| t.serial.as_str())))
+    }
+
+    async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
+        let mut tokens = self.store.tokens_of_user(&ctx.login, &ctx.realm.name).await?;
+        if tokens.is_empty() {
+            return self.autoenroll(ctx).await;
+        }
+        self.release_expired_locks(ctx, &mut tokens).await?;
+        let active: Vec<&Token> = tokens.iter().filter(|t| t.active).collect();
+        if active.is_empty() {
+            return Ok(Decision::reject(MSG_FAILED, "all tokens of the user are disabled", None));
+        }
+        let mut pins = PinCheck::new(self.otppin(ctx), ctx);
+        let password = &ctx.req.password;
+        let open = self.store.open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now).await?;
+
+        // PIN+OTP (or the OTP alone under otppin=2). The OTP is checked before the PIN, so a
+        // garbage password never costs a directory bind.
+        for token in &active {
+            let Some((pin, otp)) = split_pin_otp(password, token.digits) else { continue };
+            let Some(found) = self.find_otp(token, otp, &open, ctx.now) else { continue };
+            if self.is_locked(token) {
+                return self.fail(ctx, &[token], "token locked (fail counter at maximum)", MSG_LOCKED).await;
+            }
+            if !pins.check(token, &pin).await? {
+                return self.fail(ctx, &[token], "wrong pin with a valid otp", MSG_FAILED).await;
+            }
+            return self.commit(token, found).await;
+        }
+
+        // The PIN alone: trigger a challenge.
+        let mut pin_ok = vec![];
+        for token in &active {
+            if pins.check(token, password).await? {
+                pin_ok.push(*token);
+            }
+        }
+        if !pin_ok.is_empty() {
+            let unlocked: Vec<Token> = pin_ok.iter().filter(|t| !self.is_locked(t)).map(|t| (*t).clone()).collect();
+            if unlocked.is_empty() {
+                return Ok(Decision::reject(MSG_LOCKED, "token locked (fail counter at maximum)", pin_ok.first().map(|t| t.serial.as_str())));
+            }
+            let challengeable: Vec<Token> = unlocked.iter().filter(|t| t.kind.is_challenge_based()).cloned().collect();
+            if challengeable.is_empty() {
+                return Ok(Decision::reject(
+                    "enter your password followed by the code from your authenticator",
+                    "pin without otp for a hotp/totp token",
+                    unlocked.first().map(|t| t.serial.as_str()),
+                ));
+            }
+            return self.trigger(ctx, &challengeable).await;
+        }
+
+        // Wrong: a right PIN with a wrong OTP, or a wrong PIN. Both count (LinOTP).
+        let mut wrong_otp = vec![];
+        for token in &active {
+            if let Some((pin, _)) = split_pin_otp(password, token.digits)
+                && pins.check(token, &pin).await?
+            {
+                wrong_otp.push(*token);
+            }
+        }
+        if !wrong_otp.is_empty() {
+            return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
+        }
+        let reason = match pins.mode {
+            OtpPin::Password => "wrong password",
+            OtpPin::TokenPin => "wrong pin",
+            OtpPin::OnlyOtp => "wrong otp",
+        };
+        self.fail(ctx, &active, reason, MSG_FAILED).await
+    }
+
+    async fn answer_challenge(&self, ctx: &Ctx<'_>, state: &[u8]) -> Result<Decision, AuthError> {
+        let rows = match std::str::from_utf8(state) {
+            Ok(state) => self.store.challenge(state).await?,
+            Err(_) => vec![],
+        };
+        let rows: Vec<Challenge> = rows
+            .into_iter()
+            .filter(|c| c.open && c.expires_at >= ctx.now && c.user == ctx.login && c.realm == ctx.realm.name)
+            .collect();
+        if rows.is_empty() {
+            return Ok(Decision::reject(MSG_EXPIRED, "unknown, expired or closed challenge", None));
+        }
+        let mut tokens = vec![];
+        for row in &rows {
+            if let Some(token) = self.store.token(&row.serial).await?.filter(|t| t.active) {
+                tokens.push((row, token));
+            }
+        }
+        let mut pins = PinCheck::new(self.otppin(ctx), ctx);
+        let password = &ctx.req.password;
+        for (row, token) in &tokens {
+            let expected = hotp(token.seed.expose(), row.counter, token.digits);
+            // With a State, the OTP alone answers; PIN+OTP does too (LinOTP).
+            let matched = if otp_equals(&expected, password.expose()) {
+                true
+            } else {
+                match split_pin_otp(password, token.digits) {
+                    Some((pin, otp)) if otp_equals(&expected, otp) => pins.check(token, &pin).await?,
+                    _ => false,
+                }
+            };
+            if !matched {
+                continue;
+            }
+            if self.is_locked(token) {
+                return self.fail(ctx, &[token], "token locked (fail counter at maximum)", MSG_LOCKED).await;
+            }
+            return self.commit(token, OtpMatch::Challenge(row.state.clone())).await;
+        }
+        let all: Vec<&Token> = tokens.iter().map(|(_, t)| t).collect();
+        if all.is_empty() {
+            return Ok(Decision::reject(MSG_EXPIRED, "challenge token disabled or deleted", None));
+        }
+        self.fail(ctx, &all, "wrong otp for challenge", "wrong code, try again").await
+    }
+
+    /// Creates a token for a user who has none, when an enrollment policy says so.
+    async fn autoenroll(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
+        let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| a.autoenrollment.as_ref()) else {
+            return Ok(Decision::reject(MSG_FAILED, "user has no token and no autoenrollment policy applies", None));
+        };
+        // The password first: nothing about the account is revealed to someone who lacks it.
+        let Some((user, directory)) = ctx.realm.lookup(&ctx.login).await? else {
+            return Ok(Decision::reject(MSG_FAILED, "unknown user", None));
+        };
+        if !directory.check_password(&user, &ctx.req.password).await? {
+            return Ok(Decision::reject(MSG_FAILED, "wrong password", None));
+        }
+        let choice = types.iter().find_map(|t| match t {
+            EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
+            EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
+        });
+        let Some((kind, address)) = choice else {
+            let what = match types.as_slice() {
+                [EnrollType::Sms] => "mobile number",
+                [EnrollType::Email] => "e-mail address",
+                _ => "mobile number or e-mail address",
+            };
+            return Ok(Decision::reject(
+                format!("no {what} is on record for you; ask your administrator"),
+                format!("autoenrollment failed: missing {what}"),
+                None,
+            ));
+        };
+        let token = self.new_token(ctx, kind, address, &user).await?;
+        let serial = token.serial.clone();
+        let mut decision = self.trigger(ctx, std::slice::from_ref(&token)).await?;
+        if matches!(decision.outcome, Outcome::Challenge { .. }) {
+            decision.reason = format!("token enrolled; {}", decision.reason);
+        } else {
+            // Nothing half-enrolled is left behind.
+            self.store.delete_token(&serial).await?;
+            decision.reason = format!("autoenrollment undone: {}", decision.reason);
+        }
+        Ok(decision)
+    }
+
+    async fn new_token(&self, ctx: &Ctx<'_>, kind: TokenKind, address: String, user: &UserInfo) -> Result<Token, AuthError> {
+        let mut seed = [0u8; 20];
+        getrandom::fill(&mut seed).map_err(|e| AuthError::Random(e.to_string()))?;
+        // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
+        let password = ctx.req.password.clone();
+        let pin_hash = tokio::task::spawn_blocking(move || password_hash::hash(&password))
+            .await
+            .map_err(|e| AuthError::Random(e.to_string()))??;
+        let mut token = Token {
+            serial: String::new(),
+            kind,
+            user: ctx.login.clone(),
+            realm: ctx.realm.name.clone(),
+            seed: Secret::new(seed.to_vec()),
+            counter: 0,
+            digits: self.settings.otp_digits,
+            pin_hash: Some(pin_hash),
+            phone: (kind == TokenKind::Sms).then(|| address.clone()),
+            email: (kind == TokenKind::Email).then_some(address),
+            active: true,
+            fail_count: 0,
+            max_fail: self.max_fail(ctx),
+            last_fail_at: None,
+            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name).chars().take(80).collect(),
+            created_at: ctx.now,
+        };
+        for _ in 0..3 {
+            token.serial = format!("{}{}", kind.serial_prefix(), random_hex(4)?.to_uppercase());
+            match self.store.insert_token(token.clone()).await {
+                Ok(()) => return Ok(token),
+                Err(StoreError::Duplicate(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Duplicate(token.serial).into())
+    }
+
+    /// Sends a challenge to `tokens` (all challenge-based, unlocked), or returns the open one.
+    async fn trigger(&self, ctx: &Ctx<'_>, tokens: &[Token]) -> Result<Decision, AuthError> {
+        let open = self.store.open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now).await?;
+        for challenge in &open {
+            let Some(token) = tokens.iter().find(|t| t.serial == challenge.serial) else { continue };
+            let blocking = i64::try_from(self.blocking_timeout(ctx, token.kind)).unwrap_or(i64::MAX);
+            if ctx.now <= challenge.created_at.saturating_add(blocking) {
+                let (word, _) = channel_words(token.kind);
+                return Ok(Decision {
+                    outcome: Outcome::Challenge {
+                        state: challenge.state.clone().into_bytes(),
+                        message: format!("{word} with otp already submitted{}", recipient_suffix(token)),
+                        timeout: u32::try_from(challenge.expires_at - ctx.now).unwrap_or(0),
+                    },
+                    reason: "otp already submitted (blocking timeout), nothing sent".into(),
+                    serial: Some(token.serial.clone()),
+                });
+            }
+        }
+
+        let window = i64::try_from(self.settings.trigger_window).unwrap_or(i64::MAX);
+        let sent = self.store.count_challenges_since(&ctx.login, &ctx.realm.name, ctx.now.saturating_sub(window)).await?;
+        if sent >= self.settings.trigger_limit {
+            let minutes = self.settings.trigger_window.div_ceil(60);
+            return Ok(Decision::reject(
+                format!("too many codes requested; try again in {minutes} minutes"),
+                format!("trigger limit reached ({sent} codes in {}s)", self.settings.trigger_window),
+                tokens.first().map(|t| t.serial.as_str()),
+            ));
+        }
+
+        let state = random_hex(16)?;
+        let policy = ctx.policy();
+        let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
+            self.policies.action(Scope::Authentication, &policy, f).cloned()
+        };
+        let mut delivered: Vec<(&Token, u64)> = vec![];
+        let mut failures: Vec<String> = vec![];
+        for token in tokens {
+            let validity = self.challenge_validity(ctx, token.kind);
+            let expires = ctx.now.saturating_add(i64::try_from(validity).unwrap_or(i64::MAX));
+            let counter = self.store.create_challenge(&state, &token.serial, ctx.now, expires).await?;
+            let otp = hotp(token.seed.expose(), counter, token.digits);
+            let (channel, recipient, template, subject, providers) = match token.kind {
+                TokenKind::Email => (
+                    Channel::Email,
+                    token.email.clone(),
+                    actions(|a| a.emailtext.as_ref()),
+                    actions(|a| a.emailsubject.as_ref()),
+                    actions(|a| a.email_provider.as_ref()).into_iter().collect::<Vec<_>>(),
+                ),
+                _ => (
+                    Channel::Sms,
+                    token.phone.clone(),
+                    actions(|a| a.smstext.as_ref()),
+                    None,
+                    self.policies
+                        .action(Scope::Authentication, &policy, |a| a.sms_provider.as_ref())
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            };
+            let Some(recipient) = recipient else {
+                failures.push(format!("token {} has no {channel} address", token.serial));
+                continue;
+            };
+            let message = Message {
+                channel,
+                recipient,
+                subject: subject.map(|s| render_subject(&s, &otp, &token.serial, &ctx.login)),
+                text: Secret::from(render(template.as_deref().unwrap_or("<otp>"), channel, &otp, &token.serial, &ctx.login)),
+            };
+            let limit = std::time::Duration::from_secs(self.settings.delivery_timeout);
+            match tokio::time::timeout(limit, self.providers.send(&providers, &message)).await {
+                Ok(Ok(receipt)) => {
+                    tracing::debug!(serial = %token.serial, provider = %receipt.provider, detail = %receipt.detail, "otp delivered");
+                    delivered.push((token, validity));
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(serial = %token.serial, %error, "otp delivery failed");
+                    failures.push(error.to_string());
+                }
+                Err(_) => {
+                    tracing::warn!(serial = %token.serial, "otp delivery timed out");
+                    failures.push(format!("delivery timed out after {}s", limit.as_secs()));
+                }
+            }
+        }
+
+        let Some((first, _)) = delivered.first() else {
+            self.store.delete_challenge(&state).await?;
+            let kind = tokens.first().map(|t| t.kind).unwrap_or(TokenKind::Sms);
+            return Ok(Decision::reject(
+                format!("sending the OTP by {} failed", channel_words(kind).1),
+                format!("delivery failed: {}", failures.join("; ")),
+                tokens.first().map(|t| t.serial.as_str()),
+            ));
+        };
+        let timeout = delivered.iter().map(|(_, v)| *v).max().unwrap_or(0);
+        let message = if delivered.len() == 1 {
+            format!("{} submitted{}", channel_words(first.kind).0, recipient_suffix(first))
+        } else {
+            "Multiple challenges submitted.".to_string()
+        };
+        Ok(Decision {
+            outcome: Outcome::Challenge { state: state.into_bytes(), message, timeout: u32::try_from(timeout).unwrap_or(u32::MAX) },
+            reason: format!("otp sent to {} token(s)", delivered.len()),
+            serial: Some(first.serial.clone()),
+        })
+    }
+}
+
+/// ` to +49********678` or ` to a****@example.org`.
+fn recipient_suffix(token: &Token) -> String {
+    match (token.kind, &token.phone, &token.email) {
+        (TokenKind::Email, _, Some(email)) => format!(" to {}", mask_email(email)),
+        (_, Some(phone), _) => format!(" to {}", mask_phone(phone)),
+        _ => String::new(),
+    }
+}
+
+impl Authenticate for Engine {
+    async fn authenticate(&self, request: AuthRequest) -> Outcome {
+        self.decide(request).await
+    }
+}
+
+impl<T: Authenticate> Authenticate for Arc<T> {
+    async fn authenticate(&self, request: AuthRequest) -> Outcome {
+        (**self).authenticate(request).await
+    }
+}

@@ -1,0 +1,564 @@
+//! Policies, with LinOTP's fields, action syntax and precedence.
+//!
+//! A policy has a `scope` (`authentication` or `enrollment`), an `action` string
+//! (`key=value, key2=value2`, values may be quoted), and filters on `user`, `realm` and
+//! `client`. A filter is a comma-separated list of entries: `*`, an exact name, a pattern with
+//! `*` (`adm*`, `*-svc`), or a negation (`-name`, `!name`) that excludes. Clients are IP
+//! addresses or CIDR networks.
+//!
+//! To find an action's value for a request, take the active policies of the scope that set that
+//! action and match the request; then narrow as LinOTP does — exact user over pattern over `*`,
+//! then exact realm over `*`, then a client address over `*` — and take the first left in
+//! config order. Action values are parsed when the config loads, so a value tessera does not
+//! understand is a config error, not a silent default.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+/// Policy scopes tessera acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// How users authenticate (otppin, providers, texts, timeouts).
+    Authentication,
+    /// What happens for users without a token (autoenrollment).
+    Enrollment,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "authentication" => Ok(Scope::Authentication),
+            "enrollment" => Ok(Scope::Enrollment),
+            other => Err(format!("unknown scope {other:?} (expected authentication or enrollment)")),
+        }
+    }
+}
+
+/// Where the token PIN comes from (LinOTP `otppin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpPin {
+    /// 0 / `token_pin`: the PIN stored with the token (LinOTP's default).
+    TokenPin,
+    /// 1 / `password`: the user's directory password.
+    Password,
+    /// 2 / `only_otp`: no PIN; the password field holds the OTP alone.
+    OnlyOtp,
+}
+
+/// A token type autoenrollment may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollType {
+    /// An SMS token (needs a mobile number).
+    Sms,
+    /// An e-mail token (needs an e-mail address).
+    Email,
+}
+
+/// The actions a policy can set, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// `autoenrollment=sms email`: candidate types in order of preference.
+    pub autoenrollment: Option<Vec<EnrollType>>,
+    /// `otppin=0|1|2`.
+    pub otppin: Option<OtpPin>,
+    /// `sms_provider=a b`: failover order.
+    pub sms_provider: Option<Vec<String>>,
+    /// `email_provider=name`.
+    pub email_provider: Option<String>,
+    /// `smstext=…` with `<otp>`, `<serial>`, `<user>`.
+    pub smstext: Option<String>,
+    /// `emailtext=…`.
+    pub emailtext: Option<String>,
+    /// `emailsubject=…`.
+    pub emailsubject: Option<String>,
+    /// `challenge_validity=SECONDS`.
+    pub challenge_validity: Option<u64>,
+    /// `blocking_timeout=SECONDS`.
+    pub blocking_timeout: Option<u64>,
+    /// `max_fail=N`.
+    pub max_fail: Option<u32>,
+    /// `lockout_duration=SECONDS` (0: until an admin unlocks).
+    pub lockout_duration: Option<u64>,
+}
+
+/// How specifically a filter entry matched: more specific policies win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Specificity {
+    Any,
+    Pattern,
+    Exact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NameEntry {
+    Any,
+    Exact(String),
+    Pattern(String),
+}
+
+/// A `user` or `realm` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NameFilter {
+    include: Vec<NameEntry>,
+    exclude: Vec<NameEntry>,
+    case_insensitive: bool,
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    // `*` matches any run of characters; everything else matches itself.
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else { return false };
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl NameEntry {
+    fn parse(s: &str, case_insensitive: bool) -> NameEntry {
+        let s = if case_insensitive { s.to_lowercase() } else { s.to_string() };
+        if s == "*" {
+            NameEntry::Any
+        } else if s.contains('*') {
+            NameEntry::Pattern(s)
+        } else {
+            NameEntry::Exact(s)
+        }
+    }
+
+    fn matches(&self, name: &str) -> Option<Specificity> {
+        match self {
+            NameEntry::Any => Some(Specificity::Any),
+            NameEntry::Exact(e) => (e == name).then_some(Specificity::Exact),
+            NameEntry::Pattern(p) => glob(p, name).then_some(Specificity::Pattern),
+        }
+    }
+}
+
+impl NameFilter {
+    fn parse(field: &str, case_insensitive: bool) -> Result<NameFilter, String> {
+        let mut filter = NameFilter { include: vec![], exclude: vec![], case_insensitive };
+        for entry in field.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if let Some(negated) = entry.strip_prefix('-').or_else(|| entry.strip_prefix('!')) {
+                let negated = negated.trim();
+                if negated.is_empty() {
+                    return Err(format!("negation {entry:?} names nothing"));
+                }
+                filter.exclude.push(NameEntry::parse(negated, case_insensitive));
+            } else {
+                filter.include.push(NameEntry::parse(entry, case_insensitive));
+            }
+        }
+        // An empty filter, or one of exclusions only, means "everyone else".
+        if filter.include.is_empty() {
+            filter.include.push(NameEntry::Any);
+        }
+        Ok(filter)
+    }
+
+    fn matches(&self, name: &str) -> Option<Specificity> {
+        let lowered;
+        let name = if self.case_insensitive {
+            lowered = name.to_lowercase();
+            lowered.as_str()
+        } else {
+            name
+        };
+        if self.exclude.iter().any(|e| e.matches(name).is_some()) {
+            return None;
+        }
+        self.include.iter().filter_map(|e| e.matches(name)).max()
+    }
+}
+
+/// A `client` filter: addresses and networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ClientFilter {
+    any: bool,
+    include: Vec<IpNet>,
+    exclude: Vec<IpNet>,
+}
+
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR network"))
+}
+
+impl ClientFilter {
+    fn parse(field: &str) -> Result<ClientFilter, String> {
+        let mut filter = ClientFilter { any: false, include: vec![], exclude: vec![] };
+        for entry in field.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry == "*" {
+                filter.any = true;
+            } else if let Some(negated) = entry.strip_prefix('-').or_else(|| entry.strip_prefix('!')) {
+                filter.exclude.push(parse_net(negated.trim())?);
+            } else {
+                filter.include.push(parse_net(entry)?);
+            }
+        }
+        if filter.include.is_empty() {
+            filter.any = true;
+        }
+        Ok(filter)
+    }
+
+    fn matches(&self, client: IpAddr) -> Option<Specificity> {
+        if self.exclude.iter().any(|n| n.contains(&client)) {
+            return None;
+        }
+        if self.include.iter().any(|n| n.contains(&client)) {
+            return Some(Specificity::Exact);
+        }
+        self.any.then_some(Specificity::Any)
+    }
+}
+
+/// One policy, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Name, for logs.
+    pub name: String,
+    /// Scope.
+    pub scope: Scope,
+    /// Parsed actions.
+    pub actions: Actions,
+    users: NameFilter,
+    realms: NameFilter,
+    clients: ClientFilter,
+    /// Inactive policies never match.
+    pub active: bool,
+}
+
+/// Which field of a policy definition an error is about (for config error locations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyField {
+    /// `scope`
+    Scope,
+    /// `action`
+    Action,
+    /// `user`
+    User,
+    /// `realm`
+    Realm,
+    /// `client`
+    Client,
+}
+
+/// A policy definition that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    /// The offending field.
+    pub field: PolicyField,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Policy {
+    /// Parses a policy from its text fields.
+    pub fn parse(
+        name: &str,
+        scope: &str,
+        action: &str,
+        user: &str,
+        realm: &str,
+        client: &str,
+        active: bool,
+    ) -> Result<Policy, PolicyError> {
+        let err = |field| move |message| PolicyError { field, message };
+        let scope: Scope = scope.parse().map_err(err(PolicyField::Scope))?;
+        Ok(Policy {
+            name: name.to_string(),
+            actions: parse_actions(scope, action).map_err(err(PolicyField::Action))?,
+            scope,
+            users: NameFilter::parse(user, false).map_err(err(PolicyField::User))?,
+            realms: NameFilter::parse(realm, true).map_err(err(PolicyField::Realm))?,
+            clients: ClientFilter::parse(client).map_err(err(PolicyField::Client))?,
+            active,
+        })
+    }
+
+    fn specificity(&self, ctx: &PolicyContext<'_>) -> Option<(Specificity, Specificity, Specificity)> {
+        Some((self.users.matches(ctx.user)?, self.realms.matches(ctx.realm)?, self.clients.matches(ctx.client)?))
+    }
+}
+
+/// Splits an action string on commas outside quotes.
+fn split_actions(action: &str) -> Result<Vec<String>, String> {
+    let mut items = vec![];
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    for c in action.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, ',') => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if let Some(q) = quote {
+        return Err(format!("unterminated quote {q} in action"));
+    }
+    items.push(current);
+    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+fn parse_seconds(key: &str, value: &str) -> Result<u64, String> {
+    value.trim().parse::<u64>().map_err(|_| format!("{key}={value:?}: expected a number of seconds"))
+}
+
+fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
+    let mut actions = Actions::default();
+    let mut seen = std::collections::HashSet::new();
+    for item in split_actions(action)? {
+        let (key, value) = match item.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (item.trim().to_string(), String::new()),
+        };
+        if !seen.insert(key.clone()) {
+            return Err(format!("action {key:?} is set twice"));
+        }
+        let expected_scope = if key == "autoenrollment" { Scope::Enrollment } else { Scope::Authentication };
+        let known = [
+            "autoenrollment",
+            "otppin",
+            "sms_provider",
+            "email_provider",
+            "smstext",
+            "emailtext",
+            "emailsubject",
+            "challenge_validity",
+            "blocking_timeout",
+            "max_fail",
+            "lockout_duration",
+        ];
+        if !known.contains(&key.as_str()) {
+            return Err(format!("unknown action {key:?} (known: {})", known.join(", ")));
+        }
+        if scope != expected_scope {
+            return Err(format!(
+                "action {key:?} belongs in scope {}",
+                if expected_scope == Scope::Enrollment { "enrollment" } else { "authentication" }
+            ));
+        }
+        let needs_value = |v: &str| {
+            if v.is_empty() { Err(format!("action {key:?} needs a value ({key}=…)")) } else { Ok(()) }
+        };
+        match key.as_str() {
+            "autoenrollment" => {
+                needs_value(&value)?;
+                let mut types = vec![];
+                for word in value.split_whitespace() {
+                    let add: &[EnrollType] = match word.to_ascii_lowercase().as_str() {
+                        "sms" => &[EnrollType::Sms],
+                        "email" => &[EnrollType::Email],
+                        "*" => &[EnrollType::Sms, EnrollType::Email],
+                        other => {
+                            return Err(format!("autoenrollment: unknown token type {other:?} (expected sms, email or *)"));
+                        }
+                    };
+                    for t in add {
+                        if !types.contains(t) {
+                            types.push(*t);
+                        }
+                    }
+                }
+                actions.autoenrollment = Some(types);
+            }
+            "otppin" => {
+                actions.otppin = Some(match value.to_ascii_lowercase().as_str() {
+                    "0" | "token_pin" => OtpPin::TokenPin,
+                    "1" | "password" => OtpPin::Password,
+                    "2" | "only_otp" => OtpPin::OnlyOtp,
+                    other => return Err(format!("otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp")),
+                });
+            }
+            "sms_provider" => {
+                let names: Vec<String> =
+                    value.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(String::from).collect();
+                if names.is_empty() {
+                    return Err("sms_provider needs at least one provider name".into());
+                }
+                actions.sms_provider = Some(names);
+            }
+            "email_provider" => {
+                needs_value(&value)?;
+                actions.email_provider = Some(value);
+            }
+            "smstext" => actions.smstext = Some(value),
+            "emailtext" => actions.emailtext = Some(value),
+            "emailsubject" => actions.emailsubject = Some(value),
+            "challenge_validity" => actions.challenge_validity = Some(parse_seconds(&key, &value)?),
+            "blocking_timeout" => actions.blocking_timeout = Some(parse_seconds(&key, &value)?),
+            "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
+            "max_fail" => {
+                let n = value.parse::<u32>().ok().filter(|n| *n > 0);
+                actions.max_fail = Some(n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?);
+            }
+            _ => {}
+        }
+    }
+    Ok(actions)
+}
+
+/// Who is asking: the facts policies match on.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyContext<'a> {
+    /// Login (without realm).
+    pub user: &'a str,
+    /// Realm name.
+    pub realm: &'a str,
+    /// The NAS address.
+    pub client: IpAddr,
+}
+
+/// All policies, in config order.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<Policy>,
+}
+
+impl PolicySet {
+    /// A set from parsed policies.
+    pub fn new(policies: Vec<Policy>) -> Self {
+        PolicySet { policies }
+    }
+
+    /// The value of one action for a request: among the active policies of `scope` that set
+    /// it and match, the most specific (user, then realm, then client), first in config order.
+    pub fn action<'a, T: ?Sized>(
+        &'a self,
+        scope: Scope,
+        ctx: &PolicyContext<'_>,
+        get: impl Fn(&'a Actions) -> Option<&'a T>,
+    ) -> Option<&'a T> {
+        let mut best: Option<((Specificity, Specificity, Specificity), &'a T)> = None;
+        for policy in self.policies.iter().filter(|p| p.active && p.scope == scope) {
+            let Some(value) = get(&policy.actions) else { continue };
+            let Some(spec) = policy.specificity(ctx) else { continue };
+            // Strictly greater: the first policy in config order wins among equals.
+            if best.as_ref().is_none_or(|(b, _)| spec > *b) {
+                best = Some((spec, value));
+            }
+        }
+        best.map(|(_, v)| v)
+    }
+
+    /// The policies, for listing.
+    pub fn iter(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(user: &'a str, realm: &'a str, client: &str) -> PolicyContext<'a> {
+        PolicyContext { user, realm, client: client.parse().unwrap() }
+    }
+
+    fn auth(name: &str, action: &str, user: &str, realm: &str, client: &str) -> Policy {
+        Policy::parse(name, "authentication", action, user, realm, client, true).unwrap()
+    }
+
+    #[test]
+    fn actions_parse_linotp_syntax() {
+        let p = auth("p", "otppin=password, sms_provider= one   two ,smstext='Code: <otp>, bye'", "", "", "");
+        assert_eq!(p.actions.otppin, Some(OtpPin::Password));
+        assert_eq!(p.actions.sms_provider, Some(vec!["one".to_string(), "two".to_string()]));
+        assert_eq!(p.actions.smstext.as_deref(), Some("Code: <otp>, bye"));
+        let e = Policy::parse("e", "enrollment", "autoenrollment = sms  email", "", "", "", true).unwrap();
+        assert_eq!(e.actions.autoenrollment, Some(vec![EnrollType::Sms, EnrollType::Email]));
+        let star = Policy::parse("e", "enrollment", "autoenrollment=*", "", "", "", true).unwrap();
+        assert_eq!(star.actions.autoenrollment, Some(vec![EnrollType::Sms, EnrollType::Email]));
+    }
+
+    #[test]
+    fn bad_actions_are_errors() {
+        for (scope, action) in [
+            ("authentication", "otppin=7"),
+            ("authentication", "frobnicate=1"),
+            ("authentication", "autoenrollment=sms"),
+            ("enrollment", "autoenrollment=fax"),
+            ("enrollment", "otppin=1"),
+            ("authentication", "max_fail=0"),
+            ("authentication", "otppin=1, otppin=2"),
+            ("authentication", "smstext='unterminated"),
+        ] {
+            let r = Policy::parse("p", scope, action, "", "", "", true);
+            assert_eq!(r.map_err(|e| e.field), Err(PolicyField::Action), "{scope} {action}");
+        }
+        assert_eq!(Policy::parse("p", "admin", "", "", "", "", true).map_err(|e| e.field), Err(PolicyField::Scope));
+        assert_eq!(
+            Policy::parse("p", "authentication", "otppin=1", "", "", "10.0.0.300", true).map_err(|e| e.field),
+            Err(PolicyField::Client)
+        );
+    }
+
+    #[test]
+    fn client_networks_like_linotp_autosms_test() {
+        let set = PolicySet::new(vec![auth("net", "otppin=2", "*", "*", "172.16.200.0/24")]);
+        let get = |c| set.action(Scope::Authentication, &ctx("u", "r", c), |a| a.otppin.as_ref()).copied();
+        assert_eq!(get("172.16.200.123"), Some(OtpPin::OnlyOtp));
+        assert_eq!(get("192.168.20.1"), None);
+    }
+
+    #[test]
+    fn user_patterns_and_negation() {
+        let set = PolicySet::new(vec![auth("p", "otppin=2", "horst, adm*, -admin2", "", "")]);
+        let get = |u| set.action(Scope::Authentication, &ctx(u, "r", "10.0.0.1"), |a| a.otppin.as_ref()).copied();
+        assert_eq!(get("horst"), Some(OtpPin::OnlyOtp));
+        assert_eq!(get("admin1"), Some(OtpPin::OnlyOtp));
+        assert_eq!(get("admin2"), None);
+        assert_eq!(get("localuser"), None);
+    }
+
+    #[test]
+    fn most_specific_wins() {
+        let set = PolicySet::new(vec![
+            auth("all", "otppin=0", "*", "*", "*"),
+            auth("pattern", "otppin=1", "al*", "*", "*"),
+            auth("exact", "otppin=2", "alice", "*", "*"),
+            auth("realm", "max_fail=3", "*", "*", "*"),
+            auth("realm-exact", "max_fail=5", "*", "Corp", "*"),
+            auth("client", "blocking_timeout=7", "*", "*", "*"),
+            auth("client-exact", "blocking_timeout=9", "*", "*", "10.1.0.0/16"),
+            auth("inactive", "otppin=2", "bob", "*", "*"),
+        ]);
+        let mut set = set;
+        set.policies.last_mut().unwrap().active = false;
+        let otppin = |u| set.action(Scope::Authentication, &ctx(u, "corp", "10.1.2.3"), |a| a.otppin.as_ref()).copied();
+        assert_eq!(otppin("alice"), Some(OtpPin::OnlyOtp));
+        assert_eq!(otppin("albert"), Some(OtpPin::Password));
+        assert_eq!(otppin("bob"), Some(OtpPin::TokenPin));
+        let c = ctx("x", "corp", "10.1.2.3");
+        assert_eq!(set.action(Scope::Authentication, &c, |a| a.max_fail.as_ref()), Some(&5));
+        assert_eq!(set.action(Scope::Authentication, &c, |a| a.blocking_timeout.as_ref()), Some(&9));
+        let other = ctx("x", "other", "192.0.2.1");
+        assert_eq!(set.action(Scope::Authentication, &other, |a| a.max_fail.as_ref()), Some(&3));
+        assert_eq!(set.action(Scope::Authentication, &other, |a| a.blocking_timeout.as_ref()), Some(&7));
+    }
+
+    #[test]
+    fn glob_cases() {
+        assert!(glob("adm*", "admin"));
+        assert!(glob("*-svc", "vpn-svc"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b*c", "aXXcYYb"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(glob("*", ""));
+    }
+}

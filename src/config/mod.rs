@@ -1,0 +1,642 @@
+//! The configuration file (`conf/tessera.toml`): schema, validation and assembly.
+//!
+//! Loading has two stages. [`Config::load`] parses the TOML (unknown keys are errors) and checks
+//! everything that can be checked without touching the outside world: addresses, policies,
+//! cross-references between sections. Every problem is reported, each as
+//! `file:line: key: what is wrong`. [`Config::open_realms`] and [`Config::open_providers`] then
+//! build the directories and providers; `check-config` runs both stages, exactly as `serve`
+//! does before it binds.
+//!
+//! Each backend owns its config struct (`UsersFileConfig` in `directory/users_file.rs`,
+//! `FileProviderConfig` in `delivery/file.rs`); this module only assembles them. Relative paths
+//! are relative to the directory holding the config file.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::auth::AuthSettings;
+use crate::auth::policy::{Policy, PolicyField, PolicySet};
+use crate::delivery::file::{FileProvider, FileProviderConfig};
+use crate::delivery::{Channel, Providers};
+use crate::directory::users_file::{UsersFile, UsersFileConfig};
+use crate::directory::{Directory, Realm, Realms};
+use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
+use crate::radius::server::ServerSettings;
+
+/// One problem in the configuration, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, 0 when unknown.
+    pub line: usize,
+    /// The key or section the problem is about.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
+        }
+    }
+}
+
+/// All problems found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// 1-based (line, column) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    (line, col)
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite database.
+    pub path: PathBuf,
+    /// The seed-encryption key file (created with mode 0600 if missing).
+    pub key_file: PathBuf,
+}
+
+/// `[directory.NAME]`: a `type` and that type's keys.
+#[derive(Debug, Clone, Deserialize)]
+struct RawDirectory {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+/// `[provider.sms.NAME]` / `[provider.email.NAME]`: a `class` and that class's keys.
+#[derive(Debug, Clone, Deserialize)]
+struct RawProvider {
+    class: String,
+    #[serde(default)]
+    default: bool,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviders {
+    #[serde(default)]
+    sms: BTreeMap<String, Spanned<RawProvider>>,
+    #[serde(default)]
+    email: BTreeMap<String, Spanned<RawProvider>>,
+}
+
+/// `[[realm]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRealm {
+    name: Spanned<String>,
+    directories: Vec<Spanned<String>>,
+    #[serde(default)]
+    default: bool,
+}
+
+/// `[[policy]]`, LinOTP's fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Spanned<String>,
+    scope: Spanned<String>,
+    action: Spanned<String>,
+    #[serde(default)]
+    user: Option<Spanned<String>>,
+    #[serde(default)]
+    realm: Option<Spanned<String>>,
+    #[serde(default)]
+    client: Option<Spanned<String>>,
+    #[serde(default = "default_true")]
+    active: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerSettings,
+    store: StoreConfig,
+    #[serde(default, rename = "client")]
+    clients: Vec<ClientConfig>,
+    #[serde(default, rename = "directory")]
+    directories: BTreeMap<String, Spanned<RawDirectory>>,
+    #[serde(default, rename = "realm")]
+    realms: Vec<RawRealm>,
+    #[serde(default, rename = "provider")]
+    providers: RawProviders,
+    #[serde(default, rename = "policy")]
+    policies: Vec<RawPolicy>,
+    #[serde(default)]
+    auth: AuthSettings,
+}
+
+/// A directory definition, checked.
+#[derive(Debug, Clone)]
+pub enum DirectoryConfig {
+    /// `type = "users_file"`.
+    UsersFile(UsersFileConfig),
+}
+
+/// A provider definition, checked.
+#[derive(Debug, Clone)]
+pub enum ProviderConfig {
+    /// `class = "file"`.
+    File(FileProviderConfig),
+}
+
+/// A realm definition, checked.
+#[derive(Debug, Clone)]
+pub struct RealmConfig {
+    /// Lower-cased name.
+    pub name: String,
+    /// Directory names in order.
+    pub directories: Vec<String>,
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `[server]`.
+    pub server: ServerSettings,
+    /// The parsed listen addresses.
+    pub listen: Vec<SocketAddr>,
+    /// `[store]`, paths resolved.
+    pub store: StoreConfig,
+    /// The client table.
+    pub clients: ClientTable,
+    /// `[auth]`.
+    pub auth: AuthSettings,
+    /// The policies.
+    pub policies: PolicySet,
+    /// Directories by name, paths resolved.
+    pub directories: BTreeMap<String, DirectoryConfig>,
+    /// Realms in config order.
+    pub realms: Vec<RealmConfig>,
+    /// Index of the default realm in `realms`.
+    pub default_realm: usize,
+    /// Providers by channel and name: (config, is default).
+    pub providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>>,
+}
+
+/// Collects located errors for one file.
+struct Errors<'a> {
+    file: &'a Path,
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errors<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        let line = if span.is_empty() && span.start == 0 { 0 } else { line_col(self.text, span.start).0 };
+        self.list.push(ConfigError { file: self.file.to_path_buf(), line, key: key.into(), message: message.into() });
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, key: "file".into(), message: e.to_string() }])
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks config text as if read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+        let mut errors = Errors { file: path, text, list: vec![] };
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                let message = e.message().trim().to_string();
+                let key = key_at(text, span.start);
+                errors.at(span, key, message);
+                return Err(ConfigErrors(errors.list));
+            }
+        };
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+        // [server]
+        let mut listen = vec![];
+        if raw.server.listen.is_empty() {
+            errors.at(0..0, "server.listen", "at least one address is needed");
+        }
+        for address in &raw.server.listen {
+            match address.get_ref().parse::<SocketAddr>() {
+                Ok(a) => listen.push(a),
+                Err(_) => errors.at(
+                    address.span(),
+                    "server.listen",
+                    format!("{:?} is not an address:port (IPv6 as \"[::]:1812\")", address.get_ref()),
+                ),
+            }
+        }
+
+        // [[client]]
+        let mut client_list = vec![];
+        let mut seen_networks = HashSet::new();
+        for client in &raw.clients {
+            match clients::parse_address(client.address.get_ref()) {
+                Ok(network) => {
+                    if !seen_networks.insert(network) {
+                        errors.at(client.address.span(), "client.address", format!("{network} is listed twice"));
+                    }
+                    if client.secret.is_empty() {
+                        errors.at(client.address.span(), "client.secret", "the shared secret is empty");
+                    }
+                    client_list.push(Client {
+                        network,
+                        secret: client.secret.clone(),
+                        name: client.name.clone().unwrap_or_else(|| client.address.get_ref().clone()),
+                        require_message_authenticator: client.require_message_authenticator,
+                        limit_proxy_state: client.limit_proxy_state,
+                    });
+                }
+                Err(message) => errors.at(client.address.span(), "client.address", message),
+            }
+        }
+        if client_list.is_empty() && errors.list.is_empty() {
+            errors.at(0..0, "client", "no [[client]] is configured, so every request would be dropped");
+        }
+
+        // [directory.NAME]
+        let mut directories = BTreeMap::new();
+        for (name, spanned) in &raw.directories {
+            let key = format!("directory.{name}");
+            let directory = spanned.get_ref();
+            let config = match directory.kind.as_str() {
+                "users_file" => from_table::<UsersFileConfig>(&directory.rest).map(|mut c| {
+                    c.path = resolve(&c.path);
+                    DirectoryConfig::UsersFile(c)
+                }),
+                other => Err(format!("unknown directory type {other:?} (known: users_file)")),
+            };
+            match config {
+                Ok(c) => {
+                    directories.insert(name.clone(), c);
+                }
+                Err(message) => errors.at(spanned.span(), key, message),
+            }
+        }
+
+        // [[realm]]
+        let mut realms = vec![];
+        let mut default_realm = None;
+        for realm in &raw.realms {
+            let name = realm.name.get_ref().to_lowercase();
+            if name.is_empty() || name.contains('@') {
+                errors.at(realm.name.span(), "realm.name", format!("{name:?} is not a realm name"));
+            }
+            if realms.iter().any(|r: &RealmConfig| r.name == name) {
+                errors.at(realm.name.span(), "realm.name", format!("realm {name:?} is defined twice"));
+            }
+            if realm.directories.is_empty() {
+                errors.at(realm.name.span(), "realm.directories", "a realm needs at least one directory");
+            }
+            for directory in &realm.directories {
+                if !raw.directories.contains_key(directory.get_ref()) {
+                    errors.at(
+                        directory.span(),
+                        "realm.directories",
+                        format!("no [directory.{}] is defined", directory.get_ref()),
+                    );
+                }
+            }
+            if realm.default {
+                if default_realm.is_some() {
+                    errors.at(realm.name.span(), "realm.default", "only one realm can be the default");
+                }
+                default_realm = Some(realms.len());
+            }
+            realms.push(RealmConfig {
+                name,
+                directories: realm.directories.iter().map(|d| d.get_ref().clone()).collect(),
+            });
+        }
+        if realms.is_empty() {
+            errors.at(0..0, "realm", "at least one [[realm]] is needed");
+        }
+
+        // [provider.CHANNEL.NAME]
+        let mut providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>> = BTreeMap::new();
+        for (channel, table) in [(Channel::Sms, &raw.providers.sms), (Channel::Email, &raw.providers.email)] {
+            let mut defaults = 0;
+            for (name, spanned) in table {
+                let key = format!("provider.{channel}.{name}");
+                let provider = spanned.get_ref();
+                if provider.default {
+                    defaults += 1;
+                    if defaults > 1 {
+                        errors.at(spanned.span(), format!("{key}.default"), format!("only one {channel} provider can be the default"));
+                    }
+                }
+                let config = match provider.class.as_str() {
+                    "file" | "FileSMSProvider" => from_table::<FileProviderConfig>(&provider.rest).map(|mut c| {
+                        c.path = resolve(&c.path);
+                        ProviderConfig::File(c)
+                    }),
+                    other => Err(format!("unknown provider class {other:?} (known: file)")),
+                };
+                match config {
+                    Ok(c) => {
+                        providers.entry(channel).or_default().insert(name.clone(), (c, provider.default));
+                    }
+                    Err(message) => errors.at(spanned.span(), key, message),
+                }
+            }
+        }
+
+        // [[policy]]
+        let mut policies = vec![];
+        for policy in &raw.policies {
+            let field = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
+            let parsed = Policy::parse(
+                policy.name.get_ref(),
+                policy.scope.get_ref(),
+                policy.action.get_ref(),
+                &field(&policy.user),
+                &field(&policy.realm),
+                &field(&policy.client),
+                policy.active,
+            );
+            match parsed {
+                Ok(p) => {
+                    // Providers named by a policy must exist.
+                    let mut named: Vec<(Channel, &String)> = vec![];
+                    if let Some(list) = &p.actions.sms_provider {
+                        named.extend(list.iter().map(|n| (Channel::Sms, n)));
+                    }
+                    if let Some(n) = &p.actions.email_provider {
+                        named.push((Channel::Email, n));
+                    }
+                    for (channel, name) in named {
+                        if !raw.providers_named(channel, name) {
+                            errors.at(
+                                policy.action.span(),
+                                "policy.action",
+                                format!("policy {:?} names {channel} provider {name:?}, but no [provider.{channel}.{name}] exists", p.name),
+                            );
+                        }
+                    }
+                    policies.push(p);
+                }
+                Err(e) => {
+                    let (span, key) = match e.field {
+                        PolicyField::Scope => (policy.scope.span(), "policy.scope"),
+                        PolicyField::Action => (policy.action.span(), "policy.action"),
+                        PolicyField::User => (policy.user.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.user"),
+                        PolicyField::Realm => (policy.realm.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.realm"),
+                        PolicyField::Client => (policy.client.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.client"),
+                    };
+                    errors.at(span, key, format!("policy {:?}: {}", policy.name.get_ref(), e.message));
+                }
+            }
+        }
+
+        // [auth]
+        if !(6..=9).contains(&raw.auth.otp_digits) {
+            errors.at(0..0, "auth.otp_digits", "must be between 6 and 9");
+        }
+        if raw.auth.max_fail == 0 {
+            errors.at(0..0, "auth.max_fail", "must be at least 1");
+        }
+
+        if !errors.list.is_empty() {
+            return Err(ConfigErrors(errors.list));
+        }
+        let store = StoreConfig { path: resolve(&raw.store.path), key_file: resolve(&raw.store.key_file) };
+        Ok(Config {
+            path: path.to_path_buf(),
+            listen,
+            server: raw.server,
+            store,
+            clients: ClientTable::new(client_list),
+            auth: raw.auth,
+            policies: PolicySet::new(policies),
+            directories,
+            realms,
+            default_realm: default_realm.unwrap_or(0),
+            providers,
+        })
+    }
+
+    /// Opens every directory and builds the realms.
+    pub fn open_realms(&self) -> Result<Realms, ConfigErrors> {
+        let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();
+        let mut errors = vec![];
+        for (name, config) in &self.directories {
+            let directory: Result<Arc<dyn Directory>, String> = match config {
+                DirectoryConfig::UsersFile(c) => UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>),
+            };
+            match directory {
+                Ok(d) => {
+                    opened.insert(name, d);
+                }
+                Err(message) => errors.push(ConfigError {
+                    file: self.path.clone(),
+                    line: 0,
+                    key: format!("directory.{name}"),
+                    message,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let realms = self
+            .realms
+            .iter()
+            .map(|r| Realm {
+                name: r.name.clone(),
+                directories: r.directories.iter().filter_map(|d| opened.get(d.as_str()).cloned()).collect(),
+            })
+            .collect();
+        Ok(Realms::new(realms, self.default_realm, self.auth.split_at_sign))
+    }
+
+    /// Builds every provider.
+    pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
+        let mut providers = Providers::default();
+        for (channel, named) in &self.providers {
+            for (name, (config, default)) in named {
+                let provider = match config {
+                    ProviderConfig::File(c) => Arc::new(FileProvider::new(name, c)),
+                };
+                providers.insert(*channel, provider, *default);
+            }
+        }
+        Ok(providers)
+    }
+}
+
+impl RawConfig {
+    fn providers_named(&self, channel: Channel, name: &str) -> bool {
+        match channel {
+            Channel::Sms => self.providers.sms.contains_key(name),
+            Channel::Email => self.providers.email.contains_key(name),
+        }
+    }
+}
+
+/// Deserializes a class's keys from the rest of its table.
+fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(table.clone()).try_into::<T>().map_err(|e| e.message().trim().to_string())
+}
+
+/// The dotted key path (best effort) of the line at `offset`, for parse errors.
+fn key_at(text: &str, offset: usize) -> String {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let section = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let line = text.get(offset.min(text.len())..).unwrap_or("");
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let current = text.get(line_start..).and_then(|t| t.lines().next()).unwrap_or(line);
+    let key = current.split('=').next().map(str::trim).filter(|k| !k.is_empty() && !k.starts_with('['));
+    match (section, key) {
+        (Some(s), Some(k)) => format!("{s}.{k}"),
+        (Some(s), None) => s,
+        (None, Some(k)) => k.to_string(),
+        (None, None) => "config".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[server]
+listen = ["127.0.0.1:1812"]
+
+[store]
+path = "db.sqlite"
+key_file = "db.key"
+
+[[client]]
+address = "127.0.0.1"
+secret = "testing123"
+
+[directory.local]
+type = "users_file"
+path = "users.toml"
+
+[[realm]]
+name = "Local"
+directories = ["local"]
+default = true
+
+[provider.sms.spool]
+class = "file"
+path = "spool.log"
+
+[[policy]]
+name = "autoenroll"
+scope = "enrollment"
+action = "autoenrollment=sms email"
+"#;
+
+    #[test]
+    fn minimal_config_loads_and_resolves_paths() {
+        let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
+        assert_eq!(c.store.path, Path::new("/etc/tessera/db.sqlite"));
+        assert_eq!(c.realms[0].name, "local");
+        assert_eq!(c.clients.len(), 1);
+        match &c.directories["local"] {
+            DirectoryConfig::UsersFile(u) => assert_eq!(u.path, Path::new("/etc/tessera/users.toml")),
+        }
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::parse(Path::new("t.toml"), text) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = MINIMAL.replace("[server]\n", "[server]\ntimout = 5\n");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("t.toml:3: server.timout: unknown field `timout`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_lines() {
+        let text = MINIMAL
+            .replace("address = \"127.0.0.1\"", "address = \"127.0.0.300\"")
+            .replace("directories = [\"local\"]", "directories = [\"ldap\"]")
+            .replace("autoenrollment=sms email", "autoenrollment=fax");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("t.toml:10: client.address:"), "{}", errs[0]);
+        assert!(errs[1].starts_with("t.toml:19: realm.directories: no [directory.ldap]"), "{}", errs[1]);
+        assert!(errs[2].starts_with("t.toml:29: policy.action: policy \"autoenroll\": autoenrollment: unknown token type"), "{}", errs[2]);
+    }
+
+    #[test]
+    fn policy_naming_a_missing_provider() {
+        let text = format!("{MINIMAL}\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\naction = \"sms_provider=spool nope\"\n");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("no [provider.sms.nope] exists"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn unknown_provider_key_is_reported() {
+        let text = MINIMAL.replace("path = \"spool.log\"", "path = \"spool.log\"\nURLL = \"x\"");
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].contains("provider.sms.spool: unknown field `URLL`"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn line_col_counts() {
+        assert_eq!(line_col("a\nbc\n", 3), (2, 2));
+        assert_eq!(line_col("abc", 0), (1, 1));
+    }
+}

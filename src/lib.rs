@@ -1,0 +1,28 @@
+//! tessera: a native RADIUS server with built-in OTP challenge-response.
+//!
+//! # Layout
+//!
+//! A request travels down these layers and its answer back up; dependencies point one way,
+//! `radius → auth → {otp, store, directory, delivery}`:
+//!
+//! - [`radius`]: the front end — wire format, client table, duplicate detection, UDP server.
+//!   [`radius::handler`] is the only place where RADIUS meets the engine.
+//! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
+//!   knows nothing of RADIUS.
+//! - [`otp`]: HOTP and TOTP.
+//! - [`store`]: tokens, challenges, counters and audit, on SQLite; seeds sealed at rest.
+//! - [`directory`]: users, passwords and attributes (users file; LDAP next).
+//! - [`delivery`]: SMS and e-mail providers.
+//! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
+//! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+pub mod delivery;
+pub mod directory;
+pub mod otp;
+pub mod password_hash;
+pub mod radius;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,568 @@
+//! The RADIUS wire format (RFC 2865 §3 and §5): hostile bytes in, a typed [`Packet`] out, and
+//! replies encoded with their lengths, Message-Authenticator and Response Authenticator set by
+//! one function.
+//!
+//! This module knows nothing of users, tokens or sockets. It reads every byte through a
+//! [`Reader`] that cannot overrun, so no datagram can make it panic; the lints below keep it so.
+//! Cryptographic helpers (MD5 chains, HMAC-MD5) live in [`super::crypto`].
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation
+)]
+
+use std::fmt;
+
+use super::crypto;
+
+/// RFC 2865 §3: the minimum packet length (the header alone).
+pub const HEADER_LEN: usize = 20;
+/// RFC 2865 §3 (and RFC 7930 for the 4096 figure): the maximum packet length.
+pub const MAX_PACKET_LEN: usize = 4096;
+/// RFC 2865 §5: an attribute's value holds at most 253 octets.
+pub const MAX_ATTRIBUTE_VALUE: usize = 253;
+
+/// A RADIUS packet code (RFC 2865 §3). Unknown codes stay representable.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Code(pub u8);
+
+impl Code {
+    /// RFC 2865 §4.1
+    pub const ACCESS_REQUEST: Code = Code(1);
+    /// RFC 2865 §4.2
+    pub const ACCESS_ACCEPT: Code = Code(2);
+    /// RFC 2865 §4.3
+    pub const ACCESS_REJECT: Code = Code(3);
+    /// RFC 2866 §4.1
+    pub const ACCOUNTING_REQUEST: Code = Code(4);
+    /// RFC 2866 §4.2
+    pub const ACCOUNTING_RESPONSE: Code = Code(5);
+    /// RFC 2865 §4.4
+    pub const ACCESS_CHALLENGE: Code = Code(11);
+    /// RFC 5997 §3
+    pub const STATUS_SERVER: Code = Code(12);
+    /// RFC 5176 §3
+    pub const DISCONNECT_REQUEST: Code = Code(40);
+    /// RFC 5176 §3
+    pub const COA_REQUEST: Code = Code(43);
+
+    /// The RFC name of a known code.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Code::ACCESS_REQUEST => "Access-Request",
+            Code::ACCESS_ACCEPT => "Access-Accept",
+            Code::ACCESS_REJECT => "Access-Reject",
+            Code::ACCOUNTING_REQUEST => "Accounting-Request",
+            Code::ACCOUNTING_RESPONSE => "Accounting-Response",
+            Code::ACCESS_CHALLENGE => "Access-Challenge",
+            Code::STATUS_SERVER => "Status-Server",
+            Code::DISCONNECT_REQUEST => "Disconnect-Request",
+            Code::COA_REQUEST => "CoA-Request",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "Code({})", self.0),
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A RADIUS attribute type (RFC 2865 §5). Unknown types pass through untouched.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttributeType(pub u8);
+
+impl AttributeType {
+    /// RFC 2865 §5.1
+    pub const USER_NAME: AttributeType = AttributeType(1);
+    /// RFC 2865 §5.2
+    pub const USER_PASSWORD: AttributeType = AttributeType(2);
+    /// RFC 2865 §5.3
+    pub const CHAP_PASSWORD: AttributeType = AttributeType(3);
+    /// RFC 2865 §5.4
+    pub const NAS_IP_ADDRESS: AttributeType = AttributeType(4);
+    /// RFC 2865 §5.18
+    pub const REPLY_MESSAGE: AttributeType = AttributeType(18);
+    /// RFC 2865 §5.24
+    pub const STATE: AttributeType = AttributeType(24);
+    /// RFC 2865 §5.25
+    pub const CLASS: AttributeType = AttributeType(25);
+    /// RFC 2865 §5.26
+    pub const VENDOR_SPECIFIC: AttributeType = AttributeType(26);
+    /// RFC 2865 §5.27
+    pub const SESSION_TIMEOUT: AttributeType = AttributeType(27);
+    /// RFC 2865 §5.32
+    pub const NAS_IDENTIFIER: AttributeType = AttributeType(32);
+    /// RFC 2865 §5.33
+    pub const PROXY_STATE: AttributeType = AttributeType(33);
+    /// RFC 3579 §3.1
+    pub const EAP_MESSAGE: AttributeType = AttributeType(79);
+    /// RFC 3579 §3.2
+    pub const MESSAGE_AUTHENTICATOR: AttributeType = AttributeType(80);
+    /// RFC 3162 §2.1
+    pub const NAS_IPV6_ADDRESS: AttributeType = AttributeType(95);
+
+    /// The RFC name of the attributes the server itself handles.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            AttributeType::USER_NAME => "User-Name",
+            AttributeType::USER_PASSWORD => "User-Password",
+            AttributeType::CHAP_PASSWORD => "CHAP-Password",
+            AttributeType::NAS_IP_ADDRESS => "NAS-IP-Address",
+            AttributeType::REPLY_MESSAGE => "Reply-Message",
+            AttributeType::STATE => "State",
+            AttributeType::CLASS => "Class",
+            AttributeType::VENDOR_SPECIFIC => "Vendor-Specific",
+            AttributeType::SESSION_TIMEOUT => "Session-Timeout",
+            AttributeType::NAS_IDENTIFIER => "NAS-Identifier",
+            AttributeType::PROXY_STATE => "Proxy-State",
+            AttributeType::EAP_MESSAGE => "EAP-Message",
+            AttributeType::MESSAGE_AUTHENTICATOR => "Message-Authenticator",
+            AttributeType::NAS_IPV6_ADDRESS => "NAS-IPv6-Address",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for AttributeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "Attr-{}", self.0),
+        }
+    }
+}
+
+/// Why a datagram is not a RADIUS packet we accept. Each variant names the numbers involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// RFC 2865 §3: fewer octets than the header.
+    #[error("datagram of {len} octets is shorter than the 20-octet header")]
+    TooShort {
+        /// Octets received.
+        len: usize,
+    },
+    /// RFC 2865 §3: the Length field is outside 20..=4096.
+    #[error("length field {declared} is outside 20..=4096")]
+    BadLength {
+        /// The Length field.
+        declared: usize,
+    },
+    /// RFC 2865 §3: the datagram is shorter than its Length field: silently discard.
+    #[error("length field {declared} exceeds the {received} octets received")]
+    Truncated {
+        /// The Length field.
+        declared: usize,
+        /// Octets received.
+        received: usize,
+    },
+    /// RFC 2865 §5: an attribute's Length is below 2.
+    #[error("attribute {typ} at offset {offset} has length {len}, minimum 2")]
+    AttributeTooShort {
+        /// Attribute type.
+        typ: u8,
+        /// Offset of the attribute in the packet.
+        offset: usize,
+        /// Its Length field.
+        len: usize,
+    },
+    /// An attribute runs past the packet's Length.
+    #[error("attribute {typ} at offset {offset} with length {len} overruns the packet")]
+    AttributeOverrun {
+        /// Attribute type.
+        typ: u8,
+        /// Offset of the attribute in the packet.
+        offset: usize,
+        /// Its Length field.
+        len: usize,
+    },
+    /// RFC 3579 §3.2: Message-Authenticator is exactly 16 octets.
+    #[error("Message-Authenticator has {len} octets, expected 16")]
+    BadMessageAuthenticatorLength {
+        /// Value length found.
+        len: usize,
+    },
+    /// RFC 3579 §3.2: more than one Message-Authenticator.
+    #[error("more than one Message-Authenticator")]
+    DuplicateMessageAuthenticator,
+}
+
+/// Why a reply could not be encoded. These are programming or configuration errors, not
+/// network input errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// RFC 2865 §5: a value longer than 253 octets.
+    #[error("attribute {typ} value of {len} octets exceeds 253")]
+    ValueTooLong {
+        /// Attribute type.
+        typ: u8,
+        /// Value length.
+        len: usize,
+    },
+    /// The packet would exceed 4096 octets.
+    #[error("packet of {len} octets exceeds 4096")]
+    PacketTooLong {
+        /// Encoded length.
+        len: usize,
+    },
+}
+
+/// A cursor over untrusted bytes. Every read returns `None` instead of running past the end.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, offset: 0 }
+    }
+
+    /// Takes the next `n` bytes.
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.buf.split_at_checked(n)?;
+        self.buf = tail;
+        self.offset += n;
+        Some(head)
+    }
+
+    /// Takes exactly `N` bytes as an array.
+    pub fn take_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    /// Takes one byte.
+    pub fn u8(&mut self) -> Option<u8> {
+        self.take_array::<1>().map(|[b]| b)
+    }
+
+    /// Takes a big-endian u16.
+    pub fn u16_be(&mut self) -> Option<u16> {
+        self.take_array::<2>().map(u16::from_be_bytes)
+    }
+
+    /// How far into the original buffer the cursor is.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Whether bytes remain.
+    pub fn any_left(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// The bytes not yet read.
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
+}
+
+/// One attribute: its type and raw value (1..=253 octets on the wire; we accept 0 on input).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// The attribute type.
+    pub typ: AttributeType,
+    /// The raw value.
+    pub value: Vec<u8>,
+}
+
+impl fmt::Debug for Attribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print a password, hidden or not.
+        if self.typ == AttributeType::USER_PASSWORD || self.typ == AttributeType::CHAP_PASSWORD {
+            return write!(f, "{:?}=***", self.typ);
+        }
+        write!(f, "{:?}=0x", self.typ)?;
+        for b in &self.value {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A decoded RADIUS packet. Decoding checks structure only; authenticity is checked by
+/// [`super::verify`], which is the only way to get a request the engine will act on.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Packet {
+    /// Packet code.
+    pub code: Code,
+    /// Identifier, used to match replies to requests.
+    pub identifier: u8,
+    /// Request or Response Authenticator.
+    pub authenticator: [u8; 16],
+    /// Attributes in wire order.
+    pub attributes: Vec<Attribute>,
+}
+
+impl Packet {
+    /// Decodes a datagram. Octets past the Length field are padding and ignored (RFC 2865 §3).
+    pub fn decode(datagram: &[u8]) -> Result<Packet, DecodeError> {
+        let received = datagram.len();
+        if received < HEADER_LEN {
+            return Err(DecodeError::TooShort { len: received });
+        }
+        let mut header = Reader::new(datagram);
+        let code = Code(header.u8().ok_or(DecodeError::TooShort { len: received })?);
+        let identifier = header.u8().ok_or(DecodeError::TooShort { len: received })?;
+        let declared = usize::from(header.u16_be().ok_or(DecodeError::TooShort { len: received })?);
+        if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&declared) {
+            return Err(DecodeError::BadLength { declared });
+        }
+        // RFC 2865 §3: shorter than Length: silently discard.
+        let packet = datagram
+            .get(..declared)
+            .ok_or(DecodeError::Truncated { declared, received })?;
+        let mut reader = Reader::new(packet);
+        reader.take(4).ok_or(DecodeError::TooShort { len: received })?;
+        let authenticator = reader
+            .take_array::<16>()
+            .ok_or(DecodeError::TooShort { len: received })?;
+
+        let mut attributes = Vec::with_capacity(8);
+        let mut seen_ma = false;
+        while reader.any_left() {
+            let offset = reader.offset();
+            let typ = reader.u8().ok_or(DecodeError::AttributeTooShort { typ: 0, offset, len: 1 })?;
+            let len = usize::from(reader.u8().ok_or(DecodeError::AttributeTooShort { typ, offset, len: 1 })?);
+            if len < 2 {
+                return Err(DecodeError::AttributeTooShort { typ, offset, len });
+            }
+            let value = reader
+                .take(len - 2)
+                .ok_or(DecodeError::AttributeOverrun { typ, offset, len })?;
+            let typ = AttributeType(typ);
+            if typ == AttributeType::MESSAGE_AUTHENTICATOR {
+                if value.len() != 16 {
+                    return Err(DecodeError::BadMessageAuthenticatorLength { len: value.len() });
+                }
+                if seen_ma {
+                    return Err(DecodeError::DuplicateMessageAuthenticator);
+                }
+                seen_ma = true;
+            }
+            attributes.push(Attribute { typ, value: value.to_vec() });
+        }
+        Ok(Packet { code, identifier, authenticator, attributes })
+    }
+
+    /// The first attribute of a type.
+    pub fn get(&self, typ: AttributeType) -> Option<&[u8]> {
+        self.attributes.iter().find(|a| a.typ == typ).map(|a| a.value.as_slice())
+    }
+
+    /// All attributes of a type, in wire order.
+    pub fn get_all(&self, typ: AttributeType) -> impl Iterator<Item = &[u8]> {
+        self.attributes.iter().filter(move |a| a.typ == typ).map(|a| a.value.as_slice())
+    }
+
+    /// Whether the packet carries a Message-Authenticator.
+    pub fn has_message_authenticator(&self) -> bool {
+        self.get(AttributeType::MESSAGE_AUTHENTICATOR).is_some()
+    }
+
+    /// Appends an attribute, splitting a long value over several attributes (RFC 2865 §5.18
+    /// allows several Reply-Messages, to be concatenated by the client).
+    pub fn push_split(&mut self, typ: AttributeType, value: &[u8]) {
+        if value.is_empty() {
+            self.attributes.push(Attribute { typ, value: Vec::new() });
+        }
+        for chunk in value.chunks(MAX_ATTRIBUTE_VALUE) {
+            self.attributes.push(Attribute { typ, value: chunk.to_vec() });
+        }
+    }
+
+    /// Encodes the packet as it stands: Length computed, authenticator and attributes written
+    /// as given. Replies and requests that need an authenticator computed use
+    /// [`Packet::encode_reply`] or [`Packet::encode_request`].
+    pub fn encode_raw(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.attributes.len() * 16);
+        out.push(self.code.0);
+        out.push(self.identifier);
+        out.extend_from_slice(&[0, 0]); // Length, patched below
+        out.extend_from_slice(&self.authenticator);
+        for attribute in &self.attributes {
+            let len = attribute.value.len();
+            if len > MAX_ATTRIBUTE_VALUE {
+                return Err(EncodeError::ValueTooLong { typ: attribute.typ.0, len });
+            }
+            out.push(attribute.typ.0);
+            out.push(u8::try_from(len + 2).map_err(|_| EncodeError::ValueTooLong { typ: attribute.typ.0, len })?);
+            out.extend_from_slice(&attribute.value);
+        }
+        let len = out.len();
+        let len16 = u16::try_from(len).ok().filter(|_| len <= MAX_PACKET_LEN);
+        let len16 = len16.ok_or(EncodeError::PacketTooLong { len })?;
+        if let Some(field) = out.get_mut(2..4) {
+            field.copy_from_slice(&len16.to_be_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Encodes a reply to a request (RFC 2865 §3, RFC 3579 §3.2): a Message-Authenticator is put
+    /// first, computed over the packet with the Request Authenticator in place; then the Response
+    /// Authenticator = MD5(Code|Identifier|Length|RequestAuth|Attributes|Secret).
+    ///
+    /// Any Message-Authenticator already in `self.attributes` is dropped: there is exactly one,
+    /// and it is first.
+    pub fn encode_reply(&self, request_authenticator: &[u8; 16], secret: &[u8]) -> Result<Vec<u8>, EncodeError> {
+        let mut reply = Packet {
+            code: self.code,
+            identifier: self.identifier,
+            authenticator: *request_authenticator,
+            attributes: Vec::with_capacity(self.attributes.len() + 1),
+        };
+        reply.attributes.push(Attribute { typ: AttributeType::MESSAGE_AUTHENTICATOR, value: vec![0; 16] });
+        reply
+            .attributes
+            .extend(self.attributes.iter().filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR).cloned());
+        let mut out = reply.encode_raw()?;
+        // The Message-Authenticator value sits right after the header and its own 2-octet header.
+        let ma = crypto::hmac_md5(secret, &out);
+        if let Some(field) = out.get_mut(HEADER_LEN + 2..HEADER_LEN + 18) {
+            field.copy_from_slice(&ma);
+        }
+        let response = crypto::md5_concat(&[&out, secret]);
+        if let Some(field) = out.get_mut(4..HEADER_LEN) {
+            field.copy_from_slice(&response);
+        }
+        Ok(out)
+    }
+
+    /// Encodes a request as a client would: the given Request Authenticator, and, when
+    /// `with_message_authenticator`, a Message-Authenticator first (RFC 3579 §3.2). Used by
+    /// tests and the benchmark's load generator.
+    pub fn encode_request(&self, secret: &[u8], with_message_authenticator: bool) -> Result<Vec<u8>, EncodeError> {
+        let mut request = self.clone();
+        request.attributes.retain(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR);
+        if with_message_authenticator {
+            request
+                .attributes
+                .insert(0, Attribute { typ: AttributeType::MESSAGE_AUTHENTICATOR, value: vec![0; 16] });
+        }
+        let mut out = request.encode_raw()?;
+        if with_message_authenticator {
+            let ma = crypto::hmac_md5(secret, &out);
+            if let Some(field) = out.get_mut(HEADER_LEN + 2..HEADER_LEN + 18) {
+                field.copy_from_slice(&ma);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// RFC 2865 §7.1: the Access-Request of the PAP example (User-Name "nemo", password
+    /// "arctangent", secret "xyzzy5461", NAS-IP-Address 192.168.1.16, NAS-Port 3).
+    const RFC2865_7_1: &str = "010000380f403f9473978057bd83d5cb98f4227a01066e656d6f02120dbe708d93d413ce3196e43f782a0aee0406c0a80110050600000003";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn decodes_rfc2865_example() {
+        let p = Packet::decode(&hex(RFC2865_7_1)).unwrap();
+        assert_eq!(p.code, Code::ACCESS_REQUEST);
+        assert_eq!(p.identifier, 0);
+        assert_eq!(p.get(AttributeType::USER_NAME), Some(&b"nemo"[..]));
+        assert_eq!(p.get(AttributeType::NAS_IP_ADDRESS), Some(&[192, 168, 1, 16][..]));
+        let hidden = p.get(AttributeType::USER_PASSWORD).unwrap();
+        let clear = crypto::unhide_password(hidden, &p.authenticator, b"xyzzy5461").unwrap();
+        assert_eq!(clear, b"arctangent");
+    }
+
+    #[test]
+    fn encode_raw_round_trips_known_packet() {
+        let bytes = hex(RFC2865_7_1);
+        let p = Packet::decode(&bytes).unwrap();
+        assert_eq!(p.encode_raw().unwrap(), bytes);
+    }
+
+    #[test]
+    fn rejects_short_and_bad_lengths() {
+        assert_eq!(Packet::decode(&[1; 19]), Err(DecodeError::TooShort { len: 19 }));
+        let mut b = hex(RFC2865_7_1);
+        b[2] = 0;
+        b[3] = 19;
+        assert_eq!(Packet::decode(&b), Err(DecodeError::BadLength { declared: 19 }));
+        b[2] = 0x10;
+        b[3] = 1;
+        assert_eq!(Packet::decode(&b), Err(DecodeError::BadLength { declared: 4097 }));
+        let b = hex(RFC2865_7_1);
+        assert_eq!(Packet::decode(&b[..40]), Err(DecodeError::Truncated { declared: 56, received: 40 }));
+    }
+
+    #[test]
+    fn trailing_bytes_are_padding() {
+        let mut b = hex(RFC2865_7_1);
+        let p = Packet::decode(&b).unwrap();
+        b.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(Packet::decode(&b).unwrap(), p);
+    }
+
+    #[test]
+    fn rejects_bad_attribute_lengths() {
+        let mut b = hex(RFC2865_7_1);
+        b[21] = 1; // User-Name length 1
+        assert!(matches!(Packet::decode(&b), Err(DecodeError::AttributeTooShort { typ: 1, offset: 20, len: 1 })));
+        let mut b = hex(RFC2865_7_1);
+        let last = b.len() - 5; // NAS-Port's length octet
+        b[last] = 9;
+        assert!(matches!(Packet::decode(&b), Err(DecodeError::AttributeOverrun { typ: 5, .. })));
+    }
+
+    #[test]
+    fn reply_round_trips_and_verifies() {
+        let req = Packet::decode(&hex(RFC2865_7_1)).unwrap();
+        let mut reply = Packet { code: Code::ACCESS_CHALLENGE, identifier: req.identifier, authenticator: [0; 16], attributes: vec![] };
+        reply.push_split(AttributeType::REPLY_MESSAGE, &[b'x'; 600]);
+        reply.push_split(AttributeType::STATE, b"abc");
+        let bytes = reply.encode_reply(&req.authenticator, b"xyzzy5461").unwrap();
+        let back = Packet::decode(&bytes).unwrap();
+        assert_eq!(back.attributes[0].typ, AttributeType::MESSAGE_AUTHENTICATOR);
+        let messages: Vec<_> = back.get_all(AttributeType::REPLY_MESSAGE).collect();
+        assert_eq!(messages.iter().map(|m| m.len()).collect::<Vec<_>>(), vec![253, 253, 94]);
+        assert!(crypto::verify_response(&bytes, &req.authenticator, b"xyzzy5461"));
+        assert!(!crypto::verify_response(&bytes, &req.authenticator, b"wrong"));
+    }
+
+    #[test]
+    fn oversized_reply_is_an_error() {
+        let mut reply = Packet { code: Code::ACCESS_ACCEPT, identifier: 1, authenticator: [0; 16], attributes: vec![] };
+        reply.push_split(AttributeType::REPLY_MESSAGE, &[b'x'; 5000]);
+        assert!(matches!(reply.encode_reply(&[0; 16], b"s"), Err(EncodeError::PacketTooLong { .. })));
+    }
+
+    #[test]
+    fn decoding_never_panics_on_prefixes_and_mutations() {
+        let b = hex(RFC2865_7_1);
+        for n in 0..b.len() {
+            let _ = Packet::decode(&b[..n]);
+        }
+        for i in 0..b.len() {
+            for v in [0u8, 1, 2, 0x7f, 0xff] {
+                let mut m = b.clone();
+                m[i] = v;
+                let _ = Packet::decode(&m);
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! RADIUS's cryptography: the MD5 chains that hide User-Password (RFC 2865 §5.2), the Response
+//! Authenticator (RFC 2865 §3) and the HMAC-MD5 Message-Authenticator (RFC 3579 §3.2).
+//!
+//! These functions work on bytes and shared secrets only. Comparisons of authenticators are
+//! constant-time.
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use subtle::ConstantTimeEq;
+
+use super::codec::{AttributeType, HEADER_LEN, Reader};
+
+/// MD5 over the concatenation of `parts`.
+pub fn md5_concat(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// HMAC-MD5 keyed with the shared secret.
+pub fn hmac_md5(secret: &[u8], data: &[u8]) -> [u8; 16] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    match Hmac::<Md5>::new_from_slice(secret) {
+        Ok(mut mac) => {
+            mac.update(data);
+            mac.finalize().into_bytes().into()
+        }
+        Err(_) => [0; 16],
+    }
+}
+
+/// Why a User-Password could not be recovered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// RFC 2865 §5.2: the hidden value is 16..=128 octets, a multiple of 16.
+    #[error("User-Password of {len} octets is not a multiple of 16 within 16..=128")]
+    BadLength {
+        /// The hidden value's length.
+        len: usize,
+    },
+}
+
+/// Recovers a User-Password (RFC 2865 §5.2): p_i = c_i XOR MD5(S + c_(i-1)), c_0 = the Request
+/// Authenticator. Trailing NUL padding is removed.
+pub fn unhide_password(hidden: &[u8], authenticator: &[u8; 16], secret: &[u8]) -> Result<Vec<u8>, PasswordError> {
+    let len = hidden.len();
+    if len == 0 || len > 128 || len % 16 != 0 {
+        return Err(PasswordError::BadLength { len });
+    }
+    let mut clear = Vec::with_capacity(len);
+    let mut previous: &[u8] = authenticator;
+    for block in hidden.chunks(16) {
+        let key = md5_concat(&[secret, previous]);
+        clear.extend(block.iter().zip(key.iter()).map(|(c, k)| c ^ k));
+        previous = block;
+    }
+    while clear.last() == Some(&0) {
+        clear.pop();
+    }
+    Ok(clear)
+}
+
+/// Hides a User-Password as a client does (RFC 2865 §5.2). Passwords longer than 128 octets
+/// are truncated, as the RFC allows no more.
+pub fn hide_password(clear: &[u8], authenticator: &[u8; 16], secret: &[u8]) -> Vec<u8> {
+    let clear = clear.get(..128).unwrap_or(clear);
+    let padded_len = clear.len().div_ceil(16).max(1) * 16;
+    let mut padded = clear.to_vec();
+    padded.resize(padded_len, 0);
+    let mut out: Vec<u8> = Vec::with_capacity(padded_len);
+    let mut previous = *authenticator;
+    for block in padded.chunks(16) {
+        let key = md5_concat(&[secret, &previous]);
+        let hidden: Vec<u8> = block.iter().zip(key.iter()).map(|(p, k)| p ^ k).collect();
+        previous.copy_from_slice(&hidden);
+        out.extend_from_slice(&hidden);
+    }
+    out
+}
+
+/// Checks a request's Message-Authenticator (RFC 3579 §3.2): HMAC-MD5 over the packet (up to
+/// its Length) with the Message-Authenticator value zeroed. Returns `None` when the packet
+/// carries none, `Some(valid)` otherwise. `datagram` must already have passed
+/// [`super::codec::Packet::decode`].
+pub fn check_request_message_authenticator(datagram: &[u8], secret: &[u8]) -> Option<bool> {
+    let mut header = Reader::new(datagram);
+    header.take(2)?;
+    let declared = usize::from(header.u16_be()?);
+    let packet = datagram.get(..declared)?;
+    let mut reader = Reader::new(packet.get(HEADER_LEN..)?);
+    while reader.any_left() {
+        let offset = HEADER_LEN + reader.offset();
+        let typ = reader.u8()?;
+        let len = usize::from(reader.u8()?);
+        let value = reader.take(len.checked_sub(2)?)?;
+        if AttributeType(typ) == AttributeType::MESSAGE_AUTHENTICATOR && value.len() == 16 {
+            let mut copy = packet.to_vec();
+            copy.get_mut(offset + 2..offset + 18)?.fill(0);
+            let expected = hmac_md5(secret, &copy);
+            return Some(bool::from(expected.ct_eq(value)));
+        }
+    }
+    None
+}
+
+/// Checks a reply's Response Authenticator and Message-Authenticator, as a client does. Used
+/// by tests and the load generator.
+pub fn verify_response(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+    let (Some(header), Some(auth), Some(rest)) = (reply.get(..4), reply.get(4..HEADER_LEN), reply.get(HEADER_LEN..))
+    else {
+        return false;
+    };
+    let expected = md5_concat(&[header, request_authenticator, rest, secret]);
+    if !bool::from(expected.ct_eq(auth)) {
+        return false;
+    }
+    let mut with_request_auth = reply.to_vec();
+    if let Some(field) = with_request_auth.get_mut(4..HEADER_LEN) {
+        field.copy_from_slice(request_authenticator);
+    }
+    check_request_message_authenticator(&with_request_auth, secret).unwrap_or(true)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_round_trip_every_legal_length() {
+        let auth = [7u8; 16];
+        for n in 1usize..=128 {
+            let clear: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let hidden = hide_password(&clear, &auth, b"secret");
+            assert_eq!(hidden.len(), n.div_ceil(16) * 16);
+            assert_eq!(unhide_password(&hidden, &auth, b"secret").unwrap(), clear);
+        }
+    }
+
+    #[test]
+    fn password_bad_lengths() {
+        assert_eq!(unhide_password(&[0; 15], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 15 }));
+        assert_eq!(unhide_password(&[0; 144], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 144 }));
+        assert_eq!(unhide_password(&[], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 0 }));
+    }
+
+    #[test]
+    fn hmac_md5_rfc2104_vector() {
+        // RFC 2104 test vector 2: key "Jefe", data "what do ya want for nothing?"
+        let mac = hmac_md5(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(mac, [0x75, 0x0c, 0x78, 0x3e, 0x6a, 0xb0, 0xb5, 0x03, 0xea, 0xa8, 0x6e, 0x31, 0x0a, 0x5d, 0xb7, 0x38]);
+    }
+}

@@ -1,0 +1,20 @@
+//! The RADIUS front end: wire format, client table, duplicate detection and the UDP server.
+//!
+//! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking.
+//! - [`crypto`]: User-Password hiding, authenticators, Message-Authenticator.
+//! - [`clients`]: which source addresses may talk to us, with which secret and options.
+//! - [`verify`]: authenticity checks that turn a packet into a [`verify::Verified`] one.
+//! - [`reply_cache`]: RFC 5080 duplicate detection — retransmits get the cached reply.
+//! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
+//!   `auth::Outcome` becomes a reply.
+//! - [`server`]: sockets, the receive loop, tasks and shutdown.
+//! - [`counters`]: what was received and what was dropped, and why.
+
+pub mod clients;
+pub mod codec;
+pub mod counters;
+pub mod crypto;
+pub mod handler;
+pub mod reply_cache;
+pub mod server;
+pub mod verify;

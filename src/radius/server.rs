@@ -1,0 +1,247 @@
+//! The UDP server: one receive loop per listen address, one task per request.
+//!
+//! The receive loop does only cheap work — find the client, decode, consult the reply cache —
+//! and spawns the rest, so a slow SMS gateway or directory delays only the requests waiting on
+//! it. A semaphore caps the requests in flight. On shutdown the loops stop receiving and the
+//! requests in flight get a bounded time to finish, so counters they are committing land.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::clients::ClientTable;
+use super::codec::{Code, Packet};
+use super::counters::{Counters, DropCause};
+use super::handler;
+use super::reply_cache::{Lookup, ReplyCache, RequestKey};
+use super::verify;
+use crate::auth::Authenticate;
+
+/// `[server]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Addresses to listen on, e.g. `["0.0.0.0:1812", "[::]:1812"]`.
+    pub listen: Vec<toml::Spanned<String>>,
+    /// Seconds a reply stays cached for retransmits (RFC 5080).
+    pub reply_cache_seconds: u64,
+    /// Most replies cached.
+    pub reply_cache_size: usize,
+    /// Most requests processed at once; more are dropped (the client retransmits).
+    pub max_in_flight: usize,
+    /// Seconds requests in flight get to finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: vec![toml::Spanned::new(0..0, "127.0.0.1:1812".to_string())],
+            reply_cache_seconds: 30,
+            reply_cache_size: 65_536,
+            max_in_flight: 4096,
+            shutdown_grace_seconds: 5,
+        }
+    }
+}
+
+/// Everything the loops share.
+struct Shared<A> {
+    clients: Arc<ClientTable>,
+    auth: Arc<A>,
+    cache: ReplyCache,
+    counters: Arc<Counters>,
+    in_flight: Arc<Semaphore>,
+}
+
+/// Serves RADIUS on the given sockets until `shutdown` is cancelled.
+pub async fn run<A: Authenticate>(
+    sockets: Vec<UdpSocket>,
+    clients: Arc<ClientTable>,
+    auth: Arc<A>,
+    settings: &ServerSettings,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let shared = Arc::new(Shared {
+        clients,
+        auth,
+        cache: ReplyCache::new(Duration::from_secs(settings.reply_cache_seconds), settings.reply_cache_size),
+        counters,
+        in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+    });
+    let mut loops = JoinSet::new();
+    for socket in sockets {
+        loops.spawn(receive_loop(Arc::new(socket), shared.clone(), shutdown.clone()));
+    }
+    let mut result = Ok(());
+    while let Some(done) = loops.join_next().await {
+        if let Ok(Err(e)) = done {
+            // A fatal socket error ends the server; the others stop with it.
+            shutdown.cancel();
+            result = Err(e);
+        }
+    }
+    // Every loop has stopped receiving. Let requests in flight finish, within the grace time.
+    let grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    let permits = u32::try_from(settings.max_in_flight.max(1)).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, shared.in_flight.acquire_many(permits)).await.is_err() {
+        tracing::warn!("requests still in flight after the shutdown grace time");
+    }
+    result
+}
+
+async fn receive_loop<A: Authenticate>(
+    socket: Arc<UdpSocket>,
+    shared: Arc<Shared<A>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65_536];
+    let mut tasks = JoinSet::new();
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            received = socket.recv_from(&mut buf) => received,
+            // Reap finished tasks so the set does not grow.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (len, source) = match received {
+            Ok(r) => r,
+            // ICMP errors from earlier sends surface here on some systems: not fatal.
+            Err(e) if is_transient(&e) => {
+                tracing::debug!(error = %e, "transient receive error");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "receive failed, stopping this listener");
+                return Err(e);
+            }
+        };
+        shared.counters.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let datagram = buf.get(..len).unwrap_or_default();
+        if let Some(job) = admit(&shared, &socket, datagram, source) {
+            let socket = socket.clone();
+            let shared = shared.clone();
+            tasks.spawn(async move { process(socket, shared, job).await });
+        }
+    }
+    // Dropping the set would abort requests in flight; let them finish (`run` waits).
+    tasks.detach_all();
+    Ok(())
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), ConnectionRefused | ConnectionReset | Interrupted | WouldBlock | TimedOut)
+}
+
+/// A request that passed the cheap checks, with its permit.
+struct Job {
+    source: SocketAddr,
+    packet: Packet,
+    datagram: Vec<u8>,
+    key: RequestKey,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+fn log_drop<A>(shared: &Shared<A>, cause: DropCause, source: SocketAddr, detail: &str) {
+    if shared.counters.record_drop(cause, source.ip()) {
+        tracing::warn!(%source, cause = cause.as_str(), detail, "datagram dropped (logged once a minute per client and cause)");
+    }
+}
+
+/// The receive loop's share of the work: client, decode, code, duplicates, capacity.
+fn admit<A: Authenticate>(
+    shared: &Arc<Shared<A>>,
+    socket: &UdpSocket,
+    datagram: &[u8],
+    source: SocketAddr,
+) -> Option<Job> {
+    if shared.clients.find(source.ip()).is_none() {
+        log_drop(shared, DropCause::UnknownClient, source, "no client entry for this address");
+        return None;
+    }
+    let packet = match Packet::decode(datagram) {
+        Ok(p) => p,
+        Err(e) => {
+            log_drop(shared, DropCause::Malformed, source, &e.to_string());
+            return None;
+        }
+    };
+    if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
+        log_drop(shared, DropCause::UnsupportedCode, source, &format!("{:?}", packet.code));
+        return None;
+    }
+    let key = RequestKey { source, identifier: packet.identifier, authenticator: packet.authenticator };
+    match shared.cache.begin(key) {
+        Lookup::New => {}
+        Lookup::InFlight => {
+            log_drop(shared, DropCause::DuplicateInFlight, source, "retransmit while the first copy is processed");
+            return None;
+        }
+        Lookup::Answered(reply) => {
+            // The same reply, byte for byte, without touching the engine again. A UDP send
+            // that would block is dropped: the client retransmits.
+            shared.counters.resent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = socket.try_send_to(&reply, source) {
+                tracing::debug!(%source, error = %e, "re-sending a cached reply failed");
+            }
+            return None;
+        }
+    }
+    let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
+        shared.cache.abort(key);
+        log_drop(shared, DropCause::Overloaded, source, "too many requests in flight");
+        return None;
+    };
+    Some(Job { source, packet, datagram: datagram.to_vec(), key, permit })
+}
+
+async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job) {
+    let Job { source, packet, datagram, key, permit } = job;
+    let Some(client) = shared.clients.find(source.ip()) else {
+        shared.cache.abort(key);
+        return;
+    };
+    let verified = match verify::verify(packet, &datagram, client) {
+        Ok(v) => v,
+        Err(cause) => {
+            shared.cache.abort(key);
+            log_drop(&shared, cause, source, &client.name);
+            return;
+        }
+    };
+    match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
+        Ok(reply) => {
+            if let Err(e) = socket.send_to(&reply, source).await {
+                tracing::warn!(%source, error = %e, "sending a reply failed");
+            }
+            shared.counters.replied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared.cache.complete(key, reply);
+        }
+        Err(e) => {
+            shared.cache.abort(key);
+            tracing::error!(%source, error = %e, "reply could not be encoded");
+        }
+    }
+    drop(permit);
+}
+
+/// Binds the configured listen addresses.
+pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
+    let mut sockets = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let socket = UdpSocket::bind(address)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
+        tracing::info!(address = %socket.local_addr()?, "listening on {}", socket.local_addr()?);
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}

@@ -1,0 +1,247 @@
+//! The token store: tokens, open challenges, counters, fail counters and the audit trail.
+//!
+//! [`Store`] is the trait the engine and the admin command line use; [`sqlite::SqliteStore`] is
+//! the implementation (a PostgreSQL one for several nodes can follow). Every operation that must
+//! not race — allocating an OTP counter, closing a challenge, moving a counter past a used
+//! value — is one atomic, durable store call, so two requests (or two nodes) can never accept
+//! the same OTP.
+
+pub mod seal;
+pub mod sqlite;
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+
+use crate::secret::Secret;
+
+/// Token types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// HOTP whose OTPs are sent by SMS on a challenge.
+    Sms,
+    /// HOTP whose OTPs are sent by e-mail on a challenge.
+    Email,
+    /// RFC 4226 HOTP in an authenticator app or hardware token.
+    Hotp,
+    /// RFC 6238 TOTP in an authenticator app.
+    Totp,
+}
+
+impl TokenKind {
+    /// The name used in config, CLI and database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Sms => "sms",
+            TokenKind::Email => "email",
+            TokenKind::Hotp => "hotp",
+            TokenKind::Totp => "totp",
+        }
+    }
+
+    /// LinOTP's serial prefixes (`LSSM`, `LSEM`, `OATH`, `TOTP`).
+    pub fn serial_prefix(self) -> &'static str {
+        match self {
+            TokenKind::Sms => "LSSM",
+            TokenKind::Email => "LSEM",
+            TokenKind::Hotp => "OATH",
+            TokenKind::Totp => "TOTP",
+        }
+    }
+
+    /// Whether OTPs of this type are sent on a challenge (rather than shown by a device).
+    pub fn is_challenge_based(self) -> bool {
+        matches!(self, TokenKind::Sms | TokenKind::Email)
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "sms" => Ok(TokenKind::Sms),
+            "email" => Ok(TokenKind::Email),
+            "hotp" | "hmac" => Ok(TokenKind::Hotp),
+            "totp" => Ok(TokenKind::Totp),
+            other => Err(format!("unknown token type {other:?} (expected sms, email, hotp or totp)")),
+        }
+    }
+}
+
+/// A token as stored, seed opened.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// Unique serial, e.g. `LSSM3F9A01C2`.
+    pub serial: String,
+    /// Type.
+    pub kind: TokenKind,
+    /// Owner's login.
+    pub user: String,
+    /// Owner's realm.
+    pub realm: String,
+    /// The HMAC key.
+    pub seed: Secret,
+    /// HOTP: the next counter value to use. TOTP: one past the last accepted time step.
+    pub counter: u64,
+    /// OTP length.
+    pub digits: u32,
+    /// Argon2 hash of the token PIN (otppin=0), if any.
+    pub pin_hash: Option<String>,
+    /// SMS destination.
+    pub phone: Option<String>,
+    /// E-mail destination.
+    pub email: Option<String>,
+    /// Disabled tokens are skipped.
+    pub active: bool,
+    /// Consecutive failures.
+    pub fail_count: u32,
+    /// Failures at which the token locks.
+    pub max_fail: u32,
+    /// When the last failure happened (for time-limited lockout).
+    pub last_fail_at: Option<i64>,
+    /// Free text (e.g. "auto enrolled for alice@local").
+    pub description: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// One token's part in a challenge. A challenge sent to several tokens at once shares its
+/// `state` across rows, one row per token (LinOTP's multi-challenge).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The State the client echoes (hex, 128 bits of randomness).
+    pub state: String,
+    /// The token this row belongs to.
+    pub serial: String,
+    /// Owner's login.
+    pub user: String,
+    /// Owner's realm.
+    pub realm: String,
+    /// The HOTP counter whose value was sent: only this value answers this challenge.
+    pub counter: u64,
+    /// When it was sent.
+    pub created_at: i64,
+    /// When it stops being answerable.
+    pub expires_at: i64,
+    /// Whether it can still be answered.
+    pub open: bool,
+}
+
+/// One audit row. Never holds a password or OTP.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    /// Unix time.
+    pub time: i64,
+    /// Client (NAS) address or name.
+    pub client: String,
+    /// Login.
+    pub user: String,
+    /// Realm.
+    pub realm: String,
+    /// Token serial involved, if any.
+    pub serial: Option<String>,
+    /// What was asked: `authenticate`, `challenge`, `enroll`, `token delete` …
+    pub action: String,
+    /// `accept`, `reject`, `challenge`, `ok`, `error`.
+    pub result: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A seed could not be sealed or opened.
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    /// A serial already exists.
+    #[error("token {0} already exists")]
+    Duplicate(String),
+    /// The store thread is gone (shutting down).
+    #[error("store is closed")]
+    Closed,
+    /// A row holds a value this version does not understand.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// The operations the engine and the admin CLI need. Each is atomic.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// All tokens of a user.
+    async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError>;
+
+    /// One token.
+    async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError>;
+
+    /// All tokens, optionally of one user and/or realm (admin listing).
+    async fn list_tokens(&self, user: Option<&str>, realm: Option<&str>) -> Result<Vec<Token>, StoreError>;
+
+    /// Stores a new token; [`StoreError::Duplicate`] when the serial exists.
+    async fn insert_token(&self, token: Token) -> Result<(), StoreError>;
+
+    /// Deletes a token and its challenges. Returns whether it existed.
+    async fn delete_token(&self, serial: &str) -> Result<bool, StoreError>;
+
+    /// Enables or disables a token. Returns whether it existed.
+    async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// Sets or clears the token PIN hash. Returns whether it existed.
+    async fn set_pin_hash(&self, serial: &str, pin_hash: Option<String>) -> Result<bool, StoreError>;
+
+    /// Allocates the token's next counter for a new challenge row and stores the row, in one
+    /// transaction: the counter moves on whether or not delivery then works, so a value is
+    /// never sent twice. Returns the allocated counter.
+    async fn create_challenge(&self, challenge_state: &str, serial: &str, created_at: i64, expires_at: i64)
+    -> Result<u64, StoreError>;
+
+    /// Removes all rows of a challenge (delivery failed).
+    async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError>;
+
+    /// The rows of a challenge.
+    async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError>;
+
+    /// A user's open, unexpired challenge rows, newest first.
+    async fn open_challenges_of_user(&self, user: &str, realm: &str, now: i64) -> Result<Vec<Challenge>, StoreError>;
+
+    /// How many challenges were sent to a user since `since` (rate limiting).
+    async fn count_challenges_since(&self, user: &str, realm: &str, since: i64) -> Result<u32, StoreError>;
+
+    /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
+    /// open (compare-and-set), then closes every row of the challenge and every older open
+    /// challenge of that token, and resets the token's fail counter. Returns whether this call
+    /// closed it.
+    async fn close_challenge(&self, challenge_state: &str, serial: &str) -> Result<bool, StoreError>;
+
+    /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set) and resets
+    /// the fail counter. Returns whether this call moved it: `false` means replay.
+    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError>;
+
+    /// Adds one failure to each token.
+    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
+
+    /// Clears a token's fail counter (admin unlock, or an expired lockout).
+    async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError>;
+
+    /// Sets a token's counter (admin resync).
+    async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError>;
+
+    /// Appends an audit row. Best effort: failures are logged, not returned.
+    async fn audit(&self, entry: AuditEntry);
+
+    /// Audit rows, newest first.
+    async fn audit_rows(&self, user: Option<&str>, since: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Deletes challenge rows that expired before `before`. Returns how many.
+    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
+}

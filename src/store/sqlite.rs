@@ -1,0 +1,546 @@
+//! [`SqliteStore`]: the [`Store`] on SQLite, in WAL mode, on a thread of its own.
+//!
+//! rusqlite is blocking, so the `Connection` lives on one dedicated thread and async callers
+//! send it closures over a channel, each answered through a oneshot. One writer thread also
+//! means SQLite never sees two writers fight for the lock. `synchronous=FULL`: a counter
+//! update is on disk before the Accept that depends on it leaves the server, so no OTP can be
+//! replayed after a crash or power loss. Seeds are sealed ([`super::seal`]) before they reach
+//! the database and opened on this thread.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, Row, params};
+
+use super::seal::SealKey;
+use super::{AuditEntry, Challenge, Store, StoreError, Token, TokenKind};
+
+type Job = Box<dyn FnOnce(&mut Connection, &SealKey) + Send>;
+
+/// The schema, version 1. New versions append migrations; `PRAGMA user_version` says which ran.
+const SCHEMA_V1: &str = "
+CREATE TABLE tokens (
+    serial       TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    user         TEXT NOT NULL,
+    realm        TEXT NOT NULL,
+    seed         BLOB NOT NULL,
+    counter      INTEGER NOT NULL DEFAULT 0,
+    digits       INTEGER NOT NULL DEFAULT 6,
+    pin_hash     TEXT,
+    phone        TEXT,
+    email        TEXT,
+    active       INTEGER NOT NULL DEFAULT 1,
+    fail_count   INTEGER NOT NULL DEFAULT 0,
+    max_fail     INTEGER NOT NULL DEFAULT 10,
+    last_fail_at INTEGER,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL
+);
+CREATE INDEX tokens_by_user ON tokens(user, realm);
+CREATE TABLE challenges (
+    state      TEXT NOT NULL,
+    serial     TEXT NOT NULL REFERENCES tokens(serial) ON DELETE CASCADE,
+    user       TEXT NOT NULL,
+    realm      TEXT NOT NULL,
+    counter    INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    open       INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (state, serial)
+);
+CREATE INDEX challenges_by_user ON challenges(user, realm, created_at);
+CREATE INDEX challenges_by_serial ON challenges(serial, open);
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    time   INTEGER NOT NULL,
+    client TEXT NOT NULL,
+    user   TEXT NOT NULL,
+    realm  TEXT NOT NULL,
+    serial TEXT,
+    action TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit(time);
+";
+
+/// See the module documentation.
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, applies migrations and starts the store thread.
+    pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "SQLite did not switch to WAL mode");
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn)?;
+
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("tessera-store".into())
+            .spawn(move || {
+                // Ends when every sender is dropped.
+                while let Ok(job) = queue.recv() {
+                    job(&mut conn, &key);
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the store thread: {e}")))?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `f` on the store thread and waits for its answer.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn, key| {
+            let _ = tx.send(f(conn, key));
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version < 1 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V1)?;
+        tx.execute_batch("PRAGMA user_version = 1")?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+const TOKEN_COLUMNS: &str = "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, active, \
+                             fail_count, max_fail, last_fail_at, description, created_at";
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
+    let serial: String = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let kind = kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?;
+    let sealed: Vec<u8> = row.get(4)?;
+    let seed = key.open(&sealed, &serial)?;
+    Ok(Token {
+        kind,
+        user: row.get(2)?,
+        realm: row.get(3)?,
+        seed,
+        counter: to_u64(row.get(5)?),
+        digits: row.get(6)?,
+        pin_hash: row.get(7)?,
+        phone: row.get(8)?,
+        email: row.get(9)?,
+        active: row.get(10)?,
+        fail_count: row.get(11)?,
+        max_fail: row.get(12)?,
+        last_fail_at: row.get(13)?,
+        description: row.get(14)?,
+        created_at: row.get(15)?,
+        serial,
+    })
+}
+
+fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
+    Ok(Challenge {
+        state: row.get(0)?,
+        serial: row.get(1)?,
+        user: row.get(2)?,
+        realm: row.get(3)?,
+        counter: to_u64(row.get(4)?),
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        open: row.get(7)?,
+    })
+}
+
+const CHALLENGE_COLUMNS: &str = "state, serial, user, realm, counter, created_at, expires_at, open";
+
+fn query_tokens(
+    conn: &Connection,
+    key: &SealKey,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Token>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(token_from_row(row, key)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call(move |conn, key| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE user = ?1 AND realm = ?2 ORDER BY serial");
+            query_tokens(conn, key, &sql, &[&user, &realm])
+        })
+        .await
+    }
+
+    async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, key| {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE serial = ?1");
+            Ok(query_tokens(conn, key, &sql, &[&serial])?.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_tokens(&self, user: Option<&str>, realm: Option<&str>) -> Result<Vec<Token>, StoreError> {
+        let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
+        self.call(move |conn, key| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
+                 ORDER BY realm, user, serial"
+            );
+            query_tokens(conn, key, &sql, &[&user, &realm])
+        })
+        .await
+    }
+
+    async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
+        self.call(move |conn, key| {
+            let sealed = key.seal(&token.seed, &token.serial)?;
+            let result = conn.execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
+                params![
+                    token.serial,
+                    token.kind.as_str(),
+                    token.user,
+                    token.realm,
+                    sealed,
+                    to_i64(token.counter),
+                    token.digits,
+                    token.pin_hash,
+                    token.phone,
+                    token.email,
+                    token.active,
+                    token.fail_count,
+                    token.max_fail,
+                    token.last_fail_at,
+                    token.description,
+                    token.created_at
+                ],
+            );
+            match result {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Duplicate(token.serial))
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| Ok(conn.execute("DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)).await
+    }
+
+    async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(conn.execute("UPDATE tokens SET active = ?2 WHERE serial = ?1", params![serial, active])? > 0)
+        })
+        .await
+    }
+
+    async fn set_pin_hash(&self, serial: &str, pin_hash: Option<String>) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(conn.execute("UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1", params![serial, pin_hash])? > 0)
+        })
+        .await
+    }
+
+    async fn create_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<u64, StoreError> {
+        let (state, serial) = (challenge_state.to_string(), serial.to_string());
+        self.call(move |conn, _| {
+            let tx = conn.transaction()?;
+            let (counter, user, realm): (i64, String, String) = tx.query_row(
+                "UPDATE tokens SET counter = counter + 1 WHERE serial = ?1 RETURNING counter - 1, user, realm",
+                [&serial],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            tx.execute(
+                "INSERT INTO challenges (state, serial, user, realm, counter, created_at, expires_at, open) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
+                params![state, serial, user, realm, counter, created_at, expires_at],
+            )?;
+            tx.commit()?;
+            Ok(to_u64(counter))
+        })
+        .await
+    }
+
+    async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let state = challenge_state.to_string();
+        self.call(move |conn, _| {
+            conn.execute("DELETE FROM challenges WHERE state = ?1", [&state])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
+        let state = challenge_state.to_string();
+        self.call(move |conn, _| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"))?;
+            let rows = stmt.query_map([&state], challenge_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn open_challenges_of_user(&self, user: &str, realm: &str, now: i64) -> Result<Vec<Challenge>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call(move |conn, _| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CHALLENGE_COLUMNS} FROM challenges \
+                 WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
+            ))?;
+            let rows = stmt.query_map(params![user, realm, now], challenge_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn count_challenges_since(&self, user: &str, realm: &str, since: i64) -> Result<u32, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call(move |conn, _| {
+            Ok(conn.query_row(
+                "SELECT COUNT(DISTINCT state) FROM challenges WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
+                params![user, realm, since],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn close_challenge(&self, challenge_state: &str, serial: &str) -> Result<bool, StoreError> {
+        let (state, serial) = (challenge_state.to_string(), serial.to_string());
+        self.call(move |conn, _| {
+            let tx = conn.transaction()?;
+            let closed = tx.execute(
+                "UPDATE challenges SET open = 0 WHERE state = ?1 AND serial = ?2 AND open = 1",
+                params![state, serial],
+            )?;
+            if closed == 0 {
+                return Ok(false);
+            }
+            let counter: i64 = tx.query_row(
+                "SELECT counter FROM challenges WHERE state = ?1 AND serial = ?2",
+                params![state, serial],
+                |r| r.get(0),
+            )?;
+            tx.execute("UPDATE challenges SET open = 0 WHERE state = ?1", [&state])?;
+            tx.execute(
+                "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
+                params![serial, counter],
+            )?;
+            tx.execute("UPDATE tokens SET fail_count = 0 WHERE serial = ?1", [&serial])?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let used = to_i64(used);
+        self.call(move |conn, _| {
+            Ok(conn.execute(
+                "UPDATE tokens SET counter = ?2 + 1, fail_count = 0 WHERE serial = ?1 AND counter <= ?2",
+                params![serial, used],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
+        let serials = serials.to_vec();
+        self.call(move |conn, _| {
+            let tx = conn.transaction()?;
+            for serial in &serials {
+                tx.execute(
+                    "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = ?2 WHERE serial = ?1",
+                    params![serial, now],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(conn.execute("UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = ?1", [&serial])? > 0)
+        })
+        .await
+    }
+
+    async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let counter = to_i64(counter);
+        self.call(move |conn, _| {
+            Ok(conn.execute("UPDATE tokens SET counter = ?2 WHERE serial = ?1", params![serial, counter])? > 0)
+        })
+        .await
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        let result = self
+            .call(move |conn, _| {
+                conn.prepare_cached(
+                    "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    entry.time,
+                    entry.client,
+                    entry.user,
+                    entry.realm,
+                    entry.serial,
+                    entry.action,
+                    entry.result,
+                    entry.reason
+                ])?;
+                Ok(())
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::error!(%error, "audit row not written");
+        }
+    }
+
+    async fn audit_rows(&self, user: Option<&str>, since: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let user = user.map(str::to_string);
+        self.call(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
+                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![user, since, limit], |r| {
+                Ok(AuditEntry {
+                    time: r.get(0)?,
+                    client: r.get(1)?,
+                    user: r.get(2)?,
+                    realm: r.get(3)?,
+                    serial: r.get(4)?,
+                    action: r.get(5)?,
+                    result: r.get(6)?,
+                    reason: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
+        self.call(move |conn, _| Ok(conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [before])?)).await
+    }
+}
+
+/// Opens the store as configured: the key file first (created if missing), then the database.
+pub fn open_store(db: &Path, key_file: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    let key = SealKey::load_or_create(key_file)?;
+    Ok(Arc::new(SqliteStore::open(db, key)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn token(serial: &str) -> Token {
+        Token {
+            serial: serial.into(),
+            kind: TokenKind::Sms,
+            user: "alice".into(),
+            realm: "local".into(),
+            seed: Secret::from("12345678901234567890"),
+            counter: 0,
+            digits: 6,
+            pin_hash: None,
+            phone: Some("+491701234".into()),
+            email: None,
+            active: true,
+            fail_count: 0,
+            max_fail: 10,
+            last_fail_at: None,
+            description: String::new(),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn challenge_life_cycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap();
+        store.insert_token(token("LSSM1")).await.unwrap();
+        assert!(matches!(store.insert_token(token("LSSM1")).await, Err(StoreError::Duplicate(_))));
+        let t = store.token("LSSM1").await.unwrap().unwrap();
+        assert_eq!(t.seed, Secret::from("12345678901234567890"));
+
+        assert_eq!(store.create_challenge("s1", "LSSM1", 100, 220).await.unwrap(), 0);
+        assert_eq!(store.create_challenge("s2", "LSSM1", 110, 230).await.unwrap(), 1);
+        assert_eq!(store.open_challenges_of_user("alice", "local", 150).await.unwrap().len(), 2);
+        assert_eq!(store.count_challenges_since("alice", "local", 105).await.unwrap(), 1);
+        store.record_failure(&["LSSM1".into()], 120).await.unwrap();
+        assert_eq!(store.token("LSSM1").await.unwrap().unwrap().fail_count, 1);
+
+        // Answering the newer challenge closes the older one too, and only once.
+        assert!(store.close_challenge("s2", "LSSM1").await.unwrap());
+        assert!(!store.close_challenge("s2", "LSSM1").await.unwrap());
+        assert!(!store.close_challenge("s1", "LSSM1").await.unwrap());
+        let t = store.token("LSSM1").await.unwrap().unwrap();
+        assert_eq!((t.counter, t.fail_count), (2, 0));
+
+        // HOTP-style consumption is a compare-and-set.
+        assert!(store.consume_counter("LSSM1", 5).await.unwrap());
+        assert!(!store.consume_counter("LSSM1", 5).await.unwrap());
+        assert!(!store.consume_counter("LSSM1", 3).await.unwrap());
+
+        assert!(store.delete_token("LSSM1").await.unwrap());
+        assert!(store.challenge("s1").await.unwrap().is_empty());
+    }
+}
