@@ -93,7 +93,9 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().init(),
@@ -101,9 +103,25 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Loads the config and opens what it names: the same checks for `serve` and `check-config`.
-fn load(path: &std::path::Path) -> Result<(Config, tessera::directory::Realms, tessera::delivery::Providers), Failure> {
+fn load(
+    path: &std::path::Path,
+) -> Result<
+    (
+        Config,
+        tessera::directory::Realms,
+        tessera::delivery::Providers,
+    ),
+    Failure,
+> {
     let prefix = |errors: tessera::config::ConfigErrors| {
-        Failure::No(errors.0.iter().map(|e| format!("tessera: {e}")).collect::<Vec<_>>().join("\n"))
+        Failure::No(
+            errors
+                .0
+                .iter()
+                .map(|e| format!("tessera: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     };
     let config = Config::load(path).map_err(prefix)?;
     let realms = config.open_realms().map_err(prefix)?;
@@ -126,13 +144,16 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
 
 fn user_hash() -> Result<(), Failure> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
     let password = input.strip_suffix('\n').unwrap_or(&input);
     let password = password.strip_suffix('\r').unwrap_or(password);
     if password.is_empty() {
         return Err(Failure::No("tessera: the password is empty".into()));
     }
-    let hash = password_hash::hash(&Secret::from(password)).map_err(|e| Failure::Error(e.to_string()))?;
+    let hash =
+        password_hash::hash(&Secret::from(password)).map_err(|e| Failure::Error(e.to_string()))?;
     println!("{hash}");
     Ok(())
 }
@@ -154,15 +175,24 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
             config.auth.clone(),
             Arc::new(SystemClock),
         ));
-        let sockets = server::bind(&config.listen).await.map_err(|e| Failure::Error(e.to_string()))?;
+        let sockets = server::bind(&config.listen)
+            .await
+            .map_err(|e| Failure::Error(e.to_string()))?;
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
         tokio::spawn(purge_challenges(store, shutdown.clone()));
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
-        server::run(sockets, Arc::new(config.clients.clone()), engine, &config.server, counters, shutdown)
-            .await
-            .map_err(|e| Failure::Error(e.to_string()))?;
+        server::run(
+            sockets,
+            Arc::new(config.clients.clone()),
+            engine,
+            &config.server,
+            counters,
+            shutdown,
+        )
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
         tracing::info!("tessera stopped");
         Ok(())
     })
@@ -171,7 +201,10 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
 /// SIGTERM or SIGINT: stop receiving, let requests in flight finish, exit.
 async fn watch_signals(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };

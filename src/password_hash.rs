@@ -40,7 +40,9 @@ pub fn hash(password: &Secret) -> Result<String, HashError> {
 /// Checks `password` against a PHC string. Any argon2 variant and parameters are accepted.
 pub fn verify(password: &Secret, phc: &str) -> Result<bool, HashError> {
     let parsed = PasswordHash::new(phc).map_err(|e| HashError::Malformed(e.to_string()))?;
-    Ok(Argon2::default().verify_password(password.expose(), &parsed).is_ok())
+    Ok(Argon2::default()
+        .verify_password(password.expose(), &parsed)
+        .is_ok())
 }
 
 /// Checks whether `phc` is a well-formed PHC string (for config validation).

@@ -60,14 +60,20 @@ struct Decision {
 impl Decision {
     fn reject(message: impl Into<String>, reason: impl Into<String>, serial: Option<&str>) -> Self {
         Decision {
-            outcome: Outcome::Reject { message: message.into() },
+            outcome: Outcome::Reject {
+                message: message.into(),
+            },
             reason: reason.into(),
             serial: serial.map(String::from),
         }
     }
 
     fn accept(reason: impl Into<String>, serial: &str) -> Self {
-        Decision { outcome: Outcome::Accept { message: None }, reason: reason.into(), serial: Some(serial.into()) }
+        Decision {
+            outcome: Outcome::Accept { message: None },
+            reason: reason.into(),
+            serial: Some(serial.into()),
+        }
     }
 
     fn result(&self) -> &'static str {
@@ -89,7 +95,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn policy(&self) -> PolicyContext<'_> {
-        PolicyContext { user: &self.login, realm: &self.realm.name, client: self.req.client }
+        PolicyContext {
+            user: &self.login,
+            realm: &self.realm.name,
+            client: self.req.client,
+        }
     }
 }
 
@@ -112,7 +122,12 @@ struct PinCheck<'a> {
 
 impl<'a> PinCheck<'a> {
     fn new(mode: OtpPin, ctx: &'a Ctx<'a>) -> Self {
-        PinCheck { mode, ctx, user: None, answers: vec![] }
+        PinCheck {
+            mode,
+            ctx,
+            user: None,
+            answers: vec![],
+        }
     }
 
     async fn check(&mut self, token: &Token, pin: &Secret) -> Result<bool, AuthError> {
@@ -149,7 +164,9 @@ fn split_pin_otp(password: &Secret, digits: u32) -> Option<(Secret, &[u8])> {
     let bytes = password.expose();
     let split = bytes.len().checked_sub(usize::try_from(digits).ok()?)?;
     let (pin, otp) = bytes.split_at_checked(split)?;
-    otp.iter().all(u8::is_ascii_digit).then(|| (Secret::new(pin), otp))
+    otp.iter()
+        .all(u8::is_ascii_digit)
+        .then(|| (Secret::new(pin), otp))
 }
 
 fn otp_equals(expected: &str, given: &[u8]) -> bool {
@@ -180,14 +197,26 @@ impl Engine {
         settings: AuthSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Engine { store, realms, policies, providers, settings, clock }
+        Engine {
+            store,
+            realms,
+            policies,
+            providers,
+            settings,
+            clock,
+        }
     }
 
     /// Decides a request, logs one line and writes one audit row.
     pub async fn decide(&self, req: AuthRequest) -> Outcome {
         let started = Instant::now();
         let (login, realm) = self.realms.resolve(&req.user_name);
-        let ctx = Ctx { req: &req, login, realm, now: self.clock.now() };
+        let ctx = Ctx {
+            req: &req,
+            login,
+            realm,
+            now: self.clock.now(),
+        };
         let result = if ctx.login.is_empty() {
             Ok(Decision::reject(MSG_FAILED, "empty user name", None))
         } else if let Some(state) = &req.state {
@@ -219,7 +248,12 @@ impl Engine {
             user: ctx.login.clone(),
             realm: realm.name.clone(),
             serial: decision.serial.clone(),
-            action: if req.state.is_some() { "answer challenge" } else { "authenticate" }.into(),
+            action: if req.state.is_some() {
+                "answer challenge"
+            } else {
+                "authenticate"
+            }
+            .into(),
             result: decision.result().into(),
             reason: decision.reason.clone(),
         };
@@ -230,7 +264,10 @@ impl Engine {
     }
 
     fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
-        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.otppin.as_ref()).copied().unwrap_or(OtpPin::TokenPin)
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| a.otppin.as_ref())
+            .copied()
+            .unwrap_or(OtpPin::TokenPin)
     }
 
     fn challenge_validity(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
@@ -238,7 +275,12 @@ impl Engine {
             TokenKind::Email => self.settings.email_challenge_validity,
             _ => self.settings.sms_challenge_validity,
         };
-        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.challenge_validity.as_ref()).copied().unwrap_or(default)
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.challenge_validity.as_ref()
+            })
+            .copied()
+            .unwrap_or(default)
     }
 
     fn blocking_timeout(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
@@ -246,16 +288,28 @@ impl Engine {
             TokenKind::Email => self.settings.email_blocking_timeout,
             _ => self.settings.sms_blocking_timeout,
         };
-        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.blocking_timeout.as_ref()).copied().unwrap_or(default)
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.blocking_timeout.as_ref()
+            })
+            .copied()
+            .unwrap_or(default)
     }
 
     fn max_fail(&self, ctx: &Ctx<'_>) -> u32 {
-        self.policies.action(Scope::Authentication, &ctx.policy(), |a| a.max_fail.as_ref()).copied().unwrap_or(self.settings.max_fail)
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.max_fail.as_ref()
+            })
+            .copied()
+            .unwrap_or(self.settings.max_fail)
     }
 
     fn lockout_duration(&self, ctx: &Ctx<'_>) -> u64 {
         self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| a.lockout_duration.as_ref())
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.lockout_duration.as_ref()
+            })
             .copied()
             .unwrap_or(self.settings.lockout_duration)
     }
@@ -265,7 +319,11 @@ impl Engine {
     }
 
     /// Clears locks whose `lockout_duration` has passed, so a lockout can end by itself.
-    async fn release_expired_locks(&self, ctx: &Ctx<'_>, tokens: &mut [Token]) -> Result<(), AuthError> {
+    async fn release_expired_locks(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &mut [Token],
+    ) -> Result<(), AuthError> {
         let duration = self.lockout_duration(ctx);
         if duration == 0 {
             return Ok(());
@@ -282,7 +340,13 @@ impl Engine {
     }
 
     /// Finds where `otp` matches for `token`.
-    fn find_otp(&self, token: &Token, otp: &[u8], open: &[Challenge], now: i64) -> Option<OtpMatch> {
+    fn find_otp(
+        &self,
+        token: &Token,
+        otp: &[u8],
+        open: &[Challenge],
+        now: i64,
+    ) -> Option<OtpMatch> {
         let seed = token.seed.expose();
         match token.kind {
             TokenKind::Sms | TokenKind::Email => open
@@ -290,7 +354,8 @@ impl Engine {
                 .filter(|c| c.serial == token.serial)
                 .find(|c| otp_equals(&hotp(seed, c.counter, token.digits), otp))
                 .map(|c| OtpMatch::Challenge(c.state.clone())),
-            TokenKind::Hotp => (token.counter..token.counter.saturating_add(self.settings.hotp_window))
+            TokenKind::Hotp => (token.counter
+                ..token.counter.saturating_add(self.settings.hotp_window))
                 .find(|c| otp_equals(&hotp(seed, *c, token.digits), otp))
                 .map(OtpMatch::Counter),
             TokenKind::Totp => {
@@ -308,7 +373,9 @@ impl Engine {
     async fn commit(&self, token: &Token, found: OtpMatch) -> Result<Decision, AuthError> {
         let consumed = match &found {
             OtpMatch::Challenge(state) => self.store.close_challenge(state, &token.serial).await?,
-            OtpMatch::Counter(counter) => self.store.consume_counter(&token.serial, *counter).await?,
+            OtpMatch::Counter(counter) => {
+                self.store.consume_counter(&token.serial, *counter).await?
+            }
         };
         Ok(if consumed {
             Decision::accept("otp valid", &token.serial)
@@ -317,38 +384,71 @@ impl Engine {
         })
     }
 
-    async fn fail(&self, ctx: &Ctx<'_>, tokens: &[&Token], reason: &str, message: &str) -> Result<Decision, AuthError> {
+    async fn fail(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[&Token],
+        reason: &str,
+        message: &str,
+    ) -> Result<Decision, AuthError> {
         let serials: Vec<String> = tokens.iter().map(|t| t.serial.clone()).collect();
         self.store.record_failure(&serials, ctx.now).await?;
         let now_locked = tokens.iter().any(|t| t.fail_count + 1 >= t.max_fail);
         let message = if now_locked { MSG_LOCKED } else { message };
-        Ok(Decision::reject(message, reason, tokens.first().map(|t| t.serial.as_str())))
+        Ok(Decision::reject(
+            message,
+            reason,
+            tokens.first().map(|t| t.serial.as_str()),
+        ))
     }
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
-        let mut tokens = self.store.tokens_of_user(&ctx.login, &ctx.realm.name).await?;
+        let mut tokens = self
+            .store
+            .tokens_of_user(&ctx.login, &ctx.realm.name)
+            .await?;
         if tokens.is_empty() {
             return self.autoenroll(ctx).await;
         }
         self.release_expired_locks(ctx, &mut tokens).await?;
         let active: Vec<&Token> = tokens.iter().filter(|t| t.active).collect();
         if active.is_empty() {
-            return Ok(Decision::reject(MSG_FAILED, "all tokens of the user are disabled", None));
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                "all tokens of the user are disabled",
+                None,
+            ));
         }
         let mut pins = PinCheck::new(self.otppin(ctx), ctx);
         let password = &ctx.req.password;
-        let open = self.store.open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now).await?;
+        let open = self
+            .store
+            .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
+            .await?;
 
         // PIN+OTP (or the OTP alone under otppin=2). The OTP is checked before the PIN, so a
         // garbage password never costs a directory bind.
         for token in &active {
-            let Some((pin, otp)) = split_pin_otp(password, token.digits) else { continue };
-            let Some(found) = self.find_otp(token, otp, &open, ctx.now) else { continue };
+            let Some((pin, otp)) = split_pin_otp(password, token.digits) else {
+                continue;
+            };
+            let Some(found) = self.find_otp(token, otp, &open, ctx.now) else {
+                continue;
+            };
             if self.is_locked(token) {
-                return self.fail(ctx, &[token], "token locked (fail counter at maximum)", MSG_LOCKED).await;
+                return self
+                    .fail(
+                        ctx,
+                        &[token],
+                        "token locked (fail counter at maximum)",
+                        MSG_LOCKED,
+                    )
+                    .await;
             }
             if !pins.check(token, &pin).await? {
-                return self.fail(ctx, &[token], "wrong pin with a valid otp", MSG_FAILED).await;
+                return self
+                    .fail(ctx, &[token], "wrong pin with a valid otp", MSG_FAILED)
+                    .await;
             }
             return self.commit(token, found).await;
         }
@@ -361,11 +461,23 @@ impl Engine {
             }
         }
         if !pin_ok.is_empty() {
-            let unlocked: Vec<Token> = pin_ok.iter().filter(|t| !self.is_locked(t)).map(|t| (*t).clone()).collect();
+            let unlocked: Vec<Token> = pin_ok
+                .iter()
+                .filter(|t| !self.is_locked(t))
+                .map(|t| (*t).clone())
+                .collect();
             if unlocked.is_empty() {
-                return Ok(Decision::reject(MSG_LOCKED, "token locked (fail counter at maximum)", pin_ok.first().map(|t| t.serial.as_str())));
+                return Ok(Decision::reject(
+                    MSG_LOCKED,
+                    "token locked (fail counter at maximum)",
+                    pin_ok.first().map(|t| t.serial.as_str()),
+                ));
             }
-            let challengeable: Vec<Token> = unlocked.iter().filter(|t| t.kind.is_challenge_based()).cloned().collect();
+            let challengeable: Vec<Token> = unlocked
+                .iter()
+                .filter(|t| t.kind.is_challenge_based())
+                .cloned()
+                .collect();
             if challengeable.is_empty() {
                 return Ok(Decision::reject(
                     "enter your password followed by the code from your authenticator",
@@ -403,10 +515,19 @@ impl Engine {
         };
         let rows: Vec<Challenge> = rows
             .into_iter()
-            .filter(|c| c.open && c.expires_at >= ctx.now && c.user == ctx.login && c.realm == ctx.realm.name)
+            .filter(|c| {
+                c.open
+                    && c.expires_at >= ctx.now
+                    && c.user == ctx.login
+                    && c.realm == ctx.realm.name
+            })
             .collect();
         if rows.is_empty() {
-            return Ok(Decision::reject(MSG_EXPIRED, "unknown, expired or closed challenge", None));
+            return Ok(Decision::reject(
+                MSG_EXPIRED,
+                "unknown, expired or closed challenge",
+                None,
+            ));
         }
         let mut tokens = vec![];
         for row in &rows {
@@ -423,7 +544,9 @@ impl Engine {
                 true
             } else {
                 match split_pin_otp(password, token.digits) {
-                    Some((pin, otp)) if otp_equals(&expected, otp) => pins.check(token, &pin).await?,
+                    Some((pin, otp)) if otp_equals(&expected, otp) => {
+                        pins.check(token, &pin).await?
+                    }
                     _ => false,
                 }
             };
@@ -431,21 +554,46 @@ impl Engine {
                 continue;
             }
             if self.is_locked(token) {
-                return self.fail(ctx, &[token], "token locked (fail counter at maximum)", MSG_LOCKED).await;
+                return self
+                    .fail(
+                        ctx,
+                        &[token],
+                        "token locked (fail counter at maximum)",
+                        MSG_LOCKED,
+                    )
+                    .await;
             }
-            return self.commit(token, OtpMatch::Challenge(row.state.clone())).await;
+            return self
+                .commit(token, OtpMatch::Challenge(row.state.clone()))
+                .await;
         }
         let all: Vec<&Token> = tokens.iter().map(|(_, t)| t).collect();
         if all.is_empty() {
-            return Ok(Decision::reject(MSG_EXPIRED, "challenge token disabled or deleted", None));
+            return Ok(Decision::reject(
+                MSG_EXPIRED,
+                "challenge token disabled or deleted",
+                None,
+            ));
         }
-        self.fail(ctx, &all, "wrong otp for challenge", "wrong code, try again").await
+        self.fail(
+            ctx,
+            &all,
+            "wrong otp for challenge",
+            "wrong code, try again",
+        )
+        .await
     }
 
     /// Creates a token for a user who has none, when an enrollment policy says so.
     async fn autoenroll(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
-        let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| a.autoenrollment.as_ref()) else {
-            return Ok(Decision::reject(MSG_FAILED, "user has no token and no autoenrollment policy applies", None));
+        let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| {
+            a.autoenrollment.as_ref()
+        }) else {
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                "user has no token and no autoenrollment policy applies",
+                None,
+            ));
         };
         // The password first: nothing about the account is revealed to someone who lacks it.
         let Some((user, directory)) = ctx.realm.lookup(&ctx.login).await? else {
@@ -483,7 +631,13 @@ impl Engine {
         Ok(decision)
     }
 
-    async fn new_token(&self, ctx: &Ctx<'_>, kind: TokenKind, address: String, user: &UserInfo) -> Result<Token, AuthError> {
+    async fn new_token(
+        &self,
+        ctx: &Ctx<'_>,
+        kind: TokenKind,
+        address: String,
+        user: &UserInfo,
+    ) -> Result<Token, AuthError> {
         let mut seed = [0u8; 20];
         getrandom::fill(&mut seed).map_err(|e| AuthError::Random(e.to_string()))?;
         // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
@@ -506,7 +660,10 @@ impl Engine {
             fail_count: 0,
             max_fail: self.max_fail(ctx),
             last_fail_at: None,
-            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name).chars().take(80).collect(),
+            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name)
+                .chars()
+                .take(80)
+                .collect(),
             created_at: ctx.now,
         };
         for _ in 0..3 {
@@ -522,16 +679,25 @@ impl Engine {
 
     /// Sends a challenge to `tokens` (all challenge-based, unlocked), or returns the open one.
     async fn trigger(&self, ctx: &Ctx<'_>, tokens: &[Token]) -> Result<Decision, AuthError> {
-        let open = self.store.open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now).await?;
+        let open = self
+            .store
+            .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
+            .await?;
         for challenge in &open {
-            let Some(token) = tokens.iter().find(|t| t.serial == challenge.serial) else { continue };
-            let blocking = i64::try_from(self.blocking_timeout(ctx, token.kind)).unwrap_or(i64::MAX);
+            let Some(token) = tokens.iter().find(|t| t.serial == challenge.serial) else {
+                continue;
+            };
+            let blocking =
+                i64::try_from(self.blocking_timeout(ctx, token.kind)).unwrap_or(i64::MAX);
             if ctx.now <= challenge.created_at.saturating_add(blocking) {
                 let (word, _) = channel_words(token.kind);
                 return Ok(Decision {
                     outcome: Outcome::Challenge {
                         state: challenge.state.clone().into_bytes(),
-                        message: format!("{word} with otp already submitted{}", recipient_suffix(token)),
+                        message: format!(
+                            "{word} with otp already submitted{}",
+                            recipient_suffix(token)
+                        ),
                         timeout: u32::try_from(challenge.expires_at - ctx.now).unwrap_or(0),
                     },
                     reason: "otp already submitted (blocking timeout), nothing sent".into(),
@@ -541,12 +707,18 @@ impl Engine {
         }
 
         let window = i64::try_from(self.settings.trigger_window).unwrap_or(i64::MAX);
-        let sent = self.store.count_challenges_since(&ctx.login, &ctx.realm.name, ctx.now.saturating_sub(window)).await?;
+        let sent = self
+            .store
+            .count_challenges_since(&ctx.login, &ctx.realm.name, ctx.now.saturating_sub(window))
+            .await?;
         if sent >= self.settings.trigger_limit {
             let minutes = self.settings.trigger_window.div_ceil(60);
             return Ok(Decision::reject(
                 format!("too many codes requested; try again in {minutes} minutes"),
-                format!("trigger limit reached ({sent} codes in {}s)", self.settings.trigger_window),
+                format!(
+                    "trigger limit reached ({sent} codes in {}s)",
+                    self.settings.trigger_window
+                ),
                 tokens.first().map(|t| t.serial.as_str()),
             ));
         }
@@ -554,14 +726,21 @@ impl Engine {
         let state = random_hex(16)?;
         let policy = ctx.policy();
         let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
-            self.policies.action(Scope::Authentication, &policy, f).cloned()
+            self.policies
+                .action(Scope::Authentication, &policy, f)
+                .cloned()
         };
         let mut delivered: Vec<(&Token, u64)> = vec![];
         let mut failures: Vec<String> = vec![];
         for token in tokens {
             let validity = self.challenge_validity(ctx, token.kind);
-            let expires = ctx.now.saturating_add(i64::try_from(validity).unwrap_or(i64::MAX));
-            let counter = self.store.create_challenge(&state, &token.serial, ctx.now, expires).await?;
+            let expires = ctx
+                .now
+                .saturating_add(i64::try_from(validity).unwrap_or(i64::MAX));
+            let counter = self
+                .store
+                .create_challenge(&state, &token.serial, ctx.now, expires)
+                .await?;
             let otp = hotp(token.seed.expose(), counter, token.digits);
             let (channel, recipient, template, subject, providers) = match token.kind {
                 TokenKind::Email => (
@@ -569,7 +748,9 @@ impl Engine {
                     token.email.clone(),
                     actions(|a| a.emailtext.as_ref()),
                     actions(|a| a.emailsubject.as_ref()),
-                    actions(|a| a.email_provider.as_ref()).into_iter().collect::<Vec<_>>(),
+                    actions(|a| a.email_provider.as_ref())
+                        .into_iter()
+                        .collect::<Vec<_>>(),
                 ),
                 _ => (
                     Channel::Sms,
@@ -590,7 +771,13 @@ impl Engine {
                 channel,
                 recipient,
                 subject: subject.map(|s| render_subject(&s, &otp, &token.serial, &ctx.login)),
-                text: Secret::from(render(template.as_deref().unwrap_or("<otp>"), channel, &otp, &token.serial, &ctx.login)),
+                text: Secret::from(render(
+                    template.as_deref().unwrap_or("<otp>"),
+                    channel,
+                    &otp,
+                    &token.serial,
+                    &ctx.login,
+                )),
             };
             let limit = std::time::Duration::from_secs(self.settings.delivery_timeout);
             match tokio::time::timeout(limit, self.providers.send(&providers, &message)).await {
@@ -620,12 +807,20 @@ impl Engine {
         };
         let timeout = delivered.iter().map(|(_, v)| *v).max().unwrap_or(0);
         let message = if delivered.len() == 1 {
-            format!("{} submitted{}", channel_words(first.kind).0, recipient_suffix(first))
+            format!(
+                "{} submitted{}",
+                channel_words(first.kind).0,
+                recipient_suffix(first)
+            )
         } else {
             "Multiple challenges submitted.".to_string()
         };
         Ok(Decision {
-            outcome: Outcome::Challenge { state: state.into_bytes(), message, timeout: u32::try_from(timeout).unwrap_or(u32::MAX) },
+            outcome: Outcome::Challenge {
+                state: state.into_bytes(),
+                message,
+                timeout: u32::try_from(timeout).unwrap_or(u32::MAX),
+            },
             reason: format!("otp sent to {} token(s)", delivered.len()),
             serial: Some(first.serial.clone()),
         })

@@ -7,7 +7,11 @@ use crate::delivery::Channel;
 /// without `<otp>` still carries the OTP, as in LinOTP: SMS texts get it in front
 /// (`<otp> text`), e-mail texts get it appended.
 pub fn render(template: &str, channel: Channel, otp: &str, serial: &str, user: &str) -> String {
-    let template = if template.trim().is_empty() { "<otp>" } else { template };
+    let template = if template.trim().is_empty() {
+        "<otp>"
+    } else {
+        template
+    };
     let with_otp = if template.contains("<otp>") {
         template.to_string()
     } else {
@@ -16,12 +20,18 @@ pub fn render(template: &str, channel: Channel, otp: &str, serial: &str, user: &
             Channel::Email => format!("{template}<otp>"),
         }
     };
-    with_otp.replace("<serial>", serial).replace("<user>", user).replace("<otp>", otp)
+    with_otp
+        .replace("<serial>", serial)
+        .replace("<user>", user)
+        .replace("<otp>", otp)
 }
 
 /// Renders a subject: placeholders replaced, no OTP added.
 pub fn render_subject(template: &str, otp: &str, serial: &str, user: &str) -> String {
-    template.replace("<serial>", serial).replace("<user>", user).replace("<otp>", otp)
+    template
+        .replace("<serial>", serial)
+        .replace("<user>", user)
+        .replace("<otp>", otp)
 }
 
 /// Masks a phone number, keeping the first three and last three characters:
@@ -34,7 +44,13 @@ pub fn mask_phone(phone: &str) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| if i < 3 || i >= chars.len() - 3 { *c } else { '*' })
+        .map(|(i, c)| {
+            if i < 3 || i >= chars.len() - 3 {
+                *c
+            } else {
+                '*'
+            }
+        })
         .collect()
 }
 
@@ -59,11 +75,32 @@ mod tests {
     fn templates_like_linotp() {
         assert_eq!(render("<otp>", Channel::Sms, "123456", "S", "u"), "123456");
         assert_eq!(render("", Channel::Sms, "123456", "S", "u"), "123456");
-        assert_eq!(render("Hello <user>, code <otp> (<serial>)", Channel::Sms, "1", "S", "u"), "Hello u, code 1 (S)");
-        assert_eq!(render("no otp in message", Channel::Sms, "123456", "S", "u"), "123456 no otp in message");
-        assert_eq!(render("no otp in message", Channel::Email, "123 456", "S", "u"), "no otp in message123 456");
-        assert_eq!(render("<otp> double <otp>", Channel::Email, "9", "S", "u"), "9 double 9");
-        assert_eq!(render_subject("<otp> subject", "123 456", "S", "u"), "123 456 subject");
+        assert_eq!(
+            render(
+                "Hello <user>, code <otp> (<serial>)",
+                Channel::Sms,
+                "1",
+                "S",
+                "u"
+            ),
+            "Hello u, code 1 (S)"
+        );
+        assert_eq!(
+            render("no otp in message", Channel::Sms, "123456", "S", "u"),
+            "123456 no otp in message"
+        );
+        assert_eq!(
+            render("no otp in message", Channel::Email, "123 456", "S", "u"),
+            "no otp in message123 456"
+        );
+        assert_eq!(
+            render("<otp> double <otp>", Channel::Email, "9", "S", "u"),
+            "9 double 9"
+        );
+        assert_eq!(
+            render_subject("<otp> subject", "123 456", "S", "u"),
+            "123 456 subject"
+        );
     }
 
     #[test]

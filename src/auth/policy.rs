@@ -31,7 +31,9 @@ impl std::str::FromStr for Scope {
         match s.trim().to_ascii_lowercase().as_str() {
             "authentication" => Ok(Scope::Authentication),
             "enrollment" => Ok(Scope::Enrollment),
-            other => Err(format!("unknown scope {other:?} (expected authentication or enrollment)")),
+            other => Err(format!(
+                "unknown scope {other:?} (expected authentication or enrollment)"
+            )),
         }
     }
 }
@@ -109,7 +111,9 @@ struct NameFilter {
 fn glob(pattern: &str, text: &str) -> bool {
     // `*` matches any run of characters; everything else matches itself.
     let parts: Vec<&str> = pattern.split('*').collect();
-    let (Some(first), Some(last)) = (parts.first(), parts.last()) else { return false };
+    let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+        return false;
+    };
     if parts.len() == 1 {
         return pattern == text;
     }
@@ -128,7 +132,11 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 impl NameEntry {
     fn parse(s: &str, case_insensitive: bool) -> NameEntry {
-        let s = if case_insensitive { s.to_lowercase() } else { s.to_string() };
+        let s = if case_insensitive {
+            s.to_lowercase()
+        } else {
+            s.to_string()
+        };
         if s == "*" {
             NameEntry::Any
         } else if s.contains('*') {
@@ -149,16 +157,24 @@ impl NameEntry {
 
 impl NameFilter {
     fn parse(field: &str, case_insensitive: bool) -> Result<NameFilter, String> {
-        let mut filter = NameFilter { include: vec![], exclude: vec![], case_insensitive };
+        let mut filter = NameFilter {
+            include: vec![],
+            exclude: vec![],
+            case_insensitive,
+        };
         for entry in field.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if let Some(negated) = entry.strip_prefix('-').or_else(|| entry.strip_prefix('!')) {
                 let negated = negated.trim();
                 if negated.is_empty() {
                     return Err(format!("negation {entry:?} names nothing"));
                 }
-                filter.exclude.push(NameEntry::parse(negated, case_insensitive));
+                filter
+                    .exclude
+                    .push(NameEntry::parse(negated, case_insensitive));
             } else {
-                filter.include.push(NameEntry::parse(entry, case_insensitive));
+                filter
+                    .include
+                    .push(NameEntry::parse(entry, case_insensitive));
             }
         }
         // An empty filter, or one of exclusions only, means "everyone else".
@@ -199,11 +215,17 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
 
 impl ClientFilter {
     fn parse(field: &str) -> Result<ClientFilter, String> {
-        let mut filter = ClientFilter { any: false, include: vec![], exclude: vec![] };
+        let mut filter = ClientFilter {
+            any: false,
+            include: vec![],
+            exclude: vec![],
+        };
         for entry in field.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             if entry == "*" {
                 filter.any = true;
-            } else if let Some(negated) = entry.strip_prefix('-').or_else(|| entry.strip_prefix('!')) {
+            } else if let Some(negated) =
+                entry.strip_prefix('-').or_else(|| entry.strip_prefix('!'))
+            {
                 filter.exclude.push(parse_net(negated.trim())?);
             } else {
                 filter.include.push(parse_net(entry)?);
@@ -290,8 +312,15 @@ impl Policy {
         })
     }
 
-    fn specificity(&self, ctx: &PolicyContext<'_>) -> Option<(Specificity, Specificity, Specificity)> {
-        Some((self.users.matches(ctx.user)?, self.realms.matches(ctx.realm)?, self.clients.matches(ctx.client)?))
+    fn specificity(
+        &self,
+        ctx: &PolicyContext<'_>,
+    ) -> Option<(Specificity, Specificity, Specificity)> {
+        Some((
+            self.users.matches(ctx.user)?,
+            self.realms.matches(ctx.realm)?,
+            self.clients.matches(ctx.client)?,
+        ))
     }
 }
 
@@ -312,11 +341,18 @@ fn split_actions(action: &str) -> Result<Vec<String>, String> {
         return Err(format!("unterminated quote {q} in action"));
     }
     items.push(current);
-    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect())
 }
 
 fn parse_seconds(key: &str, value: &str) -> Result<u64, String> {
-    value.trim().parse::<u64>().map_err(|_| format!("{key}={value:?}: expected a number of seconds"))
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{key}={value:?}: expected a number of seconds"))
 }
 
 fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
@@ -330,7 +366,11 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
         if !seen.insert(key.clone()) {
             return Err(format!("action {key:?} is set twice"));
         }
-        let expected_scope = if key == "autoenrollment" { Scope::Enrollment } else { Scope::Authentication };
+        let expected_scope = if key == "autoenrollment" {
+            Scope::Enrollment
+        } else {
+            Scope::Authentication
+        };
         let known = [
             "autoenrollment",
             "otppin",
@@ -345,16 +385,27 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "lockout_duration",
         ];
         if !known.contains(&key.as_str()) {
-            return Err(format!("unknown action {key:?} (known: {})", known.join(", ")));
+            return Err(format!(
+                "unknown action {key:?} (known: {})",
+                known.join(", ")
+            ));
         }
         if scope != expected_scope {
             return Err(format!(
                 "action {key:?} belongs in scope {}",
-                if expected_scope == Scope::Enrollment { "enrollment" } else { "authentication" }
+                if expected_scope == Scope::Enrollment {
+                    "enrollment"
+                } else {
+                    "authentication"
+                }
             ));
         }
         let needs_value = |v: &str| {
-            if v.is_empty() { Err(format!("action {key:?} needs a value ({key}=…)")) } else { Ok(()) }
+            if v.is_empty() {
+                Err(format!("action {key:?} needs a value ({key}=…)"))
+            } else {
+                Ok(())
+            }
         };
         match key.as_str() {
             "autoenrollment" => {
@@ -366,7 +417,9 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                         "email" => &[EnrollType::Email],
                         "*" => &[EnrollType::Sms, EnrollType::Email],
                         other => {
-                            return Err(format!("autoenrollment: unknown token type {other:?} (expected sms, email or *)"));
+                            return Err(format!(
+                                "autoenrollment: unknown token type {other:?} (expected sms, email or *)"
+                            ));
                         }
                     };
                     for t in add {
@@ -382,12 +435,19 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     "0" | "token_pin" => OtpPin::TokenPin,
                     "1" | "password" => OtpPin::Password,
                     "2" | "only_otp" => OtpPin::OnlyOtp,
-                    other => return Err(format!("otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp")),
+                    other => {
+                        return Err(format!(
+                            "otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp"
+                        ));
+                    }
                 });
             }
             "sms_provider" => {
-                let names: Vec<String> =
-                    value.split(|c: char| c.is_whitespace() || c == ',').filter(|s| !s.is_empty()).map(String::from).collect();
+                let names: Vec<String> = value
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
                 if names.is_empty() {
                     return Err("sms_provider needs at least one provider name".into());
                 }
@@ -405,7 +465,9 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
             "max_fail" => {
                 let n = value.parse::<u32>().ok().filter(|n| *n > 0);
-                actions.max_fail = Some(n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?);
+                actions.max_fail = Some(
+                    n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?,
+                );
             }
             _ => {}
         }
@@ -445,9 +507,17 @@ impl PolicySet {
         get: impl Fn(&'a Actions) -> Option<&'a T>,
     ) -> Option<&'a T> {
         let mut best: Option<((Specificity, Specificity, Specificity), &'a T)> = None;
-        for policy in self.policies.iter().filter(|p| p.active && p.scope == scope) {
-            let Some(value) = get(&policy.actions) else { continue };
-            let Some(spec) = policy.specificity(ctx) else { continue };
+        for policy in self
+            .policies
+            .iter()
+            .filter(|p| p.active && p.scope == scope)
+        {
+            let Some(value) = get(&policy.actions) else {
+                continue;
+            };
+            let Some(spec) = policy.specificity(ctx) else {
+                continue;
+            };
             // Strictly greater: the first policy in config order wins among equals.
             if best.as_ref().is_none_or(|(b, _)| spec > *b) {
                 best = Some((spec, value));
@@ -467,7 +537,11 @@ mod tests {
     use super::*;
 
     fn ctx<'a>(user: &'a str, realm: &'a str, client: &str) -> PolicyContext<'a> {
-        PolicyContext { user, realm, client: client.parse().unwrap() }
+        PolicyContext {
+            user,
+            realm,
+            client: client.parse().unwrap(),
+        }
     }
 
     fn auth(name: &str, action: &str, user: &str, realm: &str, client: &str) -> Policy {
@@ -476,14 +550,38 @@ mod tests {
 
     #[test]
     fn actions_parse_linotp_syntax() {
-        let p = auth("p", "otppin=password, sms_provider= one   two ,smstext='Code: <otp>, bye'", "", "", "");
+        let p = auth(
+            "p",
+            "otppin=password, sms_provider= one   two ,smstext='Code: <otp>, bye'",
+            "",
+            "",
+            "",
+        );
         assert_eq!(p.actions.otppin, Some(OtpPin::Password));
-        assert_eq!(p.actions.sms_provider, Some(vec!["one".to_string(), "two".to_string()]));
+        assert_eq!(
+            p.actions.sms_provider,
+            Some(vec!["one".to_string(), "two".to_string()])
+        );
         assert_eq!(p.actions.smstext.as_deref(), Some("Code: <otp>, bye"));
-        let e = Policy::parse("e", "enrollment", "autoenrollment = sms  email", "", "", "", true).unwrap();
-        assert_eq!(e.actions.autoenrollment, Some(vec![EnrollType::Sms, EnrollType::Email]));
+        let e = Policy::parse(
+            "e",
+            "enrollment",
+            "autoenrollment = sms  email",
+            "",
+            "",
+            "",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            e.actions.autoenrollment,
+            Some(vec![EnrollType::Sms, EnrollType::Email])
+        );
         let star = Policy::parse("e", "enrollment", "autoenrollment=*", "", "", "", true).unwrap();
-        assert_eq!(star.actions.autoenrollment, Some(vec![EnrollType::Sms, EnrollType::Email]));
+        assert_eq!(
+            star.actions.autoenrollment,
+            Some(vec![EnrollType::Sms, EnrollType::Email])
+        );
     }
 
     #[test]
@@ -499,11 +597,27 @@ mod tests {
             ("authentication", "smstext='unterminated"),
         ] {
             let r = Policy::parse("p", scope, action, "", "", "", true);
-            assert_eq!(r.map_err(|e| e.field), Err(PolicyField::Action), "{scope} {action}");
+            assert_eq!(
+                r.map_err(|e| e.field),
+                Err(PolicyField::Action),
+                "{scope} {action}"
+            );
         }
-        assert_eq!(Policy::parse("p", "admin", "", "", "", "", true).map_err(|e| e.field), Err(PolicyField::Scope));
         assert_eq!(
-            Policy::parse("p", "authentication", "otppin=1", "", "", "10.0.0.300", true).map_err(|e| e.field),
+            Policy::parse("p", "admin", "", "", "", "", true).map_err(|e| e.field),
+            Err(PolicyField::Scope)
+        );
+        assert_eq!(
+            Policy::parse(
+                "p",
+                "authentication",
+                "otppin=1",
+                "",
+                "",
+                "10.0.0.300",
+                true
+            )
+            .map_err(|e| e.field),
             Err(PolicyField::Client)
         );
     }
@@ -511,7 +625,12 @@ mod tests {
     #[test]
     fn client_networks_like_linotp_autosms_test() {
         let set = PolicySet::new(vec![auth("net", "otppin=2", "*", "*", "172.16.200.0/24")]);
-        let get = |c| set.action(Scope::Authentication, &ctx("u", "r", c), |a| a.otppin.as_ref()).copied();
+        let get = |c| {
+            set.action(Scope::Authentication, &ctx("u", "r", c), |a| {
+                a.otppin.as_ref()
+            })
+            .copied()
+        };
         assert_eq!(get("172.16.200.123"), Some(OtpPin::OnlyOtp));
         assert_eq!(get("192.168.20.1"), None);
     }
@@ -519,7 +638,12 @@ mod tests {
     #[test]
     fn user_patterns_and_negation() {
         let set = PolicySet::new(vec![auth("p", "otppin=2", "horst, adm*, -admin2", "", "")]);
-        let get = |u| set.action(Scope::Authentication, &ctx(u, "r", "10.0.0.1"), |a| a.otppin.as_ref()).copied();
+        let get = |u| {
+            set.action(Scope::Authentication, &ctx(u, "r", "10.0.0.1"), |a| {
+                a.otppin.as_ref()
+            })
+            .copied()
+        };
         assert_eq!(get("horst"), Some(OtpPin::OnlyOtp));
         assert_eq!(get("admin1"), Some(OtpPin::OnlyOtp));
         assert_eq!(get("admin2"), None);
@@ -535,21 +659,46 @@ mod tests {
             auth("realm", "max_fail=3", "*", "*", "*"),
             auth("realm-exact", "max_fail=5", "*", "Corp", "*"),
             auth("client", "blocking_timeout=7", "*", "*", "*"),
-            auth("client-exact", "blocking_timeout=9", "*", "*", "10.1.0.0/16"),
+            auth(
+                "client-exact",
+                "blocking_timeout=9",
+                "*",
+                "*",
+                "10.1.0.0/16",
+            ),
             auth("inactive", "otppin=2", "bob", "*", "*"),
         ]);
         let mut set = set;
         set.policies.last_mut().unwrap().active = false;
-        let otppin = |u| set.action(Scope::Authentication, &ctx(u, "corp", "10.1.2.3"), |a| a.otppin.as_ref()).copied();
+        let otppin = |u| {
+            set.action(Scope::Authentication, &ctx(u, "corp", "10.1.2.3"), |a| {
+                a.otppin.as_ref()
+            })
+            .copied()
+        };
         assert_eq!(otppin("alice"), Some(OtpPin::OnlyOtp));
         assert_eq!(otppin("albert"), Some(OtpPin::Password));
         assert_eq!(otppin("bob"), Some(OtpPin::TokenPin));
         let c = ctx("x", "corp", "10.1.2.3");
-        assert_eq!(set.action(Scope::Authentication, &c, |a| a.max_fail.as_ref()), Some(&5));
-        assert_eq!(set.action(Scope::Authentication, &c, |a| a.blocking_timeout.as_ref()), Some(&9));
+        assert_eq!(
+            set.action(Scope::Authentication, &c, |a| a.max_fail.as_ref()),
+            Some(&5)
+        );
+        assert_eq!(
+            set.action(Scope::Authentication, &c, |a| a.blocking_timeout.as_ref()),
+            Some(&9)
+        );
         let other = ctx("x", "other", "192.0.2.1");
-        assert_eq!(set.action(Scope::Authentication, &other, |a| a.max_fail.as_ref()), Some(&3));
-        assert_eq!(set.action(Scope::Authentication, &other, |a| a.blocking_timeout.as_ref()), Some(&7));
+        assert_eq!(
+            set.action(Scope::Authentication, &other, |a| a.max_fail.as_ref()),
+            Some(&3)
+        );
+        assert_eq!(
+            set.action(Scope::Authentication, &other, |a| a
+                .blocking_timeout
+                .as_ref()),
+            Some(&7)
+        );
     }
 
     #[test]

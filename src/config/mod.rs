@@ -45,7 +45,14 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file.display(),
+                self.line,
+                self.key,
+                self.message
+            )
         } else {
             write!(f, "{}: {}: {}", self.file.display(), self.key, self.message)
         }
@@ -74,7 +81,10 @@ impl std::error::Error for ConfigErrors {}
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map(|i| before.len() - i).unwrap_or(before.len() + 1);
+    let col = before
+        .rfind('\n')
+        .map(|i| before.len() - i)
+        .unwrap_or(before.len() + 1);
     (line, col)
 }
 
@@ -225,9 +235,23 @@ struct Errors<'a> {
 }
 
 impl Errors<'_> {
-    fn at(&mut self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) {
-        let line = if span.is_empty() && span.start == 0 { 0 } else { line_col(self.text, span.start).0 };
-        self.list.push(ConfigError { file: self.file.to_path_buf(), line, key: key.into(), message: message.into() });
+    fn at(
+        &mut self,
+        span: std::ops::Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let line = if span.is_empty() && span.start == 0 {
+            0
+        } else {
+            line_col(self.text, span.start).0
+        };
+        self.list.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
     }
 }
 
@@ -235,14 +259,23 @@ impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError { file: path.to_path_buf(), line: 0, key: "file".into(), message: e.to_string() }])
+            ConfigErrors(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: 0,
+                key: "file".into(),
+                message: e.to_string(),
+            }])
         })?;
         Config::parse(path, &text)
     }
 
     /// Checks config text as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let mut errors = Errors { file: path, text, list: vec![] };
+        let mut errors = Errors {
+            file: path,
+            text,
+            list: vec![],
+        };
         let raw: RawConfig = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(e) => {
@@ -254,7 +287,13 @@ impl Config {
             }
         };
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
 
         // [server]
         let mut listen = vec![];
@@ -267,7 +306,10 @@ impl Config {
                 Err(_) => errors.at(
                     address.span(),
                     "server.listen",
-                    format!("{:?} is not an address:port (IPv6 as \"[::]:1812\")", address.get_ref()),
+                    format!(
+                        "{:?} is not an address:port (IPv6 as \"[::]:1812\")",
+                        address.get_ref()
+                    ),
                 ),
             }
         }
@@ -279,15 +321,26 @@ impl Config {
             match clients::parse_address(client.address.get_ref()) {
                 Ok(network) => {
                     if !seen_networks.insert(network) {
-                        errors.at(client.address.span(), "client.address", format!("{network} is listed twice"));
+                        errors.at(
+                            client.address.span(),
+                            "client.address",
+                            format!("{network} is listed twice"),
+                        );
                     }
                     if client.secret.is_empty() {
-                        errors.at(client.address.span(), "client.secret", "the shared secret is empty");
+                        errors.at(
+                            client.address.span(),
+                            "client.secret",
+                            "the shared secret is empty",
+                        );
                     }
                     client_list.push(Client {
                         network,
                         secret: client.secret.clone(),
-                        name: client.name.clone().unwrap_or_else(|| client.address.get_ref().clone()),
+                        name: client
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| client.address.get_ref().clone()),
                         require_message_authenticator: client.require_message_authenticator,
                         limit_proxy_state: client.limit_proxy_state,
                     });
@@ -296,7 +349,11 @@ impl Config {
             }
         }
         if client_list.is_empty() && errors.list.is_empty() {
-            errors.at(0..0, "client", "no [[client]] is configured, so every request would be dropped");
+            errors.at(
+                0..0,
+                "client",
+                "no [[client]] is configured, so every request would be dropped",
+            );
         }
 
         // [directory.NAME]
@@ -309,7 +366,9 @@ impl Config {
                     c.path = resolve(&c.path);
                     DirectoryConfig::UsersFile(c)
                 }),
-                other => Err(format!("unknown directory type {other:?} (known: users_file)")),
+                other => Err(format!(
+                    "unknown directory type {other:?} (known: users_file)"
+                )),
             };
             match config {
                 Ok(c) => {
@@ -325,13 +384,25 @@ impl Config {
         for realm in &raw.realms {
             let name = realm.name.get_ref().to_lowercase();
             if name.is_empty() || name.contains('@') {
-                errors.at(realm.name.span(), "realm.name", format!("{name:?} is not a realm name"));
+                errors.at(
+                    realm.name.span(),
+                    "realm.name",
+                    format!("{name:?} is not a realm name"),
+                );
             }
             if realms.iter().any(|r: &RealmConfig| r.name == name) {
-                errors.at(realm.name.span(), "realm.name", format!("realm {name:?} is defined twice"));
+                errors.at(
+                    realm.name.span(),
+                    "realm.name",
+                    format!("realm {name:?} is defined twice"),
+                );
             }
             if realm.directories.is_empty() {
-                errors.at(realm.name.span(), "realm.directories", "a realm needs at least one directory");
+                errors.at(
+                    realm.name.span(),
+                    "realm.directories",
+                    "a realm needs at least one directory",
+                );
             }
             for directory in &realm.directories {
                 if !raw.directories.contains_key(directory.get_ref()) {
@@ -344,13 +415,21 @@ impl Config {
             }
             if realm.default {
                 if default_realm.is_some() {
-                    errors.at(realm.name.span(), "realm.default", "only one realm can be the default");
+                    errors.at(
+                        realm.name.span(),
+                        "realm.default",
+                        "only one realm can be the default",
+                    );
                 }
                 default_realm = Some(realms.len());
             }
             realms.push(RealmConfig {
                 name,
-                directories: realm.directories.iter().map(|d| d.get_ref().clone()).collect(),
+                directories: realm
+                    .directories
+                    .iter()
+                    .map(|d| d.get_ref().clone())
+                    .collect(),
             });
         }
         if realms.is_empty() {
@@ -358,8 +437,12 @@ impl Config {
         }
 
         // [provider.CHANNEL.NAME]
-        let mut providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>> = BTreeMap::new();
-        for (channel, table) in [(Channel::Sms, &raw.providers.sms), (Channel::Email, &raw.providers.email)] {
+        let mut providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>> =
+            BTreeMap::new();
+        for (channel, table) in [
+            (Channel::Sms, &raw.providers.sms),
+            (Channel::Email, &raw.providers.email),
+        ] {
             let mut defaults = 0;
             for (name, spanned) in table {
                 let key = format!("provider.{channel}.{name}");
@@ -367,19 +450,27 @@ impl Config {
                 if provider.default {
                     defaults += 1;
                     if defaults > 1 {
-                        errors.at(spanned.span(), format!("{key}.default"), format!("only one {channel} provider can be the default"));
+                        errors.at(
+                            spanned.span(),
+                            format!("{key}.default"),
+                            format!("only one {channel} provider can be the default"),
+                        );
                     }
                 }
                 let config = match provider.class.as_str() {
-                    "file" | "FileSMSProvider" => from_table::<FileProviderConfig>(&provider.rest).map(|mut c| {
-                        c.path = resolve(&c.path);
-                        ProviderConfig::File(c)
-                    }),
+                    "file" | "FileSMSProvider" => from_table::<FileProviderConfig>(&provider.rest)
+                        .map(|mut c| {
+                            c.path = resolve(&c.path);
+                            ProviderConfig::File(c)
+                        }),
                     other => Err(format!("unknown provider class {other:?} (known: file)")),
                 };
                 match config {
                     Ok(c) => {
-                        providers.entry(channel).or_default().insert(name.clone(), (c, provider.default));
+                        providers
+                            .entry(channel)
+                            .or_default()
+                            .insert(name.clone(), (c, provider.default));
                     }
                     Err(message) => errors.at(spanned.span(), key, message),
                 }
@@ -389,7 +480,9 @@ impl Config {
         // [[policy]]
         let mut policies = vec![];
         for policy in &raw.policies {
-            let field = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default();
+            let field = |f: &Option<Spanned<String>>| {
+                f.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
+            };
             let parsed = Policy::parse(
                 policy.name.get_ref(),
                 policy.scope.get_ref(),
@@ -424,11 +517,36 @@ impl Config {
                     let (span, key) = match e.field {
                         PolicyField::Scope => (policy.scope.span(), "policy.scope"),
                         PolicyField::Action => (policy.action.span(), "policy.action"),
-                        PolicyField::User => (policy.user.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.user"),
-                        PolicyField::Realm => (policy.realm.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.realm"),
-                        PolicyField::Client => (policy.client.as_ref().map(|s| s.span()).unwrap_or(policy.name.span()), "policy.client"),
+                        PolicyField::User => (
+                            policy
+                                .user
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or(policy.name.span()),
+                            "policy.user",
+                        ),
+                        PolicyField::Realm => (
+                            policy
+                                .realm
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or(policy.name.span()),
+                            "policy.realm",
+                        ),
+                        PolicyField::Client => (
+                            policy
+                                .client
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or(policy.name.span()),
+                            "policy.client",
+                        ),
                     };
-                    errors.at(span, key, format!("policy {:?}: {}", policy.name.get_ref(), e.message));
+                    errors.at(
+                        span,
+                        key,
+                        format!("policy {:?}: {}", policy.name.get_ref(), e.message),
+                    );
                 }
             }
         }
@@ -444,7 +562,10 @@ impl Config {
         if !errors.list.is_empty() {
             return Err(ConfigErrors(errors.list));
         }
-        let store = StoreConfig { path: resolve(&raw.store.path), key_file: resolve(&raw.store.key_file) };
+        let store = StoreConfig {
+            path: resolve(&raw.store.path),
+            key_file: resolve(&raw.store.key_file),
+        };
         Ok(Config {
             path: path.to_path_buf(),
             listen,
@@ -466,7 +587,9 @@ impl Config {
         let mut errors = vec![];
         for (name, config) in &self.directories {
             let directory: Result<Arc<dyn Directory>, String> = match config {
-                DirectoryConfig::UsersFile(c) => UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>),
+                DirectoryConfig::UsersFile(c) => {
+                    UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
+                }
             };
             match directory {
                 Ok(d) => {
@@ -488,10 +611,18 @@ impl Config {
             .iter()
             .map(|r| Realm {
                 name: r.name.clone(),
-                directories: r.directories.iter().filter_map(|d| opened.get(d.as_str()).cloned()).collect(),
+                directories: r
+                    .directories
+                    .iter()
+                    .filter_map(|d| opened.get(d.as_str()).cloned())
+                    .collect(),
             })
             .collect();
-        Ok(Realms::new(realms, self.default_realm, self.auth.split_at_sign))
+        Ok(Realms::new(
+            realms,
+            self.default_realm,
+            self.auth.split_at_sign,
+        ))
     }
 
     /// Builds every provider.
@@ -520,7 +651,9 @@ impl RawConfig {
 
 /// Deserializes a class's keys from the rest of its table.
 fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
-    toml::Value::Table(table.clone()).try_into::<T>().map_err(|e| e.message().trim().to_string())
+    toml::Value::Table(table.clone())
+        .try_into::<T>()
+        .map_err(|e| e.message().trim().to_string())
 }
 
 /// The dotted key path (best effort) of the line at `offset`, for parse errors.
@@ -534,8 +667,15 @@ fn key_at(text: &str, offset: usize) -> String {
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     let line = text.get(offset.min(text.len())..).unwrap_or("");
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let current = text.get(line_start..).and_then(|t| t.lines().next()).unwrap_or(line);
-    let key = current.split('=').next().map(str::trim).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let current = text
+        .get(line_start..)
+        .and_then(|t| t.lines().next())
+        .unwrap_or(line);
+    let key = current
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
     match (section, key) {
         (Some(s), Some(k)) => format!("{s}.{k}"),
         (Some(s), None) => s,
@@ -586,7 +726,9 @@ action = "autoenrollment=sms email"
         assert_eq!(c.realms[0].name, "local");
         assert_eq!(c.clients.len(), 1);
         match &c.directories["local"] {
-            DirectoryConfig::UsersFile(u) => assert_eq!(u.path, Path::new("/etc/tessera/users.toml")),
+            DirectoryConfig::UsersFile(u) => {
+                assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
+            }
         }
     }
 
@@ -602,7 +744,11 @@ action = "autoenrollment=sms email"
         let text = MINIMAL.replace("[server]\n", "[server]\ntimout = 5\n");
         let errs = errors(&text);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].starts_with("t.toml:3: server.timout: unknown field `timout`"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with("t.toml:3: server.timout: unknown field `timout`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -613,17 +759,31 @@ action = "autoenrollment=sms email"
             .replace("autoenrollment=sms email", "autoenrollment=fax");
         let errs = errors(&text);
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs[0].starts_with("t.toml:10: client.address:"), "{}", errs[0]);
-        assert!(errs[1].starts_with("t.toml:19: realm.directories: no [directory.ldap]"), "{}", errs[1]);
+        assert!(
+            errs[0].starts_with("t.toml:10: client.address:"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("t.toml:19: realm.directories: no [directory.ldap]"),
+            "{}",
+            errs[1]
+        );
         assert!(errs[2].starts_with("t.toml:29: policy.action: policy \"autoenroll\": autoenrollment: unknown token type"), "{}", errs[2]);
     }
 
     #[test]
     fn policy_naming_a_missing_provider() {
-        let text = format!("{MINIMAL}\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\naction = \"sms_provider=spool nope\"\n");
+        let text = format!(
+            "{MINIMAL}\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\naction = \"sms_provider=spool nope\"\n"
+        );
         let errs = errors(&text);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].contains("no [provider.sms.nope] exists"), "{}", errs[0]);
+        assert!(
+            errs[0].contains("no [provider.sms.nope] exists"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -631,7 +791,11 @@ action = "autoenrollment=sms email"
         let text = MINIMAL.replace("path = \"spool.log\"", "path = \"spool.log\"\nURLL = \"x\"");
         let errs = errors(&text);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].contains("provider.sms.spool: unknown field `URLL`"), "{}", errs[0]);
+        assert!(
+            errs[0].contains("provider.sms.spool: unknown field `URLL`"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]

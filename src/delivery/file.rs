@@ -32,12 +32,24 @@ pub struct FileProvider {
 impl FileProvider {
     /// A provider appending to `config.path`.
     pub fn new(name: &str, config: &FileProviderConfig) -> Self {
-        FileProvider { name: name.to_string(), path: config.path.clone(), lock: Arc::default() }
+        FileProvider {
+            name: name.to_string(),
+            path: config.path.clone(),
+            lock: Arc::default(),
+        }
     }
 }
 
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c == '\t' || c == '\n' || c == '\r' { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if c == '\t' || c == '\n' || c == '\r' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Formats a Unix time as RFC 3339 UTC (`2026-11-23T10:15:00Z`) without a date crate.
@@ -54,7 +66,12 @@ pub fn rfc3339(unix: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[async_trait]
@@ -73,23 +90,41 @@ impl Provider for FileProvider {
             rfc3339(now),
             message.channel,
             clean(&message.recipient),
-            message.subject.as_deref().map(clean).unwrap_or_else(|| "-".into()),
+            message
+                .subject
+                .as_deref()
+                .map(clean)
+                .unwrap_or_else(|| "-".into()),
             clean(&String::from_utf8_lossy(message.text.expose())),
         );
         let path = self.path.clone();
         let lock = self.lock.clone();
         let name = self.name.clone();
         let written = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let _guard = lock.lock().map_err(|_| std::io::Error::other("spool lock poisoned"))?;
-            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let _guard = lock
+                .lock()
+                .map_err(|_| std::io::Error::other("spool lock poisoned"))?;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             file.write_all(line.as_bytes())?;
             file.flush()
         })
         .await;
         match written {
-            Ok(Ok(())) => Ok(Receipt { provider: name, detail: format!("appended to {}", self.path.display()) }),
-            Ok(Err(e)) => Err(DeliveryError::Unavailable { provider: name, reason: format!("{}: {e}", self.path.display()) }),
-            Err(e) => Err(DeliveryError::Unavailable { provider: name, reason: e.to_string() }),
+            Ok(Ok(())) => Ok(Receipt {
+                provider: name,
+                detail: format!("appended to {}", self.path.display()),
+            }),
+            Ok(Err(e)) => Err(DeliveryError::Unavailable {
+                provider: name,
+                reason: format!("{}: {e}", self.path.display()),
+            }),
+            Err(e) => Err(DeliveryError::Unavailable {
+                provider: name,
+                reason: e.to_string(),
+            }),
         }
     }
 }

@@ -109,24 +109,39 @@ impl Providers {
         if default || !self.defaults.contains_key(&channel) {
             self.defaults.insert(channel, name.clone());
         }
-        self.by_channel.entry(channel).or_default().insert(name, provider);
+        self.by_channel
+            .entry(channel)
+            .or_default()
+            .insert(name, provider);
     }
 
     /// Whether a provider of that name exists for the channel.
     pub fn contains(&self, channel: Channel, name: &str) -> bool {
-        self.by_channel.get(&channel).is_some_and(|m| m.contains_key(name))
+        self.by_channel
+            .get(&channel)
+            .is_some_and(|m| m.contains_key(name))
     }
 
     /// Sends through `names` in order (or the channel's default when empty), moving on only
     /// when a provider is unavailable.
-    pub async fn send(&self, names: &[String], message: &Message) -> Result<Receipt, DeliveryError> {
+    pub async fn send(
+        &self,
+        names: &[String],
+        message: &Message,
+    ) -> Result<Receipt, DeliveryError> {
         let channel = message.channel;
         let default: Vec<String> = self.defaults.get(&channel).cloned().into_iter().collect();
         let names = if names.is_empty() { &default } else { names };
-        let mut last = DeliveryError::NotConfigured { channel, name: None };
+        let mut last = DeliveryError::NotConfigured {
+            channel,
+            name: None,
+        };
         for name in names {
             let Some(provider) = self.by_channel.get(&channel).and_then(|m| m.get(name)) else {
-                last = DeliveryError::NotConfigured { channel, name: Some(name.clone()) };
+                last = DeliveryError::NotConfigured {
+                    channel,
+                    name: Some(name.clone()),
+                };
                 continue;
             };
             match provider.send(message).await {

@@ -61,7 +61,11 @@ pub trait Directory: Send + Sync {
     async fn lookup(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError>;
 
     /// Checks the user's password. An empty password is always refused.
-    async fn check_password(&self, user: &UserInfo, password: &Secret) -> Result<bool, DirectoryError>;
+    async fn check_password(
+        &self,
+        user: &UserInfo,
+        password: &Secret,
+    ) -> Result<bool, DirectoryError>;
 }
 
 /// A realm: a name and the directories that serve it, in order.
@@ -75,7 +79,10 @@ pub struct Realm {
 
 impl Realm {
     /// Finds the user in the first directory that knows them, returning that directory too.
-    pub async fn lookup(&self, login: &str) -> Result<Option<(UserInfo, Arc<dyn Directory>)>, DirectoryError> {
+    pub async fn lookup(
+        &self,
+        login: &str,
+    ) -> Result<Option<(UserInfo, Arc<dyn Directory>)>, DirectoryError> {
         for directory in &self.directories {
             if let Some(user) = directory.lookup(login).await? {
                 return Ok(Some((user, directory.clone())));
@@ -96,7 +103,11 @@ pub struct Realms {
 impl Realms {
     /// Builds the realm table. `default` indexes `realms`.
     pub fn new(realms: Vec<Realm>, default: usize, split_at_sign: bool) -> Self {
-        Realms { realms, default, split_at_sign }
+        Realms {
+            realms,
+            default,
+            split_at_sign,
+        }
     }
 
     /// Splits `user@realm` (LinOTP `splitAtSign`, on by default) and finds the realm. A name
@@ -105,11 +116,17 @@ impl Realms {
     pub fn resolve<'a>(&'a self, user_name: &str) -> (String, &'a Realm) {
         if self.split_at_sign
             && let Some((login, realm)) = user_name.rsplit_once('@')
-            && let Some(found) = self.realms.iter().find(|r| r.name.eq_ignore_ascii_case(realm))
+            && let Some(found) = self
+                .realms
+                .iter()
+                .find(|r| r.name.eq_ignore_ascii_case(realm))
         {
             return (login.to_string(), found);
         }
-        let realm = self.realms.get(self.default).or_else(|| self.realms.first());
+        let realm = self
+            .realms
+            .get(self.default)
+            .or_else(|| self.realms.first());
         match realm {
             Some(realm) => (user_name.to_string(), realm),
             // `Config` refuses to start without a realm, so this is unreachable in practice.
@@ -119,8 +136,13 @@ impl Realms {
 
     /// A realm by name.
     pub fn get(&self, name: &str) -> Option<&Realm> {
-        self.realms.iter().find(|r| r.name.eq_ignore_ascii_case(name))
+        self.realms
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
     }
 }
 
-static EMPTY_REALM: Realm = Realm { name: String::new(), directories: Vec::new() };
+static EMPTY_REALM: Realm = Realm {
+    name: String::new(),
+    directories: Vec::new(),
+};

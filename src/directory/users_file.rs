@@ -75,7 +75,10 @@ impl UsersFileContents {
     /// file name and line.
     pub fn parse(path: &Path, text: &str) -> Result<Self, String> {
         let contents: UsersFileContents = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| crate::config::line_col(text, s.start).0).unwrap_or(0);
+            let line = e
+                .span()
+                .map(|s| crate::config::line_col(text, s.start).0)
+                .unwrap_or(0);
             format!("{}:{line}: {}", path.display(), e.message())
         })?;
         let mut seen = HashMap::new();
@@ -123,27 +126,40 @@ pub struct UsersFile {
 impl UsersFile {
     /// Loads the file now; an unreadable or invalid file is a startup error.
     pub fn open(name: &str, config: &UsersFileConfig) -> Result<Self, String> {
-        let modified = std::fs::metadata(&config.path).and_then(|m| m.modified()).ok();
+        let modified = std::fs::metadata(&config.path)
+            .and_then(|m| m.modified())
+            .ok();
         let contents = UsersFileContents::load(&config.path)?;
         Ok(UsersFile {
             name: name.to_string(),
             path: config.path.clone(),
-            loaded: Mutex::new(Loaded { modified, checked: Instant::now(), users: index(contents) }),
+            loaded: Mutex::new(Loaded {
+                modified,
+                checked: Instant::now(),
+                users: index(contents),
+            }),
         })
     }
 
     /// Re-reads the file if it changed since the last look (at most one look a second).
     async fn refresh(&self) {
         let due = {
-            let Ok(loaded) = self.loaded.lock() else { return };
+            let Ok(loaded) = self.loaded.lock() else {
+                return;
+            };
             loaded.checked.elapsed() >= Duration::from_secs(1)
         };
         if !due {
             return;
         }
-        let modified = tokio::fs::metadata(&self.path).await.and_then(|m| m.modified()).ok();
+        let modified = tokio::fs::metadata(&self.path)
+            .await
+            .and_then(|m| m.modified())
+            .ok();
         let changed = {
-            let Ok(mut loaded) = self.loaded.lock() else { return };
+            let Ok(mut loaded) = self.loaded.lock() else {
+                return;
+            };
             loaded.checked = Instant::now();
             modified != loaded.modified
         };
@@ -166,7 +182,9 @@ impl UsersFile {
                 }
                 tracing::error!(directory = %self.name, %error, "users file not reloaded, keeping the previous one");
             }
-            Err(error) => tracing::error!(directory = %self.name, %error, "users file reload task failed"),
+            Err(error) => {
+                tracing::error!(directory = %self.name, %error, "users file reload task failed")
+            }
         }
     }
 
@@ -176,12 +194,20 @@ impl UsersFile {
 }
 
 fn index(contents: UsersFileContents) -> HashMap<String, UserEntry> {
-    contents.users.into_iter().map(|u| (u.name.clone(), u)).collect()
+    contents
+        .users
+        .into_iter()
+        .map(|u| (u.name.clone(), u))
+        .collect()
 }
 
 fn user_info(entry: &UserEntry) -> UserInfo {
     let mut attributes = BTreeMap::new();
-    for (key, value) in [("phone", &entry.phone), ("givenname", &entry.givenname), ("surname", &entry.surname)] {
+    for (key, value) in [
+        ("phone", &entry.phone),
+        ("givenname", &entry.givenname),
+        ("surname", &entry.surname),
+    ] {
         if let Some(v) = value {
             attributes.insert(key.to_string(), v.clone());
         }
@@ -206,13 +232,22 @@ impl Directory for UsersFile {
         Ok(self.entry(login).as_ref().map(user_info))
     }
 
-    async fn check_password(&self, user: &UserInfo, password: &Secret) -> Result<bool, DirectoryError> {
+    async fn check_password(
+        &self,
+        user: &UserInfo,
+        password: &Secret,
+    ) -> Result<bool, DirectoryError> {
         if password.is_empty() {
             return Ok(false);
         }
-        let Some(entry) = self.entry(&user.login) else { return Ok(false) };
-        password_hash::verify_blocking_pool(password, &entry.password).await.map_err(|e| {
-            DirectoryError::Unavailable { name: self.name.clone(), reason: e.to_string() }
-        })
+        let Some(entry) = self.entry(&user.login) else {
+            return Ok(false);
+        };
+        password_hash::verify_blocking_pool(password, &entry.password)
+            .await
+            .map_err(|e| DirectoryError::Unavailable {
+                name: self.name.clone(),
+                reason: e.to_string(),
+            })
     }
 }

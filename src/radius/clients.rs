@@ -105,7 +105,12 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins() {
-        let t = ClientTable::new(vec![client("10.0.0.0/8", "wide"), client("10.1.2.3", "host"), client("10.1.0.0/16", "mid"), client("::1", "v6")]);
+        let t = ClientTable::new(vec![
+            client("10.0.0.0/8", "wide"),
+            client("10.1.2.3", "host"),
+            client("10.1.0.0/16", "mid"),
+            client("::1", "v6"),
+        ]);
         let name = |a: &str| t.find(a.parse().unwrap()).map(|c| c.name.clone());
         assert_eq!(name("10.1.2.3").as_deref(), Some("host"));
         assert_eq!(name("10.1.9.9").as_deref(), Some("mid"));
@@ -114,6 +119,9 @@ mod tests {
         assert_eq!(name("::1").as_deref(), Some("v6"));
         assert_eq!(name("192.0.2.1"), None);
         assert!(parse_address("10.0.0.300").is_err());
-        assert_eq!(parse_address("10.1.2.3/16").unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(
+            parse_address("10.1.2.3/16").unwrap().to_string(),
+            "10.1.0.0/16"
+        );
     }
 }

@@ -318,7 +318,11 @@ impl Packet {
         let mut header = Reader::new(datagram);
         let code = Code(header.u8().ok_or(DecodeError::TooShort { len: received })?);
         let identifier = header.u8().ok_or(DecodeError::TooShort { len: received })?;
-        let declared = usize::from(header.u16_be().ok_or(DecodeError::TooShort { len: received })?);
+        let declared = usize::from(
+            header
+                .u16_be()
+                .ok_or(DecodeError::TooShort { len: received })?,
+        );
         if !(HEADER_LEN..=MAX_PACKET_LEN).contains(&declared) {
             return Err(DecodeError::BadLength { declared });
         }
@@ -327,7 +331,9 @@ impl Packet {
             .get(..declared)
             .ok_or(DecodeError::Truncated { declared, received })?;
         let mut reader = Reader::new(packet);
-        reader.take(4).ok_or(DecodeError::TooShort { len: received })?;
+        reader
+            .take(4)
+            .ok_or(DecodeError::TooShort { len: received })?;
         let authenticator = reader
             .take_array::<16>()
             .ok_or(DecodeError::TooShort { len: received })?;
@@ -336,14 +342,23 @@ impl Packet {
         let mut seen_ma = false;
         while reader.any_left() {
             let offset = reader.offset();
-            let typ = reader.u8().ok_or(DecodeError::AttributeTooShort { typ: 0, offset, len: 1 })?;
-            let len = usize::from(reader.u8().ok_or(DecodeError::AttributeTooShort { typ, offset, len: 1 })?);
+            let typ = reader.u8().ok_or(DecodeError::AttributeTooShort {
+                typ: 0,
+                offset,
+                len: 1,
+            })?;
+            let len = usize::from(reader.u8().ok_or(DecodeError::AttributeTooShort {
+                typ,
+                offset,
+                len: 1,
+            })?);
             if len < 2 {
                 return Err(DecodeError::AttributeTooShort { typ, offset, len });
             }
-            let value = reader
-                .take(len - 2)
-                .ok_or(DecodeError::AttributeOverrun { typ, offset, len })?;
+            let value =
+                reader
+                    .take(len - 2)
+                    .ok_or(DecodeError::AttributeOverrun { typ, offset, len })?;
             let typ = AttributeType(typ);
             if typ == AttributeType::MESSAGE_AUTHENTICATOR {
                 if value.len() != 16 {
@@ -354,19 +369,33 @@ impl Packet {
                 }
                 seen_ma = true;
             }
-            attributes.push(Attribute { typ, value: value.to_vec() });
+            attributes.push(Attribute {
+                typ,
+                value: value.to_vec(),
+            });
         }
-        Ok(Packet { code, identifier, authenticator, attributes })
+        Ok(Packet {
+            code,
+            identifier,
+            authenticator,
+            attributes,
+        })
     }
 
     /// The first attribute of a type.
     pub fn get(&self, typ: AttributeType) -> Option<&[u8]> {
-        self.attributes.iter().find(|a| a.typ == typ).map(|a| a.value.as_slice())
+        self.attributes
+            .iter()
+            .find(|a| a.typ == typ)
+            .map(|a| a.value.as_slice())
     }
 
     /// All attributes of a type, in wire order.
     pub fn get_all(&self, typ: AttributeType) -> impl Iterator<Item = &[u8]> {
-        self.attributes.iter().filter(move |a| a.typ == typ).map(|a| a.value.as_slice())
+        self.attributes
+            .iter()
+            .filter(move |a| a.typ == typ)
+            .map(|a| a.value.as_slice())
     }
 
     /// Whether the packet carries a Message-Authenticator.
@@ -378,10 +407,16 @@ impl Packet {
     /// allows several Reply-Messages, to be concatenated by the client).
     pub fn push_split(&mut self, typ: AttributeType, value: &[u8]) {
         if value.is_empty() {
-            self.attributes.push(Attribute { typ, value: Vec::new() });
+            self.attributes.push(Attribute {
+                typ,
+                value: Vec::new(),
+            });
         }
         for chunk in value.chunks(MAX_ATTRIBUTE_VALUE) {
-            self.attributes.push(Attribute { typ, value: chunk.to_vec() });
+            self.attributes.push(Attribute {
+                typ,
+                value: chunk.to_vec(),
+            });
         }
     }
 
@@ -397,10 +432,18 @@ impl Packet {
         for attribute in &self.attributes {
             let len = attribute.value.len();
             if len > MAX_ATTRIBUTE_VALUE {
-                return Err(EncodeError::ValueTooLong { typ: attribute.typ.0, len });
+                return Err(EncodeError::ValueTooLong {
+                    typ: attribute.typ.0,
+                    len,
+                });
             }
             out.push(attribute.typ.0);
-            out.push(u8::try_from(len + 2).map_err(|_| EncodeError::ValueTooLong { typ: attribute.typ.0, len })?);
+            out.push(
+                u8::try_from(len + 2).map_err(|_| EncodeError::ValueTooLong {
+                    typ: attribute.typ.0,
+                    len,
+                })?,
+            );
             out.extend_from_slice(&attribute.value);
         }
         let len = out.len();
@@ -418,17 +461,27 @@ impl Packet {
     ///
     /// Any Message-Authenticator already in `self.attributes` is dropped: there is exactly one,
     /// and it is first.
-    pub fn encode_reply(&self, request_authenticator: &[u8; 16], secret: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode_reply(
+        &self,
+        request_authenticator: &[u8; 16],
+        secret: &[u8],
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut reply = Packet {
             code: self.code,
             identifier: self.identifier,
             authenticator: *request_authenticator,
             attributes: Vec::with_capacity(self.attributes.len() + 1),
         };
-        reply.attributes.push(Attribute { typ: AttributeType::MESSAGE_AUTHENTICATOR, value: vec![0; 16] });
-        reply
-            .attributes
-            .extend(self.attributes.iter().filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR).cloned());
+        reply.attributes.push(Attribute {
+            typ: AttributeType::MESSAGE_AUTHENTICATOR,
+            value: vec![0; 16],
+        });
+        reply.attributes.extend(
+            self.attributes
+                .iter()
+                .filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR)
+                .cloned(),
+        );
         let mut out = reply.encode_raw()?;
         // The Message-Authenticator value sits right after the header and its own 2-octet header.
         let ma = crypto::hmac_md5(secret, &out);
@@ -445,13 +498,23 @@ impl Packet {
     /// Encodes a request as a client would: the given Request Authenticator, and, when
     /// `with_message_authenticator`, a Message-Authenticator first (RFC 3579 §3.2). Used by
     /// tests and the benchmark's load generator.
-    pub fn encode_request(&self, secret: &[u8], with_message_authenticator: bool) -> Result<Vec<u8>, EncodeError> {
+    pub fn encode_request(
+        &self,
+        secret: &[u8],
+        with_message_authenticator: bool,
+    ) -> Result<Vec<u8>, EncodeError> {
         let mut request = self.clone();
-        request.attributes.retain(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR);
+        request
+            .attributes
+            .retain(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR);
         if with_message_authenticator {
-            request
-                .attributes
-                .insert(0, Attribute { typ: AttributeType::MESSAGE_AUTHENTICATOR, value: vec![0; 16] });
+            request.attributes.insert(
+                0,
+                Attribute {
+                    typ: AttributeType::MESSAGE_AUTHENTICATOR,
+                    value: vec![0; 16],
+                },
+            );
         }
         let mut out = request.encode_raw()?;
         if with_message_authenticator {
@@ -474,7 +537,10 @@ mod tests {
     const RFC2865_7_1: &str = "010000380f403f9473978057bd83d5cb98f4227a01066e656d6f02120dbe708d93d413ce3196e43f782a0aee0406c0a80110050600000003";
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -483,7 +549,10 @@ mod tests {
         assert_eq!(p.code, Code::ACCESS_REQUEST);
         assert_eq!(p.identifier, 0);
         assert_eq!(p.get(AttributeType::USER_NAME), Some(&b"nemo"[..]));
-        assert_eq!(p.get(AttributeType::NAS_IP_ADDRESS), Some(&[192, 168, 1, 16][..]));
+        assert_eq!(
+            p.get(AttributeType::NAS_IP_ADDRESS),
+            Some(&[192, 168, 1, 16][..])
+        );
         let hidden = p.get(AttributeType::USER_PASSWORD).unwrap();
         let clear = crypto::unhide_password(hidden, &p.authenticator, b"xyzzy5461").unwrap();
         assert_eq!(clear, b"arctangent");
@@ -498,16 +567,31 @@ mod tests {
 
     #[test]
     fn rejects_short_and_bad_lengths() {
-        assert_eq!(Packet::decode(&[1; 19]), Err(DecodeError::TooShort { len: 19 }));
+        assert_eq!(
+            Packet::decode(&[1; 19]),
+            Err(DecodeError::TooShort { len: 19 })
+        );
         let mut b = hex(RFC2865_7_1);
         b[2] = 0;
         b[3] = 19;
-        assert_eq!(Packet::decode(&b), Err(DecodeError::BadLength { declared: 19 }));
+        assert_eq!(
+            Packet::decode(&b),
+            Err(DecodeError::BadLength { declared: 19 })
+        );
         b[2] = 0x10;
         b[3] = 1;
-        assert_eq!(Packet::decode(&b), Err(DecodeError::BadLength { declared: 4097 }));
+        assert_eq!(
+            Packet::decode(&b),
+            Err(DecodeError::BadLength { declared: 4097 })
+        );
         let b = hex(RFC2865_7_1);
-        assert_eq!(Packet::decode(&b[..40]), Err(DecodeError::Truncated { declared: 56, received: 40 }));
+        assert_eq!(
+            Packet::decode(&b[..40]),
+            Err(DecodeError::Truncated {
+                declared: 56,
+                received: 40
+            })
+        );
     }
 
     #[test]
@@ -522,33 +606,69 @@ mod tests {
     fn rejects_bad_attribute_lengths() {
         let mut b = hex(RFC2865_7_1);
         b[21] = 1; // User-Name length 1
-        assert!(matches!(Packet::decode(&b), Err(DecodeError::AttributeTooShort { typ: 1, offset: 20, len: 1 })));
+        assert!(matches!(
+            Packet::decode(&b),
+            Err(DecodeError::AttributeTooShort {
+                typ: 1,
+                offset: 20,
+                len: 1
+            })
+        ));
         let mut b = hex(RFC2865_7_1);
         let last = b.len() - 5; // NAS-Port's length octet
         b[last] = 9;
-        assert!(matches!(Packet::decode(&b), Err(DecodeError::AttributeOverrun { typ: 5, .. })));
+        assert!(matches!(
+            Packet::decode(&b),
+            Err(DecodeError::AttributeOverrun { typ: 5, .. })
+        ));
     }
 
     #[test]
     fn reply_round_trips_and_verifies() {
         let req = Packet::decode(&hex(RFC2865_7_1)).unwrap();
-        let mut reply = Packet { code: Code::ACCESS_CHALLENGE, identifier: req.identifier, authenticator: [0; 16], attributes: vec![] };
+        let mut reply = Packet {
+            code: Code::ACCESS_CHALLENGE,
+            identifier: req.identifier,
+            authenticator: [0; 16],
+            attributes: vec![],
+        };
         reply.push_split(AttributeType::REPLY_MESSAGE, &[b'x'; 600]);
         reply.push_split(AttributeType::STATE, b"abc");
-        let bytes = reply.encode_reply(&req.authenticator, b"xyzzy5461").unwrap();
+        let bytes = reply
+            .encode_reply(&req.authenticator, b"xyzzy5461")
+            .unwrap();
         let back = Packet::decode(&bytes).unwrap();
         assert_eq!(back.attributes[0].typ, AttributeType::MESSAGE_AUTHENTICATOR);
         let messages: Vec<_> = back.get_all(AttributeType::REPLY_MESSAGE).collect();
-        assert_eq!(messages.iter().map(|m| m.len()).collect::<Vec<_>>(), vec![253, 253, 94]);
-        assert!(crypto::verify_response(&bytes, &req.authenticator, b"xyzzy5461"));
-        assert!(!crypto::verify_response(&bytes, &req.authenticator, b"wrong"));
+        assert_eq!(
+            messages.iter().map(|m| m.len()).collect::<Vec<_>>(),
+            vec![253, 253, 94]
+        );
+        assert!(crypto::verify_response(
+            &bytes,
+            &req.authenticator,
+            b"xyzzy5461"
+        ));
+        assert!(!crypto::verify_response(
+            &bytes,
+            &req.authenticator,
+            b"wrong"
+        ));
     }
 
     #[test]
     fn oversized_reply_is_an_error() {
-        let mut reply = Packet { code: Code::ACCESS_ACCEPT, identifier: 1, authenticator: [0; 16], attributes: vec![] };
+        let mut reply = Packet {
+            code: Code::ACCESS_ACCEPT,
+            identifier: 1,
+            authenticator: [0; 16],
+            attributes: vec![],
+        };
         reply.push_split(AttributeType::REPLY_MESSAGE, &[b'x'; 5000]);
-        assert!(matches!(reply.encode_reply(&[0; 16], b"s"), Err(EncodeError::PacketTooLong { .. })));
+        assert!(matches!(
+            reply.encode_reply(&[0; 16], b"s"),
+            Err(EncodeError::PacketTooLong { .. })
+        ));
     }
 
     #[test]

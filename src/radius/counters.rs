@@ -49,7 +49,9 @@ impl DropCause {
             DropCause::UnsupportedCode => "unsupported_code",
             DropCause::MissingMessageAuthenticator => "missing_message_authenticator",
             DropCause::BadMessageAuthenticator => "bad_message_authenticator",
-            DropCause::ProxyStateWithoutAuthenticator => "proxy_state_without_message_authenticator",
+            DropCause::ProxyStateWithoutAuthenticator => {
+                "proxy_state_without_message_authenticator"
+            }
             DropCause::DuplicateInFlight => "duplicate_in_flight",
             DropCause::Overloaded => "overloaded",
         }
@@ -79,7 +81,9 @@ impl Counters {
         if let Some(c) = self.drops.get(cause.index()) {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        let Ok(mut seen) = self.log_limiter.lock() else { return false };
+        let Ok(mut seen) = self.log_limiter.lock() else {
+            return false;
+        };
         let now = Instant::now();
         if seen.len() > 10_000 {
             seen.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
@@ -95,6 +99,9 @@ impl Counters {
 
     /// How many drops of a cause so far.
     pub fn drops(&self, cause: DropCause) -> u64 {
-        self.drops.get(cause.index()).map(|c| c.load(Ordering::Relaxed)).unwrap_or(0)
+        self.drops
+            .get(cause.index())
+            .map(|c| c.load(Ordering::Relaxed))
+            .unwrap_or(0)
     }
 }

@@ -3,7 +3,12 @@
 //!
 //! These functions work on bytes and shared secrets only. Comparisons of authenticators are
 //! constant-time.
-#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
@@ -45,9 +50,13 @@ pub enum PasswordError {
 
 /// Recovers a User-Password (RFC 2865 §5.2): p_i = c_i XOR MD5(S + c_(i-1)), c_0 = the Request
 /// Authenticator. Trailing NUL padding is removed.
-pub fn unhide_password(hidden: &[u8], authenticator: &[u8; 16], secret: &[u8]) -> Result<Vec<u8>, PasswordError> {
+pub fn unhide_password(
+    hidden: &[u8],
+    authenticator: &[u8; 16],
+    secret: &[u8],
+) -> Result<Vec<u8>, PasswordError> {
     let len = hidden.len();
-    if len == 0 || len > 128 || len % 16 != 0 {
+    if len == 0 || len > 128 || !len.is_multiple_of(16) {
         return Err(PasswordError::BadLength { len });
     }
     let mut clear = Vec::with_capacity(len);
@@ -109,8 +118,11 @@ pub fn check_request_message_authenticator(datagram: &[u8], secret: &[u8]) -> Op
 /// Checks a reply's Response Authenticator and Message-Authenticator, as a client does. Used
 /// by tests and the load generator.
 pub fn verify_response(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
-    let (Some(header), Some(auth), Some(rest)) = (reply.get(..4), reply.get(4..HEADER_LEN), reply.get(HEADER_LEN..))
-    else {
+    let (Some(header), Some(auth), Some(rest)) = (
+        reply.get(..4),
+        reply.get(4..HEADER_LEN),
+        reply.get(HEADER_LEN..),
+    ) else {
         return false;
     };
     let expected = md5_concat(&[header, request_authenticator, rest, secret]);
@@ -142,15 +154,30 @@ mod tests {
 
     #[test]
     fn password_bad_lengths() {
-        assert_eq!(unhide_password(&[0; 15], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 15 }));
-        assert_eq!(unhide_password(&[0; 144], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 144 }));
-        assert_eq!(unhide_password(&[], &[0; 16], b"s"), Err(PasswordError::BadLength { len: 0 }));
+        assert_eq!(
+            unhide_password(&[0; 15], &[0; 16], b"s"),
+            Err(PasswordError::BadLength { len: 15 })
+        );
+        assert_eq!(
+            unhide_password(&[0; 144], &[0; 16], b"s"),
+            Err(PasswordError::BadLength { len: 144 })
+        );
+        assert_eq!(
+            unhide_password(&[], &[0; 16], b"s"),
+            Err(PasswordError::BadLength { len: 0 })
+        );
     }
 
     #[test]
     fn hmac_md5_rfc2104_vector() {
         // RFC 2104 test vector 2: key "Jefe", data "what do ya want for nothing?"
         let mac = hmac_md5(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(mac, [0x75, 0x0c, 0x78, 0x3e, 0x6a, 0xb0, 0xb5, 0x03, 0xea, 0xa8, 0x6e, 0x31, 0x0a, 0x5d, 0xb7, 0x38]);
+        assert_eq!(
+            mac,
+            [
+                0x75, 0x0c, 0x78, 0x3e, 0x6a, 0xb0, 0xb5, 0x03, 0xea, 0xa8, 0x6e, 0x31, 0x0a, 0x5d,
+                0xb7, 0x38
+            ]
+        );
     }
 }

@@ -25,7 +25,9 @@ pub async fn handle<A: Authenticate>(
             Ok(auth_request) => auth.authenticate(auth_request).await,
             Err(message) => {
                 tracing::info!(client = %client.name, reason = message, "access-request rejected before the engine");
-                Outcome::Reject { message: message.to_string() }
+                Outcome::Reject {
+                    message: message.to_string(),
+                }
             }
         }
     };
@@ -33,14 +35,24 @@ pub async fn handle<A: Authenticate>(
 }
 
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
-fn to_auth_request(packet: &Packet, client: &Client, source: std::net::IpAddr) -> Result<AuthRequest, &'static str> {
-    let user_name = packet.get(AttributeType::USER_NAME).ok_or("User-Name missing")?;
+fn to_auth_request(
+    packet: &Packet,
+    client: &Client,
+    source: std::net::IpAddr,
+) -> Result<AuthRequest, &'static str> {
+    let user_name = packet
+        .get(AttributeType::USER_NAME)
+        .ok_or("User-Name missing")?;
     // A non-UTF-8 User-Name is kept, lossily, so logs stay readable; it will match no user.
     let user_name = String::from_utf8_lossy(user_name).into_owned();
     let hidden = match packet.get(AttributeType::USER_PASSWORD) {
         Some(hidden) => hidden,
-        None if packet.get(AttributeType::CHAP_PASSWORD).is_some() => return Err("CHAP is not supported; use PAP"),
-        None if packet.get(AttributeType::EAP_MESSAGE).is_some() => return Err("EAP is not supported; use PAP"),
+        None if packet.get(AttributeType::CHAP_PASSWORD).is_some() => {
+            return Err("CHAP is not supported; use PAP");
+        }
+        None if packet.get(AttributeType::EAP_MESSAGE).is_some() => {
+            return Err("EAP is not supported; use PAP");
+        }
         None => return Err("User-Password missing"),
     };
     let password = crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
@@ -56,25 +68,40 @@ fn to_auth_request(packet: &Packet, client: &Client, source: std::net::IpAddr) -
 
 /// Builds and encodes the reply for an outcome: Message-Authenticator first (added by the
 /// encoder), Proxy-State echoed in order (RFC 2865 §5.33), then the outcome's attributes.
-fn encode_outcome(request: &Packet, outcome: &Outcome, client: &Client) -> Result<Vec<u8>, EncodeError> {
+fn encode_outcome(
+    request: &Packet,
+    outcome: &Outcome,
+    client: &Client,
+) -> Result<Vec<u8>, EncodeError> {
     let code = match outcome {
         Outcome::Accept { .. } => Code::ACCESS_ACCEPT,
         Outcome::Challenge { .. } => Code::ACCESS_CHALLENGE,
         Outcome::Reject { .. } => Code::ACCESS_REJECT,
     };
-    let mut reply = Packet { code, identifier: request.identifier, authenticator: [0; 16], attributes: vec![] };
+    let mut reply = Packet {
+        code,
+        identifier: request.identifier,
+        authenticator: [0; 16],
+        attributes: vec![],
+    };
     match outcome {
         Outcome::Accept { message } => {
             if let Some(message) = message {
                 reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
             }
         }
-        Outcome::Challenge { state, message, timeout } => {
+        Outcome::Challenge {
+            state,
+            message,
+            timeout,
+        } => {
             reply.push_split(AttributeType::STATE, state);
             reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
             reply.push_split(AttributeType::SESSION_TIMEOUT, &timeout.to_be_bytes());
         }
-        Outcome::Reject { message } => reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes()),
+        Outcome::Reject { message } => {
+            reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes())
+        }
     }
     for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
         reply.push_split(AttributeType::PROXY_STATE, proxy_state);

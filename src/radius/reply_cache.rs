@@ -55,7 +55,10 @@ impl ReplyCache {
     /// A cache holding replies for `lifetime`, at most `capacity` entries.
     pub fn new(lifetime: Duration, capacity: usize) -> Self {
         ReplyCache {
-            inner: Mutex::new(Inner { entries: HashMap::new(), order: VecDeque::new() }),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                order: VecDeque::new(),
+            }),
             lifetime,
             capacity: capacity.max(1),
         }
@@ -63,7 +66,9 @@ impl ReplyCache {
 
     /// Looks a request up, marking it in flight when it is new.
     pub fn begin(&self, key: RequestKey) -> Lookup {
-        let Ok(mut inner) = self.inner.lock() else { return Lookup::New };
+        let Ok(mut inner) = self.inner.lock() else {
+            return Lookup::New;
+        };
         let now = Instant::now();
         // Expire old entries (they are in insertion order). Bounded: each entry is looked at
         // at most once per call.
@@ -130,7 +135,11 @@ mod tests {
     use super::*;
 
     fn key(id: u8, auth: u8) -> RequestKey {
-        RequestKey { source: "127.0.0.1:5000".parse().unwrap(), identifier: id, authenticator: [auth; 16] }
+        RequestKey {
+            source: "127.0.0.1:5000".parse().unwrap(),
+            identifier: id,
+            authenticator: [auth; 16],
+        }
     }
 
     #[test]
@@ -138,7 +147,11 @@ mod tests {
         let cache = ReplyCache::new(Duration::from_secs(30), 100);
         assert_eq!(cache.begin(key(1, 1)), Lookup::New);
         assert_eq!(cache.begin(key(1, 1)), Lookup::InFlight);
-        assert_eq!(cache.begin(key(1, 2)), Lookup::New, "new authenticator, same id: new request");
+        assert_eq!(
+            cache.begin(key(1, 2)),
+            Lookup::New,
+            "new authenticator, same id: new request"
+        );
         cache.complete(key(1, 1), vec![9, 9]);
         assert_eq!(cache.begin(key(1, 1)), Lookup::Answered(vec![9, 9]));
         cache.abort(key(1, 2));

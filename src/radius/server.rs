@@ -72,13 +72,20 @@ pub async fn run<A: Authenticate>(
     let shared = Arc::new(Shared {
         clients,
         auth,
-        cache: ReplyCache::new(Duration::from_secs(settings.reply_cache_seconds), settings.reply_cache_size),
+        cache: ReplyCache::new(
+            Duration::from_secs(settings.reply_cache_seconds),
+            settings.reply_cache_size,
+        ),
         counters,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
     });
     let mut loops = JoinSet::new();
     for socket in sockets {
-        loops.spawn(receive_loop(Arc::new(socket), shared.clone(), shutdown.clone()));
+        loops.spawn(receive_loop(
+            Arc::new(socket),
+            shared.clone(),
+            shutdown.clone(),
+        ));
     }
     let mut result = Ok(());
     while let Some(done) = loops.join_next().await {
@@ -91,7 +98,10 @@ pub async fn run<A: Authenticate>(
     // Every loop has stopped receiving. Let requests in flight finish, within the grace time.
     let grace = Duration::from_secs(settings.shutdown_grace_seconds);
     let permits = u32::try_from(settings.max_in_flight.max(1)).unwrap_or(u32::MAX);
-    if tokio::time::timeout(grace, shared.in_flight.acquire_many(permits)).await.is_err() {
+    if tokio::time::timeout(grace, shared.in_flight.acquire_many(permits))
+        .await
+        .is_err()
+    {
         tracing::warn!("requests still in flight after the shutdown grace time");
     }
     result
@@ -123,7 +133,10 @@ async fn receive_loop<A: Authenticate>(
                 return Err(e);
             }
         };
-        shared.counters.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .counters
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let datagram = buf.get(..len).unwrap_or_default();
         if let Some(job) = admit(&shared, &socket, datagram, source) {
             let socket = socket.clone();
@@ -138,7 +151,10 @@ async fn receive_loop<A: Authenticate>(
 
 fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
-    matches!(e.kind(), ConnectionRefused | ConnectionReset | Interrupted | WouldBlock | TimedOut)
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | Interrupted | WouldBlock | TimedOut
+    )
 }
 
 /// A request that passed the cheap checks, with its permit.
@@ -164,7 +180,12 @@ fn admit<A: Authenticate>(
     source: SocketAddr,
 ) -> Option<Job> {
     if shared.clients.find(source.ip()).is_none() {
-        log_drop(shared, DropCause::UnknownClient, source, "no client entry for this address");
+        log_drop(
+            shared,
+            DropCause::UnknownClient,
+            source,
+            "no client entry for this address",
+        );
         return None;
     }
     let packet = match Packet::decode(datagram) {
@@ -175,20 +196,37 @@ fn admit<A: Authenticate>(
         }
     };
     if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
-        log_drop(shared, DropCause::UnsupportedCode, source, &format!("{:?}", packet.code));
+        log_drop(
+            shared,
+            DropCause::UnsupportedCode,
+            source,
+            &format!("{:?}", packet.code),
+        );
         return None;
     }
-    let key = RequestKey { source, identifier: packet.identifier, authenticator: packet.authenticator };
+    let key = RequestKey {
+        source,
+        identifier: packet.identifier,
+        authenticator: packet.authenticator,
+    };
     match shared.cache.begin(key) {
         Lookup::New => {}
         Lookup::InFlight => {
-            log_drop(shared, DropCause::DuplicateInFlight, source, "retransmit while the first copy is processed");
+            log_drop(
+                shared,
+                DropCause::DuplicateInFlight,
+                source,
+                "retransmit while the first copy is processed",
+            );
             return None;
         }
         Lookup::Answered(reply) => {
             // The same reply, byte for byte, without touching the engine again. A UDP send
             // that would block is dropped: the client retransmits.
-            shared.counters.resent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .counters
+                .resent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = socket.try_send_to(&reply, source) {
                 tracing::debug!(%source, error = %e, "re-sending a cached reply failed");
             }
@@ -197,14 +235,31 @@ fn admit<A: Authenticate>(
     }
     let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
         shared.cache.abort(key);
-        log_drop(shared, DropCause::Overloaded, source, "too many requests in flight");
+        log_drop(
+            shared,
+            DropCause::Overloaded,
+            source,
+            "too many requests in flight",
+        );
         return None;
     };
-    Some(Job { source, packet, datagram: datagram.to_vec(), key, permit })
+    Some(Job {
+        source,
+        packet,
+        datagram: datagram.to_vec(),
+        key,
+        permit,
+    })
 }
 
 async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job) {
-    let Job { source, packet, datagram, key, permit } = job;
+    let Job {
+        source,
+        packet,
+        datagram,
+        key,
+        permit,
+    } = job;
     let Some(client) = shared.clients.find(source.ip()) else {
         shared.cache.abort(key);
         return;
@@ -222,7 +277,10 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
-            shared.counters.replied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .counters
+                .replied
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             shared.cache.complete(key, reply);
         }
         Err(e) => {
@@ -237,9 +295,9 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
 pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
     let mut sockets = Vec::with_capacity(addresses.len());
     for address in addresses {
-        let socket = UdpSocket::bind(address)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
+        let socket = UdpSocket::bind(address).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
+        })?;
         tracing::info!(address = %socket.local_addr()?, "listening on {}", socket.local_addr()?);
         sockets.push(socket);
     }

@@ -70,7 +70,9 @@ impl FromStr for TokenKind {
             "email" => Ok(TokenKind::Email),
             "hotp" | "hmac" => Ok(TokenKind::Hotp),
             "totp" => Ok(TokenKind::Totp),
-            other => Err(format!("unknown token type {other:?} (expected sms, email, hotp or totp)")),
+            other => Err(format!(
+                "unknown token type {other:?} (expected sms, email, hotp or totp)"
+            )),
         }
     }
 }
@@ -185,7 +187,11 @@ pub trait Store: Send + Sync {
     async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError>;
 
     /// All tokens, optionally of one user and/or realm (admin listing).
-    async fn list_tokens(&self, user: Option<&str>, realm: Option<&str>) -> Result<Vec<Token>, StoreError>;
+    async fn list_tokens(
+        &self,
+        user: Option<&str>,
+        realm: Option<&str>,
+    ) -> Result<Vec<Token>, StoreError>;
 
     /// Stores a new token; [`StoreError::Duplicate`] when the serial exists.
     async fn insert_token(&self, token: Token) -> Result<(), StoreError>;
@@ -197,13 +203,22 @@ pub trait Store: Send + Sync {
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError>;
 
     /// Sets or clears the token PIN hash. Returns whether it existed.
-    async fn set_pin_hash(&self, serial: &str, pin_hash: Option<String>) -> Result<bool, StoreError>;
+    async fn set_pin_hash(
+        &self,
+        serial: &str,
+        pin_hash: Option<String>,
+    ) -> Result<bool, StoreError>;
 
     /// Allocates the token's next counter for a new challenge row and stores the row, in one
     /// transaction: the counter moves on whether or not delivery then works, so a value is
     /// never sent twice. Returns the allocated counter.
-    async fn create_challenge(&self, challenge_state: &str, serial: &str, created_at: i64, expires_at: i64)
-    -> Result<u64, StoreError>;
+    async fn create_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Removes all rows of a challenge (delivery failed).
     async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError>;
@@ -212,16 +227,30 @@ pub trait Store: Send + Sync {
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError>;
 
     /// A user's open, unexpired challenge rows, newest first.
-    async fn open_challenges_of_user(&self, user: &str, realm: &str, now: i64) -> Result<Vec<Challenge>, StoreError>;
+    async fn open_challenges_of_user(
+        &self,
+        user: &str,
+        realm: &str,
+        now: i64,
+    ) -> Result<Vec<Challenge>, StoreError>;
 
     /// How many challenges were sent to a user since `since` (rate limiting).
-    async fn count_challenges_since(&self, user: &str, realm: &str, since: i64) -> Result<u32, StoreError>;
+    async fn count_challenges_since(
+        &self,
+        user: &str,
+        realm: &str,
+        since: i64,
+    ) -> Result<u32, StoreError>;
 
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
     /// open (compare-and-set), then closes every row of the challenge and every older open
     /// challenge of that token, and resets the token's fail counter. Returns whether this call
     /// closed it.
-    async fn close_challenge(&self, challenge_state: &str, serial: &str) -> Result<bool, StoreError>;
+    async fn close_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set) and resets
     /// the fail counter. Returns whether this call moved it: `false` means replay.
@@ -240,7 +269,12 @@ pub trait Store: Send + Sync {
     async fn audit(&self, entry: AuditEntry);
 
     /// Audit rows, newest first.
-    async fn audit_rows(&self, user: Option<&str>, since: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_rows(
+        &self,
+        user: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Deletes challenge rows that expired before `before`. Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;

@@ -26,7 +26,9 @@ pub enum SealError {
         source: std::io::Error,
     },
     /// The key file is open to group or others.
-    #[error("key file {path} has mode {mode:04o}; it must not be accessible to group or others (chmod 600 {path})")]
+    #[error(
+        "key file {path} has mode {mode:04o}; it must not be accessible to group or others (chmod 600 {path})"
+    )]
     Permissions {
         /// The key file.
         path: String,
@@ -59,7 +61,10 @@ impl SealKey {
     /// Loads the key file, or creates it (mode 0600) when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, SealError> {
         let shown = path.display().to_string();
-        let io = |source| SealError::Io { path: shown.clone(), source };
+        let io = |source| SealError::Io {
+            path: shown.clone(),
+            source,
+        };
         match std::fs::metadata(path) {
             Ok(meta) => {
                 use std::os::unix::fs::PermissionsExt;
@@ -69,7 +74,9 @@ impl SealKey {
                 }
                 let text = std::fs::read_to_string(path).map_err(io)?;
                 let key = decode_hex(text.trim()).filter(|k| k.len() == 32);
-                let key = key.ok_or_else(|| SealError::Malformed { path: shown.clone() })?;
+                let key = key.ok_or_else(|| SealError::Malformed {
+                    path: shown.clone(),
+                })?;
                 Ok(Self::from_bytes(&key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -79,9 +86,14 @@ impl SealKey {
                     std::fs::create_dir_all(dir).map_err(io)?;
                 }
                 use std::os::unix::fs::OpenOptionsExt;
-                let mut file =
-                    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
-                file.write_all(format!("{}\n", encode_hex(&key)).as_bytes()).map_err(io)?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(io)?;
+                file.write_all(format!("{}\n", encode_hex(&key)).as_bytes())
+                    .map_err(io)?;
                 file.sync_all().map_err(io)?;
                 tracing::info!(path = %shown, "created a new seed-encryption key file");
                 Ok(Self::from_bytes(&key))
@@ -96,7 +108,9 @@ impl SealKey {
         for (d, s) in k.iter_mut().zip(key) {
             *d = *s;
         }
-        SealKey { cipher: XChaCha20Poly1305::new(&k.into()) }
+        SealKey {
+            cipher: XChaCha20Poly1305::new(&k.into()),
+        }
     }
 
     /// Seals `secret`, bound to `context`: 24-octet nonce followed by the ciphertext.
@@ -105,8 +119,16 @@ impl SealKey {
         getrandom::fill(&mut nonce).map_err(|e| SealError::Random(e.to_string()))?;
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret.expose(), aad: context.as_bytes() })
-            .map_err(|_| SealError::Open { context: context.to_string() })?;
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: secret.expose(),
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::Open {
+                context: context.to_string(),
+            })?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(out)
@@ -114,10 +136,18 @@ impl SealKey {
 
     /// Opens a value made by [`SealKey::seal`] with the same context.
     pub fn open(&self, sealed: &[u8], context: &str) -> Result<Secret, SealError> {
-        let fail = || SealError::Open { context: context.to_string() };
+        let fail = || SealError::Open {
+            context: context.to_string(),
+        };
         let (nonce, body) = sealed.split_at_checked(24).ok_or_else(fail)?;
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context.as_bytes(),
+                },
+            )
             .map(Secret::new)
             .map_err(|_| fail())
     }
@@ -130,10 +160,16 @@ pub fn encode_hex(bytes: &[u8]) -> String {
 
 /// Decodes hex (either case); `None` on odd length or a non-hex digit.
 pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok())).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|p| u8::from_str_radix(p, 16).ok())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -147,7 +183,11 @@ mod tests {
         let sealed = key.seal(&Secret::from("seed"), "LSSM1").unwrap();
         assert_eq!(key.open(&sealed, "LSSM1").unwrap(), Secret::from("seed"));
         assert!(key.open(&sealed, "LSSM2").is_err());
-        assert!(SealKey::from_bytes(&[8; 32]).open(&sealed, "LSSM1").is_err());
+        assert!(
+            SealKey::from_bytes(&[8; 32])
+                .open(&sealed, "LSSM1")
+                .is_err()
+        );
     }
 
     #[test]
@@ -161,6 +201,9 @@ mod tests {
         let b = SealKey::load_or_create(&path).unwrap();
         assert_eq!(b.open(&sealed, "c").unwrap(), Secret::from("x"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(SealKey::load_or_create(&path), Err(SealError::Permissions { mode: 0o644, .. })));
+        assert!(matches!(
+            SealKey::load_or_create(&path),
+            Err(SealError::Permissions { mode: 0o644, .. })
+        ));
     }
 }

@@ -76,8 +76,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database, applies migrations and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Corrupt(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
+            })?;
         }
         let mut conn = Connection::open(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -199,7 +200,9 @@ impl Store for SqliteStore {
     async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.call(move |conn, key| {
-            let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE user = ?1 AND realm = ?2 ORDER BY serial");
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE user = ?1 AND realm = ?2 ORDER BY serial"
+            );
             query_tokens(conn, key, &sql, &[&user, &realm])
         })
         .await
@@ -209,12 +212,18 @@ impl Store for SqliteStore {
         let serial = serial.to_string();
         self.call(move |conn, key| {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE serial = ?1");
-            Ok(query_tokens(conn, key, &sql, &[&serial])?.into_iter().next())
+            Ok(query_tokens(conn, key, &sql, &[&serial])?
+                .into_iter()
+                .next())
         })
         .await
     }
 
-    async fn list_tokens(&self, user: Option<&str>, realm: Option<&str>) -> Result<Vec<Token>, StoreError> {
+    async fn list_tokens(
+        &self,
+        user: Option<&str>,
+        realm: Option<&str>,
+    ) -> Result<Vec<Token>, StoreError> {
         let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
         self.call(move |conn, key| {
             let sql = format!(
@@ -263,21 +272,34 @@ impl Store for SqliteStore {
 
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
-        self.call(move |conn, _| Ok(conn.execute("DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)).await
+        self.call(move |conn, _| {
+            Ok(conn.execute("DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)
+        })
+        .await
     }
 
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute("UPDATE tokens SET active = ?2 WHERE serial = ?1", params![serial, active])? > 0)
+            Ok(conn.execute(
+                "UPDATE tokens SET active = ?2 WHERE serial = ?1",
+                params![serial, active],
+            )? > 0)
         })
         .await
     }
 
-    async fn set_pin_hash(&self, serial: &str, pin_hash: Option<String>) -> Result<bool, StoreError> {
+    async fn set_pin_hash(
+        &self,
+        serial: &str,
+        pin_hash: Option<String>,
+    ) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute("UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1", params![serial, pin_hash])? > 0)
+            Ok(conn.execute(
+                "UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1",
+                params![serial, pin_hash],
+            )? > 0)
         })
         .await
     }
@@ -320,15 +342,21 @@ impl Store for SqliteStore {
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
         let state = challenge_state.to_string();
         self.call(move |conn, _| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"
+            ))?;
             let rows = stmt.query_map([&state], challenge_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
 
-    async fn open_challenges_of_user(&self, user: &str, realm: &str, now: i64) -> Result<Vec<Challenge>, StoreError> {
+    async fn open_challenges_of_user(
+        &self,
+        user: &str,
+        realm: &str,
+        now: i64,
+    ) -> Result<Vec<Challenge>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.call(move |conn, _| {
             let mut stmt = conn.prepare_cached(&format!(
@@ -341,7 +369,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn count_challenges_since(&self, user: &str, realm: &str, since: i64) -> Result<u32, StoreError> {
+    async fn count_challenges_since(
+        &self,
+        user: &str,
+        realm: &str,
+        since: i64,
+    ) -> Result<u32, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.call(move |conn, _| {
             Ok(conn.query_row(
@@ -353,7 +386,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn close_challenge(&self, challenge_state: &str, serial: &str) -> Result<bool, StoreError> {
+    async fn close_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+    ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
         self.call(move |conn, _| {
             let tx = conn.transaction()?;
@@ -374,7 +411,10 @@ impl Store for SqliteStore {
                 "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
                 params![serial, counter],
             )?;
-            tx.execute("UPDATE tokens SET fail_count = 0 WHERE serial = ?1", [&serial])?;
+            tx.execute(
+                "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
+                [&serial],
+            )?;
             tx.commit()?;
             Ok(true)
         })
@@ -412,7 +452,10 @@ impl Store for SqliteStore {
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute("UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = ?1", [&serial])? > 0)
+            Ok(conn.execute(
+                "UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = ?1",
+                [&serial],
+            )? > 0)
         })
         .await
     }
@@ -421,7 +464,10 @@ impl Store for SqliteStore {
         let serial = serial.to_string();
         let counter = to_i64(counter);
         self.call(move |conn, _| {
-            Ok(conn.execute("UPDATE tokens SET counter = ?2 WHERE serial = ?1", params![serial, counter])? > 0)
+            Ok(conn.execute(
+                "UPDATE tokens SET counter = ?2 WHERE serial = ?1",
+                params![serial, counter],
+            )? > 0)
         })
         .await
     }
@@ -451,7 +497,12 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn audit_rows(&self, user: Option<&str>, since: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_rows(
+        &self,
+        user: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let user = user.map(str::to_string);
         self.call(move |conn, _| {
             let mut stmt = conn.prepare_cached(
@@ -476,7 +527,10 @@ impl Store for SqliteStore {
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
-        self.call(move |conn, _| Ok(conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [before])?)).await
+        self.call(move |conn, _| {
+            Ok(conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [before])?)
+        })
+        .await
     }
 }
 
@@ -515,16 +569,45 @@ mod tests {
     #[tokio::test]
     async fn challenge_life_cycle() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap();
         store.insert_token(token("LSSM1")).await.unwrap();
-        assert!(matches!(store.insert_token(token("LSSM1")).await, Err(StoreError::Duplicate(_))));
+        assert!(matches!(
+            store.insert_token(token("LSSM1")).await,
+            Err(StoreError::Duplicate(_))
+        ));
         let t = store.token("LSSM1").await.unwrap().unwrap();
         assert_eq!(t.seed, Secret::from("12345678901234567890"));
 
-        assert_eq!(store.create_challenge("s1", "LSSM1", 100, 220).await.unwrap(), 0);
-        assert_eq!(store.create_challenge("s2", "LSSM1", 110, 230).await.unwrap(), 1);
-        assert_eq!(store.open_challenges_of_user("alice", "local", 150).await.unwrap().len(), 2);
-        assert_eq!(store.count_challenges_since("alice", "local", 105).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .create_challenge("s1", "LSSM1", 100, 220)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .create_challenge("s2", "LSSM1", 110, 230)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .open_challenges_of_user("alice", "local", 150)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store
+                .count_challenges_since("alice", "local", 105)
+                .await
+                .unwrap(),
+            1
+        );
         store.record_failure(&["LSSM1".into()], 120).await.unwrap();
         assert_eq!(store.token("LSSM1").await.unwrap().unwrap().fail_count, 1);
 

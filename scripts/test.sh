@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
+#   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat
+#   Python: aiosmtpd (SMTP tests)
+# Then: formatting, lints, unit tests and end-to-end tests against the real peers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "tessera tests: need root (or sudo) to install: $*" >&2; return 1; fi
+}
+
+missing=()
+command -v radclient >/dev/null || missing+=(freeradius-utils)
+command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || missing+=(slapd)
+command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+command -v socat >/dev/null || missing+=(socat)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    as_root apt-get update -qq
+    # Another apt may hold the lock for a while on a fresh machine: wait for it.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
+fi
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    say "installing aiosmtpd"
+    python3 -m pip install -q aiosmtpd || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+say "cargo test"
+cargo test --all-targets --locked

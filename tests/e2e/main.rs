@@ -1,0 +1,13 @@
+//! End-to-end tests: the real tessera binary, driven over the wire by FreeRADIUS's radclient
+//! (and, where radclient cannot do what a test needs, by a raw UDP client built on tessera's
+//! own codec). One test binary, a module per area.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
+mod config;
+mod flow;
+mod radius;
+mod util;

@@ -1,0 +1,271 @@
+//! RADIUS conformance at the edges: who gets an answer, Message-Authenticator, Proxy-State,
+//! Status-Server, retransmits and hostile datagrams.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
+use tessera::radius::crypto;
+
+use crate::util::{SECRET, Server, Setup, quote, radclient};
+
+/// A raw client for what radclient cannot do (resending identical bytes, garbage).
+struct RawClient {
+    socket: UdpSocket,
+    server: SocketAddr,
+}
+
+impl RawClient {
+    fn new(server: SocketAddr) -> RawClient {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        RawClient { socket, server }
+    }
+
+    fn access_request(
+        id: u8,
+        user: &str,
+        password: &str,
+        state: Option<&[u8]>,
+    ) -> (Vec<u8>, [u8; 16]) {
+        let mut authenticator = [0u8; 16];
+        getrandom::fill(&mut authenticator).unwrap();
+        let mut packet = Packet {
+            code: Code::ACCESS_REQUEST,
+            identifier: id,
+            authenticator,
+            attributes: vec![],
+        };
+        packet.attributes.push(Attribute {
+            typ: AttributeType::USER_NAME,
+            value: user.as_bytes().to_vec(),
+        });
+        let hidden = crypto::hide_password(password.as_bytes(), &authenticator, SECRET.as_bytes());
+        packet.attributes.push(Attribute {
+            typ: AttributeType::USER_PASSWORD,
+            value: hidden,
+        });
+        if let Some(state) = state {
+            packet.attributes.push(Attribute {
+                typ: AttributeType::STATE,
+                value: state.to_vec(),
+            });
+        }
+        (
+            packet.encode_request(SECRET.as_bytes(), true).unwrap(),
+            authenticator,
+        )
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).unwrap();
+    }
+
+    fn receive(&self) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 4096];
+        match self.socket.recv_from(&mut buf) {
+            Ok((n, _)) => Some(buf[..n].to_vec()),
+            Err(_) => None,
+        }
+    }
+}
+
+#[test]
+fn unknown_client_and_wrong_secret_get_no_answer() {
+    let setup = Setup {
+        clients: "[[client]]\naddress = \"127.0.0.2\"\nsecret = \"testing123\"\n".into(),
+        ..Setup::default()
+    };
+    let server = Server::start_with(&setup);
+    server.auth("alice", "wonderland", None).expect("none");
+    server.wait_for_log("cause=\"unknown_client\"");
+
+    let server = Server::start();
+    let attrs = [
+        ("User-Name", "\"alice\""),
+        ("User-Password", "\"wonderland\""),
+        ("Message-Authenticator", "0x00"),
+    ];
+    radclient(server.addr, "not-the-secret", &attrs).expect("none");
+    server.wait_for_log("cause=\"bad_message_authenticator\"");
+    assert!(server.spool().is_empty());
+}
+
+#[test]
+fn message_authenticator_required_by_default_optional_per_client() {
+    let server = Server::start();
+    let attrs = [
+        ("User-Name", "\"alice\""),
+        ("User-Password", "\"wonderland\""),
+    ];
+    server.radclient(&attrs).expect("none");
+    server.wait_for_log("cause=\"missing_message_authenticator\"");
+
+    let setup = Setup {
+        clients: "[[client]]\naddress = \"127.0.0.0/8\"\nsecret = \"testing123\"\nrequire_message_authenticator = false\n".into(),
+        ..Setup::default()
+    };
+    let lenient = Server::start_with(&setup);
+    let reply = lenient.radclient(&attrs);
+    reply.expect("Access-Challenge");
+    assert_eq!(
+        reply.attrs[0].0, "Message-Authenticator",
+        "replies always carry it, first"
+    );
+    // limit_proxy_state (on by default): Proxy-State without Message-Authenticator is dropped.
+    let with_proxy = [
+        ("User-Name", "\"alice\""),
+        ("User-Password", "\"wonderland\""),
+        ("Proxy-State", "0x01"),
+    ];
+    lenient.radclient(&with_proxy).expect("none");
+    lenient.wait_for_log("cause=\"proxy_state_without_message_authenticator\"");
+}
+
+#[test]
+fn proxy_state_is_echoed_in_order() {
+    let server = Server::start();
+    let attrs = [
+        ("User-Name", "\"mallory\""),
+        ("User-Password", "\"x\""),
+        ("Proxy-State", "0x6669727374"),
+        ("Proxy-State", "0x7365636f6e64"),
+        ("Message-Authenticator", "0x00"),
+    ];
+    let reply = server.radclient(&attrs);
+    reply.expect("Access-Reject");
+    assert_eq!(
+        reply.get_all("Proxy-State"),
+        vec!["0x6669727374", "0x7365636f6e64"]
+    );
+}
+
+#[test]
+fn status_server_is_answered_with_access_accept() {
+    let server = Server::start();
+    let output = std::process::Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", "2"])
+        .arg(server.addr.to_string())
+        .args(["status", SECRET])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"Message-Authenticator = 0x00\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("Received Access-Accept"), "{text}");
+}
+
+#[test]
+fn retransmit_gets_the_cached_reply_and_the_otp_is_checked_once() {
+    let server = Server::start();
+    let client = RawClient::new(server.addr);
+    let (first, auth) = RawClient::access_request(1, "alice", "wonderland", None);
+    client.send(&first);
+    let challenge = client.receive().expect("challenge");
+    assert!(crypto::verify_response(
+        &challenge,
+        &auth,
+        SECRET.as_bytes()
+    ));
+    let challenge = Packet::decode(&challenge).unwrap();
+    assert_eq!(challenge.code, Code::ACCESS_CHALLENGE);
+    let state = challenge.get(AttributeType::STATE).unwrap().to_vec();
+
+    let (answer, auth) = RawClient::access_request(2, "alice", &server.last_otp(), Some(&state));
+    client.send(&answer);
+    let accept = client.receive().expect("accept");
+    assert!(crypto::verify_response(&accept, &auth, SECRET.as_bytes()));
+    assert_eq!(Packet::decode(&accept).unwrap().code, Code::ACCESS_ACCEPT);
+    // The NAS lost our reply and sends the very same datagram again.
+    client.send(&answer);
+    let again = client.receive().expect("cached reply");
+    assert_eq!(again, accept, "byte-for-byte the same reply");
+    // Same Identifier, new authenticator: a new request, and the OTP is spent.
+    let (replay, _) = RawClient::access_request(2, "alice", &server.last_otp(), Some(&state));
+    client.send(&replay);
+    assert_eq!(
+        Packet::decode(&client.receive().unwrap()).unwrap().code,
+        Code::ACCESS_REJECT
+    );
+    assert_eq!(
+        server.log_text().matches("result=\"accept\"").count(),
+        1,
+        "verified once"
+    );
+    assert_eq!(server.spool().len(), 1, "sent once");
+}
+
+#[test]
+fn hostile_datagrams_are_dropped_and_the_server_keeps_answering() {
+    let server = Server::start();
+    let client = RawClient::new(server.addr);
+    let (valid, _) = RawClient::access_request(7, "mallory", "x", None);
+    let mut bad_attr = valid.clone();
+    bad_attr[21] = 1; // first attribute length 1
+    let mut overrun = valid.clone();
+    overrun[21] = 200;
+    let mut long_len = valid.clone();
+    long_len[2] = 0x10;
+    long_len[3] = 0x01; // Length 4097
+    let mut short = valid.clone();
+    short.truncate(valid.len() - 3);
+    let mut accounting = valid.clone();
+    accounting[0] = 4;
+    for garbage in [
+        vec![],
+        vec![1u8; 5],
+        vec![0xff; 4096],
+        vec![1u8; 6000],
+        bad_attr,
+        overrun,
+        long_len,
+        short,
+        accounting,
+    ] {
+        client.send(&garbage);
+    }
+    client.send(&valid);
+    let reply = Packet::decode(&client.receive().expect("a reply to the valid request")).unwrap();
+    assert_eq!(reply.code, Code::ACCESS_REJECT);
+    assert_eq!(reply.identifier, 7);
+    server.wait_for_log("cause=\"malformed\"");
+    server.wait_for_log("cause=\"unsupported_code\"");
+}
+
+#[test]
+fn long_passwords_and_non_utf8_user_names() {
+    let server = Server::start();
+    // 128-octet password: the longest RFC 2865 allows.
+    let long = "p".repeat(128);
+    server.auth("alice", &long, None).expect("Access-Reject");
+    let attrs = [
+        ("User-Name", "0xff fe".replace(' ', "")),
+        ("User-Password", quote("x")),
+        ("Message-Authenticator", "0x00".into()),
+    ];
+    let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    server.radclient(&attrs).expect("Access-Reject");
+}
+
+#[test]
+fn ipv6_client_on_loopback() {
+    let setup = Setup {
+        clients: "[[client]]\naddress = \"::1/128\"\nsecret = \"testing123\"\n".into(),
+        listen: vec!["[::1]:0".into()],
+        ..Setup::default()
+    };
+    let server = Server::start_with(&setup);
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+}

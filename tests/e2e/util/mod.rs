@@ -1,0 +1,395 @@
+//! Test helpers: a real tessera process on a free port with a temporary config, and the real
+//! FreeRADIUS `radclient` to talk to it.
+//!
+//! Every server gets its own directory and port (it binds port 0 and the helper reads the port
+//! from its log), so tests run in parallel. Dropping a [`Server`] kills the process.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tessera::password_hash;
+use tessera::secret::Secret;
+
+/// The shared secret of the test client entries.
+pub const SECRET: &str = "testing123";
+
+/// Users of every test config: (name, password, mobile, email).
+pub const USERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+    ("alice", "wonderland", Some("+4917012345678"), None),
+    ("bob", "builder", None, Some("bob@example.org")),
+    ("carol", "carolpw", None, None),
+    (
+        "dave",
+        "davepw",
+        Some("+4915199999999"),
+        Some("dave@example.org"),
+    ),
+];
+
+/// The users file, hashed once per test binary (argon2 is slow on purpose).
+fn users_toml() -> &'static str {
+    static USERS_TOML: OnceLock<String> = OnceLock::new();
+    USERS_TOML.get_or_init(|| {
+        let mut out = String::new();
+        for (name, password, mobile, email) in USERS {
+            let hash = password_hash::hash(&Secret::from(*password)).expect("hash");
+            out.push_str(&format!(
+                "[[user]]\nname = \"{name}\"\npassword = \"{hash}\"\n"
+            ));
+            if let Some(m) = mobile {
+                out.push_str(&format!("mobile = \"{m}\"\n"));
+            }
+            if let Some(e) = email {
+                out.push_str(&format!("email = \"{e}\"\n"));
+            }
+            out.push('\n');
+        }
+        out
+    })
+}
+
+/// Fails the test with a clear message when radclient is missing.
+pub fn require_radclient() {
+    let found = Command::new("radclient")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "radclient not found: run scripts/test.sh, which installs freeradius-utils"
+    );
+}
+
+/// Parts of a test configuration that tests change.
+#[derive(Clone)]
+pub struct Setup {
+    /// `[[client]]` blocks (TOML). Default: 127.0.0.1 requiring Message-Authenticator.
+    pub clients: String,
+    /// `[[policy]]` blocks (TOML).
+    pub policies: String,
+    /// Extra `[auth]` lines.
+    pub auth: String,
+    /// Listen addresses.
+    pub listen: Vec<String>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            clients: format!("[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n"),
+            policies: "[[policy]]\nname = \"autoenroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms email\"\n\n\
+                       [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n"
+                .into(),
+            auth: String::new(),
+            listen: vec!["127.0.0.1:0".into()],
+        }
+    }
+}
+
+/// A running tessera.
+pub struct Server {
+    child: Child,
+    /// The temporary directory holding config, database and spool.
+    pub dir: tempfile::TempDir,
+    /// Where it listens (the first listen address).
+    pub addr: SocketAddr,
+    /// Every line it logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Writes the config for `setup` into `dir` and returns its path.
+pub fn write_config(dir: &Path, setup: &Setup) -> PathBuf {
+    std::fs::write(dir.join("users.toml"), users_toml()).expect("write users");
+    let listen = setup
+        .listen
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = format!(
+        r#"[server]
+listen = [{listen}]
+
+[store]
+path = "tessera.db"
+key_file = "tessera.key"
+
+{clients}
+[directory.local]
+type = "users_file"
+path = "users.toml"
+
+[[realm]]
+name = "local"
+directories = ["local"]
+default = true
+
+[provider.sms.spool]
+class = "file"
+path = "spool.log"
+
+[provider.email.spool]
+class = "file"
+path = "spool.log"
+
+{policies}
+[auth]
+{auth}
+"#,
+        clients = setup.clients,
+        policies = setup.policies,
+        auth = setup.auth,
+    );
+    let path = dir.join("tessera.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+/// The tessera binary under test.
+pub fn tessera() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+}
+
+impl Server {
+    /// Starts tessera with the default setup.
+    pub fn start() -> Server {
+        Server::start_with(&Setup::default())
+    }
+
+    /// Starts tessera with `setup` and waits until it listens.
+    pub fn start_with(setup: &Setup) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = write_config(dir.path(), setup);
+        Server::start_in(dir, &config)
+    }
+
+    /// Starts tessera on an existing config in `dir`.
+    pub fn start_in(dir: tempfile::TempDir, config: &Path) -> Server {
+        let mut child = tessera()
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tessera");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on ").nth(1) {
+                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr.parse().expect("listen address"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "tessera did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Server {
+            child,
+            dir,
+            addr,
+            log,
+        }
+    }
+
+    /// The spool file's messages: (channel, recipient, subject, text).
+    pub fn spool(&self) -> Vec<(String, String, String, String)> {
+        let text = std::fs::read_to_string(self.dir.path().join("spool.log")).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (
+                    f[1].to_string(),
+                    f[2].to_string(),
+                    f[3].to_string(),
+                    f[4].to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The OTP of the last spooled message (its last six-digit word).
+    pub fn last_otp(&self) -> String {
+        let spool = self.spool();
+        let (_, _, _, text) = spool.last().expect("no message in the spool");
+        text.split_whitespace()
+            .rev()
+            .find(|w| w.len() == 6 && w.chars().all(|c| c.is_ascii_digit()))
+            .expect("no OTP in the message")
+            .to_string()
+    }
+
+    /// Sends one request with radclient (one try, 2 s timeout).
+    pub fn radclient(&self, attrs: &[(&str, &str)]) -> Reply {
+        radclient(self.addr, SECRET, attrs)
+    }
+
+    /// Sends one request with a Message-Authenticator, as a modern NAS does.
+    pub fn auth(&self, user: &str, password: &str, state: Option<&str>) -> Reply {
+        let mut attrs = vec![
+            ("User-Name", quote(user)),
+            ("User-Password", quote(password)),
+        ];
+        if let Some(state) = state {
+            attrs.push(("State", state.to_string()));
+        }
+        attrs.push(("Message-Authenticator", "0x00".into()));
+        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.radclient(&attrs)
+    }
+
+    /// Waits until a log line contains `needle` (the log is written asynchronously).
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line contains {needle:?}; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A quoted radclient string value.
+pub fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// What radclient received.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// `Access-Accept`, `Access-Challenge`, `Access-Reject`, or `none` when nothing came back.
+    pub code: String,
+    /// Attributes as radclient printed them, values unquoted.
+    pub attrs: Vec<(String, String)>,
+    /// radclient's whole output, for failure messages.
+    pub output: String,
+}
+
+impl Reply {
+    /// The first value of an attribute.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of an attribute.
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.attrs
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The State, as radclient prints it (`0x…`), ready to send back.
+    pub fn state(&self) -> String {
+        self.get("State")
+            .unwrap_or_else(|| panic!("no State in {}", self.output))
+            .to_string()
+    }
+
+    /// Asserts the code, showing radclient's output otherwise.
+    #[track_caller]
+    pub fn expect(&self, code: &str) -> &Self {
+        assert_eq!(self.code, code, "radclient output:\n{}", self.output);
+        self
+    }
+}
+
+/// Runs `radclient -x` once against `addr` and parses the reply.
+pub fn radclient(addr: SocketAddr, secret: &str, attrs: &[(&str, &str)]) -> Reply {
+    require_radclient();
+    let target = match addr {
+        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    };
+    let mut child = Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", "2"])
+        .arg(&target)
+        .arg("auth")
+        .arg(secret)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run radclient");
+    let input: String = attrs.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write radclient stdin");
+    let out = child.wait_with_output().expect("radclient output");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_radclient(&output)
+}
+
+fn parse_radclient(output: &str) -> Reply {
+    let mut code = "none".to_string();
+    let mut attrs = vec![];
+    let mut in_reply = false;
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix("Received ") {
+            code = rest.split_whitespace().next().unwrap_or("").to_string();
+            in_reply = true;
+            attrs.clear();
+        } else if in_reply && (line.starts_with('\t') || line.starts_with("  ")) {
+            if let Some((k, v)) = line.trim().split_once(" = ") {
+                attrs.push((k.to_string(), v.trim_matches('"').to_string()));
+            }
+        } else {
+            in_reply = false;
+        }
+    }
+    Reply {
+        code,
+        attrs,
+        output: output.to_string(),
+    }
+}
