@@ -77,6 +77,10 @@ pub struct Setup {
     pub policies: String,
     /// Extra `[auth]` lines.
     pub auth: String,
+    /// `[directory.*]` and `[[realm]]` blocks (TOML). Default: the users file as realm `local`.
+    pub directories: String,
+    /// `[provider.*.*]` blocks (TOML). Default: the `file` provider for both channels.
+    pub providers: String,
     /// Listen addresses.
     pub listen: Vec<String>,
 }
@@ -89,6 +93,12 @@ impl Default for Setup {
                        [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n"
                 .into(),
             auth: String::new(),
+            directories: "[directory.local]\ntype = \"users_file\"\npath = \"users.toml\"\n\n\
+                          [[realm]]\nname = \"local\"\ndirectories = [\"local\"]\ndefault = true\n"
+                .into(),
+            providers: "[provider.sms.spool]\nclass = \"file\"\npath = \"spool.log\"\n\n\
+                        [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
+                .into(),
             listen: vec!["127.0.0.1:0".into()],
         }
     }
@@ -123,28 +133,15 @@ path = "tessera.db"
 key_file = "tessera.key"
 
 {clients}
-[directory.local]
-type = "users_file"
-path = "users.toml"
-
-[[realm]]
-name = "local"
-directories = ["local"]
-default = true
-
-[provider.sms.spool]
-class = "file"
-path = "spool.log"
-
-[provider.email.spool]
-class = "file"
-path = "spool.log"
-
+{directories}
+{providers}
 {policies}
 [auth]
 {auth}
 "#,
         clients = setup.clients,
+        directories = setup.directories,
+        providers = setup.providers,
         policies = setup.policies,
         auth = setup.auth,
     );
