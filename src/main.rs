@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod cli;
+
+use cli::Failure;
 use tokio_util::sync::CancellationToken;
 
 use tessera::auth::{Engine, SystemClock};
@@ -53,20 +57,17 @@ enum Command {
     /// Users-file helpers.
     #[command(subcommand)]
     User(UserCommand),
+    /// Token administration (works while the server runs).
+    #[command(subcommand)]
+    Token(cli::token::TokenCommand),
+    /// Show the audit trail, newest first.
+    Audit(cli::audit::AuditArgs),
 }
 
 #[derive(Subcommand)]
 enum UserCommand {
     /// Read a password from standard input and print its argon2id hash for the users file.
     Hash,
-}
-
-/// What went wrong at the top, mapped to an exit code.
-enum Failure {
-    /// The answer is "no" (exit 1).
-    No(String),
-    /// tessera could not run (exit 2).
-    Error(String),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +77,10 @@ fn main() -> ExitCode {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::User(UserCommand::Hash) => user_hash(),
+        Command::Token(command) => {
+            load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
+        }
+        Command::Audit(args) => load_config(&cli.config).and_then(|c| cli::audit::run(&c, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,6 +105,20 @@ fn init_logging(format: LogFormat) {
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => builder.json().init(),
     }
+}
+
+/// Loads and checks the config alone (for admin commands).
+fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(|errors| {
+        Failure::No(
+            errors
+                .0
+                .iter()
+                .map(|e| format!("tessera: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
 }
 
 /// Loads the config and opens what it names: the same checks for `serve` and `check-config`.

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use subtle::ConstantTimeEq;
 
+use super::enrollment::{TokenSpec, create_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
 use super::policy::{EnrollType, OtpPin, PolicyContext, PolicySet, Scope};
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome};
@@ -30,15 +31,17 @@ use crate::otp::{hotp, totp_step};
 use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::seal::encode_hex;
-use crate::store::{AuditEntry, Challenge, Store, StoreError, Token, TokenKind};
+use crate::store::{AuditEntry, Challenge, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
 pub const MSG_FAILED: &str = "authentication failed";
 const MSG_UNAVAILABLE: &str = "authentication service unavailable, try again later";
 const MSG_INTERNAL: &str = "internal error, try again later";
-const MSG_LOCKED: &str = "too many failed attempts: your token is locked";
-const MSG_EXPIRED: &str = "your code has expired or was already used; log in again";
+/// What a user with a locked token is told.
+pub const MSG_LOCKED: &str = "too many failed attempts: your token is locked";
+/// What a user answering a closed, expired or unknown challenge is told.
+pub const MSG_EXPIRED: &str = "your code has expired or was already used; log in again";
 
 /// The engine and everything it needs. Cheap to share behind an `Arc`.
 pub struct Engine {
@@ -638,43 +641,25 @@ impl Engine {
         address: String,
         user: &UserInfo,
     ) -> Result<Token, AuthError> {
-        let mut seed = [0u8; 20];
-        getrandom::fill(&mut seed).map_err(|e| AuthError::Random(e.to_string()))?;
         // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
         let password = ctx.req.password.clone();
         let pin_hash = tokio::task::spawn_blocking(move || password_hash::hash(&password))
             .await
             .map_err(|e| AuthError::Random(e.to_string()))??;
-        let mut token = Token {
-            serial: String::new(),
+        let spec = TokenSpec {
             kind,
             user: ctx.login.clone(),
             realm: ctx.realm.name.clone(),
-            seed: Secret::new(seed.to_vec()),
-            counter: 0,
+            seed: None,
             digits: self.settings.otp_digits,
+            max_fail: self.max_fail(ctx),
             pin_hash: Some(pin_hash),
             phone: (kind == TokenKind::Sms).then(|| address.clone()),
             email: (kind == TokenKind::Email).then_some(address),
-            active: true,
-            fail_count: 0,
-            max_fail: self.max_fail(ctx),
-            last_fail_at: None,
-            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name)
-                .chars()
-                .take(80)
-                .collect(),
-            created_at: ctx.now,
+            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name),
+            now: ctx.now,
         };
-        for _ in 0..3 {
-            token.serial = format!("{}{}", kind.serial_prefix(), random_hex(4)?.to_uppercase());
-            match self.store.insert_token(token.clone()).await {
-                Ok(()) => return Ok(token),
-                Err(StoreError::Duplicate(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Duplicate(token.serial).into())
+        Ok(create_token(self.store.as_ref(), spec).await?)
     }
 
     /// Sends a challenge to `tokens` (all challenge-based, unlocked), or returns the open one.

@@ -7,8 +7,12 @@
 //! through their traits, so it can be tested with in-memory fakes.
 
 pub mod engine;
+pub mod enrollment;
 pub mod message;
 pub mod policy;
+
+#[cfg(test)]
+mod engine_tests;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -152,4 +156,7 @@ pub enum AuthError {
     /// The random source failed.
     #[error("random source failed: {0}")]
     Random(String),
+    /// A token could not be created.
+    #[error(transparent)]
+    Enroll(#[from] enrollment::EnrollError),
 }

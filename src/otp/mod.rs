@@ -4,6 +4,7 @@
 //! replay, challenges) is the engine's business, not this module's.
 
 pub mod hotp;
+pub mod otpauth;
 pub mod totp;
 
 pub use hotp::hotp;

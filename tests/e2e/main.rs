@@ -10,4 +10,5 @@
 mod config;
 mod flow;
 mod radius;
+mod tokens;
 mod util;

@@ -1,0 +1,90 @@
+//! Creating tokens: what autoenrollment and `tessera token enroll` have in common — a fresh
+//! seed, a unique serial with LinOTP's type prefix (`LSSM…`, `LSEM…`, `OATH…`, `TOTP…`), and
+//! the insert into the store.
+
+use crate::secret::Secret;
+use crate::store::seal::encode_hex;
+use crate::store::{Store, StoreError, Token, TokenKind};
+
+/// What a new token is made of. Everything else starts at its default (counter 0, active, no
+/// failures).
+pub struct TokenSpec {
+    /// Type.
+    pub kind: TokenKind,
+    /// Owner's login.
+    pub user: String,
+    /// Owner's realm.
+    pub realm: String,
+    /// The seed; `None` generates 20 random octets (160 bits, RFC 4226's recommendation).
+    pub seed: Option<Secret>,
+    /// OTP digits.
+    pub digits: u32,
+    /// Failures at which it locks.
+    pub max_fail: u32,
+    /// Argon2 hash of the token PIN, if any.
+    pub pin_hash: Option<String>,
+    /// SMS destination.
+    pub phone: Option<String>,
+    /// E-mail destination.
+    pub email: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Creation time.
+    pub now: i64,
+}
+
+/// Why a token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The random source failed.
+    #[error("random source failed: {0}")]
+    Random(String),
+}
+
+fn random(n: usize) -> Result<Vec<u8>, EnrollError> {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).map_err(|e| EnrollError::Random(e.to_string()))?;
+    Ok(buf)
+}
+
+/// Creates and stores a token; retries the serial on the (unlikely) collision.
+pub async fn create_token(store: &dyn Store, spec: TokenSpec) -> Result<Token, EnrollError> {
+    let seed = match spec.seed {
+        Some(seed) => seed,
+        None => Secret::new(random(20)?),
+    };
+    let mut token = Token {
+        serial: String::new(),
+        kind: spec.kind,
+        user: spec.user,
+        realm: spec.realm,
+        seed,
+        counter: 0,
+        digits: spec.digits,
+        pin_hash: spec.pin_hash,
+        phone: spec.phone,
+        email: spec.email,
+        active: true,
+        fail_count: 0,
+        max_fail: spec.max_fail,
+        last_fail_at: None,
+        description: spec.description.chars().take(80).collect(),
+        created_at: spec.now,
+    };
+    for _ in 0..5 {
+        token.serial = format!(
+            "{}{}",
+            spec.kind.serial_prefix(),
+            encode_hex(&random(4)?).to_uppercase()
+        );
+        match store.insert_token(token.clone()).await {
+            Ok(()) => return Ok(token),
+            Err(StoreError::Duplicate(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Duplicate(token.serial).into())
+}

@@ -1,0 +1,141 @@
+//! `tessera audit`: the audit trail, newest first — one row per decision, never a password or
+//! a code.
+
+use clap::Args;
+use serde_json::json;
+use tessera::config::Config;
+use tessera::delivery::file::rfc3339;
+
+use super::{Failure, now, print_json, print_table};
+
+/// `audit` options.
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only this user's rows.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only rows since: a duration back from now (`90s`, `15m`, `2h`, `7d`), a date
+    /// (`2026-11-23`), a UTC time (`2026-11-23T10:00:00Z`) or Unix seconds.
+    #[arg(long)]
+    since: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `--since` into Unix seconds.
+pub fn parse_since(text: &str, now: i64) -> Option<i64> {
+    let text = text.trim();
+    if let Some(unit) = text.chars().last().filter(|c| c.is_ascii_alphabetic()) {
+        let n: i64 = text.get(..text.len() - 1)?.parse().ok()?;
+        let seconds = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        return Some(now - n.checked_mul(seconds)?);
+    }
+    if let Ok(unix) = text.parse::<i64>() {
+        return Some(unix);
+    }
+    let (date, time) = text
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or((text, "00:00:00"));
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match (d.as_slice(), t.as_slice()) {
+        ([y, mo, da], [h, mi, s]) if (1..=12).contains(mo) && (1..=31).contains(da) => {
+            Some(days_from_civil(*y, *mo, *da) * 86_400 + h * 3600 + mi * 60 + s)
+        }
+        _ => None,
+    }
+}
+
+/// Runs `tessera audit`.
+pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
+    let since = match &args.since {
+        Some(text) => Some(parse_since(text, now()).ok_or_else(|| {
+            Failure::No(format!("tessera: --since {text:?}: expected e.g. 15m, 2h, 7d, 2026-11-23 or 2026-11-23T10:00:00Z"))
+        })?),
+        None => None,
+    };
+    let store = super::store(config)?;
+    let rows = super::runtime()?
+        .block_on(async {
+            store
+                .audit_rows(args.user.as_deref(), since, args.limit)
+                .await
+        })
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    if args.json {
+        print_json(&serde_json::Value::Array(
+            rows.iter()
+                .map(|r| {
+                    json!({"time": rfc3339(r.time), "client": r.client, "user": r.user, "realm": r.realm,
+                           "serial": r.serial, "action": r.action, "result": r.result, "reason": r.reason})
+                })
+                .collect(),
+        ));
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                rfc3339(r.time),
+                r.client.clone(),
+                format!("{}@{}", r.user, r.realm),
+                r.serial.clone().unwrap_or_else(|| "-".into()),
+                r.action.clone(),
+                r.result.clone(),
+                r.reason.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "TIME", "CLIENT", "USER", "SERIAL", "ACTION", "RESULT", "REASON",
+        ],
+        &table,
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_forms() {
+        assert_eq!(parse_since("15m", 10_000), Some(10_000 - 900));
+        assert_eq!(parse_since("2d", 200_000), Some(200_000 - 172_800));
+        assert_eq!(parse_since("1795400000", 0), Some(1_795_400_000));
+        assert_eq!(parse_since("2026-11-23T02:13:20Z", 0), Some(1_795_400_000));
+        assert_eq!(parse_since("1970-01-02", 0), Some(86_400));
+        assert_eq!(parse_since("yesterday", 0), None);
+        assert_eq!(parse_since("5w", 0), None);
+    }
+}

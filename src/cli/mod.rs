@@ -1,0 +1,71 @@
+//! Admin commands that work on the token store next to a running server (SQLite in WAL mode
+//! lets both read and write): `tessera token …` and `tessera audit`.
+//!
+//! Output is aligned text for people and `--json` for scripts. Results go to stdout,
+//! diagnostics to stderr; the exit code says "ok" (0), "no" (1) or "could not run" (2).
+
+pub mod audit;
+pub mod token;
+
+use std::sync::Arc;
+
+use tessera::config::Config;
+use tessera::store::Store;
+use tessera::store::sqlite::open_store;
+
+/// What went wrong at the top, mapped to an exit code.
+pub enum Failure {
+    /// The answer is "no" (exit 1): a check failed, a token does not exist.
+    No(String),
+    /// tessera could not run (exit 2).
+    Error(String),
+}
+
+/// Opens the store the config names.
+pub fn store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
+    open_store(&config.store.path, &config.store.key_file)
+        .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))
+}
+
+/// A single-threaded runtime for a command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))
+}
+
+/// Prints rows as columns aligned under their headers.
+pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// Unix time now.
+pub fn now() -> i64 {
+    tessera::auth::Clock::now(&tessera::auth::SystemClock)
+}

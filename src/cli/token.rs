@@ -1,0 +1,398 @@
+//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin.
+
+use std::io::Read;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use tessera::auth::enrollment::{TokenSpec, create_token};
+use tessera::config::Config;
+use tessera::delivery::file::rfc3339;
+use tessera::otp::otpauth::{OtpAuth, find_consecutive};
+use tessera::otp::totp_step;
+use tessera::password_hash;
+use tessera::secret::Secret;
+use tessera::store::seal::decode_hex;
+use tessera::store::{Store, Token, TokenKind};
+
+use super::{Failure, now, print_json, print_table};
+
+/// Token administration.
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// List tokens, optionally of one user or realm.
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only tokens of this realm.
+        #[arg(long)]
+        realm: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one token.
+    Show {
+        /// The serial.
+        serial: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enroll a token for a user. hotp/totp print an otpauth:// URI and a QR code to scan.
+    Enroll(EnrollArgs),
+    /// Enable a disabled token.
+    Enable {
+        /// The serial.
+        serial: String,
+    },
+    /// Disable a token (it is skipped until enabled).
+    Disable {
+        /// The serial.
+        serial: String,
+    },
+    /// Delete a token and its open challenges.
+    Delete {
+        /// The serial.
+        serial: String,
+    },
+    /// Reset a token's fail counter, ending a lockout.
+    Unlock {
+        /// The serial.
+        serial: String,
+    },
+    /// Bring a HOTP or TOTP token that drifted back in step, from two consecutive codes.
+    Resync {
+        /// The serial.
+        serial: String,
+        /// A code from the token.
+        otp1: String,
+        /// The code that follows it.
+        otp2: String,
+    },
+    /// Set the token PIN (used with otppin=0), read from standard input; empty clears it.
+    SetPin {
+        /// The serial.
+        serial: String,
+    },
+}
+
+/// `token enroll` options.
+#[derive(Args)]
+pub struct EnrollArgs {
+    /// hotp, totp, sms or email.
+    #[arg(long = "type")]
+    kind: String,
+    /// The owner (`user` or `user@realm`).
+    #[arg(long)]
+    user: String,
+    /// SMS tokens: the phone number (default: the user's mobile in the directory).
+    #[arg(long)]
+    phone: Option<String>,
+    /// E-mail tokens: the address (default: the user's e-mail in the directory).
+    #[arg(long)]
+    email: Option<String>,
+    /// hotp/totp: an existing seed in hex (e.g. a hardware token's); default: a new random one.
+    #[arg(long)]
+    seed: Option<String>,
+    /// A description.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// JSON instead of text (includes the otpauth URI).
+    #[arg(long)]
+    json: bool,
+}
+
+fn token_json(t: &Token) -> serde_json::Value {
+    json!({
+        "serial": t.serial,
+        "type": t.kind.as_str(),
+        "user": t.user,
+        "realm": t.realm,
+        "active": t.active,
+        "counter": t.counter,
+        "digits": t.digits,
+        "fail_count": t.fail_count,
+        "max_fail": t.max_fail,
+        "locked": t.fail_count >= t.max_fail,
+        "has_pin": t.pin_hash.is_some(),
+        "phone": t.phone,
+        "email": t.email,
+        "description": t.description,
+        "created": rfc3339(t.created_at),
+    })
+}
+
+async fn existing(store: &dyn Store, serial: &str) -> Result<Token, Failure> {
+    store
+        .token(serial)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?
+        .ok_or_else(|| Failure::No(format!("tessera: no token with serial {serial}")))
+}
+
+/// Runs a token command.
+pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
+    let store = super::store(config)?;
+    super::runtime()?.block_on(async move {
+        let store = store.as_ref();
+        let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
+        match command {
+            TokenCommand::List { user, realm, json } => {
+                let tokens = store
+                    .list_tokens(user.as_deref(), realm.as_deref())
+                    .await
+                    .map_err(failed)?;
+                if json {
+                    print_json(&serde_json::Value::Array(
+                        tokens.iter().map(token_json).collect(),
+                    ));
+                } else {
+                    let rows: Vec<Vec<String>> = tokens
+                        .iter()
+                        .map(|t| {
+                            let state = if !t.active {
+                                "disabled"
+                            } else if t.fail_count >= t.max_fail {
+                                "locked"
+                            } else {
+                                "active"
+                            };
+                            vec![
+                                t.serial.clone(),
+                                t.kind.to_string(),
+                                format!("{}@{}", t.user, t.realm),
+                                state.into(),
+                                format!("{}/{}", t.fail_count, t.max_fail),
+                                t.description.clone(),
+                            ]
+                        })
+                        .collect();
+                    print_table(
+                        &["SERIAL", "TYPE", "USER", "STATE", "FAILS", "DESCRIPTION"],
+                        &rows,
+                    );
+                }
+            }
+            TokenCommand::Show { serial, json } => {
+                let t = existing(store, &serial).await?;
+                let value = token_json(&t);
+                if json {
+                    print_json(&value);
+                } else if let Some(map) = value.as_object() {
+                    let rows: Vec<Vec<String>> = map
+                        .iter()
+                        .map(|(k, v)| {
+                            vec![
+                                k.clone(),
+                                v.as_str()
+                                    .map(String::from)
+                                    .unwrap_or_else(|| v.to_string()),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["FIELD", "VALUE"], &rows);
+                }
+            }
+            TokenCommand::Enroll(args) => enroll(config, store, args).await?,
+            TokenCommand::Enable { serial } => changed(
+                store.set_active(&serial, true).await.map_err(failed)?,
+                &serial,
+                "enabled",
+            )?,
+            TokenCommand::Disable { serial } => changed(
+                store.set_active(&serial, false).await.map_err(failed)?,
+                &serial,
+                "disabled",
+            )?,
+            TokenCommand::Delete { serial } => changed(
+                store.delete_token(&serial).await.map_err(failed)?,
+                &serial,
+                "deleted",
+            )?,
+            TokenCommand::Unlock { serial } => changed(
+                store.reset_failures(&serial).await.map_err(failed)?,
+                &serial,
+                "unlocked",
+            )?,
+            TokenCommand::Resync { serial, otp1, otp2 } => {
+                let t = existing(store, &serial).await?;
+                let next = match t.kind {
+                    TokenKind::Hotp => {
+                        find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, &otp1, &otp2)
+                    }
+                    TokenKind::Totp => {
+                        // Steps within about eight hours either way of now.
+                        let step = totp_step(now(), config.auth.totp_step);
+                        let start = step.saturating_sub(1000).max(t.counter);
+                        find_consecutive(t.seed.expose(), t.digits, start, 2000, &otp1, &otp2)
+                    }
+                    _ => {
+                        return Err(Failure::No(
+                            "tessera: only hotp and totp tokens can be resynced".into(),
+                        ));
+                    }
+                };
+                let Some(found) = next else {
+                    return Err(Failure::No(format!(
+                        "tessera: {serial}: the two codes are not consecutive codes of this token"
+                    )));
+                };
+                store
+                    .set_counter(&serial, found + 2)
+                    .await
+                    .map_err(failed)?;
+                println!("{serial}: resynced");
+            }
+            TokenCommand::SetPin { serial } => {
+                existing(store, &serial).await?;
+                let mut input = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut input)
+                    .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
+                let pin = input.trim_end_matches(['\n', '\r']);
+                let hash = if pin.is_empty() {
+                    None
+                } else {
+                    Some(
+                        password_hash::hash(&Secret::from(pin))
+                            .map_err(|e| Failure::Error(e.to_string()))?,
+                    )
+                };
+                let cleared = hash.is_none();
+                store.set_pin_hash(&serial, hash).await.map_err(failed)?;
+                println!(
+                    "{serial}: {}",
+                    if cleared { "PIN cleared" } else { "PIN set" }
+                );
+            }
+        }
+        Ok(())
+    })
+}
+
+fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
+    if found {
+        println!("{serial}: {what}");
+        Ok(())
+    } else {
+        Err(Failure::No(format!(
+            "tessera: no token with serial {serial}"
+        )))
+    }
+}
+
+async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<(), Failure> {
+    let kind: TokenKind = args
+        .kind
+        .parse()
+        .map_err(|e: String| Failure::No(format!("tessera: {e}")))?;
+    let realms = config
+        .open_realms()
+        .map_err(|e| Failure::No(e.to_string()))?;
+    let (login, realm) = realms.resolve(&args.user);
+    let found = realm
+        .lookup(&login)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let Some((user, _)) = found else {
+        return Err(Failure::No(format!(
+            "tessera: user {login:?} is not in realm {:?}",
+            realm.name
+        )));
+    };
+    let (phone, email) = match kind {
+        TokenKind::Sms => {
+            let phone = args.phone.or(user.mobile.clone());
+            if phone.is_none() {
+                return Err(Failure::No(format!(
+                    "tessera: {login} has no mobile number on record; give --phone"
+                )));
+            }
+            (phone, None)
+        }
+        TokenKind::Email => {
+            let email = args.email.or(user.email.clone());
+            if email.is_none() {
+                return Err(Failure::No(format!(
+                    "tessera: {login} has no e-mail address on record; give --email"
+                )));
+            }
+            (None, email)
+        }
+        _ => (None, None),
+    };
+    let seed = match args.seed {
+        Some(hex) if matches!(kind, TokenKind::Hotp | TokenKind::Totp) => {
+            let bytes = decode_hex(hex.trim()).filter(|b| b.len() >= 10);
+            Some(Secret::new(bytes.ok_or_else(|| {
+                Failure::No("tessera: --seed must be at least 10 octets in hex".into())
+            })?))
+        }
+        Some(_) => {
+            return Err(Failure::No(
+                "tessera: --seed is for hotp and totp tokens".into(),
+            ));
+        }
+        None => None,
+    };
+    let description = if args.description.is_empty() {
+        "enrolled by tessera token enroll".into()
+    } else {
+        args.description
+    };
+    let spec = TokenSpec {
+        kind,
+        user: login.clone(),
+        realm: realm.name.clone(),
+        seed,
+        digits: config.auth.otp_digits,
+        max_fail: config.auth.max_fail,
+        pin_hash: None,
+        phone,
+        email,
+        description,
+        now: now(),
+    };
+    let token = create_token(store, spec)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let account = format!("{}@{}", token.user, token.realm);
+    let uri = matches!(kind, TokenKind::Hotp | TokenKind::Totp).then(|| {
+        OtpAuth {
+            kind: kind.as_str(),
+            issuer: "tessera",
+            account: &account,
+            seed: token.seed.expose(),
+            digits: token.digits,
+            counter: token.counter,
+            period: config.auth.totp_step,
+        }
+        .uri()
+    });
+    if args.json {
+        let mut value = token_json(&token);
+        if let (Some(map), Some(uri)) = (value.as_object_mut(), &uri) {
+            map.insert("otpauth_uri".into(), json!(uri));
+        }
+        print_json(&value);
+        return Ok(());
+    }
+    println!(
+        "{}: {} token enrolled for {account}",
+        token.serial, token.kind
+    );
+    if let Some(uri) = uri {
+        println!("{uri}");
+        match qrcode::QrCode::new(uri.as_bytes()) {
+            Ok(code) => println!(
+                "{}",
+                code.render::<qrcode::render::unicode::Dense1x2>()
+                    .quiet_zone(true)
+                    .build()
+            ),
+            Err(e) => eprintln!("tessera: no QR code: {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Tokens enrolled and managed with the admin command line, used over RADIUS while the server
+//! runs: HOTP and TOTP with otppin 0 and 2, lockout and unlock, disable, delete, audit.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use tessera::otp::{hotp, totp_step};
+
+use crate::util::{Server, Setup, tessera};
+
+/// "12345678901234567890" in hex: RFC 4226's test seed.
+const SEED_HEX: &str = "3132333435363738393031323334353637383930";
+const SEED: &[u8] = b"12345678901234567890";
+
+fn setup(otppin: &str, auth: &str) -> Setup {
+    Setup {
+        policies: format!(
+            "[[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin={otppin}\"\n"
+        ),
+        auth: auth.into(),
+        ..Setup::default()
+    }
+}
+
+/// Runs `tessera --config <server's config> ARGS`, feeding `stdin`; returns (exit, stdout, stderr).
+fn cli(server: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = tessera()
+        .arg("--config")
+        .arg(server.dir.path().join("tessera.toml"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn enroll(server: &Server, kind: &str) -> String {
+    let (code, out, err) = cli(
+        server,
+        &[
+            "token", "enroll", "--type", kind, "--user", "alice", "--seed", SEED_HEX, "--json",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let uri = value["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with(&format!(
+            "otpauth://{kind}/tessera:alice@local?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        )),
+        "{uri}"
+    );
+    value["serial"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn cli_enrolled_hotp_token_with_only_otp() {
+    let server = Server::start_with(&setup("2", ""));
+    let serial = enroll(&server, "hotp");
+    assert!(serial.starts_with("OATH"), "{serial}");
+    server.auth("alice", "755224", None).expect("Access-Accept");
+    server.auth("alice", "755224", None).expect("Access-Reject"); // replay
+    server.auth("alice", "359152", None).expect("Access-Accept"); // counter 2, within the window
+    let (_, out, _) = cli(&server, &["token", "show", &serial, "--json"], "");
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["counter"], 3);
+    assert!(
+        !out.contains(SEED_HEX) && !out.contains("GEZDGNBV"),
+        "the seed is never shown again"
+    );
+}
+
+#[test]
+fn cli_enrolled_totp_token_with_token_pin() {
+    let server = Server::start_with(&setup("0", ""));
+    let serial = enroll(&server, "totp");
+    let (code, out, _) = cli(&server, &["token", "set-pin", &serial], "4321\n");
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("{serial}: PIN set").as_str())
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let otp = hotp(SEED, totp_step(now, 30), 6);
+    server
+        .auth("alice", &format!("0000{otp}"), None)
+        .expect("Access-Reject"); // wrong PIN
+    server
+        .auth("alice", &format!("4321{otp}"), None)
+        .expect("Access-Accept");
+    server
+        .auth("alice", &format!("4321{otp}"), None)
+        .expect("Access-Reject"); // same step twice
+}
+
+#[test]
+fn lockout_at_max_fail_and_unlock_with_the_cli() {
+    let server = Server::start_with(&setup("2", "max_fail = 3\n"));
+    let serial = enroll(&server, "hotp");
+    for _ in 0..3 {
+        server.auth("alice", "000000", None).expect("Access-Reject");
+    }
+    let locked = server.auth("alice", "755224", None);
+    locked.expect("Access-Reject");
+    assert_eq!(
+        locked.get("Reply-Message"),
+        Some("too many failed attempts: your token is locked")
+    );
+    let (_, list, _) = cli(&server, &["token", "list", "--user", "alice"], "");
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&serial) && l.contains("locked") && l.contains("4/3")),
+        "{list}"
+    );
+    assert_eq!(cli(&server, &["token", "unlock", &serial], "").0, 0);
+    server.auth("alice", "287082", None).expect("Access-Accept");
+}
+
+#[test]
+fn disable_enable_delete_and_audit() {
+    let server = Server::start_with(&setup("2", ""));
+    let serial = enroll(&server, "hotp");
+    assert_eq!(cli(&server, &["token", "disable", &serial], "").0, 0);
+    server.auth("alice", "755224", None).expect("Access-Reject");
+    assert_eq!(cli(&server, &["token", "enable", &serial], "").0, 0);
+    server.auth("alice", "755224", None).expect("Access-Accept");
+    assert_eq!(cli(&server, &["token", "delete", &serial], "").0, 0);
+    let (code, _, err) = cli(&server, &["token", "delete", &serial], "");
+    assert_eq!(code, 1, "deleting twice is a 'no'");
+    assert!(err.contains("no token with serial"), "{err}");
+
+    // Audit rows are written just after the reply leaves: wait for both.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (out, results) = loop {
+        let (code, out, _) = cli(
+            &server,
+            &["audit", "--user", "alice", "--since", "1h", "--json"],
+            "",
+        );
+        assert_eq!(code, 0);
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let results: Vec<String> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap().to_string())
+            .collect();
+        if results.len() >= 2 || std::time::Instant::now() > deadline {
+            break (out, results);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(results, ["accept", "reject"], "newest first");
+    assert!(!out.contains("755224"));
+}
+
+#[test]
+fn no_password_or_otp_reaches_log_or_audit() {
+    let server = Server::start();
+    let first = server.auth("alice", "wonderland", None);
+    let otp = server.last_otp();
+    server.auth("alice", "wonderland-wrong", None);
+    server
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+    server.wait_for_log("result=\"accept\"");
+    let (_, audit, _) = cli(&server, &["audit", "--json"], "");
+    for text in [server.log_text(), audit] {
+        assert!(!text.contains("wonderland"), "password leaked:\n{text}");
+        assert!(!text.contains(&otp), "OTP leaked:\n{text}");
+        assert!(!text.contains("testing123"), "secret leaked:\n{text}");
+    }
+}
