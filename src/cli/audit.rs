@@ -40,13 +40,17 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// Parses `--since` into Unix seconds.
 pub fn parse_since(text: &str, now: i64) -> Option<i64> {
     let text = text.trim();
-    if let Some(unit) = text.chars().last().filter(|c| c.is_ascii_alphabetic()) {
-        let n: i64 = text.get(..text.len() - 1)?.parse().ok()?;
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    if !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && unit.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        let n: i64 = number.parse().ok()?;
         let seconds = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
             _ => return None,
         };
         return Some(now - n.checked_mul(seconds)?);
