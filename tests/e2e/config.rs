@@ -87,3 +87,56 @@ fn unknown_key_gets_a_located_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_refuses_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Setup::default());
+    let key = dir.path().join("tessera.key");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve = tessera()
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(
+        stderr.contains("has mode 0644; it must not be accessible to group or others"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_new_key_file_is_private_and_seeds_are_not_stored_in_clear() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = crate::util::Server::start();
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let key_path = server.dir.path().join("tessera.key");
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
+    let (serial, sealed): (String, Vec<u8>) = db
+        .query_row("SELECT serial, seed FROM tokens", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(sealed.len(), 24 + 20 + 16, "nonce + seed + tag");
+    let key = tessera::store::seal::SealKey::load_or_create(&key_path).unwrap();
+    let seed = key.open(&sealed, &serial).unwrap();
+    assert_eq!(seed.len(), 20);
+    assert!(
+        !sealed.windows(20).any(|w| w == seed.expose()),
+        "the seed is not in the row in clear"
+    );
+    // It is the seed the code came from (the first challenge uses counter 0).
+    assert_eq!(tessera::otp::hotp(seed.expose(), 0, 6), server.last_otp());
+}

@@ -196,3 +196,16 @@ fn user_at_realm_is_split() {
         .auth("alice@local", &server.last_otp(), Some(&first.state()))
         .expect("Access-Accept");
 }
+
+#[test]
+fn state_with_password_and_otp_is_accepted_too() {
+    let server = Server::start();
+    let first = server.auth("alice", "wonderland", None);
+    let otp = server.last_otp();
+    server
+        .auth("alice", &format!("wrong{otp}"), Some(&first.state()))
+        .expect("Access-Reject");
+    server
+        .auth("alice", &format!("wonderland{otp}"), Some(&first.state()))
+        .expect("Access-Accept");
+}
