@@ -169,6 +169,9 @@ pub enum StoreError {
     /// A serial already exists.
     #[error("token {0} already exists")]
     Duplicate(String),
+    /// The batch this operation was part of could not be committed.
+    #[error("commit failed: {0}")]
+    Commit(String),
     /// The store thread is gone (shutting down).
     #[error("store is closed")]
     Closed,
