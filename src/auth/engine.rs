@@ -424,10 +424,14 @@ impl Engine {
         }
         let mut pins = PinCheck::new(self.otppin(ctx), ctx);
         let password = &ctx.req.password;
-        let open = self
-            .store
-            .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
-            .await?;
+        // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
+        let open = if active.iter().any(|t| t.kind.is_challenge_based()) {
+            self.store
+                .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
+                .await?
+        } else {
+            vec![]
+        };
 
         // PIN+OTP (or the OTP alone under otppin=2). The OTP is checked before the PIN, so a
         // garbage password never costs a directory bind.

@@ -122,7 +122,11 @@ impl SqliteStore {
             let result = match conn.execute_batch("SAVEPOINT job") {
                 Ok(()) => {
                     let result = f(conn, key);
-                    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                    let end = if result.is_ok() {
+                        "RELEASE job"
+                    } else {
+                        "ROLLBACK TO job; RELEASE job"
+                    };
                     if let Err(e) = conn.execute_batch(end) {
                         tracing::error!(error = %e, "ending a store savepoint failed");
                     }
@@ -156,7 +160,9 @@ fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>
         }
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
-        let committed = began.and_then(|()| conn.execute_batch("COMMIT")).map_err(|e| e.to_string());
+        let committed = began
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(|e| e.to_string());
         if let Err(error) = &committed {
             tracing::error!(%error, jobs = replies.len(), "store commit failed; the batch is rolled back");
             let _ = conn.execute_batch("ROLLBACK");
