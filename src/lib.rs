@@ -15,12 +15,15 @@
 //! - [`delivery`]: SMS and e-mail providers.
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
 //! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
+//! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod directory;
+pub mod live;
+pub mod metrics;
 pub mod otp;
 pub mod password_hash;
 pub mod radius;

@@ -4,22 +4,15 @@
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod cli;
 
 use cli::Failure;
-use tokio_util::sync::CancellationToken;
-
-use tessera::auth::{Engine, SystemClock};
 use tessera::config::Config;
-use tessera::radius::counters::Counters;
-use tessera::radius::server;
+use tessera::password_hash;
 use tessera::secret::Secret;
-use tessera::store::sqlite::open_store;
-use tessera::{password_hash, store::Store};
 
 /// A RADIUS server with built-in OTP challenge-response (SMS, e-mail, HOTP, TOTP).
 ///
@@ -74,7 +67,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
-        Command::Serve => serve(&cli.config),
+        Command::Serve => cli::serve::run(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::User(UserCommand::Hash) => user_hash(),
         Command::Token(command) => {
@@ -121,35 +114,8 @@ fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
     })
 }
 
-/// Loads the config and opens what it names: the same checks for `serve` and `check-config`.
-fn load(
-    path: &std::path::Path,
-) -> Result<
-    (
-        Config,
-        tessera::directory::Realms,
-        tessera::delivery::Providers,
-    ),
-    Failure,
-> {
-    let prefix = |errors: tessera::config::ConfigErrors| {
-        Failure::No(
-            errors
-                .0
-                .iter()
-                .map(|e| format!("tessera: {e}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    };
-    let config = Config::load(path).map_err(prefix)?;
-    let realms = config.open_realms().map_err(prefix)?;
-    let providers = config.open_providers().map_err(prefix)?;
-    Ok((config, realms, providers))
-}
-
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
-    let (config, _, _) = load(path)?;
+    let (config, _, _) = cli::load(path)?;
     println!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),
@@ -175,89 +141,4 @@ fn user_hash() -> Result<(), Failure> {
         password_hash::hash(&Secret::from(password)).map_err(|e| Failure::Error(e.to_string()))?;
     println!("{hash}");
     Ok(())
-}
-
-fn serve(path: &std::path::Path) -> Result<(), Failure> {
-    let (config, realms, providers) = load(path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async move {
-        let store = open_store(&config.store.path, &config.store.key_file)
-            .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
-        let engine = Arc::new(Engine::new(
-            store.clone(),
-            realms,
-            config.policies.clone(),
-            providers,
-            config.auth.clone(),
-            Arc::new(SystemClock),
-        ));
-        let sockets = server::bind(&config.listen)
-            .await
-            .map_err(|e| Failure::Error(e.to_string()))?;
-        let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
-        tokio::spawn(purge_challenges(store, shutdown.clone()));
-        tracing::info!(config = %config.path.display(), "tessera ready");
-        let counters = Arc::new(Counters::default());
-        server::run(
-            sockets,
-            Arc::new(config.clients.clone()),
-            engine,
-            &config.server,
-            counters,
-            shutdown,
-        )
-        .await
-        .map_err(|e| Failure::Error(e.to_string()))?;
-        tracing::info!("tessera stopped");
-        Ok(())
-    })
-}
-
-/// SIGTERM or SIGINT: stop receiving, let requests in flight finish, exit.
-async fn watch_signals(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
-    }
-    shutdown.cancel();
-}
-
-/// Deletes long-expired challenge rows every ten minutes. Rows stay an hour past expiry so the
-/// per-user trigger limit can count them.
-async fn purge_challenges(store: Arc<dyn Store>, shutdown: CancellationToken) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let now = SystemClock.now_secs();
-        match store.purge_challenges(now - 3600).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(rows = n, "expired challenges purged"),
-            Err(error) => tracing::warn!(%error, "purging expired challenges failed"),
-        }
-    }
-}
-
-trait NowSecs {
-    fn now_secs(&self) -> i64;
-}
-
-impl NowSecs for SystemClock {
-    fn now_secs(&self) -> i64 {
-        tessera::auth::Clock::now(self)
-    }
 }

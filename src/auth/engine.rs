@@ -210,6 +210,11 @@ impl Engine {
         }
     }
 
+    /// The realms this engine serves (health checks use them).
+    pub fn realms(&self) -> &Realms {
+        &self.realms
+    }
+
     /// Decides a request, logs one line and writes one audit row.
     pub async fn decide(&self, req: AuthRequest) -> Outcome {
         let started = Instant::now();
@@ -244,6 +249,13 @@ impl Engine {
             serial = decision.serial.as_deref().unwrap_or("-"),
             duration_ms = started.elapsed().as_millis() as u64,
             "authentication"
+        );
+        crate::metrics::inc(
+            "tessera_auth_decisions_total",
+            &[
+                ("result", decision.result()),
+                ("reason", crate::metrics::reason_label(&decision.reason)),
+            ],
         );
         let entry = AuditEntry {
             time: ctx.now,

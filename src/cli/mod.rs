@@ -5,6 +5,7 @@
 //! diagnostics to stderr; the exit code says "ok" (0), "no" (1) or "could not run" (2).
 
 pub mod audit;
+pub mod serve;
 pub mod token;
 
 use std::sync::Arc;
@@ -19,6 +20,32 @@ pub enum Failure {
     No(String),
     /// tessera could not run (exit 2).
     Error(String),
+}
+
+/// The layers a config describes, opened.
+pub type Loaded = (
+    Config,
+    tessera::directory::Realms,
+    tessera::delivery::Providers,
+);
+
+/// Loads the config and opens what it names: the same checks for `serve`, `check-config` and
+/// a reload.
+pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
+    let prefix = |errors: tessera::config::ConfigErrors| {
+        Failure::No(
+            errors
+                .0
+                .iter()
+                .map(|e| format!("tessera: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    };
+    let config = Config::load(path).map_err(prefix)?;
+    let realms = config.open_realms().map_err(prefix)?;
+    let providers = config.open_providers().map_err(prefix)?;
+    Ok((config, realms, providers))
 }
 
 /// Opens the store the config names.

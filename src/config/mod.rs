@@ -26,6 +26,7 @@ use crate::delivery::file::{FileProvider, FileProviderConfig};
 use crate::delivery::{Channel, Providers};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
+use crate::metrics::MetricsSettings;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
 use crate::radius::server::ServerSettings;
 
@@ -175,6 +176,8 @@ struct RawConfig {
     policies: Vec<RawPolicy>,
     #[serde(default)]
     auth: AuthSettings,
+    #[serde(default)]
+    metrics: MetricsSettings,
 }
 
 /// A directory definition, checked.
@@ -225,6 +228,8 @@ pub struct Config {
     pub default_realm: usize,
     /// Providers by channel and name: (config, is default).
     pub providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>>,
+    /// Where `/metrics` and `/healthz` are served, if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Collects located errors for one file.
@@ -551,6 +556,22 @@ impl Config {
             }
         }
 
+        // [metrics]
+        let mut metrics_listen = None;
+        if let Some(listen) = &raw.metrics.listen {
+            match listen.get_ref().parse::<SocketAddr>() {
+                Ok(a) => metrics_listen = Some(a),
+                Err(_) => errors.at(
+                    listen.span(),
+                    "metrics.listen",
+                    format!(
+                        "{:?} is not an address:port, e.g. \"127.0.0.1:9812\"",
+                        listen.get_ref()
+                    ),
+                ),
+            }
+        }
+
         // [auth]
         if !(6..=9).contains(&raw.auth.otp_digits) {
             errors.at(0..0, "auth.otp_digits", "must be between 6 and 9");
@@ -578,6 +599,7 @@ impl Config {
             realms,
             default_realm: default_realm.unwrap_or(0),
             providers,
+            metrics_listen,
         })
     }
 
@@ -593,7 +615,7 @@ impl Config {
             };
             match directory {
                 Ok(d) => {
-                    opened.insert(name, d);
+                    opened.insert(name, Arc::new(crate::directory::Metered(d)));
                 }
                 Err(message) => errors.push(ConfigError {
                     file: self.path.clone(),

@@ -144,7 +144,7 @@ impl Providers {
                 };
                 continue;
             };
-            match provider.send(message).await {
+            match send_metered(provider.as_ref(), message).await {
                 Ok(receipt) => return Ok(receipt),
                 Err(error @ DeliveryError::Unavailable { .. }) => {
                     tracing::warn!(provider = %name, %channel, %error, "provider unavailable, trying the next");
@@ -155,4 +155,36 @@ impl Providers {
         }
         Err(last)
     }
+}
+
+/// Sends through one provider, recording attempts, failures and latency.
+async fn send_metered(
+    provider: &dyn Provider,
+    message: &Message,
+) -> Result<Receipt, DeliveryError> {
+    let started = std::time::Instant::now();
+    let name = provider.name();
+    let channel = message.channel.to_string();
+    crate::metrics::inc(
+        "tessera_delivery_attempts_total",
+        &[("provider", name), ("channel", &channel)],
+    );
+    let result = provider.send(message).await;
+    crate::metrics::observe(
+        "tessera_delivery_seconds",
+        &[("provider", name)],
+        started.elapsed(),
+    );
+    if let Err(error) = &result {
+        let kind = match error {
+            DeliveryError::Unavailable { .. } => "unavailable",
+            DeliveryError::Refused { .. } => "refused",
+            DeliveryError::NotConfigured { .. } => "not_configured",
+        };
+        crate::metrics::inc(
+            "tessera_delivery_failures_total",
+            &[("provider", name), ("channel", &channel), ("kind", kind)],
+        );
+    }
+    result
 }

@@ -68,6 +68,53 @@ pub trait Directory: Send + Sync {
     ) -> Result<bool, DirectoryError>;
 }
 
+/// Wraps a directory to record latency and errors in the metrics registry.
+pub struct Metered(pub Arc<dyn Directory>);
+
+impl Metered {
+    fn record<T>(
+        &self,
+        operation: &'static str,
+        started: std::time::Instant,
+        result: &Result<T, DirectoryError>,
+    ) {
+        let name = self.0.name();
+        crate::metrics::observe(
+            "tessera_directory_seconds",
+            &[("directory", name), ("operation", operation)],
+            started.elapsed(),
+        );
+        if result.is_err() {
+            crate::metrics::inc("tessera_directory_errors_total", &[("directory", name)]);
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for Metered {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn lookup(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError> {
+        let started = std::time::Instant::now();
+        let result = self.0.lookup(login).await;
+        self.record("lookup", started, &result);
+        result
+    }
+
+    async fn check_password(
+        &self,
+        user: &UserInfo,
+        password: &Secret,
+    ) -> Result<bool, DirectoryError> {
+        let started = std::time::Instant::now();
+        let result = self.0.check_password(user, password).await;
+        self.record("password", started, &result);
+        result
+    }
+}
+
 /// A realm: a name and the directories that serve it, in order.
 #[derive(Clone)]
 pub struct Realm {
@@ -139,6 +186,19 @@ impl Realms {
         self.realms
             .iter()
             .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether at least one directory of any realm answers (a lookup of a name no directory
+    /// should know; "not found" is an answer).
+    pub async fn any_answers(&self) -> bool {
+        for realm in &self.realms {
+            for directory in &realm.directories {
+                if directory.lookup("tessera-health-check").await.is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
     }
 }
 

@@ -22,6 +22,8 @@ use super::handler;
 use super::reply_cache::{Lookup, ReplyCache, RequestKey};
 use super::verify;
 use crate::auth::Authenticate;
+use crate::live::Live;
+use crate::metrics::{self, Health};
 
 /// `[server]` in the config.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,8 +55,9 @@ impl Default for ServerSettings {
 
 /// Everything the loops share.
 struct Shared<A> {
-    clients: Arc<ClientTable>,
+    clients: Arc<Live<ClientTable>>,
     auth: Arc<A>,
+    health: Arc<Health>,
     cache: ReplyCache,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
@@ -63,8 +66,9 @@ struct Shared<A> {
 /// Serves RADIUS on the given sockets until `shutdown` is cancelled.
 pub async fn run<A: Authenticate>(
     sockets: Vec<UdpSocket>,
-    clients: Arc<ClientTable>,
+    clients: Arc<Live<ClientTable>>,
     auth: Arc<A>,
+    health: Arc<Health>,
     settings: &ServerSettings,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
@@ -72,6 +76,7 @@ pub async fn run<A: Authenticate>(
     let shared = Arc::new(Shared {
         clients,
         auth,
+        health,
         cache: ReplyCache::new(
             Duration::from_secs(settings.reply_cache_seconds),
             settings.reply_cache_size,
@@ -167,6 +172,7 @@ struct Job {
 }
 
 fn log_drop<A>(shared: &Shared<A>, cause: DropCause, source: SocketAddr, detail: &str) {
+    metrics::inc("tessera_radius_drops_total", &[("cause", cause.as_str())]);
     if shared.counters.record_drop(cause, source.ip()) {
         tracing::warn!(%source, cause = cause.as_str(), detail, "datagram dropped (logged once a minute per client and cause)");
     }
@@ -179,7 +185,8 @@ fn admit<A: Authenticate>(
     datagram: &[u8],
     source: SocketAddr,
 ) -> Option<Job> {
-    if shared.clients.find(source.ip()).is_none() {
+    let clients = shared.clients.get();
+    let Some(client) = clients.find(source.ip()) else {
         log_drop(
             shared,
             DropCause::UnknownClient,
@@ -187,7 +194,7 @@ fn admit<A: Authenticate>(
             "no client entry for this address",
         );
         return None;
-    }
+    };
     let packet = match Packet::decode(datagram) {
         Ok(p) => p,
         Err(e) => {
@@ -204,6 +211,10 @@ fn admit<A: Authenticate>(
         );
         return None;
     }
+    metrics::inc(
+        "tessera_radius_requests_total",
+        &[("code", &packet.code.to_string()), ("client", &client.name)],
+    );
     let key = RequestKey {
         source,
         identifier: packet.identifier,
@@ -260,7 +271,8 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         key,
         permit,
     } = job;
-    let Some(client) = shared.clients.find(source.ip()) else {
+    let clients = shared.clients.get();
+    let Some(client) = clients.find(source.ip()) else {
         shared.cache.abort(key);
         return;
     };
@@ -272,6 +284,13 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
             return;
         }
     };
+    // RFC 5997: a server that cannot serve requests stays silent to Status-Server, so the
+    // NAS fails over to another one.
+    if verified.packet().code == Code::STATUS_SERVER && !shared.health.is_up() {
+        shared.cache.abort(key);
+        tracing::debug!(%source, "Status-Server unanswered: health check failing");
+        return;
+    }
     match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
         Ok(reply) => {
             if let Err(e) = socket.send_to(&reply, source).await {
@@ -281,6 +300,14 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
                 .counters
                 .replied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let code = reply
+                .first()
+                .map(|c| Code(*c).to_string())
+                .unwrap_or_default();
+            metrics::inc(
+                "tessera_radius_replies_total",
+                &[("code", &code), ("client", &client.name)],
+            );
             shared.cache.complete(key, reply);
         }
         Err(e) => {

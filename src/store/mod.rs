@@ -281,4 +281,7 @@ pub trait Store: Send + Sync {
 
     /// Deletes challenge rows that expired before `before`. Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
+
+    /// Checks the store answers (health checks).
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -142,8 +142,11 @@ impl SqliteStore {
                 let _ = tx.send(answer);
             })
         });
+        let started = std::time::Instant::now();
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let answer = rx.await.map_err(|_| StoreError::Closed)?;
+        crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
+        answer
     }
 }
 
@@ -574,6 +577,11 @@ impl Store for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {

@@ -10,5 +10,6 @@
 mod config;
 mod flow;
 mod radius;
+mod service;
 mod tokens;
 mod util;

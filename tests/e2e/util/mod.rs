@@ -83,6 +83,8 @@ pub struct Setup {
     pub providers: String,
     /// Listen addresses.
     pub listen: Vec<String>,
+    /// Further sections appended to the config (e.g. `[metrics]`).
+    pub extra: String,
 }
 
 impl Default for Setup {
@@ -100,6 +102,7 @@ impl Default for Setup {
                         [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
                 .into(),
             listen: vec!["127.0.0.1:0".into()],
+            extra: String::new(),
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     /// Where it listens (the first listen address).
     pub addr: SocketAddr,
+    /// Where it serves metrics, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     /// Every line it logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -138,12 +143,14 @@ key_file = "tessera.key"
 {policies}
 [auth]
 {auth}
+{extra}
 "#,
         clients = setup.clients,
         directories = setup.directories,
         providers = setup.providers,
         policies = setup.policies,
         auth = setup.auth,
+        extra = setup.extra,
     );
     let path = dir.join("tessera.toml");
     std::fs::write(&path, config).expect("write config");
@@ -192,6 +199,9 @@ impl Server {
                 sink.lock().unwrap().push(line);
             }
         });
+        let metrics_wanted = std::fs::read_to_string(config)
+            .unwrap_or_default()
+            .contains("[metrics]");
         let addr = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(addr) => addr.parse().expect("listen address"),
             Err(_) => {
@@ -202,12 +212,97 @@ impl Server {
                 );
             }
         };
-        Server {
+        let mut server = Server {
             child,
             dir,
             addr,
+            metrics_addr: None,
             log,
+        };
+        if metrics_wanted {
+            let line = server.wait_for_log("metrics on http://");
+            let addr = line
+                .split("http://")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .unwrap_or("");
+            server.metrics_addr = Some(addr.parse().expect("metrics address"));
         }
+        server
+    }
+
+    /// Stops this process (SIGKILL) and starts a new one on the same config and data, as a
+    /// crash and restart would. The new one may listen on another port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let config = self.dir.path().join("tessera.toml");
+        // Move the directory into a new server, then take the process back out of it.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        let mut fresh = Server::start_in(dir, &config);
+        std::mem::swap(self, &mut fresh);
+        // `fresh` now holds the dead child and the placeholder directory; dropping it is harmless.
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`"HUP"`, `"TERM"`) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tessera did not exit; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET path` on the metrics listener: (status line, body).
+    pub fn http_get(&self, path: &str) -> (String, String) {
+        use std::io::Read;
+        let addr = self.metrics_addr.expect("no [metrics] listener configured");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to metrics");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    }
+
+    /// Counts log lines containing `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// The spool file's messages: (channel, recipient, subject, text).

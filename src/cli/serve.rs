@@ -1,0 +1,246 @@
+//! `tessera serve`: the server's life — start, health checks, reload on SIGHUP, graceful stop.
+//!
+//! Start: load and check the config (refuse on any problem), open the store, bind the RADIUS
+//! sockets (and the metrics listener when configured), then serve. SIGHUP re-reads the config:
+//! a good one replaces the engine and the client table for new requests (open challenges live
+//! in the store, so they survive); a bad one is logged and the running one stays. SIGTERM or
+//! SIGINT stops receiving, lets requests in flight finish within the grace time, and closes the
+//! store last.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use tessera::auth::{Clock, Engine, SystemClock};
+use tessera::config::Config;
+use tessera::delivery::Providers;
+use tessera::directory::Realms;
+use tessera::live::Live;
+use tessera::metrics::{self, Health};
+use tessera::radius::clients::ClientTable;
+use tessera::radius::counters::Counters;
+use tessera::radius::server;
+use tessera::store::Store;
+use tessera::store::sqlite::open_store;
+
+use super::{Failure, load};
+
+fn build_engine(
+    store: &Arc<dyn Store>,
+    config: &Config,
+    realms: Realms,
+    providers: Providers,
+) -> Engine {
+    Engine::new(
+        store.clone(),
+        realms,
+        config.policies.clone(),
+        providers,
+        config.auth.clone(),
+        Arc::new(SystemClock),
+    )
+}
+
+/// Runs the server until a signal stops it.
+pub fn run(path: &Path) -> Result<(), Failure> {
+    let (config, realms, providers) = load(path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let store = open_store(&config.store.path, &config.store.key_file)
+            .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
+        let engine = Arc::new(Live::new(build_engine(&store, &config, realms, providers)));
+        let clients = Arc::new(Live::new(config.clients.clone()));
+        let health = Arc::new(Health::default());
+        let sockets = server::bind(&config.listen)
+            .await
+            .map_err(|e| Failure::Error(e.to_string()))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => {
+                let listener = TcpListener::bind(address).await.map_err(|e| {
+                    Failure::Error(format!("cannot serve metrics on {address}: {e}"))
+                })?;
+                tracing::info!(
+                    "metrics on http://{}/metrics",
+                    listener.local_addr().unwrap_or(address)
+                );
+                Some(listener)
+            }
+            None => None,
+        };
+
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        tokio::spawn(reload_on_hangup(
+            path.to_path_buf(),
+            config.clone(),
+            store.clone(),
+            engine.clone(),
+            clients.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(health_checks(
+            store.clone(),
+            engine.clone(),
+            health.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(purge_challenges(store.clone(), shutdown.clone()));
+        if let Some(listener) = metrics_listener {
+            tokio::spawn(metrics::serve_http(
+                listener,
+                health.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tracing::info!(config = %config.path.display(), "tessera ready");
+        let counters = Arc::new(Counters::default());
+        server::run(
+            sockets,
+            clients,
+            engine,
+            health,
+            &config.server,
+            counters,
+            shutdown,
+        )
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+        // Every request has finished or timed out; the store thread ends when the last handle
+        // goes, after it has committed what it holds.
+        tracing::info!("tessera stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM or SIGINT: stop receiving, let requests in flight finish, exit.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+    }
+    shutdown.cancel();
+}
+
+/// SIGHUP: re-read the config; swap in a good one, keep the running one on any problem.
+async fn reload_on_hangup(
+    path: PathBuf,
+    mut current: Config,
+    store: Arc<dyn Store>,
+    engine: Arc<Live<Engine>>,
+    clients: Arc<Live<ClientTable>>,
+    shutdown: CancellationToken,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload is off");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hangup.recv() => {}
+        }
+        tracing::info!(config = %path.display(), "SIGHUP received, reloading the configuration");
+        let reading = path.clone();
+        let loaded = match tokio::task::spawn_blocking(move || load(&reading)).await {
+            Ok(loaded) => loaded,
+            Err(e) => Err(Failure::Error(e.to_string())),
+        };
+        let (config, realms, providers) = match loaded {
+            Ok(loaded) => loaded,
+            Err(Failure::No(problems) | Failure::Error(problems)) => {
+                for line in problems.lines() {
+                    tracing::error!("{}", line.trim_start_matches("tessera: "));
+                }
+                tracing::error!(
+                    "configuration not reloaded; the running configuration stays in force"
+                );
+                continue;
+            }
+        };
+        for (changed, what) in [
+            (config.listen != current.listen, "server.listen"),
+            (
+                config.store.path != current.store.path
+                    || config.store.key_file != current.store.key_file,
+                "store",
+            ),
+            (
+                config.metrics_listen != current.metrics_listen,
+                "metrics.listen",
+            ),
+        ] {
+            if changed {
+                tracing::warn!(
+                    "{what} changed: restart tessera to apply it; everything else is reloaded"
+                );
+            }
+        }
+        engine.replace(build_engine(&store, &config, realms, providers));
+        clients.replace(config.clients.clone());
+        tracing::info!(
+            clients = config.clients.len(),
+            realms = config.realms.len(),
+            "configuration reloaded"
+        );
+        current = config;
+    }
+}
+
+/// Every five seconds: does the store answer, and at least one directory? Feeds `/healthz`,
+/// `tessera_up` and Status-Server.
+async fn health_checks(
+    store: Arc<dyn Store>,
+    engine: Arc<Live<Engine>>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let store_ok = matches!(
+            tokio::time::timeout(Duration::from_secs(2), store.ping()).await,
+            Ok(Ok(()))
+        );
+        let current = engine.get();
+        let directory_ok =
+            tokio::time::timeout(Duration::from_secs(5), current.realms().any_answers())
+                .await
+                .unwrap_or(false);
+        health.set(store_ok && directory_ok);
+    }
+}
+
+/// Deletes long-expired challenge rows every ten minutes. Rows stay an hour past expiry so the
+/// per-user trigger limit can count them.
+async fn purge_challenges(store: Arc<dyn Store>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match store.purge_challenges(SystemClock.now() - 3600).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "expired challenges purged"),
+            Err(error) => tracing::warn!(%error, "purging expired challenges failed"),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! tessera as a service: metrics and health after real traffic, reload on SIGHUP (good and
+//! bad configs), graceful stop on SIGTERM, open challenges across reloads and restarts.
+
+use crate::util::{Server, Setup, write_config};
+
+fn with_metrics() -> Setup {
+    Setup {
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    }
+}
+
+fn metric(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+#[test]
+fn metrics_and_health_after_real_traffic() {
+    let server = Server::start_with(&with_metrics());
+    let first = server.auth("alice", "wonderland", None);
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    server.auth("mallory", "x", None).expect("Access-Reject");
+    server
+        .radclient(&[("User-Name", "\"alice\""), ("User-Password", "\"x\"")])
+        .expect("none");
+    server.wait_for_log("cause=\"missing_message_authenticator\"");
+
+    let (status, body) = server.http_get("/metrics");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let expect = |series: &str, value: f64| {
+        assert_eq!(metric(&body, series), Some(value), "{series} in:\n{body}");
+    };
+    expect(
+        "tessera_radius_requests_total{code=\"Access-Request\",client=\"test-nas\"}",
+        4.0,
+    );
+    expect(
+        "tessera_radius_replies_total{code=\"Access-Challenge\",client=\"test-nas\"}",
+        1.0,
+    );
+    expect(
+        "tessera_radius_replies_total{code=\"Access-Accept\",client=\"test-nas\"}",
+        1.0,
+    );
+    expect(
+        "tessera_radius_replies_total{code=\"Access-Reject\",client=\"test-nas\"}",
+        1.0,
+    );
+    expect(
+        "tessera_radius_drops_total{cause=\"missing_message_authenticator\"}",
+        1.0,
+    );
+    expect(
+        "tessera_auth_decisions_total{result=\"challenge\",reason=\"token enrolled\"}",
+        1.0,
+    );
+    expect(
+        "tessera_auth_decisions_total{result=\"accept\",reason=\"otp valid\"}",
+        1.0,
+    );
+    expect(
+        "tessera_auth_decisions_total{result=\"reject\",reason=\"unknown user\"}",
+        1.0,
+    );
+    expect(
+        "tessera_delivery_attempts_total{provider=\"spool\",channel=\"sms\"}",
+        1.0,
+    );
+    expect("tessera_delivery_seconds_count{provider=\"spool\"}", 1.0);
+    assert!(
+        metric(
+            &body,
+            "tessera_directory_seconds_count{directory=\"local\",operation=\"password\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{body}"
+    );
+    assert!(
+        metric(&body, "tessera_store_seconds_count").unwrap_or(0.0) >= 3.0,
+        "{body}"
+    );
+    expect("tessera_up", 1.0);
+    assert!(!body.contains("wonderland") && !body.contains("testing123"));
+
+    assert_eq!(
+        server.http_get("/healthz"),
+        ("HTTP/1.1 200 OK".to_string(), "ok\n".to_string())
+    );
+    assert_eq!(server.http_get("/nope").0, "HTTP/1.1 404 Not Found");
+}
+
+#[test]
+fn sighup_reloads_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
+    let mut setup = Setup::default();
+    let server = Server::start_with(&setup);
+    let first = server.auth("alice", "wonderland", None);
+    let old_otp = server.last_otp();
+
+    // A new SMS text and no blocking: visible in the next message.
+    setup.policies = setup
+        .policies
+        .replace("otppin=1", "otppin=1, smstext='Reloaded <otp>'");
+    setup.auth = "sms_blocking_timeout = 0\n".into();
+    write_config(server.dir.path(), &setup);
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded");
+
+    // The challenge sent before the reload can still be answered.
+    server
+        .auth("alice", &old_otp, Some(&first.state()))
+        .expect("Access-Accept");
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let spool = server.spool();
+    assert!(
+        spool.last().unwrap().3.starts_with("Reloaded "),
+        "{spool:?}"
+    );
+
+    // A broken config is refused; the running one stays.
+    std::fs::write(
+        server.dir.path().join("tessera.toml"),
+        "[server]\nlisten = 5\n",
+    )
+    .unwrap();
+    server.signal("HUP");
+    server.wait_for_log("configuration not reloaded");
+    assert!(
+        server.log_text().contains("server.listen"),
+        "the problem is logged with its key"
+    );
+    server.auth("mallory", "x", None).expect("Access-Reject");
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let mut server = Server::start();
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), Some(0));
+    server.wait_for_log("tessera stopped");
+}
+
+#[test]
+fn open_challenge_survives_a_restart() {
+    let mut server = Server::start();
+    let first = server.auth("alice", "wonderland", None);
+    let otp = server.last_otp();
+    server.restart();
+    server
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+    server
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Reject");
+}
