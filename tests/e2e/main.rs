@@ -9,6 +9,7 @@
 
 mod config;
 mod flow;
+mod package;
 mod radius;
 mod service;
 mod tokens;
