@@ -199,6 +199,10 @@ pub trait Store: Send + Sync {
     /// Stores a new token; [`StoreError::Duplicate`] when the serial exists.
     async fn insert_token(&self, token: Token) -> Result<(), StoreError>;
 
+    /// Stores many new tokens in one transaction (imports, benchmarks). Fails as a whole on a
+    /// duplicate serial.
+    async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError>;
+
     /// Deletes a token and its challenges. Returns whether it existed.
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError>;
 

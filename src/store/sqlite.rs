@@ -224,6 +224,42 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
     })
 }
 
+/// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
+fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(), StoreError> {
+    let sealed = key.seal(&token.seed, &token.serial)?;
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
+    ))?;
+    let result = insert.execute(params![
+        token.serial,
+        token.kind.as_str(),
+        token.user,
+        token.realm,
+        sealed,
+        to_i64(token.counter),
+        token.digits,
+        token.pin_hash,
+        token.phone,
+        token.email,
+        token.active,
+        token.fail_count,
+        token.max_fail,
+        token.last_fail_at,
+        token.description,
+        token.created_at
+    ]);
+    match result {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::Duplicate(token.serial.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
     Ok(Challenge {
         state: row.get(0)?,
@@ -295,36 +331,15 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
+        self.call(move |conn, key| insert_token_row(conn, key, &token))
+            .await
+    }
+
+    async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
         self.call(move |conn, key| {
-            let sealed = key.seal(&token.seed, &token.serial)?;
-            let result = conn.execute(
-                &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"),
-                params![
-                    token.serial,
-                    token.kind.as_str(),
-                    token.user,
-                    token.realm,
-                    sealed,
-                    to_i64(token.counter),
-                    token.digits,
-                    token.pin_hash,
-                    token.phone,
-                    token.email,
-                    token.active,
-                    token.fail_count,
-                    token.max_fail,
-                    token.last_fail_at,
-                    token.description,
-                    token.created_at
-                ],
-            );
-            match result {
-                Ok(_) => Ok(()),
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    Err(StoreError::Duplicate(token.serial))
-                }
-                Err(e) => Err(e.into()),
-            }
+            tokens
+                .iter()
+                .try_for_each(|t| insert_token_row(conn, key, t))
         })
         .await
     }
