@@ -1,0 +1,217 @@
+//! The load generator's RADIUS side: a client per virtual user on its own UDP socket (a
+//! socket has only 256 Identifiers, so many sockets are the only way to many outstanding
+//! requests), retransmits after a timeout, and the runners that drive virtual users either as
+//! fast as they are answered (closed loop) or at a fixed rate (paced).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
+use tessera::radius::crypto;
+use tokio::net::UdpSocket;
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Access-Accept.
+    Accept,
+    /// Access-Reject.
+    Reject,
+    /// Access-Challenge.
+    Challenge,
+    /// No valid answer after all retransmits.
+    Lost,
+}
+
+/// One measured request.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Which round of a login (1 or 2).
+    pub round: u8,
+    /// Microseconds from first send to answer.
+    pub micros: u32,
+    /// How it ended.
+    pub answer: Answer,
+}
+
+/// A RADIUS client on its own socket.
+pub struct Client {
+    socket: UdpSocket,
+    secret: Arc<Vec<u8>>,
+    next_id: u8,
+    timeout: Duration,
+    retries: u32,
+    /// Retransmissions sent.
+    pub retransmits: u64,
+}
+
+impl Client {
+    /// Binds a socket connected to `server`.
+    pub async fn connect(server: SocketAddr, secret: Arc<Vec<u8>>) -> std::io::Result<Client> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        socket.connect(server).await?;
+        Ok(Client {
+            socket,
+            secret,
+            next_id: 0,
+            timeout: Duration::from_secs(2),
+            retries: 2,
+            retransmits: 0,
+        })
+    }
+
+    /// Sends an Access-Request (with Message-Authenticator) and waits for its answer.
+    /// Returns the answer, the reply packet when there is one, and the latency.
+    pub async fn access_request(
+        &mut self,
+        user: &str,
+        password: &[u8],
+        state: Option<&[u8]>,
+    ) -> (Answer, Option<Packet>, Duration) {
+        let mut authenticator = [0u8; 16];
+        let _ = getrandom::fill(&mut authenticator);
+        let identifier = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let mut packet = Packet {
+            code: Code::ACCESS_REQUEST,
+            identifier,
+            authenticator,
+            attributes: Vec::with_capacity(4),
+        };
+        packet.attributes.push(Attribute {
+            typ: AttributeType::USER_NAME,
+            value: user.as_bytes().to_vec(),
+        });
+        packet.attributes.push(Attribute {
+            typ: AttributeType::USER_PASSWORD,
+            value: crypto::hide_password(password, &authenticator, &self.secret),
+        });
+        if let Some(state) = state {
+            packet.attributes.push(Attribute {
+                typ: AttributeType::STATE,
+                value: state.to_vec(),
+            });
+        }
+        let started = Instant::now();
+        let Ok(bytes) = packet.encode_request(&self.secret, true) else {
+            return (Answer::Lost, None, started.elapsed());
+        };
+        let mut buf = [0u8; 4096];
+        for attempt in 0..=self.retries {
+            if attempt > 0 {
+                self.retransmits += 1;
+            }
+            if self.socket.send(&bytes).await.is_err() {
+                continue;
+            }
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            loop {
+                let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await
+                else {
+                    break;
+                };
+                let reply = buf.get(..n).unwrap_or_default();
+                // Late answers to earlier requests have another Identifier: skip them.
+                if reply.get(1) != Some(&identifier)
+                    || !crypto::verify_response(reply, &authenticator, &self.secret)
+                {
+                    continue;
+                }
+                let Ok(reply) = Packet::decode(reply) else {
+                    continue;
+                };
+                let answer = match reply.code {
+                    Code::ACCESS_ACCEPT => Answer::Accept,
+                    Code::ACCESS_CHALLENGE => Answer::Challenge,
+                    _ => Answer::Reject,
+                };
+                return (answer, Some(reply), started.elapsed());
+            }
+        }
+        (Answer::Lost, None, started.elapsed())
+    }
+}
+
+/// A virtual user: does one unit of work (one round, or a whole login) per call.
+pub trait VirtualUser: Send + 'static {
+    /// Does one unit of work, recording samples.
+    fn step(
+        &mut self,
+        client: &mut Client,
+        samples: &mut Vec<Sample>,
+    ) -> impl std::future::Future<Output = ()> + Send;
+}
+
+/// What a run measured.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    /// Every sample.
+    pub samples: Vec<Sample>,
+    /// Wall time of the measured part.
+    pub elapsed: Duration,
+    /// Retransmissions.
+    pub retransmits: u64,
+}
+
+/// Runs `users` for `duration` and hands them back (their state, e.g. HOTP counters, carries
+/// over to the next run). With `rate` (requests per second over all users), each user paces
+/// itself to its share; without, each goes as fast as it is answered (closed loop).
+pub async fn run<V: VirtualUser>(
+    server: SocketAddr,
+    secret: &[u8],
+    users: Vec<V>,
+    duration: Duration,
+    rate: Option<f64>,
+) -> std::io::Result<(Vec<V>, RunResult)> {
+    let secret = Arc::new(secret.to_vec());
+    let count = users.len().max(1);
+    let interval = rate.map(|r| Duration::from_secs_f64(count as f64 / r.max(1.0)));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut user in users {
+        let mut client = Client::connect(server, secret.clone()).await?;
+        tasks.spawn(async move {
+            let mut samples = Vec::with_capacity(4096);
+            let mut next = tokio::time::Instant::now();
+            while Instant::now() < deadline {
+                if let Some(interval) = interval {
+                    tokio::time::sleep_until(next).await;
+                    next += interval;
+                }
+                user.step(&mut client, &mut samples).await;
+            }
+            (user, samples, client.retransmits)
+        });
+    }
+    let mut result = RunResult::default();
+    let mut users = Vec::with_capacity(count);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok((user, samples, retransmits)) = done {
+            users.push(user);
+            result.samples.extend(samples);
+            result.retransmits += retransmits;
+        }
+    }
+    result.elapsed = started.elapsed();
+    Ok((users, result))
+}
+
+/// Latency percentiles of a set of samples, in milliseconds.
+pub fn percentiles(samples: &[Sample], round: u8) -> (usize, f64, f64, f64) {
+    let mut micros: Vec<u32> = samples
+        .iter()
+        .filter(|s| s.round == round && s.answer != Answer::Lost)
+        .map(|s| s.micros)
+        .collect();
+    micros.sort_unstable();
+    let at = |q: f64| {
+        if micros.is_empty() {
+            return 0.0;
+        }
+        let index = ((micros.len() as f64 * q).ceil() as usize).clamp(1, micros.len()) - 1;
+        f64::from(micros.get(index).copied().unwrap_or(0)) / 1000.0
+    };
+    (micros.len(), at(0.50), at(0.99), at(0.999))
+}

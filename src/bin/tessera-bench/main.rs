@@ -1,0 +1,207 @@
+//! `tessera-bench`: measures tessera under real RADIUS load, side by side with FreeRADIUS on
+//! the same machine, and prints a table (and a CSV).
+//!
+//! The generator speaks RADIUS itself (`load`), starts and stops the servers (`peers`), and
+//! runs the scenarios (`scenarios`). `bench/run.sh` installs what is missing, builds the
+//! release binaries and runs everything.
+
+mod load;
+mod peers;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use scenarios::{Knobs, Row};
+
+/// Measure tessera against FreeRADIUS.
+#[derive(Parser)]
+struct Args {
+    /// The tessera binary to measure.
+    #[arg(long, default_value = "target/release/tessera")]
+    tessera: PathBuf,
+    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, store-size.
+    #[arg(long, default_value = "hotp-one-round,freeradius-pap,store-size")]
+    scenarios: String,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Unmeasured warm-up seconds before each run.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Concurrent virtual users.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Users (tokens) in the protocol scenarios.
+    #[arg(long, default_value_t = 1000)]
+    users: usize,
+    /// Tokens of the large store-size run.
+    #[arg(long, default_value_t = 1_000_000)]
+    large_store: usize,
+    /// Also write the table as CSV here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<22} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8}",
+        "scenario",
+        "tokens",
+        "load",
+        "ok/s",
+        "answered",
+        "lost",
+        "reject",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "round 2 p50/p99",
+        "RSS MiB"
+    );
+    for r in rows {
+        let round2 = r
+            .round2
+            .map(|(a, b, _)| format!("{a:.2}/{b:.2}"))
+            .unwrap_or_else(|| "-".into());
+        let rss = r
+            .rss_mib
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<22} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8}",
+            r.scenario,
+            r.tokens,
+            r.load,
+            r.per_second,
+            r.answered,
+            r.lost,
+            r.rejected,
+            r.round1.0,
+            r.round1.1,
+            r.round1.2,
+            round2,
+            rss
+        );
+    }
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "scenario,tokens,load,ok_per_second,answered,lost,rejected,p50_ms,p99_ms,p999_ms,round2_p50_ms,round2_p99_ms,rss_mib\n",
+    );
+    for r in rows {
+        let (a, b) = r
+            .round2
+            .map(|(a, b, _)| (a.to_string(), b.to_string()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{:.1},{},{},{},{:.3},{:.3},{:.3},{a},{b},{}\n",
+            r.scenario,
+            r.tokens,
+            r.load,
+            r.per_second,
+            r.answered,
+            r.lost,
+            r.rejected,
+            r.round1.0,
+            r.round1.1,
+            r.round1.2,
+            r.rss_mib.map(|m| format!("{m:.1}")).unwrap_or_default()
+        ));
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let knobs = Knobs {
+        tessera: args.tessera.clone(),
+        duration: Duration::from_secs(args.seconds),
+        warmup: Duration::from_secs(args.warmup),
+        concurrency: args.concurrency.max(1),
+        users: args.users.max(1),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let wanted: Vec<&str> = args.scenarios.split(',').map(str::trim).collect();
+    let mut rows: Vec<Row> = vec![];
+    let mut failed = false;
+    runtime.block_on(async {
+        for scenario in &wanted {
+            eprintln!("tessera-bench: running {scenario}");
+            let result = match *scenario {
+                "hotp-one-round" => {
+                    scenarios::hotp_one_round(&knobs, knobs.users, "hotp-one-round", true).await
+                }
+                "freeradius-pap" => scenarios::freeradius_pap(&knobs).await,
+                "store-size" => {
+                    let small =
+                        scenarios::hotp_one_round(&knobs, 1_000, "store-size-1k", false).await;
+                    match small {
+                        Ok(mut rows) => scenarios::hotp_one_round(
+                            &knobs,
+                            args.large_store,
+                            "store-size-large",
+                            false,
+                        )
+                        .await
+                        .map(|more| {
+                            rows.extend(more);
+                            rows
+                        }),
+                        Err(e) => Err(e),
+                    }
+                }
+                other => Err(format!("unknown scenario {other:?}")),
+            };
+            match result {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    eprintln!("tessera-bench: {scenario}: {e}");
+                    failed = true;
+                }
+            }
+        }
+    });
+    print_table(&rows);
+    let rate = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .map(|r| r.per_second)
+    };
+    if let (Some(ours), Some(reference)) = (rate("hotp-one-round"), rate("freeradius-pap")) {
+        println!(
+            "\nhotp-one-round / freeradius-pap = {:.2} (target >= 0.70)",
+            ours / reference
+        );
+    }
+    if let (Some(small), Some(large)) = (rate("store-size-1k"), rate("store-size-large")) {
+        println!(
+            "store-size large / 1k = {:.2} (target >= 0.80)",
+            large / small
+        );
+    }
+    if let Some(path) = &args.csv {
+        if let Err(e) = std::fs::write(path, csv(&rows)) {
+            eprintln!("tessera-bench: {}: {e}", path.display());
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,206 @@
+//! The processes a benchmark talks to: tessera (the binary under test, on a temporary config)
+//! and FreeRADIUS (the reference, on a minimal config of its own). Both are started on free
+//! loopback ports and killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process under load.
+pub struct Peer {
+    child: Child,
+    /// Where it receives RADIUS.
+    pub addr: SocketAddr,
+    /// Its working directory, deleted when the peer is dropped.
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Peak resident memory (VmHWM) in MiB, from /proc.
+    pub fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+/// A free UDP port on loopback (bound and released; fine for a benchmark on a quiet machine).
+pub fn free_udp_port() -> std::io::Result<u16> {
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Starts tessera with `config` (already written into `dir`) and waits until it listens.
+pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Result<Peer, String> {
+    let log_path = dir.path().join("tessera.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let child = Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(addr) = text.lines().find_map(|l| l.split("listening on ").nth(1)) {
+            let addr = addr.split_whitespace().next().unwrap_or("");
+            let addr = addr
+                .parse()
+                .map_err(|_| format!("bad listen address {addr:?}"))?;
+            return Ok(Peer {
+                child,
+                addr,
+                _dir: dir,
+            });
+        }
+        if Instant::now() > deadline {
+            return Err(format!("tessera did not start:\n{text}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts FreeRADIUS 3.2 (`freeradius`, Debian's name for radiusd) with a minimal config:
+/// one client, the `files` module with `users` (Cleartext-Password), PAP.
+pub fn start_freeradius(users: &[(String, String)], secret: &str) -> Result<Peer, String> {
+    let binary = ["/usr/sbin/freeradius", "/usr/sbin/radiusd"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or("FreeRADIUS is not installed (Debian package freeradius)")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let d = dir.path().display().to_string();
+    let port = free_udp_port().map_err(|e| e.to_string())?;
+    for sub in ["log", "run"] {
+        std::fs::create_dir_all(dir.path().join(sub)).map_err(|e| e.to_string())?;
+    }
+    let config = format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}/log
+raddbdir = {d}
+radacctdir = {d}/acct
+name = freeradius
+confdir = {d}
+modconfdir = {d}/mods-config
+run_dir = {d}/run
+db_dir = {d}
+libdir = /usr/lib/freeradius
+pidfile = {d}/run/freeradius.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 65536
+hostname_lookups = no
+log {{
+  destination = files
+  file = {d}/log/radius.log
+}}
+security {{
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = yes
+}}
+thread pool {{
+  start_servers = 4
+  max_servers = 16
+  min_spare_servers = 2
+  max_spare_servers = 8
+  max_requests_per_server = 0
+}}
+client localhost {{
+  ipaddr = 127.0.0.1
+  secret = {secret}
+}}
+modules {{
+  files {{
+    filename = {d}/users
+  }}
+  pap {{
+  }}
+}}
+server default {{
+  listen {{
+    type = auth
+    ipaddr = 127.0.0.1
+    port = {port}
+  }}
+  authorize {{
+    files
+    pap
+  }}
+  authenticate {{
+    Auth-Type PAP {{
+      pap
+    }}
+  }}
+}}
+"#
+    );
+    std::fs::write(dir.path().join("radiusd.conf"), config).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.path().join("dictionary"),
+        "$INCLUDE /usr/share/freeradius/dictionary\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let users: String = users
+        .iter()
+        .map(|(u, p)| format!("{u} Cleartext-Password := \"{p}\"\n"))
+        .collect();
+    std::fs::write(dir.path().join("users"), users).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&binary)
+        .args(["-f", "-d"])
+        .arg(dir.path())
+        .args(["-l", "stdout"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("Ready to process requests") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(()) => Ok(Peer {
+            child,
+            addr,
+            _dir: dir,
+        }),
+        Err(_) => {
+            let _ = child.kill();
+            let log =
+                std::fs::read_to_string(dir.path().join("log/radius.log")).unwrap_or_default();
+            Err(format!("FreeRADIUS did not start:\n{log}"))
+        }
+    }
+}
