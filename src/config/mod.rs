@@ -24,6 +24,7 @@ use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
 use crate::delivery::file::{FileProvider, FileProviderConfig};
 use crate::delivery::{Channel, Providers};
+use crate::directory::ldap::{LdapConfig, LdapDirectory, LdapSettings};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
@@ -182,6 +183,8 @@ struct RawConfig {
 pub enum DirectoryConfig {
     /// `type = "users_file"`.
     UsersFile(UsersFileConfig),
+    /// `type = "ldap"` (or LinOTP's `ldapresolver`).
+    Ldap(LdapSettings),
 }
 
 /// A provider definition, checked.
@@ -366,8 +369,11 @@ impl Config {
                     c.path = resolve(&c.path);
                     DirectoryConfig::UsersFile(c)
                 }),
+                "ldap" | "ldapresolver" => from_table::<LdapConfig>(&directory.rest)
+                    .and_then(|c| c.check(&resolve))
+                    .map(DirectoryConfig::Ldap),
                 other => Err(format!(
-                    "unknown directory type {other:?} (known: users_file)"
+                    "unknown directory type {other:?} (known: users_file, ldap)"
                 )),
             };
             match config {
@@ -590,6 +596,9 @@ impl Config {
                 DirectoryConfig::UsersFile(c) => {
                     UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
                 }
+                DirectoryConfig::Ldap(s) => {
+                    LdapDirectory::open(name, s.clone()).map(|d| Arc::new(d) as Arc<dyn Directory>)
+                }
             };
             match directory {
                 Ok(d) => {
@@ -623,6 +632,45 @@ impl Config {
             self.default_realm,
             self.auth.split_at_sign,
         ))
+    }
+
+    /// The path of the users_file directory `name`, or of the only one when `name` is `None`
+    /// (for `tessera user add|passwd|del`).
+    pub fn users_file(&self, name: Option<&str>) -> Result<PathBuf, String> {
+        let files: Vec<(&String, &UsersFileConfig)> = self
+            .directories
+            .iter()
+            .filter_map(|(n, d)| match d {
+                DirectoryConfig::UsersFile(c) => Some((n, c)),
+                _ => None,
+            })
+            .collect();
+        let names = || {
+            files
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (name, files.as_slice()) {
+            (Some(name), _) => files
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, c)| c.path.clone())
+                .ok_or_else(|| {
+                    format!("{}: no users_file directory {name:?} (there are: {})", self.path.display(), names())
+                }),
+            (None, [(_, c)]) => Ok(c.path.clone()),
+            (None, []) => Err(format!(
+                "{}: no users_file directory is configured; name the file with --file",
+                self.path.display()
+            )),
+            (None, _) => Err(format!(
+                "{}: several users_file directories ({}); pick one with --directory",
+                self.path.display(),
+                names()
+            )),
+        }
     }
 
     /// Builds every provider.
@@ -729,6 +777,7 @@ action = "autoenrollment=sms email"
             DirectoryConfig::UsersFile(u) => {
                 assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
             }
+            other => panic!("not a users file: {other:?}"),
         }
     }
 

@@ -1,9 +1,15 @@
 //! Directories: where users, their passwords and their attributes (mobile, e-mail, groups) live.
 //!
-//! [`Directory`] is the one trait the engine sees. Each implementation has its own file and owns
-//! its config struct: [`users_file`] today, LDAP/AD next. A [`Realm`] is an ordered list of
-//! directories; the first one that knows a user answers for that user.
+//! [`Directory`] is the one trait the engine sees. Each implementation has its own file (or
+//! folder) and owns its config struct: [`users_file`] (a local TOML file) and [`ldap`] (OpenLDAP,
+//! Active Directory). A [`Realm`] is an ordered list of directories; the first one that knows a
+//! user answers for that user.
+//!
+//! A directory that cannot answer returns [`DirectoryError::Unavailable`]; the realm does not
+//! fall through to the next directory then, because the user might live in the one that is down
+//! and a namesake in the next one must not log in in their place.
 
+pub mod ldap;
 pub mod users_file;
 
 use std::collections::BTreeMap;
@@ -18,6 +24,9 @@ use crate::secret::Secret;
 pub struct UserInfo {
     /// The login name as the directory spells it.
     pub login: String,
+    /// The directory's own id for the user (LinOTP's "uid"): the entry's DN for LDAP, the
+    /// login for the users file. Password checks use it, so they need no second search.
+    pub id: String,
     /// The mobile number, for SMS tokens.
     pub mobile: Option<String>,
     /// The e-mail address, for e-mail tokens.
@@ -31,8 +40,9 @@ pub struct UserInfo {
 /// Why a directory could not answer. "Wrong password" is not an error: it is `Ok(false)`.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    /// The directory could not be reached or read.
-    #[error("directory {name} unavailable: {reason}")]
+    /// The directory could not be reached or read. The text starts with "directory
+    /// unavailable" so operators can grep the log and the audit for it.
+    #[error("directory unavailable: {name}: {reason}")]
     Unavailable {
         /// The directory's configured name.
         name: String,
