@@ -184,7 +184,7 @@ pub enum DirectoryConfig {
     /// `type = "users_file"`.
     UsersFile(UsersFileConfig),
     /// `type = "ldap"` (or LinOTP's `ldapresolver`).
-    Ldap(LdapSettings),
+    Ldap(Box<LdapSettings>),
 }
 
 /// A provider definition, checked.
@@ -370,8 +370,8 @@ impl Config {
                     DirectoryConfig::UsersFile(c)
                 }),
                 "ldap" | "ldapresolver" => from_table::<LdapConfig>(&directory.rest)
-                    .and_then(|c| c.check(&resolve))
-                    .map(DirectoryConfig::Ldap),
+                    .and_then(|c| c.check(resolve))
+                    .map(|s| DirectoryConfig::Ldap(Box::new(s))),
                 other => Err(format!(
                     "unknown directory type {other:?} (known: users_file, ldap)"
                 )),
@@ -596,9 +596,8 @@ impl Config {
                 DirectoryConfig::UsersFile(c) => {
                     UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
                 }
-                DirectoryConfig::Ldap(s) => {
-                    LdapDirectory::open(name, s.clone()).map(|d| Arc::new(d) as Arc<dyn Directory>)
-                }
+                DirectoryConfig::Ldap(s) => LdapDirectory::open(name, (**s).clone())
+                    .map(|d| Arc::new(d) as Arc<dyn Directory>),
             };
             match directory {
                 Ok(d) => {
@@ -658,7 +657,11 @@ impl Config {
                 .find(|(n, _)| n.as_str() == name)
                 .map(|(_, c)| c.path.clone())
                 .ok_or_else(|| {
-                    format!("{}: no users_file directory {name:?} (there are: {})", self.path.display(), names())
+                    format!(
+                        "{}: no users_file directory {name:?} (there are: {})",
+                        self.path.display(),
+                        names()
+                    )
                 }),
             (None, [(_, c)]) => Ok(c.path.clone()),
             (None, []) => Err(format!(

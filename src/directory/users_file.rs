@@ -329,7 +329,12 @@ pub fn edit(path: &Path, edit: Edit) -> Result<(), EditError> {
             match doc.get_mut("user") {
                 Some(item) => item
                     .as_array_of_tables_mut()
-                    .ok_or_else(|| EditError::Invalid(format!("{}: `user` is not an array of tables", path.display())))?
+                    .ok_or_else(|| {
+                        EditError::Invalid(format!(
+                            "{}: `user` is not an array of tables",
+                            path.display()
+                        ))
+                    })?
                     .push(table),
                 None => {
                     // In a file without users, toml_edit keeps the comments as the document's
@@ -450,10 +455,28 @@ mod tests {
             Err(EditError::Exists(_))
         ));
         let hash = password_hash::hash(&Secret::from("three")).unwrap();
-        edit(&path, Edit::SetPassword { name: "erin".into(), hash }).unwrap();
-        edit(&path, Edit::Delete { name: "frank".into() }).unwrap();
+        edit(
+            &path,
+            Edit::SetPassword {
+                name: "erin".into(),
+                hash,
+            },
+        )
+        .unwrap();
+        edit(
+            &path,
+            Edit::Delete {
+                name: "frank".into(),
+            },
+        )
+        .unwrap();
         assert!(matches!(
-            edit(&path, Edit::Delete { name: "frank".into() }),
+            edit(
+                &path,
+                Edit::Delete {
+                    name: "frank".into()
+                }
+            ),
             Err(EditError::NotFound(_))
         ));
 
@@ -462,7 +485,10 @@ mod tests {
         let contents = UsersFileContents::parse(&path, &text).unwrap();
         assert_eq!(contents.users.len(), 1);
         let erin = &contents.users[0];
-        assert_eq!((erin.name.as_str(), erin.groups.as_slice()), ("erin", &["vpn".to_string()][..]));
+        assert_eq!(
+            (erin.name.as_str(), erin.groups.as_slice()),
+            ("erin", &["vpn".to_string()][..])
+        );
         assert!(password_hash::verify(&Secret::from("three"), &erin.password).unwrap());
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o640, "an edit keeps the file's mode");

@@ -9,5 +9,7 @@
 
 mod config;
 mod flow;
+mod ldap;
 mod radius;
+mod users_file;
 mod util;

@@ -295,9 +295,7 @@ impl LdapConfig {
             Some(AttributeMap::Table(t)) => t,
             Some(AttributeMap::Json(text)) => {
                 serde_json::from_str::<BTreeMap<String, String>>(&text).unwrap_or_else(|e| {
-                    problems.push(format!(
-                        "attributes: not a JSON object of strings: {e}"
-                    ));
+                    problems.push(format!("attributes: not a JSON object of strings: {e}"));
                     BTreeMap::new()
                 })
             }
@@ -508,7 +506,10 @@ CACERTIFICATE = "ca.pem"
 "#,
         )
         .unwrap();
-        assert_eq!(s.uris, ["ldaps://dc1.example.org", "ldaps://dc2.example.org:3269"]);
+        assert_eq!(
+            s.uris,
+            ["ldaps://dc1.example.org", "ldaps://dc2.example.org:3269"]
+        );
         assert_eq!(
             s.filter,
             "(&(sAMAccountName=*)(objectClass=user)(sAMAccountName=%s))"
@@ -517,7 +518,10 @@ CACERTIFICATE = "ca.pem"
         assert_eq!(s.timeout, Duration::from_secs(7));
         assert_eq!(s.size_limit, 100);
         assert_eq!(s.ca, Some(CaSource::File("/etc/tessera/ca.pem".into())));
-        assert_eq!(s.bind.as_ref().map(|b| b.0.as_str()), Some("cn=svc,dc=example,dc=org"));
+        assert_eq!(
+            s.bind.as_ref().map(|b| b.0.as_str()),
+            Some("cn=svc,dc=example,dc=org")
+        );
         assert!(s.uses_tls());
     }
 

@@ -184,9 +184,7 @@ impl LdapDirectory {
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Connection(format!(
-                "no answer within {timeout:?}"
-            ))),
+            Err(_) => Err(Failure::Connection(format!("no answer within {timeout:?}"))),
         }
     }
 
@@ -276,10 +274,9 @@ impl LdapDirectory {
                     "base_dn {:?} does not exist on the server",
                     self.settings.base_dn
                 ))),
-                code => Err(self.unavailable(format!(
-                    "search failed (rc {code}: {})",
-                    describe(code)
-                ))),
+                code => {
+                    Err(self.unavailable(format!("search failed (rc {code}: {})", describe(code))))
+                }
             };
         }
         Err(self.unavailable(last))
@@ -371,9 +368,7 @@ impl LdapDirectory {
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(Failure::Connection(format!(
-                "no answer within {timeout:?}"
-            ))),
+            Err(_) => Err(Failure::Connection(format!("no answer within {timeout:?}"))),
         }
     }
 }
