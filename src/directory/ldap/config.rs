@@ -581,3 +581,47 @@ timeout = "soon"
         );
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The `[directory.*]` tables of type ldap in a config file.
+    fn ldap_tables(text: &str) -> Vec<LdapConfig> {
+        let doc: toml::Table = toml::from_str(text).unwrap();
+        let directories = doc["directory"].as_table().unwrap();
+        directories
+            .values()
+            .filter_map(|d| {
+                let mut d = d.as_table().unwrap().clone();
+                (d.remove("type")?.as_str()? == "ldap")
+                    .then(|| toml::Value::Table(d).try_into().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shipped_examples_are_valid() {
+        for (name, text) in [
+            (
+                "openldap",
+                include_str!("../../../conf/examples/openldap.toml"),
+            ),
+            (
+                "active-directory",
+                include_str!("../../../conf/examples/active-directory.toml"),
+            ),
+        ] {
+            let tables = ldap_tables(text);
+            assert_eq!(tables.len(), 1, "{name}");
+            for table in tables {
+                let s = table
+                    .check(Path::to_path_buf)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(s.uris.len(), 2, "{name}");
+                assert!(s.bind.is_some() && s.uses_tls() && s.tls_verify, "{name}");
+                assert_eq!(s.attributes["groups"], "memberOf", "{name}");
+            }
+        }
+    }
+}
