@@ -319,6 +319,10 @@ impl LdapConfig {
         attributes.retain(|_, v| !v.is_empty());
 
         let timeout = match self.timeout.map(|n| seconds(&n)).transpose() {
+            Ok(Some(s)) if s > 600.0 => {
+                problems.push("timeout: at most 600 seconds".into());
+                DEFAULT_TIMEOUT_SECS
+            }
             Ok(Some(s)) if s > 0.0 => s,
             Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
             Err(message) => {

@@ -59,15 +59,24 @@ enum Failure {
     Answer(String),
 }
 
+/// The service connection and the outcome of the last attempt to open it.
+#[derive(Default)]
+struct ServiceSlot {
+    /// `None` until first use or after it broke.
+    ldap: Option<Ldap>,
+    /// When the last reconnect failed, and why. Requests that queued behind that attempt
+    /// share its answer instead of each waiting out the timeouts again.
+    failure: Option<(Instant, String)>,
+}
+
 /// An LDAP or AD directory.
 pub struct LdapDirectory {
     name: String,
     settings: LdapSettings,
     tls: Option<Arc<ClientConfig>>,
-    /// The service connection; `None` until first use or after it broke. An async mutex:
-    /// it is held across the reconnect so that one request reconnects and the others wait
-    /// for its result instead of all dialling at once.
-    service: tokio::sync::Mutex<Option<Ldap>>,
+    /// The service connection. An async mutex: it is held across the reconnect so that one
+    /// request reconnects and the others wait for its result instead of all dialling at once.
+    service: tokio::sync::Mutex<ServiceSlot>,
     /// URI index → until when it stays at the back of the line.
     penalties: Mutex<HashMap<usize, Instant>>,
     /// Login → (found at, attributes).
@@ -97,7 +106,7 @@ impl LdapDirectory {
             name: name.to_string(),
             settings,
             tls,
-            service: tokio::sync::Mutex::new(None),
+            service: tokio::sync::Mutex::new(ServiceSlot::default()),
             penalties: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
         })
@@ -190,20 +199,27 @@ impl LdapDirectory {
 
     /// The service connection, (re)connecting through the URIs in order when needed.
     async fn service(&self) -> Result<Ldap, DirectoryError> {
+        let queued = Instant::now();
         let mut slot = self.service.lock().await;
-        if let Some(ldap) = slot.as_mut()
+        if let Some(ldap) = slot.ldap.as_mut()
             && !ldap.is_closed()
         {
             return Ok(ldap.clone());
         }
-        *slot = None;
+        slot.ldap = None;
+        if let Some((failed, reason)) = &slot.failure
+            && *failed >= queued
+        {
+            return Err(self.unavailable(reason.clone()));
+        }
         let mut reasons = vec![];
         for index in self.uri_order() {
             let uri = self.settings.uris.get(index).map_or("", String::as_str);
             match self.connect_service(uri).await {
                 Ok(ldap) => {
                     self.forgive(index);
-                    *slot = Some(ldap.clone());
+                    slot.ldap = Some(ldap.clone());
+                    slot.failure = None;
                     tracing::info!(directory = %self.name, %uri, "LDAP service connection open");
                     return Ok(ldap);
                 }
@@ -213,12 +229,14 @@ impl LdapDirectory {
                 }
             }
         }
-        Err(self.unavailable(reasons.join("; ")))
+        let reason = reasons.join("; ");
+        slot.failure = Some((Instant::now(), reason.clone()));
+        Err(self.unavailable(reason))
     }
 
     /// Forgets the service connection, so the next use reconnects.
     async fn drop_service(&self) {
-        *self.service.lock().await = None;
+        self.service.lock().await.ldap = None;
     }
 
     /// Searches for the login: retried once on a fresh connection if the shared one was dead.
