@@ -280,6 +280,17 @@ fn ldaps_with_an_untrusted_certificate_is_unavailable() {
 }
 
 #[test]
+fn tls_verify_off_accepts_an_unknown_certificate() {
+    let slapd = Slapd::with_tls();
+    let extra = format!("{}tls_verify = false\n", service_account());
+    let server = Server::start_with(&setup(&[slapd.ldaps_uri()], &extra));
+    server
+        .auth("alice", "alicepw", None)
+        .expect("Access-Challenge");
+    server.wait_for_log("tls_verify is off");
+}
+
+#[test]
 fn failover_from_a_dead_first_uri_to_a_live_second_one() {
     let slapd = Slapd::start();
     let dead = format!("ldap://127.0.0.1:{}", free_port());
