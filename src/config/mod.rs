@@ -369,9 +369,21 @@ impl Config {
                     c.path = resolve(&c.path);
                     DirectoryConfig::UsersFile(c)
                 }),
-                "ldap" | "ldapresolver" => from_table::<LdapConfig>(&directory.rest)
-                    .and_then(|c| c.check(resolve))
-                    .map(|s| DirectoryConfig::Ldap(Box::new(s))),
+                "ldap" | "ldapresolver" => match from_table::<LdapConfig>(&directory.rest) {
+                    Err(message) => Err(message),
+                    Ok(c) => match c.check(resolve) {
+                        Ok(s) => Ok(DirectoryConfig::Ldap(Box::new(s))),
+                        Err(problems) => {
+                            // One error per key, on the key's own line.
+                            for (k, message) in problems {
+                                let names = crate::directory::ldap::config::spellings(&k);
+                                let span = key_span(text, spanned.span(), &names);
+                                errors.at(span, format!("{key}.{k}"), message);
+                            }
+                            continue;
+                        }
+                    },
+                },
                 other => Err(format!(
                     "unknown directory type {other:?} (known: users_file, ldap)"
                 )),
@@ -707,6 +719,46 @@ fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, 
         .map_err(|e| e.message().trim().to_string())
 }
 
+/// The span of the first line inside the table at `table` (its sub-tables included) that sets
+/// one of `names`; the table's own span when none does.
+fn key_span(text: &str, table: std::ops::Range<usize>, names: &[String]) -> std::ops::Range<usize> {
+    let start = text
+        .get(..table.start.min(text.len()))
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let header = text
+        .get(start..)
+        .and_then(|t| t.lines().next())
+        .map(|l| l.trim().trim_matches(|c| c == '[' || c == ']').to_string())
+        .unwrap_or_default();
+    let mut offset = start;
+    for (i, line) in text
+        .get(start..)
+        .unwrap_or("")
+        .split_inclusive('\n')
+        .enumerate()
+    {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            let inner = trimmed.trim_start_matches('[');
+            if header.is_empty() || !inner.starts_with(&format!("{header}.")) {
+                break;
+            }
+        }
+        let key = trimmed
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if trimmed.contains('=') && names.iter().any(|n| n.as_str() == key) {
+            return offset..offset + line.len();
+        }
+        offset += line.len();
+    }
+    table
+}
+
 /// The dotted key path (best effort) of the line at `offset`, for parse errors.
 fn key_at(text: &str, offset: usize) -> String {
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
@@ -847,6 +899,25 @@ action = "autoenrollment=sms email"
             errs[0].contains("provider.sms.spool: unknown field `URLL`"),
             "{}",
             errs[0]
+        );
+    }
+
+    #[test]
+    fn ldap_problems_point_at_their_keys() {
+        let text = MINIMAL.replace(
+            "[directory.local]",
+            "[directory.corp]\ntype = \"ldap\"\nLDAPBASE = \"dc=example,dc=org\"\n\
+             LDAPURI = \"http://dc1\"\ntimeout = 5000\n\n[directory.corp.attributes]\nmobile = \"(bad)\"\n\n\
+             [directory.local]",
+        );
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "t.toml:16: directory.corp.uri: \"http://dc1\": scheme \"http\" is not supported (ldap or ldaps)",
+                "t.toml:20: directory.corp.attributes.mobile: \"(bad)\" is not an attribute name",
+                "t.toml:17: directory.corp.timeout: at most 600 seconds",
+            ]
         );
     }
 

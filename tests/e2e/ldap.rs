@@ -385,14 +385,26 @@ fn check_config_reports_a_bad_ldap_directory_with_file_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = stderr.lines().next().unwrap_or("");
-    assert!(line.contains("tessera.toml:"), "{stderr}");
-    assert!(
-        line.contains(": directory.corp: uri: \"http://dc1\": scheme \"http\""),
-        "{stderr}"
+    let lines: Vec<&str> = stderr.lines().collect();
+    // One line per problem, each pointing at the key's own line (LinOTP spellings included).
+    assert_eq!(lines.len(), 2, "{stderr}");
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    let line_of = |needle: &str| {
+        1 + config_text
+            .lines()
+            .position(|l| l.starts_with(needle))
+            .unwrap()
+    };
+    let expected_uri = format!(
+        "tessera: {}:{}: directory.corp.uri: \"http://dc1\": scheme \"http\" is not supported",
+        config.display(),
+        line_of("LDAPURI")
     );
-    assert!(
-        line.contains("search_filter: \"(uid=alice)\" has no %s"),
-        "{stderr}"
+    assert!(lines[0].starts_with(&expected_uri), "{stderr}");
+    let expected_filter = format!(
+        "tessera: {}:{}: directory.corp.search_filter: \"(uid=alice)\" has no %s",
+        config.display(),
+        line_of("LDAPFILTER")
     );
+    assert!(lines[1].starts_with(&expected_filter), "{stderr}");
 }

@@ -221,8 +221,11 @@ impl LdapSettings {
 
 impl LdapConfig {
     /// Checks every key and resolves the CA file against `resolve`. All problems are returned,
-    /// joined by `; `.
-    pub fn check(self, resolve: impl Fn(&Path) -> PathBuf) -> Result<LdapSettings, String> {
+    /// each as (key, what is wrong); the key is tessera's name (`uri`, `attributes.mobile`).
+    pub fn check(
+        self,
+        resolve: impl Fn(&Path) -> PathBuf,
+    ) -> Result<LdapSettings, Vec<(String, String)>> {
         let mut problems: Vec<String> = vec![];
 
         let uris: Vec<String> = match self.uri {
@@ -304,7 +307,7 @@ impl LdapConfig {
             let key = key.to_lowercase();
             if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
                 problems.push(format!(
-                    "attributes: unknown key {key:?} (known: {})",
+                    "attributes.{key}: unknown key {key:?} (known: {})",
                     ATTRIBUTE_KEYS.join(", ")
                 ));
             } else if key != "username" {
@@ -377,7 +380,13 @@ impl LdapConfig {
         });
 
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(problems
+                .into_iter()
+                .map(|p| match p.split_once(": ") {
+                    Some((key, message)) => (key.to_string(), message.to_string()),
+                    None => (String::new(), p),
+                })
+                .collect());
         }
         Ok(LdapSettings {
             uris,
@@ -394,6 +403,44 @@ impl LdapConfig {
             cache_ttl: Duration::from_secs_f64(cache_secs),
         })
     }
+}
+
+/// How a key may be spelt in the file: tessera's name and LinOTP's (for pointing at its line).
+pub fn spellings(key: &str) -> Vec<String> {
+    const NAMES: &[(&str, &[&str])] = &[
+        ("uri", &["uri", "LDAPURI"]),
+        ("base_dn", &["base_dn", "LDAPBASE"]),
+        ("bind_dn", &["bind_dn", "BINDDN"]),
+        ("bind_password", &["bind_password", "BINDPW"]),
+        (
+            "login_attribute",
+            &["login_attribute", "LOGINNAMEATTRIBUTE"],
+        ),
+        (
+            "search_filter",
+            &["search_filter", "LDAPFILTER", "LDAPSEARCHFILTER"],
+        ),
+        ("attributes", &["attributes", "USERINFO"]),
+        ("timeout", &["timeout", "TIMEOUT"]),
+        ("size_limit", &["size_limit", "SIZELIMIT"]),
+        ("starttls", &["starttls", "EnforceTLS"]),
+        ("ca_file", &["ca_file", "CACERTIFICATE"]),
+        ("tls_verify", &["tls_verify", "only_trusted_certs"]),
+        ("no_referrals", &["no_referrals", "NOREFERRALS"]),
+        ("cache_seconds", &["cache_seconds"]),
+        ("readonly", &["readonly"]),
+    ];
+    let (first, rest) = key.split_once('.').unwrap_or((key, ""));
+    // `attributes.mobile`: the sub-key's own line first, then the table's.
+    let mut names: Vec<String> = if rest.is_empty() {
+        vec![]
+    } else {
+        vec![rest.to_string()]
+    };
+    if let Some((_, spelt)) = NAMES.iter().find(|(k, _)| *k == first) {
+        names.extend(spelt.iter().map(|s| s.to_string()));
+    }
+    names
 }
 
 /// A URI ldap3 can connect to: `ldap://` or `ldaps://`, a host, no path beyond `/`.
@@ -473,7 +520,15 @@ mod tests {
 
     fn check(toml_text: &str) -> Result<LdapSettings, String> {
         let config: LdapConfig = toml::from_str(toml_text).map_err(|e| e.to_string())?;
-        config.check(|p| Path::new("/etc/tessera").join(p))
+        config
+            .check(|p| Path::new("/etc/tessera").join(p))
+            .map_err(|problems| {
+                problems
+                    .iter()
+                    .map(|(k, m)| format!("{k}: {m}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
     }
 
     #[test]
@@ -561,7 +616,7 @@ timeout = "soon"
             "base_dn: is empty",
             "bind_password: bind_dn is set",
             "search_filter: \"(uid=alice)\" has no %s",
-            "attributes: unknown key \"mobil\"",
+            "attributes.mobil: unknown key \"mobil\"",
             "timeout: \"soon\" is not a number",
         ] {
             assert!(err.contains(needle), "{needle:?} missing in {err}");
@@ -621,7 +676,7 @@ mod example_tests {
             for table in tables {
                 let s = table
                     .check(Path::to_path_buf)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
                 assert_eq!(s.uris.len(), 2, "{name}");
                 assert!(s.bind.is_some() && s.uses_tls() && s.tls_verify, "{name}");
                 assert_eq!(s.attributes["groups"], "memberOf", "{name}");
