@@ -301,11 +301,22 @@ pub enum EditError {
 }
 
 /// Applies `edit` to the users file at `path` (created, mode 0600, by the first `Add`).
+///
+/// Two editors at once would each read the old file and the second rename would drop the
+/// first one's change, so edits hold an exclusive lock on a sidecar `.NAME.lock` file (the
+/// users file itself is replaced by rename, so a lock on it would guard the old inode).
 pub fn edit(path: &Path, edit: Edit) -> Result<(), EditError> {
     let io = |source| EditError::Io {
         path: path.display().to_string(),
         source,
     };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sidecar(path, "lock"))
+        .map_err(io)?;
+    lock.lock().map_err(io)?;
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(edit, Edit::Add(_)) => {
@@ -393,6 +404,15 @@ fn user_table(user: &UserEntry) -> toml_edit::Table {
     table
 }
 
+/// `.NAME.SUFFIX` next to `path`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "users.toml".into());
+    path.with_file_name(format!(".{file_name}.{suffix}"))
+}
+
 /// Writes `bytes` next to `path` and renames over it, keeping the old file's permissions
 /// (0600 for a new file: it holds password hashes).
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -402,11 +422,7 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mode = std::fs::metadata(path)
         .map(|m| m.permissions().mode() & 0o7777)
         .unwrap_or(0o600);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "users.toml".into());
-    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let temporary = sidecar(path, &format!("{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -497,6 +513,37 @@ mod tests {
         let new = dir.path().join("new.toml");
         edit(&new, Edit::Add(entry("gina", "four"))).unwrap();
         assert_eq!(mode(&new), 0o600);
+    }
+
+    #[test]
+    fn concurrent_adds_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let hash = password_hash::hash(&Secret::from("pw")).unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let (path, hash) = (&path, &hash);
+                scope.spawn(move || {
+                    let user = entry_with_hash(&format!("user{i}"), hash);
+                    edit(path, Edit::Add(user)).unwrap();
+                });
+            }
+        });
+        let contents = UsersFileContents::load(&path).unwrap();
+        assert_eq!(contents.users.len(), 8);
+    }
+
+    fn entry_with_hash(name: &str, hash: &str) -> UserEntry {
+        UserEntry {
+            name: name.into(),
+            password: hash.into(),
+            mobile: None,
+            email: None,
+            phone: None,
+            givenname: None,
+            surname: None,
+            groups: vec![],
+        }
     }
 
     #[test]
