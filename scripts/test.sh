@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
-#   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat
+#   Debian: freeradius-utils (radclient), slapd + ldap-utils + openssl (LDAP tests), socat
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
 set -euo pipefail
@@ -18,6 +18,7 @@ command -v radclient >/dev/null || missing+=(freeradius-utils)
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 command -v socat >/dev/null || missing+=(socat)
+command -v openssl >/dev/null || missing+=(openssl)   # the LDAP tests make their own CA
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq

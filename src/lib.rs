@@ -11,7 +11,8 @@
 //!   knows nothing of RADIUS.
 //! - [`otp`]: HOTP and TOTP.
 //! - [`store`]: tokens, challenges, counters and audit, on SQLite; seeds sealed at rest.
-//! - [`directory`]: users, passwords and attributes (users file; LDAP next).
+//! - [`directory`]: users, passwords and attributes: LDAP / Active Directory and a local users
+//!   file, grouped into realms.
 //! - [`delivery`]: SMS and e-mail providers.
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
 //! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.

@@ -1,7 +1,7 @@
-//! The `tessera` command line: parses flags, sets up logging, loads the config, builds the
-//! layers and hands over to the RADIUS server. Everything else lives in the library.
+//! The `tessera` command line: parses flags, sets up logging and hands over to the command.
+//! The commands live in `cli/`; everything else lives in the library.
 
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,14 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod cli;
 
 use cli::Failure;
-use tessera::config::Config;
-use tessera::password_hash;
-use tessera::secret::Secret;
 
 /// A RADIUS server with built-in OTP challenge-response (SMS, e-mail, HOTP, TOTP).
 ///
-/// Exit codes: 0 success; 1 the answer is "no" (check-config found problems); 2 tessera could
-/// not run (unreadable files, ports in use, database errors).
+/// Exit codes: 0 success; 1 the answer is "no" (check-config found problems, a token or user
+/// does not exist); 2 tessera could not run (unreadable files, ports in use, database errors).
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -42,25 +39,23 @@ enum LogFormat {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing would only obscure the clap definitions"
+)]
 enum Command {
     /// Run the RADIUS server.
     Serve,
     /// Check the configuration (and the files it names) and print every problem.
     CheckConfig,
-    /// Users-file helpers.
+    /// Maintain the local users file.
     #[command(subcommand)]
-    User(UserCommand),
+    User(cli::user::UserCommand),
     /// Token administration (works while the server runs).
     #[command(subcommand)]
     Token(cli::token::TokenCommand),
     /// Show the audit trail, newest first.
     Audit(cli::audit::AuditArgs),
-}
-
-#[derive(Subcommand)]
-enum UserCommand {
-    /// Read a password from standard input and print its argon2id hash for the users file.
-    Hash,
 }
 
 fn main() -> ExitCode {
@@ -69,11 +64,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => cli::serve::run(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
-        Command::User(UserCommand::Hash) => user_hash(),
+        Command::User(command) => cli::user::run(&cli.config, command),
         Command::Token(command) => {
-            load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
+            cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }
-        Command::Audit(args) => load_config(&cli.config).and_then(|c| cli::audit::run(&c, args)),
+        Command::Audit(args) => {
+            cli::load_config(&cli.config).and_then(|c| cli::audit::run(&c, args))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,20 +97,6 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Loads and checks the config alone (for admin commands).
-fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
-    Config::load(path).map_err(|errors| {
-        Failure::No(
-            errors
-                .0
-                .iter()
-                .map(|e| format!("tessera: {e}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })
-}
-
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     let (config, _, _) = cli::load(path)?;
     println!(
@@ -124,21 +107,5 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         config.realms.len(),
         config.policies.iter().count()
     );
-    Ok(())
-}
-
-fn user_hash() -> Result<(), Failure> {
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
-    let password = input.strip_suffix('\n').unwrap_or(&input);
-    let password = password.strip_suffix('\r').unwrap_or(password);
-    if password.is_empty() {
-        return Err(Failure::No("tessera: the password is empty".into()));
-    }
-    let hash =
-        password_hash::hash(&Secret::from(password)).map_err(|e| Failure::Error(e.to_string()))?;
-    println!("{hash}");
     Ok(())
 }

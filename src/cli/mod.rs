@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod serve;
 pub mod token;
+pub mod user;
 
 use std::sync::Arc;
 
@@ -29,22 +30,23 @@ pub type Loaded = (
     tessera::delivery::Providers,
 );
 
+/// Config problems, one `tessera: file:line: key: message` line each (exit 1).
+pub fn config_failure(errors: tessera::config::ConfigErrors) -> Failure {
+    let lines: Vec<String> = errors.0.iter().map(|e| format!("tessera: {e}")).collect();
+    Failure::No(lines.join("\n"))
+}
+
+/// Loads and checks the config alone (for admin commands).
+pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    Config::load(path).map_err(config_failure)
+}
+
 /// Loads the config and opens what it names: the same checks for `serve`, `check-config` and
 /// a reload.
 pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
-    let prefix = |errors: tessera::config::ConfigErrors| {
-        Failure::No(
-            errors
-                .0
-                .iter()
-                .map(|e| format!("tessera: {e}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    };
-    let config = Config::load(path).map_err(prefix)?;
-    let realms = config.open_realms().map_err(prefix)?;
-    let providers = config.open_providers().map_err(prefix)?;
+    let config = Config::load(path).map_err(config_failure)?;
+    let realms = config.open_realms().map_err(config_failure)?;
+    let providers = config.open_providers().map_err(config_failure)?;
     Ok((config, realms, providers))
 }
 

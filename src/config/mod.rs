@@ -24,6 +24,7 @@ use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
 use crate::delivery::file::{FileProvider, FileProviderConfig};
 use crate::delivery::{Channel, Providers};
+use crate::directory::ldap::{LdapConfig, LdapDirectory, LdapSettings};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::metrics::MetricsSettings;
@@ -185,6 +186,8 @@ struct RawConfig {
 pub enum DirectoryConfig {
     /// `type = "users_file"`.
     UsersFile(UsersFileConfig),
+    /// `type = "ldap"` (or LinOTP's `ldapresolver`).
+    Ldap(Box<LdapSettings>),
 }
 
 /// A provider definition, checked.
@@ -371,8 +374,23 @@ impl Config {
                     c.path = resolve(&c.path);
                     DirectoryConfig::UsersFile(c)
                 }),
+                "ldap" | "ldapresolver" => match from_table::<LdapConfig>(&directory.rest) {
+                    Err(message) => Err(message),
+                    Ok(c) => match c.check(resolve) {
+                        Ok(s) => Ok(DirectoryConfig::Ldap(Box::new(s))),
+                        Err(problems) => {
+                            // One error per key, on the key's own line.
+                            for (k, message) in problems {
+                                let names = crate::directory::ldap::config::spellings(&k);
+                                let span = key_span(text, spanned.span(), &names);
+                                errors.at(span, format!("{key}.{k}"), message);
+                            }
+                            continue;
+                        }
+                    },
+                },
                 other => Err(format!(
-                    "unknown directory type {other:?} (known: users_file)"
+                    "unknown directory type {other:?} (known: users_file, ldap)"
                 )),
             };
             match config {
@@ -612,6 +630,8 @@ impl Config {
                 DirectoryConfig::UsersFile(c) => {
                     UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
                 }
+                DirectoryConfig::Ldap(s) => LdapDirectory::open(name, (**s).clone())
+                    .map(|d| Arc::new(d) as Arc<dyn Directory>),
             };
             match directory {
                 Ok(d) => {
@@ -647,6 +667,49 @@ impl Config {
         ))
     }
 
+    /// The path of the users_file directory `name`, or of the only one when `name` is `None`
+    /// (for `tessera user add|passwd|del`).
+    pub fn users_file(&self, name: Option<&str>) -> Result<PathBuf, String> {
+        let files: Vec<(&String, &UsersFileConfig)> = self
+            .directories
+            .iter()
+            .filter_map(|(n, d)| match d {
+                DirectoryConfig::UsersFile(c) => Some((n, c)),
+                _ => None,
+            })
+            .collect();
+        let names = || {
+            files
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (name, files.as_slice()) {
+            (Some(name), _) => files
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, c)| c.path.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no users_file directory {name:?} (there are: {})",
+                        self.path.display(),
+                        names()
+                    )
+                }),
+            (None, [(_, c)]) => Ok(c.path.clone()),
+            (None, []) => Err(format!(
+                "{}: no users_file directory is configured; name the file with --file",
+                self.path.display()
+            )),
+            (None, _) => Err(format!(
+                "{}: several users_file directories ({}); pick one with --directory",
+                self.path.display(),
+                names()
+            )),
+        }
+    }
+
     /// Builds every provider.
     pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
         let mut providers = Providers::default();
@@ -676,6 +739,46 @@ fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, 
     toml::Value::Table(table.clone())
         .try_into::<T>()
         .map_err(|e| e.message().trim().to_string())
+}
+
+/// The span of the first line inside the table at `table` (its sub-tables included) that sets
+/// one of `names`; the table's own span when none does.
+fn key_span(text: &str, table: std::ops::Range<usize>, names: &[String]) -> std::ops::Range<usize> {
+    let start = text
+        .get(..table.start.min(text.len()))
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let header = text
+        .get(start..)
+        .and_then(|t| t.lines().next())
+        .map(|l| l.trim().trim_matches(|c| c == '[' || c == ']').to_string())
+        .unwrap_or_default();
+    let mut offset = start;
+    for (i, line) in text
+        .get(start..)
+        .unwrap_or("")
+        .split_inclusive('\n')
+        .enumerate()
+    {
+        let trimmed = line.trim_start();
+        if i > 0 && trimmed.starts_with('[') {
+            let inner = trimmed.trim_start_matches('[');
+            if header.is_empty() || !inner.starts_with(&format!("{header}.")) {
+                break;
+            }
+        }
+        let key = trimmed
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"');
+        if trimmed.contains('=') && names.iter().any(|n| n.as_str() == key) {
+            return offset..offset + line.len();
+        }
+        offset += line.len();
+    }
+    table
 }
 
 /// The dotted key path (best effort) of the line at `offset`, for parse errors.
@@ -751,6 +854,7 @@ action = "autoenrollment=sms email"
             DirectoryConfig::UsersFile(u) => {
                 assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
             }
+            other => panic!("not a users file: {other:?}"),
         }
     }
 
@@ -817,6 +921,25 @@ action = "autoenrollment=sms email"
             errs[0].contains("provider.sms.spool: unknown field `URLL`"),
             "{}",
             errs[0]
+        );
+    }
+
+    #[test]
+    fn ldap_problems_point_at_their_keys() {
+        let text = MINIMAL.replace(
+            "[directory.local]",
+            "[directory.corp]\ntype = \"ldap\"\nLDAPBASE = \"dc=example,dc=org\"\n\
+             LDAPURI = \"http://dc1\"\ntimeout = 5000\n\n[directory.corp.attributes]\nmobile = \"(bad)\"\n\n\
+             [directory.local]",
+        );
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "t.toml:16: directory.corp.uri: \"http://dc1\": scheme \"http\" is not supported (ldap or ldaps)",
+                "t.toml:20: directory.corp.attributes.mobile: \"(bad)\" is not an attribute name",
+                "t.toml:17: directory.corp.timeout: at most 600 seconds",
+            ]
         );
     }
 

@@ -1,9 +1,15 @@
 //! Directories: where users, their passwords and their attributes (mobile, e-mail, groups) live.
 //!
-//! [`Directory`] is the one trait the engine sees. Each implementation has its own file and owns
-//! its config struct: [`users_file`] today, LDAP/AD next. A [`Realm`] is an ordered list of
-//! directories; the first one that knows a user answers for that user.
+//! [`Directory`] is the one trait the engine sees. Each implementation has its own file (or
+//! folder) and owns its config struct: [`users_file`] (a local TOML file) and [`ldap`] (OpenLDAP,
+//! Active Directory). A [`Realm`] is an ordered list of directories; the first one that knows a
+//! user answers for that user.
+//!
+//! A directory that cannot answer returns [`DirectoryError::Unavailable`]; the realm does not
+//! fall through to the next directory then, because the user might live in the one that is down
+//! and a namesake in the next one must not log in in their place.
 
+pub mod ldap;
 pub mod users_file;
 
 use std::collections::BTreeMap;
@@ -18,6 +24,9 @@ use crate::secret::Secret;
 pub struct UserInfo {
     /// The login name as the directory spells it.
     pub login: String,
+    /// The directory's own id for the user (LinOTP's "uid"): the entry's DN for LDAP, the
+    /// login for the users file. Password checks use it, so they need no second search.
+    pub id: String,
     /// The mobile number, for SMS tokens.
     pub mobile: Option<String>,
     /// The e-mail address, for e-mail tokens.
@@ -31,8 +40,9 @@ pub struct UserInfo {
 /// Why a directory could not answer. "Wrong password" is not an error: it is `Ok(false)`.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    /// The directory could not be reached or read.
-    #[error("directory {name} unavailable: {reason}")]
+    /// The directory could not be reached or read. The text starts with "directory
+    /// unavailable" so operators can grep the log and the audit for it.
+    #[error("directory unavailable: {name}: {reason}")]
     Unavailable {
         /// The directory's configured name.
         name: String,
@@ -206,3 +216,127 @@ static EMPTY_REALM: Realm = Realm {
     name: String::new(),
     directories: Vec::new(),
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory that knows a fixed list of logins, or is down.
+    struct Fixed {
+        name: &'static str,
+        logins: &'static [&'static str],
+        down: bool,
+    }
+
+    #[async_trait]
+    impl Directory for Fixed {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        async fn lookup(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError> {
+            if self.down {
+                return Err(DirectoryError::Unavailable {
+                    name: self.name.into(),
+                    reason: "connection refused".into(),
+                });
+            }
+            Ok(self.logins.contains(&login).then(|| UserInfo {
+                login: login.into(),
+                id: format!("{}:{login}", self.name),
+                ..UserInfo::default()
+            }))
+        }
+
+        async fn check_password(&self, _: &UserInfo, _: &Secret) -> Result<bool, DirectoryError> {
+            Ok(false)
+        }
+    }
+
+    fn realm(name: &str, directories: Vec<Fixed>) -> Realm {
+        Realm {
+            name: name.into(),
+            directories: directories
+                .into_iter()
+                .map(|d| Arc::new(d) as Arc<dyn Directory>)
+                .collect(),
+        }
+    }
+
+    fn realms(split_at_sign: bool) -> Realms {
+        let corp = realm("corp", vec![]);
+        let local = realm("local", vec![]);
+        Realms::new(vec![corp, local], 1, split_at_sign)
+    }
+
+    #[test]
+    fn user_at_realm_is_split_only_for_known_realms() {
+        let r = realms(true);
+        let (login, realm) = r.resolve("alice@CORP");
+        assert_eq!((login.as_str(), realm.name.as_str()), ("alice", "corp"));
+        let (login, realm) = r.resolve("first.last@example.com");
+        assert_eq!(
+            (login.as_str(), realm.name.as_str()),
+            ("first.last@example.com", "local"),
+            "an unknown suffix stays part of the login, in the default realm"
+        );
+        let unsplit = realms(false);
+        let (login, realm) = unsplit.resolve("alice@corp");
+        assert_eq!(
+            (login.as_str(), realm.name.as_str()),
+            ("alice@corp", "local")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_first_directory_that_knows_the_user_wins() {
+        let r = realm(
+            "corp",
+            vec![
+                Fixed {
+                    name: "ldap",
+                    logins: &["alice"],
+                    down: false,
+                },
+                Fixed {
+                    name: "file",
+                    logins: &["alice", "bob"],
+                    down: false,
+                },
+            ],
+        );
+        let (alice, from) = r.lookup("alice").await.unwrap().unwrap();
+        assert_eq!((alice.id.as_str(), from.name()), ("ldap:alice", "ldap"));
+        let (bob, _) = r.lookup("bob").await.unwrap().unwrap();
+        assert_eq!(bob.id, "file:bob");
+        assert!(r.lookup("carol").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_directory_that_is_down_does_not_fall_through() {
+        let r = realm(
+            "corp",
+            vec![
+                Fixed {
+                    name: "ldap",
+                    logins: &[],
+                    down: true,
+                },
+                Fixed {
+                    name: "file",
+                    logins: &["alice"],
+                    down: false,
+                },
+            ],
+        );
+        let Err(error) = r.lookup("alice").await else {
+            panic!("a down directory must not be skipped");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("directory unavailable: ldap: "),
+            "{error}"
+        );
+    }
+}

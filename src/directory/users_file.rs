@@ -12,6 +12,11 @@
 //! The file is re-read when its modification time changes (checked at most once a second), so
 //! edits take effect without a restart. A file that fails to parse on re-read is logged and the
 //! previous contents stay in force.
+//!
+//! [`edit`] makes the changes `tessera user add|passwd|del` ask for. It edits the TOML document
+//! in place (toml_edit), so the administrator's comments and layout survive, checks the result
+//! like the server would, and replaces the file atomically (write a temporary file, rename), so
+//! the server never reads half a file.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -214,6 +219,7 @@ fn user_info(entry: &UserEntry) -> UserInfo {
     }
     UserInfo {
         login: entry.name.clone(),
+        id: entry.name.clone(),
         mobile: entry.mobile.clone().filter(|s| !s.is_empty()),
         email: entry.email.clone().filter(|s| !s.is_empty()),
         groups: entry.groups.clone(),
@@ -249,5 +255,303 @@ impl Directory for UsersFile {
                 name: self.name.clone(),
                 reason: e.to_string(),
             })
+    }
+}
+
+/// A change to a users file.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// Add a user; refused if the name exists.
+    Add(UserEntry),
+    /// Replace a user's password hash.
+    SetPassword {
+        /// The login.
+        name: String,
+        /// The new argon2 PHC string.
+        hash: String,
+    },
+    /// Remove a user.
+    Delete {
+        /// The login.
+        name: String,
+    },
+}
+
+/// Why a users file could not be edited.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file (before or after the edit) is not a valid users file.
+    #[error("{0}")]
+    Invalid(String),
+    /// `add` of a name that exists.
+    #[error("user {0:?} exists already")]
+    Exists(String),
+    /// `passwd`/`del` of a name that does not exist.
+    #[error("no user {0:?} in the file")]
+    NotFound(String),
+}
+
+/// Applies `edit` to the users file at `path` (created, mode 0600, by the first `Add`).
+///
+/// Two editors at once would each read the old file and the second rename would drop the
+/// first one's change, so edits hold an exclusive lock on a sidecar `.NAME.lock` file (the
+/// users file itself is replaced by rename, so a lock on it would guard the old inode).
+pub fn edit(path: &Path, edit: Edit) -> Result<(), EditError> {
+    let io = |source| EditError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sidecar(path, "lock"))
+        .map_err(io)?;
+    lock.lock().map_err(io)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(edit, Edit::Add(_)) => {
+            String::new()
+        }
+        Err(e) => return Err(io(e)),
+    };
+    // Refuse to edit a file the server could not read: the edit would hide the problem.
+    let current = UsersFileContents::parse(path, &text).map_err(EditError::Invalid)?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| EditError::Invalid(format!("{}: {e}", path.display())))?;
+    let position = |name: &str| current.users.iter().position(|u| u.name == name);
+
+    match edit {
+        Edit::Add(user) => {
+            if position(&user.name).is_some() {
+                return Err(EditError::Exists(user.name));
+            }
+            let mut table = user_table(&user);
+            match doc.get_mut("user") {
+                Some(item) => item
+                    .as_array_of_tables_mut()
+                    .ok_or_else(|| {
+                        EditError::Invalid(format!(
+                            "{}: `user` is not an array of tables",
+                            path.display()
+                        ))
+                    })?
+                    .push(table),
+                None => {
+                    // In a file without users, toml_edit keeps the comments as the document's
+                    // trailing text; move them above the first user so they stay on top.
+                    let comments = doc.trailing().as_str().unwrap_or("").to_string();
+                    doc.set_trailing("");
+                    table.decor_mut().set_prefix(comments);
+                    let mut users = toml_edit::ArrayOfTables::new();
+                    users.push(table);
+                    doc.insert("user", toml_edit::Item::ArrayOfTables(users));
+                }
+            }
+        }
+        Edit::SetPassword { name, hash } => {
+            let index = position(&name).ok_or_else(|| EditError::NotFound(name.clone()))?;
+            let table = users_mut(&mut doc)
+                .and_then(|users| users.get_mut(index))
+                .ok_or_else(|| EditError::NotFound(name.clone()))?;
+            table.insert("password", toml_edit::value(hash));
+        }
+        Edit::Delete { name } => {
+            let index = position(&name).ok_or_else(|| EditError::NotFound(name.clone()))?;
+            let users = users_mut(&mut doc).ok_or_else(|| EditError::NotFound(name.clone()))?;
+            users.remove(index);
+        }
+    }
+
+    let new_text = doc.to_string();
+    UsersFileContents::parse(path, &new_text).map_err(EditError::Invalid)?;
+    replace_file(path, new_text.as_bytes()).map_err(io)
+}
+
+fn users_mut(doc: &mut toml_edit::DocumentMut) -> Option<&mut toml_edit::ArrayOfTables> {
+    doc.get_mut("user")?.as_array_of_tables_mut()
+}
+
+fn user_table(user: &UserEntry) -> toml_edit::Table {
+    let mut table = toml_edit::Table::new();
+    table.insert("name", toml_edit::value(user.name.as_str()));
+    table.insert("password", toml_edit::value(user.password.as_str()));
+    for (key, value) in [
+        ("mobile", &user.mobile),
+        ("email", &user.email),
+        ("phone", &user.phone),
+        ("givenname", &user.givenname),
+        ("surname", &user.surname),
+    ] {
+        if let Some(v) = value {
+            table.insert(key, toml_edit::value(v.as_str()));
+        }
+    }
+    if !user.groups.is_empty() {
+        let groups: toml_edit::Array = user.groups.iter().map(String::as_str).collect();
+        table.insert("groups", toml_edit::value(groups));
+    }
+    table
+}
+
+/// `.NAME.SUFFIX` next to `path`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "users.toml".into());
+    path.with_file_name(format!(".{file_name}.{suffix}"))
+}
+
+/// Writes `bytes` next to `path` and renames over it, keeping the old file's permissions
+/// (0600 for a new file: it holds password hashes).
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
+    let temporary = sidecar(path, &format!("{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temporary)?;
+        file.write_all(bytes)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, password: &str) -> UserEntry {
+        UserEntry {
+            name: name.into(),
+            password: password_hash::hash(&Secret::from(password)).unwrap(),
+            mobile: Some("+491701".into()),
+            email: None,
+            phone: None,
+            givenname: None,
+            surname: None,
+            groups: vec!["vpn".into()],
+        }
+    }
+
+    #[test]
+    fn add_passwd_del_keep_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "# our users\n\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        edit(&path, Edit::Add(entry("erin", "one"))).unwrap();
+        edit(&path, Edit::Add(entry("frank", "two"))).unwrap();
+        assert!(matches!(
+            edit(&path, Edit::Add(entry("erin", "x"))),
+            Err(EditError::Exists(_))
+        ));
+        let hash = password_hash::hash(&Secret::from("three")).unwrap();
+        edit(
+            &path,
+            Edit::SetPassword {
+                name: "erin".into(),
+                hash,
+            },
+        )
+        .unwrap();
+        edit(
+            &path,
+            Edit::Delete {
+                name: "frank".into(),
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            edit(
+                &path,
+                Edit::Delete {
+                    name: "frank".into()
+                }
+            ),
+            Err(EditError::NotFound(_))
+        ));
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# our users"), "{text}");
+        let contents = UsersFileContents::parse(&path, &text).unwrap();
+        assert_eq!(contents.users.len(), 1);
+        let erin = &contents.users[0];
+        assert_eq!(
+            (erin.name.as_str(), erin.groups.as_slice()),
+            ("erin", &["vpn".to_string()][..])
+        );
+        assert!(password_hash::verify(&Secret::from("three"), &erin.password).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o640, "an edit keeps the file's mode");
+
+        // A new file holds password hashes: only its owner may read it.
+        let new = dir.path().join("new.toml");
+        edit(&new, Edit::Add(entry("gina", "four"))).unwrap();
+        assert_eq!(mode(&new), 0o600);
+    }
+
+    #[test]
+    fn concurrent_adds_are_all_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let hash = password_hash::hash(&Secret::from("pw")).unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let (path, hash) = (&path, &hash);
+                scope.spawn(move || {
+                    let user = entry_with_hash(&format!("user{i}"), hash);
+                    edit(path, Edit::Add(user)).unwrap();
+                });
+            }
+        });
+        let contents = UsersFileContents::load(&path).unwrap();
+        assert_eq!(contents.users.len(), 8);
+    }
+
+    fn entry_with_hash(name: &str, hash: &str) -> UserEntry {
+        UserEntry {
+            name: name.into(),
+            password: hash.into(),
+            mobile: None,
+            email: None,
+            phone: None,
+            givenname: None,
+            surname: None,
+            groups: vec![],
+        }
+    }
+
+    #[test]
+    fn a_broken_file_is_not_edited() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        std::fs::write(&path, "[[user]]\nname = \"x\"\npassword = \"plain\"\n").unwrap();
+        let err = edit(&path, Edit::Add(entry("erin", "one"))).unwrap_err();
+        assert!(err.to_string().contains("not an argon2 hash"), "{err}");
     }
 }

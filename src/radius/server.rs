@@ -293,6 +293,9 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     }
     match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
         Ok(reply) => {
+            // Cache before sending: a NAS that retransmits the moment the reply leaves must
+            // find it cached, not "in flight" (which is dropped).
+            shared.cache.complete(key, reply.clone());
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
@@ -308,7 +311,6 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
                 "tessera_radius_replies_total",
                 &[("code", &code), ("client", &client.name)],
             );
-            shared.cache.complete(key, reply);
         }
         Err(e) => {
             shared.cache.abort(key);

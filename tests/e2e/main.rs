@@ -9,8 +9,10 @@
 
 mod config;
 mod flow;
+mod ldap;
 mod package;
 mod radius;
 mod service;
 mod tokens;
+mod users_file;
 mod util;

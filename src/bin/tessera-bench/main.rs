@@ -193,11 +193,11 @@ fn main() -> ExitCode {
             large / small
         );
     }
-    if let Some(path) = &args.csv {
-        if let Err(e) = std::fs::write(path, csv(&rows)) {
-            eprintln!("tessera-bench: {}: {e}", path.display());
-            failed = true;
-        }
+    if let Some(path) = &args.csv
+        && let Err(e) = std::fs::write(path, csv(&rows))
+    {
+        eprintln!("tessera-bench: {}: {e}", path.display());
+        failed = true;
     }
     if failed {
         ExitCode::from(1)

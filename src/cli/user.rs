@@ -1,0 +1,148 @@
+//! `tessera user …`: maintain the local users file (add, passwd, del) and make password
+//! hashes. A running server picks up every change by itself.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use tessera::config::Config;
+use tessera::password_hash;
+use tessera::secret::Secret;
+
+use super::{Failure, config_failure};
+
+/// Users-file commands.
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Read a password from standard input and print its argon2id hash for the users file.
+    Hash,
+    /// Add a user to the users file; the password is read from standard input.
+    Add {
+        /// The login name.
+        name: String,
+        /// Mobile number, for SMS tokens.
+        #[arg(long)]
+        mobile: Option<String>,
+        /// E-mail address, for e-mail tokens.
+        #[arg(long)]
+        email: Option<String>,
+        /// Other phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Given name.
+        #[arg(long)]
+        givenname: Option<String>,
+        /// Surname.
+        #[arg(long)]
+        surname: Option<String>,
+        /// A group (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        #[command(flatten)]
+        file: UsersFileChoice,
+    },
+    /// Set a user's password in the users file; the new password is read from standard input.
+    Passwd {
+        /// The login name.
+        name: String,
+        #[command(flatten)]
+        file: UsersFileChoice,
+    },
+    /// Remove a user from the users file.
+    Del {
+        /// The login name.
+        name: String,
+        #[command(flatten)]
+        file: UsersFileChoice,
+    },
+}
+
+/// Which users file `user add|passwd|del` edit. A running server picks the change up by itself.
+#[derive(Args)]
+pub struct UsersFileChoice {
+    /// Edit this file instead of the config's users_file directory.
+    #[arg(long, conflicts_with = "directory")]
+    file: Option<PathBuf>,
+    /// The users_file directory to edit, when the config has several.
+    #[arg(long)]
+    directory: Option<String>,
+}
+
+/// Reads a password from standard input (one trailing newline dropped) and hashes it.
+fn read_password_hash() -> Result<String, Failure> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
+    let password = input.strip_suffix('\n').unwrap_or(&input);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err(Failure::No("tessera: the password is empty".into()));
+    }
+    password_hash::hash(&Secret::from(password)).map_err(|e| Failure::Error(e.to_string()))
+}
+
+pub fn user_hash() -> Result<(), Failure> {
+    println!("{}", read_password_hash()?);
+    Ok(())
+}
+
+/// `user add|passwd|del`: edits the users file in place; exit 1 when the user exists (add) or
+/// does not (passwd, del).
+pub fn run(config: &std::path::Path, command: UserCommand) -> Result<(), Failure> {
+    use tessera::directory::users_file::{self, Edit, EditError, UserEntry};
+    let (choice, edit, done) = match command {
+        UserCommand::Hash => return user_hash(),
+        UserCommand::Add {
+            name,
+            mobile,
+            email,
+            phone,
+            givenname,
+            surname,
+            groups,
+            file,
+        } => {
+            if name.is_empty() {
+                return Err(Failure::No("tessera: the user name is empty".into()));
+            }
+            let entry = UserEntry {
+                password: read_password_hash()?,
+                name: name.clone(),
+                mobile,
+                email,
+                phone,
+                givenname,
+                surname,
+                groups,
+            };
+            (file, Edit::Add(entry), format!("user {name:?} added"))
+        }
+        UserCommand::Passwd { name, file } => {
+            let hash = read_password_hash()?;
+            let done = format!("password of {name:?} changed");
+            (file, Edit::SetPassword { name, hash }, done)
+        }
+        UserCommand::Del { name, file } => {
+            let done = format!("user {name:?} removed");
+            (file, Edit::Delete { name }, done)
+        }
+    };
+    let path = match choice.file {
+        Some(path) => path,
+        None => Config::load(config)
+            .map_err(config_failure)?
+            .users_file(choice.directory.as_deref())
+            .map_err(|e| Failure::No(format!("tessera: {e}")))?,
+    };
+    match users_file::edit(&path, edit) {
+        Ok(()) => {
+            println!("{}: {done}", path.display());
+            Ok(())
+        }
+        Err(e @ (EditError::Exists(_) | EditError::NotFound(_))) => {
+            Err(Failure::No(format!("tessera: {}: {e}", path.display())))
+        }
+        Err(e) => Err(Failure::Error(e.to_string())),
+    }
+}

@@ -1,0 +1,468 @@
+//! OpenLDAP and Active Directory as a [`Directory`], over ldap3 and rustls.
+//!
+//! - **Searches** run on one long-lived service connection, bound as `bind_dn` (or anonymous).
+//!   ldap3 multiplexes clones of one `Ldap` handle, so concurrent requests share it. When it
+//!   drops (server restarted, idle timeout) the next search reconnects, and a search that fails
+//!   on a dead connection is retried once on a fresh one.
+//! - **Password checks** bind as the user's DN on a fresh connection, never on the service
+//!   connection: a bind changes a connection's identity. An empty password is refused before
+//!   any bind, because AD (and others) treat an empty simple bind as an anonymous one and say
+//!   yes.
+//! - **Failover**: URIs are tried in order. A URI that failed moves to the back of the line for
+//!   30 s (LinOTP blocks it for that long), but is still tried when all others fail too, so a
+//!   directory that comes back is used at once.
+//! - **Cache**: a found user's attributes are kept `cache_seconds` (default 60), so the second
+//!   round of a login searches no more. Misses are not cached: a user just created in the
+//!   directory can log in at once.
+//! - **Failures**: a directory that cannot be reached or answers with an error gives
+//!   [`DirectoryError::Unavailable`]; the engine turns that into an Access-Reject logged and
+//!   audited as `directory unavailable`, never as a wrong password. Two entries for one login
+//!   give [`DirectoryError::Ambiguous`]: tessera refuses rather than guesses.
+//!
+//! Every network operation is wrapped in `tokio::time::timeout(timeout)`. Referrals are never
+//! chased: a referral could point the user's password at another server.
+
+pub mod config;
+mod tls;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchEntry};
+use rustls::ClientConfig;
+
+use super::{Directory, DirectoryError, UserInfo};
+use crate::secret::Secret;
+pub use config::{LdapConfig, LdapSettings};
+
+/// How long a failed URI goes to the back of the line (LinOTP's block time).
+const URI_PENALTY: Duration = Duration::from_secs(30);
+/// Most users kept in the attribute cache; beyond it, expired entries are swept, then the
+/// oldest half dropped.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// LDAP result codes tessera reacts to (RFC 4511 §4.1.9).
+mod rc {
+    pub const SUCCESS: u32 = 0;
+    pub const SIZE_LIMIT_EXCEEDED: u32 = 4;
+    pub const NO_SUCH_OBJECT: u32 = 32;
+    pub const INVALID_CREDENTIALS: u32 = 49;
+}
+
+/// Why one attempt failed; only the first kind is worth trying again elsewhere.
+enum Failure {
+    /// The server could not be reached, or the connection broke or timed out.
+    Connection(String),
+    /// The server answered, with an error.
+    Answer(String),
+}
+
+/// The service connection and the outcome of the last attempt to open it.
+#[derive(Default)]
+struct ServiceSlot {
+    /// `None` until first use or after it broke.
+    ldap: Option<Ldap>,
+    /// When the last reconnect failed, and why. Requests that queued behind that attempt
+    /// share its answer instead of each waiting out the timeouts again.
+    failure: Option<(Instant, String)>,
+}
+
+/// An LDAP or AD directory.
+pub struct LdapDirectory {
+    name: String,
+    settings: LdapSettings,
+    tls: Option<Arc<ClientConfig>>,
+    /// The service connection. An async mutex: it is held across the reconnect so that one
+    /// request reconnects and the others wait for its result instead of all dialling at once.
+    service: tokio::sync::Mutex<ServiceSlot>,
+    /// URI index → until when it stays at the back of the line.
+    penalties: Mutex<HashMap<usize, Instant>>,
+    /// Login → (found at, attributes).
+    cache: Mutex<HashMap<String, (Instant, UserInfo)>>,
+}
+
+impl LdapDirectory {
+    /// Prepares the directory: reads the CA file and builds the TLS configuration. Does not
+    /// connect; a directory that is down at startup must not stop tessera from serving the
+    /// other realms.
+    pub fn open(name: &str, settings: LdapSettings) -> Result<Self, String> {
+        let tls = if settings.uses_tls() {
+            Some(tls::client_config(
+                settings.ca.as_ref(),
+                settings.tls_verify,
+            )?)
+        } else {
+            None
+        };
+        if !settings.tls_verify {
+            tracing::warn!(directory = %name, "tls_verify is off: any server certificate is accepted");
+        }
+        if settings.bind.is_some() && !settings.uses_tls() {
+            tracing::warn!(directory = %name, "the service account and user passwords travel unencrypted: use ldaps:// or starttls");
+        }
+        Ok(LdapDirectory {
+            name: name.to_string(),
+            settings,
+            tls,
+            service: tokio::sync::Mutex::new(ServiceSlot::default()),
+            penalties: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn unavailable(&self, reason: impl Into<String>) -> DirectoryError {
+        DirectoryError::Unavailable {
+            name: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// URI indices in the order to try them: healthy ones first, in configured order.
+    fn uri_order(&self) -> Vec<usize> {
+        let now = Instant::now();
+        let penalised = |i: &usize| {
+            self.penalties
+                .lock()
+                .map(|p| p.get(i).is_some_and(|until| *until > now))
+                .unwrap_or(false)
+        };
+        let (mut order, last): (Vec<usize>, Vec<usize>) =
+            (0..self.settings.uris.len()).partition(|i| !penalised(i));
+        order.extend(last);
+        order
+    }
+
+    fn penalise(&self, index: usize, reason: &str) {
+        let uri = self.settings.uris.get(index).map_or("", String::as_str);
+        tracing::warn!(directory = %self.name, %uri, %reason, "LDAP server failed, trying the next one");
+        if let Ok(mut p) = self.penalties.lock() {
+            p.insert(index, Instant::now() + URI_PENALTY);
+        }
+    }
+
+    fn forgive(&self, index: usize) {
+        if let Ok(mut p) = self.penalties.lock() {
+            p.remove(&index);
+        }
+    }
+
+    /// Opens a connection to one URI (TCP, then TLS or StartTLS as configured) and starts the
+    /// task that drives it. The caller bounds the time.
+    async fn connect(&self, uri: &str) -> Result<Ldap, Failure> {
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.settings.timeout)
+            .set_starttls(self.settings.starttls && uri.starts_with("ldap://"));
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
+        let (connection, ldap) = LdapConnAsync::with_settings(settings, uri)
+            .await
+            .map_err(|e| Failure::Connection(e.to_string()))?;
+        let name = self.name.clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection.drive().await {
+                tracing::debug!(directory = %name, %error, "LDAP connection ended");
+            }
+        });
+        Ok(ldap)
+    }
+
+    /// Connects and binds the service account (nothing to bind for anonymous access).
+    async fn connect_service(&self, uri: &str) -> Result<Ldap, Failure> {
+        let timeout = self.settings.timeout;
+        let attempt = async {
+            let mut ldap = self.connect(uri).await?;
+            if let Some((dn, password)) = &self.settings.bind {
+                let password = password.expose_str().unwrap_or_default();
+                let result = ldap
+                    .with_timeout(timeout)
+                    .simple_bind(dn, password)
+                    .await
+                    .map_err(|e| Failure::Connection(e.to_string()))?;
+                if result.rc != rc::SUCCESS {
+                    return Err(Failure::Answer(format!(
+                        "service account bind refused (rc {}: {})",
+                        result.rc,
+                        describe(result.rc)
+                    )));
+                }
+            }
+            Ok(ldap)
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Connection(format!("no answer within {timeout:?}"))),
+        }
+    }
+
+    /// The service connection, (re)connecting through the URIs in order when needed.
+    async fn service(&self) -> Result<Ldap, DirectoryError> {
+        let queued = Instant::now();
+        let mut slot = self.service.lock().await;
+        if let Some(ldap) = slot.ldap.as_mut()
+            && !ldap.is_closed()
+        {
+            return Ok(ldap.clone());
+        }
+        slot.ldap = None;
+        if let Some((failed, reason)) = &slot.failure
+            && *failed >= queued
+        {
+            return Err(self.unavailable(reason.clone()));
+        }
+        let mut reasons = vec![];
+        for index in self.uri_order() {
+            let uri = self.settings.uris.get(index).map_or("", String::as_str);
+            match self.connect_service(uri).await {
+                Ok(ldap) => {
+                    self.forgive(index);
+                    slot.ldap = Some(ldap.clone());
+                    slot.failure = None;
+                    tracing::info!(directory = %self.name, %uri, "LDAP service connection open");
+                    return Ok(ldap);
+                }
+                Err(Failure::Connection(reason) | Failure::Answer(reason)) => {
+                    self.penalise(index, &reason);
+                    reasons.push(format!("{uri}: {reason}"));
+                }
+            }
+        }
+        let reason = reasons.join("; ");
+        slot.failure = Some((Instant::now(), reason.clone()));
+        Err(self.unavailable(reason))
+    }
+
+    /// Forgets the service connection, so the next use reconnects.
+    async fn drop_service(&self) {
+        self.service.lock().await.ldap = None;
+    }
+
+    /// Searches for the login: retried once on a fresh connection if the shared one was dead.
+    async fn search(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError> {
+        let filter = self.settings.filter_for(login);
+        let attributes = self.settings.requested_attributes();
+        let timeout = self.settings.timeout;
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut ldap = self.service().await?;
+            let search = ldap
+                .with_timeout(timeout)
+                .with_search_options(
+                    ldap3::SearchOptions::new().sizelimit(self.settings.size_limit),
+                )
+                .search(
+                    &self.settings.base_dn,
+                    Scope::Subtree,
+                    &filter,
+                    attributes.clone(),
+                );
+            let result = match tokio::time::timeout(timeout, search).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(error)) => {
+                    last = error.to_string();
+                    self.drop_service().await;
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("search: no answer within {timeout:?}");
+                    self.drop_service().await;
+                    continue;
+                }
+            };
+            let ldap3::SearchResult(entries, outcome) = result;
+            // Search references (referrals) are skipped: they are never chased.
+            let entries: Vec<ResultEntry> = entries.into_iter().filter(|e| !e.is_ref()).collect();
+            return match outcome.rc {
+                rc::SUCCESS | rc::SIZE_LIMIT_EXCEEDED
+                    if entries.len() > 1 || outcome.rc == rc::SIZE_LIMIT_EXCEEDED =>
+                {
+                    Err(DirectoryError::Ambiguous {
+                        name: self.name.clone(),
+                        login: login.to_string(),
+                        count: entries.len(),
+                    })
+                }
+                rc::SUCCESS => match entries.into_iter().next() {
+                    None => Ok(None),
+                    Some(entry) => self.user_info(login, entry).map(Some),
+                },
+                rc::NO_SUCH_OBJECT => Err(self.unavailable(format!(
+                    "base_dn {:?} does not exist on the server",
+                    self.settings.base_dn
+                ))),
+                code => {
+                    Err(self.unavailable(format!("search failed (rc {code}: {})", describe(code))))
+                }
+            };
+        }
+        Err(self.unavailable(last))
+    }
+
+    /// Maps an entry to [`UserInfo`] through the attribute mapping (first value of each).
+    fn user_info(&self, login: &str, entry: ResultEntry) -> Result<UserInfo, DirectoryError> {
+        // ldap3 panics on an entry whose BER structure is not an entry; the server is trusted
+        // but a panic must not take the request task down with it.
+        let entry = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            SearchEntry::construct(entry)
+        }))
+        .map_err(|_| self.unavailable("the server sent a malformed search entry"))?;
+        // Attribute names are case-insensitive (RFC 4512 §2.5); servers answer in their spelling.
+        let attrs: HashMap<String, Vec<String>> = entry
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        let values = |key: &str| -> Vec<String> {
+            self.settings
+                .attributes
+                .get(key)
+                .and_then(|a| attrs.get(&a.to_ascii_lowercase()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let first = |key: &str| values(key).into_iter().find(|v| !v.trim().is_empty());
+        let mut attributes = BTreeMap::new();
+        for key in ["phone", "givenname", "surname"] {
+            if let Some(value) = first(key) {
+                attributes.insert(key.to_string(), value);
+            }
+        }
+        let login = attrs
+            .get(&self.settings.login_attribute.to_ascii_lowercase())
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_else(|| login.to_string());
+        Ok(UserInfo {
+            login,
+            id: entry.dn,
+            mobile: first("mobile"),
+            email: first("email"),
+            groups: values("groups"),
+            attributes,
+        })
+    }
+
+    fn cached(&self, login: &str) -> Option<UserInfo> {
+        let cache = self.cache.lock().ok()?;
+        let (found, user) = cache.get(login)?;
+        (found.elapsed() < self.settings.cache_ttl).then(|| user.clone())
+    }
+
+    fn remember(&self, login: &str, user: &UserInfo) {
+        if self.settings.cache_ttl.is_zero() {
+            return;
+        }
+        let Ok(mut cache) = self.cache.lock() else {
+            return;
+        };
+        if cache.len() >= CACHE_CAPACITY {
+            let ttl = self.settings.cache_ttl;
+            cache.retain(|_, (found, _)| found.elapsed() < ttl);
+            if cache.len() >= CACHE_CAPACITY {
+                let mut ages: Vec<Instant> = cache.values().map(|(found, _)| *found).collect();
+                ages.sort();
+                let cut = ages.get(ages.len() / 2).copied();
+                cache.retain(|_, (found, _)| Some(*found) > cut);
+            }
+        }
+        cache.insert(login.to_string(), (Instant::now(), user.clone()));
+    }
+
+    /// One user bind on a fresh connection to `uri`.
+    async fn bind_as(&self, uri: &str, dn: &str, password: &str) -> Result<u32, Failure> {
+        let timeout = self.settings.timeout;
+        let attempt = async {
+            let mut ldap = self.connect(uri).await?;
+            let result = ldap
+                .with_timeout(timeout)
+                .simple_bind(dn, password)
+                .await
+                .map_err(|e| Failure::Connection(e.to_string()))?;
+            // Politeness only; the connection closes when `ldap` drops either way.
+            let _ = ldap.unbind().await;
+            Ok(result.rc)
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::Connection(format!("no answer within {timeout:?}"))),
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for LdapDirectory {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn lookup(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError> {
+        if let Some(user) = self.cached(login) {
+            return Ok(Some(user));
+        }
+        let user = self.search(login).await?;
+        if let Some(user) = &user {
+            self.remember(login, user);
+        }
+        Ok(user)
+    }
+
+    async fn check_password(
+        &self,
+        user: &UserInfo,
+        password: &Secret,
+    ) -> Result<bool, DirectoryError> {
+        // Before any bind: an empty simple bind is an anonymous bind, and AD says yes to it.
+        if password.is_empty() || user.id.is_empty() {
+            return Ok(false);
+        }
+        let Some(password) = password.expose_str() else {
+            return Ok(false); // LDAP simple bind passwords are UTF-8 octet strings
+        };
+        let mut reasons = vec![];
+        for index in self.uri_order() {
+            let uri = self.settings.uris.get(index).map_or("", String::as_str);
+            match self.bind_as(uri, &user.id, password).await {
+                Ok(code) => {
+                    self.forgive(index);
+                    if code == rc::SUCCESS {
+                        return Ok(true);
+                    }
+                    if code != rc::INVALID_CREDENTIALS {
+                        tracing::info!(directory = %self.name, user = %user.login, rc = code, answer = describe(code), "user bind refused");
+                    }
+                    return Ok(false);
+                }
+                Err(Failure::Connection(reason) | Failure::Answer(reason)) => {
+                    self.penalise(index, &reason);
+                    reasons.push(format!("{uri}: {reason}"));
+                }
+            }
+        }
+        Err(self.unavailable(reasons.join("; ")))
+    }
+}
+
+/// RFC 4511 names of the result codes an operator is likely to meet.
+fn describe(code: u32) -> &'static str {
+    match code {
+        0 => "success",
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        8 => "strongerAuthRequired",
+        10 => "referral",
+        13 => "confidentialityRequired",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        _ => "see RFC 4511 §4.1.9",
+    }
+}

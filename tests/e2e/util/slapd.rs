@@ -1,0 +1,365 @@
+//! A throwaway OpenLDAP `slapd` for the LDAP tests: its own directory, config, data and free
+//! ports, loaded with `slapadd`, run in the foreground as a child (`-d stats`, so its log shows
+//! every BIND and SRCH), stopped with kill + wait on drop. [`Slapd::with_tls`] adds a CA and a
+//! server certificate made with `openssl` and an `ldaps://` listener.
+//!
+//! The people (all under `dc=example,dc=org`):
+//!
+//! | entry                 | password  | mobile           | mail              | other |
+//! |-----------------------|-----------|------------------|-------------------|-------|
+//! | uid=alice,ou=people   | alicepw   | +4917012345678   | alice@example.org |       |
+//! | uid=bob,ou=people     | bobpw ({SSHA}) | –           | bob@example.org   |       |
+//! | uid=carol,ou=people   | carolpw   | –                | –                 |       |
+//! | uid=erin,ou=people    | erinpw    | –                | –                 | pager +4916000000001 |
+//! | uid=twin,ou=people and uid=twin,ou=staff | twinpw | +4915100000001 | – | two entries |
+//!
+//! The service account `cn=reader,dc=example,dc=org` / `readerpw` may read everything;
+//! anonymous searches are allowed too.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The search base.
+pub const BASE_DN: &str = "dc=example,dc=org";
+/// The service account.
+pub const READER_DN: &str = "cn=reader,dc=example,dc=org";
+/// Its password.
+pub const READER_PW: &str = "readerpw";
+
+/// A running (or stopped) slapd.
+pub struct Slapd {
+    dir: tempfile::TempDir,
+    /// The `ldap://` port.
+    pub port: u16,
+    /// The `ldaps://` port, when started with TLS.
+    pub tls_port: Option<u16>,
+    child: Option<Child>,
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn run(command: &mut Command) {
+    let out = command.output().unwrap_or_else(|e| {
+        panic!("{command:?}: {e} (run scripts/test.sh, which installs slapd and ldap-utils)")
+    });
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn slapd_binary() -> &'static str {
+    if Path::new("/usr/sbin/slapd").exists() {
+        "/usr/sbin/slapd"
+    } else {
+        "slapd"
+    }
+}
+
+impl Slapd {
+    /// Plain `ldap://` only.
+    pub fn start() -> Slapd {
+        Slapd::create(false)
+    }
+
+    /// `ldap://` with StartTLS and `ldaps://`, with a certificate from [`Slapd::ca_file`].
+    pub fn with_tls() -> Slapd {
+        Slapd::create(true)
+    }
+
+    fn create(tls: bool) -> Slapd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("db")).expect("db dir");
+        let tls_conf = if tls {
+            make_certificates(d);
+            format!(
+                "TLSCACertificateFile {0}/ca.pem\nTLSCertificateFile {0}/server.pem\nTLSCertificateKeyFile {0}/server.key\n",
+                d.display()
+            )
+        } else {
+            String::new()
+        };
+        let conf = format!(
+            r#"include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+{tls_conf}modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {d}/slapd.pid
+argsfile {d}/slapd.args
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+database mdb
+maxsize 10485760
+suffix "{BASE_DN}"
+rootdn "cn=admin,{BASE_DN}"
+rootpw secret
+directory {d}/db
+index objectClass eq
+index uid,mail eq
+"#,
+            d = d.display()
+        );
+        std::fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
+        std::fs::write(d.join("data.ldif"), data_ldif()).expect("data.ldif");
+        run(Command::new("slapadd")
+            .args(["-q", "-f"])
+            .arg(d.join("slapd.conf"))
+            .arg("-l")
+            .arg(d.join("data.ldif")));
+        let mut slapd = Slapd {
+            dir,
+            port: free_port(),
+            tls_port: tls.then(free_port),
+            child: None,
+        };
+        slapd.resume();
+        slapd
+    }
+
+    /// `ldap://127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.port)
+    }
+
+    /// `ldaps://127.0.0.1:PORT`.
+    pub fn ldaps_uri(&self) -> String {
+        format!(
+            "ldaps://127.0.0.1:{}",
+            self.tls_port.expect("started with TLS")
+        )
+    }
+
+    /// The test CA that signed the server certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Stops slapd (kill + wait); the data stays for [`Slapd::resume`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts slapd on its ports and waits until it answers a search.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "slapd is running");
+        let mut listen = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(p) = self.tls_port {
+            listen.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("slapd.log"))
+            .expect("slapd.log");
+        let child = Command::new(slapd_binary())
+            .arg("-f")
+            .arg(self.dir.path().join("slapd.conf"))
+            .args(["-h", &listen, "-d", "stats"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start slapd (run scripts/test.sh, which installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = Command::new("ldapsearch")
+                .args([
+                    "-x",
+                    "-H",
+                    &self.uri(),
+                    "-b",
+                    "",
+                    "-s",
+                    "base",
+                    "namingContexts",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("slapd exited with {status}; log:\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "slapd did not start; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// slapd's stats log so far (one line per connection event and operation).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("slapd.log")).unwrap_or_default()
+    }
+
+    /// Log lines containing `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1/localhost, EC keys (fast to make).
+fn make_certificates(d: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-days", "2", "-subj", "/CN=tessera test CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(d.join("ca.key"))
+        .arg("-out")
+        .arg(d.join("ca.pem")));
+    run(Command::new("openssl")
+        .arg("req")
+        .args(ec)
+        .args(["-subj", "/CN=localhost"])
+        .arg("-keyout")
+        .arg(d.join("server.key"))
+        .arg("-out")
+        .arg(d.join("server.csr")));
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("server.ext");
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2"])
+        .arg("-in")
+        .arg(d.join("server.csr"))
+        .arg("-CA")
+        .arg(d.join("ca.pem"))
+        .arg("-CAkey")
+        .arg(d.join("ca.key"))
+        .arg("-CAcreateserial")
+        .arg("-extfile")
+        .arg(d.join("server.ext"))
+        .arg("-out")
+        .arg(d.join("server.pem")));
+}
+
+fn ssha(password: &str) -> String {
+    let out = Command::new("slappasswd")
+        .args(["-s", password])
+        .output()
+        .or_else(|_| {
+            Command::new("/usr/sbin/slappasswd")
+                .args(["-s", password])
+                .output()
+        })
+        .expect("slappasswd");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn data_ldif() -> String {
+    format!(
+        r#"dn: {BASE_DN}
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,{BASE_DN}
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=staff,{BASE_DN}
+objectClass: organizationalUnit
+ou: staff
+
+dn: {READER_DN}
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: reader
+userPassword: {READER_PW}
+
+dn: uid=alice,ou=people,{BASE_DN}
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice Liddell
+sn: Liddell
+givenName: Alice
+mail: alice@example.org
+mobile: +4917012345678
+userPassword: alicepw
+
+dn: uid=bob,ou=people,{BASE_DN}
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob Builder
+sn: Builder
+mail: bob@example.org
+userPassword: {bob}
+
+dn: uid=carol,ou=people,{BASE_DN}
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol
+sn: Carol
+userPassword: carolpw
+
+dn: uid=erin,ou=people,{BASE_DN}
+objectClass: inetOrgPerson
+uid: erin
+cn: Erin
+sn: Erin
+pager: +4916000000001
+userPassword: erinpw
+
+dn: uid=twin,ou=people,{BASE_DN}
+objectClass: inetOrgPerson
+uid: twin
+cn: Twin One
+sn: Twin
+mobile: +4915100000001
+userPassword: twinpw
+
+dn: uid=twin,ou=staff,{BASE_DN}
+objectClass: inetOrgPerson
+uid: twin
+cn: Twin Two
+sn: Twin
+mobile: +4915100000002
+userPassword: twinpw
+"#,
+        bob = ssha("bobpw")
+    )
+}
