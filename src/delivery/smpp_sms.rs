@@ -25,7 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use rusmpp::pdus::{BindTransceiver, BindTransmitter, SubmitSm};
 use rusmpp::tokio_codec::CommandCodec;
 use rusmpp::types::{COctetString, OctetString};
-use rusmpp::values::{DataCoding, InterfaceVersion, Npi, Ton};
+use rusmpp::values::{DataCoding, EsmClass, InterfaceVersion, Npi, Ton};
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -435,6 +435,9 @@ impl SmppSmsProvider {
             let short_message = OctetString::<0, 255>::from_slice(part)
                 .map_err(|_| Failure::Status("a message part is too long".into()))?;
             let submit = SubmitSm::builder()
+                // Explicit zero: rusmpp's default EsmClass encodes 0x08, which marks the
+                // message as an ANSI-41 delivery acknowledgement.
+                .esm_class(EsmClass::from(0u8))
                 .source_addr_ton(Ton::from(c.source_addr_ton))
                 .source_addr_npi(Npi::from(c.source_addr_npi))
                 .source_addr(source.clone())

@@ -10,4 +10,6 @@
 mod config;
 mod flow;
 mod radius;
+mod sms_device;
+mod sms_smpp;
 mod util;

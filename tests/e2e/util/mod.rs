@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use tessera::password_hash;
 use tessera::secret::Secret;
 
+pub mod smsc;
+
 /// The shared secret of the test client entries.
 pub const SECRET: &str = "testing123";
 
