@@ -367,10 +367,10 @@ fn dialogue(job: &Job) -> Result<String, Failure> {
             "SIM PIN" => {
                 let pin = pin.expose_str().unwrap_or("");
                 modem
-                    .command(&format!("AT+CPIN=\"{pin}\""), "entering the SIM PIN")
+                    .command(&format!("AT+CPIN=\"{pin}\""), "AT+CPIN")
                     .map_err(|e| match e {
                         Failure::Refused(r) => {
-                            Failure::Refused(format!("SIM PIN not accepted: {r}"))
+                            Failure::Refused(format!("SIM PIN not accepted ({r})"))
                         }
                         link => link,
                     })?;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tessera::password_hash;
 use tessera::secret::Secret;
 
+pub mod modem;
 pub mod smsc;
 
 /// The shared secret of the test client entries.
