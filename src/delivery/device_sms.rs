@@ -118,12 +118,12 @@ impl DeviceSmsConfig {
                 return Err("PIN: a SIM PIN is 4 to 8 digits".into());
             }
         }
-        if let Some(smsc) = &self.smsc {
-            if !is_dialable(smsc) {
-                return Err(format!(
-                    "SMSC: {smsc:?} is not a phone number (+ and digits)"
-                ));
-            }
+        if let Some(smsc) = &self.smsc
+            && !is_dialable(smsc)
+        {
+            return Err(format!(
+                "SMSC: {smsc:?} is not a phone number (+ and digits)"
+            ));
         }
         Ok(())
     }
@@ -145,13 +145,11 @@ pub fn gnokiirc_port(text: &str) -> Option<String> {
         if !in_global {
             continue;
         }
-        if let Some((key, value)) = line.split_once('=') {
-            if key.trim().eq_ignore_ascii_case("port") {
-                let value = value.trim();
-                if !value.is_empty() {
-                    return Some(value.to_string());
-                }
-            }
+        if let Some((key, value)) = line.split_once('=')
+            && key.trim().eq_ignore_ascii_case("port")
+            && !value.trim().is_empty()
+        {
+            return Some(value.trim().to_string());
         }
     }
     None
