@@ -378,8 +378,13 @@ fn c_octet<const MIN: usize, const MAX: usize>(
 }
 
 impl SmppSmsProvider {
-    /// The whole session; returns the message ids the SMSC gave.
-    async fn session(&self, destination: &str, parts: &[Vec<u8>]) -> Result<Vec<String>, Failure> {
+    /// Connects, binds and submits every part; returns the connection, the last sequence
+    /// number used and the message ids the SMSC gave.
+    async fn submit(
+        &self,
+        destination: &str,
+        parts: &[Vec<u8>],
+    ) -> Result<(Connection, u32, Vec<String>), Failure> {
         let c = &self.config;
         let stream = TcpStream::connect((c.server.as_str(), c.port))
             .await
@@ -458,11 +463,16 @@ impl SmppSmsProvider {
             }
         }
 
-        // The message is with the SMSC now; a slow or failed unbind must not turn that into a
-        // failure (and a failover that sends it twice).
-        sequence += 1;
-        let unbind = Command::new(CommandStatus::EsmeRok, sequence, Pdu::Unbind);
-        match tokio::time::timeout(UNBIND_GRACE, call(&mut conn, unbind, "unbind")).await {
+        Ok((conn, sequence, ids))
+    }
+
+    /// Ends the session politely. The message is with the SMSC now, so this runs outside the
+    /// session's timeout with a short one of its own: a slow or failed unbind must not turn a
+    /// delivered message into a failure (and a failover that sends it twice).
+    async fn unbind(&self, mut conn: Connection, sequence: u32) {
+        let unbind = Command::new(CommandStatus::EsmeRok, sequence + 1, Pdu::Unbind);
+        let grace = UNBIND_GRACE.min(self.config.timeout);
+        match tokio::time::timeout(grace, call(&mut conn, unbind, "unbind")).await {
             Ok(Ok(_)) => {}
             Ok(Err(Failure::Link(e) | Failure::Status(e))) => {
                 tracing::debug!(provider = %self.name, error = %e, "unbind failed after the message was accepted");
@@ -471,8 +481,7 @@ impl SmppSmsProvider {
                 tracing::debug!(provider = %self.name, "no unbind_resp, closing anyway");
             }
         }
-        let _ = SinkExt::<Command>::close(&mut conn).await;
-        Ok(ids)
+        let _ = tokio::time::timeout(grace, SinkExt::<Command>::close(&mut conn)).await;
     }
 }
 
@@ -488,17 +497,20 @@ impl Provider for SmppSmsProvider {
             normalise_phone(&message.recipient, c.msisdn, c.suppress_prefix.as_deref());
         let text = String::from_utf8_lossy(message.text.expose());
         let parts = c.target_encoding.split(&text);
-        match tokio::time::timeout(c.timeout, self.session(&destination, &parts)).await {
-            Ok(Ok(ids)) => Ok(Receipt {
-                provider: self.name.clone(),
-                detail: format!(
-                    "{} submit_sm accepted by {}:{}, message id {}",
-                    parts.len(),
-                    c.server,
-                    c.port,
-                    ids.join(", ")
-                ),
-            }),
+        match tokio::time::timeout(c.timeout, self.submit(&destination, &parts)).await {
+            Ok(Ok((conn, sequence, ids))) => {
+                self.unbind(conn, sequence).await;
+                Ok(Receipt {
+                    provider: self.name.clone(),
+                    detail: format!(
+                        "{} submit_sm accepted by {}:{}, message id {}",
+                        parts.len(),
+                        c.server,
+                        c.port,
+                        ids.join(", ")
+                    ),
+                })
+            }
             Ok(Err(Failure::Link(reason))) => Err(self.unavailable(reason)),
             Ok(Err(Failure::Status(reason))) => Err(self.refused(reason)),
             Err(_) => Err(self.unavailable(format!(
