@@ -9,6 +9,7 @@
 pub mod device_sms;
 pub mod file;
 mod linotp_values;
+pub mod smpp_encoding;
 pub mod smpp_sms;
 
 use std::collections::BTreeMap;
