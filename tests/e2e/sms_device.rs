@@ -247,9 +247,9 @@ fn bad_device_keys_are_config_errors() {
     assert!(errors.contains("\"fast\" is not a baud rate"), "{errors}");
 }
 
-fn device_provider_block(modem: &FakeModem) -> String {
+fn device_provider_block(modem: &FakeModem, extra: &str) -> String {
     format!(
-        "[provider.sms.modem]\nclass = \"DeviceSMSProvider\"\nDEVICE = \"{}\"\nTIMEOUT = 5\n\n",
+        "[provider.sms.modem]\nclass = \"DeviceSMSProvider\"\nDEVICE = \"{}\"\nTIMEOUT = 5\n{extra}\n",
         modem.path.display()
     )
 }
@@ -264,9 +264,12 @@ fn otp_in(text: &str) -> String {
 
 #[test]
 fn radius_login_with_the_otp_from_the_modem() {
-    let modem = FakeModem::start();
+    let modem = FakeModem::start_with(ModemBehaviour {
+        pin: Some("27182818".into()),
+        ..ModemBehaviour::default()
+    });
     let server = Server::start_with(&Setup {
-        providers: device_provider_block(&modem),
+        providers: device_provider_block(&modem, "PIN = \"27182818\"\n"),
         ..Setup::default()
     });
     let first = server.auth("alice", "wonderland", None);
@@ -278,6 +281,13 @@ fn radius_login_with_the_otp_from_the_modem() {
     server
         .auth("alice", &otp, Some(&first.state()))
         .expect("Access-Accept");
+    let log = server.log_text();
+    let words: Vec<&str> = log.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    assert!(
+        !words.contains(&"27182818"),
+        "no SIM PIN in the log:\n{log}"
+    );
+    assert!(!words.contains(&otp.as_str()), "no OTP in the log:\n{log}");
 }
 
 #[test]
@@ -287,7 +297,7 @@ fn failing_modem_rejects_the_login() {
         ..ModemBehaviour::default()
     });
     let server = Server::start_with(&Setup {
-        providers: device_provider_block(&modem),
+        providers: device_provider_block(&modem, ""),
         ..Setup::default()
     });
     let reply = server.auth("alice", "wonderland", None);

@@ -113,6 +113,27 @@ async fn transmitter_bind_and_ucs2_text() {
 }
 
 #[tokio::test]
+async fn the_smscs_own_enquire_link_is_answered_while_binding() {
+    let smsc = Smsc::start_with(SmscBehaviour {
+        enquire_link_first: true,
+        ..SmscBehaviour::default()
+    });
+    let p = provider(&keys(smsc.port(), ""));
+    p.send(&sms("+4917012345678", "123456"))
+        .await
+        .expect("sent");
+    assert_eq!(
+        smsc.wait_for_events(4),
+        [
+            "bind_transceiver",
+            "enquire_link_resp",
+            "submit_sm",
+            "unbind"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn wrong_password_is_refused_with_the_status_name() {
     let smsc = Smsc::start_with(SmscBehaviour {
         password: "other".into(),
@@ -301,9 +322,14 @@ fn refusing_smsc_rejects_the_login_and_logs_the_status() {
         Some("sending the OTP by SMS failed")
     );
     server.wait_for_log("ESME_RTHROTTLED");
+    let log = server.log_text();
+    assert!(!log.contains("s3cret"), "no SMPP password in the log");
+    // The SMSC saw the refused message, so the OTP is known: it must not be in the log.
+    let otp = otp_in(&smsc.submits()[0].text());
     assert!(
-        !server.log_text().contains("s3cret"),
-        "no SMPP password in the log"
+        !log.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == otp),
+        "no OTP in the log:\n{log}"
     );
 }
 

@@ -26,6 +26,9 @@ pub struct SmscBehaviour {
     pub submit_status: CommandStatus,
     /// When false, it accepts connections and never answers anything.
     pub answers: bool,
+    /// Sends its own `enquire_link` (and waits for the resp) before answering a bind, as an
+    /// SMSC checking the link may.
+    pub enquire_link_first: bool,
 }
 
 impl Default for SmscBehaviour {
@@ -35,6 +38,7 @@ impl Default for SmscBehaviour {
             password: "s3cret".into(),
             submit_status: CommandStatus::EsmeRok,
             answers: true,
+            enquire_link_first: false,
         }
     }
 }
@@ -201,6 +205,7 @@ fn name(pdu: Option<&Pdu>) -> String {
         Some(Pdu::SubmitSm(_)) => "submit_sm",
         Some(Pdu::Unbind) => "unbind",
         Some(Pdu::EnquireLink) => "enquire_link",
+        Some(Pdu::EnquireLinkResp) => "enquire_link_resp",
         _ => "other",
     }
     .to_string()
@@ -229,6 +234,20 @@ async fn serve(
                 CommandStatus::EsmeRinvpaswd
             }
         };
+        let is_bind = matches!(
+            command.pdu(),
+            Some(Pdu::BindTransceiver(_) | Pdu::BindTransmitter(_))
+        );
+        if is_bind && behaviour.enquire_link_first {
+            let probe = Command::new(CommandStatus::EsmeRok, 1000, Pdu::EnquireLink);
+            if conn.send(probe).await.is_err() {
+                break;
+            }
+            match conn.next().await {
+                Some(Ok(answer)) => record.lock().unwrap().events.push(name(answer.pdu())),
+                _ => break,
+            }
+        }
         let reply = match command.pdu() {
             Some(Pdu::BindTransceiver(b)) => {
                 record.lock().unwrap().binds.push(Bind {
