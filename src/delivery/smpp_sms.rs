@@ -224,9 +224,10 @@ async fn call(conn: &mut Connection, command: Command, what: &str) -> Result<Com
             }
             Some(Ok(answer)) => answer,
         };
-        if answer.sequence_number() == sequence
-            && (answer.id() == CommandId::GenericNack || u32::from(answer.id()) & 0x8000_0000 != 0)
-        {
+        // SMPP 3.4 §5.1.2.1: a response's command_id has bit 31 set (generic_nack is
+        // 0x80000000); a request from the SMSC with our number is not our answer.
+        let is_response = u32::from(answer.id()) & 0x8000_0000 != 0;
+        if answer.sequence_number() == sequence && is_response {
             if answer.status() != CommandStatus::EsmeRok {
                 let kind = if answer.id() == CommandId::GenericNack {
                     "generic_nack"
@@ -287,6 +288,9 @@ impl SmppSmsProvider {
         parts: &[Vec<u8>],
     ) -> Result<(Connection, u32, Vec<String>), Failure> {
         let c = &self.config;
+        // Checked before connecting: a number SMPP cannot carry is refused without a session.
+        let source = c_octet::<1, 21>("source_addr", &c.source_addr)?;
+        let destination = c_octet::<1, 21>("destination", destination)?;
         let stream = TcpStream::connect((c.server.as_str(), c.port))
             .await
             .map_err(|e| {
@@ -333,8 +337,6 @@ impl SmppSmsProvider {
         )
         .await?;
 
-        let source = c_octet::<1, 21>("source_addr", &c.source_addr)?;
-        let destination = c_octet::<1, 21>("destination", destination)?;
         let mut ids = Vec::with_capacity(parts.len());
         for part in parts {
             sequence += 1;

@@ -198,6 +198,21 @@ async fn long_text_is_split_into_several_submit_sm() {
 }
 
 #[tokio::test]
+async fn a_number_smpp_cannot_carry_is_refused_without_a_session() {
+    let smsc = Smsc::start();
+    let p = provider(&keys(smsc.port(), ""));
+    let error = p
+        .send(&sms("+491701234567890123456789", "123456"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DeliveryError::Refused { reason, .. } if reason.contains("destination")),
+        "{error}"
+    );
+    assert_eq!(smsc.connections(), 0);
+}
+
+#[tokio::test]
 async fn nothing_listening_is_unavailable() {
     let p = provider(&keys(dead_port(), ""));
     let error = p.send(&sms("+4917012345678", "123456")).await.unwrap_err();
