@@ -246,6 +246,8 @@ fn classify(line: &str) -> Answer {
 
 /// Lines longer than this are noise; they are cut so a babbling device cannot fill memory.
 const MAX_LINE: usize = 512;
+/// Information lines kept per command; a command answers with a few at most.
+const MAX_INFO_LINES: usize = 32;
 
 struct Modem {
     port: Box<dyn serialport::SerialPort>,
@@ -267,7 +269,7 @@ impl Modem {
         loop {
             if let Some(end) = self.pending.iter().position(|b| *b == b'\r' || *b == b'\n') {
                 let line: Vec<u8> = self.pending.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line[..end]).into_owned();
+                let line = String::from_utf8_lossy(line.get(..end).unwrap_or(&[])).into_owned();
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -293,6 +295,8 @@ impl Modem {
                 .map_err(|e| Failure::Link(format!("serial port: {e}")))?;
             let mut chunk = [0u8; 256];
             match self.port.read(&mut chunk) {
+                // Nothing read without an error: do not spin until the deadline.
+                Ok(0) => std::thread::sleep(Duration::from_millis(10)),
                 Ok(n) => self
                     .pending
                     .extend_from_slice(chunk.get(..n).unwrap_or(&[])),
@@ -312,8 +316,9 @@ impl Modem {
             match self.next(what, false)? {
                 Answer::Ok => return Ok(info),
                 Answer::Error(e) => return Err(Failure::Refused(format!("{what}: {e}"))),
-                Answer::Info(line) => info.push(line),
-                Answer::Prompt => {}
+                // Bounded: a babbling device cannot fill memory before the deadline.
+                Answer::Info(line) if info.len() < MAX_INFO_LINES => info.push(line),
+                Answer::Info(_) | Answer::Prompt => {}
             }
         }
     }
