@@ -14,6 +14,9 @@
 //! <text> Ctrl-Z           -> +CMGS: <n>, OK
 //! ```
 //!
+//! A PIN the SIM refused is not entered again while the provider lives: three wrong PINs lock a
+//! SIM, and every login would spend one.
+//!
 //! `ERROR`, `+CMS ERROR: n` or `+CME ERROR: n` is a refusal carrying that code; a port that does
 //! not open, a modem that does not answer within `TIMEOUT` or a line that breaks is
 //! *unavailable*. Lines the modem echoes are never quoted in errors or logs: they contain the
@@ -30,7 +33,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -155,15 +158,31 @@ pub fn gnokiirc_port(text: &str) -> Option<String> {
     None
 }
 
-/// One lock per device path, shared by every provider that uses the device.
-fn device_lock(device: &Path) -> Arc<tokio::sync::Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+/// What tessera remembers about a modem between messages.
+#[derive(Debug, Default)]
+struct DeviceState {
+    /// The SIM refused the configured PIN. It is not tried again until a restart: a SIM locks
+    /// after three wrong PINs, and every login would otherwise spend one.
+    pin_rejected: bool,
+}
+
+/// One lock (and state) per device path, shared by every provider that uses the device. The
+/// registry holds them weakly: once no provider uses a device, its state is gone.
+fn device_lock(device: &Path) -> Arc<tokio::sync::Mutex<DeviceState>> {
+    type Registry = HashMap<PathBuf, Weak<tokio::sync::Mutex<DeviceState>>>;
+    static LOCKS: OnceLock<Mutex<Registry>> = OnceLock::new();
     let key = std::fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
     let mut locks = LOCKS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    locks.entry(key).or_default().clone()
+    locks.retain(|_, lock| lock.strong_count() > 0);
+    if let Some(lock) = locks.get(&key).and_then(Weak::upgrade) {
+        return lock;
+    }
+    let lock = Arc::new(tokio::sync::Mutex::new(DeviceState::default()));
+    locks.insert(key, Arc::downgrade(&lock));
+    lock
 }
 
 /// See the module documentation.
@@ -171,7 +190,7 @@ pub struct DeviceSmsProvider {
     name: String,
     device: PathBuf,
     config: DeviceSmsConfig,
-    lock: Arc<tokio::sync::Mutex<()>>,
+    lock: Arc<tokio::sync::Mutex<DeviceState>>,
 }
 
 impl DeviceSmsProvider {
@@ -337,7 +356,7 @@ struct Job {
 }
 
 /// Runs the whole dialogue; returns the message reference of `+CMGS: n`.
-fn dialogue(job: &Job) -> Result<String, Failure> {
+fn dialogue(job: &Job, state: &mut DeviceState) -> Result<String, Failure> {
     let port = serialport::new(job.device.to_string_lossy(), job.baud_rate)
         .data_bits(serialport::DataBits::Eight)
         .parity(serialport::Parity::None)
@@ -360,19 +379,27 @@ fn dialogue(job: &Job) -> Result<String, Failure> {
     })?;
     if let Some(pin) = &job.pin {
         let info = modem.command("AT+CPIN?", "AT+CPIN?")?;
-        let state = info
+        let sim = info
             .iter()
             .find_map(|l| l.strip_prefix("+CPIN:"))
             .map(str::trim)
             .unwrap_or("");
-        match state {
+        match sim {
             "READY" => {}
+            "SIM PIN" if state.pin_rejected => {
+                return Err(Failure::Refused(
+                    "the SIM refused the configured PIN before; not trying it again until \
+                     tessera restarts"
+                        .into(),
+                ));
+            }
             "SIM PIN" => {
                 let pin = pin.expose_str().unwrap_or("");
                 modem
                     .command(&format!("AT+CPIN=\"{pin}\""), "AT+CPIN")
                     .map_err(|e| match e {
                         Failure::Refused(r) => {
+                            state.pin_rejected = true;
                             Failure::Refused(format!("SIM PIN not accepted ({r})"))
                         }
                         link => link,
@@ -488,9 +515,8 @@ impl Provider for DeviceSmsProvider {
             deadline: deadline.into_std(),
         };
         let task = tokio::task::spawn_blocking(move || {
-            let result = dialogue(&job);
-            drop(guard);
-            result
+            let mut state = guard;
+            dialogue(&job, &mut state)
         });
         // The dialogue stops by itself at the deadline; the margin only guards against a
         // blocking read that overruns it.

@@ -131,6 +131,18 @@ async fn wrong_sim_pin_is_refused_without_showing_it() {
     );
     assert!(!text.contains("9999"), "no PIN in {text}");
     assert!(modem.record().messages.is_empty());
+
+    // A wrong PIN is not tried again: three would lock the SIM.
+    let again = p.send(&sms("+4917012345678", "123456")).await.unwrap_err();
+    assert!(again.to_string().contains("not trying it again"), "{again}");
+    let commands = modem.record().commands;
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| c.starts_with("AT+CPIN="))
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
