@@ -212,6 +212,10 @@ impl DeviceSmsProvider {
             }
             (None, None) => return Err("DEVICE: no device configured".into()),
         };
+        if !device.exists() {
+            // Not an error: a USB modem may be plugged in after tessera started.
+            tracing::warn!(provider = %name, device = %device.display(), "the modem's device does not exist (yet)");
+        }
         Ok(DeviceSmsProvider {
             name: name.to_string(),
             lock: device_lock(&device),
