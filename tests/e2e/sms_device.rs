@@ -204,9 +204,11 @@ async fn missing_or_silent_modem_is_unavailable() {
 #[tokio::test]
 async fn a_device_sends_one_message_at_a_time() {
     let modem = FakeModem::start();
-    // Two providers on the same device share its queue.
-    let a = Arc::new(provider(&device_keys(&modem, "")));
-    let b = Arc::new(provider(&device_keys(&modem, "")));
+    // Two providers on the same device share its queue. The deadline covers the wait in the
+    // queue, so it is generous here.
+    let keys = format!("DEVICE = \"{}\"\nTIMEOUT = 60\n", modem.path.display());
+    let a = Arc::new(provider(&keys));
+    let b = Arc::new(provider(&keys));
     let mut tasks = vec![];
     for i in 0..6 {
         let p = if i % 2 == 0 { a.clone() } else { b.clone() };
