@@ -59,16 +59,16 @@ pub struct SmppSmsConfig {
     #[serde(default)]
     pub source_addr: String,
     /// Type of number of the sender (SMPP 3.4 §5.2.5).
-    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
+    #[serde(default = "one", deserialize_with = "source_addr_ton")]
     pub source_addr_ton: u8,
     /// Numbering plan of the sender (SMPP 3.4 §5.2.6).
-    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
+    #[serde(default = "one", deserialize_with = "source_addr_npi")]
     pub source_addr_npi: u8,
     /// Type of number of the recipient.
-    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
+    #[serde(default = "one", deserialize_with = "dest_addr_ton")]
     pub dest_addr_ton: u8,
     /// Numbering plan of the recipient.
-    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
+    #[serde(default = "one", deserialize_with = "dest_addr_npi")]
     pub dest_addr_npi: u8,
     /// How the text is encoded: `ISO8859-1` (default), `UCS2`/`UTF-16BE`, `IA5`/`ASCII`.
     #[serde(default = "default_encoding", deserialize_with = "encoding")]
@@ -94,6 +94,19 @@ pub struct SmppSmsConfig {
     /// LinOTP's `SUPPRESS_PREFIX`: removed from the start of the number (e.g. `+`).
     #[serde(rename = "SUPPRESS_PREFIX", default)]
     pub suppress_prefix: Option<String>,
+}
+
+fn source_addr_ton<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    linotp_values::octet(d, "source_addr_ton")
+}
+fn source_addr_npi<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    linotp_values::octet(d, "source_addr_npi")
+}
+fn dest_addr_ton<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    linotp_values::octet(d, "dest_addr_ton")
+}
+fn dest_addr_npi<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    linotp_values::octet(d, "dest_addr_npi")
 }
 
 fn default_port() -> u16 {

@@ -266,6 +266,14 @@ fn linotp_class_names_and_bad_values_in_the_config() {
             && errors.contains("\"smmp-port\" is not a port"),
         "{errors}"
     );
+    let ton = good.replace("source_addr_ton = \"5\"", "source_addr_ton = \"alpha\"");
+    let errors = Config::parse(Path::new("t.toml"), &ton)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("source_addr_ton: \"alpha\" is not a TON/NPI value"),
+        "{errors}"
+    );
     let long = good.replace("password = \"password\"", "password = \"much-too-long\"");
     let errors = Config::parse(Path::new("t.toml"), &long)
         .unwrap_err()
