@@ -3,7 +3,10 @@
 //!
 //! One short session per message, as LinOTP's provider does: connect, `bind_transceiver` (or
 //! `bind_transmitter` with `bind = "transmitter"`), one `submit_sm` per part — each waiting for
-//! its `submit_sm_resp` — then `unbind` and close. A text longer than one SMS is split as
+//! its `submit_sm_resp` — then `unbind` and close. `TIMEOUT` bounds everything up to the last
+//! `submit_sm_resp`; the unbind gets one more second of its own, and its failure is only logged:
+//! once the SMSC has accepted the message, nothing turns that into a failure (and a failover
+//! that sends it twice). A text longer than one SMS is split as
 //! LinOTP splits it: separate `submit_sm`s of at most 153 octets (67 UCS-2 characters), with no
 //! concatenation header, so the phone shows consecutive messages.
 //!

@@ -223,6 +223,20 @@ async fn nothing_listening_is_unavailable() {
 }
 
 #[tokio::test]
+async fn smsc_hanging_up_is_unavailable() {
+    let smsc = Smsc::start_with(SmscBehaviour {
+        hang_up_on_submit: true,
+        ..SmscBehaviour::default()
+    });
+    let p = provider(&keys(smsc.port(), ""));
+    let error = p.send(&sms("+4917012345678", "123456")).await.unwrap_err();
+    assert!(
+        matches!(&error, DeliveryError::Unavailable { reason, .. } if reason.contains("closed the connection before answering submit_sm")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn silent_smsc_is_unavailable_after_the_timeout() {
     let smsc = Smsc::start_with(SmscBehaviour {
         answers: false,

@@ -29,6 +29,8 @@ pub struct SmscBehaviour {
     /// Sends its own `enquire_link` (and waits for the resp) before answering a bind, as an
     /// SMSC checking the link may.
     pub enquire_link_first: bool,
+    /// Closes the connection instead of answering submit_sm.
+    pub hang_up_on_submit: bool,
 }
 
 impl Default for SmscBehaviour {
@@ -39,6 +41,7 @@ impl Default for SmscBehaviour {
             submit_status: CommandStatus::EsmeRok,
             answers: true,
             enquire_link_first: false,
+            hang_up_on_submit: false,
         }
     }
 }
@@ -283,6 +286,7 @@ async fn serve(
                         .build(),
                 )
             }
+            Some(Pdu::SubmitSm(_)) if behaviour.hang_up_on_submit => break,
             Some(Pdu::SubmitSm(sm)) => {
                 record.lock().unwrap().submits.push(Submit {
                     source_addr_ton: u8::from(sm.source_addr_ton),
