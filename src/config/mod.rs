@@ -22,7 +22,9 @@ use toml::Spanned;
 
 use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
+use crate::delivery::device_sms::{DeviceSmsConfig, DeviceSmsProvider};
 use crate::delivery::file::{FileProvider, FileProviderConfig};
+use crate::delivery::smpp_sms::{SmppSmsConfig, SmppSmsProvider};
 use crate::delivery::{Channel, Providers};
 use crate::directory::ldap::{LdapConfig, LdapDirectory, LdapSettings};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
@@ -195,6 +197,10 @@ pub enum DirectoryConfig {
 pub enum ProviderConfig {
     /// `class = "file"`.
     File(FileProviderConfig),
+    /// `class = "SMPPSMSProvider"`.
+    SmppSms(SmppSmsConfig),
+    /// `class = "DeviceSMSProvider"`.
+    DeviceSms(DeviceSmsConfig),
 }
 
 /// A realm definition, checked.
@@ -486,7 +492,31 @@ impl Config {
                             c.path = resolve(&c.path);
                             ProviderConfig::File(c)
                         }),
-                    other => Err(format!("unknown provider class {other:?} (known: file)")),
+                    "SMPPSMSProvider"
+                    | "smsprovider.SMPPSMSProvider"
+                    | "smsprovider.SMPPSMSProvider.SMPPSMSProvider"
+                    | "linotp.provider.smsprovider.SMPPSMSProvider.SMPPSMSProvider" => {
+                        sms_only(channel, &provider.class).and_then(|()| {
+                            from_table::<SmppSmsConfig>(&provider.rest)
+                                .and_then(|c| c.check().map(|()| ProviderConfig::SmppSms(c)))
+                        })
+                    }
+                    "DeviceSMSProvider"
+                    | "smsprovider.DeviceSMSProvider"
+                    | "smsprovider.DeviceSMSProvider.DeviceSMSProvider"
+                    | "linotp.provider.smsprovider.DeviceSMSProvider.DeviceSMSProvider" => {
+                        sms_only(channel, &provider.class).and_then(|()| {
+                            from_table::<DeviceSmsConfig>(&provider.rest).and_then(|mut c| {
+                                c.check()?;
+                                c.device = c.device.as_deref().map(resolve);
+                                c.config_file = c.config_file.as_deref().map(resolve);
+                                Ok(ProviderConfig::DeviceSms(c))
+                            })
+                        })
+                    }
+                    other => Err(format!(
+                        "unknown provider class {other:?} (known: file, SMPPSMSProvider, DeviceSMSProvider)"
+                    )),
                 };
                 match config {
                     Ok(c) => {
@@ -713,13 +743,30 @@ impl Config {
     /// Builds every provider.
     pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
         let mut providers = Providers::default();
+        let mut errors = vec![];
         for (channel, named) in &self.providers {
             for (name, (config, default)) in named {
-                let provider = match config {
+                let provider: Arc<dyn crate::delivery::Provider> = match config {
                     ProviderConfig::File(c) => Arc::new(FileProvider::new(name, c)),
+                    ProviderConfig::SmppSms(c) => Arc::new(SmppSmsProvider::new(name, c)),
+                    ProviderConfig::DeviceSms(c) => match DeviceSmsProvider::open(name, c) {
+                        Ok(p) => Arc::new(p),
+                        Err(message) => {
+                            errors.push(ConfigError {
+                                file: self.path.clone(),
+                                line: 0,
+                                key: format!("provider.{channel}.{name}"),
+                                message,
+                            });
+                            continue;
+                        }
+                    },
                 };
                 providers.insert(*channel, provider, *default);
             }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
         Ok(providers)
     }
@@ -731,6 +778,16 @@ impl RawConfig {
             Channel::Sms => self.providers.sms.contains_key(name),
             Channel::Email => self.providers.email.contains_key(name),
         }
+    }
+}
+
+/// SMS-only classes cannot serve the e-mail channel.
+fn sms_only(channel: Channel, class: &str) -> Result<(), String> {
+    match channel {
+        Channel::Sms => Ok(()),
+        Channel::Email => Err(format!(
+            "{class} sends SMS; it cannot be an e-mail provider"
+        )),
     }
 }
 

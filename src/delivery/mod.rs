@@ -6,7 +6,11 @@
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
 //! gateway explicitly refused the message — as LinOTP does.
 
+pub mod device_sms;
 pub mod file;
+mod linotp_values;
+pub mod smpp_encoding;
+pub mod smpp_sms;
 
 use std::collections::BTreeMap;
 use std::fmt;

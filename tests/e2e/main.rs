@@ -13,6 +13,8 @@ mod ldap;
 mod package;
 mod radius;
 mod service;
+mod sms_device;
+mod sms_smpp;
 mod tokens;
 mod users_file;
 mod util;

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 use tessera::password_hash;
 use tessera::secret::Secret;
 
+pub mod modem;
+pub mod smsc;
+
 /// The shared secret of the test client entries.
 pub const SECRET: &str = "testing123";
 

@@ -1,0 +1,182 @@
+//! Lenient readers for provider keys whose values LinOTP users write as strings.
+//!
+//! LinOTP stores provider configuration as JSON, and its documented examples quote numbers
+//! (`"port": "2775"`, `"source_addr_ton": "5"`, `"MSISDN": "true"`). A user pasting such a
+//! config must not have to retype it, so these `deserialize_with` helpers accept a number (or
+//! boolean) and the same value as a string. The error names the value, never a secret: none of
+//! these helpers is used on a password or PIN.
+//!
+//! Also holds the SMS phone normalisation of LinOTP's `ISMSProvider.submitMessage` for the SMPP
+//! and device providers.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _};
+
+/// A number or the same number as a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+impl NumberOrString {
+    fn text(&self) -> String {
+        match self {
+            NumberOrString::Integer(n) => n.to_string(),
+            NumberOrString::Float(f) => f.to_string(),
+            NumberOrString::Bool(b) => b.to_string(),
+            NumberOrString::Text(s) => s.trim().to_string(),
+        }
+    }
+}
+
+fn integer<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
+    d: D,
+    what: &str,
+    min: i64,
+    max: i64,
+) -> Result<T, D::Error> {
+    let value = NumberOrString::deserialize(d)?;
+    let n = match &value {
+        NumberOrString::Integer(n) => Some(*n),
+        NumberOrString::Text(s) => s.trim().parse::<i64>().ok(),
+        NumberOrString::Float(_) | NumberOrString::Bool(_) => None,
+    };
+    n.filter(|n| (min..=max).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| {
+            D::Error::custom(format!("{:?} is not {what} ({min}..={max})", value.text()))
+        })
+}
+
+/// A TCP port, `2775` or `"2775"`.
+pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    integer(d, "a port", 1, 65_535)
+}
+
+/// A serial line speed, `115200` or `"115200"`.
+pub fn baud_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    integer(d, "a baud rate", 50, 4_000_000)
+}
+
+/// An SMPP type of number or numbering plan, `1` or `"1"` (SMPP 3.4 §5.2.5/§5.2.6 define
+/// 0..=6 for TON and up to 18 for NPI; both are one octet). Four keys share this reader, so
+/// the error names `key`.
+pub fn octet<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<u8, D::Error> {
+    integer(d, "a TON/NPI value", 0, 255)
+        .map_err(|e: D::Error| D::Error::custom(format!("{key}: {e}")))
+}
+
+/// Seconds as a number or string (`5`, `2.5`, `"5"`), more than zero and at most an hour.
+pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = NumberOrString::deserialize(d)?;
+    let secs = match &value {
+        NumberOrString::Integer(n) => Some(*n as f64),
+        NumberOrString::Float(f) => Some(*f),
+        NumberOrString::Text(s) => s.trim().parse::<f64>().ok(),
+        NumberOrString::Bool(_) => None,
+    };
+    secs.filter(|s| *s > 0.0 && *s <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "{:?} is not a number of seconds (more than 0, at most 3600)",
+                value.text()
+            ))
+        })
+}
+
+/// A boolean, `true` or `"true"`/`"1"`/`"yes"` (and their negatives).
+pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = NumberOrString::deserialize(d)?;
+    match value.text().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(D::Error::custom(format!(
+            "{:?} is not a boolean (true or false)",
+            value.text()
+        ))),
+    }
+}
+
+/// LinOTP's phone normalisation (`ISMSProvider.submitMessage`): with `msisdn`, keep a leading
+/// `+` and drop every other non-digit (`"+49 01602/2222-222"` → `"+49016022222222"`); then
+/// remove `suppress_prefix` from the start (after leading spaces).
+// TODO(merge): use delivery::normalise_phone
+pub(crate) fn normalise_phone(phone: &str, msisdn: bool, suppress_prefix: Option<&str>) -> String {
+    let mut phone = phone.trim().to_string();
+    if msisdn {
+        let plus = phone.starts_with('+');
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        phone = if plus { format!("+{digits}") } else { digits };
+    }
+    if let Some(prefix) = suppress_prefix.filter(|p| !p.is_empty()) {
+        let trimmed = phone.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(prefix) {
+            phone = rest.to_string();
+        }
+    }
+    phone
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, Debug)]
+    struct T {
+        #[serde(deserialize_with = "port")]
+        port: u16,
+        #[serde(deserialize_with = "seconds")]
+        timeout: Duration,
+        #[serde(deserialize_with = "boolean")]
+        flag: bool,
+    }
+
+    fn parse(s: &str) -> Result<T, String> {
+        toml::from_str::<T>(s).map_err(|e| e.message().to_string())
+    }
+
+    #[test]
+    fn numbers_and_strings_both_work() {
+        let t = parse("port = 2775\ntimeout = 2.5\nflag = true").unwrap();
+        assert_eq!(
+            (t.port, t.timeout, t.flag),
+            (2775, Duration::from_millis(2500), true)
+        );
+        let t = parse("port = \"2775\"\ntimeout = \"5\"\nflag = \"0\"").unwrap();
+        assert_eq!(
+            (t.port, t.timeout, t.flag),
+            (2775, Duration::from_secs(5), false)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = parse("port = \"smpp-port\"\ntimeout = 5\nflag = true").unwrap_err();
+        assert!(e.contains("\"smpp-port\" is not a port"), "{e}");
+        let e = parse("port = 70000\ntimeout = 5\nflag = true").unwrap_err();
+        assert!(e.contains("\"70000\" is not a port"), "{e}");
+        let e = parse("port = 1\ntimeout = 0\nflag = true").unwrap_err();
+        assert!(e.contains("not a number of seconds"), "{e}");
+    }
+
+    #[test]
+    fn phone_normalisation_as_linotp() {
+        assert_eq!(
+            normalise_phone("+49 01602/2222-222", true, None),
+            "+49016022222222"
+        );
+        assert_eq!(
+            normalise_phone("+49 01602/2222-222", true, Some("+")),
+            "49016022222222"
+        );
+        assert_eq!(normalise_phone(" 0170 123", false, None), "0170 123");
+        assert_eq!(normalise_phone("+4917", false, Some("+")), "4917");
+    }
+}
