@@ -15,6 +15,7 @@
 //! - [`delivery`]: SMS and e-mail providers.
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
 //! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
+//! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -26,3 +27,4 @@ pub mod password_hash;
 pub mod radius;
 pub mod secret;
 pub mod store;
+pub mod tls;

@@ -53,6 +53,34 @@ enum Command {
     /// Users-file helpers.
     #[command(subcommand)]
     User(UserCommand),
+    /// Provider helpers.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// Send "tessera test message" through one configured provider and print what the peer
+    /// answered (exit 1 when the provider failed).
+    Test {
+        /// The provider's name, as in `[provider.sms.NAME]` or `[provider.email.NAME]`.
+        name: String,
+        /// Phone number or e-mail address to send to.
+        #[arg(long)]
+        to: String,
+        /// Which channel's provider, when the name exists for both (default: the one it
+        /// exists for, else sms).
+        #[arg(long, value_enum)]
+        channel: Option<ChannelArg>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChannelArg {
+    /// An SMS provider.
+    Sms,
+    /// An e-mail provider.
+    Email,
 }
 
 #[derive(Subcommand)]
@@ -72,10 +100,14 @@ enum Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    tessera::tls::install_crypto_provider();
     let result = match cli.command {
         Command::Serve => serve(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::User(UserCommand::Hash) => user_hash(),
+        Command::Provider(ProviderCommand::Test { name, to, channel }) => {
+            provider_test(&cli.config, &name, &to, channel)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +172,48 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         config.policies.iter().count()
     );
     Ok(())
+}
+
+fn provider_test(
+    path: &std::path::Path,
+    name: &str,
+    to: &str,
+    channel: Option<ChannelArg>,
+) -> Result<(), Failure> {
+    use tessera::delivery::{Channel, Message};
+    let (_, _, providers) = load(path)?;
+    let channel = match channel {
+        Some(ChannelArg::Sms) => Channel::Sms,
+        Some(ChannelArg::Email) => Channel::Email,
+        None if providers.get(Channel::Sms, name).is_none()
+            && providers.get(Channel::Email, name).is_some() =>
+        {
+            Channel::Email
+        }
+        None => Channel::Sms,
+    };
+    let Some(provider) = providers.get(channel, name) else {
+        return Err(Failure::No(format!(
+            "tessera: no [provider.{channel}.{name}] is configured"
+        )));
+    };
+    let message = Message {
+        channel,
+        recipient: to.to_string(),
+        subject: None,
+        text: Secret::from("tessera test message"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
+    match runtime.block_on(provider.send(&message)) {
+        Ok(receipt) => {
+            println!("{channel} provider {name}: sent; the peer said: {}", receipt.detail);
+            Ok(())
+        }
+        Err(error) => Err(Failure::No(format!("tessera: {error}"))),
+    }
 }
 
 fn user_hash() -> Result<(), Failure> {

@@ -23,7 +23,10 @@ use toml::Spanned;
 use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
 use crate::delivery::file::{FileProvider, FileProviderConfig};
-use crate::delivery::{Channel, Providers};
+use crate::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
+use crate::delivery::smtp_email::{SmtpEmailConfig, SmtpEmailProvider};
+use crate::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
+use crate::delivery::{Channel, Provider, Providers};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
@@ -107,7 +110,9 @@ struct RawDirectory {
     rest: toml::Table,
 }
 
-/// `[provider.sms.NAME]` / `[provider.email.NAME]`: a `class` and that class's keys.
+/// `[provider.sms.NAME]` / `[provider.email.NAME]`: a `class` and that class's keys, given as
+/// TOML keys, or as LinOTP's provider JSON verbatim in `config_json`, or both (see
+/// [`merge_config_json`]).
 #[derive(Debug, Clone, Deserialize)]
 struct RawProvider {
     class: String,
@@ -189,7 +194,17 @@ pub enum DirectoryConfig {
 pub enum ProviderConfig {
     /// `class = "file"`.
     File(FileProviderConfig),
+    /// `class = "HttpSMSProvider"`.
+    HttpSms(HttpSmsConfig),
+    /// `class = "SmtpSMSProvider"`.
+    SmtpSms(SmtpSmsConfig),
+    /// `class = "SMTPEmailProvider"`.
+    SmtpEmail(SmtpEmailConfig),
 }
+
+/// The provider classes tessera knows, by channel, for error messages.
+const SMS_CLASSES: &str = "file, HttpSMSProvider, SmtpSMSProvider";
+const EMAIL_CLASSES: &str = "file, SMTPEmailProvider";
 
 /// A realm definition, checked.
 #[derive(Debug, Clone)]
@@ -457,14 +472,17 @@ impl Config {
                         );
                     }
                 }
-                let config = match provider.class.as_str() {
-                    "file" | "FileSMSProvider" => from_table::<FileProviderConfig>(&provider.rest)
-                        .map(|mut c| {
-                            c.path = resolve(&c.path);
-                            ProviderConfig::File(c)
-                        }),
-                    other => Err(format!("unknown provider class {other:?} (known: file)")),
-                };
+                let mut keys = provider.rest.clone();
+                if let Err((line, message)) = merge_config_json(text, spanned.span(), &mut keys) {
+                    errors.list.push(ConfigError {
+                        file: path.to_path_buf(),
+                        line,
+                        key: format!("{key}.config_json"),
+                        message,
+                    });
+                    continue;
+                }
+                let config = provider_config(channel, &provider.class, &keys, &resolve);
                 match config {
                     Ok(c) => {
                         providers
@@ -625,16 +643,37 @@ impl Config {
         ))
     }
 
-    /// Builds every provider.
+    /// Builds every provider (reads CA files, sets up HTTP and SMTP clients).
     pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
         let mut providers = Providers::default();
+        let mut errors = vec![];
         for (channel, named) in &self.providers {
             for (name, (config, default)) in named {
-                let provider = match config {
-                    ProviderConfig::File(c) => Arc::new(FileProvider::new(name, c)),
+                let provider: Result<Arc<dyn Provider>, String> = match config {
+                    ProviderConfig::File(c) => Ok(Arc::new(FileProvider::new(name, c))),
+                    ProviderConfig::HttpSms(c) => {
+                        HttpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    }
+                    ProviderConfig::SmtpSms(c) => {
+                        SmtpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    }
+                    ProviderConfig::SmtpEmail(c) => {
+                        SmtpEmailProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                    }
                 };
-                providers.insert(*channel, provider, *default);
+                match provider {
+                    Ok(p) => providers.insert(*channel, p, *default),
+                    Err(message) => errors.push(ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: format!("provider.{channel}.{name}"),
+                        message,
+                    }),
+                }
             }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
         }
         Ok(providers)
     }
@@ -646,6 +685,145 @@ impl RawConfig {
             Channel::Sms => self.providers.sms.contains_key(name),
             Channel::Email => self.providers.email.contains_key(name),
         }
+    }
+}
+
+/// Checks one provider's keys for its class. LinOTP's dotted class paths
+/// (`smsprovider.HttpSMSProvider.HttpSMSProvider`, `linotp.lib.emailprovider.SMTPEmailProvider`)
+/// name the same class as their last part.
+fn provider_config(
+    channel: Channel,
+    class: &str,
+    keys: &toml::Table,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+) -> Result<ProviderConfig, String> {
+    let short = class.rsplit('.').next().unwrap_or(class);
+    match (channel, short) {
+        (_, "file" | "FileSMSProvider") => from_table::<FileProviderConfig>(keys).map(|mut c| {
+            c.path = resolve(&c.path);
+            ProviderConfig::File(c)
+        }),
+        (Channel::Sms, "HttpSMSProvider") => {
+            let mut c = from_table::<HttpSmsConfig>(keys)?;
+            c.check()?;
+            c.resolve_paths(resolve);
+            Ok(ProviderConfig::HttpSms(c))
+        }
+        (Channel::Sms, "SmtpSMSProvider") => {
+            let mut c = from_table::<SmtpSmsConfig>(keys)?;
+            c.endpoint()?;
+            c.ca_file = c.ca_file.as_deref().map(resolve);
+            Ok(ProviderConfig::SmtpSms(c))
+        }
+        (Channel::Email, "SMTPEmailProvider") => {
+            let mut c = from_table::<SmtpEmailConfig>(keys)?;
+            c.endpoint()?;
+            c.ca_file = c.ca_file.as_deref().map(resolve);
+            Ok(ProviderConfig::SmtpEmail(c))
+        }
+        (Channel::Email, "HttpSMSProvider" | "SmtpSMSProvider") => Err(format!(
+            "{class:?} is an SMS provider class: define it as [provider.sms.NAME]"
+        )),
+        (Channel::Sms, "SMTPEmailProvider") => Err(format!(
+            "{class:?} is an e-mail provider class: define it as [provider.email.NAME]"
+        )),
+        (Channel::Sms, _) => Err(format!(
+            "unknown provider class {class:?} (known: {SMS_CLASSES})"
+        )),
+        (Channel::Email, _) => Err(format!(
+            "unknown provider class {class:?} (known: {EMAIL_CLASSES})"
+        )),
+    }
+}
+
+/// Moves the keys of `config_json` (LinOTP's provider JSON, pasted verbatim) into `keys`.
+///
+/// A key given both in the JSON and as a TOML key is an error rather than a silent choice.
+/// JSON `null`s are dropped (TOML has none; LinOTP treats them as absent). On error, returns
+/// the file line of the problem (found by locating `config_json` after the provider's header
+/// and adding the JSON's own line number) and a message with the JSON line and column.
+pub fn merge_config_json(
+    text: &str,
+    span: std::ops::Range<usize>,
+    keys: &mut toml::Table,
+) -> Result<(), (usize, String)> {
+    let Some(value) = keys.remove("config_json") else {
+        return Ok(());
+    };
+    let header_line = line_col(text, span.start).0;
+    let Some(json) = value.as_str() else {
+        return Err((
+            header_line,
+            "must be a string: config_json = '''{ ... }'''".into(),
+        ));
+    };
+    let parsed: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        let json_start = json_start_line(text, span.start).unwrap_or(header_line);
+        let line = json_start + e.line().saturating_sub(1);
+        let hint = if json.contains('\'') {
+            " (JSON needs double quotes, not single quotes)"
+        } else {
+            ""
+        };
+        (
+            line,
+            format!(
+                "invalid JSON at line {}, column {} of the JSON: {}{hint}",
+                e.line(),
+                e.column(),
+                strip_position(&e.to_string())
+            ),
+        )
+    })?;
+    let serde_json::Value::Object(map) = parsed else {
+        return Err((header_line, "must hold a JSON object { ... }".into()));
+    };
+    for (k, v) in map {
+        if v.is_null() {
+            continue;
+        }
+        if keys.contains_key(&k) {
+            return Err((
+                header_line,
+                format!("{k:?} is given both in config_json and as a TOML key"),
+            ));
+        }
+        let v = toml::Value::try_from(&v).map_err(|e| (header_line, format!("{k:?}: {e}")))?;
+        keys.insert(k, v);
+    }
+    Ok(())
+}
+
+/// The file line where the JSON text of the first `config_json` after `from` begins.
+fn json_start_line(text: &str, from: usize) -> Option<usize> {
+    let rest = text.get(from..)?;
+    let at = from + rest.find("config_json")?;
+    let after_key = text.get(at..)?;
+    let eq = at + after_key.find('=')?;
+    let value = text.get(eq + 1..)?;
+    let skipped = value.len() - value.trim_start_matches([' ', '\t']).len();
+    let mut start = eq + 1 + skipped;
+    let value = text.get(start..)?;
+    for quotes in ["'''", "\"\"\""] {
+        if let Some(inner) = value.strip_prefix(quotes) {
+            start += quotes.len();
+            // TOML trims a newline right after the opening quotes of a multi-line string.
+            if inner.starts_with('\n') {
+                start += 1;
+            } else if inner.starts_with("\r\n") {
+                start += 2;
+            }
+            break;
+        }
+    }
+    Some(line_col(text, start).0)
+}
+
+/// serde_json's message without its trailing " at line L column C" (we say it ourselves).
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_string(),
+        None => message.to_string(),
     }
 }
 
@@ -796,6 +974,93 @@ action = "autoenrollment=sms email"
             "{}",
             errs[0]
         );
+    }
+
+    fn sms_provider(body: &str) -> String {
+        MINIMAL.replace(
+            "[provider.sms.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            &format!("[provider.sms.gw]\n{body}\n"),
+        )
+    }
+
+    #[test]
+    fn config_json_holds_linotp_json_verbatim() {
+        // The seed's clickatell example, pasted unchanged.
+        let text = sms_provider(
+            r#"class = "smsprovider.HttpSMSProvider.HttpSMSProvider"
+timeout = 3
+config_json = '''
+{ "URL" : "http://api.clickatell.com/http/sendmsg",
+ "PARAMETER" : {
+ "user":"username",
+ "password":"askme",
+ "api_id":"12980436"
+  },
+  "SMS_TEXT_KEY":"text",
+  "SMS_PHONENUMBER_KEY":"to",
+  "HTTP_Method":"GET",
+  "PROXY" : "http://user:pass@192.168.100.250:8080",
+  "RETURN_SUCCESS" : "ID"
+ }
+'''"#,
+        );
+        let c = Config::parse(Path::new("t.toml"), &text).unwrap();
+        let (ProviderConfig::HttpSms(h), _) = &c.providers[&Channel::Sms]["gw"] else {
+            panic!("not an HTTP provider");
+        };
+        assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");
+        assert_eq!(h.parameter.0["api_id"], "12980436");
+        assert_eq!(h.return_success.as_deref(), Some("ID"));
+        assert!(h.timeout.is_some());
+    }
+
+    #[test]
+    fn single_quoted_json_is_an_error_at_its_line() {
+        let text = sms_provider(
+            "class = \"HttpSMSProvider\"\nconfig_json = '''\n{\n  'URL': 'http://gw'\n}\n'''",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        // The provider header is on line 22, the JSON starts on line 25; its second line is bad.
+        assert!(
+            errs[0].starts_with("t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[0].contains("double quotes"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn config_json_and_toml_key_clash() {
+        let text = sms_provider(
+            "class = \"HttpSMSProvider\"\nURL = \"http://a\"\nconfig_json = '{\"URL\": \"http://b\"}'",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs[0].contains("\"URL\" is given both in config_json and as a TOML key"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn provider_classes_by_channel() {
+        let errs = errors(&sms_provider(
+            "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"mx\"",
+        ));
+        assert!(errs[0].contains("define it as [provider.email.NAME]"), "{errs:?}");
+        let errs = errors(&sms_provider("class = \"FaxProvider\""));
+        assert!(errs[0].contains("known: file, HttpSMSProvider"), "{errs:?}");
+        let errs = errors(&sms_provider(
+            "class = \"HttpSMSProvider\"\nURL = \"http://gw\"\nHTTP_Method = \"PUT\"",
+        ));
+        assert!(
+            errs[0].starts_with("t.toml:22: provider.sms.gw: HTTP_Method"),
+            "{errs:?}"
+        );
+        let text = format!(
+            "{MINIMAL}\n[provider.email.mail]\nclass = \"linotp.lib.emailprovider.SMTPEmailProvider\"\nconfig_json = '{{\"SMTP_SERVER\": \"mail.example.com\", \"SMTP_USER\": \"u\", \"SMTP_PASSWORD\": \"p\"}}'\n"
+        );
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
     }
 
     #[test]
