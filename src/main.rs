@@ -209,7 +209,10 @@ fn provider_test(
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
     match runtime.block_on(provider.send(&message)) {
         Ok(receipt) => {
-            println!("{channel} provider {name}: sent; the peer said: {}", receipt.detail);
+            println!(
+                "{channel} provider {name}: sent; the peer said: {}",
+                receipt.detail
+            );
             Ok(())
         }
         Err(error) => Err(Failure::No(format!("tessera: {error}"))),

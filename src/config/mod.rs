@@ -1023,7 +1023,9 @@ config_json = '''
         assert_eq!(errs.len(), 1, "{errs:?}");
         // The provider header is on line 22, the JSON starts on line 25; its second line is bad.
         assert!(
-            errs[0].starts_with("t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"),
+            errs[0].starts_with(
+                "t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"
+            ),
             "{}",
             errs[0]
         );
@@ -1047,7 +1049,10 @@ config_json = '''
         let errs = errors(&sms_provider(
             "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"mx\"",
         ));
-        assert!(errs[0].contains("define it as [provider.email.NAME]"), "{errs:?}");
+        assert!(
+            errs[0].contains("define it as [provider.email.NAME]"),
+            "{errs:?}"
+        );
         let errs = errors(&sms_provider("class = \"FaxProvider\""));
         assert!(errs[0].contains("known: file, HttpSMSProvider"), "{errs:?}");
         let errs = errors(&sms_provider(

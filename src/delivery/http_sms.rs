@@ -54,10 +54,9 @@ impl fmt::Debug for ProxySetting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProxySetting::All(_) => f.write_str("All(***)"),
-            ProxySetting::PerScheme(m) => f
-                .debug_map()
-                .entries(m.keys().map(|k| (k, "***")))
-                .finish(),
+            ProxySetting::PerScheme(m) => {
+                f.debug_map().entries(m.keys().map(|k| (k, "***"))).finish()
+            }
         }
     }
 }
@@ -222,7 +221,10 @@ impl HttpSmsConfig {
     pub fn check(&self) -> Result<(), String> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| format!("URL: {e}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("URL: scheme {:?} is not http or https", url.scheme()));
+            return Err(format!(
+                "URL: scheme {:?} is not http or https",
+                url.scheme()
+            ));
         }
         self.method()?;
         ReplyRule::from_config(self)?;
@@ -248,7 +250,10 @@ impl HttpSmsConfig {
     /// Resolves a relative `SERVER_CERTIFICATE` path against the config file's directory.
     pub fn resolve_paths(&mut self, resolve: impl Fn(&std::path::Path) -> PathBuf) {
         if let Some(ServerCertificate::File(f)) = &self.server_certificate
-            && !matches!(f.trim().to_ascii_lowercase().as_str(), "" | "true" | "false")
+            && !matches!(
+                f.trim().to_ascii_lowercase().as_str(),
+                "" | "true" | "false"
+            )
         {
             let resolved = resolve(std::path::Path::new(f));
             self.server_certificate = Some(ServerCertificate::File(
@@ -295,9 +300,7 @@ impl HttpSmsProvider {
                         "http" => b.proxy(proxy(url, Some("http"))?),
                         "https" => b.proxy(proxy(url, Some("https"))?),
                         other => {
-                            return Err(format!(
-                                "PROXY: scheme {other:?} is not http or https"
-                            ));
+                            return Err(format!("PROXY: scheme {other:?} is not http or https"));
                         }
                     };
                 }
@@ -311,8 +314,8 @@ impl HttpSmsProvider {
                 "" | "true" => builder,
                 "false" => builder.danger_accept_invalid_certs(true),
                 _ => {
-                    let pem = std::fs::read(f)
-                        .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
+                    let pem =
+                        std::fs::read(f).map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
                     let certs = reqwest::Certificate::from_pem_bundle(&pem)
                         .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
                     if certs.is_empty() {
@@ -545,7 +548,10 @@ mod tests {
         let rule = ReplyRule::from_config(&config("RETURN_SUCCESS = \"ID\"")).unwrap();
         assert!(rule.check(200, "ID=123").is_ok());
         assert!(rule.check(200, "MISSING PARAMETERS").is_err());
-        assert!(rule.check(200, " ID=123").is_err(), "a prefix, not a search");
+        assert!(
+            rule.check(200, " ID=123").is_err(),
+            "a prefix, not a search"
+        );
 
         let rule = ReplyRule::from_config(&config("RETURN_FAIL = \"FAILED\"")).unwrap();
         assert!(rule.check(200, "FAILED: no credit").is_err());
@@ -559,7 +565,12 @@ mod tests {
     fn non_2xx_fails_whatever_the_body() {
         let rule = ReplyRule::from_config(&config("RETURN_SUCCESS = \"ID\"")).unwrap();
         assert!(rule.check(500, "ID=1").is_err());
-        assert!(ReplyRule::from_config(&config("")).unwrap().check(302, "").is_err());
+        assert!(
+            ReplyRule::from_config(&config(""))
+                .unwrap()
+                .check(302, "")
+                .is_err()
+        );
     }
 
     #[test]

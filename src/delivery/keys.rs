@@ -94,7 +94,9 @@ impl<'de> Deserialize<'de> for Timeout {
                     match (number(connect), number(read)) {
                         (Ok(c), Ok(r)) => seconds(c, &scalar)
                             .and_then(|c| seconds(r, &scalar).map(|r| (c, c + r))),
-                        _ => Err(format!("{scalar} is not a timeout (seconds, or \"connect,read\")")),
+                        _ => Err(format!(
+                            "{scalar} is not a timeout (seconds, or \"connect,read\")"
+                        )),
                     }
                 }
                 None => s

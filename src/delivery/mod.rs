@@ -294,7 +294,10 @@ mod tests {
             "49 170 1234"
         );
         assert_eq!(normalise_phone("0049170", false, Some("00")), "49170");
-        assert_eq!(normalise_phone("+49(0)1234-24", false, None), "+49(0)1234-24");
+        assert_eq!(
+            normalise_phone("+49(0)1234-24", false, None),
+            "+49(0)1234-24"
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! whole exchange in `tokio::time::timeout`. No connection pool: OTP mail is rare, and a fresh
 //! connection per message never trips over a connection the server has silently dropped.
 //!
-//! Errors are sorted as LinOTP does: no connection or no answer in time is *unavailable*
-//! (the next provider is tried); a server that answered and said no (a 4xx/5xx reply, failed
-//! AUTH, STARTTLS required but not offered, an untrusted certificate) *refused* the message.
+//! Errors are sorted as LinOTP does: no connection, a failed TLS handshake (an untrusted
+//! certificate, too) or no answer in time is *unavailable* (the next provider is tried); a
+//! server that answered and said no (a 4xx/5xx reply, failed AUTH, STARTTLS required but not
+//! offered) *refused* the message.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,8 +115,8 @@ impl SmtpEndpoint {
         } else {
             let mut params = TlsParameters::builder(self.host.clone());
             if let Some(path) = &self.ca_file {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("CA_FILE: {}: {e}", path.display()))?;
+                let pem =
+                    std::fs::read(path).map_err(|e| format!("CA_FILE: {}: {e}", path.display()))?;
                 let cert = Certificate::from_pem(&pem)
                     .map_err(|e| format!("CA_FILE: {}: {e}", path.display()))?;
                 params = params.add_root_certificate(cert);

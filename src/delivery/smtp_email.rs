@@ -80,7 +80,10 @@ impl SmtpEmailConfig {
         let (host, port_in_name) =
             split_host_port(&self.smtp_server).map_err(|e| format!("SMTP_SERVER: {e}"))?;
         let security = Security::from_flags(self.start_tls.0, self.use_ssl.0);
-        mailbox("EMAIL_FROM", self.email_from.as_deref().unwrap_or(DEFAULT_FROM))?;
+        mailbox(
+            "EMAIL_FROM",
+            self.email_from.as_deref().unwrap_or(DEFAULT_FROM),
+        )?;
         Ok(SmtpEndpoint {
             host,
             port: self
@@ -89,9 +92,10 @@ impl SmtpEmailConfig {
                 .or(port_in_name)
                 .unwrap_or(security.default_port()),
             security,
-            credentials: self.smtp_user.clone().map(|user| {
-                (user, self.smtp_password.clone().unwrap_or_default())
-            }),
+            credentials: self
+                .smtp_user
+                .clone()
+                .map(|user| (user, self.smtp_password.clone().unwrap_or_default())),
             timeout: self.timeout.unwrap_or(Timeout::secs(5)).total,
             ca_file: self.ca_file.clone(),
         })

@@ -93,7 +93,10 @@ impl SmtpSmsConfig {
         let (host, port_in_name) =
             split_host_port(&self.mailserver).map_err(|e| format!("mailserver: {e}"))?;
         let security = Security::from_flags(self.start_tls.0, self.use_ssl.0);
-        mailbox("mailsender", self.mailsender.as_deref().unwrap_or(DEFAULT_SENDER))?;
+        mailbox(
+            "mailsender",
+            self.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
+        )?;
         // `<phone>` is not part of an address yet: check the shape with a stand-in number.
         mailbox("mailto", &self.mailto.replace("<phone>", "491701234567"))?;
         Ok(SmtpEndpoint {
@@ -104,9 +107,10 @@ impl SmtpSmsConfig {
                 .or(port_in_name)
                 .unwrap_or(security.default_port()),
             security,
-            credentials: self.mailuser.clone().map(|user| {
-                (user, self.mailpassword.clone().unwrap_or_default())
-            }),
+            credentials: self
+                .mailuser
+                .clone()
+                .map(|user| (user, self.mailpassword.clone().unwrap_or_default())),
             timeout: self.timeout.unwrap_or(Timeout::secs(5)).total,
             ca_file: self.ca_file.clone(),
         })

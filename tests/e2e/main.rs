@@ -10,4 +10,6 @@
 mod config;
 mod flow;
 mod radius;
+mod sms_http;
+mod smtp;
 mod util;
