@@ -202,6 +202,8 @@ fn provider_test(
         recipient: to.to_string(),
         subject: None,
         text: Secret::from("tessera test message"),
+        serial: "TEST".into(),
+        user: String::new(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -718,7 +718,7 @@ fn provider_config(
         (Channel::Email, "SMTPEmailProvider") => {
             let mut c = from_table::<SmtpEmailConfig>(keys)?;
             c.endpoint()?;
-            c.ca_file = c.ca_file.as_deref().map(resolve);
+            c.resolve_paths(resolve);
             Ok(ProviderConfig::SmtpEmail(c))
         }
         (Channel::Email, "HttpSMSProvider" | "SmtpSMSProvider") => Err(format!(

@@ -616,6 +616,8 @@ mod tests {
             recipient: "+49 (0170) 123-45".into(),
             subject: None,
             text: Secret::from("123456"),
+            serial: String::new(),
+            user: String::new(),
         });
         assert_eq!(
             params,

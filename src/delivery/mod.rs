@@ -58,6 +58,10 @@ pub struct Message {
     pub subject: Option<String>,
     /// The rendered text, OTP included.
     pub text: Secret,
+    /// The token's serial, for provider templates (`<serial>` in an e-mail `TEMPLATE`).
+    pub serial: String,
+    /// The user's login name, for provider templates (`<user>`).
+    pub user: String,
 }
 
 /// Why a message was not delivered.
@@ -353,6 +357,8 @@ mod tests {
             recipient: "+491701".into(),
             subject: None,
             text: Secret::from("123456"),
+            serial: "LSSM0001".into(),
+            user: "alice".into(),
         }
     }
 

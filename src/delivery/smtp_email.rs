@@ -4,6 +4,11 @@
 //! rendered the text (the `emailtext` policy, `<otp>` appended when missing) and the subject
 //! (the `emailsubject` policy); this provider wraps them in a plain-text message with From, To,
 //! Subject, Date and Message-ID and hands it to the server through [`super::smtp`].
+//!
+//! With `TEMPLATE`, the body comes from a text file instead: `<otp>` (or LinOTP's `${otp}`) is
+//! replaced by the rendered text (just the OTP unless an `emailtext` policy says more),
+//! `<serial>`/`${serial}` by the token serial and `<user>`/`${user}` by the login name. LinOTP's
+//! inline MIME templates are not supported; `file://name` is read as the file `name`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,6 +60,10 @@ pub struct SmtpEmailConfig {
     /// A PEM CA file to trust for STARTTLS/SMTPS (tessera extension).
     #[serde(rename = "CA_FILE", default)]
     pub ca_file: Option<PathBuf>,
+    /// A text file for the body, with `<otp>`, `<serial>`, `<user>` (relative paths are
+    /// relative to the config file; a `file://` prefix is accepted).
+    #[serde(rename = "TEMPLATE", default)]
+    pub template: Option<PathBuf>,
 }
 
 impl fmt::Debug for SmtpEmailConfig {
@@ -70,11 +79,24 @@ impl fmt::Debug for SmtpEmailConfig {
             .field("use_ssl", &self.use_ssl)
             .field("timeout", &self.timeout)
             .field("ca_file", &self.ca_file)
+            .field("template", &self.template)
             .finish()
     }
 }
 
 impl SmtpEmailConfig {
+    /// Resolves `CA_FILE` and `TEMPLATE` against the config file's directory.
+    pub fn resolve_paths(&mut self, resolve: impl Fn(&std::path::Path) -> PathBuf) {
+        self.ca_file = self.ca_file.as_deref().map(&resolve);
+        self.template = self.template.as_deref().map(|t| {
+            let text = t.to_string_lossy();
+            match text.strip_prefix("file://") {
+                Some(rest) => resolve(std::path::Path::new(rest)),
+                None => resolve(t),
+            }
+        });
+    }
+
     /// The endpoint, checked (for `file:line` errors at load).
     pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
         let (host, port_in_name) =
@@ -108,13 +130,29 @@ pub struct SmtpEmailProvider {
     client: SmtpClient,
     from: lettre::message::Mailbox,
     subject: String,
+    template: Option<String>,
 }
 
 impl SmtpEmailProvider {
     /// Builds the provider (reads `CA_FILE`).
     pub fn new(name: &str, config: &SmtpEmailConfig) -> Result<Self, String> {
         let client = config.endpoint()?.client(name)?;
+        let template = match &config.template {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("TEMPLATE: {}: {e}", path.display()))?;
+                if !text.contains("<otp>") && !text.contains("${otp}") {
+                    return Err(format!(
+                        "TEMPLATE: {} has no <otp> placeholder",
+                        path.display()
+                    ));
+                }
+                Some(text)
+            }
+        };
         Ok(SmtpEmailProvider {
+            template,
             name: name.to_string(),
             client,
             from: mailbox(
@@ -126,6 +164,24 @@ impl SmtpEmailProvider {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.into()),
         })
+    }
+}
+
+impl SmtpEmailProvider {
+    /// The message text, or the template filled in with it.
+    fn body(&self, message: &Message) -> String {
+        let text = String::from_utf8_lossy(message.text.expose());
+        match &self.template {
+            None => text.into_owned(),
+            // The text last, so placeholders that happen to be in it stay as they are.
+            Some(t) => t
+                .replace("<serial>", &message.serial)
+                .replace("${serial}", &message.serial)
+                .replace("<user>", &message.user)
+                .replace("${user}", &message.user)
+                .replace("<otp>", &text)
+                .replace("${otp}", &text),
+        }
     }
 }
 
@@ -148,7 +204,7 @@ impl Provider for SmtpEmailProvider {
             .date_now()
             .message_id(None)
             .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(String::from_utf8_lossy(message.text.expose()).into_owned())
+            .body(self.body(message))
             .map_err(|e| refused(format!("cannot build the e-mail: {e}")))?;
         let reply = self.client.send(email).await?;
         Ok(Receipt {

@@ -7,7 +7,7 @@ use tessera::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::peers::{Peer, Silent, closed_port, http_gateway, otp_in};
+use crate::util::peers::{Peer, Silent, TestCa, closed_port, http_gateway, otp_in};
 use crate::util::{Server, Setup, tessera, write_config};
 
 fn provider(keys: &str) -> HttpSmsProvider {
@@ -21,6 +21,8 @@ fn sms(to: &str) -> Message {
         recipient: to.into(),
         subject: None,
         text: Secret::from("Your OTP: 123456 & more"),
+        serial: "LSSM0001".into(),
+        user: "alice".into(),
     }
 }
 
@@ -225,6 +227,42 @@ async fn a_proxy_that_requires_credentials() {
     let error = wrong.send(&sms("+4917012345678")).await.unwrap_err();
     assert!(error.to_string().contains("HTTP 407"), "{error}");
     assert!(!error.to_string().contains("wrong-secret"), "{error}");
+}
+
+#[tokio::test]
+async fn https_gateway_with_server_certificate() {
+    let ca = TestCa::new();
+    let gw = http_gateway(
+        200,
+        "OK",
+        &[
+            "--cert",
+            ca.cert.to_str().unwrap(),
+            "--key",
+            ca.key.to_str().unwrap(),
+        ],
+    );
+    let url = format!("https://127.0.0.1:{}/send", gw.port);
+    let trusting = provider(&format!(
+        "URL = \"{url}\"\nSERVER_CERTIFICATE = {:?}",
+        ca.ca
+    ));
+    trusting.send(&sms("+4917012345678")).await.unwrap();
+    gw.wait_for(1);
+
+    // The test CA is not in the system's store: without SERVER_CERTIFICATE nothing is sent.
+    let untrusting = provider(&format!("URL = \"{url}\""));
+    let error = untrusting.send(&sms("+4917012345678")).await.unwrap_err();
+    assert!(
+        matches!(error, DeliveryError::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert_eq!(gw.records().len(), 1);
+
+    // LinOTP's `false`: no verification at all.
+    let blind = provider(&format!("URL = \"{url}\"\nSERVER_CERTIFICATE = false"));
+    blind.send(&sms("+4917012345678")).await.unwrap();
+    gw.wait_for(2);
 }
 
 /// `[provider.sms.NAME]` blocks for an HTTP gateway.

@@ -27,6 +27,8 @@ fn email(subject: Option<&str>) -> Message {
         recipient: "bob@example.org".into(),
         subject: subject.map(String::from),
         text: Secret::from("Your code is 246810"),
+        serial: "LSSM0001".into(),
+        user: "alice".into(),
     }
 }
 
@@ -36,6 +38,8 @@ fn sms() -> Message {
         recipient: "+49 170 1234567".into(),
         subject: None,
         text: Secret::from("Your code is 135791"),
+        serial: "LSSM0001".into(),
+        user: "alice".into(),
     }
 }
 
@@ -199,6 +203,36 @@ async fn a_server_that_never_answers_times_out() {
         p.send(&sms()).await,
         Err(DeliveryError::Unavailable { .. })
     ));
+}
+
+#[tokio::test]
+async fn email_template_file_fills_otp_serial_and_user() {
+    let smtp = smtp_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("otp-mail.txt");
+    std::fs::write(
+        &template,
+        "Hello <user>,\n\nyour code for token ${serial} is: <otp>\n",
+    )
+    .unwrap();
+    let p = email_provider(&format!(
+        "SMTP_SERVER = \"127.0.0.1:{}\"\nTEMPLATE = {:?}",
+        smtp.port, template
+    ));
+    p.send(&email(None)).await.unwrap();
+    let d = data(&smtp.wait_for(1)[0]);
+    assert!(
+        d.contains("Hello alice,\n\nyour code for token LSSM0001 is: Your code is 246810"),
+        "{d}"
+    );
+
+    std::fs::write(&template, "no placeholder").unwrap();
+    let config: SmtpEmailConfig = toml::from_str(&format!(
+        "SMTP_SERVER = \"127.0.0.1\"\nTEMPLATE = {template:?}"
+    ))
+    .unwrap();
+    let error = SmtpEmailProvider::new("mail", &config).err().unwrap();
+    assert!(error.contains("has no <otp>"), "{error}");
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@ Listens on 127.0.0.1 on a free port and prints "listening on PORT". Each request
 printed as one JSON line on stdout: method, path, query and form parameters, headers. It
 answers every request with --status and --body, after --delay seconds.
 
+With --cert C --key K it speaks HTTPS.
+
 With --proxy-auth USER:PASS it plays a proxy that demands those credentials: a request
 without the matching Proxy-Authorization gets 407; one with it is recorded and answered as
 above (the test only needs to see that the request went through the proxy, not a real
@@ -13,6 +15,7 @@ upstream).
 import argparse
 import base64
 import json
+import ssl
 import sys
 import time
 import urllib.parse
@@ -73,9 +76,15 @@ def main():
     p.add_argument("--body", default="OK")
     p.add_argument("--delay", type=float, default=0)
     p.add_argument("--proxy-auth")
+    p.add_argument("--cert")
+    p.add_argument("--key")
     args = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if args.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()
 
