@@ -2,7 +2,8 @@
 //!
 //! [`Provider`] is the trait each provider class implements, one file per class: `file`,
 //! `http_sms` (LinOTP's HttpSMSProvider), `smtp_sms` (SmtpSMSProvider) and `smtp_email`
-//! (SMTPEmailProvider). `keys` holds the lenient value types their configs share.
+//! (SMTPEmailProvider). `smtp` is the SMTP exchange both SMTP classes share, `keys` the lenient
+//! value types their configs share.
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
 //! gateway explicitly refused the message — as LinOTP does. An unavailable provider is skipped
