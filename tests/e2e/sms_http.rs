@@ -422,3 +422,30 @@ fn provider_test_command_prints_the_gateway_reply() {
         "{stderr}"
     );
 }
+
+#[test]
+fn single_quoted_linotp_json_stops_the_server_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nconfig_json = '''\n{\n 'URL': 'http://gw/send'\n}\n'''\n";
+    let config = write_config(dir.path(), &setup_with(providers.into(), None));
+    let text = std::fs::read_to_string(&config).unwrap();
+    let bad_line = text
+        .lines()
+        .position(|l| l.contains("'URL'"))
+        .map(|i| i + 1)
+        .unwrap();
+    for command in ["check-config", "serve"] {
+        let out = tessera()
+            .arg("--config")
+            .arg(&config)
+            .arg(command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        let want = format!(
+            "tessera.toml:{bad_line}: provider.sms.gw.config_json: invalid JSON at line 2, column 2"
+        );
+        assert!(stderr.contains(&want), "{command}: {stderr}");
+    }
+}
