@@ -274,6 +274,9 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     };
     match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
         Ok(reply) => {
+            // Cache first, then send: a NAS that retransmits the moment our reply leaves must
+            // find it cached, not still "in flight" (where a duplicate is dropped).
+            shared.cache.complete(key, reply.clone());
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
@@ -281,7 +284,6 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
                 .counters
                 .replied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            shared.cache.complete(key, reply);
         }
         Err(e) => {
             shared.cache.abort(key);
