@@ -331,6 +331,13 @@ fn a_slow_gateway_fails_over_to_the_next() {
         .auth("alice", &otp, Some(&first.state()))
         .expect("Access-Accept");
     server.wait_for_log("provider unavailable");
+
+    // The slow gateway is now in back-off: the next login goes straight to the fast one.
+    server
+        .auth("dave", "davepw", None)
+        .expect("Access-Challenge");
+    fast.wait_for(2);
+    assert_eq!(slow.records().len(), 1, "the slow gateway was skipped");
 }
 
 #[test]
