@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
-#   Debian: freeradius-utils (radclient), slapd + ldap-utils + openssl (LDAP tests), socat
+#   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat,
+#           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers)
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
 set -euo pipefail
@@ -18,7 +19,8 @@ command -v radclient >/dev/null || missing+=(freeradius-utils)
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 command -v socat >/dev/null || missing+=(socat)
-command -v openssl >/dev/null || missing+=(openssl)   # the LDAP tests make their own CA
+command -v openssl >/dev/null || missing+=(openssl)   # the TLS tests make their own CA
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq

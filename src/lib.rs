@@ -17,6 +17,7 @@
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
 //! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
 //! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
+//! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -30,3 +31,4 @@ pub mod password_hash;
 pub mod radius;
 pub mod secret;
 pub mod store;
+pub mod tls;

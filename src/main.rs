@@ -56,15 +56,20 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Show the audit trail, newest first.
     Audit(cli::audit::AuditArgs),
+    /// Provider helpers.
+    #[command(subcommand)]
+    Provider(cli::provider::ProviderCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    tessera::tls::install_crypto_provider();
     let result = match cli.command {
         Command::Serve => cli::serve::run(&cli.config),
         Command::CheckConfig => check_config(&cli.config),
         Command::User(command) => cli::user::run(&cli.config, command),
+        Command::Provider(command) => cli::provider::run(&cli.config, command),
         Command::Token(command) => {
             cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }

@@ -779,6 +779,8 @@ impl Engine {
                     &token.serial,
                     &ctx.login,
                 )),
+                serial: token.serial.clone(),
+                user: ctx.login.clone(),
             };
             let limit = std::time::Duration::from_secs(self.settings.delivery_timeout);
             match tokio::time::timeout(limit, self.providers.send(&providers, &message)).await {

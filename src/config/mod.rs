@@ -24,14 +24,20 @@ use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
 use crate::delivery::device_sms::{DeviceSmsConfig, DeviceSmsProvider};
 use crate::delivery::file::{FileProvider, FileProviderConfig};
+use crate::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
 use crate::delivery::smpp_sms::{SmppSmsConfig, SmppSmsProvider};
-use crate::delivery::{Channel, Providers};
+use crate::delivery::smtp_email::{SmtpEmailConfig, SmtpEmailProvider};
+use crate::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
+use crate::delivery::{Channel, Provider, Providers};
 use crate::directory::ldap::{LdapConfig, LdapDirectory, LdapSettings};
+
+mod providers;
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
 use crate::radius::server::ServerSettings;
+use providers::{merge_config_json, provider_config};
 
 /// One problem in the configuration, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +117,9 @@ struct RawDirectory {
     rest: toml::Table,
 }
 
-/// `[provider.sms.NAME]` / `[provider.email.NAME]`: a `class` and that class's keys.
+/// `[provider.sms.NAME]` / `[provider.email.NAME]`: a `class` and that class's keys, given as
+/// TOML keys, or as LinOTP's provider JSON verbatim in `config_json`, or both (see
+/// [`merge_config_json`]).
 #[derive(Debug, Clone, Deserialize)]
 struct RawProvider {
     class: String,
@@ -201,6 +209,12 @@ pub enum ProviderConfig {
     SmppSms(SmppSmsConfig),
     /// `class = "DeviceSMSProvider"`.
     DeviceSms(DeviceSmsConfig),
+    /// `class = "HttpSMSProvider"`.
+    HttpSms(HttpSmsConfig),
+    /// `class = "SmtpSMSProvider"`.
+    SmtpSms(SmtpSmsConfig),
+    /// `class = "SMTPEmailProvider"`.
+    SmtpEmail(SmtpEmailConfig),
 }
 
 /// A realm definition, checked.
@@ -486,38 +500,17 @@ impl Config {
                         );
                     }
                 }
-                let config = match provider.class.as_str() {
-                    "file" | "FileSMSProvider" => from_table::<FileProviderConfig>(&provider.rest)
-                        .map(|mut c| {
-                            c.path = resolve(&c.path);
-                            ProviderConfig::File(c)
-                        }),
-                    "SMPPSMSProvider"
-                    | "smsprovider.SMPPSMSProvider"
-                    | "smsprovider.SMPPSMSProvider.SMPPSMSProvider"
-                    | "linotp.provider.smsprovider.SMPPSMSProvider.SMPPSMSProvider" => {
-                        sms_only(channel, &provider.class).and_then(|()| {
-                            from_table::<SmppSmsConfig>(&provider.rest)
-                                .and_then(|c| c.check().map(|()| ProviderConfig::SmppSms(c)))
-                        })
-                    }
-                    "DeviceSMSProvider"
-                    | "smsprovider.DeviceSMSProvider"
-                    | "smsprovider.DeviceSMSProvider.DeviceSMSProvider"
-                    | "linotp.provider.smsprovider.DeviceSMSProvider.DeviceSMSProvider" => {
-                        sms_only(channel, &provider.class).and_then(|()| {
-                            from_table::<DeviceSmsConfig>(&provider.rest).and_then(|mut c| {
-                                c.check()?;
-                                c.device = c.device.as_deref().map(resolve);
-                                c.config_file = c.config_file.as_deref().map(resolve);
-                                Ok(ProviderConfig::DeviceSms(c))
-                            })
-                        })
-                    }
-                    other => Err(format!(
-                        "unknown provider class {other:?} (known: file, SMPPSMSProvider, DeviceSMSProvider)"
-                    )),
-                };
+                let mut keys = provider.rest.clone();
+                if let Err((line, message)) = merge_config_json(text, spanned.span(), &mut keys) {
+                    errors.list.push(ConfigError {
+                        file: path.to_path_buf(),
+                        line,
+                        key: format!("{key}.config_json"),
+                        message,
+                    });
+                    continue;
+                }
+                let config = provider_config(channel, &provider.class, &keys, &resolve);
                 match config {
                     Ok(c) => {
                         providers
@@ -740,29 +733,36 @@ impl Config {
         }
     }
 
-    /// Builds every provider.
+    /// Builds every provider (reads CA files, sets up HTTP and SMTP clients).
     pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
         let mut providers = Providers::default();
         let mut errors = vec![];
         for (channel, named) in &self.providers {
             for (name, (config, default)) in named {
-                let provider: Arc<dyn crate::delivery::Provider> = match config {
-                    ProviderConfig::File(c) => Arc::new(FileProvider::new(name, c)),
-                    ProviderConfig::SmppSms(c) => Arc::new(SmppSmsProvider::new(name, c)),
-                    ProviderConfig::DeviceSms(c) => match DeviceSmsProvider::open(name, c) {
-                        Ok(p) => Arc::new(p),
-                        Err(message) => {
-                            errors.push(ConfigError {
-                                file: self.path.clone(),
-                                line: 0,
-                                key: format!("provider.{channel}.{name}"),
-                                message,
-                            });
-                            continue;
+                let provider: Result<Arc<dyn Provider>, String> =
+                    match config {
+                        ProviderConfig::File(c) => Ok(Arc::new(FileProvider::new(name, c))),
+                        ProviderConfig::HttpSms(c) => {
+                            HttpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
                         }
-                    },
-                };
-                providers.insert(*channel, provider, *default);
+                        ProviderConfig::SmtpSms(c) => {
+                            SmtpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                        }
+                        ProviderConfig::SmtpEmail(c) => SmtpEmailProvider::new(name, c)
+                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
+                        ProviderConfig::SmppSms(c) => Ok(Arc::new(SmppSmsProvider::new(name, c))),
+                        ProviderConfig::DeviceSms(c) => DeviceSmsProvider::open(name, c)
+                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
+                    };
+                match provider {
+                    Ok(p) => providers.insert(*channel, p, *default),
+                    Err(message) => errors.push(ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: format!("provider.{channel}.{name}"),
+                        message,
+                    }),
+                }
             }
         }
         if !errors.is_empty() {
@@ -781,18 +781,8 @@ impl RawConfig {
     }
 }
 
-/// SMS-only classes cannot serve the e-mail channel.
-fn sms_only(channel: Channel, class: &str) -> Result<(), String> {
-    match channel {
-        Channel::Sms => Ok(()),
-        Channel::Email => Err(format!(
-            "{class} sends SMS; it cannot be an e-mail provider"
-        )),
-    }
-}
-
 /// Deserializes a class's keys from the rest of its table.
-fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
+pub(crate) fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
     toml::Value::Table(table.clone())
         .try_into::<T>()
         .map_err(|e| e.message().trim().to_string())
@@ -979,6 +969,98 @@ action = "autoenrollment=sms email"
             "{}",
             errs[0]
         );
+    }
+
+    fn sms_provider(body: &str) -> String {
+        MINIMAL.replace(
+            "[provider.sms.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            &format!("[provider.sms.gw]\n{body}\n"),
+        )
+    }
+
+    #[test]
+    fn config_json_holds_linotp_json_verbatim() {
+        // The seed's clickatell example, pasted unchanged.
+        let text = sms_provider(
+            r#"class = "smsprovider.HttpSMSProvider.HttpSMSProvider"
+timeout = 3
+config_json = '''
+{ "URL" : "http://api.clickatell.com/http/sendmsg",
+ "PARAMETER" : {
+ "user":"username",
+ "password":"askme",
+ "api_id":"12980436"
+  },
+  "SMS_TEXT_KEY":"text",
+  "SMS_PHONENUMBER_KEY":"to",
+  "HTTP_Method":"GET",
+  "PROXY" : "http://user:pass@192.168.100.250:8080",
+  "RETURN_SUCCESS" : "ID"
+ }
+'''"#,
+        );
+        let c = Config::parse(Path::new("t.toml"), &text).unwrap();
+        let (ProviderConfig::HttpSms(h), _) = &c.providers[&Channel::Sms]["gw"] else {
+            panic!("not an HTTP provider");
+        };
+        assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");
+        assert_eq!(h.parameter.0["api_id"], "12980436");
+        assert_eq!(h.return_success.as_deref(), Some("ID"));
+        assert!(h.timeout.is_some());
+    }
+
+    #[test]
+    fn single_quoted_json_is_an_error_at_its_line() {
+        let text = sms_provider(
+            "class = \"HttpSMSProvider\"\nconfig_json = '''\n{\n  'URL': 'http://gw'\n}\n'''",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        // The provider header is on line 22, the JSON starts on line 25; its second line is bad.
+        assert!(
+            errs[0].starts_with(
+                "t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"
+            ),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[0].contains("double quotes"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn config_json_and_toml_key_clash() {
+        let text = sms_provider(
+            "class = \"HttpSMSProvider\"\nURL = \"http://a\"\nconfig_json = '{\"URL\": \"http://b\"}'",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs[0].contains("\"URL\" is given both in config_json and as a TOML key"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn provider_classes_by_channel() {
+        let errs = errors(&sms_provider(
+            "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"mx\"",
+        ));
+        assert!(
+            errs[0].contains("define it as [provider.email.NAME]"),
+            "{errs:?}"
+        );
+        let errs = errors(&sms_provider("class = \"FaxProvider\""));
+        assert!(errs[0].contains("known: file, HttpSMSProvider"), "{errs:?}");
+        let errs = errors(&sms_provider(
+            "class = \"HttpSMSProvider\"\nURL = \"http://gw\"\nHTTP_Method = \"PUT\"",
+        ));
+        assert!(
+            errs[0].starts_with("t.toml:22: provider.sms.gw: HTTP_Method"),
+            "{errs:?}"
+        );
+        let text = format!(
+            "{MINIMAL}\n[provider.email.mail]\nclass = \"linotp.lib.emailprovider.SMTPEmailProvider\"\nconfig_json = '{{\"SMTP_SERVER\": \"mail.example.com\", \"SMTP_USER\": \"u\", \"SMTP_PASSWORD\": \"p\"}}'\n"
+        );
+        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
     }
 
     #[test]

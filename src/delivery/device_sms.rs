@@ -39,7 +39,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::linotp_values::{self, normalise_phone};
+use super::linotp_values;
+use super::normalise_phone;
 use super::{DeliveryError, Message, Provider, Receipt};
 use crate::secret::Secret;
 

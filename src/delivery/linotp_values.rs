@@ -104,26 +104,6 @@ pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     }
 }
 
-/// LinOTP's phone normalisation (`ISMSProvider.submitMessage`): with `msisdn`, keep a leading
-/// `+` and drop every other non-digit (`"+49 01602/2222-222"` → `"+49016022222222"`); then
-/// remove `suppress_prefix` from the start (after leading spaces).
-// TODO(merge): use delivery::normalise_phone
-pub(crate) fn normalise_phone(phone: &str, msisdn: bool, suppress_prefix: Option<&str>) -> String {
-    let mut phone = phone.trim().to_string();
-    if msisdn {
-        let plus = phone.starts_with('+');
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        phone = if plus { format!("+{digits}") } else { digits };
-    }
-    if let Some(prefix) = suppress_prefix.filter(|p| !p.is_empty()) {
-        let trimmed = phone.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(prefix) {
-            phone = rest.to_string();
-        }
-    }
-    phone
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,19 +144,5 @@ mod tests {
         assert!(e.contains("\"70000\" is not a port"), "{e}");
         let e = parse("port = 1\ntimeout = 0\nflag = true").unwrap_err();
         assert!(e.contains("not a number of seconds"), "{e}");
-    }
-
-    #[test]
-    fn phone_normalisation_as_linotp() {
-        assert_eq!(
-            normalise_phone("+49 01602/2222-222", true, None),
-            "+49016022222222"
-        );
-        assert_eq!(
-            normalise_phone("+49 01602/2222-222", true, Some("+")),
-            "49016022222222"
-        );
-        assert_eq!(normalise_phone(" 0170 123", false, None), "0170 123");
-        assert_eq!(normalise_phone("+4917", false, Some("+")), "4917");
     }
 }

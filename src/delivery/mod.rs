@@ -1,20 +1,36 @@
 //! Delivery: getting an OTP to the user by SMS or e-mail.
 //!
-//! [`Provider`] is the trait each provider class implements, one file per class (`file` today;
-//! LinOTP's HTTP, SMTP, SMPP and device SMS providers and the SMTP e-mail provider next).
+//! [`Provider`] is the trait each provider class implements, one file per class: `file`,
+//! `http_sms` (LinOTP's HttpSMSProvider), `smtp_sms` (SmtpSMSProvider), `smpp_sms`
+//! (SMPPSMSProvider, with `smpp_encoding`), `device_sms` (DeviceSMSProvider, a GSM modem) and
+//! `smtp_email` (SMTPEmailProvider). `smtp` is the SMTP exchange both SMTP classes share;
+//! `keys` and `linotp_values` read LinOTP's loosely typed values (numbers and booleans written
+//! as strings).
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
-//! gateway explicitly refused the message — as LinOTP does.
+//! gateway explicitly refused the message — as LinOTP does. An unavailable provider is skipped
+//! for a while afterwards ([`Backoff`], LinOTP's ResourceScheduler).
+//!
+//! [`normalise_phone`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, shared by every SMS
+//! provider.
 
 pub mod device_sms;
 pub mod file;
+pub mod http_sms;
+pub mod keys;
 mod linotp_values;
 pub mod smpp_encoding;
 pub mod smpp_sms;
+pub mod smtp;
+pub mod smtp_email;
+pub mod smtp_sms;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 
@@ -49,6 +65,10 @@ pub struct Message {
     pub subject: Option<String>,
     /// The rendered text, OTP included.
     pub text: Secret,
+    /// The token's serial, for provider templates (`<serial>` in an e-mail `TEMPLATE`).
+    pub serial: String,
+    /// The user's login name, for provider templates (`<user>`).
+    pub user: String,
 }
 
 /// Why a message was not delivered.
@@ -99,11 +119,93 @@ pub trait Provider: Send + Sync {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError>;
 }
 
+/// LinOTP's phone normalisation, applied by every SMS provider before it sends.
+///
+/// With `msisdn`, a leading `+` (after trimming) is kept and every other non-digit dropped:
+/// `"+49 01602/2222-222"` → `"+49016022222222"`. Then, with `suppress_prefix`, leading spaces
+/// are trimmed and that prefix removed if present (e.g. `"+"` or `"00"`).
+pub fn normalise_phone(phone: &str, msisdn: bool, suppress_prefix: Option<&str>) -> String {
+    let mut phone = phone.trim().to_string();
+    if msisdn {
+        let plus = phone.starts_with('+');
+        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+        phone = if plus { format!("+{digits}") } else { digits };
+    }
+    match suppress_prefix.filter(|p| !p.is_empty()) {
+        Some(prefix) => {
+            let trimmed = phone.trim_start();
+            trimmed.strip_prefix(prefix).unwrap_or(trimmed).to_string()
+        }
+        None => phone,
+    }
+}
+
+/// A peer's reply made fit for an error message or a log line: the message text (it holds the
+/// OTP, and some gateways echo it) replaced by `***`, line breaks flattened, cut to 200 chars.
+pub fn peer_reply(reply: &str, text: &Secret) -> String {
+    let mut reply = reply.trim().to_string();
+    if let Some(text) = text.expose_str().filter(|t| !t.is_empty()) {
+        reply = reply.replace(text, "***");
+    }
+    let flat: String = reply
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match flat.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// How long an unavailable provider is skipped: 30 s, doubling on each repeat up to 10 min,
+/// as LinOTP's ResourceScheduler does. A success forgets the provider's history.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    // (channel, name) → (skip until, last delay). A std Mutex: never held across an await.
+    state: Mutex<HashMap<(Channel, String), (Instant, Duration)>>,
+}
+
+impl Backoff {
+    /// The first back-off.
+    pub const FIRST: Duration = Duration::from_secs(30);
+    /// The longest back-off.
+    pub const MAX: Duration = Duration::from_secs(600);
+
+    /// Until when the provider is skipped, if it is.
+    fn skipped_until(&self, channel: Channel, name: &str) -> Option<Instant> {
+        let state = self.state.lock().ok()?;
+        let (until, _) = state.get(&(channel, name.to_string()))?;
+        (*until > Instant::now()).then_some(*until)
+    }
+
+    /// Records an unavailable provider and returns how long it is now skipped.
+    fn failed(&self, channel: Channel, name: &str) -> Duration {
+        let Ok(mut state) = self.state.lock() else {
+            return Duration::ZERO;
+        };
+        let key = (channel, name.to_string());
+        let delay = match state.get(&key) {
+            Some((_, last)) => (*last * 2).min(Self::MAX),
+            None => Self::FIRST,
+        };
+        state.insert(key, (Instant::now() + delay, delay));
+        delay
+    }
+
+    /// Forgets a provider that worked.
+    fn succeeded(&self, channel: Channel, name: &str) {
+        if let Ok(mut state) = self.state.lock() {
+            state.remove(&(channel, name.to_string()));
+        }
+    }
+}
+
 /// The configured providers of both channels, by name, with the default of each.
 #[derive(Clone, Default)]
 pub struct Providers {
     by_channel: BTreeMap<Channel, BTreeMap<String, Arc<dyn Provider>>>,
     defaults: BTreeMap<Channel, String>,
+    backoff: Arc<Backoff>,
 }
 
 impl Providers {
@@ -126,8 +228,14 @@ impl Providers {
             .is_some_and(|m| m.contains_key(name))
     }
 
+    /// The provider of that name for the channel (for `tessera provider test`).
+    pub fn get(&self, channel: Channel, name: &str) -> Option<Arc<dyn Provider>> {
+        self.by_channel.get(&channel)?.get(name).cloned()
+    }
+
     /// Sends through `names` in order (or the channel's default when empty), moving on only
-    /// when a provider is unavailable.
+    /// when a provider is unavailable. A provider in back-off is skipped, unless it is the last
+    /// one left: trying a doubtful provider beats failing without trying.
     pub async fn send(
         &self,
         names: &[String],
@@ -140,7 +248,8 @@ impl Providers {
             channel,
             name: None,
         };
-        for name in names {
+        for (i, name) in names.iter().enumerate() {
+            let is_last = i + 1 == names.len();
             let Some(provider) = self.by_channel.get(&channel).and_then(|m| m.get(name)) else {
                 last = DeliveryError::NotConfigured {
                     channel,
@@ -148,10 +257,23 @@ impl Providers {
                 };
                 continue;
             };
+            if !is_last && let Some(until) = self.backoff.skipped_until(channel, name) {
+                let seconds = until.saturating_duration_since(Instant::now()).as_secs();
+                tracing::info!(provider = %name, %channel, seconds, "provider skipped: unavailable recently");
+                last = DeliveryError::Unavailable {
+                    provider: name.clone(),
+                    reason: format!("skipped for another {seconds}s after failing"),
+                };
+                continue;
+            }
             match send_metered(provider.as_ref(), message).await {
-                Ok(receipt) => return Ok(receipt),
+                Ok(receipt) => {
+                    self.backoff.succeeded(channel, name);
+                    return Ok(receipt);
+                }
                 Err(error @ DeliveryError::Unavailable { .. }) => {
-                    tracing::warn!(provider = %name, %channel, %error, "provider unavailable, trying the next");
+                    let delay = self.backoff.failed(channel, name);
+                    tracing::warn!(provider = %name, %channel, %error, backoff_secs = delay.as_secs(), "provider unavailable");
                     last = error;
                 }
                 Err(error) => return Err(error),
@@ -191,4 +313,144 @@ async fn send_metered(
         );
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn phone_normalisation_as_linotp() {
+        assert_eq!(
+            normalise_phone("+49 01602/2222-222", true, None),
+            "+49016022222222"
+        );
+        assert_eq!(normalise_phone(" 0170 123", true, None), "0170123");
+        assert_eq!(
+            normalise_phone("+4917012345678", true, Some("+")),
+            "4917012345678"
+        );
+        assert_eq!(
+            normalise_phone("+49 170 1234", false, Some("+")),
+            "49 170 1234"
+        );
+        assert_eq!(normalise_phone("0049170", false, Some("00")), "49170");
+        assert_eq!(
+            normalise_phone("+49(0)1234-24", false, None),
+            "+49(0)1234-24"
+        );
+    }
+
+    #[test]
+    fn peer_reply_hides_the_text_and_is_bounded() {
+        let text = Secret::from("Your code 123456");
+        assert_eq!(
+            peer_reply("ERR: Your code 123456\r\nrejected", &text),
+            "ERR: ***  rejected"
+        );
+        let long = "x".repeat(500);
+        assert_eq!(peer_reply(&long, &text).chars().count(), 201);
+    }
+
+    /// A provider that is unavailable or works on demand, counting its calls.
+    struct Scripted {
+        name: String,
+        up: bool,
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Provider for Scripted {
+        fn name(&self) -> &str {
+            &self.name
+        }
+        async fn send(&self, _: &Message) -> Result<Receipt, DeliveryError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.up {
+                Ok(Receipt {
+                    provider: self.name.clone(),
+                    detail: "ok".into(),
+                })
+            } else {
+                Err(DeliveryError::Unavailable {
+                    provider: self.name.clone(),
+                    reason: "down".into(),
+                })
+            }
+        }
+    }
+
+    fn scripted(name: &str, up: bool) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            name: name.into(),
+            up,
+            calls: AtomicUsize::new(0),
+        })
+    }
+
+    fn sms() -> Message {
+        Message {
+            channel: Channel::Sms,
+            recipient: "+491701".into(),
+            subject: None,
+            text: Secret::from("123456"),
+            serial: "LSSM0001".into(),
+            user: "alice".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unavailable_provider_is_skipped_with_growing_backoff() {
+        let (down, up) = (scripted("down", false), scripted("up", true));
+        let mut providers = Providers::default();
+        providers.insert(Channel::Sms, down.clone(), true);
+        providers.insert(Channel::Sms, up.clone(), false);
+        let names = vec!["down".to_string(), "up".to_string()];
+
+        let receipt = providers.send(&names, &sms()).await.unwrap();
+        assert_eq!(receipt.provider, "up");
+        assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+
+        // Within 30 s the failed provider is not asked again.
+        tokio::time::advance(Duration::from_secs(29)).await;
+        providers.send(&names, &sms()).await.unwrap();
+        assert_eq!(down.calls.load(Ordering::SeqCst), 1);
+
+        // After 30 s it is tried again, fails again, and is now skipped for 60 s.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        providers.send(&names, &sms()).await.unwrap();
+        assert_eq!(down.calls.load(Ordering::SeqCst), 2);
+        tokio::time::advance(Duration::from_secs(59)).await;
+        providers.send(&names, &sms()).await.unwrap();
+        assert_eq!(down.calls.load(Ordering::SeqCst), 2);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        providers.send(&names, &sms()).await.unwrap();
+        assert_eq!(down.calls.load(Ordering::SeqCst), 3);
+        assert_eq!(up.calls.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_last_provider_is_tried_even_in_backoff() {
+        let down = scripted("down", false);
+        let mut providers = Providers::default();
+        providers.insert(Channel::Sms, down.clone(), true);
+        for _ in 0..3 {
+            let error = providers.send(&[], &sms()).await.unwrap_err();
+            assert!(matches!(error, DeliveryError::Unavailable { .. }));
+        }
+        assert_eq!(down.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        let backoff = Backoff::default();
+        let delays: Vec<u64> = (0..7)
+            .map(|_| backoff.failed(Channel::Sms, "gw").as_secs())
+            .collect();
+        assert_eq!(delays, [30, 60, 120, 240, 480, 600, 600]);
+        backoff.succeeded(Channel::Sms, "gw");
+        assert_eq!(backoff.failed(Channel::Sms, "gw").as_secs(), 30);
+    }
 }

@@ -34,7 +34,8 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use super::linotp_values::{self, normalise_phone};
+use super::linotp_values;
+use super::normalise_phone;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
 use crate::secret::Secret;

@@ -32,6 +32,8 @@ fn sms(to: &str, text: &str) -> Message {
         recipient: to.into(),
         subject: None,
         text: Secret::from(text),
+        serial: "LSSMTEST".into(),
+        user: "alice".into(),
     }
 }
 

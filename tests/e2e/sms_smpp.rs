@@ -31,6 +31,8 @@ fn sms(to: &str, text: &str) -> Message {
         recipient: to.into(),
         subject: None,
         text: Secret::from(text),
+        serial: "LSSMTEST".into(),
+        user: "alice".into(),
     }
 }
 
@@ -301,7 +303,10 @@ fn linotp_class_names_and_bad_values_in_the_config() {
     let errors = Config::parse(Path::new("t.toml"), &email)
         .unwrap_err()
         .to_string();
-    assert!(errors.contains("cannot be an e-mail provider"), "{errors}");
+    assert!(
+        errors.contains("is an SMS provider class: define it as [provider.sms.NAME]"),
+        "{errors}"
+    );
 }
 
 fn smpp_provider_block(name: &str, port: u16) -> String {

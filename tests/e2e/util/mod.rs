@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
 pub mod slapd;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,0 +1,239 @@
+//! `SmtpSMSProvider`: an SMS sent as an e-mail to an SMTP-to-SMS gateway.
+//!
+//! The keys are LinOTP's (`linotp/provider/smsprovider/SmtpSMSProvider.py`). The gateway reads
+//! the phone number and text from wherever its configuration says, so `<phone>` is replaced in
+//! `mailto`, `subject` and `body`, and `<otp>` in `subject` and `body` — with the whole SMS text,
+//! as in LinOTP, not only the code. The SMTP exchange itself lives in [`super::smtp`].
+
+use std::fmt;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::keys::{Flag, Port, Timeout};
+use super::smtp::{Security, SmtpClient, SmtpEndpoint, mailbox, split_host_port};
+use super::{DeliveryError, Message, Provider, Receipt, normalise_phone};
+use crate::secret::Secret;
+
+/// `[provider.sms.NAME]` with `class = "SmtpSMSProvider"`: LinOTP's keys, same spelling.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSmsConfig {
+    /// SMTP server: `host` or `host:port` (required).
+    pub mailserver: String,
+    /// Port; default 25, 587 with `start_tls`, 465 with `use_ssl`.
+    #[serde(default)]
+    pub mailserver_port: Option<Port>,
+    /// Envelope and header sender (default `tessera@localhost`).
+    #[serde(default)]
+    pub mailsender: Option<String>,
+    /// AUTH user (optional: no AUTH without it).
+    #[serde(default)]
+    pub mailuser: Option<String>,
+    /// AUTH password.
+    #[serde(default)]
+    pub mailpassword: Option<Secret>,
+    /// The gateway's address, with `<phone>` where it wants the number (required).
+    pub mailto: String,
+    /// Subject template (default `[tessera]`; LinOTP's was `[LinOTP]`).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// Body template (default `<otp>`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// STARTTLS, required once asked for.
+    #[serde(default)]
+    pub start_tls: Flag,
+    /// Implicit TLS (SMTPS).
+    #[serde(default)]
+    pub use_ssl: Flag,
+    /// Seconds for the whole exchange (default 5).
+    #[serde(rename = "TIMEOUT", alias = "timeout", default)]
+    pub timeout: Option<Timeout>,
+    /// Reduce the phone number to `+` and digits.
+    #[serde(rename = "MSISDN", default)]
+    pub msisdn: Flag,
+    /// A prefix to strip from the phone number.
+    #[serde(rename = "SUPPRESS_PREFIX", default)]
+    pub suppress_prefix: Option<String>,
+    /// A PEM CA file to trust for STARTTLS/SMTPS (tessera extension).
+    #[serde(rename = "CA_FILE", default)]
+    pub ca_file: Option<PathBuf>,
+    /// LinOTP's switch between raising and returning False: accepted and ignored (tessera
+    /// always reports the failure).
+    #[serde(default)]
+    pub raise_exception: Option<Flag>,
+}
+
+impl fmt::Debug for SmtpSmsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpSmsConfig")
+            .field("mailserver", &self.mailserver)
+            .field("mailserver_port", &self.mailserver_port)
+            .field("mailsender", &self.mailsender)
+            .field("mailuser", &self.mailuser)
+            .field("mailpassword", &self.mailpassword)
+            .field("mailto", &self.mailto)
+            .field("start_tls", &self.start_tls)
+            .field("use_ssl", &self.use_ssl)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Default `mailsender` (LinOTP's is `linotp@localhost`).
+pub const DEFAULT_SENDER: &str = "tessera@localhost";
+/// Default `subject` (LinOTP's is `[LinOTP]`).
+pub const DEFAULT_SUBJECT: &str = "[tessera]";
+
+impl SmtpSmsConfig {
+    /// The endpoint, checked (for `file:line` errors at load).
+    pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
+        let (host, port_in_name) =
+            split_host_port(&self.mailserver).map_err(|e| format!("mailserver: {e}"))?;
+        let security = Security::from_flags(self.start_tls.0, self.use_ssl.0);
+        mailbox(
+            "mailsender",
+            self.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
+        )?;
+        // `<phone>` is not part of an address yet: check the shape with a stand-in number.
+        mailbox("mailto", &self.mailto.replace("<phone>", "491701234567"))?;
+        Ok(SmtpEndpoint {
+            host,
+            port: self
+                .mailserver_port
+                .map(|p| p.0)
+                .or(port_in_name)
+                .unwrap_or(security.default_port()),
+            security,
+            credentials: self
+                .mailuser
+                .clone()
+                .map(|user| (user, self.mailpassword.clone().unwrap_or_default())),
+            timeout: self.timeout.unwrap_or(Timeout::secs(5)).total,
+            ca_file: self.ca_file.clone(),
+        })
+    }
+}
+
+/// See the module documentation.
+pub struct SmtpSmsProvider {
+    name: String,
+    client: SmtpClient,
+    sender: lettre::message::Mailbox,
+    mailto: String,
+    subject: String,
+    body: String,
+    msisdn: bool,
+    suppress_prefix: Option<String>,
+}
+
+impl SmtpSmsProvider {
+    /// Builds the provider (reads `CA_FILE`).
+    pub fn new(name: &str, config: &SmtpSmsConfig) -> Result<Self, String> {
+        let client = config.endpoint()?.client(name)?;
+        Ok(SmtpSmsProvider {
+            name: name.to_string(),
+            client,
+            sender: mailbox(
+                "mailsender",
+                config.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
+            )?,
+            mailto: config.mailto.clone(),
+            subject: config
+                .subject
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SUBJECT.into()),
+            body: config.body.clone().unwrap_or_else(|| "<otp>".into()),
+            msisdn: config.msisdn.0,
+            suppress_prefix: config.suppress_prefix.clone(),
+        })
+    }
+}
+
+/// `<phone>` first, then `<otp>`, so a text that happens to contain `<phone>` stays as it is.
+fn fill(template: &str, phone: &str, text: Option<&str>) -> String {
+    let with_phone = template.replace("<phone>", phone);
+    match text {
+        Some(text) => with_phone.replace("<otp>", text),
+        None => with_phone,
+    }
+}
+
+#[async_trait]
+impl Provider for SmtpSmsProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
+        let refused = |reason: String| DeliveryError::Refused {
+            provider: self.name.clone(),
+            reason,
+        };
+        let phone = normalise_phone(
+            &message.recipient,
+            self.msisdn,
+            self.suppress_prefix.as_deref(),
+        );
+        let text = String::from_utf8_lossy(message.text.expose());
+        let to = mailbox("mailto", &fill(&self.mailto, &phone, None)).map_err(refused)?;
+        let email = lettre::Message::builder()
+            .from(self.sender.clone())
+            .to(to)
+            .subject(fill(&self.subject, &phone, Some(&text)))
+            .date_now()
+            .message_id(None)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(fill(&self.body, &phone, Some(&text)))
+            .map_err(|e| refused(format!("cannot build the e-mail: {e}")))?;
+        let reply = self.client.send(email).await?;
+        Ok(Receipt {
+            provider: self.name.clone(),
+            detail: reply,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_as_linotp() {
+        assert_eq!(
+            fill("<phone>@sms.example", "+4917012345678", None),
+            "+4917012345678@sms.example"
+        );
+        assert_eq!(
+            fill("OTP for <phone>: <otp>", "123", Some("Your code 654321")),
+            "OTP for 123: Your code 654321"
+        );
+        assert_eq!(fill("<otp>", "1", Some("text <phone>")), "text <phone>");
+    }
+
+    #[test]
+    fn seed_example_loads_with_defaults() {
+        let c: SmtpSmsConfig = toml::from_str(
+            r#"mailserver = "smtp.yourdomain.com"
+mailsender = "linotp@yourdomain.com"
+mailuser = "account-to-login-to-smtp-server"
+mailpassword = "somesecret"
+mailto = "mailadress@smstp-gateway"
+subject = "<phone>"
+body = "This is your OTP-value: <otp>"
+"#,
+        )
+        .unwrap();
+        let e = c.endpoint().unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("smtp.yourdomain.com", 25));
+        assert!(!format!("{c:?}").contains("somesecret"));
+        let c: SmtpSmsConfig = toml::from_str(
+            "mailserver = \"mx:2525\"\nmailto = \"<phone>@gw\"\nstart_tls = \"True\"",
+        )
+        .unwrap();
+        let e = c.endpoint().unwrap();
+        assert_eq!((e.port, e.security), (2525, Security::StartTls));
+    }
+}

@@ -1,0 +1,17 @@
+//! The process-wide rustls CryptoProvider.
+//!
+//! reqwest (built with `rustls-no-provider`), lettre and ldap3 all use rustls with *ring*. rustls
+//! needs one process-level provider when a client config is built without an explicit one, and
+//! reqwest panics at `Client::builder().build()` when none is installed. [`install_crypto_provider`]
+//! installs ring once; it is idempotent and safe to call from every constructor that builds a
+//! TLS client, so library users and tests need no set-up step of their own.
+
+/// Installs ring as the process-level rustls CryptoProvider, unless one is installed already.
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider won the race (or was installed on purpose): that one is
+        // used, which is fine — we only need *a* provider to exist.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
