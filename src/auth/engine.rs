@@ -73,7 +73,10 @@ impl Decision {
 
     fn accept(reason: impl Into<String>, serial: &str) -> Self {
         Decision {
-            outcome: Outcome::Accept { message: None },
+            outcome: Outcome::Accept {
+                message: None,
+                reply: vec![],
+            },
             reason: reason.into(),
             serial: Some(serial.into()),
         }
@@ -232,6 +235,10 @@ impl Engine {
         } else {
             self.authenticate_without_state(&ctx).await
         };
+        let result = match result {
+            Ok(decision) => self.add_reply_attributes(&ctx, decision).await,
+            Err(error) => Err(error),
+        };
         let decision = result.unwrap_or_else(|error| {
             let message = match error {
                 AuthError::Directory(_) => MSG_UNAVAILABLE,
@@ -276,6 +283,61 @@ impl Engine {
         let store = self.store.clone();
         tokio::spawn(async move { store.audit(entry).await });
         decision.outcome
+    }
+
+    /// Fills an Accept's reply attributes from the most specific policy with a `reply` list.
+    /// The directory is asked only when a value needs the user's attributes; when it cannot
+    /// answer, the Accept becomes a Reject — an Accept without the attributes that authorise
+    /// the user (a VLAN, a group) could grant the wrong access.
+    async fn add_reply_attributes(
+        &self,
+        ctx: &Ctx<'_>,
+        mut decision: Decision,
+    ) -> Result<Decision, AuthError> {
+        let Outcome::Accept { reply, .. } = &mut decision.outcome else {
+            return Ok(decision);
+        };
+        let Some(templates) = self
+            .policies
+            .action(Scope::Authentication, &ctx.policy(), |a| a.reply.as_ref())
+        else {
+            return Ok(decision);
+        };
+        let user = if templates.iter().any(|t| t.needs_user_info()) {
+            ctx.realm.lookup(&ctx.login).await?.map(|(user, _)| user)
+        } else {
+            None
+        };
+        let field = |name: &str| -> String {
+            let Some(user) = &user else {
+                return String::new();
+            };
+            match name {
+                "mobile" => user.mobile.clone().unwrap_or_default(),
+                "email" => user.email.clone().unwrap_or_default(),
+                other => user.attributes.get(other).cloned().unwrap_or_default(),
+            }
+        };
+        for template in templates {
+            let mut value = template
+                .value
+                .replace("{user}", &ctx.login)
+                .replace("{realm}", &ctx.realm.name);
+            for name in ["mobile", "email", "phone", "givenname", "surname"] {
+                let placeholder = format!("{{{name}}}");
+                if value.contains(&placeholder) {
+                    value = value.replace(&placeholder, &field(name));
+                }
+            }
+            if value.contains("{groups}") {
+                for group in user.iter().flat_map(|u| &u.groups) {
+                    reply.push((template.attribute.clone(), value.replace("{groups}", group)));
+                }
+            } else {
+                reply.push((template.attribute.clone(), value));
+            }
+        }
+        Ok(decision)
     }
 
     fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {

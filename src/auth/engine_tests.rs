@@ -94,7 +94,7 @@ const T0: i64 = 1_800_000_000;
 fn harness(policies: &[(&str, &str)], settings: AuthSettings) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let users = format!(
-        "[[user]]\nname = \"alice\"\npassword = \"{}\"\nmobile = \"+4917012345678\"\n\n\
+        "[[user]]\nname = \"alice\"\npassword = \"{}\"\nmobile = \"+4917012345678\"\ngroups = [\"staff\", \"vpn\"]\n\n\
          [[user]]\nname = \"dave\"\npassword = \"{}\"\nmobile = \"+4915100000000\"\nemail = \"dave@example.org\"\n",
         password_hash::hash(&Secret::from("wonderland")).unwrap(),
         password_hash::hash(&Secret::from("davepw")).unwrap(),
@@ -132,7 +132,12 @@ fn harness(policies: &[(&str, &str)], settings: AuthSettings) -> Harness {
         .unwrap(),
     ];
     for (scope, action) in policies {
-        parsed.push(Policy::parse("p", scope, action, "", "", "", true).unwrap());
+        let (action, reply) = match action.split_once(" | reply: ") {
+            Some((action, reply)) => (action, reply.split(" ; ").map(String::from).collect()),
+            None => (*action, vec![]),
+        };
+        parsed
+            .push(Policy::parse_with_reply("p", scope, action, &reply, "", "", "", true).unwrap());
     }
     let clock = Arc::new(TestClock(AtomicI64::new(T0)));
     let engine = Engine::new(
@@ -481,4 +486,23 @@ async fn state_of_another_user_is_refused() {
     let code = h.sms_code();
     assert!(!is_accept(&h.auth("dave", &code, Some(&state)).await));
     assert!(is_accept(&h.auth("alice", &code, Some(&state)).await));
+}
+
+#[tokio::test]
+async fn reply_attributes_from_the_most_specific_policy() {
+    let policy = "otppin=2 | reply: Class = vpn-{user}@{realm} ; Filter-Id = {groups} ; Reply-Message = to {mobile}";
+    let h = harness(&[("authentication", policy)], AuthSettings::default());
+    hotp_token(&h, TokenKind::Hotp, 0).await;
+    match h.auth("alice", "755224", None).await {
+        Outcome::Accept { reply, .. } => assert_eq!(
+            reply,
+            [
+                ("Class".to_string(), "vpn-alice@local".to_string()),
+                ("Filter-Id".to_string(), "staff".to_string()),
+                ("Filter-Id".to_string(), "vpn".to_string()),
+                ("Reply-Message".to_string(), "to +4917012345678".to_string()),
+            ]
+        ),
+        other => panic!("expected an accept, got {other:?}"),
+    }
 }

@@ -45,6 +45,9 @@ pub enum Outcome {
     Accept {
         /// Optional text for the user.
         message: Option<String>,
+        /// Attributes for the front end to add, as (dictionary name, value) — from the
+        /// policies' `reply` lists, placeholders filled in.
+        reply: Vec<(String, String)>,
     },
     /// A code was sent (or had been sent): answer it with this state.
     Challenge {

@@ -83,6 +83,81 @@ pub struct Actions {
     pub max_fail: Option<u32>,
     /// `lockout_duration=SECONDS` (0: until an admin unlocks).
     pub lockout_duration: Option<u64>,
+    /// Attributes added to Access-Accept (the policy's `reply` list, not its action string).
+    pub reply: Option<Vec<ReplyTemplate>>,
+}
+
+/// One reply attribute of a policy: `Class = vpn-{groups}`. The value may use `{user}`,
+/// `{realm}`, `{mobile}`, `{email}`, `{phone}`, `{givenname}`, `{surname}` and `{groups}`;
+/// with `{groups}` the attribute is repeated once per group of the user (none without groups).
+/// The attribute name is checked against the dictionaries when the config loads; the front end
+/// encodes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTemplate {
+    /// The attribute name as the dictionaries spell it (`Class`, `Fortinet-Group-Name`).
+    pub attribute: String,
+    /// The value, with placeholders.
+    pub value: String,
+}
+
+/// The placeholders a reply value may use.
+const REPLY_PLACEHOLDERS: [&str; 8] = [
+    "{user}",
+    "{realm}",
+    "{mobile}",
+    "{email}",
+    "{phone}",
+    "{givenname}",
+    "{surname}",
+    "{groups}",
+];
+
+impl ReplyTemplate {
+    /// Parses `Name = value`.
+    pub fn parse(text: &str) -> Result<ReplyTemplate, String> {
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("reply attribute {text:?}: expected `Name = value`"))?;
+        let (attribute, value) = (name.trim(), value.trim());
+        if attribute.is_empty() || attribute.contains(char::is_whitespace) {
+            return Err(format!(
+                "reply attribute {text:?}: {attribute:?} is not an attribute name"
+            ));
+        }
+        let mut rest = value;
+        while let Some(start) = rest.find('{') {
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e + 1)
+                .unwrap_or(rest.len());
+            let placeholder = &rest[start..end];
+            if !REPLY_PLACEHOLDERS.contains(&placeholder) {
+                return Err(format!(
+                    "reply attribute {text:?}: unknown placeholder {placeholder:?} (known: {})",
+                    REPLY_PLACEHOLDERS.join(", ")
+                ));
+            }
+            rest = &rest[end..];
+        }
+        Ok(ReplyTemplate {
+            attribute: attribute.to_string(),
+            value: value.trim_matches('"').to_string(),
+        })
+    }
+
+    /// Whether rendering needs what the directory knows about the user.
+    pub fn needs_user_info(&self) -> bool {
+        [
+            "{mobile}",
+            "{email}",
+            "{phone}",
+            "{givenname}",
+            "{surname}",
+            "{groups}",
+        ]
+        .iter()
+        .any(|p| self.value.contains(p))
+    }
 }
 
 /// How specifically a filter entry matched: more specific policies win.
@@ -277,6 +352,8 @@ pub enum PolicyField {
     Realm,
     /// `client`
     Client,
+    /// `reply`
+    Reply,
 }
 
 /// A policy definition that could not be parsed.
@@ -299,11 +376,47 @@ impl Policy {
         client: &str,
         active: bool,
     ) -> Result<Policy, PolicyError> {
+        Policy::parse_with_reply(name, scope, action, &[], user, realm, client, active)
+    }
+
+    /// Parses a policy that may also carry reply attributes (`reply = ["Class = x", …]`).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per policy field, as in the config"
+    )]
+    pub fn parse_with_reply(
+        name: &str,
+        scope: &str,
+        action: &str,
+        reply: &[String],
+        user: &str,
+        realm: &str,
+        client: &str,
+        active: bool,
+    ) -> Result<Policy, PolicyError> {
         let err = |field| move |message| PolicyError { field, message };
         let scope: Scope = scope.parse().map_err(err(PolicyField::Scope))?;
+        if action.trim().is_empty() && reply.is_empty() {
+            return Err(PolicyError {
+                field: PolicyField::Action,
+                message: "the policy sets no action".into(),
+            });
+        }
+        let mut actions = parse_actions(scope, action).map_err(err(PolicyField::Action))?;
+        if !reply.is_empty() {
+            if scope != Scope::Authentication {
+                return Err(PolicyError {
+                    field: PolicyField::Reply,
+                    message: "reply attributes belong in scope authentication".into(),
+                });
+            }
+            let templates: Result<Vec<ReplyTemplate>, String> =
+                reply.iter().map(|r| ReplyTemplate::parse(r)).collect();
+            actions.reply = Some(templates.map_err(err(PolicyField::Reply))?);
+        }
         Ok(Policy {
             name: name.to_string(),
-            actions: parse_actions(scope, action).map_err(err(PolicyField::Action))?,
+            actions,
             scope,
             users: NameFilter::parse(user, false).map_err(err(PolicyField::User))?,
             realms: NameFilter::parse(realm, true).map_err(err(PolicyField::Realm))?,
@@ -699,6 +812,42 @@ mod tests {
                 .as_ref()),
             Some(&7)
         );
+    }
+
+    #[test]
+    fn reply_templates() {
+        let t = ReplyTemplate::parse(" Fortinet-Group-Name = \"{groups}\" ").unwrap();
+        assert_eq!(
+            (t.attribute.as_str(), t.value.as_str()),
+            ("Fortinet-Group-Name", "{groups}")
+        );
+        assert!(t.needs_user_info());
+        assert!(
+            !ReplyTemplate::parse("Class = vpn-{user}")
+                .unwrap()
+                .needs_user_info()
+        );
+        assert!(ReplyTemplate::parse("Class").is_err());
+        assert!(ReplyTemplate::parse("Bad Name = x").is_err());
+        assert!(
+            ReplyTemplate::parse("Class = {nope}")
+                .unwrap_err()
+                .contains("unknown placeholder")
+        );
+        let reply = vec!["Class = x".to_string()];
+        let e = Policy::parse_with_reply(
+            "p",
+            "enrollment",
+            "autoenrollment=sms",
+            &reply,
+            "",
+            "",
+            "",
+            true,
+        );
+        assert_eq!(e.map_err(|e| e.field), Err(PolicyField::Reply));
+        let empty = Policy::parse("p", "authentication", " ", "", "", "", true);
+        assert_eq!(empty.map_err(|e| e.field), Err(PolicyField::Action));
     }
 
     #[test]

@@ -154,7 +154,11 @@ struct RawRealm {
 struct RawPolicy {
     name: Spanned<String>,
     scope: Spanned<String>,
+    #[serde(default = "empty_spanned")]
     action: Spanned<String>,
+    /// Reply attributes for Access-Accept, `["Class = vpn", "Filter-Id = {groups}"]`.
+    #[serde(default)]
+    reply: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     user: Option<Spanned<String>>,
     #[serde(default)]
@@ -167,6 +171,10 @@ struct RawPolicy {
 
 fn default_true() -> bool {
     true
+}
+
+fn empty_spanned() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -529,10 +537,16 @@ impl Config {
             let field = |f: &Option<Spanned<String>>| {
                 f.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default()
             };
-            let parsed = Policy::parse(
+            let reply = policy
+                .reply
+                .as_ref()
+                .map(|r| r.get_ref().clone())
+                .unwrap_or_default();
+            let parsed = Policy::parse_with_reply(
                 policy.name.get_ref(),
                 policy.scope.get_ref(),
                 policy.action.get_ref(),
+                &reply,
                 &field(&policy.user),
                 &field(&policy.realm),
                 &field(&policy.client),
@@ -563,6 +577,14 @@ impl Config {
                     let (span, key) = match e.field {
                         PolicyField::Scope => (policy.scope.span(), "policy.scope"),
                         PolicyField::Action => (policy.action.span(), "policy.action"),
+                        PolicyField::Reply => (
+                            policy
+                                .reply
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or(policy.name.span()),
+                            "policy.reply",
+                        ),
                         PolicyField::User => (
                             policy
                                 .user

@@ -19,7 +19,10 @@ pub async fn handle<A: Authenticate>(
     let request = request.packet();
     let outcome = if request.code == Code::STATUS_SERVER {
         // RFC 5997 §3: Access-Accept (with Message-Authenticator) means "alive".
-        Outcome::Accept { message: None }
+        Outcome::Accept {
+            message: None,
+            reply: vec![],
+        }
     } else {
         match to_auth_request(request, client, source) {
             Ok(auth_request) => auth.authenticate(auth_request).await,
@@ -85,7 +88,7 @@ fn encode_outcome(
         attributes: vec![],
     };
     match outcome {
-        Outcome::Accept { message } => {
+        Outcome::Accept { message, .. } => {
             if let Some(message) = message {
                 reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
             }
