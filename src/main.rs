@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tessera::auth::{Engine, SystemClock};
 use tessera::config::Config;
 use tessera::radius::counters::Counters;
+use tessera::radius::dictionary::Dictionary;
 use tessera::radius::server;
 use tessera::secret::Secret;
 use tessera::store::sqlite::open_store;
@@ -110,6 +111,7 @@ fn load(
         Config,
         tessera::directory::Realms,
         tessera::delivery::Providers,
+        Dictionary,
     ),
     Failure,
 > {
@@ -126,11 +128,12 @@ fn load(
     let config = Config::load(path).map_err(prefix)?;
     let realms = config.open_realms().map_err(prefix)?;
     let providers = config.open_providers().map_err(prefix)?;
-    Ok((config, realms, providers))
+    let dictionary = config.open_dictionary().map_err(prefix)?;
+    Ok((config, realms, providers, dictionary))
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
-    let (config, _, _) = load(path)?;
+    let (config, _, _, _) = load(path)?;
     println!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),
@@ -159,7 +162,7 @@ fn user_hash() -> Result<(), Failure> {
 }
 
 fn serve(path: &std::path::Path) -> Result<(), Failure> {
-    let (config, realms, providers) = load(path)?;
+    let (config, realms, providers, dictionary) = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -187,6 +190,7 @@ fn serve(path: &std::path::Path) -> Result<(), Failure> {
             sockets,
             Arc::new(config.clients.clone()),
             engine,
+            Arc::new(dictionary),
             &config.server,
             counters,
             shutdown,

@@ -27,6 +27,7 @@ use crate::delivery::{Channel, Providers};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
+use crate::radius::dictionary::{Dictionary, DictionaryError};
 use crate::radius::server::ServerSettings;
 
 /// One problem in the configuration, located.
@@ -566,10 +567,12 @@ impl Config {
             path: resolve(&raw.store.path),
             key_file: resolve(&raw.store.key_file),
         };
+        let mut server = raw.server;
+        server.dictionary = server.dictionary.map(|p| resolve(&p));
         Ok(Config {
             path: path.to_path_buf(),
             listen,
-            server: raw.server,
+            server,
             store,
             clients: ClientTable::new(client_list),
             auth: raw.auth,
@@ -623,6 +626,46 @@ impl Config {
             self.default_realm,
             self.auth.split_at_sign,
         ))
+    }
+
+    /// Loads the RADIUS dictionary named by `[server] dictionary`, or the built-in copy of
+    /// `dictionaries/` when the key is absent. Each bad line is one error at its file:line.
+    pub fn open_dictionary(&self) -> Result<Dictionary, ConfigErrors> {
+        let loaded = match &self.server.dictionary {
+            Some(path) => Dictionary::load(path),
+            None => Dictionary::builtin(),
+        };
+        loaded.map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        DictionaryError::Line {
+                            file,
+                            line,
+                            problem,
+                        } => ConfigError {
+                            file,
+                            line,
+                            key: "dictionary".into(),
+                            message: problem.to_string(),
+                        },
+                        DictionaryError::Read { file, source } => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: format!("cannot read {}: {source}", file.display()),
+                        },
+                        other => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: other.to_string(),
+                        },
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// Builds every provider.

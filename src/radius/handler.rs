@@ -5,18 +5,31 @@
 use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
+use super::dictionary::Dictionary;
 use super::verify::Verified;
 use crate::auth::{AuthRequest, Authenticate, Outcome};
 use crate::secret::Secret;
 
-/// Answers a verified request; returns the encoded reply.
+/// Answers a verified request; returns the encoded reply. The dictionary names attributes in
+/// the debug log.
 pub async fn handle<A: Authenticate>(
     auth: &A,
+    dictionary: &Dictionary,
     client: &Client,
     source: std::net::IpAddr,
     request: Verified,
 ) -> Result<Vec<u8>, EncodeError> {
     let request = request.packet();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // `describe_all` prints User-Password and CHAP-Password as `***`.
+        tracing::debug!(
+            client = %client.name,
+            code = %request.code,
+            id = request.identifier,
+            attributes = %dictionary.describe_all(&request.attributes),
+            "request"
+        );
+    }
     let outcome = if request.code == Code::STATUS_SERVER {
         // RFC 5997 §3: Access-Accept (with Message-Authenticator) means "alive".
         Outcome::Accept { message: None }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::clients::ClientTable;
 use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
+use super::dictionary::Dictionary;
 use super::handler;
 use super::reply_cache::{Lookup, ReplyCache, RequestKey};
 use super::verify;
@@ -37,6 +38,9 @@ pub struct ServerSettings {
     pub max_in_flight: usize,
     /// Seconds requests in flight get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// The top RADIUS dictionary file (FreeRADIUS format), relative to the config file.
+    /// Absent: the copy of `dictionaries/` built into the binary.
+    pub dictionary: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -47,6 +51,7 @@ impl Default for ServerSettings {
             reply_cache_size: 65_536,
             max_in_flight: 4096,
             shutdown_grace_seconds: 5,
+            dictionary: None,
         }
     }
 }
@@ -55,6 +60,8 @@ impl Default for ServerSettings {
 struct Shared<A> {
     clients: Arc<ClientTable>,
     auth: Arc<A>,
+    /// Attribute names for logs, and (soon) reply attributes configured by name.
+    dictionary: Arc<Dictionary>,
     cache: ReplyCache,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
@@ -65,6 +72,7 @@ pub async fn run<A: Authenticate>(
     sockets: Vec<UdpSocket>,
     clients: Arc<ClientTable>,
     auth: Arc<A>,
+    dictionary: Arc<Dictionary>,
     settings: &ServerSettings,
     counters: Arc<Counters>,
     shutdown: CancellationToken,
@@ -72,6 +80,7 @@ pub async fn run<A: Authenticate>(
     let shared = Arc::new(Shared {
         clients,
         auth,
+        dictionary,
         cache: ReplyCache::new(
             Duration::from_secs(settings.reply_cache_seconds),
             settings.reply_cache_size,
@@ -272,7 +281,15 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
             return;
         }
     };
-    match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
+    match handler::handle(
+        shared.auth.as_ref(),
+        &shared.dictionary,
+        client,
+        source.ip(),
+        verified,
+    )
+    .await
+    {
         Ok(reply) => {
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
