@@ -425,11 +425,11 @@ impl Loader<'_> {
         match def.numbers.get(&key) {
             // The same definition twice is harmless (files merged from several sources).
             Some(&known) if known == number => return Ok(()),
-            Some(_) => {
-                return Err(LineError::Duplicate {
-                    kind: "value",
-                    name: format!("{} {}", def.name, name),
-                    first: "an earlier VALUE line".into(),
+            Some(&known) => {
+                return Err(LineError::ValueConflict {
+                    attribute: def.name.clone(),
+                    name: (*name).to_string(),
+                    number: known,
                 });
             }
             None => {}

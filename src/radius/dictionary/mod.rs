@@ -141,7 +141,7 @@ pub struct AttributeDef {
     pub encrypt: Option<u8>,
     /// `concat`: a long value is split over several attributes, which the receiver joins.
     pub concat: bool,
-    /// `VALUE` names by number, in the order first defined.
+    /// `VALUE` names by number (the first name given to a number).
     values: BTreeMap<u64, String>,
     /// `VALUE` numbers by lower-cased name.
     numbers: HashMap<String, u64>,
@@ -269,12 +269,22 @@ pub enum LineError {
     /// A name is defined twice.
     #[error("{kind} {name:?} is already defined at {first}")]
     Duplicate {
-        /// "attribute", "vendor" or "value".
+        /// "attribute" or "vendor".
         kind: &'static str,
         /// The name.
         name: String,
         /// `file:line` of the first definition.
         first: String,
+    },
+    /// A `VALUE` name given two different numbers.
+    #[error("VALUE {name} of {attribute} is already defined as {number}")]
+    ValueConflict {
+        /// The attribute.
+        attribute: String,
+        /// The value name.
+        name: String,
+        /// The number it has.
+        number: u64,
     },
     /// `VALUE` names an attribute not defined before it.
     #[error("VALUE for {0:?}, which is not defined (define the ATTRIBUTE first)")]

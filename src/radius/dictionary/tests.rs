@@ -165,7 +165,7 @@ fn every_bad_line_kind_is_reported_with_file_and_line() {
         ),
         (
             "ATTRIBUTE X 1 integer\nVALUE X A 1\nVALUE X A 2\n",
-            "mem/dict:3: value \"X A\" is already defined",
+            "mem/dict:3: VALUE A of X is already defined as 1",
         ),
         (
             "ATTRIBUTE X 1 integer\nVALUE X A\n",
