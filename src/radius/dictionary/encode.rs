@@ -54,6 +54,29 @@ impl Dictionary {
         Ok(octets.chunks(max).map(|chunk| wrap(def, chunk)).collect())
     }
 
+    /// Encodes an assignment as FreeRADIUS writes one: `Name = value`, `Name:tag = value`, the
+    /// value optionally in double quotes (with `\"` and `\\` escapes). For reply attributes
+    /// configured as text, e.g. `reply = ["Filter-Id = staff", "Tunnel-Type:1 = VLAN"]`.
+    pub fn encode_assignment(&self, text: &str) -> Result<Vec<Attribute>, DictionaryError> {
+        let Some((name, value)) = text.split_once('=') else {
+            return Err(DictionaryError::NotAnAssignment {
+                text: text.to_string(),
+            });
+        };
+        let value = value.trim();
+        let value = match value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .filter(|_| value.len() >= 2)
+        {
+            Some(quoted) => unquote(quoted).ok_or_else(|| DictionaryError::NotAnAssignment {
+                text: text.to_string(),
+            })?,
+            None => value.to_string(),
+        };
+        self.encode(name.trim(), &value)
+    }
+
     /// The attribute of `name` or `name:tag`.
     fn lookup_tagged(&self, name: &str) -> Result<(&AttributeDef, Option<u8>), DictionaryError> {
         let unknown = || DictionaryError::UnknownAttribute {
@@ -239,6 +262,24 @@ fn encode_value(
         }
     };
     Ok(octets)
+}
+
+/// The text between double quotes, `\"` and `\\` unescaped; `None` for a stray quote or
+/// backslash.
+fn unquote(quoted: &str) -> Option<String> {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next()? {
+                e @ ('"' | '\\') => out.push(e),
+                _ => return None,
+            },
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// Hex digits to octets.

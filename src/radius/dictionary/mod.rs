@@ -217,6 +217,12 @@ pub enum DictionaryError {
         /// The most one attribute holds.
         max: usize,
     },
+    /// Text that is not `Name = value`.
+    #[error("{text:?} is not an assignment like `Filter-Id = staff`")]
+    NotAnAssignment {
+        /// The text.
+        text: String,
+    },
     /// The attribute is hidden with the shared secret, which [`Dictionary::encode`] does not do.
     #[error("{attribute} is encrypted (encrypt={method}); tessera does not send it")]
     Encrypted {

@@ -527,3 +527,33 @@ fn describe_survives_malformed_values() {
         }
     }
 }
+
+#[test]
+fn assignments_as_freeradius_writes_them() {
+    let d = Dictionary::builtin().unwrap();
+    let value = |text: &str| {
+        let attrs = d.encode_assignment(text).unwrap();
+        (attrs[0].typ.0, attrs[0].value.clone())
+    };
+    assert_eq!(value("Filter-Id = staff"), (11, b"staff".to_vec()));
+    assert_eq!(value("Filter-Id=\"a b\""), (11, b"a b".to_vec()));
+    assert_eq!(
+        value(r#"Reply-Message = "say \"hi\" \\o/""#).1,
+        br#"say "hi" \o/"#.to_vec()
+    );
+    assert_eq!(value("Tunnel-Type:1 = VLAN"), (64, vec![1, 0, 0, 13]));
+    assert_eq!(value("Class = a=b"), (25, b"a=b".to_vec()));
+    for bad in ["Filter-Id", "Filter-Id = \"a\"b\"", "Filter-Id = \"a\\x\""] {
+        assert!(
+            matches!(
+                d.encode_assignment(bad),
+                Err(DictionaryError::NotAnAssignment { .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        d.encode_assignment("Nope = 1"),
+        Err(DictionaryError::UnknownAttribute { .. })
+    ));
+}
