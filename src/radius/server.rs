@@ -291,6 +291,9 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     .await
     {
         Ok(reply) => {
+            // Cache before sending: a NAS that gets the reply and at once retransmits (or a
+            // retransmit that crossed the reply) must find it answered, not in flight.
+            shared.cache.complete(key, reply.clone());
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
@@ -298,7 +301,6 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
                 .counters
                 .replied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            shared.cache.complete(key, reply);
         }
         Err(e) => {
             shared.cache.abort(key);
