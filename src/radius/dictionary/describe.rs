@@ -141,15 +141,7 @@ fn value(def: &AttributeDef, octets: &[u8]) -> String {
         DataType::Ifid => match <[u8; 8]>::try_from(octets) {
             Ok(a) => a
                 .chunks(2)
-                .map(|w| {
-                    format!(
-                        "{:x}",
-                        u16::from_be_bytes([
-                            w.first().copied().unwrap_or(0),
-                            w.get(1).copied().unwrap_or(0)
-                        ])
-                    )
-                })
+                .map(|w| format!("{:x}", w.iter().fold(0u16, |n, &b| (n << 8) | u16::from(b))))
                 .collect::<Vec<_>>()
                 .join(":"),
             Err(_) => hex(octets),
