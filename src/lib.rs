@@ -5,7 +5,8 @@
 //! A request travels down these layers and its answer back up; dependencies point one way,
 //! `radius → auth → {otp, store, directory, delivery}`:
 //!
-//! - [`radius`]: the front end — wire format, client table, duplicate detection, UDP server.
+//! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
+//!   UDP server.
 //!   [`radius::handler`] is the only place where RADIUS meets the engine.
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS.

@@ -103,7 +103,7 @@ fn init_logging(format: LogFormat) {
 }
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
-    let (config, _, _) = cli::load(path)?;
+    let config = cli::load(path)?.config;
     println!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),

@@ -25,11 +25,16 @@ pub enum Failure {
 }
 
 /// The layers a config describes, opened.
-pub type Loaded = (
-    Config,
-    tessera::directory::Realms,
-    tessera::delivery::Providers,
-);
+pub struct Loaded {
+    /// The checked config.
+    pub config: Config,
+    /// Its realms, directories opened.
+    pub realms: tessera::directory::Realms,
+    /// Its providers, built.
+    pub providers: tessera::delivery::Providers,
+    /// The RADIUS dictionary.
+    pub dictionary: tessera::radius::dictionary::Dictionary,
+}
 
 /// Config problems, one `tessera: file:line: key: message` line each (exit 1).
 pub fn config_failure(errors: tessera::config::ConfigErrors) -> Failure {
@@ -46,9 +51,18 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
 /// a reload.
 pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     let config = Config::load(path).map_err(config_failure)?;
+    let dictionary = config.open_dictionary().map_err(config_failure)?;
+    config
+        .check_reply_attributes(&dictionary)
+        .map_err(config_failure)?;
     let realms = config.open_realms().map_err(config_failure)?;
     let providers = config.open_providers().map_err(config_failure)?;
-    Ok((config, realms, providers))
+    Ok(Loaded {
+        config,
+        realms,
+        providers,
+        dictionary,
+    })
 }
 
 /// Opens the store the config names.

@@ -37,7 +37,7 @@ pub enum ChannelArg {
 /// Runs a provider command.
 pub fn run(path: &std::path::Path, command: ProviderCommand) -> Result<(), Failure> {
     let ProviderCommand::Test { name, to, channel } = command;
-    let (_, _, providers) = load(path)?;
+    let providers = load(path)?.providers;
     let channel = match channel {
         Some(ChannelArg::Sms) => Channel::Sms,
         Some(ChannelArg::Email) => Channel::Email,

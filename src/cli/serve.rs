@@ -22,6 +22,7 @@ use tessera::live::Live;
 use tessera::metrics::{self, Health};
 use tessera::radius::clients::ClientTable;
 use tessera::radius::counters::Counters;
+use tessera::radius::dictionary::Dictionary;
 use tessera::radius::server;
 use tessera::store::Store;
 use tessera::store::sqlite::open_store;
@@ -46,7 +47,12 @@ fn build_engine(
 
 /// Runs the server until a signal stops it.
 pub fn run(path: &Path) -> Result<(), Failure> {
-    let (config, realms, providers) = load(path)?;
+    let super::Loaded {
+        config,
+        realms,
+        providers,
+        dictionary,
+    } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -56,6 +62,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
         let engine = Arc::new(Live::new(build_engine(&store, &config, realms, providers)));
         let clients = Arc::new(Live::new(config.clients.clone()));
+        let dictionary = Arc::new(Live::new(dictionary));
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
             .await
@@ -82,6 +89,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             store.clone(),
             engine.clone(),
             clients.clone(),
+            dictionary.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(health_checks(
@@ -100,17 +108,16 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         }
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
-        server::run(
-            sockets,
+        let context = server::Context {
             clients,
-            engine,
+            auth: engine,
             health,
-            &config.server,
+            dictionary,
             counters,
-            shutdown,
-        )
-        .await
-        .map_err(|e| Failure::Error(e.to_string()))?;
+        };
+        server::run(sockets, context, &config.server, shutdown)
+            .await
+            .map_err(|e| Failure::Error(e.to_string()))?;
         // Every request has finished or timed out; the store thread ends when the last handle
         // goes, after it has committed what it holds.
         tracing::info!("tessera stopped");
@@ -142,6 +149,7 @@ async fn reload_on_hangup(
     store: Arc<dyn Store>,
     engine: Arc<Live<Engine>>,
     clients: Arc<Live<ClientTable>>,
+    dictionary: Arc<Live<Dictionary>>,
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -160,7 +168,12 @@ async fn reload_on_hangup(
             Ok(loaded) => loaded,
             Err(e) => Err(Failure::Error(e.to_string())),
         };
-        let (config, realms, providers) = match loaded {
+        let super::Loaded {
+            config,
+            realms,
+            providers,
+            dictionary: new_dictionary,
+        } = match loaded {
             Ok(loaded) => loaded,
             Err(Failure::No(problems) | Failure::Error(problems)) => {
                 for line in problems.lines() {
@@ -192,6 +205,7 @@ async fn reload_on_hangup(
         }
         engine.replace(build_engine(&store, &config, realms, providers));
         clients.replace(config.clients.clone());
+        dictionary.replace(new_dictionary);
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),

@@ -36,6 +36,7 @@ use crate::directory::users_file::{UsersFile, UsersFileConfig};
 use crate::directory::{Directory, Realm, Realms};
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
+use crate::radius::dictionary::{Dictionary, DictionaryError};
 use crate::radius::server::ServerSettings;
 use providers::{merge_config_json, provider_config};
 
@@ -650,10 +651,12 @@ impl Config {
             path: resolve(&raw.store.path),
             key_file: resolve(&raw.store.key_file),
         };
+        let mut server = raw.server;
+        server.dictionary = server.dictionary.map(|p| resolve(&p));
         Ok(Config {
             path: path.to_path_buf(),
             listen,
-            server: raw.server,
+            server,
             store,
             clients: ClientTable::new(client_list),
             auth: raw.auth,
@@ -752,6 +755,82 @@ impl Config {
                 self.path.display(),
                 names()
             )),
+        }
+    }
+
+    /// Loads the RADIUS dictionary named by `[server] dictionary`, or the built-in copy of
+    /// `dictionaries/` when the key is absent. Each bad line is one error at its file:line.
+    pub fn open_dictionary(&self) -> Result<Dictionary, ConfigErrors> {
+        let loaded = match &self.server.dictionary {
+            Some(path) => Dictionary::load(path),
+            None => Dictionary::builtin(),
+        };
+        loaded.map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        DictionaryError::Line {
+                            file,
+                            line,
+                            problem,
+                        } => ConfigError {
+                            file,
+                            line,
+                            key: "dictionary".into(),
+                            message: problem.to_string(),
+                        },
+                        DictionaryError::Read { file, source } => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: format!("cannot read {}: {source}", file.display()),
+                        },
+                        other => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: other.to_string(),
+                        },
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Checks the policies' reply attributes against the dictionary: every name must exist,
+    /// and a value without placeholders must encode as the attribute's type.
+    pub fn check_reply_attributes(&self, dictionary: &Dictionary) -> Result<(), ConfigErrors> {
+        let mut errors = vec![];
+        for policy in self.policies.iter() {
+            for template in policy.actions.reply.iter().flatten() {
+                let problem = if dictionary.attribute(&template.attribute).is_none() {
+                    Some(format!(
+                        "no dictionary defines attribute {:?}",
+                        template.attribute
+                    ))
+                } else if !template.value.contains('{') {
+                    dictionary
+                        .encode(&template.attribute, &template.value)
+                        .err()
+                        .map(|e| e.to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    errors.push(ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: "policy.reply".into(),
+                        message: format!("policy {:?}: {problem}", policy.name),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
         }
     }
 

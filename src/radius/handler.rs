@@ -5,18 +5,31 @@
 use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
+use super::dictionary::Dictionary;
 use super::verify::Verified;
 use crate::auth::{AuthRequest, Authenticate, Outcome};
 use crate::secret::Secret;
 
-/// Answers a verified request; returns the encoded reply.
+/// Answers a verified request; returns the encoded reply. The dictionary names attributes in
+/// the debug log.
 pub async fn handle<A: Authenticate>(
     auth: &A,
+    dictionary: &Dictionary,
     client: &Client,
     source: std::net::IpAddr,
     request: Verified,
 ) -> Result<Vec<u8>, EncodeError> {
     let request = request.packet();
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        // `describe_all` prints User-Password and CHAP-Password as `***`.
+        tracing::debug!(
+            client = %client.name,
+            code = %request.code,
+            id = request.identifier,
+            attributes = %dictionary.describe_all(&request.attributes),
+            "request"
+        );
+    }
     let outcome = if request.code == Code::STATUS_SERVER {
         // RFC 5997 §3: Access-Accept (with Message-Authenticator) means "alive".
         Outcome::Accept {
@@ -34,7 +47,7 @@ pub async fn handle<A: Authenticate>(
             }
         }
     };
-    encode_outcome(request, &outcome, client)
+    encode_outcome(request, &outcome, client, dictionary)
 }
 
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
@@ -75,6 +88,7 @@ fn encode_outcome(
     request: &Packet,
     outcome: &Outcome,
     client: &Client,
+    dictionary: &Dictionary,
 ) -> Result<Vec<u8>, EncodeError> {
     let code = match outcome {
         Outcome::Accept { .. } => Code::ACCESS_ACCEPT,
@@ -88,9 +102,26 @@ fn encode_outcome(
         attributes: vec![],
     };
     match outcome {
-        Outcome::Accept { message, .. } => {
+        Outcome::Accept {
+            message,
+            reply: attributes,
+        } => {
             if let Some(message) = message {
                 reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
+            }
+            // Policies' reply attributes, typed by the dictionary. Names were checked when the
+            // config loaded; a value filled in from the directory may still not fit its type
+            // (an integer attribute fed a group name): that one is left out and logged.
+            for (name, value) in attributes {
+                match dictionary.encode(name, value) {
+                    Ok(encoded) => reply.attributes.extend(encoded),
+                    Err(error) => tracing::warn!(
+                        client = %client.name,
+                        attribute = %name,
+                        %error,
+                        "reply attribute left out"
+                    ),
+                }
             }
         }
         Outcome::Challenge {

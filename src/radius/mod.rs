@@ -2,6 +2,7 @@
 //!
 //! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking.
 //! - [`crypto`]: User-Password hiding, authenticators, Message-Authenticator.
+//! - [`dictionary`]: attribute names and types from FreeRADIUS-format dictionary files.
 //! - [`clients`]: which source addresses may talk to us, with which secret and options.
 //! - [`verify`]: authenticity checks that turn a packet into a [`verify::Verified`] one.
 //! - [`reply_cache`]: RFC 5080 duplicate detection — retransmits get the cached reply.
@@ -14,6 +15,7 @@ pub mod clients;
 pub mod codec;
 pub mod counters;
 pub mod crypto;
+pub mod dictionary;
 pub mod handler;
 pub mod reply_cache;
 pub mod server;

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::clients::ClientTable;
 use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
+use super::dictionary::Dictionary;
 use super::handler;
 use super::reply_cache::{Lookup, ReplyCache, RequestKey};
 use super::verify;
@@ -39,6 +40,9 @@ pub struct ServerSettings {
     pub max_in_flight: usize,
     /// Seconds requests in flight get to finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// The top RADIUS dictionary file (FreeRADIUS format), relative to the config file.
+    /// Absent: the copy of `dictionaries/` built into the binary.
+    pub dictionary: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -49,8 +53,23 @@ impl Default for ServerSettings {
             reply_cache_size: 65_536,
             max_in_flight: 4096,
             shutdown_grace_seconds: 5,
+            dictionary: None,
         }
     }
+}
+
+/// What the server answers with. The `Live` parts are replaced on reload.
+pub struct Context<A> {
+    /// Who may talk to us, with which secret.
+    pub clients: Arc<Live<ClientTable>>,
+    /// The engine.
+    pub auth: Arc<A>,
+    /// Whether the store and directories answer (Status-Server follows it).
+    pub health: Arc<Health>,
+    /// Attribute names for logs and reply attributes.
+    pub dictionary: Arc<Live<Dictionary>>,
+    /// What was received and dropped.
+    pub counters: Arc<Counters>,
 }
 
 /// Everything the loops share.
@@ -58,6 +77,7 @@ struct Shared<A> {
     clients: Arc<Live<ClientTable>>,
     auth: Arc<A>,
     health: Arc<Health>,
+    dictionary: Arc<Live<Dictionary>>,
     cache: ReplyCache,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
@@ -66,17 +86,22 @@ struct Shared<A> {
 /// Serves RADIUS on the given sockets until `shutdown` is cancelled.
 pub async fn run<A: Authenticate>(
     sockets: Vec<UdpSocket>,
-    clients: Arc<Live<ClientTable>>,
-    auth: Arc<A>,
-    health: Arc<Health>,
+    context: Context<A>,
     settings: &ServerSettings,
-    counters: Arc<Counters>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let Context {
+        clients,
+        auth,
+        health,
+        dictionary,
+        counters,
+    } = context;
     let shared = Arc::new(Shared {
         clients,
         auth,
         health,
+        dictionary,
         cache: ReplyCache::new(
             Duration::from_secs(settings.reply_cache_seconds),
             settings.reply_cache_size,
@@ -291,7 +316,16 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         tracing::debug!(%source, "Status-Server unanswered: health check failing");
         return;
     }
-    match handler::handle(shared.auth.as_ref(), client, source.ip(), verified).await {
+    let dictionary = shared.dictionary.get();
+    match handler::handle(
+        shared.auth.as_ref(),
+        &dictionary,
+        client,
+        source.ip(),
+        verified,
+    )
+    .await
+    {
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).

@@ -140,3 +140,66 @@ fn a_new_key_file_is_private_and_seeds_are_not_stored_in_clear() {
     // It is the seed the code came from (the first challenge uses counter 0).
     assert_eq!(tessera::otp::hotp(seed.expose(), 0, 6), server.last_otp());
 }
+
+#[test]
+fn broken_dictionary_line_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Setup::default());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[server]\n", "[server]\ndictionary = \"dict/dictionary\"\n");
+    std::fs::write(&path, text).unwrap();
+    let dict = dir.path().join("dict");
+    std::fs::create_dir(&dict).unwrap();
+    std::fs::write(
+        dict.join("dictionary"),
+        "ATTRIBUTE User-Name 1 string\n$INCLUDE dictionary.acme\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dict.join("dictionary.acme"),
+        "VENDOR Acme 99999\nBEGIN-VENDOR Acme\nATTRIBUTE Acme-Group 1 strin\nEND-VENDOR Acme\n",
+    )
+    .unwrap();
+
+    let check = tessera()
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(check.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "tessera: {}:3: dictionary: unknown data type \"strin\"",
+        dict.join("dictionary.acme").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let serve = tessera()
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&serve.stderr), stderr);
+
+    // Fixed, the same files load.
+    std::fs::write(
+        dict.join("dictionary.acme"),
+        "VENDOR Acme 99999\nBEGIN-VENDOR Acme\nATTRIBUTE Acme-Group 1 string\nEND-VENDOR Acme\n",
+    )
+    .unwrap();
+    let check = tessera()
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

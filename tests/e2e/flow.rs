@@ -209,3 +209,56 @@ fn state_with_password_and_otp_is_accepted_too() {
         .auth("alice", &format!("wonderland{otp}"), Some(&first.state()))
         .expect("Access-Accept");
 }
+
+#[test]
+fn access_accept_carries_the_policy_reply_attributes() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"attributes\"\nscope = \"authentication\"\n\
+         reply = [\"Class = vpn-{user}\", \"Fortinet-Group-Name = staff-{user}\", \"Session-Timeout = 3600\"]\n",
+    );
+    let server = Server::start_with(&setup);
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    assert_eq!(first.get("Class"), None, "only Access-Accept carries them");
+    let accept = server.auth("alice", &server.last_otp(), Some(&first.state()));
+    accept.expect("Access-Accept");
+    let hex: String = b"vpn-alice".iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        accept.get("Class"),
+        Some(format!("0x{hex}").as_str()),
+        "{}",
+        accept.output
+    );
+    assert_eq!(
+        accept.get("Fortinet-Group-Name"),
+        Some("staff-alice"),
+        "{}",
+        accept.output
+    );
+    assert_eq!(accept.get("Session-Timeout"), Some("3600"));
+}
+
+#[test]
+fn a_reply_attribute_no_dictionary_knows_is_a_config_error() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"typo\"\nscope = \"authentication\"\nreply = [\"Fortinet-Grup-Name = x\"]\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::util::write_config(dir.path(), &setup);
+    let out = crate::util::tessera()
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "policy.reply: policy \"typo\": no dictionary defines attribute \"Fortinet-Grup-Name\""
+        ),
+        "{stderr}"
+    );
+}

@@ -269,3 +269,27 @@ fn ipv6_client_on_loopback() {
         .auth("alice", "wonderland", None)
         .expect("Access-Challenge");
 }
+
+#[test]
+fn debug_log_names_attributes_from_the_dictionary_and_hides_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &Setup::default());
+    let server = Server::start_logging(dir, &config, "info,tessera::radius::handler=debug");
+    let attrs = [
+        ("User-Name", quote("alice")),
+        ("User-Password", quote("wonderland")),
+        ("Service-Type", "Framed-User".into()),
+        ("Cisco-AVPair", quote("shell:priv-lvl=15")),
+        ("Message-Authenticator", "0x00".into()),
+    ];
+    let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    server.radclient(&attrs).expect("Access-Challenge");
+    let line = server.wait_for_log("User-Name = \"alice\"");
+    assert!(line.contains("User-Password = ***"), "{line}");
+    assert!(line.contains("Service-Type = Framed-User"), "{line}");
+    assert!(
+        line.contains("Cisco-AVPair = \"shell:priv-lvl=15\""),
+        "{line}"
+    );
+    assert!(!server.log_text().contains("wonderland"));
+}

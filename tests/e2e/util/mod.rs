@@ -183,11 +183,16 @@ impl Server {
 
     /// Starts tessera on an existing config in `dir`.
     pub fn start_in(dir: tempfile::TempDir, config: &Path) -> Server {
+        Server::start_logging(dir, config, "info")
+    }
+
+    /// Starts tessera on an existing config in `dir` with `RUST_LOG=log_filter`.
+    pub fn start_logging(dir: tempfile::TempDir, config: &Path, log_filter: &str) -> Server {
         let mut child = tessera()
             .arg("--config")
             .arg(config)
             .arg("serve")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", log_filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
