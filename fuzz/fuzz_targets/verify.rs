@@ -28,6 +28,11 @@ impl Authenticate for FakeEngine {
         let outcome = match request.password.len() % 3 {
             0 => Outcome::Accept {
                 message: Some(request.user_name.clone()),
+                // Reply attributes from hostile text: the dictionary must encode or refuse.
+                reply: vec![
+                    ("Class".into(), request.user_name.clone()),
+                    ("Session-Timeout".into(), request.user_name.clone()),
+                ],
             },
             1 => Outcome::Challenge {
                 state: request.state.clone().unwrap_or_default(),
