@@ -5,9 +5,8 @@
 //! config must not have to retype it, so these `deserialize_with` helpers accept a number (or
 //! boolean) and the same value as a string. The error names the value, never a secret: none of
 //! these helpers is used on a password or PIN.
-//!
-//! Also holds the SMS phone normalisation of LinOTP's `ISMSProvider.submitMessage` for the SMPP
-//! and device providers.
+//! Ports, timeouts and booleans are read by the shared [`super::keys`] types; the line speed
+//! and the SMPP TON/NPI octets, which only these providers have, are read here.
 
 use std::time::Duration;
 
@@ -54,9 +53,9 @@ fn integer<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
         })
 }
 
-/// A TCP port, `2775` or `"2775"`.
+/// A TCP port, `2775` or `"2775"` (read by [`super::keys::Port`], as every provider reads it).
 pub fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    integer(d, "a port", 1, 65_535)
+    super::keys::Port::deserialize(d).map(|p| p.0)
 }
 
 /// A serial line speed, `115200` or `"115200"`.
@@ -72,36 +71,16 @@ pub fn octet<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<u8, D::Error>
         .map_err(|e: D::Error| D::Error::custom(format!("{key}: {e}")))
 }
 
-/// Seconds as a number or string (`5`, `2.5`, `"5"`), more than zero and at most an hour.
+/// Seconds as a number or string (`5`, `2.5`, `"5"`, LinOTP's `"connect,read"`), read by
+/// [`super::keys::Timeout`]; the whole operation's limit.
 pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let value = NumberOrString::deserialize(d)?;
-    let secs = match &value {
-        NumberOrString::Integer(n) => Some(*n as f64),
-        NumberOrString::Float(f) => Some(*f),
-        NumberOrString::Text(s) => s.trim().parse::<f64>().ok(),
-        NumberOrString::Bool(_) => None,
-    };
-    secs.filter(|s| *s > 0.0 && *s <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            D::Error::custom(format!(
-                "{:?} is not a number of seconds (more than 0, at most 3600)",
-                value.text()
-            ))
-        })
+    super::keys::Timeout::deserialize(d).map(|t| t.total)
 }
 
-/// A boolean, `true` or `"true"`/`"1"`/`"yes"` (and their negatives).
+/// A boolean, `true` or `"true"`/`"1"`/`"yes"` (and their negatives), read by
+/// [`super::keys::Flag`].
 pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    let value = NumberOrString::deserialize(d)?;
-    match value.text().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" | "" => Ok(false),
-        _ => Err(D::Error::custom(format!(
-            "{:?} is not a boolean (true or false)",
-            value.text()
-        ))),
-    }
+    super::keys::Flag::deserialize(d).map(|f| f.0)
 }
 
 #[cfg(test)]
@@ -141,8 +120,8 @@ mod tests {
         let e = parse("port = \"smpp-port\"\ntimeout = 5\nflag = true").unwrap_err();
         assert!(e.contains("\"smpp-port\" is not a port"), "{e}");
         let e = parse("port = 70000\ntimeout = 5\nflag = true").unwrap_err();
-        assert!(e.contains("\"70000\" is not a port"), "{e}");
+        assert!(e.contains("70000 is not a port"), "{e}");
         let e = parse("port = 1\ntimeout = 0\nflag = true").unwrap_err();
-        assert!(e.contains("not a number of seconds"), "{e}");
+        assert!(e.contains("is not a timeout in seconds"), "{e}");
     }
 }
