@@ -110,14 +110,39 @@ impl SqliteStore {
         Ok(SqliteStore { jobs })
     }
 
-    /// Runs `f` on the store thread and waits for its answer.
+    /// Runs a writing `f` on the store thread and waits until its batch is committed.
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(f, true).await
+    }
+
+    /// Runs a reading `f` on the store thread and answers at once, without waiting for the
+    /// batch's commit: a read needs no durability, and waiting would add an fsync to every
+    /// lookup. (A read may see a write of its batch that a failed commit then undoes; the
+    /// decisions that matter — consuming a counter, closing a challenge — are compare-and-set
+    /// writes, which do wait.)
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(f, false).await
+    }
+
+    async fn run<T, F>(&self, f: F, wait_for_commit: bool) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn, key| {
+            if !wait_for_commit {
+                let _ = tx.send(f(conn, key));
+                return Box::new(|_| {});
+            }
             // A savepoint per job: its statements are atomic, and its failure undoes only it.
             let result = match conn.execute_batch("SAVEPOINT job") {
                 Ok(()) => {
@@ -294,7 +319,7 @@ fn query_tokens(
 impl Store for SqliteStore {
     async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
-        self.call(move |conn, key| {
+        self.read(move |conn, key| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE user = ?1 AND realm = ?2 ORDER BY serial"
             );
@@ -305,7 +330,7 @@ impl Store for SqliteStore {
 
     async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
         let serial = serial.to_string();
-        self.call(move |conn, key| {
+        self.read(move |conn, key| {
             let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE serial = ?1");
             Ok(query_tokens(conn, key, &sql, &[&serial])?
                 .into_iter()
@@ -320,7 +345,7 @@ impl Store for SqliteStore {
         realm: Option<&str>,
     ) -> Result<Vec<Token>, StoreError> {
         let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
-        self.call(move |conn, key| {
+        self.read(move |conn, key| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM tokens WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
                  ORDER BY realm, user, serial"
@@ -413,7 +438,7 @@ impl Store for SqliteStore {
 
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
         let state = challenge_state.to_string();
-        self.call(move |conn, _| {
+        self.read(move |conn, _| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"
             ))?;
@@ -430,7 +455,7 @@ impl Store for SqliteStore {
         now: i64,
     ) -> Result<Vec<Challenge>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
-        self.call(move |conn, _| {
+        self.read(move |conn, _| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {CHALLENGE_COLUMNS} FROM challenges \
                  WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
@@ -448,7 +473,7 @@ impl Store for SqliteStore {
         since: i64,
     ) -> Result<u32, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
-        self.call(move |conn, _| {
+        self.read(move |conn, _| {
             Ok(conn.query_row(
                 "SELECT COUNT(DISTINCT state) FROM challenges WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
                 params![user, realm, since],
@@ -572,7 +597,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let user = user.map(str::to_string);
-        self.call(move |conn, _| {
+        self.read(move |conn, _| {
             let mut stmt = conn.prepare_cached(
                 "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
@@ -595,7 +620,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.call(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 
