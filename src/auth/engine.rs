@@ -275,9 +275,8 @@ impl Engine {
             result: decision.result().into(),
             reason: decision.reason.clone(),
         };
-        // The audit row must not delay the answer.
-        let store = self.store.clone();
-        tokio::spawn(async move { store.audit(entry).await });
+        // Queued, not awaited: the audit row never delays the answer.
+        self.store.audit(entry).await;
         decision.outcome
     }
 

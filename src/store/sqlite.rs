@@ -132,6 +132,32 @@ impl SqliteStore {
         self.run(f, false).await
     }
 
+    /// Queues a write nobody waits for; its failure (or its batch's) is logged.
+    fn detached<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&mut Connection, &SealKey) -> Result<(), StoreError> + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn, key| {
+            let result = execute_cached(conn, "SAVEPOINT job", [])
+                .map_err(StoreError::from)
+                .and_then(|_| f(conn, key));
+            let end = match &result {
+                Ok(()) => execute_cached(conn, "RELEASE job", []),
+                Err(_) => execute_cached(conn, "ROLLBACK TO job", [])
+                    .and_then(|_| execute_cached(conn, "RELEASE job", [])),
+            };
+            if let Err(error) = result.and(end.map_err(StoreError::from)) {
+                tracing::error!(%error, "audit row not written");
+            }
+            Box::new(|committed: Result<(), String>| {
+                if let Err(error) = committed {
+                    tracing::error!(%error, "audit row not written: commit failed");
+                }
+            })
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)
+    }
+
     async fn run<T, F>(&self, f: F, wait_for_commit: bool) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -144,15 +170,16 @@ impl SqliteStore {
                 return Box::new(|_| {});
             }
             // A savepoint per job: its statements are atomic, and its failure undoes only it.
-            let result = match conn.execute_batch("SAVEPOINT job") {
-                Ok(()) => {
+            let result = match execute_cached(conn, "SAVEPOINT job", []) {
+                Ok(_) => {
                     let result = f(conn, key);
-                    let end = if result.is_ok() {
-                        "RELEASE job"
-                    } else {
-                        "ROLLBACK TO job; RELEASE job"
+                    let rolled_back = match result {
+                        Ok(_) => Ok(0),
+                        Err(_) => execute_cached(conn, "ROLLBACK TO job", []),
                     };
-                    if let Err(e) = conn.execute_batch(end) {
+                    if let Err(e) =
+                        rolled_back.and_then(|_| execute_cached(conn, "RELEASE job", []))
+                    {
                         tracing::error!(error = %e, "ending a store savepoint failed");
                     }
                     result
@@ -186,10 +213,10 @@ fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>
                 Err(_) => break,
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
         let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
         let committed = began
-            .and_then(|()| conn.execute_batch("COMMIT"))
+            .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))
             .map_err(|e| e.to_string());
         if let Err(error) = &committed {
             tracing::error!(%error, jobs = replies.len(), "store commit failed; the batch is rolled back");
@@ -210,6 +237,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// `execute` through the statement cache: the hot statements are parsed once, not per call.
+fn execute_cached<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 const TOKEN_COLUMNS: &str = "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, active, \
@@ -372,7 +408,7 @@ impl Store for SqliteStore {
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute("DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)
+            Ok(execute_cached(conn, "DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)
         })
         .await
     }
@@ -380,7 +416,8 @@ impl Store for SqliteStore {
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute(
+            Ok(execute_cached(
+                conn,
                 "UPDATE tokens SET active = ?2 WHERE serial = ?1",
                 params![serial, active],
             )? > 0)
@@ -395,7 +432,8 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute(
+            Ok(execute_cached(
+                conn,
                 "UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1",
                 params![serial, pin_hash],
             )? > 0)
@@ -417,7 +455,7 @@ impl Store for SqliteStore {
                 [&serial],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            conn.execute(
+            execute_cached(conn,
                 "INSERT INTO challenges (state, serial, user, realm, counter, created_at, expires_at, open) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
                 params![state, serial, user, realm, counter, created_at, expires_at],
@@ -430,7 +468,7 @@ impl Store for SqliteStore {
     async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError> {
         let state = challenge_state.to_string();
         self.call(move |conn, _| {
-            conn.execute("DELETE FROM challenges WHERE state = ?1", [&state])?;
+            execute_cached(conn, "DELETE FROM challenges WHERE state = ?1", [&state])?;
             Ok(())
         })
         .await
@@ -490,7 +528,8 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
         self.call(move |conn, _| {
-            let closed = conn.execute(
+            let closed = execute_cached(
+                conn,
                 "UPDATE challenges SET open = 0 WHERE state = ?1 AND serial = ?2 AND open = 1",
                 params![state, serial],
             )?;
@@ -502,12 +541,18 @@ impl Store for SqliteStore {
                 params![state, serial],
                 |r| r.get(0),
             )?;
-            conn.execute("UPDATE challenges SET open = 0 WHERE state = ?1", [&state])?;
-            conn.execute(
+            execute_cached(
+                conn,
+                "UPDATE challenges SET open = 0 WHERE state = ?1",
+                [&state],
+            )?;
+            execute_cached(
+                conn,
                 "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
                 params![serial, counter],
             )?;
-            conn.execute(
+            execute_cached(
+                conn,
                 "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
                 [&serial],
             )?;
@@ -520,7 +565,7 @@ impl Store for SqliteStore {
         let serial = serial.to_string();
         let used = to_i64(used);
         self.call(move |conn, _| {
-            Ok(conn.execute(
+            Ok(execute_cached(conn,
                 "UPDATE tokens SET counter = ?2 + 1, fail_count = 0 WHERE serial = ?1 AND counter <= ?2",
                 params![serial, used],
             )? > 0)
@@ -532,7 +577,7 @@ impl Store for SqliteStore {
         let serials = serials.to_vec();
         self.call(move |conn, _| {
             for serial in &serials {
-                conn.execute(
+                execute_cached(conn,
                     "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = ?2 WHERE serial = ?1",
                     params![serial, now],
                 )?;
@@ -545,7 +590,8 @@ impl Store for SqliteStore {
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
-            Ok(conn.execute(
+            Ok(execute_cached(
+                conn,
                 "UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = ?1",
                 [&serial],
             )? > 0)
@@ -557,7 +603,8 @@ impl Store for SqliteStore {
         let serial = serial.to_string();
         let counter = to_i64(counter);
         self.call(move |conn, _| {
-            Ok(conn.execute(
+            Ok(execute_cached(
+                conn,
                 "UPDATE tokens SET counter = ?2 WHERE serial = ?1",
                 params![serial, counter],
             )? > 0)
@@ -566,25 +613,25 @@ impl Store for SqliteStore {
     }
 
     async fn audit(&self, entry: AuditEntry) {
-        let result = self
-            .call(move |conn, _| {
-                conn.prepare_cached(
-                    "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
+        // Nobody waits for an audit row: it is queued and committed with the next batch, and a
+        // failure is logged on the store thread.
+        let result = self.detached(move |conn, _| {
+            conn.prepare_cached(
+                "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    entry.time,
-                    entry.client,
-                    entry.user,
-                    entry.realm,
-                    entry.serial,
-                    entry.action,
-                    entry.result,
-                    entry.reason
-                ])?;
-                Ok(())
-            })
-            .await;
+            )?
+            .execute(params![
+                entry.time,
+                entry.client,
+                entry.user,
+                entry.realm,
+                entry.serial,
+                entry.action,
+                entry.result,
+                entry.reason
+            ])?;
+            Ok(())
+        });
         if let Err(error) = result {
             tracing::error!(%error, "audit row not written");
         }
@@ -626,7 +673,11 @@ impl Store for SqliteStore {
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
         self.call(move |conn, _| {
-            Ok(conn.execute("DELETE FROM challenges WHERE expires_at < ?1", [before])?)
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM challenges WHERE expires_at < ?1",
+                [before],
+            )?)
         })
         .await
     }
