@@ -36,6 +36,32 @@ pub struct Loaded {
     pub dictionary: tessera::radius::dictionary::Dictionary,
 }
 
+type LogFilterHandle =
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// The log filter the config may change (absent when `RUST_LOG` rules).
+static LOG_FILTER: std::sync::OnceLock<LogFilterHandle> = std::sync::OnceLock::new();
+
+/// Lets `[log] level` change the log filter (called once at start when `RUST_LOG` is unset).
+pub fn set_log_filter_handle(handle: LogFilterHandle) {
+    let _ = LOG_FILTER.set(handle);
+}
+
+/// Applies the config's `[log] level`, unless `RUST_LOG` was given (it wins).
+pub fn apply_log_level(level: Option<&str>) {
+    let (Some(handle), Some(level)) = (LOG_FILTER.get(), level) else {
+        return;
+    };
+    match tracing_subscriber::EnvFilter::try_new(level) {
+        Ok(filter) => {
+            if let Err(error) = handle.reload(filter) {
+                tracing::warn!(%error, "log level not changed");
+            }
+        }
+        Err(error) => tracing::warn!(%error, level, "log level not changed"),
+    }
+}
+
 /// Config problems, one `tessera: file:line: key: message` line each (exit 1).
 pub fn config_failure(errors: tessera::config::ConfigErrors) -> Failure {
     let lines: Vec<String> = errors.0.iter().map(|e| format!("tessera: {e}")).collect();

@@ -57,6 +57,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
+    super::apply_log_level(config.log_level.as_deref());
     runtime.block_on(async move {
         let store = open_store(&config.store.path, &config.store.key_file)
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
@@ -203,6 +204,7 @@ async fn reload_on_hangup(
                 );
             }
         }
+        super::apply_log_level(config.log_level.as_deref());
         engine.replace(build_engine(&store, &config, realms, providers));
         clients.replace(config.clients.clone());
         dictionary.replace(new_dictionary);

@@ -1,5 +1,6 @@
-//! `tessera user …`: maintain the local users file (add, passwd, del) and make password
-//! hashes. A running server picks up every change by itself.
+//! `tessera user …`: show what the directories say about a user (as the server would resolve
+//! them), maintain the local users file (add, passwd, del) and make password hashes. A
+//! running server picks up every change to the users file by itself.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -55,6 +56,15 @@ pub enum UserCommand {
         #[command(flatten)]
         file: UsersFileChoice,
     },
+    /// Show what the directories say about a user (`user` or `user@realm`), phone numbers and
+    /// e-mail addresses masked; exit 1 when no directory knows the user.
+    Show {
+        /// The user, resolved to a realm as the server does.
+        name: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which users file `user add|passwd|del` edit. A running server picks the change up by itself.
@@ -93,6 +103,7 @@ pub fn run(config: &std::path::Path, command: UserCommand) -> Result<(), Failure
     use tessera::directory::users_file::{self, Edit, EditError, UserEntry};
     let (choice, edit, done) = match command {
         UserCommand::Hash => return user_hash(),
+        UserCommand::Show { name, json } => return show(config, &name, json),
         UserCommand::Add {
             name,
             mobile,
@@ -145,4 +156,54 @@ pub fn run(config: &std::path::Path, command: UserCommand) -> Result<(), Failure
         }
         Err(e) => Err(Failure::Error(e.to_string())),
     }
+}
+
+/// `user show`: the realm's directories, in order, asked as the server asks them.
+fn show(config: &std::path::Path, name: &str, json: bool) -> Result<(), Failure> {
+    use tessera::auth::message::{mask_email, mask_phone};
+    let config = super::load_config(config)?;
+    let realms = config.open_realms().map_err(config_failure)?;
+    let (login, realm) = realms.resolve(name);
+    let found = super::runtime()?
+        .block_on(realm.lookup(&login))
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let Some((user, directory)) = found else {
+        return Err(Failure::No(format!(
+            "tessera: no directory of realm {:?} knows {login:?}",
+            realm.name
+        )));
+    };
+    let mut fields: Vec<(String, String)> = vec![
+        ("user".into(), user.login.clone()),
+        ("realm".into(), realm.name.clone()),
+        ("directory".into(), directory.name().to_string()),
+        (
+            "mobile".into(),
+            user.mobile.as_deref().map(mask_phone).unwrap_or_default(),
+        ),
+        (
+            "email".into(),
+            user.email.as_deref().map(mask_email).unwrap_or_default(),
+        ),
+        ("groups".into(), user.groups.join(", ")),
+    ];
+    for (key, value) in &user.attributes {
+        let shown = if key == "phone" {
+            mask_phone(value)
+        } else {
+            value.clone()
+        };
+        fields.push((key.clone(), shown));
+    }
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = fields
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        super::print_json(&serde_json::Value::Object(map));
+    } else {
+        let rows: Vec<Vec<String>> = fields.into_iter().map(|(k, v)| vec![k, v]).collect();
+        super::print_table(&["FIELD", "VALUE"], &rows);
+    }
+    Ok(())
 }

@@ -198,6 +198,16 @@ struct RawConfig {
     auth: AuthSettings,
     #[serde(default)]
     metrics: MetricsSettings,
+    #[serde(default)]
+    log: LogSettings,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSettings {
+    /// A `RUST_LOG`-style filter: `info`, `warn`, `info,tessera::radius=debug`.
+    level: Option<Spanned<String>>,
 }
 
 /// A directory definition, checked.
@@ -262,6 +272,8 @@ pub struct Config {
     pub providers: BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>>,
     /// Where `/metrics` and `/healthz` are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// `[log] level`: the log filter when `RUST_LOG` is not set.
+    pub log_level: Option<String>,
 }
 
 /// Collects located errors for one file.
@@ -636,6 +648,17 @@ impl Config {
             }
         }
 
+        // [log]
+        if let Some(level) = &raw.log.level
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref())
+        {
+            errors.at(
+                level.span(),
+                "log.level",
+                format!("{:?} is not a log filter: {e}", level.get_ref()),
+            );
+        }
+
         // [auth]
         if !(6..=9).contains(&raw.auth.otp_digits) {
             errors.at(0..0, "auth.otp_digits", "must be between 6 and 9");
@@ -666,6 +689,7 @@ impl Config {
             default_realm: default_realm.unwrap_or(0),
             providers,
             metrics_listen,
+            log_level: raw.log.level.map(|l| l.into_inner()),
         })
     }
 

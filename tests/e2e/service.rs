@@ -161,3 +161,49 @@ fn open_challenge_survives_a_restart() {
         .auth("alice", &otp, Some(&first.state()))
         .expect("Access-Reject");
 }
+
+#[test]
+fn log_level_comes_from_the_config_when_rust_log_is_unset() {
+    let setup = Setup {
+        extra: "[log]\nlevel = \"warn,tessera::radius::server=info\"\n".into(),
+        ..Setup::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &setup);
+    let server = Server::start_logging(dir, &config, "");
+    let first = server.auth("alice", "wonderland", None);
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    server.auth("alice", "x", None).expect("Access-Reject");
+    server
+        .radclient(&[("User-Name", "\"alice\""), ("User-Password", "\"x\"")])
+        .expect("none");
+    server.wait_for_log("cause=\"missing_message_authenticator\""); // warn: kept
+    assert_eq!(
+        server.log_count("tessera::auth::engine"),
+        0,
+        "info lines filtered:\n{}",
+        server.log_text()
+    );
+    assert_eq!(server.log_count("result=\"accept\""), 0);
+
+    let bad = Setup {
+        extra: "[log]\nlevel = \"tessera=loud\"\n".into(),
+        ..Setup::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &bad);
+    let out = crate::util::tessera()
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("log.level:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

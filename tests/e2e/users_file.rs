@@ -118,3 +118,31 @@ fn a_user_added_with_file_gets_an_email_token() {
         .expect("Access-Challenge");
     assert_eq!(server.spool().last().unwrap().1, "frank@example.org");
 }
+
+#[test]
+fn user_show_masks_what_the_directory_knows() {
+    let server = crate::util::Server::start();
+    let config = server.dir.path().join("tessera.toml");
+    let out = crate::util::tessera()
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "show", "alice@local", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["user"], "alice");
+    assert_eq!(value["directory"], "local");
+    assert_eq!(value["mobile"], "+49********678");
+    let missing = crate::util::tessera()
+        .arg("--config")
+        .arg(&config)
+        .args(["user", "show", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+}

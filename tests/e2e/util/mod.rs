@@ -188,11 +188,15 @@ impl Server {
 
     /// Starts tessera on an existing config in `dir` with `RUST_LOG=log_filter`.
     pub fn start_logging(dir: tempfile::TempDir, config: &Path, log_filter: &str) -> Server {
-        let mut child = tessera()
-            .arg("--config")
-            .arg(config)
-            .arg("serve")
-            .env("RUST_LOG", log_filter)
+        let mut command = tessera();
+        command.arg("--config").arg(config).arg("serve");
+        // An empty filter leaves RUST_LOG unset, so the config's `[log] level` applies.
+        if log_filter.is_empty() {
+            command.env_remove("RUST_LOG");
+        } else {
+            command.env("RUST_LOG", log_filter);
+        }
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
