@@ -441,8 +441,18 @@ impl Engine {
         }
     }
 
-    /// Consumes a matched OTP; `false` from the store means someone else consumed it first.
-    async fn commit(&self, token: &Token, found: OtpMatch) -> Result<Decision, AuthError> {
+    /// Consumes a matched OTP — unless the token is locked, where even a right code fails and
+    /// counts (LinOTP). `false` from the store means someone else consumed it first.
+    async fn commit(
+        &self,
+        ctx: &Ctx<'_>,
+        token: &Token,
+        found: OtpMatch,
+    ) -> Result<Decision, AuthError> {
+        if self.is_locked(token) {
+            let reason = "token locked (fail counter at maximum)";
+            return self.fail(ctx, &[token], reason, MSG_LOCKED).await;
+        }
         let consumed = match &found {
             OtpMatch::Challenge(state) => self.store.close_challenge(state, &token.serial).await?,
             OtpMatch::Counter(counter) => {
@@ -511,22 +521,12 @@ impl Engine {
             let Some(found) = self.find_otp(token, otp, &open, ctx.now) else {
                 continue;
             };
-            if self.is_locked(token) {
-                return self
-                    .fail(
-                        ctx,
-                        &[token],
-                        "token locked (fail counter at maximum)",
-                        MSG_LOCKED,
-                    )
-                    .await;
-            }
             if !pins.check(token, &pin).await? {
                 return self
                     .fail(ctx, &[token], "wrong pin with a valid otp", MSG_FAILED)
                     .await;
             }
-            return self.commit(token, found).await;
+            return self.commit(ctx, token, found).await;
         }
 
         // The PIN alone: trigger a challenge.
@@ -629,18 +629,8 @@ impl Engine {
             if !matched {
                 continue;
             }
-            if self.is_locked(token) {
-                return self
-                    .fail(
-                        ctx,
-                        &[token],
-                        "token locked (fail counter at maximum)",
-                        MSG_LOCKED,
-                    )
-                    .await;
-            }
             return self
-                .commit(token, OtpMatch::Challenge(row.state.clone()))
+                .commit(ctx, token, OtpMatch::Challenge(row.state.clone()))
                 .await;
         }
         let all: Vec<&Token> = tokens.iter().map(|(_, t)| t).collect();
