@@ -98,6 +98,52 @@ pub struct SmtpEndpoint {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The connection keys both SMTP classes have, whatever LinOTP called them there.
+pub struct EndpointKeys<'a> {
+    /// The server key's name, for errors (`SMTP_SERVER`, `mailserver`).
+    pub server_key: &'static str,
+    /// `host` or `host:port`.
+    pub server: &'a str,
+    /// An explicit port, winning over one in `server`.
+    pub port: Option<u16>,
+    /// STARTTLS.
+    pub start_tls: bool,
+    /// Implicit TLS.
+    pub use_ssl: bool,
+    /// AUTH user; no AUTH without it.
+    pub user: Option<&'a String>,
+    /// AUTH password.
+    pub password: Option<&'a Secret>,
+    /// Bound on the whole exchange (default 5 s).
+    pub timeout: Option<super::keys::Timeout>,
+    /// Extra CA file.
+    pub ca_file: Option<&'a PathBuf>,
+}
+
+impl SmtpEndpoint {
+    /// Checks the keys and builds the endpoint: the port is the explicit one, else the one in
+    /// the server name, else the security's default (25, 587 with STARTTLS, 465 with TLS).
+    pub fn from_keys(keys: EndpointKeys<'_>) -> Result<SmtpEndpoint, String> {
+        let (host, port_in_name) =
+            split_host_port(keys.server).map_err(|e| format!("{}: {e}", keys.server_key))?;
+        let security = Security::from_flags(keys.start_tls, keys.use_ssl);
+        Ok(SmtpEndpoint {
+            host,
+            port: keys
+                .port
+                .or(port_in_name)
+                .unwrap_or(security.default_port()),
+            security,
+            credentials: keys
+                .user
+                .cloned()
+                .map(|user| (user, keys.password.cloned().unwrap_or_default())),
+            timeout: keys.timeout.unwrap_or(super::keys::Timeout::secs(5)).total,
+            ca_file: keys.ca_file.cloned(),
+        })
+    }
+}
+
 /// A ready transport plus the bound on each send.
 #[derive(Clone)]
 pub struct SmtpClient {

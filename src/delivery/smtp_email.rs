@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::keys::{Flag, Port, Timeout};
-use super::smtp::{Security, SmtpClient, SmtpEndpoint, mailbox, split_host_port};
+use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
 use super::{DeliveryError, Message, Provider, Receipt};
 use crate::secret::Secret;
 
@@ -99,27 +99,20 @@ impl SmtpEmailConfig {
 
     /// The endpoint, checked (for `file:line` errors at load).
     pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
-        let (host, port_in_name) =
-            split_host_port(&self.smtp_server).map_err(|e| format!("SMTP_SERVER: {e}"))?;
-        let security = Security::from_flags(self.start_tls.0, self.use_ssl.0);
         mailbox(
             "EMAIL_FROM",
             self.email_from.as_deref().unwrap_or(DEFAULT_FROM),
         )?;
-        Ok(SmtpEndpoint {
-            host,
-            port: self
-                .smtp_port
-                .map(|p| p.0)
-                .or(port_in_name)
-                .unwrap_or(security.default_port()),
-            security,
-            credentials: self
-                .smtp_user
-                .clone()
-                .map(|user| (user, self.smtp_password.clone().unwrap_or_default())),
-            timeout: self.timeout.unwrap_or(Timeout::secs(5)).total,
-            ca_file: self.ca_file.clone(),
+        SmtpEndpoint::from_keys(EndpointKeys {
+            server_key: "SMTP_SERVER",
+            server: &self.smtp_server,
+            port: self.smtp_port.map(|p| p.0),
+            start_tls: self.start_tls.0,
+            use_ssl: self.use_ssl.0,
+            user: self.smtp_user.as_ref(),
+            password: self.smtp_password.as_ref(),
+            timeout: self.timeout,
+            ca_file: self.ca_file.as_ref(),
         })
     }
 }
@@ -217,6 +210,7 @@ impl Provider for SmtpEmailProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::smtp::Security;
 
     #[test]
     fn seed_example_and_default_ports() {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::keys::{Flag, Port, Timeout};
-use super::smtp::{Security, SmtpClient, SmtpEndpoint, mailbox, split_host_port};
+use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
 use super::{DeliveryError, Message, Provider, Receipt, normalise_phone};
 use crate::secret::Secret;
 
@@ -90,29 +90,22 @@ pub const DEFAULT_SUBJECT: &str = "[tessera]";
 impl SmtpSmsConfig {
     /// The endpoint, checked (for `file:line` errors at load).
     pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
-        let (host, port_in_name) =
-            split_host_port(&self.mailserver).map_err(|e| format!("mailserver: {e}"))?;
-        let security = Security::from_flags(self.start_tls.0, self.use_ssl.0);
         mailbox(
             "mailsender",
             self.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
         )?;
         // `<phone>` is not part of an address yet: check the shape with a stand-in number.
         mailbox("mailto", &self.mailto.replace("<phone>", "491701234567"))?;
-        Ok(SmtpEndpoint {
-            host,
-            port: self
-                .mailserver_port
-                .map(|p| p.0)
-                .or(port_in_name)
-                .unwrap_or(security.default_port()),
-            security,
-            credentials: self
-                .mailuser
-                .clone()
-                .map(|user| (user, self.mailpassword.clone().unwrap_or_default())),
-            timeout: self.timeout.unwrap_or(Timeout::secs(5)).total,
-            ca_file: self.ca_file.clone(),
+        SmtpEndpoint::from_keys(EndpointKeys {
+            server_key: "mailserver",
+            server: &self.mailserver,
+            port: self.mailserver_port.map(|p| p.0),
+            start_tls: self.start_tls.0,
+            use_ssl: self.use_ssl.0,
+            user: self.mailuser.as_ref(),
+            password: self.mailpassword.as_ref(),
+            timeout: self.timeout,
+            ca_file: self.ca_file.as_ref(),
         })
     }
 }
@@ -199,6 +192,7 @@ impl Provider for SmtpSmsProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::smtp::Security;
 
     #[test]
     fn placeholders_as_linotp() {
