@@ -116,7 +116,18 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(f, true).await
+        self.run(f, Kind::Write).await
+    }
+
+    /// Like [`SqliteStore::call`] for a job that is one SQL statement: a statement is atomic
+    /// by itself, so the job needs no savepoint of its own (two statements fewer per request
+    /// on the hot path).
+    async fn call_one_statement<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(f, Kind::WriteOneStatement).await
     }
 
     /// Runs a reading `f` on the store thread and answers at once, without waiting for the
@@ -129,7 +140,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(f, false).await
+        self.run(f, Kind::Read).await
     }
 
     /// Queues a write nobody waits for; its failure (or its batch's) is logged.
@@ -137,16 +148,9 @@ impl SqliteStore {
     where
         F: FnOnce(&mut Connection, &SealKey) -> Result<(), StoreError> + Send + 'static,
     {
+        // Used for single statements (the audit insert): atomic without a savepoint.
         let job: Job = Box::new(move |conn, key| {
-            let result = execute_cached(conn, "SAVEPOINT job", [])
-                .map_err(StoreError::from)
-                .and_then(|_| f(conn, key));
-            let end = match &result {
-                Ok(()) => execute_cached(conn, "RELEASE job", []),
-                Err(_) => execute_cached(conn, "ROLLBACK TO job", [])
-                    .and_then(|_| execute_cached(conn, "RELEASE job", [])),
-            };
-            if let Err(error) = result.and(end.map_err(StoreError::from)) {
+            if let Err(error) = f(conn, key) {
                 tracing::error!(%error, "audit row not written");
             }
             Box::new(|committed: Result<(), String>| {
@@ -158,33 +162,20 @@ impl SqliteStore {
         self.jobs.send(job).map_err(|_| StoreError::Closed)
     }
 
-    async fn run<T, F>(&self, f: F, wait_for_commit: bool) -> Result<T, StoreError>
+    async fn run<T, F>(&self, f: F, kind: Kind) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn, key| {
-            if !wait_for_commit {
-                let _ = tx.send(f(conn, key));
-                return Box::new(|_| {});
-            }
-            // A savepoint per job: its statements are atomic, and its failure undoes only it.
-            let result = match execute_cached(conn, "SAVEPOINT job", []) {
-                Ok(_) => {
-                    let result = f(conn, key);
-                    let rolled_back = match result {
-                        Ok(_) => Ok(0),
-                        Err(_) => execute_cached(conn, "ROLLBACK TO job", []),
-                    };
-                    if let Err(e) =
-                        rolled_back.and_then(|_| execute_cached(conn, "RELEASE job", []))
-                    {
-                        tracing::error!(error = %e, "ending a store savepoint failed");
-                    }
-                    result
+            let result = match kind {
+                Kind::Read => {
+                    let _ = tx.send(f(conn, key));
+                    return Box::new(|_| {});
                 }
-                Err(e) => Err(e.into()),
+                Kind::WriteOneStatement => f(conn, key),
+                Kind::Write => in_savepoint(conn, key, f),
             };
             Box::new(move |committed: Result<(), String>| {
                 let answer = match committed {
@@ -199,6 +190,39 @@ impl SqliteStore {
         let answer = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
         answer
+    }
+}
+
+/// How a job runs on the store thread.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Answers at once; no commit to wait for.
+    Read,
+    /// Several statements in a savepoint; answers after the batch commits.
+    Write,
+    /// One statement; answers after the batch commits.
+    WriteOneStatement,
+}
+
+/// Runs `f` in a savepoint: its statements are atomic, and its failure undoes only it.
+fn in_savepoint<T>(
+    conn: &mut Connection,
+    key: &SealKey,
+    f: impl FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match execute_cached(conn, "SAVEPOINT job", []) {
+        Ok(_) => {
+            let result = f(conn, key);
+            let rolled_back = match result {
+                Ok(_) => Ok(0),
+                Err(_) => execute_cached(conn, "ROLLBACK TO job", []),
+            };
+            if let Err(e) = rolled_back.and_then(|_| execute_cached(conn, "RELEASE job", [])) {
+                tracing::error!(error = %e, "ending a store savepoint failed");
+            }
+            result
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -564,7 +588,7 @@ impl Store for SqliteStore {
     async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         let used = to_i64(used);
-        self.call(move |conn, _| {
+        self.call_one_statement(move |conn, _| {
             Ok(execute_cached(conn,
                 "UPDATE tokens SET counter = ?2 + 1, fail_count = 0 WHERE serial = ?1 AND counter <= ?2",
                 params![serial, used],
