@@ -207,3 +207,51 @@ fn log_level_comes_from_the_config_when_rust_log_is_unset() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn status_server_and_healthz_follow_health() {
+    // The only directory is an LDAP server that is not there: tessera starts, but it is not
+    // healthy, so /healthz says 503 and Status-Server gets no answer (the NAS fails over).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let setup = Setup {
+        directories: format!(
+            "[directory.corp]\ntype = \"ldap\"\nuri = [\"ldap://127.0.0.1:{port}\"]\nbase_dn = \"dc=example,dc=org\"\ntimeout = 1\n\n\
+             [[realm]]\nname = \"corp\"\ndirectories = [\"corp\"]\ndefault = true\n"
+        ),
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    };
+    let server = Server::start_with(&setup);
+    server.wait_for_log("health check failed");
+    assert_eq!(
+        server.http_get("/healthz").0,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let (_, body) = server.http_get("/metrics");
+    assert!(body.lines().any(|l| l == "tessera_up 0"), "{body}");
+    let output = std::process::Command::new("radclient")
+        .args(["-x", "-r", "1", "-t", "1"])
+        .arg(server.addr.to_string())
+        .args(["status", crate::util::SECRET])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"Message-Authenticator = 0x00\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("Sent Status-Server"), "{text}");
+    assert!(!text.contains("Received"), "{text}");
+}
