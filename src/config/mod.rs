@@ -3,9 +3,10 @@
 //! Loading has two stages. [`Config::load`] parses the TOML (unknown keys are errors) and checks
 //! everything that can be checked without touching the outside world: addresses, policies,
 //! cross-references between sections. Every problem is reported, each as
-//! `file:line: key: what is wrong`. [`Config::open_realms`] and [`Config::open_providers`] then
-//! build the directories and providers; `check-config` runs both stages, exactly as `serve`
-//! does before it binds.
+//! `file:line: key: what is wrong`. The second stage, in `open.rs` ([`Config::open_realms`],
+//! [`Config::open_providers`], [`Config::open_dictionary`]), builds what the config names;
+//! `check-config` runs both stages, exactly as `serve` does before it binds. `providers.rs`
+//! dispatches provider classes and merges LinOTP's `config_json`; `tests.rs` pins the errors.
 //!
 //! Each backend owns its config struct (`UsersFileConfig` in `directory/users_file.rs`,
 //! `FileProviderConfig` in `delivery/file.rs`); this module only assembles them. Relative paths
@@ -15,30 +16,28 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::auth::AuthSettings;
 use crate::auth::policy::{Policy, PolicyField, PolicySet};
-use crate::delivery::device_sms::{DeviceSmsConfig, DeviceSmsProvider};
-use crate::delivery::file::{FileProvider, FileProviderConfig};
-use crate::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
-use crate::delivery::smpp_sms::{SmppSmsConfig, SmppSmsProvider};
-use crate::delivery::smtp_email::{SmtpEmailConfig, SmtpEmailProvider};
-use crate::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
-use crate::delivery::{Channel, Provider, Providers};
-use crate::directory::ldap::{LdapConfig, LdapDirectory, LdapSettings};
-
-mod providers;
-use crate::directory::users_file::{UsersFile, UsersFileConfig};
-use crate::directory::{Directory, Realm, Realms};
+use crate::delivery::Channel;
+use crate::delivery::device_sms::DeviceSmsConfig;
+use crate::delivery::file::FileProviderConfig;
+use crate::delivery::http_sms::HttpSmsConfig;
+use crate::delivery::smpp_sms::SmppSmsConfig;
+use crate::delivery::smtp_email::SmtpEmailConfig;
+use crate::delivery::smtp_sms::SmtpSmsConfig;
+use crate::directory::ldap::{LdapConfig, LdapSettings};
+use crate::directory::users_file::UsersFileConfig;
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
-use crate::radius::dictionary::{Dictionary, DictionaryError};
 use crate::radius::server::ServerSettings;
 use providers::{merge_config_json, provider_config};
+
+mod open;
+mod providers;
 
 /// One problem in the configuration, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -692,209 +691,6 @@ impl Config {
             log_level: raw.log.level.map(|l| l.into_inner()),
         })
     }
-
-    /// Opens every directory and builds the realms.
-    pub fn open_realms(&self) -> Result<Realms, ConfigErrors> {
-        let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();
-        let mut errors = vec![];
-        for (name, config) in &self.directories {
-            let directory: Result<Arc<dyn Directory>, String> = match config {
-                DirectoryConfig::UsersFile(c) => {
-                    UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
-                }
-                DirectoryConfig::Ldap(s) => LdapDirectory::open(name, (**s).clone())
-                    .map(|d| Arc::new(d) as Arc<dyn Directory>),
-            };
-            match directory {
-                Ok(d) => {
-                    opened.insert(name, Arc::new(crate::directory::Metered(d)));
-                }
-                Err(message) => errors.push(ConfigError {
-                    file: self.path.clone(),
-                    line: 0,
-                    key: format!("directory.{name}"),
-                    message,
-                }),
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        let realms = self
-            .realms
-            .iter()
-            .map(|r| Realm {
-                name: r.name.clone(),
-                directories: r
-                    .directories
-                    .iter()
-                    .filter_map(|d| opened.get(d.as_str()).cloned())
-                    .collect(),
-            })
-            .collect();
-        Ok(Realms::new(
-            realms,
-            self.default_realm,
-            self.auth.split_at_sign,
-        ))
-    }
-
-    /// The path of the users_file directory `name`, or of the only one when `name` is `None`
-    /// (for `tessera user add|passwd|del`).
-    pub fn users_file(&self, name: Option<&str>) -> Result<PathBuf, String> {
-        let files: Vec<(&String, &UsersFileConfig)> = self
-            .directories
-            .iter()
-            .filter_map(|(n, d)| match d {
-                DirectoryConfig::UsersFile(c) => Some((n, c)),
-                _ => None,
-            })
-            .collect();
-        let names = || {
-            files
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        match (name, files.as_slice()) {
-            (Some(name), _) => files
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, c)| c.path.clone())
-                .ok_or_else(|| {
-                    format!(
-                        "{}: no users_file directory {name:?} (there are: {})",
-                        self.path.display(),
-                        names()
-                    )
-                }),
-            (None, [(_, c)]) => Ok(c.path.clone()),
-            (None, []) => Err(format!(
-                "{}: no users_file directory is configured; name the file with --file",
-                self.path.display()
-            )),
-            (None, _) => Err(format!(
-                "{}: several users_file directories ({}); pick one with --directory",
-                self.path.display(),
-                names()
-            )),
-        }
-    }
-
-    /// Loads the RADIUS dictionary named by `[server] dictionary`, or the built-in copy of
-    /// `dictionaries/` when the key is absent. Each bad line is one error at its file:line.
-    pub fn open_dictionary(&self) -> Result<Dictionary, ConfigErrors> {
-        let loaded = match &self.server.dictionary {
-            Some(path) => Dictionary::load(path),
-            None => Dictionary::builtin(),
-        };
-        loaded.map_err(|errors| {
-            ConfigErrors(
-                errors
-                    .into_iter()
-                    .map(|e| match e {
-                        DictionaryError::Line {
-                            file,
-                            line,
-                            problem,
-                        } => ConfigError {
-                            file,
-                            line,
-                            key: "dictionary".into(),
-                            message: problem.to_string(),
-                        },
-                        DictionaryError::Read { file, source } => ConfigError {
-                            file: self.path.clone(),
-                            line: 0,
-                            key: "server.dictionary".into(),
-                            message: format!("cannot read {}: {source}", file.display()),
-                        },
-                        other => ConfigError {
-                            file: self.path.clone(),
-                            line: 0,
-                            key: "server.dictionary".into(),
-                            message: other.to_string(),
-                        },
-                    })
-                    .collect(),
-            )
-        })
-    }
-
-    /// Checks the policies' reply attributes against the dictionary: every name must exist,
-    /// and a value without placeholders must encode as the attribute's type.
-    pub fn check_reply_attributes(&self, dictionary: &Dictionary) -> Result<(), ConfigErrors> {
-        let mut errors = vec![];
-        for policy in self.policies.iter() {
-            for template in policy.actions.reply.iter().flatten() {
-                let problem = if dictionary.attribute(&template.attribute).is_none() {
-                    Some(format!(
-                        "no dictionary defines attribute {:?}",
-                        template.attribute
-                    ))
-                } else if !template.value.contains('{') {
-                    dictionary
-                        .encode(&template.attribute, &template.value)
-                        .err()
-                        .map(|e| e.to_string())
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    errors.push(ConfigError {
-                        file: self.path.clone(),
-                        line: 0,
-                        key: "policy.reply".into(),
-                        message: format!("policy {:?}: {problem}", policy.name),
-                    });
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errors))
-        }
-    }
-
-    /// Builds every provider (reads CA files, sets up HTTP and SMTP clients).
-    pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
-        let mut providers = Providers::default();
-        let mut errors = vec![];
-        for (channel, named) in &self.providers {
-            for (name, (config, default)) in named {
-                let provider: Result<Arc<dyn Provider>, String> =
-                    match config {
-                        ProviderConfig::File(c) => Ok(Arc::new(FileProvider::new(name, c))),
-                        ProviderConfig::HttpSms(c) => {
-                            HttpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
-                        }
-                        ProviderConfig::SmtpSms(c) => {
-                            SmtpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
-                        }
-                        ProviderConfig::SmtpEmail(c) => SmtpEmailProvider::new(name, c)
-                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
-                        ProviderConfig::SmppSms(c) => Ok(Arc::new(SmppSmsProvider::new(name, c))),
-                        ProviderConfig::DeviceSms(c) => DeviceSmsProvider::open(name, c)
-                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
-                    };
-                match provider {
-                    Ok(p) => providers.insert(*channel, p, *default),
-                    Err(message) => errors.push(ConfigError {
-                        file: self.path.clone(),
-                        line: 0,
-                        key: format!("provider.{channel}.{name}"),
-                        message,
-                    }),
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
-        Ok(providers)
-    }
 }
 
 impl RawConfig {
@@ -982,234 +778,4 @@ fn key_at(text: &str, offset: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = r#"
-[server]
-listen = ["127.0.0.1:1812"]
-
-[store]
-path = "db.sqlite"
-key_file = "db.key"
-
-[[client]]
-address = "127.0.0.1"
-secret = "testing123"
-
-[directory.local]
-type = "users_file"
-path = "users.toml"
-
-[[realm]]
-name = "Local"
-directories = ["local"]
-default = true
-
-[provider.sms.spool]
-class = "file"
-path = "spool.log"
-
-[[policy]]
-name = "autoenroll"
-scope = "enrollment"
-action = "autoenrollment=sms email"
-"#;
-
-    #[test]
-    fn minimal_config_loads_and_resolves_paths() {
-        let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
-        assert_eq!(c.store.path, Path::new("/etc/tessera/db.sqlite"));
-        assert_eq!(c.realms[0].name, "local");
-        assert_eq!(c.clients.len(), 1);
-        match &c.directories["local"] {
-            DirectoryConfig::UsersFile(u) => {
-                assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
-            }
-            other => panic!("not a users file: {other:?}"),
-        }
-    }
-
-    fn errors(text: &str) -> Vec<String> {
-        match Config::parse(Path::new("t.toml"), text) {
-            Ok(_) => vec![],
-            Err(e) => e.0.iter().map(ToString::to_string).collect(),
-        }
-    }
-
-    #[test]
-    fn unknown_key_names_file_line_and_key() {
-        let text = MINIMAL.replace("[server]\n", "[server]\ntimout = 5\n");
-        let errs = errors(&text);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(
-            errs[0].starts_with("t.toml:3: server.timout: unknown field `timout`"),
-            "{}",
-            errs[0]
-        );
-    }
-
-    #[test]
-    fn semantic_errors_are_all_reported_with_lines() {
-        let text = MINIMAL
-            .replace("address = \"127.0.0.1\"", "address = \"127.0.0.300\"")
-            .replace("directories = [\"local\"]", "directories = [\"ldap\"]")
-            .replace("autoenrollment=sms email", "autoenrollment=fax");
-        let errs = errors(&text);
-        assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(
-            errs[0].starts_with("t.toml:10: client.address:"),
-            "{}",
-            errs[0]
-        );
-        assert!(
-            errs[1].starts_with("t.toml:19: realm.directories: no [directory.ldap]"),
-            "{}",
-            errs[1]
-        );
-        assert!(errs[2].starts_with("t.toml:29: policy.action: policy \"autoenroll\": autoenrollment: unknown token type"), "{}", errs[2]);
-    }
-
-    #[test]
-    fn policy_naming_a_missing_provider() {
-        let text = format!(
-            "{MINIMAL}\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\naction = \"sms_provider=spool nope\"\n"
-        );
-        let errs = errors(&text);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(
-            errs[0].contains("no [provider.sms.nope] exists"),
-            "{}",
-            errs[0]
-        );
-    }
-
-    #[test]
-    fn unknown_provider_key_is_reported() {
-        let text = MINIMAL.replace("path = \"spool.log\"", "path = \"spool.log\"\nURLL = \"x\"");
-        let errs = errors(&text);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(
-            errs[0].contains("provider.sms.spool: unknown field `URLL`"),
-            "{}",
-            errs[0]
-        );
-    }
-
-    fn sms_provider(body: &str) -> String {
-        MINIMAL.replace(
-            "[provider.sms.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
-            &format!("[provider.sms.gw]\n{body}\n"),
-        )
-    }
-
-    #[test]
-    fn config_json_holds_linotp_json_verbatim() {
-        // The seed's clickatell example, pasted unchanged.
-        let text = sms_provider(
-            r#"class = "smsprovider.HttpSMSProvider.HttpSMSProvider"
-timeout = 3
-config_json = '''
-{ "URL" : "http://api.clickatell.com/http/sendmsg",
- "PARAMETER" : {
- "user":"username",
- "password":"askme",
- "api_id":"12980436"
-  },
-  "SMS_TEXT_KEY":"text",
-  "SMS_PHONENUMBER_KEY":"to",
-  "HTTP_Method":"GET",
-  "PROXY" : "http://user:pass@192.168.100.250:8080",
-  "RETURN_SUCCESS" : "ID"
- }
-'''"#,
-        );
-        let c = Config::parse(Path::new("t.toml"), &text).unwrap();
-        let (ProviderConfig::HttpSms(h), _) = &c.providers[&Channel::Sms]["gw"] else {
-            panic!("not an HTTP provider");
-        };
-        assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");
-        assert_eq!(h.parameter.0["api_id"], "12980436");
-        assert_eq!(h.return_success.as_deref(), Some("ID"));
-        assert!(h.timeout.is_some());
-    }
-
-    #[test]
-    fn single_quoted_json_is_an_error_at_its_line() {
-        let text = sms_provider(
-            "class = \"HttpSMSProvider\"\nconfig_json = '''\n{\n  'URL': 'http://gw'\n}\n'''",
-        );
-        let errs = errors(&text);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        // The provider header is on line 22, the JSON starts on line 25; its second line is bad.
-        assert!(
-            errs[0].starts_with(
-                "t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"
-            ),
-            "{}",
-            errs[0]
-        );
-        assert!(errs[0].contains("double quotes"), "{}", errs[0]);
-    }
-
-    #[test]
-    fn config_json_and_toml_key_clash() {
-        let text = sms_provider(
-            "class = \"HttpSMSProvider\"\nURL = \"http://a\"\nconfig_json = '{\"URL\": \"http://b\"}'",
-        );
-        let errs = errors(&text);
-        assert!(
-            errs[0].contains("\"URL\" is given both in config_json and as a TOML key"),
-            "{errs:?}"
-        );
-    }
-
-    #[test]
-    fn provider_classes_by_channel() {
-        let errs = errors(&sms_provider(
-            "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"mx\"",
-        ));
-        assert!(
-            errs[0].contains("define it as [provider.email.NAME]"),
-            "{errs:?}"
-        );
-        let errs = errors(&sms_provider("class = \"FaxProvider\""));
-        assert!(errs[0].contains("known: file, HttpSMSProvider"), "{errs:?}");
-        let errs = errors(&sms_provider(
-            "class = \"HttpSMSProvider\"\nURL = \"http://gw\"\nHTTP_Method = \"PUT\"",
-        ));
-        assert!(
-            errs[0].starts_with("t.toml:22: provider.sms.gw: HTTP_Method"),
-            "{errs:?}"
-        );
-        let text = format!(
-            "{MINIMAL}\n[provider.email.mail]\nclass = \"linotp.lib.emailprovider.SMTPEmailProvider\"\nconfig_json = '{{\"SMTP_SERVER\": \"mail.example.com\", \"SMTP_USER\": \"u\", \"SMTP_PASSWORD\": \"p\"}}'\n"
-        );
-        assert!(errors(&text).is_empty(), "{:?}", errors(&text));
-    }
-
-    #[test]
-    fn ldap_problems_point_at_their_keys() {
-        let text = MINIMAL.replace(
-            "[directory.local]",
-            "[directory.corp]\ntype = \"ldap\"\nLDAPBASE = \"dc=example,dc=org\"\n\
-             LDAPURI = \"http://dc1\"\ntimeout = 5000\n\n[directory.corp.attributes]\nmobile = \"(bad)\"\n\n\
-             [directory.local]",
-        );
-        let errs = errors(&text);
-        assert_eq!(
-            errs,
-            [
-                "t.toml:16: directory.corp.uri: \"http://dc1\": scheme \"http\" is not supported (ldap or ldaps)",
-                "t.toml:20: directory.corp.attributes.mobile: \"(bad)\" is not an attribute name",
-                "t.toml:17: directory.corp.timeout: at most 600 seconds",
-            ]
-        );
-    }
-
-    #[test]
-    fn line_col_counts() {
-        assert_eq!(line_col("a\nbc\n", 3), (2, 2));
-        assert_eq!(line_col("abc", 0), (1, 1));
-    }
-}
+mod tests;

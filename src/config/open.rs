@@ -1,0 +1,226 @@
+//! The second stage of loading: opening what a checked config names — directories (and the
+//! realms over them), providers, the RADIUS dictionary — and the checks that need them (reply
+//! attributes against the dictionary). `serve`, `check-config` and a reload all run this stage
+//! after [`Config::parse`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Config, ConfigError, ConfigErrors, DirectoryConfig, ProviderConfig};
+use crate::delivery::device_sms::DeviceSmsProvider;
+use crate::delivery::file::FileProvider;
+use crate::delivery::http_sms::HttpSmsProvider;
+use crate::delivery::smpp_sms::SmppSmsProvider;
+use crate::delivery::smtp_email::SmtpEmailProvider;
+use crate::delivery::smtp_sms::SmtpSmsProvider;
+use crate::delivery::{Provider, Providers};
+use crate::directory::ldap::LdapDirectory;
+use crate::directory::users_file::{UsersFile, UsersFileConfig};
+use crate::directory::{Directory, Realm, Realms};
+use crate::radius::dictionary::{Dictionary, DictionaryError};
+
+impl Config {
+    /// Opens every directory and builds the realms.
+    pub fn open_realms(&self) -> Result<Realms, ConfigErrors> {
+        let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();
+        let mut errors = vec![];
+        for (name, config) in &self.directories {
+            let directory: Result<Arc<dyn Directory>, String> = match config {
+                DirectoryConfig::UsersFile(c) => {
+                    UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
+                }
+                DirectoryConfig::Ldap(s) => LdapDirectory::open(name, (**s).clone())
+                    .map(|d| Arc::new(d) as Arc<dyn Directory>),
+            };
+            match directory {
+                Ok(d) => {
+                    opened.insert(name, Arc::new(crate::directory::Metered(d)));
+                }
+                Err(message) => errors.push(ConfigError {
+                    file: self.path.clone(),
+                    line: 0,
+                    key: format!("directory.{name}"),
+                    message,
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let realms = self
+            .realms
+            .iter()
+            .map(|r| Realm {
+                name: r.name.clone(),
+                directories: r
+                    .directories
+                    .iter()
+                    .filter_map(|d| opened.get(d.as_str()).cloned())
+                    .collect(),
+            })
+            .collect();
+        Ok(Realms::new(
+            realms,
+            self.default_realm,
+            self.auth.split_at_sign,
+        ))
+    }
+
+    /// The path of the users_file directory `name`, or of the only one when `name` is `None`
+    /// (for `tessera user add|passwd|del`).
+    pub fn users_file(&self, name: Option<&str>) -> Result<PathBuf, String> {
+        let files: Vec<(&String, &UsersFileConfig)> = self
+            .directories
+            .iter()
+            .filter_map(|(n, d)| match d {
+                DirectoryConfig::UsersFile(c) => Some((n, c)),
+                _ => None,
+            })
+            .collect();
+        let names = || {
+            files
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (name, files.as_slice()) {
+            (Some(name), _) => files
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, c)| c.path.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: no users_file directory {name:?} (there are: {})",
+                        self.path.display(),
+                        names()
+                    )
+                }),
+            (None, [(_, c)]) => Ok(c.path.clone()),
+            (None, []) => Err(format!(
+                "{}: no users_file directory is configured; name the file with --file",
+                self.path.display()
+            )),
+            (None, _) => Err(format!(
+                "{}: several users_file directories ({}); pick one with --directory",
+                self.path.display(),
+                names()
+            )),
+        }
+    }
+
+    /// Loads the RADIUS dictionary named by `[server] dictionary`, or the built-in copy of
+    /// `dictionaries/` when the key is absent. Each bad line is one error at its file:line.
+    pub fn open_dictionary(&self) -> Result<Dictionary, ConfigErrors> {
+        let loaded = match &self.server.dictionary {
+            Some(path) => Dictionary::load(path),
+            None => Dictionary::builtin(),
+        };
+        loaded.map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|e| match e {
+                        DictionaryError::Line {
+                            file,
+                            line,
+                            problem,
+                        } => ConfigError {
+                            file,
+                            line,
+                            key: "dictionary".into(),
+                            message: problem.to_string(),
+                        },
+                        DictionaryError::Read { file, source } => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: format!("cannot read {}: {source}", file.display()),
+                        },
+                        other => ConfigError {
+                            file: self.path.clone(),
+                            line: 0,
+                            key: "server.dictionary".into(),
+                            message: other.to_string(),
+                        },
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// Checks the policies' reply attributes against the dictionary: every name must exist,
+    /// and a value without placeholders must encode as the attribute's type.
+    pub fn check_reply_attributes(&self, dictionary: &Dictionary) -> Result<(), ConfigErrors> {
+        let mut errors = vec![];
+        for policy in self.policies.iter() {
+            for template in policy.actions.reply.iter().flatten() {
+                let problem = if dictionary.attribute(&template.attribute).is_none() {
+                    Some(format!(
+                        "no dictionary defines attribute {:?}",
+                        template.attribute
+                    ))
+                } else if !template.value.contains('{') {
+                    dictionary
+                        .encode(&template.attribute, &template.value)
+                        .err()
+                        .map(|e| e.to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    errors.push(ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: "policy.reply".into(),
+                        message: format!("policy {:?}: {problem}", policy.name),
+                    });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Builds every provider (reads CA files, sets up HTTP and SMTP clients).
+    pub fn open_providers(&self) -> Result<Providers, ConfigErrors> {
+        let mut providers = Providers::default();
+        let mut errors = vec![];
+        for (channel, named) in &self.providers {
+            for (name, (config, default)) in named {
+                let provider: Result<Arc<dyn Provider>, String> =
+                    match config {
+                        ProviderConfig::File(c) => Ok(Arc::new(FileProvider::new(name, c))),
+                        ProviderConfig::HttpSms(c) => {
+                            HttpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                        }
+                        ProviderConfig::SmtpSms(c) => {
+                            SmtpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
+                        }
+                        ProviderConfig::SmtpEmail(c) => SmtpEmailProvider::new(name, c)
+                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
+                        ProviderConfig::SmppSms(c) => Ok(Arc::new(SmppSmsProvider::new(name, c))),
+                        ProviderConfig::DeviceSms(c) => DeviceSmsProvider::open(name, c)
+                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
+                    };
+                match provider {
+                    Ok(p) => providers.insert(*channel, p, *default),
+                    Err(message) => errors.push(ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: format!("provider.{channel}.{name}"),
+                        message,
+                    }),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(providers)
+    }
+}

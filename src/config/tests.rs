@@ -1,0 +1,237 @@
+//! Config loading: what loads, and every problem reported at its `file:line`.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[server]
+listen = ["127.0.0.1:1812"]
+
+[store]
+path = "db.sqlite"
+key_file = "db.key"
+
+[[client]]
+address = "127.0.0.1"
+secret = "testing123"
+
+[directory.local]
+type = "users_file"
+path = "users.toml"
+
+[[realm]]
+name = "Local"
+directories = ["local"]
+default = true
+
+[provider.sms.spool]
+class = "file"
+path = "spool.log"
+
+[[policy]]
+name = "autoenroll"
+scope = "enrollment"
+action = "autoenrollment=sms email"
+"#;
+
+#[test]
+fn minimal_config_loads_and_resolves_paths() {
+    let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
+    assert_eq!(c.store.path, Path::new("/etc/tessera/db.sqlite"));
+    assert_eq!(c.realms[0].name, "local");
+    assert_eq!(c.clients.len(), 1);
+    match &c.directories["local"] {
+        DirectoryConfig::UsersFile(u) => {
+            assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
+        }
+        other => panic!("not a users file: {other:?}"),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match Config::parse(Path::new("t.toml"), text) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let text = MINIMAL.replace("[server]\n", "[server]\ntimout = 5\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:3: server.timout: unknown field `timout`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_lines() {
+    let text = MINIMAL
+        .replace("address = \"127.0.0.1\"", "address = \"127.0.0.300\"")
+        .replace("directories = [\"local\"]", "directories = [\"ldap\"]")
+        .replace("autoenrollment=sms email", "autoenrollment=fax");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:10: client.address:"),
+        "{}",
+        errs[0]
+    );
+    assert!(
+        errs[1].starts_with("t.toml:19: realm.directories: no [directory.ldap]"),
+        "{}",
+        errs[1]
+    );
+    assert!(
+        errs[2].starts_with(
+            "t.toml:29: policy.action: policy \"autoenroll\": autoenrollment: unknown token type"
+        ),
+        "{}",
+        errs[2]
+    );
+}
+
+#[test]
+fn policy_naming_a_missing_provider() {
+    let text = format!(
+        "{MINIMAL}\n[[policy]]\nname = \"p\"\nscope = \"authentication\"\naction = \"sms_provider=spool nope\"\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("no [provider.sms.nope] exists"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn unknown_provider_key_is_reported() {
+    let text = MINIMAL.replace("path = \"spool.log\"", "path = \"spool.log\"\nURLL = \"x\"");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("provider.sms.spool: unknown field `URLL`"),
+        "{}",
+        errs[0]
+    );
+}
+
+fn sms_provider(body: &str) -> String {
+    MINIMAL.replace(
+        "[provider.sms.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+        &format!("[provider.sms.gw]\n{body}\n"),
+    )
+}
+
+#[test]
+fn config_json_holds_linotp_json_verbatim() {
+    // The seed's clickatell example, pasted unchanged.
+    let text = sms_provider(
+        r#"class = "smsprovider.HttpSMSProvider.HttpSMSProvider"
+timeout = 3
+config_json = '''
+{ "URL" : "http://api.clickatell.com/http/sendmsg",
+ "PARAMETER" : {
+ "user":"username",
+ "password":"askme",
+ "api_id":"12980436"
+  },
+  "SMS_TEXT_KEY":"text",
+  "SMS_PHONENUMBER_KEY":"to",
+  "HTTP_Method":"GET",
+  "PROXY" : "http://user:pass@192.168.100.250:8080",
+  "RETURN_SUCCESS" : "ID"
+ }
+'''"#,
+    );
+    let c = Config::parse(Path::new("t.toml"), &text).unwrap();
+    let (ProviderConfig::HttpSms(h), _) = &c.providers[&Channel::Sms]["gw"] else {
+        panic!("not an HTTP provider");
+    };
+    assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");
+    assert_eq!(h.parameter.0["api_id"], "12980436");
+    assert_eq!(h.return_success.as_deref(), Some("ID"));
+    assert!(h.timeout.is_some());
+}
+
+#[test]
+fn single_quoted_json_is_an_error_at_its_line() {
+    let text = sms_provider(
+        "class = \"HttpSMSProvider\"\nconfig_json = '''\n{\n  'URL': 'http://gw'\n}\n'''",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // The provider header is on line 22, the JSON starts on line 25; its second line is bad.
+    assert!(
+        errs[0].starts_with(
+            "t.toml:26: provider.sms.gw.config_json: invalid JSON at line 2, column 3"
+        ),
+        "{}",
+        errs[0]
+    );
+    assert!(errs[0].contains("double quotes"), "{}", errs[0]);
+}
+
+#[test]
+fn config_json_and_toml_key_clash() {
+    let text = sms_provider(
+        "class = \"HttpSMSProvider\"\nURL = \"http://a\"\nconfig_json = '{\"URL\": \"http://b\"}'",
+    );
+    let errs = errors(&text);
+    assert!(
+        errs[0].contains("\"URL\" is given both in config_json and as a TOML key"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn provider_classes_by_channel() {
+    let errs = errors(&sms_provider(
+        "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"mx\"",
+    ));
+    assert!(
+        errs[0].contains("define it as [provider.email.NAME]"),
+        "{errs:?}"
+    );
+    let errs = errors(&sms_provider("class = \"FaxProvider\""));
+    assert!(errs[0].contains("known: file, HttpSMSProvider"), "{errs:?}");
+    let errs = errors(&sms_provider(
+        "class = \"HttpSMSProvider\"\nURL = \"http://gw\"\nHTTP_Method = \"PUT\"",
+    ));
+    assert!(
+        errs[0].starts_with("t.toml:22: provider.sms.gw: HTTP_Method"),
+        "{errs:?}"
+    );
+    let text = format!(
+        "{MINIMAL}\n[provider.email.mail]\nclass = \"linotp.lib.emailprovider.SMTPEmailProvider\"\nconfig_json = '{{\"SMTP_SERVER\": \"mail.example.com\", \"SMTP_USER\": \"u\", \"SMTP_PASSWORD\": \"p\"}}'\n"
+    );
+    assert!(errors(&text).is_empty(), "{:?}", errors(&text));
+}
+
+#[test]
+fn ldap_problems_point_at_their_keys() {
+    let text = MINIMAL.replace(
+        "[directory.local]",
+        "[directory.corp]\ntype = \"ldap\"\nLDAPBASE = \"dc=example,dc=org\"\n\
+         LDAPURI = \"http://dc1\"\ntimeout = 5000\n\n[directory.corp.attributes]\nmobile = \"(bad)\"\n\n\
+         [directory.local]",
+    );
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        [
+            "t.toml:16: directory.corp.uri: \"http://dc1\": scheme \"http\" is not supported (ldap or ldaps)",
+            "t.toml:20: directory.corp.attributes.mobile: \"(bad)\" is not an attribute name",
+            "t.toml:17: directory.corp.timeout: at most 600 seconds",
+        ]
+    );
+}
+
+#[test]
+fn line_col_counts() {
+    assert_eq!(line_col("a\nbc\n", 3), (2, 2));
+    assert_eq!(line_col("abc", 0), (1, 1));
+}
