@@ -2,7 +2,7 @@
 //! (plain, STARTTLS, implicit TLS), whether to log in, and one bounded send (lettre, rustls).
 //!
 //! lettre's own timeout covers only the TCP connect of its async transport, so a server that
-//! accepts and then stays silent would hang a send for ever: [`SmtpEndpoint::send`] wraps the
+//! accepts and then stays silent would hang a send for ever: [`SmtpClient::send`] wraps the
 //! whole exchange in `tokio::time::timeout`. No connection pool: OTP mail is rare, and a fresh
 //! connection per message never trips over a connection the server has silently dropped.
 //!

@@ -9,9 +9,10 @@
 //! update is on disk before the Accept that depends on it leaves the server and no OTP can be
 //! replayed after a crash or power loss. An fsync per request would cap us at a few thousand
 //! requests a second, so the thread does *group commit*: it takes every job waiting in the
-//! queue (up to [`MAX_BATCH`]), runs each inside its own savepoint (a failing job rolls back
-//! alone), commits the whole batch with one fsync, and only then answers the callers. Under
-//! load a batch holds many requests; when idle it holds one, so latency stays low.
+//! queue (up to `MAX_BATCH`), runs them in one transaction — a write of several statements in
+//! its own savepoint, so a failing job rolls back alone — commits the whole batch with one
+//! fsync, and only then answers the writers. Reads answer as soon as they have run: they need
+//! no durability. Under load a batch holds many requests; when idle it holds one.
 
 use std::path::Path;
 use std::sync::Arc;
