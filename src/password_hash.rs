@@ -1,8 +1,11 @@
 //! Argon2id password hashes in PHC string form (`$argon2id$v=19$m=…`), used for the users file
 //! and for token PINs.
 //!
-//! Verifying costs tens of milliseconds of CPU by design, so async callers go through
-//! [`verify_blocking_pool`], which runs it off the runtime's worker threads.
+//! Verifying costs tens of milliseconds of CPU and 19 MiB of memory by design, so async callers
+//! go through [`verify_blocking_pool`] and [`hash_blocking_pool`]: off the runtime's worker
+//! threads, and at most one per CPU at a time. Without that bound a burst of logins (say, a
+//! wave of first-time enrollments) would start hundreds of blocking threads and gigabytes of
+//! hash memory; with it, the burst queues and memory stays flat.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -50,13 +53,40 @@ pub fn is_well_formed(phc: &str) -> bool {
     PasswordHash::new(phc).is_ok()
 }
 
-/// [`verify`] on tokio's blocking pool, so the hash's CPU time never stalls the runtime.
+/// At most one hash computation per CPU at a time.
+fn permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        tokio::sync::Semaphore::new(cpus)
+    })
+}
+
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+) -> Result<T, HashError> {
+    let _permit = permits()
+        .acquire()
+        .await
+        .map_err(|e| HashError::Malformed(format!("hash queue closed: {e}")))?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| HashError::Malformed(format!("hash task failed: {e}")))?
+}
+
+/// [`verify`] on tokio's blocking pool, bounded (see the module documentation).
 pub async fn verify_blocking_pool(password: &Secret, phc: &str) -> Result<bool, HashError> {
     let password = password.clone();
     let phc = phc.to_string();
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
-        .await
-        .map_err(|e| HashError::Malformed(format!("hash task failed: {e}")))?
+    on_blocking_pool(move || verify(&password, &phc)).await
+}
+
+/// [`hash`] on tokio's blocking pool, bounded (see the module documentation).
+pub async fn hash_blocking_pool(password: &Secret) -> Result<String, HashError> {
+    let password = password.clone();
+    on_blocking_pool(move || hash(&password)).await
 }
 
 #[cfg(test)]

@@ -72,10 +72,7 @@ impl Engine {
         user: &UserInfo,
     ) -> Result<Token, AuthError> {
         // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
-        let password = ctx.req.password.clone();
-        let pin_hash = tokio::task::spawn_blocking(move || password_hash::hash(&password))
-            .await
-            .map_err(|e| AuthError::Random(e.to_string()))??;
+        let pin_hash = password_hash::hash_blocking_pool(&ctx.req.password).await?;
         let spec = TokenSpec {
             kind,
             user: ctx.login.clone(),

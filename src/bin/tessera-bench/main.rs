@@ -5,6 +5,7 @@
 //! runs the scenarios (`scenarios`). `bench/run.sh` installs what is missing, builds the
 //! release binaries and runs everything.
 
+mod gateway;
 mod load;
 mod peers;
 mod scenarios;
@@ -23,8 +24,12 @@ struct Args {
     /// The tessera binary to measure.
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
-    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, store-size.
-    #[arg(long, default_value = "hotp-one-round,freeradius-pap,store-size")]
+    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
+    /// store-size.
+    #[arg(
+        long,
+        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size"
+    )]
     scenarios: String,
     /// Measured seconds per run.
     #[arg(long, default_value_t = 10)]
@@ -146,6 +151,8 @@ fn main() -> ExitCode {
                     scenarios::hotp_one_round(&knobs, knobs.users, "hotp-one-round", true).await
                 }
                 "freeradius-pap" => scenarios::freeradius_pap(&knobs).await,
+                "challenge-flow" => scenarios::challenge_flow(&knobs, false).await,
+                "slow-gateway" => scenarios::challenge_flow(&knobs, true).await,
                 "store-size" => {
                     let small =
                         scenarios::hotp_one_round(&knobs, 1_000, "store-size-1k", false).await;

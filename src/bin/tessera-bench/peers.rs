@@ -204,3 +204,121 @@ server default {{
         }
     }
 }
+
+/// A throwaway OpenLDAP slapd holding the benchmark's users, killed on drop.
+pub struct Slapd {
+    child: Child,
+    /// `ldap://127.0.0.1:PORT`.
+    pub uri: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts slapd on a free port with `users` as `uid=NAME,ou=people,dc=example,dc=org`
+/// (plain-text password, mobile number).
+pub fn start_slapd(users: &[(String, String, String)]) -> Result<Slapd, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("db")).map_err(|e| e.to_string())?;
+    let conf = format!(
+        r#"include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {d}/slapd.pid
+argsfile {d}/slapd.args
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+database mdb
+maxsize 1073741824
+suffix "dc=example,dc=org"
+rootdn "cn=admin,dc=example,dc=org"
+rootpw secret
+directory {d}/db
+index objectClass eq
+index uid eq
+"#,
+        d = d.display()
+    );
+    std::fs::write(d.join("slapd.conf"), conf).map_err(|e| e.to_string())?;
+    let mut ldif = String::from(
+        "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+         dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n",
+    );
+    for (name, password, mobile) in users {
+        ldif.push_str(&format!(
+            "dn: uid={name},ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: {name}\ncn: {name}\nsn: {name}\n\
+             mobile: {mobile}\nuserPassword: {password}\n\n"
+        ));
+    }
+    std::fs::write(d.join("data.ldif"), ldif).map_err(|e| e.to_string())?;
+    let added = Command::new("slapadd")
+        .args(["-q", "-f"])
+        .arg(d.join("slapd.conf"))
+        .arg("-l")
+        .arg(d.join("data.ldif"))
+        .output()
+        .map_err(|e| format!("slapadd: {e} (Debian packages slapd and ldap-utils)"))?;
+    if !added.status.success() {
+        return Err(format!(
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&added.stderr)
+        ));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let uri = format!("ldap://127.0.0.1:{port}");
+    let slapd = if Path::new("/usr/sbin/slapd").exists() {
+        "/usr/sbin/slapd"
+    } else {
+        "slapd"
+    };
+    let child = Command::new(slapd)
+        .arg("-f")
+        .arg(d.join("slapd.conf"))
+        .args(["-h", &format!("{uri}/"), "-d", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start slapd: {e}"))?;
+    let slapd = Slapd {
+        child,
+        uri,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-H",
+                &slapd.uri,
+                "-b",
+                "",
+                "-s",
+                "base",
+                "namingContexts",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ready {
+            return Ok(slapd);
+        }
+        if Instant::now() > deadline {
+            return Err("slapd did not answer within 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -101,8 +101,17 @@ fn row(
     }
 }
 
+/// The local users file as the only directory (the protocol scenarios need no directory).
+const USERS_FILE_REALM: &str = "[directory.local]\ntype = \"users_file\"\npath = \"users.toml\"\n\n\
+                                [[realm]]\nname = \"local\"\ndirectories = [\"local\"]\ndefault = true\n";
+
 /// Writes a tessera config for the protocol scenarios into `dir`.
 fn tessera_config(dir: &Path, extra: &str) -> std::io::Result<PathBuf> {
+    tessera_config_with(dir, USERS_FILE_REALM, extra)
+}
+
+/// Writes a tessera config with the given directories and realms.
+fn tessera_config_with(dir: &Path, directories: &str, extra: &str) -> std::io::Result<PathBuf> {
     std::fs::write(dir.join("users.toml"), "")?;
     let config = format!(
         r#"[server]
@@ -117,15 +126,7 @@ address = "127.0.0.1"
 secret = "{SECRET}"
 name = "bench"
 
-[directory.local]
-type = "users_file"
-path = "users.toml"
-
-[[realm]]
-name = "local"
-directories = ["local"]
-default = true
-
+{directories}
 {extra}
 "#
     );
@@ -340,4 +341,134 @@ pub async fn freeradius_pap(knobs: &Knobs) -> Result<Vec<Row>, String> {
         &peer,
     ));
     Ok(rows)
+}
+
+/// A user who logs in with two rounds: password, then the code the gateway receives.
+struct ChallengeUser {
+    users: Vec<(String, String, String)>,
+    next: usize,
+    waiters: crate::gateway::Waiters,
+    /// Rounds are recorded as 1 and 2, or 11 and 12 for users behind the slow gateway.
+    round_base: u8,
+}
+
+impl VirtualUser for ChallengeUser {
+    async fn step(&mut self, client: &mut Client, samples: &mut Vec<Sample>) {
+        let len = self.users.len().max(1);
+        let Some((name, password, phone)) = self.users.get(self.next % len) else {
+            return;
+        };
+        self.next += 1;
+        let micros = |d: Duration| d.as_micros().min(u128::from(u32::MAX)) as u32;
+        let code = self.waiters.expect(phone);
+        let (answer, reply, latency) = client.access_request(name, password.as_bytes(), None).await;
+        samples.push(Sample {
+            round: self.round_base,
+            micros: micros(latency),
+            answer,
+        });
+        let state = reply.and_then(|r| {
+            r.get(tessera::radius::codec::AttributeType::STATE)
+                .map(<[u8]>::to_vec)
+        });
+        let (Answer::Challenge, Some(state)) = (answer, state) else {
+            return;
+        };
+        let Ok(Ok(code)) = tokio::time::timeout(Duration::from_secs(10), code).await else {
+            samples.push(Sample {
+                round: self.round_base + 1,
+                micros: 0,
+                answer: Answer::Lost,
+            });
+            return;
+        };
+        let (answer, _, latency) = client
+            .access_request(name, code.as_bytes(), Some(&state))
+            .await;
+        samples.push(Sample {
+            round: self.round_base + 1,
+            micros: micros(latency),
+            answer,
+        });
+    }
+}
+
+/// `challenge-flow` (and `slow-gateway` with `slow`): password checked against a real slapd,
+/// SMS token autoenrolled on first login, the code posted by HttpSMSProvider to the
+/// generator's gateway, the second round answered with the State. With `slow`, half the users
+/// have `+1…` numbers whose gateway answers after 3 s; the table's latencies are the other half's.
+pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, String> {
+    let users: Vec<(String, String, String)> = (0..knobs.users)
+        .map(|i| {
+            let phone = if slow && i % 2 == 1 {
+                format!("+1555{i:07}")
+            } else {
+                format!("+49170{i:07}")
+            };
+            (format!("u{i}"), format!("pw{i}"), phone)
+        })
+        .collect();
+    let slapd = peers::start_slapd(&users)?;
+    let waiters = crate::gateway::Waiters::default();
+    let gateway = crate::gateway::start(waiters.clone(), Duration::from_secs(3))
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let directories = format!(
+        "[directory.ldap]\ntype = \"ldap\"\nuri = [\"{}\"]\nbase_dn = \"dc=example,dc=org\"\n\n\
+         [[realm]]\nname = \"corp\"\ndirectories = [\"ldap\"]\ndefault = true\n",
+        slapd.uri
+    );
+    let extra = format!(
+        "[provider.sms.gateway]\nclass = \"HttpSMSProvider\"\nURL = \"http://{gateway}/send\"\nHTTP_Method = \"POST\"\n\
+         RETURN_SUCCESS = \"OK\"\ntimeout = 10\n\n\
+         [[policy]]\nname = \"enroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms\"\n\n\
+         [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
+         [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n"
+    );
+    let config =
+        tessera_config_with(dir.path(), &directories, &extra).map_err(|e| e.to_string())?;
+    let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
+
+    let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)
+        .map(|v| ChallengeUser {
+            users: vec![],
+            next: 0,
+            waiters: waiters.clone(),
+            round_base: if slow && v % 2 == 1 { 11 } else { 1 },
+        })
+        .collect();
+    // Slow users go to odd virtual users only, so a slow login never holds up a fast one.
+    let (mut fast, mut slow_users): (Vec<_>, Vec<_>) = users
+        .into_iter()
+        .partition(|(_, _, p)| !p.starts_with("+1"));
+    let even: Vec<usize> = (0..vus.len()).filter(|v| !slow || v % 2 == 0).collect();
+    let odd: Vec<usize> = (0..vus.len()).filter(|v| slow && v % 2 == 1).collect();
+    for (i, user) in fast.drain(..).enumerate() {
+        if let Some(vu) = even
+            .get(i % even.len().max(1))
+            .and_then(|v| vus.get_mut(*v))
+        {
+            vu.users.push(user);
+        }
+    }
+    for (i, user) in slow_users.drain(..).enumerate() {
+        if let Some(vu) = odd.get(i % odd.len().max(1)).and_then(|v| vus.get_mut(*v)) {
+            vu.users.push(user);
+        }
+    }
+    vus.retain(|vu| !vu.users.is_empty());
+    let (_, result) = measure(knobs, peer.addr, vus, None).await?;
+    let logins = result
+        .samples
+        .iter()
+        .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept)
+        .count();
+    let name = if slow {
+        "slow-gateway"
+    } else {
+        "challenge-flow"
+    };
+    let load = format!("{} VUs", knobs.concurrency);
+    Ok(vec![row(name, knobs.users, load, &result, logins, &peer)])
 }
