@@ -352,6 +352,16 @@ impl Server {
         radclient(self.addr, SECRET, attrs)
     }
 
+    /// Sends a Status-Server (RFC 5997, with the Message-Authenticator it requires).
+    pub fn status_server(&self) -> Reply {
+        radclient_command(
+            self.addr,
+            SECRET,
+            "status",
+            &[("Message-Authenticator", "0x00")],
+        )
+    }
+
     /// Sends one request with a Message-Authenticator, as a modern NAS does.
     pub fn auth(&self, user: &str, password: &str, state: Option<&str>) -> Reply {
         let mut attrs = vec![
@@ -446,6 +456,16 @@ impl Reply {
 
 /// Runs `radclient -x` once against `addr` and parses the reply.
 pub fn radclient(addr: SocketAddr, secret: &str, attrs: &[(&str, &str)]) -> Reply {
+    radclient_command(addr, secret, "auth", attrs)
+}
+
+/// Runs `radclient -x` once with a packet type (`auth`, `status`) and parses the reply.
+pub fn radclient_command(
+    addr: SocketAddr,
+    secret: &str,
+    packet_type: &str,
+    attrs: &[(&str, &str)],
+) -> Reply {
     require_radclient();
     let target = match addr {
         SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
@@ -454,7 +474,7 @@ pub fn radclient(addr: SocketAddr, secret: &str, attrs: &[(&str, &str)]) -> Repl
     let mut child = Command::new("radclient")
         .args(["-x", "-r", "1", "-t", "2"])
         .arg(&target)
-        .arg("auth")
+        .arg(packet_type)
         .arg(secret)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
