@@ -170,11 +170,15 @@ pub async fn run<V: VirtualUser>(
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = tokio::task::JoinSet::new();
-    for mut user in users {
+    let first_send = tokio::time::Instant::now();
+    for (index, mut user) in users.into_iter().enumerate() {
         let mut client = Client::connect(server, secret.clone()).await?;
+        // Paced users start spread over one interval, so requests arrive evenly rather than
+        // in a burst of `count` every interval (which measures the burst, not the rate).
+        let offset = interval.map_or(Duration::ZERO, |i| i.mul_f64(index as f64 / count as f64));
         tasks.spawn(async move {
             let mut samples = Vec::with_capacity(4096);
-            let mut next = tokio::time::Instant::now();
+            let mut next = first_send + offset;
             while Instant::now() < deadline {
                 if let Some(interval) = interval {
                     tokio::time::sleep_until(next).await;
