@@ -152,6 +152,8 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// Retransmissions.
     pub retransmits: u64,
+    /// CPU time the server used during the run, when it could be read.
+    pub server_cpu: Option<Duration>,
 }
 
 /// Runs `users` for `duration` and hands them back (their state, e.g. HOTP counters, carries

@@ -53,7 +53,7 @@ struct Args {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<22} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8}",
+        "{:<22} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8} {:>9}",
         "scenario",
         "tokens",
         "load",
@@ -65,7 +65,8 @@ fn print_table(rows: &[Row]) {
         "p99 ms",
         "p99.9 ms",
         "round 2 p50/p99",
-        "RSS MiB"
+        "RSS MiB",
+        "CPU µs/req"
     );
     for r in rows {
         let round2 = r
@@ -76,8 +77,12 @@ fn print_table(rows: &[Row]) {
             .rss_mib
             .map(|m| format!("{m:.0}"))
             .unwrap_or_else(|| "-".into());
+        let cpu = r
+            .cpu_micros
+            .map(|c| format!("{c:.1}"))
+            .unwrap_or_else(|| "-".into());
         println!(
-            "{:<22} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8}",
+            "{:<22} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8} {:>9}",
             r.scenario,
             r.tokens,
             r.load,
@@ -89,14 +94,15 @@ fn print_table(rows: &[Row]) {
             r.round1.1,
             r.round1.2,
             round2,
-            rss
+            rss,
+            cpu
         );
     }
 }
 
 fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
-        "scenario,tokens,load,ok_per_second,answered,lost,rejected,p50_ms,p99_ms,p999_ms,round2_p50_ms,round2_p99_ms,rss_mib\n",
+        "scenario,tokens,load,ok_per_second,answered,lost,rejected,p50_ms,p99_ms,p999_ms,round2_p50_ms,round2_p99_ms,rss_mib,cpu_us_per_request\n",
     );
     for r in rows {
         let (a, b) = r
@@ -104,7 +110,7 @@ fn csv(rows: &[Row]) -> String {
             .map(|(a, b, _)| (a.to_string(), b.to_string()))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{},{},{},{:.1},{},{},{},{:.3},{:.3},{:.3},{a},{b},{}\n",
+            "{},{},{},{:.1},{},{},{},{:.3},{:.3},{:.3},{a},{b},{},{}\n",
             r.scenario,
             r.tokens,
             r.load,
@@ -115,7 +121,8 @@ fn csv(rows: &[Row]) -> String {
             r.round1.0,
             r.round1.1,
             r.round1.2,
-            r.rss_mib.map(|m| format!("{m:.1}")).unwrap_or_default()
+            r.rss_mib.map(|m| format!("{m:.1}")).unwrap_or_default(),
+            r.cpu_micros.map(|c| format!("{c:.1}")).unwrap_or_default()
         ));
     }
     out
