@@ -141,6 +141,11 @@ pub trait VirtualUser: Send + 'static {
         client: &mut Client,
         samples: &mut Vec<Sample>,
     ) -> impl std::future::Future<Output = ()> + Send;
+
+    /// Whether this user has finished its work before the run's time is up.
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 /// What a run measured.
@@ -181,7 +186,7 @@ pub async fn run<V: VirtualUser>(
         tasks.spawn(async move {
             let mut samples = Vec::with_capacity(4096);
             let mut next = first_send + offset;
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && !user.done() {
                 if let Some(interval) = interval {
                     tokio::time::sleep_until(next).await;
                     next += interval;

@@ -13,6 +13,8 @@ pub struct Peer {
     child: Child,
     /// Where it receives RADIUS.
     pub addr: SocketAddr,
+    /// Its log, when it writes one the benchmark can read (tessera).
+    log: Option<PathBuf>,
     /// Its working directory, deleted when the peer is dropped.
     _dir: tempfile::TempDir,
 }
@@ -25,6 +27,29 @@ impl Drop for Peer {
 }
 
 impl Peer {
+    /// The reasons tessera logged for its rejects so far, most frequent first: a table with
+    /// rejects is only useful if it says why.
+    pub fn reject_reasons(&self) -> Vec<(String, usize)> {
+        let text = self
+            .log
+            .as_ref()
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .unwrap_or_default();
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        for line in text.lines().filter(|l| l.contains("result=\"reject\"") || l.contains("result=reject")) {
+            let reason = line
+                .split("reason=")
+                .nth(1)
+                // The reason is the field before `serial` (see `Engine::decide`).
+                .and_then(|rest| rest.split(" serial=").next())
+                .unwrap_or("?");
+            *counts.entry(reason.to_string()).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1));
+        counts
+    }
+
     /// CPU time used so far by every thread of the server (user + system), from /proc.
     pub fn cpu_time(&self) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
@@ -83,6 +108,7 @@ pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Re
             return Ok(Peer {
                 child,
                 addr,
+                log: Some(log_path),
                 _dir: dir,
             });
         }
@@ -206,6 +232,7 @@ server default {{
         Ok(()) => Ok(Peer {
             child,
             addr,
+            log: None,
             _dir: dir,
         }),
         Err(_) => {

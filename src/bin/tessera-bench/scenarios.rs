@@ -77,6 +77,11 @@ fn row(
         let (_, a, b, c) = load::percentiles(&result.samples, 2);
         (a, b, c)
     });
+    let reasons = peer.reject_reasons();
+    if !reasons.is_empty() {
+        let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
+        eprintln!("tessera-bench: {scenario}: rejects so far: {}", reasons.join(", "));
+    }
     let round2_answered = result
         .samples
         .iter()
@@ -227,7 +232,6 @@ async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, 
 }
 
 /// Warm-up (unmeasured), then a measured run, with the same virtual users.
-/// The server's CPU time over the measured run is recorded too.
 async fn measure<V: VirtualUser>(
     knobs: &Knobs,
     peer: &Peer,
@@ -236,13 +240,20 @@ async fn measure<V: VirtualUser>(
 ) -> Result<(Vec<V>, RunResult), String> {
     let mut users = users;
     if !knobs.warmup.is_zero() {
-        users = load::run(peer.addr, SECRET.as_bytes(), users, knobs.warmup, rate)
-            .await
-            .map_err(|e| e.to_string())?
-            .0;
+        users = run_on(peer, users, knobs.warmup, rate).await?.0;
     }
+    run_on(peer, users, knobs.duration, rate).await
+}
+
+/// One run against `peer`, with the server's CPU time over it.
+async fn run_on<V: VirtualUser>(
+    peer: &Peer,
+    users: Vec<V>,
+    duration: Duration,
+    rate: Option<f64>,
+) -> Result<(Vec<V>, RunResult), String> {
     let cpu_before = peer.cpu_time();
-    let (users, mut result) = load::run(peer.addr, SECRET.as_bytes(), users, knobs.duration, rate)
+    let (users, mut result) = load::run(peer.addr, SECRET.as_bytes(), users, duration, rate)
         .await
         .map_err(|e| e.to_string())?;
     result.server_cpu = cpu_before
@@ -350,16 +361,25 @@ pub async fn freeradius_pap(knobs: &Knobs) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// The longest the first-login pass of the challenge scenarios may take.
+const ENROLLMENT_PASS_LIMIT: Duration = Duration::from_secs(600);
+
 /// A user who logs in with two rounds: password, then the code the gateway receives.
 struct ChallengeUser {
     users: Vec<(String, String, String)>,
     next: usize,
+    /// Stop after this many logins (the enrollment pass: each user once).
+    limit: Option<usize>,
     waiters: crate::gateway::Waiters,
     /// Rounds are recorded as 1 and 2, or 11 and 12 for users behind the slow gateway.
     round_base: u8,
 }
 
 impl VirtualUser for ChallengeUser {
+    fn done(&self) -> bool {
+        self.limit.is_some_and(|limit| self.next >= limit)
+    }
+
     async fn step(&mut self, client: &mut Client, samples: &mut Vec<Sample>) {
         let len = self.users.len().max(1);
         let Some((name, password, phone)) = self.users.get(self.next % len) else {
@@ -441,6 +461,7 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
         .map(|v| ChallengeUser {
             users: vec![],
             next: 0,
+            limit: None,
             waiters: waiters.clone(),
             round_base: if slow && v % 2 == 1 { 11 } else { 1 },
         })
@@ -465,17 +486,55 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
         }
     }
     vus.retain(|vu| !vu.users.is_empty());
-    let (_, result) = measure(knobs, &peer, vus, None).await?;
-    let logins = result
-        .samples
-        .iter()
-        .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept)
-        .count();
     let name = if slow {
         "slow-gateway"
     } else {
         "challenge-flow"
     };
     let load = format!("{} VUs", knobs.concurrency);
-    Ok(vec![row(name, knobs.users, load, &result, logins, &peer)])
+    let logins = |result: &RunResult| {
+        result
+            .samples
+            .iter()
+            .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept)
+            .count()
+    };
+
+    // First logins: every user once, each autoenrolling a token (and hashing its PIN).
+    for vu in &mut vus {
+        vu.limit = Some(vu.users.len());
+    }
+    let (mut vus, first) = run_on(&peer, vus, ENROLLMENT_PASS_LIMIT, None).await?;
+    let first_row = row(
+        &format!("{name}-first-login"),
+        knobs.users,
+        load.clone(),
+        &first,
+        logins(&first),
+        &peer,
+    );
+
+    // Then the steady state: every user has a token.
+    for vu in &mut vus {
+        vu.limit = None;
+    }
+    let (vus, result) = measure(knobs, &peer, vus, None).await?;
+    let mut rows = vec![
+        first_row,
+        row(name, knobs.users, load, &result, logins(&result), &peer),
+    ];
+    if !slow {
+        // Latency of both rounds under normal load: paced at half the maximum.
+        let half = logins(&result) as f64 / result.elapsed.as_secs_f64() / 2.0;
+        let (_, paced) = measure(knobs, &peer, vus, Some(half)).await?;
+        rows.push(row(
+            &format!("{name}@50%"),
+            knobs.users,
+            format!("{half:.0}/s"),
+            &paced,
+            logins(&paced),
+            &peer,
+        ));
+    }
+    Ok(rows)
 }
