@@ -72,7 +72,7 @@ impl Engine {
         user: &UserInfo,
     ) -> Result<Token, AuthError> {
         // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
-        let pin_hash = password_hash::hash_blocking_pool(&ctx.req.password).await?;
+        let pin_hash = password_hash::hash_on_hash_thread(&ctx.req.password).await?;
         let spec = TokenSpec {
             kind,
             user: ctx.login.clone(),

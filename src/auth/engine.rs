@@ -145,7 +145,7 @@ impl<'a> PinCheck<'a> {
             OtpPin::OnlyOtp => Ok(pin.is_empty()),
             OtpPin::TokenPin => match &token.pin_hash {
                 None => Ok(pin.is_empty()),
-                Some(hash) => Ok(password_hash::verify_blocking_pool(pin, hash).await?),
+                Some(hash) => Ok(password_hash::verify_on_hash_thread(pin, hash).await?),
             },
             OtpPin::Password => {
                 if pin.is_empty() {

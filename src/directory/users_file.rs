@@ -249,7 +249,7 @@ impl Directory for UsersFile {
         let Some(entry) = self.entry(&user.login) else {
             return Ok(false);
         };
-        password_hash::verify_blocking_pool(password, &entry.password)
+        password_hash::verify_on_hash_thread(password, &entry.password)
             .await
             .map_err(|e| DirectoryError::Unavailable {
                 name: self.name.clone(),

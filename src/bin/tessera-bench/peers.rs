@@ -36,7 +36,10 @@ impl Peer {
             .and_then(|path| std::fs::read_to_string(path).ok())
             .unwrap_or_default();
         let mut counts = std::collections::HashMap::<String, usize>::new();
-        for line in text.lines().filter(|l| l.contains("result=\"reject\"") || l.contains("result=reject")) {
+        for line in text
+            .lines()
+            .filter(|l| l.contains("result=\"reject\"") || l.contains("result=reject"))
+        {
             let reason = line
                 .split("reason=")
                 .nth(1)

@@ -80,7 +80,10 @@ fn row(
     let reasons = peer.reject_reasons();
     if !reasons.is_empty() {
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
-        eprintln!("tessera-bench: {scenario}: rejects so far: {}", reasons.join(", "));
+        eprintln!(
+            "tessera-bench: {scenario}: rejects so far: {}",
+            reasons.join(", ")
+        );
     }
     let round2_answered = result
         .samples
