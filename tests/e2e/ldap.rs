@@ -178,6 +178,33 @@ fn wrong_password_is_rejected_as_a_wrong_password() {
     assert!(server.spool().is_empty());
 }
 
+/// Password checks reuse their connection (one bind round trip per login, no new TCP
+/// connection), and each bind stands alone: a wrong password right after a right one, on the
+/// same connection, is refused.
+#[test]
+fn password_checks_reuse_a_connection_and_each_bind_stands_alone() {
+    let slapd = Slapd::start();
+    let server = Server::start_with(&setup(&[slapd.uri()], &service_account()));
+    server
+        .auth("alice", "alicepw", None)
+        .expect("Access-Challenge");
+    server.auth("bob", "bobpx", None).expect("Access-Reject");
+    server.auth("bob", "bobpw", None).expect("Access-Challenge");
+
+    // One line per bind request (slapd logs a second one for a bind that succeeds).
+    let binds = slapd.log_lines("method=128");
+    let connections: Vec<&str> = binds
+        .iter()
+        .filter(|l| l.contains("BIND dn=\"uid="))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("conn=")))
+        .collect();
+    assert_eq!(connections.len(), 3, "three user binds:\n{}", slapd.log());
+    assert!(
+        connections.iter().all(|c| *c == connections[0]),
+        "all on one connection: {connections:?}"
+    );
+}
+
 #[test]
 fn empty_password_is_refused_before_any_bind() {
     let slapd = Slapd::start();

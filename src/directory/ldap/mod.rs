@@ -4,10 +4,12 @@
 //!   ldap3 multiplexes clones of one `Ldap` handle, so concurrent requests share it. When it
 //!   drops (server restarted, idle timeout) the next search reconnects, and a search that fails
 //!   on a dead connection is retried once on a fresh one.
-//! - **Password checks** bind as the user's DN on a fresh connection, never on the service
-//!   connection: a bind changes a connection's identity. An empty password is refused before
-//!   any bind, because AD (and others) treat an empty simple bind as an anonymous one and say
-//!   yes.
+//! - **Password checks** bind as the user's DN on connections of their own, never on the
+//!   service connection: a bind changes a connection's identity. Those connections are kept
+//!   in a small pool and bound again for the next check (a new bind replaces the identity of
+//!   the last), so a login costs one bind round trip, not a TCP (and TLS) handshake too. An
+//!   empty password is refused before any bind, because AD (and others) treat an empty simple
+//!   bind as an anonymous one and say yes.
 //! - **Failover**: URIs are tried in order. A URI that failed moves to the back of the line for
 //!   30 s (LinOTP blocks it for that long), but is still tried when all others fail too, so a
 //!   directory that comes back is used at once.
@@ -39,6 +41,8 @@ pub use config::{LdapConfig, LdapSettings};
 
 /// How long a failed URI goes to the back of the line (LinOTP's block time).
 const URI_PENALTY: Duration = Duration::from_secs(30);
+/// Most idle password-check connections kept for reuse.
+const BIND_POOL_SIZE: usize = 32;
 /// Most users kept in the attribute cache; beyond it, expired entries are swept, then the
 /// oldest half dropped.
 const CACHE_CAPACITY: usize = 10_000;
@@ -77,6 +81,8 @@ pub struct LdapDirectory {
     /// The service connection. An async mutex: it is held across the reconnect so that one
     /// request reconnects and the others wait for its result instead of all dialling at once.
     service: tokio::sync::Mutex<ServiceSlot>,
+    /// Idle password-check connections: (URI index, connection).
+    bind_pool: Mutex<Vec<(usize, Ldap)>>,
     /// URI index → until when it stays at the back of the line.
     penalties: Mutex<HashMap<usize, Instant>>,
     /// Login → (found at, attributes).
@@ -107,6 +113,7 @@ impl LdapDirectory {
             settings,
             tls,
             service: tokio::sync::Mutex::new(ServiceSlot::default()),
+            bind_pool: Mutex::new(Vec::new()),
             penalties: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
         })
@@ -371,23 +378,59 @@ impl LdapDirectory {
     }
 
     /// One user bind on a fresh connection to `uri`.
-    async fn bind_as(&self, uri: &str, dn: &str, password: &str) -> Result<u32, Failure> {
+    async fn bind_as(
+        &self,
+        index: usize,
+        uri: &str,
+        dn: &str,
+        password: &str,
+    ) -> Result<u32, Failure> {
         let timeout = self.settings.timeout;
         let attempt = async {
-            let mut ldap = self.connect(uri).await?;
-            let result = ldap
-                .with_timeout(timeout)
-                .simple_bind(dn, password)
-                .await
-                .map_err(|e| Failure::Connection(e.to_string()))?;
-            // Politeness only; the connection closes when `ldap` drops either way.
-            let _ = ldap.unbind().await;
-            Ok(result.rc)
+            // A pooled connection the server has closed since (idle timeout, restart) fails
+            // at once; then a fresh one is dialled.
+            if let Some(ldap) = self.pooled_bind_connection(index)
+                && let Ok(code) = self.bind_on(index, ldap, dn, password).await
+            {
+                return Ok(code);
+            }
+            let ldap = self.connect(uri).await?;
+            self.bind_on(index, ldap, dn, password).await
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(Failure::Connection(format!("no answer within {timeout:?}"))),
         }
+    }
+
+    /// Binds on `ldap` and, when the server answered (whatever it said), keeps the connection
+    /// for the next password check.
+    async fn bind_on(
+        &self,
+        index: usize,
+        mut ldap: Ldap,
+        dn: &str,
+        password: &str,
+    ) -> Result<u32, Failure> {
+        let result = ldap
+            .with_timeout(self.settings.timeout)
+            .simple_bind(dn, password)
+            .await
+            .map_err(|e| Failure::Connection(e.to_string()))?;
+        if let Ok(mut pool) = self.bind_pool.lock()
+            && pool.len() < BIND_POOL_SIZE
+        {
+            pool.push((index, ldap));
+        }
+        Ok(result.rc)
+    }
+
+    /// An idle password-check connection to URI `index` that is still open, if there is one.
+    fn pooled_bind_connection(&self, index: usize) -> Option<Ldap> {
+        let mut pool = self.bind_pool.lock().ok()?;
+        pool.retain_mut(|(_, ldap)| !ldap.is_closed());
+        let at = pool.iter().rposition(|(i, _)| *i == index)?;
+        Some(pool.swap_remove(at).1)
     }
 }
 
@@ -423,7 +466,7 @@ impl Directory for LdapDirectory {
         let mut reasons = vec![];
         for index in self.uri_order() {
             let uri = self.settings.uris.get(index).map_or("", String::as_str);
-            match self.bind_as(uri, &user.id, password).await {
+            match self.bind_as(index, uri, &user.id, password).await {
                 Ok(code) => {
                     self.forgive(index);
                     if code == rc::SUCCESS {
