@@ -205,6 +205,47 @@ fn password_checks_reuse_a_connection_and_each_bind_stands_alone() {
     );
 }
 
+/// A burst of logins larger than slapd lets one anonymous connection queue (conn_max_pending,
+/// 100): slapd would close the shared search connection and fail every search on it; tessera
+/// keeps the searches in flight below that and answers each user.
+#[test]
+fn a_burst_of_logins_on_an_anonymous_connection_is_answered_user_by_user() {
+    crate::util::require_radclient();
+    let slapd = Slapd::start();
+    let server = Server::start_with(&setup(&[slapd.uri()], ""));
+    const BURST: usize = 300;
+    let packets: String = (0..BURST)
+        .map(|n| {
+            format!(
+                "User-Name = \"nobody{n}\"\nUser-Password = \"x\"\nMessage-Authenticator = 0x00\n\n"
+            )
+        })
+        .collect();
+    let file = server.dir.path().join("burst.txt");
+    std::fs::write(&file, packets).unwrap();
+    let out = std::process::Command::new("radclient")
+        .args(["-q", "-s", "-r", "1", "-t", "10", "-p"])
+        .arg(BURST.to_string())
+        .arg("-f")
+        .arg(&file)
+        .arg(server.addr.to_string())
+        .args(["auth", SECRET])
+        .output()
+        .expect("run radclient");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(&format!("Rejected      : {BURST}")),
+        "{summary}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        server.log_count("reason=unknown user"),
+        BURST,
+        "every search answered; log:\n{}",
+        server.log_text()
+    );
+}
+
 #[test]
 fn empty_password_is_refused_before_any_bind() {
     let slapd = Slapd::start();

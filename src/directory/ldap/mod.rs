@@ -1,9 +1,11 @@
 //! OpenLDAP and Active Directory as a [`Directory`], over ldap3 and rustls.
 //!
 //! - **Searches** run on one long-lived service connection, bound as `bind_dn` (or anonymous).
-//!   ldap3 multiplexes clones of one `Ldap` handle, so concurrent requests share it. When it
-//!   drops (server restarted, idle timeout) the next search reconnects, and a search that fails
-//!   on a dead connection is retried once on a fresh one.
+//!   ldap3 multiplexes clones of one `Ldap` handle, so concurrent requests share it, at most
+//!   [`SEARCHES_IN_FLIGHT`] at a time: slapd closes a connection that has more operations
+//!   waiting than `conn_max_pending` (100 for an anonymous one), failing every search on it.
+//!   When the connection drops (server restarted, idle timeout) the next search reconnects,
+//!   and a search that fails on a dead connection is retried once on a fresh one.
 //! - **Password checks** bind as the user's DN on connections of their own, never on the
 //!   service connection: a bind changes a connection's identity. Those connections are kept
 //!   in a small pool and bound again for the next check (a new bind replaces the identity of
@@ -41,6 +43,10 @@ pub use config::{LdapConfig, LdapSettings};
 
 /// How long a failed URI goes to the back of the line (LinOTP's block time).
 const URI_PENALTY: Duration = Duration::from_secs(30);
+/// Most searches sent on the service connection at once; the rest wait their turn. Below
+/// slapd's `conn_max_pending` default for anonymous connections (100), which closes the
+/// connection when exceeded.
+const SEARCHES_IN_FLIGHT: usize = 50;
 /// Most idle password-check connections kept for reuse.
 const BIND_POOL_SIZE: usize = 32;
 /// Most users kept in the attribute cache; beyond it, expired entries are swept, then the
@@ -81,6 +87,8 @@ pub struct LdapDirectory {
     /// The service connection. An async mutex: it is held across the reconnect so that one
     /// request reconnects and the others wait for its result instead of all dialling at once.
     service: tokio::sync::Mutex<ServiceSlot>,
+    /// Bounds the searches in flight on the service connection.
+    searches: tokio::sync::Semaphore,
     /// Idle password-check connections: (URI index, connection).
     bind_pool: Mutex<Vec<(usize, Ldap)>>,
     /// URI index → until when it stays at the back of the line.
@@ -113,6 +121,7 @@ impl LdapDirectory {
             settings,
             tls,
             service: tokio::sync::Mutex::new(ServiceSlot::default()),
+            searches: tokio::sync::Semaphore::new(SEARCHES_IN_FLIGHT),
             bind_pool: Mutex::new(Vec::new()),
             penalties: Mutex::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
@@ -251,6 +260,11 @@ impl LdapDirectory {
         let filter = self.settings.filter_for(login);
         let attributes = self.settings.requested_attributes();
         let timeout = self.settings.timeout;
+        let _turn = self
+            .searches
+            .acquire()
+            .await
+            .map_err(|e| self.unavailable(e.to_string()))?;
         let mut last = String::new();
         for _ in 0..2 {
             let mut ldap = self.service().await?;
