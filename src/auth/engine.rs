@@ -490,7 +490,9 @@ impl Engine {
             .tokens_of_user(&ctx.login, &ctx.realm.name)
             .await?;
         if tokens.is_empty() {
-            return self.autoenroll(ctx).await;
+            // Boxed, like `trigger` below: these rarer paths (a directory bind, a hash, a
+            // delivery) make large futures, and every request's task would carry their size.
+            return Box::pin(self.autoenroll(ctx)).await;
         }
         self.release_expired_locks(ctx, &mut tokens).await?;
         let active: Vec<&Token> = tokens.iter().filter(|t| t.active).collect();
@@ -561,7 +563,7 @@ impl Engine {
                     unlocked.first().map(|t| t.serial.as_str()),
                 ));
             }
-            return self.trigger(ctx, &challengeable).await;
+            return Box::pin(self.trigger(ctx, &challengeable)).await;
         }
 
         // Wrong: a right PIN with a wrong OTP, or a wrong PIN. Both count (LinOTP).
