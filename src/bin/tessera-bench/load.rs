@@ -149,7 +149,7 @@ pub trait VirtualUser: Send + 'static {
 }
 
 /// What a run measured.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunResult {
     /// Every sample.
     pub samples: Vec<Sample>,
@@ -159,6 +159,26 @@ pub struct RunResult {
     pub retransmits: u64,
     /// CPU time the server used during the run, when it could be read.
     pub server_cpu: Option<Duration>,
+}
+
+impl RunResult {
+    /// A run of nothing, to absorb others into.
+    pub fn empty() -> RunResult {
+        RunResult {
+            samples: vec![],
+            elapsed: Duration::ZERO,
+            retransmits: 0,
+            server_cpu: Some(Duration::ZERO),
+        }
+    }
+
+    /// Adds another run's samples and time to this one (runs measured in slices).
+    pub fn absorb(&mut self, other: RunResult) {
+        self.samples.extend(other.samples);
+        self.elapsed += other.elapsed;
+        self.retransmits += other.retransmits;
+        self.server_cpu = self.server_cpu.zip(other.server_cpu).map(|(a, b)| a + b);
+    }
 }
 
 /// Runs `users` for `duration` and hands them back (their state, e.g. HOTP counters, carries
@@ -196,7 +216,7 @@ pub async fn run<V: VirtualUser>(
             (user, samples, client.retransmits)
         });
     }
-    let mut result = RunResult::default();
+    let mut result = RunResult::empty();
     let mut users = Vec::with_capacity(count);
     while let Some(done) = tasks.join_next().await {
         if let Ok((user, samples, retransmits)) = done {
