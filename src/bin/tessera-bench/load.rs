@@ -33,6 +33,8 @@ pub struct Sample {
     pub micros: u32,
     /// How it ended.
     pub answer: Answer,
+    /// Answered after the run's time was up: counts for latency, not for throughput.
+    pub late: bool,
 }
 
 /// A RADIUS client on its own socket.
@@ -211,7 +213,11 @@ pub async fn run<V: VirtualUser>(
                     tokio::time::sleep_until(next).await;
                     next += interval;
                 }
+                let before = samples.len();
                 user.step(&mut client, &mut samples).await;
+                if Instant::now() > deadline {
+                    samples.iter_mut().skip(before).for_each(|s| s.late = true);
+                }
             }
             (user, samples, client.retransmits)
         });
@@ -225,7 +231,9 @@ pub async fn run<V: VirtualUser>(
             result.retransmits += retransmits;
         }
     }
-    result.elapsed = started.elapsed();
+    // Throughput counts what was answered within the run's time, over that time: a virtual
+    // user still waiting out a retransmission when time is up must not stretch the run.
+    result.elapsed = started.elapsed().min(duration);
     Ok((users, result))
 }
 

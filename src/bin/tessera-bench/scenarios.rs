@@ -77,6 +77,12 @@ fn row(
         let (_, a, b, c) = load::percentiles(&result.samples, 2);
         (a, b, c)
     });
+    if result.retransmits > 0 {
+        eprintln!(
+            "tessera-bench: {scenario}: {} requests retransmitted after 2 s without an answer",
+            result.retransmits
+        );
+    }
     let reasons = peer.reject_reasons();
     if !reasons.is_empty() {
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
@@ -171,6 +177,7 @@ impl VirtualUser for HotpUser {
             round: 1,
             micros: latency.as_micros().min(u128::from(u32::MAX)) as u32,
             answer,
+            late: false,
         });
     }
 }
@@ -269,7 +276,7 @@ fn accepts(result: &RunResult) -> usize {
     result
         .samples
         .iter()
-        .filter(|s| s.answer == Answer::Accept)
+        .filter(|s| s.answer == Answer::Accept && !s.late)
         .count()
 }
 
@@ -381,6 +388,7 @@ impl VirtualUser for PapUser {
             round: 1,
             micros: latency.as_micros().min(u128::from(u32::MAX)) as u32,
             answer,
+            late: false,
         });
     }
 }
@@ -438,6 +446,7 @@ impl VirtualUser for ChallengeUser {
             round: self.round_base,
             micros: micros(latency),
             answer,
+            late: false,
         });
         let state = reply.and_then(|r| {
             r.get(tessera::radius::codec::AttributeType::STATE)
@@ -451,6 +460,7 @@ impl VirtualUser for ChallengeUser {
                 round: self.round_base + 1,
                 micros: 0,
                 answer: Answer::Lost,
+                late: false,
             });
             return;
         };
@@ -461,6 +471,7 @@ impl VirtualUser for ChallengeUser {
             round: self.round_base + 1,
             micros: micros(latency),
             answer,
+            late: false,
         });
     }
 }
@@ -541,7 +552,7 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
         result
             .samples
             .iter()
-            .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept)
+            .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept && !s.late)
             .count()
     };
 
