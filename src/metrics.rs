@@ -108,10 +108,36 @@ fn labels(pairs: &[(&'static str, &str)]) -> Labels {
     pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
+/// Applies `update` to the value of `name` with `pairs`, creating it when new. The labels are
+/// compared in place: a metric that exists costs no allocation (this runs several times per
+/// request).
+fn update<V: Default>(
+    map: &mut BTreeMap<(&'static str, Labels), V>,
+    name: &'static str,
+    pairs: &[(&'static str, &str)],
+    update: impl FnOnce(&mut V),
+) {
+    let same = |labels: &Labels| {
+        labels.len() == pairs.len()
+            && labels
+                .iter()
+                .zip(pairs)
+                .all(|((k, v), (pk, pv))| k == pk && v == pv)
+    };
+    let existing = map
+        .range_mut((name, Vec::new())..)
+        .take_while(|((n, _), _)| *n == name)
+        .find(|((_, labels), _)| same(labels));
+    match existing {
+        Some((_, value)) => update(value),
+        None => update(map.entry((name, labels(pairs))).or_default()),
+    }
+}
+
 /// Adds one to a counter.
 pub fn inc(name: &'static str, pairs: &[(&'static str, &str)]) {
     if let Ok(mut counters) = global().counters.lock() {
-        *counters.entry((name, labels(pairs))).or_default() += 1;
+        update(&mut counters, name, pairs, |count| *count += 1);
     }
 }
 
@@ -119,14 +145,15 @@ pub fn inc(name: &'static str, pairs: &[(&'static str, &str)]) {
 pub fn observe(name: &'static str, pairs: &[(&'static str, &str)], elapsed: Duration) {
     let seconds = elapsed.as_secs_f64();
     if let Ok(mut histograms) = global().histograms.lock() {
-        let h = histograms.entry((name, labels(pairs))).or_default();
-        for (count, bound) in h.counts.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *count += 1;
+        update(&mut histograms, name, pairs, |h: &mut Histogram| {
+            for (count, bound) in h.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *count += 1;
+                }
             }
-        }
-        h.count += 1;
-        h.sum += seconds;
+            h.count += 1;
+            h.sum += seconds;
+        });
     }
 }
 
@@ -321,6 +348,32 @@ pub fn reason_label(reason: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_label_set_counts_on_its_own() {
+        inc("test_label_sets_total", &[("result", "accept")]);
+        inc("test_label_sets_total", &[("result", "accept")]);
+        inc("test_label_sets_total", &[("result", "reject")]);
+        inc(
+            "test_label_sets_total",
+            &[("result", "accept"), ("reason", "x")],
+        );
+        inc("test_label_sets_other_total", &[("result", "accept")]);
+        assert_eq!(counter("test_label_sets_total", &[("result", "accept")]), 2);
+        assert_eq!(counter("test_label_sets_total", &[("result", "reject")]), 1);
+        assert_eq!(
+            counter(
+                "test_label_sets_total",
+                &[("result", "accept"), ("reason", "x")]
+            ),
+            1
+        );
+        assert_eq!(
+            counter("test_label_sets_other_total", &[("result", "accept")]),
+            1
+        );
+        assert_eq!(counter("test_label_sets_total", &[]), 0);
+    }
 
     #[test]
     fn renders_counters_and_histograms() {
