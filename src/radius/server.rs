@@ -358,11 +358,38 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
 pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
     let mut sockets = Vec::with_capacity(addresses.len());
     for address in addresses {
-        let socket = UdpSocket::bind(address).await.map_err(|e| {
+        let socket = bind_one(*address).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
         })?;
         tracing::info!(address = %socket.local_addr()?, "listening on {}", socket.local_addr()?);
         sockets.push(socket);
     }
     Ok(sockets)
+}
+
+/// The receive buffer asked for: a burst of Access-Requests (a VPN gateway reconnecting all
+/// its users at once) must wait in the kernel, not be dropped there unseen. The kernel caps it
+/// at `net.core.rmem_max`.
+const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+fn bind_one(address: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
+    if let Err(error) = socket.set_recv_buffer_size(RECEIVE_BUFFER) {
+        tracing::warn!(%error, "cannot enlarge the receive buffer");
+    }
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < RECEIVE_BUFFER {
+        tracing::info!(
+            bytes = granted,
+            "receive buffer smaller than asked (raise net.core.rmem_max for large bursts)"
+        );
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    UdpSocket::from_std(socket.into())
 }
