@@ -83,7 +83,17 @@ fn row(
             result.retransmits
         );
     }
-    let reasons = peer.reject_reasons();
+    let rejected = result
+        .samples
+        .iter()
+        .filter(|s| s.answer == Answer::Reject)
+        .count();
+    // The reasons come from tessera's whole log: read it only when there is something to explain.
+    let reasons = if rejected > 0 {
+        peer.reject_reasons()
+    } else {
+        vec![]
+    };
     if !reasons.is_empty() {
         let reasons: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} × {r}")).collect();
         eprintln!(
@@ -107,11 +117,7 @@ fn row(
             .iter()
             .filter(|s| s.answer == Answer::Lost)
             .count(),
-        rejected: result
-            .samples
-            .iter()
-            .filter(|s| s.answer == Answer::Reject)
-            .count(),
+        rejected,
         round1: (p50, p99, p999),
         round2,
         rss_mib: peer.peak_rss_mib(),

@@ -391,7 +391,8 @@ impl LdapDirectory {
         cache.insert(login.to_string(), (Instant::now(), user.clone()));
     }
 
-    /// One user bind on a fresh connection to `uri`.
+    /// One user bind to URI `index` (`uri`), on a pooled connection when one is idle, else on a
+    /// fresh one.
     async fn bind_as(
         &self,
         index: usize,
