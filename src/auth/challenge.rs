@@ -1,24 +1,46 @@
-//! Sending challenges: autoenrollment of a user without a token, and [`Engine::trigger`], which
-//! returns the open challenge within the blocking timeout, enforces the per-user trigger limit,
-//! allocates one counter per token, renders the message from the policy templates and hands it
-//! to the providers. A failed delivery leaves nothing behind: the challenge rows are deleted,
-//! and a token autoenrolled for this request is removed again.
+//! Sending challenges: autoenrollment of a user without a token, and [`Engine::trigger`].
+//!
+//! Every decision that two requests (or two nodes) could race on is the store's, in one
+//! transaction ([`Store::start_challenge`]): enroll unless the identity has a token, return the
+//! challenge started within the blocking timeout, refuse at the per-user trigger limit, or
+//! allocate one counter per token and store the new challenge as *pending*. Only then is the
+//! message rendered and handed to the providers. A delivered challenge is marked so and its
+//! State returned; a failed one leaves nothing behind (its rows deleted, a token autoenrolled
+//! for it removed again).
+//!
+//! A request that finds a pending challenge — another request is still sending it — waits for
+//! that delivery's outcome, polling the store (which works across processes too): the State
+//! once it was delivered, the failure if it failed. Nobody is told "already submitted" for a
+//! code that never leaves.
+//!
+//! [`Store::start_challenge`]: crate::store::Store::start_challenge
+
+use std::time::Duration;
 
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED, random_hex};
-use super::enrollment::{TokenSpec, create_token};
+use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
-use super::policy::{EnrollType, Scope};
+use super::policy::{EnrollType, OtpPin, Scope};
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, Message};
-use crate::directory::UserInfo;
 use crate::otp::hotp;
 use crate::password_hash;
 use crate::secret::Secret;
-use crate::store::{Token, TokenKind};
+use crate::store::{
+    Backoff, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
+    TokenKind,
+};
+
+/// How often a request waiting for another's delivery looks again.
+const DELIVERY_POLL: Duration = Duration::from_millis(20);
 
 impl Engine {
     /// Creates a token for a user who has none, when an enrollment policy says so.
-    pub(super) async fn autoenroll(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
+    pub(super) async fn autoenroll(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+    ) -> Result<Decision, AuthError> {
         let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| {
             a.autoenrollment.as_ref()
         }) else {
@@ -29,12 +51,17 @@ impl Engine {
             ));
         };
         // The password first: nothing about the account is revealed to someone who lacks it.
-        let Some((user, directory)) = ctx.realm.lookup(&ctx.login).await? else {
-            return Ok(Decision::reject(MSG_FAILED, "unknown user", None));
+        // An unknown name costs the same check (and answers no).
+        let password_ok = ctx.check_directory_password(&ctx.req.password).await?;
+        let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
+            let reason = if ctx.user.is_some() {
+                "wrong password"
+            } else {
+                "unknown user"
+            };
+            return self.first_factor_failed(ctx, reason).await;
         };
-        if !directory.check_password(&user, &ctx.req.password).await? {
-            return Ok(Decision::reject(MSG_FAILED, "wrong password", None));
-        }
+        self.first_factor_passed(ctx, backoff).await?;
         let choice = types.iter().find_map(|t| match t {
             EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
             EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
@@ -51,28 +78,13 @@ impl Engine {
                 None,
             ));
         };
-        let token = self.new_token(ctx, kind, address, &user).await?;
-        let serial = token.serial.clone();
-        let mut decision = self.trigger(ctx, std::slice::from_ref(&token)).await?;
-        if matches!(decision.outcome, Outcome::Challenge { .. }) {
-            decision.reason = format!("token enrolled; {}", decision.reason);
-        } else {
-            // Nothing half-enrolled is left behind.
-            self.store.delete_token(&serial).await?;
-            decision.reason = format!("autoenrollment undone: {}", decision.reason);
-        }
-        Ok(decision)
-    }
-
-    async fn new_token(
-        &self,
-        ctx: &Ctx<'_>,
-        kind: TokenKind,
-        address: String,
-        user: &UserInfo,
-    ) -> Result<Token, AuthError> {
-        // LinOTP sets the new token's PIN to the password just given (used under otppin=0).
-        let pin_hash = password_hash::hash_on_hash_thread(&ctx.req.password).await?;
+        // LinOTP sets the new token's PIN to the password just given; tessera does so only
+        // where that PIN is what will be checked (otppin=0), so no directory password is kept
+        // at rest otherwise.
+        let pin_hash = match self.otppin(ctx) {
+            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(&ctx.req.password).await?),
+            OtpPin::Password | OtpPin::OnlyOtp => None,
+        };
         let spec = TokenSpec {
             kind,
             user: ctx.login.clone(),
@@ -80,13 +92,55 @@ impl Engine {
             seed: None,
             digits: self.settings.otp_digits,
             max_fail: self.max_fail(ctx),
-            pin_hash: Some(pin_hash),
+            pin_hash,
             phone: (kind == TokenKind::Sms).then(|| address.clone()),
             email: (kind == TokenKind::Email).then_some(address),
             description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name),
             now: ctx.now,
         };
-        Ok(create_token(self.store.as_ref(), spec).await?)
+        // A serial that exists already (2^-32 odds) is drawn again.
+        for _ in 0..5 {
+            let mut token = new_token(&spec)?;
+            token.owner_id = user.stable_id.clone();
+            token.autoenrolled = true;
+            match self
+                .send_challenge(ctx, std::slice::from_ref(&token), Some(token.clone()))
+                .await
+            {
+                Ok(Some(mut decision)) => {
+                    if matches!(decision.outcome, Outcome::Challenge { .. }) {
+                        decision.reason = format!("token enrolled; {}", decision.reason);
+                    } else {
+                        decision.reason = format!("autoenrollment undone: {}", decision.reason);
+                    }
+                    return Ok(decision);
+                }
+                Ok(None) => return self.enrolled_meanwhile(ctx).await,
+                Err(AuthError::Store(StoreError::Duplicate(_))) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(AuthError::Store(StoreError::Duplicate(spec.user)))
+    }
+
+    /// Another request enrolled this user between our read and our enrollment: the password
+    /// was right, so this request joins that enrollment's challenge (waiting for its delivery).
+    async fn enrolled_meanwhile(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
+        let tokens: Vec<Token> = self
+            .store
+            .tokens_of_user(&ctx.login, &ctx.realm.name)
+            .await?
+            .into_iter()
+            .filter(|t| t.active && t.kind.is_challenge_based() && t.fail_count < t.max_fail)
+            .collect();
+        if tokens.is_empty() {
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                "enrolled by a concurrent request; no challengeable token",
+                None,
+            ));
+        }
+        self.trigger(ctx, &tokens).await
     }
 
     /// Sends a challenge to `tokens` (all challenge-based, unlocked), or returns the open one.
@@ -95,135 +149,91 @@ impl Engine {
         ctx: &Ctx<'_>,
         tokens: &[Token],
     ) -> Result<Decision, AuthError> {
-        let open = self
-            .store
-            .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
-            .await?;
-        for challenge in &open {
-            let Some(token) = tokens.iter().find(|t| t.serial == challenge.serial) else {
-                continue;
-            };
-            let blocking =
-                i64::try_from(self.blocking_timeout(ctx, token.kind)).unwrap_or(i64::MAX);
-            if ctx.now <= challenge.created_at.saturating_add(blocking) {
-                let (word, _) = channel_words(token.kind);
-                return Ok(Decision {
-                    outcome: Outcome::Challenge {
-                        state: challenge.state.clone().into_bytes(),
-                        message: format!(
-                            "{word} with otp already submitted{}",
-                            recipient_suffix(token)
-                        ),
-                        timeout: u32::try_from(challenge.expires_at - ctx.now).unwrap_or(0),
-                    },
-                    reason: "otp already submitted (blocking timeout), nothing sent".into(),
-                    serial: Some(token.serial.clone()),
-                });
-            }
-        }
+        // Without a token to enroll, the store never answers "already enrolled".
+        Ok(self
+            .send_challenge(ctx, tokens, None)
+            .await?
+            .unwrap_or_else(|| Decision::reject(MSG_FAILED, "no challenge started", None)))
+    }
 
-        let window = i64::try_from(self.settings.trigger_window).unwrap_or(i64::MAX);
-        let sent = self
-            .store
-            .count_challenges_since(&ctx.login, &ctx.realm.name, ctx.now.saturating_sub(window))
-            .await?;
-        if sent >= self.settings.trigger_limit {
-            let minutes = self.settings.trigger_window.div_ceil(60);
-            return Ok(Decision::reject(
-                format!("too many codes requested; try again in {minutes} minutes"),
-                format!(
-                    "trigger limit reached ({sent} codes in {}s)",
-                    self.settings.trigger_window
-                ),
-                tokens.first().map(|t| t.serial.as_str()),
-            ));
-        }
-
-        let state = random_hex(16)?;
-        let policy = ctx.policy();
-        let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
-            self.policies
-                .action(Scope::Authentication, &policy, f)
-                .cloned()
+    /// Starts a challenge for `tokens` (enrolling `enroll` first, when given) and delivers it.
+    /// `None`: `enroll` was given and the identity has a token by now.
+    async fn send_challenge(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[Token],
+        enroll: Option<Token>,
+    ) -> Result<Option<Decision>, AuthError> {
+        let enrolled = enroll.as_ref().map(|t| t.serial.clone());
+        let ms = |seconds: u64| i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let request = ChallengeRequest {
+            user: ctx.login.clone(),
+            realm: ctx.realm.name.clone(),
+            state: random_hex(16)?,
+            targets: tokens
+                .iter()
+                .map(|t| ChallengeTarget {
+                    serial: t.serial.clone(),
+                    validity_ms: ms(self.challenge_validity(ctx, t.kind)),
+                    blocking_ms: ms(self.blocking_timeout(ctx, t.kind)),
+                })
+                .collect(),
+            now_ms: ctx.now_ms,
+            trigger_limit: self.settings.trigger_limit,
+            trigger_window_ms: ms(self.settings.trigger_window),
+            enroll,
         };
-        let mut delivered: Vec<(&Token, u64)> = vec![];
+        let state = request.state.clone();
+        let counters = match self.store.start_challenge(request).await? {
+            ChallengeStart::AlreadyEnrolled => return Ok(None),
+            ChallengeStart::Open(rows) => {
+                return Ok(Some(self.join_open_challenge(ctx, tokens, rows).await?));
+            }
+            ChallengeStart::Limited(sent) => {
+                let minutes = self.settings.trigger_window.div_ceil(60);
+                return Ok(Some(Decision::reject(
+                    format!("too many codes requested; try again in {minutes} minutes"),
+                    format!(
+                        "trigger limit reached ({sent} codes in {}s)",
+                        self.settings.trigger_window
+                    ),
+                    tokens.first().map(|t| t.serial.as_str()),
+                )));
+            }
+            ChallengeStart::Started(counters) => counters,
+        };
+
+        let mut delivered: Vec<&Token> = vec![];
         let mut failures: Vec<String> = vec![];
-        for token in tokens {
-            let validity = self.challenge_validity(ctx, token.kind);
-            let expires = ctx
-                .now
-                .saturating_add(i64::try_from(validity).unwrap_or(i64::MAX));
-            let counter = self
-                .store
-                .create_challenge(&state, &token.serial, ctx.now, expires)
-                .await?;
-            let otp = hotp(token.seed.expose(), counter, token.digits);
-            let (channel, recipient, template, subject, providers) = match token.kind {
-                TokenKind::Email => (
-                    Channel::Email,
-                    token.email.clone(),
-                    actions(|a| a.emailtext.as_ref()),
-                    actions(|a| a.emailsubject.as_ref()),
-                    actions(|a| a.email_provider.as_ref())
-                        .into_iter()
-                        .collect::<Vec<_>>(),
-                ),
-                _ => (
-                    Channel::Sms,
-                    token.phone.clone(),
-                    actions(|a| a.smstext.as_ref()),
-                    None,
-                    self.policies
-                        .action(Scope::Authentication, &policy, |a| a.sms_provider.as_ref())
-                        .cloned()
-                        .unwrap_or_default(),
-                ),
-            };
-            let Some(recipient) = recipient else {
-                failures.push(format!("token {} has no {channel} address", token.serial));
-                continue;
-            };
-            let message = Message {
-                channel,
-                recipient,
-                subject: subject.map(|s| render_subject(&s, &otp, &token.serial, &ctx.login)),
-                text: Secret::from(render(
-                    template.as_deref().unwrap_or("<otp>"),
-                    channel,
-                    &otp,
-                    &token.serial,
-                    &ctx.login,
-                )),
-                serial: token.serial.clone(),
-                user: ctx.login.clone(),
-            };
-            let limit = std::time::Duration::from_secs(self.settings.delivery_timeout);
-            match tokio::time::timeout(limit, self.providers.send(&providers, &message)).await {
-                Ok(Ok(receipt)) => {
-                    tracing::debug!(serial = %token.serial, provider = %receipt.provider, detail = %receipt.detail, "otp delivered");
-                    delivered.push((token, validity));
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(serial = %token.serial, %error, "otp delivery failed");
-                    failures.push(error.to_string());
-                }
-                Err(_) => {
-                    tracing::warn!(serial = %token.serial, "otp delivery timed out");
-                    failures.push(format!("delivery timed out after {}s", limit.as_secs()));
-                }
+        for (token, counter) in tokens.iter().zip(counters) {
+            match self.deliver(ctx, token, counter).await {
+                Ok(()) => delivered.push(token),
+                Err(failure) => failures.push(failure),
             }
         }
 
-        let Some((first, _)) = delivered.first() else {
-            self.store.delete_challenge(&state).await?;
-            let kind = tokens.first().map(|t| t.kind).unwrap_or(TokenKind::Sms);
-            return Ok(Decision::reject(
-                format!("sending the OTP by {} failed", channel_words(kind).1),
+        let Some(first) = delivered.first() else {
+            // Nothing half-done is left behind: the token made for this challenge goes (its
+            // challenge rows with it), or the challenge alone.
+            match &enrolled {
+                Some(serial) => {
+                    self.store.delete_token(serial).await?;
+                }
+                None => self.store.delete_challenge(&state).await?,
+            }
+            return Ok(Some(delivery_failed(
+                tokens,
                 format!("delivery failed: {}", failures.join("; ")),
-                tokens.first().map(|t| t.serial.as_str()),
-            ));
+            )));
         };
-        let timeout = delivered.iter().map(|(_, v)| *v).max().unwrap_or(0);
+        // From here on the challenge can be answered and its State handed to others.
+        self.store.mark_delivered(&state).await?;
+        let timeout = tokens
+            .iter()
+            .filter(|t| delivered.iter().any(|d| d.serial == t.serial))
+            .map(|t| self.challenge_validity(ctx, t.kind))
+            .max()
+            .unwrap_or(0);
         let message = if delivered.len() == 1 {
             format!(
                 "{} submitted{}",
@@ -233,7 +243,7 @@ impl Engine {
         } else {
             "Multiple challenges submitted.".to_string()
         };
-        Ok(Decision {
+        Ok(Some(Decision {
             outcome: Outcome::Challenge {
                 state: state.into_bytes(),
                 message,
@@ -241,8 +251,132 @@ impl Engine {
             },
             reason: format!("otp sent to {} token(s)", delivered.len()),
             serial: Some(first.serial.clone()),
-        })
+        }))
     }
+
+    /// Renders the code for `counter` and hands it to the token's providers; `Err` says why
+    /// it did not go out.
+    async fn deliver(&self, ctx: &Ctx<'_>, token: &Token, counter: u64) -> Result<(), String> {
+        let otp = hotp(token.seed.expose(), counter, token.digits);
+        let policy = ctx.policy();
+        let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
+            self.policies
+                .action(Scope::Authentication, &policy, f)
+                .cloned()
+        };
+        let (channel, recipient, template, subject, providers) = match token.kind {
+            TokenKind::Email => (
+                Channel::Email,
+                token.email.clone(),
+                actions(|a| a.emailtext.as_ref()),
+                actions(|a| a.emailsubject.as_ref()),
+                actions(|a| a.email_provider.as_ref())
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            ),
+            _ => (
+                Channel::Sms,
+                token.phone.clone(),
+                actions(|a| a.smstext.as_ref()),
+                None,
+                self.policies
+                    .action(Scope::Authentication, &policy, |a| a.sms_provider.as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        };
+        let Some(recipient) = recipient else {
+            return Err(format!("token {} has no {channel} address", token.serial));
+        };
+        let message = Message {
+            channel,
+            recipient,
+            subject: subject.map(|s| render_subject(&s, &otp, &token.serial, &ctx.login)),
+            text: Secret::from(render(
+                template.as_deref().unwrap_or("<otp>"),
+                channel,
+                &otp,
+                &token.serial,
+                &ctx.login,
+            )),
+            serial: token.serial.clone(),
+            user: ctx.login.clone(),
+        };
+        let limit = Duration::from_secs(self.settings.delivery_timeout);
+        match tokio::time::timeout(limit, self.providers.send(&providers, &message)).await {
+            Ok(Ok(receipt)) => {
+                tracing::debug!(serial = %token.serial, provider = %receipt.provider, detail = %receipt.detail, "otp delivered");
+                Ok(())
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(serial = %token.serial, %error, "otp delivery failed");
+                Err(error.to_string())
+            }
+            Err(_) => {
+                tracing::warn!(serial = %token.serial, "otp delivery timed out");
+                Err(format!("delivery timed out after {}s", limit.as_secs()))
+            }
+        }
+    }
+
+    /// A challenge started within the blocking timeout: its State once it is delivered (now or
+    /// after waiting for the request that sends it), or that request's failure.
+    async fn join_open_challenge(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[Token],
+        mut rows: Vec<Challenge>,
+    ) -> Result<Decision, AuthError> {
+        let state = rows.first().map(|r| r.state.clone()).unwrap_or_default();
+        // The sender gives up after `delivery_timeout`; wait a little longer than that.
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(self.settings.delivery_timeout)
+            + Duration::from_secs(1);
+        loop {
+            if rows.is_empty() {
+                return Ok(delivery_failed(
+                    tokens,
+                    "delivery failed (sent by a concurrent request)".into(),
+                ));
+            }
+            if let Some(row) = rows.iter().find(|r| r.delivered) {
+                let token = tokens.iter().find(|t| t.serial == row.serial);
+                let kind = token.map_or(TokenKind::Sms, |t| t.kind);
+                let left_ms = row.expires_at.saturating_sub(ctx.now_ms).max(0);
+                return Ok(Decision {
+                    outcome: Outcome::Challenge {
+                        state: row.state.clone().into_bytes(),
+                        message: format!(
+                            "{} with otp already submitted{}",
+                            channel_words(kind).0,
+                            token.map(recipient_suffix).unwrap_or_default()
+                        ),
+                        timeout: u32::try_from(left_ms / 1000).unwrap_or(0),
+                    },
+                    reason: "otp already submitted (blocking timeout), nothing sent".into(),
+                    serial: Some(row.serial.clone()),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(delivery_failed(
+                    tokens,
+                    "delivery by a concurrent request did not finish in time".into(),
+                ));
+            }
+            tokio::time::sleep(DELIVERY_POLL).await;
+            rows = self.store.challenge(&state).await?;
+        }
+    }
+}
+
+/// "sending the OTP by SMS failed", for `tokens`' channel.
+fn delivery_failed(tokens: &[Token], reason: String) -> Decision {
+    let kind = tokens.first().map_or(TokenKind::Sms, |t| t.kind);
+    Decision::reject(
+        format!("sending the OTP by {} failed", channel_words(kind).1),
+        reason,
+        tokens.first().map(|t| t.serial.as_str()),
+    )
 }
 
 fn channel_words(kind: TokenKind) -> (&'static str, &'static str) {

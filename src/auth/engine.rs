@@ -1,16 +1,25 @@
 //! [`Engine`]: decides one [`AuthRequest`].
 //!
+//! First the identity: the typed name is normalised (NFKC, trimmed, no control characters),
+//! split at `@` into login and realm, and looked up; the directory's spelling of the login is
+//! the identity every key, policy, limit and audit row uses from then on (see
+//! `directory::login_name`). A name no directory knows keeps its normalised spelling.
+//!
 //! The way through, for a request without State:
+//! 0. An identity in back-off (`backoff.rs`) is refused before any password check.
 //! 1. The user has no token → autoenrollment, if a policy allows it: the password is checked
-//!    against the directory *first*, then the mobile/e-mail attribute picks the token type, the
-//!    token is created and a challenge sent. A failed delivery deletes the new token again.
+//!    against the directory *first*, then the mobile/e-mail attribute picks the token type, and
+//!    the token and its first challenge are stored in one transaction unless another request
+//!    enrolled one first. A failed delivery deletes the new token again.
 //! 2. The password ends with an OTP that answers one of the user's open challenges (SMS,
 //!    e-mail) or falls in a HOTP/TOTP window → the PIN part is checked (per `otppin`) and the
 //!    OTP is consumed atomically: Accept.
 //! 3. The whole password is the PIN → a challenge is sent to the user's SMS/e-mail tokens,
 //!    unless one was sent within the blocking timeout (then that one's State comes back) or the
 //!    per-user trigger limit is reached.
-//! 4. Otherwise the fail counters go up and the answer is Reject.
+//! 4. Otherwise: a right PIN with a wrong OTP counts on the tokens' fail counters; a wrong
+//!    PIN or password counts on the identity's back-off, never on a token, so a stranger
+//!    cannot lock anyone out. Reject either way.
 //!
 //! Sending challenges (steps 1 and 3) lives in `challenge.rs`.
 //!
@@ -18,20 +27,21 @@
 //! Only an open, unexpired challenge can be answered, and closing it is a compare-and-set in
 //! the store, so an OTP is accepted at most once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use subtle::ConstantTimeEq;
 
+use super::backoff::{BackoffSchedule, UnknownNames};
 use super::policy::{OtpPin, PolicyContext, PolicySet, Scope};
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome};
 use crate::delivery::Providers;
-use crate::directory::{Directory, Realm, Realms, UserInfo};
+use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
 use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::seal::encode_hex;
-use crate::store::{AuditEntry, Challenge, Store, Token, TokenKind};
+use crate::store::{AuditEntry, Backoff, Challenge, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
@@ -51,6 +61,9 @@ pub struct Engine {
     pub(super) providers: Providers,
     pub(super) settings: AuthSettings,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) backoff: BackoffSchedule,
+    /// Back-off counts of names no directory knows (the store keeps the others').
+    pub(super) unknown_names: UnknownNames,
 }
 
 /// A decision plus what the log and the audit need to know about it.
@@ -98,9 +111,19 @@ impl Decision {
 /// The facts of one request, resolved.
 pub(super) struct Ctx<'a> {
     pub(super) req: &'a AuthRequest,
+    /// The identity: the login as the directory spells it, or, for a name no directory knows,
+    /// the normalised name as typed.
     pub(super) login: String,
     pub(super) realm: &'a Realm,
+    /// The directory entry and the directory that holds it; `None`: no directory knows the name.
+    pub(super) user: Option<(UserInfo, Arc<dyn Directory>)>,
+    /// Seconds since the epoch (tokens, audit).
     pub(super) now: i64,
+    /// Milliseconds since the epoch (challenges, back-off).
+    pub(super) now_ms: i64,
+    /// The directory's answers to passwords of this request, so one request never binds twice
+    /// with the same password. Never held across an await.
+    answers: Mutex<Vec<(Secret, bool)>>,
 }
 
 impl Ctx<'_> {
@@ -111,6 +134,41 @@ impl Ctx<'_> {
             client: self.req.client,
         }
     }
+
+    /// Checks `password` against the user's directory entry. For a name no directory knows,
+    /// the work of a check is done all the same and the answer is no, so timing does not tell.
+    pub(super) async fn check_directory_password(
+        &self,
+        password: &Secret,
+    ) -> Result<bool, AuthError> {
+        if password.is_empty() {
+            return Ok(false);
+        }
+        let known = self
+            .answers
+            .lock()
+            .ok()
+            .and_then(|a| a.iter().find(|(p, _)| p == password).map(|(_, ok)| *ok));
+        if let Some(answer) = known {
+            return Ok(answer);
+        }
+        let answer = match &self.user {
+            Some((user, directory)) => directory.check_password(user, password).await?,
+            None => {
+                self.realm.check_password_of_unknown(password).await;
+                false
+            }
+        };
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push((password.clone(), answer));
+        }
+        Ok(answer)
+    }
+
+    /// The key of a name no directory knows in [`UnknownNames`].
+    fn unknown_name_key(&self) -> String {
+        format!("{}@{}", login_name::fold(&self.login), self.realm.name)
+    }
 }
 
 /// Where an OTP matched.
@@ -119,53 +177,6 @@ enum OtpMatch {
     Challenge(String),
     /// It is this HOTP counter / TOTP step.
     Counter(u64),
-}
-
-/// Checks PINs under one `otppin` mode, looking the user up at most once per request and
-/// remembering directory answers, so one request never binds twice with the same password.
-struct PinCheck<'a> {
-    mode: OtpPin,
-    ctx: &'a Ctx<'a>,
-    user: Option<Option<(UserInfo, Arc<dyn Directory>)>>,
-    answers: Vec<(Secret, bool)>,
-}
-
-impl<'a> PinCheck<'a> {
-    fn new(mode: OtpPin, ctx: &'a Ctx<'a>) -> Self {
-        PinCheck {
-            mode,
-            ctx,
-            user: None,
-            answers: vec![],
-        }
-    }
-
-    async fn check(&mut self, token: &Token, pin: &Secret) -> Result<bool, AuthError> {
-        match self.mode {
-            OtpPin::OnlyOtp => Ok(pin.is_empty()),
-            OtpPin::TokenPin => match &token.pin_hash {
-                None => Ok(pin.is_empty()),
-                Some(hash) => Ok(password_hash::verify_on_hash_thread(pin, hash).await?),
-            },
-            OtpPin::Password => {
-                if pin.is_empty() {
-                    return Ok(false);
-                }
-                if let Some((_, answer)) = self.answers.iter().find(|(p, _)| p == pin) {
-                    return Ok(*answer);
-                }
-                if self.user.is_none() {
-                    self.user = Some(self.ctx.realm.lookup(&self.ctx.login).await?);
-                }
-                let answer = match self.user.as_ref().and_then(Option::as_ref) {
-                    Some((user, directory)) => directory.check_password(user, pin).await?,
-                    None => false,
-                };
-                self.answers.push((pin.clone(), answer));
-                Ok(answer)
-            }
-        }
-    }
 }
 
 /// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
@@ -204,8 +215,10 @@ impl Engine {
             realms,
             policies,
             providers,
+            backoff: BackoffSchedule::from_settings(&settings),
             settings,
             clock,
+            unknown_names: UnknownNames::default(),
         }
     }
 
@@ -217,22 +230,41 @@ impl Engine {
     /// Decides a request, logs one line and writes one audit row.
     pub async fn decide(&self, req: AuthRequest) -> Outcome {
         let started = Instant::now();
-        let (login, realm) = self.realms.resolve(&req.user_name);
+        let now_ms = self.clock.now_ms();
+        let normalized = login_name::normalize(&req.user_name);
+        let (typed, realm) = self.realms.resolve(normalized.as_deref().unwrap_or(""));
+        // `alice @corp`: the login part is trimmed again after the split.
+        let typed = typed.trim().to_string();
+        let found = match &normalized {
+            Err(error) => Err(Decision::reject(MSG_FAILED, error.to_string(), None)),
+            Ok(_) if typed.is_empty() => Err(Decision::reject(MSG_FAILED, "empty user name", None)),
+            Ok(_) => realm.lookup(&typed).await.map_err(|error| {
+                tracing::error!(user = %typed, realm = %realm.name, %error, "authentication failed on an internal error");
+                Decision::reject(MSG_UNAVAILABLE, error.to_string(), None)
+            }),
+        };
+        let (user, refused) = match found {
+            Ok(user) => (user, None),
+            Err(decision) => (None, Some(decision)),
+        };
         let ctx = Ctx {
             req: &req,
-            login,
+            login: user.as_ref().map_or(typed, |(u, _)| u.login.clone()),
             realm,
-            now: self.clock.now(),
+            user,
+            now: now_ms.div_euclid(1000),
+            now_ms,
+            answers: Mutex::new(vec![]),
         };
-        let result = if ctx.login.is_empty() {
-            Ok(Decision::reject(MSG_FAILED, "empty user name", None))
+        let result = if let Some(decision) = refused {
+            Ok(decision)
         } else if let Some(state) = &req.state {
             self.answer_challenge(&ctx, state).await
         } else {
             self.authenticate_without_state(&ctx).await
         };
         let result = match result {
-            Ok(decision) => self.add_reply_attributes(&ctx, decision).await,
+            Ok(decision) => self.add_reply_attributes(&ctx, decision),
             Err(error) => Err(error),
         };
         let decision = result.unwrap_or_else(|error| {
@@ -243,9 +275,16 @@ impl Engine {
             tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");
             Decision::reject(message, error.to_string(), None)
         });
+        // The name as typed, when it is not the identity (another spelling, a refused name).
+        let typed = if req.user_name == ctx.login {
+            String::from("-")
+        } else {
+            format!("{:?}", req.user_name)
+        };
         tracing::info!(
             client = %req.client_name,
             user = %ctx.login,
+            typed = %typed,
             realm = %realm.name,
             result = decision.result(),
             reason = %decision.reason,
@@ -280,11 +319,11 @@ impl Engine {
         decision.outcome
     }
 
-    /// Fills an Accept's reply attributes from the most specific policy with a `reply` list.
-    /// The directory is asked only when a value needs the user's attributes; when it cannot
-    /// answer, the Accept becomes a Reject — an Accept without the attributes that authorise
-    /// the user (a VLAN, a group) could grant the wrong access.
-    async fn add_reply_attributes(
+    /// Fills an Accept's reply attributes from the most specific policy with a `reply` list,
+    /// from the directory entry found for this request. (A directory that could not answer
+    /// has already turned the request into a Reject: an Accept without the attributes that
+    /// authorise the user — a VLAN, a group — could grant the wrong access.)
+    fn add_reply_attributes(
         &self,
         ctx: &Ctx<'_>,
         mut decision: Decision,
@@ -298,11 +337,7 @@ impl Engine {
         else {
             return Ok(decision);
         };
-        let user = if templates.iter().any(|t| t.needs_user_info()) {
-            ctx.realm.lookup(&ctx.login).await?.map(|(user, _)| user)
-        } else {
-            None
-        };
+        let user = ctx.user.as_ref().map(|(user, _)| user);
         let field = |name: &str| -> String {
             let Some(user) = &user else {
                 return String::new();
@@ -335,7 +370,7 @@ impl Engine {
         Ok(decision)
     }
 
-    fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
+    pub(super) fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
         self.policies
             .action(Scope::Authentication, &ctx.policy(), |a| a.otppin.as_ref())
             .copied()
@@ -484,15 +519,98 @@ impl Engine {
         ))
     }
 
+    /// Whether `pin` is the right PIN for `token` under `mode`.
+    async fn pin_matches(
+        &self,
+        ctx: &Ctx<'_>,
+        mode: OtpPin,
+        token: &Token,
+        pin: &Secret,
+    ) -> Result<bool, AuthError> {
+        match mode {
+            OtpPin::OnlyOtp => Ok(pin.is_empty()),
+            OtpPin::TokenPin => match &token.pin_hash {
+                None => Ok(pin.is_empty()),
+                Some(hash) => Ok(password_hash::verify_on_hash_thread(pin, hash).await?),
+            },
+            OtpPin::Password => ctx.check_directory_password(pin).await,
+        }
+    }
+
+    /// The identity's back-off count, if not yet forgotten: from the store for a name the
+    /// directory knows, from memory for one it does not.
+    fn backoff_of(&self, ctx: &Ctx<'_>, stored: Option<Backoff>) -> Option<Backoff> {
+        let row = if ctx.user.is_some() {
+            stored
+        } else {
+            self.unknown_names.get(&ctx.unknown_name_key())
+        };
+        self.backoff.fresh(row, ctx.now_ms)
+    }
+
+    /// A wrong password or PIN: counted on the identity's back-off, never on a token, and
+    /// answered like every other failure.
+    pub(super) async fn first_factor_failed(
+        &self,
+        ctx: &Ctx<'_>,
+        reason: &str,
+    ) -> Result<Decision, AuthError> {
+        if ctx.user.is_some() {
+            self.store
+                .record_login_failure(
+                    &ctx.login,
+                    &ctx.realm.name,
+                    ctx.now_ms,
+                    self.backoff.forget_ms,
+                )
+                .await;
+        } else {
+            self.unknown_names
+                .record_failure(&self.backoff, &ctx.unknown_name_key(), ctx.now_ms);
+        }
+        Ok(Decision::reject(MSG_FAILED, reason, None))
+    }
+
+    /// A right password or PIN ends the identity's back-off.
+    pub(super) async fn first_factor_passed(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+    ) -> Result<(), AuthError> {
+        if backoff.is_none() {
+            return Ok(());
+        }
+        if ctx.user.is_some() {
+            self.store
+                .clear_login_failures(&ctx.login, &ctx.realm.name)
+                .await?;
+        } else {
+            self.unknown_names.clear(&ctx.unknown_name_key());
+        }
+        Ok(())
+    }
+
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
-        let mut tokens = self
-            .store
-            .tokens_of_user(&ctx.login, &ctx.realm.name)
-            .await?;
+        let state = self.store.user_state(&ctx.login, &ctx.realm.name).await?;
+        let backoff = self.backoff_of(ctx, state.backoff);
+        if let Some(left) = self.backoff.refusing_for(backoff, ctx.now_ms) {
+            // Refused without a check, whoever the name belongs to: the answer and its timing
+            // are those of any failure.
+            let failures = backoff.map_or(0, |b| b.failures);
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                format!("back-off after {failures} failed passwords ({left} ms left), not checked"),
+                None,
+            ));
+        }
+        let mut tokens = state.tokens;
+        if let Some(stale) = self.tokens_of_an_earlier_account(ctx, &mut tokens) {
+            return Box::pin(self.refuse_earlier_account(ctx, backoff, stale)).await;
+        }
         if tokens.is_empty() {
             // Boxed, like `trigger` below: these rarer paths (a directory bind, a hash, a
             // delivery) make large futures, and every request's task would carry their size.
-            return Box::pin(self.autoenroll(ctx)).await;
+            return Box::pin(self.autoenroll(ctx, backoff)).await;
         }
         self.release_expired_locks(ctx, &mut tokens).await?;
         let active: Vec<&Token> = tokens.iter().filter(|t| t.active).collect();
@@ -503,12 +621,12 @@ impl Engine {
                 None,
             ));
         }
-        let mut pins = PinCheck::new(self.otppin(ctx), ctx);
+        let mode = self.otppin(ctx);
         let password = &ctx.req.password;
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
         let open = if active.iter().any(|t| t.kind.is_challenge_based()) {
             self.store
-                .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
+                .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now_ms)
                 .await?
         } else {
             vec![]
@@ -523,28 +641,31 @@ impl Engine {
             let Some(found) = self.find_otp(token, otp, &open, ctx.now) else {
                 continue;
             };
-            if !pins.check(token, &pin).await? {
+            if !self.pin_matches(ctx, mode, token, &pin).await? {
                 return self
-                    .fail(ctx, &[token], "wrong pin with a valid otp", MSG_FAILED)
+                    .first_factor_failed(ctx, "wrong pin with a valid otp")
                     .await;
             }
+            self.first_factor_passed(ctx, backoff).await?;
             return self.commit(ctx, token, found).await;
         }
 
         // The PIN alone: trigger a challenge.
         let mut pin_ok = vec![];
         for token in &active {
-            if pins.check(token, password).await? {
+            if self.pin_matches(ctx, mode, token, password).await? {
                 pin_ok.push(*token);
             }
         }
         if !pin_ok.is_empty() {
+            self.first_factor_passed(ctx, backoff).await?;
             let unlocked: Vec<Token> = pin_ok
                 .iter()
                 .filter(|t| !self.is_locked(t))
                 .map(|t| (*t).clone())
                 .collect();
             if unlocked.is_empty() {
+                // Only after a right password: a stranger learns nothing from it.
                 return Ok(Decision::reject(
                     MSG_LOCKED,
                     "token locked (fail counter at maximum)",
@@ -566,24 +687,71 @@ impl Engine {
             return Box::pin(self.trigger(ctx, &challengeable)).await;
         }
 
-        // Wrong: a right PIN with a wrong OTP, or a wrong PIN. Both count (LinOTP).
-        let mut wrong_otp = vec![];
-        for token in &active {
-            if let Some((pin, _)) = split_pin_otp(password, token.digits)
-                && pins.check(token, &pin).await?
-            {
-                wrong_otp.push(*token);
+        // A right PIN with a wrong OTP counts on the tokens (LinOTP's fail counter). Under
+        // otppin=2 there is no PIN: the OTP is the first factor, and counts on the back-off.
+        if mode != OtpPin::OnlyOtp {
+            let mut wrong_otp = vec![];
+            for token in &active {
+                if let Some((pin, _)) = split_pin_otp(password, token.digits)
+                    && self.pin_matches(ctx, mode, token, &pin).await?
+                {
+                    wrong_otp.push(*token);
+                }
+            }
+            if !wrong_otp.is_empty() {
+                self.first_factor_passed(ctx, backoff).await?;
+                return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
             }
         }
-        if !wrong_otp.is_empty() {
-            return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
-        }
-        let reason = match pins.mode {
+        let reason = match mode {
             OtpPin::Password => "wrong password",
             OtpPin::TokenPin => "wrong pin",
             OtpPin::OnlyOtp => "wrong otp",
         };
-        self.fail(ctx, &active, reason, MSG_FAILED).await
+        self.first_factor_failed(ctx, reason).await
+    }
+
+    /// Takes out of `tokens` those autoenrolled for another directory entry of the same name
+    /// (the account was deleted and created again: its owner id changed). Returns their
+    /// serials when that leaves the user with none of their own.
+    fn tokens_of_an_earlier_account(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &mut Vec<Token>,
+    ) -> Option<Vec<String>> {
+        let current = ctx.user.as_ref()?.0.stable_id.as_deref()?;
+        let (earlier, own): (Vec<Token>, Vec<Token>) = std::mem::take(tokens)
+            .into_iter()
+            .partition(|t| t.owner_id.as_deref().is_some_and(|o| o != current));
+        *tokens = own;
+        if earlier.is_empty() {
+            return None;
+        }
+        let serials: Vec<String> = earlier.into_iter().map(|t| t.serial).collect();
+        tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, serials = %serials.join(" "), "tokens of an earlier account with this name are ignored (the directory entry's id changed); delete them with `tessera token delete`");
+        tokens.is_empty().then_some(serials)
+    }
+
+    /// The user's only tokens belong to an earlier account of the same name: refused (after
+    /// the password, so the answer tells a stranger nothing) until an admin deletes them.
+    async fn refuse_earlier_account(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+        serials: Vec<String>,
+    ) -> Result<Decision, AuthError> {
+        if !ctx.check_directory_password(&ctx.req.password).await? {
+            return self.first_factor_failed(ctx, "wrong password").await;
+        }
+        self.first_factor_passed(ctx, backoff).await?;
+        Ok(Decision::reject(
+            MSG_FAILED,
+            format!(
+                "the user's tokens ({}) belong to an earlier account of the same name",
+                serials.join(" ")
+            ),
+            serials.first().map(String::as_str),
+        ))
     }
 
     async fn answer_challenge(&self, ctx: &Ctx<'_>, state: &[u8]) -> Result<Decision, AuthError> {
@@ -595,7 +763,8 @@ impl Engine {
             .into_iter()
             .filter(|c| {
                 c.open
-                    && c.expires_at >= ctx.now
+                    && c.delivered
+                    && c.expires_at >= ctx.now_ms
                     && c.user == ctx.login
                     && c.realm == ctx.realm.name
             })
@@ -613,7 +782,7 @@ impl Engine {
                 tokens.push((row, token));
             }
         }
-        let mut pins = PinCheck::new(self.otppin(ctx), ctx);
+        let mode = self.otppin(ctx);
         let password = &ctx.req.password;
         for (row, token) in &tokens {
             let expected = hotp(token.seed.expose(), row.counter, token.digits);
@@ -623,7 +792,7 @@ impl Engine {
             } else {
                 match split_pin_otp(password, token.digits) {
                     Some((pin, otp)) if otp_equals(&expected, otp) => {
-                        pins.check(token, &pin).await?
+                        self.pin_matches(ctx, mode, token, &pin).await?
                     }
                     _ => false,
                 }

@@ -22,10 +22,13 @@ use crate::store::seal::SealKey;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
 
+mod identity;
+
 struct TestClock(AtomicI64);
 
+/// Milliseconds since the epoch.
 impl Clock for TestClock {
-    fn now(&self) -> i64 {
+    fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -35,6 +38,8 @@ enum Behaviour {
     Deliver,
     Unavailable,
     Refuse,
+    /// Refuses after a while, as a slow gateway that then fails.
+    SlowRefuse,
 }
 
 struct Recorder {
@@ -67,6 +72,13 @@ impl Provider for Recorder {
                 provider: self.name.clone(),
                 reason: "no credit".into(),
             }),
+            Behaviour::SlowRefuse => {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                Err(DeliveryError::Refused {
+                    provider: self.name.clone(),
+                    reason: "no credit".into(),
+                })
+            }
         }
     }
 }
@@ -139,7 +151,7 @@ fn harness(policies: &[(&str, &str)], settings: AuthSettings) -> Harness {
         parsed
             .push(Policy::parse_with_reply("p", scope, action, &reply, "", "", "", true).unwrap());
     }
-    let clock = Arc::new(TestClock(AtomicI64::new(T0)));
+    let clock = Arc::new(TestClock(AtomicI64::new(T0 * 1000)));
     let engine = Engine::new(
         store.clone(),
         realms,
@@ -173,7 +185,11 @@ impl Harness {
     }
 
     fn advance(&self, seconds: i64) {
-        self.clock.0.fetch_add(seconds, Ordering::SeqCst);
+        self.advance_ms(seconds * 1000);
+    }
+
+    fn advance_ms(&self, ms: i64) {
+        self.clock.0.fetch_add(ms, Ordering::SeqCst);
     }
 
     fn last_code(recorder: &Recorder) -> String {
@@ -283,10 +299,14 @@ async fn lockout_ends_by_itself_after_lockout_duration() {
         ..AuthSettings::default()
     };
     let h = harness(&password_pin(), settings);
-    h.auth("alice", "wonderland", None).await;
-    // Wrong password counts too (LinOTP).
-    h.auth("alice", "nope", None).await;
-    h.auth("alice", "nope", None).await;
+    let (state, _) = challenge(&h.auth("alice", "wonderland", None).await);
+    let wrong = if h.sms_code() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    h.auth("alice", wrong, Some(&state)).await;
+    h.auth("alice", wrong, Some(&state)).await;
     h.advance(31);
     assert_eq!(
         reject_message(&h.auth("alice", "wonderland", None).await),
@@ -365,6 +385,8 @@ async fn hotp_token(h: &Harness, kind: TokenKind, counter: u64) -> Token {
         last_fail_at: None,
         description: String::new(),
         created_at: T0,
+        owner_id: None,
+        autoenrolled: false,
     };
     h.store.insert_token(token.clone()).await.unwrap();
     token

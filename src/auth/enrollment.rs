@@ -50,41 +50,49 @@ fn random(n: usize) -> Result<Vec<u8>, EnrollError> {
     Ok(buf)
 }
 
-/// Creates and stores a token; retries the serial on the (unlikely) collision.
-pub async fn create_token(store: &dyn Store, spec: TokenSpec) -> Result<Token, EnrollError> {
-    let seed = match spec.seed {
-        Some(seed) => seed,
+/// A new token from `spec`, with a fresh serial, not stored yet.
+pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
+    let seed = match &spec.seed {
+        Some(seed) => seed.clone(),
         None => Secret::new(random(20)?),
     };
-    let mut token = Token {
-        serial: String::new(),
+    Ok(Token {
+        serial: format!(
+            "{}{}",
+            spec.kind.serial_prefix(),
+            encode_hex(&random(4)?).to_uppercase()
+        ),
         kind: spec.kind,
-        user: spec.user,
-        realm: spec.realm,
+        user: spec.user.clone(),
+        realm: spec.realm.clone(),
         seed,
         counter: 0,
         digits: spec.digits,
-        pin_hash: spec.pin_hash,
-        phone: spec.phone,
-        email: spec.email,
+        pin_hash: spec.pin_hash.clone(),
+        phone: spec.phone.clone(),
+        email: spec.email.clone(),
         active: true,
         fail_count: 0,
         max_fail: spec.max_fail,
         last_fail_at: None,
         description: spec.description.chars().take(80).collect(),
         created_at: spec.now,
-    };
+        owner_id: None,
+        autoenrolled: false,
+    })
+}
+
+/// Creates and stores a token; retries the serial on the (unlikely) collision.
+pub async fn create_token(store: &dyn Store, spec: TokenSpec) -> Result<Token, EnrollError> {
+    let mut serial = String::new();
     for _ in 0..5 {
-        token.serial = format!(
-            "{}{}",
-            spec.kind.serial_prefix(),
-            encode_hex(&random(4)?).to_uppercase()
-        );
+        let token = new_token(&spec)?;
+        serial = token.serial.clone();
         match store.insert_token(token.clone()).await {
             Ok(()) => return Ok(token),
             Err(StoreError::Duplicate(_)) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(StoreError::Duplicate(token.serial).into())
+    Err(StoreError::Duplicate(serial).into())
 }

@@ -6,6 +6,7 @@
 //! The engine talks to the [`crate::store`], [`crate::directory`] and [`crate::delivery`] layers
 //! through their traits, so it can be tested with in-memory fakes.
 
+pub mod backoff;
 mod challenge;
 pub mod engine;
 pub mod enrollment;
@@ -27,7 +28,7 @@ pub use engine::Engine;
 /// One authentication attempt, front-end neutral.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
-    /// The user name as sent (`alice` or `alice@realm`).
+    /// The user name as sent (`alice` or `alice@realm`), before normalisation.
     pub user_name: String,
     /// The password field: password, PIN, PIN+OTP or OTP.
     pub password: Secret,
@@ -75,8 +76,13 @@ pub trait Authenticate: Send + Sync + 'static {
 
 /// Where "now" comes from: the system clock in the server, a settable one in tests.
 pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+
     /// Seconds since the Unix epoch.
-    fn now(&self) -> i64;
+    fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
 }
 
 /// The system clock.
@@ -84,10 +90,10 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> i64 {
+    fn now_ms(&self) -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }
@@ -98,7 +104,8 @@ impl Clock for SystemClock {
 pub struct AuthSettings {
     /// Split `user@realm` at the last `@` (LinOTP `splitAtSign`).
     pub split_at_sign: bool,
-    /// Seconds an SMS challenge can be answered (LinOTP default 120).
+    /// Seconds an SMS challenge can be answered (LinOTP default 120). Challenges are timed in
+    /// milliseconds, so a blocking timeout of 0 never blocks.
     pub sms_challenge_validity: u64,
     /// Seconds during which a new SMS is not sent; the open challenge is returned (30).
     pub sms_blocking_timeout: u64,
@@ -106,7 +113,7 @@ pub struct AuthSettings {
     pub email_challenge_validity: u64,
     /// Seconds during which a new e-mail is not sent (120).
     pub email_blocking_timeout: u64,
-    /// Failures at which a token locks (10).
+    /// Wrong codes (after a right password or PIN) at which a token locks (10).
     pub max_fail: u32,
     /// Seconds a lock lasts; 0 = until `tessera token unlock` (LinOTP's behaviour).
     pub lockout_duration: u64,
@@ -122,6 +129,15 @@ pub struct AuthSettings {
     pub otp_digits: u32,
     /// Seconds a delivery may take before it counts as failed (30).
     pub delivery_timeout: u64,
+    /// Consecutive wrong passwords (or PINs) of one identity before the back-off starts (10;
+    /// 0 turns the back-off off).
+    pub backoff_after: u32,
+    /// Seconds of the first back-off window (1); each further failure doubles it …
+    pub backoff_initial: u64,
+    /// … up to this many seconds (300).
+    pub backoff_max: u64,
+    /// Seconds after the last failure when an identity's failures are forgotten (3600).
+    pub backoff_forget: u64,
 }
 
 impl Default for AuthSettings {
@@ -140,6 +156,10 @@ impl Default for AuthSettings {
             totp_step: 30,
             otp_digits: 6,
             delivery_timeout: 30,
+            backoff_after: 10,
+            backoff_initial: 1,
+            backoff_max: 300,
+            backoff_forget: 3600,
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use tessera::auth::backoff::BackoffSchedule;
 use tessera::auth::{Clock, Engine, SystemClock};
 use tessera::config::Config;
 use tessera::delivery::Providers;
@@ -99,7 +100,11 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             health.clone(),
             shutdown.clone(),
         ));
-        tokio::spawn(purge_challenges(store.clone(), shutdown.clone()));
+        tokio::spawn(purge_challenges(
+            store.clone(),
+            BackoffSchedule::from_settings(&config.auth).forget_ms,
+            shutdown.clone(),
+        ));
         if let Some(listener) = metrics_listener {
             tokio::spawn(metrics::serve_http(
                 listener,
@@ -244,19 +249,32 @@ async fn health_checks(
     }
 }
 
-/// Deletes long-expired challenge rows every ten minutes. Rows stay an hour past expiry so the
-/// per-user trigger limit can count them.
-async fn purge_challenges(store: Arc<dyn Store>, shutdown: CancellationToken) {
+/// Deletes long-expired challenge rows every ten minutes (rows stay an hour past expiry so the
+/// per-user trigger limit can count them), and back-off rows whose failures are forgotten.
+async fn purge_challenges(
+    store: Arc<dyn Store>,
+    backoff_forget_ms: i64,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match store.purge_challenges(SystemClock.now() - 3600).await {
+        let now_ms = SystemClock.now_ms();
+        match store.purge_challenges(now_ms - 3_600_000).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "expired challenges purged"),
             Err(error) => tracing::warn!(%error, "purging expired challenges failed"),
+        }
+        match store
+            .purge_login_failures(now_ms.saturating_sub(backoff_forget_ms))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "forgotten back-off rows purged"),
+            Err(error) => tracing::warn!(%error, "purging back-off rows failed"),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! and a namesake in the next one must not log in in their place.
 
 pub mod ldap;
+pub mod login_name;
 pub mod users_file;
 
 use std::collections::BTreeMap;
@@ -22,11 +23,17 @@ use crate::secret::Secret;
 /// What a directory knows about a user. Attribute names follow LinOTP's USERINFO keys.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInfo {
-    /// The login name as the directory spells it.
+    /// The login name as the directory spells it in the entry found: the user's identity.
+    /// Tokens, challenges, limits, policies and the audit are keyed on it, never on the
+    /// spelling the user typed.
     pub login: String,
     /// The directory's own id for the user (LinOTP's "uid"): the entry's DN for LDAP, the
     /// login for the users file. Password checks use it, so they need no second search.
     pub id: String,
+    /// The entry's stable id (`entryUUID`, AD `objectGUID`), when the directory has one: kept
+    /// on autoenrolled tokens, so an account deleted and created again under the same name
+    /// does not inherit the old account's tokens.
+    pub stable_id: Option<String>,
     /// The mobile number, for SMS tokens.
     pub mobile: Option<String>,
     /// The e-mail address, for e-mail tokens.
@@ -76,6 +83,12 @@ pub trait Directory: Send + Sync {
         user: &UserInfo,
         password: &Secret,
     ) -> Result<bool, DirectoryError>;
+
+    /// Does the work a password check of a known user would do, for a name this directory
+    /// does not know, so the answer's timing does not tell who exists. The answer is always
+    /// "no". The default does nothing: a directory whose misses cost what its checks cost
+    /// (LDAP: a search either way) needs nothing more.
+    async fn check_password_of_unknown(&self, _password: &Secret) {}
 }
 
 /// Wraps a directory to record latency and errors in the metrics registry.
@@ -123,6 +136,10 @@ impl Directory for Metered {
         self.record("password", started, &result);
         result
     }
+
+    async fn check_password_of_unknown(&self, password: &Secret) {
+        self.0.check_password_of_unknown(password).await
+    }
 }
 
 /// A realm: a name and the directories that serve it, in order.
@@ -146,6 +163,15 @@ impl Realm {
             }
         }
         Ok(None)
+    }
+
+    /// For a name no directory of the realm knows: the work of a password check, answered
+    /// "no" (see [`Directory::check_password_of_unknown`]). Done by the last directory, the
+    /// one whose miss ended the lookup.
+    pub async fn check_password_of_unknown(&self, password: &Secret) {
+        if let Some(directory) = self.directories.last() {
+            directory.check_password_of_unknown(password).await;
+        }
     }
 }
 

@@ -9,6 +9,14 @@
 //! groups = ["vpn"]
 //! ```
 //!
+//! Names are matched as LDAP and AD match them: after NFKC and trimming
+//! ([`super::login_name::normalize`]) and ignoring case, so `Alice`, ` alice` and `ａlice` all
+//! find `alice`, and the identity is always the name as written in the file. Two entries whose
+//! names differ only in case (or compatibility form) are refused when the file is read.
+//!
+//! A name the file does not know still costs an argon2 verification (against a dummy hash made
+//! at first use), so the time to answer does not tell who has an entry.
+//!
 //! The file is re-read when its modification time changes (checked at most once a second), so
 //! edits take effect without a restart. A file that fails to parse on re-read is logged and the
 //! previous contents stay in force.
@@ -26,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError, UserInfo};
+use super::{Directory, DirectoryError, UserInfo, login_name};
 use crate::password_hash;
 use crate::secret::Secret;
 
@@ -86,8 +94,14 @@ impl UsersFileContents {
                 .unwrap_or(0);
             format!("{}:{line}: {}", path.display(), e.message())
         })?;
-        let mut seen = HashMap::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for (i, user) in contents.users.iter().enumerate() {
+            let key = match login_key(&user.name) {
+                Ok(key) => key,
+                Err(error) => {
+                    return Err(format!("{}: user {:?}: {error}", path.display(), user.name));
+                }
+            };
             if !password_hash::is_well_formed(&user.password) {
                 return Err(format!(
                     "{}: user {:?}: password is not an argon2 hash (make one with `tessera user hash`)",
@@ -95,13 +109,19 @@ impl UsersFileContents {
                     user.name
                 ));
             }
-            if let Some(first) = seen.insert(user.name.clone(), i) {
+            if let Some(first) = seen.insert(key, i) {
+                let first_name = contents.users.get(first).map_or("", |u| u.name.as_str());
                 return Err(format!(
-                    "{}: user {:?} appears twice (entries {} and {})",
+                    "{}: user {:?} appears twice (entries {} and {}{}); names are matched ignoring case",
                     path.display(),
                     user.name,
                     first + 1,
-                    i + 1
+                    i + 1,
+                    if first_name == user.name {
+                        String::new()
+                    } else {
+                        format!(", {first_name:?}")
+                    }
                 ));
             }
         }
@@ -126,6 +146,8 @@ pub struct UsersFile {
     name: String,
     path: PathBuf,
     loaded: Mutex<Loaded>,
+    /// What a miss is checked against, made at the first miss (see the module comment).
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 impl UsersFile {
@@ -143,6 +165,7 @@ impl UsersFile {
                 checked: Instant::now(),
                 users: index(contents),
             }),
+            dummy_hash: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -194,15 +217,22 @@ impl UsersFile {
     }
 
     fn entry(&self, login: &str) -> Option<UserEntry> {
-        self.loaded.lock().ok()?.users.get(login).cloned()
+        let key = login_key(login).ok()?;
+        self.loaded.lock().ok()?.users.get(&key).cloned()
     }
 }
 
+/// The index key of a name: normalised and case-folded.
+fn login_key(name: &str) -> Result<String, login_name::LoginError> {
+    login_name::normalize(name).map(|n| login_name::fold(&n))
+}
+
+/// Entries by [`login_key`]. `parse` has refused names without a key and duplicate keys.
 fn index(contents: UsersFileContents) -> HashMap<String, UserEntry> {
     contents
         .users
         .into_iter()
-        .map(|u| (u.name.clone(), u))
+        .filter_map(|u| Some((login_key(&u.name).ok()?, u)))
         .collect()
 }
 
@@ -220,6 +250,7 @@ fn user_info(entry: &UserEntry) -> UserInfo {
     UserInfo {
         login: entry.name.clone(),
         id: entry.name.clone(),
+        stable_id: None,
         mobile: entry.mobile.clone().filter(|s| !s.is_empty()),
         email: entry.email.clone().filter(|s| !s.is_empty()),
         groups: entry.groups.clone(),
@@ -255,6 +286,28 @@ impl Directory for UsersFile {
                 name: self.name.clone(),
                 reason: e.to_string(),
             })
+    }
+
+    async fn check_password_of_unknown(&self, password: &Secret) {
+        let dummy = self
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 16];
+                getrandom::fill(&mut random).map_err(|e| e.to_string())?;
+                password_hash::hash_on_hash_thread(&Secret::new(random.to_vec()))
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        match dummy {
+            // The answer is "no" whatever the verification says (it cannot say yes).
+            Ok(dummy) => {
+                let _ = password_hash::verify_on_hash_thread(password, dummy).await;
+            }
+            Err(error) => {
+                tracing::warn!(directory = %self.name, %error, "no dummy password hash")
+            }
+        }
     }
 }
 
@@ -329,7 +382,15 @@ pub fn edit(path: &Path, edit: Edit) -> Result<(), EditError> {
     let mut doc: toml_edit::DocumentMut = text
         .parse()
         .map_err(|e| EditError::Invalid(format!("{}: {e}", path.display())))?;
-    let position = |name: &str| current.users.iter().position(|u| u.name == name);
+    // Matched as lookups match (ignoring case), so `user add Alice` next to `alice` is refused
+    // and `user passwd ALICE` changes `alice`.
+    let position = |name: &str| {
+        let key = login_key(name).ok()?;
+        current
+            .users
+            .iter()
+            .position(|u| login_key(&u.name).ok().as_ref() == Some(&key))
+    };
 
     match edit {
         Edit::Add(user) => {

@@ -198,6 +198,13 @@ pub enum DecodeError {
     /// RFC 3579 §3.2: more than one Message-Authenticator.
     #[error("more than one Message-Authenticator")]
     DuplicateMessageAuthenticator,
+    /// RFC 2865 §5.44: an Access-Request holds at most one User-Name, User-Password,
+    /// CHAP-Password and State. Two of them would leave "which one counts" to the reader.
+    #[error("Access-Request with more than one attribute {typ}")]
+    DuplicateAttribute {
+        /// Attribute type.
+        typ: u8,
+    },
 }
 
 /// Why a reply could not be encoded. These are programming or configuration errors, not
@@ -294,6 +301,22 @@ impl fmt::Debug for Attribute {
     }
 }
 
+/// RFC 2865 §5.44 (table of attributes): in an Access-Request these appear at most once.
+const SINGULAR_IN_REQUEST: [AttributeType; 4] = [
+    AttributeType::USER_NAME,
+    AttributeType::USER_PASSWORD,
+    AttributeType::CHAP_PASSWORD,
+    AttributeType::STATE,
+];
+
+/// The bit that tracks `typ` while decoding a request, if it may appear only once.
+fn singular_bit(typ: AttributeType) -> Option<u32> {
+    SINGULAR_IN_REQUEST
+        .iter()
+        .position(|t| *t == typ)
+        .and_then(|i| 1u32.checked_shl(u32::try_from(i).ok()?))
+}
+
 /// A decoded RADIUS packet. Decoding checks structure only; authenticity is checked by
 /// [`super::verify`], which is the only way to get a request the engine will act on.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -340,6 +363,9 @@ impl Packet {
 
         let mut attributes = Vec::with_capacity(8);
         let mut seen_ma = false;
+        // Bit n: a singular attribute of type n (see `SINGULAR_IN_REQUEST`) was seen.
+        let mut seen_singular = 0u32;
+        let is_request = code == Code::ACCESS_REQUEST;
         while reader.any_left() {
             let offset = reader.offset();
             let typ = reader.u8().ok_or(DecodeError::AttributeTooShort {
@@ -368,6 +394,12 @@ impl Packet {
                     return Err(DecodeError::DuplicateMessageAuthenticator);
                 }
                 seen_ma = true;
+            }
+            if is_request && let Some(bit) = singular_bit(typ) {
+                if seen_singular & bit != 0 {
+                    return Err(DecodeError::DuplicateAttribute { typ: typ.0 });
+                }
+                seen_singular |= bit;
             }
             attributes.push(Attribute {
                 typ,
@@ -556,6 +588,31 @@ mod tests {
         let hidden = p.get(AttributeType::USER_PASSWORD).unwrap();
         let clear = crypto::unhide_password(hidden, &p.authenticator, b"xyzzy5461").unwrap();
         assert_eq!(clear, b"arctangent");
+    }
+
+    /// Issue 12: two User-Names (or passwords, or States) in one Access-Request are malformed;
+    /// in other packets (a Proxy-State-like repeat) attributes may repeat.
+    #[test]
+    fn issue_12_duplicate_singular_attributes_are_malformed() {
+        for typ in [1u8, 2, 3, 24] {
+            let mut packet = Packet {
+                code: Code::ACCESS_REQUEST,
+                identifier: 1,
+                authenticator: [7; 16],
+                attributes: vec![],
+            };
+            packet.push_split(AttributeType(typ), b"one");
+            packet.push_split(AttributeType(typ), b"two");
+            let bytes = packet.encode_raw().unwrap();
+            assert_eq!(
+                Packet::decode(&bytes),
+                Err(DecodeError::DuplicateAttribute { typ }),
+                "type {typ}"
+            );
+            packet.code = Code::ACCESS_ACCEPT;
+            let bytes = packet.encode_raw().unwrap();
+            assert!(Packet::decode(&bytes).is_ok(), "type {typ} in a reply");
+        }
     }
 
     #[test]

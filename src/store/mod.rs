@@ -112,10 +112,16 @@ pub struct Token {
     pub description: String,
     /// Creation time.
     pub created_at: i64,
+    /// The owner's stable id in the directory (`entryUUID`, `objectGUID`) when the token was
+    /// autoenrolled: a later account of the same name with another id does not inherit it.
+    pub owner_id: Option<String>,
+    /// Made by autoenrollment (at most one such token per user, enforced by the schema).
+    pub autoenrolled: bool,
 }
 
 /// One token's part in a challenge. A challenge sent to several tokens at once shares its
-/// `state` across rows, one row per token (LinOTP's multi-challenge).
+/// `state` across rows, one row per token (LinOTP's multi-challenge). Times are in
+/// milliseconds, so a blocking timeout of 0 never blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The State the client echoes (hex, 128 bits of randomness).
@@ -128,12 +134,78 @@ pub struct Challenge {
     pub realm: String,
     /// The HOTP counter whose value was sent: only this value answers this challenge.
     pub counter: u64,
-    /// When it was sent.
+    /// When it was started (ms since the epoch).
     pub created_at: i64,
-    /// When it stops being answerable.
+    /// When it stops being answerable (ms since the epoch).
     pub expires_at: i64,
     /// Whether it can still be answered.
     pub open: bool,
+    /// Whether its code reached a provider. Until then it is *pending*: it blocks a second
+    /// send, but nobody is told its State and it cannot be answered.
+    pub delivered: bool,
+}
+
+/// An identity's consecutive failed first factors (wrong password or PIN), for the back-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Consecutive failures.
+    pub failures: u32,
+    /// When the last one happened (ms since the epoch).
+    pub last_failure_ms: i64,
+}
+
+/// What the engine reads about an identity before it decides: one store round trip.
+#[derive(Debug, Clone, Default)]
+pub struct UserState {
+    /// The identity's tokens.
+    pub tokens: Vec<Token>,
+    /// Its back-off row, if it has failures that are not yet forgotten.
+    pub backoff: Option<Backoff>,
+}
+
+/// One token to challenge in [`Store::start_challenge`].
+#[derive(Debug, Clone)]
+pub struct ChallengeTarget {
+    /// The token.
+    pub serial: String,
+    /// How long its challenge can be answered (ms).
+    pub validity_ms: i64,
+    /// How long a challenge of its type blocks a new send (ms); 0 never blocks.
+    pub blocking_ms: i64,
+}
+
+/// A request to start a challenge, decided in one transaction.
+#[derive(Debug, Clone)]
+pub struct ChallengeRequest {
+    /// The identity.
+    pub user: String,
+    /// Its realm.
+    pub realm: String,
+    /// The new challenge's State.
+    pub state: String,
+    /// The tokens to send to.
+    pub targets: Vec<ChallengeTarget>,
+    /// Now (ms since the epoch).
+    pub now_ms: i64,
+    /// At most this many challenges …
+    pub trigger_limit: u32,
+    /// … started within this many ms.
+    pub trigger_window_ms: i64,
+    /// Autoenrollment: store this token first, unless the identity has a token already.
+    pub enroll: Option<Token>,
+}
+
+/// What [`Store::start_challenge`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChallengeStart {
+    /// A new, pending challenge: the counter allocated for each target, in order.
+    Started(Vec<u64>),
+    /// A challenge started within the blocking timeout: all its rows (pending or delivered).
+    Open(Vec<Challenge>),
+    /// The trigger limit is reached: this many challenges in the window.
+    Limited(u32),
+    /// `enroll` was given but the identity has a token now (another request enrolled it).
+    AlreadyEnrolled,
 }
 
 /// One audit row. Never holds a password or OTP.
@@ -216,16 +288,22 @@ pub trait Store: Send + Sync {
         pin_hash: Option<String>,
     ) -> Result<bool, StoreError>;
 
-    /// Allocates the token's next counter for a new challenge row and stores the row, in one
-    /// transaction: the counter moves on whether or not delivery then works, so a value is
-    /// never sent twice. Returns the allocated counter.
-    async fn create_challenge(
+    /// An identity's tokens and back-off, read together.
+    async fn user_state(&self, user: &str, realm: &str) -> Result<UserState, StoreError>;
+
+    /// Starts a challenge, or says why not, in one transaction, so it holds between requests
+    /// and between processes sharing the database: enrolls `enroll` unless the identity has a
+    /// token; returns the open challenge started within a target's blocking timeout; refuses
+    /// at the trigger limit; otherwise allocates each target's next counter (the counter moves
+    /// on whether or not delivery then works, so a value is never sent twice) and stores the
+    /// rows as pending.
+    async fn start_challenge(
         &self,
-        challenge_state: &str,
-        serial: &str,
-        created_at: i64,
-        expires_at: i64,
-    ) -> Result<u64, StoreError>;
+        request: ChallengeRequest,
+    ) -> Result<ChallengeStart, StoreError>;
+
+    /// Marks a challenge delivered: from now on it can be answered and its State handed out.
+    async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError>;
 
     /// Removes all rows of a challenge (delivery failed).
     async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError>;
@@ -233,21 +311,13 @@ pub trait Store: Send + Sync {
     /// The rows of a challenge.
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError>;
 
-    /// A user's open, unexpired challenge rows, newest first.
+    /// A user's open, delivered, unexpired challenge rows (`now` in ms), newest first.
     async fn open_challenges_of_user(
         &self,
         user: &str,
         realm: &str,
-        now: i64,
+        now_ms: i64,
     ) -> Result<Vec<Challenge>, StoreError>;
-
-    /// How many challenges were sent to a user since `since` (rate limiting).
-    async fn count_challenges_since(
-        &self,
-        user: &str,
-        realm: &str,
-        since: i64,
-    ) -> Result<u32, StoreError>;
 
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
     /// open (compare-and-set), then closes every row of the challenge and every older open
@@ -266,6 +336,17 @@ pub trait Store: Send + Sync {
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
 
+    /// Counts one failed first factor of an identity, in one statement: failures older than
+    /// `forget_ms` start over at one. Queued, not awaited (like the audit): a throttle needs
+    /// no fsync, and a wrong password must not take longer to refuse than an unknown name.
+    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64);
+
+    /// Forgets an identity's failures (a right password).
+    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError>;
+
+    /// Deletes back-off rows whose last failure is before `before_ms`. Returns how many.
+    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError>;
+
     /// Clears a token's fail counter (admin unlock, or an expired lockout).
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError>;
 
@@ -283,7 +364,7 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Deletes challenge rows that expired before `before`. Returns how many.
+    /// Deletes challenge rows that expired before `before` (ms). Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
 
     /// Checks the store answers (health checks).

@@ -19,10 +19,15 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::seal::SealKey;
-use super::{AuditEntry, Challenge, Store, StoreError, Token, TokenKind};
+use super::{
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Store, StoreError, Token,
+    TokenKind, UserState,
+};
+
+mod challenge_start;
 
 /// Runs on the store thread inside the batch's transaction; returns what to tell the caller
 /// once the batch has committed (or failed to).
@@ -81,6 +86,33 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_time ON audit(time);
 ";
 
+/// Version 2 (issue 12): the identity's owner id and the autoenrolled flag on tokens (at most
+/// one autoenrolled token per user, as a constraint), pending challenges and challenge times
+/// in milliseconds, and the per-identity back-off. Of several autoenrolled tokens of one user
+/// (concurrent first logins before this version) the oldest keeps the flag; `tessera token
+/// identities` lists the others.
+const SCHEMA_V2: &str = "
+ALTER TABLE tokens ADD COLUMN owner_id TEXT;
+ALTER TABLE tokens ADD COLUMN autoenrolled INTEGER NOT NULL DEFAULT 0;
+UPDATE tokens SET autoenrolled = 1 WHERE rowid IN (
+    SELECT MIN(rowid) FROM tokens WHERE description LIKE 'auto enrolled for %' GROUP BY user, realm
+);
+CREATE UNIQUE INDEX one_autoenrolled_token ON tokens(user, realm) WHERE autoenrolled = 1;
+ALTER TABLE challenges ADD COLUMN delivered INTEGER NOT NULL DEFAULT 1;
+UPDATE challenges SET created_at = created_at * 1000, expires_at = expires_at * 1000;
+CREATE TABLE login_failures (
+    user            TEXT NOT NULL,
+    realm           TEXT NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    PRIMARY KEY (user, realm)
+) WITHOUT ROWID;
+CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
+";
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 2;
+
 /// See the module documentation.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
@@ -136,19 +168,20 @@ impl SqliteStore {
         self.run(f, Kind::Read).await
     }
 
-    /// Queues a write nobody waits for; its failure (or its batch's) is logged.
-    fn detached<F>(&self, f: F) -> Result<(), StoreError>
+    /// Queues a write nobody waits for; its failure (or its batch's) is logged as `what`.
+    fn detached<F>(&self, what: &'static str, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&mut Connection, &SealKey) -> Result<(), StoreError> + Send + 'static,
     {
-        // Used for single statements (the audit insert): atomic without a savepoint.
+        // Used for single statements (the audit insert, the back-off upsert): atomic without
+        // a savepoint.
         let job: Job = Box::new(move |conn, key| {
             if let Err(error) = f(conn, key) {
-                tracing::error!(%error, "audit row not written");
+                tracing::error!(%error, "{what}");
             }
-            Box::new(|committed: Result<(), String>| {
+            Box::new(move |committed: Result<(), String>| {
                 if let Err(error) = committed {
-                    tracing::error!(%error, "audit row not written: commit failed");
+                    tracing::error!(%error, "{what}: commit failed");
                 }
             })
         });
@@ -268,13 +301,23 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Brings the schema up to [`SCHEMA_VERSION`], one version per transaction; refuses a
+/// database written by a newer tessera.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version < 1 {
-        let tx = conn.transaction()?;
-        tx.execute_batch(SCHEMA_V1)?;
-        tx.execute_batch("PRAGMA user_version = 1")?;
-        tx.commit()?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this tessera's \
+             ({SCHEMA_VERSION}): upgrade tessera"
+        )));
+    }
+    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+        if version < to {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {to}"))?;
+            tx.commit()?;
+        }
     }
     Ok(())
 }
@@ -293,7 +336,7 @@ fn execute_cached<P: rusqlite::Params>(
 macro_rules! token_columns {
     () => {
         "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, active, \
-         fail_count, max_fail, last_fail_at, description, created_at"
+         fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled"
     };
 }
 const SELECT_TOKENS_OF_USER: &str = concat!(
@@ -339,18 +382,35 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
         last_fail_at: row.get(13)?,
         description: row.get(14)?,
         created_at: row.get(15)?,
+        owner_id: row.get(16)?,
+        autoenrolled: row.get(17)?,
         serial,
     })
 }
 
 /// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
-fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(), StoreError> {
+/// With `unless_user_has_token`, nothing is inserted (`Ok(false)`) when the owner has a token.
+fn insert_token_row(
+    conn: &Connection,
+    key: &SealKey,
+    token: &Token,
+    unless_user_has_token: bool,
+) -> Result<bool, StoreError> {
     let sealed = key.seal(&token.seed, &token.serial)?;
-    let mut insert = conn.prepare_cached(concat!(
-        "INSERT INTO tokens (",
-        token_columns!(),
-        ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)"
-    ))?;
+    let mut insert = conn.prepare_cached(if unless_user_has_token {
+        concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18 \
+             WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user = ?3 AND realm = ?4)"
+        )
+    } else {
+        concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+        )
+    })?;
     let result = insert.execute(params![
         token.serial,
         token.kind.as_str(),
@@ -367,10 +427,19 @@ fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(
         token.max_fail,
         token.last_fail_at,
         token.description,
-        token.created_at
+        token.created_at,
+        token.owner_id,
+        token.autoenrolled
     ]);
     match result {
-        Ok(_) => Ok(()),
+        Ok(inserted) => Ok(inserted > 0),
+        // The one autoenrolled token per user: another one won the race.
+        Err(rusqlite::Error::SqliteFailure(e, Some(message)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation
+                && message.contains("tokens.user") =>
+        {
+            Ok(false)
+        }
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
@@ -378,6 +447,17 @@ fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Inserts tokens; a serial that exists, or a second autoenrolled token of one user, is
+/// [`StoreError::Duplicate`].
+fn insert_all(conn: &Connection, key: &SealKey, tokens: &[Token]) -> Result<(), StoreError> {
+    for token in tokens {
+        if !insert_token_row(conn, key, token, false)? {
+            return Err(StoreError::Duplicate(token.serial.clone()));
+        }
+    }
+    Ok(())
 }
 
 fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
@@ -390,10 +470,12 @@ fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
         created_at: row.get(5)?,
         expires_at: row.get(6)?,
         open: row.get(7)?,
+        delivered: row.get(8)?,
     })
 }
 
-const CHALLENGE_COLUMNS: &str = "state, serial, user, realm, counter, created_at, expires_at, open";
+const CHALLENGE_COLUMNS: &str =
+    "state, serial, user, realm, counter, created_at, expires_at, open, delivered";
 
 fn query_tokens(
     conn: &Connection,
@@ -447,17 +529,13 @@ impl Store for SqliteStore {
     }
 
     async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
-        self.call(move |conn, key| insert_token_row(conn, key, &token))
+        self.call(move |conn, key| insert_all(conn, key, std::slice::from_ref(&token)))
             .await
     }
 
     async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
-        self.call(move |conn, key| {
-            tokens
-                .iter()
-                .try_for_each(|t| insert_token_row(conn, key, t))
-        })
-        .await
+        self.call(move |conn, key| insert_all(conn, key, &tokens))
+            .await
     }
 
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
@@ -496,26 +574,44 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_challenge(
+    async fn user_state(&self, user: &str, realm: &str) -> Result<UserState, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, key| {
+            let tokens = query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm])?;
+            let backoff = conn
+                .prepare_cached(
+                    "SELECT failures, last_failure_ms FROM login_failures \
+                     WHERE user = ?1 AND realm = ?2",
+                )?
+                .query_row(params![user, realm], |r| {
+                    Ok(Backoff {
+                        failures: r.get(0)?,
+                        last_failure_ms: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            Ok(UserState { tokens, backoff })
+        })
+        .await
+    }
+
+    async fn start_challenge(
         &self,
-        challenge_state: &str,
-        serial: &str,
-        created_at: i64,
-        expires_at: i64,
-    ) -> Result<u64, StoreError> {
-        let (state, serial) = (challenge_state.to_string(), serial.to_string());
-        self.call(move |conn, _| {
-            let (counter, user, realm): (i64, String, String) = conn.query_row(
-                "UPDATE tokens SET counter = counter + 1 WHERE serial = ?1 RETURNING counter - 1, user, realm",
-                [&serial],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        request: ChallengeRequest,
+    ) -> Result<ChallengeStart, StoreError> {
+        self.call(move |conn, key| challenge_start::start_challenge(conn, key, &request))
+            .await
+    }
+
+    async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let state = challenge_state.to_string();
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "UPDATE challenges SET delivered = 1 WHERE state = ?1",
+                [&state],
             )?;
-            execute_cached(conn,
-                "INSERT INTO challenges (state, serial, user, realm, counter, created_at, expires_at, open) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)",
-                params![state, serial, user, realm, counter, created_at, expires_at],
-            )?;
-            Ok(to_u64(counter))
+            Ok(())
         })
         .await
     }
@@ -531,47 +627,24 @@ impl Store for SqliteStore {
 
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
         let state = challenge_state.to_string();
-        self.read(move |conn, _| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"
-            ))?;
-            let rows = stmt.query_map([&state], challenge_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.read(move |conn, _| challenge_start::challenge_rows(conn, &state))
+            .await
     }
 
     async fn open_challenges_of_user(
         &self,
         user: &str,
         realm: &str,
-        now: i64,
+        now_ms: i64,
     ) -> Result<Vec<Challenge>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.read(move |conn, _| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {CHALLENGE_COLUMNS} FROM challenges \
-                 WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
+                "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user = ?1 AND realm = ?2 \
+                 AND open = 1 AND delivered = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
             ))?;
-            let rows = stmt.query_map(params![user, realm, now], challenge_from_row)?;
+            let rows = stmt.query_map(params![user, realm, now_ms], challenge_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    async fn count_challenges_since(
-        &self,
-        user: &str,
-        realm: &str,
-        since: i64,
-    ) -> Result<u32, StoreError> {
-        let (user, realm) = (user.to_string(), realm.to_string());
-        self.read(move |conn, _| {
-            Ok(conn.query_row(
-                "SELECT COUNT(DISTINCT state) FROM challenges WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
-                params![user, realm, since],
-                |r| r.get(0),
-            )?)
         })
         .await
     }
@@ -639,6 +712,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        let result = self.detached("back-off failure not recorded", move |conn, _| {
+            challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms)
+        });
+        if let Err(error) = result {
+            tracing::error!(%error, "back-off failure not recorded");
+        }
+    }
+
+    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "DELETE FROM login_failures WHERE user = ?1 AND realm = ?2",
+                params![user, realm],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM login_failures WHERE last_failure_ms < ?1",
+                [before_ms],
+            )?)
+        })
+        .await
+    }
+
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
@@ -667,7 +774,7 @@ impl Store for SqliteStore {
     async fn audit(&self, entry: AuditEntry) {
         // Nobody waits for an audit row: it is queued and committed with the next batch, and a
         // failure is logged on the store thread.
-        let result = self.detached(move |conn, _| {
+        let result = self.detached("audit row not written", move |conn, _| {
             conn.prepare_cached(
                 "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -764,14 +871,39 @@ mod tests {
             last_fail_at: None,
             description: String::new(),
             created_at: 1,
+            owner_id: None,
+            autoenrolled: false,
+        }
+    }
+
+    fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap()
+    }
+
+    fn request(state: &str, serials: &[&str], now_ms: i64, blocking_ms: i64) -> ChallengeRequest {
+        ChallengeRequest {
+            user: "alice".into(),
+            realm: "local".into(),
+            state: state.into(),
+            targets: serials
+                .iter()
+                .map(|s| super::super::ChallengeTarget {
+                    serial: s.to_string(),
+                    validity_ms: 120_000,
+                    blocking_ms,
+                })
+                .collect(),
+            now_ms,
+            trigger_limit: 3,
+            trigger_window_ms: 600_000,
+            enroll: None,
         }
     }
 
     #[tokio::test]
     async fn challenge_life_cycle() {
         let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap();
+        let store = open_store(&dir);
         store.insert_token(token("LSSM1")).await.unwrap();
         assert!(matches!(
             store.insert_token(token("LSSM1")).await,
@@ -782,33 +914,24 @@ mod tests {
 
         assert_eq!(
             store
-                .create_challenge("s1", "LSSM1", 100, 220)
+                .start_challenge(request("s1", &["LSSM1"], 100_000, 0))
                 .await
                 .unwrap(),
-            0
+            ChallengeStart::Started(vec![0])
         );
         assert_eq!(
             store
-                .create_challenge("s2", "LSSM1", 110, 230)
+                .start_challenge(request("s2", &["LSSM1"], 110_000, 0))
                 .await
                 .unwrap(),
-            1
+            ChallengeStart::Started(vec![1])
         );
-        assert_eq!(
-            store
-                .open_challenges_of_user("alice", "local", 150)
-                .await
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(
-            store
-                .count_challenges_since("alice", "local", 105)
-                .await
-                .unwrap(),
-            1
-        );
+        // Pending challenges are not open for answers until delivered.
+        let open = |now| store.open_challenges_of_user("alice", "local", now);
+        assert!(open(150_000).await.unwrap().is_empty());
+        store.mark_delivered("s1").await.unwrap();
+        store.mark_delivered("s2").await.unwrap();
+        assert_eq!(open(150_000).await.unwrap().len(), 2);
         store.record_failure(&["LSSM1".into()], 120).await.unwrap();
         assert_eq!(store.token("LSSM1").await.unwrap().unwrap().fail_count, 1);
 
@@ -828,6 +951,121 @@ mod tests {
         assert!(store.challenge("s1").await.unwrap().is_empty());
     }
 
+    /// Issue 12: blocking, the trigger limit and "enroll unless the user has a token" are
+    /// decided by the store in one transaction.
+    #[tokio::test]
+    async fn issue_12_start_challenge_decides_blocking_limit_and_enrollment() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir);
+        let mut first = token("LSSM1");
+        first.autoenrolled = true;
+        let mut enroll = request("s1", &["LSSM1"], 1_000, 30_000);
+        enroll.enroll = Some(first.clone());
+        assert_eq!(
+            store.start_challenge(enroll.clone()).await.unwrap(),
+            ChallengeStart::Started(vec![0])
+        );
+        // A second enrollment of the same user, with another serial, finds the token.
+        let mut second = token("LSSM2");
+        second.autoenrolled = true;
+        let mut again = request("s2", &["LSSM2"], 1_000, 30_000);
+        again.enroll = Some(second.clone());
+        assert_eq!(
+            store.start_challenge(again).await.unwrap(),
+            ChallengeStart::AlreadyEnrolled
+        );
+        // Even past the check, the schema holds one autoenrolled token per user.
+        assert!(matches!(
+            store.insert_token(second).await,
+            Err(StoreError::Duplicate(_))
+        ));
+        assert_eq!(
+            store.tokens_of_user("alice", "local").await.unwrap().len(),
+            1
+        );
+
+        // Within the blocking timeout the pending challenge comes back, not a new one.
+        let ChallengeStart::Open(rows) = store
+            .start_challenge(request("s3", &["LSSM1"], 30_999, 30_000))
+            .await
+            .unwrap()
+        else {
+            panic!("expected the open challenge");
+        };
+        assert_eq!((rows[0].state.as_str(), rows[0].delivered), ("s1", false));
+        // One millisecond later it no longer blocks; blocking 0 never blocks.
+        assert_eq!(
+            store
+                .start_challenge(request("s3", &["LSSM1"], 31_000, 30_000))
+                .await
+                .unwrap(),
+            ChallengeStart::Started(vec![1])
+        );
+        assert_eq!(
+            store
+                .start_challenge(request("s4", &["LSSM1"], 31_000, 0))
+                .await
+                .unwrap(),
+            ChallengeStart::Started(vec![2])
+        );
+        // Three started in the window: the limit.
+        assert_eq!(
+            store
+                .start_challenge(request("s5", &["LSSM1"], 31_000, 0))
+                .await
+                .unwrap(),
+            ChallengeStart::Limited(3)
+        );
+    }
+
+    #[tokio::test]
+    async fn issue_12_login_failures_count_and_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir);
+        for now in [1_000, 2_000, 3_000] {
+            store
+                .record_login_failure("alice", "local", now, 60_000)
+                .await;
+        }
+        let state = store.user_state("alice", "local").await.unwrap();
+        assert_eq!(
+            state.backoff,
+            Some(Backoff {
+                failures: 3,
+                last_failure_ms: 3_000
+            })
+        );
+        // A failure after the forget time starts over.
+        store
+            .record_login_failure("alice", "local", 63_000, 60_000)
+            .await;
+        let state = store.user_state("alice", "local").await.unwrap();
+        assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+        assert_eq!(store.purge_login_failures(63_001).await.unwrap(), 1);
+        store
+            .record_login_failure("alice", "local", 70_000, 60_000)
+            .await;
+        store.clear_login_failures("alice", "local").await.unwrap();
+        assert_eq!(
+            store.user_state("alice", "local").await.unwrap().backoff,
+            None
+        );
+    }
+
+    /// A database written by a newer tessera is refused, not misread.
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(open_connection(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let error = open_connection(&path).err().unwrap().to_string();
+        assert!(error.contains("schema version 99"), "{error}");
+    }
+
     /// The hot statements are parsed once: running them again with new values must not make
     /// SQLite re-prepare them (it did, on every call, before the planner was pinned).
     #[test]
@@ -836,7 +1074,7 @@ mod tests {
         let conn = open_connection(&dir.path().join("t.db")).unwrap();
         let key = SealKey::from_bytes(&[1; 32]);
         for n in 0..3 {
-            insert_token_row(&conn, &key, &token(&format!("OATH{n}"))).unwrap();
+            insert_token_row(&conn, &key, &token(&format!("OATH{n}")), false).unwrap();
         }
         for n in 0..3_i64 {
             let user = format!("user{n}");

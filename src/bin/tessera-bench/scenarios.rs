@@ -235,6 +235,8 @@ async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, 
                 last_fail_at: None,
                 description: "benchmark".into(),
                 created_at: 0,
+                owner_id: None,
+                autoenrolled: false,
             });
             if batch.len() == 20_000 || i + 1 == tokens {
                 store

@@ -6,8 +6,10 @@
 //! `LOGINNAMEATTRIBUTE`, `LDAPFILTER`, `LDAPSEARCHFILTER`, `USERINFO` (JSON text),
 //! `TIMEOUT`, `SIZELIMIT`, `CACERTIFICATE` (PEM text), `NOREFERRALS`, `EnforceTLS`,
 //! `only_trusted_certs`. LinOTP writes booleans and numbers as strings (`"True"`, `"5"`); both
-//! forms are accepted. `UIDTYPE` and `readonly` are accepted and ignored: tessera always binds
-//! with the entry's DN and never writes to the directory.
+//! forms are accepted. `UIDTYPE` names the entry's stable id (`entryUUID`, `objectGUID`, or
+//! `DN`; by default whichever of the first two the server returns), kept on autoenrolled tokens
+//! so a recreated account is told apart; password checks always bind with the entry's DN.
+//! `readonly` is accepted and ignored: tessera never writes to the directory.
 //!
 //! Nothing here touches the network or the file system; [`super::LdapDirectory::open`] reads
 //! the CA file and builds the TLS configuration.
@@ -80,8 +82,10 @@ pub struct LdapConfig {
     /// 0 turns the cache off.
     #[serde(default)]
     pub cache_seconds: Option<Number>,
-    /// LinOTP's user id type: ignored, tessera binds with the DN.
-    #[serde(default, rename = "UIDTYPE")]
+    /// The attribute holding the entry's stable id (LinOTP's user id type): `entryUUID`,
+    /// `objectGUID`, any attribute, or `DN`. Default: `entryUUID` or `objectGUID`, whichever
+    /// the server has.
+    #[serde(default, alias = "UIDTYPE")]
     pub uid_type: Option<String>,
     /// LinOTP's read-only flag: ignored, tessera never writes.
     #[serde(default)]
@@ -195,6 +199,8 @@ pub struct LdapSettings {
     pub tls_verify: bool,
     /// Attribute cache lifetime; zero: no cache.
     pub cache_ttl: Duration,
+    /// Where the entry's stable id is read, first found wins; empty: the DN.
+    pub stable_id: Vec<String>,
 }
 
 impl LdapSettings {
@@ -213,6 +219,7 @@ impl LdapSettings {
     pub fn requested_attributes(&self) -> Vec<String> {
         let mut list: Vec<String> = self.attributes.values().cloned().collect();
         list.push(self.login_attribute.clone());
+        list.extend(self.stable_id.iter().cloned());
         list.sort();
         list.dedup();
         list
@@ -369,7 +376,18 @@ impl LdapConfig {
         let tls_verify = flag("tls_verify", self.tls_verify, true);
         let no_referrals = flag("no_referrals", self.no_referrals, true);
         let _ = flag("readonly", self.readonly, true);
-        let _ = (no_referrals, self.uid_type);
+        let _ = no_referrals;
+        let stable_id = match self.uid_type.as_deref().map(str::trim) {
+            None | Some("") => vec!["entryUUID".to_string(), "objectGUID".to_string()],
+            Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
+            Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
+            Some(other) => {
+                problems.push(format!(
+                    "uid_type: {other:?} is not an attribute name or DN"
+                ));
+                vec![]
+            }
+        };
 
         let ca = self.ca_file.filter(|c| !c.trim().is_empty()).map(|c| {
             if c.trim_start().starts_with("-----BEGIN") {
@@ -401,6 +419,7 @@ impl LdapConfig {
             ca,
             tls_verify,
             cache_ttl: Duration::from_secs_f64(cache_secs),
+            stable_id,
         })
     }
 }
@@ -428,6 +447,7 @@ pub fn spellings(key: &str) -> Vec<String> {
         ("tls_verify", &["tls_verify", "only_trusted_certs"]),
         ("no_referrals", &["no_referrals", "NOREFERRALS"]),
         ("cache_seconds", &["cache_seconds"]),
+        ("uid_type", &["uid_type", "UIDTYPE"]),
         ("readonly", &["readonly"]),
     ];
     let (first, rest) = key.split_once('.').unwrap_or((key, ""));
@@ -636,7 +656,16 @@ timeout = "soon"
         assert_eq!(s.attributes["mobile"], "pager");
         assert_eq!(
             s.requested_attributes(),
-            ["givenName", "mail", "pager", "sn", "telephoneNumber", "uid"]
+            [
+                "entryUUID",
+                "givenName",
+                "mail",
+                "objectGUID",
+                "pager",
+                "sn",
+                "telephoneNumber",
+                "uid"
+            ]
         );
     }
 }

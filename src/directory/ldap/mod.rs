@@ -350,13 +350,35 @@ impl LdapDirectory {
                 attributes.insert(key.to_string(), value);
             }
         }
+        // The identity: the login as the entry spells it (its first value), never as typed —
+        // the server matched the typed name ignoring case and spaces.
         let login = attrs
             .get(&self.settings.login_attribute.to_ascii_lowercase())
             .and_then(|v| v.first())
             .cloned()
             .unwrap_or_else(|| login.to_string());
+        let stable_id = if self.settings.stable_id.is_empty() {
+            Some(entry.dn.clone())
+        } else {
+            self.settings.stable_id.iter().find_map(|name| {
+                let name = name.to_ascii_lowercase();
+                attrs
+                    .get(&name)
+                    .and_then(|v| v.first().cloned())
+                    .or_else(|| {
+                        // objectGUID is binary: ldap3 puts it with the non-UTF-8 values.
+                        entry
+                            .bin_attrs
+                            .iter()
+                            .find(|(k, _)| k.to_ascii_lowercase() == name)
+                            .and_then(|(_, v)| v.first())
+                            .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect())
+                    })
+            })
+        };
         Ok(UserInfo {
             login,
+            stable_id,
             id: entry.dn,
             mobile: first("mobile"),
             email: first("email"),

@@ -1,0 +1,144 @@
+//! The store operations that decide races between logins, as plain functions on a
+//! connection: each runs inside one job's savepoint of the store thread's write transaction
+//! (`BEGIN IMMEDIATE`), so its reads and writes are atomic against every other request of
+//! this process and against any other process on the same database file.
+//!
+//! - [`start_challenge`]: "enroll unless the identity has a token", "return the challenge
+//!   started within the blocking timeout", "refuse at the trigger limit" and "allocate the
+//!   counters of a new pending challenge", decided together.
+//! - [`record_login_failure`]: the identity back-off's counter, one upsert.
+//!
+//! The schema backs the first with a constraint as well: at most one autoenrolled token per
+//! (user, realm) (`one_autoenrolled_token`), whatever the code above it does.
+
+use rusqlite::{Connection, params};
+
+use super::super::seal::SealKey;
+use super::super::{Challenge, ChallengeRequest, ChallengeStart, StoreError};
+use super::{CHALLENGE_COLUMNS, challenge_from_row, execute_cached, insert_token_row, to_u64};
+
+/// See the module documentation.
+pub(super) fn start_challenge(
+    conn: &Connection,
+    key: &SealKey,
+    request: &ChallengeRequest,
+) -> Result<ChallengeStart, StoreError> {
+    let ChallengeRequest {
+        user,
+        realm,
+        state,
+        targets,
+        now_ms,
+        trigger_limit,
+        trigger_window_ms,
+        enroll,
+    } = request;
+    if enroll.is_some() && user_has_token(conn, user, realm)? {
+        return Ok(ChallengeStart::AlreadyEnrolled);
+    }
+
+    // The newest open challenge to one of the targets still inside that target's blocking
+    // timeout, pending or delivered: nothing new is sent while it stands.
+    let open: Vec<(String, String, i64)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT state, serial, created_at FROM challenges \
+             WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 \
+             ORDER BY created_at DESC",
+        )?;
+        let rows = stmt.query_map(params![user, realm, now_ms], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (open_state, serial, created_at) in &open {
+        let blocking = targets
+            .iter()
+            .find(|t| &t.serial == serial)
+            .map(|t| t.blocking_ms);
+        if let Some(blocking) = blocking
+            && *now_ms < created_at.saturating_add(blocking)
+        {
+            return Ok(ChallengeStart::Open(challenge_rows(conn, open_state)?));
+        }
+    }
+
+    let started: u32 = conn
+        .prepare_cached(
+            "SELECT COUNT(DISTINCT state) FROM challenges \
+             WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
+        )?
+        .query_row(
+            params![user, realm, now_ms.saturating_sub(*trigger_window_ms)],
+            |r| r.get(0),
+        )?;
+    if started >= *trigger_limit {
+        return Ok(ChallengeStart::Limited(started));
+    }
+
+    if let Some(token) = enroll
+        && !insert_token_row(conn, key, token, true)?
+    {
+        return Ok(ChallengeStart::AlreadyEnrolled);
+    }
+    let mut counters = Vec::with_capacity(targets.len());
+    for target in targets {
+        let counter: i64 = conn
+            .prepare_cached(
+                "UPDATE tokens SET counter = counter + 1 WHERE serial = ?1 \
+                 RETURNING counter - 1",
+            )?
+            .query_row([&target.serial], |r| r.get(0))?;
+        execute_cached(
+            conn,
+            "INSERT INTO challenges \
+             (state, serial, user, realm, counter, created_at, expires_at, open, delivered) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 0)",
+            params![
+                state,
+                target.serial,
+                user,
+                realm,
+                counter,
+                now_ms,
+                now_ms.saturating_add(target.validity_ms)
+            ],
+        )?;
+        counters.push(to_u64(counter));
+    }
+    Ok(ChallengeStart::Started(counters))
+}
+
+fn user_has_token(conn: &Connection, user: &str, realm: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM tokens WHERE user = ?1 AND realm = ?2)")?
+        .query_row(params![user, realm], |r| r.get(0))?)
+}
+
+/// Every row of one challenge.
+pub(super) fn challenge_rows(conn: &Connection, state: &str) -> Result<Vec<Challenge>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = ?1"
+    ))?;
+    let rows = stmt.query_map([state], challenge_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// One more failed first factor for an identity; failures older than `forget_ms` start over.
+pub(super) fn record_login_failure(
+    conn: &Connection,
+    user: &str,
+    realm: &str,
+    now_ms: i64,
+    forget_ms: i64,
+) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO login_failures (user, realm, failures, last_failure_ms) \
+         VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (user, realm) DO UPDATE SET \
+           failures = CASE WHEN ?3 - last_failure_ms >= ?4 THEN 1 ELSE failures + 1 END, \
+           last_failure_ms = MAX(last_failure_ms, ?3)",
+        params![user, realm, now_ms, forget_ms],
+    )?;
+    Ok(())
+}
