@@ -222,6 +222,29 @@ impl Engine {
         }
     }
 
+    /// Removes the PIN hashes that versions before 0.2 stored on autoenrolled tokens (a hash of
+    /// the user's directory password) where the `otppin` now in force for the token's user and
+    /// realm (evaluated without a client) does not check them. Returns how many.
+    pub async fn remove_unused_password_pins(&self) -> Result<usize, AuthError> {
+        let mut removed = 0;
+        for (serial, user, realm) in self.store.autoenrolled_with_pin().await? {
+            let context = PolicyContext {
+                user: &user,
+                realm: &realm,
+                client: std::net::IpAddr::from([0, 0, 0, 0]),
+            };
+            let mode = self
+                .policies
+                .action(Scope::Authentication, &context, |a| a.otppin.as_ref())
+                .copied()
+                .unwrap_or(OtpPin::TokenPin);
+            if mode != OtpPin::TokenPin && self.store.set_pin_hash(&serial, None).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// The realms this engine serves (health checks use them).
     pub fn realms(&self) -> &Realms {
         &self.realms
@@ -688,20 +711,19 @@ impl Engine {
         }
 
         // A right PIN with a wrong OTP counts on the tokens (LinOTP's fail counter). Under
-        // otppin=2 there is no PIN: the OTP is the first factor, and counts on the back-off.
-        if mode != OtpPin::OnlyOtp {
-            let mut wrong_otp = vec![];
-            for token in &active {
-                if let Some((pin, _)) = split_pin_otp(password, token.digits)
-                    && self.pin_matches(ctx, mode, token, &pin).await?
-                {
-                    wrong_otp.push(*token);
-                }
+        // otppin=2 the empty PIN is the right one: the OTP is the only factor, and wrong ones
+        // lock the token as in LinOTP — a back-off alone would let a 6-digit code be guessed.
+        let mut wrong_otp = vec![];
+        for token in &active {
+            if let Some((pin, _)) = split_pin_otp(password, token.digits)
+                && self.pin_matches(ctx, mode, token, &pin).await?
+            {
+                wrong_otp.push(*token);
             }
-            if !wrong_otp.is_empty() {
-                self.first_factor_passed(ctx, backoff).await?;
-                return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
-            }
+        }
+        if !wrong_otp.is_empty() {
+            self.first_factor_passed(ctx, backoff).await?;
+            return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
         }
         let reason = match mode {
             OtpPin::Password => "wrong password",

@@ -5,6 +5,7 @@
 //! diagnostics to stderr; the exit code says "ok" (0), "no" (1) or "could not run" (2).
 
 pub mod audit;
+pub mod identities;
 pub mod provider;
 pub mod serve;
 pub mod token;

@@ -62,7 +62,17 @@ pub fn run(path: &Path) -> Result<(), Failure> {
     runtime.block_on(async move {
         let store = open_store(&config.store.path, &config.store.key_file)
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
-        let engine = Arc::new(Live::new(build_engine(&store, &config, realms, providers)));
+        let engine_now = build_engine(&store, &config, realms, providers);
+        // No hash of a directory password stays where the policy never checks it.
+        match engine_now.remove_unused_password_pins().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                tokens = n,
+                "removed the PIN hashes older versions stored on autoenrolled tokens (otppin is not 0)"
+            ),
+            Err(error) => tracing::warn!(%error, "could not remove unused PIN hashes"),
+        }
+        let engine = Arc::new(Live::new(engine_now));
         let clients = Arc::new(Live::new(config.clients.clone()));
         let dictionary = Arc::new(Live::new(dictionary));
         let health = Arc::new(Health::default());

@@ -1,4 +1,5 @@
-//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin.
+//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin,
+//! identities (in `identities.rs`).
 
 use std::io::Read;
 
@@ -74,6 +75,16 @@ pub enum TokenCommand {
     SetPin {
         /// The serial.
         serial: String,
+    },
+    /// List tokens stored under a spelling of the owner's name that is not the directory's
+    /// (made by versions before identities were canonical), with the identity they belong to.
+    Identities {
+        /// Move each such token to its identity when the identity has no token of its own.
+        #[arg(long)]
+        fix: bool,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -195,6 +206,9 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
                 }
             }
             TokenCommand::Enroll(args) => enroll(config, store, args).await?,
+            TokenCommand::Identities { fix, json } => {
+                super::identities::run(config, store, fix, json).await?
+            }
             TokenCommand::Enable { serial } => changed(
                 store.set_active(&serial, true).await.map_err(failed)?,
                 &serial,
@@ -290,7 +304,9 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
     let realms = config
         .open_realms()
         .map_err(|e| Failure::No(e.to_string()))?;
-    let (login, realm) = realms.resolve(&args.user);
+    let normalized = tessera::directory::login_name::normalize(&args.user)
+        .map_err(|e| Failure::No(format!("tessera: --user: {e}")))?;
+    let (login, realm) = realms.resolve(&normalized);
     let found = realm
         .lookup(&login)
         .await
@@ -343,7 +359,8 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
     };
     let spec = TokenSpec {
         kind,
-        user: login.clone(),
+        // The identity, as the directory spells it: what the engine will look for.
+        user: user.login.clone(),
         realm: realm.name.clone(),
         seed,
         digits: config.auth.otp_digits,

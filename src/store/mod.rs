@@ -350,6 +350,13 @@ pub trait Store: Send + Sync {
     /// Clears a token's fail counter (admin unlock, or an expired lockout).
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError>;
 
+    /// (serial, user, realm) of every autoenrolled token that holds a PIN hash.
+    async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// Gives a token to another owner name (the identity of a variant spelling) and drops its
+    /// challenges, which were bound to the old name. Returns whether the token existed.
+    async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError>;
+
     /// Sets a token's counter (admin resync).
     async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError>;
 

@@ -758,6 +758,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read(|conn, _| {
+            // Versions before schema 2 marked autoenrolled tokens only in the description.
+            let mut stmt = conn.prepare(
+                "SELECT serial, user, realm FROM tokens WHERE pin_hash IS NOT NULL \
+                 AND (autoenrolled = 1 OR description LIKE 'auto enrolled for %')",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
+        let (serial, user) = (serial.to_string(), user.to_string());
+        self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM challenges WHERE serial = ?1", [&serial])?;
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET user = ?2 WHERE serial = ?1",
+                params![serial, user],
+            )? > 0)
+        })
+        .await
+    }
+
     async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         let counter = to_i64(counter);

@@ -9,6 +9,7 @@
 
 mod config;
 mod flow;
+mod identity;
 mod ldap;
 mod package;
 mod radius;
