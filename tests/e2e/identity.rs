@@ -410,3 +410,40 @@ fn issue_12_stored_password_pins_are_removed_under_otppin_1() {
     server.wait_for_log("removed the PIN hashes");
     assert!(!has_pin(&server));
 }
+
+/// An account deleted and created again under the same name is a new person: the old
+/// account's token (which carries the old entry's entryUUID) is not inherited.
+#[test]
+fn issue_12_a_recreated_account_does_not_inherit_the_token() {
+    let slapd = Slapd::start();
+    let mut setup = ldap_setup(&slapd);
+    setup.directories = setup
+        .directories
+        .replace("base_dn =", "cache_seconds = 0\nbase_dn =");
+    let server = Server::start_with(&setup);
+    let first = server.auth("alice", "alicepw", None);
+    first.expect("Access-Challenge");
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    let serial = serials(&server, "alice").pop().unwrap();
+
+    slapd.modify(&format!(
+        "dn: uid=alice,ou=people,{BASE_DN}\nchangetype: delete\n\n\
+         dn: uid=alice,ou=people,{BASE_DN}\nchangetype: add\nobjectClass: inetOrgPerson\n\
+         uid: alice\ncn: Another Alice\nsn: Other\nmobile: +4917099999999\nuserPassword: newpw\n"
+    ));
+    let reply = server.auth("alice", "newpw", None);
+    reply.expect("Access-Reject");
+    assert_eq!(reply.get("Reply-Message"), Some("authentication failed"));
+    server.wait_for_log("belong to an earlier account");
+    assert_eq!(
+        server.spool().len(),
+        1,
+        "no code to the new account's phone"
+    );
+    assert_eq!(cli(&server, &["token", "delete", &serial]).0, 0);
+    server
+        .auth("alice", "newpw", None)
+        .expect("Access-Challenge");
+}
