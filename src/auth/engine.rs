@@ -638,6 +638,12 @@ impl Engine {
         self.release_expired_locks(ctx, &mut tokens).await?;
         let active: Vec<&Token> = tokens.iter().filter(|t| t.active).collect();
         if active.is_empty() {
+            // Checked all the same, so the answer takes as long as anyone else's and a
+            // guesser meets the back-off here too.
+            if !ctx.check_directory_password(&ctx.req.password).await? {
+                return self.first_factor_failed(ctx, "wrong password").await;
+            }
+            self.first_factor_passed(ctx, backoff).await?;
             return Ok(Decision::reject(
                 MSG_FAILED,
                 "all tokens of the user are disabled",
