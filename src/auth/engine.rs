@@ -614,7 +614,11 @@ impl Engine {
     }
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
-        let state = self.store.user_state(&ctx.login, &ctx.realm.name).await?;
+        // The back-off row lives in the store only for names the directory knows.
+        let state = self
+            .store
+            .user_state(&ctx.login, &ctx.realm.name, ctx.user.is_some())
+            .await?;
         let backoff = self.backoff_of(ctx, state.backoff);
         if let Some(left) = self.backoff.refusing_for(backoff, ctx.now_ms) {
             // Refused without a check, whoever the name belongs to: the answer and its timing

@@ -159,7 +159,7 @@ pub struct Backoff {
 pub struct UserState {
     /// The identity's tokens.
     pub tokens: Vec<Token>,
-    /// Its back-off row, if it has failures that are not yet forgotten.
+    /// Its back-off row, if asked for and it has one.
     pub backoff: Option<Backoff>,
 }
 
@@ -288,8 +288,13 @@ pub trait Store: Send + Sync {
         pin_hash: Option<String>,
     ) -> Result<bool, StoreError>;
 
-    /// An identity's tokens and back-off, read together.
-    async fn user_state(&self, user: &str, realm: &str) -> Result<UserState, StoreError>;
+    /// An identity's tokens and, with `with_backoff`, its back-off row, read together.
+    async fn user_state(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+    ) -> Result<UserState, StoreError>;
 
     /// Starts a challenge, or says why not, in one transaction, so it holds between requests
     /// and between processes sharing the database: enrolls `enroll` unless the identity has a

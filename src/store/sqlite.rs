@@ -574,10 +574,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn user_state(&self, user: &str, realm: &str) -> Result<UserState, StoreError> {
+    async fn user_state(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+    ) -> Result<UserState, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.read(move |conn, key| {
             let tokens = query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm])?;
+            if !with_backoff {
+                return Ok(UserState {
+                    tokens,
+                    backoff: None,
+                });
+            }
             let backoff = conn
                 .prepare_cached(
                     "SELECT failures, last_failure_ms FROM login_failures \
@@ -1053,7 +1064,7 @@ mod tests {
                 .record_login_failure("alice", "local", now, 60_000)
                 .await;
         }
-        let state = store.user_state("alice", "local").await.unwrap();
+        let state = store.user_state("alice", "local", true).await.unwrap();
         assert_eq!(
             state.backoff,
             Some(Backoff {
@@ -1065,7 +1076,7 @@ mod tests {
         store
             .record_login_failure("alice", "local", 63_000, 60_000)
             .await;
-        let state = store.user_state("alice", "local").await.unwrap();
+        let state = store.user_state("alice", "local", true).await.unwrap();
         assert_eq!(state.backoff.map(|b| b.failures), Some(1));
         assert_eq!(store.purge_login_failures(63_001).await.unwrap(), 1);
         store
@@ -1073,7 +1084,11 @@ mod tests {
             .await;
         store.clear_login_failures("alice", "local").await.unwrap();
         assert_eq!(
-            store.user_state("alice", "local").await.unwrap().backoff,
+            store
+                .user_state("alice", "local", true)
+                .await
+                .unwrap()
+                .backoff,
             None
         );
     }

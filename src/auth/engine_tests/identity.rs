@@ -93,7 +93,11 @@ async fn issue_12_wrong_passwords_slow_the_name_and_never_lock() {
     challenge(&h.auth("alice", "wonderland", None).await);
     // The right password ended the back-off.
     assert_eq!(
-        h.store.user_state("alice", "local").await.unwrap().backoff,
+        h.store
+            .user_state("alice", "local", true)
+            .await
+            .unwrap()
+            .backoff,
         None
     );
     challenge(&h.auth("dave", "davepw", None).await);
