@@ -20,7 +20,7 @@ use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
 use super::dictionary::Dictionary;
 use super::handler;
-use super::reply_cache::{Lookup, ReplyCache, RequestKey};
+use super::reply_cache::{Lookup, Pending, ReplyCache, RequestKey};
 use super::verify;
 use crate::auth::Authenticate;
 use crate::live::Live;
@@ -78,7 +78,7 @@ struct Shared<A> {
     auth: Arc<A>,
     health: Arc<Health>,
     dictionary: Arc<Live<Dictionary>>,
-    cache: ReplyCache,
+    cache: Arc<ReplyCache>,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
 }
@@ -97,15 +97,20 @@ pub async fn run<A: Authenticate>(
         dictionary,
         counters,
     } = context;
+    let cache = Arc::new(ReplyCache::new(
+        Duration::from_secs(settings.reply_cache_seconds),
+        settings.reply_cache_size,
+    ));
+    let watched = Arc::downgrade(&cache);
+    metrics::register_gauge("tessera_reply_cache_entries", move || {
+        watched.upgrade().map_or(0, |c| c.order_len())
+    });
     let shared = Arc::new(Shared {
         clients,
         auth,
         health,
         dictionary,
-        cache: ReplyCache::new(
-            Duration::from_secs(settings.reply_cache_seconds),
-            settings.reply_cache_size,
-        ),
+        cache,
         counters,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
     });
@@ -192,7 +197,7 @@ struct Job {
     source: SocketAddr,
     packet: Packet,
     datagram: Vec<u8>,
-    key: RequestKey,
+    pending: Pending,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -269,8 +274,10 @@ fn admit<A: Authenticate>(
             return None;
         }
     }
+    // From here on every way out ends the entry (dropping `pending` aborts it).
+    let pending = Pending::new(shared.cache.clone(), key);
     let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
-        shared.cache.abort(key);
+        drop(pending);
         log_drop(
             shared,
             DropCause::Overloaded,
@@ -283,7 +290,7 @@ fn admit<A: Authenticate>(
         source,
         packet,
         datagram: datagram.to_vec(),
-        key,
+        pending,
         permit,
     })
 }
@@ -293,18 +300,17 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         source,
         packet,
         datagram,
-        key,
+        pending,
         permit,
     } = job;
     let clients = shared.clients.get();
     let Some(client) = clients.find(source.ip()) else {
-        shared.cache.abort(key);
         return;
     };
     let verified = match verify::verify(packet, &datagram, client) {
         Ok(v) => v,
         Err(cause) => {
-            shared.cache.abort(key);
+            drop(pending);
             log_drop(&shared, cause, source, &client.name);
             return;
         }
@@ -312,7 +318,6 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     // RFC 5997: a server that cannot serve requests stays silent to Status-Server, so the
     // NAS fails over to another one.
     if verified.packet().code == Code::STATUS_SERVER && !shared.health.is_up() {
-        shared.cache.abort(key);
         tracing::debug!(%source, "Status-Server unanswered: health check failing");
         return;
     }
@@ -329,7 +334,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).
-            shared.cache.complete(key, reply.clone());
+            pending.complete(reply.clone());
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
@@ -347,7 +352,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
             );
         }
         Err(e) => {
-            shared.cache.abort(key);
+            drop(pending);
             tracing::error!(%source, error = %e, "reply could not be encoded");
         }
     }
