@@ -104,7 +104,9 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let output = match format {
+        // Every value escaped: a User-Name with a newline must not write a second line.
         LogFormat::Human => fmt::layer()
+            .fmt_fields(tessera::log_format::HumanFields)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),

@@ -105,8 +105,18 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))
 }
 
-/// Prints rows as columns aligned under their headers.
+/// Prints rows as columns aligned under their headers. Control characters in cells are
+/// escaped (rows written by older versions may hold them raw): one row, one line.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| tessera::log_format::escape_controls(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -157,6 +157,28 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
+impl AuditEntry {
+    /// The entry with control characters escaped in every text (a User-Name with a newline
+    /// must not forge a second row in `tessera audit`); see [`crate::log_format`].
+    pub fn with_controls_escaped(self) -> Self {
+        use crate::log_format::escape_controls;
+        let escape = |s: String| match escape_controls(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        AuditEntry {
+            time: self.time,
+            client: escape(self.client),
+            user: escape(self.user),
+            realm: escape(self.realm),
+            serial: self.serial.map(escape),
+            action: escape(self.action),
+            result: escape(self.result),
+            reason: escape(self.reason),
+        }
+    }
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -665,6 +665,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit(&self, entry: AuditEntry) {
+        let entry = entry.with_controls_escaped();
         // Nobody waits for an audit row: it is queued and committed with the next batch, and a
         // failure is logged on the store thread.
         let result = self.detached(move |conn, _| {

@@ -187,3 +187,49 @@ fn no_password_or_otp_reaches_log_or_audit() {
         assert!(!text.contains("testing123"), "secret leaked:\n{text}");
     }
 }
+
+/// Issue 13: a User-Name with a newline wrote a genuine-looking second line into the human log
+/// and a forged row into `tessera audit`; ESC and CR went out raw. Each is escaped now: one
+/// request, one log line, one audit row.
+#[test]
+fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
+    let server = Server::start();
+    // radclient turns the escapes in a quoted string into the control characters themselves.
+    let user = "\"mallory\\nFORGED 2026-12-01T00:00:00Z  INFO tessera::auth::engine: \
+                authentication client=test-nas user=alice result=\\\"accept\\\" reason=otp valid\
+                \\033[2K\\r\"";
+    let reply = server.radclient(&[
+        ("User-Name", user),
+        ("User-Password", "\"x\""),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    reply.expect("Access-Reject");
+    assert!(reply.output.contains("FORGED"), "{}", reply.output);
+    let line = server.wait_for_log("FORGED");
+    assert!(line.contains("user=mallory\\nFORGED"), "{line}");
+    assert_eq!(server.log_count("FORGED"), 1, "{}", server.log_text());
+    let log = server.log_text();
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
+
+    // The audit row is written just after the reply leaves: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let table = loop {
+        let (code, out, err) = cli(&server, &["audit"], "");
+        assert_eq!(code, 0, "{err}");
+        if out.contains("FORGED") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(table.lines().count(), 2, "a header and one row:\n{table}");
+    assert!(
+        table.contains("mallory\\nFORGED") && !table.contains('\x1b') && !table.contains('\r'),
+        "{table:?}"
+    );
+    // Stored escaped, so any other reader of the table is safe too.
+    let (_, json, _) = cli(&server, &["audit", "--json"], "");
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stored = rows[0]["user"].as_str().unwrap();
+    assert!(stored.starts_with("mallory\\nFORGED"), "{stored:?}");
+    assert!(!stored.contains('\x1b'), "{stored:?}");
+}
