@@ -24,7 +24,7 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 use super::policy::{OtpPin, PolicyContext, PolicySet, Scope};
-use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome};
+use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo};
 use crate::otp::{hotp, totp_step};
@@ -51,6 +51,8 @@ pub struct Engine {
     pub(super) providers: Providers,
     pub(super) settings: AuthSettings,
     pub(super) clock: Arc<dyn Clock>,
+    /// Checks reply attributes before an Accept; see [`Engine::with_reply_check`].
+    pub(super) reply_check: Option<Arc<dyn ReplyCheck>>,
 }
 
 /// A decision plus what the log and the audit need to know about it.
@@ -206,7 +208,15 @@ impl Engine {
             providers,
             settings,
             clock,
+            reply_check: None,
         }
+    }
+
+    /// Checks every reply attribute with `check` before accepting (the front end's dictionary
+    /// of the same configuration); an attribute that cannot be sent rejects the request.
+    pub fn with_reply_check(mut self, check: Arc<dyn ReplyCheck>) -> Self {
+        self.reply_check = Some(check);
+        self
     }
 
     /// The realms this engine serves (health checks use them).
@@ -331,6 +341,29 @@ impl Engine {
             } else {
                 reply.push((template.attribute.clone(), value));
             }
+        }
+        // Fail closed: an Accept without an attribute a policy added (it may be the one that
+        // restricts the user) is worse than no Accept.
+        let unsendable = self.reply_check.as_ref().and_then(|check| {
+            reply.iter().find_map(|(name, value)| {
+                check
+                    .check(name, value)
+                    .err()
+                    .map(|error| (name.clone(), error))
+            })
+        });
+        if let Some((attribute, error)) = unsendable {
+            tracing::error!(
+                user = %ctx.login,
+                %attribute,
+                %error,
+                "reply attribute cannot be sent: Access-Accept turned into Access-Reject"
+            );
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                format!("reply attribute {attribute} cannot be sent: {error}"),
+                decision.serial.as_deref(),
+            ));
         }
         Ok(decision)
     }

@@ -2,7 +2,7 @@
 //!
 //! Start: load and check the config (refuse on any problem), open the store, bind the RADIUS
 //! sockets (and the metrics listener when configured), then serve. SIGHUP re-reads the config:
-//! a good one replaces the engine and the client table for new requests (open challenges live
+//! a good one replaces the engine, the client table and the dictionary, together, for new requests (open challenges live
 //! in the store, so they survive); a bad one is logged and the running one stays. SIGTERM or
 //! SIGINT stops receiving, lets requests in flight finish within the grace time, and closes the
 //! store last.
@@ -20,22 +20,26 @@ use tessera::delivery::Providers;
 use tessera::directory::Realms;
 use tessera::live::Live;
 use tessera::metrics::{self, Health};
-use tessera::radius::clients::ClientTable;
 use tessera::radius::counters::Counters;
 use tessera::radius::dictionary::Dictionary;
-use tessera::radius::server;
+use tessera::radius::server::{self, Snapshot};
 use tessera::store::Store;
 use tessera::store::sqlite::open_store;
 
 use super::{Failure, load};
 
-fn build_engine(
+/// One configuration's engine, client table and dictionary, to be served (and on reload
+/// replaced) together. The engine checks reply attributes against the same dictionary that
+/// encodes them.
+fn build_snapshot(
     store: &Arc<dyn Store>,
     config: &Config,
     realms: Realms,
     providers: Providers,
-) -> Engine {
-    Engine::new(
+    dictionary: Dictionary,
+) -> Snapshot<Engine> {
+    let dictionary = Arc::new(dictionary);
+    let engine = Engine::new(
         store.clone(),
         realms,
         config.policies.clone(),
@@ -43,6 +47,12 @@ fn build_engine(
         config.auth.clone(),
         Arc::new(SystemClock),
     )
+    .with_reply_check(dictionary.clone());
+    Snapshot {
+        clients: config.clients.clone(),
+        auth: engine,
+        dictionary,
+    }
 }
 
 /// Runs the server until a signal stops it.
@@ -61,9 +71,9 @@ pub fn run(path: &Path) -> Result<(), Failure> {
     runtime.block_on(async move {
         let store = open_store(&config.store.path, &config.store.key_file)
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
-        let engine = Arc::new(Live::new(build_engine(&store, &config, realms, providers)));
-        let clients = Arc::new(Live::new(config.clients.clone()));
-        let dictionary = Arc::new(Live::new(dictionary));
+        let served = Arc::new(Live::new(build_snapshot(
+            &store, &config, realms, providers, dictionary,
+        )));
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
             .await
@@ -88,14 +98,12 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             path.to_path_buf(),
             config.clone(),
             store.clone(),
-            engine.clone(),
-            clients.clone(),
-            dictionary.clone(),
+            served.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(health_checks(
             store.clone(),
-            engine.clone(),
+            served.clone(),
             health.clone(),
             shutdown.clone(),
         ));
@@ -110,10 +118,8 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
         let context = server::Context {
-            clients,
-            auth: engine,
+            config: served,
             health,
-            dictionary,
             counters,
         };
         server::run(sockets, context, &config.server, shutdown)
@@ -148,9 +154,7 @@ async fn reload_on_hangup(
     path: PathBuf,
     mut current: Config,
     store: Arc<dyn Store>,
-    engine: Arc<Live<Engine>>,
-    clients: Arc<Live<ClientTable>>,
-    dictionary: Arc<Live<Dictionary>>,
+    served: Arc<Live<Snapshot<Engine>>>,
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -205,9 +209,14 @@ async fn reload_on_hangup(
             }
         }
         super::apply_log_level(config.log_level.as_deref());
-        engine.replace(build_engine(&store, &config, realms, providers));
-        clients.replace(config.clients.clone());
-        dictionary.replace(new_dictionary);
+        // Engine, clients and dictionary in one swap: no request sees a mix.
+        served.replace(build_snapshot(
+            &store,
+            &config,
+            realms,
+            providers,
+            new_dictionary,
+        ));
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),
@@ -221,7 +230,7 @@ async fn reload_on_hangup(
 /// `tessera_up` and Status-Server.
 async fn health_checks(
     store: Arc<dyn Store>,
-    engine: Arc<Live<Engine>>,
+    served: Arc<Live<Snapshot<Engine>>>,
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) {
@@ -235,9 +244,9 @@ async fn health_checks(
             tokio::time::timeout(Duration::from_secs(2), store.ping()).await,
             Ok(Ok(()))
         );
-        let current = engine.get();
+        let current = served.get();
         let directory_ok =
-            tokio::time::timeout(Duration::from_secs(5), current.realms().any_answers())
+            tokio::time::timeout(Duration::from_secs(5), current.auth.realms().any_answers())
                 .await
                 .unwrap_or(false);
         health.set(store_ok && directory_ok);

@@ -4,6 +4,7 @@
 //! and spawns the rest, so a slow SMS gateway or directory delays only the requests waiting on
 //! it. A semaphore caps the requests in flight. On shutdown the loops stop receiving and the
 //! requests in flight get a bounded time to finish, so counters they are committing land.
+//! Each request is served by one configuration [`Snapshot`], read once when it arrives.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -58,26 +59,33 @@ impl Default for ServerSettings {
     }
 }
 
-/// What the server answers with. The `Live` parts are replaced on reload.
-pub struct Context<A> {
+/// What one configuration serves requests with. A reload replaces the whole snapshot at once,
+/// and each request reads it once, when it arrives, and uses that one to the end: it can never
+/// be checked against one client table, decided by another configuration's engine and encoded
+/// with a third one's dictionary.
+pub struct Snapshot<A> {
     /// Who may talk to us, with which secret.
-    pub clients: Arc<Live<ClientTable>>,
+    pub clients: ClientTable,
     /// The engine.
-    pub auth: Arc<A>,
+    pub auth: A,
+    /// Attribute names for logs and reply attributes.
+    pub dictionary: Arc<Dictionary>,
+}
+
+/// What the server answers with.
+pub struct Context<A> {
+    /// The current configuration; replaced on reload.
+    pub config: Arc<Live<Snapshot<A>>>,
     /// Whether the store and directories answer (Status-Server follows it).
     pub health: Arc<Health>,
-    /// Attribute names for logs and reply attributes.
-    pub dictionary: Arc<Live<Dictionary>>,
     /// What was received and dropped.
     pub counters: Arc<Counters>,
 }
 
 /// Everything the loops share.
 struct Shared<A> {
-    clients: Arc<Live<ClientTable>>,
-    auth: Arc<A>,
+    config: Arc<Live<Snapshot<A>>>,
     health: Arc<Health>,
-    dictionary: Arc<Live<Dictionary>>,
     cache: Arc<ReplyCache>,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
@@ -91,10 +99,8 @@ pub async fn run<A: Authenticate>(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let Context {
-        clients,
-        auth,
+        config,
         health,
-        dictionary,
         counters,
     } = context;
     let cache = Arc::new(ReplyCache::new(
@@ -106,10 +112,8 @@ pub async fn run<A: Authenticate>(
         watched.upgrade().map_or(0, |c| c.order_len())
     });
     let shared = Arc::new(Shared {
-        clients,
-        auth,
+        config,
         health,
-        dictionary,
         cache,
         counters,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
@@ -192,8 +196,9 @@ fn is_transient(e: &std::io::Error) -> bool {
     )
 }
 
-/// A request that passed the cheap checks, with its permit.
-struct Job {
+/// A request that passed the cheap checks, with its permit and its configuration.
+struct Job<A> {
+    snapshot: Arc<Snapshot<A>>,
     source: SocketAddr,
     packet: Packet,
     datagram: Vec<u8>,
@@ -214,9 +219,10 @@ fn admit<A: Authenticate>(
     socket: &UdpSocket,
     datagram: &[u8],
     source: SocketAddr,
-) -> Option<Job> {
-    let clients = shared.clients.get();
-    let Some(client) = clients.find(source.ip()) else {
+) -> Option<Job<A>> {
+    // The one read of the configuration for this request.
+    let snapshot = shared.config.get();
+    let Some(client) = snapshot.clients.find(source.ip()) else {
         log_drop(
             shared,
             DropCause::UnknownClient,
@@ -287,6 +293,7 @@ fn admit<A: Authenticate>(
         return None;
     };
     Some(Job {
+        snapshot,
         source,
         packet,
         datagram: datagram.to_vec(),
@@ -295,16 +302,16 @@ fn admit<A: Authenticate>(
     })
 }
 
-async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job) {
+async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job<A>) {
     let Job {
+        snapshot,
         source,
         packet,
         datagram,
         pending,
         permit,
     } = job;
-    let clients = shared.clients.get();
-    let Some(client) = clients.find(source.ip()) else {
+    let Some(client) = snapshot.clients.find(source.ip()) else {
         return;
     };
     let verified = match verify::verify(packet, &datagram, client) {
@@ -321,10 +328,9 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         tracing::debug!(%source, "Status-Server unanswered: health check failing");
         return;
     }
-    let dictionary = shared.dictionary.get();
     match handler::handle(
-        shared.auth.as_ref(),
-        &dictionary,
+        &snapshot.auth,
+        &snapshot.dictionary,
         client,
         source.ip(),
         verified,
