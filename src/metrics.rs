@@ -92,7 +92,7 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "tessera_up",
         "gauge",
-        "1 when the store and at least one directory answer",
+        "1 when the store commits and at least one directory answers",
     ),
 ];
 
@@ -254,7 +254,8 @@ pub fn render(health: &Health) -> String {
     out
 }
 
-/// Whether tessera can do its job: the store and at least one directory answer. Set by a
+/// Whether tessera can do its job: the store commits a write and at least one directory
+/// answers. Set by a
 /// periodic check, read by `/healthz` and by Status-Server (a NAS fails over to another server
 /// when we do not answer).
 #[derive(Debug)]
@@ -281,10 +282,12 @@ impl Health {
         let was = self.up.swap(up, Ordering::Relaxed);
         if was != up {
             if up {
-                tracing::info!("health check passed again: store and directories answer");
+                tracing::info!(
+                    "health check passed again: the store commits and a directory answers"
+                );
             } else {
                 tracing::error!(
-                    "health check failed: the store or every directory does not answer"
+                    "health check failed: the store cannot commit, or no directory answers"
                 );
             }
         }

@@ -226,8 +226,9 @@ async fn reload_on_hangup(
     }
 }
 
-/// Every five seconds: does the store answer, and at least one directory? Feeds `/healthz`,
-/// `tessera_up` and Status-Server.
+/// Every five seconds: can the store commit a write (a probe, as a login's counter update
+/// would), and does at least one directory answer? Feeds `/healthz`, `tessera_up` and
+/// Status-Server, so a NAS fails over when logins could only be rejected.
 async fn health_checks(
     store: Arc<dyn Store>,
     served: Arc<Live<Snapshot<Engine>>>,
@@ -240,10 +241,16 @@ async fn health_checks(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let store_ok = matches!(
-            tokio::time::timeout(Duration::from_secs(2), store.ping()).await,
-            Ok(Ok(()))
-        );
+        let probe = match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer within 2 s".to_string()),
+        };
+        if let Err(error) = &probe
+            && health.is_up()
+        {
+            tracing::error!(%error, "store health probe failed: a write could not be committed");
+        }
+        let store_ok = probe.is_ok();
         let current = served.get();
         let directory_ok =
             tokio::time::timeout(Duration::from_secs(5), current.auth.realms().any_answers())

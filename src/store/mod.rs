@@ -308,6 +308,6 @@ pub trait Store: Send + Sync {
     /// Deletes challenge rows that expired before `before`. Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
 
-    /// Checks the store answers (health checks).
+    /// Checks the store can commit a write (health checks): answering reads is not enough.
     async fn ping(&self) -> Result<(), StoreError>;
 }

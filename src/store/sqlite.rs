@@ -81,6 +81,15 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_time ON audit(time);
 ";
 
+/// Version 2: facts about the store itself — the health probe's last write, the fingerprint
+/// of the key that sealed its seeds.
+const SCHEMA_V2: &str = "
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
 /// See the module documentation.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
@@ -274,6 +283,12 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let tx = conn.transaction()?;
         tx.execute_batch(SCHEMA_V1)?;
         tx.execute_batch("PRAGMA user_version = 1")?;
+        tx.commit()?;
+    }
+    if version < 2 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V2)?;
+        tx.execute_batch("PRAGMA user_version = 2")?;
         tx.commit()?;
     }
     Ok(())
@@ -720,8 +735,19 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+        // A write probe, committed like any request's write: a store on a full disk or a
+        // read-only file still answers reads while it rejects every login, and health must
+        // say so (one row rewritten, one WAL frame per health check).
+        self.call_one_statement(|conn, _| {
+            execute_cached(
+                conn,
+                "INSERT INTO meta (name, value) VALUES ('health_probe', strftime('%s', 'now')) \
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {

@@ -241,3 +241,75 @@ fn status_server_and_healthz_follow_health() {
     );
     reply.expect("none");
 }
+
+/// Makes files immutable (`chattr +i`) for the life of the guard.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn new(paths: Vec<std::path::PathBuf>) -> Immutable {
+        for path in &paths {
+            let status = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .expect("chattr (e2fsprogs) is needed for this test");
+            assert!(
+                status.success(),
+                "chattr +i {} failed: the test needs root on a filesystem with the immutable flag",
+                path.display()
+            );
+        }
+        Immutable(paths)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(path)
+                .status();
+        }
+    }
+}
+
+/// Issue 13: with the database unable to commit (made immutable here; a full disk is the same
+/// to SQLite), every login was rejected while /healthz said 200, tessera_up was 1 and
+/// Status-Server was answered, so the NAS never failed over. Health now follows a write probe.
+#[test]
+fn issue_13_health_follows_the_stores_ability_to_commit() {
+    let server = Server::start_with(&with_metrics());
+    server.auth("mallory", "x", None).expect("Access-Reject");
+    assert_eq!(server.http_get("/healthz").0, "HTTP/1.1 200 OK");
+    let db = server.dir.path().join("tessera.db");
+    let wal = server.dir.path().join("tessera.db-wal");
+    assert!(wal.exists(), "WAL mode: the -wal file exists while serving");
+    let guard = Immutable::new(vec![db, wal]);
+
+    server.wait_for_log("health check failed");
+    assert_eq!(
+        server.http_get("/healthz").0,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let (_, body) = server.http_get("/metrics");
+    assert!(body.lines().any(|l| l == "tessera_up 0"), "{body}");
+    let reply = server.status_server();
+    assert!(
+        reply.output.contains("Sent Status-Server"),
+        "{}",
+        reply.output
+    );
+    reply.expect("none");
+    assert!(server.log_text().contains("store health probe failed"));
+
+    // Writable again: healthy again, without a restart.
+    drop(guard);
+    server.wait_for_log("health check passed again");
+    assert_eq!(server.http_get("/healthz").0, "HTTP/1.1 200 OK");
+    server.status_server().expect("Access-Accept");
+    let first = server.auth("alice", "wonderland", None);
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+}
