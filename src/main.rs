@@ -123,6 +123,10 @@ fn init_logging(format: LogFormat) {
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     let config = cli::load(path)?.config;
+    // What `serve` checks when it opens the store: the key file's mode, and that it is the
+    // key that sealed the store's seeds. Nothing is created.
+    tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
+        .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
     println!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),

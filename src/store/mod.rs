@@ -200,6 +200,30 @@ pub enum StoreError {
     /// A row holds a value this version does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store holds sealed seeds and the key file is gone; a new key would open none.
+    #[error(
+        "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
+    )]
+    KeyMissing {
+        /// The configured key file.
+        key_file: String,
+        /// The database.
+        db: String,
+    },
+    /// The key file is not the key that sealed the store's seeds.
+    #[error(
+        "key file {key_file} (fingerprint {found}) is not the key that sealed the token seeds in {db} ({expected}): restore the right key file"
+    )]
+    KeyMismatch {
+        /// The configured key file.
+        key_file: String,
+        /// The database.
+        db: String,
+        /// The key file's fingerprint.
+        found: String,
+        /// What the store recorded, or why it does not match.
+        expected: String,
+    },
 }
 
 /// The operations the engine and the admin CLI need. Each is atomic.

@@ -96,7 +96,8 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database, applies migrations and starts the store thread.
+    /// Opens (creating if needed) the database, applies migrations, checks that `key` is the
+    /// key that sealed the seeds it holds, and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -104,6 +105,26 @@ impl SqliteStore {
             })?;
         }
         let mut conn = open_connection(path)?;
+        match check_key(&conn, &key)? {
+            KeyCheck::Matches => {}
+            // Nothing sealed: whatever was recorded sealed nothing that is left; the next seal
+            // records this key.
+            KeyCheck::NothingSealed => {
+                conn.execute("DELETE FROM meta WHERE name = 'key_fingerprint'", [])?;
+            }
+            // A store from before fingerprints, whose seeds this key opens: record it now.
+            KeyCheck::Unrecorded => {
+                record_fingerprint(&conn, &key)?;
+            }
+            KeyCheck::Different(expected) => {
+                return Err(StoreError::KeyMismatch {
+                    key_file: String::new(),
+                    db: path.display().to_string(),
+                    found: key.fingerprint().to_string(),
+                    expected,
+                });
+            }
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tessera-store".into())
@@ -358,7 +379,81 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
     })
 }
 
+/// What the database says about a key.
+enum KeyCheck {
+    /// No sealed seed: any key will do.
+    NothingSealed,
+    /// The recorded fingerprint is this key's.
+    Matches,
+    /// No fingerprint recorded (a store from before they were), and this key opens a seed.
+    Unrecorded,
+    /// Another key sealed the seeds: what was recorded, or why it does not match.
+    Different(String),
+}
+
+/// Whether the database has this table (a read-only check may meet an unmigrated one).
+fn has_table(conn: &Connection, table: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [table],
+        |r| r.get(0),
+    )?)
+}
+
+/// Compares `key` with the key that sealed the seeds in the database.
+fn check_key(conn: &Connection, key: &SealKey) -> Result<KeyCheck, StoreError> {
+    if !has_table(conn, "tokens")? {
+        return Ok(KeyCheck::NothingSealed);
+    }
+    let one: Option<(String, Vec<u8>)> = conn
+        .query_row("SELECT serial, seed FROM tokens LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some((serial, seed)) = one else {
+        return Ok(KeyCheck::NothingSealed);
+    };
+    let recorded: Option<String> = if has_table(conn, "meta")? {
+        conn.query_row(
+            "SELECT value FROM meta WHERE name = 'key_fingerprint'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?
+    } else {
+        None
+    };
+    Ok(match recorded {
+        Some(recorded) if recorded == key.fingerprint() => KeyCheck::Matches,
+        Some(recorded) => KeyCheck::Different(format!("fingerprint {recorded}")),
+        None if key.open(&seed, &serial).is_ok() => KeyCheck::Unrecorded,
+        None => KeyCheck::Different(format!(
+            "no fingerprint recorded; token {serial} does not open"
+        )),
+    })
+}
+
+/// Records the key that seals the store's seeds (kept while any sealed seed is left).
+fn record_fingerprint(conn: &Connection, key: &SealKey) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO meta (name, value) VALUES ('key_fingerprint', ?1) \
+         ON CONFLICT(name) DO NOTHING",
+        [key.fingerprint()],
+    )?;
+    Ok(())
+}
+
 /// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
+/// The first sealed seed records the key's fingerprint, in the same transaction.
 fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(), StoreError> {
     let sealed = key.seal(&token.seed, &token.serial)?;
     let mut insert = conn.prepare_cached(concat!(
@@ -385,7 +480,7 @@ fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(
         token.created_at
     ]);
     match result {
-        Ok(_) => Ok(()),
+        Ok(_) => record_fingerprint(conn, key),
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
@@ -762,10 +857,84 @@ impl Store for SqliteStore {
     }
 }
 
-/// Opens the store as configured: the key file first (created if missing), then the database.
+/// Opens the store as configured. The key file is created only when missing *and* the
+/// database holds no sealed seed; the store refuses a key file other than the one that sealed
+/// its seeds (see [`SqliteStore::open`]).
 pub fn open_store(db: &Path, key_file: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    let key = SealKey::load_or_create(key_file)?;
-    Ok(Arc::new(SqliteStore::open(db, key)?))
+    let named = |e: StoreError| name_key_file(e, key_file);
+    let key = match SealKey::load(key_file)? {
+        Some(key) => key,
+        None if holds_sealed_seeds(db)? => {
+            return Err(StoreError::KeyMissing {
+                key_file: key_file.display().to_string(),
+                db: db.display().to_string(),
+            });
+        }
+        None => SealKey::create(key_file)?,
+    };
+    Ok(Arc::new(SqliteStore::open(db, key).map_err(named)?))
+}
+
+/// The checks [`open_store`] makes, creating nothing (`check-config`): the key file's mode and
+/// format, and, when the database exists, that the key file is there and is the one that
+/// sealed its seeds.
+pub fn check_store(db: &Path, key_file: &Path) -> Result<(), StoreError> {
+    let key = SealKey::load(key_file)?;
+    if !db.exists() {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match key {
+        None if has_sealed_seeds(&conn)? => Err(StoreError::KeyMissing {
+            key_file: key_file.display().to_string(),
+            db: db.display().to_string(),
+        }),
+        None => Ok(()),
+        Some(key) => match check_key(&conn, &key)? {
+            KeyCheck::Different(expected) => Err(StoreError::KeyMismatch {
+                key_file: key_file.display().to_string(),
+                db: db.display().to_string(),
+                found: key.fingerprint().to_string(),
+                expected,
+            }),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Whether the database holds a sealed seed.
+fn has_sealed_seeds(conn: &Connection) -> Result<bool, StoreError> {
+    if !has_table(conn, "tokens")? {
+        return Ok(false);
+    }
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))?)
+}
+
+/// Whether the database at `db` (if it exists) holds a sealed seed.
+fn holds_sealed_seeds(db: &Path) -> Result<bool, StoreError> {
+    if !db.exists() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    has_sealed_seeds(&conn)
+}
+
+/// Fills in the key file's name in a mismatch found by [`SqliteStore::open`].
+fn name_key_file(error: StoreError, key_file: &Path) -> StoreError {
+    match error {
+        StoreError::KeyMismatch {
+            db,
+            found,
+            expected,
+            ..
+        } => StoreError::KeyMismatch {
+            key_file: key_file.display().to_string(),
+            db,
+            found,
+            expected,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -792,6 +961,41 @@ mod tests {
             description: String::new(),
             created_at: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn the_store_refuses_a_key_other_than_the_one_that_sealed_its_seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = || SealKey::from_bytes(&[1; 32]);
+        let b = || SealKey::from_bytes(&[2; 32]);
+        // Nothing sealed yet: any key opens it.
+        drop(SqliteStore::open(&path, b()).unwrap());
+        let store = SqliteStore::open(&path, a()).unwrap();
+        store.insert_token(token("LSSM1")).await.unwrap();
+        drop(store);
+        assert!(matches!(
+            SqliteStore::open(&path, b()),
+            Err(StoreError::KeyMismatch { .. })
+        ));
+        // A store from before fingerprints: the key is checked on a seed, then recorded.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM meta", []).unwrap();
+        drop(conn);
+        assert!(matches!(
+            SqliteStore::open(&path, b()),
+            Err(StoreError::KeyMismatch { .. })
+        ));
+        drop(SqliteStore::open(&path, a()).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let recorded: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'key_fingerprint'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(recorded, a().fingerprint());
     }
 
     #[tokio::test]
