@@ -235,6 +235,21 @@ pub enum ProviderConfig {
     SmtpEmail(SmtpEmailConfig),
 }
 
+impl ProviderConfig {
+    /// The configured values the provider's peer must not get into a log, an error or the
+    /// audit (see `delivery::redact`).
+    pub fn secret_values(&self) -> Vec<String> {
+        match self {
+            ProviderConfig::File(_) => vec![],
+            ProviderConfig::SmppSms(c) => c.secret_values(),
+            ProviderConfig::DeviceSms(c) => c.secret_values(),
+            ProviderConfig::HttpSms(c) => c.secret_values(),
+            ProviderConfig::SmtpSms(c) => c.secret_values(),
+            ProviderConfig::SmtpEmail(c) => c.secret_values(),
+        }
+    }
+}
+
 /// A realm definition, checked.
 #[derive(Debug, Clone)]
 pub struct RealmConfig {
