@@ -522,6 +522,13 @@ impl Config {
             (Channel::Email, &raw.providers.email),
         ] {
             let mut defaults = 0;
+            // Without `default = true`, the first provider in the file is the default (the
+            // table is sorted by name, so find it by position).
+            let first_in_file = table
+                .iter()
+                .min_by_key(|(_, spanned)| spanned.span().start)
+                .map(|(name, _)| name.clone());
+            let any_marked = table.values().any(|p| p.get_ref().default);
             for (name, spanned) in table {
                 let key = format!("provider.{channel}.{name}");
                 let provider = spanned.get_ref();
@@ -548,10 +555,12 @@ impl Config {
                 let config = provider_config(channel, &provider.class, &keys, &resolve);
                 match config {
                     Ok(c) => {
+                        let default = provider.default
+                            || (!any_marked && first_in_file.as_ref() == Some(name));
                         providers
                             .entry(channel)
                             .or_default()
-                            .insert(name.clone(), (c, provider.default));
+                            .insert(name.clone(), (c, default));
                     }
                     Err(message) => errors.at(spanned.span(), key, message),
                 }

@@ -507,3 +507,30 @@ fn issue_13_an_echoing_gateway_gets_no_secret_into_log_or_audit() {
     }
     assert!(audit.contains("HTTP 400: rejected:"), "{audit}");
 }
+
+/// Issue 13: without `default = true` the default provider was the alphabetically first, not
+/// the first in the file as documented.
+#[test]
+fn issue_13_the_default_provider_is_the_first_in_the_file() {
+    let providers = "[provider.sms.zeta]\nclass = \"file\"\npath = \"zeta.log\"\n\n\
+                     [provider.sms.alpha]\nclass = \"file\"\npath = \"alpha.log\"\n"
+        .to_string();
+    let server = Server::start_with(&setup_with(providers, None));
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let zeta = std::fs::read_to_string(server.dir.path().join("zeta.log")).unwrap_or_default();
+    assert!(zeta.contains("+4917012345678"), "zeta.log: {zeta:?}");
+    assert!(!server.dir.path().join("alpha.log").exists());
+
+    // `default = true` still wins over the order.
+    let providers = "[provider.sms.zeta]\nclass = \"file\"\npath = \"zeta.log\"\n\n\
+                     [provider.sms.alpha]\nclass = \"file\"\npath = \"alpha.log\"\ndefault = true\n"
+        .to_string();
+    let server = Server::start_with(&setup_with(providers, None));
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    assert!(server.dir.path().join("alpha.log").exists());
+    assert!(!server.dir.path().join("zeta.log").exists());
+}
