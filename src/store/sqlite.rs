@@ -99,11 +99,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database, applies migrations, checks that `key` is the
     /// key that sealed the seeds it holds, and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        create_private(path)?;
         let mut conn = open_connection(path)?;
         match check_key(&conn, &key)? {
             KeyCheck::Matches => {}
@@ -377,6 +373,35 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
         created_at: row.get(15)?,
         serial,
     })
+}
+
+/// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
+/// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
+/// the `-wal` and `-shm` files with the database file's mode, so they are 0600 too.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |what: &Path, e: std::io::Error| {
+        StoreError::Corrupt(format!("cannot create {}: {e}", what.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed(dir, e))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(path, e)),
+    }
 }
 
 /// What the database says about a key.

@@ -316,3 +316,42 @@ fn issue_13_check_config_refuses_a_key_file_others_can_read() {
         "check-config creates nothing"
     );
 }
+
+/// Issue 13: the database (PIN hashes, audit) was created mode 0644; only the key file was
+/// private. Now the database, its -wal and -shm are 0600, and a directory tessera creates for
+/// them 0700.
+#[test]
+fn issue_13_the_database_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Setup::default());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("path = \"tessera.db\"", "path = \"data/tessera.db\"")
+        .replace(
+            "key_file = \"tessera.key\"",
+            "key_file = \"keys/tessera.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    let server = crate::util::Server::start_in(dir, &path);
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let mode = |p: &str| {
+        std::fs::metadata(server.dir.path().join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700, "data/");
+    assert_eq!(mode("keys"), 0o700, "keys/");
+    for file in [
+        "data/tessera.db",
+        "data/tessera.db-wal",
+        "data/tessera.db-shm",
+        "keys/tessera.key",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
