@@ -264,6 +264,7 @@ impl HttpSmsConfig {
             ));
         }
         self.method()?;
+        self.check_proxy()?;
         ReplyRule::from_config(self)?;
         if let Some(t) = &self.auth_type
             && !t.eq_ignore_ascii_case("basic")
@@ -271,6 +272,38 @@ impl HttpSmsConfig {
             return Err(format!(
                 "AUTH_TYPE: {t:?} is not supported (only \"basic\")"
             ));
+        }
+        Ok(())
+    }
+
+    /// `PROXY`: http:// or https:// URLs only (reqwest is built without SOCKS), and per-scheme
+    /// keys `http`/`https`. Anything else would be skipped silently and the gateway reached
+    /// directly. Errors never quote the URL: it may carry credentials.
+    fn check_proxy(&self) -> Result<(), String> {
+        let urls: Vec<(Option<&str>, &Secret)> = match &self.proxy {
+            None => vec![],
+            Some(ProxySetting::All(url)) => vec![(None, url)],
+            Some(ProxySetting::PerScheme(map)) => {
+                map.iter().map(|(k, v)| (Some(k.as_str()), v)).collect()
+            }
+        };
+        for (key, url) in urls {
+            if let Some(key) = key
+                && !matches!(key.to_ascii_lowercase().as_str(), "http" | "https")
+            {
+                return Err(format!("PROXY: scheme {key:?} is not http or https"));
+            }
+            let text = String::from_utf8_lossy(url.expose());
+            match reqwest::Url::parse(&text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) => {
+                    return Err(format!(
+                        "PROXY: scheme {:?} is not supported (use an http:// or https:// proxy)",
+                        u.scheme()
+                    ));
+                }
+                Err(_) => return Err("PROXY: not a proxy URL".into()),
+            }
         }
         Ok(())
     }

@@ -355,3 +355,43 @@ fn issue_13_the_database_and_its_directory_are_private() {
         assert_eq!(mode(file), 0o600, "{file}");
     }
 }
+
+/// Issue 13: an unsupported `PROXY` scheme (`ftp://`) passed the checks and the proxy was
+/// silently skipped: the gateway was then reached directly. It is a config error now, with its
+/// line, and without the URL's credentials.
+#[test]
+fn issue_13_an_unsupported_proxy_scheme_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        providers:
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"http://127.0.0.1:9/send\"\n\
+                    PROXY = \"ftp://puser:proxy-pw@127.0.0.1:21\"\n\n\
+                    [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
+                .into(),
+        ..Setup::default()
+    };
+    let path = write_config(dir.path(), &setup);
+    let (code, stderr) = check_config(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("provider.sms.gw"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("PROXY: scheme \"ftp\" is not supported"),
+        "{line}"
+    );
+    let location = line.split(": provider.sms.gw").next().unwrap();
+    assert!(
+        location
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .is_ok(),
+        "file:line: {line}"
+    );
+    assert!(!stderr.contains("proxy-pw"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&path);
+    assert_eq!(code, Some(1), "serve refuses it too: {stderr}");
+}
