@@ -125,8 +125,12 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         server::run(sockets, context, &config.server, shutdown)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
-        // Every request has finished or timed out; the store thread ends when the last handle
-        // goes, after it has committed what it holds.
+        // Every request has finished or timed out. Checkpoint the WAL into the database, so a
+        // clean stop leaves one file (the store thread ends when the last handle goes).
+        match store.checkpoint().await {
+            Ok(()) => tracing::debug!("store checkpointed"),
+            Err(error) => tracing::warn!(%error, "store not checkpointed on stop"),
+        }
         tracing::info!("tessera stopped");
         Ok(())
     })

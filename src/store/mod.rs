@@ -332,6 +332,10 @@ pub trait Store: Send + Sync {
     /// Deletes challenge rows that expired before `before`. Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
 
+    /// Moves everything written so far into the main database file and empties the
+    /// write-ahead log (clean stop: no WAL is left beside the database).
+    async fn checkpoint(&self) -> Result<(), StoreError>;
+
     /// Checks the store can commit a write (health checks): answering reads is not enough.
     async fn ping(&self) -> Result<(), StoreError>;
 }

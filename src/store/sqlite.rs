@@ -30,6 +30,15 @@ type Job = Box<dyn FnOnce(&mut Connection, &SealKey) -> Reply + Send>;
 /// Answers one caller, given the outcome of the batch's commit.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// What the store thread is asked to do.
+enum Work {
+    /// A job, batched with the others waiting.
+    Job(Job),
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` once the jobs queued before it have committed,
+    /// outside any transaction (clean stop).
+    Checkpoint(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
@@ -92,7 +101,7 @@ CREATE TABLE meta (
 
 /// See the module documentation.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
 }
 
 impl SqliteStore {
@@ -121,7 +130,7 @@ impl SqliteStore {
                 });
             }
         }
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("tessera-store".into())
             .spawn(move || run_batches(&mut conn, &key, &queue))
@@ -178,7 +187,9 @@ impl SqliteStore {
                 }
             })
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)
+        self.jobs
+            .send(Work::Job(job))
+            .map_err(|_| StoreError::Closed)
     }
 
     async fn run<T, F>(&self, f: F, kind: Kind) -> Result<T, StoreError>
@@ -205,7 +216,9 @@ impl SqliteStore {
             })
         });
         let started = std::time::Instant::now();
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Work::Job(job))
+            .map_err(|_| StoreError::Closed)?;
         let answer = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
         answer
@@ -247,12 +260,26 @@ fn in_savepoint<T>(
 
 /// The store thread: takes whatever jobs are waiting, runs them in one transaction, commits
 /// once, then answers. Ends when every sender is dropped.
-fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Work>) {
+    // Work taken from the queue that must wait for the batch before it.
+    let mut next: Option<Work> = None;
+    loop {
+        let first = match next.take().map_or_else(|| queue.recv().ok(), Some) {
+            None => break,
+            Some(Work::Checkpoint(reply)) => {
+                let _ = reply.send(checkpoint(conn));
+                continue;
+            }
+            Some(Work::Job(job)) => job,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Work::Job(job)) => batch.push(job),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -269,6 +296,20 @@ fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>
             reply(committed.clone());
         }
     }
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes. `Err` when readers (an
+/// admin command) kept it from completing.
+fn checkpoint(conn: &Connection) -> Result<(), String> {
+    let (busy, _log, _done): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(|e| e.to_string())?;
+    if busy != 0 {
+        return Err("the WAL is in use by another connection".into());
+    }
+    Ok(())
 }
 
 /// Opens the database with the settings the store relies on and brings its schema up to date.
@@ -852,6 +893,16 @@ impl Store for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Work::Checkpoint(tx))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Commit)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

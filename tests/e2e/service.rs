@@ -146,6 +146,11 @@ fn sigterm_stops_gracefully() {
     server.signal("TERM");
     assert_eq!(server.wait_exit(), Some(0));
     server.wait_for_log("tessera stopped");
+    // Issue 13: a clean stop checkpoints the WAL into the database and leaves no -wal data
+    // beside it (it left megabytes).
+    let wal = server.dir.path().join("tessera.db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "{} bytes left in the WAL", wal_len);
 }
 
 #[test]
