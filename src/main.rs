@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[macro_use]
 mod cli;
 
 use cli::Failure;
@@ -127,7 +128,7 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     // key that sealed the store's seeds. Nothing is created.
     tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
         .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
-    println!(
+    out!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),
         config.listen.len(),

@@ -242,7 +242,7 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
                     .set_counter(&serial, found + 2)
                     .await
                     .map_err(failed)?;
-                println!("{serial}: resynced");
+                out!("{serial}: resynced");
             }
             TokenCommand::SetPin { serial } => {
                 existing(store, &serial).await?;
@@ -261,7 +261,7 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
                 };
                 let cleared = hash.is_none();
                 store.set_pin_hash(&serial, hash).await.map_err(failed)?;
-                println!(
+                out!(
                     "{serial}: {}",
                     if cleared { "PIN cleared" } else { "PIN set" }
                 );
@@ -273,7 +273,7 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
 
 fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
     if found {
-        println!("{serial}: {what}");
+        out!("{serial}: {what}");
         Ok(())
     } else {
         Err(Failure::No(format!(
@@ -378,14 +378,15 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
         print_json(&value);
         return Ok(());
     }
-    println!(
+    out!(
         "{}: {} token enrolled for {account}",
-        token.serial, token.kind
+        token.serial,
+        token.kind
     );
     if let Some(uri) = uri {
-        println!("{uri}");
+        out!("{uri}");
         match qrcode::QrCode::new(uri.as_bytes()) {
-            Ok(code) => println!(
+            Ok(code) => out!(
                 "{}",
                 code.render::<qrcode::render::unicode::Dense1x2>()
                     .quiet_zone(true)

@@ -233,3 +233,30 @@ fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
     assert!(stored.starts_with("mallory\\nFORGED"), "{stored:?}");
     assert!(!stored.contains('\x1b'), "{stored:?}");
 }
+
+/// Issue 13: `tessera audit | head -1` and `token list | head` panicked with exit 101 on the
+/// closed pipe. They now stop quietly with success. The pipe's read end is closed before the
+/// command starts, so its first line already meets a closed pipe.
+#[test]
+fn issue_13_cli_commands_exit_quietly_on_a_closed_pipe() {
+    let server = Server::start();
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    server.wait_for_log("result=\"challenge\"");
+    for args in [&["audit"][..], &["token", "list"], &["check-config"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = tessera()
+            .arg("--config")
+            .arg(server.dir.path().join("tessera.toml"))
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
