@@ -108,6 +108,11 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             shutdown.clone(),
         ));
         tokio::spawn(purge_challenges(store.clone(), shutdown.clone()));
+        tokio::spawn(purge_audit(
+            store.clone(),
+            config.store.audit_days,
+            shutdown.clone(),
+        ));
         if let Some(listener) = metrics_listener {
             tokio::spawn(metrics::serve_http(
                 listener,
@@ -277,6 +282,48 @@ async fn purge_challenges(store: Arc<dyn Store>, shutdown: CancellationToken) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "expired challenges purged"),
             Err(error) => tracing::warn!(%error, "purging expired challenges failed"),
+        }
+    }
+}
+
+/// Deletes audit rows older than `[store] audit_days` (0: never) at start and then hourly,
+/// a few thousand rows per store job so requests are never held up behind one big delete.
+async fn purge_audit(store: Arc<dyn Store>, days: u32, shutdown: CancellationToken) {
+    if days == 0 {
+        return;
+    }
+    const ROWS_PER_JOB: u32 = 5000;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let before = SystemClock.now() - i64::from(days) * 86_400;
+        let mut purged = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match store.purge_audit(before, ROWS_PER_JOB).await {
+                Ok(n) => {
+                    purged += n;
+                    if n < ROWS_PER_JOB as usize {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "purging old audit rows failed");
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(
+                rows = purged,
+                days,
+                "audit rows older than audit_days purged"
+            );
         }
     }
 }

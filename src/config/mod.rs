@@ -106,6 +106,13 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// The seed-encryption key file (created with mode 0600 if missing).
     pub key_file: PathBuf,
+    /// Days audit rows are kept; older ones are purged in the background. 0 keeps them all.
+    #[serde(default = "default_audit_days")]
+    pub audit_days: u32,
+}
+
+fn default_audit_days() -> u32 {
+    90
 }
 
 /// `[directory.NAME]`: a `type` and that type's keys.
@@ -696,6 +703,7 @@ impl Config {
         let store = StoreConfig {
             path: resolve(&raw.store.path),
             key_file: resolve(&raw.store.key_file),
+            audit_days: raw.store.audit_days,
         };
         let mut server = raw.server;
         server.dictionary = server.dictionary.map(|p| resolve(&p));

@@ -321,6 +321,14 @@ pub trait Store: Send + Sync {
     /// Appends an audit row. Best effort: failures are logged, not returned.
     async fn audit(&self, entry: AuditEntry);
 
+    /// Appends an audit row and waits until it is committed (admin commands, which exit
+    /// right after).
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// Deletes audit rows older than `before` (Unix time), at most `limit` of them, so one
+    /// call never holds the store for long. Returns how many.
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError>;
+
     /// Audit rows, newest first.
     async fn audit_rows(
         &self,

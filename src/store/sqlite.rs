@@ -518,6 +518,26 @@ fn record_fingerprint(conn: &Connection, key: &SealKey) -> Result<(), StoreError
     Ok(())
 }
 
+/// Inserts one audit row.
+fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            entry.time,
+            entry.client,
+            entry.user,
+            entry.realm,
+            entry.serial,
+            entry.action,
+            entry.result,
+            entry.reason
+        ],
+    )?;
+    Ok(())
+}
+
 /// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
 /// The first sealed seed records the key's fingerprint, in the same transaction.
 fn insert_token_row(conn: &Connection, key: &SealKey, token: &Token) -> Result<(), StoreError> {
@@ -844,26 +864,28 @@ impl Store for SqliteStore {
         let entry = entry.with_controls_escaped();
         // Nobody waits for an audit row: it is queued and committed with the next batch, and a
         // failure is logged on the store thread.
-        let result = self.detached(move |conn, _| {
-            conn.prepare_cached(
-                "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                entry.time,
-                entry.client,
-                entry.user,
-                entry.realm,
-                entry.serial,
-                entry.action,
-                entry.result,
-                entry.reason
-            ])?;
-            Ok(())
-        });
+        let result = self.detached(move |conn, _| insert_audit(conn, &entry));
         if let Err(error) = result {
             tracing::error!(%error, "audit row not written");
         }
+    }
+
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.with_controls_escaped();
+        self.call_one_statement(move |conn, _| insert_audit(conn, &entry))
+            .await
+    }
+
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM audit WHERE id IN \
+                 (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
+                params![before, limit],
+            )?)
+        })
+        .await
     }
 
     async fn audit_rows(

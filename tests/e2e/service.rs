@@ -318,3 +318,45 @@ fn issue_13_health_follows_the_stores_ability_to_commit() {
         .auth("alice", &server.last_otp(), Some(&first.state()))
         .expect("Access-Accept");
 }
+
+/// Issue 13: the audit table grew without limit. `[store] audit_days` (default 90) now
+/// bounds it: older rows are purged in the background, from the start on.
+#[test]
+fn issue_13_audit_rows_older_than_audit_days_are_purged() {
+    let mut server = Server::start();
+    server.auth("mallory", "x", None).expect("Access-Reject");
+    server.wait_for_log("result=\"reject\"");
+    let config = server.dir.path().join("tessera.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "key_file = \"tessera.key\"\n",
+        "key_file = \"tessera.key\"\naudit_days = 30\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    {
+        let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
+        for (days, user) in [(45, "old-1"), (31, "old-2"), (29, "recent")] {
+            db.execute(
+                "INSERT INTO audit (time, client, user, realm, action, result, reason) \
+                 VALUES (?1, 'test', ?2, 'local', 'authenticate', 'reject', 'test row')",
+                rusqlite::params![now - days * 86_400, user],
+            )
+            .unwrap();
+        }
+    }
+    server.restart();
+    let line = server.wait_for_log("audit rows older than audit_days purged");
+    assert!(line.contains("rows=2"), "{line}");
+    let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
+    let users: Vec<String> = db
+        .prepare("SELECT user FROM audit ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(users, ["mallory", "recent"]);
+}

@@ -147,7 +147,7 @@ fn disable_enable_delete_and_audit() {
 
     // Audit rows are written just after the reply leaves: wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let (out, results) = loop {
+    let (out, rows) = loop {
         let (code, out, _) = cli(
             &server,
             &["audit", "--user", "alice", "--since", "1h", "--json"],
@@ -155,19 +155,68 @@ fn disable_enable_delete_and_audit() {
         );
         assert_eq!(code, 0);
         let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let results: Vec<String> = rows
-            .as_array()
-            .unwrap()
+        let rows = rows.as_array().unwrap().clone();
+        let decisions = rows
             .iter()
-            .map(|r| r["result"].as_str().unwrap().to_string())
-            .collect();
-        if results.len() >= 2 || std::time::Instant::now() > deadline {
-            break (out, results);
+            .filter(|r| !r["action"].as_str().unwrap().starts_with("token "))
+            .count();
+        if decisions >= 2 || std::time::Instant::now() > deadline {
+            break (out, rows);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
+    let results: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r["action"].as_str().unwrap().starts_with("token "))
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
     assert_eq!(results, ["accept", "reject"], "newest first");
     assert!(!out.contains("755224"));
+
+    // Issue 13: the admin commands wrote no audit row. Each change now does: who ran it (the
+    // OS user), what, which serial, whose token, and how it went.
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    let admin: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["action"].as_str().unwrap().starts_with("token "))
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["serial"].as_str().unwrap_or("-"),
+                r["result"].as_str().unwrap(),
+                r["client"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let client = format!("cli ({me})");
+    assert_eq!(
+        admin,
+        [
+            ("token delete", serial.as_str(), "ok", client.as_str()),
+            ("token enable", serial.as_str(), "ok", client.as_str()),
+            ("token disable", serial.as_str(), "ok", client.as_str()),
+            ("token enroll", serial.as_str(), "ok", client.as_str()),
+        ],
+        "newest first:\n{out}"
+    );
+    // The failed second delete is there too (the token no longer names its owner).
+    let (_, all, _) = cli(&server, &["audit", "--json"], "");
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    let failed = &all.as_array().unwrap()[0];
+    assert_eq!(failed["action"], "token delete", "{all}");
+    assert_eq!(failed["result"], "failed", "{all}");
+    assert_eq!(failed["serial"], serial.as_str(), "{all}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no token with serial"),
+        "{all}"
+    );
 }
 
 #[test]
