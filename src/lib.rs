@@ -18,6 +18,7 @@
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
 //! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
 //! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
+//! - [`log_format`]: control characters escaped on the way to the human log and the audit.
 //! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
 #![warn(missing_docs)]
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod delivery;
 pub mod directory;
 pub mod live;
+pub mod log_format;
 pub mod metrics;
 pub mod otp;
 pub mod password_hash;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[macro_use]
 mod cli;
 
 use cli::Failure;
@@ -104,7 +105,9 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let output = match format {
+        // Every value escaped: a User-Name with a newline must not write a second line.
         LogFormat::Human => fmt::layer()
+            .fmt_fields(tessera::log_format::HumanFields)
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
@@ -121,7 +124,11 @@ fn init_logging(format: LogFormat) {
 
 fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     let config = cli::load(path)?.config;
-    println!(
+    // What `serve` checks when it opens the store: the key file's mode, and that it is the
+    // key that sealed the store's seeds. Nothing is created.
+    tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
+        .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
+    out!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
         path.display(),
         config.listen.len(),

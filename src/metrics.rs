@@ -85,17 +85,26 @@ const HELP: &[(&str, &str, &str)] = &[
         "token store operation latency (queue, work and commit)",
     ),
     (
+        "tessera_reply_cache_entries",
+        "gauge",
+        "requests held by the reply cache (answered and in flight)",
+    ),
+    (
         "tessera_up",
         "gauge",
-        "1 when the store and at least one directory answer",
+        "1 when the store commits and at least one directory answers",
     ),
 ];
+
+/// Reads a gauge's current value when the metrics are rendered.
+type GaugeSource = Box<dyn Fn() -> usize + Send + Sync>;
 
 /// The registry. See the module documentation.
 #[derive(Default)]
 pub struct Registry {
     counters: Mutex<BTreeMap<(&'static str, Labels), u64>>,
     histograms: Mutex<BTreeMap<(&'static str, Labels), Histogram>>,
+    gauges: Mutex<BTreeMap<&'static str, GaugeSource>>,
 }
 
 /// The process-wide registry.
@@ -138,6 +147,14 @@ fn update<V: Default>(
 pub fn inc(name: &'static str, pairs: &[(&'static str, &str)]) {
     if let Ok(mut counters) = global().counters.lock() {
         update(&mut counters, name, pairs, |count| *count += 1);
+    }
+}
+
+/// Makes `read` the source of a gauge: it is called when the metrics are rendered, so the
+/// thing measured pays nothing per request. A later registration replaces an earlier one.
+pub fn register_gauge(name: &'static str, read: impl Fn() -> usize + Send + Sync + 'static) {
+    if let Ok(mut gauges) = global().gauges.lock() {
+        gauges.insert(name, Box::new(read));
     }
 }
 
@@ -208,6 +225,11 @@ pub fn render(health: &Health) -> String {
             let _ = writeln!(out, "tessera_up {}", u8::from(health.is_up()));
             continue;
         }
+        if let Ok(gauges) = global().gauges.lock()
+            && let Some(read) = gauges.get(name)
+        {
+            let _ = writeln!(out, "{name} {}", read());
+        }
         for ((n, labels), value) in counters.iter().filter(|((n, _), _)| n == name) {
             let _ = writeln!(out, "{n}{} {value}", label_text(labels, None));
         }
@@ -232,7 +254,8 @@ pub fn render(health: &Health) -> String {
     out
 }
 
-/// Whether tessera can do its job: the store and at least one directory answer. Set by a
+/// Whether tessera can do its job: the store commits a write and at least one directory
+/// answers. Set by a
 /// periodic check, read by `/healthz` and by Status-Server (a NAS fails over to another server
 /// when we do not answer).
 #[derive(Debug)]
@@ -259,10 +282,12 @@ impl Health {
         let was = self.up.swap(up, Ordering::Relaxed);
         if was != up {
             if up {
-                tracing::info!("health check passed again: store and directories answer");
+                tracing::info!(
+                    "health check passed again: the store commits and a directory answers"
+                );
             } else {
                 tracing::error!(
-                    "health check failed: the store or every directory does not answer"
+                    "health check failed: the store cannot commit, or no directory answers"
                 );
             }
         }

@@ -34,7 +34,7 @@ use subtle::ConstantTimeEq;
 
 use super::backoff::{BackoffSchedule, UnknownNames};
 use super::policy::{OtpPin, PolicyContext, PolicySet, Scope};
-use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome};
+use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
@@ -64,6 +64,8 @@ pub struct Engine {
     pub(super) backoff: BackoffSchedule,
     /// Back-off counts of names no directory knows (the store keeps the others').
     pub(super) unknown_names: UnknownNames,
+    /// Checks reply attributes before an Accept; see [`Engine::with_reply_check`].
+    pub(super) reply_check: Option<Arc<dyn ReplyCheck>>,
 }
 
 /// A decision plus what the log and the audit need to know about it.
@@ -219,7 +221,15 @@ impl Engine {
             settings,
             clock,
             unknown_names: UnknownNames::default(),
+            reply_check: None,
         }
+    }
+
+    /// Checks every reply attribute with `check` before accepting (the front end's dictionary
+    /// of the same configuration); an attribute that cannot be sent rejects the request.
+    pub fn with_reply_check(mut self, check: Arc<dyn ReplyCheck>) -> Self {
+        self.reply_check = Some(check);
+        self
     }
 
     /// Removes the PIN hashes that versions before 0.2 stored on autoenrolled tokens (a hash of
@@ -270,9 +280,16 @@ impl Engine {
             Ok(user) => (user, None),
             Err(decision) => (None, Some(decision)),
         };
+        let login = match (&user, &normalized) {
+            (Some((entry, _)), _) => entry.login.clone(),
+            // A refused name is no identity: it reaches only the log and the audit (escaped
+            // there), as typed, so an admin sees what was tried.
+            (None, Err(_)) => req.user_name.clone(),
+            (None, Ok(_)) => typed,
+        };
         let ctx = Ctx {
             req: &req,
-            login: user.as_ref().map_or(typed, |(u, _)| u.login.clone()),
+            login,
             realm,
             user,
             now: now_ms.div_euclid(1000),
@@ -307,12 +324,12 @@ impl Engine {
         tracing::info!(
             client = %req.client_name,
             user = %ctx.login,
-            typed = %typed,
             realm = %realm.name,
             result = decision.result(),
             reason = %decision.reason,
             serial = decision.serial.as_deref().unwrap_or("-"),
             duration_ms = started.elapsed().as_millis() as u64,
+            typed = %typed,
             "authentication"
         );
         crate::metrics::inc(
@@ -389,6 +406,29 @@ impl Engine {
             } else {
                 reply.push((template.attribute.clone(), value));
             }
+        }
+        // Fail closed: an Accept without an attribute a policy added (it may be the one that
+        // restricts the user) is worse than no Accept.
+        let unsendable = self.reply_check.as_ref().and_then(|check| {
+            reply.iter().find_map(|(name, value)| {
+                check
+                    .check(name, value)
+                    .err()
+                    .map(|error| (name.clone(), error))
+            })
+        });
+        if let Some((attribute, error)) = unsendable {
+            tracing::error!(
+                user = %ctx.login,
+                %attribute,
+                %error,
+                "reply attribute cannot be sent: Access-Accept turned into Access-Reject"
+            );
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                format!("reply attribute {attribute} cannot be sent: {error}"),
+                decision.serial.as_deref(),
+            ));
         }
         Ok(decision)
     }

@@ -74,6 +74,15 @@ pub trait Authenticate: Send + Sync + 'static {
     fn authenticate(&self, request: AuthRequest) -> impl Future<Output = Outcome> + Send;
 }
 
+/// Whether a reply attribute can be sent as the policies made it: the front end's dictionary
+/// (for RADIUS: the name is known, the value fits its type and length). The engine asks before
+/// it accepts, so an Accept never goes out without an attribute a policy added — one that
+/// cannot be encoded (a 300-octet `Class = {givenname}`) turns the Accept into a Reject.
+pub trait ReplyCheck: Send + Sync {
+    /// `Err` says why `attribute = value` cannot be sent.
+    fn check(&self, attribute: &str, value: &str) -> Result<(), String>;
+}
+
 /// Where "now" comes from: the system clock in the server, a settable one in tests.
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.

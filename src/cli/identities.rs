@@ -68,6 +68,18 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
                 .set_token_owner(&token.serial, &user.login)
                 .await
                 .map_err(failed)?;
+            let moved = Token {
+                user: user.login.clone(),
+                ..token.clone()
+            };
+            super::token::audit_change(
+                store,
+                "token identities --fix",
+                Some(&moved),
+                None,
+                &Ok(()),
+            )
+            .await;
             Verdict::Moved
         } else {
             Verdict::Kept
@@ -89,7 +101,7 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
             .collect();
         print_json(&serde_json::Value::Array(list));
     } else if rows.is_empty() {
-        println!("every token is stored under its owner's identity");
+        out!("every token is stored under its owner's identity");
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()

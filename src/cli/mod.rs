@@ -4,6 +4,15 @@
 //! Output is aligned text for people and `--json` for scripts. Results go to stdout,
 //! diagnostics to stderr; the exit code says "ok" (0), "no" (1) or "could not run" (2).
 
+/// `println!` for results. A closed pipe (`tessera audit | head -1`) ends the command quietly
+/// with success, as ripgrep does, instead of a panic and exit 101; any other write error is
+/// exit 2.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 pub mod audit;
 pub mod identities;
 pub mod provider;
@@ -98,6 +107,24 @@ pub fn store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
         .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))
 }
 
+/// Writes one line to stdout for the `out!` macro.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("tessera: cannot write to stdout: {e}");
+            std::process::exit(2)
+        }
+    }
+}
+
 /// A single-threaded runtime for a command.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
@@ -106,8 +133,18 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))
 }
 
-/// Prints rows as columns aligned under their headers.
+/// Prints rows as columns aligned under their headers. Control characters in cells are
+/// escaped (rows written by older versions may hold them raw): one row, one line.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| tessera::log_format::escape_controls(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -120,7 +157,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        out!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -130,7 +167,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
 
 /// Prints a value as pretty JSON.
 pub fn print_json(value: &serde_json::Value) {
-    println!(
+    out!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );

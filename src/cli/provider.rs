@@ -63,7 +63,7 @@ pub fn run(path: &std::path::Path, command: ProviderCommand) -> Result<(), Failu
     };
     match super::runtime()?.block_on(provider.send(&message)) {
         Ok(receipt) => {
-            println!(
+            out!(
                 "{channel} provider {name}: sent; the peer said: {}",
                 receipt.detail
             );

@@ -2,7 +2,7 @@
 //!
 //! Start: load and check the config (refuse on any problem), open the store, bind the RADIUS
 //! sockets (and the metrics listener when configured), then serve. SIGHUP re-reads the config:
-//! a good one replaces the engine and the client table for new requests (open challenges live
+//! a good one replaces the engine, the client table and the dictionary, together, for new requests (open challenges live
 //! in the store, so they survive); a bad one is logged and the running one stays. SIGTERM or
 //! SIGINT stops receiving, lets requests in flight finish within the grace time, and closes the
 //! store last.
@@ -21,22 +21,26 @@ use tessera::delivery::Providers;
 use tessera::directory::Realms;
 use tessera::live::Live;
 use tessera::metrics::{self, Health};
-use tessera::radius::clients::ClientTable;
 use tessera::radius::counters::Counters;
 use tessera::radius::dictionary::Dictionary;
-use tessera::radius::server;
+use tessera::radius::server::{self, Snapshot};
 use tessera::store::Store;
 use tessera::store::sqlite::open_store;
 
 use super::{Failure, load};
 
-fn build_engine(
+/// One configuration's engine, client table and dictionary, to be served (and on reload
+/// replaced) together. The engine checks reply attributes against the same dictionary that
+/// encodes them.
+fn build_snapshot(
     store: &Arc<dyn Store>,
     config: &Config,
     realms: Realms,
     providers: Providers,
-) -> Engine {
-    Engine::new(
+    dictionary: Dictionary,
+) -> Snapshot<Engine> {
+    let dictionary = Arc::new(dictionary);
+    let engine = Engine::new(
         store.clone(),
         realms,
         config.policies.clone(),
@@ -44,6 +48,12 @@ fn build_engine(
         config.auth.clone(),
         Arc::new(SystemClock),
     )
+    .with_reply_check(dictionary.clone());
+    Snapshot {
+        clients: config.clients.clone(),
+        auth: engine,
+        dictionary,
+    }
 }
 
 /// Runs the server until a signal stops it.
@@ -62,9 +72,9 @@ pub fn run(path: &Path) -> Result<(), Failure> {
     runtime.block_on(async move {
         let store = open_store(&config.store.path, &config.store.key_file)
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
-        let engine_now = build_engine(&store, &config, realms, providers);
+        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary);
         // No hash of a directory password stays where the policy never checks it.
-        match engine_now.remove_unused_password_pins().await {
+        match snapshot.auth.remove_unused_password_pins().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 tokens = n,
@@ -72,9 +82,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             ),
             Err(error) => tracing::warn!(%error, "could not remove unused PIN hashes"),
         }
-        let engine = Arc::new(Live::new(engine_now));
-        let clients = Arc::new(Live::new(config.clients.clone()));
-        let dictionary = Arc::new(Live::new(dictionary));
+        let served = Arc::new(Live::new(snapshot));
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
             .await
@@ -99,20 +107,23 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             path.to_path_buf(),
             config.clone(),
             store.clone(),
-            engine.clone(),
-            clients.clone(),
-            dictionary.clone(),
+            served.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(health_checks(
             store.clone(),
-            engine.clone(),
+            served.clone(),
             health.clone(),
             shutdown.clone(),
         ));
         tokio::spawn(purge_challenges(
             store.clone(),
             BackoffSchedule::from_settings(&config.auth).forget_ms,
+            shutdown.clone(),
+        ));
+        tokio::spawn(purge_audit(
+            store.clone(),
+            config.store.audit_days,
             shutdown.clone(),
         ));
         if let Some(listener) = metrics_listener {
@@ -125,17 +136,19 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
         let context = server::Context {
-            clients,
-            auth: engine,
+            config: served,
             health,
-            dictionary,
             counters,
         };
         server::run(sockets, context, &config.server, shutdown)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
-        // Every request has finished or timed out; the store thread ends when the last handle
-        // goes, after it has committed what it holds.
+        // Every request has finished or timed out. Checkpoint the WAL into the database, so a
+        // clean stop leaves one file (the store thread ends when the last handle goes).
+        match store.checkpoint().await {
+            Ok(()) => tracing::debug!("store checkpointed"),
+            Err(error) => tracing::warn!(%error, "store not checkpointed on stop"),
+        }
         tracing::info!("tessera stopped");
         Ok(())
     })
@@ -163,9 +176,7 @@ async fn reload_on_hangup(
     path: PathBuf,
     mut current: Config,
     store: Arc<dyn Store>,
-    engine: Arc<Live<Engine>>,
-    clients: Arc<Live<ClientTable>>,
-    dictionary: Arc<Live<Dictionary>>,
+    served: Arc<Live<Snapshot<Engine>>>,
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
@@ -220,9 +231,14 @@ async fn reload_on_hangup(
             }
         }
         super::apply_log_level(config.log_level.as_deref());
-        engine.replace(build_engine(&store, &config, realms, providers));
-        clients.replace(config.clients.clone());
-        dictionary.replace(new_dictionary);
+        // Engine, clients and dictionary in one swap: no request sees a mix.
+        served.replace(build_snapshot(
+            &store,
+            &config,
+            realms,
+            providers,
+            new_dictionary,
+        ));
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),
@@ -232,11 +248,12 @@ async fn reload_on_hangup(
     }
 }
 
-/// Every five seconds: does the store answer, and at least one directory? Feeds `/healthz`,
-/// `tessera_up` and Status-Server.
+/// Every five seconds: can the store commit a write (a probe, as a login's counter update
+/// would), and does at least one directory answer? Feeds `/healthz`, `tessera_up` and
+/// Status-Server, so a NAS fails over when logins could only be rejected.
 async fn health_checks(
     store: Arc<dyn Store>,
-    engine: Arc<Live<Engine>>,
+    served: Arc<Live<Snapshot<Engine>>>,
     health: Arc<Health>,
     shutdown: CancellationToken,
 ) {
@@ -246,13 +263,19 @@ async fn health_checks(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let store_ok = matches!(
-            tokio::time::timeout(Duration::from_secs(2), store.ping()).await,
-            Ok(Ok(()))
-        );
-        let current = engine.get();
+        let probe = match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("no answer within 2 s".to_string()),
+        };
+        if let Err(error) = &probe
+            && health.is_up()
+        {
+            tracing::error!(%error, "store health probe failed: a write could not be committed");
+        }
+        let store_ok = probe.is_ok();
+        let current = served.get();
         let directory_ok =
-            tokio::time::timeout(Duration::from_secs(5), current.realms().any_answers())
+            tokio::time::timeout(Duration::from_secs(5), current.auth.realms().any_answers())
                 .await
                 .unwrap_or(false);
         health.set(store_ok && directory_ok);
@@ -285,6 +308,48 @@ async fn purge_challenges(
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "forgotten back-off rows purged"),
             Err(error) => tracing::warn!(%error, "purging back-off rows failed"),
+        }
+    }
+}
+
+/// Deletes audit rows older than `[store] audit_days` (0: never) at start and then hourly,
+/// a few thousand rows per store job so requests are never held up behind one big delete.
+async fn purge_audit(store: Arc<dyn Store>, days: u32, shutdown: CancellationToken) {
+    if days == 0 {
+        return;
+    }
+    const ROWS_PER_JOB: u32 = 5000;
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let before = SystemClock.now() - i64::from(days) * 86_400;
+        let mut purged = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match store.purge_audit(before, ROWS_PER_JOB).await {
+                Ok(n) => {
+                    purged += n;
+                    if n < ROWS_PER_JOB as usize {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "purging old audit rows failed");
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(
+                rows = purged,
+                days,
+                "audit rows older than audit_days purged"
+            );
         }
     }
 }

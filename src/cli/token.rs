@@ -13,7 +13,7 @@ use tessera::otp::totp_step;
 use tessera::password_hash;
 use tessera::secret::Secret;
 use tessera::store::seal::decode_hex;
-use tessera::store::{Store, Token, TokenKind};
+use tessera::store::{AuditEntry, Store, Token, TokenKind};
 
 use super::{Failure, now, print_json, print_table};
 
@@ -142,152 +142,249 @@ async fn existing(store: &dyn Store, serial: &str) -> Result<Token, Failure> {
         .ok_or_else(|| Failure::No(format!("tessera: no token with serial {serial}")))
 }
 
-/// Runs a token command.
+/// Who runs this command, for the audit: the OS user (by uid, named from /etc/passwd), and
+/// who became it with sudo.
+fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let name = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)? == uid.to_string()).then(|| name.to_string())
+        })
+    });
+    let mut who = match (name, uid) {
+        (Some(name), _) => name,
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => "unknown user".into(),
+    };
+    if let Ok(sudo) = std::env::var("SUDO_USER") {
+        who.push_str(&format!(" (sudo by {sudo})"));
+    }
+    who
+}
+
+/// The change a command makes, for its audit row: (action, serial). `None`: it only reads.
+fn change_of(command: &TokenCommand) -> Option<(&'static str, Option<String>)> {
+    match command {
+        // `identities --fix` audits each token it moves itself.
+        TokenCommand::List { .. } | TokenCommand::Show { .. } | TokenCommand::Identities { .. } => {
+            None
+        }
+        TokenCommand::Enroll(_) => Some(("token enroll", None)),
+        TokenCommand::Enable { serial } => Some(("token enable", Some(serial.clone()))),
+        TokenCommand::Disable { serial } => Some(("token disable", Some(serial.clone()))),
+        TokenCommand::Delete { serial } => Some(("token delete", Some(serial.clone()))),
+        TokenCommand::Unlock { serial } => Some(("token unlock", Some(serial.clone()))),
+        TokenCommand::Resync { serial, .. } => Some(("token resync", Some(serial.clone()))),
+        TokenCommand::SetPin { serial } => Some(("token set-pin", Some(serial.clone()))),
+    }
+}
+
+/// Writes the audit row of an admin change: who ran it (the OS user), what, which serial and
+/// whose token, and how it went. Waits for the commit: the command exits right after.
+pub(super) async fn audit_change(
+    store: &dyn Store,
+    action: &str,
+    token: Option<&Token>,
+    serial: Option<String>,
+    outcome: &Result<(), Failure>,
+) {
+    let who = os_user();
+    let (result, reason) = match outcome {
+        Ok(()) => ("ok", format!("by {who}")),
+        Err(Failure::No(m) | Failure::Error(m)) => (
+            "failed",
+            format!("by {who}: {}", m.trim_start_matches("tessera: ")),
+        ),
+    };
+    let entry = AuditEntry {
+        time: now(),
+        client: format!("cli ({who})"),
+        user: token.map_or_else(|| "-".into(), |t| t.user.clone()),
+        realm: token.map_or_else(|| "-".into(), |t| t.realm.clone()),
+        serial: serial.or_else(|| token.map(|t| t.serial.clone())),
+        action: action.into(),
+        result: result.into(),
+        reason,
+    };
+    if let Err(error) = store.audit_committed(entry).await {
+        eprintln!("tessera: the audit row of this change was not written: {error}");
+    }
+}
+
+/// Runs a token command. A command that changes something writes an audit row, whether it
+/// worked or not.
 pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
     let store = super::store(config)?;
     super::runtime()?.block_on(async move {
         let store = store.as_ref();
-        let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
-        match command {
-            TokenCommand::List { user, realm, json } => {
-                let tokens = store
-                    .list_tokens(user.as_deref(), realm.as_deref())
-                    .await
-                    .map_err(failed)?;
-                if json {
-                    print_json(&serde_json::Value::Array(
-                        tokens.iter().map(token_json).collect(),
-                    ));
-                } else {
-                    let rows: Vec<Vec<String>> = tokens
-                        .iter()
-                        .map(|t| {
-                            let state = if !t.active {
-                                "disabled"
-                            } else if t.fail_count >= t.max_fail {
-                                "locked"
-                            } else {
-                                "active"
-                            };
-                            vec![
-                                t.serial.clone(),
-                                t.kind.to_string(),
-                                format!("{}@{}", t.user, t.realm),
-                                state.into(),
-                                format!("{}/{}", t.fail_count, t.max_fail),
-                                t.description.clone(),
-                            ]
-                        })
-                        .collect();
-                    print_table(
-                        &["SERIAL", "TYPE", "USER", "STATE", "FAILS", "DESCRIPTION"],
-                        &rows,
-                    );
-                }
-            }
-            TokenCommand::Show { serial, json } => {
-                let t = existing(store, &serial).await?;
-                let value = token_json(&t);
-                if json {
-                    print_json(&value);
-                } else if let Some(map) = value.as_object() {
-                    let rows: Vec<Vec<String>> = map
-                        .iter()
-                        .map(|(k, v)| {
-                            vec![
-                                k.clone(),
-                                v.as_str()
-                                    .map(String::from)
-                                    .unwrap_or_else(|| v.to_string()),
-                            ]
-                        })
-                        .collect();
-                    print_table(&["FIELD", "VALUE"], &rows);
-                }
-            }
-            TokenCommand::Enroll(args) => enroll(config, store, args).await?,
-            TokenCommand::Identities { fix, json } => {
-                super::identities::run(config, store, fix, json).await?
-            }
-            TokenCommand::Enable { serial } => changed(
-                store.set_active(&serial, true).await.map_err(failed)?,
-                &serial,
-                "enabled",
-            )?,
-            TokenCommand::Disable { serial } => changed(
-                store.set_active(&serial, false).await.map_err(failed)?,
-                &serial,
-                "disabled",
-            )?,
-            TokenCommand::Delete { serial } => changed(
-                store.delete_token(&serial).await.map_err(failed)?,
-                &serial,
-                "deleted",
-            )?,
-            TokenCommand::Unlock { serial } => changed(
-                store.reset_failures(&serial).await.map_err(failed)?,
-                &serial,
-                "unlocked",
-            )?,
-            TokenCommand::Resync { serial, otp1, otp2 } => {
-                let t = existing(store, &serial).await?;
-                let next = match t.kind {
-                    TokenKind::Hotp => {
-                        find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, &otp1, &otp2)
-                    }
-                    TokenKind::Totp => {
-                        // Steps within about eight hours either way of now.
-                        let step = totp_step(now(), config.auth.totp_step);
-                        let start = step.saturating_sub(1000).max(t.counter);
-                        find_consecutive(t.seed.expose(), t.digits, start, 2000, &otp1, &otp2)
-                    }
-                    _ => {
-                        return Err(Failure::No(
-                            "tessera: only hotp and totp tokens can be resynced".into(),
-                        ));
-                    }
-                };
-                let Some(found) = next else {
-                    return Err(Failure::No(format!(
-                        "tessera: {serial}: the two codes are not consecutive codes of this token"
-                    )));
-                };
-                store
-                    .set_counter(&serial, found + 2)
-                    .await
-                    .map_err(failed)?;
-                println!("{serial}: resynced");
-            }
-            TokenCommand::SetPin { serial } => {
-                existing(store, &serial).await?;
-                let mut input = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut input)
-                    .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
-                let pin = input.trim_end_matches(['\n', '\r']);
-                let hash = if pin.is_empty() {
-                    None
-                } else {
-                    Some(
-                        password_hash::hash(&Secret::from(pin))
-                            .map_err(|e| Failure::Error(e.to_string()))?,
-                    )
-                };
-                let cleared = hash.is_none();
-                store.set_pin_hash(&serial, hash).await.map_err(failed)?;
-                println!(
-                    "{serial}: {}",
-                    if cleared { "PIN cleared" } else { "PIN set" }
+        let change = change_of(&command);
+        let before = match change.as_ref().and_then(|(_, serial)| serial.as_deref()) {
+            Some(serial) => store.token(serial).await.ok().flatten(),
+            None => None,
+        };
+        let outcome = execute(config, store, command).await;
+        if let Some((action, serial)) = change {
+            let (token, result) = match &outcome {
+                Ok(enrolled) => (enrolled.as_ref().or(before.as_ref()), Ok(())),
+                Err(Failure::No(m)) => (before.as_ref(), Err(Failure::No(m.clone()))),
+                Err(Failure::Error(m)) => (before.as_ref(), Err(Failure::Error(m.clone()))),
+            };
+            audit_change(store, action, token, serial, &result).await;
+        }
+        outcome.map(|_| ())
+    })
+}
+
+/// Carries out a token command; returns the token `enroll` created.
+async fn execute(
+    config: &Config,
+    store: &dyn Store,
+    command: TokenCommand,
+) -> Result<Option<Token>, Failure> {
+    let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
+    match command {
+        TokenCommand::List { user, realm, json } => {
+            let tokens = store
+                .list_tokens(user.as_deref(), realm.as_deref())
+                .await
+                .map_err(failed)?;
+            if json {
+                print_json(&serde_json::Value::Array(
+                    tokens.iter().map(token_json).collect(),
+                ));
+            } else {
+                let rows: Vec<Vec<String>> = tokens
+                    .iter()
+                    .map(|t| {
+                        let state = if !t.active {
+                            "disabled"
+                        } else if t.fail_count >= t.max_fail {
+                            "locked"
+                        } else {
+                            "active"
+                        };
+                        vec![
+                            t.serial.clone(),
+                            t.kind.to_string(),
+                            format!("{}@{}", t.user, t.realm),
+                            state.into(),
+                            format!("{}/{}", t.fail_count, t.max_fail),
+                            t.description.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["SERIAL", "TYPE", "USER", "STATE", "FAILS", "DESCRIPTION"],
+                    &rows,
                 );
             }
         }
-        Ok(())
-    })
+        TokenCommand::Show { serial, json } => {
+            let t = existing(store, &serial).await?;
+            let value = token_json(&t);
+            if json {
+                print_json(&value);
+            } else if let Some(map) = value.as_object() {
+                let rows: Vec<Vec<String>> = map
+                    .iter()
+                    .map(|(k, v)| {
+                        vec![
+                            k.clone(),
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string()),
+                        ]
+                    })
+                    .collect();
+                print_table(&["FIELD", "VALUE"], &rows);
+            }
+        }
+        TokenCommand::Enroll(args) => return enroll(config, store, args).await.map(Some),
+        TokenCommand::Identities { fix, json } => {
+            super::identities::run(config, store, fix, json).await?
+        }
+        TokenCommand::Enable { serial } => changed(
+            store.set_active(&serial, true).await.map_err(failed)?,
+            &serial,
+            "enabled",
+        )?,
+        TokenCommand::Disable { serial } => changed(
+            store.set_active(&serial, false).await.map_err(failed)?,
+            &serial,
+            "disabled",
+        )?,
+        TokenCommand::Delete { serial } => changed(
+            store.delete_token(&serial).await.map_err(failed)?,
+            &serial,
+            "deleted",
+        )?,
+        TokenCommand::Unlock { serial } => changed(
+            store.reset_failures(&serial).await.map_err(failed)?,
+            &serial,
+            "unlocked",
+        )?,
+        TokenCommand::Resync { serial, otp1, otp2 } => {
+            let t = existing(store, &serial).await?;
+            let next = match t.kind {
+                TokenKind::Hotp => {
+                    find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, &otp1, &otp2)
+                }
+                TokenKind::Totp => {
+                    // Steps within about eight hours either way of now.
+                    let step = totp_step(now(), config.auth.totp_step);
+                    let start = step.saturating_sub(1000).max(t.counter);
+                    find_consecutive(t.seed.expose(), t.digits, start, 2000, &otp1, &otp2)
+                }
+                _ => {
+                    return Err(Failure::No(
+                        "tessera: only hotp and totp tokens can be resynced".into(),
+                    ));
+                }
+            };
+            let Some(found) = next else {
+                return Err(Failure::No(format!(
+                    "tessera: {serial}: the two codes are not consecutive codes of this token"
+                )));
+            };
+            store
+                .set_counter(&serial, found + 2)
+                .await
+                .map_err(failed)?;
+            out!("{serial}: resynced");
+        }
+        TokenCommand::SetPin { serial } => {
+            existing(store, &serial).await?;
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
+            let pin = input.trim_end_matches(['\n', '\r']);
+            let hash = if pin.is_empty() {
+                None
+            } else {
+                Some(
+                    password_hash::hash(&Secret::from(pin))
+                        .map_err(|e| Failure::Error(e.to_string()))?,
+                )
+            };
+            let cleared = hash.is_none();
+            store.set_pin_hash(&serial, hash).await.map_err(failed)?;
+            out!(
+                "{serial}: {}",
+                if cleared { "PIN cleared" } else { "PIN set" }
+            );
+        }
+    }
+    Ok(None)
 }
 
 fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
     if found {
-        println!("{serial}: {what}");
+        out!("{serial}: {what}");
         Ok(())
     } else {
         Err(Failure::No(format!(
@@ -296,7 +393,7 @@ fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
     }
 }
 
-async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<(), Failure> {
+async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<Token, Failure> {
     let kind: TokenKind = args
         .kind
         .parse()
@@ -393,16 +490,17 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
             map.insert("otpauth_uri".into(), json!(uri));
         }
         print_json(&value);
-        return Ok(());
+        return Ok(token);
     }
-    println!(
+    out!(
         "{}: {} token enrolled for {account}",
-        token.serial, token.kind
+        token.serial,
+        token.kind
     );
     if let Some(uri) = uri {
-        println!("{uri}");
+        out!("{uri}");
         match qrcode::QrCode::new(uri.as_bytes()) {
-            Ok(code) => println!(
+            Ok(code) => out!(
                 "{}",
                 code.render::<qrcode::render::unicode::Dense1x2>()
                     .quiet_zone(true)
@@ -411,5 +509,5 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
             Err(e) => eprintln!("tessera: no QR code: {e}"),
         }
     }
-    Ok(())
+    Ok(token)
 }

@@ -93,7 +93,7 @@ fn read_password_hash() -> Result<String, Failure> {
 }
 
 pub fn user_hash() -> Result<(), Failure> {
-    println!("{}", read_password_hash()?);
+    out!("{}", read_password_hash()?);
     Ok(())
 }
 
@@ -148,7 +148,7 @@ pub fn run(config: &std::path::Path, command: UserCommand) -> Result<(), Failure
     };
     match users_file::edit(&path, edit) {
         Ok(()) => {
-            println!("{}: {done}", path.display());
+            out!("{}: {done}", path.display());
             Ok(())
         }
         Err(e @ (EditError::Exists(_) | EditError::NotFound(_))) => {

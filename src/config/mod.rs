@@ -106,6 +106,13 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// The seed-encryption key file (created with mode 0600 if missing).
     pub key_file: PathBuf,
+    /// Days audit rows are kept; older ones are purged in the background. 0 keeps them all.
+    #[serde(default = "default_audit_days")]
+    pub audit_days: u32,
+}
+
+fn default_audit_days() -> u32 {
+    90
 }
 
 /// `[directory.NAME]`: a `type` and that type's keys.
@@ -233,6 +240,21 @@ pub enum ProviderConfig {
     SmtpSms(SmtpSmsConfig),
     /// `class = "SMTPEmailProvider"`.
     SmtpEmail(SmtpEmailConfig),
+}
+
+impl ProviderConfig {
+    /// The configured values the provider's peer must not get into a log, an error or the
+    /// audit (see `delivery::redact`).
+    pub fn secret_values(&self) -> Vec<String> {
+        match self {
+            ProviderConfig::File(_) => vec![],
+            ProviderConfig::SmppSms(c) => c.secret_values(),
+            ProviderConfig::DeviceSms(c) => c.secret_values(),
+            ProviderConfig::HttpSms(c) => c.secret_values(),
+            ProviderConfig::SmtpSms(c) => c.secret_values(),
+            ProviderConfig::SmtpEmail(c) => c.secret_values(),
+        }
+    }
 }
 
 /// A realm definition, checked.
@@ -507,6 +529,13 @@ impl Config {
             (Channel::Email, &raw.providers.email),
         ] {
             let mut defaults = 0;
+            // Without `default = true`, the first provider in the file is the default (the
+            // table is sorted by name, so find it by position).
+            let first_in_file = table
+                .iter()
+                .min_by_key(|(_, spanned)| spanned.span().start)
+                .map(|(name, _)| name.clone());
+            let any_marked = table.values().any(|p| p.get_ref().default);
             for (name, spanned) in table {
                 let key = format!("provider.{channel}.{name}");
                 let provider = spanned.get_ref();
@@ -533,10 +562,12 @@ impl Config {
                 let config = provider_config(channel, &provider.class, &keys, &resolve);
                 match config {
                     Ok(c) => {
+                        let default = provider.default
+                            || (!any_marked && first_in_file.as_ref() == Some(name));
                         providers
                             .entry(channel)
                             .or_default()
-                            .insert(name.clone(), (c, provider.default));
+                            .insert(name.clone(), (c, default));
                     }
                     Err(message) => errors.at(spanned.span(), key, message),
                 }
@@ -672,6 +703,7 @@ impl Config {
         let store = StoreConfig {
             path: resolve(&raw.store.path),
             key_file: resolve(&raw.store.key_file),
+            audit_days: raw.store.audit_days,
         };
         let mut server = raw.server;
         server.dictionary = server.dictionary.map(|p| resolve(&p));

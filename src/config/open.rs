@@ -11,6 +11,7 @@ use super::{Config, ConfigError, ConfigErrors, DirectoryConfig, ProviderConfig};
 use crate::delivery::device_sms::DeviceSmsProvider;
 use crate::delivery::file::FileProvider;
 use crate::delivery::http_sms::HttpSmsProvider;
+use crate::delivery::redact::{Redacting, Redactor};
 use crate::delivery::smpp_sms::SmppSmsProvider;
 use crate::delivery::smtp_email::SmtpEmailProvider;
 use crate::delivery::smtp_sms::SmtpSmsProvider;
@@ -207,6 +208,11 @@ impl Config {
                         ProviderConfig::DeviceSms(c) => DeviceSmsProvider::open(name, c)
                             .map(|p| Arc::new(p) as Arc<dyn Provider>),
                     };
+                // Everything the peer says passes the provider's secrets' redaction.
+                let provider = provider.map(|p| {
+                    let redactor = Redactor::new(config.secret_values());
+                    Arc::new(Redacting::new(p, redactor)) as Arc<dyn Provider>
+                });
                 match provider {
                     Ok(p) => providers.insert(*channel, p, *default),
                     Err(message) => errors.push(ConfigError {

@@ -102,6 +102,14 @@ fn is_dialable(number: &str) -> bool {
 }
 
 impl DeviceSmsConfig {
+    /// The values a modem's answer must not carry into a log: the SIM PIN.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.pin
+            .iter()
+            .map(|p| String::from_utf8_lossy(p.expose()).into_owned())
+            .collect()
+    }
+
     /// Checks the keys without touching the device or the gnokiirc; messages never show the PIN.
     pub fn check(&self) -> Result<(), String> {
         match (&self.device, &self.config_file) {

@@ -217,6 +217,43 @@ impl ReplyRule {
 }
 
 impl HttpSmsConfig {
+    /// The values a gateway's reply must not carry into a log: `PARAMETER` and `HEADERS`
+    /// values, the URL's query values and credentials, `USERNAME`/`PASSWORD`, and the proxy
+    /// URLs with their credentials.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self.parameter.0.values().cloned().collect();
+        values.extend(self.headers.0.values().cloned());
+        let mut urls = vec![self.url.clone()];
+        match &self.proxy {
+            None => {}
+            Some(ProxySetting::All(url)) => urls.push(String::from_utf8_lossy(url.expose()).into()),
+            Some(ProxySetting::PerScheme(map)) => urls.extend(
+                map.values()
+                    .map(|u| String::from_utf8_lossy(u.expose()).into_owned()),
+            ),
+        }
+        for (i, url) in urls.iter().enumerate() {
+            // The gateway URL itself is not secret; a proxy URL with credentials is.
+            if i > 0 {
+                values.push(url.clone());
+            }
+            if let Ok(u) = reqwest::Url::parse(url) {
+                values.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+                if let Some(q) = u.query() {
+                    values.push(q.to_string());
+                }
+                let user = decode(u.username());
+                let password = Secret::from(decode(u.password().unwrap_or("")));
+                values.extend(super::redact::credentials(Some(&user), Some(&password)));
+            }
+        }
+        values.extend(super::redact::credentials(
+            self.username.as_deref(),
+            self.password.as_ref(),
+        ));
+        values
+    }
+
     /// Checks what can be checked without the outside world (for `file:line` errors at load).
     pub fn check(&self) -> Result<(), String> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| format!("URL: {e}"))?;
@@ -227,6 +264,7 @@ impl HttpSmsConfig {
             ));
         }
         self.method()?;
+        self.check_proxy()?;
         ReplyRule::from_config(self)?;
         if let Some(t) = &self.auth_type
             && !t.eq_ignore_ascii_case("basic")
@@ -234,6 +272,38 @@ impl HttpSmsConfig {
             return Err(format!(
                 "AUTH_TYPE: {t:?} is not supported (only \"basic\")"
             ));
+        }
+        Ok(())
+    }
+
+    /// `PROXY`: http:// or https:// URLs only (reqwest is built without SOCKS), and per-scheme
+    /// keys `http`/`https`. Anything else would be skipped silently and the gateway reached
+    /// directly. Errors never quote the URL: it may carry credentials.
+    fn check_proxy(&self) -> Result<(), String> {
+        let urls: Vec<(Option<&str>, &Secret)> = match &self.proxy {
+            None => vec![],
+            Some(ProxySetting::All(url)) => vec![(None, url)],
+            Some(ProxySetting::PerScheme(map)) => {
+                map.iter().map(|(k, v)| (Some(k.as_str()), v)).collect()
+            }
+        };
+        for (key, url) in urls {
+            if let Some(key) = key
+                && !matches!(key.to_ascii_lowercase().as_str(), "http" | "https")
+            {
+                return Err(format!("PROXY: scheme {key:?} is not http or https"));
+            }
+            let text = String::from_utf8_lossy(url.expose());
+            match reqwest::Url::parse(&text) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) => {
+                    return Err(format!(
+                        "PROXY: scheme {:?} is not supported (use an http:// or https:// proxy)",
+                        u.scheme()
+                    ));
+                }
+                Err(_) => return Err("PROXY: not a proxy URL".into()),
+            }
         }
         Ok(())
     }
@@ -277,6 +347,8 @@ pub struct HttpSmsProvider {
     total_timeout: Duration,
     msisdn: bool,
     suppress_prefix: Option<String>,
+    /// Applied to the reply before it is cut to size (so no half secret is left at the cut).
+    redactor: super::redact::Redactor,
 }
 
 impl HttpSmsProvider {
@@ -373,6 +445,7 @@ impl HttpSmsProvider {
             total_timeout: timeout.total,
             msisdn: config.msisdn.0,
             suppress_prefix: config.suppress_prefix.clone(),
+            redactor: super::redact::Redactor::new(config.secret_values()),
         })
     }
 
@@ -492,7 +565,7 @@ impl Provider for HttpSmsProvider {
             }
             Ok(Err(e)) => {
                 let e = e.without_url();
-                let reason = error_chain(&e);
+                let reason = self.redactor.redact(&error_chain(&e));
                 return Err(
                     if e.is_connect() || e.is_timeout() || e.is_redirect() || e.is_request() {
                         unavailable(reason)
@@ -506,7 +579,7 @@ impl Provider for HttpSmsProvider {
             }
             Ok(Ok(answer)) => answer,
         };
-        let reply = peer_reply(&body, &message.text);
+        let reply = peer_reply(&self.redactor.redact(&body), &message.text);
         match self.rule.check(status, &body) {
             Ok(()) => Ok(Receipt {
                 provider: self.name.clone(),

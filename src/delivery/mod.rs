@@ -5,7 +5,7 @@
 //! (SMPPSMSProvider, with `smpp_encoding`), `device_sms` (DeviceSMSProvider, a GSM modem) and
 //! `smtp_email` (SMTPEmailProvider). `smtp` is the SMTP exchange both SMTP classes share;
 //! `keys` and `linotp_values` read LinOTP's loosely typed values (numbers and booleans written
-//! as strings).
+//! as strings). `redact` takes each provider's configured secrets out of what its peer says.
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
 //! gateway explicitly refused the message — as LinOTP does. An unavailable provider is skipped
@@ -19,6 +19,7 @@ pub mod file;
 pub mod http_sms;
 pub mod keys;
 mod linotp_values;
+pub mod redact;
 pub mod smpp_encoding;
 pub mod smpp_sms;
 pub mod smtp;

@@ -138,6 +138,11 @@ pub enum BindMode {
 }
 
 impl SmppSmsConfig {
+    /// The values an SMSC's answer must not carry into a log: the bind credentials.
+    pub fn secret_values(&self) -> Vec<String> {
+        super::redact::credentials(Some(&self.system_id), Some(&self.password))
+    }
+
     /// Checks what the types cannot: SMPP 3.4's field lengths (§5.2), and ASCII where the
     /// protocol demands C-octet strings. Messages never show the password.
     pub fn check(&self) -> Result<(), String> {

@@ -85,6 +85,11 @@ impl fmt::Debug for SmtpEmailConfig {
 }
 
 impl SmtpEmailConfig {
+    /// The values a server's reply must not carry into a log: the AUTH credentials.
+    pub fn secret_values(&self) -> Vec<String> {
+        super::redact::credentials(self.smtp_user.as_deref(), self.smtp_password.as_ref())
+    }
+
     /// Resolves `CA_FILE` and `TEMPLATE` against the config file's directory.
     pub fn resolve_paths(&mut self, resolve: impl Fn(&std::path::Path) -> PathBuf) {
         self.ca_file = self.ca_file.as_deref().map(&resolve);

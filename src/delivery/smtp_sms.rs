@@ -88,6 +88,11 @@ pub const DEFAULT_SENDER: &str = "tessera@localhost";
 pub const DEFAULT_SUBJECT: &str = "[tessera]";
 
 impl SmtpSmsConfig {
+    /// The values a server's reply must not carry into a log: the AUTH credentials.
+    pub fn secret_values(&self) -> Vec<String> {
+        super::redact::credentials(self.mailuser.as_deref(), self.mailpassword.as_ref())
+    }
+
     /// The endpoint, checked (for `file:line` errors at load).
     pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
         mailbox(

@@ -7,7 +7,7 @@ use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::verify::Verified;
-use crate::auth::{AuthRequest, Authenticate, Outcome};
+use crate::auth::{AuthRequest, Authenticate, Outcome, ReplyCheck};
 use crate::secret::Secret;
 
 /// Answers a verified request; returns the encoded reply. The dictionary names attributes in
@@ -48,6 +48,16 @@ pub async fn handle<A: Authenticate>(
         }
     };
     encode_outcome(request, &outcome, client, dictionary)
+}
+
+/// The engine checks its reply attributes against the dictionary that will encode them (both
+/// come from one configuration snapshot).
+impl ReplyCheck for Dictionary {
+    fn check(&self, attribute: &str, value: &str) -> Result<(), String> {
+        self.encode(attribute, value)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
@@ -110,17 +120,25 @@ fn encode_outcome(
                 reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
             }
             // Policies' reply attributes, typed by the dictionary. Names were checked when the
-            // config loaded; a value filled in from the directory may still not fit its type
-            // (an integer attribute fed a group name): that one is left out and logged.
+            // config loaded, and the engine checked the values (an integer attribute fed a
+            // group name, a 300-octet Class) against this same dictionary before accepting.
+            // Should one still fail, the answer is a Reject: an Accept never goes out without
+            // an attribute a policy added.
             for (name, value) in attributes {
                 match dictionary.encode(name, value) {
                     Ok(encoded) => reply.attributes.extend(encoded),
-                    Err(error) => tracing::warn!(
-                        client = %client.name,
-                        attribute = %name,
-                        %error,
-                        "reply attribute left out"
-                    ),
+                    Err(error) => {
+                        tracing::error!(
+                            client = %client.name,
+                            attribute = %name,
+                            %error,
+                            "reply attribute cannot be encoded: Access-Accept turned into Access-Reject"
+                        );
+                        let reject = Outcome::Reject {
+                            message: crate::auth::engine::MSG_FAILED.to_string(),
+                        };
+                        return encode_outcome(request, &reject, client, dictionary);
+                    }
                 }
             }
         }

@@ -5,11 +5,13 @@
 //! retransmit gets the very same reply bytes, so an OTP is never verified twice and an SMS never
 //! sent twice because a reply got lost. A new Authenticator with the same Identifier is a new
 //! request. Entries live for a configured time and the cache has a fixed size: when full, the
-//! oldest answered entries go first.
+//! oldest answered entries go first. Its memory follows that size whatever the traffic: a
+//! request dropped after the lookup (wrong Message-Authenticator, overload) leaves nothing
+//! behind, and [`Pending`] makes sure every path out of a request ends its entry.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What identifies one request.
@@ -23,9 +25,16 @@ pub struct RequestKey {
     pub authenticator: [u8; 16],
 }
 
-enum Entry {
+enum State {
     InFlight,
     Answered(Vec<u8>),
+}
+
+/// One cached request: where it sits in the age order, since when, and its state.
+struct Entry {
+    seq: u64,
+    at: Instant,
+    state: State,
 }
 
 /// What to do with an incoming request.
@@ -39,9 +48,35 @@ pub enum Lookup {
     Answered(Vec<u8>),
 }
 
+/// The entries and their age order. Invariant: `order` holds exactly one element per entry
+/// (`order[entry.seq] == key`), so removing an entry removes it from both and the memory held
+/// is bounded by the number of entries — whatever happens to the requests (a request dropped
+/// after the lookup, e.g. for a wrong Message-Authenticator, once left its key in a queue for
+/// the cache's whole lifetime, and a flood of them grew the queue without limit).
 struct Inner {
     entries: HashMap<RequestKey, Entry>,
-    order: VecDeque<(Instant, RequestKey)>,
+    order: BTreeMap<u64, RequestKey>,
+    next_seq: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, key: &RequestKey) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.order.remove(&entry.seq);
+        }
+    }
+
+    /// Moves an entry to the young end of the order, as if inserted `now`.
+    fn renew(&mut self, key: RequestKey, now: Instant) {
+        let seq = self.next_seq;
+        if let Some(entry) = self.entries.get_mut(&key) {
+            self.order.remove(&entry.seq);
+            entry.seq = seq;
+            entry.at = now;
+            self.order.insert(seq, key);
+            self.next_seq += 1;
+        }
+    }
 }
 
 /// See the module documentation.
@@ -52,52 +87,72 @@ pub struct ReplyCache {
 }
 
 impl ReplyCache {
-    /// A cache holding replies for `lifetime`, at most `capacity` entries.
+    /// A cache holding replies for `lifetime`, at most `capacity` answered entries (plus the
+    /// requests in flight, which the server's `max_in_flight` bounds).
     pub fn new(lifetime: Duration, capacity: usize) -> Self {
         ReplyCache {
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
-                order: VecDeque::new(),
+                order: BTreeMap::new(),
+                next_seq: 0,
             }),
             lifetime,
             capacity: capacity.max(1),
         }
     }
 
-    /// Looks a request up, marking it in flight when it is new.
+    /// Looks a request up, marking it in flight when it is new. Call [`ReplyCache::complete`]
+    /// or [`ReplyCache::abort`] for every `New` (see [`Pending`]).
     pub fn begin(&self, key: RequestKey) -> Lookup {
         let Ok(mut inner) = self.inner.lock() else {
             return Lookup::New;
         };
         let now = Instant::now();
-        // Expire old entries (they are in insertion order). Bounded: each entry is looked at
-        // at most once per call.
+        // Expire old entries (oldest first), and make room when full. Bounded: each entry is
+        // looked at at most once per call.
         let mut budget = inner.order.len();
-        while let Some((at, old)) = inner.order.front().copied() {
-            if budget == 0 {
-                break;
-            }
+        while budget > 0 {
             budget -= 1;
-            if now.duration_since(at) < self.lifetime && inner.entries.len() < self.capacity {
+            let Some((&_seq, &old)) = inner.order.first_key_value() else {
+                break;
+            };
+            let Some(entry) = inner.entries.get(&old) else {
+                // Cannot happen (the invariant); repair rather than loop.
+                inner.order.pop_first();
+                continue;
+            };
+            let expired = now.duration_since(entry.at) >= self.lifetime;
+            if !expired && inner.entries.len() < self.capacity {
                 break;
             }
-            inner.order.pop_front();
-            // Never evict a request in flight: its task will complete it.
-            if matches!(inner.entries.get(&old), Some(Entry::Answered(_))) {
-                inner.entries.remove(&old);
-            } else if inner.entries.contains_key(&old) {
-                inner.order.push_back((now, old));
-                if inner.entries.len() >= self.capacity {
-                    break;
-                }
+            match entry.state {
+                State::Answered(_) => inner.remove(&old),
+                // Never evict a request in flight: its task will complete or abort it. It
+                // goes to the young end, so the answered ones behind it can go.
+                State::InFlight => inner.renew(old, now),
             }
         }
         match inner.entries.get(&key) {
-            Some(Entry::InFlight) => Lookup::InFlight,
-            Some(Entry::Answered(bytes)) => Lookup::Answered(bytes.clone()),
+            Some(Entry {
+                state: State::InFlight,
+                ..
+            }) => Lookup::InFlight,
+            Some(Entry {
+                state: State::Answered(bytes),
+                ..
+            }) => Lookup::Answered(bytes.clone()),
             None => {
-                inner.entries.insert(key, Entry::InFlight);
-                inner.order.push_back((now, key));
+                let seq = inner.next_seq;
+                inner.next_seq += 1;
+                inner.entries.insert(
+                    key,
+                    Entry {
+                        seq,
+                        at: now,
+                        state: State::InFlight,
+                    },
+                );
+                inner.order.insert(seq, key);
                 Lookup::New
             }
         }
@@ -108,14 +163,14 @@ impl ReplyCache {
         if let Ok(mut inner) = self.inner.lock()
             && let Some(entry) = inner.entries.get_mut(&key)
         {
-            *entry = Entry::Answered(reply);
+            entry.state = State::Answered(reply);
         }
     }
 
     /// Forgets a request that got no reply (dropped), so a retransmit is processed afresh.
     pub fn abort(&self, key: RequestKey) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.entries.remove(&key);
+            inner.remove(&key);
         }
     }
 
@@ -124,9 +179,49 @@ impl ReplyCache {
         self.inner.lock().map(|i| i.entries.len()).unwrap_or(0)
     }
 
+    /// Length of the age order (equal to [`ReplyCache::len`]; reported as a metric so a test
+    /// can watch the bound hold from outside).
+    pub fn order_len(&self) -> usize {
+        self.inner.lock().map(|i| i.order.len()).unwrap_or(0)
+    }
+
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// A request marked in flight: dropped without [`Pending::complete`], it aborts its entry,
+/// so no path (an early return, a panicking task) leaves a request "in flight" for good —
+/// that would drop its retransmits forever and hold a place in the cache.
+pub struct Pending {
+    cache: Arc<ReplyCache>,
+    key: RequestKey,
+    done: bool,
+}
+
+impl Pending {
+    /// Tracks `key`, which [`ReplyCache::begin`] just answered `New` for.
+    pub fn new(cache: Arc<ReplyCache>, key: RequestKey) -> Self {
+        Pending {
+            cache,
+            key,
+            done: false,
+        }
+    }
+
+    /// Stores the reply.
+    pub fn complete(mut self, reply: Vec<u8>) {
+        self.cache.complete(self.key, reply);
+        self.done = true;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.abort(self.key);
+        }
     }
 }
 
@@ -172,5 +267,38 @@ mod tests {
             cache.complete(key(i, i), vec![i]);
         }
         assert!(cache.len() <= 3, "bounded: {}", cache.len());
+    }
+
+    #[test]
+    fn requests_dropped_after_the_lookup_leave_nothing_behind() {
+        let cache = Arc::new(ReplyCache::new(Duration::from_secs(60), 10));
+        for i in 0..10_000u32 {
+            let mut k = key(0, 0);
+            k.authenticator[..4].copy_from_slice(&i.to_be_bytes());
+            assert_eq!(cache.begin(k), Lookup::New);
+            if i % 2 == 0 {
+                cache.abort(k);
+            } else {
+                drop(Pending::new(cache.clone(), k));
+            }
+        }
+        assert_eq!((cache.len(), cache.order_len()), (0, 0));
+        for i in 0..100 {
+            assert_eq!(cache.begin(key(i, i)), Lookup::New);
+            Pending::new(cache.clone(), key(i, i)).complete(vec![i]);
+            assert!(cache.len() <= 10 && cache.order_len() == cache.len());
+        }
+    }
+
+    #[test]
+    fn in_flight_entries_are_kept_while_answered_ones_make_room() {
+        let cache = ReplyCache::new(Duration::from_secs(60), 2);
+        assert_eq!(cache.begin(key(1, 1)), Lookup::New);
+        for i in 2..20 {
+            assert_eq!(cache.begin(key(i, i)), Lookup::New);
+            cache.complete(key(i, i), vec![i]);
+        }
+        assert_eq!(cache.begin(key(1, 1)), Lookup::InFlight);
+        assert!(cache.len() <= 3 && cache.order_len() == cache.len());
     }
 }

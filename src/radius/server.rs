@@ -4,6 +4,7 @@
 //! and spawns the rest, so a slow SMS gateway or directory delays only the requests waiting on
 //! it. A semaphore caps the requests in flight. On shutdown the loops stop receiving and the
 //! requests in flight get a bounded time to finish, so counters they are committing land.
+//! Each request is served by one configuration [`Snapshot`], read once when it arrives.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
 use super::dictionary::Dictionary;
 use super::handler;
-use super::reply_cache::{Lookup, ReplyCache, RequestKey};
+use super::reply_cache::{Lookup, Pending, ReplyCache, RequestKey};
 use super::verify;
 use crate::auth::Authenticate;
 use crate::live::Live;
@@ -58,27 +59,34 @@ impl Default for ServerSettings {
     }
 }
 
-/// What the server answers with. The `Live` parts are replaced on reload.
-pub struct Context<A> {
+/// What one configuration serves requests with. A reload replaces the whole snapshot at once,
+/// and each request reads it once, when it arrives, and uses that one to the end: it can never
+/// be checked against one client table, decided by another configuration's engine and encoded
+/// with a third one's dictionary.
+pub struct Snapshot<A> {
     /// Who may talk to us, with which secret.
-    pub clients: Arc<Live<ClientTable>>,
+    pub clients: ClientTable,
     /// The engine.
-    pub auth: Arc<A>,
+    pub auth: A,
+    /// Attribute names for logs and reply attributes.
+    pub dictionary: Arc<Dictionary>,
+}
+
+/// What the server answers with.
+pub struct Context<A> {
+    /// The current configuration; replaced on reload.
+    pub config: Arc<Live<Snapshot<A>>>,
     /// Whether the store and directories answer (Status-Server follows it).
     pub health: Arc<Health>,
-    /// Attribute names for logs and reply attributes.
-    pub dictionary: Arc<Live<Dictionary>>,
     /// What was received and dropped.
     pub counters: Arc<Counters>,
 }
 
 /// Everything the loops share.
 struct Shared<A> {
-    clients: Arc<Live<ClientTable>>,
-    auth: Arc<A>,
+    config: Arc<Live<Snapshot<A>>>,
     health: Arc<Health>,
-    dictionary: Arc<Live<Dictionary>>,
-    cache: ReplyCache,
+    cache: Arc<ReplyCache>,
     counters: Arc<Counters>,
     in_flight: Arc<Semaphore>,
 }
@@ -91,21 +99,22 @@ pub async fn run<A: Authenticate>(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let Context {
-        clients,
-        auth,
+        config,
         health,
-        dictionary,
         counters,
     } = context;
+    let cache = Arc::new(ReplyCache::new(
+        Duration::from_secs(settings.reply_cache_seconds),
+        settings.reply_cache_size,
+    ));
+    let watched = Arc::downgrade(&cache);
+    metrics::register_gauge("tessera_reply_cache_entries", move || {
+        watched.upgrade().map_or(0, |c| c.order_len())
+    });
     let shared = Arc::new(Shared {
-        clients,
-        auth,
+        config,
         health,
-        dictionary,
-        cache: ReplyCache::new(
-            Duration::from_secs(settings.reply_cache_seconds),
-            settings.reply_cache_size,
-        ),
+        cache,
         counters,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
     });
@@ -187,12 +196,13 @@ fn is_transient(e: &std::io::Error) -> bool {
     )
 }
 
-/// A request that passed the cheap checks, with its permit.
-struct Job {
+/// A request that passed the cheap checks, with its permit and its configuration.
+struct Job<A> {
+    snapshot: Arc<Snapshot<A>>,
     source: SocketAddr,
     packet: Packet,
     datagram: Vec<u8>,
-    key: RequestKey,
+    pending: Pending,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -209,9 +219,10 @@ fn admit<A: Authenticate>(
     socket: &UdpSocket,
     datagram: &[u8],
     source: SocketAddr,
-) -> Option<Job> {
-    let clients = shared.clients.get();
-    let Some(client) = clients.find(source.ip()) else {
+) -> Option<Job<A>> {
+    // The one read of the configuration for this request.
+    let snapshot = shared.config.get();
+    let Some(client) = snapshot.clients.find(source.ip()) else {
         log_drop(
             shared,
             DropCause::UnknownClient,
@@ -269,8 +280,10 @@ fn admit<A: Authenticate>(
             return None;
         }
     }
+    // From here on every way out ends the entry (dropping `pending` aborts it).
+    let pending = Pending::new(shared.cache.clone(), key);
     let Ok(permit) = shared.in_flight.clone().try_acquire_owned() else {
-        shared.cache.abort(key);
+        drop(pending);
         log_drop(
             shared,
             DropCause::Overloaded,
@@ -280,31 +293,31 @@ fn admit<A: Authenticate>(
         return None;
     };
     Some(Job {
+        snapshot,
         source,
         packet,
         datagram: datagram.to_vec(),
-        key,
+        pending,
         permit,
     })
 }
 
-async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job) {
+async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job<A>) {
     let Job {
+        snapshot,
         source,
         packet,
         datagram,
-        key,
+        pending,
         permit,
     } = job;
-    let clients = shared.clients.get();
-    let Some(client) = clients.find(source.ip()) else {
-        shared.cache.abort(key);
+    let Some(client) = snapshot.clients.find(source.ip()) else {
         return;
     };
     let verified = match verify::verify(packet, &datagram, client) {
         Ok(v) => v,
         Err(cause) => {
-            shared.cache.abort(key);
+            drop(pending);
             log_drop(&shared, cause, source, &client.name);
             return;
         }
@@ -312,14 +325,12 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     // RFC 5997: a server that cannot serve requests stays silent to Status-Server, so the
     // NAS fails over to another one.
     if verified.packet().code == Code::STATUS_SERVER && !shared.health.is_up() {
-        shared.cache.abort(key);
         tracing::debug!(%source, "Status-Server unanswered: health check failing");
         return;
     }
-    let dictionary = shared.dictionary.get();
     match handler::handle(
-        shared.auth.as_ref(),
-        &dictionary,
+        &snapshot.auth,
+        &snapshot.dictionary,
         client,
         source.ip(),
         verified,
@@ -329,7 +340,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).
-            shared.cache.complete(key, reply.clone());
+            pending.complete(reply.clone());
             if let Err(e) = socket.send_to(&reply, source).await {
                 tracing::warn!(%source, error = %e, "sending a reply failed");
             }
@@ -347,7 +358,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
             );
         }
         Err(e) => {
-            shared.cache.abort(key);
+            drop(pending);
             tracing::error!(%source, error = %e, "reply could not be encoded");
         }
     }

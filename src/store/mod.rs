@@ -229,6 +229,28 @@ pub struct AuditEntry {
     pub reason: String,
 }
 
+impl AuditEntry {
+    /// The entry with control characters escaped in every text (a User-Name with a newline
+    /// must not forge a second row in `tessera audit`); see [`crate::log_format`].
+    pub fn with_controls_escaped(self) -> Self {
+        use crate::log_format::escape_controls;
+        let escape = |s: String| match escape_controls(&s) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        AuditEntry {
+            time: self.time,
+            client: escape(self.client),
+            user: escape(self.user),
+            realm: escape(self.realm),
+            serial: self.serial.map(escape),
+            action: escape(self.action),
+            result: escape(self.result),
+            reason: escape(self.reason),
+        }
+    }
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -250,6 +272,30 @@ pub enum StoreError {
     /// A row holds a value this version does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The store holds sealed seeds and the key file is gone; a new key would open none.
+    #[error(
+        "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
+    )]
+    KeyMissing {
+        /// The configured key file.
+        key_file: String,
+        /// The database.
+        db: String,
+    },
+    /// The key file is not the key that sealed the store's seeds.
+    #[error(
+        "key file {key_file} (fingerprint {found}) is not the key that sealed the token seeds in {db} ({expected}): restore the right key file"
+    )]
+    KeyMismatch {
+        /// The configured key file.
+        key_file: String,
+        /// The database.
+        db: String,
+        /// The key file's fingerprint.
+        found: String,
+        /// What the store recorded, or why it does not match.
+        expected: String,
+    },
 }
 
 /// The operations the engine and the admin CLI need. Each is atomic.
@@ -368,6 +414,14 @@ pub trait Store: Send + Sync {
     /// Appends an audit row. Best effort: failures are logged, not returned.
     async fn audit(&self, entry: AuditEntry);
 
+    /// Appends an audit row and waits until it is committed (admin commands, which exit
+    /// right after).
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// Deletes audit rows older than `before` (Unix time), at most `limit` of them, so one
+    /// call never holds the store for long. Returns how many.
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError>;
+
     /// Audit rows, newest first.
     async fn audit_rows(
         &self,
@@ -379,6 +433,10 @@ pub trait Store: Send + Sync {
     /// Deletes challenge rows that expired before `before` (ms). Returns how many.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
 
-    /// Checks the store answers (health checks).
+    /// Moves everything written so far into the main database file and empties the
+    /// write-ahead log (clean stop: no WAL is left beside the database).
+    async fn checkpoint(&self) -> Result<(), StoreError>;
+
+    /// Checks the store can commit a write (health checks): answering reads is not enough.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -4,6 +4,10 @@
 //! The key file is created on first start with mode 0600. tessera refuses to start when the file
 //! is readable or writable by group or others, as ssh does for private keys. The token serial is
 //! the associated data, so a sealed seed cannot be moved to another token.
+//!
+//! A key's [`SealKey::fingerprint`] (an HMAC of a fixed label under the key: it names the key
+//! without revealing it) is recorded in the store with the first sealed seed; the store refuses
+//! to open with a missing or different key file while it holds sealed seeds (`sqlite.rs`).
 
 use std::io::Write;
 use std::path::Path;
@@ -55,11 +59,21 @@ pub enum SealError {
 /// The sealing key.
 pub struct SealKey {
     cipher: XChaCha20Poly1305,
+    fingerprint: String,
 }
 
 impl SealKey {
     /// Loads the key file, or creates it (mode 0600) when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, SealError> {
+        match Self::load(path)? {
+            Some(key) => Ok(key),
+            None => Self::create(path),
+        }
+    }
+
+    /// Loads the key file with the checks `serve` makes (mode, format); `None` when it does
+    /// not exist. Creates nothing.
+    pub fn load(path: &Path) -> Result<Option<Self>, SealError> {
         let shown = path.display().to_string();
         let io = |source| SealError::Io {
             path: shown.clone(),
@@ -77,29 +91,43 @@ impl SealKey {
                 let key = key.ok_or_else(|| SealError::Malformed {
                     path: shown.clone(),
                 })?;
-                Ok(Self::from_bytes(&key))
+                Ok(Some(Self::from_bytes(&key)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| SealError::Random(e.to_string()))?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(io)?;
-                }
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-                    .map_err(io)?;
-                file.write_all(format!("{}\n", encode_hex(&key)).as_bytes())
-                    .map_err(io)?;
-                file.sync_all().map_err(io)?;
-                tracing::info!(path = %shown, "created a new seed-encryption key file");
-                Ok(Self::from_bytes(&key))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// Creates a new key file (mode 0600); fails if one exists.
+    pub fn create(path: &Path) -> Result<Self, SealError> {
+        let shown = path.display().to_string();
+        let io = |source| SealError::Io {
+            path: shown.clone(),
+            source,
+        };
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| SealError::Random(e.to_string()))?;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        file.write_all(format!("{}\n", encode_hex(&key)).as_bytes())
+            .map_err(io)?;
+        file.sync_all().map_err(io)?;
+        tracing::info!(path = %shown, "created a new seed-encryption key file");
+        Ok(Self::from_bytes(&key))
     }
 
     /// A key from raw bytes (tests).
@@ -108,9 +136,20 @@ impl SealKey {
         for (d, s) in k.iter_mut().zip(key) {
             *d = *s;
         }
+        use hmac::{Hmac, Mac};
+        let fingerprint = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&k)
+            .map(|mac| mac.chain_update(b"tessera seal key fingerprint v1"))
+            .map(|mac| encode_hex(mac.finalize().into_bytes().get(..16).unwrap_or_default()))
+            .unwrap_or_default();
         SealKey {
             cipher: XChaCha20Poly1305::new(&k.into()),
+            fingerprint,
         }
+    }
+
+    /// Names this key without revealing it: 128 bits of HMAC-SHA-256 of a fixed label.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Seals `secret`, bound to `context`: 24-octet nonce followed by the ciphertext.

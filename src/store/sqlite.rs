@@ -35,6 +35,15 @@ type Job = Box<dyn FnOnce(&mut Connection, &SealKey) -> Reply + Send>;
 /// Answers one caller, given the outcome of the batch's commit.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
+/// What the store thread is asked to do.
+enum Work {
+    /// A job, batched with the others waiting.
+    Job(Job),
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` once the jobs queued before it have committed,
+    /// outside any transaction (clean stop).
+    Checkpoint(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
 /// Most jobs committed together.
 const MAX_BATCH: usize = 512;
 
@@ -86,12 +95,21 @@ CREATE TABLE audit (
 CREATE INDEX audit_by_time ON audit(time);
 ";
 
-/// Version 2 (issue 12): the identity's owner id and the autoenrolled flag on tokens (at most
+/// Version 2: facts about the store itself — the health probe's last write, the fingerprint
+/// of the key that sealed its seeds.
+const SCHEMA_V2: &str = "
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Version 3 (issue 12): the identity's owner id and the autoenrolled flag on tokens (at most
 /// one autoenrolled token per user, as a constraint), pending challenges and challenge times
 /// in milliseconds, and the per-identity back-off. Of several autoenrolled tokens of one user
 /// (concurrent first logins before this version) the oldest keeps the flag; `tessera token
 /// identities` lists the others.
-const SCHEMA_V2: &str = "
+const SCHEMA_V3: &str = "
 ALTER TABLE tokens ADD COLUMN owner_id TEXT;
 ALTER TABLE tokens ADD COLUMN autoenrolled INTEGER NOT NULL DEFAULT 0;
 UPDATE tokens SET autoenrolled = 1 WHERE rowid IN (
@@ -111,23 +129,40 @@ CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
 ";
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// See the module documentation.
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database, applies migrations and starts the store thread.
+    /// Opens (creating if needed) the database, applies migrations, checks that `key` is the
+    /// key that sealed the seeds it holds, and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Corrupt(format!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        create_private(path)?;
         let mut conn = open_connection(path)?;
-        let (jobs, queue) = mpsc::channel::<Job>();
+        match check_key(&conn, &key)? {
+            KeyCheck::Matches => {}
+            // Nothing sealed: whatever was recorded sealed nothing that is left; the next seal
+            // records this key.
+            KeyCheck::NothingSealed => {
+                conn.execute("DELETE FROM meta WHERE name = 'key_fingerprint'", [])?;
+            }
+            // A store from before fingerprints, whose seeds this key opens: record it now.
+            KeyCheck::Unrecorded => {
+                record_fingerprint(&conn, &key)?;
+            }
+            KeyCheck::Different(expected) => {
+                return Err(StoreError::KeyMismatch {
+                    key_file: String::new(),
+                    db: path.display().to_string(),
+                    found: key.fingerprint().to_string(),
+                    expected,
+                });
+            }
+        }
+        let (jobs, queue) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("tessera-store".into())
             .spawn(move || run_batches(&mut conn, &key, &queue))
@@ -185,7 +220,9 @@ impl SqliteStore {
                 }
             })
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)
+        self.jobs
+            .send(Work::Job(job))
+            .map_err(|_| StoreError::Closed)
     }
 
     async fn run<T, F>(&self, f: F, kind: Kind) -> Result<T, StoreError>
@@ -212,7 +249,9 @@ impl SqliteStore {
             })
         });
         let started = std::time::Instant::now();
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Work::Job(job))
+            .map_err(|_| StoreError::Closed)?;
         let answer = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
         answer
@@ -254,12 +293,26 @@ fn in_savepoint<T>(
 
 /// The store thread: takes whatever jobs are waiting, runs them in one transaction, commits
 /// once, then answers. Ends when every sender is dropped.
-fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Work>) {
+    // Work taken from the queue that must wait for the batch before it.
+    let mut next: Option<Work> = None;
+    loop {
+        let first = match next.take().map_or_else(|| queue.recv().ok(), Some) {
+            None => break,
+            Some(Work::Checkpoint(reply)) => {
+                let _ = reply.send(checkpoint(conn));
+                continue;
+            }
+            Some(Work::Job(job)) => job,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Work::Job(job)) => batch.push(job),
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -276,6 +329,20 @@ fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Job>
             reply(committed.clone());
         }
     }
+}
+
+/// Copies the WAL into the database and truncates it to zero bytes. `Err` when readers (an
+/// admin command) kept it from completing.
+fn checkpoint(conn: &Connection) -> Result<(), String> {
+    let (busy, _log, _done): (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(|e| e.to_string())?;
+    if busy != 0 {
+        return Err("the WAL is in use by another connection".into());
+    }
+    Ok(())
 }
 
 /// Opens the database with the settings the store relies on and brings its schema up to date.
@@ -311,7 +378,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              ({SCHEMA_VERSION}): upgrade tessera"
         )));
     }
-    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
         if version < to {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
@@ -388,7 +455,130 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
     })
 }
 
+/// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
+/// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
+/// the `-wal` and `-shm` files with the database file's mode, so they are 0600 too.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |what: &Path, e: std::io::Error| {
+        StoreError::Corrupt(format!("cannot create {}: {e}", what.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed(dir, e))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(path, e)),
+    }
+}
+
+/// What the database says about a key.
+enum KeyCheck {
+    /// No sealed seed: any key will do.
+    NothingSealed,
+    /// The recorded fingerprint is this key's.
+    Matches,
+    /// No fingerprint recorded (a store from before they were), and this key opens a seed.
+    Unrecorded,
+    /// Another key sealed the seeds: what was recorded, or why it does not match.
+    Different(String),
+}
+
+/// Whether the database has this table (a read-only check may meet an unmigrated one).
+fn has_table(conn: &Connection, table: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [table],
+        |r| r.get(0),
+    )?)
+}
+
+/// Compares `key` with the key that sealed the seeds in the database.
+fn check_key(conn: &Connection, key: &SealKey) -> Result<KeyCheck, StoreError> {
+    if !has_table(conn, "tokens")? {
+        return Ok(KeyCheck::NothingSealed);
+    }
+    let one: Option<(String, Vec<u8>)> = conn
+        .query_row("SELECT serial, seed FROM tokens LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some((serial, seed)) = one else {
+        return Ok(KeyCheck::NothingSealed);
+    };
+    let recorded: Option<String> = if has_table(conn, "meta")? {
+        conn.query_row(
+            "SELECT value FROM meta WHERE name = 'key_fingerprint'",
+            [],
+            |r| r.get(0),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?
+    } else {
+        None
+    };
+    Ok(match recorded {
+        Some(recorded) if recorded == key.fingerprint() => KeyCheck::Matches,
+        Some(recorded) => KeyCheck::Different(format!("fingerprint {recorded}")),
+        None if key.open(&seed, &serial).is_ok() => KeyCheck::Unrecorded,
+        None => KeyCheck::Different(format!(
+            "no fingerprint recorded; token {serial} does not open"
+        )),
+    })
+}
+
+/// Records the key that seals the store's seeds (kept while any sealed seed is left).
+fn record_fingerprint(conn: &Connection, key: &SealKey) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO meta (name, value) VALUES ('key_fingerprint', ?1) \
+         ON CONFLICT(name) DO NOTHING",
+        [key.fingerprint()],
+    )?;
+    Ok(())
+}
+
+/// Inserts one audit row.
+fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            entry.time,
+            entry.client,
+            entry.user,
+            entry.realm,
+            entry.serial,
+            entry.action,
+            entry.result,
+            entry.reason
+        ],
+    )?;
+    Ok(())
+}
+
 /// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
+/// The first sealed seed records the key's fingerprint, in the same transaction.
 /// With `unless_user_has_token`, nothing is inserted (`Ok(false)`) when the owner has a token.
 fn insert_token_row(
     conn: &Connection,
@@ -432,7 +622,8 @@ fn insert_token_row(
         token.autoenrolled
     ]);
     match result {
-        Ok(inserted) => Ok(inserted > 0),
+        Ok(0) => Ok(false),
+        Ok(_) => record_fingerprint(conn, key).map(|()| true),
         // The one autoenrolled token per user: another one won the race.
         Err(rusqlite::Error::SqliteFailure(e, Some(message)))
             if e.code == rusqlite::ErrorCode::ConstraintViolation
@@ -809,28 +1000,33 @@ impl Store for SqliteStore {
     }
 
     async fn audit(&self, entry: AuditEntry) {
+        let entry = entry.with_controls_escaped();
         // Nobody waits for an audit row: it is queued and committed with the next batch, and a
         // failure is logged on the store thread.
         let result = self.detached("audit row not written", move |conn, _| {
-            conn.prepare_cached(
-                "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                entry.time,
-                entry.client,
-                entry.user,
-                entry.realm,
-                entry.serial,
-                entry.action,
-                entry.result,
-                entry.reason
-            ])?;
-            Ok(())
+            insert_audit(conn, &entry)
         });
         if let Err(error) = result {
             tracing::error!(%error, "audit row not written");
         }
+    }
+
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.with_controls_escaped();
+        self.call_one_statement(move |conn, _| insert_audit(conn, &entry))
+            .await
+    }
+
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM audit WHERE id IN \
+                 (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
+                params![before, limit],
+            )?)
+        })
+        .await
     }
 
     async fn audit_rows(
@@ -862,9 +1058,30 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Work::Checkpoint(tx))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Commit)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn, _| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+        // A write probe, committed like any request's write: a store on a full disk or a
+        // read-only file still answers reads while it rejects every login, and health must
+        // say so (one row rewritten, one WAL frame per health check).
+        self.call_one_statement(|conn, _| {
+            execute_cached(
+                conn,
+                "INSERT INTO meta (name, value) VALUES ('health_probe', strftime('%s', 'now')) \
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
@@ -879,10 +1096,84 @@ impl Store for SqliteStore {
     }
 }
 
-/// Opens the store as configured: the key file first (created if missing), then the database.
+/// Opens the store as configured. The key file is created only when missing *and* the
+/// database holds no sealed seed; the store refuses a key file other than the one that sealed
+/// its seeds (see [`SqliteStore::open`]).
 pub fn open_store(db: &Path, key_file: &Path) -> Result<Arc<dyn Store>, StoreError> {
-    let key = SealKey::load_or_create(key_file)?;
-    Ok(Arc::new(SqliteStore::open(db, key)?))
+    let named = |e: StoreError| name_key_file(e, key_file);
+    let key = match SealKey::load(key_file)? {
+        Some(key) => key,
+        None if holds_sealed_seeds(db)? => {
+            return Err(StoreError::KeyMissing {
+                key_file: key_file.display().to_string(),
+                db: db.display().to_string(),
+            });
+        }
+        None => SealKey::create(key_file)?,
+    };
+    Ok(Arc::new(SqliteStore::open(db, key).map_err(named)?))
+}
+
+/// The checks [`open_store`] makes, creating nothing (`check-config`): the key file's mode and
+/// format, and, when the database exists, that the key file is there and is the one that
+/// sealed its seeds.
+pub fn check_store(db: &Path, key_file: &Path) -> Result<(), StoreError> {
+    let key = SealKey::load(key_file)?;
+    if !db.exists() {
+        return Ok(());
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    match key {
+        None if has_sealed_seeds(&conn)? => Err(StoreError::KeyMissing {
+            key_file: key_file.display().to_string(),
+            db: db.display().to_string(),
+        }),
+        None => Ok(()),
+        Some(key) => match check_key(&conn, &key)? {
+            KeyCheck::Different(expected) => Err(StoreError::KeyMismatch {
+                key_file: key_file.display().to_string(),
+                db: db.display().to_string(),
+                found: key.fingerprint().to_string(),
+                expected,
+            }),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Whether the database holds a sealed seed.
+fn has_sealed_seeds(conn: &Connection) -> Result<bool, StoreError> {
+    if !has_table(conn, "tokens")? {
+        return Ok(false);
+    }
+    Ok(conn.query_row("SELECT EXISTS (SELECT 1 FROM tokens)", [], |r| r.get(0))?)
+}
+
+/// Whether the database at `db` (if it exists) holds a sealed seed.
+fn holds_sealed_seeds(db: &Path) -> Result<bool, StoreError> {
+    if !db.exists() {
+        return Ok(false);
+    }
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    has_sealed_seeds(&conn)
+}
+
+/// Fills in the key file's name in a mismatch found by [`SqliteStore::open`].
+fn name_key_file(error: StoreError, key_file: &Path) -> StoreError {
+    match error {
+        StoreError::KeyMismatch {
+            db,
+            found,
+            expected,
+            ..
+        } => StoreError::KeyMismatch {
+            key_file: key_file.display().to_string(),
+            db,
+            found,
+            expected,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -935,6 +1226,41 @@ mod tests {
             trigger_window_ms: 600_000,
             enroll: None,
         }
+    }
+
+    #[tokio::test]
+    async fn the_store_refuses_a_key_other_than_the_one_that_sealed_its_seeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let a = || SealKey::from_bytes(&[1; 32]);
+        let b = || SealKey::from_bytes(&[2; 32]);
+        // Nothing sealed yet: any key opens it.
+        drop(SqliteStore::open(&path, b()).unwrap());
+        let store = SqliteStore::open(&path, a()).unwrap();
+        store.insert_token(token("LSSM1")).await.unwrap();
+        drop(store);
+        assert!(matches!(
+            SqliteStore::open(&path, b()),
+            Err(StoreError::KeyMismatch { .. })
+        ));
+        // A store from before fingerprints: the key is checked on a seed, then recorded.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM meta", []).unwrap();
+        drop(conn);
+        assert!(matches!(
+            SqliteStore::open(&path, b()),
+            Err(StoreError::KeyMismatch { .. })
+        ));
+        drop(SqliteStore::open(&path, a()).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let recorded: String = conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'key_fingerprint'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(recorded, a().fingerprint());
     }
 
     #[tokio::test]

@@ -203,3 +203,195 @@ fn broken_dictionary_line_is_reported_with_file_and_line() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// Runs `tessera serve` and waits up to 10 s for it to exit: (exit code, stderr). A server
+/// that starts (instead of refusing) is killed and reported as `None`.
+fn serve_until_exit(config: &std::path::Path) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = tessera()
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    (code, stderr)
+}
+
+fn check_config(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = tessera()
+        .arg("--config")
+        .arg(config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 13: `mv tessera.key elsewhere; tessera serve` created a new key, said "ready", and no
+/// existing token opened again. The store now records the key's fingerprint with the first
+/// sealed seed; `serve` and `check-config` refuse a missing or different key file while seeds
+/// are sealed, and create nothing.
+#[test]
+fn issue_13_a_missing_or_different_key_file_is_refused_while_seeds_are_sealed() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = crate::util::Server::start();
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let dir = std::mem::replace(&mut server.dir, tempfile::tempdir().unwrap());
+    drop(server);
+    let config = dir.path().join("tessera.toml");
+    let key = dir.path().join("tessera.key");
+    let saved = dir.path().join("tessera.key.saved");
+    std::fs::rename(&key, &saved).unwrap();
+
+    let (code, stderr) = check_config(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is missing, but"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&config);
+    assert_eq!(code, Some(2), "serve must refuse:\n{stderr}");
+    assert!(stderr.contains("holds sealed token seeds"), "{stderr}");
+    assert!(!stderr.contains("tessera ready"), "{stderr}");
+    assert!(!key.exists(), "no new key file was created");
+
+    // Another key, private as required: refused too.
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (code, stderr) = check_config(&config);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is not the key that sealed"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&config);
+    assert_eq!(code, Some(2), "serve must refuse:\n{stderr}");
+    assert!(stderr.contains("is not the key that sealed"), "{stderr}");
+
+    // The right key back: all is well, and alice's token opens.
+    std::fs::rename(&saved, &key).unwrap();
+    let (code, stderr) = check_config(&config);
+    assert_eq!(code, Some(0), "{stderr}");
+    let server = crate::util::Server::start_in(dir, &config);
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+}
+
+/// Issue 13: `check-config` passed a key file others can read, which `serve` refuses, so a
+/// unit's `ExecStartPre=tessera check-config` missed it.
+#[test]
+fn issue_13_check_config_refuses_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Setup::default());
+    let key = dir.path().join("tessera.key");
+    std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stderr) = check_config(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("has mode 0644; it must not be accessible to group or others"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("tessera.db").exists(),
+        "check-config creates nothing"
+    );
+}
+
+/// Issue 13: the database (PIN hashes, audit) was created mode 0644; only the key file was
+/// private. Now the database, its -wal and -shm are 0600, and a directory tessera creates for
+/// them 0700.
+#[test]
+fn issue_13_the_database_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &Setup::default());
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("path = \"tessera.db\"", "path = \"data/tessera.db\"")
+        .replace(
+            "key_file = \"tessera.key\"",
+            "key_file = \"keys/tessera.key\"",
+        );
+    std::fs::write(&path, text).unwrap();
+    let server = crate::util::Server::start_in(dir, &path);
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let mode = |p: &str| {
+        std::fs::metadata(server.dir.path().join(p))
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("data"), 0o700, "data/");
+    assert_eq!(mode("keys"), 0o700, "keys/");
+    for file in [
+        "data/tessera.db",
+        "data/tessera.db-wal",
+        "data/tessera.db-shm",
+        "keys/tessera.key",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
+
+/// Issue 13: an unsupported `PROXY` scheme (`ftp://`) passed the checks and the proxy was
+/// silently skipped: the gateway was then reached directly. It is a config error now, with its
+/// line, and without the URL's credentials.
+#[test]
+fn issue_13_an_unsupported_proxy_scheme_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        providers:
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"http://127.0.0.1:9/send\"\n\
+                    PROXY = \"ftp://puser:proxy-pw@127.0.0.1:21\"\n\n\
+                    [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
+                .into(),
+        ..Setup::default()
+    };
+    let path = write_config(dir.path(), &setup);
+    let (code, stderr) = check_config(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("provider.sms.gw"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.contains("PROXY: scheme \"ftp\" is not supported"),
+        "{line}"
+    );
+    let location = line.split(": provider.sms.gw").next().unwrap();
+    assert!(
+        location
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .is_ok(),
+        "file:line: {line}"
+    );
+    assert!(!stderr.contains("proxy-pw"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&path);
+    assert_eq!(code, Some(1), "serve refuses it too: {stderr}");
+}

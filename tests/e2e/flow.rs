@@ -262,3 +262,54 @@ fn a_reply_attribute_no_dictionary_knows_is_a_config_error() {
         "{stderr}"
     );
 }
+
+/// Issue 13: a reply attribute filled from the directory that cannot be encoded (here a
+/// 300-octet `Class = {givenname}`, longer than an attribute can carry) was left out with a
+/// warning and the user accepted anyway — so a user who can edit their own directory entry
+/// could strip the attribute that restricts them. Now the login is rejected, with a clear log
+/// line; a user whose value fits is accepted with it.
+#[test]
+fn issue_13_a_reply_attribute_that_cannot_be_encoded_rejects_the_login() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"attributes\"\nscope = \"authentication\"\n\
+         reply = [\"Class = {givenname}\", \"Filter-Id = vpn\"]\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &setup);
+    let mut users = std::fs::read_to_string(dir.path().join("users.toml")).unwrap();
+    for (name, givenname) in [("erin", "e".repeat(300)), ("frank", "Frank".to_string())] {
+        let hash =
+            tessera::password_hash::hash(&tessera::secret::Secret::from("pw-of-user")).unwrap();
+        users.push_str(&format!(
+            "[[user]]\nname = \"{name}\"\npassword = \"{hash}\"\nmobile = \"+4915000000001\"\n\
+             givenname = \"{givenname}\"\n\n"
+        ));
+    }
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    let server = Server::start_in(dir, &config);
+
+    let first = server.auth("frank", "pw-of-user", None);
+    first.expect("Access-Challenge");
+    let accept = server.auth("frank", &server.last_otp(), Some(&first.state()));
+    accept.expect("Access-Accept");
+    assert_eq!(
+        accept.get("Class"),
+        Some("0x4672616e6b"),
+        "{}",
+        accept.output
+    );
+
+    let first = server.auth("erin", "pw-of-user", None);
+    first.expect("Access-Challenge");
+    let reply = server.auth("erin", &server.last_otp(), Some(&first.state()));
+    reply.expect("Access-Reject");
+    assert_eq!(reply.get("Filter-Id"), None, "{}", reply.output);
+    let line = server.wait_for_log("Access-Accept turned into Access-Reject");
+    assert!(line.contains("attribute=Class"), "{line}");
+    let decision = server.wait_for_log("user=erin realm=local result=\"reject\"");
+    assert!(
+        decision.contains("reason=reply attribute Class cannot be sent"),
+        "{decision}"
+    );
+}

@@ -89,7 +89,8 @@ fn issue_12_spellings_are_one_identity_in_ldap() {
     assert_eq!(accept.get("Fortinet-Group-Name"), Some("restricted"));
     let tokens = serials(&server, "alice");
     assert_eq!(tokens.len(), 1);
-    server.wait_for_log("user=alice typed=\"ALICE\"");
+    let line = server.wait_for_log("typed=\"ALICE\"");
+    assert!(line.contains("user=alice realm=corp"), "{line}");
 
     assert_eq!(cli(&server, &["token", "disable", &tokens[0]]).0, 0);
     for spelling in [

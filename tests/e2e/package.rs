@@ -97,6 +97,33 @@ fn deb_installs_files_with_safe_modes_and_a_valid_config() {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
     }
 
+    // Issue 13: the packaged config names the packaged dictionaries, so a vendor file added
+    // there (as the README says) is read; without the key the built-in copy was used and the
+    // file ignored. Checked in the scratch root: the absolute paths point into it, and a
+    // policy uses an attribute only the added file defines.
+    let config = std::fs::read_to_string(root.join("etc/tessera/tessera.toml")).unwrap();
+    assert!(
+        config
+            .lines()
+            .any(|l| l == "dictionary = \"/usr/share/tessera/dictionaries/dictionary\""),
+        "{config}"
+    );
+    let dictionaries = root.join("usr/share/tessera/dictionaries");
+    std::fs::write(
+        dictionaries.join("dictionary.acme"),
+        "VENDOR Acme 99999\nBEGIN-VENDOR Acme\nATTRIBUTE Acme-Group 1 string\nEND-VENDOR Acme\n",
+    )
+    .unwrap();
+    let top = dictionaries.join("dictionary");
+    let mut text = std::fs::read_to_string(&top).unwrap();
+    text.push_str("$INCLUDE dictionary.acme\n");
+    std::fs::write(&top, text).unwrap();
+    let scratch_config = config.replace(
+        "\"/usr/share/tessera/",
+        &format!("\"{}/usr/share/tessera/", root.display()),
+    ) + "\n[[policy]]\nname = \"acme\"\nscope = \"authentication\"\nreply = [\"Acme-Group = staff\"]\n";
+    std::fs::write(root.join("etc/tessera/tessera.toml"), scratch_config).unwrap();
+
     let check = Command::new(root.join("usr/bin/tessera"))
         .arg("--config")
         .arg(root.join("etc/tessera/tessera.toml"))

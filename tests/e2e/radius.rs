@@ -30,6 +30,17 @@ impl RawClient {
         password: &str,
         state: Option<&[u8]>,
     ) -> (Vec<u8>, [u8; 16]) {
+        Self::access_request_with(SECRET, id, user, password, state)
+    }
+
+    /// An Access-Request signed with `secret` (a wrong one makes a wrong Message-Authenticator).
+    fn access_request_with(
+        secret: &str,
+        id: u8,
+        user: &str,
+        password: &str,
+        state: Option<&[u8]>,
+    ) -> (Vec<u8>, [u8; 16]) {
         let mut authenticator = [0u8; 16];
         getrandom::fill(&mut authenticator).unwrap();
         let mut packet = Packet {
@@ -42,7 +53,7 @@ impl RawClient {
             typ: AttributeType::USER_NAME,
             value: user.as_bytes().to_vec(),
         });
-        let hidden = crypto::hide_password(password.as_bytes(), &authenticator, SECRET.as_bytes());
+        let hidden = crypto::hide_password(password.as_bytes(), &authenticator, secret.as_bytes());
         packet.attributes.push(Attribute {
             typ: AttributeType::USER_PASSWORD,
             value: hidden,
@@ -54,7 +65,7 @@ impl RawClient {
             });
         }
         (
-            packet.encode_request(SECRET.as_bytes(), true).unwrap(),
+            packet.encode_request(secret.as_bytes(), true).unwrap(),
             authenticator,
         )
     }
@@ -277,4 +288,83 @@ fn debug_log_names_attributes_from_the_dictionary_and_hides_the_password() {
         "{line}"
     );
     assert!(!server.log_text().contains("wonderland"));
+}
+
+/// Issue 13: requests dropped after the reply-cache lookup (here: a wrong Message-Authenticator,
+/// which anyone who can send from a client's address can produce) once left their keys in the
+/// cache's age queue for its whole lifetime, so a flood grew memory without limit. The cache
+/// now holds at most its size, and the dropped requests nothing at all.
+#[test]
+fn issue_13_reply_cache_stays_bounded_under_a_flood_of_dropped_requests() {
+    let setup = Setup {
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &setup);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[server]\n",
+        "[server]\nreply_cache_size = 50\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_in(dir, &config);
+    let dropped = |body: &str| {
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix("tessera_radius_drops_total{cause=\"bad_message_authenticator\"} ")
+            })
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let entries = |body: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix("tessera_reply_cache_entries "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no tessera_reply_cache_entries in:\n{body}"))
+    };
+
+    // The flood: each datagram a new request with a wrong Message-Authenticator, sent in
+    // bursts smaller than the cache (a full cache hid the leak: making room swept the queue).
+    let flood = RawClient::new(server.addr);
+    let mut sent = 0u64;
+    for burst in 0..300u32 {
+        for i in 0..10u32 {
+            let (bad, _) =
+                RawClient::access_request_with("not-the-secret", (i % 256) as u8, "x", "x", None);
+            flood.send(&bad);
+            sent += 1;
+        }
+        // Let the server catch up before the next burst, so the kernel drops nothing.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while dropped(&server.http_get("/metrics").1) < sent {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "burst {burst}: the server did not see every datagram"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let (_, body) = server.http_get("/metrics");
+    assert_eq!(dropped(&body), 3000);
+    assert!(
+        entries(&body) <= 50,
+        "3000 dropped requests left entries behind:\n{body}"
+    );
+    // Answered requests then fill the cache to its size, and no further.
+    let client = RawClient::new(server.addr);
+    for i in 0..120u32 {
+        let (valid, _) = RawClient::access_request((i % 256) as u8, "mallory", "x", None);
+        client.send(&valid);
+        client.receive().expect("a reject");
+    }
+    let (_, body) = server.http_get("/metrics");
+    assert!(entries(&body) <= 50, "{body}");
+
+    // And the server still answers, from the cache for a retransmit.
+    let (valid, _) = RawClient::access_request(9, "mallory", "x", None);
+    client.send(&valid);
+    let first = client.receive().expect("a reply");
+    client.send(&valid);
+    assert_eq!(client.receive().expect("the cached reply"), first);
 }

@@ -146,6 +146,11 @@ fn sigterm_stops_gracefully() {
     server.signal("TERM");
     assert_eq!(server.wait_exit(), Some(0));
     server.wait_for_log("tessera stopped");
+    // Issue 13: a clean stop checkpoints the WAL into the database and leaves no -wal data
+    // beside it (it left megabytes).
+    let wal = server.dir.path().join("tessera.db-wal");
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal_len, 0, "{} bytes left in the WAL", wal_len);
 }
 
 #[test]
@@ -240,4 +245,118 @@ fn status_server_and_healthz_follow_health() {
         reply.output
     );
     reply.expect("none");
+}
+
+/// Makes files immutable (`chattr +i`) for the life of the guard.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    fn new(paths: Vec<std::path::PathBuf>) -> Immutable {
+        for path in &paths {
+            let status = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .expect("chattr (e2fsprogs) is needed for this test");
+            assert!(
+                status.success(),
+                "chattr +i {} failed: the test needs root on a filesystem with the immutable flag",
+                path.display()
+            );
+        }
+        Immutable(paths)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(path)
+                .status();
+        }
+    }
+}
+
+/// Issue 13: with the database unable to commit (made immutable here; a full disk is the same
+/// to SQLite), every login was rejected while /healthz said 200, tessera_up was 1 and
+/// Status-Server was answered, so the NAS never failed over. Health now follows a write probe.
+#[test]
+fn issue_13_health_follows_the_stores_ability_to_commit() {
+    let server = Server::start_with(&with_metrics());
+    server.auth("mallory", "x", None).expect("Access-Reject");
+    assert_eq!(server.http_get("/healthz").0, "HTTP/1.1 200 OK");
+    let db = server.dir.path().join("tessera.db");
+    let wal = server.dir.path().join("tessera.db-wal");
+    assert!(wal.exists(), "WAL mode: the -wal file exists while serving");
+    let guard = Immutable::new(vec![db, wal]);
+
+    server.wait_for_log("health check failed");
+    assert_eq!(
+        server.http_get("/healthz").0,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let (_, body) = server.http_get("/metrics");
+    assert!(body.lines().any(|l| l == "tessera_up 0"), "{body}");
+    let reply = server.status_server();
+    assert!(
+        reply.output.contains("Sent Status-Server"),
+        "{}",
+        reply.output
+    );
+    reply.expect("none");
+    assert!(server.log_text().contains("store health probe failed"));
+
+    // Writable again: healthy again, without a restart.
+    drop(guard);
+    server.wait_for_log("health check passed again");
+    assert_eq!(server.http_get("/healthz").0, "HTTP/1.1 200 OK");
+    server.status_server().expect("Access-Accept");
+    let first = server.auth("alice", "wonderland", None);
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+}
+
+/// Issue 13: the audit table grew without limit. `[store] audit_days` (default 90) now
+/// bounds it: older rows are purged in the background, from the start on.
+#[test]
+fn issue_13_audit_rows_older_than_audit_days_are_purged() {
+    let mut server = Server::start();
+    server.auth("mallory", "x", None).expect("Access-Reject");
+    server.wait_for_log("result=\"reject\"");
+    let config = server.dir.path().join("tessera.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "key_file = \"tessera.key\"\n",
+        "key_file = \"tessera.key\"\naudit_days = 30\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    {
+        let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
+        for (days, user) in [(45, "old-1"), (31, "old-2"), (29, "recent")] {
+            db.execute(
+                "INSERT INTO audit (time, client, user, realm, action, result, reason) \
+                 VALUES (?1, 'test', ?2, 'local', 'authenticate', 'reject', 'test row')",
+                rusqlite::params![now - days * 86_400, user],
+            )
+            .unwrap();
+        }
+    }
+    server.restart();
+    let line = server.wait_for_log("audit rows older than audit_days purged");
+    assert!(line.contains("rows=2"), "{line}");
+    let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
+    let users: Vec<String> = db
+        .prepare("SELECT user FROM audit ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(users, ["mallory", "recent"]);
 }

@@ -456,3 +456,81 @@ fn single_quoted_linotp_json_stops_the_server_with_its_line() {
         assert!(stderr.contains(&want), "{command}: {stderr}");
     }
 }
+
+/// Issue 13: a gateway whose error reply echoes the request put `PARAMETER` and `HEADERS`
+/// values, URL query values and basic-auth credentials into the WARN line, the decision line
+/// and the audit. Every configured secret value is now redacted — as written, URL-encoded and
+/// base64 — from whatever the gateway says.
+#[test]
+fn issue_13_an_echoing_gateway_gets_no_secret_into_log_or_audit() {
+    let gw = http_gateway(400, "rejected:", &["--echo"]);
+    let mut url = gw.url("/send");
+    url.push_str("?account=acct-secret-77");
+    let providers = format!(
+        "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"{url}\"\n\
+         USERNAME = \"gwuser\"\nPASSWORD = \"gw pass/word\"\n\
+         PARAMETER = {{ apikey = \"api key+secret/1\" }}\n\
+         HEADERS = {{ X-Api-Token = \"hdr-token-9876\" }}\n"
+    );
+    let server = Server::start_with(&setup_with(providers, None));
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Reject");
+    let request = &gw.wait_for(1)[0];
+    assert_eq!(field(request, "form", "apikey"), Some("api key+secret/1"));
+    let line = server.wait_for_log("result=\"reject\"");
+    assert!(line.contains("HTTP 400: rejected:"), "{line}");
+    assert!(line.contains("***"), "the echo is there, redacted: {line}");
+
+    let audit = crate::util::tessera()
+        .arg("--config")
+        .arg(server.dir.path().join("tessera.toml"))
+        .args(["audit", "--json"])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    let log = server.log_text();
+    let forms = [
+        "acct-secret-77",
+        "gw pass/word",
+        "gw+pass%2Fword",
+        "api key+secret/1",
+        "api+key%2Bsecret%2F1",
+        "hdr-token-9876",
+        // base64("gwuser:gw pass/word"), as in the echoed Authorization header
+        "Z3d1c2VyOmd3IHBhc3Mvd29yZA",
+    ];
+    for text in [&log, &audit] {
+        for secret in forms {
+            assert!(!text.contains(secret), "{secret:?} leaked:\n{text}");
+        }
+    }
+    assert!(audit.contains("HTTP 400: rejected:"), "{audit}");
+}
+
+/// Issue 13: without `default = true` the default provider was the alphabetically first, not
+/// the first in the file as documented.
+#[test]
+fn issue_13_the_default_provider_is_the_first_in_the_file() {
+    let providers = "[provider.sms.zeta]\nclass = \"file\"\npath = \"zeta.log\"\n\n\
+                     [provider.sms.alpha]\nclass = \"file\"\npath = \"alpha.log\"\n"
+        .to_string();
+    let server = Server::start_with(&setup_with(providers, None));
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let zeta = std::fs::read_to_string(server.dir.path().join("zeta.log")).unwrap_or_default();
+    assert!(zeta.contains("+4917012345678"), "zeta.log: {zeta:?}");
+    assert!(!server.dir.path().join("alpha.log").exists());
+
+    // `default = true` still wins over the order.
+    let providers = "[provider.sms.zeta]\nclass = \"file\"\npath = \"zeta.log\"\n\n\
+                     [provider.sms.alpha]\nclass = \"file\"\npath = \"alpha.log\"\ndefault = true\n"
+        .to_string();
+    let server = Server::start_with(&setup_with(providers, None));
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    assert!(server.dir.path().join("alpha.log").exists());
+    assert!(!server.dir.path().join("zeta.log").exists());
+}

@@ -147,7 +147,7 @@ fn disable_enable_delete_and_audit() {
 
     // Audit rows are written just after the reply leaves: wait for both.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let (out, results) = loop {
+    let (out, rows) = loop {
         let (code, out, _) = cli(
             &server,
             &["audit", "--user", "alice", "--since", "1h", "--json"],
@@ -155,19 +155,68 @@ fn disable_enable_delete_and_audit() {
         );
         assert_eq!(code, 0);
         let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let results: Vec<String> = rows
-            .as_array()
-            .unwrap()
+        let rows = rows.as_array().unwrap().clone();
+        let decisions = rows
             .iter()
-            .map(|r| r["result"].as_str().unwrap().to_string())
-            .collect();
-        if results.len() >= 2 || std::time::Instant::now() > deadline {
-            break (out, results);
+            .filter(|r| !r["action"].as_str().unwrap().starts_with("token "))
+            .count();
+        if decisions >= 2 || std::time::Instant::now() > deadline {
+            break (out, rows);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
+    let results: Vec<&str> = rows
+        .iter()
+        .filter(|r| !r["action"].as_str().unwrap().starts_with("token "))
+        .map(|r| r["result"].as_str().unwrap())
+        .collect();
     assert_eq!(results, ["accept", "reject"], "newest first");
     assert!(!out.contains("755224"));
+
+    // Issue 13: the admin commands wrote no audit row. Each change now does: who ran it (the
+    // OS user), what, which serial, whose token, and how it went.
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8_lossy(&me.stdout).trim().to_string();
+    let admin: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .filter(|r| r["action"].as_str().unwrap().starts_with("token "))
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap(),
+                r["serial"].as_str().unwrap_or("-"),
+                r["result"].as_str().unwrap(),
+                r["client"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let client = format!("cli ({me})");
+    assert_eq!(
+        admin,
+        [
+            ("token delete", serial.as_str(), "ok", client.as_str()),
+            ("token enable", serial.as_str(), "ok", client.as_str()),
+            ("token disable", serial.as_str(), "ok", client.as_str()),
+            ("token enroll", serial.as_str(), "ok", client.as_str()),
+        ],
+        "newest first:\n{out}"
+    );
+    // The failed second delete is there too (the token no longer names its owner).
+    let (_, all, _) = cli(&server, &["audit", "--json"], "");
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    let failed = &all.as_array().unwrap()[0];
+    assert_eq!(failed["action"], "token delete", "{all}");
+    assert_eq!(failed["result"], "failed", "{all}");
+    assert_eq!(failed["serial"], serial.as_str(), "{all}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no token with serial"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -185,5 +234,78 @@ fn no_password_or_otp_reaches_log_or_audit() {
         assert!(!text.contains("wonderland"), "password leaked:\n{text}");
         assert!(!text.contains(&otp), "OTP leaked:\n{text}");
         assert!(!text.contains("testing123"), "secret leaked:\n{text}");
+    }
+}
+
+/// Issue 13: a User-Name with a newline wrote a genuine-looking second line into the human log
+/// and a forged row into `tessera audit`; ESC and CR went out raw. Each is escaped now: one
+/// request, one log line, one audit row.
+#[test]
+fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
+    let server = Server::start();
+    // radclient turns the escapes in a quoted string into the control characters themselves.
+    let user = "\"mallory\\nFORGED 2026-12-01T00:00:00Z  INFO tessera::auth::engine: \
+                authentication client=test-nas user=alice result=\\\"accept\\\" reason=otp valid\
+                \\033[2K\\r\"";
+    let reply = server.radclient(&[
+        ("User-Name", user),
+        ("User-Password", "\"x\""),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    reply.expect("Access-Reject");
+    assert!(reply.output.contains("FORGED"), "{}", reply.output);
+    let line = server.wait_for_log("FORGED");
+    assert!(line.contains("user=mallory\\nFORGED"), "{line}");
+    assert_eq!(server.log_count("FORGED"), 1, "{}", server.log_text());
+    let log = server.log_text();
+    assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
+
+    // The audit row is written just after the reply leaves: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let table = loop {
+        let (code, out, err) = cli(&server, &["audit"], "");
+        assert_eq!(code, 0, "{err}");
+        if out.contains("FORGED") || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(table.lines().count(), 2, "a header and one row:\n{table}");
+    assert!(
+        table.contains("mallory\\nFORGED") && !table.contains('\x1b') && !table.contains('\r'),
+        "{table:?}"
+    );
+    // Stored escaped, so any other reader of the table is safe too.
+    let (_, json, _) = cli(&server, &["audit", "--json"], "");
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stored = rows[0]["user"].as_str().unwrap();
+    assert!(stored.starts_with("mallory\\nFORGED"), "{stored:?}");
+    assert!(!stored.contains('\x1b'), "{stored:?}");
+}
+
+/// Issue 13: `tessera audit | head -1` and `token list | head` panicked with exit 101 on the
+/// closed pipe. They now stop quietly with success. The pipe's read end is closed before the
+/// command starts, so its first line already meets a closed pipe.
+#[test]
+fn issue_13_cli_commands_exit_quietly_on_a_closed_pipe() {
+    let server = Server::start();
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    server.wait_for_log("result=\"challenge\"");
+    for args in [&["audit"][..], &["token", "list"], &["check-config"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = tessera()
+            .arg("--config")
+            .arg(server.dir.path().join("tessera.toml"))
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }

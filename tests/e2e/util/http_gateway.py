@@ -7,6 +7,9 @@ answers every request with --status and --body, after --delay seconds.
 
 With --cert C --key K it speaks HTTPS.
 
+With --echo it appends the request to --body, as gateways do in error replies: the form body,
+the Authorization header, the X-Api-Token header and the path with its query string.
+
 With --proxy-auth USER:PASS it plays a proxy that demands those credentials: a request
 without the matching Proxy-Authorization gets 407; one with it is recorded and answered as
 above (the test only needs to see that the request went through the proxy, not a real
@@ -53,7 +56,11 @@ class Handler(BaseHTTPRequestHandler):
         print(json.dumps(record), flush=True)
         if args.delay:
             time.sleep(args.delay)
-        self.answer(args.status, args.body, [])
+        text = args.body
+        if args.echo:
+            text = " ".join([text, body, self.headers.get("Authorization", ""),
+                             self.headers.get("X-Api-Token", ""), self.path])
+        self.answer(args.status, text, [])
 
     def answer(self, status, text, headers):
         data = text.encode()
@@ -75,6 +82,7 @@ def main():
     p.add_argument("--status", type=int, default=200)
     p.add_argument("--body", default="OK")
     p.add_argument("--delay", type=float, default=0)
+    p.add_argument("--echo", action="store_true")
     p.add_argument("--proxy-auth")
     p.add_argument("--cert")
     p.add_argument("--key")
