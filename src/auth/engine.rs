@@ -21,7 +21,8 @@
 //!    PIN or password counts on the identity's back-off, never on a token, so a stranger
 //!    cannot lock anyone out. Reject either way.
 //!
-//! Sending challenges (steps 1 and 3) lives in `challenge.rs`.
+//! Sending challenges (steps 1 and 3) lives in `challenge.rs`, the first factor and the back-off
+//! in `first_factor.rs`, an Accept's reply attributes in `reply.rs`.
 //!
 //! With a State, the password must answer that challenge: the OTP alone, or PIN+OTP.
 //! Only an open, unexpired challenge can be answered, and closing it is a compare-and-set in
@@ -38,10 +39,9 @@ use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, 
 use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
-use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::seal::encode_hex;
-use crate::store::{AuditEntry, Backoff, Challenge, Store, Token, TokenKind};
+use crate::store::{AuditEntry, Challenge, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
@@ -125,7 +125,7 @@ pub(super) struct Ctx<'a> {
     pub(super) now_ms: i64,
     /// The directory's answers to passwords of this request, so one request never binds twice
     /// with the same password. Never held across an await.
-    answers: Mutex<Vec<(Secret, bool)>>,
+    pub(super) answers: Mutex<Vec<(Secret, bool)>>,
 }
 
 impl Ctx<'_> {
@@ -135,41 +135,6 @@ impl Ctx<'_> {
             realm: &self.realm.name,
             client: self.req.client,
         }
-    }
-
-    /// Checks `password` against the user's directory entry. For a name no directory knows,
-    /// the work of a check is done all the same and the answer is no, so timing does not tell.
-    pub(super) async fn check_directory_password(
-        &self,
-        password: &Secret,
-    ) -> Result<bool, AuthError> {
-        if password.is_empty() {
-            return Ok(false);
-        }
-        let known = self
-            .answers
-            .lock()
-            .ok()
-            .and_then(|a| a.iter().find(|(p, _)| p == password).map(|(_, ok)| *ok));
-        if let Some(answer) = known {
-            return Ok(answer);
-        }
-        let answer = match &self.user {
-            Some((user, directory)) => directory.check_password(user, password).await?,
-            None => {
-                self.realm.check_password_of_unknown(password).await;
-                false
-            }
-        };
-        if let Ok(mut answers) = self.answers.lock() {
-            answers.push((password.clone(), answer));
-        }
-        Ok(answer)
-    }
-
-    /// The key of a name no directory knows in [`UnknownNames`].
-    fn unknown_name_key(&self) -> String {
-        format!("{}@{}", login_name::fold(&self.login), self.realm.name)
     }
 }
 
@@ -230,29 +195,6 @@ impl Engine {
     pub fn with_reply_check(mut self, check: Arc<dyn ReplyCheck>) -> Self {
         self.reply_check = Some(check);
         self
-    }
-
-    /// Removes the PIN hashes that versions before 0.2 stored on autoenrolled tokens (a hash of
-    /// the user's directory password) where the `otppin` now in force for the token's user and
-    /// realm (evaluated without a client) does not check them. Returns how many.
-    pub async fn remove_unused_password_pins(&self) -> Result<usize, AuthError> {
-        let mut removed = 0;
-        for (serial, user, realm) in self.store.autoenrolled_with_pin().await? {
-            let context = PolicyContext {
-                user: &user,
-                realm: &realm,
-                client: std::net::IpAddr::from([0, 0, 0, 0]),
-            };
-            let mode = self
-                .policies
-                .action(Scope::Authentication, &context, |a| a.otppin.as_ref())
-                .copied()
-                .unwrap_or(OtpPin::TokenPin);
-            if mode != OtpPin::TokenPin && self.store.set_pin_hash(&serial, None).await? {
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 
     /// The realms this engine serves (health checks use them).
@@ -357,80 +299,6 @@ impl Engine {
         // Queued, not awaited: the audit row never delays the answer.
         self.store.audit(entry).await;
         decision.outcome
-    }
-
-    /// Fills an Accept's reply attributes from the most specific policy with a `reply` list,
-    /// from the directory entry found for this request. (A directory that could not answer
-    /// has already turned the request into a Reject: an Accept without the attributes that
-    /// authorise the user — a VLAN, a group — could grant the wrong access.)
-    fn add_reply_attributes(
-        &self,
-        ctx: &Ctx<'_>,
-        mut decision: Decision,
-    ) -> Result<Decision, AuthError> {
-        let Outcome::Accept { reply, .. } = &mut decision.outcome else {
-            return Ok(decision);
-        };
-        let Some(templates) = self
-            .policies
-            .action(Scope::Authentication, &ctx.policy(), |a| a.reply.as_ref())
-        else {
-            return Ok(decision);
-        };
-        let user = ctx.user.as_ref().map(|(user, _)| user);
-        let field = |name: &str| -> String {
-            let Some(user) = &user else {
-                return String::new();
-            };
-            match name {
-                "mobile" => user.mobile.clone().unwrap_or_default(),
-                "email" => user.email.clone().unwrap_or_default(),
-                other => user.attributes.get(other).cloned().unwrap_or_default(),
-            }
-        };
-        for template in templates {
-            let mut value = template
-                .value
-                .replace("{user}", &ctx.login)
-                .replace("{realm}", &ctx.realm.name);
-            for name in ["mobile", "email", "phone", "givenname", "surname"] {
-                let placeholder = format!("{{{name}}}");
-                if value.contains(&placeholder) {
-                    value = value.replace(&placeholder, &field(name));
-                }
-            }
-            if value.contains("{groups}") {
-                for group in user.iter().flat_map(|u| &u.groups) {
-                    reply.push((template.attribute.clone(), value.replace("{groups}", group)));
-                }
-            } else {
-                reply.push((template.attribute.clone(), value));
-            }
-        }
-        // Fail closed: an Accept without an attribute a policy added (it may be the one that
-        // restricts the user) is worse than no Accept.
-        let unsendable = self.reply_check.as_ref().and_then(|check| {
-            reply.iter().find_map(|(name, value)| {
-                check
-                    .check(name, value)
-                    .err()
-                    .map(|error| (name.clone(), error))
-            })
-        });
-        if let Some((attribute, error)) = unsendable {
-            tracing::error!(
-                user = %ctx.login,
-                %attribute,
-                %error,
-                "reply attribute cannot be sent: Access-Accept turned into Access-Reject"
-            );
-            return Ok(Decision::reject(
-                MSG_FAILED,
-                format!("reply attribute {attribute} cannot be sent: {error}"),
-                decision.serial.as_deref(),
-            ));
-        }
-        Ok(decision)
     }
 
     pub(super) fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
@@ -582,77 +450,6 @@ impl Engine {
         ))
     }
 
-    /// Whether `pin` is the right PIN for `token` under `mode`.
-    async fn pin_matches(
-        &self,
-        ctx: &Ctx<'_>,
-        mode: OtpPin,
-        token: &Token,
-        pin: &Secret,
-    ) -> Result<bool, AuthError> {
-        match mode {
-            OtpPin::OnlyOtp => Ok(pin.is_empty()),
-            OtpPin::TokenPin => match &token.pin_hash {
-                None => Ok(pin.is_empty()),
-                Some(hash) => Ok(password_hash::verify_on_hash_thread(pin, hash).await?),
-            },
-            OtpPin::Password => ctx.check_directory_password(pin).await,
-        }
-    }
-
-    /// The identity's back-off count, if not yet forgotten: from the store for a name the
-    /// directory knows, from memory for one it does not.
-    fn backoff_of(&self, ctx: &Ctx<'_>, stored: Option<Backoff>) -> Option<Backoff> {
-        let row = if ctx.user.is_some() {
-            stored
-        } else {
-            self.unknown_names.get(&ctx.unknown_name_key())
-        };
-        self.backoff.fresh(row, ctx.now_ms)
-    }
-
-    /// A wrong password or PIN: counted on the identity's back-off, never on a token, and
-    /// answered like every other failure.
-    pub(super) async fn first_factor_failed(
-        &self,
-        ctx: &Ctx<'_>,
-        reason: &str,
-    ) -> Result<Decision, AuthError> {
-        if ctx.user.is_some() {
-            self.store
-                .record_login_failure(
-                    &ctx.login,
-                    &ctx.realm.name,
-                    ctx.now_ms,
-                    self.backoff.forget_ms,
-                )
-                .await;
-        } else {
-            self.unknown_names
-                .record_failure(&self.backoff, &ctx.unknown_name_key(), ctx.now_ms);
-        }
-        Ok(Decision::reject(MSG_FAILED, reason, None))
-    }
-
-    /// A right password or PIN ends the identity's back-off.
-    pub(super) async fn first_factor_passed(
-        &self,
-        ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
-    ) -> Result<(), AuthError> {
-        if backoff.is_none() {
-            return Ok(());
-        }
-        if ctx.user.is_some() {
-            self.store
-                .clear_login_failures(&ctx.login, &ctx.realm.name)
-                .await?;
-        } else {
-            self.unknown_names.clear(&ctx.unknown_name_key());
-        }
-        Ok(())
-    }
-
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
         // The back-off row lives in the store only for names the directory knows.
         let state = self
@@ -781,49 +578,6 @@ impl Engine {
             OtpPin::OnlyOtp => "wrong otp",
         };
         self.first_factor_failed(ctx, reason).await
-    }
-
-    /// Takes out of `tokens` those autoenrolled for another directory entry of the same name
-    /// (the account was deleted and created again: its owner id changed). Returns their
-    /// serials when that leaves the user with none of their own.
-    fn tokens_of_an_earlier_account(
-        &self,
-        ctx: &Ctx<'_>,
-        tokens: &mut Vec<Token>,
-    ) -> Option<Vec<String>> {
-        let current = ctx.user.as_ref()?.0.stable_id.as_deref()?;
-        let (earlier, own): (Vec<Token>, Vec<Token>) = std::mem::take(tokens)
-            .into_iter()
-            .partition(|t| t.owner_id.as_deref().is_some_and(|o| o != current));
-        *tokens = own;
-        if earlier.is_empty() {
-            return None;
-        }
-        let serials: Vec<String> = earlier.into_iter().map(|t| t.serial).collect();
-        tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, serials = %serials.join(" "), "tokens of an earlier account with this name are ignored (the directory entry's id changed); delete them with `tessera token delete`");
-        tokens.is_empty().then_some(serials)
-    }
-
-    /// The user's only tokens belong to an earlier account of the same name: refused (after
-    /// the password, so the answer tells a stranger nothing) until an admin deletes them.
-    async fn refuse_earlier_account(
-        &self,
-        ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
-        serials: Vec<String>,
-    ) -> Result<Decision, AuthError> {
-        if !ctx.check_directory_password(&ctx.req.password).await? {
-            return self.first_factor_failed(ctx, "wrong password").await;
-        }
-        self.first_factor_passed(ctx, backoff).await?;
-        Ok(Decision::reject(
-            MSG_FAILED,
-            format!(
-                "the user's tokens ({}) belong to an earlier account of the same name",
-                serials.join(" ")
-            ),
-            serials.first().map(String::as_str),
-        ))
     }
 
     async fn answer_challenge(&self, ctx: &Ctx<'_>, state: &[u8]) -> Result<Decision, AuthError> {

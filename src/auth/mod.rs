@@ -10,8 +10,10 @@ pub mod backoff;
 mod challenge;
 pub mod engine;
 pub mod enrollment;
+mod first_factor;
 pub mod message;
 pub mod policy;
+mod reply;
 
 #[cfg(test)]
 mod engine_tests;

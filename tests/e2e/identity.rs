@@ -4,31 +4,16 @@
 //! down instead of locking the person out — answered exactly like an unknown name — and
 //! duplicate attributes dropped as malformed.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::peers::http_gateway;
 use crate::util::slapd::{BASE_DN, READER_DN, READER_PW, Slapd};
-use crate::util::{Reply, Server, Setup, tessera};
+use crate::util::{Reply, Server, Setup};
 
 /// Runs a `tessera` admin command against the server's config; (exit code, stdout).
 fn cli(server: &Server, args: &[&str]) -> (i32, String) {
-    let mut child = tessera()
-        .arg("--config")
-        .arg(server.dir.path().join("tessera.toml"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"").unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, out, _) = server.cli(args, "");
+    (code, out)
 }
 
 /// The serials of `user`'s tokens, from `tessera token list --json`.
@@ -381,21 +366,10 @@ fn issue_12_stored_password_pins_are_removed_under_otppin_1() {
     );
     assert_eq!(code, 0);
     let serial = serials(&server, "alice").pop().unwrap();
-    let mut set_pin = tessera()
-        .arg("--config")
-        .arg(server.dir.path().join("tessera.toml"))
-        .args(["token", "set-pin", &serial])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    set_pin
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"wonderland")
-        .unwrap();
-    assert!(set_pin.wait().unwrap().success());
+    assert_eq!(
+        server.cli(&["token", "set-pin", &serial], "wonderland").0,
+        0
+    );
     let db = rusqlite::Connection::open(server.dir.path().join("tessera.db")).unwrap();
     db.execute(
         "UPDATE tokens SET description = 'auto enrolled for alice@local' WHERE serial = ?1",

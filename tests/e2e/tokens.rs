@@ -1,7 +1,6 @@
 //! Tokens enrolled and managed with the admin command line, used over RADIUS while the server
 //! runs: HOTP and TOTP with otppin 0 and 2, lockout and unlock, disable, delete, audit.
 
-use std::io::Write;
 use std::process::Stdio;
 
 use tessera::otp::{hotp, totp_step};
@@ -24,27 +23,7 @@ fn setup(otppin: &str, auth: &str) -> Setup {
 
 /// Runs `tessera --config <server's config> ARGS`, feeding `stdin`; returns (exit, stdout, stderr).
 fn cli(server: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = tessera()
-        .arg("--config")
-        .arg(server.dir.path().join("tessera.toml"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    server.cli(args, stdin)
 }
 
 fn enroll(server: &Server, kind: &str) -> String {

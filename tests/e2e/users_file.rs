@@ -1,32 +1,18 @@
 //! The local users file, maintained with `tessera user add|passwd|del` while the server runs:
 //! each change is picked up without a restart.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
-use crate::util::{Server, tessera};
+use crate::util::{Server, run_cli};
 
 /// Runs `tessera --config CONFIG user ARGS…` with `stdin` as the password input.
 fn user_command(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = tessera()
-        .arg("--config")
-        .arg(config)
-        .arg("user")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("user")
+        .chain(args.iter().copied())
+        .collect();
+    run_cli(config, &args, stdin)
 }
 
 /// The server looks at the file's modification time at most once a second (documented in

@@ -168,6 +168,26 @@ pub fn tessera() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
 }
 
+/// Runs `tessera --config CONFIG ARGS…` with `stdin` as its input, and waits for it.
+pub fn run_cli(config: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = tessera()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tessera");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for tessera")
+}
+
 impl Server {
     /// Starts tessera with the default setup.
     pub fn start() -> Server {
@@ -390,6 +410,17 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs an admin command (`token list`, `audit` …) on this server's config: (exit code,
+    /// stdout, stderr).
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let out = run_cli(&self.dir.path().join("tessera.toml"), args, stdin);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// The whole log so far.

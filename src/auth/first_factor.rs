@@ -1,0 +1,188 @@
+//! The first factor — the password, or the token PIN — and what follows from it: checking it
+//! against the directory (with the same work for a name no directory knows, so timing tells
+//! nothing), the identity's back-off on failure (`backoff.rs`), and the clean-ups that keep a
+//! directory's password or an earlier account's token from being used where they should not.
+
+use super::AuthError;
+use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
+use super::policy::{OtpPin, PolicyContext, Scope};
+use crate::directory::login_name;
+use crate::password_hash;
+use crate::secret::Secret;
+use crate::store::{Backoff, Token};
+
+impl Ctx<'_> {
+    /// Checks `password` against the user's directory entry. For a name no directory knows,
+    /// the work of a check is done all the same and the answer is no, so timing does not tell.
+    pub(super) async fn check_directory_password(
+        &self,
+        password: &Secret,
+    ) -> Result<bool, AuthError> {
+        if password.is_empty() {
+            return Ok(false);
+        }
+        let known = self
+            .answers
+            .lock()
+            .ok()
+            .and_then(|a| a.iter().find(|(p, _)| p == password).map(|(_, ok)| *ok));
+        if let Some(answer) = known {
+            return Ok(answer);
+        }
+        let answer = match &self.user {
+            Some((user, directory)) => directory.check_password(user, password).await?,
+            None => {
+                self.realm.check_password_of_unknown(password).await;
+                false
+            }
+        };
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push((password.clone(), answer));
+        }
+        Ok(answer)
+    }
+
+    /// The key of a name no directory knows in [`UnknownNames`].
+    pub(super) fn unknown_name_key(&self) -> String {
+        format!("{}@{}", login_name::fold(&self.login), self.realm.name)
+    }
+}
+
+impl Engine {
+    /// Removes the PIN hashes that versions before 0.2 stored on autoenrolled tokens (a hash of
+    /// the user's directory password) where the `otppin` now in force for the token's user and
+    /// realm (evaluated without a client) does not check them. Returns how many.
+    pub async fn remove_unused_password_pins(&self) -> Result<usize, AuthError> {
+        let mut removed = 0;
+        for (serial, user, realm) in self.store.autoenrolled_with_pin().await? {
+            let context = PolicyContext {
+                user: &user,
+                realm: &realm,
+                client: std::net::IpAddr::from([0, 0, 0, 0]),
+            };
+            let mode = self
+                .policies
+                .action(Scope::Authentication, &context, |a| a.otppin.as_ref())
+                .copied()
+                .unwrap_or(OtpPin::TokenPin);
+            if mode != OtpPin::TokenPin && self.store.set_pin_hash(&serial, None).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Whether `pin` is the right PIN for `token` under `mode`.
+    pub(super) async fn pin_matches(
+        &self,
+        ctx: &Ctx<'_>,
+        mode: OtpPin,
+        token: &Token,
+        pin: &Secret,
+    ) -> Result<bool, AuthError> {
+        match mode {
+            OtpPin::OnlyOtp => Ok(pin.is_empty()),
+            OtpPin::TokenPin => match &token.pin_hash {
+                None => Ok(pin.is_empty()),
+                Some(hash) => Ok(password_hash::verify_on_hash_thread(pin, hash).await?),
+            },
+            OtpPin::Password => ctx.check_directory_password(pin).await,
+        }
+    }
+
+    /// The identity's back-off count, if not yet forgotten: from the store for a name the
+    /// directory knows, from memory for one it does not.
+    pub(super) fn backoff_of(&self, ctx: &Ctx<'_>, stored: Option<Backoff>) -> Option<Backoff> {
+        let row = if ctx.user.is_some() {
+            stored
+        } else {
+            self.unknown_names.get(&ctx.unknown_name_key())
+        };
+        self.backoff.fresh(row, ctx.now_ms)
+    }
+
+    /// A wrong password or PIN: counted on the identity's back-off, never on a token, and
+    /// answered like every other failure.
+    pub(super) async fn first_factor_failed(
+        &self,
+        ctx: &Ctx<'_>,
+        reason: &str,
+    ) -> Result<Decision, AuthError> {
+        if ctx.user.is_some() {
+            self.store
+                .record_login_failure(
+                    &ctx.login,
+                    &ctx.realm.name,
+                    ctx.now_ms,
+                    self.backoff.forget_ms,
+                )
+                .await;
+        } else {
+            self.unknown_names
+                .record_failure(&self.backoff, &ctx.unknown_name_key(), ctx.now_ms);
+        }
+        Ok(Decision::reject(MSG_FAILED, reason, None))
+    }
+
+    /// A right password or PIN ends the identity's back-off.
+    pub(super) async fn first_factor_passed(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+    ) -> Result<(), AuthError> {
+        if backoff.is_none() {
+            return Ok(());
+        }
+        if ctx.user.is_some() {
+            self.store
+                .clear_login_failures(&ctx.login, &ctx.realm.name)
+                .await?;
+        } else {
+            self.unknown_names.clear(&ctx.unknown_name_key());
+        }
+        Ok(())
+    }
+
+    /// Takes out of `tokens` those autoenrolled for another directory entry of the same name
+    /// (the account was deleted and created again: its owner id changed). Returns their
+    /// serials when that leaves the user with none of their own.
+    pub(super) fn tokens_of_an_earlier_account(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &mut Vec<Token>,
+    ) -> Option<Vec<String>> {
+        let current = ctx.user.as_ref()?.0.stable_id.as_deref()?;
+        let (earlier, own): (Vec<Token>, Vec<Token>) = std::mem::take(tokens)
+            .into_iter()
+            .partition(|t| t.owner_id.as_deref().is_some_and(|o| o != current));
+        *tokens = own;
+        if earlier.is_empty() {
+            return None;
+        }
+        let serials: Vec<String> = earlier.into_iter().map(|t| t.serial).collect();
+        tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, serials = %serials.join(" "), "tokens of an earlier account with this name are ignored (the directory entry's id changed); delete them with `tessera token delete`");
+        tokens.is_empty().then_some(serials)
+    }
+
+    /// The user's only tokens belong to an earlier account of the same name: refused (after
+    /// the password, so the answer tells a stranger nothing) until an admin deletes them.
+    pub(super) async fn refuse_earlier_account(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+        serials: Vec<String>,
+    ) -> Result<Decision, AuthError> {
+        if !ctx.check_directory_password(&ctx.req.password).await? {
+            return self.first_factor_failed(ctx, "wrong password").await;
+        }
+        self.first_factor_passed(ctx, backoff).await?;
+        Ok(Decision::reject(
+            MSG_FAILED,
+            format!(
+                "the user's tokens ({}) belong to an earlier account of the same name",
+                serials.join(" ")
+            ),
+            serials.first().map(String::as_str),
+        ))
+    }
+}

@@ -1,0 +1,83 @@
+//! Reply attributes of an Accept: the `reply` list of the most specific policy, its
+//! placeholders filled from the directory entry found for the request, each checked against the
+//! front end's dictionary before the Accept may leave.
+
+use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
+use super::policy::Scope;
+use super::{AuthError, Outcome};
+
+impl Engine {
+    /// Fills an Accept's reply attributes from the most specific policy with a `reply` list,
+    /// from the directory entry found for this request. (A directory that could not answer
+    /// has already turned the request into a Reject: an Accept without the attributes that
+    /// authorise the user — a VLAN, a group — could grant the wrong access.)
+    pub(super) fn add_reply_attributes(
+        &self,
+        ctx: &Ctx<'_>,
+        mut decision: Decision,
+    ) -> Result<Decision, AuthError> {
+        let Outcome::Accept { reply, .. } = &mut decision.outcome else {
+            return Ok(decision);
+        };
+        let Some(templates) = self
+            .policies
+            .action(Scope::Authentication, &ctx.policy(), |a| a.reply.as_ref())
+        else {
+            return Ok(decision);
+        };
+        let user = ctx.user.as_ref().map(|(user, _)| user);
+        let field = |name: &str| -> String {
+            let Some(user) = &user else {
+                return String::new();
+            };
+            match name {
+                "mobile" => user.mobile.clone().unwrap_or_default(),
+                "email" => user.email.clone().unwrap_or_default(),
+                other => user.attributes.get(other).cloned().unwrap_or_default(),
+            }
+        };
+        for template in templates {
+            let mut value = template
+                .value
+                .replace("{user}", &ctx.login)
+                .replace("{realm}", &ctx.realm.name);
+            for name in ["mobile", "email", "phone", "givenname", "surname"] {
+                let placeholder = format!("{{{name}}}");
+                if value.contains(&placeholder) {
+                    value = value.replace(&placeholder, &field(name));
+                }
+            }
+            if value.contains("{groups}") {
+                for group in user.iter().flat_map(|u| &u.groups) {
+                    reply.push((template.attribute.clone(), value.replace("{groups}", group)));
+                }
+            } else {
+                reply.push((template.attribute.clone(), value));
+            }
+        }
+        // Fail closed: an Accept without an attribute a policy added (it may be the one that
+        // restricts the user) is worse than no Accept.
+        let unsendable = self.reply_check.as_ref().and_then(|check| {
+            reply.iter().find_map(|(name, value)| {
+                check
+                    .check(name, value)
+                    .err()
+                    .map(|error| (name.clone(), error))
+            })
+        });
+        if let Some((attribute, error)) = unsendable {
+            tracing::error!(
+                user = %ctx.login,
+                %attribute,
+                %error,
+                "reply attribute cannot be sent: Access-Accept turned into Access-Reject"
+            );
+            return Ok(Decision::reject(
+                MSG_FAILED,
+                format!("reply attribute {attribute} cannot be sent: {error}"),
+                decision.serial.as_deref(),
+            ));
+        }
+        Ok(decision)
+    }
+}

@@ -1,0 +1,282 @@
+//! The SQLite store's own tests: life cycles, the race-deciding operations, schema versions,
+//! key fingerprints and the hot statements' plans.
+use super::*;
+use crate::secret::Secret;
+
+fn token(serial: &str) -> Token {
+    Token {
+        serial: serial.into(),
+        kind: TokenKind::Sms,
+        user: "alice".into(),
+        realm: "local".into(),
+        seed: Secret::from("12345678901234567890"),
+        counter: 0,
+        digits: 6,
+        pin_hash: None,
+        phone: Some("+491701234".into()),
+        email: None,
+        active: true,
+        fail_count: 0,
+        max_fail: 10,
+        last_fail_at: None,
+        description: String::new(),
+        created_at: 1,
+        owner_id: None,
+        autoenrolled: false,
+    }
+}
+
+fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("t.db"), SealKey::from_bytes(&[1; 32])).unwrap()
+}
+
+fn request(state: &str, serials: &[&str], now_ms: i64, blocking_ms: i64) -> ChallengeRequest {
+    ChallengeRequest {
+        user: "alice".into(),
+        realm: "local".into(),
+        state: state.into(),
+        targets: serials
+            .iter()
+            .map(|s| super::super::ChallengeTarget {
+                serial: s.to_string(),
+                validity_ms: 120_000,
+                blocking_ms,
+            })
+            .collect(),
+        now_ms,
+        trigger_limit: 3,
+        trigger_window_ms: 600_000,
+        enroll: None,
+    }
+}
+
+#[tokio::test]
+async fn the_store_refuses_a_key_other_than_the_one_that_sealed_its_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let a = || SealKey::from_bytes(&[1; 32]);
+    let b = || SealKey::from_bytes(&[2; 32]);
+    // Nothing sealed yet: any key opens it.
+    drop(SqliteStore::open(&path, b()).unwrap());
+    let store = SqliteStore::open(&path, a()).unwrap();
+    store.insert_token(token("LSSM1")).await.unwrap();
+    drop(store);
+    assert!(matches!(
+        SqliteStore::open(&path, b()),
+        Err(StoreError::KeyMismatch { .. })
+    ));
+    // A store from before fingerprints: the key is checked on a seed, then recorded.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM meta", []).unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(&path, b()),
+        Err(StoreError::KeyMismatch { .. })
+    ));
+    drop(SqliteStore::open(&path, a()).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let recorded: String = conn
+        .query_row(
+            "SELECT value FROM meta WHERE name = 'key_fingerprint'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, a().fingerprint());
+}
+
+#[tokio::test]
+async fn challenge_life_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    store.insert_token(token("LSSM1")).await.unwrap();
+    assert!(matches!(
+        store.insert_token(token("LSSM1")).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let t = store.token("LSSM1").await.unwrap().unwrap();
+    assert_eq!(t.seed, Secret::from("12345678901234567890"));
+
+    assert_eq!(
+        store
+            .start_challenge(request("s1", &["LSSM1"], 100_000, 0))
+            .await
+            .unwrap(),
+        ChallengeStart::Started(vec![0])
+    );
+    assert_eq!(
+        store
+            .start_challenge(request("s2", &["LSSM1"], 110_000, 0))
+            .await
+            .unwrap(),
+        ChallengeStart::Started(vec![1])
+    );
+    // Pending challenges are not open for answers until delivered.
+    let open = |now| store.open_challenges_of_user("alice", "local", now);
+    assert!(open(150_000).await.unwrap().is_empty());
+    store.mark_delivered("s1").await.unwrap();
+    store.mark_delivered("s2").await.unwrap();
+    assert_eq!(open(150_000).await.unwrap().len(), 2);
+    store.record_failure(&["LSSM1".into()], 120).await.unwrap();
+    assert_eq!(store.token("LSSM1").await.unwrap().unwrap().fail_count, 1);
+
+    // Answering the newer challenge closes the older one too, and only once.
+    assert!(store.close_challenge("s2", "LSSM1").await.unwrap());
+    assert!(!store.close_challenge("s2", "LSSM1").await.unwrap());
+    assert!(!store.close_challenge("s1", "LSSM1").await.unwrap());
+    let t = store.token("LSSM1").await.unwrap().unwrap();
+    assert_eq!((t.counter, t.fail_count), (2, 0));
+
+    // HOTP-style consumption is a compare-and-set.
+    assert!(store.consume_counter("LSSM1", 5).await.unwrap());
+    assert!(!store.consume_counter("LSSM1", 5).await.unwrap());
+    assert!(!store.consume_counter("LSSM1", 3).await.unwrap());
+
+    assert!(store.delete_token("LSSM1").await.unwrap());
+    assert!(store.challenge("s1").await.unwrap().is_empty());
+}
+
+/// Issue 12: blocking, the trigger limit and "enroll unless the user has a token" are
+/// decided by the store in one transaction.
+#[tokio::test]
+async fn issue_12_start_challenge_decides_blocking_limit_and_enrollment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    let mut first = token("LSSM1");
+    first.autoenrolled = true;
+    let mut enroll = request("s1", &["LSSM1"], 1_000, 30_000);
+    enroll.enroll = Some(first.clone());
+    assert_eq!(
+        store.start_challenge(enroll.clone()).await.unwrap(),
+        ChallengeStart::Started(vec![0])
+    );
+    // A second enrollment of the same user, with another serial, finds the token.
+    let mut second = token("LSSM2");
+    second.autoenrolled = true;
+    let mut again = request("s2", &["LSSM2"], 1_000, 30_000);
+    again.enroll = Some(second.clone());
+    assert_eq!(
+        store.start_challenge(again).await.unwrap(),
+        ChallengeStart::AlreadyEnrolled
+    );
+    // Even past the check, the schema holds one autoenrolled token per user.
+    assert!(matches!(
+        store.insert_token(second).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert_eq!(
+        store.tokens_of_user("alice", "local").await.unwrap().len(),
+        1
+    );
+
+    // Within the blocking timeout the pending challenge comes back, not a new one.
+    let ChallengeStart::Open(rows) = store
+        .start_challenge(request("s3", &["LSSM1"], 30_999, 30_000))
+        .await
+        .unwrap()
+    else {
+        panic!("expected the open challenge");
+    };
+    assert_eq!((rows[0].state.as_str(), rows[0].delivered), ("s1", false));
+    // One millisecond later it no longer blocks; blocking 0 never blocks.
+    assert_eq!(
+        store
+            .start_challenge(request("s3", &["LSSM1"], 31_000, 30_000))
+            .await
+            .unwrap(),
+        ChallengeStart::Started(vec![1])
+    );
+    assert_eq!(
+        store
+            .start_challenge(request("s4", &["LSSM1"], 31_000, 0))
+            .await
+            .unwrap(),
+        ChallengeStart::Started(vec![2])
+    );
+    // Three started in the window: the limit.
+    assert_eq!(
+        store
+            .start_challenge(request("s5", &["LSSM1"], 31_000, 0))
+            .await
+            .unwrap(),
+        ChallengeStart::Limited(3)
+    );
+}
+
+#[tokio::test]
+async fn issue_12_login_failures_count_and_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    for now in [1_000, 2_000, 3_000] {
+        store
+            .record_login_failure("alice", "local", now, 60_000)
+            .await;
+    }
+    let state = store.user_state("alice", "local", true).await.unwrap();
+    assert_eq!(
+        state.backoff,
+        Some(Backoff {
+            failures: 3,
+            last_failure_ms: 3_000
+        })
+    );
+    // A failure after the forget time starts over.
+    store
+        .record_login_failure("alice", "local", 63_000, 60_000)
+        .await;
+    let state = store.user_state("alice", "local", true).await.unwrap();
+    assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+    assert_eq!(store.purge_login_failures(63_001).await.unwrap(), 1);
+    store
+        .record_login_failure("alice", "local", 70_000, 60_000)
+        .await;
+    store.clear_login_failures("alice", "local").await.unwrap();
+    assert_eq!(
+        store
+            .user_state("alice", "local", true)
+            .await
+            .unwrap()
+            .backoff,
+        None
+    );
+}
+
+/// A database written by a newer tessera is refused, not misread.
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    drop(open_connection(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 99")
+        .unwrap();
+    let error = open_connection(&path).err().unwrap().to_string();
+    assert!(error.contains("schema version 99"), "{error}");
+}
+
+/// The hot statements are parsed once: running them again with new values must not make
+/// SQLite re-prepare them (it did, on every call, before the planner was pinned).
+#[test]
+fn hot_statements_are_not_reprepared() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open_connection(&dir.path().join("t.db")).unwrap();
+    let key = SealKey::from_bytes(&[1; 32]);
+    for n in 0..3 {
+        insert_token_row(&conn, &key, &token(&format!("OATH{n}")), false).unwrap();
+    }
+    for n in 0..3_i64 {
+        let user = format!("user{n}");
+        query_tokens(&conn, &key, SELECT_TOKENS_OF_USER, &[&user, &"local"]).unwrap();
+        query_tokens(&conn, &key, SELECT_TOKEN, &[&format!("OATH{n}")]).unwrap();
+        execute_cached(&conn, CONSUME_COUNTER, params![format!("OATH{n}"), n]).unwrap();
+    }
+    for sql in [SELECT_TOKENS_OF_USER, SELECT_TOKEN, CONSUME_COUNTER] {
+        let statement = conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            statement.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "{sql}"
+        );
+    }
+}
