@@ -463,7 +463,7 @@ impl Engine {
             let failures = backoff.map_or(0, |b| b.failures);
             return Ok(Decision::reject(
                 MSG_FAILED,
-                format!("back-off after {failures} failed passwords ({left} ms left), not checked"),
+                format!("back-off: not checked, {failures} failed passwords, {left} ms left"),
                 None,
             ));
         }

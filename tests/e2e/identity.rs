@@ -244,6 +244,7 @@ fn issue_12_wrong_passwords_slow_the_name_and_look_like_an_unknown_one() {
 fn issue_12_within_the_back_off_the_right_password_is_refused_like_a_stranger() {
     let server = Server::start_with(&Setup {
         auth: "backoff_initial = 60\n".into(),
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
         ..Setup::default()
     });
     let first = server.auth("alice", "wonderland", None);
@@ -258,7 +259,12 @@ fn issue_12_within_the_back_off_the_right_password_is_refused_like_a_stranger() 
     let nobody = server.auth("nobody", "wonderland", None);
     assert_eq!(visible(&alice), visible(&nobody));
     assert_eq!(alice.get("Reply-Message"), Some("authentication failed"));
-    server.wait_for_log("reason=back-off after 10 failed passwords");
+    server.wait_for_log("reason=back-off: not checked, 10 failed passwords");
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(
+        metrics.contains("reason=\"back-off\"}"),
+        "one metric label for every back-off:\n{metrics}"
+    );
 }
 
 /// RFC 2865 allows one User-Name, User-Password and State per request: two are malformed,
