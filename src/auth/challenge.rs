@@ -115,7 +115,7 @@ impl Engine {
                     }
                     return Ok(decision);
                 }
-                Ok(None) => return self.enrolled_meanwhile(ctx).await,
+                Ok(None) => return self.enrolled_meanwhile(ctx, kind).await,
                 Err(AuthError::Store(StoreError::Duplicate(_))) => continue,
                 Err(error) => return Err(error),
             }
@@ -125,7 +125,11 @@ impl Engine {
 
     /// Another request enrolled this user between our read and our enrollment: the password
     /// was right, so this request joins that enrollment's challenge (waiting for its delivery).
-    async fn enrolled_meanwhile(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
+    async fn enrolled_meanwhile(
+        &self,
+        ctx: &Ctx<'_>,
+        kind: TokenKind,
+    ) -> Result<Decision, AuthError> {
         let tokens: Vec<Token> = self
             .store
             .tokens_of_user(&ctx.login, &ctx.realm.name)
@@ -134,10 +138,11 @@ impl Engine {
             .filter(|t| t.active && t.kind.is_challenge_based() && t.fail_count < t.max_fail)
             .collect();
         if tokens.is_empty() {
-            return Ok(Decision::reject(
-                MSG_FAILED,
-                "enrolled by a concurrent request; no challengeable token",
+            // The other request's delivery failed and took its token away again.
+            return Ok(delivery_failed_by(
+                kind,
                 None,
+                "autoenrollment by a concurrent request was undone".into(),
             ));
         }
         self.trigger(ctx, &tokens).await
@@ -372,10 +377,15 @@ impl Engine {
 /// "sending the OTP by SMS failed", for `tokens`' channel.
 fn delivery_failed(tokens: &[Token], reason: String) -> Decision {
     let kind = tokens.first().map_or(TokenKind::Sms, |t| t.kind);
+    delivery_failed_by(kind, tokens.first().map(|t| t.serial.as_str()), reason)
+}
+
+/// "sending the OTP by SMS failed" (or e-mail).
+fn delivery_failed_by(kind: TokenKind, serial: Option<&str>, reason: String) -> Decision {
     Decision::reject(
         format!("sending the OTP by {} failed", channel_words(kind).1),
         reason,
-        tokens.first().map(|t| t.serial.as_str()),
+        serial,
     )
 }
 
