@@ -360,16 +360,6 @@ pub async fn serve_http(
     }
 }
 
-/// A stable, low-cardinality label for a decision's reason: the text up to the first `:`, `;`
-/// or `(`, which drops serials, counts and peer messages.
-pub fn reason_label(reason: &str) -> &str {
-    reason
-        .split([':', ';', '('])
-        .next()
-        .unwrap_or(reason)
-        .trim()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,22 +425,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tessera_up 1"));
-    }
-
-    #[test]
-    fn reason_labels_are_short() {
-        assert_eq!(
-            reason_label("delivery failed: provider gw refused: no credit"),
-            "delivery failed"
-        );
-        assert_eq!(
-            reason_label("token enrolled; otp sent to 1 token(s)"),
-            "token enrolled"
-        );
-        assert_eq!(
-            reason_label("trigger limit reached (5 codes in 600s)"),
-            "trigger limit reached"
-        );
-        assert_eq!(reason_label("wrong otp"), "wrong otp");
     }
 }

@@ -21,6 +21,7 @@ use super::engine::{Ctx, Decision, Engine, MSG_FAILED, random_hex};
 use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
 use super::policy::{EnrollType, OtpPin, Scope};
+use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, Message};
 use crate::otp::hotp;
@@ -46,7 +47,7 @@ impl Engine {
         }) else {
             return Ok(Decision::reject(
                 MSG_FAILED,
-                "user has no token and no autoenrollment policy applies",
+                Reason::NoAutoenrollmentPolicy,
                 None,
             ));
         };
@@ -55,9 +56,9 @@ impl Engine {
         let password_ok = ctx.check_directory_password(&ctx.req.password).await?;
         let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
             let reason = if ctx.user.is_some() {
-                "wrong password"
+                Reason::WrongPassword
             } else {
-                "unknown user"
+                Reason::UnknownUser
             };
             return self.first_factor_failed(ctx, reason).await;
         };
@@ -74,7 +75,7 @@ impl Engine {
             };
             return Ok(Decision::reject(
                 format!("no {what} is on record for you; ask your administrator"),
-                format!("autoenrollment failed: missing {what}"),
+                Reason::MissingAddress(what),
                 None,
             ));
         };
@@ -108,11 +109,12 @@ impl Engine {
                 .await
             {
                 Ok(Some(mut decision)) => {
-                    if matches!(decision.outcome, Outcome::Challenge { .. }) {
-                        decision.reason = format!("token enrolled; {}", decision.reason);
+                    let then = Box::new(decision.reason);
+                    decision.reason = if matches!(decision.outcome, Outcome::Challenge { .. }) {
+                        Reason::Enrolled(then)
                     } else {
-                        decision.reason = format!("autoenrollment undone: {}", decision.reason);
-                    }
+                        Reason::EnrollmentUndone(then)
+                    };
                     return Ok(decision);
                 }
                 Ok(None) => return self.enrolled_meanwhile(ctx, kind).await,
@@ -142,7 +144,7 @@ impl Engine {
             return Ok(delivery_failed_by(
                 kind,
                 None,
-                "autoenrollment by a concurrent request was undone".into(),
+                Reason::ConcurrentEnrollmentUndone,
             ));
         }
         self.trigger(ctx, &tokens).await
@@ -158,7 +160,13 @@ impl Engine {
         Ok(self
             .send_challenge(ctx, tokens, None)
             .await?
-            .unwrap_or_else(|| Decision::reject(MSG_FAILED, "no challenge started", None)))
+            .unwrap_or_else(|| {
+                Decision::reject(
+                    MSG_FAILED,
+                    Reason::Internal("no challenge started".into()),
+                    None,
+                )
+            }))
     }
 
     /// Starts a challenge for `tokens` (enrolling `enroll` first, when given) and delivers it.
@@ -198,10 +206,10 @@ impl Engine {
                 let minutes = self.settings.trigger_window.div_ceil(60);
                 return Ok(Some(Decision::reject(
                     format!("too many codes requested; try again in {minutes} minutes"),
-                    format!(
-                        "trigger limit reached ({sent} codes in {}s)",
-                        self.settings.trigger_window
-                    ),
+                    Reason::TriggerLimit {
+                        sent,
+                        window_seconds: self.settings.trigger_window,
+                    },
                     tokens.first().map(|t| t.serial.as_str()),
                 )));
             }
@@ -228,7 +236,7 @@ impl Engine {
             }
             return Ok(Some(delivery_failed(
                 tokens,
-                format!("delivery failed: {}", failures.join("; ")),
+                Reason::DeliveryFailed(failures.join("; ")),
             )));
         };
         // From here on the challenge can be answered and its State handed to others.
@@ -254,7 +262,7 @@ impl Engine {
                 message,
                 timeout: u32::try_from(timeout).unwrap_or(u32::MAX),
             },
-            reason: format!("otp sent to {} token(s)", delivered.len()),
+            reason: Reason::OtpSent(delivered.len()),
             serial: Some(first.serial.clone()),
         }))
     }
@@ -339,10 +347,7 @@ impl Engine {
             + Duration::from_secs(1);
         loop {
             if rows.is_empty() {
-                return Ok(delivery_failed(
-                    tokens,
-                    "delivery failed (sent by a concurrent request)".into(),
-                ));
+                return Ok(delivery_failed(tokens, Reason::ConcurrentDeliveryFailed));
             }
             if let Some(row) = rows.iter().find(|r| r.delivered) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
@@ -358,14 +363,14 @@ impl Engine {
                         ),
                         timeout: u32::try_from(left_ms / 1000).unwrap_or(0),
                     },
-                    reason: "otp already submitted (blocking timeout), nothing sent".into(),
+                    reason: Reason::AlreadySubmitted,
                     serial: Some(row.serial.clone()),
                 });
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(delivery_failed(
                     tokens,
-                    "delivery by a concurrent request did not finish in time".into(),
+                    Reason::ConcurrentDeliveryUnfinished,
                 ));
             }
             tokio::time::sleep(DELIVERY_POLL).await;
@@ -375,13 +380,13 @@ impl Engine {
 }
 
 /// "sending the OTP by SMS failed", for `tokens`' channel.
-fn delivery_failed(tokens: &[Token], reason: String) -> Decision {
+fn delivery_failed(tokens: &[Token], reason: Reason) -> Decision {
     let kind = tokens.first().map_or(TokenKind::Sms, |t| t.kind);
     delivery_failed_by(kind, tokens.first().map(|t| t.serial.as_str()), reason)
 }
 
 /// "sending the OTP by SMS failed" (or e-mail).
-fn delivery_failed_by(kind: TokenKind, serial: Option<&str>, reason: String) -> Decision {
+fn delivery_failed_by(kind: TokenKind, serial: Option<&str>, reason: Reason) -> Decision {
     Decision::reject(
         format!("sending the OTP by {} failed", channel_words(kind).1),
         reason,

@@ -35,6 +35,7 @@ use subtle::ConstantTimeEq;
 
 use super::backoff::{BackoffSchedule, UnknownNames};
 use super::policy::{OtpPin, PolicyContext, PolicySet, Scope};
+use super::reason::Reason;
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
@@ -71,32 +72,28 @@ pub struct Engine {
 /// A decision plus what the log and the audit need to know about it.
 pub(super) struct Decision {
     pub(super) outcome: Outcome,
-    pub(super) reason: String,
+    pub(super) reason: Reason,
     pub(super) serial: Option<String>,
 }
 
 impl Decision {
-    pub(super) fn reject(
-        message: impl Into<String>,
-        reason: impl Into<String>,
-        serial: Option<&str>,
-    ) -> Self {
+    pub(super) fn reject(message: impl Into<String>, reason: Reason, serial: Option<&str>) -> Self {
         Decision {
             outcome: Outcome::Reject {
                 message: message.into(),
             },
-            reason: reason.into(),
+            reason,
             serial: serial.map(String::from),
         }
     }
 
-    fn accept(reason: impl Into<String>, serial: &str) -> Self {
+    fn accept(reason: Reason, serial: &str) -> Self {
         Decision {
             outcome: Outcome::Accept {
                 message: None,
                 reply: vec![],
             },
-            reason: reason.into(),
+            reason,
             serial: Some(serial.into()),
         }
     }
@@ -211,11 +208,17 @@ impl Engine {
         // `alice @corp`: the login part is trimmed again after the split.
         let typed = typed.trim().to_string();
         let found = match &normalized {
-            Err(error) => Err(Decision::reject(MSG_FAILED, error.to_string(), None)),
-            Ok(_) if typed.is_empty() => Err(Decision::reject(MSG_FAILED, "empty user name", None)),
+            Err(error) => Err(Decision::reject(
+                MSG_FAILED,
+                Reason::RefusedUserName(error.to_string()),
+                None,
+            )),
+            Ok(_) if typed.is_empty() => {
+                Err(Decision::reject(MSG_FAILED, Reason::EmptyUserName, None))
+            }
             Ok(_) => realm.lookup(&typed).await.map_err(|error| {
                 tracing::error!(user = %typed, realm = %realm.name, %error, "authentication failed on an internal error");
-                Decision::reject(MSG_UNAVAILABLE, error.to_string(), None)
+                Decision::reject(MSG_UNAVAILABLE, Reason::Internal(error.to_string()), None)
             }),
         };
         let (user, refused) = match found {
@@ -255,7 +258,7 @@ impl Engine {
                 _ => MSG_INTERNAL,
             };
             tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");
-            Decision::reject(message, error.to_string(), None)
+            Decision::reject(message, Reason::Internal(error.to_string()), None)
         });
         // The name as typed, when it is not the identity (another spelling, a refused name).
         let typed = if req.user_name == ctx.login {
@@ -278,7 +281,7 @@ impl Engine {
             "tessera_auth_decisions_total",
             &[
                 ("result", decision.result()),
-                ("reason", crate::metrics::reason_label(&decision.reason)),
+                ("reason", decision.reason.label()),
             ],
         );
         let entry = AuditEntry {
@@ -294,7 +297,7 @@ impl Engine {
             }
             .into(),
             result: decision.result().into(),
-            reason: decision.reason.clone(),
+            reason: decision.reason.to_string(),
         };
         // Queued, not awaited: the audit row never delays the answer.
         self.store.audit(entry).await;
@@ -416,8 +419,9 @@ impl Engine {
         found: OtpMatch,
     ) -> Result<Decision, AuthError> {
         if self.is_locked(token) {
-            let reason = "token locked (fail counter at maximum)";
-            return self.fail(ctx, &[token], reason, MSG_LOCKED).await;
+            return self
+                .fail(ctx, &[token], Reason::TokenLocked, MSG_LOCKED)
+                .await;
         }
         let consumed = match &found {
             OtpMatch::Challenge(state) => self.store.close_challenge(state, &token.serial).await?,
@@ -426,9 +430,9 @@ impl Engine {
             }
         };
         Ok(if consumed {
-            Decision::accept("otp valid", &token.serial)
+            Decision::accept(Reason::OtpValid, &token.serial)
         } else {
-            Decision::reject(MSG_FAILED, "otp already used (replay)", Some(&token.serial))
+            Decision::reject(MSG_FAILED, Reason::Replay, Some(&token.serial))
         })
     }
 
@@ -436,7 +440,7 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         tokens: &[&Token],
-        reason: &str,
+        reason: Reason,
         message: &str,
     ) -> Result<Decision, AuthError> {
         let serials: Vec<String> = tokens.iter().map(|t| t.serial.clone()).collect();
@@ -463,7 +467,10 @@ impl Engine {
             let failures = backoff.map_or(0, |b| b.failures);
             return Ok(Decision::reject(
                 MSG_FAILED,
-                format!("back-off: not checked, {failures} failed passwords, {left} ms left"),
+                Reason::BackOff {
+                    failures,
+                    left_ms: left,
+                },
                 None,
             ));
         }
@@ -482,12 +489,12 @@ impl Engine {
             // Checked all the same, so the answer takes as long as anyone else's and a
             // guesser meets the back-off here too.
             if !ctx.check_directory_password(&ctx.req.password).await? {
-                return self.first_factor_failed(ctx, "wrong password").await;
+                return self.first_factor_failed(ctx, Reason::WrongPassword).await;
             }
             self.first_factor_passed(ctx, backoff).await?;
             return Ok(Decision::reject(
                 MSG_FAILED,
-                "all tokens of the user are disabled",
+                Reason::AllTokensDisabled,
                 None,
             ));
         }
@@ -513,7 +520,7 @@ impl Engine {
             };
             if !self.pin_matches(ctx, mode, token, &pin).await? {
                 return self
-                    .first_factor_failed(ctx, "wrong pin with a valid otp")
+                    .first_factor_failed(ctx, Reason::WrongPinWithValidOtp)
                     .await;
             }
             self.first_factor_passed(ctx, backoff).await?;
@@ -538,7 +545,7 @@ impl Engine {
                 // Only after a right password: a stranger learns nothing from it.
                 return Ok(Decision::reject(
                     MSG_LOCKED,
-                    "token locked (fail counter at maximum)",
+                    Reason::TokenLocked,
                     pin_ok.first().map(|t| t.serial.as_str()),
                 ));
             }
@@ -550,7 +557,7 @@ impl Engine {
             if challengeable.is_empty() {
                 return Ok(Decision::reject(
                     "enter your password followed by the code from your authenticator",
-                    "pin without otp for a hotp/totp token",
+                    Reason::PinWithoutOtp,
                     unlocked.first().map(|t| t.serial.as_str()),
                 ));
             }
@@ -570,12 +577,14 @@ impl Engine {
         }
         if !wrong_otp.is_empty() {
             self.first_factor_passed(ctx, backoff).await?;
-            return self.fail(ctx, &wrong_otp, "wrong otp", MSG_FAILED).await;
+            return self
+                .fail(ctx, &wrong_otp, Reason::WrongOtp, MSG_FAILED)
+                .await;
         }
         let reason = match mode {
-            OtpPin::Password => "wrong password",
-            OtpPin::TokenPin => "wrong pin",
-            OtpPin::OnlyOtp => "wrong otp",
+            OtpPin::Password => Reason::WrongPassword,
+            OtpPin::TokenPin => Reason::WrongPin,
+            OtpPin::OnlyOtp => Reason::WrongOtp,
         };
         self.first_factor_failed(ctx, reason).await
     }
@@ -596,11 +605,7 @@ impl Engine {
             })
             .collect();
         if rows.is_empty() {
-            return Ok(Decision::reject(
-                MSG_EXPIRED,
-                "unknown, expired or closed challenge",
-                None,
-            ));
+            return Ok(Decision::reject(MSG_EXPIRED, Reason::ChallengeGone, None));
         }
         let mut tokens = vec![];
         for row in &rows {
@@ -634,14 +639,14 @@ impl Engine {
         if all.is_empty() {
             return Ok(Decision::reject(
                 MSG_EXPIRED,
-                "challenge token disabled or deleted",
+                Reason::ChallengeTokenGone,
                 None,
             ));
         }
         self.fail(
             ctx,
             &all,
-            "wrong otp for challenge",
+            Reason::WrongOtpForChallenge,
             "wrong code, try again",
         )
         .await

@@ -6,6 +6,7 @@
 use super::AuthError;
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
 use super::policy::{OtpPin, PolicyContext, Scope};
+use super::reason::Reason;
 use crate::directory::login_name;
 use crate::password_hash;
 use crate::secret::Secret;
@@ -106,7 +107,7 @@ impl Engine {
     pub(super) async fn first_factor_failed(
         &self,
         ctx: &Ctx<'_>,
-        reason: &str,
+        reason: Reason,
     ) -> Result<Decision, AuthError> {
         if ctx.user.is_some() {
             self.store
@@ -173,15 +174,12 @@ impl Engine {
         serials: Vec<String>,
     ) -> Result<Decision, AuthError> {
         if !ctx.check_directory_password(&ctx.req.password).await? {
-            return self.first_factor_failed(ctx, "wrong password").await;
+            return self.first_factor_failed(ctx, Reason::WrongPassword).await;
         }
         self.first_factor_passed(ctx, backoff).await?;
         Ok(Decision::reject(
             MSG_FAILED,
-            format!(
-                "the user's tokens ({}) belong to an earlier account of the same name",
-                serials.join(" ")
-            ),
+            Reason::EarlierAccount(serials.clone()),
             serials.first().map(String::as_str),
         ))
     }

@@ -13,6 +13,7 @@ pub mod enrollment;
 mod first_factor;
 pub mod message;
 pub mod policy;
+pub mod reason;
 mod reply;
 
 #[cfg(test)]

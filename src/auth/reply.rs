@@ -4,6 +4,7 @@
 
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
 use super::policy::Scope;
+use super::reason::Reason;
 use super::{AuthError, Outcome};
 
 impl Engine {
@@ -74,7 +75,10 @@ impl Engine {
             );
             return Ok(Decision::reject(
                 MSG_FAILED,
-                format!("reply attribute {attribute} cannot be sent: {error}"),
+                Reason::ReplyAttribute {
+                    attribute,
+                    error: error.to_string(),
+                },
                 decision.serial.as_deref(),
             ));
         }
