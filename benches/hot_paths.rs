@@ -120,6 +120,7 @@ fn policy_lookup(bencher: Bencher) {
         user: "alice",
         realm: "example.org",
         client: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        groups: &[],
     };
     bencher.bench(|| {
         set.action(Scope::Authentication, black_box(&ctx), |a| {

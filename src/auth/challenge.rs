@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED, random_hex};
 use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
-use super::policy::{EnrollType, OtpPin, Scope};
+use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, Message};
@@ -53,7 +53,7 @@ impl Engine {
         };
         // The password first: nothing about the account is revealed to someone who lacks it.
         // An unknown name costs the same check (and answers no).
-        let password_ok = ctx.check_directory_password(&ctx.req.password).await?;
+        let password_ok = ctx.check_directory_password(&ctx.password).await?;
         let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
             let reason = if ctx.user.is_some() {
                 Reason::WrongPassword
@@ -63,10 +63,17 @@ impl Engine {
             return self.first_factor_failed(ctx, reason).await;
         };
         self.first_factor_passed(ctx, backoff).await?;
-        let choice = types.iter().find_map(|t| match t {
-            EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
-            EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
-        });
+        let choice = types
+            .iter()
+            .filter(|t| match ctx.channel {
+                Some(TokenKind::Sms) => **t == EnrollType::Sms,
+                Some(TokenKind::Email) => **t == EnrollType::Email,
+                _ => true,
+            })
+            .find_map(|t| match t {
+                EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
+                EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
+            });
         let Some((kind, address)) = choice else {
             let what = match types.as_slice() {
                 [EnrollType::Sms] => "mobile number",
@@ -83,7 +90,7 @@ impl Engine {
         // where that PIN is what will be checked (otppin=0), so no directory password is kept
         // at rest otherwise.
         let pin_hash = match self.otppin(ctx) {
-            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(&ctx.req.password).await?),
+            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(&ctx.password).await?),
             OtpPin::Password | OtpPin::OnlyOtp => None,
         };
         let spec = TokenSpec {
@@ -110,10 +117,11 @@ impl Engine {
             {
                 Ok(Some(mut decision)) => {
                     let then = Box::new(decision.reason);
-                    decision.reason = if matches!(decision.outcome, Outcome::Challenge { .. }) {
-                        Reason::Enrolled(then)
-                    } else {
-                        Reason::EnrollmentUndone(then)
+                    decision.reason = match decision.outcome {
+                        Outcome::Challenge { .. } => Reason::Enrolled(then),
+                        Outcome::Reject { .. } => Reason::EnrollmentUndone(then),
+                        // delivery_failmode=password_only: the reason says so already.
+                        Outcome::Accept { .. } => *then,
                     };
                     return Ok(decision);
                 }
@@ -141,10 +149,9 @@ impl Engine {
             .collect();
         if tokens.is_empty() {
             // The other request's delivery failed and took its token away again.
-            return Ok(delivery_failed_by(
-                kind,
-                None,
-                Reason::ConcurrentEnrollmentUndone,
+            return Ok(self.when_delivery_failed(
+                ctx,
+                delivery_failed_by(kind, None, Reason::ConcurrentEnrollmentUndone),
             ));
         }
         self.trigger(ctx, &tokens).await
@@ -234,9 +241,9 @@ impl Engine {
                 }
                 None => self.store.delete_challenge(&state).await?,
             }
-            return Ok(Some(delivery_failed(
-                tokens,
-                Reason::DeliveryFailed(failures.join("; ")),
+            return Ok(Some(self.when_delivery_failed(
+                ctx,
+                delivery_failed(tokens, Reason::DeliveryFailed(failures.join("; "))),
             )));
         };
         // From here on the challenge can be answered and its State handed to others.
@@ -247,14 +254,14 @@ impl Engine {
             .map(|t| self.challenge_validity(ctx, t.kind))
             .max()
             .unwrap_or(0);
-        let message = if delivered.len() == 1 {
-            format!(
+        let message = match self.challenge_text(ctx, first) {
+            Some(text) => text,
+            None if delivered.len() == 1 => format!(
                 "{} submitted{}",
                 channel_words(first.kind).0,
                 recipient_suffix(first)
-            )
-        } else {
-            "Multiple challenges submitted.".to_string()
+            ),
+            None => "Multiple challenges submitted.".to_string(),
         };
         Ok(Some(Decision {
             outcome: Outcome::Challenge {
@@ -347,7 +354,10 @@ impl Engine {
             + Duration::from_secs(1);
         loop {
             if rows.is_empty() {
-                return Ok(delivery_failed(tokens, Reason::ConcurrentDeliveryFailed));
+                return Ok(self.when_delivery_failed(
+                    ctx,
+                    delivery_failed(tokens, Reason::ConcurrentDeliveryFailed),
+                ));
             }
             if let Some(row) = rows.iter().find(|r| r.delivered) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
@@ -356,11 +366,15 @@ impl Engine {
                 return Ok(Decision {
                     outcome: Outcome::Challenge {
                         state: row.state.clone().into_bytes(),
-                        message: format!(
-                            "{} with otp already submitted{}",
-                            channel_words(kind).0,
-                            token.map(recipient_suffix).unwrap_or_default()
-                        ),
+                        message: token
+                            .and_then(|t| self.challenge_text(ctx, t))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "{} with otp already submitted{}",
+                                    channel_words(kind).0,
+                                    token.map(recipient_suffix).unwrap_or_default()
+                                )
+                            }),
                         timeout: u32::try_from(left_ms / 1000).unwrap_or(0),
                     },
                     reason: Reason::AlreadySubmitted,
@@ -368,13 +382,55 @@ impl Engine {
                 });
             }
             if tokio::time::Instant::now() >= deadline {
-                return Ok(delivery_failed(
-                    tokens,
-                    Reason::ConcurrentDeliveryUnfinished,
+                return Ok(self.when_delivery_failed(
+                    ctx,
+                    delivery_failed(tokens, Reason::ConcurrentDeliveryUnfinished),
                 ));
             }
             tokio::time::sleep(DELIVERY_POLL).await;
             rows = self.store.challenge(&state).await?;
+        }
+    }
+}
+
+impl Engine {
+    /// `challenge_text=`: this NAS's words for a challenge, `<user>`, `<serial>` and
+    /// `<recipient>` (masked) filled in.
+    fn challenge_text(&self, ctx: &Ctx<'_>, token: &Token) -> Option<String> {
+        let text = self
+            .policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.challenge_text.as_ref()
+            })?;
+        let recipient = match (token.kind, &token.phone, &token.email) {
+            (TokenKind::Email, _, Some(email)) => mask_email(email),
+            (_, Some(phone), _) => mask_phone(phone),
+            _ => String::new(),
+        };
+        Some(
+            text.replace("<user>", &ctx.login)
+                .replace("<serial>", &token.serial)
+                .replace("<recipient>", &recipient),
+        )
+    }
+
+    /// `delivery_failmode=password_only`: a failed delivery lets the user in on the password
+    /// (or PIN) this request checked — loudly. Never under otppin=2, where nothing was checked.
+    fn when_delivery_failed(&self, ctx: &Ctx<'_>, failed: Decision) -> Decision {
+        if self.delivery_failmode(ctx) != DeliveryFailMode::PasswordOnly
+            || ctx.password.is_empty()
+            || self.otppin(ctx) == OtpPin::OnlyOtp
+        {
+            return failed;
+        }
+        tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, reason = %failed.reason, "no code delivered: accepted on the password alone (delivery_failmode=password_only)");
+        Decision {
+            outcome: Outcome::Accept {
+                message: None,
+                reply: vec![],
+            },
+            reason: Reason::DeliveryFailedPasswordOnly(Box::new(failed.reason)),
+            serial: failed.serial,
         }
     }
 }

@@ -34,7 +34,7 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 use super::backoff::{BackoffSchedule, UnknownNames};
-use super::policy::{OtpPin, PolicyContext, PolicySet, Scope};
+use super::policy::{DeliveryFailMode, LoginMode, Mfa, OtpPin, PolicyContext, PolicySet, Scope};
 use super::reason::Reason;
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
@@ -51,6 +51,8 @@ const MSG_UNAVAILABLE: &str = "authentication service unavailable, try again lat
 const MSG_INTERNAL: &str = "internal error, try again later";
 /// What a user with a locked token is told.
 pub const MSG_LOCKED: &str = "too many failed attempts: your token is locked";
+/// What a user of a NAS in `login_mode=append` is told after a code was sent.
+pub const MSG_APPEND: &str = "log in again with your password followed by the code";
 /// What a user answering a closed, expired or unknown challenge is told.
 pub const MSG_EXPIRED: &str = "your code has expired or was already used; log in again";
 
@@ -120,6 +122,10 @@ pub(super) struct Ctx<'a> {
     pub(super) now: i64,
     /// Milliseconds since the epoch (challenges, back-off).
     pub(super) now_ms: i64,
+    /// The password field; under `login_mode=append` without a trailing `,sms` / `,email`.
+    pub(super) password: Secret,
+    /// `login_mode=append`: the token type the user asked for with `,sms` / `,email`.
+    pub(super) channel: Option<TokenKind>,
     /// The directory's answers to passwords of this request, so one request never binds twice
     /// with the same password. Never held across an await.
     pub(super) answers: Mutex<Vec<(Secret, bool)>>,
@@ -131,6 +137,10 @@ impl Ctx<'_> {
             user: &self.login,
             realm: &self.realm.name,
             client: self.req.client,
+            groups: self
+                .user
+                .as_ref()
+                .map_or(&[], |(user, _)| user.groups.as_slice()),
         }
     }
 }
@@ -141,6 +151,21 @@ enum OtpMatch {
     Challenge(String),
     /// It is this HOTP counter / TOTP step.
     Counter(u64),
+}
+
+/// `password,sms` / `password,email` (login_mode=append): the password and the token type asked
+/// for. Anything else is the password as it is.
+fn split_channel_keyword(password: &Secret) -> (Secret, Option<TokenKind>) {
+    let bytes = password.expose();
+    for (suffix, kind) in [
+        (&b",sms"[..], TokenKind::Sms),
+        (b",email", TokenKind::Email),
+    ] {
+        if let Some(rest) = bytes.strip_suffix(suffix) {
+            return (Secret::new(rest), Some(kind));
+        }
+    }
+    (password.clone(), None)
 }
 
 /// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
@@ -232,21 +257,31 @@ impl Engine {
             (None, Err(_)) => req.user_name.clone(),
             (None, Ok(_)) => typed,
         };
-        let ctx = Ctx {
+        let mut ctx = Ctx {
             req: &req,
             login,
             realm,
             user,
             now: now_ms.div_euclid(1000),
             now_ms,
+            password: req.password.clone(),
+            channel: None,
             answers: Mutex::new(vec![]),
         };
+        let append = self.login_mode(&ctx) == LoginMode::Append;
+        if append && req.state.is_none() {
+            (ctx.password, ctx.channel) = split_channel_keyword(&req.password);
+        }
         let result = if let Some(decision) = refused {
             Ok(decision)
         } else if let Some(state) = &req.state {
             self.answer_challenge(&ctx, state).await
         } else {
             self.authenticate_without_state(&ctx).await
+        };
+        let result = match result {
+            Ok(decision) if append => Ok(self.in_append_mode(decision)),
+            other => other,
         };
         let result = match result {
             Ok(decision) => self.add_reply_attributes(&ctx, decision),
@@ -260,6 +295,7 @@ impl Engine {
             tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");
             Decision::reject(message, Reason::Internal(error.to_string()), None)
         });
+        let decision = self.with_reject_text(&ctx, decision);
         // The name as typed, when it is not the identity (another spelling, a refused name).
         let typed = if req.user_name == ctx.login {
             String::from("-")
@@ -302,6 +338,58 @@ impl Engine {
         // Queued, not awaited: the audit row never delays the answer.
         self.store.audit(entry).await;
         decision.outcome
+    }
+
+    fn mfa(&self, ctx: &Ctx<'_>) -> Mfa {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| a.mfa.as_ref())
+            .copied()
+            .unwrap_or(Mfa::Required)
+    }
+
+    fn login_mode(&self, ctx: &Ctx<'_>) -> LoginMode {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.login_mode.as_ref()
+            })
+            .copied()
+            .unwrap_or(LoginMode::Challenge)
+    }
+
+    pub(super) fn delivery_failmode(&self, ctx: &Ctx<'_>) -> DeliveryFailMode {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.delivery_failmode.as_ref()
+            })
+            .copied()
+            .unwrap_or(DeliveryFailMode::Closed)
+    }
+
+    /// `login_mode=append`: a NAS that cannot show a challenge gets a Reject that tells the
+    /// user where the code went and to log in again with password and code in one field; the
+    /// challenge stays open for that.
+    fn in_append_mode(&self, mut decision: Decision) -> Decision {
+        if let Outcome::Challenge { message, .. } = &decision.outcome {
+            decision.outcome = Outcome::Reject {
+                message: format!("{message}; {MSG_APPEND}"),
+            };
+        }
+        decision
+    }
+
+    /// `reject_text=`: this NAS's words for "authentication failed".
+    fn with_reject_text(&self, ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
+        if let Outcome::Reject { message } = &mut decision.outcome
+            && message == MSG_FAILED
+            && let Some(text) = self
+                .policies
+                .action(Scope::Authentication, &ctx.policy(), |a| {
+                    a.reject_text.as_ref()
+                })
+        {
+            message.clone_from(text);
+        }
+        decision
     }
 
     pub(super) fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
@@ -474,6 +562,9 @@ impl Engine {
                 None,
             ));
         }
+        if self.mfa(ctx) == Mfa::PasswordOnly {
+            return Box::pin(self.password_only(ctx, backoff)).await;
+        }
         let mut tokens = state.tokens;
         if let Some(stale) = self.tokens_of_an_earlier_account(ctx, &mut tokens) {
             return Box::pin(self.refuse_earlier_account(ctx, backoff, stale)).await;
@@ -488,7 +579,7 @@ impl Engine {
         if active.is_empty() {
             // Checked all the same, so the answer takes as long as anyone else's and a
             // guesser meets the back-off here too.
-            if !ctx.check_directory_password(&ctx.req.password).await? {
+            if !ctx.check_directory_password(&ctx.password).await? {
                 return self.first_factor_failed(ctx, Reason::WrongPassword).await;
             }
             self.first_factor_passed(ctx, backoff).await?;
@@ -499,7 +590,7 @@ impl Engine {
             ));
         }
         let mode = self.otppin(ctx);
-        let password = &ctx.req.password;
+        let password = &ctx.password;
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
         let open = if active.iter().any(|t| t.kind.is_challenge_based()) {
             self.store
@@ -552,6 +643,7 @@ impl Engine {
             let challengeable: Vec<Token> = unlocked
                 .iter()
                 .filter(|t| t.kind.is_challenge_based())
+                .filter(|t| ctx.channel.is_none_or(|kind| t.kind == kind))
                 .cloned()
                 .collect();
             if challengeable.is_empty() {
@@ -614,7 +706,7 @@ impl Engine {
             }
         }
         let mode = self.otppin(ctx);
-        let password = &ctx.req.password;
+        let password = &ctx.password;
         for (row, token) in &tokens {
             let expected = hotp(token.seed.expose(), row.counter, token.digits);
             // With a State, the OTP alone answers; PIN+OTP does too (LinOTP).

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::policy::{Policy, PolicySet};
+use super::policy::{Policy, PolicySet, PolicyText};
 use super::{AuthRequest, AuthSettings, Clock, Engine, Outcome};
 use crate::delivery::{Channel, DeliveryError, Message, Provider, Providers, Receipt};
 use crate::directory::users_file::{UsersFile, UsersFileConfig};
@@ -23,6 +23,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
 
 mod identity;
+mod rollout;
 
 struct TestClock(AtomicI64);
 
@@ -148,8 +149,17 @@ fn harness(policies: &[(&str, &str)], settings: AuthSettings) -> Harness {
             Some((action, reply)) => (action, reply.split(" ; ").map(String::from).collect()),
             None => (*action, vec![]),
         };
-        parsed
-            .push(Policy::parse_with_reply("p", scope, action, &reply, "", "", "", true).unwrap());
+        parsed.push(
+            Policy::from_text(&PolicyText {
+                name: "p",
+                scope,
+                action,
+                reply: &reply,
+                active: true,
+                ..PolicyText::default()
+            })
+            .unwrap(),
+        );
     }
     let clock = Arc::new(TestClock(AtomicI64::new(T0 * 1000)));
     let engine = Engine::new(

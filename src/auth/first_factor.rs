@@ -3,10 +3,10 @@
 //! nothing), the identity's back-off on failure (`backoff.rs`), and the clean-ups that keep a
 //! directory's password or an earlier account's token from being used where they should not.
 
-use super::AuthError;
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
 use super::policy::{OtpPin, PolicyContext, Scope};
 use super::reason::Reason;
+use super::{AuthError, Outcome};
 use crate::directory::login_name;
 use crate::password_hash;
 use crate::secret::Secret;
@@ -60,6 +60,7 @@ impl Engine {
                 user: &user,
                 realm: &realm,
                 client: std::net::IpAddr::from([0, 0, 0, 0]),
+                groups: &[],
             };
             let mode = self
                 .policies
@@ -173,7 +174,7 @@ impl Engine {
         backoff: Option<Backoff>,
         serials: Vec<String>,
     ) -> Result<Decision, AuthError> {
-        if !ctx.check_directory_password(&ctx.req.password).await? {
+        if !ctx.check_directory_password(&ctx.password).await? {
             return self.first_factor_failed(ctx, Reason::WrongPassword).await;
         }
         self.first_factor_passed(ctx, backoff).await?;
@@ -182,5 +183,32 @@ impl Engine {
             Reason::EarlierAccount(serials.clone()),
             serials.first().map(String::as_str),
         ))
+    }
+
+    /// `mfa=password_only`: the directory password alone decides, for break-glass and service
+    /// accounts. Logged as a warning and audited as `password only` on every use.
+    pub(super) async fn password_only(
+        &self,
+        ctx: &Ctx<'_>,
+        backoff: Option<Backoff>,
+    ) -> Result<Decision, AuthError> {
+        if !ctx.check_directory_password(&ctx.password).await? {
+            let reason = if ctx.user.is_some() {
+                Reason::WrongPassword
+            } else {
+                Reason::UnknownUser
+            };
+            return self.first_factor_failed(ctx, reason).await;
+        }
+        self.first_factor_passed(ctx, backoff).await?;
+        tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, "accepted without a second factor (mfa=password_only)");
+        Ok(Decision {
+            outcome: Outcome::Accept {
+                message: None,
+                reply: vec![],
+            },
+            reason: Reason::PasswordOnly,
+            serial: None,
+        })
     }
 }

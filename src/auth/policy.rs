@@ -49,6 +49,36 @@ pub enum OtpPin {
     OnlyOtp,
 }
 
+/// Who needs a second factor (`mfa=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mfa {
+    /// A code is required (the default).
+    Required,
+    /// The directory password alone is enough: break-glass and service accounts. Every such
+    /// Accept is logged, audited and counted as `password only`.
+    PasswordOnly,
+}
+
+/// What happens when no code could be delivered (`delivery_failmode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFailMode {
+    /// Reject (the default).
+    Closed,
+    /// Accept on the password (or PIN) just checked, loudly.
+    PasswordOnly,
+}
+
+/// How a NAS's users give their code (`login_mode=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMode {
+    /// Access-Challenge with a State (the default).
+    Challenge,
+    /// For a NAS that cannot show a challenge: the password alone (or `password,sms` /
+    /// `password,email`) sends the code and is answered with Access-Reject telling the user to
+    /// log in again with password and code in the one field.
+    Append,
+}
+
 /// A token type autoenrollment may choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnrollType {
@@ -85,6 +115,17 @@ pub struct Actions {
     pub lockout_duration: Option<u64>,
     /// Attributes added to Access-Accept (the policy's `reply` list, not its action string).
     pub reply: Option<Vec<ReplyTemplate>>,
+    /// `mfa=required|password_only`.
+    pub mfa: Option<Mfa>,
+    /// `delivery_failmode=closed|password_only`.
+    pub delivery_failmode: Option<DeliveryFailMode>,
+    /// `login_mode=challenge|append`.
+    pub login_mode: Option<LoginMode>,
+    /// `challenge_text=…`: the Reply-Message of a challenge, with `<user>`, `<serial>` and
+    /// `<recipient>` (the masked number or address).
+    pub challenge_text: Option<String>,
+    /// `reject_text=…`: the Reply-Message of an "authentication failed" Reject.
+    pub reject_text: Option<String>,
 }
 
 /// One reply attribute of a policy: `Class = vpn-{groups}`. The value may use `{user}`,
@@ -160,6 +201,10 @@ impl ReplyTemplate {
     }
 }
 
+/// How specifically a policy matched, field by field in order of precedence: user, group,
+/// realm, client. Compared as a tuple: the more specific policy wins.
+type Rank = (Specificity, Specificity, Specificity, Specificity);
+
 /// How specifically a filter entry matched: more specific policies win.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Specificity {
@@ -232,12 +277,26 @@ impl NameEntry {
 
 impl NameFilter {
     fn parse(field: &str, case_insensitive: bool) -> Result<NameFilter, String> {
+        NameFilter::parse_separated(field, ',', case_insensitive)
+    }
+
+    /// Like [`NameFilter::parse`] with another separator between entries (`;` for groups,
+    /// whose DNs hold commas).
+    fn parse_separated(
+        field: &str,
+        separator: char,
+        case_insensitive: bool,
+    ) -> Result<NameFilter, String> {
         let mut filter = NameFilter {
             include: vec![],
             exclude: vec![],
             case_insensitive,
         };
-        for entry in field.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in field
+            .split(separator)
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             if let Some(negated) = entry.strip_prefix('-').or_else(|| entry.strip_prefix('!')) {
                 let negated = negated.trim();
                 if negated.is_empty() {
@@ -333,6 +392,8 @@ pub struct Policy {
     /// Parsed actions.
     pub actions: Actions,
     users: NameFilter,
+    /// Directory groups (names or DNs); `None`: any user, with or without groups.
+    groups: Option<NameFilter>,
     realms: NameFilter,
     clients: ClientFilter,
     /// Inactive policies never match.
@@ -348,6 +409,8 @@ pub enum PolicyField {
     Action,
     /// `user`
     User,
+    /// `group`
+    Group,
     /// `realm`
     Realm,
     /// `client`
@@ -365,8 +428,33 @@ pub struct PolicyError {
     pub message: String,
 }
 
+/// A policy as written in the config: each field's text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PolicyText<'a> {
+    /// `name`
+    pub name: &'a str,
+    /// `scope`
+    pub scope: &'a str,
+    /// `action`
+    pub action: &'a str,
+    /// `reply = ["Class = x", …]`
+    pub reply: &'a [String],
+    /// `user` filter.
+    pub user: &'a str,
+    /// `group` filter: directory groups by name or DN, separated by `;` (DNs hold commas);
+    /// empty: no filter.
+    pub group: &'a str,
+    /// `realm` filter.
+    pub realm: &'a str,
+    /// `client` filter.
+    pub client: &'a str,
+    /// `active`
+    pub active: bool,
+}
+
 impl Policy {
-    /// Parses a policy from its text fields.
+    /// Parses a policy from its text fields (tests and benchmarks; the config uses
+    /// [`Policy::from_text`]).
     pub fn parse(
         name: &str,
         scope: &str,
@@ -376,34 +464,30 @@ impl Policy {
         client: &str,
         active: bool,
     ) -> Result<Policy, PolicyError> {
-        Policy::parse_with_reply(name, scope, action, &[], user, realm, client, active)
+        Policy::from_text(&PolicyText {
+            name,
+            scope,
+            action,
+            user,
+            realm,
+            client,
+            active,
+            ..PolicyText::default()
+        })
     }
 
-    /// Parses a policy that may also carry reply attributes (`reply = ["Class = x", …]`).
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one argument per policy field, as in the config"
-    )]
-    pub fn parse_with_reply(
-        name: &str,
-        scope: &str,
-        action: &str,
-        reply: &[String],
-        user: &str,
-        realm: &str,
-        client: &str,
-        active: bool,
-    ) -> Result<Policy, PolicyError> {
+    /// Parses a policy as written in the config.
+    pub fn from_text(text: &PolicyText<'_>) -> Result<Policy, PolicyError> {
         let err = |field| move |message| PolicyError { field, message };
-        let scope: Scope = scope.parse().map_err(err(PolicyField::Scope))?;
-        if action.trim().is_empty() && reply.is_empty() {
+        let scope: Scope = text.scope.parse().map_err(err(PolicyField::Scope))?;
+        if text.action.trim().is_empty() && text.reply.is_empty() {
             return Err(PolicyError {
                 field: PolicyField::Action,
                 message: "the policy sets no action".into(),
             });
         }
-        let mut actions = parse_actions(scope, action).map_err(err(PolicyField::Action))?;
-        if !reply.is_empty() {
+        let mut actions = parse_actions(scope, text.action).map_err(err(PolicyField::Action))?;
+        if !text.reply.is_empty() {
             if scope != Scope::Authentication {
                 return Err(PolicyError {
                     field: PolicyField::Reply,
@@ -411,26 +495,39 @@ impl Policy {
                 });
             }
             let templates: Result<Vec<ReplyTemplate>, String> =
-                reply.iter().map(|r| ReplyTemplate::parse(r)).collect();
+                text.reply.iter().map(|r| ReplyTemplate::parse(r)).collect();
             actions.reply = Some(templates.map_err(err(PolicyField::Reply))?);
         }
+        let groups = if text.group.trim().is_empty() {
+            None
+        } else {
+            Some(
+                NameFilter::parse_separated(text.group, ';', true)
+                    .map_err(err(PolicyField::Group))?,
+            )
+        };
         Ok(Policy {
-            name: name.to_string(),
+            name: text.name.to_string(),
             actions,
             scope,
-            users: NameFilter::parse(user, false).map_err(err(PolicyField::User))?,
-            realms: NameFilter::parse(realm, true).map_err(err(PolicyField::Realm))?,
-            clients: ClientFilter::parse(client).map_err(err(PolicyField::Client))?,
-            active,
+            // Identities are the directory's spelling; names in a policy match them ignoring
+            // case, as the directory itself does.
+            users: NameFilter::parse(text.user, true).map_err(err(PolicyField::User))?,
+            groups,
+            realms: NameFilter::parse(text.realm, true).map_err(err(PolicyField::Realm))?,
+            clients: ClientFilter::parse(text.client).map_err(err(PolicyField::Client))?,
+            active: text.active,
         })
     }
 
-    fn specificity(
-        &self,
-        ctx: &PolicyContext<'_>,
-    ) -> Option<(Specificity, Specificity, Specificity)> {
+    fn specificity(&self, ctx: &PolicyContext<'_>) -> Option<Rank> {
+        let group = match &self.groups {
+            None => Specificity::Any,
+            Some(filter) => ctx.groups.iter().filter_map(|g| filter.matches(g)).max()?,
+        };
         Some((
             self.users.matches(ctx.user)?,
+            group,
             self.realms.matches(ctx.realm)?,
             self.clients.matches(ctx.client)?,
         ))
@@ -496,6 +593,11 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "blocking_timeout",
             "max_fail",
             "lockout_duration",
+            "mfa",
+            "delivery_failmode",
+            "login_mode",
+            "challenge_text",
+            "reject_text",
         ];
         if !known.contains(&key.as_str()) {
             return Err(format!(
@@ -576,6 +678,48 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "challenge_validity" => actions.challenge_validity = Some(parse_seconds(&key, &value)?),
             "blocking_timeout" => actions.blocking_timeout = Some(parse_seconds(&key, &value)?),
             "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
+            "mfa" => {
+                actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
+                    "required" => Mfa::Required,
+                    "password_only" => Mfa::PasswordOnly,
+                    other => {
+                        return Err(format!("mfa: {other:?} is not required or password_only"));
+                    }
+                });
+            }
+            "delivery_failmode" => {
+                actions.delivery_failmode = Some(match value.to_ascii_lowercase().as_str() {
+                    "closed" => DeliveryFailMode::Closed,
+                    "password_only" => DeliveryFailMode::PasswordOnly,
+                    other => {
+                        return Err(format!(
+                            "delivery_failmode: {other:?} is not closed or password_only"
+                        ));
+                    }
+                });
+            }
+            "login_mode" => {
+                actions.login_mode = Some(match value.to_ascii_lowercase().as_str() {
+                    "challenge" => LoginMode::Challenge,
+                    "append" => LoginMode::Append,
+                    other => {
+                        return Err(format!("login_mode: {other:?} is not challenge or append"));
+                    }
+                });
+            }
+            "challenge_text" => {
+                needs_value(&value)?;
+                if value.contains("<otp>") {
+                    return Err("challenge_text: <otp> would show the code to the NAS; \
+                                placeholders are <user>, <serial> and <recipient>"
+                        .into());
+                }
+                actions.challenge_text = Some(value);
+            }
+            "reject_text" => {
+                needs_value(&value)?;
+                actions.reject_text = Some(value);
+            }
             "max_fail" => {
                 let n = value.parse::<u32>().ok().filter(|n| *n > 0);
                 actions.max_fail = Some(
@@ -597,6 +741,8 @@ pub struct PolicyContext<'a> {
     pub realm: &'a str,
     /// The NAS address.
     pub client: IpAddr,
+    /// The user's directory groups (names or DNs, as the directory gives them).
+    pub groups: &'a [String],
 }
 
 /// All policies, in config order.
@@ -619,7 +765,7 @@ impl PolicySet {
         ctx: &PolicyContext<'_>,
         get: impl Fn(&'a Actions) -> Option<&'a T>,
     ) -> Option<&'a T> {
-        let mut best: Option<((Specificity, Specificity, Specificity), &'a T)> = None;
+        let mut best: Option<(Rank, &'a T)> = None;
         for policy in self
             .policies
             .iter()
@@ -654,6 +800,7 @@ mod tests {
             user,
             realm,
             client: client.parse().unwrap(),
+            groups: &[],
         }
     }
 
@@ -835,19 +982,96 @@ mod tests {
                 .contains("unknown placeholder")
         );
         let reply = vec!["Class = x".to_string()];
-        let e = Policy::parse_with_reply(
-            "p",
-            "enrollment",
-            "autoenrollment=sms",
-            &reply,
-            "",
-            "",
-            "",
-            true,
-        );
+        let e = Policy::from_text(&PolicyText {
+            name: "p",
+            scope: "enrollment",
+            action: "autoenrollment=sms",
+            reply: &reply,
+            active: true,
+            ..PolicyText::default()
+        });
         assert_eq!(e.map_err(|e| e.field), Err(PolicyField::Reply));
         let empty = Policy::parse("p", "authentication", " ", "", "", "", true);
         assert_eq!(empty.map_err(|e| e.field), Err(PolicyField::Action));
+    }
+
+    /// Issue 17: `group` filters on directory groups (name or DN, ignoring case), and ranks
+    /// between user and realm; user names match the directory's spelling ignoring case.
+    #[test]
+    fn issue_17_group_filters_and_case_insensitive_users() {
+        let policy = |name: &str, action: &str, user: &str, group: &str| {
+            Policy::from_text(&PolicyText {
+                name,
+                scope: "authentication",
+                action,
+                user,
+                group,
+                active: true,
+                ..PolicyText::default()
+            })
+            .unwrap()
+        };
+        let set = PolicySet::new(vec![
+            policy("all", "mfa=required", "", ""),
+            policy(
+                "admins",
+                "mfa=password_only",
+                "",
+                "Break-Glass; cn=svc,ou=groups,dc=x",
+            ),
+            policy("bob", "mfa=required", "BOB", "break-glass"),
+        ]);
+        let mfa = |user: &str, groups: &[String]| {
+            let ctx = PolicyContext {
+                user,
+                realm: "local",
+                client: "10.0.0.1".parse().unwrap(),
+                groups,
+            };
+            set.action(Scope::Authentication, &ctx, |a| a.mfa.as_ref())
+                .copied()
+        };
+        let glass = vec!["break-glass".to_string()];
+        let dn = vec!["CN=svc,OU=groups,DC=x".to_string()];
+        assert_eq!(mfa("alice", &[]), Some(Mfa::Required));
+        assert_eq!(mfa("alice", &glass), Some(Mfa::PasswordOnly));
+        assert_eq!(mfa("carol", &dn), Some(Mfa::PasswordOnly), "by DN");
+        assert_eq!(
+            mfa("bob", &glass),
+            Some(Mfa::Required),
+            "the user is more specific"
+        );
+    }
+
+    #[test]
+    fn issue_17_new_actions_parse_and_refuse_bad_values() {
+        let p = auth(
+            "p",
+            "mfa=password_only, delivery_failmode=password_only, login_mode=append, \
+             challenge_text='Code sent to <recipient>', reject_text='Nope'",
+            "",
+            "",
+            "",
+        );
+        assert_eq!(p.actions.mfa, Some(Mfa::PasswordOnly));
+        assert_eq!(
+            p.actions.delivery_failmode,
+            Some(DeliveryFailMode::PasswordOnly)
+        );
+        assert_eq!(p.actions.login_mode, Some(LoginMode::Append));
+        assert_eq!(
+            p.actions.challenge_text.as_deref(),
+            Some("Code sent to <recipient>")
+        );
+        for bad in [
+            "mfa=maybe",
+            "delivery_failmode=open",
+            "login_mode=inline",
+            "challenge_text=your code is <otp>",
+        ] {
+            let e = Policy::parse("p", "authentication", bad, "", "", "", true).unwrap_err();
+            assert_eq!(e.field, PolicyField::Action, "{bad}");
+        }
     }
 
     #[test]

@@ -75,6 +75,11 @@ pub enum Reason {
     Enrolled(Box<Reason>),
     /// A token enrolled for this request was removed again because of this.
     EnrollmentUndone(Box<Reason>),
+    /// `mfa=password_only`: accepted on the directory password alone.
+    PasswordOnly,
+    /// `delivery_failmode=password_only`: no code could be delivered (why), accepted on the
+    /// password or PIN just checked.
+    DeliveryFailedPasswordOnly(Box<Reason>),
     /// A reply attribute cannot be sent, so the Accept became a Reject.
     ReplyAttribute {
         /// The attribute.
@@ -121,6 +126,8 @@ impl Reason {
             Reason::Enrolled(_) => "token enrolled",
             Reason::EnrollmentUndone(_) => "autoenrollment undone",
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
+            Reason::PasswordOnly => "password only",
+            Reason::DeliveryFailedPasswordOnly(_) => "delivery failed, password only",
         }
     }
 }
@@ -169,6 +176,11 @@ impl fmt::Display for Reason {
             }
             Reason::Enrolled(then) => write!(f, "token enrolled; {then}"),
             Reason::EnrollmentUndone(why) => write!(f, "autoenrollment undone: {why}"),
+            Reason::PasswordOnly => f.write_str("password only (mfa=password_only)"),
+            Reason::DeliveryFailedPasswordOnly(why) => write!(
+                f,
+                "accepted on the password alone (delivery_failmode=password_only): {why}"
+            ),
             Reason::ReplyAttribute { attribute, error } => {
                 write!(f, "reply attribute {attribute} cannot be sent: {error}")
             }

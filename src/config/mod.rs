@@ -21,7 +21,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::auth::AuthSettings;
-use crate::auth::policy::{Policy, PolicyField, PolicySet};
+use crate::auth::policy::{Policy, PolicyField, PolicySet, PolicyText};
 use crate::delivery::Channel;
 use crate::delivery::device_sms::DeviceSmsConfig;
 use crate::delivery::file::FileProviderConfig;
@@ -168,6 +168,9 @@ struct RawPolicy {
     reply: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     user: Option<Spanned<String>>,
+    /// Directory groups (names or DNs) the user must be in.
+    #[serde(default)]
+    group: Option<Spanned<String>>,
     #[serde(default)]
     realm: Option<Spanned<String>>,
     #[serde(default)]
@@ -585,16 +588,17 @@ impl Config {
                 .as_ref()
                 .map(|r| r.get_ref().clone())
                 .unwrap_or_default();
-            let parsed = Policy::parse_with_reply(
-                policy.name.get_ref(),
-                policy.scope.get_ref(),
-                policy.action.get_ref(),
-                &reply,
-                &field(&policy.user),
-                &field(&policy.realm),
-                &field(&policy.client),
-                policy.active,
-            );
+            let parsed = Policy::from_text(&PolicyText {
+                name: policy.name.get_ref(),
+                scope: policy.scope.get_ref(),
+                action: policy.action.get_ref(),
+                reply: &reply,
+                user: &field(&policy.user),
+                group: &field(&policy.group),
+                realm: &field(&policy.realm),
+                client: &field(&policy.client),
+                active: policy.active,
+            });
             match parsed {
                 Ok(p) => {
                     // Providers named by a policy must exist.
@@ -635,6 +639,14 @@ impl Config {
                                 .map(|s| s.span())
                                 .unwrap_or(policy.name.span()),
                             "policy.user",
+                        ),
+                        PolicyField::Group => (
+                            policy
+                                .group
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or(policy.name.span()),
+                            "policy.group",
                         ),
                         PolicyField::Realm => (
                             policy

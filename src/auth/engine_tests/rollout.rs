@@ -1,0 +1,107 @@
+//! Issue 17's policy actions with the test clock: `mfa=password_only`,
+//! `delivery_failmode=password_only`, `login_mode=append`, `challenge_text`, `reject_text`.
+
+use super::*;
+use crate::auth::engine::{MSG_APPEND, MSG_FAILED};
+
+fn with(action: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![("authentication", "otppin=1"), ("authentication", action)]
+}
+
+fn accept_reason_free(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Accept { .. })
+}
+
+#[tokio::test]
+async fn issue_17_mfa_password_only_accepts_the_password_alone() {
+    let h = harness(&with("mfa=password_only"), AuthSettings::default());
+    assert!(accept_reason_free(
+        &h.auth("alice", "wonderland", None).await
+    ));
+    assert_eq!(h.sms_count(), 0, "no code, no token");
+    assert!(
+        h.store
+            .tokens_of_user("alice", "local")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        reject_message(&h.auth("alice", "guess", None).await),
+        MSG_FAILED
+    );
+    assert_eq!(
+        reject_message(&h.auth("nobody", "guess", None).await),
+        MSG_FAILED
+    );
+    // Without the policy, the password alone is a first round.
+    let h = harness(&password_pin(), AuthSettings::default());
+    challenge(&h.auth("alice", "wonderland", None).await);
+}
+
+#[tokio::test]
+async fn issue_17_delivery_failmode_password_only_accepts_when_no_code_goes_out() {
+    let h = harness(
+        &with("delivery_failmode=password_only"),
+        AuthSettings::default(),
+    );
+    *h.sms.behaviour.lock().unwrap() = Behaviour::Refuse;
+    *h.backup.behaviour.lock().unwrap() = Behaviour::Refuse;
+    assert!(accept_reason_free(
+        &h.auth("alice", "wonderland", None).await
+    ));
+    assert!(
+        h.store
+            .tokens_of_user("alice", "local")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the token made for the failed delivery is gone"
+    );
+    // A wrong password is still a wrong password.
+    assert_eq!(
+        reject_message(&h.auth("alice", "guess", None).await),
+        MSG_FAILED
+    );
+    // Closed (the default): the failure is the answer.
+    let h = harness(&password_pin(), AuthSettings::default());
+    *h.sms.behaviour.lock().unwrap() = Behaviour::Refuse;
+    *h.backup.behaviour.lock().unwrap() = Behaviour::Refuse;
+    assert_eq!(
+        reject_message(&h.auth("alice", "wonderland", None).await),
+        "sending the OTP by SMS failed"
+    );
+}
+
+#[tokio::test]
+async fn issue_17_append_mode_sends_the_code_then_takes_password_and_code() {
+    let h = harness(&with("login_mode=append"), AuthSettings::default());
+    let message = reject_message(&h.auth("alice", "wonderland", None).await);
+    assert_eq!(
+        message,
+        format!("sms submitted to +49********678; {MSG_APPEND}")
+    );
+    let code = h.sms_code();
+    assert!(is_accept(
+        &h.auth("alice", &format!("wonderland{code}"), None).await
+    ));
+    // dave has a mobile and an e-mail address: `,email` picks the e-mail token.
+    let message = reject_message(&h.auth("dave", "davepw,email", None).await);
+    assert!(message.starts_with("e-mail submitted to"), "{message}");
+    let tokens = h.store.tokens_of_user("dave", "local").await.unwrap();
+    assert_eq!(tokens[0].kind, TokenKind::Email);
+}
+
+#[tokio::test]
+async fn issue_17_challenge_and_reject_texts_per_policy() {
+    let h = harness(
+        &with("challenge_text='Code an <recipient> gesendet', reject_text='Zugang verweigert'"),
+        AuthSettings::default(),
+    );
+    let (_, message) = challenge(&h.auth("alice", "wonderland", None).await);
+    assert_eq!(message, "Code an +49********678 gesendet");
+    assert_eq!(
+        reject_message(&h.auth("alice", "guess", None).await),
+        "Zugang verweigert"
+    );
+}

@@ -1,0 +1,151 @@
+//! Issue 17 over the wire: `mfa=password_only` for a directory group, `login_mode=append` for
+//! one NAS, `delivery_failmode=password_only` with a failing gateway, and per-NAS texts — each
+//! with its negative case and the audit row or metric it leaves.
+
+use std::time::{Duration, Instant};
+
+use crate::util::peers::http_gateway;
+use crate::util::{Server, Setup, write_config};
+
+/// The default setup plus `policies`, with erin (group `break-glass`) in the users file.
+fn start(policies: &str, extra: &str) -> Server {
+    let mut setup = Setup {
+        extra: extra.into(),
+        ..Setup::default()
+    };
+    setup.policies.push_str(policies);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &setup);
+    let hash = tessera::password_hash::hash(&tessera::secret::Secret::from("erinpw")).unwrap();
+    let mut users = std::fs::read_to_string(dir.path().join("users.toml")).unwrap();
+    users.push_str(&format!(
+        "[[user]]\nname = \"erin\"\npassword = \"{hash}\"\nmobile = \"+4915000000002\"\n\
+         groups = [\"break-glass\"]\n"
+    ));
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    Server::start_in(dir, &config)
+}
+
+/// The audit reasons of `user`, newest first, once there are `at_least`.
+fn audit_reasons(server: &Server, user: &str, at_least: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = server.cli(&["audit", "--user", user, "--json"], "");
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let reasons: Vec<String> = rows
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["reason"].as_str().map(String::from))
+            .collect();
+        if reasons.len() >= at_least || Instant::now() > deadline {
+            return reasons;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn issue_17_mfa_password_only_for_a_directory_group_is_audited() {
+    let server = start(
+        "\n[[policy]]\nname = \"break-glass\"\nscope = \"authentication\"\n\
+         group = \"Break-Glass\"\naction = \"mfa=password_only\"\n",
+        "",
+    );
+    server.auth("erin", "erinpw", None).expect("Access-Accept");
+    assert_eq!(server.spool().len(), 0, "no code for a break-glass account");
+    let reasons = audit_reasons(&server, "erin", 1);
+    assert_eq!(reasons[0], "password only (mfa=password_only)");
+    server.wait_for_log("accepted without a second factor (mfa=password_only)");
+    // Its password is still checked, and users outside the group still need a code.
+    server.auth("erin", "guess", None).expect("Access-Reject");
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+}
+
+#[test]
+fn issue_17_append_mode_for_a_nas_that_cannot_show_a_challenge() {
+    let server = start(
+        "\n[[policy]]\nname = \"old vpn\"\nscope = \"authentication\"\n\
+         client = \"127.0.0.1\"\naction = \"login_mode=append\"\n",
+        "",
+    );
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Reject");
+    assert_eq!(
+        first.get("Reply-Message"),
+        Some(
+            "sms submitted to +49********678; log in again with your password followed by the code"
+        )
+    );
+    assert_eq!(first.get("State"), None);
+    let code = server.last_otp();
+    server
+        .auth("alice", &format!("wonderland{code}"), None)
+        .expect("Access-Accept");
+    server
+        .auth("alice", &format!("wonderland{code}"), None)
+        .expect("Access-Reject");
+
+    // A policy for another NAS leaves this one in challenge mode.
+    let other = start(
+        "\n[[policy]]\nname = \"old vpn\"\nscope = \"authentication\"\n\
+         client = \"10.0.0.0/8\"\naction = \"login_mode=append\"\n",
+        "",
+    );
+    other
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+}
+
+#[test]
+fn issue_17_delivery_failmode_password_only_with_a_failing_gateway() {
+    let gw = http_gateway(500, "out of credit", &[]);
+    let mut setup = Setup {
+        providers: format!(
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"{}\"\n\n\
+             [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            gw.url("/send")
+        ),
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    };
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"fail open\"\nscope = \"authentication\"\n\
+         action = \"delivery_failmode=password_only\"\n",
+    );
+    let server = Server::start_with(&setup);
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Accept");
+    server.wait_for_log("accepted on the password alone (delivery_failmode=password_only)");
+    let reasons = audit_reasons(&server, "alice", 1);
+    assert!(
+        reasons[0].starts_with("accepted on the password alone"),
+        "{reasons:?}"
+    );
+    let (_, metrics) = server.http_get("/metrics");
+    assert!(
+        metrics.contains("reason=\"delivery failed, password only\"} 1"),
+        "{metrics}"
+    );
+    server.auth("alice", "guess", None).expect("Access-Reject");
+}
+
+#[test]
+fn issue_17_challenge_and_reject_texts_per_nas() {
+    let server = start(
+        "\n[[policy]]\nname = \"german nas\"\nscope = \"authentication\"\nclient = \"127.0.0.1\"\n\
+         action = \"challenge_text='Bitte den Code eingeben, gesendet an <recipient>', reject_text='Anmeldung fehlgeschlagen'\"\n",
+        "",
+    );
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    assert_eq!(
+        first.get("Reply-Message"),
+        Some("Bitte den Code eingeben, gesendet an +49********678")
+    );
+    let wrong = server.auth("nobody", "guess", None);
+    assert_eq!(wrong.get("Reply-Message"), Some("Anmeldung fehlgeschlagen"));
+}
