@@ -518,6 +518,7 @@ impl Engine {
             }
         };
         Ok(if consumed {
+            self.grant_grace(ctx).await?;
             Decision::accept(Reason::OtpValid, &token.serial)
         } else {
             Decision::reject(MSG_FAILED, Reason::Replay, Some(&token.serial))
@@ -566,6 +567,9 @@ impl Engine {
             return Box::pin(self.password_only(ctx, backoff)).await;
         }
         let mut tokens = state.tokens;
+        if let Some(decision) = Box::pin(self.within_grace(ctx, &tokens, backoff)).await? {
+            return Ok(decision);
+        }
         if let Some(stale) = self.tokens_of_an_earlier_account(ctx, &mut tokens) {
             return Box::pin(self.refuse_earlier_account(ctx, backoff, stale)).await;
         }

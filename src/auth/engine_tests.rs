@@ -183,6 +183,17 @@ fn harness(policies: &[(&str, &str)], settings: AuthSettings) -> Harness {
 
 impl Harness {
     async fn auth(&self, user: &str, password: &str, state: Option<&[u8]>) -> Outcome {
+        self.auth_from(user, password, state, None).await
+    }
+
+    /// `auth` with a Calling-Station-Id.
+    async fn auth_from(
+        &self,
+        user: &str,
+        password: &str,
+        state: Option<&[u8]>,
+        station: Option<&str>,
+    ) -> Outcome {
         self.engine
             .decide(AuthRequest {
                 user_name: user.into(),
@@ -190,6 +201,7 @@ impl Harness {
                 state: state.map(<[u8]>::to_vec),
                 client: IpAddr::from([127, 0, 0, 1]),
                 client_name: "test".into(),
+                calling_station: station.map(String::from),
             })
             .await
     }

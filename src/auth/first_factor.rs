@@ -123,6 +123,20 @@ impl Engine {
             self.unknown_names
                 .record_failure(&self.backoff, &ctx.unknown_name_key(), ctx.now_ms);
         }
+        if ctx.user.is_some() && self.grace_seconds(ctx) > 0 {
+            // Not waited for, like the back-off count: a wrong password must not take longer
+            // to refuse for a known name than for an unknown one.
+            let (store, user, realm) = (
+                self.store.clone(),
+                ctx.login.clone(),
+                ctx.realm.name.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(error) = store.revoke_grace(&user, &realm).await {
+                    tracing::error!(%user, %error, "re-authentication grace not revoked");
+                }
+            });
+        }
         Ok(Decision::reject(MSG_FAILED, reason, None))
     }
 
@@ -210,5 +224,75 @@ impl Engine {
             reason: Reason::PasswordOnly,
             serial: None,
         })
+    }
+
+    fn grace_seconds(&self, ctx: &Ctx<'_>) -> u64 {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.grace_seconds.as_ref()
+            })
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// After a complete two-factor login, opens the re-authentication grace for this user, NAS
+    /// and Calling-Station-Id (when a policy sets `grace_seconds` and the NAS sent one).
+    pub(super) async fn grant_grace(&self, ctx: &Ctx<'_>) -> Result<(), AuthError> {
+        let seconds = self.grace_seconds(ctx);
+        let Some(station) = ctx.req.calling_station.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(());
+        };
+        if seconds == 0 {
+            return Ok(());
+        }
+        let until = ctx
+            .now_ms
+            .saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let client = ctx.req.client.to_string();
+        self.store
+            .grant_grace(&ctx.login, &ctx.realm.name, &client, station, until)
+            .await?;
+        Ok(())
+    }
+
+    /// `grace_seconds`: within the grace, the same user from the same NAS and station logs in
+    /// with the right directory password alone — never with an empty one, never while the user
+    /// has no active, unlocked token (a lock or a disable ends it), and a failed password ends
+    /// it (see [`Engine::first_factor_failed`]). `None`: no grace applies; decide as usual.
+    pub(super) async fn within_grace(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[Token],
+        backoff: Option<Backoff>,
+    ) -> Result<Option<Decision>, AuthError> {
+        let Some(station) = ctx.req.calling_station.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        if self.grace_seconds(ctx) == 0
+            || ctx.password.is_empty()
+            || !tokens.iter().any(|t| t.active && t.fail_count < t.max_fail)
+        {
+            return Ok(None);
+        }
+        let client = ctx.req.client.to_string();
+        let until = self
+            .store
+            .grace_until(&ctx.login, &ctx.realm.name, &client, station)
+            .await?;
+        if until.is_none_or(|until| until <= ctx.now_ms)
+            || !ctx.check_directory_password(&ctx.password).await?
+        {
+            // A password and code in one field, or a wrong password: decided as usual.
+            return Ok(None);
+        }
+        self.first_factor_passed(ctx, backoff).await?;
+        Ok(Some(Decision {
+            outcome: Outcome::Accept {
+                message: None,
+                reply: vec![],
+            },
+            reason: Reason::Grace,
+            serial: None,
+        }))
     }
 }

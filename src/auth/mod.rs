@@ -41,6 +41,9 @@ pub struct AuthRequest {
     pub client: IpAddr,
     /// The client's configured name, for logs and audit.
     pub client_name: String,
+    /// Where the user connects from, as the NAS says (RADIUS Calling-Station-Id: a MAC or IP
+    /// address), for the re-authentication grace.
+    pub calling_station: Option<String>,
 }
 
 /// The engine's answer.

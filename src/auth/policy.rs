@@ -126,6 +126,9 @@ pub struct Actions {
     pub challenge_text: Option<String>,
     /// `reject_text=…`: the Reply-Message of an "authentication failed" Reject.
     pub reject_text: Option<String>,
+    /// `grace_seconds=N`: after a two-factor login, the password alone logs the same user in
+    /// again from the same NAS and Calling-Station-Id for this long.
+    pub grace_seconds: Option<u64>,
 }
 
 /// One reply attribute of a policy: `Class = vpn-{groups}`. The value may use `{user}`,
@@ -598,6 +601,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "login_mode",
             "challenge_text",
             "reject_text",
+            "grace_seconds",
         ];
         if !known.contains(&key.as_str()) {
             return Err(format!(
@@ -678,6 +682,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "challenge_validity" => actions.challenge_validity = Some(parse_seconds(&key, &value)?),
             "blocking_timeout" => actions.blocking_timeout = Some(parse_seconds(&key, &value)?),
             "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
+            "grace_seconds" => actions.grace_seconds = Some(parse_seconds(&key, &value)?),
             "mfa" => {
                 actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
                     "required" => Mfa::Required,

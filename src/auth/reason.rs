@@ -77,6 +77,8 @@ pub enum Reason {
     EnrollmentUndone(Box<Reason>),
     /// `mfa=password_only`: accepted on the directory password alone.
     PasswordOnly,
+    /// `grace_seconds`: accepted on the password within the grace after a two-factor login.
+    Grace,
     /// `delivery_failmode=password_only`: no code could be delivered (why), accepted on the
     /// password or PIN just checked.
     DeliveryFailedPasswordOnly(Box<Reason>),
@@ -127,6 +129,7 @@ impl Reason {
             Reason::EnrollmentUndone(_) => "autoenrollment undone",
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
             Reason::PasswordOnly => "password only",
+            Reason::Grace => "grace",
             Reason::DeliveryFailedPasswordOnly(_) => "delivery failed, password only",
         }
     }
@@ -177,6 +180,9 @@ impl fmt::Display for Reason {
             Reason::Enrolled(then) => write!(f, "token enrolled; {then}"),
             Reason::EnrollmentUndone(why) => write!(f, "autoenrollment undone: {why}"),
             Reason::PasswordOnly => f.write_str("password only (mfa=password_only)"),
+            Reason::Grace => f.write_str(
+                "password within the re-authentication grace (same NAS and Calling-Station-Id)",
+            ),
             Reason::DeliveryFailedPasswordOnly(why) => write!(
                 f,
                 "accepted on the password alone (delivery_failmode=password_only): {why}"

@@ -103,6 +103,8 @@ impl AttributeType {
     pub const VENDOR_SPECIFIC: AttributeType = AttributeType(26);
     /// RFC 2865 §5.27
     pub const SESSION_TIMEOUT: AttributeType = AttributeType(27);
+    /// RFC 2865 §5.31
+    pub const CALLING_STATION_ID: AttributeType = AttributeType(31);
     /// RFC 2865 §5.32
     pub const NAS_IDENTIFIER: AttributeType = AttributeType(32);
     /// RFC 2865 §5.33
@@ -126,6 +128,7 @@ impl AttributeType {
             AttributeType::CLASS => "Class",
             AttributeType::VENDOR_SPECIFIC => "Vendor-Specific",
             AttributeType::SESSION_TIMEOUT => "Session-Timeout",
+            AttributeType::CALLING_STATION_ID => "Calling-Station-Id",
             AttributeType::NAS_IDENTIFIER => "NAS-Identifier",
             AttributeType::PROXY_STATE => "Proxy-State",
             AttributeType::EAP_MESSAGE => "EAP-Message",

@@ -89,6 +89,9 @@ fn to_auth_request(
         state: packet.get(AttributeType::STATE).map(<[u8]>::to_vec),
         client: source,
         client_name: client.name.clone(),
+        calling_station: packet
+            .get(AttributeType::CALLING_STATION_ID)
+            .map(|v| String::from_utf8_lossy(v).into_owned()),
     })
 }
 

@@ -401,6 +401,29 @@ pub trait Store: Send + Sync {
     /// Clears a token's fail counter (admin unlock, or an expired lockout).
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError>;
 
+    /// Grants the re-authentication grace: `user` may log in again with the password alone
+    /// from `client` and `station` until `until_ms`.
+    async fn grant_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Until when a grace granted for exactly this user, realm, client and station lasts.
+    async fn grace_until(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Ends every grace of a user (a failed password).
+    async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError>;
+
     /// (serial, user, realm) of every autoenrolled token that holds a PIN hash.
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 
@@ -430,7 +453,8 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Deletes challenge rows that expired before `before` (ms). Returns how many.
+    /// Deletes challenge rows that expired before `before` (ms), and graces that ended before
+    /// then. Returns how many challenge rows.
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
 
     /// Moves everything written so far into the main database file and empties the

@@ -738,6 +738,61 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn grant_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = [user, realm, client, station].map(str::to_string);
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "INSERT INTO grace (user, realm, client, station, until_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (user, realm, client, station) DO UPDATE SET until_ms = ?5",
+                params![key[0], key[1], key[2], key[3], until_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grace_until(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let key = [user, realm, client, station].map(str::to_string);
+        self.read(move |conn, _| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT until_ms FROM grace \
+                     WHERE user = ?1 AND realm = ?2 AND client = ?3 AND station = ?4",
+                )?
+                .query_row(params![key[0], key[1], key[2], key[3]], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "DELETE FROM grace WHERE user = ?1 AND realm = ?2",
+                params![user, realm],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.read(|conn, _| {
             // Versions before schema 2 marked autoenrolled tokens only in the description.
@@ -864,6 +919,7 @@ impl Store for SqliteStore {
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
         self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM grace WHERE until_ms < ?1", [before])?;
             Ok(execute_cached(
                 conn,
                 "DELETE FROM challenges WHERE expires_at < ?1",

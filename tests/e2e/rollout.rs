@@ -149,3 +149,35 @@ fn issue_17_challenge_and_reject_texts_per_nas() {
     let wrong = server.auth("nobody", "guess", None);
     assert_eq!(wrong.get("Reply-Message"), Some("Anmeldung fehlgeschlagen"));
 }
+
+/// A VPN client reconnecting from the same station within `grace_seconds` needs no second code.
+#[test]
+fn issue_17_grace_for_a_reconnect_from_the_same_station() {
+    let server = start(
+        "\n[[policy]]\nname = \"reconnect\"\nscope = \"authentication\"\n\
+         action = \"grace_seconds=600\"\n",
+        "",
+    );
+    let request = |password: &str, state: Option<&str>, station: &str| {
+        let mut attrs = vec![
+            ("User-Name", "\"alice\"".to_string()),
+            ("User-Password", crate::util::quote(password)),
+            ("Calling-Station-Id", crate::util::quote(station)),
+            ("Message-Authenticator", "0x00".to_string()),
+        ];
+        if let Some(state) = state {
+            attrs.push(("State", state.to_string()));
+        }
+        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        server.radclient(&attrs)
+    };
+    let first = request("wonderland", None, "198.51.100.7");
+    first.expect("Access-Challenge");
+    request(&server.last_otp(), Some(&first.state()), "198.51.100.7").expect("Access-Accept");
+    request("wonderland", None, "198.51.100.7").expect("Access-Accept");
+    assert_eq!(server.spool().len(), 1, "no second code");
+    let reasons = audit_reasons(&server, "alice", 3);
+    assert!(reasons[0].starts_with("password within the re-authentication grace"));
+    // Another station is a new login.
+    request("wonderland", None, "198.51.100.8").expect("Access-Challenge");
+}

@@ -105,3 +105,73 @@ async fn issue_17_challenge_and_reject_texts_per_policy() {
         "Zugang verweigert"
     );
 }
+
+/// After a two-factor login, the password alone logs the same user in again from the same
+/// NAS and station for `grace_seconds` — not from another station, not after it ends, not
+/// after a wrong password, not with the token disabled.
+#[tokio::test]
+async fn issue_17_grace_after_a_two_factor_login() {
+    let h = harness(&with("grace_seconds=300"), AuthSettings::default());
+    let here = Some("02-00-00-00-00-01");
+    let (state, _) = challenge(&h.auth_from("alice", "wonderland", None, here).await);
+    let code = h.sms_code();
+    assert!(is_accept(
+        &h.auth_from("alice", &code, Some(&state), here).await
+    ));
+    assert!(is_accept(
+        &h.auth_from("ALICE", "wonderland", None, here).await
+    ));
+    assert_eq!(h.sms_count(), 1, "no second code");
+    // Another station, no station, or an empty password: a normal first round.
+    challenge(
+        &h.auth_from("alice", "wonderland", None, Some("02-00-00-00-00-02"))
+            .await,
+    );
+    challenge(&h.auth_from("alice", "wonderland", None, None).await);
+    assert_eq!(
+        reject_message(&h.auth_from("alice", "", None, here).await),
+        MSG_FAILED
+    );
+    // It ends with its time.
+    h.advance(301);
+    challenge(&h.auth_from("alice", "wonderland", None, here).await);
+
+    // A wrong password ends it at once.
+    let (state, _) = challenge(&h.auth_from("dave", "davepw", None, here).await);
+    let code = h.sms_code();
+    assert!(is_accept(
+        &h.auth_from("dave", &code, Some(&state), here).await
+    ));
+    assert_eq!(
+        reject_message(&h.auth_from("dave", "guess", None, here).await),
+        MSG_FAILED
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await; // the revoke is queued
+    challenge(&h.auth_from("dave", "davepw", None, here).await);
+
+    // A disabled token ends it too.
+    h.advance(31);
+    let (state, _) = challenge(&h.auth_from("alice", "wonderland", None, here).await);
+    let code = h.sms_code();
+    assert!(is_accept(
+        &h.auth_from("alice", &code, Some(&state), here).await
+    ));
+    let serial = h.store.tokens_of_user("alice", "local").await.unwrap()[0]
+        .serial
+        .clone();
+    h.store.set_active(&serial, false).await.unwrap();
+    assert_eq!(
+        reject_message(&h.auth_from("alice", "wonderland", None, here).await),
+        MSG_FAILED
+    );
+
+    // Without the policy there is no grace.
+    let h = harness(&password_pin(), AuthSettings::default());
+    let (state, _) = challenge(&h.auth_from("alice", "wonderland", None, here).await);
+    let code = h.sms_code();
+    assert!(is_accept(
+        &h.auth_from("alice", &code, Some(&state), here).await
+    ));
+    h.advance(31);
+    challenge(&h.auth_from("alice", "wonderland", None, here).await);
+}

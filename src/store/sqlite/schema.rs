@@ -89,8 +89,21 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
 ";
 
+/// Version 4 (issue 17): the re-authentication grace, one row per user, realm, NAS and
+/// Calling-Station-Id.
+pub(super) const SCHEMA_V4: &str = "
+CREATE TABLE grace (
+    user     TEXT NOT NULL,
+    realm    TEXT NOT NULL,
+    client   TEXT NOT NULL,
+    station  TEXT NOT NULL,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (user, realm, client, station)
+) WITHOUT ROWID;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -154,7 +167,12 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
              ({SCHEMA_VERSION}): upgrade tessera"
         )));
     }
-    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
+    for (to, sql) in [
+        (1, SCHEMA_V1),
+        (2, SCHEMA_V2),
+        (3, SCHEMA_V3),
+        (4, SCHEMA_V4),
+    ] {
         if version < to {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
