@@ -12,6 +12,7 @@ mod flow;
 mod identity;
 mod ldap;
 mod package;
+mod pam;
 mod radius;
 mod rollout;
 mod service;
