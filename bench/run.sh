@@ -9,20 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-        echo "bench: need root (or sudo) to install: $*" >&2; return 1; fi
-}
-
-if ! [ -x /usr/sbin/freeradius ] && ! [ -x /usr/sbin/radiusd ]; then
-    echo "==> installing freeradius (its service is not started)"
-    as_root apt-get update -qq
-    # policy-rc.d 101: "do not start services" for the duration of this install.
-    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
-    as_root chmod +x /usr/sbin/policy-rc.d
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 freeradius >/dev/null || true
-    as_root rm -f /usr/sbin/policy-rc.d
-fi
+scripts/install-freeradius.sh
 
 echo "==> building release binaries"
 cargo build --release --locked --bins

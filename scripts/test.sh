@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
 #   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat,
 #           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers),
-#           pamtester + libpam-radius-auth (a real PAM client answering challenges)
+#           pamtester + libpam-radius-auth (a real PAM client answering challenges),
+#           freeradius (the legacy server of passthru; its service is not started)
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
 set -euo pipefail
@@ -30,6 +31,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     # Another apt may hold the lock for a while on a fresh machine: wait for it.
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
 fi
+# FreeRADIUS as the legacy server of the passthru tests (its own service is never started).
+scripts/install-freeradius.sh
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     say "installing aiosmtpd"
     python3 -m pip install -q aiosmtpd || python3 -m pip install -q --break-system-packages aiosmtpd

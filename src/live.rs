@@ -43,4 +43,8 @@ impl<T: Authenticate> Authenticate for Live<T> {
     async fn authenticate(&self, request: AuthRequest) -> Outcome {
         self.get().authenticate(request).await
     }
+
+    async fn passthru_accepted(&self, request: AuthRequest) {
+        self.get().passthru_accepted(request).await
+    }
 }

@@ -121,7 +121,7 @@ impl Engine {
                         Outcome::Challenge { .. } => Reason::Enrolled(then),
                         Outcome::Reject { .. } => Reason::EnrollmentUndone(then),
                         // delivery_failmode=password_only: the reason says so already.
-                        Outcome::Accept { .. } => *then,
+                        Outcome::Accept { .. } | Outcome::Forward { .. } => *then,
                     };
                     return Ok(decision);
                 }

@@ -105,6 +105,7 @@ impl Decision {
             Outcome::Accept { .. } => "accept",
             Outcome::Challenge { .. } => "challenge",
             Outcome::Reject { .. } => "reject",
+            Outcome::Forward { .. } => "forward",
         }
     }
 }
@@ -143,6 +144,18 @@ impl Ctx<'_> {
                 .map_or(&[], |(user, _)| user.groups.as_slice()),
         }
     }
+}
+
+/// Who a request is for (see [`Engine::identify`]).
+pub(super) struct Identity<'a> {
+    /// The identity (or, for a refused name, the name as typed).
+    pub(super) login: String,
+    /// The realm.
+    pub(super) realm: &'a Realm,
+    /// The directory entry and its directory, when one knows the name.
+    pub(super) user: Option<(UserInfo, Arc<dyn Directory>)>,
+    /// Why the request cannot be decided (a refused name, a directory that cannot answer).
+    pub(super) refused: Option<Decision>,
 }
 
 /// Where an OTP matched.
@@ -224,10 +237,9 @@ impl Engine {
         &self.realms
     }
 
-    /// Decides a request, logs one line and writes one audit row.
-    pub async fn decide(&self, req: AuthRequest) -> Outcome {
-        let started = Instant::now();
-        let now_ms = self.clock.now_ms();
+    /// Resolves the identity behind a request's User-Name (see the module documentation);
+    /// `refused` says why there is none to decide for.
+    pub(super) async fn identify(&self, req: &AuthRequest) -> Identity<'_> {
         let normalized = login_name::normalize(&req.user_name);
         let (typed, realm) = self.realms.resolve(normalized.as_deref().unwrap_or(""));
         // `alice @corp`: the login part is trimmed again after the split.
@@ -257,6 +269,24 @@ impl Engine {
             (None, Err(_)) => req.user_name.clone(),
             (None, Ok(_)) => typed,
         };
+        Identity {
+            login,
+            realm,
+            user,
+            refused,
+        }
+    }
+
+    /// Decides a request, logs one line and writes one audit row.
+    pub async fn decide(&self, req: AuthRequest) -> Outcome {
+        let started = Instant::now();
+        let now_ms = self.clock.now_ms();
+        let Identity {
+            login,
+            realm,
+            user,
+            refused,
+        } = self.identify(&req).await;
         let mut ctx = Ctx {
             req: &req,
             login,
@@ -338,6 +368,14 @@ impl Engine {
         // Queued, not awaited: the audit row never delays the answer.
         self.store.audit(entry).await;
         decision.outcome
+    }
+
+    fn passthru(&self, ctx: &Ctx<'_>) -> Option<String> {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.passthru.as_ref()
+            })
+            .cloned()
     }
 
     fn mfa(&self, ctx: &Ctx<'_>) -> Mfa {
@@ -573,6 +611,18 @@ impl Engine {
         if let Some(stale) = self.tokens_of_an_earlier_account(ctx, &mut tokens) {
             return Box::pin(self.refuse_earlier_account(ctx, backoff, stale)).await;
         }
+        if tokens.is_empty()
+            && let Some(upstream) = self.passthru(ctx)
+        {
+            return Ok(Decision {
+                outcome: Outcome::Forward {
+                    upstream: upstream.clone(),
+                    request: Box::new(ctx.req.clone()),
+                },
+                reason: Reason::Passthru(upstream),
+                serial: None,
+            });
+        }
         if tokens.is_empty() {
             // Boxed, like `trigger` below: these rarer paths (a directory bind, a hash, a
             // delivery) make large futures, and every request's task would carry their size.
@@ -753,10 +803,18 @@ impl Authenticate for Engine {
     async fn authenticate(&self, request: AuthRequest) -> Outcome {
         self.decide(request).await
     }
+
+    async fn passthru_accepted(&self, request: AuthRequest) {
+        self.assign_after_passthru(request).await
+    }
 }
 
 impl<T: Authenticate> Authenticate for Arc<T> {
     async fn authenticate(&self, request: AuthRequest) -> Outcome {
         (**self).authenticate(request).await
+    }
+
+    async fn passthru_accepted(&self, request: AuthRequest) {
+        (**self).passthru_accepted(request).await
     }
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod enrollment;
 mod first_factor;
 pub mod message;
+mod passthru;
 pub mod policy;
 pub mod reason;
 mod reply;
@@ -29,7 +30,7 @@ use crate::secret::Secret;
 pub use engine::Engine;
 
 /// One authentication attempt, front-end neutral.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequest {
     /// The user name as sent (`alice` or `alice@realm`), before normalisation.
     pub user_name: String,
@@ -71,6 +72,16 @@ pub enum Outcome {
         /// What to tell the user. Never more than the user may know.
         message: String,
     },
+    /// Not tessera's to decide (`passthru=NAME`, a user without a token during a migration):
+    /// the front end forwards the request to the legacy server called `upstream` and relays its
+    /// answer; on an Accept it hands the request back to
+    /// [`Authenticate::passthru_accepted`].
+    Forward {
+        /// The `[radius_upstream.NAME]`.
+        upstream: String,
+        /// The request, to forward and to hand back.
+        request: Box<AuthRequest>,
+    },
 }
 
 /// Anything that decides authentication requests. The RADIUS server is generic over it, so
@@ -78,6 +89,12 @@ pub enum Outcome {
 pub trait Authenticate: Send + Sync + 'static {
     /// Decides one request.
     fn authenticate(&self, request: AuthRequest) -> impl Future<Output = Outcome> + Send;
+
+    /// The legacy server accepted a request this authenticator forwarded
+    /// ([`Outcome::Forward`]): the time to enroll the user's token (`passthru_assign`).
+    fn passthru_accepted(&self, _request: AuthRequest) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Whether a reply attribute can be sent as the policies made it: the front end's dictionary

@@ -129,6 +129,12 @@ pub struct Actions {
     /// `grace_seconds=N`: after a two-factor login, the password alone logs the same user in
     /// again from the same NAS and Calling-Station-Id for this long.
     pub grace_seconds: Option<u64>,
+    /// `passthru=NAME`: users without a token are handed to the legacy RADIUS server
+    /// `[radius_upstream.NAME]`.
+    pub passthru: Option<String>,
+    /// `passthru_assign=sms|email`: once the legacy server accepted, enroll this token type, so
+    /// the next login is tessera's.
+    pub passthru_assign: Option<EnrollType>,
 }
 
 /// One reply attribute of a policy: `Class = vpn-{groups}`. The value may use `{user}`,
@@ -602,6 +608,8 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "challenge_text",
             "reject_text",
             "grace_seconds",
+            "passthru",
+            "passthru_assign",
         ];
         if !known.contains(&key.as_str()) {
             return Err(format!(
@@ -683,6 +691,19 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "blocking_timeout" => actions.blocking_timeout = Some(parse_seconds(&key, &value)?),
             "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
             "grace_seconds" => actions.grace_seconds = Some(parse_seconds(&key, &value)?),
+            "passthru" => {
+                needs_value(&value)?;
+                actions.passthru = Some(value);
+            }
+            "passthru_assign" => {
+                actions.passthru_assign = Some(match value.to_ascii_lowercase().as_str() {
+                    "sms" => EnrollType::Sms,
+                    "email" => EnrollType::Email,
+                    other => {
+                        return Err(format!("passthru_assign: {other:?} is not sms or email"));
+                    }
+                });
+            }
             "mfa" => {
                 actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
                     "required" => Mfa::Required,

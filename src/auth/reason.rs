@@ -79,6 +79,8 @@ pub enum Reason {
     PasswordOnly,
     /// `grace_seconds`: accepted on the password within the grace after a two-factor login.
     Grace,
+    /// `passthru`: forwarded to this legacy server (the user has no token).
+    Passthru(String),
     /// `delivery_failmode=password_only`: no code could be delivered (why), accepted on the
     /// password or PIN just checked.
     DeliveryFailedPasswordOnly(Box<Reason>),
@@ -130,6 +132,7 @@ impl Reason {
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
             Reason::PasswordOnly => "password only",
             Reason::Grace => "grace",
+            Reason::Passthru(_) => "passthru",
             Reason::DeliveryFailedPasswordOnly(_) => "delivery failed, password only",
         }
     }
@@ -180,6 +183,10 @@ impl fmt::Display for Reason {
             Reason::Enrolled(then) => write!(f, "token enrolled; {then}"),
             Reason::EnrollmentUndone(why) => write!(f, "autoenrollment undone: {why}"),
             Reason::PasswordOnly => f.write_str("password only (mfa=password_only)"),
+            Reason::Passthru(upstream) => write!(
+                f,
+                "no token: forwarded to the legacy server {upstream} (passthru)"
+            ),
             Reason::Grace => f.write_str(
                 "password within the re-authentication grace (same NAS and Calling-Station-Id)",
             ),

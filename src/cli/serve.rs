@@ -50,6 +50,7 @@ fn build_snapshot(
     )
     .with_reply_check(dictionary.clone());
     Snapshot {
+        upstreams: Arc::new(config.upstreams.clone()),
         clients: config.clients.clone(),
         auth: engine,
         dictionary,

@@ -34,6 +34,7 @@ use crate::directory::users_file::UsersFileConfig;
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
 use crate::radius::server::ServerSettings;
+use crate::radius::upstream::{UpstreamConfig, Upstreams};
 use providers::{merge_config_json, provider_config};
 
 mod open;
@@ -203,6 +204,8 @@ struct RawConfig {
     providers: RawProviders,
     #[serde(default, rename = "policy")]
     policies: Vec<RawPolicy>,
+    #[serde(default, rename = "radius_upstream")]
+    upstreams: BTreeMap<String, Spanned<UpstreamConfig>>,
     #[serde(default)]
     auth: AuthSettings,
     #[serde(default)]
@@ -298,6 +301,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] level`: the log filter when `RUST_LOG` is not set.
     pub log_level: Option<String>,
+    /// `[radius_upstream.NAME]`: legacy RADIUS servers for passthru.
+    pub upstreams: Upstreams,
 }
 
 /// Collects located errors for one file.
@@ -577,6 +582,21 @@ impl Config {
             }
         }
 
+        // [radius_upstream.NAME]
+        let mut upstreams = Upstreams::default();
+        for (name, upstream) in &raw.upstreams {
+            match upstream.get_ref().check(name) {
+                Ok(checked) => {
+                    upstreams.0.insert(name.clone(), checked);
+                }
+                Err(message) => errors.at(
+                    upstream.get_ref().address.span(),
+                    format!("radius_upstream.{name}.address"),
+                    message,
+                ),
+            }
+        }
+
         // [[policy]]
         let mut policies = vec![];
         for policy in &raw.policies {
@@ -617,6 +637,15 @@ impl Config {
                                 format!("policy {:?} names {channel} provider {name:?}, but no [provider.{channel}.{name}] exists", p.name),
                             );
                         }
+                    }
+                    if let Some(name) = &p.actions.passthru
+                        && !raw.upstreams.contains_key(name)
+                    {
+                        errors.at(
+                            policy.action.span(),
+                            "policy.action",
+                            format!("policy {:?}: passthru={name}, but no [radius_upstream.{name}] exists", p.name),
+                        );
                     }
                     policies.push(p);
                 }
@@ -733,6 +762,7 @@ impl Config {
             providers,
             metrics_listen,
             log_level: raw.log.level.map(|l| l.into_inner()),
+            upstreams,
         })
     }
 }

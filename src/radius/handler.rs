@@ -6,6 +6,7 @@ use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
+use super::upstream::{UpstreamStates, Upstreams};
 use super::verify::Verified;
 use crate::auth::{AuthRequest, Authenticate, Outcome, ReplyCheck};
 use crate::secret::Secret;
@@ -15,6 +16,7 @@ use crate::secret::Secret;
 pub async fn handle<A: Authenticate>(
     auth: &A,
     dictionary: &Dictionary,
+    upstreams: &Upstreams,
     client: &Client,
     source: std::net::IpAddr,
     request: Verified,
@@ -29,6 +31,20 @@ pub async fn handle<A: Authenticate>(
             attributes = %dictionary.describe_all(&request.attributes),
             "request"
         );
+    }
+    // The second round of a legacy server's challenge goes back to that server (passthru).
+    if request.code == Code::ACCESS_REQUEST
+        && let Some(upstream) = request
+            .get(AttributeType::STATE)
+            .and_then(|state| UpstreamStates::global().issuer(state))
+    {
+        let password = request
+            .get(AttributeType::USER_PASSWORD)
+            .and_then(|hidden| {
+                crypto::unhide_password(hidden, &request.authenticator, client.secret.expose()).ok()
+            })
+            .unwrap_or_default();
+        return relay(auth, upstreams, &upstream, request, client, &password, None).await;
     }
     let outcome = if request.code == Code::STATUS_SERVER {
         // RFC 5997 §3: Access-Accept (with Message-Authenticator) means "alive".
@@ -47,7 +63,95 @@ pub async fn handle<A: Authenticate>(
             }
         }
     };
+    if let Outcome::Forward {
+        upstream,
+        request: forwarded,
+    } = outcome
+    {
+        let password = forwarded.password.clone();
+        return relay(
+            auth,
+            upstreams,
+            &upstream,
+            request,
+            client,
+            password.expose(),
+            Some(*forwarded),
+        )
+        .await;
+    }
     encode_outcome(request, &outcome, client, dictionary)
+}
+
+/// What a user is told when the legacy server of a passthru does not answer.
+const MSG_UPSTREAM_DOWN: &str = "authentication service unavailable, try again later";
+
+/// Forwards `request` to the legacy server `name` and answers the NAS with its reply, re-signed
+/// (see [`super::upstream`]). An Accept of a forwarded first round is handed back to the
+/// engine (`handed_back`), which may enroll the user's token.
+async fn relay<A: Authenticate>(
+    auth: &A,
+    upstreams: &Upstreams,
+    name: &str,
+    request: &Packet,
+    client: &Client,
+    password: &[u8],
+    handed_back: Option<AuthRequest>,
+) -> Result<Vec<u8>, EncodeError> {
+    let reject = |message: &str| {
+        let mut reply = Packet {
+            code: Code::ACCESS_REJECT,
+            identifier: request.identifier,
+            authenticator: [0; 16],
+            attributes: vec![],
+        };
+        reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
+        for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
+            reply.push_split(AttributeType::PROXY_STATE, proxy_state);
+        }
+        reply.encode_reply(&request.authenticator, client.secret.expose())
+    };
+    let Some(upstream) = upstreams.get(name) else {
+        tracing::error!(client = %client.name, upstream = name, "passthru to an upstream the configuration no longer has");
+        return reject(MSG_UPSTREAM_DOWN);
+    };
+    let answer = match upstream.forward(request, password).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(client = %client.name, upstream = name, %error, "passthru: the legacy server did not answer");
+            return reject(MSG_UPSTREAM_DOWN);
+        }
+    };
+    tracing::info!(client = %client.name, upstream = name, answer = %answer.code, "passthru: relayed the legacy server's answer");
+    if answer.code == Code::ACCESS_CHALLENGE
+        && let Some(state) = answer.get(AttributeType::STATE)
+    {
+        let lifetime = answer
+            .get(AttributeType::SESSION_TIMEOUT)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(|v| std::time::Duration::from_secs(u64::from(u32::from_be_bytes(v))));
+        UpstreamStates::global().remember(state, name, lifetime);
+    }
+    if answer.code == Code::ACCESS_ACCEPT
+        && let Some(forwarded) = handed_back
+    {
+        auth.passthru_accepted(forwarded).await;
+    }
+    let mut reply = Packet {
+        code: answer.code,
+        identifier: request.identifier,
+        authenticator: [0; 16],
+        attributes: answer
+            .attributes
+            .into_iter()
+            .filter(|a| a.typ != AttributeType::PROXY_STATE)
+            .collect(),
+    };
+    // RFC 2865 §5.33: the NAS's own Proxy-State, in order (the upstream echoed them too).
+    for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
+        reply.push_split(AttributeType::PROXY_STATE, proxy_state);
+    }
+    reply.encode_reply(&request.authenticator, client.secret.expose())
 }
 
 /// The engine checks its reply attributes against the dictionary that will encode them (both
@@ -106,7 +210,8 @@ fn encode_outcome(
     let code = match outcome {
         Outcome::Accept { .. } => Code::ACCESS_ACCEPT,
         Outcome::Challenge { .. } => Code::ACCESS_CHALLENGE,
-        Outcome::Reject { .. } => Code::ACCESS_REJECT,
+        // `handle` forwards these; should one reach here, nobody decided: reject.
+        Outcome::Reject { .. } | Outcome::Forward { .. } => Code::ACCESS_REJECT,
     };
     let mut reply = Packet {
         code,
@@ -157,6 +262,7 @@ fn encode_outcome(
         Outcome::Reject { message } => {
             reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes())
         }
+        Outcome::Forward { .. } => {}
     }
     for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
         reply.push_split(AttributeType::PROXY_STATE, proxy_state);

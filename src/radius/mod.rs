@@ -9,6 +9,7 @@
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
+//! - [`upstream`]: passthru to a legacy RADIUS server (tessera as a proxy).
 //! - [`counters`]: what was received and what was dropped, and why.
 
 pub mod clients;
@@ -19,4 +20,5 @@ pub mod dictionary;
 pub mod handler;
 pub mod reply_cache;
 pub mod server;
+pub mod upstream;
 pub mod verify;

@@ -70,6 +70,8 @@ pub struct Snapshot<A> {
     pub auth: A,
     /// Attribute names for logs and reply attributes.
     pub dictionary: Arc<Dictionary>,
+    /// Legacy RADIUS servers for passthru.
+    pub upstreams: Arc<super::upstream::Upstreams>,
 }
 
 /// What the server answers with.
@@ -331,6 +333,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
     match handler::handle(
         &snapshot.auth,
         &snapshot.dictionary,
+        &snapshot.upstreams,
         client,
         source.ip(),
         verified,

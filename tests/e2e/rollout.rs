@@ -181,3 +181,95 @@ fn issue_17_grace_for_a_reconnect_from_the_same_station() {
     // Another station is a new login.
     request("wonderland", None, "198.51.100.8").expect("Access-Challenge");
 }
+
+/// The config lines of a passthru to `legacy` at `addr` (secret `oldsecret`).
+fn upstream(addr: std::net::SocketAddr, extra: &str) -> String {
+    format!(
+        "[radius_upstream.legacy]\naddress = \"{addr}\"\nsecret = \"oldsecret\"\ntimeout = 1\n\
+         retries = 1\n{extra}\n"
+    )
+}
+
+/// Passthru during a migration, against a real FreeRADIUS: a user without a token is accepted
+/// by the old server through tessera (its Reply-Message relayed, Proxy-State echoed); with
+/// `passthru_assign=sms` the next login is tessera's own SMS challenge; a wrong password is the
+/// old server's Reject; the old server down is a Reject with a clear message.
+#[test]
+fn issue_17_passthru_to_the_old_server_then_assign_an_sms_token() {
+    let mut legacy = crate::util::freeradius::FreeRadius::start(
+        &[("alice", "old-password"), ("bob", "old-bob")],
+        "oldsecret",
+    );
+    let server = start(
+        "\n[[policy]]\nname = \"migration\"\nscope = \"authentication\"\n\
+         action = \"passthru=legacy, passthru_assign=sms\"\n",
+        &upstream(legacy.addr, ""),
+    );
+    let accept = server.radclient(&[
+        ("User-Name", "\"alice\""),
+        ("User-Password", "\"old-password\""),
+        ("Proxy-State", "0x6e61732d31"),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    assert_eq!(
+        accept.code,
+        "Access-Accept",
+        "{}\ntessera:\n{}\nFreeRADIUS:\n{}",
+        accept.output,
+        server.log_text(),
+        legacy.log()
+    );
+    assert_eq!(
+        accept.get("Reply-Message"),
+        Some("welcome from the old server")
+    );
+    assert_eq!(accept.get_all("Proxy-State"), ["0x6e61732d31"]);
+    server.wait_for_log("passthru: relayed the legacy server's answer");
+    server.wait_for_log("passthru assign");
+
+    // alice now has a token: her next login is tessera's (otppin=1: her directory password).
+    let (_, tokens, _) = server.cli(&["token", "list", "--json"], "");
+    assert!(tokens.contains("\"user\": \"alice\""), "{tokens}");
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    server
+        .auth("alice", &server.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+
+    // bob (no token yet) with a wrong password: the old server's Reject.
+    server.auth("bob", "wrong", None).expect("Access-Reject");
+    server.wait_for_log("answer=Access-Reject");
+    let reasons = audit_reasons(&server, "bob", 1);
+    assert!(
+        reasons[0].contains("forwarded to the legacy server legacy"),
+        "{reasons:?}"
+    );
+
+    // The old server down: a Reject that says so, after the retries.
+    legacy.stop();
+    let down = server.auth("bob", "old-bob", None);
+    down.expect("Access-Reject");
+    assert_eq!(
+        down.get("Reply-Message"),
+        Some("authentication service unavailable, try again later")
+    );
+    server.wait_for_log("passthru: the legacy server did not answer");
+}
+
+/// A passthru policy naming no `[radius_upstream]` is a config error with its line.
+#[test]
+fn issue_17_passthru_to_an_unknown_upstream_is_a_config_error() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"migration\"\nscope = \"authentication\"\naction = \"passthru=nowhere\"\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &setup);
+    let out = crate::util::run_cli(&config, &["check-config"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("policy.action: policy \"migration\": passthru=nowhere, but no [radius_upstream.nowhere] exists"),
+        "{stderr}"
+    );
+}

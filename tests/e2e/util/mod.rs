@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod freeradius;
 pub mod peers;
 pub mod slapd;
 

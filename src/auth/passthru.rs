@@ -1,0 +1,132 @@
+//! After the legacy server accepted a user tessera forwarded (`passthru=NAME`):
+//! `passthru_assign=sms|email` enrolls the user's token there and then, without sending
+//! anything, so the user's next login is tessera's own. The token is made as autoenrollment
+//! makes it (identity, stable id, PIN only under otppin=0) and the schema's "one autoenrolled
+//! token per user" keeps two concurrent accepts from making two.
+
+use super::AuthRequest;
+use super::engine::{Engine, Identity};
+use super::enrollment::{TokenSpec, new_token};
+use super::policy::{EnrollType, OtpPin, PolicyContext, Scope};
+use crate::password_hash;
+use crate::store::{AuditEntry, StoreError, TokenKind};
+
+impl Engine {
+    /// See the module documentation. Failures are logged and audited; the user is in either way.
+    pub(super) async fn assign_after_passthru(&self, request: AuthRequest) {
+        let Identity {
+            login,
+            realm,
+            user,
+            refused,
+        } = self.identify(&request).await;
+        let (Some((user, _)), None) = (user, refused) else {
+            return;
+        };
+        let policy = PolicyContext {
+            user: &login,
+            realm: &realm.name,
+            client: request.client,
+            groups: &user.groups,
+        };
+        let Some(kind) = self
+            .policies
+            .action(Scope::Authentication, &policy, |a| {
+                a.passthru_assign.as_ref()
+            })
+            .copied()
+        else {
+            return;
+        };
+        let (kind, address) = match kind {
+            EnrollType::Sms => (TokenKind::Sms, user.mobile.clone()),
+            EnrollType::Email => (TokenKind::Email, user.email.clone()),
+        };
+        let outcome = match address {
+            None => Err(format!("no {kind} address on record")),
+            Some(address) => {
+                let otppin = self
+                    .policies
+                    .action(Scope::Authentication, &policy, |a| a.otppin.as_ref())
+                    .copied()
+                    .unwrap_or(OtpPin::TokenPin);
+                self.enroll_for_passthru(
+                    &request,
+                    &login,
+                    &realm.name,
+                    &user,
+                    kind,
+                    address,
+                    otppin,
+                )
+                .await
+            }
+        };
+        let (result, reason) = match &outcome {
+            Ok(serial) => (
+                "ok",
+                format!("token {serial} assigned after the legacy server accepted"),
+            ),
+            Err(why) => ("failed", format!("no token assigned: {why}")),
+        };
+        tracing::info!(user = %login, realm = %realm.name, result, reason = %reason, "passthru assign");
+        self.store
+            .audit(AuditEntry {
+                time: self.clock.now(),
+                client: request.client_name.clone(),
+                user: login.clone(),
+                realm: realm.name.clone(),
+                serial: outcome.ok(),
+                action: "passthru assign".into(),
+                result: result.into(),
+                reason,
+            })
+            .await;
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the facts of one enrollment, all from the caller's locals"
+    )]
+    async fn enroll_for_passthru(
+        &self,
+        request: &AuthRequest,
+        login: &str,
+        realm: &str,
+        user: &crate::directory::UserInfo,
+        kind: TokenKind,
+        address: String,
+        otppin: OtpPin,
+    ) -> Result<String, String> {
+        let pin_hash = match otppin {
+            OtpPin::TokenPin => Some(
+                password_hash::hash_on_hash_thread(&request.password)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            OtpPin::Password | OtpPin::OnlyOtp => None,
+        };
+        let spec = TokenSpec {
+            kind,
+            user: login.to_string(),
+            realm: realm.to_string(),
+            seed: None,
+            digits: self.settings.otp_digits,
+            max_fail: self.settings.max_fail,
+            pin_hash,
+            phone: (kind == TokenKind::Sms).then(|| address.clone()),
+            email: (kind == TokenKind::Email).then_some(address),
+            description: format!("assigned after passthru for {login}@{realm}"),
+            now: self.clock.now(),
+        };
+        let mut token = new_token(&spec).map_err(|e| e.to_string())?;
+        token.owner_id = user.stable_id.clone();
+        token.autoenrolled = true;
+        let serial = token.serial.clone();
+        match self.store.insert_token(token).await {
+            Ok(()) => Ok(serial),
+            Err(StoreError::Duplicate(_)) => Err("the user has a token already".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
