@@ -34,7 +34,9 @@ use std::time::Instant;
 use subtle::ConstantTimeEq;
 
 use super::backoff::{BackoffSchedule, UnknownNames};
-use super::policy::{DeliveryFailMode, LoginMode, Mfa, OtpPin, PolicyContext, PolicySet, Scope};
+use super::policy::{
+    Actions, DeliveryFailMode, LoginMode, Mfa, OtpPin, PolicyContext, PolicySet, Scope,
+};
 use super::reason::Reason;
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
@@ -166,16 +168,17 @@ enum OtpMatch {
     Counter(u64),
 }
 
-/// `password,sms` / `password,email` (login_mode=append): the password and the token type asked
-/// for. Anything else is the password as it is.
-fn split_channel_keyword(password: &Secret) -> (Secret, Option<TokenKind>) {
+/// `password,sms` / `password,email` (login_mode=append; the keywords are configurable): the
+/// password and the token type asked for. Anything else is the password as it is.
+fn split_channel_keyword(
+    password: &Secret,
+    keywords: &[(String, TokenKind)],
+) -> (Secret, Option<TokenKind>) {
     let bytes = password.expose();
-    for (suffix, kind) in [
-        (&b",sms"[..], TokenKind::Sms),
-        (b",email", TokenKind::Email),
-    ] {
-        if let Some(rest) = bytes.strip_suffix(suffix) {
-            return (Secret::new(rest), Some(kind));
+    for (keyword, kind) in keywords {
+        let suffix = format!(",{keyword}");
+        if let Some(rest) = bytes.strip_suffix(suffix.as_bytes()) {
+            return (Secret::new(rest), Some(*kind));
         }
     }
     (password.clone(), None)
@@ -300,7 +303,19 @@ impl Engine {
         };
         let append = self.login_mode(&ctx) == LoginMode::Append;
         if append && req.state.is_none() {
-            (ctx.password, ctx.channel) = split_channel_keyword(&req.password);
+            let keyword = |f: fn(&Actions) -> Option<&String>, default: &'static str| {
+                self.policies
+                    .action(Scope::Authentication, &ctx.policy(), f)
+                    .map_or(default.to_string(), String::clone)
+            };
+            let keywords = [
+                (keyword(|a| a.sms_keyword.as_ref(), "sms"), TokenKind::Sms),
+                (
+                    keyword(|a| a.email_keyword.as_ref(), "email"),
+                    TokenKind::Email,
+                ),
+            ];
+            (ctx.password, ctx.channel) = split_channel_keyword(&req.password, &keywords);
         }
         let result = if let Some(decision) = refused {
             Ok(decision)

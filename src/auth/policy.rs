@@ -121,6 +121,11 @@ pub struct Actions {
     pub delivery_failmode: Option<DeliveryFailMode>,
     /// `login_mode=challenge|append`.
     pub login_mode: Option<LoginMode>,
+    /// `sms_keyword=…` (default `sms`): `password,KEYWORD` asks for the SMS token in append
+    /// mode.
+    pub sms_keyword: Option<String>,
+    /// `email_keyword=…` (default `email`): the same for the e-mail token.
+    pub email_keyword: Option<String>,
     /// `challenge_text=…`: the Reply-Message of a challenge, with `<user>`, `<serial>` and
     /// `<recipient>` (the masked number or address).
     pub challenge_text: Option<String>,
@@ -610,6 +615,8 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
             "grace_seconds",
             "passthru",
             "passthru_assign",
+            "sms_keyword",
+            "email_keyword",
         ];
         if !known.contains(&key.as_str()) {
             return Err(format!(
@@ -732,6 +739,17 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                         return Err(format!("login_mode: {other:?} is not challenge or append"));
                     }
                 });
+            }
+            "sms_keyword" | "email_keyword" => {
+                needs_value(&value)?;
+                if value.contains(',') || value.contains(char::is_whitespace) {
+                    return Err(format!("{key}: {value:?} must be one word"));
+                }
+                if key == "sms_keyword" {
+                    actions.sms_keyword = Some(value);
+                } else {
+                    actions.email_keyword = Some(value);
+                }
             }
             "challenge_text" => {
                 needs_value(&value)?;

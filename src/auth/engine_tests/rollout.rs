@@ -90,6 +90,14 @@ async fn issue_17_append_mode_sends_the_code_then_takes_password_and_code() {
     assert!(message.starts_with("e-mail submitted to"), "{message}");
     let tokens = h.store.tokens_of_user("dave", "local").await.unwrap();
     assert_eq!(tokens[0].kind, TokenKind::Email);
+
+    // The keywords are the admin's to choose.
+    let h = harness(
+        &with("login_mode=append, email_keyword=mail"),
+        AuthSettings::default(),
+    );
+    let message = reject_message(&h.auth("dave", "davepw,mail", None).await);
+    assert!(message.starts_with("e-mail submitted to"), "{message}");
 }
 
 #[tokio::test]
