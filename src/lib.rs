@@ -20,18 +20,22 @@
 //! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
 //! - [`log_format`]: control characters escaped on the way to the human log and the audit.
 //! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
+//! - [`hex`], [`rfc3339`], [`source_location`]: small text formats every layer may use.
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod directory;
+pub mod hex;
 pub mod live;
 pub mod log_format;
 pub mod metrics;
 pub mod otp;
 pub mod password_hash;
 pub mod radius;
+pub mod rfc3339;
 pub mod secret;
+pub mod source_location;
 pub mod store;
 pub mod tls;

@@ -43,7 +43,6 @@ use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
 use crate::secret::Secret;
-use crate::store::seal::encode_hex;
 use crate::store::{AuditEntry, Challenge, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
@@ -202,7 +201,7 @@ fn otp_equals(expected: &str, given: &[u8]) -> bool {
 pub(super) fn random_hex(bytes: usize) -> Result<String, AuthError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| AuthError::Random(e.to_string()))?;
-    Ok(encode_hex(&buf))
+    Ok(crate::hex::encode(&buf))
 }
 
 impl Engine {

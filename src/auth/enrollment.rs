@@ -3,7 +3,6 @@
 //! the insert into the store.
 
 use crate::secret::Secret;
-use crate::store::seal::encode_hex;
 use crate::store::{Store, StoreError, Token, TokenKind};
 
 /// What a new token is made of. Everything else starts at its default (counter 0, active, no
@@ -60,7 +59,7 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         serial: format!(
             "{}{}",
             spec.kind.serial_prefix(),
-            encode_hex(&random(4)?).to_uppercase()
+            crate::hex::encode(&random(4)?).to_uppercase()
         ),
         kind: spec.kind,
         user: spec.user.clone(),

@@ -4,7 +4,7 @@
 use clap::Args;
 use serde_json::json;
 use tessera::config::Config;
-use tessera::delivery::file::rfc3339;
+use tessera::rfc3339;
 
 use super::{Failure, now, print_json, print_table};
 
@@ -98,7 +98,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         print_json(&serde_json::Value::Array(
             rows.iter()
                 .map(|r| {
-                    json!({"time": rfc3339(r.time), "client": r.client, "user": r.user, "realm": r.realm,
+                    json!({"time": rfc3339::format(r.time), "client": r.client, "user": r.user, "realm": r.realm,
                            "serial": r.serial, "action": r.action, "result": r.result, "reason": r.reason})
                 })
                 .collect(),
@@ -109,7 +109,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         .iter()
         .map(|r| {
             vec![
-                rfc3339(r.time),
+                rfc3339::format(r.time),
                 r.client.clone(),
                 format!("{}@{}", r.user, r.realm),
                 r.serial.clone().unwrap_or_else(|| "-".into()),

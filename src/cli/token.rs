@@ -7,12 +7,11 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use tessera::auth::enrollment::{TokenSpec, create_token};
 use tessera::config::Config;
-use tessera::delivery::file::rfc3339;
 use tessera::otp::otpauth::{OtpAuth, find_consecutive};
 use tessera::otp::totp_step;
 use tessera::password_hash;
+use tessera::rfc3339;
 use tessera::secret::Secret;
-use tessera::store::seal::decode_hex;
 use tessera::store::{AuditEntry, Store, Token, TokenKind};
 
 use super::{Failure, now, print_json, print_table};
@@ -130,7 +129,7 @@ fn token_json(t: &Token) -> serde_json::Value {
         "phone": t.phone,
         "email": t.email,
         "description": t.description,
-        "created": rfc3339(t.created_at),
+        "created": rfc3339::format(t.created_at),
     })
 }
 
@@ -437,7 +436,7 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
     };
     let seed = match args.seed {
         Some(hex) if matches!(kind, TokenKind::Hotp | TokenKind::Totp) => {
-            let bytes = decode_hex(hex.trim()).filter(|b| b.len() >= 10);
+            let bytes = tessera::hex::decode(hex.trim()).filter(|b| b.len() >= 10);
             Some(Secret::new(bytes.ok_or_else(|| {
                 Failure::No("tessera: --seed must be at least 10 octets in hex".into())
             })?))

@@ -52,28 +52,6 @@ fn clean(s: &str) -> String {
         .collect()
 }
 
-/// Formats a Unix time as RFC 3339 UTC (`2026-11-23T10:15:00Z`) without a date crate.
-pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[async_trait]
 impl Provider for FileProvider {
     fn name(&self) -> &str {
@@ -87,7 +65,7 @@ impl Provider for FileProvider {
             .unwrap_or(0);
         let line = format!(
             "{}\t{}\t{}\t{}\t{}\n",
-            rfc3339(now),
+            crate::rfc3339::format(now),
             message.channel,
             clean(&message.recipient),
             message
@@ -126,17 +104,5 @@ impl Provider for FileProvider {
                 reason: e.to_string(),
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_400_000), "2026-11-23T02:13:20Z");
     }
 }

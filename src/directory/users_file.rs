@@ -90,7 +90,7 @@ impl UsersFileContents {
         let contents: UsersFileContents = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| crate::config::line_col(text, s.start).0)
+                .map(|s| crate::source_location::line_col(text, s.start).0)
                 .unwrap_or(0);
             format!("{}:{line}: {}", path.display(), e.message())
         })?;

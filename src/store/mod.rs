@@ -272,6 +272,14 @@ pub enum StoreError {
     /// A row holds a value this version does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A file or directory of the store could not be made, or its thread not started.
+    #[error("{what}: {cause}")]
+    Io {
+        /// What was being made.
+        what: String,
+        /// Why it failed (in the text: store errors reach the user as one line).
+        cause: std::io::Error,
+    },
     /// The store holds sealed seeds and the key file is gone; a new key would open none.
     #[error(
         "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"

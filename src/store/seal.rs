@@ -87,7 +87,7 @@ impl SealKey {
                     return Err(SealError::Permissions { path: shown, mode });
                 }
                 let text = std::fs::read_to_string(path).map_err(io)?;
-                let key = decode_hex(text.trim()).filter(|k| k.len() == 32);
+                let key = crate::hex::decode(text.trim()).filter(|k| k.len() == 32);
                 let key = key.ok_or_else(|| SealError::Malformed {
                     path: shown.clone(),
                 })?;
@@ -123,7 +123,7 @@ impl SealKey {
             .mode(0o600)
             .open(path)
             .map_err(io)?;
-        file.write_all(format!("{}\n", encode_hex(&key)).as_bytes())
+        file.write_all(format!("{}\n", crate::hex::encode(&key)).as_bytes())
             .map_err(io)?;
         file.sync_all().map_err(io)?;
         tracing::info!(path = %shown, "created a new seed-encryption key file");
@@ -139,7 +139,9 @@ impl SealKey {
         use hmac::{Hmac, Mac};
         let fingerprint = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&k)
             .map(|mac| mac.chain_update(b"tessera seal key fingerprint v1"))
-            .map(|mac| encode_hex(mac.finalize().into_bytes().get(..16).unwrap_or_default()))
+            .map(|mac| {
+                crate::hex::encode(mac.finalize().into_bytes().get(..16).unwrap_or_default())
+            })
             .unwrap_or_default();
         SealKey {
             cipher: XChaCha20Poly1305::new(&k.into()),
@@ -190,25 +192,6 @@ impl SealKey {
             .map(Secret::new)
             .map_err(|_| fail())
     }
-}
-
-/// Lower-case hex.
-pub fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Decodes hex (either case); `None` on odd length or a non-hex digit.
-pub fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|p| u8::from_str_radix(p, 16).ok())
-        })
-        .collect()
 }
 
 #[cfg(test)]

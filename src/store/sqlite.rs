@@ -90,7 +90,10 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("tessera-store".into())
             .spawn(move || run_batches(&mut conn, &key, &queue))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the store thread: {e}")))?;
+            .map_err(|cause| StoreError::Io {
+                what: "cannot start the store thread".into(),
+                cause,
+            })?;
         Ok(SqliteStore { jobs })
     }
 

@@ -110,8 +110,9 @@ pub(super) const SCHEMA_VERSION: i64 = 4;
 /// the `-wal` and `-shm` files with the database file's mode, so they are 0600 too.
 pub(super) fn create_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let failed = |what: &Path, e: std::io::Error| {
-        StoreError::Corrupt(format!("cannot create {}: {e}", what.display()))
+    let failed = |what: &Path, e: std::io::Error| StoreError::Io {
+        what: format!("cannot create {}", what.display()),
+        cause: e,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
