@@ -53,7 +53,7 @@ impl Engine {
         };
         // The password first: nothing about the account is revealed to someone who lacks it.
         // An unknown name costs the same check (and answers no).
-        let password_ok = ctx.check_directory_password(&ctx.password).await?;
+        let password_ok = ctx.check_directory_password(ctx.password()).await?;
         let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
             let reason = if ctx.user.is_some() {
                 Reason::WrongPassword
@@ -90,7 +90,7 @@ impl Engine {
         // where that PIN is what will be checked (otppin=0), so no directory password is kept
         // at rest otherwise.
         let pin_hash = match self.otppin(ctx) {
-            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(&ctx.password).await?),
+            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(ctx.password()).await?),
             OtpPin::Password | OtpPin::OnlyOtp => None,
         };
         let spec = TokenSpec {
@@ -418,7 +418,7 @@ impl Engine {
     /// (or PIN) this request checked — loudly. Never under otppin=2, where nothing was checked.
     fn when_delivery_failed(&self, ctx: &Ctx<'_>, failed: Decision) -> Decision {
         if self.delivery_failmode(ctx) != DeliveryFailMode::PasswordOnly
-            || ctx.password.is_empty()
+            || ctx.password().is_empty()
             || self.otppin(ctx) == OtpPin::OnlyOtp
         {
             return failed;

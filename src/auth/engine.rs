@@ -124,8 +124,9 @@ pub(super) struct Ctx<'a> {
     pub(super) now: i64,
     /// Milliseconds since the epoch (challenges, back-off).
     pub(super) now_ms: i64,
-    /// The password field; under `login_mode=append` without a trailing `,sms` / `,email`.
-    pub(super) password: Secret,
+    /// Under `login_mode=append`, the password field without a trailing `,sms` / `,email`
+    /// (see [`Ctx::password`]).
+    pub(super) appended_keyword_removed: Option<Secret>,
     /// `login_mode=append`: the token type the user asked for with `,sms` / `,email`.
     pub(super) channel: Option<TokenKind>,
     /// The directory's answers to passwords of this request, so one request never binds twice
@@ -134,6 +135,13 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The password field as the engine reads it (borrowed: no copy per request).
+    pub(super) fn password(&self) -> &Secret {
+        self.appended_keyword_removed
+            .as_ref()
+            .unwrap_or(&self.req.password)
+    }
+
     pub(super) fn policy(&self) -> PolicyContext<'_> {
         PolicyContext {
             user: &self.login,
@@ -172,15 +180,14 @@ enum OtpMatch {
 fn split_channel_keyword(
     password: &Secret,
     keywords: &[(String, TokenKind)],
-) -> (Secret, Option<TokenKind>) {
+) -> Option<(Secret, TokenKind)> {
     let bytes = password.expose();
-    for (keyword, kind) in keywords {
+    keywords.iter().find_map(|(keyword, kind)| {
         let suffix = format!(",{keyword}");
-        if let Some(rest) = bytes.strip_suffix(suffix.as_bytes()) {
-            return (Secret::new(rest), Some(*kind));
-        }
-    }
-    (password.clone(), None)
+        bytes
+            .strip_suffix(suffix.as_bytes())
+            .map(|rest| (Secret::new(rest), *kind))
+    })
 }
 
 /// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
@@ -296,7 +303,7 @@ impl Engine {
             user,
             now: now_ms.div_euclid(1000),
             now_ms,
-            password: req.password.clone(),
+            appended_keyword_removed: None,
             channel: None,
             answers: Mutex::new(vec![]),
         };
@@ -314,7 +321,10 @@ impl Engine {
                     TokenKind::Email,
                 ),
             ];
-            (ctx.password, ctx.channel) = split_channel_keyword(&req.password, &keywords);
+            if let Some((password, kind)) = split_channel_keyword(&req.password, &keywords) {
+                ctx.appended_keyword_removed = Some(password);
+                ctx.channel = Some(kind);
+            }
         }
         let result = if let Some(decision) = refused {
             Ok(decision)
@@ -647,7 +657,7 @@ impl Engine {
         if active.is_empty() {
             // Checked all the same, so the answer takes as long as anyone else's and a
             // guesser meets the back-off here too.
-            if !ctx.check_directory_password(&ctx.password).await? {
+            if !ctx.check_directory_password(ctx.password()).await? {
                 return self.first_factor_failed(ctx, Reason::WrongPassword).await;
             }
             self.first_factor_passed(ctx, backoff).await?;
@@ -658,7 +668,7 @@ impl Engine {
             ));
         }
         let mode = self.otppin(ctx);
-        let password = &ctx.password;
+        let password = ctx.password();
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
         let open = if active.iter().any(|t| t.kind.is_challenge_based()) {
             self.store
@@ -774,7 +784,7 @@ impl Engine {
             }
         }
         let mode = self.otppin(ctx);
-        let password = &ctx.password;
+        let password = ctx.password();
         for (row, token) in &tokens {
             let expected = hotp(token.seed.expose(), row.counter, token.digits);
             // With a State, the OTP alone answers; PIN+OTP does too (LinOTP).

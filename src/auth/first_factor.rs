@@ -188,7 +188,7 @@ impl Engine {
         backoff: Option<Backoff>,
         serials: Vec<String>,
     ) -> Result<Decision, AuthError> {
-        if !ctx.check_directory_password(&ctx.password).await? {
+        if !ctx.check_directory_password(ctx.password()).await? {
             return self.first_factor_failed(ctx, Reason::WrongPassword).await;
         }
         self.first_factor_passed(ctx, backoff).await?;
@@ -206,7 +206,7 @@ impl Engine {
         ctx: &Ctx<'_>,
         backoff: Option<Backoff>,
     ) -> Result<Decision, AuthError> {
-        if !ctx.check_directory_password(&ctx.password).await? {
+        if !ctx.check_directory_password(ctx.password()).await? {
             let reason = if ctx.user.is_some() {
                 Reason::WrongPassword
             } else {
@@ -269,7 +269,7 @@ impl Engine {
             return Ok(None);
         };
         if self.grace_seconds(ctx) == 0
-            || ctx.password.is_empty()
+            || ctx.password().is_empty()
             || !tokens.iter().any(|t| t.active && t.fail_count < t.max_fail)
         {
             return Ok(None);
@@ -280,7 +280,7 @@ impl Engine {
             .grace_until(&ctx.login, &ctx.realm.name, &client, station)
             .await?;
         if until.is_none_or(|until| until <= ctx.now_ms)
-            || !ctx.check_directory_password(&ctx.password).await?
+            || !ctx.check_directory_password(ctx.password()).await?
         {
             // A password and code in one field, or a wrong password: decided as usual.
             return Ok(None);
