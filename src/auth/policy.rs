@@ -145,27 +145,63 @@ pub struct Actions {
 /// One reply attribute of a policy: `Class = vpn-{groups}`. The value may use `{user}`,
 /// `{realm}`, `{mobile}`, `{email}`, `{phone}`, `{givenname}`, `{surname}` and `{groups}`;
 /// with `{groups}` the attribute is repeated once per group of the user (none without groups).
-/// The attribute name is checked against the dictionaries when the config loads; the front end
-/// encodes it.
+/// The value is parsed into its parts when the config loads, so a request fills them in one
+/// pass — and a value that comes from the directory is never read for placeholders itself (a
+/// `givenName` of `{groups}` stays that text). The attribute name is checked against the
+/// dictionaries when the config loads; the front end encodes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyTemplate {
     /// The attribute name as the dictionaries spell it (`Class`, `Fortinet-Group-Name`).
     pub attribute: String,
-    /// The value, with placeholders.
+    /// The value as written.
     pub value: String,
+    /// The value in parts.
+    pub parts: Vec<ReplyPart>,
 }
 
-/// The placeholders a reply value may use.
-const REPLY_PLACEHOLDERS: [&str; 8] = [
-    "{user}",
-    "{realm}",
-    "{mobile}",
-    "{email}",
-    "{phone}",
-    "{givenname}",
-    "{surname}",
-    "{groups}",
-];
+/// A piece of a reply value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyPart {
+    /// Text as written.
+    Text(String),
+    /// A placeholder, filled in per request.
+    Field(ReplyField),
+}
+
+/// What a reply value's placeholder stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyField {
+    /// `{user}`: the identity.
+    User,
+    /// `{realm}`
+    Realm,
+    /// `{mobile}`
+    Mobile,
+    /// `{email}`
+    Email,
+    /// `{phone}`
+    Phone,
+    /// `{givenname}`
+    GivenName,
+    /// `{surname}`
+    Surname,
+    /// `{groups}`: one attribute per group.
+    Groups,
+}
+
+impl ReplyField {
+    /// Every placeholder with its spelling: the one list of them.
+    pub const ALL: [(&'static str, ReplyField); 8] = [
+        ("{user}", ReplyField::User),
+        ("{realm}", ReplyField::Realm),
+        ("{mobile}", ReplyField::Mobile),
+        ("{email}", ReplyField::Email),
+        ("{phone}", ReplyField::Phone),
+        ("{givenname}", ReplyField::GivenName),
+        ("{surname}", ReplyField::Surname),
+        ("{groups}", ReplyField::Groups),
+    ];
+}
 
 impl ReplyTemplate {
     /// Parses `Name = value`.
@@ -173,12 +209,13 @@ impl ReplyTemplate {
         let (name, value) = text
             .split_once('=')
             .ok_or_else(|| format!("reply attribute {text:?}: expected `Name = value`"))?;
-        let (attribute, value) = (name.trim(), value.trim());
+        let (attribute, value) = (name.trim(), value.trim().trim_matches('"'));
         if attribute.is_empty() || attribute.contains(char::is_whitespace) {
             return Err(format!(
                 "reply attribute {text:?}: {attribute:?} is not an attribute name"
             ));
         }
+        let mut parts = vec![];
         let mut rest = value;
         while let Some(start) = rest.find('{') {
             let end = rest[start..]
@@ -186,32 +223,50 @@ impl ReplyTemplate {
                 .map(|e| start + e + 1)
                 .unwrap_or(rest.len());
             let placeholder = &rest[start..end];
-            if !REPLY_PLACEHOLDERS.contains(&placeholder) {
+            let Some((_, field)) = ReplyField::ALL.iter().find(|(p, _)| *p == placeholder) else {
+                let known: Vec<&str> = ReplyField::ALL.iter().map(|(p, _)| *p).collect();
                 return Err(format!(
                     "reply attribute {text:?}: unknown placeholder {placeholder:?} (known: {})",
-                    REPLY_PLACEHOLDERS.join(", ")
+                    known.join(", ")
                 ));
+            };
+            if start > 0 {
+                parts.push(ReplyPart::Text(rest[..start].to_string()));
             }
+            parts.push(ReplyPart::Field(*field));
             rest = &rest[end..];
+        }
+        if !rest.is_empty() {
+            parts.push(ReplyPart::Text(rest.to_string()));
         }
         Ok(ReplyTemplate {
             attribute: attribute.to_string(),
-            value: value.trim_matches('"').to_string(),
+            value: value.to_string(),
+            parts,
         })
     }
 
-    /// Whether rendering needs what the directory knows about the user.
-    pub fn needs_user_info(&self) -> bool {
-        [
-            "{mobile}",
-            "{email}",
-            "{phone}",
-            "{givenname}",
-            "{surname}",
-            "{groups}",
-        ]
-        .iter()
-        .any(|p| self.value.contains(p))
+    /// The value when it has no placeholder (checked against the dictionary at load).
+    pub fn constant(&self) -> Option<&str> {
+        (!self.parts.iter().any(|p| matches!(p, ReplyPart::Field(_)))).then_some(&self.value)
+    }
+
+    /// Whether the attribute is repeated once per group.
+    pub fn per_group(&self) -> bool {
+        self.parts.contains(&ReplyPart::Field(ReplyField::Groups))
+    }
+
+    /// The value with its placeholders filled by `fill` (`{groups}` by `group`).
+    pub fn render(&self, fill: impl Fn(ReplyField) -> String, group: Option<&str>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                ReplyPart::Text(text) => out.push_str(text),
+                ReplyPart::Field(ReplyField::Groups) => out.push_str(group.unwrap_or_default()),
+                ReplyPart::Field(field) => out.push_str(&fill(*field)),
+            }
+        }
+        out
     }
 }
 
@@ -1012,11 +1067,23 @@ mod tests {
             (t.attribute.as_str(), t.value.as_str()),
             ("Fortinet-Group-Name", "{groups}")
         );
-        assert!(t.needs_user_info());
-        assert!(
-            !ReplyTemplate::parse("Class = vpn-{user}")
+        assert!(t.per_group());
+        let t = ReplyTemplate::parse("Class = vpn-{user}-{givenname}!").unwrap();
+        assert!(!t.per_group() && t.constant().is_none());
+        // A value from the directory is text, never read for placeholders again.
+        let filled = t.render(
+            |field| match field {
+                ReplyField::User => "alice".into(),
+                _ => "{groups}".into(),
+            },
+            None,
+        );
+        assert_eq!(filled, "vpn-alice-{groups}!");
+        assert_eq!(
+            ReplyTemplate::parse("Filter-Id = staff")
                 .unwrap()
-                .needs_user_info()
+                .constant(),
+            Some("staff")
         );
         assert!(ReplyTemplate::parse("Class").is_err());
         assert!(ReplyTemplate::parse("Bad Name = x").is_err());

@@ -3,7 +3,7 @@
 //! front end's dictionary before the Accept may leave.
 
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
-use super::policy::Scope;
+use super::policy::{ReplyField, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 
@@ -27,33 +27,32 @@ impl Engine {
             return Ok(decision);
         };
         let user = ctx.user.as_ref().map(|(user, _)| user);
-        let field = |name: &str| -> String {
-            let Some(user) = &user else {
-                return String::new();
+        let fill = |field: ReplyField| -> String {
+            let attribute = |name: &str| {
+                user.and_then(|u| u.attributes.get(name).cloned())
+                    .unwrap_or_default()
             };
-            match name {
-                "mobile" => user.mobile.clone().unwrap_or_default(),
-                "email" => user.email.clone().unwrap_or_default(),
-                other => user.attributes.get(other).cloned().unwrap_or_default(),
+            match field {
+                ReplyField::User => ctx.login.clone(),
+                ReplyField::Realm => ctx.realm.name.clone(),
+                ReplyField::Mobile => user.and_then(|u| u.mobile.clone()).unwrap_or_default(),
+                ReplyField::Email => user.and_then(|u| u.email.clone()).unwrap_or_default(),
+                ReplyField::Phone => attribute("phone"),
+                ReplyField::GivenName => attribute("givenname"),
+                ReplyField::Surname => attribute("surname"),
+                ReplyField::Groups => String::new(),
             }
         };
         for template in templates {
-            let mut value = template
-                .value
-                .replace("{user}", &ctx.login)
-                .replace("{realm}", &ctx.realm.name);
-            for name in ["mobile", "email", "phone", "givenname", "surname"] {
-                let placeholder = format!("{{{name}}}");
-                if value.contains(&placeholder) {
-                    value = value.replace(&placeholder, &field(name));
-                }
-            }
-            if value.contains("{groups}") {
+            if template.per_group() {
                 for group in user.iter().flat_map(|u| &u.groups) {
-                    reply.push((template.attribute.clone(), value.replace("{groups}", group)));
+                    reply.push((
+                        template.attribute.clone(),
+                        template.render(fill, Some(group)),
+                    ));
                 }
             } else {
-                reply.push((template.attribute.clone(), value));
+                reply.push((template.attribute.clone(), template.render(fill, None)));
             }
         }
         // Fail closed: an Accept without an attribute a policy added (it may be the one that

@@ -162,9 +162,9 @@ impl Config {
                         "no dictionary defines attribute {:?}",
                         template.attribute
                     ))
-                } else if !template.value.contains('{') {
+                } else if let Some(value) = template.constant() {
                     dictionary
-                        .encode(&template.attribute, &template.value)
+                        .encode(&template.attribute, value)
                         .err()
                         .map(|e| e.to_string())
                 } else {

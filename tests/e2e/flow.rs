@@ -313,3 +313,36 @@ fn issue_13_a_reply_attribute_that_cannot_be_encoded_rejects_the_login() {
         "{decision}"
     );
 }
+
+/// A directory value is text, never a template: a user whose given name is `{groups}` gets one
+/// Class holding exactly that, not one Class per group (the old sequential replacement read
+/// the filled-in value for placeholders again).
+#[test]
+fn a_directory_value_is_never_read_for_placeholders() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"attributes\"\nscope = \"authentication\"\n\
+         reply = [\"Class = {givenname}\"]\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &setup);
+    let mut users = std::fs::read_to_string(dir.path().join("users.toml")).unwrap();
+    let hash = tessera::password_hash::hash(&tessera::secret::Secret::from("pw-of-user")).unwrap();
+    users.push_str(&format!(
+        "[[user]]\nname = \"mallory\"\npassword = \"{hash}\"\nmobile = \"+4915000000003\"\n\
+         givenname = \"{{groups}}\"\ngroups = [\"admins\", \"vpn\"]\n"
+    ));
+    std::fs::write(dir.path().join("users.toml"), users).unwrap();
+    let server = Server::start_in(dir, &config);
+    let first = server.auth("mallory", "pw-of-user", None);
+    first.expect("Access-Challenge");
+    let accept = server.auth("mallory", &server.last_otp(), Some(&first.state()));
+    accept.expect("Access-Accept");
+    let literal: String = b"{groups}".iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        accept.get_all("Class"),
+        [format!("0x{literal}").as_str()],
+        "{}",
+        accept.output
+    );
+}
