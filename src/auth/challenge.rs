@@ -284,8 +284,8 @@ impl Engine {
                 .action(Scope::Authentication, &policy, f)
                 .cloned()
         };
-        let (channel, recipient, template, subject, providers) = match token.kind {
-            TokenKind::Email => (
+        let (channel, recipient, template, subject, providers) = match token.kind.channel() {
+            Some(Channel::Email) => (
                 Channel::Email,
                 token.email.clone(),
                 actions(|a| a.emailtext.as_ref()),
@@ -294,7 +294,7 @@ impl Engine {
                     .into_iter()
                     .collect::<Vec<_>>(),
             ),
-            _ => (
+            Some(Channel::Sms) => (
                 Channel::Sms,
                 token.phone.clone(),
                 actions(|a| a.smstext.as_ref()),
@@ -304,6 +304,7 @@ impl Engine {
                     .cloned()
                     .unwrap_or_default(),
             ),
+            None => return Err(format!("a {} token has no challenge", token.kind)),
         };
         let Some(recipient) = recipient else {
             return Err(format!("token {} has no {channel} address", token.serial));
@@ -452,9 +453,10 @@ fn delivery_failed_by(kind: TokenKind, serial: Option<&str>, reason: Reason) -> 
 
 fn channel_words(kind: TokenKind) -> (&'static str, &'static str) {
     // (as in LinOTP's messages, for the Reply-Message) ; (for "sending the OTP by … failed")
-    match kind {
-        TokenKind::Email => ("e-mail", "e-mail"),
-        _ => ("sms", "SMS"),
+    match kind.channel() {
+        Some(Channel::Email) => ("e-mail", "e-mail"),
+        // HOTP/TOTP tokens are never challenged; their words would be SMS's.
+        Some(Channel::Sms) | None => ("sms", "SMS"),
     }
 }
 

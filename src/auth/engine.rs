@@ -464,7 +464,9 @@ impl Engine {
     pub(super) fn challenge_validity(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
         let default = match kind {
             TokenKind::Email => self.settings.email_challenge_validity,
-            _ => self.settings.sms_challenge_validity,
+            TokenKind::Sms | TokenKind::Hotp | TokenKind::Totp => {
+                self.settings.sms_challenge_validity
+            }
         };
         self.policies
             .action(Scope::Authentication, &ctx.policy(), |a| {
@@ -477,7 +479,9 @@ impl Engine {
     pub(super) fn blocking_timeout(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
         let default = match kind {
             TokenKind::Email => self.settings.email_blocking_timeout,
-            _ => self.settings.sms_blocking_timeout,
+            TokenKind::Sms | TokenKind::Hotp | TokenKind::Totp => {
+                self.settings.sms_blocking_timeout
+            }
         };
         self.policies
             .action(Scope::Authentication, &ctx.policy(), |a| {

@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 
+use crate::delivery::Channel;
 use crate::secret::Secret;
 
 /// Token types.
@@ -52,7 +53,17 @@ impl TokenKind {
 
     /// Whether OTPs of this type are sent on a challenge (rather than shown by a device).
     pub fn is_challenge_based(self) -> bool {
-        matches!(self, TokenKind::Sms | TokenKind::Email)
+        self.channel().is_some()
+    }
+
+    /// How this type's codes travel: by SMS, by e-mail, or not at all (HOTP/TOTP devices show
+    /// their own).
+    pub fn channel(self) -> Option<Channel> {
+        match self {
+            TokenKind::Sms => Some(Channel::Sms),
+            TokenKind::Email => Some(Channel::Email),
+            TokenKind::Hotp | TokenKind::Totp => None,
+        }
     }
 }
 
