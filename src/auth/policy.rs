@@ -603,6 +603,104 @@ impl Policy {
     }
 }
 
+/// The actions a policy may set: the one list of their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKey {
+    /// `autoenrollment`
+    Autoenrollment,
+    /// `otppin`
+    Otppin,
+    /// `sms_provider`
+    SmsProvider,
+    /// `email_provider`
+    EmailProvider,
+    /// `smstext`
+    Smstext,
+    /// `emailtext`
+    Emailtext,
+    /// `emailsubject`
+    Emailsubject,
+    /// `challenge_validity`
+    ChallengeValidity,
+    /// `blocking_timeout`
+    BlockingTimeout,
+    /// `max_fail`
+    MaxFail,
+    /// `lockout_duration`
+    LockoutDuration,
+    /// `mfa`
+    Mfa,
+    /// `delivery_failmode`
+    DeliveryFailmode,
+    /// `login_mode`
+    LoginMode,
+    /// `challenge_text`
+    ChallengeText,
+    /// `reject_text`
+    RejectText,
+    /// `grace_seconds`
+    GraceSeconds,
+    /// `passthru`
+    Passthru,
+    /// `passthru_assign`
+    PassthruAssign,
+    /// `sms_keyword`
+    SmsKeyword,
+    /// `email_keyword`
+    EmailKeyword,
+}
+
+impl ActionKey {
+    /// Every action with its name, in the order the README lists them.
+    pub const ALL: [(&'static str, ActionKey); 21] = [
+        ("autoenrollment", ActionKey::Autoenrollment),
+        ("otppin", ActionKey::Otppin),
+        ("sms_provider", ActionKey::SmsProvider),
+        ("email_provider", ActionKey::EmailProvider),
+        ("smstext", ActionKey::Smstext),
+        ("emailtext", ActionKey::Emailtext),
+        ("emailsubject", ActionKey::Emailsubject),
+        ("challenge_validity", ActionKey::ChallengeValidity),
+        ("blocking_timeout", ActionKey::BlockingTimeout),
+        ("max_fail", ActionKey::MaxFail),
+        ("lockout_duration", ActionKey::LockoutDuration),
+        ("mfa", ActionKey::Mfa),
+        ("delivery_failmode", ActionKey::DeliveryFailmode),
+        ("login_mode", ActionKey::LoginMode),
+        ("challenge_text", ActionKey::ChallengeText),
+        ("reject_text", ActionKey::RejectText),
+        ("grace_seconds", ActionKey::GraceSeconds),
+        ("passthru", ActionKey::Passthru),
+        ("passthru_assign", ActionKey::PassthruAssign),
+        ("sms_keyword", ActionKey::SmsKeyword),
+        ("email_keyword", ActionKey::EmailKeyword),
+    ];
+
+    /// The action called `name`.
+    pub fn from_name(name: &str) -> Option<ActionKey> {
+        ActionKey::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, key)| *key)
+    }
+
+    /// Its name in an action string.
+    pub fn name(self) -> &'static str {
+        ActionKey::ALL
+            .iter()
+            .find(|(_, key)| *key == self)
+            .map_or("", |(n, _)| *n)
+    }
+
+    /// The scope it belongs in.
+    pub fn scope(self) -> Scope {
+        match self {
+            ActionKey::Autoenrollment => Scope::Enrollment,
+            _ => Scope::Authentication,
+        }
+    }
+}
+
 /// Splits an action string on commas outside quotes.
 fn split_actions(action: &str) -> Result<Vec<String>, String> {
     let mut items = vec![];
@@ -645,44 +743,17 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
         if !seen.insert(key.clone()) {
             return Err(format!("action {key:?} is set twice"));
         }
-        let expected_scope = if key == "autoenrollment" {
-            Scope::Enrollment
-        } else {
-            Scope::Authentication
-        };
-        let known = [
-            "autoenrollment",
-            "otppin",
-            "sms_provider",
-            "email_provider",
-            "smstext",
-            "emailtext",
-            "emailsubject",
-            "challenge_validity",
-            "blocking_timeout",
-            "max_fail",
-            "lockout_duration",
-            "mfa",
-            "delivery_failmode",
-            "login_mode",
-            "challenge_text",
-            "reject_text",
-            "grace_seconds",
-            "passthru",
-            "passthru_assign",
-            "sms_keyword",
-            "email_keyword",
-        ];
-        if !known.contains(&key.as_str()) {
+        let Some(action) = ActionKey::from_name(&key) else {
+            let known: Vec<&str> = ActionKey::ALL.iter().map(|(n, _)| *n).collect();
             return Err(format!(
                 "unknown action {key:?} (known: {})",
                 known.join(", ")
             ));
-        }
-        if scope != expected_scope {
+        };
+        if scope != action.scope() {
             return Err(format!(
                 "action {key:?} belongs in scope {}",
-                if expected_scope == Scope::Enrollment {
+                if action.scope() == Scope::Enrollment {
                     "enrollment"
                 } else {
                     "authentication"
@@ -696,8 +767,8 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                 Ok(())
             }
         };
-        match key.as_str() {
-            "autoenrollment" => {
+        match action {
+            ActionKey::Autoenrollment => {
                 needs_value(&value)?;
                 let mut types = vec![];
                 for word in value.split_whitespace() {
@@ -719,7 +790,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                 }
                 actions.autoenrollment = Some(types);
             }
-            "otppin" => {
+            ActionKey::Otppin => {
                 actions.otppin = Some(match value.to_ascii_lowercase().as_str() {
                     "0" | "token_pin" => OtpPin::TokenPin,
                     "1" | "password" => OtpPin::Password,
@@ -731,7 +802,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     }
                 });
             }
-            "sms_provider" => {
+            ActionKey::SmsProvider => {
                 let names: Vec<String> = value
                     .split(|c: char| c.is_whitespace() || c == ',')
                     .filter(|s| !s.is_empty())
@@ -742,22 +813,28 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                 }
                 actions.sms_provider = Some(names);
             }
-            "email_provider" => {
+            ActionKey::EmailProvider => {
                 needs_value(&value)?;
                 actions.email_provider = Some(value);
             }
-            "smstext" => actions.smstext = Some(value),
-            "emailtext" => actions.emailtext = Some(value),
-            "emailsubject" => actions.emailsubject = Some(value),
-            "challenge_validity" => actions.challenge_validity = Some(parse_seconds(&key, &value)?),
-            "blocking_timeout" => actions.blocking_timeout = Some(parse_seconds(&key, &value)?),
-            "lockout_duration" => actions.lockout_duration = Some(parse_seconds(&key, &value)?),
-            "grace_seconds" => actions.grace_seconds = Some(parse_seconds(&key, &value)?),
-            "passthru" => {
+            ActionKey::Smstext => actions.smstext = Some(value),
+            ActionKey::Emailtext => actions.emailtext = Some(value),
+            ActionKey::Emailsubject => actions.emailsubject = Some(value),
+            ActionKey::ChallengeValidity => {
+                actions.challenge_validity = Some(parse_seconds(&key, &value)?)
+            }
+            ActionKey::BlockingTimeout => {
+                actions.blocking_timeout = Some(parse_seconds(&key, &value)?)
+            }
+            ActionKey::LockoutDuration => {
+                actions.lockout_duration = Some(parse_seconds(&key, &value)?)
+            }
+            ActionKey::GraceSeconds => actions.grace_seconds = Some(parse_seconds(&key, &value)?),
+            ActionKey::Passthru => {
                 needs_value(&value)?;
                 actions.passthru = Some(value);
             }
-            "passthru_assign" => {
+            ActionKey::PassthruAssign => {
                 actions.passthru_assign = Some(match value.to_ascii_lowercase().as_str() {
                     "sms" => EnrollType::Sms,
                     "email" => EnrollType::Email,
@@ -766,7 +843,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     }
                 });
             }
-            "mfa" => {
+            ActionKey::Mfa => {
                 actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
                     "required" => Mfa::Required,
                     "password_only" => Mfa::PasswordOnly,
@@ -775,7 +852,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     }
                 });
             }
-            "delivery_failmode" => {
+            ActionKey::DeliveryFailmode => {
                 actions.delivery_failmode = Some(match value.to_ascii_lowercase().as_str() {
                     "closed" => DeliveryFailMode::Closed,
                     "password_only" => DeliveryFailMode::PasswordOnly,
@@ -786,7 +863,7 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     }
                 });
             }
-            "login_mode" => {
+            ActionKey::LoginMode => {
                 actions.login_mode = Some(match value.to_ascii_lowercase().as_str() {
                     "challenge" => LoginMode::Challenge,
                     "append" => LoginMode::Append,
@@ -795,18 +872,18 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                     }
                 });
             }
-            "sms_keyword" | "email_keyword" => {
+            ActionKey::SmsKeyword | ActionKey::EmailKeyword => {
                 needs_value(&value)?;
                 if value.contains(',') || value.contains(char::is_whitespace) {
                     return Err(format!("{key}: {value:?} must be one word"));
                 }
-                if key == "sms_keyword" {
+                if action == ActionKey::SmsKeyword {
                     actions.sms_keyword = Some(value);
                 } else {
                     actions.email_keyword = Some(value);
                 }
             }
-            "challenge_text" => {
+            ActionKey::ChallengeText => {
                 needs_value(&value)?;
                 if value.contains("<otp>") {
                     return Err("challenge_text: <otp> would show the code to the NAS; \
@@ -815,17 +892,16 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                 }
                 actions.challenge_text = Some(value);
             }
-            "reject_text" => {
+            ActionKey::RejectText => {
                 needs_value(&value)?;
                 actions.reject_text = Some(value);
             }
-            "max_fail" => {
+            ActionKey::MaxFail => {
                 let n = value.parse::<u32>().ok().filter(|n| *n > 0);
                 actions.max_fail = Some(
                     n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?,
                 );
             }
-            _ => {}
         }
     }
     Ok(actions)
