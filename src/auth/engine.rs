@@ -633,11 +633,12 @@ impl Engine {
             return Box::pin(self.password_only(ctx, backoff)).await;
         }
         let mut tokens = state.tokens;
-        if let Some(decision) = Box::pin(self.within_grace(ctx, &tokens, backoff)).await? {
-            return Ok(decision);
-        }
         if let Some(stale) = self.tokens_of_an_earlier_account(ctx, &mut tokens) {
             return Box::pin(self.refuse_earlier_account(ctx, backoff, stale)).await;
+        }
+        // After the earlier account's tokens are out: its grace is not this account's.
+        if let Some(decision) = Box::pin(self.within_grace(ctx, &tokens, backoff)).await? {
+            return Ok(decision);
         }
         if tokens.is_empty()
             && let Some(upstream) = self.passthru(ctx)
