@@ -66,8 +66,9 @@ pub struct Engine {
     pub(super) settings: AuthSettings,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) backoff: BackoffSchedule,
-    /// Back-off counts of names no directory knows (the store keeps the others').
-    pub(super) unknown_names: UnknownNames,
+    /// Back-off counts of names no directory knows (the store keeps the others'); shared with
+    /// the engine a reload replaces this one with, so a reload forgives nobody.
+    pub(super) unknown_names: Arc<UnknownNames>,
     /// Checks reply attributes before an Accept; see [`Engine::with_reply_check`].
     pub(super) reply_check: Option<Arc<dyn ReplyCheck>>,
 }
@@ -229,9 +230,16 @@ impl Engine {
             backoff: BackoffSchedule::from_settings(&settings),
             settings,
             clock,
-            unknown_names: UnknownNames::default(),
+            unknown_names: Arc::new(UnknownNames::default()),
             reply_check: None,
         }
+    }
+
+    /// Takes over the back-off counts of names no directory knows from the engine this one
+    /// replaces on reload.
+    pub fn with_unknown_names_of(mut self, previous: &Engine) -> Self {
+        self.unknown_names = previous.unknown_names.clone();
+        self
     }
 
     /// Checks every reply attribute with `check` before accepting (the front end's dictionary

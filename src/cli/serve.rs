@@ -233,13 +233,9 @@ async fn reload_on_hangup(
         }
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients and dictionary in one swap: no request sees a mix.
-        served.replace(build_snapshot(
-            &store,
-            &config,
-            realms,
-            providers,
-            new_dictionary,
-        ));
+        let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary);
+        snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
+        served.replace(snapshot);
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),
