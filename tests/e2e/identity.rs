@@ -428,3 +428,19 @@ fn issue_12_a_recreated_account_does_not_inherit_the_token() {
         .auth("alice", "newpw", None)
         .expect("Access-Challenge");
 }
+
+/// A reload (SIGHUP) forgives nobody: the back-off of a name no directory knows survives it.
+#[test]
+fn issue_12_a_reload_keeps_the_back_off_of_unknown_names() {
+    let server = Server::start_with(&Setup {
+        auth: "backoff_after = 3\nbackoff_initial = 60\n".into(),
+        ..Setup::default()
+    });
+    for _ in 0..3 {
+        server.auth("nobody", "guess", None).expect("Access-Reject");
+    }
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded");
+    server.auth("nobody", "guess", None).expect("Access-Reject");
+    server.wait_for_log("user=nobody realm=local result=\"reject\" reason=back-off: not checked, 3 failed passwords");
+}
