@@ -126,7 +126,8 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     let config = cli::load(path)?.config;
     // What `serve` checks when it opens the store: the key file's mode, and that it is the
     // key that sealed the store's seeds. Nothing is created.
-    tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
+    cli::runtime()?
+        .block_on(tessera::store::check(&config.store))
         .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
     out!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",

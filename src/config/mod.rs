@@ -98,22 +98,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// The SQLite database.
-    pub path: PathBuf,
-    /// The seed-encryption key file (created with mode 0600 if missing).
-    pub key_file: PathBuf,
-    /// Days audit rows are kept; older ones are purged in the background. 0 keeps them all.
-    #[serde(default = "default_audit_days")]
-    pub audit_days: u32,
-}
-
-fn default_audit_days() -> u32 {
-    90
-}
+pub use crate::store::config::StoreConfig;
 
 /// `[directory.NAME]`: a `type` and that type's keys.
 #[derive(Debug, Clone, Deserialize)]
@@ -189,7 +174,7 @@ fn empty_spanned() -> Spanned<String> {
 struct RawConfig {
     #[serde(default)]
     server: ServerSettings,
-    store: StoreConfig,
+    store: crate::store::config::RawStore,
     #[serde(default, rename = "client")]
     clients: Vec<ClientConfig>,
     #[serde(default, rename = "directory")]
@@ -697,13 +682,22 @@ impl Config {
             errors.at(0..0, "auth.max_fail", "must be at least 1");
         }
 
+        // [store]
+        let store = match raw.store.check(resolve) {
+            Ok(store) => Some(store),
+            Err(problems) => {
+                for (span, key, message) in problems {
+                    errors.at(span, key, message);
+                }
+                None
+            }
+        };
+
         if !errors.list.is_empty() {
             return Err(ConfigErrors(errors.list));
         }
-        let store = StoreConfig {
-            path: resolve(&raw.store.path),
-            key_file: resolve(&raw.store.key_file),
-            audit_days: raw.store.audit_days,
+        let Some(store) = store else {
+            return Err(ConfigErrors(errors.list));
         };
         let mut server = raw.server;
         server.dictionary = server.dictionary.map(|p| resolve(&p));

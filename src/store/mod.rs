@@ -1,11 +1,13 @@
 //! The token store: tokens, open challenges, counters, fail counters and the audit trail.
 //!
 //! [`Store`] is the trait the engine and the admin command line use; [`sqlite::SqliteStore`] is
-//! the implementation (a PostgreSQL one for several nodes can follow). Every operation that must
-//! not race — allocating an OTP counter, closing a challenge, moving a counter past a used
-//! value — is one atomic, durable store call, so two requests (or two nodes) can never accept
-//! the same OTP.
+//! the default implementation, [`postgres::PgStore`] the one several nodes share (issue 15);
+//! `[store] backend` picks one ([`config`], [`open`]). Every operation that must not race —
+//! allocating an OTP counter, closing a challenge, moving a counter past a used value — is one
+//! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
 
+pub mod config;
+pub mod postgres;
 pub mod seal;
 pub mod sqlite;
 
@@ -257,6 +259,9 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error, or none of its hosts could be reached.
+    #[error("database: {0}")]
+    Postgres(String),
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
@@ -296,6 +301,27 @@ pub enum StoreError {
         /// What the store recorded, or why it does not match.
         expected: String,
     },
+}
+
+/// Opens the store `[store]` names (creating the key file when it is missing and the store
+/// holds no sealed seed), applying schema migrations.
+pub async fn open(config: &config::StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match &config.backend {
+        config::StoreBackend::Sqlite { path } => sqlite::open_store(path, &config.key_file),
+        config::StoreBackend::Postgres(settings) => Ok(std::sync::Arc::new(
+            postgres::PgStore::open(settings, &config.key_file).await?,
+        )),
+    }
+}
+
+/// The checks [`open`] makes, creating and changing nothing (`check-config`).
+pub async fn check(config: &config::StoreConfig) -> Result<(), StoreError> {
+    match &config.backend {
+        config::StoreBackend::Sqlite { path } => sqlite::check_store(path, &config.key_file),
+        config::StoreBackend::Postgres(settings) => {
+            postgres::check_store(settings, &config.key_file).await
+        }
+    }
 }
 
 /// The operations the engine and the admin CLI need. Each is atomic.
