@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
 #   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat,
-#           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers)
+#           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers),
+#           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
 set -euo pipefail
@@ -21,6 +22,8 @@ command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 command -v socat >/dev/null || missing+=(socat)
 command -v openssl >/dev/null || missing+=(openssl)   # the TLS tests make their own CA
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+# Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq
