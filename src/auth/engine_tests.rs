@@ -180,6 +180,7 @@ impl Harness {
                 state: state.map(<[u8]>::to_vec),
                 client: IpAddr::from([127, 0, 0, 1]),
                 client_name: "test".into(),
+                request_id: None,
             })
             .await
     }

@@ -40,6 +40,11 @@ pub struct AuthRequest {
     pub client: IpAddr,
     /// The client's configured name, for logs and audit.
     pub client_name: String,
+    /// What identifies this request among retransmits (RADIUS: a digest of client address,
+    /// Identifier, Request Authenticator, User-Name and State), if the front end has it.
+    /// Recorded with the OTP the request consumes, so the same request resent to another
+    /// node sharing the store gets the same answer.
+    pub request_id: Option<[u8; 16]>,
 }
 
 /// The engine's answer.

@@ -47,7 +47,8 @@ fn build_snapshot(
         config.auth.clone(),
         Arc::new(SystemClock),
     )
-    .with_reply_check(dictionary.clone());
+    .with_reply_check(dictionary.clone())
+    .with_retransmit_window(config.server.reply_cache_seconds);
     Snapshot {
         clients: config.clients.clone(),
         auth: engine,

@@ -210,6 +210,18 @@ pub enum ChallengeStart {
     AlreadyEnrolled,
 }
 
+/// The request that consumes an OTP (closes a challenge or moves a counter), recorded with it
+/// by a store shared between nodes: when a NAS fails over and resends that request to another
+/// node, the other node finds it ([`Store::retransmit_of`]) and answers Access-Accept again
+/// instead of "code already used".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMark {
+    /// A digest of what identifies the request (see `radius::handler`).
+    pub digest: [u8; 16],
+    /// When it was decided (ms since the epoch).
+    pub now_ms: i64,
+}
+
 /// One audit row. Never holds a password or OTP.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
@@ -399,16 +411,35 @@ pub trait Store: Send + Sync {
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
     /// open (compare-and-set), then closes every row of the challenge and every older open
     /// challenge of that token, and resets the token's fail counter. Returns whether this call
-    /// closed it.
+    /// closed it. A shared store records `by` in the same transaction.
     async fn close_challenge(
         &self,
         challenge_state: &str,
         serial: &str,
+        by: Option<RequestMark>,
     ) -> Result<bool, StoreError>;
 
     /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set) and resets
-    /// the fail counter. Returns whether this call moved it: `false` means replay.
-    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError>;
+    /// the fail counter. Returns whether this call moved it: `false` means replay. A shared
+    /// store records `by` in the same statement.
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        by: Option<RequestMark>,
+    ) -> Result<bool, StoreError>;
+
+    /// The serial a request with this digest consumed an OTP for, at or after `since_ms`:
+    /// the request is a retransmit of one already accepted (by another node). A store used
+    /// by one node answers `None` without a query: that node's reply cache knows its own
+    /// requests.
+    async fn retransmit_of(
+        &self,
+        _digest: &[u8; 16],
+        _since_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;

@@ -25,8 +25,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Store, StoreError, Token,
-    TokenKind, UserState,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, RequestMark, Store,
+    StoreError, Token, TokenKind, UserState,
 };
 
 mod challenge_start;
@@ -633,6 +633,8 @@ impl Store for SqliteStore {
         &self,
         challenge_state: &str,
         serial: &str,
+        // One node: its reply cache answers retransmits; nothing to record.
+        _by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
         self.call(move |conn, _| {
@@ -669,7 +671,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError> {
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        _by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         let used = to_i64(used);
         self.call_one_statement(move |conn, _| {

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use tessera::otp::hotp;
 
+use tessera::radius::codec::{AttributeType, Code, Packet};
+use tessera::radius::crypto;
+
+use crate::radius::RawClient;
 use crate::util::postgres::{PASSWORD, Postgres};
 use crate::util::{Reply, SECRET, Server, Setup, radclient, run_cli, write_config};
 
@@ -274,6 +278,87 @@ fn issue_15_database_down_rejects_and_fails_health_then_recovers_without_restart
         && healthy(&cluster.b)));
 }
 
+/// The code of a reply datagram, checked against the request's authenticator.
+fn code_of(reply: Option<Vec<u8>>, authenticator: &[u8; 16]) -> Code {
+    let reply = reply.expect("an answer");
+    assert!(crypto::verify_response(
+        &reply,
+        authenticator,
+        SECRET.as_bytes()
+    ));
+    Packet::decode(&reply).unwrap().code
+}
+
+#[test]
+fn issue_15_a_round_two_resent_to_b_after_a_accepted_is_accepted_again() {
+    let cluster = Cluster::start(Setup::default());
+    // The NAS talks to each node from a socket of its own.
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let (first, auth) = RawClient::access_request(1, "alice", "wonderland", None);
+    to_a.send(&first);
+    let challenge = to_a.receive().expect("challenge");
+    assert_eq!(
+        code_of(Some(challenge.clone()), &auth),
+        Code::ACCESS_CHALLENGE
+    );
+    let state = Packet::decode(&challenge)
+        .unwrap()
+        .get(AttributeType::STATE)
+        .unwrap()
+        .to_vec();
+    let otp = cluster.a.last_otp();
+    let (answer, auth) = RawClient::access_request(2, "alice", &otp, Some(&state));
+    to_a.send(&answer);
+    assert_eq!(code_of(to_a.receive(), &auth), Code::ACCESS_ACCEPT);
+    // A's reply is lost; the NAS fails over and resends the very same request to B.
+    to_b.send(&answer);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_ACCEPT);
+    // A different request with the same code, on either node: the code is spent.
+    for (node, id) in [(&to_b, 3), (&to_a, 4)] {
+        let (again, auth) = RawClient::access_request(id, "alice", &otp, Some(&state));
+        node.send(&again);
+        assert_eq!(code_of(node.receive(), &auth), Code::ACCESS_REJECT);
+    }
+    assert_eq!(cluster.messages(), 1);
+}
+
+#[test]
+fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_once() {
+    let cluster = Cluster::start(otp_policy());
+    let (code, _, err) = cluster.a.cli(
+        &[
+            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let otp = hotp(SEED, 0, 6);
+    let (request, auth) = RawClient::access_request(7, "alice", &otp, None);
+    to_a.send(&request);
+    assert_eq!(code_of(to_a.receive(), &auth), Code::ACCESS_ACCEPT);
+    to_b.send(&request);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_ACCEPT);
+    let (_, list, _) = cluster
+        .a
+        .cli(&["token", "list", "--user", "alice", "--json"], "");
+    let value: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(value[0]["counter"], 1, "the counter moved once: {list}");
+    assert_eq!(
+        value[0]["fail_count"], 0,
+        "the retransmit counted no failure: {list}"
+    );
+    let (replay, auth) = RawClient::access_request(8, "alice", &otp, None);
+    to_b.send(&replay);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_REJECT);
+}
+
 #[test]
 fn issue_15_a_node_with_another_key_file_refuses_to_start() {
     let cluster = Cluster::start(Setup::default());
@@ -333,7 +418,7 @@ mod store_races {
     use tessera::secret::Secret;
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
     use tessera::store::{
-        ChallengeRequest, ChallengeStart, ChallengeTarget, Store, Token, TokenKind,
+        ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
     };
 
     use super::*;
@@ -494,21 +579,40 @@ mod store_races {
                 .map(|i| {
                     let store = if i % 2 == 0 { a.clone() } else { b.clone() };
                     let barrier = barrier.clone();
+                    let by = Some(RequestMark {
+                        digest: [u8::try_from(i).unwrap(); 16],
+                        now_ms: 1_000_000 + i64::try_from(round).unwrap(),
+                    });
                     tokio::spawn(async move {
                         barrier.wait().await;
-                        if round == 0 {
-                            store.close_challenge("s1", "OATH0001").await.unwrap()
+                        let won = if round == 0 {
+                            store.close_challenge("s1", "OATH0001", by).await.unwrap()
                         } else {
-                            store.consume_counter("OATH0001", round + 5).await.unwrap()
-                        }
+                            store
+                                .consume_counter("OATH0001", round + 5, by)
+                                .await
+                                .unwrap()
+                        };
+                        (i, won)
                     })
                 })
                 .collect();
-            let mut won = 0;
+            let mut winners = vec![];
             for task in tasks {
-                won += usize::from(task.await.unwrap());
+                let (i, won) = task.await.unwrap();
+                if won {
+                    winners.push(i);
+                }
             }
-            assert_eq!(won, 1, "round {round}: exactly one caller wins");
+            assert_eq!(winners.len(), 1, "round {round}: exactly one caller wins");
+            // The winner's request is recorded (its retransmit will be accepted), nobody
+            // else's.
+            let since = 1_000_000 + i64::try_from(round).unwrap();
+            for i in 0..20u8 {
+                let found = a.retransmit_of(&[i; 16], since).await.unwrap();
+                let expected = (usize::from(i) == winners[0]).then(|| "OATH0001".to_string());
+                assert_eq!(found, expected, "round {round}, request {i}");
+            }
         }
         let token = a.token("OATH0001").await.unwrap().unwrap();
         assert_eq!(token.counter, 15);

@@ -13,7 +13,10 @@
 //!   user and realm): requests for one identity queue there, on every node, and each sees
 //!   what the one before it committed (READ COMMITTED takes a new snapshot per statement).
 //!   The unique index `one_autoenrolled_token` backs enrollment whatever the code does;
-//! - the back-off counter is one upsert.
+//! - the back-off counter is one upsert;
+//! - the request that consumed an OTP is recorded with it, in the same transaction
+//!   (`answered`), so a NAS that fails over and resends it to the other node gets Accept
+//!   again ([`Store::retransmit_of`]), never "code already used".
 //!
 //! Nothing is cached on a node: every login reads the database, so a node that just started,
 //! or the other node of a pair, sees the same tokens and challenges. A database that is down
@@ -31,8 +34,8 @@ use tokio_postgres::types::ToSql;
 use super::config::PgSettings;
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Store, StoreError, Token,
-    TokenKind, UserState,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, RequestMark, Store,
+    StoreError, Token, TokenKind, UserState,
 };
 
 mod connect;
@@ -454,6 +457,7 @@ async fn close_challenge(
     c: &impl GenericClient,
     state: &str,
     serial: &str,
+    by: Option<RequestMark>,
 ) -> Result<bool, StoreError> {
     let closed = query(
         c,
@@ -484,8 +488,31 @@ async fn close_challenge(
         &[&serial],
     )
     .await?;
+    if let Some(by) = by {
+        execute(
+            c,
+            RECORD_ANSWER,
+            &[&by.digest.as_slice(), &serial, &by.now_ms],
+        )
+        .await?;
+    }
     Ok(true)
 }
+
+/// Records the request that consumed an OTP of a token.
+const RECORD_ANSWER: &str = "INSERT INTO answered (digest, serial, at_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms";
+
+/// The counter's compare-and-set and the record of the request, in one statement (a
+/// data-modifying CTE runs whole or not at all).
+const CONSUME_COUNTER: &str = "WITH moved AS ( \
+       UPDATE tokens SET counter = $2 + 1, fail_count = 0 \
+       WHERE serial = $1 AND counter <= $2 RETURNING serial \
+     ), recorded AS ( \
+       INSERT INTO answered (digest, serial, at_ms) \
+       SELECT $3::bytea, serial, $4::bigint FROM moved WHERE $3::bytea IS NOT NULL \
+       ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms \
+     ) SELECT count(*) FROM moved";
 
 const RECORD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
      VALUES ($1, $2, 1, $3) \
@@ -689,30 +716,56 @@ impl Store for PgStore {
         &self,
         challenge_state: &str,
         serial: &str,
+        by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         self.timed(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let closed = close_challenge(&tx, challenge_state, serial).await?;
+            let closed = close_challenge(&tx, challenge_state, serial, by).await?;
             tx.commit().await?;
             Ok(closed)
         })
         .await
     }
 
-    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError> {
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
         self.timed(async {
             let c = self.client().await?;
-            Ok(execute(
+            let digest = by.map(|b| b.digest.to_vec());
+            let now_ms = by.map_or(0, |b| b.now_ms);
+            let moved: i64 = query(
                 &c,
-                "UPDATE tokens SET counter = $2 + 1, fail_count = 0 \
-                 WHERE serial = $1 AND counter <= $2",
-                &[&serial, &to_i64(used)],
+                CONSUME_COUNTER,
+                &[&serial, &to_i64(used), &digest, &now_ms],
             )
             .await?
-                > 0)
+            .first()
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
+            Ok(moved > 0)
         })
         .await
+    }
+
+    async fn retransmit_of(
+        &self,
+        digest: &[u8; 16],
+        since_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
+            &[&digest.as_slice(), &since_ms],
+        )
+        .await?;
+        Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
     }
 
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
@@ -893,6 +946,8 @@ impl Store for PgStore {
             &[&before],
         )
         .await?;
+        // Retransmits come within seconds; an hour-old record answers none.
+        execute(&c, "DELETE FROM answered WHERE at_ms < $1", &[&before]).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 

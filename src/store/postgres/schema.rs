@@ -20,7 +20,8 @@ pub(super) const SCHEMA_LOCK: i64 = 0x7465_7373_6572_6101;
 
 /// Version 1: tokens (one autoenrolled token per identity, as a constraint), challenges
 /// (pending until delivered; times in ms), the per-identity back-off, the audit, facts about
-/// the store (`meta`).
+/// the store (`meta`), and the requests that consumed an OTP (`answered`: a digest of the
+/// request, the token, when), so a retransmit to another node gets the same answer.
 const SCHEMA_V1: &str = "
 CREATE TABLE tokens (
     serial       TEXT PRIMARY KEY,
@@ -78,6 +79,12 @@ CREATE TABLE audit (
     reason TEXT NOT NULL
 );
 CREATE INDEX audit_by_time ON audit (time);
+CREATE TABLE answered (
+    digest BYTEA PRIMARY KEY,
+    serial TEXT NOT NULL,
+    at_ms  BIGINT NOT NULL
+);
+CREATE INDEX answered_by_time ON answered (at_ms);
 ";
 
 /// The schema version this build writes.
