@@ -65,6 +65,9 @@ enum Command {
     /// Provider helpers.
     #[command(subcommand)]
     Provider(cli::provider::ProviderCommand),
+    /// Store maintenance: copy between backends, apply migrations.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::CheckConfig => check_config(&cli.config),
         Command::User(command) => cli::user::run(&cli.config, command),
         Command::Provider(command) => cli::provider::run(&cli.config, command),
+        Command::Store(command) => cli::store::run(&cli.config, command),
         Command::Token(command) => {
             cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod identities;
 pub mod provider;
 pub mod serve;
+pub mod store;
 pub mod token;
 pub mod user;
 

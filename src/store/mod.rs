@@ -222,6 +222,27 @@ pub struct RequestMark {
     pub now_ms: i64,
 }
 
+/// A token as stored: its seed still sealed (`token.seed` is empty), for `tessera store copy`,
+/// which moves sealed seeds between backends without opening or re-sealing them.
+#[derive(Debug, Clone)]
+pub struct SealedToken {
+    /// Every field but the seed.
+    pub token: Token,
+    /// The seed, sealed under the store's key with the serial as associated data.
+    pub sealed: Vec<u8>,
+}
+
+/// What `tessera store copy` moves: tokens (seeds sealed), challenges, the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    /// Every token.
+    pub tokens: Vec<SealedToken>,
+    /// Every challenge row (closed ones count toward the trigger limit).
+    pub challenges: Vec<Challenge>,
+    /// Every audit row, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
 /// One audit row. Never holds a password or OTP.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
@@ -289,6 +310,9 @@ pub enum StoreError {
     /// A row holds a value this version does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// `tessera store copy` found data in the target store.
+    #[error("the target store is not empty ({0}); --force replaces what it holds")]
+    NotEmpty(String),
     /// The store holds sealed seeds and the key file is gone; a new key would open none.
     #[error(
         "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
@@ -496,4 +520,12 @@ pub trait Store: Send + Sync {
 
     /// Checks the store can commit a write (health checks): answering reads is not enough.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Everything `tessera store copy` moves, seeds as sealed.
+    async fn export(&self) -> Result<Dump, StoreError>;
+
+    /// Writes `dump` in one transaction, checking that this store's key opens every seed.
+    /// Refuses ([`StoreError::NotEmpty`]) a store that holds tokens, challenges or audit rows,
+    /// unless `replace`, which deletes them (and the back-off rows) first.
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError>;
 }

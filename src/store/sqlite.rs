@@ -25,11 +25,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, RequestMark, Store,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
     StoreError, Token, TokenKind, UserState,
 };
 
 mod challenge_start;
+mod copy;
 mod key_file;
 mod schema;
 
@@ -867,6 +868,15 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn export(&self) -> Result<Dump, StoreError> {
+        self.read(|conn, _| copy::export(conn)).await
+    }
+
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {
+        self.call(move |conn, key| copy::import(conn, key, &dump, replace))
+            .await
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {

@@ -618,3 +618,124 @@ mod store_races {
         assert_eq!(token.counter, 15);
     }
 }
+
+#[test]
+fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
+    // A single node on SQLite, in use: an SMS token (autoenrolled, answered) and a HOTP token.
+    let single = Server::start_with(&Setup {
+        policies: "[[policy]]\nname = \"autoenroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms email\"\n\n\
+                   [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n"
+            .into(),
+        ..Setup::default()
+    });
+    let first = single.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    single
+        .auth("alice", &single.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    let (code, _, err) = single.cli(
+        &[
+            "token", "enroll", "--type", "hotp", "--user", "carol", "--seed", SEED_HEX,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, before, _) = single.cli(&["token", "list", "--json"], "");
+    let sqlite_config = single.dir.path().join("tessera.toml");
+
+    // The PostgreSQL config uses the same key file.
+    let pg = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    std::fs::copy(
+        single.dir.path().join("tessera.key"),
+        shared.path().join("tessera.key"),
+    )
+    .unwrap();
+    let node_dir = tempfile::tempdir().unwrap();
+    let pg_config = write_config(
+        node_dir.path(),
+        &Setup {
+            store: store_keys(&pg, shared.path()),
+            ..Setup::default()
+        },
+    );
+    // Stopped, its files kept.
+    let mut single = single;
+    single.signal("TERM");
+    single.wait_exit();
+    let copy = |force: bool| {
+        let mut args = vec!["store", "copy", "--from"];
+        let (from, to) = (
+            sqlite_config.display().to_string(),
+            pg_config.display().to_string(),
+        );
+        args.push(&from);
+        args.push("--to");
+        args.push(&to);
+        if force {
+            args.push("--force");
+        }
+        let out = run_cli(&pg_config, &args, "");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = copy(false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("copied 2 tokens, 1 challenge rows and "),
+        "{out}"
+    );
+    // Again: the target is not empty now.
+    let (code, _, err) = copy(false);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(copy(true).0, Some(0));
+
+    // The same tokens, counters and all; the audit came along.
+    let node = Server::start_in(node_dir, &pg_config);
+    let (_, after, _) = node.cli(&["token", "list", "--json"], "");
+    let strip = |json: &str| -> serde_json::Value { serde_json::from_str(json).unwrap() };
+    assert_eq!(strip(&after), strip(&before));
+    let (_, audit, _) = node.cli(&["audit", "--json"], "");
+    assert!(audit.contains("token enrolled"), "{audit}");
+    // Every token logs in on PostgreSQL.
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    node.auth("carol", &format!("carolpw{}", hotp(SEED, 0, 6)), None)
+        .expect("Access-Accept");
+
+    // And back to a new SQLite file.
+    let back_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        shared.path().join("tessera.key"),
+        back_dir.path().join("tessera.key"),
+    )
+    .unwrap();
+    let back = write_config(back_dir.path(), &Setup::default());
+    let out = run_cli(
+        &back,
+        &[
+            "store",
+            "copy",
+            "--from",
+            &pg_config.display().to_string(),
+            "--to",
+            &back.display().to_string(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = run_cli(&back, &["token", "list", "--json"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}

@@ -42,9 +42,11 @@ pub(super) fn client_config(settings: &PgSettings) -> Result<tokio_postgres::Con
     }
     config.connect_timeout(CONNECT_TIMEOUT);
     let timeout_ms = settings.statement_timeout.saturating_mul(1000);
+    // Notices ("relation meta already exists, skipping") would reach the log at info.
+    let ours = format!("-c statement_timeout={timeout_ms} -c client_min_messages=warning");
     let options = match config.get_options() {
-        Some(existing) => format!("{existing} -c statement_timeout={timeout_ms}"),
-        None => format!("-c statement_timeout={timeout_ms}"),
+        Some(existing) => format!("{existing} {ours}"),
+        None => ours,
     };
     config.options(&options);
     Ok(config)

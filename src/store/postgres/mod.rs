@@ -34,7 +34,7 @@ use tokio_postgres::types::ToSql;
 use super::config::PgSettings;
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, RequestMark, Store,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
     StoreError, Token, TokenKind, UserState,
 };
 
@@ -201,6 +201,9 @@ const INSERT_TOKEN: &str = concat!(
 );
 const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";
+
+// After `token_columns!`, which it uses.
+mod copy;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -949,6 +952,27 @@ impl Store for PgStore {
         // Retransmits come within seconds; an hour-old record answers none.
         execute(&c, "DELETE FROM answered WHERE at_ms < $1", &[&before]).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn export(&self) -> Result<Dump, StoreError> {
+        let mut c = self.client().await?;
+        // One snapshot of all three tables.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let dump = copy::export(&tx).await?;
+        tx.commit().await?;
+        Ok(dump)
+    }
+
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        copy::import(&tx, &self.key, &self.name, &dump, replace).await?;
+        Ok(tx.commit().await?)
     }
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
