@@ -326,6 +326,62 @@ fn issue_15_a_round_two_resent_to_b_after_a_accepted_is_accepted_again() {
 }
 
 #[test]
+fn issue_15_a_nas_failover_during_a_slow_sms_sends_once_and_both_nodes_give_the_same_state() {
+    // The gateway answers after 3 s; the NAS gives up on A after 1 s and resends to B.
+    let gw = crate::util::peers::http_gateway(200, "ID=42", &["--delay", "3"]);
+    let cluster = Cluster::start(Setup {
+        providers: format!(
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"{}\"\nRETURN_SUCCESS = \"ID\"\n\
+             SMS_TEXT_KEY = \"text\"\nTIMEOUT = 10\n\n\
+             [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            gw.url("/send")
+        ),
+        ..Setup::default()
+    });
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    to_a.set_timeout(Duration::from_secs(15));
+    to_b.set_timeout(Duration::from_secs(15));
+    let (request, auth) = RawClient::access_request(1, "alice", "wonderland", None);
+    let (from_a, from_b) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            to_a.send(&request);
+            to_a.receive()
+        });
+        let b = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            to_b.send(&request);
+            to_b.receive()
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let state_of = |reply: Option<Vec<u8>>| {
+        assert_eq!(code_of(reply.clone(), &auth), Code::ACCESS_CHALLENGE);
+        Packet::decode(&reply.unwrap())
+            .unwrap()
+            .get(AttributeType::STATE)
+            .unwrap()
+            .to_vec()
+    };
+    let (state_a, state_b) = (state_of(from_a), state_of(from_b));
+    assert_eq!(state_a, state_b, "both nodes answer with the one State");
+    assert_eq!(gw.records().len(), 1, "exactly one SMS: {:?}", gw.records());
+    // And the code answers it on either node.
+    let otp =
+        crate::util::peers::otp_in(gw.records()[0]["form"]["text"].as_str().unwrap_or_default());
+    cluster
+        .b
+        .auth("alice", &otp, Some(&format!("0x{}", hex(&state_a))))
+        .expect("Access-Accept");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
 fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_once() {
     let cluster = Cluster::start(otp_policy());
     let (code, _, err) = cluster.a.cli(

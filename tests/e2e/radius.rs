@@ -70,6 +70,11 @@ impl RawClient {
         )
     }
 
+    /// How long [`RawClient::receive`] waits (3 s unless set).
+    pub(crate) fn set_timeout(&self, timeout: Duration) {
+        self.socket.set_read_timeout(Some(timeout)).unwrap();
+    }
+
     pub(crate) fn send(&self, bytes: &[u8]) {
         self.socket.send_to(bytes, self.server).unwrap();
     }
