@@ -1,7 +1,7 @@
 //! `[store]`: which backend holds tokens, challenges and the audit, and how to reach it.
 //!
 //! SQLite is the default (`path`): one node, nothing to run beside tessera. `backend =
-//! "postgresql"` (`url`, `password_file`, `pool_size`, `statement_timeout`) lets several nodes
+//! "postgresql"` (`url`, `password_file`, `pool_size`, `statement_timeout`, `ca_file`) lets several nodes
 //! share one database (issue 15). This module owns the section: its raw form as the TOML
 //! parser gives it, the checks (each located by its key's span), and [`super::open`] /
 //! [`super::check`] open what it names. `config/mod.rs` only hands it the section.
@@ -31,6 +31,8 @@ pub struct RawStore {
     pool_size: Option<Spanned<u32>>,
     #[serde(default)]
     statement_timeout: Option<Spanned<u64>>,
+    #[serde(default)]
+    ca_file: Option<Spanned<PathBuf>>,
 }
 
 impl fmt::Debug for RawStore {
@@ -89,6 +91,8 @@ pub struct PgSettings {
     pub pool_size: u32,
     /// Seconds a statement may run (PostgreSQL's `statement_timeout`).
     pub statement_timeout: u64,
+    /// PEM CA certificates to trust for TLS instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for PgSettings {
@@ -98,6 +102,7 @@ impl fmt::Debug for PgSettings {
             .field("password_file", &self.password_file)
             .field("pool_size", &self.pool_size)
             .field("statement_timeout", &self.statement_timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -170,6 +175,11 @@ impl RawStore {
                     self.statement_timeout.as_ref().map(|p| p.span()),
                     "statement_timeout",
                 );
+                unused(
+                    &mut problems,
+                    self.ca_file.as_ref().map(|p| p.span()),
+                    "ca_file",
+                );
                 match &self.path {
                     Some(path) => Some(StoreBackend::Sqlite {
                         path: resolve(path.get_ref()),
@@ -241,6 +251,7 @@ impl RawStore {
                         password_file: self.password_file.as_ref().map(|p| resolve(p.get_ref())),
                         pool_size,
                         statement_timeout,
+                        ca_file: self.ca_file.as_ref().map(|p| resolve(p.get_ref())),
                     })
                 })
             }

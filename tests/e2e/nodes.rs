@@ -416,6 +416,48 @@ fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_o
 }
 
 #[test]
+fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
+    let ca = crate::util::peers::TestCa::new();
+    let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let store = |ca_file: Option<&Path>| {
+        let keys = store_keys(&pg, shared.path()).replace("sslmode=disable", "sslmode=require");
+        match ca_file {
+            Some(path) => format!("{keys}ca_file = \"{}\"\n", path.display()),
+            None => keys,
+        }
+    };
+    // The system's CAs do not know the test CA: no connection.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &Setup {
+            store: store(None),
+            ..Setup::default()
+        },
+    );
+    let out = run_cli(&config, &["token", "list"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // With the CA: a login over TLS.
+    let node = Server::start_with(&Setup {
+        store: store(Some(&ca.ca)),
+        ..Setup::default()
+    });
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    let encrypted = pg.psql(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND application_name = 'tessera'",
+    );
+    assert_ne!(encrypted, "0", "tessera's connections use TLS");
+}
+
+#[test]
 fn issue_15_a_node_with_another_key_file_refuses_to_start() {
     let cluster = Cluster::start(Setup::default());
     // Seal one seed with the cluster's key.
@@ -511,6 +553,7 @@ mod store_races {
                 password_file: Some(shared.join("pg.password")),
                 pool_size: 32,
                 statement_timeout: 5,
+                ca_file: None,
             }),
             key_file: shared.join("tessera.key"),
             audit_days: 90,

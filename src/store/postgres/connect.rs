@@ -7,7 +7,7 @@
 //! (a connection the server dropped is replaced on the next checkout), and every wait is
 //! bounded: a database that is down makes a store call fail within seconds, never hang.
 //! TLS is rustls with *ring* (the process-wide provider, see `crate::tls`) verifying against
-//! the system's roots; `sslmode=disable` skips it (loopback, tests).
+//! `ca_file` or the system's roots; `sslmode=disable` skips it (loopback).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +61,7 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
     let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
         Manager::from_config(config, tokio_postgres::NoTls, manager_config)
     } else {
-        Manager::from_config(config, tls()?, manager_config)
+        Manager::from_config(config, tls(settings)?, manager_config)
     };
     Pool::builder(manager)
         .max_size(usize::try_from(settings.pool_size).unwrap_or(16))
@@ -73,12 +73,29 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
         .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))
 }
 
-/// rustls with ring and the system's root certificates.
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+/// rustls with ring, trusting `ca_file` when given, else the system's root certificates.
+fn tls(settings: &PgSettings) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
     crate::tls::install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
+    match &settings.ca_file {
+        Some(path) => {
+            let failed =
+                |e: String| StoreError::Postgres(format!("ca_file {}: {e}", path.display()));
+            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<_, _>>())
+                .map_err(|e| failed(e.to_string()))?;
+            if certificates.is_empty() {
+                return Err(failed("no certificate found".into()));
+            }
+            for certificate in certificates {
+                roots.add(certificate).map_err(|e| failed(e.to_string()))?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -96,7 +113,17 @@ impl From<tokio_postgres::Error> for StoreError {
         // constraint or timeout.
         match e.as_db_error() {
             Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
-            None => StoreError::Postgres(e.to_string()),
+            None => {
+                // "error performing TLS handshake" alone does not say that the certificate
+                // was refused: add the causes.
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                StoreError::Postgres(text)
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ pub struct Postgres {
     /// Its TCP port on 127.0.0.1.
     pub port: u16,
     running: bool,
+    tls: bool,
 }
 
 /// The directory of `initdb` and `pg_ctl`: Debian keeps them in /usr/lib/postgresql/VER/bin
@@ -67,6 +68,15 @@ fn is_root() -> bool {
 impl Postgres {
     /// Creates and starts a cluster with role `tessera` and database `tessera`.
     pub fn start_new() -> Postgres {
+        Postgres::create(None)
+    }
+
+    /// The same, with TLS on (the server's certificate and key, PEM).
+    pub fn start_new_with_tls(cert: &Path, key: &Path) -> Postgres {
+        Postgres::create(Some((cert, key)))
+    }
+
+    fn create(tls: Option<(&Path, &Path)>) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("tessera-pg")
             .tempdir()
@@ -75,9 +85,22 @@ impl Postgres {
             bin: bin_dir(),
             port: free_port(),
             running: false,
+            tls: false,
             dir,
         };
         std::fs::write(pg.dir.path().join("pwfile"), PASSWORD).expect("write pwfile");
+        if let Some((cert, key)) = tls {
+            // PostgreSQL wants its key private to it (0600, owned by the server's user).
+            std::fs::copy(cert, pg.dir.path().join("server.crt")).expect("copy certificate");
+            std::fs::copy(key, pg.dir.path().join("server.key")).expect("copy key");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                pg.dir.path().join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod key");
+            pg.tls = true;
+        }
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -148,11 +171,18 @@ impl Postgres {
     /// Starts the server (again) on the same port and data, and waits until it accepts
     /// connections.
     pub fn start(&mut self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.path("server.crt"),
+                self.path("server.key")
+            ));
+        }
         let data = self.data();
         let log = self.path("server.log");
         self.run(
