@@ -628,30 +628,38 @@ impl Store for PgStore {
     ) -> Result<UserState, StoreError> {
         self.timed(async {
             let c = self.client().await?;
-            let rows = query(&c, SELECT_TOKENS_OF_USER, &[&user, &realm]).await?;
-            let tokens = tokens_from_rows(&rows, &self.key)?;
             if !with_backoff {
+                let rows = query(&c, SELECT_TOKENS_OF_USER, &[&user, &realm]).await?;
                 return Ok(UserState {
-                    tokens,
+                    tokens: tokens_from_rows(&rows, &self.key)?,
                     backoff: None,
                 });
             }
-            let backoff = query(
-                &c,
-                "SELECT failures, last_failure_ms FROM login_failures \
-                 WHERE username = $1 AND realm = $2",
-                &[&user, &realm],
-            )
-            .await?
-            .first()
-            .map(|r| {
-                Ok::<_, tokio_postgres::Error>(Backoff {
-                    failures: to_u32(r.try_get(0)?),
-                    last_failure_ms: r.try_get(1)?,
+            // Both statements in flight at once on the connection (tokio-postgres pipelines
+            // them): one round trip, not two.
+            let params: [&(dyn ToSql + Sync); 2] = [&user, &realm];
+            let (rows, backoff) = tokio::try_join!(
+                query(&c, SELECT_TOKENS_OF_USER, &params),
+                query(
+                    &c,
+                    "SELECT failures, last_failure_ms FROM login_failures \
+                     WHERE username = $1 AND realm = $2",
+                    &params,
+                )
+            )?;
+            let backoff = backoff
+                .first()
+                .map(|r| {
+                    Ok::<_, tokio_postgres::Error>(Backoff {
+                        failures: to_u32(r.try_get(0)?),
+                        last_failure_ms: r.try_get(1)?,
+                    })
                 })
+                .transpose()?;
+            Ok(UserState {
+                tokens: tokens_from_rows(&rows, &self.key)?,
+                backoff,
             })
-            .transpose()?;
-            Ok(UserState { tokens, backoff })
         })
         .await
     }
