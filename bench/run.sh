@@ -11,6 +11,15 @@ cd "$(dirname "$0")/.."
 
 scripts/install-freeradius.sh
 
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "==> installing postgresql (for the -pg scenarios; its service is not started)"
+    as_root apt-get update -qq
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 postgresql >/dev/null || true
+    as_root rm -f /usr/sbin/policy-rc.d
+fi
+
 echo "==> building release binaries"
 cargo build --release --locked --bins
 echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"

@@ -4,6 +4,7 @@
 #           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers),
 #           pamtester + libpam-radius-auth (a real PAM client answering challenges),
 #           freeradius (the legacy server of passthru; its service is not started)
+#           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
 set -euo pipefail
@@ -25,6 +26,8 @@ command -v openssl >/dev/null || missing+=(openssl)   # the TLS tests make their
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v pamtester >/dev/null || missing+=(pamtester)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)
+# Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq

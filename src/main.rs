@@ -65,6 +65,9 @@ enum Command {
     /// Provider helpers.
     #[command(subcommand)]
     Provider(cli::provider::ProviderCommand),
+    /// Store maintenance: copy between backends, apply migrations.
+    #[command(subcommand)]
+    Store(cli::store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::CheckConfig => check_config(&cli.config),
         Command::User(command) => cli::user::run(&cli.config, command),
         Command::Provider(command) => cli::provider::run(&cli.config, command),
+        Command::Store(command) => cli::store::run(&cli.config, command),
         Command::Token(command) => {
             cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }
@@ -126,7 +130,8 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     let config = cli::load(path)?.config;
     // What `serve` checks when it opens the store: the key file's mode, and that it is the
     // key that sealed the store's seeds. Nothing is created.
-    tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
+    cli::runtime()?
+        .block_on(tessera::store::check(&config.store))
         .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
     out!(
         "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",

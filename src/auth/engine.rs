@@ -43,7 +43,7 @@ use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
 use crate::secret::Secret;
-use crate::store::{AuditEntry, Challenge, Store, Token, TokenKind};
+use crate::store::{AuditEntry, Challenge, RequestMark, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
@@ -71,6 +71,9 @@ pub struct Engine {
     pub(super) unknown_names: Arc<UnknownNames>,
     /// Checks reply attributes before an Accept; see [`Engine::with_reply_check`].
     pub(super) reply_check: Option<Arc<dyn ReplyCheck>>,
+    /// How long after an Accept the same request counts as its retransmit (ms); see
+    /// [`Engine::with_retransmit_window`].
+    pub(super) retransmit_window_ms: i64,
 }
 
 /// A decision plus what the log and the audit need to know about it.
@@ -232,6 +235,7 @@ impl Engine {
             clock,
             unknown_names: Arc::new(UnknownNames::default()),
             reply_check: None,
+            retransmit_window_ms: 30_000,
         }
     }
 
@@ -239,6 +243,13 @@ impl Engine {
     /// replaces on reload.
     pub fn with_unknown_names_of(mut self, previous: &Engine) -> Self {
         self.unknown_names = previous.unknown_names.clone();
+        self
+    }
+
+    /// How long (the front end's reply-cache time) the same request, resent to another node
+    /// sharing the store after this one accepted it, is answered Accept again (default 30 s).
+    pub fn with_retransmit_window(mut self, seconds: u64) -> Self {
+        self.retransmit_window_ms = i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
         self
     }
 
@@ -336,10 +347,15 @@ impl Engine {
         }
         let result = if let Some(decision) = refused {
             Ok(decision)
-        } else if let Some(state) = &req.state {
-            self.answer_challenge(&ctx, state).await
         } else {
-            self.authenticate_without_state(&ctx).await
+            match self.retransmitted(&ctx).await {
+                Ok(Some(decision)) => Ok(decision),
+                Err(error) => Err(error),
+                Ok(None) => match &req.state {
+                    Some(state) => self.answer_challenge(&ctx, state).await,
+                    None => self.authenticate_without_state(&ctx).await,
+                },
+            }
         };
         let result = match result {
             Ok(decision) if append => Ok(self.in_append_mode(decision)),
@@ -585,10 +601,18 @@ impl Engine {
                 .fail(ctx, &[token], Reason::TokenLocked, MSG_LOCKED)
                 .await;
         }
+        let by = ctx.req.request_id.map(|digest| RequestMark {
+            digest,
+            now_ms: ctx.now_ms,
+        });
         let consumed = match &found {
-            OtpMatch::Challenge(state) => self.store.close_challenge(state, &token.serial).await?,
+            OtpMatch::Challenge(state) => {
+                self.store.close_challenge(state, &token.serial, by).await?
+            }
             OtpMatch::Counter(counter) => {
-                self.store.consume_counter(&token.serial, *counter).await?
+                self.store
+                    .consume_counter(&token.serial, *counter, by)
+                    .await?
             }
         };
         Ok(if consumed {
@@ -597,6 +621,22 @@ impl Engine {
         } else {
             Decision::reject(MSG_FAILED, Reason::Replay, Some(&token.serial))
         })
+    }
+
+    /// A request that consumed an OTP within the retransmit window — on another node, whose
+    /// reply was lost before the NAS failed over to this one — is answered Accept again,
+    /// nothing checked or consumed twice. (This node's own retransmits never get here: the
+    /// reply cache answers them.)
+    async fn retransmitted(&self, ctx: &Ctx<'_>) -> Result<Option<Decision>, AuthError> {
+        let Some(id) = ctx.req.request_id else {
+            return Ok(None);
+        };
+        let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
+        Ok(self
+            .store
+            .retransmit_of(&id, since)
+            .await?
+            .map(|serial| Decision::accept(Reason::Retransmit, &serial)))
     }
 
     async fn fail(

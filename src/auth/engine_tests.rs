@@ -202,6 +202,7 @@ impl Harness {
                 client: IpAddr::from([127, 0, 0, 1]),
                 client_name: "test".into(),
                 calling_station: station.map(String::from),
+                request_id: None,
             })
             .await
     }

@@ -45,6 +45,11 @@ pub struct AuthRequest {
     /// Where the user connects from, as the NAS says (RADIUS Calling-Station-Id: a MAC or IP
     /// address), for the re-authentication grace.
     pub calling_station: Option<String>,
+    /// What identifies this request among retransmits (RADIUS: a digest of client address,
+    /// Identifier, Request Authenticator, User-Name and State), if the front end has it.
+    /// Recorded with the OTP the request consumes, so the same request resent to another
+    /// node sharing the store gets the same answer.
+    pub request_id: Option<[u8; 16]>,
 }
 
 /// The engine's answer.

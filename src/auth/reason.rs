@@ -46,6 +46,8 @@ pub enum Reason {
     Replay,
     /// Accepted.
     OtpValid,
+    /// The same request, resent to another node after this store's Accept: Accept again.
+    Retransmit,
     /// A wrong answer to a challenge.
     WrongOtpForChallenge,
     /// The State is unknown, expired or closed.
@@ -117,6 +119,7 @@ impl Reason {
             Reason::TokenLocked => "token locked",
             Reason::Replay => "otp already used",
             Reason::OtpValid => "otp valid",
+            Reason::Retransmit => "retransmit of an accepted request",
             Reason::WrongOtpForChallenge => "wrong otp for challenge",
             Reason::ChallengeGone => "unknown, expired or closed challenge",
             Reason::ChallengeTokenGone => "challenge token disabled or deleted",
@@ -158,6 +161,7 @@ impl fmt::Display for Reason {
             Reason::AllTokensDisabled => f.write_str("all tokens of the user are disabled"),
             Reason::PinWithoutOtp => f.write_str("pin without otp for a hotp/totp token"),
             Reason::TokenLocked => f.write_str("token locked (fail counter at maximum)"),
+            Reason::Retransmit => f.write_str("otp valid (retransmit of an accepted request)"),
             Reason::Replay => f.write_str("otp already used (replay)"),
             Reason::OtpSent(tokens) => write!(f, "otp sent to {tokens} token(s)"),
             Reason::AlreadySubmitted => {

@@ -86,8 +86,9 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         })?),
         None => None,
     };
-    let store = super::store(config)?;
-    let rows = super::runtime()?
+    let runtime = super::runtime()?;
+    let store = super::store(&runtime, config)?;
+    let rows = runtime
         .block_on(async {
             store
                 .audit_rows(args.user.as_deref(), since, args.limit)

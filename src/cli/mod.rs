@@ -17,6 +17,7 @@ pub mod audit;
 pub mod identities;
 pub mod provider;
 pub mod serve;
+pub mod store;
 pub mod token;
 pub mod user;
 
@@ -24,7 +25,6 @@ use std::sync::Arc;
 
 use tessera::config::Config;
 use tessera::store::Store;
-use tessera::store::sqlite::open_store;
 
 /// What went wrong at the top, mapped to an exit code.
 pub enum Failure {
@@ -101,10 +101,15 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     })
 }
 
-/// Opens the store the config names.
-pub fn store(config: &Config) -> Result<Arc<dyn Store>, Failure> {
-    open_store(&config.store.path, &config.store.key_file)
-        .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))
+/// Opens the store the config names, on `runtime` (a PostgreSQL pool's connections live on
+/// the runtime that opened them, so the command must run on the same one).
+pub fn store(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+) -> Result<Arc<dyn Store>, Failure> {
+    runtime
+        .block_on(tessera::store::open(&config.store))
+        .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))
 }
 
 /// Writes one line to stdout for the `out!` macro.

@@ -25,7 +25,6 @@ use tessera::radius::counters::Counters;
 use tessera::radius::dictionary::Dictionary;
 use tessera::radius::server::{self, Snapshot};
 use tessera::store::Store;
-use tessera::store::sqlite::open_store;
 
 use super::{Failure, load};
 
@@ -48,7 +47,8 @@ fn build_snapshot(
         config.auth.clone(),
         Arc::new(SystemClock),
     )
-    .with_reply_check(dictionary.clone());
+    .with_reply_check(dictionary.clone())
+    .with_retransmit_window(config.server.reply_cache_seconds);
     Snapshot {
         upstreams: Arc::new(config.upstreams.clone()),
         clients: config.clients.clone(),
@@ -71,8 +71,9 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
     super::apply_log_level(config.log_level.as_deref());
     runtime.block_on(async move {
-        let store = open_store(&config.store.path, &config.store.key_file)
-            .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.path.display())))?;
+        let store = tessera::store::open(&config.store)
+            .await
+            .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
         let snapshot = build_snapshot(&store, &config, realms, providers, dictionary);
         // No hash of a directory password stays where the policy never checks it.
         match snapshot.auth.remove_unused_password_pins().await {
@@ -216,7 +217,7 @@ async fn reload_on_hangup(
         for (changed, what) in [
             (config.listen != current.listen, "server.listen"),
             (
-                config.store.path != current.store.path
+                config.store.backend != current.store.backend
                     || config.store.key_file != current.store.key_file,
                 "store",
             ),

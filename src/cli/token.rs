@@ -217,8 +217,9 @@ pub(super) async fn audit_change(
 /// Runs a token command. A command that changes something writes an audit row, whether it
 /// worked or not.
 pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
-    let store = super::store(config)?;
-    super::runtime()?.block_on(async move {
+    let runtime = super::runtime()?;
+    let store = super::store(&runtime, config)?;
+    runtime.block_on(async move {
         let store = store.as_ref();
         let change = change_of(&command);
         let before = match change.as_ref().and_then(|(_, serial)| serial.as_deref()) {

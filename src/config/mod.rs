@@ -90,22 +90,7 @@ impl std::error::Error for ConfigErrors {}
 
 pub use crate::source_location::line_col;
 
-/// `[store]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreConfig {
-    /// The SQLite database.
-    pub path: PathBuf,
-    /// The seed-encryption key file (created with mode 0600 if missing).
-    pub key_file: PathBuf,
-    /// Days audit rows are kept; older ones are purged in the background. 0 keeps them all.
-    #[serde(default = "default_audit_days")]
-    pub audit_days: u32,
-}
-
-fn default_audit_days() -> u32 {
-    90
-}
+pub use crate::store::config::StoreConfig;
 
 /// `[directory.NAME]`: a `type` and that type's keys.
 #[derive(Debug, Clone, Deserialize)]
@@ -184,7 +169,7 @@ fn empty_spanned() -> Spanned<String> {
 struct RawConfig {
     #[serde(default)]
     server: ServerSettings,
-    store: StoreConfig,
+    store: crate::store::config::RawStore,
     #[serde(default, rename = "client")]
     clients: Vec<ClientConfig>,
     #[serde(default, rename = "directory")]
@@ -729,13 +714,22 @@ impl Config {
             errors.at(0..0, "auth.max_fail", "must be at least 1");
         }
 
+        // [store]
+        let store = match raw.store.check(resolve) {
+            Ok(store) => Some(store),
+            Err(problems) => {
+                for (span, key, message) in problems {
+                    errors.at(span, key, message);
+                }
+                None
+            }
+        };
+
         if !errors.list.is_empty() {
             return Err(ConfigErrors(errors.list));
         }
-        let store = StoreConfig {
-            path: resolve(&raw.store.path),
-            key_file: resolve(&raw.store.key_file),
-            audit_days: raw.store.audit_days,
+        let Some(store) = store else {
+            return Err(ConfigErrors(errors.list));
         };
         let mut server = raw.server;
         server.dictionary = server.dictionary.map(|p| resolve(&p));

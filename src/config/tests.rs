@@ -36,7 +36,10 @@ action = "autoenrollment=sms email"
 #[test]
 fn minimal_config_loads_and_resolves_paths() {
     let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
-    assert_eq!(c.store.path, Path::new("/etc/tessera/db.sqlite"));
+    assert_eq!(
+        c.store.sqlite_path(),
+        Some(Path::new("/etc/tessera/db.sqlite"))
+    );
     assert_eq!(c.realms[0].name, "local");
     assert_eq!(c.clients.len(), 1);
     match &c.directories["local"] {
@@ -234,4 +237,69 @@ fn ldap_problems_point_at_their_keys() {
 fn line_col_counts() {
     assert_eq!(line_col("a\nbc\n", 3), (2, 2));
     assert_eq!(line_col("abc", 0), (1, 1));
+}
+
+#[test]
+fn issue_15_postgresql_store_keys_load_and_resolve() {
+    let text = MINIMAL.replace(
+        "path = \"db.sqlite\"\n",
+        "backend = \"postgresql\"\n\
+         url = \"postgresql://tessera@db1,db2/tessera?target_session_attrs=read-write\"\n\
+         password_file = \"pg.password\"\npool_size = 4\nstatement_timeout = 3\n",
+    );
+    let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), &text).unwrap();
+    let crate::store::config::StoreBackend::Postgres(pg) = &c.store.backend else {
+        panic!("not PostgreSQL: {:?}", c.store.backend);
+    };
+    assert_eq!(
+        pg.password_file.as_deref(),
+        Some(Path::new("/etc/tessera/pg.password"))
+    );
+    assert_eq!((pg.pool_size, pg.statement_timeout), (4, 3));
+    assert_eq!(c.store.sqlite_path(), None);
+}
+
+#[test]
+fn issue_15_store_key_errors_name_their_line_and_never_the_password() {
+    // postgresql without url, with SQLite's path.
+    let errs = errors(&MINIMAL.replace(
+        "path = \"db.sqlite\"\n",
+        "path = \"db.sqlite\"\nbackend = \"postgresql\"\n",
+    ));
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("t.toml:6: store.path: is not a key of backend")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("t.toml:7: store.url: backend = \"postgresql\" needs url")),
+        "{errs:?}"
+    );
+    // SQLite with PostgreSQL's keys; an unknown backend.
+    let errs = errors(&MINIMAL.replace(
+        "path = \"db.sqlite\"\n",
+        "path = \"db.sqlite\"\npool_size = 3\n",
+    ));
+    assert_eq!(
+        errs,
+        ["t.toml:7: store.pool_size: is not a key of backend = \"sqlite\""]
+    );
+    let errs = errors(&MINIMAL.replace("path = \"db.sqlite\"\n", "backend = \"mysql\"\n"));
+    assert_eq!(
+        errs,
+        ["t.toml:6: store.backend: unknown backend \"mysql\" (known: sqlite, postgresql)"]
+    );
+    // A URL that does not parse is shown without its password.
+    let errs = errors(&MINIMAL.replace(
+        "path = \"db.sqlite\"\n",
+        "backend = \"postgresql\"\nurl = \"postgresql://t:hunter2@db1/x?sslmode=bogus\"\n",
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:7: store.url: postgresql://t:***@db1/x"),
+        "{errs:?}"
+    );
+    assert!(!errs[0].contains("hunter2"), "{errs:?}");
 }

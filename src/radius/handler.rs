@@ -187,16 +187,50 @@ fn to_auth_request(
     };
     let password = crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
         .map_err(|_| "User-Password malformed")?;
+    let state = packet.get(AttributeType::STATE).map(<[u8]>::to_vec);
     Ok(AuthRequest {
+        request_id: Some(request_id(packet, source, &user_name, state.as_deref())),
         user_name,
         password: Secret::new(password),
-        state: packet.get(AttributeType::STATE).map(<[u8]>::to_vec),
+        state,
         client: source,
         client_name: client.name.clone(),
         calling_station: packet
             .get(AttributeType::CALLING_STATION_ID)
             .map(|v| String::from_utf8_lossy(v).into_owned()),
     })
+}
+
+/// What makes a request the same request when a NAS resends it, to this node or (after a
+/// failover) another: the NAS's address, Identifier and Request Authenticator (RFC 5080
+/// §2.2.2, less the source port, which differs between the sockets a NAS uses per server),
+/// with User-Name and State so that a digest names one login round. The password is not in
+/// it: the digest is stored.
+fn request_id(
+    packet: &Packet,
+    source: std::net::IpAddr,
+    user_name: &str,
+    state: Option<&[u8]>,
+) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"tessera request\0");
+    match source {
+        std::net::IpAddr::V4(a) => hash.update(a.to_ipv6_mapped().octets()),
+        std::net::IpAddr::V6(a) => hash.update(a.octets()),
+    }
+    hash.update([packet.identifier]);
+    hash.update(packet.authenticator);
+    for part in [user_name.as_bytes(), state.unwrap_or_default()] {
+        hash.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hash.update(part);
+    }
+    let digest = hash.finalize();
+    let mut id = [0u8; 16];
+    for (to, from) in id.iter_mut().zip(digest.iter()) {
+        *to = *from;
+    }
+    id
 }
 
 /// Builds and encodes the reply for an outcome: Message-Authenticator first (added by the

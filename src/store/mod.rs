@@ -1,11 +1,13 @@
 //! The token store: tokens, open challenges, counters, fail counters and the audit trail.
 //!
 //! [`Store`] is the trait the engine and the admin command line use; [`sqlite::SqliteStore`] is
-//! the implementation (a PostgreSQL one for several nodes can follow). Every operation that must
-//! not race — allocating an OTP counter, closing a challenge, moving a counter past a used
-//! value — is one atomic, durable store call, so two requests (or two nodes) can never accept
-//! the same OTP.
+//! the default implementation, [`postgres::PgStore`] the one several nodes share (issue 15);
+//! `[store] backend` picks one ([`config`], [`open`]). Every operation that must not race —
+//! allocating an OTP counter, closing a challenge, moving a counter past a used value — is one
+//! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
 
+pub mod config;
+pub mod postgres;
 pub mod seal;
 pub mod sqlite;
 
@@ -219,6 +221,39 @@ pub enum ChallengeStart {
     AlreadyEnrolled,
 }
 
+/// The request that consumes an OTP (closes a challenge or moves a counter), recorded with it
+/// by a store shared between nodes: when a NAS fails over and resends that request to another
+/// node, the other node finds it ([`Store::retransmit_of`]) and answers Access-Accept again
+/// instead of "code already used".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMark {
+    /// A digest of what identifies the request (see `radius::handler`).
+    pub digest: [u8; 16],
+    /// When it was decided (ms since the epoch).
+    pub now_ms: i64,
+}
+
+/// A token as stored: its seed still sealed (`token.seed` is empty), for `tessera store copy`,
+/// which moves sealed seeds between backends without opening or re-sealing them.
+#[derive(Debug, Clone)]
+pub struct SealedToken {
+    /// Every field but the seed.
+    pub token: Token,
+    /// The seed, sealed under the store's key with the serial as associated data.
+    pub sealed: Vec<u8>,
+}
+
+/// What `tessera store copy` moves: tokens (seeds sealed), challenges, the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    /// Every token.
+    pub tokens: Vec<SealedToken>,
+    /// Every challenge row (closed ones count toward the trigger limit).
+    pub challenges: Vec<Challenge>,
+    /// Every audit row, oldest first.
+    pub audit: Vec<AuditEntry>,
+}
+
 /// One audit row. Never holds a password or OTP.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
@@ -268,6 +303,9 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL reported an error, or none of its hosts could be reached.
+    #[error("database: {0}")]
+    Postgres(String),
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
@@ -291,6 +329,9 @@ pub enum StoreError {
         /// Why it failed (in the text: store errors reach the user as one line).
         cause: std::io::Error,
     },
+    /// `tessera store copy` found data in the target store.
+    #[error("the target store is not empty ({0}); --force replaces what it holds")]
+    NotEmpty(String),
     /// The store holds sealed seeds and the key file is gone; a new key would open none.
     #[error(
         "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
@@ -315,6 +356,27 @@ pub enum StoreError {
         /// What the store recorded, or why it does not match.
         expected: String,
     },
+}
+
+/// Opens the store `[store]` names (creating the key file when it is missing and the store
+/// holds no sealed seed), applying schema migrations.
+pub async fn open(config: &config::StoreConfig) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match &config.backend {
+        config::StoreBackend::Sqlite { path } => sqlite::open_store(path, &config.key_file),
+        config::StoreBackend::Postgres(settings) => Ok(std::sync::Arc::new(
+            postgres::PgStore::open(settings, &config.key_file).await?,
+        )),
+    }
+}
+
+/// The checks [`open`] makes, creating and changing nothing (`check-config`).
+pub async fn check(config: &config::StoreConfig) -> Result<(), StoreError> {
+    match &config.backend {
+        config::StoreBackend::Sqlite { path } => sqlite::check_store(path, &config.key_file),
+        config::StoreBackend::Postgres(settings) => {
+            postgres::check_store(settings, &config.key_file).await
+        }
+    }
 }
 
 /// The operations the engine and the admin CLI need. Each is atomic.
@@ -392,16 +454,35 @@ pub trait Store: Send + Sync {
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
     /// open (compare-and-set), then closes every row of the challenge and every older open
     /// challenge of that token, and resets the token's fail counter. Returns whether this call
-    /// closed it.
+    /// closed it. A shared store records `by` in the same transaction.
     async fn close_challenge(
         &self,
         challenge_state: &str,
         serial: &str,
+        by: Option<RequestMark>,
     ) -> Result<bool, StoreError>;
 
     /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set) and resets
-    /// the fail counter. Returns whether this call moved it: `false` means replay.
-    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError>;
+    /// the fail counter. Returns whether this call moved it: `false` means replay. A shared
+    /// store records `by` in the same statement.
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        by: Option<RequestMark>,
+    ) -> Result<bool, StoreError>;
+
+    /// The serial a request with this digest consumed an OTP for, at or after `since_ms`:
+    /// the request is a retransmit of one already accepted (by another node). A store used
+    /// by one node answers `None` without a query: that node's reply cache knows its own
+    /// requests.
+    async fn retransmit_of(
+        &self,
+        _digest: &[u8; 16],
+        _since_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
@@ -482,4 +563,12 @@ pub trait Store: Send + Sync {
 
     /// Checks the store can commit a write (health checks): answering reads is not enough.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Everything `tessera store copy` moves, seeds as sealed.
+    async fn export(&self) -> Result<Dump, StoreError>;
+
+    /// Writes `dump` in one transaction, checking that this store's key opens every seed.
+    /// Refuses ([`StoreError::NotEmpty`]) a store that holds tokens, challenges or audit rows,
+    /// unless `replace`, which deletes them (and the back-off rows) first.
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError>;
 }

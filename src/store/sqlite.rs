@@ -25,11 +25,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Store, StoreError, Token,
-    TokenKind, UserState,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
+    StoreError, Token, TokenKind, UserState,
 };
 
 mod challenge_start;
+mod copy;
 mod key_file;
 mod schema;
 
@@ -636,6 +637,8 @@ impl Store for SqliteStore {
         &self,
         challenge_state: &str,
         serial: &str,
+        // One node: its reply cache answers retransmits; nothing to record.
+        _by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
         self.call(move |conn, _| {
@@ -672,7 +675,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn consume_counter(&self, serial: &str, used: u64) -> Result<bool, StoreError> {
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        _by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         let used = to_i64(used);
         self.call_one_statement(move |conn, _| {
@@ -918,6 +926,15 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn export(&self) -> Result<Dump, StoreError> {
+        self.read(|conn, _| copy::export(conn)).await
+    }
+
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {
+        self.call(move |conn, key| copy::import(conn, key, &dump, replace))
+            .await
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {

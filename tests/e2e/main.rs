@@ -11,6 +11,7 @@ mod config;
 mod flow;
 mod identity;
 mod ldap;
+mod nodes;
 mod package;
 mod pam;
 mod radius;

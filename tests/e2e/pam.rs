@@ -60,12 +60,13 @@ impl PamService {
             .spawn()
             .expect("pamtester (scripts/test.sh installs it)");
         let shown = Arc::new(Mutex::new(String::new()));
+        let mut readers = vec![];
         for pipe in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let shown = shown.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 let mut reader = BufReader::new(pipe);
                 let mut buf = Vec::new();
                 while reader.read_until(b' ', &mut buf).unwrap_or(0) > 0 {
@@ -75,7 +76,7 @@ impl PamService {
                         .push_str(&String::from_utf8_lossy(&buf));
                     buf.clear();
                 }
-            });
+            }));
         }
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, "{password}").unwrap();
@@ -98,7 +99,10 @@ impl PamService {
         }
         drop(stdin);
         let status = child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        // Everything pamtester printed is read once its pipes close.
+        for reader in readers {
+            let _ = reader.join();
+        }
         let shown = shown.lock().unwrap().clone();
         (status.success(), shown)
     }

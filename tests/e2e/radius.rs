@@ -10,13 +10,13 @@ use tessera::radius::crypto;
 use crate::util::{SECRET, Server, Setup, quote, radclient};
 
 /// A raw client for what radclient cannot do (resending identical bytes, garbage).
-struct RawClient {
+pub(crate) struct RawClient {
     socket: UdpSocket,
     server: SocketAddr,
 }
 
 impl RawClient {
-    fn new(server: SocketAddr) -> RawClient {
+    pub(crate) fn new(server: SocketAddr) -> RawClient {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(3)))
@@ -24,7 +24,7 @@ impl RawClient {
         RawClient { socket, server }
     }
 
-    fn access_request(
+    pub(crate) fn access_request(
         id: u8,
         user: &str,
         password: &str,
@@ -70,11 +70,16 @@ impl RawClient {
         )
     }
 
-    fn send(&self, bytes: &[u8]) {
+    /// How long [`RawClient::receive`] waits (3 s unless set).
+    pub(crate) fn set_timeout(&self, timeout: Duration) {
+        self.socket.set_read_timeout(Some(timeout)).unwrap();
+    }
+
+    pub(crate) fn send(&self, bytes: &[u8]) {
         self.socket.send_to(bytes, self.server).unwrap();
     }
 
-    fn receive(&self) -> Option<Vec<u8>> {
+    pub(crate) fn receive(&self) -> Option<Vec<u8>> {
         let mut buf = [0u8; 4096];
         match self.socket.recv_from(&mut buf) {
             Ok((n, _)) => Some(buf[..n].to_vec()),

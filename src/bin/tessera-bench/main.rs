@@ -25,10 +25,11 @@ struct Args {
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
     /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size.
+    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes (the last two start their own
+    /// PostgreSQL).
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size"
+        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -165,6 +166,8 @@ fn main() -> ExitCode {
                     scenarios::hotp_vs_freeradius(&knobs).await
                 }
                 "challenge-flow" => scenarios::challenge_flow(&knobs, false).await,
+                "hotp-one-round-pg" => scenarios::hotp_one_round_pg(&knobs, 1).await,
+                "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(&knobs, 2).await,
                 "slow-gateway" => scenarios::challenge_flow(&knobs, true).await,
                 "store-size" => {
                     let small = scenarios::hotp_one_round(&knobs, 1_000, "store-size-1k").await;
@@ -201,6 +204,18 @@ fn main() -> ExitCode {
         println!(
             "\nhotp-one-round / freeradius-pap = {:.2} (target >= 0.70)",
             ours / reference
+        );
+    }
+    if let (Some(pg), Some(sqlite)) = (rate("hotp-one-round-pg"), rate("hotp-one-round")) {
+        println!(
+            "hotp-one-round-pg / hotp-one-round = {:.2} (target >= 0.50)",
+            pg / sqlite
+        );
+    }
+    if let (Some(two), Some(one)) = (rate("hotp-one-round-pg-2-nodes"), rate("hotp-one-round-pg")) {
+        println!(
+            "hotp-one-round-pg 2 nodes / 1 node = {:.2} (target >= 1.00)",
+            two / one
         );
     }
     if let (Some(small), Some(large)) = (rate("store-size-1k"), rate("store-size-large")) {

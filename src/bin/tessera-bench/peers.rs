@@ -364,3 +364,139 @@ index uid eq
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A PostgreSQL cluster for the `-pg` scenarios: `initdb` into a temporary directory and
+/// `pg_ctl` on a free loopback port, as the `postgres` OS user when we are root (PostgreSQL
+/// refuses root). Durable like production (fsync on), trust authentication on loopback.
+/// Stopped (`-m immediate`) when dropped.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Creates and starts a cluster with role and database `tessera`.
+    pub fn start() -> Result<Postgres, String> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("PostgreSQL is not installed (/usr/lib/postgresql: {e})"))?
+            .flatten()
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+                Some((version, e.path().join("bin")))
+            })
+            .max()
+            .map(|(_, bin)| bin)
+            .ok_or("PostgreSQL is not installed")?;
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-bench-pg")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = free_udp_port().map_err(|e| e.to_string())?;
+        let pg = Postgres { dir, bin, port };
+        if is_root() {
+            pg.check(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg("postgres:postgres")
+                    .arg(pg.dir.path()),
+            )?;
+        }
+        let data = pg.dir.path().join("data");
+        pg.check(pg.command("initdb").arg("-D").arg(&data).args([
+            "-U",
+            "tessera",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]))?;
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            pg.dir.path().display()
+        );
+        pg.check(
+            pg.command("pg_ctl")
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(pg.dir.path().join("server.log"))
+                .args(["-o", &options, "-w", "start"]),
+        )?;
+        pg.check(pg.command("createdb").arg("-h").arg(pg.dir.path()).args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "tessera",
+            "tessera",
+        ]))?;
+        Ok(pg)
+    }
+
+    /// The `[store]` keys of a node on this cluster, with `key_file`.
+    pub fn store_keys(&self, key_file: &Path) -> String {
+        format!(
+            "backend = \"postgresql\"\nurl = \"{}\"\nkey_file = \"{}\"\npool_size = 32\n",
+            self.url(),
+            key_file.display()
+        )
+    }
+
+    /// The URL (loopback, no TLS).
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://tessera@127.0.0.1:{}/tessera?sslmode=disable",
+            self.port
+        )
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let binary = self.bin.join(program);
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        }
+    }
+
+    fn check(&self, command: &mut Command) -> Result<(), String> {
+        let out = command
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("{command:?}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{command:?} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}

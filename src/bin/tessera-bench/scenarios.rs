@@ -133,20 +133,26 @@ const USERS_FILE_REALM: &str = "[directory.local]\ntype = \"users_file\"\npath =
 
 /// Writes a tessera config for the protocol scenarios into `dir`.
 fn tessera_config(dir: &Path, extra: &str) -> std::io::Result<PathBuf> {
-    tessera_config_with(dir, USERS_FILE_REALM, extra)
+    tessera_config_with(dir, USERS_FILE_REALM, extra, SQLITE_STORE)
 }
 
+/// The `[store]` keys of the SQLite scenarios.
+const SQLITE_STORE: &str = "path = \"tessera.db\"\nkey_file = \"tessera.key\"\n";
+
 /// Writes a tessera config with the given directories and realms.
-fn tessera_config_with(dir: &Path, directories: &str, extra: &str) -> std::io::Result<PathBuf> {
+fn tessera_config_with(
+    dir: &Path,
+    directories: &str,
+    extra: &str,
+    store: &str,
+) -> std::io::Result<PathBuf> {
     std::fs::write(dir.join("users.toml"), "")?;
     let config = format!(
         r#"[server]
 listen = ["127.0.0.1:0"]
 
 [store]
-path = "tessera.db"
-key_file = "tessera.key"
-
+{store}
 [[client]]
 address = "127.0.0.1"
 secret = "{SECRET}"
@@ -216,37 +222,140 @@ async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, 
             SealKey::load_or_create(&dir.path().join("tessera.key")).map_err(|e| e.to_string())?;
         let store =
             SqliteStore::open(&dir.path().join("tessera.db"), key).map_err(|e| e.to_string())?;
-        let mut batch = Vec::with_capacity(20_000);
-        for i in 0..tokens {
-            batch.push(Token {
-                serial: format!("OATHB{i:08}"),
-                kind: TokenKind::Hotp,
-                user: format!("u{i}"),
-                realm: "local".into(),
-                seed: Secret::new(seed(i)),
-                counter: 0,
-                digits: 6,
-                pin_hash: None,
-                phone: None,
-                email: None,
-                active: true,
-                fail_count: 0,
-                max_fail: 10,
-                last_fail_at: None,
-                description: "benchmark".into(),
-                created_at: 0,
-                owner_id: None,
-                autoenrolled: false,
-            });
-            if batch.len() == 20_000 || i + 1 == tokens {
-                store
-                    .insert_tokens(std::mem::take(&mut batch))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
+        insert_hotp_tokens(&store, tokens).await?;
     }
     peers::start_tessera(&knobs.tessera, dir, &config)
+}
+
+/// Stores `tokens` HOTP tokens `u0` … in batches.
+async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), String> {
+    let mut batch = Vec::with_capacity(20_000);
+    for i in 0..tokens {
+        batch.push(Token {
+            serial: format!("OATHB{i:08}"),
+            kind: TokenKind::Hotp,
+            user: format!("u{i}"),
+            realm: "local".into(),
+            seed: Secret::new(seed(i)),
+            counter: 0,
+            digits: 6,
+            pin_hash: None,
+            phone: None,
+            email: None,
+            active: true,
+            fail_count: 0,
+            max_fail: 10,
+            last_fail_at: None,
+            description: "benchmark".into(),
+            created_at: 0,
+            owner_id: None,
+            autoenrolled: false,
+        });
+        if batch.len() == 20_000 || i + 1 == tokens {
+            store
+                .insert_tokens(std::mem::take(&mut batch))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// `hotp-one-round-pg` (one node) and `hotp-one-round-pg-2-nodes`: `hotp-one-round` with the
+/// tokens in PostgreSQL, the virtual users split evenly over `nodes` tessera processes that
+/// share it (and one key file).
+pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, String> {
+    use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
+    let pg = peers::Postgres::start()?;
+    let shared = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let key_file = shared.path().join("tessera.key");
+    SealKey::load_or_create(&key_file).map_err(|e| e.to_string())?;
+    {
+        let store = tessera::store::open(&StoreConfig {
+            backend: StoreBackend::Postgres(PgSettings {
+                url: pg.url(),
+                password_file: None,
+                pool_size: 4,
+                statement_timeout: 60,
+                ca_file: None,
+            }),
+            key_file: key_file.clone(),
+            audit_days: 90,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        insert_hotp_tokens(store.as_ref(), knobs.users).await?;
+    }
+    let mut servers = vec![];
+    for _ in 0..nodes.clamp(1, 2) {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let config = tessera_config_with(
+            dir.path(),
+            USERS_FILE_REALM,
+            "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
+            &pg.store_keys(&key_file),
+        )
+        .map_err(|e| e.to_string())?;
+        servers.push(peers::start_tessera(&knobs.tessera, dir, &config)?);
+    }
+    let mut groups: Vec<Vec<HotpUser>> = (0..servers.len()).map(|_| vec![]).collect();
+    for (i, vu) in hotp_users(knobs.users, knobs.concurrency)
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(group) = groups.get_mut(i % servers.len()) {
+            group.push(vu);
+        }
+    }
+    if !knobs.warmup.is_zero() {
+        groups = run_split(&servers, groups, knobs.warmup).await?.0;
+    }
+    let (_, result) = run_split(&servers, groups, knobs.duration).await?;
+    let name = if servers.len() == 1 {
+        "hotp-one-round-pg"
+    } else {
+        "hotp-one-round-pg-2-nodes"
+    };
+    let first = servers.first().ok_or("no server")?;
+    Ok(vec![row(
+        name,
+        knobs.users,
+        format!("{} VUs", knobs.concurrency),
+        &result,
+        accepts(&result),
+        first,
+    )])
+}
+
+/// Runs each group of virtual users against its server at the same time (one or two), and
+/// merges the results: samples together, the longest wall time, CPU time summed.
+async fn run_split(
+    servers: &[Peer],
+    mut groups: Vec<Vec<HotpUser>>,
+    duration: Duration,
+) -> Result<(Vec<Vec<HotpUser>>, RunResult), String> {
+    match (servers, groups.len()) {
+        ([one], 1) => {
+            let group = groups.pop().unwrap_or_default();
+            let (users, result) = run_on(one, group, duration, None).await?;
+            Ok((vec![users], result))
+        }
+        ([a, b], 2) => {
+            let (gb, ga) = (
+                groups.pop().unwrap_or_default(),
+                groups.pop().unwrap_or_default(),
+            );
+            let (ra, rb) =
+                tokio::join!(run_on(a, ga, duration, None), run_on(b, gb, duration, None));
+            let ((ua, mut merged), (ub, other)) = (ra?, rb?);
+            merged.samples.extend(other.samples);
+            merged.elapsed = merged.elapsed.max(other.elapsed);
+            merged.retransmits += other.retransmits;
+            merged.server_cpu = merged.server_cpu.zip(other.server_cpu).map(|(x, y)| x + y);
+            Ok((vec![ua, ub], merged))
+        }
+        _ => Err("one or two servers, one group each".into()),
+    }
 }
 
 /// Warm-up (unmeasured), then a measured run, with the same virtual users.
@@ -517,8 +626,8 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
          [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
          [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n"
     );
-    let config =
-        tessera_config_with(dir.path(), &directories, &extra).map_err(|e| e.to_string())?;
+    let config = tessera_config_with(dir.path(), &directories, &extra, SQLITE_STORE)
+        .map_err(|e| e.to_string())?;
     let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
 
     let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)

@@ -121,16 +121,16 @@ async fn challenge_life_cycle() {
     assert_eq!(store.token("LSSM1").await.unwrap().unwrap().fail_count, 1);
 
     // Answering the newer challenge closes the older one too, and only once.
-    assert!(store.close_challenge("s2", "LSSM1").await.unwrap());
-    assert!(!store.close_challenge("s2", "LSSM1").await.unwrap());
-    assert!(!store.close_challenge("s1", "LSSM1").await.unwrap());
+    assert!(store.close_challenge("s2", "LSSM1", None).await.unwrap());
+    assert!(!store.close_challenge("s2", "LSSM1", None).await.unwrap());
+    assert!(!store.close_challenge("s1", "LSSM1", None).await.unwrap());
     let t = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!((t.counter, t.fail_count), (2, 0));
 
     // HOTP-style consumption is a compare-and-set.
-    assert!(store.consume_counter("LSSM1", 5).await.unwrap());
-    assert!(!store.consume_counter("LSSM1", 5).await.unwrap());
-    assert!(!store.consume_counter("LSSM1", 3).await.unwrap());
+    assert!(store.consume_counter("LSSM1", 5, None).await.unwrap());
+    assert!(!store.consume_counter("LSSM1", 5, None).await.unwrap());
+    assert!(!store.consume_counter("LSSM1", 3, None).await.unwrap());
 
     assert!(store.delete_token("LSSM1").await.unwrap());
     assert!(store.challenge("s1").await.unwrap().is_empty());

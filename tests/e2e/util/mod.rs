@@ -8,6 +8,7 @@
 
 pub mod freeradius;
 pub mod peers;
+pub mod postgres;
 pub mod slapd;
 
 use std::io::{BufRead, BufReader, Write};
@@ -92,6 +93,8 @@ pub struct Setup {
     pub listen: Vec<String>,
     /// Further sections appended to the config (e.g. `[metrics]`).
     pub extra: String,
+    /// The `[store]` keys. Default: SQLite in the server's directory.
+    pub store: String,
 }
 
 impl Default for Setup {
@@ -110,6 +113,7 @@ impl Default for Setup {
                 .into(),
             listen: vec!["127.0.0.1:0".into()],
             extra: String::new(),
+            store: "path = \"tessera.db\"\nkey_file = \"tessera.key\"\n".into(),
         }
     }
 }
@@ -141,9 +145,7 @@ pub fn write_config(dir: &Path, setup: &Setup) -> PathBuf {
 listen = [{listen}]
 
 [store]
-path = "tessera.db"
-key_file = "tessera.key"
-
+{store}
 {clients}
 {directories}
 {providers}
@@ -158,6 +160,7 @@ key_file = "tessera.key"
         policies = setup.policies,
         auth = setup.auth,
         extra = setup.extra,
+        store = setup.store,
     );
     let path = dir.join("tessera.toml");
     std::fs::write(&path, config).expect("write config");

@@ -1,0 +1,186 @@
+//! `tessera store copy` on PostgreSQL: every token with its seed as sealed, every challenge
+//! and audit row out ([`export`]); and in ([`import`]), in one transaction, refusing a
+//! database that holds anything unless told to replace it.
+
+use deadpool_postgres::GenericClient;
+
+use super::super::seal::SealKey;
+use super::super::{AuditEntry, Dump, SealedToken, StoreError, Token, TokenKind};
+use super::{
+    CHALLENGE_COLUMNS, INSERT_AUDIT, INSERT_TOKEN, audit_params, challenge_from_row, query, schema,
+    to_i32, to_i64, to_u32, to_u64,
+};
+use crate::secret::Secret;
+
+/// Reads everything out.
+pub(super) async fn export(c: &impl GenericClient) -> Result<Dump, StoreError> {
+    let rows = query(
+        c,
+        concat!("SELECT ", token_columns!(), " FROM tokens ORDER BY serial"),
+        &[],
+    )
+    .await?;
+    let mut tokens = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = r.try_get(1)?;
+        tokens.push(SealedToken {
+            sealed: r.try_get(4)?,
+            token: Token {
+                serial: r.try_get(0)?,
+                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
+                user: r.try_get(2)?,
+                realm: r.try_get(3)?,
+                seed: Secret::new(Vec::new()),
+                counter: to_u64(r.try_get(5)?),
+                digits: to_u32(r.try_get(6)?),
+                pin_hash: r.try_get(7)?,
+                phone: r.try_get(8)?,
+                email: r.try_get(9)?,
+                active: r.try_get(10)?,
+                fail_count: to_u32(r.try_get(11)?),
+                max_fail: to_u32(r.try_get(12)?),
+                last_fail_at: r.try_get(13)?,
+                description: r.try_get(14)?,
+                created_at: r.try_get(15)?,
+                owner_id: r.try_get(16)?,
+                autoenrolled: r.try_get(17)?,
+            },
+        });
+    }
+    let challenges = query(
+        c,
+        &format!("SELECT {CHALLENGE_COLUMNS} FROM challenges ORDER BY created_at, state, serial"),
+        &[],
+    )
+    .await?
+    .iter()
+    .map(challenge_from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    let audit = query(
+        c,
+        "SELECT time, client, username, realm, serial, action, result, reason FROM audit \
+         ORDER BY id",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(AuditEntry {
+            time: r.try_get(0)?,
+            client: r.try_get(1)?,
+            user: r.try_get(2)?,
+            realm: r.try_get(3)?,
+            serial: r.try_get(4)?,
+            action: r.try_get(5)?,
+            result: r.try_get(6)?,
+            reason: r.try_get(7)?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Dump {
+        tokens,
+        challenges,
+        audit,
+    })
+}
+
+/// Writes a dump inside the caller's transaction (see [`super::super::Store::import`]).
+pub(super) async fn import(
+    c: &impl GenericClient,
+    key: &SealKey,
+    name: &str,
+    dump: &Dump,
+    replace: bool,
+) -> Result<(), StoreError> {
+    let row = query(
+        c,
+        "SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM challenges), \
+         (SELECT COUNT(*) FROM audit)",
+        &[],
+    )
+    .await?;
+    let held: (i64, i64, i64) = match row.first() {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
+        None => (0, 0, 0),
+    };
+    if held != (0, 0, 0) {
+        if !replace {
+            return Err(StoreError::NotEmpty(format!(
+                "{} tokens, {} challenge rows, {} audit rows",
+                held.0, held.1, held.2
+            )));
+        }
+        c.batch_execute(
+            "DELETE FROM challenges; DELETE FROM tokens; DELETE FROM audit; \
+             DELETE FROM login_failures; DELETE FROM answered;",
+        )
+        .await?;
+    }
+    let recorded = schema::claim_key(c, key).await?;
+    if recorded != key.fingerprint() {
+        return Err(StoreError::KeyMismatch {
+            key_file: String::new(),
+            db: name.to_string(),
+            found: key.fingerprint().to_string(),
+            expected: format!("fingerprint {recorded}"),
+        });
+    }
+    let insert = c.prepare_cached(INSERT_TOKEN).await?;
+    for SealedToken { token: t, sealed } in &dump.tokens {
+        // Nothing is re-sealed: the seed must open under this store's key as it is.
+        key.open(sealed, &t.serial)?;
+        c.execute(
+            &insert,
+            &[
+                &t.serial,
+                &t.kind.as_str(),
+                &t.user,
+                &t.realm,
+                sealed,
+                &to_i64(t.counter),
+                &to_i32(t.digits),
+                &t.pin_hash,
+                &t.phone,
+                &t.email,
+                &t.active,
+                &to_i32(t.fail_count),
+                &to_i32(t.max_fail),
+                &t.last_fail_at,
+                &t.description,
+                &t.created_at,
+                &t.owner_id,
+                &t.autoenrolled,
+            ],
+        )
+        .await?;
+    }
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO challenges \
+             (state, serial, username, realm, counter, created_at, expires_at, open, delivered) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .await?;
+    for ch in &dump.challenges {
+        c.execute(
+            &insert,
+            &[
+                &ch.state,
+                &ch.serial,
+                &ch.user,
+                &ch.realm,
+                &to_i64(ch.counter),
+                &ch.created_at,
+                &ch.expires_at,
+                &ch.open,
+                &ch.delivered,
+            ],
+        )
+        .await?;
+    }
+    let insert = c.prepare_cached(INSERT_AUDIT).await?;
+    for entry in &dump.audit {
+        c.execute(&insert, &audit_params(entry)).await?;
+    }
+    Ok(())
+}

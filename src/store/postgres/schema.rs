@@ -1,0 +1,236 @@
+//! The PostgreSQL schema, its migrations, and the cluster's one seed key.
+//!
+//! Migrations are versioned (`meta.schema_version`), applied at start one version per
+//! transaction, under an advisory lock so two nodes starting together do not both apply
+//! one; a database written by a newer tessera is refused. The PostgreSQL schema has its own
+//! numbering: version 1 holds everything SQLite's versions 1–4 do.
+//!
+//! The key: every node must seal with the same key file. The key's fingerprint is recorded
+//! when the store is first opened (not only with the first seed, as for SQLite: two nodes
+//! with different keys could otherwise each start on an empty database), and a node whose
+//! key file differs refuses to start.
+
+use deadpool_postgres::GenericClient;
+
+use super::super::StoreError;
+use super::super::seal::SealKey;
+
+/// Serialises migrations and the key check between nodes (`pg_advisory_xact_lock`).
+pub(super) const SCHEMA_LOCK: i64 = 0x7465_7373_6572_6101;
+
+/// Version 1: tokens (one autoenrolled token per identity, as a constraint), challenges
+/// (pending until delivered; times in ms), the per-identity back-off, the audit, facts about
+/// the store (`meta`), and the requests that consumed an OTP (`answered`: a digest of the
+/// request, the token, when), so a retransmit to another node gets the same answer; and the
+/// re-authentication grace (`grace`).
+const SCHEMA_V1: &str = "
+CREATE TABLE tokens (
+    serial       TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    username     TEXT NOT NULL,
+    realm        TEXT NOT NULL,
+    seed         BYTEA NOT NULL,
+    counter      BIGINT NOT NULL DEFAULT 0,
+    digits       INTEGER NOT NULL DEFAULT 6,
+    pin_hash     TEXT,
+    phone        TEXT,
+    email        TEXT,
+    active       BOOLEAN NOT NULL DEFAULT TRUE,
+    fail_count   INTEGER NOT NULL DEFAULT 0,
+    max_fail     INTEGER NOT NULL DEFAULT 10,
+    last_fail_at BIGINT,
+    description  TEXT NOT NULL DEFAULT '',
+    created_at   BIGINT NOT NULL,
+    owner_id     TEXT,
+    autoenrolled BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE INDEX tokens_by_user ON tokens (username, realm);
+CREATE UNIQUE INDEX one_autoenrolled_token ON tokens (username, realm) WHERE autoenrolled;
+CREATE TABLE challenges (
+    state      TEXT NOT NULL,
+    serial     TEXT NOT NULL REFERENCES tokens (serial) ON DELETE CASCADE,
+    username   TEXT NOT NULL,
+    realm      TEXT NOT NULL,
+    counter    BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    open       BOOLEAN NOT NULL DEFAULT TRUE,
+    delivered  BOOLEAN NOT NULL DEFAULT FALSE,
+    PRIMARY KEY (state, serial)
+);
+CREATE INDEX challenges_by_user ON challenges (username, realm, created_at);
+CREATE INDEX challenges_by_serial ON challenges (serial, open);
+CREATE TABLE login_failures (
+    username        TEXT NOT NULL,
+    realm           TEXT NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_failure_ms BIGINT NOT NULL,
+    PRIMARY KEY (username, realm)
+);
+CREATE INDEX login_failures_by_time ON login_failures (last_failure_ms);
+CREATE TABLE audit (
+    id     BIGSERIAL PRIMARY KEY,
+    time   BIGINT NOT NULL,
+    client TEXT NOT NULL,
+    username TEXT NOT NULL,
+    realm  TEXT NOT NULL,
+    serial TEXT,
+    action TEXT NOT NULL,
+    result TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (time);
+CREATE TABLE answered (
+    digest BYTEA PRIMARY KEY,
+    serial TEXT NOT NULL,
+    at_ms  BIGINT NOT NULL
+);
+CREATE INDEX answered_by_time ON answered (at_ms);
+CREATE TABLE grace (
+    username TEXT NOT NULL,
+    realm    TEXT NOT NULL,
+    client   TEXT NOT NULL,
+    station  TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (username, realm, client, station)
+);
+";
+
+/// The schema version this build writes.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+/// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )
+    .await?;
+    let version = schema_version(&tx).await?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this tessera's \
+             ({SCHEMA_VERSION}): upgrade tessera"
+        )));
+    }
+    tx.commit().await?;
+    for (to, sql) in [(1, SCHEMA_V1)] {
+        if version < to {
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+                .await?;
+            // Another node may have applied it while we waited for the lock.
+            if schema_version(&tx).await? >= to {
+                continue;
+            }
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', $1) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&to.to_string()],
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(version = to, "PostgreSQL schema migrated");
+        }
+    }
+    Ok(())
+}
+
+/// The recorded schema version (0 for a new database).
+pub(super) async fn schema_version(client: &impl GenericClient) -> Result<i64, StoreError> {
+    let has_meta: bool = client
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+        .await?
+        .try_get(0)?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let row = client
+        .query_opt("SELECT value FROM meta WHERE name = 'schema_version'", &[])
+        .await?;
+    match row {
+        None => Ok(0),
+        Some(row) => {
+            let text: String = row.try_get(0)?;
+            text.parse()
+                .map_err(|_| StoreError::Corrupt(format!("schema_version {text:?}")))
+        }
+    }
+}
+
+/// What the database says about the cluster's key.
+pub(super) enum KeyState {
+    /// Nothing recorded and nothing sealed: any key will do (and is recorded).
+    Unclaimed,
+    /// The recorded fingerprint (or, if none, a sealed seed to try a key on).
+    Claimed {
+        /// The recorded fingerprint.
+        fingerprint: Option<String>,
+        /// (serial, sealed seed) of one token.
+        sample: Option<(String, Vec<u8>)>,
+    },
+}
+
+/// Reads the key state (tables may not exist yet: `check-config` on a new database).
+pub(super) async fn key_state(client: &impl GenericClient) -> Result<KeyState, StoreError> {
+    if schema_version(client).await? == 0 {
+        return Ok(KeyState::Unclaimed);
+    }
+    let fingerprint = client
+        .query_opt("SELECT value FROM meta WHERE name = 'key_fingerprint'", &[])
+        .await?
+        .map(|r| r.try_get::<_, String>(0))
+        .transpose()?;
+    let sample = client
+        .query_opt("SELECT serial, seed FROM tokens LIMIT 1", &[])
+        .await?
+        .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()?;
+    Ok(match (fingerprint, sample) {
+        (None, None) => KeyState::Unclaimed,
+        (fingerprint, sample) => KeyState::Claimed {
+            fingerprint,
+            sample,
+        },
+    })
+}
+
+/// Whether `key` is the cluster's key: `Ok(None)` when it is, `Ok(Some(expected))` when not.
+pub(super) fn mismatch(state: &KeyState, key: &SealKey) -> Option<String> {
+    match state {
+        KeyState::Unclaimed => None,
+        KeyState::Claimed {
+            fingerprint: Some(recorded),
+            ..
+        } if recorded == key.fingerprint() => None,
+        KeyState::Claimed {
+            fingerprint: Some(recorded),
+            ..
+        } => Some(format!("fingerprint {recorded}")),
+        KeyState::Claimed {
+            fingerprint: None,
+            sample: Some((serial, seed)),
+        } if key.open(seed, serial).is_err() => Some(format!(
+            "no fingerprint recorded; token {serial} does not open"
+        )),
+        KeyState::Claimed { .. } => None,
+    }
+}
+
+/// Records `key` as the cluster's key unless one is recorded; returns the recorded one.
+pub(super) async fn claim_key(
+    client: &impl GenericClient,
+    key: &SealKey,
+) -> Result<String, StoreError> {
+    let row = client
+        .query_one(
+            "INSERT INTO meta (name, value) VALUES ('key_fingerprint', $1) \
+             ON CONFLICT (name) DO UPDATE SET value = meta.value RETURNING value",
+            &[&key.fingerprint()],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}

@@ -1,0 +1,157 @@
+//! `tessera store copy` on SQLite: every token with its seed as sealed, every challenge and
+//! audit row out ([`export`]); and in ([`import`]), in the job's savepoint, refusing a store
+//! that holds anything unless told to replace it.
+
+use rusqlite::{Connection, params};
+
+use super::super::seal::SealKey;
+use super::super::{AuditEntry, Dump, SealedToken, StoreError, Token, TokenKind};
+use super::{
+    CHALLENGE_COLUMNS, challenge_from_row, insert_audit, record_fingerprint, to_i64, to_u64,
+};
+use crate::secret::Secret;
+
+const COLUMNS: &str = "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, \
+                       active, fail_count, max_fail, last_fail_at, description, created_at, \
+                       owner_id, autoenrolled";
+
+/// Reads everything out.
+pub(super) fn export(conn: &Connection) -> Result<Dump, StoreError> {
+    let mut tokens = vec![];
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM tokens ORDER BY serial"))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(1)?;
+        tokens.push(SealedToken {
+            sealed: r.get(4)?,
+            token: Token {
+                serial: r.get(0)?,
+                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
+                user: r.get(2)?,
+                realm: r.get(3)?,
+                seed: Secret::new(Vec::new()),
+                counter: to_u64(r.get(5)?),
+                digits: r.get(6)?,
+                pin_hash: r.get(7)?,
+                phone: r.get(8)?,
+                email: r.get(9)?,
+                active: r.get(10)?,
+                fail_count: r.get(11)?,
+                max_fail: r.get(12)?,
+                last_fail_at: r.get(13)?,
+                description: r.get(14)?,
+                created_at: r.get(15)?,
+                owner_id: r.get(16)?,
+                autoenrolled: r.get(17)?,
+            },
+        });
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CHALLENGE_COLUMNS} FROM challenges ORDER BY created_at, state, serial"
+    ))?;
+    let challenges = stmt
+        .query_map([], challenge_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT time, client, user, realm, serial, action, result, reason FROM audit ORDER BY id",
+    )?;
+    let audit = stmt
+        .query_map([], |r| {
+            Ok(AuditEntry {
+                time: r.get(0)?,
+                client: r.get(1)?,
+                user: r.get(2)?,
+                realm: r.get(3)?,
+                serial: r.get(4)?,
+                action: r.get(5)?,
+                result: r.get(6)?,
+                reason: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Dump {
+        tokens,
+        challenges,
+        audit,
+    })
+}
+
+/// Writes a dump (see [`super::super::Store::import`]).
+pub(super) fn import(
+    conn: &Connection,
+    key: &SealKey,
+    dump: &Dump,
+    replace: bool,
+) -> Result<(), StoreError> {
+    let held: (i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM challenges), \
+         (SELECT COUNT(*) FROM audit)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    if held != (0, 0, 0) {
+        if !replace {
+            return Err(StoreError::NotEmpty(format!(
+                "{} tokens, {} challenge rows, {} audit rows",
+                held.0, held.1, held.2
+            )));
+        }
+        conn.execute_batch(
+            "DELETE FROM challenges; DELETE FROM tokens; DELETE FROM audit; \
+             DELETE FROM login_failures;",
+        )?;
+    }
+    let mut insert = conn.prepare(&format!(
+        "INSERT INTO tokens ({COLUMNS}) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+    ))?;
+    for SealedToken { token: t, sealed } in &dump.tokens {
+        // Nothing is re-sealed: the seed must open under this store's key as it is.
+        key.open(sealed, &t.serial)?;
+        insert.execute(params![
+            t.serial,
+            t.kind.as_str(),
+            t.user,
+            t.realm,
+            sealed,
+            to_i64(t.counter),
+            t.digits,
+            t.pin_hash,
+            t.phone,
+            t.email,
+            t.active,
+            t.fail_count,
+            t.max_fail,
+            t.last_fail_at,
+            t.description,
+            t.created_at,
+            t.owner_id,
+            t.autoenrolled
+        ])?;
+    }
+    if !dump.tokens.is_empty() {
+        record_fingerprint(conn, key)?;
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO challenges \
+         (state, serial, user, realm, counter, created_at, expires_at, open, delivered) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for c in &dump.challenges {
+        insert.execute(params![
+            c.state,
+            c.serial,
+            c.user,
+            c.realm,
+            to_i64(c.counter),
+            c.created_at,
+            c.expires_at,
+            c.open,
+            c.delivered
+        ])?;
+    }
+    for entry in &dump.audit {
+        insert_audit(conn, entry)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,840 @@
+//! Several tessera nodes on one PostgreSQL (issue 15): two real tessera processes with the
+//! same config and key file, on their own ports on 127.0.0.1, sharing a real PostgreSQL
+//! cluster started for the test. Any node answers any round; every race (the same code at
+//! both nodes, first logins at both nodes) is decided by the database; a node that dies or a
+//! database that goes away costs logins, never an Accept without a commit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tessera::otp::hotp;
+
+use tessera::radius::codec::{AttributeType, Code, Packet};
+use tessera::radius::crypto;
+
+use crate::radius::RawClient;
+use crate::util::postgres::{PASSWORD, Postgres};
+use crate::util::{Reply, SECRET, Server, Setup, radclient, run_cli, write_config};
+
+/// RFC 4226's test seed, hex and raw.
+const SEED_HEX: &str = "3132333435363738393031323334353637383930";
+const SEED: &[u8] = b"12345678901234567890";
+
+/// A database, the files every node shares (key file, password file), and two nodes.
+struct Cluster {
+    pg: Postgres,
+    shared: tempfile::TempDir,
+    a: Server,
+    b: Server,
+}
+
+/// The `[store]` keys of a node on `pg`, with its files in `shared`.
+fn store_keys(pg: &Postgres, shared: &Path) -> String {
+    format!(
+        "backend = \"postgresql\"\nurl = \"{}\"\npassword_file = \"{}\"\nkey_file = \"{}\"\npool_size = 8\n",
+        pg.url(),
+        shared.join("pg.password").display(),
+        shared.join("tessera.key").display()
+    )
+}
+
+impl Cluster {
+    /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics.
+    fn start(setup: Setup) -> Cluster {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().expect("tempdir");
+        std::fs::write(shared.path().join("pg.password"), format!("{PASSWORD}\n"))
+            .expect("write password file");
+        let setup = Setup {
+            store: store_keys(&pg, shared.path()),
+            extra: format!("{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n", setup.extra),
+            ..setup
+        };
+        // A makes the key file and claims the database; B reads the same file.
+        let a = Server::start_with(&setup);
+        let b = Server::start_with(&setup);
+        Cluster { pg, shared, a, b }
+    }
+
+    /// Every message either node sent.
+    fn messages(&self) -> usize {
+        self.a.spool().len() + self.b.spool().len()
+    }
+}
+
+fn otp_policy() -> Setup {
+    Setup {
+        policies: "[[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=2\"\n"
+            .into(),
+        auth: "max_fail = 1000\n".into(),
+        ..Setup::default()
+    }
+}
+
+/// Polls `probe` until it is true, for at most `limit`; says whether it became true.
+fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if probe() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn issue_15_round_one_on_a_round_two_on_b() {
+    let cluster = Cluster::start(Setup::default());
+    let first = cluster.a.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    let otp = cluster.a.last_otp();
+    cluster
+        .b
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+    // The same code again, on either node: the challenge is closed.
+    cluster
+        .a
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Reject");
+    cluster
+        .b
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Reject");
+    // One token, made by A, seen by B's admin command too.
+    let (code, list, err) = cluster.b.cli(&["token", "list", "--user", "alice"], "");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        list.lines().filter(|l| l.contains("LSSM")).count(),
+        1,
+        "{list}"
+    );
+    // The database password is in no log and no URL shown.
+    for server in [&cluster.a, &cluster.b] {
+        assert!(!server.log_text().contains(PASSWORD));
+    }
+}
+
+#[test]
+fn issue_15_the_same_hotp_code_at_both_nodes_is_accepted_once() {
+    let cluster = Cluster::start(otp_policy());
+    let (code, _, err) = cluster.a.cli(
+        &[
+            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (a, b) = (cluster.a.addr, cluster.b.addr);
+    for counter in 0..50u64 {
+        let otp = hotp(SEED, counter, 6);
+        let attrs = |otp: &str| {
+            vec![
+                ("User-Name".to_string(), "\"alice\"".to_string()),
+                ("User-Password".to_string(), format!("\"{otp}\"")),
+                ("Message-Authenticator".to_string(), "0x00".to_string()),
+            ]
+        };
+        let replies: Vec<Reply> = std::thread::scope(|s| {
+            let ask = |addr| {
+                let attrs = attrs(&otp);
+                s.spawn(move || {
+                    let attrs: Vec<(&str, &str)> = attrs
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    radclient(addr, SECRET, &attrs)
+                })
+            };
+            let (to_a, to_b) = (ask(a), ask(b));
+            vec![to_a.join().unwrap(), to_b.join().unwrap()]
+        });
+        let accepts = replies.iter().filter(|r| r.code == "Access-Accept").count();
+        let rejects = replies.iter().filter(|r| r.code == "Access-Reject").count();
+        assert_eq!(
+            (accepts, rejects),
+            (1, 1),
+            "counter {counter}: {:?}",
+            replies.iter().map(|r| &r.code).collect::<Vec<_>>()
+        );
+    }
+    let (_, list, _) = cluster
+        .a
+        .cli(&["token", "list", "--user", "alice", "--json"], "");
+    let value: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(value[0]["counter"], 50, "{list}");
+}
+
+#[test]
+fn issue_15_parallel_first_logins_at_both_nodes_make_one_token_and_one_message() {
+    let cluster = Cluster::start(Setup::default());
+    let (a, b) = (cluster.a.addr, cluster.b.addr);
+    let replies: Vec<Reply> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let addr = if i % 2 == 0 { a } else { b };
+                s.spawn(move || {
+                    radclient(
+                        addr,
+                        SECRET,
+                        &[
+                            ("User-Name", "\"alice\""),
+                            ("User-Password", "\"wonderland\""),
+                            ("Message-Authenticator", "0x00"),
+                        ],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (_, list, _) = cluster.a.cli(&["token", "list", "--user", "alice"], "");
+    assert_eq!(
+        list.lines().filter(|l| l.contains("LSSM")).count(),
+        1,
+        "{list}"
+    );
+    assert_eq!(cluster.messages(), 1, "exactly one SMS");
+    let states: std::collections::BTreeSet<String> = replies
+        .iter()
+        .filter(|r| r.code == "Access-Challenge")
+        .map(Reply::state)
+        .collect();
+    assert_eq!(
+        states.len(),
+        1,
+        "every challenge carries the one State: {:?}",
+        replies.iter().map(|r| &r.code).collect::<Vec<_>>()
+    );
+    // And that State answers on either node.
+    let state = states.into_iter().next().unwrap();
+    let otp = if cluster.a.spool().is_empty() {
+        cluster.b.last_otp()
+    } else {
+        cluster.a.last_otp()
+    };
+    cluster
+        .b
+        .auth("alice", &otp, Some(&state))
+        .expect("Access-Accept");
+}
+
+#[test]
+fn issue_15_kill_9_of_node_a_between_rounds_then_b_accepts_round_two() {
+    let mut cluster = Cluster::start(Setup::default());
+    let first = cluster.a.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    let otp = cluster.a.last_otp();
+    cluster.a.signal("KILL");
+    cluster.a.wait_exit();
+    cluster
+        .b
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+}
+
+#[test]
+fn issue_15_database_down_rejects_and_fails_health_then_recovers_without_restart() {
+    let mut cluster = Cluster::start(Setup::default());
+    let healthy = |s: &Server| s.http_get("/healthz").0 == "HTTP/1.1 200 OK";
+    assert!(eventually(Duration::from_secs(20), || healthy(&cluster.a)
+        && healthy(&cluster.b)));
+
+    cluster.pg.stop();
+    for server in [&cluster.a, &cluster.b] {
+        server
+            .auth("alice", "wonderland", None)
+            .expect("Access-Reject");
+    }
+    assert!(
+        eventually(Duration::from_secs(30), || !healthy(&cluster.a)
+            && !healthy(&cluster.b)),
+        "both nodes report 503 while the database is down"
+    );
+    assert_eq!(cluster.messages(), 0, "nothing was sent without a commit");
+
+    cluster.pg.start();
+    let mut first = None;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let reply = cluster.a.auth("alice", "wonderland", None);
+            let ok = reply.code == "Access-Challenge";
+            first = Some(reply);
+            ok
+        }),
+        "logins work again: {:?}",
+        first.as_ref().map(|r| &r.output)
+    );
+    let state = first.unwrap().state();
+    let otp = cluster.a.last_otp();
+    cluster
+        .b
+        .auth("alice", &otp, Some(&state))
+        .expect("Access-Accept");
+    assert!(eventually(Duration::from_secs(20), || healthy(&cluster.a)
+        && healthy(&cluster.b)));
+}
+
+/// The code of a reply datagram, checked against the request's authenticator.
+fn code_of(reply: Option<Vec<u8>>, authenticator: &[u8; 16]) -> Code {
+    let reply = reply.expect("an answer");
+    assert!(crypto::verify_response(
+        &reply,
+        authenticator,
+        SECRET.as_bytes()
+    ));
+    Packet::decode(&reply).unwrap().code
+}
+
+#[test]
+fn issue_15_a_round_two_resent_to_b_after_a_accepted_is_accepted_again() {
+    let cluster = Cluster::start(Setup::default());
+    // The NAS talks to each node from a socket of its own.
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let (first, auth) = RawClient::access_request(1, "alice", "wonderland", None);
+    to_a.send(&first);
+    let challenge = to_a.receive().expect("challenge");
+    assert_eq!(
+        code_of(Some(challenge.clone()), &auth),
+        Code::ACCESS_CHALLENGE
+    );
+    let state = Packet::decode(&challenge)
+        .unwrap()
+        .get(AttributeType::STATE)
+        .unwrap()
+        .to_vec();
+    let otp = cluster.a.last_otp();
+    let (answer, auth) = RawClient::access_request(2, "alice", &otp, Some(&state));
+    to_a.send(&answer);
+    assert_eq!(code_of(to_a.receive(), &auth), Code::ACCESS_ACCEPT);
+    // A's reply is lost; the NAS fails over and resends the very same request to B.
+    to_b.send(&answer);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_ACCEPT);
+    // A different request with the same code, on either node: the code is spent.
+    for (node, id) in [(&to_b, 3), (&to_a, 4)] {
+        let (again, auth) = RawClient::access_request(id, "alice", &otp, Some(&state));
+        node.send(&again);
+        assert_eq!(code_of(node.receive(), &auth), Code::ACCESS_REJECT);
+    }
+    assert_eq!(cluster.messages(), 1);
+}
+
+#[test]
+fn issue_15_a_nas_failover_during_a_slow_sms_sends_once_and_both_nodes_give_the_same_state() {
+    // The gateway answers after 3 s; the NAS gives up on A after 1 s and resends to B.
+    let gw = crate::util::peers::http_gateway(200, "ID=42", &["--delay", "3"]);
+    let cluster = Cluster::start(Setup {
+        providers: format!(
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"{}\"\nRETURN_SUCCESS = \"ID\"\n\
+             SMS_TEXT_KEY = \"text\"\nTIMEOUT = 10\n\n\
+             [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            gw.url("/send")
+        ),
+        ..Setup::default()
+    });
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    to_a.set_timeout(Duration::from_secs(15));
+    to_b.set_timeout(Duration::from_secs(15));
+    let (request, auth) = RawClient::access_request(1, "alice", "wonderland", None);
+    let (from_a, from_b) = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            to_a.send(&request);
+            to_a.receive()
+        });
+        let b = s.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            to_b.send(&request);
+            to_b.receive()
+        });
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let state_of = |reply: Option<Vec<u8>>| {
+        assert_eq!(code_of(reply.clone(), &auth), Code::ACCESS_CHALLENGE);
+        Packet::decode(&reply.unwrap())
+            .unwrap()
+            .get(AttributeType::STATE)
+            .unwrap()
+            .to_vec()
+    };
+    let (state_a, state_b) = (state_of(from_a), state_of(from_b));
+    assert_eq!(state_a, state_b, "both nodes answer with the one State");
+    assert_eq!(gw.records().len(), 1, "exactly one SMS: {:?}", gw.records());
+    // And the code answers it on either node.
+    let otp =
+        crate::util::peers::otp_in(gw.records()[0]["form"]["text"].as_str().unwrap_or_default());
+    cluster
+        .b
+        .auth("alice", &otp, Some(&format!("0x{}", hex(&state_a))))
+        .expect("Access-Accept");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_once() {
+    let cluster = Cluster::start(otp_policy());
+    let (code, _, err) = cluster.a.cli(
+        &[
+            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let otp = hotp(SEED, 0, 6);
+    let (request, auth) = RawClient::access_request(7, "alice", &otp, None);
+    to_a.send(&request);
+    assert_eq!(code_of(to_a.receive(), &auth), Code::ACCESS_ACCEPT);
+    to_b.send(&request);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_ACCEPT);
+    let (_, list, _) = cluster
+        .a
+        .cli(&["token", "list", "--user", "alice", "--json"], "");
+    let value: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(value[0]["counter"], 1, "the counter moved once: {list}");
+    assert_eq!(
+        value[0]["fail_count"], 0,
+        "the retransmit counted no failure: {list}"
+    );
+    let (replay, auth) = RawClient::access_request(8, "alice", &otp, None);
+    to_b.send(&replay);
+    assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_REJECT);
+}
+
+#[test]
+fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
+    let ca = crate::util::peers::TestCa::new();
+    let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let store = |ca_file: Option<&Path>| {
+        let keys = store_keys(&pg, shared.path()).replace("sslmode=disable", "sslmode=require");
+        match ca_file {
+            Some(path) => format!("{keys}ca_file = \"{}\"\n", path.display()),
+            None => keys,
+        }
+    };
+    // The system's CAs do not know the test CA: no connection.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &Setup {
+            store: store(None),
+            ..Setup::default()
+        },
+    );
+    let out = run_cli(&config, &["token", "list"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    // With the CA: a login over TLS.
+    let node = Server::start_with(&Setup {
+        store: store(Some(&ca.ca)),
+        ..Setup::default()
+    });
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    let encrypted = pg.psql(
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND application_name = 'tessera'",
+    );
+    assert_ne!(encrypted, "0", "tessera's connections use TLS");
+}
+
+#[test]
+fn issue_15_a_node_with_another_key_file_refuses_to_start() {
+    let cluster = Cluster::start(Setup::default());
+    // Seal one seed with the cluster's key.
+    cluster
+        .a
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    let other = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        store: store_keys(&cluster.pg, cluster.shared.path()).replace(
+            &cluster
+                .shared
+                .path()
+                .join("tessera.key")
+                .display()
+                .to_string(),
+            &other.path().join("other.key").display().to_string(),
+        ),
+        ..Setup::default()
+    };
+    let config = write_config(other.path(), &setup);
+    // A key file of its own: made by a first run against an empty SQLite store.
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite_config = write_config(
+        sqlite_dir.path(),
+        &Setup {
+            store: format!(
+                "path = \"tessera.db\"\nkey_file = \"{}\"\n",
+                other.path().join("other.key").display()
+            ),
+            ..Setup::default()
+        },
+    );
+    let made = run_cli(&sqlite_config, &["token", "list"], "");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(other.path().join("other.key").exists());
+
+    let out = run_cli(&config, &["token", "list"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not the key that sealed"), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+    let checked = run_cli(&config, &["check-config"], "");
+    assert_eq!(checked.status.code(), Some(1));
+}
+
+/// The store calls themselves, from two stores (two nodes' pools) on one database, many at
+/// once: a race the RADIUS tests above can only hit by luck is hit here on every run.
+mod store_races {
+    use std::sync::Arc;
+
+    use tessera::secret::Secret;
+    use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
+    use tessera::store::{
+        ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
+    };
+
+    use super::*;
+
+    fn token(serial: &str, autoenrolled: bool) -> Token {
+        Token {
+            serial: serial.into(),
+            kind: TokenKind::Sms,
+            user: "alice".into(),
+            realm: "local".into(),
+            seed: Secret::new(SEED.to_vec()),
+            counter: 0,
+            digits: 6,
+            pin_hash: None,
+            phone: Some("+4917012345678".into()),
+            email: None,
+            active: true,
+            fail_count: 0,
+            max_fail: 10,
+            last_fail_at: None,
+            description: String::new(),
+            created_at: 0,
+            owner_id: None,
+            autoenrolled,
+        }
+    }
+
+    /// Two stores ("nodes") on a new cluster.
+    async fn two_nodes(pg: &Postgres, shared: &Path) -> (Arc<dyn Store>, Arc<dyn Store>) {
+        std::fs::write(shared.join("pg.password"), PASSWORD).unwrap();
+        let config = StoreConfig {
+            backend: StoreBackend::Postgres(PgSettings {
+                url: pg.url(),
+                password_file: Some(shared.join("pg.password")),
+                pool_size: 32,
+                statement_timeout: 5,
+                ca_file: None,
+            }),
+            key_file: shared.join("tessera.key"),
+            audit_days: 90,
+        };
+        let a = tessera::store::open(&config).await.unwrap();
+        let b = tessera::store::open(&config).await.unwrap();
+        (a, b)
+    }
+
+    fn request(state: String, enroll: Option<Token>, serial: &str) -> ChallengeRequest {
+        ChallengeRequest {
+            user: "alice".into(),
+            realm: "local".into(),
+            state,
+            targets: vec![ChallengeTarget {
+                serial: serial.into(),
+                validity_ms: 120_000,
+                blocking_ms: 30_000,
+            }],
+            now_ms: 1_000_000,
+            trigger_limit: 1000,
+            trigger_window_ms: 3_600_000,
+            enroll,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn issue_15_concurrent_challenge_starts_on_two_nodes_send_once() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        // 40 first logins at once, each with its own token to enroll: one token, one send.
+        let barrier = Arc::new(tokio::sync::Barrier::new(40));
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let barrier = barrier.clone();
+                tokio::spawn(async move {
+                    let serial = format!("LSSM{i:08}");
+                    barrier.wait().await;
+                    let first = store
+                        .start_challenge(request(
+                            format!("state{i}"),
+                            Some(token(&serial, true)),
+                            &serial,
+                        ))
+                        .await
+                        .unwrap();
+                    if first != ChallengeStart::AlreadyEnrolled {
+                        return first;
+                    }
+                    // As the engine does: challenge the token someone else enrolled.
+                    let tokens = store.tokens_of_user("alice", "local").await.unwrap();
+                    assert_eq!(tokens.len(), 1);
+                    store
+                        .start_challenge(request(format!("state{i}"), None, &tokens[0].serial))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut started = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                ChallengeStart::Started(counters) => {
+                    assert_eq!(counters, vec![0]);
+                    started += 1;
+                }
+                ChallengeStart::Open(rows) => assert_eq!(rows.len(), 1),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(started, 1, "exactly one challenge was started");
+        let tokens = a.list_tokens(None, None).await.unwrap();
+        assert_eq!(tokens.len(), 1);
+
+        // 100 s later the blocking timeout (30 s) is over: 40 logins at once for the
+        // enrolled token start one new challenge, and the others get that one.
+        let serial = tokens[0].serial.clone();
+        let barrier = Arc::new(tokio::sync::Barrier::new(40));
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let (barrier, serial) = (barrier.clone(), serial.clone());
+                tokio::spawn(async move {
+                    let mut later = request(format!("later{i}"), None, &serial);
+                    later.now_ms += 100_000;
+                    barrier.wait().await;
+                    store.start_challenge(later).await.unwrap()
+                })
+            })
+            .collect();
+        let mut started = vec![];
+        for task in tasks {
+            if let ChallengeStart::Started(counters) = task.await.unwrap() {
+                started.push(counters);
+            }
+        }
+        assert_eq!(
+            started,
+            vec![vec![1]],
+            "exactly one new challenge, counter 1"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn issue_15_concurrent_consumes_and_closes_on_two_nodes_win_once() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        a.insert_token(token("OATH0001", false)).await.unwrap();
+        let Ok(ChallengeStart::Started(_)) = a
+            .start_challenge(request("s1".into(), None, "OATH0001"))
+            .await
+        else {
+            panic!("no challenge started");
+        };
+        a.mark_delivered("s1").await.unwrap();
+        for round in 0..10u64 {
+            let barrier = Arc::new(tokio::sync::Barrier::new(20));
+            let tasks: Vec<_> = (0..20)
+                .map(|i| {
+                    let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                    let barrier = barrier.clone();
+                    let by = Some(RequestMark {
+                        digest: [u8::try_from(i).unwrap(); 16],
+                        now_ms: 1_000_000 + i64::try_from(round).unwrap(),
+                    });
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        let won = if round == 0 {
+                            store.close_challenge("s1", "OATH0001", by).await.unwrap()
+                        } else {
+                            store
+                                .consume_counter("OATH0001", round + 5, by)
+                                .await
+                                .unwrap()
+                        };
+                        (i, won)
+                    })
+                })
+                .collect();
+            let mut winners = vec![];
+            for task in tasks {
+                let (i, won) = task.await.unwrap();
+                if won {
+                    winners.push(i);
+                }
+            }
+            assert_eq!(winners.len(), 1, "round {round}: exactly one caller wins");
+            // The winner's request is recorded (its retransmit will be accepted), nobody
+            // else's.
+            let since = 1_000_000 + i64::try_from(round).unwrap();
+            for i in 0..20u8 {
+                let found = a.retransmit_of(&[i; 16], since).await.unwrap();
+                let expected = (usize::from(i) == winners[0]).then(|| "OATH0001".to_string());
+                assert_eq!(found, expected, "round {round}, request {i}");
+            }
+        }
+        let token = a.token("OATH0001").await.unwrap().unwrap();
+        assert_eq!(token.counter, 15);
+    }
+}
+
+#[test]
+fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
+    // A single node on SQLite, in use: an SMS token (autoenrolled, answered) and a HOTP token.
+    let single = Server::start_with(&Setup {
+        policies: "[[policy]]\nname = \"autoenroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms email\"\n\n\
+                   [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n"
+            .into(),
+        ..Setup::default()
+    });
+    let first = single.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    single
+        .auth("alice", &single.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    let (code, _, err) = single.cli(
+        &[
+            "token", "enroll", "--type", "hotp", "--user", "carol", "--seed", SEED_HEX,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, before, _) = single.cli(&["token", "list", "--json"], "");
+    let sqlite_config = single.dir.path().join("tessera.toml");
+
+    // The PostgreSQL config uses the same key file.
+    let pg = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    std::fs::copy(
+        single.dir.path().join("tessera.key"),
+        shared.path().join("tessera.key"),
+    )
+    .unwrap();
+    let node_dir = tempfile::tempdir().unwrap();
+    let pg_config = write_config(
+        node_dir.path(),
+        &Setup {
+            store: store_keys(&pg, shared.path()),
+            ..Setup::default()
+        },
+    );
+    // Stopped, its files kept.
+    let mut single = single;
+    single.signal("TERM");
+    single.wait_exit();
+    let copy = |force: bool| {
+        let mut args = vec!["store", "copy", "--from"];
+        let (from, to) = (
+            sqlite_config.display().to_string(),
+            pg_config.display().to_string(),
+        );
+        args.push(&from);
+        args.push("--to");
+        args.push(&to);
+        if force {
+            args.push("--force");
+        }
+        let out = run_cli(&pg_config, &args, "");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = copy(false);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("copied 2 tokens, 1 challenge rows and "),
+        "{out}"
+    );
+    // Again: the target is not empty now.
+    let (code, _, err) = copy(false);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(copy(true).0, Some(0));
+
+    // The same tokens, counters and all; the audit came along.
+    let node = Server::start_in(node_dir, &pg_config);
+    let (_, after, _) = node.cli(&["token", "list", "--json"], "");
+    let strip = |json: &str| -> serde_json::Value { serde_json::from_str(json).unwrap() };
+    assert_eq!(strip(&after), strip(&before));
+    let (_, audit, _) = node.cli(&["audit", "--json"], "");
+    assert!(audit.contains("token enrolled"), "{audit}");
+    // Every token logs in on PostgreSQL.
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    node.auth("carol", &format!("carolpw{}", hotp(SEED, 0, 6)), None)
+        .expect("Access-Accept");
+
+    // And back to a new SQLite file.
+    let back_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        shared.path().join("tessera.key"),
+        back_dir.path().join("tessera.key"),
+    )
+    .unwrap();
+    let back = write_config(back_dir.path(), &Setup::default());
+    let out = run_cli(
+        &back,
+        &[
+            "store",
+            "copy",
+            "--from",
+            &pg_config.display().to_string(),
+            "--to",
+            &back.display().to_string(),
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = run_cli(&back, &["token", "list", "--json"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}

@@ -1,0 +1,264 @@
+//! A throwaway PostgreSQL cluster for the tests of several nodes: `initdb` into a temporary
+//! directory, `pg_ctl` on a free port on 127.0.0.1 (and a Unix socket in the same directory),
+//! password authentication (SCRAM) for the `tessera` role, database `tessera`. PostgreSQL
+//! refuses to run as root, so when the tests run as root (CI) the directory is given to the
+//! `postgres` OS user (Debian's package creates it) and every command runs through
+//! `runuser -u postgres --`. [`Postgres::stop`] and [`Postgres::start`] let a test take the
+//! database away mid-run; dropping it stops the server (`-m immediate`) and removes the
+//! directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::slapd::free_port;
+
+/// The role's password (SCRAM over TCP).
+pub const PASSWORD: &str = "pg-s3cret-for-tests";
+
+/// A running (or stopped) PostgreSQL.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    running: bool,
+    tls: bool,
+}
+
+/// The directory of `initdb` and `pg_ctl`: Debian keeps them in /usr/lib/postgresql/VER/bin
+/// (the newest wins), elsewhere they are on PATH.
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
+    }
+    let found = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match found {
+        Some(path) if !path.is_empty() => Path::new(&path)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+        _ => panic!("initdb not found: run scripts/test.sh, which installs postgresql"),
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl Postgres {
+    /// Creates and starts a cluster with role `tessera` and database `tessera`.
+    pub fn start_new() -> Postgres {
+        Postgres::create(None)
+    }
+
+    /// The same, with TLS on (the server's certificate and key, PEM).
+    pub fn start_new_with_tls(cert: &Path, key: &Path) -> Postgres {
+        Postgres::create(Some((cert, key)))
+    }
+
+    fn create(tls: Option<(&Path, &Path)>) -> Postgres {
+        let dir = tempfile::Builder::new()
+            .prefix("tessera-pg")
+            .tempdir()
+            .expect("tempdir");
+        let mut pg = Postgres {
+            bin: bin_dir(),
+            port: free_port(),
+            running: false,
+            tls: false,
+            dir,
+        };
+        std::fs::write(pg.dir.path().join("pwfile"), PASSWORD).expect("write pwfile");
+        if let Some((cert, key)) = tls {
+            // PostgreSQL wants its key private to it (0600, owned by the server's user).
+            std::fs::copy(cert, pg.dir.path().join("server.crt")).expect("copy certificate");
+            std::fs::copy(key, pg.dir.path().join("server.key")).expect("copy key");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                pg.dir.path().join("server.key"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod key");
+            pg.tls = true;
+        }
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(pg.dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown to postgres failed");
+        }
+        let data = pg.data();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "-U",
+                "tessera",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--pwfile",
+                &pg.path("pwfile"),
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        pg.start();
+        let port = pg.port.to_string();
+        let socket = pg.dir.path().display().to_string();
+        pg.run(
+            "createdb",
+            &["-h", &socket, "-p", &port, "-U", "tessera", "tessera"],
+        );
+        pg
+    }
+
+    fn data(&self) -> String {
+        self.path("data")
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Runs one of PostgreSQL's programs (as `postgres` when we are root); panics on failure.
+    fn run(&self, program: &str, args: &[&str]) {
+        let binary = self.bin.join(program);
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&binary);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        let out = command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed:\n{}{}\nserver log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts the server (again) on the same port and data, and waits until it accepts
+    /// connections.
+    pub fn start(&mut self) {
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                self.path("server.crt"),
+                self.path("server.key")
+            ));
+        }
+        let data = self.data();
+        let log = self.path("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
+        );
+        self.running = true;
+    }
+
+    /// Stops the server (fast: open connections are closed) and waits until it is gone.
+    pub fn stop(&mut self) {
+        let data = self.data();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+        self.running = false;
+    }
+
+    /// The URL a node uses: TCP on 127.0.0.1, no TLS, no password in it.
+    pub fn url(&self) -> String {
+        format!(
+            "postgresql://tessera@127.0.0.1:{}/tessera?sslmode=disable&target_session_attrs=read-write",
+            self.port
+        )
+    }
+
+    /// Runs SQL with `psql` over the Unix socket; returns its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        let binary = self.bin.join("psql");
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&binary);
+            c
+        } else {
+            Command::new(&binary)
+        };
+        let out = command
+            .args(["-h", &self.dir.path().display().to_string()])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "tessera",
+                "-d",
+                "tessera",
+            ])
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if self.running {
+            let data = self.data();
+            let binary = self.bin.join("pg_ctl");
+            let mut command = if is_root() {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(&binary);
+                c
+            } else {
+                Command::new(&binary)
+            };
+            let _ = command
+                .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
