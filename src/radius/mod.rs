@@ -9,6 +9,8 @@
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
+//! - [`tls`]: RadSec's TLS configuration and the client-certificate check.
+//! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
 //! - [`counters`]: what was received and what was dropped, and why.
 
 pub mod clients;
@@ -17,6 +19,8 @@ pub mod counters;
 pub mod crypto;
 pub mod dictionary;
 pub mod handler;
+pub mod radsec;
 pub mod reply_cache;
 pub mod server;
+pub mod tls;
 pub mod verify;

@@ -13,6 +13,7 @@ mod identity;
 mod ldap;
 mod package;
 mod radius;
+mod radsec;
 mod service;
 mod sms_device;
 mod sms_http;

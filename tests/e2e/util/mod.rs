@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod peers;
+pub mod radsec;
 pub mod slapd;
 
 use std::io::{BufRead, BufReader, Write};
@@ -89,6 +90,8 @@ pub struct Setup {
     pub providers: String,
     /// Listen addresses.
     pub listen: Vec<String>,
+    /// Further `[server]` lines (RadSec's `tls_listen`, certificates).
+    pub server: String,
     /// Further sections appended to the config (e.g. `[metrics]`).
     pub extra: String,
 }
@@ -108,6 +111,7 @@ impl Default for Setup {
                         [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
                 .into(),
             listen: vec!["127.0.0.1:0".into()],
+            server: String::new(),
             extra: String::new(),
         }
     }
@@ -122,6 +126,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where it serves metrics, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where it serves RadSec, when configured.
+    pub tls_addr: Option<SocketAddr>,
     /// Every line it logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -137,7 +143,7 @@ pub fn write_config(dir: &Path, setup: &Setup) -> PathBuf {
         .join(", ");
     let config = format!(
         r#"[server]
-listen = [{listen}]
+listen = [{listen}]{server}
 
 [store]
 path = "tessera.db"
@@ -151,6 +157,12 @@ key_file = "tessera.key"
 {auth}
 {extra}
 "#,
+        // No empty line when there is nothing: line numbers other tests assert stay put.
+        server = if setup.server.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", setup.server.trim_end())
+        },
         clients = setup.clients,
         directories = setup.directories,
         providers = setup.providers,
@@ -247,13 +259,26 @@ impl Server {
                 );
             }
         };
+        let tls_wanted = std::fs::read_to_string(config)
+            .unwrap_or_default()
+            .contains("tls_listen");
         let mut server = Server {
             child,
             dir,
             addr,
             metrics_addr: None,
+            tls_addr: None,
             log,
         };
+        if tls_wanted {
+            let line = server.wait_for_log("RadSec (RADIUS over TLS) on ");
+            let addr = line
+                .split("RadSec (RADIUS over TLS) on ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("");
+            server.tls_addr = Some(addr.parse().expect("RadSec address"));
+        }
         if metrics_wanted {
             let line = server.wait_for_log("metrics on http://");
             let addr = line

@@ -1,0 +1,168 @@
+//! RadSec (RADIUS over TLS, RFC 6614): a two-round login through Debian's radsecproxy, client
+//! certificates tessera must refuse, and the framing rules with a bare TLS client.
+
+use tessera::radius::codec::{Code, Packet};
+
+use crate::util::peers::TestCa;
+use crate::util::radsec::{RadsecProxy, TlsClient};
+use crate::util::{Server, Setup};
+
+/// tessera with RadSec on a free port, its certificate from `ca`, and `clients` (TOML)
+/// besides the default UDP client.
+fn radsec_setup(ca: &TestCa, clients: &str) -> Setup {
+    let default = Setup::default();
+    Setup {
+        server: format!(
+            "tls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\ntls_client_ca = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display(),
+            ca.ca.display()
+        ),
+        clients: format!("{}\n{clients}", default.clients),
+        ..default
+    }
+}
+
+const PROXY_CLIENT: &str = "[[client]]\nname = \"proxy\"\ntls_identity = \"nas1.example.org\"\n";
+
+#[test]
+fn two_round_login_through_radsecproxy() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    let proxy = RadsecProxy::start(server.tls_addr.unwrap(), &ca.ca, &cert, &key);
+
+    let first = proxy.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    assert_eq!(
+        first.get("Reply-Message"),
+        Some("sms submitted to +49********678")
+    );
+    let otp = server.last_otp();
+    proxy
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+    // It came over TLS, from the client the certificate names.
+    let line = server.wait_for_log("RadSec connection open");
+    assert!(line.contains("client=proxy"), "{line}");
+    assert!(line.contains("transport=\"tls\""), "{line}");
+    // The answer to a wrong code, too, goes back through the proxy.
+    let again = proxy.auth("alice", "wonderland", None);
+    again.expect("Access-Challenge");
+    proxy
+        .auth("alice", "000000", Some(&again.state()))
+        .expect("Access-Reject");
+}
+
+#[test]
+fn certificates_of_another_ca_or_of_no_client_are_refused() {
+    let ca = TestCa::new();
+    let (known, known_key) = ca.client_cert("known", "DNS:known.example.org");
+    let (stranger, stranger_key) = ca.client_cert("stranger", "DNS:stranger.example.org");
+    let other_ca = TestCa::new();
+    let (foreign, foreign_key) = other_ca.client_cert("nas1", "DNS:nas1.example.org");
+    // `known` by its fingerprint (openssl's colon format), `nas1` by name.
+    let clients = format!(
+        "{PROXY_CLIENT}\n[[client]]\nname = \"known\"\ntls_identity = \"sha256:{}\"\n",
+        TestCa::fingerprint(&known)
+    );
+    let server = Server::start_with(&radsec_setup(&ca, &clients));
+    let tls = server.tls_addr.unwrap();
+
+    // The fingerprint's certificate is let in.
+    let proxy = RadsecProxy::start(tls, &ca.ca, &known, &known_key);
+    proxy
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+    drop(proxy);
+
+    // Same CA, but no client has its name or fingerprint: refused at the handshake.
+    let proxy = RadsecProxy::start(tls, &ca.ca, &stranger, &stranger_key);
+    proxy.auth("alice", "wonderland", None).expect("none");
+    server.wait_for_log("matches no [[client]] tls_identity");
+    drop(proxy);
+
+    // The right name, but signed by a CA tessera does not trust: refused.
+    let proxy = RadsecProxy::start(tls, &ca.ca, &foreign, &foreign_key);
+    proxy.auth("alice", "wonderland", None).expect("none");
+    server.wait_for_log("TLS client certificate refused");
+    assert!(
+        server.log_count("client=proxy") == 0,
+        "{}",
+        server.log_text()
+    );
+    // UDP is unharmed.
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Challenge");
+}
+
+fn status_server(identifier: u8) -> Vec<u8> {
+    Packet {
+        code: Code::STATUS_SERVER,
+        identifier,
+        authenticator: [identifier; 16],
+        attributes: vec![],
+    }
+    .encode_request(b"radsec", true)
+    .unwrap()
+}
+
+#[test]
+fn framing_joined_split_too_long_and_garbage() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    let tls = server.tls_addr.unwrap();
+    let connect = || TlsClient::connect(tls, &ca.ca, &cert, &key).expect("connect");
+
+    let mut client = connect();
+    // Three packets in one write.
+    let joined: Vec<u8> = (1..=3).flat_map(status_server).collect();
+    client.write(&joined).unwrap();
+    let mut ids: Vec<u8> = (0..3)
+        .map(|_| {
+            let reply = client.read_packet().expect("a reply");
+            assert_eq!(reply[0], Code::ACCESS_ACCEPT.0);
+            reply[1]
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3]);
+    // One packet over three writes.
+    let packet = status_server(4);
+    for part in [&packet[..3], &packet[3..21], &packet[21..]] {
+        client.write(part).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(client.read_packet().expect("a reply")[1], 4);
+
+    // A Length beyond 4096: dropped, the connection closed.
+    let mut too_long = status_server(5);
+    too_long[2..4].copy_from_slice(&4097u16.to_be_bytes());
+    too_long.resize(4097, 0);
+    client.write(&too_long).unwrap();
+    assert_eq!(client.read_packet(), None, "the connection must be closed");
+
+    // Garbage: the same.
+    let mut client = connect();
+    client.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(client.read_packet(), None, "the connection must be closed");
+
+    // A well-framed packet that is not RADIUS (an attribute overruns Length): the same.
+    let mut client = connect();
+    let mut bad = status_server(6);
+    bad[21] = 200;
+    client.write(&bad).unwrap();
+    assert_eq!(client.read_packet(), None, "the connection must be closed");
+
+    // The server goes on.
+    let mut client = connect();
+    client.write(&status_server(7)).unwrap();
+    assert_eq!(client.read_packet().expect("a reply")[1], 7);
+    assert!(
+        server.log_count("cause=\"malformed\"") >= 1,
+        "{}",
+        server.log_text()
+    );
+}
