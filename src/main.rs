@@ -65,6 +65,9 @@ enum Command {
     /// Provider helpers.
     #[command(subcommand)]
     Provider(cli::provider::ProviderCommand),
+    /// Log a user in through a RADIUS server, answering its challenge (UDP or RadSec).
+    /// Exit 0 on Access-Accept, 1 on Access-Reject, 2 on no answer.
+    Login(cli::login::LoginArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Token(command) => {
             cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }
+        Command::Login(args) => cli::login::run(args),
         Command::Audit(args) => {
             cli::load_config(&cli.config).and_then(|c| cli::audit::run(&c, args))
         }

@@ -11,6 +11,7 @@ mod config;
 mod flow;
 mod identity;
 mod ldap;
+mod login;
 mod package;
 mod radius;
 mod radsec;
