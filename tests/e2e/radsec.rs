@@ -166,3 +166,47 @@ fn framing_joined_split_too_long_and_garbage() {
         server.log_text()
     );
 }
+
+#[test]
+fn sighup_reloads_radsec_clients_and_reports_the_certificate_expiry() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas2", "DNS:nas2.example.org");
+    let mut setup = radsec_setup(&ca, PROXY_CLIENT);
+    setup.extra = "[metrics]\nlisten = \"127.0.0.1:0\"\n".into();
+    let server = Server::start_with(&setup);
+    let tls = server.tls_addr.unwrap();
+    // The TestCa certificate lives two days: warned about, and its expiry is a metric.
+    server.wait_for_log("RadSec server certificate expires within 30 days");
+    let (_, metrics) = server.http_get("/metrics");
+    let expiry: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tessera_tls_certificate_expiry_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no expiry metric in:\n{metrics}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expiry > now && expiry < now + 3 * 86_400, "{expiry}");
+
+    // nas2 is no client yet: refused.
+    let refused = TlsClient::connect(tls, &ca.ca, &cert, &key).map(|mut c| {
+        let _ = c.write(&status_server(1));
+        c.read_packet()
+    });
+    assert!(matches!(refused, Err(_) | Ok(None)), "{refused:?}");
+
+    // Add it and reload: the new configuration's client check takes the next connection.
+    let path = server.dir.path().join("tessera.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}\n[[client]]\nname = \"nas2\"\ntls_identity = \"nas2.example.org\"\n"),
+    )
+    .unwrap();
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded");
+    let mut client = TlsClient::connect(tls, &ca.ca, &cert, &key).expect("connect");
+    client.write(&status_server(2)).unwrap();
+    assert_eq!(client.read_packet().expect("a reply")[1], 2);
+}
