@@ -38,6 +38,10 @@ pub struct LoginArgs {
     /// RadSec: RADIUS over TLS (RFC 6614), secret `radsec`.
     #[arg(long, requires_all = ["cert", "key", "ca"])]
     tls: bool,
+    /// With --tls: insist on RADIUS/1.1 (RFC 9765, ALPN `radius/1.1`): a Token instead of
+    /// Identifier and authenticators, the password in the clear inside TLS, no MD5.
+    #[arg(long, requires = "tls")]
+    radius11: bool,
     /// The client certificate (PEM) for --tls.
     #[arg(long)]
     cert: Option<PathBuf>,
@@ -198,6 +202,8 @@ fn stty(setting: &str) -> bool {
 enum Link {
     Udp(tokio::net::UdpSocket),
     Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    /// RADIUS/1.1 over TLS.
+    Radius11(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
 }
 
 impl Link {
@@ -221,7 +227,10 @@ impl Link {
         let (Some(cert), Some(key), Some(ca)) = (&args.cert, &args.key, &args.ca) else {
             return Err(Failure::Error("--tls needs --cert, --key and --ca".into()));
         };
-        let config = client_config(cert, key, ca)?;
+        let mut config = client_config(cert, key, ca)?;
+        if args.radius11 {
+            config.alpn_protocols = vec![tessera::radius::tls::ALPN_RADIUS_11.to_vec()];
+        }
         let host = args
             .server
             .rsplit_once(':')
@@ -241,13 +250,22 @@ impl Link {
             .connect(name, tcp)
             .await
             .map_err(|e| Failure::Error(format!("{server}: TLS: {e}")))?;
+        if args.radius11 {
+            let (_, session) = stream.get_ref();
+            if session.alpn_protocol() != Some(tessera::radius::tls::ALPN_RADIUS_11) {
+                return Err(Failure::Error(format!(
+                    "{server}: the server did not agree to radius/1.1"
+                )));
+            }
+            return Ok(Link::Radius11(Box::new(stream)));
+        }
         Ok(Link::Tls(Box::new(stream)))
     }
 
     async fn send(&mut self, packet: &[u8]) -> std::io::Result<()> {
         match self {
             Link::Udp(socket) => socket.send(packet).await.map(|_| ()),
-            Link::Tls(stream) => {
+            Link::Tls(stream) | Link::Radius11(stream) => {
                 stream.write_all(packet).await?;
                 stream.flush().await
             }
@@ -262,7 +280,7 @@ impl Link {
                 buf.truncate(n);
                 Ok(buf)
             }
-            Link::Tls(stream) => {
+            Link::Tls(stream) | Link::Radius11(stream) => {
                 let mut header = [0u8; 4];
                 stream.read_exact(&mut header).await?;
                 let [_, _, high, low] = header;
@@ -318,6 +336,7 @@ async fn exchange(
     let mut random = [0u8; 17];
     getrandom::fill(&mut random).map_err(|e| Failure::Error(e.to_string()))?;
     let [identifier, authenticator @ ..] = random;
+    let radius11 = matches!(link, Link::Radius11(_));
     let mut request = Packet {
         code: Code::ACCESS_REQUEST,
         identifier,
@@ -325,17 +344,26 @@ async fn exchange(
         attributes: vec![],
     };
     request.push_split(AttributeType::USER_NAME, user.as_bytes());
-    request.push_split(
-        AttributeType::USER_PASSWORD,
-        &crypto::hide_password(password.as_bytes(), &authenticator, secret.expose()),
-    );
+    if radius11 {
+        // RFC 9765 §5.1.1: a plain string inside TLS.
+        request.push_split(AttributeType::USER_PASSWORD, password.as_bytes());
+    } else {
+        request.push_split(
+            AttributeType::USER_PASSWORD,
+            &crypto::hide_password(password.as_bytes(), &authenticator, secret.expose()),
+        );
+    }
     request.push_split(AttributeType::NAS_IDENTIFIER, b"tessera-login");
     if let Some(state) = state {
         request.push_split(AttributeType::STATE, state);
     }
-    let bytes = request
-        .encode_request(secret.expose(), true)
-        .map_err(|e| Failure::Error(e.to_string()))?;
+    let token = request.token();
+    let bytes = if radius11 {
+        request.encode_radius11(token)
+    } else {
+        request.encode_request(secret.expose(), true)
+    }
+    .map_err(|e| Failure::Error(e.to_string()))?;
     // UDP: three tries; TLS: one (TCP retransmits, RFC 6614 §2.5).
     let tries = if matches!(link, Link::Udp(_)) { 3 } else { 1 };
     for _ in 0..tries {
@@ -352,6 +380,13 @@ async fn exchange(
             let Ok(reply) = Packet::decode(&received) else {
                 continue;
             };
+            if radius11 {
+                // TLS authenticated the server; the Token pairs the reply with the request.
+                if reply.token() != token {
+                    continue;
+                }
+                return Ok(reply);
+            }
             // Someone else's or a forged reply: ignored, as a NAS would.
             if reply.identifier != identifier
                 || !reply.has_message_authenticator()

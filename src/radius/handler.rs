@@ -6,7 +6,7 @@ use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
-use super::verify::Verified;
+use super::verify::{Verified, Wire};
 use crate::auth::{AuthRequest, Authenticate, Outcome, ReplyCheck};
 use crate::secret::Secret;
 
@@ -19,6 +19,7 @@ pub async fn handle<A: Authenticate>(
     source: std::net::IpAddr,
     request: Verified,
 ) -> Result<Vec<u8>, EncodeError> {
+    let wire = request.wire();
     let request = request.packet();
     if tracing::enabled!(tracing::Level::DEBUG) {
         // `describe_all` prints User-Password and CHAP-Password as `***`.
@@ -37,7 +38,7 @@ pub async fn handle<A: Authenticate>(
             reply: vec![],
         }
     } else {
-        match to_auth_request(request, client, source) {
+        match to_auth_request(request, wire, client, source) {
             Ok(auth_request) => auth.authenticate(auth_request).await,
             Err(message) => {
                 tracing::info!(client = %client.name, reason = message, "access-request rejected before the engine");
@@ -47,7 +48,7 @@ pub async fn handle<A: Authenticate>(
             }
         }
     };
-    encode_outcome(request, &outcome, client, dictionary)
+    encode_outcome(request, wire, &outcome, client, dictionary)
 }
 
 /// The engine checks its reply attributes against the dictionary that will encode them (both
@@ -63,6 +64,7 @@ impl ReplyCheck for Dictionary {
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
 fn to_auth_request(
     packet: &Packet,
+    wire: Wire,
     client: &Client,
     source: std::net::IpAddr,
 ) -> Result<AuthRequest, &'static str> {
@@ -81,8 +83,15 @@ fn to_auth_request(
         }
         None => return Err("User-Password missing"),
     };
-    let password = crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
-        .map_err(|_| "User-Password malformed")?;
+    let password = match wire {
+        Wire::Classic => {
+            crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
+                .map_err(|_| "User-Password malformed")?
+        }
+        // RFC 9765 §5.1.1: a plain string of 1..=128 octets.
+        Wire::Radius11 if (1..=128).contains(&hidden.len()) => hidden.to_vec(),
+        Wire::Radius11 => return Err("User-Password malformed"),
+    };
     Ok(AuthRequest {
         user_name,
         password: Secret::new(password),
@@ -96,6 +105,7 @@ fn to_auth_request(
 /// encoder), Proxy-State echoed in order (RFC 2865 §5.33), then the outcome's attributes.
 fn encode_outcome(
     request: &Packet,
+    wire: Wire,
     outcome: &Outcome,
     client: &Client,
     dictionary: &Dictionary,
@@ -137,7 +147,7 @@ fn encode_outcome(
                         let reject = Outcome::Reject {
                             message: crate::auth::engine::MSG_FAILED.to_string(),
                         };
-                        return encode_outcome(request, &reject, client, dictionary);
+                        return encode_outcome(request, wire, &reject, client, dictionary);
                     }
                 }
             }
@@ -158,5 +168,8 @@ fn encode_outcome(
     for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
         reply.push_split(AttributeType::PROXY_STATE, proxy_state);
     }
-    reply.encode_reply(&request.authenticator, client.secret.expose())
+    match wire {
+        Wire::Classic => reply.encode_reply(&request.authenticator, client.secret.expose()),
+        Wire::Radius11 => reply.encode_radius11(request.token()),
+    }
 }

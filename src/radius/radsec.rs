@@ -12,6 +12,9 @@
 //! - Duplicates: the reply cache is keyed by the connection's peer address and port, so it is
 //!   per connection as RFC 6614 §2.5 asks (a request resent on a new connection is new).
 //! - Status-Server is the watchdog (RFC 6614 §2.6); it is answered like over UDP.
+//! - RADIUS/1.1 (RFC 9765), when ALPN chose `radius/1.1` (over TLS 1.3 only): the request is
+//!   verified by the TLS session alone (`verify::verify_radius11`), the handler reads the
+//!   password in the clear and answers with the Token, and there is no deduplication (§4.2.2).
 //!
 //! The TLS configuration, and with it the client check, is read from the snapshot when the
 //! connection is accepted; each request reads the current snapshot and finds its client again
@@ -168,6 +171,22 @@ async fn connection<A: Authenticate>(
         .protocol_version()
         .map(|v| format!("{v:?}"))
         .unwrap_or_default();
+    let transport = if session.alpn_protocol() == Some(tls::ALPN_RADIUS_11) {
+        // RFC 9765 §3.4: RADIUS/1.1 needs TLS 1.3.
+        if session.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            log_drop(
+                &shared,
+                Transport::Radius11,
+                DropCause::TlsHandshake,
+                peer,
+                "radius/1.1 negotiated over TLS 1.2; RFC 9765 requires TLS 1.3",
+            );
+            return;
+        }
+        Transport::Radius11
+    } else {
+        TLS
+    };
     let certificate = Arc::new((der, names));
     let Some(name) = shared
         .config
@@ -178,7 +197,7 @@ async fn connection<A: Authenticate>(
     else {
         return;
     };
-    tracing::info!(%peer, client = %name, transport = "tls", tls = %version, "RadSec connection open");
+    tracing::info!(%peer, client = %name, transport = transport.as_str(), tls = %version, "RadSec connection open");
     let (reader, writer) = tokio::io::split(stream);
     let (replies, queued) = mpsc::channel(limits.in_flight);
     let writing = tokio::spawn(write_replies(writer, queued));
@@ -187,6 +206,7 @@ async fn connection<A: Authenticate>(
         Conn {
             peer,
             certificate: ClientKey::Certificate(certificate),
+            transport,
             replies,
             in_flight: Arc::new(Semaphore::new(limits.in_flight)),
         },
@@ -197,13 +217,15 @@ async fn connection<A: Authenticate>(
     .await;
     // Requests still in flight hold the sender; the writer ends after their replies.
     let _ = writing.await;
-    tracing::info!(%peer, client = %name, transport = "tls", reason = why, "RadSec connection closed");
+    tracing::info!(%peer, client = %name, transport = transport.as_str(), reason = why, "RadSec connection closed");
 }
 
 /// What requests on one connection share.
 struct Conn {
     peer: SocketAddr,
     certificate: ClientKey,
+    /// RadSec or RADIUS/1.1, as ALPN decided.
+    transport: Transport,
     replies: mpsc::Sender<Vec<u8>>,
     in_flight: Arc<Semaphore>,
 }
@@ -253,7 +275,13 @@ async fn read_requests<A: Authenticate, R: AsyncRead + Unpin>(
             }
             Ok(None) => {}
             Err(detail) => {
-                log_drop(shared, TLS, DropCause::Malformed, conn.peer, &detail);
+                log_drop(
+                    shared,
+                    conn.transport,
+                    DropCause::Malformed,
+                    conn.peer,
+                    &detail,
+                );
                 return "not RADIUS";
             }
         }
@@ -308,7 +336,7 @@ fn admit<A: Authenticate>(
     let Some(client) = conn.certificate.find(&snapshot.clients) else {
         log_drop(
             shared,
-            TLS,
+            conn.transport,
             DropCause::UnknownClient,
             source,
             "the certificate's client is no longer configured",
@@ -318,21 +346,41 @@ fn admit<A: Authenticate>(
     let packet = match Packet::decode(&frame) {
         Ok(p) => p,
         Err(e) => {
-            log_drop(shared, TLS, DropCause::Malformed, source, &e.to_string());
+            log_drop(
+                shared,
+                conn.transport,
+                DropCause::Malformed,
+                source,
+                &e.to_string(),
+            );
             return Err("not RADIUS");
         }
     };
     if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
         log_drop(
             shared,
-            TLS,
+            conn.transport,
             DropCause::UnsupportedCode,
             source,
             &format!("{:?}", packet.code),
         );
         return Ok(None);
     }
-    count_request(&packet, client, TLS);
+    count_request(&packet, client, conn.transport);
+    if conn.transport == Transport::Radius11 {
+        // RFC 9765 §4.2.2: over TLS nothing is retransmitted, so no deduplication.
+        return Ok(Some(Job {
+            snapshot: snapshot.clone(),
+            client: conn.certificate.clone(),
+            transport: conn.transport,
+            source,
+            packet,
+            datagram: frame,
+            pending: None,
+            permit,
+            connection_permit: Some(connection_permit),
+        }));
+    }
     let key = RequestKey {
         source,
         identifier: packet.identifier,
@@ -343,7 +391,7 @@ fn admit<A: Authenticate>(
         Lookup::InFlight => {
             log_drop(
                 shared,
-                TLS,
+                conn.transport,
                 DropCause::DuplicateInFlight,
                 source,
                 "retransmit while the first copy is processed",
@@ -364,11 +412,11 @@ fn admit<A: Authenticate>(
     Ok(Some(Job {
         snapshot: snapshot.clone(),
         client: conn.certificate.clone(),
-        transport: TLS,
+        transport: conn.transport,
         source,
         packet,
         datagram: frame,
-        pending: Pending::new(shared.cache.clone(), key),
+        pending: Some(Pending::new(shared.cache.clone(), key)),
         permit,
         connection_permit: Some(connection_permit),
     }))

@@ -106,6 +106,8 @@ pub enum Transport {
     Udp,
     /// RadSec: RADIUS over TLS (RFC 6614).
     Tls,
+    /// RADIUS/1.1 over TLS (RFC 9765), negotiated by ALPN on the RadSec listener.
+    Radius11,
 }
 
 impl Transport {
@@ -114,6 +116,7 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tls => "tls",
+            Transport::Radius11 => "radius/1.1",
         }
     }
 }
@@ -286,7 +289,9 @@ pub(super) struct Job<A> {
     pub(super) source: SocketAddr,
     pub(super) packet: Packet,
     pub(super) datagram: Vec<u8>,
-    pub(super) pending: Pending,
+    /// The reply cache entry (none for RADIUS/1.1: RFC 9765 §4.2.2, no deduplication over
+    /// TLS).
+    pub(super) pending: Option<Pending>,
     pub(super) permit: tokio::sync::OwnedSemaphorePermit,
     /// RadSec: the connection's own in-flight permit.
     pub(super) connection_permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -403,7 +408,7 @@ fn admit<A: Authenticate>(
         source,
         packet,
         datagram: datagram.to_vec(),
-        pending,
+        pending: Some(pending),
         permit,
         connection_permit: None,
     })
@@ -442,7 +447,11 @@ pub(super) async fn process<A: Authenticate>(
     let Some(client) = client.find(&snapshot.clients) else {
         return;
     };
-    let verified = match verify::verify(packet, &datagram, client) {
+    let checked = match transport {
+        Transport::Radius11 => Ok(verify::verify_radius11(packet)),
+        Transport::Udp | Transport::Tls => verify::verify(packet, &datagram, client),
+    };
+    let verified = match checked {
         Ok(v) => v,
         Err(cause) => {
             drop(pending);
@@ -468,7 +477,9 @@ pub(super) async fn process<A: Authenticate>(
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).
-            pending.complete(reply.clone());
+            if let Some(pending) = pending {
+                pending.complete(reply.clone());
+            }
             let sent = match &reply_to {
                 ReplyTo::Udp(socket) => socket.send_to(&reply, source).await.map(|_| ()),
                 ReplyTo::Tls(writer) => writer.send(reply.clone()).await.map_err(|_| {

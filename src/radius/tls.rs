@@ -9,7 +9,8 @@
 //! connections see new clients and new certificate files together. The connections themselves
 //! live in `radsec.rs`.
 //!
-//! TLS 1.2 and 1.3 only, with the ring provider the rest of tessera uses.
+//! TLS 1.2 and 1.3 only, with the ring provider the rest of tessera uses. ALPN offers
+//! `radius/1.1` (RFC 9765) before `radius/1.0`; a client that offers no ALPN gets RadSec.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -24,6 +25,11 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::clients::ClientTable;
 use super::server::ServerSettings;
+
+/// RFC 9765's ALPN name for RADIUS/1.1.
+pub const ALPN_RADIUS_11: &[u8] = b"radius/1.1";
+/// RFC 9765's ALPN name for RadSec as RFC 6614 has it.
+pub const ALPN_RADIUS_10: &[u8] = b"radius/1.0";
 
 /// The RadSec server side of one configuration.
 pub struct TlsServer {
@@ -166,6 +172,10 @@ pub fn open(
                 ),
             )]
         })?;
+    let mut config = config;
+    // RFC 9765 §3: RADIUS/1.1 when the client offers it, else RADIUS/1.0 (RadSec); a client
+    // offering neither gets the no_application_protocol alert; no ALPN at all is RadSec.
+    config.alpn_protocols = vec![ALPN_RADIUS_11.to_vec(), ALPN_RADIUS_10.to_vec()];
     Ok(Some(TlsServer {
         config: Arc::new(config),
         not_after,

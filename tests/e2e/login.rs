@@ -121,7 +121,7 @@ fn tls_setup(ca: &TestCa, tls_only: bool) -> Setup {
 }
 
 #[test]
-fn two_rounds_over_radsec() {
+fn two_rounds_over_radsec_and_radius_1_1() {
     let ca = TestCa::new();
     let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
     let server = Server::start_with(&tls_setup(&ca, false));
@@ -142,13 +142,24 @@ fn two_rounds_over_radsec() {
         run.stdout
     );
     assert!(run.stdout.contains("Access-Accept"), "{}", run.stdout);
-    let (_, metrics) = server.http_get("/metrics");
+    // The same over RADIUS/1.1 (bob: an e-mail token).
+    let mut radius11 = args.to_vec();
+    radius11[0] = "bob";
+    radius11.push("--radius11");
+    let run = login(&server, &radius11, "builder", None);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(
-        metrics.contains(
-            "tessera_radius_replies_total{code=\"Access-Accept\",client=\"nas1\",transport=\"tls\"} 1"
-        ),
-        "{metrics}"
+        run.stdout.contains("Access-Challenge: e-mail"),
+        "{}",
+        run.stdout
     );
+    let (_, metrics) = server.http_get("/metrics");
+    for transport in ["tls", "radius/1.1"] {
+        let series = format!(
+            "tessera_radius_replies_total{{code=\"Access-Accept\",client=\"nas1\",transport=\"{transport}\"}} 1"
+        );
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
 }
 
 #[test]

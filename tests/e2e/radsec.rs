@@ -210,3 +210,152 @@ fn sighup_reloads_radsec_clients_and_reports_the_certificate_expiry() {
     client.write(&status_server(2)).unwrap();
     assert_eq!(client.read_packet().expect("a reply")[1], 2);
 }
+
+/// Runs the independent Python client (`util/radius11_client.py`) once.
+fn python_client(
+    server: &Server,
+    ca: &TestCa,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let port = server.tls_addr.unwrap().port().to_string();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/util/radius11_client.py"
+        ))
+        .args(["--port", &port, "--ca"])
+        .arg(&ca.ca)
+        .arg("--cert")
+        .arg(cert)
+        .arg("--key")
+        .arg(key)
+        .args(extra)
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "client output: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn radius_1_1_two_round_login_with_token_and_clear_password() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    let round = |password: &str, state: &str| {
+        let mut args = vec![
+            "--alpn",
+            "radius/1.0,radius/1.1",
+            "--user",
+            "alice",
+            "--password",
+            password,
+        ];
+        if !state.is_empty() {
+            args.extend(["--state", state]);
+        }
+        python_client(&server, &ca, &cert, &key, &args)
+    };
+    let first = round("wonderland", "");
+    assert_eq!(first["alpn"], "radius/1.1", "{first}");
+    assert_eq!(first["code"], Code::ACCESS_CHALLENGE.0, "{first}");
+    assert_eq!(first["reply_message"], "sms submitted to +49********678");
+    assert_eq!(first["reserved1"], 0, "{first}");
+    assert_eq!(first["token_echoed"], true, "{first}");
+    assert_eq!(first["reserved2_zero"], true, "{first}");
+    assert_eq!(first["has_message_authenticator"], false, "{first}");
+    let state = first["state"].as_str().unwrap().to_string();
+    let second = round(&server.last_otp(), &state);
+    assert_eq!(second["code"], Code::ACCESS_ACCEPT.0, "{second}");
+    assert_eq!(second["token_echoed"], true, "{second}");
+    assert_eq!(second["has_message_authenticator"], false, "{second}");
+    server.wait_for_log("transport=\"radius/1.1\"");
+
+    // A Message-Authenticator sent anyway is ignored, not a reason to drop (RFC 9765 §5.2).
+    let with_ma = python_client(
+        &server,
+        &ca,
+        &cert,
+        &key,
+        &[
+            "--user",
+            "carol",
+            "--password",
+            "wrong",
+            "--with-message-authenticator",
+        ],
+    );
+    assert_eq!(with_ma["code"], Code::ACCESS_REJECT.0, "{with_ma}");
+}
+
+#[test]
+fn radius_1_0_or_no_alpn_keeps_radsec_and_1_1_needs_tls_1_3() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    for alpn in ["radius/1.0", "none"] {
+        let reply = python_client(
+            &server,
+            &ca,
+            &cert,
+            &key,
+            &[
+                "--alpn",
+                alpn,
+                "--user",
+                "alice",
+                "--password",
+                "wonderland",
+            ],
+        );
+        let expected_alpn = if alpn == "none" {
+            serde_json::Value::Null
+        } else {
+            alpn.into()
+        };
+        assert_eq!(reply["alpn"], expected_alpn, "{reply}");
+        assert_eq!(reply["code"], Code::ACCESS_CHALLENGE.0, "{reply}");
+        assert_eq!(reply["has_message_authenticator"], true, "{reply}");
+        assert_eq!(reply["response_authenticator_ok"], true, "{reply}");
+    }
+    // An ALPN name tessera does not speak: the handshake fails.
+    let reply = python_client(
+        &server,
+        &ca,
+        &cert,
+        &key,
+        &[
+            "--alpn",
+            "http/1.1",
+            "--user",
+            "alice",
+            "--password",
+            "wonderland",
+        ],
+    );
+    assert!(reply.get("error").is_some(), "{reply}");
+    // RADIUS/1.1 over TLS 1.2 is refused (RFC 9765 §3.4).
+    let reply = python_client(
+        &server,
+        &ca,
+        &cert,
+        &key,
+        &[
+            "--alpn",
+            "radius/1.1",
+            "--tls12",
+            "--user",
+            "alice",
+            "--password",
+            "wonderland",
+        ],
+    );
+    assert_eq!(reply["alpn"], "radius/1.1", "{reply}");
+    assert!(reply.get("error").is_some(), "{reply}");
+}
