@@ -359,3 +359,38 @@ fn radius_1_0_or_no_alpn_keeps_radsec_and_1_1_needs_tls_1_3() {
     assert_eq!(reply["alpn"], "radius/1.1", "{reply}");
     assert!(reply.get("error").is_some(), "{reply}");
 }
+
+#[test]
+fn connection_limit_and_idle_timeout_close_connections() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let mut setup = radsec_setup(&ca, PROXY_CLIENT);
+    setup
+        .server
+        .push_str("tls_max_connections = 1\ntls_idle_timeout_seconds = 1\n");
+    let server = Server::start_with(&setup);
+    let tls = server.tls_addr.unwrap();
+    let connect = || TlsClient::connect(tls, &ca.ca, &cert, &key);
+
+    let mut first = connect().expect("connect");
+    first.write(&status_server(1)).unwrap();
+    assert_eq!(first.read_packet().expect("a reply")[1], 1);
+    // A second connection while the first is open: closed on accept, counted.
+    let second = connect().and_then(|mut c| {
+        c.write(&status_server(2))?;
+        Ok(c.read_packet())
+    });
+    assert!(matches!(second, Err(_) | Ok(None)), "{second:?}");
+    server.wait_for_log("too many RadSec connections");
+    // The first one, left silent, is closed by the idle timeout ...
+    assert_eq!(
+        first.read_packet(),
+        None,
+        "the idle connection must be closed"
+    );
+    server.wait_for_log("reason=\"idle timeout\"");
+    // ... which frees its place.
+    let mut third = connect().expect("connect");
+    third.write(&status_server(3)).unwrap();
+    assert_eq!(third.read_packet().expect("a reply")[1], 3);
+}
