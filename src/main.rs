@@ -133,9 +133,10 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
     tessera::store::sqlite::check_store(&config.store.path, &config.store.key_file)
         .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
     out!(
-        "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
+        "{}: ok ({} listen address(es), {} RadSec, {} client(s), {} realm(s), {} policies)",
         path.display(),
         config.listen.len(),
+        config.tls_listen.len(),
         config.clients.len(),
         config.realms.len(),
         config.policies.iter().count()

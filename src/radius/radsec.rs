@@ -134,7 +134,10 @@ async fn connection<A: Authenticate>(
     limits: Limits,
     shutdown: CancellationToken,
 ) {
-    let Some(server) = shared.config.get().tls.clone() else {
+    // One snapshot for the handshake and the client it admits (the verifier holds the same
+    // configuration's client table).
+    let snapshot = shared.config.get();
+    let Some(server) = snapshot.tls.clone() else {
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(server.config.clone());
@@ -188,15 +191,14 @@ async fn connection<A: Authenticate>(
         TLS
     };
     let certificate = Arc::new((der, names));
-    let Some(name) = shared
-        .config
-        .get()
+    let Some(name) = snapshot
         .clients
         .find_tls(&certificate.0, &certificate.1)
         .map(|c| c.name.clone())
     else {
         return;
     };
+    drop(snapshot);
     tracing::info!(%peer, client = %name, transport = transport.as_str(), tls = %version, "RadSec connection open");
     let (reader, writer) = tokio::io::split(stream);
     let (replies, queued) = mpsc::channel(limits.in_flight);
