@@ -25,10 +25,10 @@ struct Args {
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
     /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size.
+    /// store-size, hotp-radsec.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size"
+        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-radsec"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -165,6 +165,7 @@ fn main() -> ExitCode {
                     scenarios::hotp_vs_freeradius(&knobs).await
                 }
                 "challenge-flow" => scenarios::challenge_flow(&knobs, false).await,
+                "hotp-radsec" => scenarios::hotp_udp_vs_radsec(&knobs).await,
                 "slow-gateway" => scenarios::challenge_flow(&knobs, true).await,
                 "store-size" => {
                     let small = scenarios::hotp_one_round(&knobs, 1_000, "store-size-1k").await;
@@ -201,6 +202,12 @@ fn main() -> ExitCode {
         println!(
             "\nhotp-one-round / freeradius-pap = {:.2} (target >= 0.70)",
             ours / reference
+        );
+    }
+    if let (Some(udp), Some(tls)) = (rate("hotp-one-round-udp"), rate("hotp-one-round-radsec")) {
+        println!(
+            "hotp-one-round over RadSec / over UDP = {:.2} (target >= 0.70)",
+            tls / udp
         );
     }
     if let (Some(small), Some(large)) = (rate("store-size-1k"), rate("store-size-large")) {
