@@ -394,3 +394,50 @@ fn connection_limit_and_idle_timeout_close_connections() {
     third.write(&status_server(3)).unwrap();
     assert_eq!(third.read_packet().expect("a reply")[1], 3);
 }
+
+#[test]
+fn a_resent_request_gets_the_cached_reply_on_its_connection_only() {
+    use tessera::radius::codec::AttributeType;
+    use tessera::radius::crypto::hide_password;
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    let tls = server.tls_addr.unwrap();
+    let authenticator = [7u8; 16];
+    let mut request = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier: 42,
+        authenticator,
+        attributes: vec![],
+    };
+    request.push_split(AttributeType::USER_NAME, b"alice");
+    request.push_split(
+        AttributeType::USER_PASSWORD,
+        &hide_password(b"wonderland", &authenticator, b"radsec"),
+    );
+    let bytes = request.encode_request(b"radsec", true).unwrap();
+
+    let mut client = TlsClient::connect(tls, &ca.ca, &cert, &key).expect("connect");
+    client.write(&bytes).unwrap();
+    let first = client.read_packet().expect("a reply");
+    assert_eq!(first[0], Code::ACCESS_CHALLENGE.0);
+    // The same request again on the same connection: the same reply, byte for byte, and no
+    // second SMS.
+    client.write(&bytes).unwrap();
+    assert_eq!(client.read_packet().expect("a reply"), first);
+    assert_eq!(server.spool().len(), 1);
+    // On another connection it is a new request: the engine answers it (the code was sent
+    // already, so the message says so).
+    let mut other = TlsClient::connect(tls, &ca.ca, &cert, &key).expect("connect");
+    other.write(&bytes).unwrap();
+    let fresh = other.read_packet().expect("a reply");
+    assert_eq!(fresh[0], Code::ACCESS_CHALLENGE.0);
+    assert_ne!(fresh, first);
+    let fresh = Packet::decode(&fresh).unwrap();
+    let message = fresh.get(AttributeType::REPLY_MESSAGE).unwrap();
+    assert!(
+        String::from_utf8_lossy(message).contains("already submitted"),
+        "{}",
+        String::from_utf8_lossy(message)
+    );
+}
