@@ -185,9 +185,14 @@ impl ClientTable {
             .find(|c| c.network.is_some_and(|n| n.contains(&source)))
     }
 
-    /// Number of client entries (UDP and RadSec).
+    /// Number of clients: a client reached over UDP and RadSec counts once.
     pub fn len(&self) -> usize {
-        self.clients.len() + self.tls.len()
+        let tls_only = self
+            .tls
+            .iter()
+            .filter(|(_, t)| !self.clients.iter().any(|c| c.name == t.name))
+            .count();
+        self.clients.len() + tls_only
     }
 
     /// Whether there are none.
