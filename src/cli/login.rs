@@ -168,12 +168,13 @@ impl Input {
     }
 
     fn ask(&mut self, prompt: &str, echo: bool) -> Result<String, Failure> {
+        // No echo through stty(1): tessera forbids `unsafe`, so no termios calls of its own.
+        // Off before the prompt shows, so nothing typed after it can be echoed.
+        let hide = self.prompt && !echo && stty("-echo");
         if self.prompt {
             eprint!("{prompt}");
             let _ = std::io::stderr().flush();
         }
-        // No echo through stty(1): tessera forbids `unsafe`, so no termios calls of its own.
-        let hide = self.prompt && !echo && stty("-echo");
         let line = self.lines.next();
         if hide {
             stty("echo");

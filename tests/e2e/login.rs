@@ -187,3 +187,54 @@ fn tls_only_drops_the_clients_udp_and_counts_it() {
     let run = login(&server, &args, "wonderland", None);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn at_a_terminal_the_password_is_not_echoed_and_the_reply_attributes_are_named() {
+    let mut setup = Setup::default();
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"attributes\"\nscope = \"authentication\"\n\
+         reply = [\"Fortinet-Group-Name = staff-{user}\"]\n",
+    );
+    let server = Server::start_with(&setup);
+    let secret = secret_file(&server);
+    let address = server.addr.to_string();
+    let spool = server.dir.path().join("spool.log");
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/e2e/util/pty_login.py"
+        ))
+        .args(["--password", "wonderland", "--spool"])
+        .arg(&spool)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "login",
+            "alice",
+            "--server",
+            &address,
+            "--secret-file",
+            &secret,
+        ])
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    let shown = run["output"].as_str().unwrap();
+    assert_eq!(run["exit"], 0, "{shown}");
+    assert!(shown.contains("Password: "), "{shown}");
+    assert!(
+        !shown.contains("wonderland"),
+        "the password was echoed:\n{shown}"
+    );
+    assert!(
+        shown.contains("Access-Challenge: sms submitted to +49********678"),
+        "{shown}"
+    );
+    assert!(shown.contains("Code: "), "{shown}");
+    assert!(
+        shown.contains("Fortinet-Group-Name = \"staff-alice\""),
+        "{shown}"
+    );
+}
