@@ -168,7 +168,7 @@ fn framing_joined_split_too_long_and_garbage() {
 }
 
 #[test]
-fn sighup_reloads_radsec_clients_and_reports_the_certificate_expiry() {
+fn sighup_reloads_radsec_clients_and_certificates_and_reports_the_expiry() {
     let ca = TestCa::new();
     let (cert, key) = ca.client_cert("nas2", "DNS:nas2.example.org");
     let mut setup = radsec_setup(&ca, PROXY_CLIENT);
@@ -204,11 +204,17 @@ fn sighup_reloads_radsec_clients_and_reports_the_certificate_expiry() {
         format!("{text}\n[[client]]\nname = \"nas2\"\ntls_identity = \"nas2.example.org\"\n"),
     )
     .unwrap();
+    // And a new server certificate (another CA's) in place of the old files.
+    let renewed = TestCa::new();
+    std::fs::copy(&renewed.cert, &ca.cert).unwrap();
+    std::fs::copy(&renewed.key, &ca.key).unwrap();
     server.signal("HUP");
     server.wait_for_log("configuration reloaded");
-    let mut client = TlsClient::connect(tls, &ca.ca, &cert, &key).expect("connect");
+    let mut client = TlsClient::connect(tls, &renewed.ca, &cert, &key).expect("connect");
     client.write(&status_server(2)).unwrap();
     assert_eq!(client.read_packet().expect("a reply")[1], 2);
+    // A client that trusts only the old CA no longer accepts the server.
+    assert!(TlsClient::connect(tls, &ca.ca, &cert, &key).is_err());
 }
 
 /// Runs the independent Python client (`util/radius11_client.py`) once.
