@@ -447,3 +447,52 @@ fn a_resent_request_gets_the_cached_reply_on_its_connection_only() {
         String::from_utf8_lossy(message)
     );
 }
+
+/// An Access-Request as a RadSec client sends it (secret `radsec`, Message-Authenticator).
+fn access_request(identifier: u8, user: &str, password: &str) -> Vec<u8> {
+    use tessera::radius::codec::AttributeType;
+    let authenticator = [identifier; 16];
+    let mut request = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier,
+        authenticator,
+        attributes: vec![],
+    };
+    request.push_split(AttributeType::USER_NAME, user.as_bytes());
+    request.push_split(
+        AttributeType::USER_PASSWORD,
+        &tessera::radius::crypto::hide_password(password.as_bytes(), &authenticator, b"radsec"),
+    );
+    request.encode_request(b"radsec", true).unwrap()
+}
+
+#[test]
+fn requests_in_flight_per_connection_are_capped_by_not_reading() {
+    // The SMS gateway takes 1.5 s, so alice's first round is in flight that long.
+    let gateway = crate::util::peers::http_gateway(200, "ok", &["--delay", "1.5"]);
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let order = |limit: &str| {
+        let mut setup = radsec_setup(&ca, PROXY_CLIENT);
+        setup.server.push_str(limit);
+        setup.providers = format!(
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"{}\"\ntimeout = 5\n\n\
+             [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n",
+            gateway.url("/send")
+        );
+        let server = Server::start_with(&setup);
+        let mut client =
+            TlsClient::connect(server.tls_addr.unwrap(), &ca.ca, &cert, &key).expect("connect");
+        // Both in one write: alice's login, then a Status-Server.
+        let mut both = access_request(1, "alice", "wonderland");
+        both.extend(status_server(2));
+        client.write(&both).unwrap();
+        let first = client.read_packet().expect("a reply");
+        let second = client.read_packet().expect("a reply");
+        (first[1], second[1])
+    };
+    // With one request in flight per connection, the Status-Server is read only once alice's
+    // request is answered; without the cap it overtakes it.
+    assert_eq!(order("tls_max_in_flight_per_connection = 1\n"), (1, 2));
+    assert_eq!(order(""), (2, 1));
+}
