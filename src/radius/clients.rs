@@ -169,11 +169,6 @@ impl ClientTable {
             .map(|(_, client)| client)
     }
 
-    /// Whether any client talks RadSec.
-    pub fn has_tls(&self) -> bool {
-        !self.tls.is_empty()
-    }
-
     /// The client a source address belongs to (longest prefix).
     pub fn find(&self, source: IpAddr) -> Option<&Client> {
         let source = match source {
