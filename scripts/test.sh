@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it. Installs the test peers it needs when they are missing:
-#   Debian: freeradius-utils (radclient), slapd + ldap-utils (LDAP tests), socat,
-#           openssl (test CAs for TLS tests), python3 (HTTP gateway and SMTP server peers),
-#           pamtester + libpam-radius-auth (a real PAM client answering challenges),
-#           freeradius (the legacy server of passthru; its service is not started)
+#   Debian: freeradius-utils (radclient), radsecproxy (the RadSec peer), slapd + ldap-utils
+#           (LDAP tests), socat, openssl (test CAs for TLS tests), python3 (HTTP gateway and
+#           SMTP server peers), pamtester + libpam-radius-auth (a real PAM client answering
+#           challenges), freeradius (the legacy server of passthru; its service is not started),
 #           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
 #   Python: aiosmtpd (SMTP tests)
 # Then: formatting, lints, unit tests and end-to-end tests against the real peers.
@@ -19,6 +19,7 @@ as_root() {
 
 missing=()
 command -v radclient >/dev/null || missing+=(freeradius-utils)
+command -v radsecproxy >/dev/null || [ -x /usr/sbin/radsecproxy ] || missing+=(radsecproxy)
 command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 command -v socat >/dev/null || missing+=(socat)

@@ -6,7 +6,7 @@
 //! `radius → auth → {otp, store, directory, delivery}`:
 //!
 //! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
-//!   UDP server.
+//!   UDP server, RadSec and RADIUS/1.1 over TLS.
 //!   [`radius::handler`] is the only place where RADIUS meets the engine.
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS.

@@ -68,6 +68,9 @@ enum Command {
     /// Store maintenance: copy between backends, apply migrations.
     #[command(subcommand)]
     Store(cli::store::StoreCommand),
+    /// Log a user in through a RADIUS server, answering its challenge (UDP or RadSec).
+    /// Exit 0 on Access-Accept, 1 on Access-Reject, 2 on no answer.
+    Login(cli::login::LoginArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Token(command) => {
             cli::load_config(&cli.config).and_then(|c| cli::token::run(&c, command))
         }
+        Command::Login(args) => cli::login::run(args),
         Command::Audit(args) => {
             cli::load_config(&cli.config).and_then(|c| cli::audit::run(&c, args))
         }
@@ -134,9 +138,10 @@ fn check_config(path: &std::path::Path) -> Result<(), Failure> {
         .block_on(tessera::store::check(&config.store))
         .map_err(|e| Failure::No(format!("tessera: {}: store: {e}", path.display())))?;
     out!(
-        "{}: ok ({} listen address(es), {} client(s), {} realm(s), {} policies)",
+        "{}: ok ({} listen address(es), {} RadSec, {} client(s), {} realm(s), {} policies)",
         path.display(),
         config.listen.len(),
+        config.tls_listen.len(),
         config.clients.len(),
         config.realms.len(),
         config.policies.iter().count()

@@ -37,12 +37,12 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "tessera_radius_requests_total",
         "counter",
-        "RADIUS requests received, by code and client",
+        "RADIUS requests received, by code, client and transport (udp, tls)",
     ),
     (
         "tessera_radius_replies_total",
         "counter",
-        "RADIUS replies sent, by code and client",
+        "RADIUS replies sent, by code, client and transport (udp, tls)",
     ),
     (
         "tessera_radius_drops_total",
@@ -88,6 +88,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "tessera_reply_cache_entries",
         "gauge",
         "requests held by the reply cache (answered and in flight)",
+    ),
+    (
+        "tessera_tls_certificate_expiry_seconds",
+        "gauge",
+        "when the RadSec server certificate expires (Unix time; 0 without RadSec)",
     ),
     (
         "tessera_up",

@@ -36,10 +36,24 @@ fn packet() -> impl Strategy<Value = Packet> {
     )
         .prop_map(|(code, identifier, authenticator, generated, ma)| {
             let mut len = HEADER_LEN + if ma.is_some() { 18 } else { 0 };
-            let mut attributes = vec![];
+            let mut attributes: Vec<Attribute> = vec![];
+            // An Access-Request may carry User-Name, User-Password, CHAP-Password and State
+            // once each (the decoder refuses a second one since issue 12).
+            let singular = [
+                AttributeType::USER_NAME,
+                AttributeType::USER_PASSWORD,
+                AttributeType(3),
+                AttributeType::STATE,
+            ];
             for a in generated {
                 if len + 2 + a.value.len() > MAX_PACKET_LEN {
                     break;
+                }
+                if Code(code) == Code::ACCESS_REQUEST
+                    && singular.contains(&a.typ)
+                    && attributes.iter().any(|b| b.typ == a.typ)
+                {
+                    continue;
                 }
                 len += 2 + a.value.len();
                 attributes.push(a);

@@ -60,11 +60,12 @@ fn run_now<F: Future>(future: F) -> F::Output {
 
 fn client(require_message_authenticator: bool) -> Client {
     Client {
-        network: parse_address("127.0.0.1").expect("address"),
+        network: Some(parse_address("127.0.0.1").expect("address")),
         secret: Secret::new(SECRET),
         name: "fuzz".into(),
         require_message_authenticator,
         limit_proxy_state: true,
+        tls_only: false,
     }
 }
 

@@ -15,6 +15,7 @@ macro_rules! out {
 
 pub mod audit;
 pub mod identities;
+pub mod login;
 pub mod provider;
 pub mod serve;
 pub mod store;
@@ -44,6 +45,8 @@ pub struct Loaded {
     pub providers: tessera::delivery::Providers,
     /// The RADIUS dictionary.
     pub dictionary: tessera::radius::dictionary::Dictionary,
+    /// RadSec's TLS configuration, when `tls_listen` is set.
+    pub tls: Option<tessera::radius::tls::TlsServer>,
 }
 
 type LogFilterHandle =
@@ -93,11 +96,13 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
         .map_err(config_failure)?;
     let realms = config.open_realms().map_err(config_failure)?;
     let providers = config.open_providers().map_err(config_failure)?;
+    let tls = config.open_tls().map_err(config_failure)?;
     Ok(Loaded {
         config,
         realms,
         providers,
         dictionary,
+        tls,
     })
 }
 

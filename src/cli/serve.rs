@@ -23,7 +23,9 @@ use tessera::live::Live;
 use tessera::metrics::{self, Health};
 use tessera::radius::counters::Counters;
 use tessera::radius::dictionary::Dictionary;
+use tessera::radius::radsec;
 use tessera::radius::server::{self, Snapshot};
+use tessera::radius::tls::TlsServer;
 use tessera::store::Store;
 
 use super::{Failure, load};
@@ -37,6 +39,7 @@ fn build_snapshot(
     realms: Realms,
     providers: Providers,
     dictionary: Dictionary,
+    tls: Option<TlsServer>,
 ) -> Snapshot<Engine> {
     let dictionary = Arc::new(dictionary);
     let engine = Engine::new(
@@ -54,6 +57,26 @@ fn build_snapshot(
         clients: config.clients.clone(),
         auth: engine,
         dictionary,
+        tls: tls.map(Arc::new),
+    }
+}
+
+/// Logs when the RadSec server certificate expires, and warns within 30 days.
+fn check_certificate_expiry(tls: Option<&TlsServer>) {
+    let Some(tls) = tls else { return };
+    let left = tls.not_after - SystemClock.now();
+    if left < 30 * 86_400 {
+        tracing::warn!(
+            not_after = tls.not_after,
+            days_left = left / 86_400,
+            "the RadSec server certificate expires within 30 days (replace it and send SIGHUP)"
+        );
+    } else {
+        tracing::info!(
+            not_after = tls.not_after,
+            days_left = left / 86_400,
+            "RadSec server certificate"
+        );
     }
 }
 
@@ -64,6 +87,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         realms,
         providers,
         dictionary,
+        tls,
     } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -74,7 +98,8 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         let store = tessera::store::open(&config.store)
             .await
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
-        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary);
+        check_certificate_expiry(tls.as_ref());
+        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
         // No hash of a directory password stays where the policy never checks it.
         match snapshot.auth.remove_unused_password_pins().await {
             Ok(0) => {}
@@ -85,8 +110,19 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             Err(error) => tracing::warn!(%error, "could not remove unused PIN hashes"),
         }
         let served = Arc::new(Live::new(snapshot));
+        // Weak: the registry must not keep the engine (and the store) alive past shutdown.
+        let watched = Arc::downgrade(&served);
+        metrics::register_gauge("tessera_tls_certificate_expiry_seconds", move || {
+            watched
+                .upgrade()
+                .and_then(|s| s.get().tls.as_ref().map(|t| t.not_after))
+                .map_or(0, |t| usize::try_from(t).unwrap_or(0))
+        });
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
+            .await
+            .map_err(|e| Failure::Error(e.to_string()))?;
+        let tls_listeners = radsec::bind(&config.tls_listen)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
         let metrics_listener = match config.metrics_listen {
@@ -142,7 +178,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             health,
             counters,
         };
-        server::run(sockets, context, &config.server, shutdown)
+        server::run(sockets, tls_listeners, context, &config.server, shutdown)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
         // Every request has finished or timed out. Checkpoint the WAL into the database, so a
@@ -202,6 +238,7 @@ async fn reload_on_hangup(
             realms,
             providers,
             dictionary: new_dictionary,
+            tls,
         } = match loaded {
             Ok(loaded) => loaded,
             Err(Failure::No(problems) | Failure::Error(problems)) => {
@@ -216,6 +253,7 @@ async fn reload_on_hangup(
         };
         for (changed, what) in [
             (config.listen != current.listen, "server.listen"),
+            (config.tls_listen != current.tls_listen, "server.tls_listen"),
             (
                 config.store.backend != current.store.backend
                     || config.store.key_file != current.store.key_file,
@@ -233,8 +271,9 @@ async fn reload_on_hangup(
             }
         }
         super::apply_log_level(config.log_level.as_deref());
-        // Engine, clients and dictionary in one swap: no request sees a mix.
-        let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary);
+        // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
+        check_certificate_expiry(tls.as_ref());
+        let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
         tracing::info!(

@@ -32,9 +32,10 @@ use crate::delivery::smtp_sms::SmtpSmsConfig;
 use crate::directory::ldap::{LdapConfig, LdapSettings};
 use crate::directory::users_file::UsersFileConfig;
 use crate::metrics::MetricsSettings;
-use crate::radius::clients::{self, Client, ClientConfig, ClientTable};
+use crate::radius::clients::{self, Client, ClientConfig, ClientTable, TlsIdentity};
 use crate::radius::server::ServerSettings;
 use crate::radius::upstream::{UpstreamConfig, Upstreams};
+use crate::secret::Secret;
 use providers::{merge_config_json, provider_config};
 
 mod open;
@@ -257,6 +258,8 @@ pub struct Config {
     pub server: ServerSettings,
     /// The parsed listen addresses.
     pub listen: Vec<SocketAddr>,
+    /// The parsed RadSec listen addresses.
+    pub tls_listen: Vec<SocketAddr>,
     /// `[store]`, paths resolved.
     pub store: StoreConfig,
     /// The client table.
@@ -351,8 +354,12 @@ impl Config {
 
         // [server]
         let mut listen = vec![];
-        if raw.server.listen.is_empty() {
-            errors.at(0..0, "server.listen", "at least one address is needed");
+        if raw.server.listen.is_empty() && raw.server.tls_listen.is_empty() {
+            errors.at(
+                0..0,
+                "server.listen",
+                "at least one address is needed (listen or tls_listen)",
+            );
         }
         for address in &raw.server.listen {
             match address.get_ref().parse::<SocketAddr>() {
@@ -368,45 +375,25 @@ impl Config {
             }
         }
 
+        let tls_listen =
+            crate::radius::tls::check_settings(&raw.server, &mut |span, key, message| {
+                errors.at(span, key, message)
+            });
+
         // [[client]]
-        let mut client_list = vec![];
-        let mut seen_networks = HashSet::new();
-        for client in &raw.clients {
-            match clients::parse_address(client.address.get_ref()) {
-                Ok(network) => {
-                    if !seen_networks.insert(network) {
-                        errors.at(
-                            client.address.span(),
-                            "client.address",
-                            format!("{network} is listed twice"),
-                        );
-                    }
-                    if client.secret.is_empty() {
-                        errors.at(
-                            client.address.span(),
-                            "client.secret",
-                            "the shared secret is empty",
-                        );
-                    }
-                    client_list.push(Client {
-                        network,
-                        secret: client.secret.clone(),
-                        name: client
-                            .name
-                            .clone()
-                            .unwrap_or_else(|| client.address.get_ref().clone()),
-                        require_message_authenticator: client.require_message_authenticator,
-                        limit_proxy_state: client.limit_proxy_state,
-                    });
-                }
-                Err(message) => errors.at(client.address.span(), "client.address", message),
-            }
-        }
-        if client_list.is_empty() && errors.list.is_empty() {
+        let (client_list, tls_clients) = check_clients(&raw, &mut errors);
+        if client_list.is_empty() && tls_clients.is_empty() && errors.list.is_empty() {
             errors.at(
                 0..0,
                 "client",
                 "no [[client]] is configured, so every request would be dropped",
+            );
+        }
+        if !tls_clients.is_empty() && raw.server.tls_listen.is_empty() {
+            errors.at(
+                0..0,
+                "client.tls_identity",
+                "clients have a tls_identity but [server] has no tls_listen",
             );
         }
 
@@ -733,12 +720,23 @@ impl Config {
         };
         let mut server = raw.server;
         server.dictionary = server.dictionary.map(|p| resolve(&p));
+        for path in [
+            &mut server.tls_certificate,
+            &mut server.tls_key,
+            &mut server.tls_client_ca,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = Spanned::new(path.span(), resolve(path.get_ref()));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             listen,
+            tls_listen,
             server,
             store,
-            clients: ClientTable::new(client_list),
+            clients: ClientTable::with_tls(client_list, tls_clients),
             auth: raw.auth,
             policies: PolicySet::new(policies),
             directories,
@@ -750,6 +748,99 @@ impl Config {
             upstreams,
         })
     }
+}
+
+/// `[[client]]` entries: UDP clients by address, RadSec clients by certificate identity. A
+/// client with both gets two entries of the same name: the UDP one with its secret, the TLS one
+/// with `radsec` (RFC 6614 §2.3).
+fn check_clients(
+    raw: &RawConfig,
+    errors: &mut Errors<'_>,
+) -> (Vec<Client>, Vec<(TlsIdentity, Client)>) {
+    let mut client_list = vec![];
+    let mut tls_clients = vec![];
+    let mut seen_networks = HashSet::new();
+    let mut seen_identities = HashSet::new();
+    for client in &raw.clients {
+        let (span, fallback_name) = match (&client.address, &client.tls_identity) {
+            (Some(a), _) => (a.span(), a.get_ref().clone()),
+            (None, Some(t)) => (t.span(), t.get_ref().clone()),
+            (None, None) => {
+                errors.at(
+                    0..0,
+                    "client.address",
+                    format!(
+                        "client {:?} has neither an address (UDP) nor a tls_identity (RadSec)",
+                        client.name.as_deref().unwrap_or("")
+                    ),
+                );
+                continue;
+            }
+        };
+        let name = client.name.clone().unwrap_or(fallback_name);
+        let resolved = |network, secret| Client {
+            network,
+            secret,
+            name: name.clone(),
+            require_message_authenticator: client.require_message_authenticator,
+            limit_proxy_state: client.limit_proxy_state,
+            tls_only: client.tls_only,
+        };
+        if client.tls_only && client.tls_identity.is_none() {
+            errors.at(
+                span.clone(),
+                "client.tls_only",
+                "tls_only needs a tls_identity",
+            );
+        }
+        if let Some(identity) = &client.tls_identity {
+            match TlsIdentity::parse(identity.get_ref()) {
+                Ok(parsed) => {
+                    if !seen_identities.insert(format!("{parsed:?}").to_ascii_lowercase()) {
+                        errors.at(
+                            identity.span(),
+                            "client.tls_identity",
+                            format!("{:?} is listed twice", identity.get_ref()),
+                        );
+                    }
+                    tls_clients.push((parsed, resolved(None, Secret::from("radsec"))));
+                }
+                Err(message) => errors.at(identity.span(), "client.tls_identity", message),
+            }
+        }
+        let Some(address) = &client.address else {
+            if client.secret.is_some() {
+                errors.at(
+                    span,
+                    "client.secret",
+                    "a secret is only used with an address",
+                );
+            }
+            continue;
+        };
+        match clients::parse_address(address.get_ref()) {
+            Ok(network) => {
+                if !seen_networks.insert(network) {
+                    errors.at(
+                        address.span(),
+                        "client.address",
+                        format!("{network} is listed twice"),
+                    );
+                }
+                let secret = client.secret.clone().unwrap_or_default();
+                if secret.is_empty() {
+                    errors.at(
+                        address.span(),
+                        "client.secret",
+                        "the shared secret is empty",
+                    );
+                }
+                client_list.push(resolved(Some(network), secret));
+            }
+            Err(message) => errors.at(address.span(), "client.address", message),
+        }
+    }
+    (client_list, tls_clients)
 }
 
 impl RawConfig {

@@ -22,6 +22,24 @@ use crate::directory::{Directory, Realm, Realms};
 use crate::radius::dictionary::{Dictionary, DictionaryError};
 
 impl Config {
+    /// Reads RadSec's certificate files and builds its TLS configuration (none when
+    /// `tls_listen` is empty).
+    pub fn open_tls(&self) -> Result<Option<crate::radius::tls::TlsServer>, ConfigErrors> {
+        crate::radius::tls::open(&self.server, &self.clients).map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|(key, message)| ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: key.into(),
+                        message,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
     /// Opens every directory and builds the realms.
     pub fn open_realms(&self) -> Result<Realms, ConfigErrors> {
         let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();

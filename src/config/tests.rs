@@ -303,3 +303,57 @@ fn issue_15_store_key_errors_name_their_line_and_never_the_password() {
     );
     assert!(!errs[0].contains("hunter2"), "{errs:?}");
 }
+
+#[test]
+fn radsec_settings_and_clients_are_checked_together() {
+    let text = MINIMAL
+        .replace(
+            "listen = [\"127.0.0.1:1812\"]",
+            "listen = [\"127.0.0.1:1812\"]\ntls_listen = [\"0.0.0.0:2083x\"]\ntls_certificate = \"c.pem\"",
+        )
+        .replace(
+            "secret = \"testing123\"",
+            "secret = \"testing123\"\n\n[[client]]\nname = \"nas\"\ntls_identity = \"sha256:12ab\"\n\n[[client]]\nname = \"lost\"\ntls_only = true",
+        );
+    let errs = errors(&text);
+    let has = |prefix: &str| errs.iter().any(|e| e.starts_with(prefix));
+    assert!(
+        has("t.toml:4: server.tls_listen: \"0.0.0.0:2083x\""),
+        "{errs:?}"
+    );
+    assert!(
+        has("t.toml: server.tls_key: needed with tls_listen"),
+        "{errs:?}"
+    );
+    assert!(
+        has("t.toml: server.tls_client_ca: needed with tls_listen"),
+        "{errs:?}"
+    );
+    assert!(
+        has("t.toml:17: client.tls_identity: \"sha256:12ab\""),
+        "{errs:?}"
+    );
+    assert!(
+        has("t.toml: client.address: client \"lost\" has neither"),
+        "{errs:?}"
+    );
+    assert_eq!(errs.len(), 5, "{errs:?}");
+}
+
+#[test]
+fn a_radsec_client_needs_no_address_and_gets_the_radsec_secret() {
+    let text = MINIMAL.replace(
+        "listen = [\"127.0.0.1:1812\"]",
+        "listen = [\"127.0.0.1:1812\"]\ntls_listen = [\"127.0.0.1:2083\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"\ntls_client_ca = \"ca.pem\"",
+    ) + "\n[[client]]\nname = \"nas\"\ntls_identity = \"nas.example.org\"\ntls_only = true\n";
+    let c = Config::parse(Path::new("/etc/tessera/t.toml"), &text).unwrap();
+    let client = c
+        .clients
+        .find_tls(b"", &["nas.example.org".into()])
+        .unwrap();
+    assert_eq!(client.secret.expose(), b"radsec");
+    assert!(client.tls_only);
+    assert_eq!(c.tls_listen.len(), 1);
+    let cert = c.server.tls_certificate.as_ref().unwrap();
+    assert_eq!(cert.get_ref(), Path::new("/etc/tessera/c.pem"));
+}

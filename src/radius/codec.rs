@@ -530,6 +530,35 @@ impl Packet {
         Ok(out)
     }
 
+    /// Encodes a RADIUS/1.1 packet (RFC 9765 §4): Reserved-1 zero, the 4-octet Token, then
+    /// Reserved-2 (12 zero octets) where the authenticator was, and no Message-Authenticator
+    /// (TLS protects the packet; there is no shared secret and no MD5).
+    pub fn encode_radius11(&self, token: [u8; 4]) -> Result<Vec<u8>, EncodeError> {
+        let mut authenticator = [0u8; 16];
+        if let Some(field) = authenticator.get_mut(..4) {
+            field.copy_from_slice(&token);
+        }
+        let packet = Packet {
+            code: self.code,
+            identifier: 0,
+            authenticator,
+            attributes: self
+                .attributes
+                .iter()
+                .filter(|a| a.typ != AttributeType::MESSAGE_AUTHENTICATOR)
+                .cloned()
+                .collect(),
+        };
+        packet.encode_raw()
+    }
+
+    /// The RADIUS/1.1 Token (RFC 9765 §4): the first four octets of what RADIUS/1.0 calls the
+    /// authenticator.
+    pub fn token(&self) -> [u8; 4] {
+        let [a, b, c, d, ..] = self.authenticator;
+        [a, b, c, d]
+    }
+
     /// Encodes a request as a client would: the given Request Authenticator, and, when
     /// `with_message_authenticator`, a Message-Authenticator first (RFC 3579 §3.2). Used by
     /// tests and the benchmark's load generator.
@@ -744,5 +773,24 @@ mod tests {
                 let _ = Packet::decode(&m);
             }
         }
+    }
+
+    #[test]
+    fn radius11_header_carries_the_token_and_no_message_authenticator() {
+        let mut reply = Packet {
+            code: Code::ACCESS_ACCEPT,
+            identifier: 77,
+            authenticator: [9; 16],
+            attributes: vec![],
+        };
+        reply.push_split(AttributeType::MESSAGE_AUTHENTICATOR, &[0; 16]);
+        reply.push_split(AttributeType::REPLY_MESSAGE, b"ok");
+        let wire = reply.encode_radius11([1, 2, 3, 4]).unwrap();
+        // RFC 9765 §4: Code, Reserved-1 = 0, Length, Token, Reserved-2 = 12 zeros.
+        assert_eq!(&wire[..4], &[2, 0, 0, 24]);
+        assert_eq!(&wire[4..8], &[1, 2, 3, 4]);
+        assert_eq!(&wire[8..20], &[0; 12]);
+        assert_eq!(&wire[20..], &[18, 4, b'o', b'k']);
+        assert_eq!(Packet::decode(&wire).unwrap().token(), [1, 2, 3, 4]);
     }
 }

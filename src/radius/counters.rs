@@ -24,13 +24,17 @@ pub enum DropCause {
     ProxyStateWithoutAuthenticator,
     /// A retransmit of a request still being processed.
     DuplicateInFlight,
-    /// Too many requests in flight.
+    /// Too many requests in flight (or RadSec connections open).
     Overloaded,
+    /// A UDP packet from a client that is `tls_only`.
+    TlsOnly,
+    /// A RadSec connection whose TLS handshake failed (certificate refused, not TLS …).
+    TlsHandshake,
 }
 
 impl DropCause {
     /// All causes, for reports.
-    pub const ALL: [DropCause; 8] = [
+    pub const ALL: [DropCause; 10] = [
         DropCause::UnknownClient,
         DropCause::Malformed,
         DropCause::UnsupportedCode,
@@ -39,6 +43,8 @@ impl DropCause {
         DropCause::ProxyStateWithoutAuthenticator,
         DropCause::DuplicateInFlight,
         DropCause::Overloaded,
+        DropCause::TlsOnly,
+        DropCause::TlsHandshake,
     ];
 
     /// A stable name for logs and metrics.
@@ -54,6 +60,8 @@ impl DropCause {
             }
             DropCause::DuplicateInFlight => "duplicate_in_flight",
             DropCause::Overloaded => "overloaded",
+            DropCause::TlsOnly => "tls_only",
+            DropCause::TlsHandshake => "tls_handshake",
         }
     }
 
@@ -71,7 +79,7 @@ pub struct Counters {
     pub replied: AtomicU64,
     /// Cached replies re-sent for retransmits.
     pub resent: AtomicU64,
-    drops: [AtomicU64; 8],
+    drops: [AtomicU64; DropCause::ALL.len()],
     log_limiter: Mutex<HashMap<(IpAddr, DropCause), Instant>>,
 }
 

@@ -7,7 +7,7 @@ use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::upstream::{UpstreamStates, Upstreams};
-use super::verify::Verified;
+use super::verify::{Verified, Wire};
 use crate::auth::{AuthRequest, Authenticate, Outcome, ReplyCheck};
 use crate::secret::Secret;
 
@@ -21,6 +21,7 @@ pub async fn handle<A: Authenticate>(
     source: std::net::IpAddr,
     request: Verified,
 ) -> Result<Vec<u8>, EncodeError> {
+    let wire = request.wire();
     let request = request.packet();
     if tracing::enabled!(tracing::Level::DEBUG) {
         // `describe_all` prints User-Password and CHAP-Password as `***`.
@@ -40,11 +41,20 @@ pub async fn handle<A: Authenticate>(
     {
         let password = request
             .get(AttributeType::USER_PASSWORD)
-            .and_then(|hidden| {
-                crypto::unhide_password(hidden, &request.authenticator, client.secret.expose()).ok()
+            .and_then(|hidden| match wire {
+                Wire::Classic => {
+                    crypto::unhide_password(hidden, &request.authenticator, client.secret.expose())
+                        .ok()
+                }
+                Wire::Radius11 => Some(hidden.to_vec()),
             })
             .unwrap_or_default();
-        return relay(auth, upstreams, &upstream, request, client, &password, None).await;
+        let to = Relay {
+            request,
+            wire,
+            client,
+        };
+        return relay(auth, upstreams, &upstream, &to, &password, None).await;
     }
     let outcome = if request.code == Code::STATUS_SERVER {
         // RFC 5997 §3: Access-Accept (with Message-Authenticator) means "alive".
@@ -53,7 +63,7 @@ pub async fn handle<A: Authenticate>(
             reply: vec![],
         }
     } else {
-        match to_auth_request(request, client, source) {
+        match to_auth_request(request, wire, client, source) {
             Ok(auth_request) => auth.authenticate(auth_request).await,
             Err(message) => {
                 tracing::info!(client = %client.name, reason = message, "access-request rejected before the engine");
@@ -69,18 +79,22 @@ pub async fn handle<A: Authenticate>(
     } = outcome
     {
         let password = forwarded.password.clone();
+        let to = Relay {
+            request,
+            wire,
+            client,
+        };
         return relay(
             auth,
             upstreams,
             &upstream,
-            request,
-            client,
+            &to,
             password.expose(),
             Some(*forwarded),
         )
         .await;
     }
-    encode_outcome(request, &outcome, client, dictionary)
+    encode_outcome(request, wire, &outcome, client, dictionary)
 }
 
 /// What a user is told when the legacy server of a passthru does not answer.
@@ -93,11 +107,15 @@ async fn relay<A: Authenticate>(
     auth: &A,
     upstreams: &Upstreams,
     name: &str,
-    request: &Packet,
-    client: &Client,
+    to: &Relay<'_>,
     password: &[u8],
     handed_back: Option<AuthRequest>,
 ) -> Result<Vec<u8>, EncodeError> {
+    let Relay {
+        request,
+        wire,
+        client,
+    } = *to;
     let reject = |message: &str| {
         let mut reply = Packet {
             code: Code::ACCESS_REJECT,
@@ -106,10 +124,7 @@ async fn relay<A: Authenticate>(
             attributes: vec![],
         };
         reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
-        for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
-            reply.push_split(AttributeType::PROXY_STATE, proxy_state);
-        }
-        reply.encode_reply(&request.authenticator, client.secret.expose())
+        sign(reply, request, wire, client)
     };
     let Some(upstream) = upstreams.get(name) else {
         tracing::error!(client = %client.name, upstream = name, "passthru to an upstream the configuration no longer has");
@@ -137,7 +152,7 @@ async fn relay<A: Authenticate>(
     {
         auth.passthru_accepted(forwarded).await;
     }
-    let mut reply = Packet {
+    let reply = Packet {
         code: answer.code,
         identifier: request.identifier,
         authenticator: [0; 16],
@@ -147,11 +162,16 @@ async fn relay<A: Authenticate>(
             .filter(|a| a.typ != AttributeType::PROXY_STATE)
             .collect(),
     };
-    // RFC 2865 §5.33: the NAS's own Proxy-State, in order (the upstream echoed them too).
-    for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
-        reply.push_split(AttributeType::PROXY_STATE, proxy_state);
-    }
-    reply.encode_reply(&request.authenticator, client.secret.expose())
+    // The NAS's own Proxy-State goes back in `sign` (the upstream echoed them too).
+    sign(reply, request, wire, client)
+}
+
+/// Where a relayed answer goes: the NAS's request, how it came, and its client.
+#[derive(Clone, Copy)]
+struct Relay<'a> {
+    request: &'a Packet,
+    wire: Wire,
+    client: &'a Client,
 }
 
 /// The engine checks its reply attributes against the dictionary that will encode them (both
@@ -167,6 +187,7 @@ impl ReplyCheck for Dictionary {
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
 fn to_auth_request(
     packet: &Packet,
+    wire: Wire,
     client: &Client,
     source: std::net::IpAddr,
 ) -> Result<AuthRequest, &'static str> {
@@ -185,8 +206,15 @@ fn to_auth_request(
         }
         None => return Err("User-Password missing"),
     };
-    let password = crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
-        .map_err(|_| "User-Password malformed")?;
+    let password = match wire {
+        Wire::Classic => {
+            crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
+                .map_err(|_| "User-Password malformed")?
+        }
+        // RFC 9765 §5.1.1: a plain string of 1..=128 octets.
+        Wire::Radius11 if (1..=128).contains(&hidden.len()) => hidden.to_vec(),
+        Wire::Radius11 => return Err("User-Password malformed"),
+    };
     let state = packet.get(AttributeType::STATE).map(<[u8]>::to_vec);
     Ok(AuthRequest {
         request_id: Some(request_id(packet, source, &user_name, state.as_deref())),
@@ -237,6 +265,7 @@ fn request_id(
 /// encoder), Proxy-State echoed in order (RFC 2865 §5.33), then the outcome's attributes.
 fn encode_outcome(
     request: &Packet,
+    wire: Wire,
     outcome: &Outcome,
     client: &Client,
     dictionary: &Dictionary,
@@ -279,7 +308,7 @@ fn encode_outcome(
                         let reject = Outcome::Reject {
                             message: crate::auth::engine::MSG_FAILED.to_string(),
                         };
-                        return encode_outcome(request, &reject, client, dictionary);
+                        return encode_outcome(request, wire, &reject, client, dictionary);
                     }
                 }
             }
@@ -298,8 +327,23 @@ fn encode_outcome(
         }
         Outcome::Forward { .. } => {}
     }
+    sign(reply, request, wire, client)
+}
+
+/// Finishes a reply to `request`: its Proxy-State echoed in order (RFC 2865 §5.33), then
+/// encoded as the request came — RADIUS with Message-Authenticator and Response Authenticator,
+/// or RADIUS/1.1 with the request's Token.
+fn sign(
+    mut reply: Packet,
+    request: &Packet,
+    wire: Wire,
+    client: &Client,
+) -> Result<Vec<u8>, EncodeError> {
     for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
         reply.push_split(AttributeType::PROXY_STATE, proxy_state);
     }
-    reply.encode_reply(&request.authenticator, client.secret.expose())
+    match wire {
+        Wire::Classic => reply.encode_reply(&request.authenticator, client.secret.expose()),
+        Wire::Radius11 => reply.encode_radius11(request.token()),
+    }
 }

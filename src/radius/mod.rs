@@ -10,6 +10,8 @@
 //!   `auth::Outcome` becomes a reply.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
 //! - [`upstream`]: passthru to a legacy RADIUS server (tessera as a proxy).
+//! - [`tls`]: RadSec's TLS configuration and the client-certificate check.
+//! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
 //! - [`counters`]: what was received and what was dropped, and why.
 
 pub mod clients;
@@ -18,7 +20,9 @@ pub mod counters;
 pub mod crypto;
 pub mod dictionary;
 pub mod handler;
+pub mod radsec;
 pub mod reply_cache;
 pub mod server;
+pub mod tls;
 pub mod upstream;
 pub mod verify;

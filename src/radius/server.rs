@@ -1,4 +1,5 @@
-//! The UDP server: one receive loop per listen address, one task per request.
+//! The server: one UDP receive loop per listen address, one RadSec accept loop per TLS
+//! address (`radsec.rs`), one task per request; both transports share the reply path below.
 //!
 //! The receive loop does only cheap work — find the client, decode, consult the reply cache —
 //! and spawns the rest, so a slow SMS gateway or directory delays only the requests waiting on
@@ -11,17 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::clients::ClientTable;
+use super::clients::{Client, ClientTable};
 use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
 use super::dictionary::Dictionary;
 use super::handler;
+use super::radsec;
 use super::reply_cache::{Lookup, Pending, ReplyCache, RequestKey};
+use super::tls::TlsServer;
 use super::verify;
 use crate::auth::Authenticate;
 use crate::live::Live;
@@ -44,6 +47,21 @@ pub struct ServerSettings {
     /// The top RADIUS dictionary file (FreeRADIUS format), relative to the config file.
     /// Absent: the copy of `dictionaries/` built into the binary.
     pub dictionary: Option<std::path::PathBuf>,
+    /// RadSec (RADIUS over TLS, RFC 6614) listen addresses, e.g. `["0.0.0.0:2083"]`.
+    pub tls_listen: Vec<toml::Spanned<String>>,
+    /// The server certificate chain (PEM), leaf first.
+    pub tls_certificate: Option<toml::Spanned<std::path::PathBuf>>,
+    /// The server certificate's private key (PEM).
+    pub tls_key: Option<toml::Spanned<std::path::PathBuf>>,
+    /// The CA certificate(s) (PEM) client certificates must chain to.
+    pub tls_client_ca: Option<toml::Spanned<std::path::PathBuf>>,
+    /// Seconds a RadSec connection may stay silent before it is closed.
+    pub tls_idle_timeout_seconds: u64,
+    /// Most RadSec connections open at once; more are closed on accept.
+    pub tls_max_connections: usize,
+    /// Most requests in flight on one RadSec connection; beyond it the connection is not read
+    /// until one finishes (TCP pushes back on the client).
+    pub tls_max_in_flight_per_connection: usize,
 }
 
 impl Default for ServerSettings {
@@ -55,6 +73,13 @@ impl Default for ServerSettings {
             max_in_flight: 4096,
             shutdown_grace_seconds: 5,
             dictionary: None,
+            tls_listen: vec![],
+            tls_certificate: None,
+            tls_key: None,
+            tls_client_ca: None,
+            tls_idle_timeout_seconds: 300,
+            tls_max_connections: 1024,
+            tls_max_in_flight_per_connection: 64,
         }
     }
 }
@@ -72,6 +97,56 @@ pub struct Snapshot<A> {
     pub dictionary: Arc<Dictionary>,
     /// Legacy RADIUS servers for passthru.
     pub upstreams: Arc<super::upstream::Upstreams>,
+    /// RadSec's server certificate and client check (none when RadSec is off).
+    pub tls: Option<Arc<TlsServer>>,
+}
+
+/// The transport a request came over, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// RADIUS over UDP (RFC 2865).
+    Udp,
+    /// RadSec: RADIUS over TLS (RFC 6614).
+    Tls,
+    /// RADIUS/1.1 over TLS (RFC 9765), negotiated by ALPN on the RadSec listener.
+    Radius11,
+}
+
+impl Transport {
+    /// A stable name for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tls => "tls",
+            Transport::Radius11 => "radius/1.1",
+        }
+    }
+}
+
+/// How a request's client is found again in its snapshot.
+#[derive(Clone)]
+pub(super) enum ClientKey {
+    /// By source address (UDP).
+    Address(std::net::IpAddr),
+    /// By certificate: its DER bytes and subject alternative names (RadSec).
+    Certificate(Arc<(Vec<u8>, Vec<String>)>),
+}
+
+impl ClientKey {
+    pub(super) fn find<'a>(&self, clients: &'a ClientTable) -> Option<&'a Client> {
+        match self {
+            ClientKey::Address(ip) => clients.find(*ip),
+            ClientKey::Certificate(cert) => clients.find_tls(&cert.0, &cert.1),
+        }
+    }
+}
+
+/// Where a reply goes.
+pub(super) enum ReplyTo {
+    /// Back to the datagram's source.
+    Udp(Arc<UdpSocket>),
+    /// To the connection's writer.
+    Tls(tokio::sync::mpsc::Sender<Vec<u8>>),
 }
 
 /// What the server answers with.
@@ -85,17 +160,18 @@ pub struct Context<A> {
 }
 
 /// Everything the loops share.
-struct Shared<A> {
-    config: Arc<Live<Snapshot<A>>>,
-    health: Arc<Health>,
-    cache: Arc<ReplyCache>,
-    counters: Arc<Counters>,
-    in_flight: Arc<Semaphore>,
+pub(super) struct Shared<A> {
+    pub(super) config: Arc<Live<Snapshot<A>>>,
+    pub(super) health: Arc<Health>,
+    pub(super) cache: Arc<ReplyCache>,
+    pub(super) counters: Arc<Counters>,
+    pub(super) in_flight: Arc<Semaphore>,
 }
 
-/// Serves RADIUS on the given sockets until `shutdown` is cancelled.
+/// Serves RADIUS on the given UDP sockets and RadSec listeners until `shutdown` is cancelled.
 pub async fn run<A: Authenticate>(
     sockets: Vec<UdpSocket>,
+    tls_listeners: Vec<TcpListener>,
     context: Context<A>,
     settings: &ServerSettings,
     shutdown: CancellationToken,
@@ -125,6 +201,15 @@ pub async fn run<A: Authenticate>(
         loops.spawn(receive_loop(
             Arc::new(socket),
             shared.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let limits = radsec::Limits::from_settings(settings);
+    for listener in tls_listeners {
+        loops.spawn(radsec::accept_loop(
+            listener,
+            shared.clone(),
+            limits,
             shutdown.clone(),
         ));
     }
@@ -180,9 +265,9 @@ async fn receive_loop<A: Authenticate>(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let datagram = buf.get(..len).unwrap_or_default();
         if let Some(job) = admit(&shared, &socket, datagram, source) {
-            let socket = socket.clone();
+            let reply_to = ReplyTo::Udp(socket.clone());
             let shared = shared.clone();
-            tasks.spawn(async move { process(socket, shared, job).await });
+            tasks.spawn(async move { process(reply_to, shared, job).await });
         }
     }
     // Dropping the set would abort requests in flight; let them finish (`run` waits).
@@ -199,19 +284,31 @@ fn is_transient(e: &std::io::Error) -> bool {
 }
 
 /// A request that passed the cheap checks, with its permit and its configuration.
-struct Job<A> {
-    snapshot: Arc<Snapshot<A>>,
-    source: SocketAddr,
-    packet: Packet,
-    datagram: Vec<u8>,
-    pending: Pending,
-    permit: tokio::sync::OwnedSemaphorePermit,
+pub(super) struct Job<A> {
+    pub(super) snapshot: Arc<Snapshot<A>>,
+    pub(super) client: ClientKey,
+    pub(super) transport: Transport,
+    pub(super) source: SocketAddr,
+    pub(super) packet: Packet,
+    pub(super) datagram: Vec<u8>,
+    /// The reply cache entry (none for RADIUS/1.1: RFC 9765 §4.2.2, no deduplication over
+    /// TLS).
+    pub(super) pending: Option<Pending>,
+    pub(super) permit: tokio::sync::OwnedSemaphorePermit,
+    /// RadSec: the connection's own in-flight permit.
+    pub(super) connection_permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-fn log_drop<A>(shared: &Shared<A>, cause: DropCause, source: SocketAddr, detail: &str) {
+pub(super) fn log_drop<A>(
+    shared: &Shared<A>,
+    transport: Transport,
+    cause: DropCause,
+    source: SocketAddr,
+    detail: &str,
+) {
     metrics::inc("tessera_radius_drops_total", &[("cause", cause.as_str())]);
     if shared.counters.record_drop(cause, source.ip()) {
-        tracing::warn!(%source, cause = cause.as_str(), detail, "datagram dropped (logged once a minute per client and cause)");
+        tracing::warn!(%source, transport = transport.as_str(), cause = cause.as_str(), detail, "request dropped (logged once a minute per client and cause)");
     }
 }
 
@@ -224,35 +321,45 @@ fn admit<A: Authenticate>(
 ) -> Option<Job<A>> {
     // The one read of the configuration for this request.
     let snapshot = shared.config.get();
+    let udp = Transport::Udp;
     let Some(client) = snapshot.clients.find(source.ip()) else {
         log_drop(
             shared,
+            udp,
             DropCause::UnknownClient,
             source,
             "no client entry for this address",
         );
         return None;
     };
+    if client.tls_only {
+        log_drop(
+            shared,
+            udp,
+            DropCause::TlsOnly,
+            source,
+            &format!("client {} is tls_only", client.name),
+        );
+        return None;
+    }
     let packet = match Packet::decode(datagram) {
         Ok(p) => p,
         Err(e) => {
-            log_drop(shared, DropCause::Malformed, source, &e.to_string());
+            log_drop(shared, udp, DropCause::Malformed, source, &e.to_string());
             return None;
         }
     };
     if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
         log_drop(
             shared,
+            udp,
             DropCause::UnsupportedCode,
             source,
             &format!("{:?}", packet.code),
         );
         return None;
     }
-    metrics::inc(
-        "tessera_radius_requests_total",
-        &[("code", &packet.code.to_string()), ("client", &client.name)],
-    );
+    count_request(&packet, client, udp);
     let key = RequestKey {
         source,
         identifier: packet.identifier,
@@ -263,6 +370,7 @@ fn admit<A: Authenticate>(
         Lookup::InFlight => {
             log_drop(
                 shared,
+                udp,
                 DropCause::DuplicateInFlight,
                 source,
                 "retransmit while the first copy is processed",
@@ -288,6 +396,7 @@ fn admit<A: Authenticate>(
         drop(pending);
         log_drop(
             shared,
+            udp,
             DropCause::Overloaded,
             source,
             "too many requests in flight",
@@ -296,31 +405,59 @@ fn admit<A: Authenticate>(
     };
     Some(Job {
         snapshot,
+        client: ClientKey::Address(source.ip()),
+        transport: udp,
         source,
         packet,
         datagram: datagram.to_vec(),
-        pending,
+        pending: Some(pending),
         permit,
+        connection_permit: None,
     })
 }
 
-async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>, job: Job<A>) {
+/// `tessera_radius_requests_total` for a decoded request.
+pub(super) fn count_request(packet: &Packet, client: &Client, transport: Transport) {
+    metrics::inc(
+        "tessera_radius_requests_total",
+        &[
+            ("code", &packet.code.to_string()),
+            ("client", &client.name),
+            ("transport", transport.as_str()),
+        ],
+    );
+}
+
+/// A request's life after admission, the same for both transports: verify, answer (the
+/// engine, or Status-Server here), cache the reply, send it.
+pub(super) async fn process<A: Authenticate>(
+    reply_to: ReplyTo,
+    shared: Arc<Shared<A>>,
+    job: Job<A>,
+) {
     let Job {
         snapshot,
+        client,
+        transport,
         source,
         packet,
         datagram,
         pending,
         permit,
+        connection_permit,
     } = job;
-    let Some(client) = snapshot.clients.find(source.ip()) else {
+    let Some(client) = client.find(&snapshot.clients) else {
         return;
     };
-    let verified = match verify::verify(packet, &datagram, client) {
+    let checked = match transport {
+        Transport::Radius11 => Ok(verify::verify_radius11(packet)),
+        Transport::Udp | Transport::Tls => verify::verify(packet, &datagram, client),
+    };
+    let verified = match checked {
         Ok(v) => v,
         Err(cause) => {
             drop(pending);
-            log_drop(&shared, cause, source, &client.name);
+            log_drop(&shared, transport, cause, source, &client.name);
             return;
         }
     };
@@ -343,9 +480,17 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).
-            pending.complete(reply.clone());
-            if let Err(e) = socket.send_to(&reply, source).await {
-                tracing::warn!(%source, error = %e, "sending a reply failed");
+            if let Some(pending) = pending {
+                pending.complete(reply.clone());
+            }
+            let sent = match &reply_to {
+                ReplyTo::Udp(socket) => socket.send_to(&reply, source).await.map(|_| ()),
+                ReplyTo::Tls(writer) => writer.send(reply.clone()).await.map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "connection closed")
+                }),
+            };
+            if let Err(e) = sent {
+                tracing::warn!(%source, transport = transport.as_str(), error = %e, "sending a reply failed");
             }
             shared
                 .counters
@@ -357,7 +502,11 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
                 .unwrap_or_default();
             metrics::inc(
                 "tessera_radius_replies_total",
-                &[("code", &code), ("client", &client.name)],
+                &[
+                    ("code", &code),
+                    ("client", &client.name),
+                    ("transport", transport.as_str()),
+                ],
             );
         }
         Err(e) => {
@@ -366,6 +515,7 @@ async fn process<A: Authenticate>(socket: Arc<UdpSocket>, shared: Arc<Shared<A>>
         }
     }
     drop(permit);
+    drop(connection_permit);
 }
 
 /// Binds the configured listen addresses.

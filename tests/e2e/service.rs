@@ -34,19 +34,19 @@ fn metrics_and_health_after_real_traffic() {
         assert_eq!(metric(&body, series), Some(value), "{series} in:\n{body}");
     };
     expect(
-        "tessera_radius_requests_total{code=\"Access-Request\",client=\"test-nas\"}",
+        "tessera_radius_requests_total{code=\"Access-Request\",client=\"test-nas\",transport=\"udp\"}",
         4.0,
     );
     expect(
-        "tessera_radius_replies_total{code=\"Access-Challenge\",client=\"test-nas\"}",
+        "tessera_radius_replies_total{code=\"Access-Challenge\",client=\"test-nas\",transport=\"udp\"}",
         1.0,
     );
     expect(
-        "tessera_radius_replies_total{code=\"Access-Accept\",client=\"test-nas\"}",
+        "tessera_radius_replies_total{code=\"Access-Accept\",client=\"test-nas\",transport=\"udp\"}",
         1.0,
     );
     expect(
-        "tessera_radius_replies_total{code=\"Access-Reject\",client=\"test-nas\"}",
+        "tessera_radius_replies_total{code=\"Access-Reject\",client=\"test-nas\",transport=\"udp\"}",
         1.0,
     );
     expect(

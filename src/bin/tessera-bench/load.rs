@@ -1,15 +1,33 @@
 //! The load generator's RADIUS side: a client per virtual user on its own UDP socket (a
 //! socket has only 256 Identifiers, so many sockets are the only way to many outstanding
-//! requests), retransmits after a timeout, and the runners that drive virtual users either as
-//! fast as they are answered (closed loop) or at a fixed rate (paced).
+//! requests) or its own RadSec connection, retransmits after a timeout (UDP only: TCP does
+//! that), and the runners that drive virtual users either as fast as they are answered (closed
+//! loop) or at a fixed rate (paced).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
+use tessera::radius::codec::{Attribute, AttributeType, Code, HEADER_LEN, MAX_PACKET_LEN, Packet};
 use tessera::radius::crypto;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::client::TlsStream;
+
+/// How the virtual users reach the server.
+#[derive(Clone)]
+pub enum Transport {
+    /// RADIUS over UDP with the given shared secret.
+    Udp(Arc<Vec<u8>>),
+    /// RadSec: one TLS connection per virtual user, secret `radsec`.
+    Tls(Arc<rustls::ClientConfig>),
+}
+
+/// A virtual user's way to the server.
+enum Link {
+    Udp(UdpSocket),
+    Tls(Box<TlsStream<TcpStream>>),
+}
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +57,7 @@ pub struct Sample {
 
 /// A RADIUS client on its own socket.
 pub struct Client {
-    socket: UdpSocket,
+    link: Link,
     secret: Arc<Vec<u8>>,
     next_id: u8,
     timeout: Duration,
@@ -49,12 +67,26 @@ pub struct Client {
 }
 
 impl Client {
-    /// Binds a socket connected to `server`.
-    pub async fn connect(server: SocketAddr, secret: Arc<Vec<u8>>) -> std::io::Result<Client> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
-        socket.connect(server).await?;
+    /// Binds a socket connected to `server`, or opens a RadSec connection to it.
+    pub async fn connect(server: SocketAddr, transport: &Transport) -> std::io::Result<Client> {
+        let (link, secret) = match transport {
+            Transport::Udp(secret) => {
+                let socket = UdpSocket::bind("127.0.0.1:0").await?;
+                socket.connect(server).await?;
+                (Link::Udp(socket), secret.clone())
+            }
+            Transport::Tls(config) => {
+                let tcp = TcpStream::connect(server).await?;
+                tcp.set_nodelay(true)?;
+                let name = rustls::pki_types::ServerName::IpAddress(server.ip().into());
+                let stream = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await?;
+                (Link::Tls(Box::new(stream)), Arc::new(b"radsec".to_vec()))
+            }
+        };
         Ok(Client {
-            socket,
+            link,
             secret,
             next_id: 0,
             timeout: Duration::from_secs(2),
@@ -100,16 +132,21 @@ impl Client {
             return (Answer::Lost, None, started.elapsed());
         };
         let mut buf = [0u8; 4096];
-        for attempt in 0..=self.retries {
+        let retries = match self.link {
+            Link::Udp(_) => self.retries,
+            Link::Tls(_) => 0,
+        };
+        for attempt in 0..=retries {
             if attempt > 0 {
                 self.retransmits += 1;
             }
-            if self.socket.send(&bytes).await.is_err() {
+            if self.link.send(&bytes).await.is_err() {
                 continue;
             }
             let deadline = tokio::time::Instant::now() + self.timeout;
             loop {
-                let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await
+                let Ok(Ok(n)) =
+                    tokio::time::timeout_at(deadline, self.link.receive(&mut buf)).await
                 else {
                     break;
                 };
@@ -132,6 +169,36 @@ impl Client {
             }
         }
         (Answer::Lost, None, started.elapsed())
+    }
+}
+
+impl Link {
+    async fn send(&mut self, packet: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Udp(socket) => socket.send(packet).await.map(|_| ()),
+            Link::Tls(stream) => stream.write_all(packet).await,
+        }
+    }
+
+    /// One datagram, or one packet off the TLS stream (framed by its Length).
+    async fn receive(&mut self, buf: &mut [u8; MAX_PACKET_LEN]) -> std::io::Result<usize> {
+        match self {
+            Link::Udp(socket) => socket.recv(buf).await,
+            Link::Tls(stream) => {
+                let (header, rest) = buf.split_at_mut(4);
+                stream.read_exact(header).await?;
+                let len = match header {
+                    [_, _, high, low] => usize::from(u16::from_be_bytes([*high, *low])),
+                    _ => 0,
+                };
+                let body = rest
+                    .get_mut(..len.saturating_sub(4))
+                    .filter(|_| (HEADER_LEN..=MAX_PACKET_LEN).contains(&len))
+                    .ok_or_else(|| std::io::Error::other("bad Length"))?;
+                stream.read_exact(body).await?;
+                Ok(len)
+            }
+        }
     }
 }
 
@@ -188,12 +255,11 @@ impl RunResult {
 /// itself to its share; without, each goes as fast as it is answered (closed loop).
 pub async fn run<V: VirtualUser>(
     server: SocketAddr,
-    secret: &[u8],
+    transport: &Transport,
     users: Vec<V>,
     duration: Duration,
     rate: Option<f64>,
 ) -> std::io::Result<(Vec<V>, RunResult)> {
-    let secret = Arc::new(secret.to_vec());
     let count = users.len().max(1);
     let interval = rate.map(|r| Duration::from_secs_f64(count as f64 / r.max(1.0)));
     let started = Instant::now();
@@ -201,7 +267,7 @@ pub async fn run<V: VirtualUser>(
     let mut tasks = tokio::task::JoinSet::new();
     let first_send = tokio::time::Instant::now();
     for (index, mut user) in users.into_iter().enumerate() {
-        let mut client = Client::connect(server, secret.clone()).await?;
+        let mut client = Client::connect(server, transport).await?;
         // Paced users start spread over one interval, so requests arrive evenly rather than
         // in a burst of `count` every interval (which measures the burst, not the rate).
         let offset = interval.map_or(Duration::ZERO, |i| i.mul_f64(index as f64 / count as f64));

@@ -25,11 +25,11 @@ struct Args {
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
     /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes (the last two start their own
-    /// PostgreSQL).
+    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes (the two start their own
+    /// PostgreSQL), hotp-radsec.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes"
+        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,hotp-radsec"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -168,6 +168,7 @@ fn main() -> ExitCode {
                 "challenge-flow" => scenarios::challenge_flow(&knobs, false).await,
                 "hotp-one-round-pg" => scenarios::hotp_one_round_pg(&knobs, 1).await,
                 "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(&knobs, 2).await,
+                "hotp-radsec" => scenarios::hotp_udp_vs_radsec(&knobs).await,
                 "slow-gateway" => scenarios::challenge_flow(&knobs, true).await,
                 "store-size" => {
                     let small = scenarios::hotp_one_round(&knobs, 1_000, "store-size-1k").await;
@@ -216,6 +217,12 @@ fn main() -> ExitCode {
         println!(
             "hotp-one-round-pg 2 nodes / 1 node = {:.2} (target >= 1.00)",
             two / one
+        );
+    }
+    if let (Some(udp), Some(tls)) = (rate("hotp-one-round-udp"), rate("hotp-one-round-radsec")) {
+        println!(
+            "hotp-one-round over RadSec / over UDP = {:.2} (target >= 0.70)",
+            tls / udp
         );
     }
     if let (Some(small), Some(large)) = (rate("store-size-1k"), rate("store-size-large")) {

@@ -13,6 +13,8 @@ pub struct Peer {
     child: Child,
     /// Where it receives RADIUS.
     pub addr: SocketAddr,
+    /// Where it serves RadSec, when it does (tessera with `tls_listen`).
+    pub tls_addr: Option<SocketAddr>,
     /// Its log, when it writes one the benchmark can read (tessera).
     log: Option<PathBuf>,
     /// Its working directory, deleted when the peer is dropped.
@@ -27,6 +29,11 @@ impl Drop for Peer {
 }
 
 impl Peer {
+    /// Its working directory.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// The reasons tessera logged for its rejects so far, most frequent first: a table with
     /// rejects is only useful if it says why.
     pub fn reject_reasons(&self) -> Vec<(String, usize)> {
@@ -100,17 +107,28 @@ pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Re
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let radsec = std::fs::read_to_string(config)
+        .unwrap_or_default()
+        .contains("tls_listen");
+    let address_after = |text: &str, marker: &str| -> Option<Result<SocketAddr, String>> {
+        let addr = text.lines().find_map(|l| l.split(marker).nth(1))?;
+        let addr = addr.split_whitespace().next().unwrap_or("");
+        Some(
+            addr.parse()
+                .map_err(|_| format!("bad listen address {addr:?}")),
+        )
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(addr) = text.lines().find_map(|l| l.split("listening on ").nth(1)) {
-            let addr = addr.split_whitespace().next().unwrap_or("");
-            let addr = addr
-                .parse()
-                .map_err(|_| format!("bad listen address {addr:?}"))?;
+        let tls_addr = address_after(&text, "RadSec (RADIUS over TLS) on ").transpose()?;
+        if let Some(addr) = address_after(&text, "listening on ").transpose()?
+            && (tls_addr.is_some() || !radsec)
+        {
             return Ok(Peer {
                 child,
                 addr,
+                tls_addr,
                 log: Some(log_path),
                 _dir: dir,
             });
@@ -235,6 +253,7 @@ server default {{
         Ok(()) => Ok(Peer {
             child,
             addr,
+            tls_addr: None,
             log: None,
             _dir: dir,
         }),
@@ -245,6 +264,96 @@ server default {{
             Err(format!("FreeRADIUS did not start:\n{log}"))
         }
     }
+}
+
+/// Makes, with the openssl CLI, what a RadSec run needs in `dir`: `ca.pem`, the server's
+/// `server.pem`/`server.key` (IP 127.0.0.1) and the load generator's `client.pem`/`client.key`
+/// (DNS `bench-nas.example.org`, the `tls_identity` of the benchmark's RadSec client).
+pub fn make_radsec_certificates(dir: &Path) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ])?;
+    for (name, san) in [
+        ("server", "IP:127.0.0.1"),
+        ("client", "DNS:bench-nas.example.org"),
+    ] {
+        let (key, csr, cert, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ])?;
+        std::fs::write(
+            dir.join(&ext),
+            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ])?;
+    }
+    Ok(())
 }
 
 /// A throwaway OpenLDAP slapd holding the benchmark's users, killed on drop.

@@ -10,7 +10,7 @@ use tessera::store::seal::SealKey;
 use tessera::store::sqlite::SqliteStore;
 use tessera::store::{Store, Token, TokenKind};
 
-use crate::load::{self, Answer, Client, RunResult, Sample, VirtualUser};
+use crate::load::{self, Answer, Client, RunResult, Sample, Transport, VirtualUser};
 use crate::peers::{self, Peer};
 
 /// The shared secret of every benchmark client.
@@ -212,11 +212,38 @@ fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
 /// Starts tessera with `tokens` HOTP tokens (otppin=2: the password is the OTP alone).
 async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let config = tessera_config(
-        dir.path(),
+    tessera_with_hotp_tokens_in(knobs, tokens, dir, false).await
+}
+
+/// The same in `dir`; with `radsec`, RadSec too, with the certificates of
+/// [`peers::make_radsec_certificates`] and a client for the load generator's certificate.
+async fn tessera_with_hotp_tokens_in(
+    knobs: &Knobs,
+    tokens: usize,
+    dir: tempfile::TempDir,
+    radsec: bool,
+) -> Result<Peer, String> {
+    let mut extra = String::from(
         "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
-    )
-    .map_err(|e| e.to_string())?;
+    );
+    if radsec {
+        peers::make_radsec_certificates(dir.path())?;
+        extra.push_str(
+            "\n[[client]]\nname = \"bench-tls\"\ntls_identity = \"bench-nas.example.org\"\n",
+        );
+    }
+    let config = tessera_config(dir.path(), &extra).map_err(|e| e.to_string())?;
+    if radsec {
+        // The RadSec keys belong under [server], which `tessera_config` writes first.
+        let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
+        let text = text.replacen(
+            "[server]\n",
+            "[server]\ntls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"server.pem\"\n\
+             tls_key = \"server.key\"\ntls_client_ca = \"ca.pem\"\n",
+            1,
+        );
+        std::fs::write(&config, text).map_err(|e| e.to_string())?;
+    }
     {
         let key =
             SealKey::load_or_create(&dir.path().join("tessera.key")).map_err(|e| e.to_string())?;
@@ -372,15 +399,28 @@ async fn measure<V: VirtualUser>(
     run_on(peer, users, knobs.duration, rate).await
 }
 
-/// One run against `peer`, with the server's CPU time over it.
+/// One run against `peer` over UDP, with the server's CPU time over it.
 async fn run_on<V: VirtualUser>(
     peer: &Peer,
     users: Vec<V>,
     duration: Duration,
     rate: Option<f64>,
 ) -> Result<(Vec<V>, RunResult), String> {
+    let udp = Transport::Udp(std::sync::Arc::new(SECRET.as_bytes().to_vec()));
+    run_over(peer, peer.addr, &udp, users, duration, rate).await
+}
+
+/// One run against `peer` at `addr` over `transport`, with the server's CPU time over it.
+async fn run_over<V: VirtualUser>(
+    peer: &Peer,
+    addr: std::net::SocketAddr,
+    transport: &Transport,
+    users: Vec<V>,
+    duration: Duration,
+    rate: Option<f64>,
+) -> Result<(Vec<V>, RunResult), String> {
     let cpu_before = peer.cpu_time();
-    let (users, mut result) = load::run(peer.addr, SECRET.as_bytes(), users, duration, rate)
+    let (users, mut result) = load::run(addr, transport, users, duration, rate)
         .await
         .map_err(|e| e.to_string())?;
     result.server_cpu = cpu_before
@@ -410,6 +450,112 @@ pub async fn hotp_one_round(knobs: &Knobs, tokens: usize, name: &str) -> Result<
         accepts(&result),
         &peer,
     )])
+}
+
+/// `hotp-radsec`: `hotp-one-round` over UDP and over RadSec against one tessera, taking turns
+/// in slices as `hotp_vs_freeradius` does (one TLS connection per virtual user, opened before
+/// the measured time), and the cost of setting up a RadSec connection: TCP, a TLS 1.3
+/// handshake with a client certificate on both sides, one after another.
+pub async fn hotp_udp_vs_radsec(knobs: &Knobs) -> Result<Vec<Row>, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let tls_config = {
+        let tessera = tessera_with_hotp_tokens_in(knobs, knobs.users, dir, true).await?;
+        let config = radsec_client_config(&tessera)?;
+        (tessera, config)
+    };
+    let (tessera, tls_config) = tls_config;
+    let tls_addr = tessera.tls_addr.ok_or("tessera serves no RadSec")?;
+    let udp = Transport::Udp(std::sync::Arc::new(SECRET.as_bytes().to_vec()));
+    let tls = Transport::Tls(tls_config);
+    let mut users = hotp_users(knobs.users, knobs.concurrency);
+    if !knobs.warmup.is_zero() {
+        users = run_over(&tessera, tessera.addr, &udp, users, knobs.warmup, None)
+            .await?
+            .0;
+        users = run_over(&tessera, tls_addr, &tls, users, knobs.warmup, None)
+            .await?
+            .0;
+    }
+    let slice = knobs.duration / SLICES;
+    let (mut over_udp, mut over_tls) = (RunResult::empty(), RunResult::empty());
+    for _ in 0..SLICES {
+        let (back, result) = run_over(&tessera, tessera.addr, &udp, users, slice, None).await?;
+        over_udp.absorb(result);
+        let (back, result) = run_over(&tessera, tls_addr, &tls, back, slice, None).await?;
+        users = back;
+        over_tls.absorb(result);
+    }
+    // Connection set-up, one at a time: what a NAS pays per (re)connect.
+    let mut setup = RunResult::empty();
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        let begun = std::time::Instant::now();
+        let connected = Client::connect(tls_addr, &tls).await;
+        setup.samples.push(Sample {
+            round: 1,
+            micros: begun.elapsed().as_micros().min(u128::from(u32::MAX)) as u32,
+            answer: if connected.is_ok() {
+                Answer::Accept
+            } else {
+                Answer::Lost
+            },
+            late: false,
+        });
+    }
+    setup.elapsed = started.elapsed();
+    let load = format!("{} VUs", knobs.concurrency);
+    Ok(vec![
+        row(
+            "hotp-one-round-udp",
+            knobs.users,
+            load.clone(),
+            &over_udp,
+            accepts(&over_udp),
+            &tessera,
+        ),
+        row(
+            "hotp-one-round-radsec",
+            knobs.users,
+            load,
+            &over_tls,
+            accepts(&over_tls),
+            &tessera,
+        ),
+        Row {
+            cpu_micros: None,
+            ..row(
+                "radsec-connect",
+                0,
+                "1 at a time".into(),
+                &setup,
+                accepts(&setup),
+                &tessera,
+            )
+        },
+    ])
+}
+
+/// The load generator's side of RadSec: trusts the benchmark CA, shows `client.pem`.
+fn radsec_client_config(peer: &Peer) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let dir = peer.dir();
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in tessera::radius::tls::read_certificates(&dir.join("ca.pem"))? {
+        roots.add(ca).map_err(|e| e.to_string())?;
+    }
+    let chain = tessera::radius::tls::read_certificates(&dir.join("client.pem"))?;
+    let key = PrivateKeyDer::from_pem_file(dir.join("client.key")).map_err(|e| e.to_string())?;
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .and_then(|b| {
+        b.with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+    })
+    .map(std::sync::Arc::new)
+    .map_err(|e| e.to_string())
 }
 
 /// How many slices each of `hotp-one-round` and `freeradius-pap` is measured in, taking

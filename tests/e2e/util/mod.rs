@@ -9,6 +9,7 @@
 pub mod freeradius;
 pub mod peers;
 pub mod postgres;
+pub mod radsec;
 pub mod slapd;
 
 use std::io::{BufRead, BufReader, Write};
@@ -91,6 +92,8 @@ pub struct Setup {
     pub providers: String,
     /// Listen addresses.
     pub listen: Vec<String>,
+    /// Further `[server]` lines (RadSec's `tls_listen`, certificates).
+    pub server: String,
     /// Further sections appended to the config (e.g. `[metrics]`).
     pub extra: String,
     /// The `[store]` keys. Default: SQLite in the server's directory.
@@ -112,6 +115,7 @@ impl Default for Setup {
                         [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
                 .into(),
             listen: vec!["127.0.0.1:0".into()],
+            server: String::new(),
             extra: String::new(),
             store: "path = \"tessera.db\"\nkey_file = \"tessera.key\"\n".into(),
         }
@@ -127,6 +131,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where it serves metrics, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where it serves RadSec, when configured.
+    pub tls_addr: Option<SocketAddr>,
     /// Every line it logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
 }
@@ -142,7 +148,7 @@ pub fn write_config(dir: &Path, setup: &Setup) -> PathBuf {
         .join(", ");
     let config = format!(
         r#"[server]
-listen = [{listen}]
+listen = [{listen}]{server}
 
 [store]
 {store}
@@ -154,6 +160,12 @@ listen = [{listen}]
 {auth}
 {extra}
 "#,
+        // No empty line when there is nothing: line numbers other tests assert stay put.
+        server = if setup.server.is_empty() {
+            String::new()
+        } else {
+            format!("\n{}", setup.server.trim_end())
+        },
         clients = setup.clients,
         directories = setup.directories,
         providers = setup.providers,
@@ -251,13 +263,26 @@ impl Server {
                 );
             }
         };
+        let tls_wanted = std::fs::read_to_string(config)
+            .unwrap_or_default()
+            .contains("tls_listen");
         let mut server = Server {
             child,
             dir,
             addr,
             metrics_addr: None,
+            tls_addr: None,
             log,
         };
+        if tls_wanted {
+            let line = server.wait_for_log("RadSec (RADIUS over TLS) on ");
+            let addr = line
+                .split("RadSec (RADIUS over TLS) on ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("");
+            server.tls_addr = Some(addr.parse().expect("RadSec address"));
+        }
         if metrics_wanted {
             let line = server.wait_for_log("metrics on http://");
             let addr = line

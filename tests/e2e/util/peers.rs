@@ -229,6 +229,81 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A client certificate signed by this CA with the subject alternative name `san` (e.g.
+    /// `DNS:nas1.example.org`): (certificate, key) PEM paths in the CA's directory.
+    pub fn client_cert(&self, name: &str, san: &str) -> (PathBuf, PathBuf) {
+        let d = self.ca.parent().expect("CA directory").to_path_buf();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&d)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let (key, csr, cert, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.ext"),
+        );
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        std::fs::write(
+            d.join(&ext),
+            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth,serverAuth\n"),
+        )
+        .expect("write ext");
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        (d.join(cert), d.join(key))
+    }
+
+    /// A certificate's SHA-256 fingerprint as openssl prints it (`AB:CD:…`).
+    pub fn fingerprint(cert: &Path) -> String {
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(cert)
+            .output()
+            .expect("run openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .split_once('=')
+            .map(|(_, f)| f.to_string())
+            .expect("fingerprint")
+    }
+}
+
 /// A TCP server that accepts connections and never sends a byte (an SMTP server that hangs
 /// before its greeting, a web server that never answers).
 pub struct Silent {
