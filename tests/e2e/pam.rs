@@ -59,13 +59,17 @@ impl PamService {
             .stderr(Stdio::piped())
             .spawn()
             .expect("pamtester (scripts/test.sh installs it)");
-        let shown = Arc::new(Mutex::new(String::new()));
+        // Each stream into its own buffer: read together they would interleave mid-line.
+        let streams = [
+            Arc::new(Mutex::new(String::new())),
+            Arc::new(Mutex::new(String::new())),
+        ];
         let mut readers = vec![];
-        for pipe in [
+        let pipes = [
             Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stderr.take().unwrap()),
-        ] {
-            let shown = shown.clone();
+        ];
+        for (pipe, shown) in pipes.into_iter().zip(streams.iter().cloned()) {
             readers.push(std::thread::spawn(move || {
                 let mut reader = BufReader::new(pipe);
                 let mut buf = Vec::new();
@@ -78,6 +82,13 @@ impl PamService {
                 }
             }));
         }
+        let shown = || {
+            format!(
+                "{}\n{}",
+                streams[0].lock().unwrap(),
+                streams[1].lock().unwrap()
+            )
+        };
         let mut stdin = child.stdin.take().unwrap();
         writeln!(stdin, "{password}").unwrap();
         // A second prompt (the challenge) shows tessera's Reply-Message.
@@ -90,11 +101,7 @@ impl PamService {
                 let _ = writeln!(stdin, "{code}");
                 break;
             }
-            assert!(
-                Instant::now() < deadline,
-                "pamtester hangs: {}",
-                shown.lock().unwrap()
-            );
+            assert!(Instant::now() < deadline, "pamtester hangs: {}", shown());
             std::thread::sleep(Duration::from_millis(20));
         }
         drop(stdin);
@@ -103,8 +110,7 @@ impl PamService {
         for reader in readers {
             let _ = reader.join();
         }
-        let shown = shown.lock().unwrap().clone();
-        (status.success(), shown)
+        (status.success(), shown())
     }
 }
 
