@@ -116,6 +116,26 @@ fn issue_15_round_one_on_a_round_two_on_b() {
     for server in [&cluster.a, &cluster.b] {
         assert!(!server.log_text().contains(PASSWORD));
     }
+    // Both nodes' audit rows land in the one trail (written in batches, so soon, not at once).
+    let results = || {
+        let (_, json, _) = cluster.a.cli(&["audit", "--json"], "");
+        let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let results = results();
+            results.iter().filter(|r| *r == "accept").count() == 1
+                && results.iter().filter(|r| *r == "challenge").count() == 1
+                && results.iter().filter(|r| *r == "reject").count() == 2
+        }),
+        "{:?}",
+        results()
+    );
 }
 
 #[test]
