@@ -858,3 +858,42 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
+    let pg = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &Setup {
+            store: store_keys(&pg, shared.path()),
+            ..Setup::default()
+        },
+    );
+    let out = run_cli(&config, &["store", "migrate"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
+    assert_eq!(
+        pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
+        "1"
+    );
+    // A database a newer tessera wrote.
+    pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
+    for args in [&["token", "list"][..], &["store", "migrate"][..]] {
+        let out = run_cli(&config, args, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("schema version 99, newer than this tessera's (1)"),
+            "{stderr}"
+        );
+    }
+    let out = run_cli(&config, &["check-config"], "");
+    assert_eq!(out.status.code(), Some(1));
+}
