@@ -436,6 +436,33 @@ fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_o
 }
 
 #[test]
+fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() {
+    // First in the list: a server that takes no writes (as a standby); then the primary.
+    let standby = Postgres::start_new();
+    standby.psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    standby.psql("SELECT pg_reload_conf()");
+    assert_eq!(standby.psql("SHOW default_transaction_read_only"), "on");
+    let primary = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let keys = store_keys(&primary, shared.path()).replace(
+        &format!("127.0.0.1:{}", primary.port),
+        &format!("127.0.0.1:{},127.0.0.1:{}", standby.port, primary.port),
+    );
+    assert!(keys.contains(&format!(":{},", standby.port)), "{keys}");
+    let node = Server::start_with(&Setup {
+        store: keys,
+        ..Setup::default()
+    });
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    assert_eq!(primary.psql("SELECT count(*) FROM tokens"), "1");
+    assert_eq!(standby.psql("SELECT to_regclass('tokens') IS NULL"), "t");
+}
+
+#[test]
 fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
     let ca = crate::util::peers::TestCa::new();
     let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
