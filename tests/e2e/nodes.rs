@@ -116,6 +116,26 @@ fn issue_15_round_one_on_a_round_two_on_b() {
     for server in [&cluster.a, &cluster.b] {
         assert!(!server.log_text().contains(PASSWORD));
     }
+    // Both nodes' audit rows land in the one trail (written in batches, so soon, not at once).
+    let results = || {
+        let (_, json, _) = cluster.a.cli(&["audit", "--json"], "");
+        let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["result"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let results = results();
+            results.iter().filter(|r| *r == "accept").count() == 1
+                && results.iter().filter(|r| *r == "challenge").count() == 1
+                && results.iter().filter(|r| *r == "reject").count() == 2
+        }),
+        "{:?}",
+        results()
+    );
 }
 
 #[test]
@@ -413,6 +433,33 @@ fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_o
     let (replay, auth) = RawClient::access_request(8, "alice", &otp, None);
     to_b.send(&replay);
     assert_eq!(code_of(to_b.receive(), &auth), Code::ACCESS_REJECT);
+}
+
+#[test]
+fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() {
+    // First in the list: a server that takes no writes (as a standby); then the primary.
+    let standby = Postgres::start_new();
+    standby.psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    standby.psql("SELECT pg_reload_conf()");
+    assert_eq!(standby.psql("SHOW default_transaction_read_only"), "on");
+    let primary = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let keys = store_keys(&primary, shared.path()).replace(
+        &format!("127.0.0.1:{}", primary.port),
+        &format!("127.0.0.1:{},127.0.0.1:{}", standby.port, primary.port),
+    );
+    assert!(keys.contains(&format!(":{},", standby.port)), "{keys}");
+    let node = Server::start_with(&Setup {
+        store: keys,
+        ..Setup::default()
+    });
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    assert_eq!(primary.psql("SELECT count(*) FROM tokens"), "1");
+    assert_eq!(standby.psql("SELECT to_regclass('tokens') IS NULL"), "t");
 }
 
 #[test]
@@ -837,4 +884,43 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
     let listed = run_cli(&back, &["token", "list", "--json"], "");
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
+    let pg = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &Setup {
+            store: store_keys(&pg, shared.path()),
+            ..Setup::default()
+        },
+    );
+    let out = run_cli(&config, &["store", "migrate"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
+    assert_eq!(
+        pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
+        "1"
+    );
+    // A database a newer tessera wrote.
+    pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
+    for args in [&["token", "list"][..], &["store", "migrate"][..]] {
+        let out = run_cli(&config, args, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("schema version 99, newer than this tessera's (1)"),
+            "{stderr}"
+        );
+    }
+    let out = run_cli(&config, &["check-config"], "");
+    assert_eq!(out.status.code(), Some(1));
 }

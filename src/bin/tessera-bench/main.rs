@@ -25,11 +25,11 @@ struct Args {
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
     /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes (the two start their own
-    /// PostgreSQL), hotp-radsec.
+    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg`
+    /// ones start their own PostgreSQL), hotp-radsec.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,hotp-radsec"
+        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -166,6 +166,7 @@ fn main() -> ExitCode {
                     scenarios::hotp_vs_freeradius(&knobs).await
                 }
                 "challenge-flow" => scenarios::challenge_flow(&knobs, false).await,
+                "challenge-flow-pg" => scenarios::challenge_flow_pg(&knobs).await,
                 "hotp-one-round-pg" => scenarios::hotp_one_round_pg(&knobs, 1).await,
                 "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(&knobs, 2).await,
                 "hotp-radsec" => scenarios::hotp_udp_vs_radsec(&knobs).await,

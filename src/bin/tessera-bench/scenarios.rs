@@ -744,6 +744,15 @@ impl VirtualUser for ChallengeUser {
 /// generator's gateway, the second round answered with the State. With `slow`, half the users
 /// have `+1…` numbers whose gateway answers after 3 s; the table's latencies are the other half's.
 pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, String> {
+    challenge_flow_on(knobs, slow, false).await
+}
+
+/// `challenge-flow-pg`: `challenge-flow` with the store in PostgreSQL (its own cluster).
+pub async fn challenge_flow_pg(knobs: &Knobs) -> Result<Vec<Row>, String> {
+    challenge_flow_on(knobs, false, true).await
+}
+
+async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Row>, String> {
     let users: Vec<(String, String, String)> = (0..knobs.users)
         .map(|i| {
             let phone = if slow && i % 2 == 1 {
@@ -772,8 +781,18 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
          [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
          [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n"
     );
-    let config = tessera_config_with(dir.path(), &directories, &extra, SQLITE_STORE)
-        .map_err(|e| e.to_string())?;
+    // Kept until the end of the scenario; dropped after the tessera that uses it.
+    let postgres = if pg {
+        Some(peers::Postgres::start()?)
+    } else {
+        None
+    };
+    let store = match &postgres {
+        Some(pg) => pg.store_keys(&dir.path().join("tessera.key")),
+        None => SQLITE_STORE.to_string(),
+    };
+    let config =
+        tessera_config_with(dir.path(), &directories, &extra, &store).map_err(|e| e.to_string())?;
     let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
 
     let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)
@@ -805,10 +824,10 @@ pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, Strin
         }
     }
     vus.retain(|vu| !vu.users.is_empty());
-    let name = if slow {
-        "slow-gateway"
-    } else {
-        "challenge-flow"
+    let name = match (slow, pg) {
+        (true, _) => "slow-gateway",
+        (false, true) => "challenge-flow-pg",
+        (false, false) => "challenge-flow",
     };
     let load = format!("{} VUs", knobs.concurrency);
     let logins = |result: &RunResult| {

@@ -22,7 +22,8 @@
 //! or the other node of a pair, sees the same tokens and challenges. A database that is down
 //! makes calls fail within the pool's timeouts; the engine answers Reject, and health checks
 //! (a write probe) report the node down until the database takes writes again. Beside this
-//! file: `connect.rs` (URL, password file, TLS, pool), `schema.rs` (migrations, the key).
+//! file: `connect.rs` (URL, password file, TLS, pool), `schema.rs` (migrations, the key),
+//! `audit_batch.rs` (audit rows written in batches), `copy.rs` (`tessera store copy`).
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ use super::{
     StoreError, Token, TokenKind, UserState,
 };
 
+mod audit_batch;
 mod connect;
 mod schema;
 
@@ -47,6 +49,8 @@ pub struct PgStore {
     key: SealKey,
     /// The redacted URL, for messages.
     name: String,
+    /// Audit rows nobody waits for, written in batches.
+    audit: audit_batch::AuditQueue,
 }
 
 /// Parameters of one statement.
@@ -85,7 +89,13 @@ impl PgStore {
         schema::claim_key(&tx, &key).await?;
         tx.commit().await?;
         drop(client);
-        Ok(PgStore { pool, key, name })
+        let audit = audit_batch::AuditQueue::start(pool.clone());
+        Ok(PgStore {
+            pool,
+            key,
+            name,
+            audit,
+        })
     }
 
     /// A connection from the pool.
@@ -936,19 +946,8 @@ impl Store for PgStore {
     }
 
     async fn audit(&self, entry: AuditEntry) {
-        // Nobody waits for an audit row: it is written on its own task, a failure logged.
-        let entry = entry.with_controls_escaped();
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let result = async {
-                let c = pool.get().await?;
-                execute(&c, INSERT_AUDIT, &audit_params(&entry)).await
-            }
-            .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "audit row not written");
-            }
-        });
+        // Nobody waits for an audit row: it is queued and written with the others waiting.
+        self.audit.push(entry.with_controls_escaped());
     }
 
     async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -1037,8 +1036,8 @@ impl Store for PgStore {
     }
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
-        // PostgreSQL owns its write-ahead log; a clean stop has nothing to move.
-        Ok(())
+        // PostgreSQL owns its write-ahead log; a clean stop only writes the queued audit rows.
+        self.audit.flush().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
