@@ -348,12 +348,13 @@ impl Engine {
         let result = if let Some(decision) = refused {
             Ok(decision)
         } else {
-            match self.retransmitted(&ctx).await {
-                Ok(Some(decision)) => Ok(decision),
-                Err(error) => Err(error),
-                Ok(None) => match &req.state {
-                    Some(state) => self.answer_challenge(&ctx, state).await,
-                    None => self.authenticate_without_state(&ctx).await,
+            match &req.state {
+                // Without State, the retransmit check rides on the first read of the user.
+                None => self.authenticate_without_state(&ctx).await,
+                Some(state) => match self.retransmitted(&ctx).await {
+                    Ok(Some(decision)) => Ok(decision),
+                    Err(error) => Err(error),
+                    Ok(None) => self.answer_challenge(&ctx, state).await,
                 },
             }
         };
@@ -659,10 +660,17 @@ impl Engine {
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
         // The back-off row lives in the store only for names the directory knows.
-        let state = self
+        let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
+        let retransmit = ctx.req.request_id.as_ref().map(|id| (id, since));
+        let (state, retransmitted) = self
             .store
-            .user_state(&ctx.login, &ctx.realm.name, ctx.user.is_some())
+            .user_state_of_request(&ctx.login, &ctx.realm.name, ctx.user.is_some(), retransmit)
             .await?;
+        // The same request, accepted by another node sharing the store: the same answer,
+        // nothing checked or consumed twice (see `retransmitted`).
+        if let Some(serial) = retransmitted {
+            return Ok(Decision::accept(Reason::Retransmit, &serial));
+        }
         let backoff = self.backoff_of(ctx, state.backoff);
         if let Some(left) = self.backoff.refusing_for(backoff, ctx.now_ms) {
             // Refused without a check, whoever the name belongs to: the answer and its timing

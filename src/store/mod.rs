@@ -484,6 +484,24 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// [`Store::user_state`] and [`Store::retransmit_of`] for one request, in one round trip
+    /// where the store can (PostgreSQL pipelines the reads on one connection); without a
+    /// digest, no retransmit is looked for.
+    async fn user_state_of_request(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(UserState, Option<String>), StoreError> {
+        let state = self.user_state(user, realm, with_backoff).await?;
+        let serial = match retransmit {
+            Some((digest, since_ms)) => self.retransmit_of(digest, since_ms).await?,
+            None => None,
+        };
+        Ok((state, serial))
+    }
+
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
 

@@ -636,27 +636,49 @@ impl Store for PgStore {
         realm: &str,
         with_backoff: bool,
     ) -> Result<UserState, StoreError> {
+        Ok(self
+            .user_state_of_request(user, realm, with_backoff, None)
+            .await?
+            .0)
+    }
+
+    async fn user_state_of_request(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(UserState, Option<String>), StoreError> {
         self.timed(async {
             let c = self.client().await?;
-            if !with_backoff {
-                let rows = query(&c, SELECT_TOKENS_OF_USER, &[&user, &realm]).await?;
-                return Ok(UserState {
-                    tokens: tokens_from_rows(&rows, &self.key)?,
-                    backoff: None,
-                });
-            }
-            // Both statements in flight at once on the connection (tokio-postgres pipelines
-            // them): one round trip, not two.
+            // Every read in flight at once on the connection (tokio-postgres pipelines them):
+            // one round trip for the tokens, the back-off and the retransmit check.
             let params: [&(dyn ToSql + Sync); 2] = [&user, &realm];
-            let (rows, backoff) = tokio::try_join!(
-                query(&c, SELECT_TOKENS_OF_USER, &params),
+            let backoff = async {
+                if !with_backoff {
+                    return Ok(vec![]);
+                }
                 query(
                     &c,
                     "SELECT failures, last_failure_ms FROM login_failures \
                      WHERE username = $1 AND realm = $2",
                     &params,
                 )
-            )?;
+                .await
+            };
+            let answered = async {
+                let Some((digest, since_ms)) = retransmit else {
+                    return Ok(vec![]);
+                };
+                query(
+                    &c,
+                    "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
+                    &[&digest.as_slice(), &since_ms],
+                )
+                .await
+            };
+            let (rows, backoff, answered) =
+                tokio::try_join!(query(&c, SELECT_TOKENS_OF_USER, &params), backoff, answered)?;
             let backoff = backoff
                 .first()
                 .map(|r| {
@@ -666,10 +688,14 @@ impl Store for PgStore {
                     })
                 })
                 .transpose()?;
-            Ok(UserState {
-                tokens: tokens_from_rows(&rows, &self.key)?,
-                backoff,
-            })
+            let serial: Option<String> = answered.first().map(|r| r.try_get(0)).transpose()?;
+            Ok((
+                UserState {
+                    tokens: tokens_from_rows(&rows, &self.key)?,
+                    backoff,
+                },
+                serial,
+            ))
         })
         .await
     }
