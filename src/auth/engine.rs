@@ -348,14 +348,10 @@ impl Engine {
         let result = if let Some(decision) = refused {
             Ok(decision)
         } else {
+            // Either way the retransmit check (see `retransmit`) rides on the first read.
             match &req.state {
-                // Without State, the retransmit check rides on the first read of the user.
                 None => self.authenticate_without_state(&ctx).await,
-                Some(state) => match self.retransmitted(&ctx).await {
-                    Ok(Some(decision)) => Ok(decision),
-                    Err(error) => Err(error),
-                    Ok(None) => self.answer_challenge(&ctx, state).await,
-                },
+                Some(state) => self.answer_challenge(&ctx, state).await,
             }
         };
         let result = match result {
@@ -624,20 +620,14 @@ impl Engine {
         })
     }
 
-    /// A request that consumed an OTP within the retransmit window — on another node, whose
-    /// reply was lost before the NAS failed over to this one — is answered Accept again,
-    /// nothing checked or consumed twice. (This node's own retransmits never get here: the
-    /// reply cache answers them.)
-    async fn retransmitted(&self, ctx: &Ctx<'_>) -> Result<Option<Decision>, AuthError> {
-        let Some(id) = ctx.req.request_id else {
-            return Ok(None);
-        };
+    /// What to look for in the store so that a request that consumed an OTP within the
+    /// retransmit window — on another node, whose reply was lost before the NAS failed over to
+    /// this one — is answered Accept again, nothing checked or consumed twice: its digest and
+    /// the window's start. (This node's own retransmits never get here: the reply cache answers
+    /// them.) The stores carry the check in their first read of the request.
+    fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], i64)> {
         let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
-        Ok(self
-            .store
-            .retransmit_of(&id, since)
-            .await?
-            .map(|serial| Decision::accept(Reason::Retransmit, &serial)))
+        ctx.req.request_id.as_ref().map(|id| (id, since))
     }
 
     async fn fail(
@@ -660,14 +650,15 @@ impl Engine {
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
         // The back-off row lives in the store only for names the directory knows.
-        let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
-        let retransmit = ctx.req.request_id.as_ref().map(|id| (id, since));
         let (state, retransmitted) = self
             .store
-            .user_state_of_request(&ctx.login, &ctx.realm.name, ctx.user.is_some(), retransmit)
+            .user_state_of_request(
+                &ctx.login,
+                &ctx.realm.name,
+                ctx.user.is_some(),
+                self.retransmit(ctx),
+            )
             .await?;
-        // The same request, accepted by another node sharing the store: the same answer,
-        // nothing checked or consumed twice (see `retransmitted`).
         if let Some(serial) = retransmitted {
             return Ok(Decision::accept(Reason::Retransmit, &serial));
         }
@@ -822,7 +813,16 @@ impl Engine {
 
     async fn answer_challenge(&self, ctx: &Ctx<'_>, state: &[u8]) -> Result<Decision, AuthError> {
         let rows = match std::str::from_utf8(state) {
-            Ok(state) => self.store.challenge(state).await?,
+            Ok(state) => {
+                let (rows, retransmitted) = self
+                    .store
+                    .challenge_of_request(state, self.retransmit(ctx))
+                    .await?;
+                if let Some(serial) = retransmitted {
+                    return Ok(Decision::accept(Reason::Retransmit, &serial));
+                }
+                rows
+            }
             Err(_) => vec![],
         };
         let rows: Vec<Challenge> = rows

@@ -502,6 +502,21 @@ pub trait Store: Send + Sync {
         Ok((state, serial))
     }
 
+    /// [`Store::challenge`] and [`Store::retransmit_of`] for one request (a second round), in
+    /// one round trip where the store can.
+    async fn challenge_of_request(
+        &self,
+        challenge_state: &str,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
+        let rows = self.challenge(challenge_state).await?;
+        let serial = match retransmit {
+            Some((digest, since_ms)) => self.retransmit_of(digest, since_ms).await?,
+            None => None,
+        };
+        Ok((rows, serial))
+    }
+
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
 

@@ -741,6 +741,29 @@ impl Store for PgStore {
         challenge_rows(&c, challenge_state).await
     }
 
+    async fn challenge_of_request(
+        &self,
+        challenge_state: &str,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
+        let c = self.client().await?;
+        // Both reads in flight at once on the connection: one round trip.
+        let answered = async {
+            let Some((digest, since_ms)) = retransmit else {
+                return Ok(vec![]);
+            };
+            query(
+                &c,
+                "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
+                &[&digest.as_slice(), &since_ms],
+            )
+            .await
+        };
+        let (rows, answered) = tokio::try_join!(challenge_rows(&c, challenge_state), answered)?;
+        let serial: Option<String> = answered.first().map(|r| r.try_get(0)).transpose()?;
+        Ok((rows, serial))
+    }
+
     async fn open_challenges_of_user(
         &self,
         user: &str,
