@@ -379,6 +379,17 @@ pub async fn check(config: &config::StoreConfig) -> Result<(), StoreError> {
     }
 }
 
+/// [`Store::retransmit_of`] when a digest is given (the defaults of the `…_of_request` reads).
+async fn retransmit_if_asked<S: Store + ?Sized>(
+    store: &S,
+    retransmit: Option<(&[u8; 16], i64)>,
+) -> Result<Option<String>, StoreError> {
+    match retransmit {
+        Some((digest, since_ms)) => store.retransmit_of(digest, since_ms).await,
+        None => Ok(None),
+    }
+}
+
 /// The operations the engine and the admin CLI need. Each is atomic.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -495,11 +506,7 @@ pub trait Store: Send + Sync {
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
         let state = self.user_state(user, realm, with_backoff).await?;
-        let serial = match retransmit {
-            Some((digest, since_ms)) => self.retransmit_of(digest, since_ms).await?,
-            None => None,
-        };
-        Ok((state, serial))
+        Ok((state, retransmit_if_asked(self, retransmit).await?))
     }
 
     /// [`Store::challenge`] and [`Store::retransmit_of`] for one request (a second round), in
@@ -510,11 +517,7 @@ pub trait Store: Send + Sync {
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
         let rows = self.challenge(challenge_state).await?;
-        let serial = match retransmit {
-            Some((digest, since_ms)) => self.retransmit_of(digest, since_ms).await?,
-            None => None,
-        };
-        Ok((rows, serial))
+        Ok((rows, retransmit_if_asked(self, retransmit).await?))
     }
 
     /// Adds one failure to each token.

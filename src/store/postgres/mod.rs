@@ -277,6 +277,24 @@ fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
     })
 }
 
+/// The serial a request with this digest consumed an OTP for since the time given, if any;
+/// `None` without a digest (no query then).
+async fn answered_serial(
+    c: &impl GenericClient,
+    retransmit: Option<(&[u8; 16], i64)>,
+) -> Result<Option<String>, StoreError> {
+    let Some((digest, since_ms)) = retransmit else {
+        return Ok(None);
+    };
+    let rows = query(
+        c,
+        "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
+        &[&digest.as_slice(), &since_ms],
+    )
+    .await?;
+    Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
+}
+
 async fn challenge_rows(c: &impl GenericClient, state: &str) -> Result<Vec<Challenge>, StoreError> {
     let sql = format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE state = $1");
     query(c, &sql, &[&state])
@@ -666,19 +684,11 @@ impl Store for PgStore {
                 )
                 .await
             };
-            let answered = async {
-                let Some((digest, since_ms)) = retransmit else {
-                    return Ok(vec![]);
-                };
-                query(
-                    &c,
-                    "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
-                    &[&digest.as_slice(), &since_ms],
-                )
-                .await
-            };
-            let (rows, backoff, answered) =
-                tokio::try_join!(query(&c, SELECT_TOKENS_OF_USER, &params), backoff, answered)?;
+            let (rows, backoff, serial) = tokio::try_join!(
+                query(&c, SELECT_TOKENS_OF_USER, &params),
+                backoff,
+                answered_serial(&c, retransmit)
+            )?;
             let backoff = backoff
                 .first()
                 .map(|r| {
@@ -688,7 +698,6 @@ impl Store for PgStore {
                     })
                 })
                 .transpose()?;
-            let serial: Option<String> = answered.first().map(|r| r.try_get(0)).transpose()?;
             Ok((
                 UserState {
                     tokens: tokens_from_rows(&rows, &self.key)?,
@@ -748,20 +757,10 @@ impl Store for PgStore {
     ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
         let c = self.client().await?;
         // Both reads in flight at once on the connection: one round trip.
-        let answered = async {
-            let Some((digest, since_ms)) = retransmit else {
-                return Ok(vec![]);
-            };
-            query(
-                &c,
-                "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
-                &[&digest.as_slice(), &since_ms],
-            )
-            .await
-        };
-        let (rows, answered) = tokio::try_join!(challenge_rows(&c, challenge_state), answered)?;
-        let serial: Option<String> = answered.first().map(|r| r.try_get(0)).transpose()?;
-        Ok((rows, serial))
+        Ok(tokio::try_join!(
+            challenge_rows(&c, challenge_state),
+            answered_serial(&c, retransmit)
+        )?)
     }
 
     async fn open_challenges_of_user(
@@ -829,13 +828,7 @@ impl Store for PgStore {
         since_ms: i64,
     ) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
-        let rows = query(
-            &c,
-            "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
-            &[&digest.as_slice(), &since_ms],
-        )
-        .await?;
-        Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
+        answered_serial(&c, Some((digest, since_ms))).await
     }
 
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
