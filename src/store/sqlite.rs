@@ -5,17 +5,14 @@
 //! means SQLite never sees two writers fight for the lock. Seeds are sealed ([`super::seal`])
 //! before they reach the database and opened on this thread.
 //!
-//! Durability without giving up speed: the database runs with `synchronous=FULL`, so a counter
-//! update is on disk before the Accept that depends on it leaves the server and no OTP can be
-//! replayed after a crash or power loss. An fsync per request would cap us at a few thousand
-//! requests a second, so the thread does *group commit*: it takes every job waiting in the
-//! queue (up to `MAX_BATCH`), runs them in one transaction — a write of several statements in
-//! its own savepoint, so a failing job rolls back alone — commits the whole batch with one
-//! fsync, and only then answers the writers. Reads answer as soon as they have run: they need
-//! no durability. Under load a batch holds many requests; when idle it holds one.
+//! Durability without giving up speed: a counter update is on disk before the Accept that
+//! depends on it leaves the server, so no OTP can be replayed after a crash or power loss; the
+//! store thread commits writes in groups, one fsync each (`batches.rs`). Reads answer as soon
+//! as they have run: they need no durability.
 //!
-//! Beside this file: `schema.rs` (creating the file, migrations), `key_file.rs` (the key
-//! fingerprint check), `challenge_start.rs` (the operations that decide races between logins).
+//! Beside this file: `batches.rs` (the store thread: group commit, checkpoints), `schema.rs`
+//! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
+//! `challenge_start.rs` (the operations that decide races between logins).
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -29,32 +26,16 @@ use super::{
     StoreError, Token, TokenKind, UserState,
 };
 
+mod batches;
 mod challenge_start;
 mod copy;
 mod key_file;
 mod schema;
 
+use batches::{Job, Work, execute_cached};
 use key_file::{KeyCheck, check_key, record_fingerprint};
 pub use key_file::{check_store, open_store};
 use schema::{create_private, open_connection};
-
-/// Runs on the store thread inside the batch's transaction; returns what to tell the caller
-/// once the batch has committed (or failed to).
-type Job = Box<dyn FnOnce(&mut Connection, &SealKey) -> Reply + Send>;
-/// Answers one caller, given the outcome of the batch's commit.
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// What the store thread is asked to do.
-enum Work {
-    /// A job, batched with the others waiting.
-    Job(Job),
-    /// `PRAGMA wal_checkpoint(TRUNCATE)` once the jobs queued before it have committed,
-    /// outside any transaction (clean stop).
-    Checkpoint(tokio::sync::oneshot::Sender<Result<(), String>>),
-}
-
-/// Most jobs committed together.
-const MAX_BATCH: usize = 512;
 
 /// See the module documentation.
 pub struct SqliteStore {
@@ -66,7 +47,7 @@ impl SqliteStore {
     /// key that sealed the seeds it holds, and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
         create_private(path)?;
-        let mut conn = open_connection(path)?;
+        let conn = open_connection(path)?;
         match check_key(&conn, &key)? {
             KeyCheck::Matches => {}
             // Nothing sealed: whatever was recorded sealed nothing that is left; the next seal
@@ -87,14 +68,7 @@ impl SqliteStore {
                 });
             }
         }
-        let (jobs, queue) = mpsc::channel::<Work>();
-        std::thread::Builder::new()
-            .name("tessera-store".into())
-            .spawn(move || run_batches(&mut conn, &key, &queue))
-            .map_err(|cause| StoreError::Io {
-                what: "cannot start the store thread".into(),
-                cause,
-            })?;
+        let jobs = batches::start(conn, key)?;
         Ok(SqliteStore { jobs })
     }
 
@@ -217,69 +191,6 @@ fn in_savepoint<T>(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// The store thread: takes whatever jobs are waiting, runs them in one transaction, commits
-/// once, then answers. Ends when every sender is dropped.
-fn run_batches(conn: &mut Connection, key: &SealKey, queue: &mpsc::Receiver<Work>) {
-    // Work taken from the queue that must wait for the batch before it.
-    let mut next: Option<Work> = None;
-    loop {
-        let first = match next.take().map_or_else(|| queue.recv().ok(), Some) {
-            None => break,
-            Some(Work::Checkpoint(reply)) => {
-                let _ = reply.send(checkpoint(conn));
-                continue;
-            }
-            Some(Work::Job(job)) => job,
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(Work::Job(job)) => batch.push(job),
-                Ok(other) => {
-                    next = Some(other);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
-        let committed = began
-            .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))
-            .map_err(|e| e.to_string());
-        if let Err(error) = &committed {
-            tracing::error!(%error, jobs = replies.len(), "store commit failed; the batch is rolled back");
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for reply in replies {
-            reply(committed.clone());
-        }
-    }
-}
-
-/// Copies the WAL into the database and truncates it to zero bytes. `Err` when readers (an
-/// admin command) kept it from completing.
-fn checkpoint(conn: &Connection) -> Result<(), String> {
-    let (busy, _log, _done): (i64, i64, i64) = conn
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .map_err(|e| e.to_string())?;
-    if busy != 0 {
-        return Err("the WAL is in use by another connection".into());
-    }
-    Ok(())
-}
-
-/// `execute` through the statement cache: the hot statements are parsed once, not per call.
-fn execute_cached<P: rusqlite::Params>(
-    conn: &Connection,
-    sql: &str,
-    params: P,
-) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// The `tokens` columns in the order [`token_from_row`] reads them. A macro so the hot

@@ -96,7 +96,16 @@ pub fn free_udp_port() -> std::io::Result<u16> {
 
 /// Starts tessera with `config` (already written into `dir`) and waits until it listens.
 pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Result<Peer, String> {
-    let log_path = dir.path().join("tessera.log");
+    // TESSERA_BENCH_LOGS=DIR keeps every tessera's log there (to match stalls with the store's
+    // "slow …" lines); otherwise the log goes with the scratch directory.
+    let log_path = match std::env::var_os("TESSERA_BENCH_LOGS") {
+        Some(keep) => {
+            static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Path::new(&keep).join(format!("tessera-{}-{n}.log", std::process::id()))
+        }
+        None => dir.path().join("tessera.log"),
+    };
     let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
     let child = Command::new(binary)
         .arg("--config")
