@@ -21,6 +21,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 
 echo "==> building release binaries"
-cargo build --release --locked --bins
+cargo build --release --locked -p tessera -p tessera-bench
 echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 exec target/release/tessera-bench --tessera target/release/tessera --csv target/bench.csv "$@"

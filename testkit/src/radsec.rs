@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Reply, SECRET, quote, radclient};
+use crate::radclient::{Reply, SECRET, quote, radclient};
 
 /// A running radsecproxy.
 pub struct RadsecProxy {

@@ -7,8 +7,10 @@ use tessera::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::peers::{Peer, Silent, TestCa, closed_port, http_gateway, otp_in};
+use crate::util::peers::{Peer, Silent, http_gateway, otp_in};
 use crate::util::{Server, Setup, tessera, write_config};
+use testkit::ca::TestCa;
+use testkit::ports::closed_port;
 
 fn provider(keys: &str) -> HttpSmsProvider {
     let config: HttpSmsConfig = toml::from_str(keys).expect("provider keys");

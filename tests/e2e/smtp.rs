@@ -8,8 +8,9 @@ use tessera::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::peers::{Peer, Silent, TestCa, otp_in, smtp_server};
+use crate::util::peers::{Peer, Silent, otp_in, smtp_server};
 use crate::util::{Server, Setup};
+use testkit::ca::TestCa;
 
 fn email_provider(keys: &str) -> SmtpEmailProvider {
     let config: SmtpEmailConfig = toml::from_str(keys).expect("provider keys");
