@@ -167,24 +167,12 @@ pub fn start_freeradius(users: &[(String, String)], secret: &str) -> Result<Peer
     })
 }
 
-/// The `[store]` keys of a node on the PostgreSQL `pg`, with `key_file`; the role's password
-/// is written to `password_file`.
-pub fn pg_store_keys(
-    pg: &Postgres,
-    key_file: &Path,
-    password_file: &Path,
-) -> Result<String, String> {
-    write_pg_password(password_file)?;
-    Ok(format!(
-        "backend = \"postgresql\"\nurl = \"{}\"\npassword_file = \"{}\"\nkey_file = \"{}\"\npool_size = 32\n",
+/// The `[store]` keys of a node on the benchmark's PostgreSQL `pg` (trust on loopback: no
+/// password), with `key_file`.
+pub fn pg_store_keys(pg: &Postgres, key_file: &Path) -> String {
+    format!(
+        "backend = \"postgresql\"\nurl = \"{}\"\nkey_file = \"{}\"\npool_size = 32\n",
         pg.url(),
-        password_file.display(),
         key_file.display()
-    ))
-}
-
-/// Writes the PostgreSQL role's password to `path`.
-pub fn write_pg_password(path: &Path) -> Result<(), String> {
-    std::fs::write(path, testkit::postgres::PASSWORD)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    )
 }

@@ -298,17 +298,15 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
 /// share it (and one key file).
 pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, String> {
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
-    let pg = Postgres::try_start_durable()?;
+    let pg = Postgres::try_start_for_benchmark()?;
     let shared = tempfile::tempdir().map_err(|e| e.to_string())?;
     let key_file = shared.path().join("tessera.key");
-    let password_file = shared.path().join("pg.password");
-    peers::write_pg_password(&password_file)?;
     SealKey::load_or_create(&key_file).map_err(|e| e.to_string())?;
     {
         let store = tessera::store::open(&StoreConfig {
             backend: StoreBackend::Postgres(PgSettings {
                 url: pg.url(),
-                password_file: Some(password_file.clone()),
+                password_file: None,
                 pool_size: 4,
                 statement_timeout: 60,
                 ca_file: None,
@@ -327,7 +325,7 @@ pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, 
             dir.path(),
             USERS_FILE_REALM,
             "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
-            &peers::pg_store_keys(&pg, &key_file, &password_file)?,
+            &peers::pg_store_keys(&pg, &key_file),
         )
         .map_err(|e| e.to_string())?;
         servers.push(peers::start_tessera(&knobs.tessera, dir, &config)?);
@@ -790,16 +788,12 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
     );
     // Kept until the end of the scenario; dropped after the tessera that uses it.
     let postgres = if pg {
-        Some(Postgres::try_start_durable()?)
+        Some(Postgres::try_start_for_benchmark()?)
     } else {
         None
     };
     let store = match &postgres {
-        Some(pg) => peers::pg_store_keys(
-            pg,
-            &dir.path().join("tessera.key"),
-            &dir.path().join("pg.password"),
-        )?,
+        Some(pg) => peers::pg_store_keys(pg, &dir.path().join("tessera.key")),
         None => SQLITE_STORE.to_string(),
     };
     let config =

@@ -25,8 +25,9 @@ pub struct Postgres {
     pub port: u16,
     running: bool,
     tls: bool,
-    /// fsync on, as in production (the benchmark); the tests turn it off for speed.
-    durable: bool,
+    /// The benchmark's cluster: fsync on, as in production (the tests turn it off for speed),
+    /// and trust on loopback (no SCRAM exchange while the pool fills).
+    bench: bool,
 }
 
 /// The directory of `initdb` and `pg_ctl`: Debian keeps them in /usr/lib/postgresql/VER/bin
@@ -72,12 +73,13 @@ impl Postgres {
         Postgres::create(Some((cert, key)), false).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// The same, durable like production (fsync on), or why it did not start: the benchmark's.
-    pub fn try_start_durable() -> Result<Postgres, String> {
+    /// The benchmark's cluster (durable like production, trust on loopback, no password), or
+    /// why it did not start.
+    pub fn try_start_for_benchmark() -> Result<Postgres, String> {
         Postgres::create(None, true)
     }
 
-    fn create(tls: Option<(&Path, &Path)>, durable: bool) -> Result<Postgres, String> {
+    fn create(tls: Option<(&Path, &Path)>, bench: bool) -> Result<Postgres, String> {
         let dir = tempfile::Builder::new()
             .prefix("tessera-pg")
             .tempdir()
@@ -87,7 +89,7 @@ impl Postgres {
             port: try_free_port()?,
             running: false,
             tls: false,
-            durable,
+            bench,
             dir,
         };
         std::fs::write(pg.dir.path().join("pwfile"), PASSWORD)
@@ -125,7 +127,11 @@ impl Postgres {
                 "-U",
                 "tessera",
                 "--auth-local=trust",
-                "--auth-host=scram-sha-256",
+                if pg.bench {
+                    "--auth-host=trust"
+                } else {
+                    "--auth-host=scram-sha-256"
+                },
                 "--pwfile",
                 &pg.path("pwfile"),
                 "-E",
@@ -189,7 +195,7 @@ impl Postgres {
             self.port,
             self.dir.path().display()
         );
-        if !self.durable {
+        if !self.bench {
             options.push_str(" -c fsync=off");
         }
         if self.tls {
