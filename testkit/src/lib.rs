@@ -5,6 +5,7 @@
 //! | module | peer |
 //! |--------|------|
 //! | [`ports`] | free and closed loopback ports |
+//! | [`log`] | a peer's output, collected line by line, waited for |
 //! | [`radclient`] | FreeRADIUS's `radclient`, run once per request, its reply parsed |
 //! | [`freeradius`] | FreeRADIUS as a legacy server (passthru) or as the benchmark's reference |
 //! | [`slapd`] | OpenLDAP with the test people, or with the benchmark's users |
@@ -26,6 +27,7 @@
 
 pub mod ca;
 pub mod freeradius;
+pub mod log;
 pub mod modem;
 pub mod peers;
 pub mod ports;
@@ -34,6 +36,20 @@ pub mod radclient;
 pub mod radsec;
 pub mod slapd;
 pub mod smsc;
+
+/// Fails the test with what to install when `program` cannot be run (`probe` is an argument
+/// that makes it print something and exit). Debian keeps some programs in /usr/sbin, off a
+/// user's PATH.
+pub fn require_program(program: &str, probe: &str, hint: &str) {
+    let found = std::path::Path::new("/usr/sbin").join(program).exists()
+        || std::process::Command::new(program)
+            .arg(probe)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+    assert!(found, "{program} not found: {hint}");
+}
 
 /// Whether we run as root (PostgreSQL then runs as the `postgres` OS user).
 pub fn is_root() -> bool {

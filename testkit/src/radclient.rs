@@ -10,16 +10,32 @@ pub const SECRET: &str = "testing123";
 
 /// Fails the test with a clear message when radclient is missing.
 pub fn require_radclient() {
-    let found = Command::new("radclient")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "radclient not found: run scripts/test.sh, which installs freeradius-utils"
+    crate::require_program(
+        "radclient",
+        "-h",
+        "run scripts/test.sh, which installs freeradius-utils",
     );
+}
+
+/// Sends one Access-Request as a modern NAS does (with a Message-Authenticator): `user`,
+/// `password` and, for a second round, the `state` radclient printed (`0x…`).
+pub fn auth(
+    addr: SocketAddr,
+    secret: &str,
+    user: &str,
+    password: &str,
+    state: Option<&str>,
+) -> Reply {
+    let mut attrs = vec![
+        ("User-Name", quote(user)),
+        ("User-Password", quote(password)),
+    ];
+    if let Some(state) = state {
+        attrs.push(("State", state.to_string()));
+    }
+    attrs.push(("Message-Authenticator", "0x00".into()));
+    let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    radclient(addr, secret, &attrs)
 }
 
 /// A quoted radclient string value.

@@ -12,15 +12,16 @@ pub use testkit::radclient::{
 };
 pub use testkit::{freeradius, modem, peers, postgres, radsec, slapd, smsc};
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tessera::password_hash;
 use tessera::secret::Secret;
+use testkit::log::LogLines;
 
 /// Users of every test config: (name, password, mobile, email).
 pub const USERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
@@ -114,7 +115,7 @@ pub struct Server {
     /// Where it serves RadSec, when configured.
     pub tls_addr: Option<SocketAddr>,
     /// Every line it logged so far.
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub log: LogLines,
 }
 
 /// Writes the config for `setup` into `dir` and returns its path.
@@ -218,16 +219,11 @@ impl Server {
             .spawn()
             .expect("start tessera");
         let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
-                sink.lock().unwrap().push(line);
+        let log = LogLines::collect(stderr, move |line| {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(addr);
             }
         });
         let metrics_wanted = std::fs::read_to_string(config)
@@ -237,10 +233,7 @@ impl Server {
             Ok(addr) => addr.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "tessera did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
+                panic!("tessera did not start; log:\n{}", log.text());
             }
         };
         let tls_wanted = std::fs::read_to_string(config)
@@ -341,12 +334,7 @@ impl Server {
 
     /// Counts log lines containing `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+        self.log.count(needle)
     }
 
     /// The spool file's messages: (channel, recipient, subject, text).
@@ -393,32 +381,13 @@ impl Server {
 
     /// Sends one request with a Message-Authenticator, as a modern NAS does.
     pub fn auth(&self, user: &str, password: &str, state: Option<&str>) -> Reply {
-        let mut attrs = vec![
-            ("User-Name", quote(user)),
-            ("User-Password", quote(password)),
-        ];
-        if let Some(state) = state {
-            attrs.push(("State", state.to_string()));
-        }
-        attrs.push(("Message-Authenticator", "0x00".into()));
-        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.radclient(&attrs)
+        testkit::radclient::auth(self.addr, SECRET, user, password, state)
     }
 
     /// Waits until a log line contains `needle` (the log is written asynchronously).
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line contains {needle:?}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log
+            .wait_for(needle, Duration::from_secs(10), "tessera")
     }
 
     /// Runs an admin command (`token list`, `audit` …) on this server's config: (exit code,
@@ -434,7 +403,7 @@ impl Server {
 
     /// The whole log so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
     }
 }
 
