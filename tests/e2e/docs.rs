@@ -421,16 +421,29 @@ fn the_readme_walk_through_works_on_the_shipped_config() {
     let code = fields[4].rsplit(' ').next().unwrap().to_string();
     let shown = fields[4].trim_end_matches(&code);
     assert!(readme.contains(&format!("-\t{shown}")), "{line}");
+    // More to try, "Blocking": the first round again gets the same State, nothing is sent.
+    let again = server.auth("alice", "wonderland", None);
+    again.expect("Access-Challenge");
+    assert_eq!(again.state(), first.state());
+    let blocked = again.get("Reply-Message").unwrap();
+    assert!(readme.contains(&format!("`{blocked}`")), "{blocked}");
+    assert_eq!(last_line(), line, "nothing is sent again");
     // Step 4: the second round with the State is accepted.
     server
         .auth("alice", &code, Some(&first.state()))
         .expect("Access-Accept");
-    // More to try: the replay is rejected; bob's code goes "by e-mail" to the spool file.
+    // More to try: the replay is rejected; bob's code goes "by e-mail" to the spool file, and
+    // "one field" (password followed by the code, no State) logs him in.
     server
         .auth("alice", &code, Some(&first.state()))
         .expect("Access-Reject");
     server
         .auth("bob", "builder", None)
         .expect("Access-Challenge");
-    assert!(last_line().contains("\temail\tbob@example.org\t"));
+    let mail = last_line();
+    assert!(mail.contains("\temail\tbob@example.org\t"), "{mail}");
+    let code = mail.rsplit(' ').next().unwrap();
+    server
+        .auth("bob", &format!("builder{code}"), None)
+        .expect("Access-Accept");
 }
