@@ -1,7 +1,7 @@
 //! SmtpSMSProvider and SMTPEmailProvider against a real SMTP server (aiosmtpd, started by the
-//! test through `util/smtp_server.py`): plain, STARTTLS with a CA made by the test, implicit
-//! TLS, AUTH right and wrong, STARTTLS required but not offered, a server that never answers;
-//! then the whole RADIUS login with the OTP read from the delivered mail.
+//! test through `testkit/scripts/smtp_server.py`): plain, STARTTLS with a CA made by the
+//! test, implicit TLS, AUTH right and wrong, STARTTLS required but not offered, a server that
+//! never answers; then the whole RADIUS login with the OTP read from the delivered mail.
 
 use tessera::delivery::smtp_email::{SmtpEmailConfig, SmtpEmailProvider};
 use tessera::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
