@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        echo "bench/run.sh: need root (or sudo) to install: $*" >&2; return 1; fi
+}
+
 scripts/install-freeradius.sh
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -21,6 +26,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 
 echo "==> building release binaries"
-cargo build --release --locked --bins
+cargo build --release --locked -p tessera -p tessera-bench
 echo "==> machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-exec target/release/tessera-bench --tessera target/release/tessera --csv target/bench.csv "$@"
+target="${CARGO_TARGET_DIR:-target}"
+exec "$target/release/tessera-bench" --tessera "$target/release/tessera" --csv "$target/bench.csv" "$@"

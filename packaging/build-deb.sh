@@ -5,7 +5,7 @@
 #
 # Without --binary it builds the release binary first (cargo build --release). The package
 # installs the binary to /usr/bin, the systemd unit, the dictionaries to
-# /usr/share/tessera/dictionaries, the README to /usr/share/doc/tessera, and the configuration
+# /usr/share/tessera/dictionaries, the README and docs/ to /usr/share/doc/tessera, and the configuration
 # to /etc/tessera as conffiles (mode 0640, group tessera after installation).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,6 +35,10 @@ install -D -m 0640 "$here/tessera.toml" "$root/etc/tessera/tessera.toml"
 install -D -m 0640 "$here/users.toml" "$root/etc/tessera/users.toml"
 chmod 0750 "$root/etc/tessera"
 install -D -m 0644 "$top/README.md" "$root/usr/share/doc/tessera/README.md"
+# The reference pages, where the README's links (docs/src/…) expect them.
+for page in "$top"/docs/src/*.md; do
+    install -D -m 0644 "$page" "$root/usr/share/doc/tessera/docs/src/$(basename "$page")"
+done
 if [ -d "$top/dictionaries" ]; then
     mkdir -p "$root/usr/share/tessera"
     cp -r "$top/dictionaries" "$root/usr/share/tessera/dictionaries"

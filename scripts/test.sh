@@ -6,7 +6,8 @@
 #           challenges), freeradius (the legacy server of passthru; its service is not started),
 #           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
 #   Python: aiosmtpd (SMTP tests)
-# Then: formatting, lints, unit tests and end-to-end tests against the real peers.
+# Then, for the whole workspace: formatting, lints, unit tests and end-to-end tests against the
+# real peers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +45,7 @@ fi
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
-say "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
-say "cargo test"
-cargo test --all-targets --locked
+say "cargo clippy (the workspace: tessera, bench, testkit)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test (the workspace)"
+cargo test --workspace --all-targets --locked

@@ -1,5 +1,5 @@
 //! The authentication engine: LinOTP's semantics (policies, otppin, autoenrollment, SMS and
-//! e-mail challenges, fail counters) with the improvements listed in the README.
+//! e-mail challenges, fail counters) with the improvements listed in docs/src/linotp.md.
 //!
 //! This layer knows nothing of RADIUS. A front end turns its request into an [`AuthRequest`]
 //! and the [`Outcome`] back into its own reply; `radius::handler` is the one that exists today.

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
 use tessera::radius::crypto;
 
-use crate::util::slapd::{BASE_DN, READER_DN, READER_PW, Slapd, free_port};
+use crate::util::slapd::{BASE_DN, READER_DN, READER_PW, Slapd};
 use crate::util::{SECRET, Server, Setup, tessera, write_config};
+use testkit::ports::free_port;
 
 /// A setup whose default realm `corp` is the LDAP directory (URIs `uris`, `extra` lines added
 /// to its table) and whose realm `local` is the users file.

@@ -5,8 +5,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 
-use crate::util::peers::{TestCa, closed_port};
 use crate::util::{SECRET, Server, Setup, tessera};
+use testkit::ca::TestCa;
+use testkit::ports::closed_port;
 
 /// What a login run showed.
 struct Run {

@@ -8,6 +8,7 @@
 )]
 
 mod config;
+mod docs;
 mod flow;
 mod identity;
 mod ldap;

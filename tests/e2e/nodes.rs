@@ -464,7 +464,7 @@ fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() 
 
 #[test]
 fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
-    let ca = crate::util::peers::TestCa::new();
+    let ca = testkit::ca::TestCa::new();
     let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
     let shared = tempfile::tempdir().unwrap();
     std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();

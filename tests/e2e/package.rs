@@ -82,6 +82,11 @@ fn deb_installs_files_with_safe_modes_and_a_valid_config() {
     );
     assert_eq!(mode(&root.join("etc/tessera/users.toml")), 0o640);
     assert!(root.join("usr/share/doc/tessera/README.md").exists());
+    // The README's links into docs/ resolve in the installed copy too.
+    assert!(
+        root.join("usr/share/doc/tessera/docs/src/configuration.md")
+            .exists()
+    );
 
     let unit = std::fs::read_to_string(root.join("lib/systemd/system/tessera.service")).unwrap();
     for line in [

@@ -3,9 +3,9 @@
 
 use tessera::radius::codec::{Code, Packet};
 
-use crate::util::peers::TestCa;
 use crate::util::radsec::{RadsecProxy, TlsClient};
 use crate::util::{Server, Setup};
+use testkit::ca::TestCa;
 
 /// tessera with RadSec on a free port, its certificate from `ca`, and `clients` (TOML)
 /// besides the default UDP client.

@@ -1,14 +1,17 @@
-//! HttpSMSProvider against a real HTTP gateway on loopback (`util/http_gateway.py`): request
-//! shape (GET/POST, parameters, PARAMETER override, basic auth, headers, proxy), LinOTP's
-//! RETURN_* rules, non-2xx, timeouts and failover, the `provider test` command, and the whole
-//! RADIUS login with the OTP read from what the gateway received.
+//! HttpSMSProvider against a real HTTP gateway on loopback
+//! (`testkit/scripts/http_gateway.py`): request shape (GET/POST, parameters, PARAMETER
+//! override, basic auth, headers, proxy), LinOTP's RETURN_* rules, non-2xx, timeouts and
+//! failover, the `provider test` command, and the whole RADIUS login with the OTP read from
+//! what the gateway received.
 
 use tessera::delivery::http_sms::{HttpSmsConfig, HttpSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::peers::{Peer, Silent, TestCa, closed_port, http_gateway, otp_in};
+use crate::util::peers::{Peer, Silent, http_gateway, otp_in};
 use crate::util::{Server, Setup, tessera, write_config};
+use testkit::ca::TestCa;
+use testkit::ports::closed_port;
 
 fn provider(keys: &str) -> HttpSmsProvider {
     let config: HttpSmsConfig = toml::from_str(keys).expect("provider keys");

@@ -10,8 +10,9 @@ use tessera::delivery::smpp_sms::{SmppSmsConfig, SmppSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::smsc::{Smsc, SmscBehaviour, dead_port};
+use crate::util::smsc::{Smsc, SmscBehaviour};
 use crate::util::{Server, Setup};
+use testkit::ports::closed_port;
 
 fn provider(toml_keys: &str) -> SmppSmsProvider {
     let config: SmppSmsConfig = toml::from_str(toml_keys).expect("provider keys");
@@ -216,7 +217,7 @@ async fn a_number_smpp_cannot_carry_is_refused_without_a_session() {
 
 #[tokio::test]
 async fn nothing_listening_is_unavailable() {
-    let p = provider(&keys(dead_port(), ""));
+    let p = provider(&keys(closed_port(), ""));
     let error = p.send(&sms("+4917012345678", "123456")).await.unwrap_err();
     assert!(
         matches!(&error, DeliveryError::Unavailable { reason, .. } if reason.contains("cannot connect")),
@@ -381,7 +382,7 @@ fn unavailable_smsc_fails_over_to_the_next_by_policy() {
     let mut setup = Setup {
         providers: format!(
             "{}{}",
-            smpp_provider_block("dead", dead_port()),
+            smpp_provider_block("dead", closed_port()),
             smpp_provider_block("smsc", smsc.port())
         ),
         ..Setup::default()

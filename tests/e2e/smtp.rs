@@ -1,15 +1,16 @@
 //! SmtpSMSProvider and SMTPEmailProvider against a real SMTP server (aiosmtpd, started by the
-//! test through `util/smtp_server.py`): plain, STARTTLS with a CA made by the test, implicit
-//! TLS, AUTH right and wrong, STARTTLS required but not offered, a server that never answers;
-//! then the whole RADIUS login with the OTP read from the delivered mail.
+//! test through `testkit/scripts/smtp_server.py`): plain, STARTTLS with a CA made by the
+//! test, implicit TLS, AUTH right and wrong, STARTTLS required but not offered, a server that
+//! never answers; then the whole RADIUS login with the OTP read from the delivered mail.
 
 use tessera::delivery::smtp_email::{SmtpEmailConfig, SmtpEmailProvider};
 use tessera::delivery::smtp_sms::{SmtpSmsConfig, SmtpSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
-use crate::util::peers::{Peer, Silent, TestCa, otp_in, smtp_server};
+use crate::util::peers::{Peer, Silent, otp_in, smtp_server};
 use crate::util::{Server, Setup};
+use testkit::ca::TestCa;
 
 fn email_provider(keys: &str) -> SmtpEmailProvider {
     let config: SmtpEmailConfig = toml::from_str(keys).expect("provider keys");

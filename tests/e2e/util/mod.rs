@@ -1,32 +1,27 @@
-//! Test helpers: a real tessera process on a free port with a temporary config, and the real
-//! FreeRADIUS `radclient` to talk to it.
+//! Test helpers: a real tessera process on a free port with a temporary config. The peers it
+//! talks to (radclient, slapd, FreeRADIUS, PostgreSQL, the SMSC …) live in the `testkit` crate,
+//! shared with the benchmark, and are re-exported here under their old names.
 //!
 //! Every server gets its own directory and port (it binds port 0 and the helper reads the port
 //! from its log), so tests run in parallel. Dropping a [`Server`] kills the process.
 
 #![allow(dead_code)]
 
-pub mod freeradius;
-pub mod peers;
-pub mod postgres;
-pub mod radsec;
-pub mod slapd;
+pub use testkit::radclient::{
+    Reply, SECRET, quote, radclient, radclient_command, require_radclient,
+};
+pub use testkit::{freeradius, modem, peers, postgres, radsec, slapd, smsc};
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tessera::password_hash;
 use tessera::secret::Secret;
-
-pub mod modem;
-pub mod smsc;
-
-/// The shared secret of the test client entries.
-pub const SECRET: &str = "testing123";
+use testkit::log::LogLines;
 
 /// Users of every test config: (name, password, mobile, email).
 pub const USERS: &[(&str, &str, Option<&str>, Option<&str>)] = &[
@@ -61,20 +56,6 @@ fn users_toml() -> &'static str {
         }
         out
     })
-}
-
-/// Fails the test with a clear message when radclient is missing.
-pub fn require_radclient() {
-    let found = Command::new("radclient")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "radclient not found: run scripts/test.sh, which installs freeradius-utils"
-    );
 }
 
 /// Parts of a test configuration that tests change.
@@ -134,7 +115,7 @@ pub struct Server {
     /// Where it serves RadSec, when configured.
     pub tls_addr: Option<SocketAddr>,
     /// Every line it logged so far.
-    pub log: Arc<Mutex<Vec<String>>>,
+    pub log: LogLines,
 }
 
 /// Writes the config for `setup` into `dir` and returns its path.
@@ -238,16 +219,11 @@ impl Server {
             .spawn()
             .expect("start tessera");
         let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on ").nth(1) {
-                    let addr = addr.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
-                sink.lock().unwrap().push(line);
+        let log = LogLines::collect(stderr, move |line| {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let addr = addr.split_whitespace().next().unwrap_or("").to_string();
+                let _ = tx.send(addr);
             }
         });
         let metrics_wanted = std::fs::read_to_string(config)
@@ -257,10 +233,7 @@ impl Server {
             Ok(addr) => addr.parse().expect("listen address"),
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "tessera did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
+                panic!("tessera did not start; log:\n{}", log.text());
             }
         };
         let tls_wanted = std::fs::read_to_string(config)
@@ -361,12 +334,7 @@ impl Server {
 
     /// Counts log lines containing `needle`.
     pub fn log_count(&self, needle: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(needle))
-            .count()
+        self.log.count(needle)
     }
 
     /// The spool file's messages: (channel, recipient, subject, text).
@@ -413,32 +381,13 @@ impl Server {
 
     /// Sends one request with a Message-Authenticator, as a modern NAS does.
     pub fn auth(&self, user: &str, password: &str, state: Option<&str>) -> Reply {
-        let mut attrs = vec![
-            ("User-Name", quote(user)),
-            ("User-Password", quote(password)),
-        ];
-        if let Some(state) = state {
-            attrs.push(("State", state.to_string()));
-        }
-        attrs.push(("Message-Authenticator", "0x00".into()));
-        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.radclient(&attrs)
+        testkit::radclient::auth(self.addr, SECRET, user, password, state)
     }
 
     /// Waits until a log line contains `needle` (the log is written asynchronously).
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line contains {needle:?}; log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log
+            .wait_for(needle, Duration::from_secs(10), "tessera")
     }
 
     /// Runs an admin command (`token list`, `audit` …) on this server's config: (exit code,
@@ -454,7 +403,7 @@ impl Server {
 
     /// The whole log so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
     }
 }
 
@@ -462,121 +411,5 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A quoted radclient string value.
-pub fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// What radclient received.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    /// `Access-Accept`, `Access-Challenge`, `Access-Reject`, or `none` when nothing came back.
-    pub code: String,
-    /// Attributes as radclient printed them, values unquoted.
-    pub attrs: Vec<(String, String)>,
-    /// radclient's whole output, for failure messages.
-    pub output: String,
-}
-
-impl Reply {
-    /// The first value of an attribute.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// All values of an attribute.
-    pub fn get_all(&self, name: &str) -> Vec<&str> {
-        self.attrs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// The State, as radclient prints it (`0x…`), ready to send back.
-    pub fn state(&self) -> String {
-        self.get("State")
-            .unwrap_or_else(|| panic!("no State in {}", self.output))
-            .to_string()
-    }
-
-    /// Asserts the code, showing radclient's output otherwise.
-    #[track_caller]
-    pub fn expect(&self, code: &str) -> &Self {
-        assert_eq!(self.code, code, "radclient output:\n{}", self.output);
-        self
-    }
-}
-
-/// Runs `radclient -x` once against `addr` and parses the reply.
-pub fn radclient(addr: SocketAddr, secret: &str, attrs: &[(&str, &str)]) -> Reply {
-    radclient_command(addr, secret, "auth", attrs)
-}
-
-/// Runs `radclient -x` once with a packet type (`auth`, `status`) and parses the reply.
-pub fn radclient_command(
-    addr: SocketAddr,
-    secret: &str,
-    packet_type: &str,
-    attrs: &[(&str, &str)],
-) -> Reply {
-    require_radclient();
-    let target = match addr {
-        SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-    };
-    let mut child = Command::new("radclient")
-        .args(["-x", "-r", "1", "-t", "2"])
-        .arg(&target)
-        .arg(packet_type)
-        .arg(secret)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run radclient");
-    let input: String = attrs.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("write radclient stdin");
-    let out = child.wait_with_output().expect("radclient output");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    parse_radclient(&output)
-}
-
-fn parse_radclient(output: &str) -> Reply {
-    let mut code = "none".to_string();
-    let mut attrs = vec![];
-    let mut in_reply = false;
-    for line in output.lines() {
-        if let Some(rest) = line.strip_prefix("Received ") {
-            code = rest.split_whitespace().next().unwrap_or("").to_string();
-            in_reply = true;
-            attrs.clear();
-        } else if in_reply && (line.starts_with('\t') || line.starts_with("  ")) {
-            if let Some((k, v)) = line.trim().split_once(" = ") {
-                attrs.push((k.to_string(), v.trim_matches('"').to_string()));
-            }
-        } else {
-            in_reply = false;
-        }
-    }
-    Reply {
-        code,
-        attrs,
-        output: output.to_string(),
     }
 }

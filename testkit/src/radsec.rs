@@ -2,14 +2,14 @@
 //! radclient on a free port and forwards it over TLS to tessera, with a client certificate the
 //! test made.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Reply, SECRET, quote, radclient};
+use crate::log::LogLines;
+use crate::radclient::{Reply, SECRET};
 
 /// A running radsecproxy.
 pub struct RadsecProxy {
@@ -17,29 +17,18 @@ pub struct RadsecProxy {
     _dir: tempfile::TempDir,
     /// Where it takes UDP from radclient (secret [`SECRET`]).
     pub udp: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-/// Fails the test with a clear message when radsecproxy is missing.
-fn require_radsecproxy() {
-    let found = Path::new("/usr/sbin/radsecproxy").exists()
-        || Command::new("radsecproxy")
-            .arg("-v")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-    assert!(
-        found,
-        "radsecproxy not found: run scripts/test.sh, which installs it"
-    );
+    log: LogLines,
 }
 
 impl RadsecProxy {
     /// Starts radsecproxy forwarding to tessera's RadSec address `server`, presenting
     /// `cert`/`key` and trusting `ca` for tessera's certificate.
     pub fn start(server: SocketAddr, ca: &Path, cert: &Path, key: &Path) -> RadsecProxy {
-        require_radsecproxy();
+        crate::require_program(
+            "radsecproxy",
+            "-v",
+            "run scripts/test.sh, which installs it",
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         // A free UDP port: bind, note, release (radsecproxy binds it right after).
         let udp = UdpSocket::bind("127.0.0.1:0")
@@ -91,13 +80,7 @@ realm * {{
             .spawn()
             .expect("start radsecproxy");
         let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let log = LogLines::collect(stderr, |_| {});
         let proxy = RadsecProxy {
             child,
             _dir: dir,
@@ -110,37 +93,18 @@ realm * {{
 
     /// Waits until a log line contains `needle`.
     pub fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "radsecproxy logged no {needle:?}:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log
+            .wait_for(needle, Duration::from_secs(15), "radsecproxy")
     }
 
     /// Everything radsecproxy logged so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.log.text()
     }
 
     /// An Access-Request through the proxy, as a NAS sends it (with Message-Authenticator).
     pub fn auth(&self, user: &str, password: &str, state: Option<&str>) -> Reply {
-        let mut attrs = vec![
-            ("User-Name", quote(user)),
-            ("User-Password", quote(password)),
-        ];
-        if let Some(state) = state {
-            attrs.push(("State", state.to_string()));
-        }
-        attrs.push(("Message-Authenticator", "0x00".into()));
-        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        radclient(self.udp, SECRET, &attrs)
+        crate::radclient::auth(self.udp, SECRET, user, password, state)
     }
 }
 

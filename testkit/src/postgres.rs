@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL cluster for the tests of several nodes: `initdb` into a temporary
+//! A throwaway PostgreSQL cluster for the tests of several nodes and the benchmark's `-pg`
+//! scenarios: `initdb` into a temporary
 //! directory, `pg_ctl` on a free port on 127.0.0.1 (and a Unix socket in the same directory),
 //! password authentication (SCRAM) for the `tessera` role, database `tessera`. PostgreSQL
 //! refuses to run as root, so when the tests run as root (CI) the directory is given to the
@@ -10,7 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::slapd::free_port;
+use crate::is_root;
+use crate::ports::try_free_port;
 
 /// The role's password (SCRAM over TCP).
 pub const PASSWORD: &str = "pg-s3cret-for-tests";
@@ -23,11 +25,14 @@ pub struct Postgres {
     pub port: u16,
     running: bool,
     tls: bool,
+    /// The benchmark's cluster: fsync on, as in production (the tests turn it off for speed),
+    /// and trust on loopback (no SCRAM exchange while the pool fills).
+    bench: bool,
 }
 
 /// The directory of `initdb` and `pg_ctl`: Debian keeps them in /usr/lib/postgresql/VER/bin
 /// (the newest wins), elsewhere they are on PATH.
-fn bin_dir() -> PathBuf {
+fn bin_dir() -> Result<PathBuf, String> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -40,7 +45,7 @@ fn bin_dir() -> PathBuf {
         .collect();
     versions.sort();
     if let Some((_, bin)) = versions.pop() {
-        return bin;
+        return Ok(bin);
     }
     let found = Command::new("sh")
         .args(["-c", "command -v initdb"])
@@ -49,56 +54,58 @@ fn bin_dir() -> PathBuf {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
     match found {
-        Some(path) if !path.is_empty() => Path::new(&path)
+        Some(path) if !path.is_empty() => Ok(Path::new(&path)
             .parent()
             .map(Path::to_path_buf)
-            .unwrap_or_default(),
-        _ => panic!("initdb not found: run scripts/test.sh, which installs postgresql"),
+            .unwrap_or_default()),
+        _ => Err("initdb not found: run scripts/test.sh, which installs postgresql".into()),
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 impl Postgres {
     /// Creates and starts a cluster with role `tessera` and database `tessera`.
     pub fn start_new() -> Postgres {
-        Postgres::create(None)
+        Postgres::create(None, false).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The same, with TLS on (the server's certificate and key, PEM).
     pub fn start_new_with_tls(cert: &Path, key: &Path) -> Postgres {
-        Postgres::create(Some((cert, key)))
+        Postgres::create(Some((cert, key)), false).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn create(tls: Option<(&Path, &Path)>) -> Postgres {
+    /// The benchmark's cluster (durable like production, trust on loopback, no password), or
+    /// why it did not start.
+    pub fn try_start_for_benchmark() -> Result<Postgres, String> {
+        Postgres::create(None, true)
+    }
+
+    fn create(tls: Option<(&Path, &Path)>, bench: bool) -> Result<Postgres, String> {
         let dir = tempfile::Builder::new()
             .prefix("tessera-pg")
             .tempdir()
-            .expect("tempdir");
+            .map_err(|e| format!("tempdir: {e}"))?;
         let mut pg = Postgres {
-            bin: bin_dir(),
-            port: free_port(),
+            bin: bin_dir()?,
+            port: try_free_port()?,
             running: false,
             tls: false,
+            bench,
             dir,
         };
-        std::fs::write(pg.dir.path().join("pwfile"), PASSWORD).expect("write pwfile");
+        std::fs::write(pg.dir.path().join("pwfile"), PASSWORD)
+            .map_err(|e| format!("pwfile: {e}"))?;
         if let Some((cert, key)) = tls {
             // PostgreSQL wants its key private to it (0600, owned by the server's user).
-            std::fs::copy(cert, pg.dir.path().join("server.crt")).expect("copy certificate");
-            std::fs::copy(key, pg.dir.path().join("server.key")).expect("copy key");
+            std::fs::copy(cert, pg.dir.path().join("server.crt"))
+                .map_err(|e| format!("copy certificate: {e}"))?;
+            std::fs::copy(key, pg.dir.path().join("server.key"))
+                .map_err(|e| format!("copy key: {e}"))?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(
                 pg.dir.path().join("server.key"),
                 std::fs::Permissions::from_mode(0o600),
             )
-            .expect("chmod key");
+            .map_err(|e| format!("chmod key: {e}"))?;
             pg.tls = true;
         }
         if is_root() {
@@ -106,8 +113,10 @@ impl Postgres {
                 .args(["-R", "postgres:postgres"])
                 .arg(pg.dir.path())
                 .status()
-                .expect("chown");
-            assert!(status.success(), "chown to postgres failed");
+                .map_err(|e| format!("chown: {e}"))?;
+            if !status.success() {
+                return Err("chown to postgres failed".into());
+            }
         }
         let data = pg.data();
         pg.run(
@@ -118,22 +127,26 @@ impl Postgres {
                 "-U",
                 "tessera",
                 "--auth-local=trust",
-                "--auth-host=scram-sha-256",
+                if pg.bench {
+                    "--auth-host=trust"
+                } else {
+                    "--auth-host=scram-sha-256"
+                },
                 "--pwfile",
                 &pg.path("pwfile"),
                 "-E",
                 "UTF8",
                 "--no-sync",
             ],
-        );
-        pg.start();
+        )?;
+        pg.try_start()?;
         let port = pg.port.to_string();
         let socket = pg.dir.path().display().to_string();
         pg.run(
             "createdb",
             &["-h", &socket, "-p", &port, "-U", "tessera", "tessera"],
-        );
-        pg
+        )?;
+        Ok(pg)
     }
 
     fn data(&self) -> String {
@@ -144,8 +157,8 @@ impl Postgres {
         self.dir.path().join(name).display().to_string()
     }
 
-    /// Runs one of PostgreSQL's programs (as `postgres` when we are root); panics on failure.
-    fn run(&self, program: &str, args: &[&str]) {
+    /// Runs one of PostgreSQL's programs (as `postgres` when we are root).
+    fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
         let binary = self.bin.join(program);
         let mut command = if is_root() {
             let mut c = Command::new("runuser");
@@ -158,24 +171,33 @@ impl Postgres {
             .args(args)
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
-        assert!(
-            out.status.success(),
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
             "{program} {args:?} failed:\n{}{}\nserver log:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-        );
+        ))
     }
 
     /// Starts the server (again) on the same port and data, and waits until it accepts
     /// connections.
     pub fn start(&mut self) {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_start(&mut self) -> Result<(), String> {
         let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.dir.path().display()
         );
+        if !self.bench {
+            options.push_str(" -c fsync=off");
+        }
         if self.tls {
             options.push_str(&format!(
                 " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
@@ -190,14 +212,16 @@ impl Postgres {
             &[
                 "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
             ],
-        );
+        )?;
         self.running = true;
+        Ok(())
     }
 
     /// Stops the server (fast: open connections are closed) and waits until it is gone.
     pub fn stop(&mut self) {
         let data = self.data();
-        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+            .unwrap_or_else(|e| panic!("{e}"));
         self.running = false;
     }
 

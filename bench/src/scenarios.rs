@@ -12,6 +12,9 @@ use tessera::store::{Store, Token, TokenKind};
 
 use crate::load::{self, Answer, Client, RunResult, Sample, Transport, VirtualUser};
 use crate::peers::{self, Peer};
+use testkit::ca::{KeyKind, TestCa};
+use testkit::postgres::Postgres;
+use testkit::slapd::Slapd;
 
 /// The shared secret of every benchmark client.
 pub const SECRET: &str = "bench-secret";
@@ -216,7 +219,8 @@ async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, 
 }
 
 /// The same in `dir`; with `radsec`, RadSec too, with the certificates of
-/// [`peers::make_radsec_certificates`] and a client for the load generator's certificate.
+/// a test CA in `dir` (`ca.pem`, `server.pem`, and the load generator's `client.pem` for
+/// `bench-nas.example.org`) and a client for the load generator's certificate.
 async fn tessera_with_hotp_tokens_in(
     knobs: &Knobs,
     tokens: usize,
@@ -227,7 +231,8 @@ async fn tessera_with_hotp_tokens_in(
         "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
     );
     if radsec {
-        peers::make_radsec_certificates(dir.path())?;
+        TestCa::try_create_in(dir.path(), KeyKind::EcP256)?
+            .try_client_cert("client", "DNS:bench-nas.example.org")?;
         extra.push_str(
             "\n[[client]]\nname = \"bench-tls\"\ntls_identity = \"bench-nas.example.org\"\n",
         );
@@ -293,7 +298,7 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
 /// share it (and one key file).
 pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, String> {
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
-    let pg = peers::Postgres::start()?;
+    let pg = Postgres::try_start_for_benchmark()?;
     let shared = tempfile::tempdir().map_err(|e| e.to_string())?;
     let key_file = shared.path().join("tessera.key");
     SealKey::load_or_create(&key_file).map_err(|e| e.to_string())?;
@@ -320,7 +325,7 @@ pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, 
             dir.path(),
             USERS_FILE_REALM,
             "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
-            &pg.store_keys(&key_file),
+            &peers::pg_store_keys(&pg, &key_file),
         )
         .map_err(|e| e.to_string())?;
         servers.push(peers::start_tessera(&knobs.tessera, dir, &config)?);
@@ -539,7 +544,7 @@ pub async fn hotp_udp_vs_radsec(knobs: &Knobs) -> Result<Vec<Row>, String> {
 fn radsec_client_config(peer: &Peer) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
-    let dir = peer.dir();
+    let dir = peer.dir()?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in tessera::radius::tls::read_certificates(&dir.join("ca.pem"))? {
         roots.add(ca).map_err(|e| e.to_string())?;
@@ -763,7 +768,7 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
             (format!("u{i}"), format!("pw{i}"), phone)
         })
         .collect();
-    let slapd = peers::start_slapd(&users)?;
+    let slapd = Slapd::try_with_people(&users)?;
     let waiters = crate::gateway::Waiters::default();
     let gateway = crate::gateway::start(waiters.clone(), Duration::from_secs(3))
         .await
@@ -772,7 +777,7 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
     let directories = format!(
         "[directory.ldap]\ntype = \"ldap\"\nuri = [\"{}\"]\nbase_dn = \"dc=example,dc=org\"\n\n\
          [[realm]]\nname = \"corp\"\ndirectories = [\"ldap\"]\ndefault = true\n",
-        slapd.uri
+        slapd.uri()
     );
     let extra = format!(
         "[provider.sms.gateway]\nclass = \"HttpSMSProvider\"\nURL = \"http://{gateway}/send\"\nHTTP_Method = \"POST\"\n\
@@ -783,12 +788,12 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
     );
     // Kept until the end of the scenario; dropped after the tessera that uses it.
     let postgres = if pg {
-        Some(peers::Postgres::start()?)
+        Some(Postgres::try_start_for_benchmark()?)
     } else {
         None
     };
     let store = match &postgres {
-        Some(pg) => pg.store_keys(&dir.path().join("tessera.key")),
+        Some(pg) => peers::pg_store_keys(pg, &dir.path().join("tessera.key")),
         None => SQLITE_STORE.to_string(),
     };
     let config =

@@ -1,6 +1,6 @@
 //! Real delivery peers on loopback for the provider tests: an HTTP SMS gateway / proxy
-//! (`http_gateway.py`), an SMTP server (`smtp_server.py`, aiosmtpd), a test CA made with the
-//! `openssl` CLI, and a TCP server that accepts connections and never says a word.
+//! (`scripts/http_gateway.py`), an SMTP server (`scripts/smtp_server.py`, aiosmtpd), and a TCP
+//! server that accepts connections and never says a word.
 //!
 //! Each peer binds port 0 and reports its port; each one is its own process (or thread), killed
 //! and waited for on drop, so tests run in parallel.
@@ -26,7 +26,7 @@ pub struct Peer {
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/e2e/util")
+        .join("scripts")
         .join(name)
 }
 
@@ -139,171 +139,6 @@ pub fn otp_in(text: &str) -> String {
         .to_string()
 }
 
-/// A CA and a server certificate for `localhost` / `127.0.0.1`, made with the openssl CLI.
-pub struct TestCa {
-    _dir: tempfile::TempDir,
-    /// The CA certificate (PEM), for the client to trust.
-    pub ca: PathBuf,
-    /// The server certificate (PEM).
-    pub cert: PathBuf,
-    /// The server key (PEM).
-    pub key: PathBuf,
-}
-
-impl TestCa {
-    /// Makes a fresh CA and server certificate.
-    pub fn new() -> TestCa {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=tessera test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write ext");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ]);
-        TestCa {
-            ca: d.join("ca.pem"),
-            cert: d.join("server.pem"),
-            key: d.join("server.key"),
-            _dir: dir,
-        }
-    }
-}
-
-impl TestCa {
-    /// A client certificate signed by this CA with the subject alternative name `san` (e.g.
-    /// `DNS:nas1.example.org`): (certificate, key) PEM paths in the CA's directory.
-    pub fn client_cert(&self, name: &str, san: &str) -> (PathBuf, PathBuf) {
-        let d = self.ca.parent().expect("CA directory").to_path_buf();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&d)
-                .output()
-                .expect("run openssl");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let (key, csr, cert, ext) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        std::fs::write(
-            d.join(&ext),
-            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth,serverAuth\n"),
-        )
-        .expect("write ext");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            &cert,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-        (d.join(cert), d.join(key))
-    }
-
-    /// A certificate's SHA-256 fingerprint as openssl prints it (`AB:CD:…`).
-    pub fn fingerprint(cert: &Path) -> String {
-        let out = Command::new("openssl")
-            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-            .arg(cert)
-            .output()
-            .expect("run openssl");
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.trim()
-            .split_once('=')
-            .map(|(_, f)| f.to_string())
-            .expect("fingerprint")
-    }
-}
-
 /// A TCP server that accepts connections and never sends a byte (an SMTP server that hangs
 /// before its greeting, a web server that never answers).
 pub struct Silent {
@@ -345,10 +180,4 @@ impl Drop for Silent {
             let _ = t.join();
         }
     }
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }

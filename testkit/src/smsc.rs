@@ -328,9 +328,3 @@ async fn serve(
         }
     }
 }
-
-/// A loopback port with nothing listening on it (bound once, then released).
-pub fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("address").port()
-}

@@ -1,7 +1,8 @@
-//! A throwaway OpenLDAP `slapd` for the LDAP tests: its own directory, config, data and free
-//! ports, loaded with `slapadd`, run in the foreground as a child (`-d stats`, so its log shows
-//! every BIND and SRCH), stopped with kill + wait on drop. [`Slapd::with_tls`] adds a CA and a
-//! server certificate made with `openssl` and an `ldaps://` listener.
+//! A throwaway OpenLDAP `slapd` for the LDAP tests and the benchmark: its own directory, config,
+//! data and free ports, loaded with `slapadd`, run in the foreground as a child (for the tests
+//! `-d stats`, so its log shows every BIND and SRCH), stopped with kill + wait on drop.
+//! [`Slapd::with_tls`] adds a CA and a server certificate ([`crate::ca`]) and an `ldaps://`
+//! listener; [`Slapd::try_with_people`] holds the benchmark's users instead of the test people.
 //!
 //! The people (all under `dc=example,dc=org`):
 //!
@@ -16,10 +17,12 @@
 //! The service account `cn=reader,dc=example,dc=org` / `readerpw` may read everything;
 //! anonymous searches are allowed too.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::ca::{KeyKind, TestCa};
+use crate::ports::try_free_port;
 
 /// The search base.
 pub const BASE_DN: &str = "dc=example,dc=org";
@@ -35,27 +38,25 @@ pub struct Slapd {
     pub port: u16,
     /// The `ldaps://` port, when started with TLS.
     pub tls_port: Option<u16>,
+    /// `-d stats` into `slapd.log` (the tests read it); off, slapd logs nothing (`-d 0`), as
+    /// the benchmark wants: a log line per operation would be measured too.
+    stats_log: bool,
     child: Option<Child>,
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn run(command: &mut Command) {
-    let out = command.output().unwrap_or_else(|e| {
-        panic!("{command:?}: {e} (run scripts/test.sh, which installs slapd and ldap-utils)")
-    });
-    assert!(
-        out.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn run(command: &mut Command) -> Result<(), String> {
+    let out = command.output().map_err(|e| {
+        format!("{command:?}: {e} (run scripts/test.sh, which installs slapd and ldap-utils)")
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{command:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 fn slapd_binary() -> &'static str {
@@ -67,22 +68,41 @@ fn slapd_binary() -> &'static str {
 }
 
 impl Slapd {
-    /// Plain `ldap://` only.
+    /// Plain `ldap://` only, with the test people.
     pub fn start() -> Slapd {
-        Slapd::create(false)
+        Slapd::create(false, &data_ldif(), true).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `ldap://` with StartTLS and `ldaps://`, with a certificate from [`Slapd::ca_file`].
     pub fn with_tls() -> Slapd {
-        Slapd::create(true)
+        Slapd::create(true, &data_ldif(), true).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn create(tls: bool) -> Slapd {
-        let dir = tempfile::tempdir().expect("tempdir");
+    /// Plain `ldap://`, no log, holding only `people` (name, plain-text password, mobile) as
+    /// `uid=NAME,ou=people,dc=example,dc=org`: the benchmark's directory.
+    pub fn try_with_people(people: &[(String, String, String)]) -> Result<Slapd, String> {
+        let mut ldif = format!(
+            "dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n\
+             dn: ou=people,{BASE_DN}\nobjectClass: organizationalUnit\nou: people\n\n"
+        );
+        for (name, password, mobile) in people {
+            ldif.push_str(&format!(
+                "dn: uid={name},ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: {name}\ncn: {name}\n\
+                 sn: {name}\nmobile: {mobile}\nuserPassword: {password}\n\n"
+            ));
+        }
+        Slapd::create(false, &ldif, false)
+    }
+
+    fn create(tls: bool, ldif: &str, stats_log: bool) -> Result<Slapd, String> {
+        let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let d = dir.path();
-        std::fs::create_dir_all(d.join("db")).expect("db dir");
+        let write = |name: &str, text: &str| {
+            std::fs::write(d.join(name), text).map_err(|e| format!("{name}: {e}"))
+        };
+        std::fs::create_dir_all(d.join("db")).map_err(|e| format!("db dir: {e}"))?;
         let tls_conf = if tls {
-            make_certificates(d);
+            TestCa::try_create_in(d, KeyKind::EcP256)?;
             format!(
                 "TLSCACertificateFile {0}/ca.pem\nTLSCertificateFile {0}/server.pem\nTLSCertificateKeyFile {0}/server.key\n",
                 d.display()
@@ -101,7 +121,7 @@ argsfile {d}/slapd.args
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by * read
 database mdb
-maxsize 10485760
+maxsize 1073741824
 suffix "{BASE_DN}"
 rootdn "cn=admin,{BASE_DN}"
 rootpw secret
@@ -111,21 +131,22 @@ index uid,mail eq
 "#,
             d = d.display()
         );
-        std::fs::write(d.join("slapd.conf"), conf).expect("slapd.conf");
-        std::fs::write(d.join("data.ldif"), data_ldif()).expect("data.ldif");
+        write("slapd.conf", &conf)?;
+        write("data.ldif", ldif)?;
         run(Command::new("slapadd")
             .args(["-q", "-f"])
             .arg(d.join("slapd.conf"))
             .arg("-l")
-            .arg(d.join("data.ldif")));
+            .arg(d.join("data.ldif")))?;
         let mut slapd = Slapd {
             dir,
-            port: free_port(),
-            tls_port: tls.then(free_port),
+            port: try_free_port()?,
+            tls_port: if tls { Some(try_free_port()?) } else { None },
+            stats_log,
             child: None,
         };
-        slapd.resume();
-        slapd
+        slapd.try_resume()?;
+        Ok(slapd)
     }
 
     /// `ldap://127.0.0.1:PORT`.
@@ -156,6 +177,10 @@ index uid,mail eq
 
     /// Starts slapd on its ports and waits until it answers a search.
     pub fn resume(&mut self) {
+        self.try_resume().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn try_resume(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "slapd is running");
         let mut listen = format!("ldap://127.0.0.1:{}/", self.port);
         if let Some(p) = self.tls_port {
@@ -165,15 +190,22 @@ index uid,mail eq
             .create(true)
             .append(true)
             .open(self.dir.path().join("slapd.log"))
-            .expect("slapd.log");
+            .map_err(|e| format!("slapd.log: {e}"))?;
         let child = Command::new(slapd_binary())
             .arg("-f")
             .arg(self.dir.path().join("slapd.conf"))
-            .args(["-h", &listen, "-d", "stats"])
+            .args([
+                "-h",
+                &listen,
+                "-d",
+                if self.stats_log { "stats" } else { "0" },
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start slapd (run scripts/test.sh, which installs it)");
+            .map_err(|e| {
+                format!("cannot start slapd: {e} (run scripts/test.sh, which installs it)")
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -194,16 +226,14 @@ index uid,mail eq
                 .map(|s| s.success())
                 .unwrap_or(false);
             if ready {
-                return;
+                return Ok(());
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("slapd exited with {status}; log:\n{}", self.log());
+                return Err(format!("slapd exited with {status}; log:\n{}", self.log()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "slapd did not start; log:\n{}",
-                self.log()
-            );
+            if Instant::now() > deadline {
+                return Err(format!("slapd did not start; log:\n{}", self.log()));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -259,53 +289,6 @@ impl Drop for Slapd {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A CA and a server certificate for 127.0.0.1/localhost, EC keys (fast to make).
-fn make_certificates(d: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(Command::new("openssl")
-        .args(["req", "-x509"])
-        .args(ec)
-        .args(["-days", "2", "-subj", "/CN=tessera test CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .arg("-keyout")
-        .arg(d.join("ca.key"))
-        .arg("-out")
-        .arg(d.join("ca.pem")));
-    run(Command::new("openssl")
-        .arg("req")
-        .args(ec)
-        .args(["-subj", "/CN=localhost"])
-        .arg("-keyout")
-        .arg(d.join("server.key"))
-        .arg("-out")
-        .arg(d.join("server.csr")));
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("server.ext");
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2"])
-        .arg("-in")
-        .arg(d.join("server.csr"))
-        .arg("-CA")
-        .arg(d.join("ca.pem"))
-        .arg("-CAkey")
-        .arg(d.join("ca.key"))
-        .arg("-CAcreateserial")
-        .arg("-extfile")
-        .arg(d.join("server.ext"))
-        .arg("-out")
-        .arg(d.join("server.pem")));
 }
 
 fn ssha(password: &str) -> String {
