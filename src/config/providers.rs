@@ -7,7 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{ProviderConfig, from_table, line_col};
+use toml::Spanned;
+
+use super::locate::Errors;
+use super::raw::{RawProvider, RawProviders};
+use super::{ProviderConfig, ProviderTable, from_table, line_col};
 use crate::delivery::Channel;
 use crate::delivery::device_sms::DeviceSmsConfig;
 use crate::delivery::file::FileProviderConfig;
@@ -21,10 +25,75 @@ const SMS_CLASSES: &str =
     "file, HttpSMSProvider, SmtpSMSProvider, SMPPSMSProvider, DeviceSMSProvider";
 const EMAIL_CLASSES: &str = "file, SMTPEmailProvider";
 
+/// Every `[provider.CHANNEL.NAME]`, checked, by channel and name.
+pub(super) fn providers(
+    raw: &RawProviders,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    errors: &mut Errors<'_>,
+) -> ProviderTable {
+    let mut providers = ProviderTable::new();
+    for channel in [Channel::Sms, Channel::Email] {
+        let table = raw.of(channel);
+        // Without `default = true`, the first provider in the file is the default (the table
+        // is sorted by name, so find it by position).
+        let first_in_file = table
+            .iter()
+            .min_by_key(|(_, spanned)| spanned.span().start)
+            .map(|(name, _)| name.as_str());
+        let any_marked = table.values().any(|p| p.get_ref().default);
+        let mut defaults = 0;
+        for (name, spanned) in table {
+            let key = format!("provider.{channel}.{name}");
+            if spanned.get_ref().default {
+                defaults += 1;
+                if defaults > 1 {
+                    errors.at(
+                        spanned.span(),
+                        format!("{key}.default"),
+                        format!("only one {channel} provider can be the default"),
+                    );
+                }
+            }
+            if let Some(config) = provider(channel, &key, spanned, resolve, errors) {
+                let default =
+                    spanned.get_ref().default || (!any_marked && first_in_file == Some(name));
+                providers
+                    .entry(channel)
+                    .or_default()
+                    .insert(name.clone(), (config, default));
+            }
+        }
+    }
+    providers
+}
+
+/// One provider: `config_json` merged into its keys, the keys checked by its class.
+fn provider(
+    channel: Channel,
+    key: &str,
+    spanned: &Spanned<RawProvider>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    errors: &mut Errors<'_>,
+) -> Option<ProviderConfig> {
+    let provider = spanned.get_ref();
+    let mut keys = provider.rest.clone();
+    if let Err((line, message)) = merge_config_json(errors.text(), spanned.span(), &mut keys) {
+        errors.at_line(line, format!("{key}.config_json"), message);
+        return None;
+    }
+    match provider_config(channel, &provider.class, &keys, resolve) {
+        Ok(c) => Some(c),
+        Err(message) => {
+            errors.at(spanned.span(), key, message);
+            None
+        }
+    }
+}
+
 /// Checks one provider's keys for its class. LinOTP's dotted class paths
 /// (`smsprovider.HttpSMSProvider.HttpSMSProvider`, `linotp.lib.emailprovider.SMTPEmailProvider`)
 /// name the same class as their last part.
-pub(super) fn provider_config(
+fn provider_config(
     channel: Channel,
     class: &str,
     keys: &toml::Table,
@@ -90,7 +159,7 @@ pub(super) fn provider_config(
 /// JSON `null`s are dropped (TOML has none; LinOTP treats them as absent). On error, returns
 /// the file line of the problem (found by locating `config_json` after the provider's header
 /// and adding the JSON's own line number) and a message with the JSON line and column.
-pub(super) fn merge_config_json(
+fn merge_config_json(
     text: &str,
     span: std::ops::Range<usize>,
     keys: &mut toml::Table,

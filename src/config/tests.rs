@@ -357,3 +357,27 @@ fn a_radsec_client_needs_no_address_and_gets_the_radsec_secret() {
     let cert = c.server.tls_certificate.as_ref().unwrap();
     assert_eq!(cert.get_ref(), Path::new("/etc/tessera/c.pem"));
 }
+
+#[test]
+fn toml_errors_name_the_key_that_stands_there() {
+    // A wrong type inside an array of tables: the entry's key, without its index.
+    let errs = errors(&MINIMAL.replace("secret = \"testing123\"", "secret = 5"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:11: client.secret: "),
+        "{errs:?}"
+    );
+    // A syntax error: the table of the broken line (its key did not parse).
+    let errs = errors(&MINIMAL.replace("path = \"users.toml\"", "path = \"users.toml"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:15: directory.local: "),
+        "{errs:?}"
+    );
+    // A table the schema does not know: named by its header.
+    let errs = errors(&MINIMAL.replace("[provider.sms.spool]", "[provider.fax.spool]"));
+    assert!(
+        errs[0].starts_with("t.toml:22: provider.fax.spool: "),
+        "{errs:?}"
+    );
+}

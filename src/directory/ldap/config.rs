@@ -424,7 +424,8 @@ impl LdapConfig {
     }
 }
 
-/// How a key may be spelt in the file: tessera's name and LinOTP's (for pointing at its line).
+/// How a key may be spelt in the file, as dotted paths inside the directory's table: tessera's
+/// name and LinOTP's (for pointing at its line).
 pub fn spellings(key: &str) -> Vec<String> {
     const NAMES: &[(&str, &[&str])] = &[
         ("uri", &["uri", "LDAPURI"]),
@@ -455,7 +456,7 @@ pub fn spellings(key: &str) -> Vec<String> {
     let mut names: Vec<String> = if rest.is_empty() {
         vec![]
     } else {
-        vec![rest.to_string()]
+        vec![key.to_string()]
     };
     if let Some((_, spelt)) = NAMES.iter().find(|(k, _)| *k == first) {
         names.extend(spelt.iter().map(|s| s.to_string()));
