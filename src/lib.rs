@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod delivery;
 pub mod directory;

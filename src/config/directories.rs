@@ -2,60 +2,43 @@
 //! over them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use super::locate::Errors;
 use super::raw::{RawDirectory, RawRealm};
-use super::{DirectoryConfig, RealmConfig, from_table};
-use crate::directory::ldap::LdapConfig;
-use crate::directory::users_file::UsersFileConfig;
+use super::{DirectoryConfig, RealmConfig};
+use crate::backend::Resolve;
+use crate::directory::registry;
 
-/// Every `[directory.NAME]`, checked, by name.
+/// Every `[directory.NAME]`, checked by its type, by name.
 pub(super) fn directories(
     raw: &BTreeMap<String, Spanned<RawDirectory>>,
-    resolve: &dyn Fn(&Path) -> PathBuf,
+    resolve: Resolve<'_>,
     errors: &mut Errors<'_>,
 ) -> BTreeMap<String, DirectoryConfig> {
     let mut directories = BTreeMap::new();
     for (name, spanned) in raw {
-        let key = format!("directory.{name}");
         let directory = spanned.get_ref();
-        let config = match directory.kind.as_str() {
-            "users_file" => from_table::<UsersFileConfig>(&directory.rest).map(|mut c| {
-                c.path = resolve(&c.path);
-                DirectoryConfig::UsersFile(c)
-            }),
-            "ldap" | "ldapresolver" => match from_table::<LdapConfig>(&directory.rest) {
-                Err(message) => Err(message),
-                Ok(c) => match c.check(resolve) {
-                    Ok(s) => Ok(DirectoryConfig::Ldap(Box::new(s))),
-                    Err(problems) => {
-                        // One error per key, on the key's own line.
-                        for (k, message) in problems {
-                            let spellings = crate::directory::ldap::config::spellings(&k);
-                            errors.in_table(
-                                &["directory", name],
-                                &spellings,
-                                spanned.span(),
-                                format!("{key}.{k}"),
-                                message,
-                            );
-                        }
-                        continue;
-                    }
-                },
-            },
-            other => Err(format!(
-                "unknown directory type {other:?} (known: users_file, ldap)"
-            )),
-        };
-        match config {
-            Ok(c) => {
-                directories.insert(name.clone(), c);
+        let kind = match registry::find(&directory.kind) {
+            Ok(kind) => kind,
+            Err(message) => {
+                errors.at(spanned.span(), format!("directory.{name}"), message);
+                continue;
             }
-            Err(message) => errors.at(spanned.span(), key, message),
+        };
+        match (kind.check)(&directory.rest, resolve) {
+            Ok(settings) => {
+                directories.insert(name.clone(), settings);
+            }
+            Err(problems) => {
+                errors.backend(
+                    &["directory", name],
+                    spanned.span(),
+                    kind.spellings,
+                    problems,
+                );
+            }
         }
     }
     directories

@@ -17,18 +17,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::auth::AuthSettings;
 use crate::auth::policy::PolicySet;
 use crate::delivery::Channel;
-use crate::delivery::device_sms::DeviceSmsConfig;
-use crate::delivery::file::FileProviderConfig;
-use crate::delivery::http_sms::HttpSmsConfig;
-use crate::delivery::smpp_sms::SmppSmsConfig;
-use crate::delivery::smtp_email::SmtpEmailConfig;
-use crate::delivery::smtp_sms::SmtpSmsConfig;
-use crate::directory::ldap::LdapSettings;
-use crate::directory::users_file::UsersFileConfig;
+use crate::delivery::registry::ProviderSettings;
+use crate::directory::registry::DirectorySettings;
 use crate::radius::clients::ClientTable;
 use crate::radius::server::ServerSettings;
 use crate::radius::upstream::Upstreams;
@@ -90,46 +85,11 @@ impl std::error::Error for ConfigErrors {}
 /// Providers by channel and name: (config, is default).
 pub type ProviderTable = BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>>;
 
-/// A directory definition, checked.
-#[derive(Debug, Clone)]
-pub enum DirectoryConfig {
-    /// `type = "users_file"`.
-    UsersFile(UsersFileConfig),
-    /// `type = "ldap"` (or LinOTP's `ldapresolver`).
-    Ldap(Box<LdapSettings>),
-}
+/// A directory definition, checked by its type (see `directory::registry`).
+pub type DirectoryConfig = Arc<dyn DirectorySettings>;
 
-/// A provider definition, checked.
-#[derive(Debug, Clone)]
-pub enum ProviderConfig {
-    /// `class = "file"`.
-    File(FileProviderConfig),
-    /// `class = "SMPPSMSProvider"`.
-    SmppSms(SmppSmsConfig),
-    /// `class = "DeviceSMSProvider"`.
-    DeviceSms(DeviceSmsConfig),
-    /// `class = "HttpSMSProvider"`.
-    HttpSms(HttpSmsConfig),
-    /// `class = "SmtpSMSProvider"`.
-    SmtpSms(SmtpSmsConfig),
-    /// `class = "SMTPEmailProvider"`.
-    SmtpEmail(SmtpEmailConfig),
-}
-
-impl ProviderConfig {
-    /// The configured values the provider's peer must not get into a log, an error or the
-    /// audit (see `delivery::redact`).
-    pub fn secret_values(&self) -> Vec<String> {
-        match self {
-            ProviderConfig::File(_) => vec![],
-            ProviderConfig::SmppSms(c) => c.secret_values(),
-            ProviderConfig::DeviceSms(c) => c.secret_values(),
-            ProviderConfig::HttpSms(c) => c.secret_values(),
-            ProviderConfig::SmtpSms(c) => c.secret_values(),
-            ProviderConfig::SmtpEmail(c) => c.secret_values(),
-        }
-    }
-}
+/// A provider definition, checked by its class (see `delivery::registry`).
+pub type ProviderConfig = Arc<dyn ProviderSettings>;
 
 /// A realm definition, checked.
 #[derive(Debug, Clone)]
@@ -201,13 +161,7 @@ impl Config {
             }
         };
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let resolve = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let resolve = |p: &Path| base.join(p); // an absolute `p` replaces `base`
         let (listen, tls_listen) = server::listen(&raw.server, &mut errors);
         let clients = server::clients(&raw.clients, &raw.server, &mut errors);
         let directories = directories::directories(&raw.directories, &resolve, &mut errors);
@@ -245,13 +199,6 @@ impl Config {
             upstreams,
         })
     }
-}
-
-/// Deserializes a class's keys from the rest of its table.
-pub(crate) fn from_table<T: serde::de::DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
-    toml::Value::Table(table.clone())
-        .try_into::<T>()
-        .map_err(|e| e.message().trim().to_string())
 }
 
 #[cfg(test)]

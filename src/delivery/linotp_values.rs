@@ -64,11 +64,9 @@ pub fn baud_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 }
 
 /// An SMPP type of number or numbering plan, `1` or `"1"` (SMPP 3.4 §5.2.5/§5.2.6 define
-/// 0..=6 for TON and up to 18 for NPI; both are one octet). Four keys share this reader, so
-/// the error names `key`.
-pub fn octet<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<u8, D::Error> {
+/// 0..=6 for TON and up to 18 for NPI; both are one octet). The config names the key.
+pub fn octet<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     integer(d, "a TON/NPI value", 0, 255)
-        .map_err(|e: D::Error| D::Error::custom(format!("{key}: {e}")))
 }
 
 /// Seconds as a number or string (`5`, `2.5`, `"5"`, LinOTP's `"connect,read"`), read by

@@ -3,7 +3,8 @@
 //! [`Provider`] is the trait each provider class implements, one file per class: `file`,
 //! `http_sms` (LinOTP's HttpSMSProvider), `smtp_sms` (SmtpSMSProvider), `smpp_sms`
 //! (SMPPSMSProvider, with `smpp_encoding`), `device_sms` (DeviceSMSProvider, a GSM modem) and
-//! `smtp_email` (SMTPEmailProvider). `smtp` is the SMTP exchange both SMTP classes share;
+//! `smtp_email` (SMTPEmailProvider); each module's `CLASS` is its row in [`registry::CLASSES`],
+//! which the config looks class names up in. `smtp` is the SMTP exchange both SMTP classes share;
 //! `keys` and `linotp_values` read LinOTP's loosely typed values (numbers and booleans written
 //! as strings). `redact` takes each provider's configured secrets out of what its peer says.
 //! [`Providers`] holds the named providers of each channel and does failover: the next
@@ -20,6 +21,7 @@ pub mod http_sms;
 pub mod keys;
 mod linotp_values;
 pub mod redact;
+pub mod registry;
 pub mod smpp_encoding;
 pub mod smpp_sms;
 pub mod smtp;
@@ -46,12 +48,19 @@ pub enum Channel {
     Email,
 }
 
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Channel {
+    /// The channel's name in the config (`[provider.sms.*]`) and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Channel::Sms => "sms",
             Channel::Email => "email",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

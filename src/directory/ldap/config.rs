@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::backend::Problem;
 use crate::secret::Secret;
 
 /// The keys of an `ldap` directory, as written.
@@ -229,11 +230,8 @@ impl LdapSettings {
 impl LdapConfig {
     /// Checks every key and resolves the CA file against `resolve`. All problems are returned,
     /// each as (key, what is wrong); the key is tessera's name (`uri`, `attributes.mobile`).
-    pub fn check(
-        self,
-        resolve: impl Fn(&Path) -> PathBuf,
-    ) -> Result<LdapSettings, Vec<(String, String)>> {
-        let mut problems: Vec<String> = vec![];
+    pub fn check(self, resolve: impl Fn(&Path) -> PathBuf) -> Result<LdapSettings, Vec<Problem>> {
+        let mut problems: Vec<Problem> = vec![];
 
         let uris: Vec<String> = match self.uri {
             UriList::Many(list) => list,
@@ -244,27 +242,36 @@ impl LdapConfig {
         .filter(|u| !u.is_empty())
         .collect();
         if uris.is_empty() {
-            problems.push("uri: at least one ldap:// or ldaps:// URI is needed".into());
+            problems.push(Problem::new(
+                "uri",
+                "at least one ldap:// or ldaps:// URI is needed",
+            ));
         }
         for uri in &uris {
             if let Err(message) = check_uri(uri) {
-                problems.push(format!("uri: {uri:?}: {message}"));
+                problems.push(Problem::new("uri", format!("{uri:?}: {message}")));
             }
         }
 
         if self.base_dn.trim().is_empty() {
-            problems.push("base_dn: is empty".into());
+            problems.push(Problem::new("base_dn", "is empty"));
         }
 
         let bind_dn = self.bind_dn.filter(|d| !d.trim().is_empty());
         let bind = match (bind_dn, self.bind_password) {
             (Some(dn), Some(password)) if !password.is_empty() => Some((dn, password)),
             (Some(_), _) => {
-                problems.push("bind_password: bind_dn is set but the password is empty".into());
+                problems.push(Problem::new(
+                    "bind_password",
+                    "bind_dn is set but the password is empty",
+                ));
                 None
             }
             (None, Some(password)) if !password.is_empty() => {
-                problems.push("bind_dn: a bind_password is set but no bind_dn".into());
+                problems.push(Problem::new(
+                    "bind_dn",
+                    "a bind_password is set but no bind_dn",
+                ));
                 None
             }
             (None, _) => None,
@@ -275,8 +282,9 @@ impl LdapConfig {
             .filter(|a| !a.trim().is_empty())
             .unwrap_or_else(|| "uid".into());
         if !is_attribute_name(&login_attribute) {
-            problems.push(format!(
-                "login_attribute: {login_attribute:?} is not an attribute name"
+            problems.push(Problem::new(
+                "login_attribute",
+                format!("{login_attribute:?} is not an attribute name"),
             ));
         }
 
@@ -287,12 +295,11 @@ impl LdapConfig {
             (None, None) => format!("({login_attribute}=%s)"),
         };
         if !filter.contains("%s") {
-            problems.push(format!(
-                "search_filter: {filter:?} has no %s for the login, so every login would match the same entries"
-            ));
+            problems.push(Problem::new("search_filter", format!("{filter:?} has no %s for the login, so every login would match the same entries")));
         } else if ldap3::parse_filter(filter.replace("%s", "x")).is_err() {
-            problems.push(format!(
-                "search_filter: {filter:?} is not a valid LDAP filter (RFC 4515)"
+            problems.push(Problem::new(
+                "search_filter",
+                format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
             ));
         }
 
@@ -305,7 +312,10 @@ impl LdapConfig {
             Some(AttributeMap::Table(t)) => t,
             Some(AttributeMap::Json(text)) => {
                 serde_json::from_str::<BTreeMap<String, String>>(&text).unwrap_or_else(|e| {
-                    problems.push(format!("attributes: not a JSON object of strings: {e}"));
+                    problems.push(Problem::new(
+                        "attributes",
+                        format!("not a JSON object of strings: {e}"),
+                    ));
                     BTreeMap::new()
                 })
             }
@@ -313,14 +323,15 @@ impl LdapConfig {
         for (key, value) in given {
             let key = key.to_lowercase();
             if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
-                problems.push(format!(
-                    "attributes.{key}: unknown key {key:?} (known: {})",
-                    ATTRIBUTE_KEYS.join(", ")
+                problems.push(Problem::new(
+                    format!("attributes.{key}"),
+                    format!("unknown key {key:?} (known: {})", ATTRIBUTE_KEYS.join(", ")),
                 ));
             } else if key != "username" {
                 if !value.is_empty() && !is_attribute_name(&value) {
-                    problems.push(format!(
-                        "attributes.{key}: {value:?} is not an attribute name"
+                    problems.push(Problem::new(
+                        format!("attributes.{key}"),
+                        format!("{value:?} is not an attribute name"),
                     ));
                 }
                 attributes.insert(key, value);
@@ -330,13 +341,13 @@ impl LdapConfig {
 
         let timeout = match self.timeout.map(|n| seconds(&n)).transpose() {
             Ok(Some(s)) if s > 600.0 => {
-                problems.push("timeout: at most 600 seconds".into());
+                problems.push(Problem::new("timeout", "at most 600 seconds"));
                 DEFAULT_TIMEOUT_SECS
             }
             Ok(Some(s)) if s > 0.0 => s,
             Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
             Err(message) => {
-                problems.push(format!("timeout: {message}"));
+                problems.push(Problem::new("timeout", message));
                 DEFAULT_TIMEOUT_SECS
             }
         };
@@ -344,11 +355,14 @@ impl LdapConfig {
             Ok(None) => DEFAULT_SIZE_LIMIT,
             Ok(Some(n)) if n >= 1.0 && n <= f64::from(i32::MAX) && n.fract() == 0.0 => n as i32,
             Ok(Some(_)) => {
-                problems.push("size_limit: must be a whole number of at least 1".into());
+                problems.push(Problem::new(
+                    "size_limit",
+                    "must be a whole number of at least 1",
+                ));
                 DEFAULT_SIZE_LIMIT
             }
             Err(message) => {
-                problems.push(format!("size_limit: {message}"));
+                problems.push(Problem::new("size_limit", message));
                 DEFAULT_SIZE_LIMIT
             }
         };
@@ -356,11 +370,11 @@ impl LdapConfig {
             Ok(None) => DEFAULT_CACHE_SECS as f64,
             Ok(Some(n)) if (0.0..=86_400.0).contains(&n) => n,
             Ok(Some(_)) => {
-                problems.push("cache_seconds: must be between 0 and 86400".into());
+                problems.push(Problem::new("cache_seconds", "must be between 0 and 86400"));
                 0.0
             }
             Err(message) => {
-                problems.push(format!("cache_seconds: {message}"));
+                problems.push(Problem::new("cache_seconds", message));
                 0.0
             }
         };
@@ -368,7 +382,7 @@ impl LdapConfig {
         let mut flag = |name: &str, value: Option<Flag>, default: bool| match value {
             None => default,
             Some(f) => flag_value(&f).unwrap_or_else(|| {
-                problems.push(format!("{name}: expected true or false"));
+                problems.push(Problem::new(name, "expected true or false"));
                 default
             }),
         };
@@ -382,8 +396,9 @@ impl LdapConfig {
             Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
             Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
             Some(other) => {
-                problems.push(format!(
-                    "uid_type: {other:?} is not an attribute name or DN"
+                problems.push(Problem::new(
+                    "uid_type",
+                    format!("{other:?} is not an attribute name or DN"),
                 ));
                 vec![]
             }
@@ -398,13 +413,7 @@ impl LdapConfig {
         });
 
         if !problems.is_empty() {
-            return Err(problems
-                .into_iter()
-                .map(|p| match p.split_once(": ") {
-                    Some((key, message)) => (key.to_string(), message.to_string()),
-                    None => (String::new(), p),
-                })
-                .collect());
+            return Err(problems);
         }
         Ok(LdapSettings {
             uris,
@@ -546,7 +555,7 @@ mod tests {
             .map_err(|problems| {
                 problems
                     .iter()
-                    .map(|(k, m)| format!("{k}: {m}"))
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
             })
