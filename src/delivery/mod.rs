@@ -16,6 +16,7 @@
 //! provider.
 
 pub mod device_sms;
+pub mod discard;
 pub mod file;
 pub mod http_sms;
 pub mod keys;
