@@ -16,7 +16,6 @@
 //! provider.
 
 pub mod device_sms;
-pub mod discard;
 pub mod file;
 pub mod http_sms;
 pub mod keys;

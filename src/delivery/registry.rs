@@ -47,7 +47,6 @@ pub static CLASSES: &[&ProviderClass] = &[
     &super::smpp_sms::CLASS,
     &super::device_sms::CLASS,
     &super::smtp_email::CLASS,
-    &super::discard::CLASS,
 ];
 
 /// The class a `[provider.CHANNEL.NAME]` names. LinOTP's dotted class paths
