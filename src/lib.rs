@@ -29,6 +29,7 @@ pub mod config;
 pub mod delivery;
 pub mod directory;
 pub mod hex;
+pub mod linotp_values;
 pub mod live;
 pub mod log_format;
 pub mod metrics;

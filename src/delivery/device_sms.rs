@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::linotp_values;
 use super::normalise_phone;
 use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values;
 use crate::secret::Secret;
 
 /// The registry's row: `class = "DeviceSMSProvider"`.

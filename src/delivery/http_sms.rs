@@ -22,10 +22,10 @@ use async_trait::async_trait;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::keys::{Flag, StringMap, Timeout};
 use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone, peer_reply};
 use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values::{Flag, StringMap, Timeout};
 use crate::secret::Secret;
 
 /// The registry's row: `class = "HttpSMSProvider"`.

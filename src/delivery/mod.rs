@@ -5,7 +5,7 @@
 //! (SMPPSMSProvider, with `smpp_encoding`), `device_sms` (DeviceSMSProvider, a GSM modem) and
 //! `smtp_email` (SMTPEmailProvider); each module's `CLASS` is its row in [`registry::CLASSES`],
 //! which the config looks class names up in. `smtp` is the SMTP exchange both SMTP classes share;
-//! `keys` and `linotp_values` read LinOTP's loosely typed values (numbers and booleans written
+//! `crate::linotp_values` reads LinOTP's loosely typed values (numbers and booleans written
 //! as strings). `redact` takes each provider's configured secrets out of what its peer says.
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
@@ -18,8 +18,6 @@
 pub mod device_sms;
 pub mod file;
 pub mod http_sms;
-pub mod keys;
-mod linotp_values;
 pub mod redact;
 pub mod registry;
 pub mod smpp_encoding;

@@ -68,10 +68,10 @@ impl ProviderSettings for SmppSmsConfig {
     }
 }
 
-use super::linotp_values;
 use super::normalise_phone;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
+use crate::linotp_values;
 use crate::secret::Secret;
 
 /// How long an `unbind` may take after the message was accepted; its failure is only logged.

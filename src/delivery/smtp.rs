@@ -116,7 +116,7 @@ pub struct EndpointKeys<'a> {
     /// AUTH password.
     pub password: Option<&'a Secret>,
     /// Bound on the whole exchange (default 5 s).
-    pub timeout: Option<super::keys::Timeout>,
+    pub timeout: Option<crate::linotp_values::Timeout>,
     /// Extra CA file.
     pub ca_file: Option<&'a PathBuf>,
 }
@@ -139,7 +139,10 @@ impl SmtpEndpoint {
                 .user
                 .cloned()
                 .map(|user| (user, keys.password.cloned().unwrap_or_default())),
-            timeout: keys.timeout.unwrap_or(super::keys::Timeout::secs(5)).total,
+            timeout: keys
+                .timeout
+                .unwrap_or(crate::linotp_values::Timeout::secs(5))
+                .total,
             ca_file: keys.ca_file.cloned(),
         })
     }

@@ -11,11 +11,11 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::keys::{Flag, Port, Timeout};
 use super::registry::{ProviderClass, ProviderSettings};
 use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
 use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone};
 use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values::{Flag, Port, Timeout};
 use crate::secret::Secret;
 
 /// The registry's row: `class = "SmtpSMSProvider"`.

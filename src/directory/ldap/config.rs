@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::backend::Problem;
+use crate::linotp_values::Scalar;
 use crate::secret::Secret;
 
 /// The keys of an `ldap` directory, as written.
@@ -60,29 +61,29 @@ pub struct LdapConfig {
     /// Seconds for each network operation (connect, bind, search). Default 5. LinOTP's
     /// `"net;resp"` form uses the larger of the two.
     #[serde(default, alias = "TIMEOUT")]
-    pub timeout: Option<Number>,
+    pub timeout: Option<Scalar>,
     /// The most entries a user search may return. Default 500; more than one entry is always
     /// an ambiguous login.
     #[serde(default, alias = "SIZELIMIT")]
-    pub size_limit: Option<Number>,
+    pub size_limit: Option<Scalar>,
     /// Upgrade `ldap://` connections with StartTLS; fail if the server refuses. Default off.
     #[serde(default, alias = "EnforceTLS")]
-    pub starttls: Option<Flag>,
+    pub starttls: Option<Scalar>,
     /// A PEM file of CA certificates to trust instead of the system store (LinOTP's
     /// `CACERTIFICATE` holds the PEM text itself, which is accepted too).
     #[serde(default, alias = "CACERTIFICATE")]
     pub ca_file: Option<String>,
     /// Check the server's certificate and name. Default on; off only for tests.
     #[serde(default, alias = "only_trusted_certs")]
-    pub tls_verify: Option<Flag>,
+    pub tls_verify: Option<Scalar>,
     /// Referrals are never chased (a referral could send the bind password elsewhere); this
     /// key is accepted for LinOTP compatibility. Default true.
     #[serde(default, alias = "NOREFERRALS")]
-    pub no_referrals: Option<Flag>,
+    pub no_referrals: Option<Scalar>,
     /// Seconds to keep a user's attributes, so the second round needs no search. Default 60;
     /// 0 turns the cache off.
     #[serde(default)]
-    pub cache_seconds: Option<Number>,
+    pub cache_seconds: Option<Scalar>,
     /// The attribute holding the entry's stable id (LinOTP's user id type): `entryUUID`,
     /// `objectGUID`, any attribute, or `DN`. Default: `entryUUID` or `objectGUID`, whichever
     /// the server has.
@@ -90,7 +91,7 @@ pub struct LdapConfig {
     pub uid_type: Option<String>,
     /// LinOTP's read-only flag: ignored, tessera never writes.
     #[serde(default)]
-    pub readonly: Option<Flag>,
+    pub readonly: Option<Scalar>,
 }
 
 /// One URI or many; LinOTP writes `"ldap://a, ldap://b"`.
@@ -101,28 +102,6 @@ pub enum UriList {
     Many(Vec<String>),
     /// `"ldap://a, ldap://b"`.
     One(String),
-}
-
-/// A number written as a number or as text.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Number {
-    /// `5`.
-    Integer(i64),
-    /// `2.5`.
-    Float(f64),
-    /// `"5"`, `"3;5"`.
-    Text(String),
-}
-
-/// A boolean written as a boolean or as text (`"True"`, `"0"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Flag {
-    /// `true`.
-    Bool(bool),
-    /// `"True"`.
-    Text(String),
 }
 
 /// The attribute mapping as a table or as LinOTP's JSON text.
@@ -379,9 +358,9 @@ impl LdapConfig {
             }
         };
 
-        let mut flag = |name: &str, value: Option<Flag>, default: bool| match value {
+        let mut flag = |name: &str, value: Option<Scalar>, default: bool| match value {
             None => default,
-            Some(f) => flag_value(&f).unwrap_or_else(|| {
+            Some(f) => f.flag().unwrap_or_else(|| {
                 problems.push(Problem::new(name, "expected true or false"));
                 default
             }),
@@ -515,33 +494,10 @@ fn is_attribute_name(name: &str) -> bool {
 }
 
 /// A number from a number or text; LinOTP's `"net;resp"` gives the larger part.
-fn seconds(n: &Number) -> Result<f64, String> {
-    match n {
-        Number::Integer(i) => Ok(*i as f64),
-        Number::Float(f) if f.is_finite() => Ok(*f),
-        Number::Float(f) => Err(format!("{f} is not a number")),
-        Number::Text(t) => t
-            .split(';')
-            .map(|part| {
-                part.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .ok_or_else(|| format!("{t:?} is not a number"))
-            })
-            .try_fold(f64::MIN, |max, part| part.map(|p| max.max(p))),
-    }
-}
-
-fn flag_value(f: &Flag) -> Option<bool> {
-    match f {
-        Flag::Bool(b) => Some(*b),
-        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Some(true),
-            "false" | "0" | "no" | "off" | "" => Some(false),
-            _ => None,
-        },
-    }
+fn seconds(n: &Scalar) -> Result<f64, String> {
+    n.numbers(';')
+        .and_then(|parts| parts.into_iter().reduce(f64::max))
+        .ok_or_else(|| format!("{n} is not a number"))
 }
 
 #[cfg(test)]
@@ -559,6 +515,23 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join("; ")
             })
+    }
+
+    #[test]
+    fn flags_and_numbers_are_read_as_every_linotp_value_is() {
+        // The reader the providers use: 0/1 are flags, "net;resp" gives the larger part.
+        let s = check(
+            "uri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\nEnforceTLS = 1\nonly_trusted_certs = \"False\"\nTIMEOUT = \"3;5\"\n",
+        )
+        .unwrap();
+        assert!(s.starttls && !s.tls_verify);
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        let e = check("uri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\nstarttls = 2\nTIMEOUT = true\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "timeout: true is not a number; starttls: expected true or false"
+        );
     }
 
     #[test]
