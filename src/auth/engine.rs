@@ -43,6 +43,7 @@ use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
 use crate::secret::Secret;
+use crate::store::audit::{AuditAction, AuditResult};
 use crate::store::{AuditEntry, Challenge, RequestMark, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
@@ -105,12 +106,12 @@ impl Decision {
         }
     }
 
-    fn result(&self) -> &'static str {
+    fn result(&self) -> AuditResult {
         match self.outcome {
-            Outcome::Accept { .. } => "accept",
-            Outcome::Challenge { .. } => "challenge",
-            Outcome::Reject { .. } => "reject",
-            Outcome::Forward { .. } => "forward",
+            Outcome::Accept { .. } => AuditResult::Accept,
+            Outcome::Challenge { .. } => AuditResult::Challenge,
+            Outcome::Reject { .. } => AuditResult::Reject,
+            Outcome::Forward { .. } => AuditResult::Forward,
         }
     }
 }
@@ -381,7 +382,7 @@ impl Engine {
             client = %req.client_name,
             user = %ctx.login,
             realm = %realm.name,
-            result = decision.result(),
+            result = decision.result().as_str(),
             reason = %decision.reason,
             serial = decision.serial.as_deref().unwrap_or("-"),
             duration_ms = started.elapsed().as_millis() as u64,
@@ -391,7 +392,7 @@ impl Engine {
         crate::metrics::inc(
             "tessera_auth_decisions_total",
             &[
-                ("result", decision.result()),
+                ("result", decision.result().as_str()),
                 ("reason", decision.reason.label()),
             ],
         );
@@ -402,9 +403,9 @@ impl Engine {
             realm: realm.name.clone(),
             serial: decision.serial.clone(),
             action: if req.state.is_some() {
-                "answer challenge"
+                AuditAction::AnswerChallenge
             } else {
-                "authenticate"
+                AuditAction::Authenticate
             }
             .into(),
             result: decision.result().into(),

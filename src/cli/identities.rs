@@ -10,6 +10,7 @@
 use serde_json::json;
 use tessera::config::Config;
 use tessera::directory::login_name;
+use tessera::store::audit::AuditAction;
 use tessera::store::{Store, Token};
 
 use super::{Failure, print_json, print_table};
@@ -74,7 +75,7 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
             };
             super::token::audit_change(
                 store,
-                "token identities --fix",
+                AuditAction::TokenIdentitiesFix,
                 Some(&moved),
                 None,
                 &Ok(()),

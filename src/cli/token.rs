@@ -12,6 +12,7 @@ use tessera::otp::totp_step;
 use tessera::password_hash;
 use tessera::rfc3339;
 use tessera::secret::Secret;
+use tessera::store::audit::{AuditAction, AuditResult};
 use tessera::store::{AuditEntry, Store, Token, TokenKind};
 
 use super::{Failure, now, print_json, print_table};
@@ -166,19 +167,21 @@ fn os_user() -> String {
 }
 
 /// The change a command makes, for its audit row: (action, serial). `None`: it only reads.
-fn change_of(command: &TokenCommand) -> Option<(&'static str, Option<String>)> {
+fn change_of(command: &TokenCommand) -> Option<(AuditAction, Option<String>)> {
     match command {
         // `identities --fix` audits each token it moves itself.
         TokenCommand::List { .. } | TokenCommand::Show { .. } | TokenCommand::Identities { .. } => {
             None
         }
-        TokenCommand::Enroll(_) => Some(("token enroll", None)),
-        TokenCommand::Enable { serial } => Some(("token enable", Some(serial.clone()))),
-        TokenCommand::Disable { serial } => Some(("token disable", Some(serial.clone()))),
-        TokenCommand::Delete { serial } => Some(("token delete", Some(serial.clone()))),
-        TokenCommand::Unlock { serial } => Some(("token unlock", Some(serial.clone()))),
-        TokenCommand::Resync { serial, .. } => Some(("token resync", Some(serial.clone()))),
-        TokenCommand::SetPin { serial } => Some(("token set-pin", Some(serial.clone()))),
+        TokenCommand::Enroll(_) => Some((AuditAction::TokenEnroll, None)),
+        TokenCommand::Enable { serial } => Some((AuditAction::TokenEnable, Some(serial.clone()))),
+        TokenCommand::Disable { serial } => Some((AuditAction::TokenDisable, Some(serial.clone()))),
+        TokenCommand::Delete { serial } => Some((AuditAction::TokenDelete, Some(serial.clone()))),
+        TokenCommand::Unlock { serial } => Some((AuditAction::TokenUnlock, Some(serial.clone()))),
+        TokenCommand::Resync { serial, .. } => {
+            Some((AuditAction::TokenResync, Some(serial.clone())))
+        }
+        TokenCommand::SetPin { serial } => Some((AuditAction::TokenSetPin, Some(serial.clone()))),
     }
 }
 
@@ -186,16 +189,16 @@ fn change_of(command: &TokenCommand) -> Option<(&'static str, Option<String>)> {
 /// whose token, and how it went. Waits for the commit: the command exits right after.
 pub(super) async fn audit_change(
     store: &dyn Store,
-    action: &str,
+    action: AuditAction,
     token: Option<&Token>,
     serial: Option<String>,
     outcome: &Result<(), Failure>,
 ) {
     let who = os_user();
     let (result, reason) = match outcome {
-        Ok(()) => ("ok", format!("by {who}")),
+        Ok(()) => (AuditResult::Ok, format!("by {who}")),
         Err(Failure::No(m) | Failure::Error(m)) => (
-            "failed",
+            AuditResult::Failed,
             format!("by {who}: {}", m.trim_start_matches("tessera: ")),
         ),
     };

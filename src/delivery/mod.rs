@@ -108,6 +108,17 @@ pub enum DeliveryError {
     },
 }
 
+impl DeliveryError {
+    /// The `kind` label of `tessera_delivery_failures_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliveryError::Unavailable { .. } => "unavailable",
+            DeliveryError::Refused { .. } => "refused",
+            DeliveryError::NotConfigured { .. } => "not_configured",
+        }
+    }
+}
+
 /// What a provider reports after a successful hand-over.
 #[derive(Debug, Clone, Default)]
 pub struct Receipt {
@@ -298,10 +309,10 @@ async fn send_metered(
 ) -> Result<Receipt, DeliveryError> {
     let started = std::time::Instant::now();
     let name = provider.name();
-    let channel = message.channel.to_string();
+    let channel = message.channel.as_str();
     crate::metrics::inc(
         "tessera_delivery_attempts_total",
-        &[("provider", name), ("channel", &channel)],
+        &[("provider", name), ("channel", channel)],
     );
     let result = provider.send(message).await;
     crate::metrics::observe(
@@ -310,14 +321,13 @@ async fn send_metered(
         started.elapsed(),
     );
     if let Err(error) = &result {
-        let kind = match error {
-            DeliveryError::Unavailable { .. } => "unavailable",
-            DeliveryError::Refused { .. } => "refused",
-            DeliveryError::NotConfigured { .. } => "not_configured",
-        };
         crate::metrics::inc(
             "tessera_delivery_failures_total",
-            &[("provider", name), ("channel", &channel), ("kind", kind)],
+            &[
+                ("provider", name),
+                ("channel", channel),
+                ("kind", error.kind()),
+            ],
         );
     }
     result
