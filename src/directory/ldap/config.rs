@@ -212,151 +212,25 @@ impl LdapConfig {
     pub fn check(self, resolve: impl Fn(&Path) -> PathBuf) -> Result<LdapSettings, Vec<Problem>> {
         let mut problems: Vec<Problem> = vec![];
 
-        let uris: Vec<String> = match self.uri {
-            UriList::Many(list) => list,
-            UriList::One(text) => text.split(',').map(str::to_string).collect(),
-        }
-        .into_iter()
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-        .collect();
-        if uris.is_empty() {
-            problems.push(Problem::new(
-                "uri",
-                "at least one ldap:// or ldaps:// URI is needed",
-            ));
-        }
-        for uri in &uris {
-            if let Err(message) = check_uri(uri) {
-                problems.push(Problem::new("uri", format!("{uri:?}: {message}")));
-            }
-        }
-
+        let uris = check_uris(self.uri, &mut problems);
         if self.base_dn.trim().is_empty() {
             problems.push(Problem::new("base_dn", "is empty"));
         }
-
-        let bind_dn = self.bind_dn.filter(|d| !d.trim().is_empty());
-        let bind = match (bind_dn, self.bind_password) {
-            (Some(dn), Some(password)) if !password.is_empty() => Some((dn, password)),
-            (Some(_), _) => {
-                problems.push(Problem::new(
-                    "bind_password",
-                    "bind_dn is set but the password is empty",
-                ));
-                None
-            }
-            (None, Some(password)) if !password.is_empty() => {
-                problems.push(Problem::new(
-                    "bind_dn",
-                    "a bind_password is set but no bind_dn",
-                ));
-                None
-            }
-            (None, _) => None,
-        };
-
-        let login_attribute = self
-            .login_attribute
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| "uid".into());
-        if !is_attribute_name(&login_attribute) {
-            problems.push(Problem::new(
-                "login_attribute",
-                format!("{login_attribute:?} is not an attribute name"),
-            ));
-        }
-
-        let filter = match (self.search_filter, self.listing_filter) {
-            (Some(f), _) => f,
-            (None, Some(listing)) if listing.contains("%s") => listing,
-            (None, Some(listing)) => format!("(&{listing}({login_attribute}=%s))"),
-            (None, None) => format!("({login_attribute}=%s)"),
-        };
-        if !filter.contains("%s") {
-            problems.push(Problem::new("search_filter", format!("{filter:?} has no %s for the login, so every login would match the same entries")));
-        } else if ldap3::parse_filter(filter.replace("%s", "x")).is_err() {
-            problems.push(Problem::new(
-                "search_filter",
-                format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
-            ));
-        }
-
-        let mut attributes: BTreeMap<String, String> = DEFAULT_ATTRIBUTES
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let given = match self.attributes {
-            None => BTreeMap::new(),
-            Some(AttributeMap::Table(t)) => t,
-            Some(AttributeMap::Json(text)) => {
-                serde_json::from_str::<BTreeMap<String, String>>(&text).unwrap_or_else(|e| {
-                    problems.push(Problem::new(
-                        "attributes",
-                        format!("not a JSON object of strings: {e}"),
-                    ));
-                    BTreeMap::new()
-                })
-            }
-        };
-        for (key, value) in given {
-            let key = key.to_lowercase();
-            if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
-                problems.push(Problem::new(
-                    format!("attributes.{key}"),
-                    format!("unknown key {key:?} (known: {})", ATTRIBUTE_KEYS.join(", ")),
-                ));
-            } else if key != "username" {
-                if !value.is_empty() && !is_attribute_name(&value) {
-                    problems.push(Problem::new(
-                        format!("attributes.{key}"),
-                        format!("{value:?} is not an attribute name"),
-                    ));
-                }
-                attributes.insert(key, value);
-            }
-        }
-        attributes.retain(|_, v| !v.is_empty());
-
-        let timeout = match self.timeout.map(|n| seconds(&n)).transpose() {
-            Ok(Some(s)) if s > 600.0 => {
-                problems.push(Problem::new("timeout", "at most 600 seconds"));
-                DEFAULT_TIMEOUT_SECS
-            }
-            Ok(Some(s)) if s > 0.0 => s,
-            Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
-            Err(message) => {
-                problems.push(Problem::new("timeout", message));
-                DEFAULT_TIMEOUT_SECS
-            }
-        };
-        let size_limit = match self.size_limit.map(|n| seconds(&n)).transpose() {
-            Ok(None) => DEFAULT_SIZE_LIMIT,
-            Ok(Some(n)) if n >= 1.0 && n <= f64::from(i32::MAX) && n.fract() == 0.0 => n as i32,
-            Ok(Some(_)) => {
-                problems.push(Problem::new(
-                    "size_limit",
-                    "must be a whole number of at least 1",
-                ));
-                DEFAULT_SIZE_LIMIT
-            }
-            Err(message) => {
-                problems.push(Problem::new("size_limit", message));
-                DEFAULT_SIZE_LIMIT
-            }
-        };
-        let cache_secs = match self.cache_seconds.map(|n| seconds(&n)).transpose() {
-            Ok(None) => DEFAULT_CACHE_SECS as f64,
-            Ok(Some(n)) if (0.0..=86_400.0).contains(&n) => n,
-            Ok(Some(_)) => {
-                problems.push(Problem::new("cache_seconds", "must be between 0 and 86400"));
-                0.0
-            }
-            Err(message) => {
-                problems.push(Problem::new("cache_seconds", message));
-                0.0
-            }
-        };
+        let bind = check_bind(self.bind_dn, self.bind_password, &mut problems);
+        let (login_attribute, filter) = check_filter(
+            self.login_attribute,
+            self.search_filter,
+            self.listing_filter,
+            &mut problems,
+        );
+        let attributes = check_attributes(self.attributes, &mut problems);
+        let (timeout, size_limit, cache_secs) = check_limits(
+            self.timeout,
+            self.size_limit,
+            self.cache_seconds,
+            &mut problems,
+        );
+        let stable_id = check_stable_id(self.uid_type.as_deref(), &mut problems);
 
         let mut flag = |name: &str, value: Option<Scalar>, default: bool| match value {
             None => default,
@@ -370,19 +244,6 @@ impl LdapConfig {
         let no_referrals = flag("no_referrals", self.no_referrals, true);
         let _ = flag("readonly", self.readonly, true);
         let _ = no_referrals;
-        let stable_id = match self.uid_type.as_deref().map(str::trim) {
-            None | Some("") => vec!["entryUUID".to_string(), "objectGUID".to_string()],
-            Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
-            Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
-            Some(other) => {
-                problems.push(Problem::new(
-                    "uid_type",
-                    format!("{other:?} is not an attribute name or DN"),
-                ));
-                vec![]
-            }
-        };
-
         let ca = self.ca_file.filter(|c| !c.trim().is_empty()).map(|c| {
             if c.trim_start().starts_with("-----BEGIN") {
                 CaSource::Pem(c)
@@ -409,6 +270,208 @@ impl LdapConfig {
             cache_ttl: Duration::from_secs_f64(cache_secs),
             stable_id,
         })
+    }
+}
+
+/// `uri`: one or more, comma-separated as LinOTP writes them, each checked.
+fn check_uris(uri: UriList, problems: &mut Vec<Problem>) -> Vec<String> {
+    let uris: Vec<String> = match uri {
+        UriList::Many(list) => list,
+        UriList::One(text) => text.split(',').map(str::to_string).collect(),
+    }
+    .into_iter()
+    .map(|u| u.trim().to_string())
+    .filter(|u| !u.is_empty())
+    .collect();
+    if uris.is_empty() {
+        problems.push(Problem::new(
+            "uri",
+            "at least one ldap:// or ldaps:// URI is needed",
+        ));
+    }
+    for uri in &uris {
+        if let Err(message) = check_uri(uri) {
+            problems.push(Problem::new("uri", format!("{uri:?}: {message}")));
+        }
+    }
+
+    uris
+}
+
+/// `bind_dn` and `bind_password`: both or neither.
+fn check_bind(
+    bind_dn: Option<String>,
+    bind_password: Option<Secret>,
+    problems: &mut Vec<Problem>,
+) -> Option<(String, Secret)> {
+    let bind_dn = bind_dn.filter(|d| !d.trim().is_empty());
+    match (bind_dn, bind_password) {
+        (Some(dn), Some(password)) if !password.is_empty() => Some((dn, password)),
+        (Some(_), _) => {
+            problems.push(Problem::new(
+                "bind_password",
+                "bind_dn is set but the password is empty",
+            ));
+            None
+        }
+        (None, Some(password)) if !password.is_empty() => {
+            problems.push(Problem::new(
+                "bind_dn",
+                "a bind_password is set but no bind_dn",
+            ));
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// `login_attribute` and the search filter built from it (or given, or LinOTP's listing
+/// filter with the login added): (login attribute, filter).
+fn check_filter(
+    login_attribute: Option<String>,
+    search_filter: Option<String>,
+    listing_filter: Option<String>,
+    problems: &mut Vec<Problem>,
+) -> (String, String) {
+    let login_attribute = login_attribute
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| "uid".into());
+    if !is_attribute_name(&login_attribute) {
+        problems.push(Problem::new(
+            "login_attribute",
+            format!("{login_attribute:?} is not an attribute name"),
+        ));
+    }
+
+    let filter = match (search_filter, listing_filter) {
+        (Some(f), _) => f,
+        (None, Some(listing)) if listing.contains("%s") => listing,
+        (None, Some(listing)) => format!("(&{listing}({login_attribute}=%s))"),
+        (None, None) => format!("({login_attribute}=%s)"),
+    };
+    if !filter.contains("%s") {
+        problems.push(Problem::new(
+            "search_filter",
+            format!(
+                "{filter:?} has no %s for the login, so every login would match the same entries"
+            ),
+        ));
+    } else if ldap3::parse_filter(filter.replace("%s", "x")).is_err() {
+        problems.push(Problem::new(
+            "search_filter",
+            format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
+        ));
+    }
+
+    (login_attribute, filter)
+}
+
+/// `attributes`: the mapping over the defaults, `""` turning a default off.
+fn check_attributes(
+    given: Option<AttributeMap>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let mut attributes: BTreeMap<String, String> = DEFAULT_ATTRIBUTES
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let given = match given {
+        None => BTreeMap::new(),
+        Some(AttributeMap::Table(t)) => t,
+        Some(AttributeMap::Json(text)) => serde_json::from_str::<BTreeMap<String, String>>(&text)
+            .unwrap_or_else(|e| {
+                problems.push(Problem::new(
+                    "attributes",
+                    format!("not a JSON object of strings: {e}"),
+                ));
+                BTreeMap::new()
+            }),
+    };
+    for (key, value) in given {
+        let key = key.to_lowercase();
+        if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
+            problems.push(Problem::new(
+                format!("attributes.{key}"),
+                format!("unknown key {key:?} (known: {})", ATTRIBUTE_KEYS.join(", ")),
+            ));
+        } else if key != "username" {
+            if !value.is_empty() && !is_attribute_name(&value) {
+                problems.push(Problem::new(
+                    format!("attributes.{key}"),
+                    format!("{value:?} is not an attribute name"),
+                ));
+            }
+            attributes.insert(key, value);
+        }
+    }
+    attributes.retain(|_, v| !v.is_empty());
+
+    attributes
+}
+
+/// `timeout`, `size_limit` and `cache_seconds`: (timeout, size limit, cache seconds).
+fn check_limits(
+    timeout: Option<Scalar>,
+    size_limit: Option<Scalar>,
+    cache_seconds: Option<Scalar>,
+    problems: &mut Vec<Problem>,
+) -> (f64, i32, f64) {
+    let timeout = match timeout.map(|n| seconds(&n)).transpose() {
+        Ok(Some(s)) if s > 600.0 => {
+            problems.push(Problem::new("timeout", "at most 600 seconds"));
+            DEFAULT_TIMEOUT_SECS
+        }
+        Ok(Some(s)) if s > 0.0 => s,
+        Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
+        Err(message) => {
+            problems.push(Problem::new("timeout", message));
+            DEFAULT_TIMEOUT_SECS
+        }
+    };
+    let size_limit = match size_limit.map(|n| seconds(&n)).transpose() {
+        Ok(None) => DEFAULT_SIZE_LIMIT,
+        Ok(Some(n)) if n >= 1.0 && n <= f64::from(i32::MAX) && n.fract() == 0.0 => n as i32,
+        Ok(Some(_)) => {
+            problems.push(Problem::new(
+                "size_limit",
+                "must be a whole number of at least 1",
+            ));
+            DEFAULT_SIZE_LIMIT
+        }
+        Err(message) => {
+            problems.push(Problem::new("size_limit", message));
+            DEFAULT_SIZE_LIMIT
+        }
+    };
+    let cache_secs = match cache_seconds.map(|n| seconds(&n)).transpose() {
+        Ok(None) => DEFAULT_CACHE_SECS as f64,
+        Ok(Some(n)) if (0.0..=86_400.0).contains(&n) => n,
+        Ok(Some(_)) => {
+            problems.push(Problem::new("cache_seconds", "must be between 0 and 86400"));
+            0.0
+        }
+        Err(message) => {
+            problems.push(Problem::new("cache_seconds", message));
+            0.0
+        }
+    };
+
+    (timeout, size_limit, cache_secs)
+}
+
+/// `uid_type`: the attributes that may hold the entry's stable id (none: the DN).
+fn check_stable_id(uid_type: Option<&str>, problems: &mut Vec<Problem>) -> Vec<String> {
+    match uid_type.map(str::trim) {
+        None | Some("") => vec!["entryUUID".to_string(), "objectGUID".to_string()],
+        Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
+        Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
+        Some(other) => {
+            problems.push(Problem::new(
+                "uid_type",
+                format!("{other:?} is not an attribute name or DN"),
+            ));
+            vec![]
+        }
     }
 }
 
