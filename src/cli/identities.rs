@@ -87,6 +87,12 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
         };
         rows.push((token, user.login, verdict));
     }
+    print_rows(&rows, json);
+    Ok(())
+}
+
+/// The tokens found (and what became of them) as JSON or a table.
+fn print_rows(rows: &[(Token, String, Verdict)], json: bool) {
     if json {
         let list: Vec<serde_json::Value> = rows
             .iter()
@@ -121,5 +127,4 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
             &table,
         );
     }
-    Ok(())
 }

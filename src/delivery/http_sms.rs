@@ -417,6 +417,55 @@ pub struct HttpSmsProvider {
     redactor: super::redact::Redactor,
 }
 
+/// `PROXY` on the client builder; without it, no proxy at all (whatever the environment says).
+fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    setting: Option<&ProxySetting>,
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(match setting {
+        None => builder.no_proxy(),
+        Some(ProxySetting::All(url)) => builder.proxy(proxy(url, None)?),
+        Some(ProxySetting::PerScheme(map)) => {
+            let mut b = builder;
+            for (scheme, url) in map {
+                b = match scheme.to_ascii_lowercase().as_str() {
+                    "http" => b.proxy(proxy(url, Some("http"))?),
+                    "https" => b.proxy(proxy(url, Some("https"))?),
+                    other => {
+                        return Err(format!("PROXY: scheme {other:?} is not http or https"));
+                    }
+                };
+            }
+            b
+        }
+    })
+}
+
+/// `SERVER_CERTIFICATE` on the client builder: the system's roots, none checked, or a CA file.
+fn with_server_certificate(
+    builder: reqwest::ClientBuilder,
+    setting: Option<&ServerCertificate>,
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(match setting {
+        None | Some(ServerCertificate::Verify(true)) => builder,
+        Some(ServerCertificate::Verify(false)) => builder.danger_accept_invalid_certs(true),
+        Some(ServerCertificate::File(f)) => match f.trim().to_ascii_lowercase().as_str() {
+            "" | "true" => builder,
+            "false" => builder.danger_accept_invalid_certs(true),
+            _ => {
+                let pem = std::fs::read(f).map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!("SERVER_CERTIFICATE: {f}: no PEM certificate"));
+                }
+                // As requests' `verify=<path>`: this CA bundle instead of the system's.
+                builder.tls_certs_only(certs)
+            }
+        },
+    })
+}
+
 impl HttpSmsProvider {
     /// Builds the provider and its HTTP client (reads `SERVER_CERTIFICATE`).
     pub fn new(name: &str, settings: &HttpSmsSettings) -> Result<Self, String> {
@@ -428,42 +477,8 @@ impl HttpSmsProvider {
             .timeout(timeout.total)
             // LinOTP (requests) follows redirects; a loop is cut short and counts as unavailable.
             .redirect(reqwest::redirect::Policy::limited(5));
-        builder = match &config.proxy {
-            None => builder.no_proxy(),
-            Some(ProxySetting::All(url)) => builder.proxy(proxy(url, None)?),
-            Some(ProxySetting::PerScheme(map)) => {
-                let mut b = builder;
-                for (scheme, url) in map {
-                    b = match scheme.to_ascii_lowercase().as_str() {
-                        "http" => b.proxy(proxy(url, Some("http"))?),
-                        "https" => b.proxy(proxy(url, Some("https"))?),
-                        other => {
-                            return Err(format!("PROXY: scheme {other:?} is not http or https"));
-                        }
-                    };
-                }
-                b
-            }
-        };
-        builder = match &config.server_certificate {
-            None | Some(ServerCertificate::Verify(true)) => builder,
-            Some(ServerCertificate::Verify(false)) => builder.danger_accept_invalid_certs(true),
-            Some(ServerCertificate::File(f)) => match f.trim().to_ascii_lowercase().as_str() {
-                "" | "true" => builder,
-                "false" => builder.danger_accept_invalid_certs(true),
-                _ => {
-                    let pem =
-                        std::fs::read(f).map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                        .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
-                    if certs.is_empty() {
-                        return Err(format!("SERVER_CERTIFICATE: {f}: no PEM certificate"));
-                    }
-                    // As requests' `verify=<path>`: this CA bundle instead of the system's.
-                    builder.tls_certs_only(certs)
-                }
-            },
-        };
+        builder = with_proxy(builder, config.proxy.as_ref())?;
+        builder = with_server_certificate(builder, config.server_certificate.as_ref())?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &config.headers.0 {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
