@@ -78,7 +78,7 @@ impl Config {
         let files: Vec<(&String, &UsersFileConfig)> = self
             .directories
             .iter()
-            .filter_map(|(n, d)| Some((n, d.as_any().downcast_ref::<UsersFileConfig>()?)))
+            .filter_map(|(n, d)| Some((n, d.downcast_ref::<UsersFileConfig>()?)))
             .collect();
         let names = || {
             files

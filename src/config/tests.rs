@@ -42,7 +42,7 @@ fn minimal_config_loads_and_resolves_paths() {
     );
     assert_eq!(c.realms[0].name, "local");
     assert_eq!(c.clients.len(), 1);
-    let users = c.directories["local"].as_any().downcast_ref();
+    let users = c.directories["local"].downcast_ref();
     let users: &crate::directory::users_file::UsersFileConfig = users.expect("a users file");
     assert_eq!(users.path, Path::new("/etc/tessera/users.toml"));
 }
@@ -148,7 +148,7 @@ config_json = '''
 '''"#,
     );
     let c = Config::parse(Path::new("t.toml"), &text).unwrap();
-    let settings = c.providers[&Channel::Sms]["gw"].0.as_any().downcast_ref();
+    let settings = c.providers[&Channel::Sms]["gw"].0.downcast_ref();
     let settings: &crate::delivery::http_sms::HttpSmsSettings = settings.expect("HTTP");
     let h = &settings.config;
     assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");

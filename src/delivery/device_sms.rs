@@ -73,10 +73,6 @@ impl ProviderSettings for DeviceSmsConfig {
     fn open(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
         Ok(Arc::new(DeviceSmsProvider::open(name, self)?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// `[provider.sms.NAME]` with `class = "DeviceSMSProvider"`.

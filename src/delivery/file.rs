@@ -48,10 +48,6 @@ impl ProviderSettings for FileProviderConfig {
     fn open(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
         Ok(Arc::new(FileProvider::new(name, self)))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// See the module documentation.

@@ -71,10 +71,6 @@ impl ProviderSettings for HttpSmsSettings {
     fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
         Ok(std::sync::Arc::new(HttpSmsProvider::new(name, self)?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// The longest gateway reply read; the rest is ignored (a reply is a status line, not a file).

@@ -11,16 +11,20 @@ use super::{Channel, Provider};
 use crate::backend::{Problem, Resolve};
 
 /// A provider's keys, checked: what it needs to open, and what its peer must not echo.
-pub trait ProviderSettings: fmt::Debug + Send + Sync {
+pub trait ProviderSettings: Any + fmt::Debug + Send + Sync {
     /// The configured values the provider's peer must not get into a log, an error or the
     /// audit (see `delivery::redact`).
     fn secret_values(&self) -> Vec<String>;
 
     /// Builds the provider (reads CA files, sets up clients); nothing is sent yet.
     fn open(&self, name: &str) -> Result<Arc<dyn Provider>, String>;
+}
 
+impl dyn ProviderSettings {
     /// The concrete settings, for tests and tools that look inside.
-    fn as_any(&self) -> &dyn Any;
+    pub fn downcast_ref<T: ProviderSettings>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref()
+    }
 }
 
 /// Checks a class's keys into its settings.

@@ -62,10 +62,6 @@ impl ProviderSettings for SmppSmsConfig {
     fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
         Ok(std::sync::Arc::new(SmppSmsProvider::new(name, self)))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 use super::normalise_phone;

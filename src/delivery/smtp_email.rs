@@ -59,10 +59,6 @@ impl ProviderSettings for SmtpEmailSettings {
     fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
         Ok(std::sync::Arc::new(SmtpEmailProvider::new(name, self)?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// Default `EMAIL_FROM` (LinOTP's is `linotp@example.com`, a domain nobody can send from).

@@ -54,10 +54,6 @@ impl ProviderSettings for SmtpSmsSettings {
     fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
         Ok(std::sync::Arc::new(SmtpSmsProvider::new(name, self)?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// `[provider.sms.NAME]` with `class = "SmtpSMSProvider"`: LinOTP's keys, same spelling.

@@ -11,12 +11,16 @@ use super::Directory;
 use crate::backend::{Problem, Resolve};
 
 /// A directory's keys, checked.
-pub trait DirectorySettings: fmt::Debug + Send + Sync {
+pub trait DirectorySettings: Any + fmt::Debug + Send + Sync {
     /// Opens the directory (reads the users file, sets up LDAP connections).
     fn open(&self, name: &str) -> Result<Arc<dyn Directory>, String>;
+}
 
+impl dyn DirectorySettings {
     /// The concrete settings, for tests and tools that look inside.
-    fn as_any(&self) -> &dyn Any;
+    pub fn downcast_ref<T: DirectorySettings>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref()
+    }
 }
 
 /// Checks a type's keys into its settings.

@@ -61,10 +61,6 @@ impl DirectorySettings for UsersFileConfig {
     fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Directory>, String> {
         Ok(std::sync::Arc::new(UsersFile::open(name, self)?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// `[directory.NAME]` with `type = "users_file"`.

@@ -266,10 +266,7 @@ fn linotp_class_names_and_bad_values_in_the_config() {
          source_addr_ton = \"5\"\n"
     );
     let config = Config::parse(Path::new("t.toml"), &good).expect("the seed's keys load");
-    let c = config.providers[&Channel::Sms]["smpp"]
-        .0
-        .as_any()
-        .downcast_ref();
+    let c = config.providers[&Channel::Sms]["smpp"].0.downcast_ref();
     let c: &SmppSmsConfig = c.expect("an SMPP provider");
     assert_eq!((c.port, c.source_addr_ton, c.source_addr_npi), (2775, 5, 0));
 

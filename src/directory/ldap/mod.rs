@@ -63,10 +63,6 @@ impl DirectorySettings for LdapSettings {
     fn open(&self, name: &str) -> Result<Arc<dyn Directory>, String> {
         Ok(Arc::new(LdapDirectory::open(name, self.clone())?))
     }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// How long a failed URI goes to the back of the line (LinOTP's block time).
