@@ -10,11 +10,12 @@
 //! The first stage is a pipeline: `raw.rs` holds the serde types, one function per section
 //! (`server.rs`, `directories.rs`, `providers.rs`, `policies.rs`, `settings.rs`) turns its raw
 //! section into its typed part and reports to one collector (`locate.rs`), which finds every
-//! key's line from the TOML parser's spans. `tests.rs` pins the errors. Each backend owns its
-//! config struct; relative paths are relative to the directory holding the config file.
+//! key's line from the TOML parser's spans and makes [`ConfigError`]s (`error.rs`). `tests.rs`
+//! pins the errors. Each directory type and provider class checks its own keys (see
+//! `directory::registry`, `delivery::registry`); relative paths are relative to the directory
+//! holding the config file.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::radius::upstream::Upstreams;
 use locate::Errors;
 
 mod directories;
+mod error;
 mod locate;
 mod open;
 mod policies;
@@ -40,47 +42,7 @@ mod settings;
 
 pub use crate::source_location::line_col;
 pub use crate::store::config::StoreConfig;
-
-/// One problem in the configuration, located.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file.
-    pub file: PathBuf,
-    /// 1-based line, 0 when unknown.
-    pub line: usize,
-    /// The key or section the problem is about.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let file = self.file.display();
-        match self.line {
-            0 => write!(f, "{file}: {}: {}", self.key, self.message),
-            line => write!(f, "{file}:{line}: {}: {}", self.key, self.message),
-        }
-    }
-}
-
-/// All problems found in a configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
+pub use error::{ConfigError, ConfigErrors};
 
 /// Providers by channel and name: (config, is default).
 pub type ProviderTable = BTreeMap<Channel, BTreeMap<String, (ProviderConfig, bool)>>;
