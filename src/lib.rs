@@ -24,10 +24,12 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod backend;
 pub mod config;
 pub mod delivery;
 pub mod directory;
 pub mod hex;
+pub mod linotp_values;
 pub mod live;
 pub mod log_format;
 pub mod metrics;

@@ -757,6 +757,8 @@ pub async fn challenge_flow_pg(knobs: &Knobs) -> Result<Vec<Row>, String> {
     challenge_flow_on(knobs, false, true).await
 }
 
+// TODO(issue 14): split by the workspace/testkit helper, then drop this allow.
+#[allow(clippy::too_many_lines)]
 async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Row>, String> {
     let users: Vec<(String, String, String)> = (0..knobs.users)
         .map(|i| {

@@ -24,6 +24,7 @@ use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, Message};
+use crate::directory::UserInfo;
 use crate::otp::hotp;
 use crate::password_hash;
 use crate::secret::Secret;
@@ -63,28 +64,8 @@ impl Engine {
             return self.first_factor_failed(ctx, reason).await;
         };
         self.first_factor_passed(ctx, backoff).await?;
-        let choice = types
-            .iter()
-            .filter(|t| match ctx.channel {
-                Some(TokenKind::Sms) => **t == EnrollType::Sms,
-                Some(TokenKind::Email) => **t == EnrollType::Email,
-                _ => true,
-            })
-            .find_map(|t| match t {
-                EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
-                EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
-            });
-        let Some((kind, address)) = choice else {
-            let what = match types.as_slice() {
-                [EnrollType::Sms] => "mobile number",
-                [EnrollType::Email] => "e-mail address",
-                _ => "mobile number or e-mail address",
-            };
-            return Ok(Decision::reject(
-                format!("no {what} is on record for you; ask your administrator"),
-                Reason::MissingAddress(what),
-                None,
-            ));
+        let Some((kind, address)) = enroll_choice(types, ctx.channel, user) else {
+            return Ok(missing_address(types));
         };
         // LinOTP sets the new token's PIN to the password just given; tessera does so only
         // where that PIN is what will be checked (otppin=0), so no directory password is kept
@@ -248,6 +229,21 @@ impl Engine {
         };
         // From here on the challenge can be answered and its State handed to others.
         self.store.mark_delivered(&state).await?;
+        Ok(Some(
+            self.challenge_sent(ctx, tokens, &delivered, first, state),
+        ))
+    }
+
+    /// The Access-Challenge once codes went out to `delivered` (`first` among them): the
+    /// longest validity of theirs as its timeout, the policy's text or the channel's words.
+    fn challenge_sent(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[Token],
+        delivered: &[&Token],
+        first: &Token,
+        state: String,
+    ) -> Decision {
         let timeout = tokens
             .iter()
             .filter(|t| delivered.iter().any(|d| d.serial == t.serial))
@@ -263,7 +259,7 @@ impl Engine {
             ),
             None => "Multiple challenges submitted.".to_string(),
         };
-        Ok(Some(Decision {
+        Decision {
             outcome: Outcome::Challenge {
                 state: state.into_bytes(),
                 message,
@@ -271,7 +267,7 @@ impl Engine {
             },
             reason: Reason::OtpSent(delivered.len()),
             serial: Some(first.serial.clone()),
-        }))
+        }
     }
 
     /// Renders the code for `counter` and hands it to the token's providers; `Err` says why
@@ -467,4 +463,38 @@ fn recipient_suffix(token: &Token) -> String {
         (_, Some(phone), _) => format!(" to {}", mask_phone(phone)),
         _ => String::new(),
     }
+}
+
+/// What to enroll: the first token type the policy allows, the request's channel admits and the
+/// user has an address for.
+fn enroll_choice(
+    types: &[EnrollType],
+    channel: Option<TokenKind>,
+    user: &UserInfo,
+) -> Option<(TokenKind, String)> {
+    types
+        .iter()
+        .filter(|t| match channel {
+            Some(TokenKind::Sms) => **t == EnrollType::Sms,
+            Some(TokenKind::Email) => **t == EnrollType::Email,
+            _ => true,
+        })
+        .find_map(|t| match t {
+            EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
+            EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
+        })
+}
+
+/// The rejection when the user has no address for any type the policy enrolls.
+fn missing_address(types: &[EnrollType]) -> Decision {
+    let what = match types {
+        [EnrollType::Sms] => "mobile number",
+        [EnrollType::Email] => "e-mail address",
+        _ => "mobile number or e-mail address",
+    };
+    Decision::reject(
+        format!("no {what} is on record for you; ask your administrator"),
+        Reason::MissingAddress(what),
+        None,
+    )
 }

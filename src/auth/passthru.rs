@@ -9,6 +9,7 @@ use super::engine::{Engine, Identity};
 use super::enrollment::{TokenSpec, new_token};
 use super::policy::{EnrollType, OtpPin, PolicyContext, Scope};
 use crate::password_hash;
+use crate::store::audit::{AuditAction, AuditResult};
 use crate::store::{AuditEntry, StoreError, TokenKind};
 
 impl Engine {
@@ -64,12 +65,12 @@ impl Engine {
         };
         let (result, reason) = match &outcome {
             Ok(serial) => (
-                "ok",
+                AuditResult::Ok,
                 format!("token {serial} assigned after the legacy server accepted"),
             ),
-            Err(why) => ("failed", format!("no token assigned: {why}")),
+            Err(why) => (AuditResult::Failed, format!("no token assigned: {why}")),
         };
-        tracing::info!(user = %login, realm = %realm.name, result, reason = %reason, "passthru assign");
+        tracing::info!(user = %login, realm = %realm.name, result = result.as_str(), reason = %reason, "passthru assign");
         self.store
             .audit(AuditEntry {
                 time: self.clock.now(),
@@ -77,7 +78,7 @@ impl Engine {
                 user: login.clone(),
                 realm: realm.name.clone(),
                 serial: outcome.ok(),
-                action: "passthru assign".into(),
+                action: AuditAction::PassthruAssign.into(),
                 result: result.into(),
                 reason,
             })

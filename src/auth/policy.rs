@@ -760,151 +760,161 @@ fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
                 }
             ));
         }
-        let needs_value = |v: &str| {
-            if v.is_empty() {
-                Err(format!("action {key:?} needs a value ({key}=…)"))
-            } else {
-                Ok(())
-            }
-        };
-        match action {
-            ActionKey::Autoenrollment => {
-                needs_value(&value)?;
-                let mut types = vec![];
-                for word in value.split_whitespace() {
-                    let add: &[EnrollType] = match word.to_ascii_lowercase().as_str() {
-                        "sms" => &[EnrollType::Sms],
-                        "email" => &[EnrollType::Email],
-                        "*" => &[EnrollType::Sms, EnrollType::Email],
-                        other => {
-                            return Err(format!(
-                                "autoenrollment: unknown token type {other:?} (expected sms, email or *)"
-                            ));
-                        }
-                    };
-                    for t in add {
-                        if !types.contains(t) {
-                            types.push(*t);
-                        }
-                    }
-                }
-                actions.autoenrollment = Some(types);
-            }
-            ActionKey::Otppin => {
-                actions.otppin = Some(match value.to_ascii_lowercase().as_str() {
-                    "0" | "token_pin" => OtpPin::TokenPin,
-                    "1" | "password" => OtpPin::Password,
-                    "2" | "only_otp" => OtpPin::OnlyOtp,
-                    other => {
-                        return Err(format!(
-                            "otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp"
-                        ));
-                    }
-                });
-            }
-            ActionKey::SmsProvider => {
-                let names: Vec<String> = value
-                    .split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect();
-                if names.is_empty() {
-                    return Err("sms_provider needs at least one provider name".into());
-                }
-                actions.sms_provider = Some(names);
-            }
-            ActionKey::EmailProvider => {
-                needs_value(&value)?;
-                actions.email_provider = Some(value);
-            }
-            ActionKey::Smstext => actions.smstext = Some(value),
-            ActionKey::Emailtext => actions.emailtext = Some(value),
-            ActionKey::Emailsubject => actions.emailsubject = Some(value),
-            ActionKey::ChallengeValidity => {
-                actions.challenge_validity = Some(parse_seconds(&key, &value)?)
-            }
-            ActionKey::BlockingTimeout => {
-                actions.blocking_timeout = Some(parse_seconds(&key, &value)?)
-            }
-            ActionKey::LockoutDuration => {
-                actions.lockout_duration = Some(parse_seconds(&key, &value)?)
-            }
-            ActionKey::GraceSeconds => actions.grace_seconds = Some(parse_seconds(&key, &value)?),
-            ActionKey::Passthru => {
-                needs_value(&value)?;
-                actions.passthru = Some(value);
-            }
-            ActionKey::PassthruAssign => {
-                actions.passthru_assign = Some(match value.to_ascii_lowercase().as_str() {
-                    "sms" => EnrollType::Sms,
-                    "email" => EnrollType::Email,
-                    other => {
-                        return Err(format!("passthru_assign: {other:?} is not sms or email"));
-                    }
-                });
-            }
-            ActionKey::Mfa => {
-                actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
-                    "required" => Mfa::Required,
-                    "password_only" => Mfa::PasswordOnly,
-                    other => {
-                        return Err(format!("mfa: {other:?} is not required or password_only"));
-                    }
-                });
-            }
-            ActionKey::DeliveryFailmode => {
-                actions.delivery_failmode = Some(match value.to_ascii_lowercase().as_str() {
-                    "closed" => DeliveryFailMode::Closed,
-                    "password_only" => DeliveryFailMode::PasswordOnly,
-                    other => {
-                        return Err(format!(
-                            "delivery_failmode: {other:?} is not closed or password_only"
-                        ));
-                    }
-                });
-            }
-            ActionKey::LoginMode => {
-                actions.login_mode = Some(match value.to_ascii_lowercase().as_str() {
-                    "challenge" => LoginMode::Challenge,
-                    "append" => LoginMode::Append,
-                    other => {
-                        return Err(format!("login_mode: {other:?} is not challenge or append"));
-                    }
-                });
-            }
-            ActionKey::SmsKeyword | ActionKey::EmailKeyword => {
-                needs_value(&value)?;
-                if value.contains(',') || value.contains(char::is_whitespace) {
-                    return Err(format!("{key}: {value:?} must be one word"));
-                }
-                if action == ActionKey::SmsKeyword {
-                    actions.sms_keyword = Some(value);
-                } else {
-                    actions.email_keyword = Some(value);
-                }
-            }
-            ActionKey::ChallengeText => {
-                needs_value(&value)?;
-                if value.contains("<otp>") {
-                    return Err("challenge_text: <otp> would show the code to the NAS; \
-                                placeholders are <user>, <serial> and <recipient>"
-                        .into());
-                }
-                actions.challenge_text = Some(value);
-            }
-            ActionKey::RejectText => {
-                needs_value(&value)?;
-                actions.reject_text = Some(value);
-            }
-            ActionKey::MaxFail => {
-                let n = value.parse::<u32>().ok().filter(|n| *n > 0);
-                actions.max_fail = Some(
-                    n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?,
-                );
-            }
-        }
+        set_action(&mut actions, action, &key, value)?;
     }
     Ok(actions)
+}
+
+/// Sets one action from its value: one arm per [`ActionKey`], each with its own value syntax.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one arm per action key, each a few lines: a table reads best whole"
+)]
+fn set_action(
+    actions: &mut Actions,
+    action: ActionKey,
+    key: &str,
+    value: String,
+) -> Result<(), String> {
+    let needs_value = |v: &str| {
+        if v.is_empty() {
+            Err(format!("action {key:?} needs a value ({key}=…)"))
+        } else {
+            Ok(())
+        }
+    };
+    match action {
+        ActionKey::Autoenrollment => {
+            needs_value(&value)?;
+            let mut types = vec![];
+            for word in value.split_whitespace() {
+                let add: &[EnrollType] = match word.to_ascii_lowercase().as_str() {
+                    "sms" => &[EnrollType::Sms],
+                    "email" => &[EnrollType::Email],
+                    "*" => &[EnrollType::Sms, EnrollType::Email],
+                    other => {
+                        return Err(format!(
+                            "autoenrollment: unknown token type {other:?} (expected sms, email or *)"
+                        ));
+                    }
+                };
+                for t in add {
+                    if !types.contains(t) {
+                        types.push(*t);
+                    }
+                }
+            }
+            actions.autoenrollment = Some(types);
+        }
+        ActionKey::Otppin => {
+            actions.otppin = Some(match value.to_ascii_lowercase().as_str() {
+                "0" | "token_pin" => OtpPin::TokenPin,
+                "1" | "password" => OtpPin::Password,
+                "2" | "only_otp" => OtpPin::OnlyOtp,
+                other => {
+                    return Err(format!(
+                        "otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp"
+                    ));
+                }
+            });
+        }
+        ActionKey::SmsProvider => {
+            let names: Vec<String> = value
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            if names.is_empty() {
+                return Err("sms_provider needs at least one provider name".into());
+            }
+            actions.sms_provider = Some(names);
+        }
+        ActionKey::EmailProvider => {
+            needs_value(&value)?;
+            actions.email_provider = Some(value);
+        }
+        ActionKey::Smstext => actions.smstext = Some(value),
+        ActionKey::Emailtext => actions.emailtext = Some(value),
+        ActionKey::Emailsubject => actions.emailsubject = Some(value),
+        ActionKey::ChallengeValidity => {
+            actions.challenge_validity = Some(parse_seconds(key, &value)?)
+        }
+        ActionKey::BlockingTimeout => actions.blocking_timeout = Some(parse_seconds(key, &value)?),
+        ActionKey::LockoutDuration => actions.lockout_duration = Some(parse_seconds(key, &value)?),
+        ActionKey::GraceSeconds => actions.grace_seconds = Some(parse_seconds(key, &value)?),
+        ActionKey::Passthru => {
+            needs_value(&value)?;
+            actions.passthru = Some(value);
+        }
+        ActionKey::PassthruAssign => {
+            actions.passthru_assign = Some(match value.to_ascii_lowercase().as_str() {
+                "sms" => EnrollType::Sms,
+                "email" => EnrollType::Email,
+                other => {
+                    return Err(format!("passthru_assign: {other:?} is not sms or email"));
+                }
+            });
+        }
+        ActionKey::Mfa => {
+            actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
+                "required" => Mfa::Required,
+                "password_only" => Mfa::PasswordOnly,
+                other => {
+                    return Err(format!("mfa: {other:?} is not required or password_only"));
+                }
+            });
+        }
+        ActionKey::DeliveryFailmode => {
+            actions.delivery_failmode = Some(match value.to_ascii_lowercase().as_str() {
+                "closed" => DeliveryFailMode::Closed,
+                "password_only" => DeliveryFailMode::PasswordOnly,
+                other => {
+                    return Err(format!(
+                        "delivery_failmode: {other:?} is not closed or password_only"
+                    ));
+                }
+            });
+        }
+        ActionKey::LoginMode => {
+            actions.login_mode = Some(match value.to_ascii_lowercase().as_str() {
+                "challenge" => LoginMode::Challenge,
+                "append" => LoginMode::Append,
+                other => {
+                    return Err(format!("login_mode: {other:?} is not challenge or append"));
+                }
+            });
+        }
+        ActionKey::SmsKeyword | ActionKey::EmailKeyword => {
+            needs_value(&value)?;
+            if value.contains(',') || value.contains(char::is_whitespace) {
+                return Err(format!("{key}: {value:?} must be one word"));
+            }
+            if action == ActionKey::SmsKeyword {
+                actions.sms_keyword = Some(value);
+            } else {
+                actions.email_keyword = Some(value);
+            }
+        }
+        ActionKey::ChallengeText => {
+            needs_value(&value)?;
+            if value.contains("<otp>") {
+                return Err("challenge_text: <otp> would show the code to the NAS; \
+                            placeholders are <user>, <serial> and <recipient>"
+                    .into());
+            }
+            actions.challenge_text = Some(value);
+        }
+        ActionKey::RejectText => {
+            needs_value(&value)?;
+            actions.reject_text = Some(value);
+        }
+        ActionKey::MaxFail => {
+            let n = value.parse::<u32>().ok().filter(|n| *n > 0);
+            actions.max_fail =
+                Some(n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?);
+        }
+    }
+    Ok(())
 }
 
 /// Who is asking: the facts policies match on.

@@ -10,6 +10,7 @@
 use serde_json::json;
 use tessera::config::Config;
 use tessera::directory::login_name;
+use tessera::store::audit::AuditAction;
 use tessera::store::{Store, Token};
 
 use super::{Failure, print_json, print_table};
@@ -74,7 +75,7 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
             };
             super::token::audit_change(
                 store,
-                "token identities --fix",
+                AuditAction::TokenIdentitiesFix,
                 Some(&moved),
                 None,
                 &Ok(()),
@@ -86,6 +87,12 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
         };
         rows.push((token, user.login, verdict));
     }
+    print_rows(&rows, json);
+    Ok(())
+}
+
+/// The tokens found (and what became of them) as JSON or a table.
+fn print_rows(rows: &[(Token, String, Verdict)], json: bool) {
     if json {
         let list: Vec<serde_json::Value> = rows
             .iter()
@@ -120,5 +127,4 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
             &table,
         );
     }
-    Ok(())
 }

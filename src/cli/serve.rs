@@ -81,6 +81,74 @@ fn check_certificate_expiry(tls: Option<&TlsServer>) {
 }
 
 /// Runs the server until a signal stops it.
+/// No hash of a directory password stays where the policy never checks it.
+async fn remove_unused_pins(snapshot: &Snapshot<Engine>) {
+    match snapshot.auth.remove_unused_password_pins().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            tokens = n,
+            "removed the PIN hashes older versions stored on autoenrolled tokens (otppin is not 0)"
+        ),
+        Err(error) => tracing::warn!(%error, "could not remove unused PIN hashes"),
+    }
+}
+
+/// The listener of `/metrics` and `/healthz`.
+async fn bind_metrics(address: std::net::SocketAddr) -> Result<TcpListener, Failure> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| Failure::Error(format!("cannot serve metrics on {address}: {e}")))?;
+    tracing::info!(
+        "metrics on http://{}/metrics",
+        listener.local_addr().unwrap_or(address)
+    );
+    Ok(listener)
+}
+
+/// The tasks beside the request loops: signals, reload on SIGHUP, health checks, purges and
+/// the metrics endpoint. Each ends with `shutdown`.
+fn spawn_background(
+    path: &Path,
+    config: &Config,
+    store: &Arc<dyn Store>,
+    served: &Arc<Live<Snapshot<Engine>>>,
+    health: &Arc<Health>,
+    metrics_listener: Option<TcpListener>,
+    shutdown: &CancellationToken,
+) {
+    tokio::spawn(watch_signals(shutdown.clone()));
+    tokio::spawn(reload_on_hangup(
+        path.to_path_buf(),
+        config.clone(),
+        store.clone(),
+        served.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(health_checks(
+        store.clone(),
+        served.clone(),
+        health.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(purge_challenges(
+        store.clone(),
+        BackoffSchedule::from_settings(&config.auth).forget_ms,
+        shutdown.clone(),
+    ));
+    tokio::spawn(purge_audit(
+        store.clone(),
+        config.store.audit_days,
+        shutdown.clone(),
+    ));
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(metrics::serve_http(
+            listener,
+            health.clone(),
+            shutdown.clone(),
+        ));
+    }
+}
+
 pub fn run(path: &Path) -> Result<(), Failure> {
     let super::Loaded {
         config,
@@ -100,15 +168,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
         check_certificate_expiry(tls.as_ref());
         let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
-        // No hash of a directory password stays where the policy never checks it.
-        match snapshot.auth.remove_unused_password_pins().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                tokens = n,
-                "removed the PIN hashes older versions stored on autoenrolled tokens (otppin is not 0)"
-            ),
-            Err(error) => tracing::warn!(%error, "could not remove unused PIN hashes"),
-        }
+        remove_unused_pins(&snapshot).await;
         let served = Arc::new(Live::new(snapshot));
         // Weak: the registry must not keep the engine (and the store) alive past shutdown.
         let watched = Arc::downgrade(&served);
@@ -126,51 +186,20 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
         let metrics_listener = match config.metrics_listen {
-            Some(address) => {
-                let listener = TcpListener::bind(address).await.map_err(|e| {
-                    Failure::Error(format!("cannot serve metrics on {address}: {e}"))
-                })?;
-                tracing::info!(
-                    "metrics on http://{}/metrics",
-                    listener.local_addr().unwrap_or(address)
-                );
-                Some(listener)
-            }
+            Some(address) => Some(bind_metrics(address).await?),
             None => None,
         };
 
         let shutdown = CancellationToken::new();
-        tokio::spawn(watch_signals(shutdown.clone()));
-        tokio::spawn(reload_on_hangup(
-            path.to_path_buf(),
-            config.clone(),
-            store.clone(),
-            served.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(health_checks(
-            store.clone(),
-            served.clone(),
-            health.clone(),
-            shutdown.clone(),
-        ));
-        tokio::spawn(purge_challenges(
-            store.clone(),
-            BackoffSchedule::from_settings(&config.auth).forget_ms,
-            shutdown.clone(),
-        ));
-        tokio::spawn(purge_audit(
-            store.clone(),
-            config.store.audit_days,
-            shutdown.clone(),
-        ));
-        if let Some(listener) = metrics_listener {
-            tokio::spawn(metrics::serve_http(
-                listener,
-                health.clone(),
-                shutdown.clone(),
-            ));
-        }
+        spawn_background(
+            path,
+            &config,
+            &store,
+            &served,
+            &health,
+            metrics_listener,
+            &shutdown,
+        );
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
         let context = server::Context {

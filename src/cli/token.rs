@@ -12,6 +12,7 @@ use tessera::otp::totp_step;
 use tessera::password_hash;
 use tessera::rfc3339;
 use tessera::secret::Secret;
+use tessera::store::audit::{AuditAction, AuditResult};
 use tessera::store::{AuditEntry, Store, Token, TokenKind};
 
 use super::{Failure, now, print_json, print_table};
@@ -166,19 +167,21 @@ fn os_user() -> String {
 }
 
 /// The change a command makes, for its audit row: (action, serial). `None`: it only reads.
-fn change_of(command: &TokenCommand) -> Option<(&'static str, Option<String>)> {
+fn change_of(command: &TokenCommand) -> Option<(AuditAction, Option<String>)> {
     match command {
         // `identities --fix` audits each token it moves itself.
         TokenCommand::List { .. } | TokenCommand::Show { .. } | TokenCommand::Identities { .. } => {
             None
         }
-        TokenCommand::Enroll(_) => Some(("token enroll", None)),
-        TokenCommand::Enable { serial } => Some(("token enable", Some(serial.clone()))),
-        TokenCommand::Disable { serial } => Some(("token disable", Some(serial.clone()))),
-        TokenCommand::Delete { serial } => Some(("token delete", Some(serial.clone()))),
-        TokenCommand::Unlock { serial } => Some(("token unlock", Some(serial.clone()))),
-        TokenCommand::Resync { serial, .. } => Some(("token resync", Some(serial.clone()))),
-        TokenCommand::SetPin { serial } => Some(("token set-pin", Some(serial.clone()))),
+        TokenCommand::Enroll(_) => Some((AuditAction::TokenEnroll, None)),
+        TokenCommand::Enable { serial } => Some((AuditAction::TokenEnable, Some(serial.clone()))),
+        TokenCommand::Disable { serial } => Some((AuditAction::TokenDisable, Some(serial.clone()))),
+        TokenCommand::Delete { serial } => Some((AuditAction::TokenDelete, Some(serial.clone()))),
+        TokenCommand::Unlock { serial } => Some((AuditAction::TokenUnlock, Some(serial.clone()))),
+        TokenCommand::Resync { serial, .. } => {
+            Some((AuditAction::TokenResync, Some(serial.clone())))
+        }
+        TokenCommand::SetPin { serial } => Some((AuditAction::TokenSetPin, Some(serial.clone()))),
     }
 }
 
@@ -186,16 +189,16 @@ fn change_of(command: &TokenCommand) -> Option<(&'static str, Option<String>)> {
 /// whose token, and how it went. Waits for the commit: the command exits right after.
 pub(super) async fn audit_change(
     store: &dyn Store,
-    action: &str,
+    action: AuditAction,
     token: Option<&Token>,
     serial: Option<String>,
     outcome: &Result<(), Failure>,
 ) {
     let who = os_user();
     let (result, reason) = match outcome {
-        Ok(()) => ("ok", format!("by {who}")),
+        Ok(()) => (AuditResult::Ok, format!("by {who}")),
         Err(Failure::No(m) | Failure::Error(m)) => (
-            "failed",
+            AuditResult::Failed,
             format!("by {who}: {}", m.trim_start_matches("tessera: ")),
         ),
     };
@@ -257,30 +260,7 @@ async fn execute(
                     tokens.iter().map(token_json).collect(),
                 ));
             } else {
-                let rows: Vec<Vec<String>> = tokens
-                    .iter()
-                    .map(|t| {
-                        let state = if !t.active {
-                            "disabled"
-                        } else if t.fail_count >= t.max_fail {
-                            "locked"
-                        } else {
-                            "active"
-                        };
-                        vec![
-                            t.serial.clone(),
-                            t.kind.to_string(),
-                            format!("{}@{}", t.user, t.realm),
-                            state.into(),
-                            format!("{}/{}", t.fail_count, t.max_fail),
-                            t.description.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["SERIAL", "TYPE", "USER", "STATE", "FAILS", "DESCRIPTION"],
-                    &rows,
-                );
+                print_token_list(&tokens);
             }
         }
         TokenCommand::Show { serial, json } => {
@@ -288,19 +268,8 @@ async fn execute(
             let value = token_json(&t);
             if json {
                 print_json(&value);
-            } else if let Some(map) = value.as_object() {
-                let rows: Vec<Vec<String>> = map
-                    .iter()
-                    .map(|(k, v)| {
-                        vec![
-                            k.clone(),
-                            v.as_str()
-                                .map(String::from)
-                                .unwrap_or_else(|| v.to_string()),
-                        ]
-                    })
-                    .collect();
-                print_table(&["FIELD", "VALUE"], &rows);
+            } else {
+                print_fields(&value);
             }
         }
         TokenCommand::Enroll(args) => return enroll(config, store, args).await.map(Some),
@@ -328,33 +297,7 @@ async fn execute(
             "unlocked",
         )?,
         TokenCommand::Resync { serial, otp1, otp2 } => {
-            let t = existing(store, &serial).await?;
-            let next = match t.kind {
-                TokenKind::Hotp => {
-                    find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, &otp1, &otp2)
-                }
-                TokenKind::Totp => {
-                    // Steps within about eight hours either way of now.
-                    let step = totp_step(now(), config.auth.totp_step);
-                    let start = step.saturating_sub(1000).max(t.counter);
-                    find_consecutive(t.seed.expose(), t.digits, start, 2000, &otp1, &otp2)
-                }
-                _ => {
-                    return Err(Failure::No(
-                        "tessera: only hotp and totp tokens can be resynced".into(),
-                    ));
-                }
-            };
-            let Some(found) = next else {
-                return Err(Failure::No(format!(
-                    "tessera: {serial}: the two codes are not consecutive codes of this token"
-                )));
-            };
-            store
-                .set_counter(&serial, found + 2)
-                .await
-                .map_err(failed)?;
-            out!("{serial}: resynced");
+            resync(config, store, &serial, &otp1, &otp2).await?
         }
         TokenCommand::SetPin { serial } => {
             existing(store, &serial).await?;
@@ -393,6 +336,87 @@ fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
     }
 }
 
+/// `token list` as a table.
+fn print_token_list(tokens: &[Token]) {
+    let rows: Vec<Vec<String>> = tokens
+        .iter()
+        .map(|t| {
+            let state = if !t.active {
+                "disabled"
+            } else if t.fail_count >= t.max_fail {
+                "locked"
+            } else {
+                "active"
+            };
+            vec![
+                t.serial.clone(),
+                t.kind.to_string(),
+                format!("{}@{}", t.user, t.realm),
+                state.into(),
+                format!("{}/{}", t.fail_count, t.max_fail),
+                t.description.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["SERIAL", "TYPE", "USER", "STATE", "FAILS", "DESCRIPTION"],
+        &rows,
+    );
+}
+
+/// `token show` as a table of fields.
+fn print_fields(value: &serde_json::Value) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    let rows: Vec<Vec<String>> = map
+        .iter()
+        .map(|(k, v)| {
+            vec![
+                k.clone(),
+                v.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| v.to_string()),
+            ]
+        })
+        .collect();
+    print_table(&["FIELD", "VALUE"], &rows);
+}
+
+/// `token resync`: the counter after two consecutive codes.
+async fn resync(
+    config: &Config,
+    store: &dyn Store,
+    serial: &str,
+    otp1: &str,
+    otp2: &str,
+) -> Result<(), Failure> {
+    let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
+    let t = existing(store, serial).await?;
+    let next = match t.kind {
+        TokenKind::Hotp => find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, otp1, otp2),
+        TokenKind::Totp => {
+            // Steps within about eight hours either way of now.
+            let step = totp_step(now(), config.auth.totp_step);
+            let start = step.saturating_sub(1000).max(t.counter);
+            find_consecutive(t.seed.expose(), t.digits, start, 2000, otp1, otp2)
+        }
+        _ => {
+            return Err(Failure::No(
+                "tessera: only hotp and totp tokens can be resynced".into(),
+            ));
+        }
+    };
+    let Some(found) = next else {
+        return Err(Failure::No(format!(
+            "tessera: {serial}: the two codes are not consecutive codes of this token"
+        )));
+    };
+    store.set_counter(serial, found + 2).await.map_err(failed)?;
+    out!("{serial}: resynced");
+    Ok(())
+}
+
 async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<Token, Failure> {
     let kind: TokenKind = args
         .kind
@@ -414,41 +438,8 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
             realm.name
         )));
     };
-    let (phone, email) = match kind {
-        TokenKind::Sms => {
-            let phone = args.phone.or(user.mobile.clone());
-            if phone.is_none() {
-                return Err(Failure::No(format!(
-                    "tessera: {login} has no mobile number on record; give --phone"
-                )));
-            }
-            (phone, None)
-        }
-        TokenKind::Email => {
-            let email = args.email.or(user.email.clone());
-            if email.is_none() {
-                return Err(Failure::No(format!(
-                    "tessera: {login} has no e-mail address on record; give --email"
-                )));
-            }
-            (None, email)
-        }
-        _ => (None, None),
-    };
-    let seed = match args.seed {
-        Some(hex) if matches!(kind, TokenKind::Hotp | TokenKind::Totp) => {
-            let bytes = tessera::hex::decode(hex.trim()).filter(|b| b.len() >= 10);
-            Some(Secret::new(bytes.ok_or_else(|| {
-                Failure::No("tessera: --seed must be at least 10 octets in hex".into())
-            })?))
-        }
-        Some(_) => {
-            return Err(Failure::No(
-                "tessera: --seed is for hotp and totp tokens".into(),
-            ));
-        }
-        None => None,
-    };
+    let (phone, email) = addresses(kind, &login, &user, args.phone, args.email)?;
+    let seed = seed(kind, args.seed)?;
     let description = if args.description.is_empty() {
         "enrolled by tessera token enroll".into()
     } else {
@@ -471,6 +462,64 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
     let token = create_token(store, spec)
         .await
         .map_err(|e| Failure::Error(e.to_string()))?;
+    show_enrolled(&token, config, args.json);
+    Ok(token)
+}
+
+/// The phone or e-mail address an SMS or e-mail token sends to: the one given, else the
+/// directory's.
+fn addresses(
+    kind: TokenKind,
+    login: &str,
+    user: &tessera::directory::UserInfo,
+    phone: Option<String>,
+    email: Option<String>,
+) -> Result<(Option<String>, Option<String>), Failure> {
+    Ok(match kind {
+        TokenKind::Sms => {
+            let phone = phone.or(user.mobile.clone());
+            if phone.is_none() {
+                return Err(Failure::No(format!(
+                    "tessera: {login} has no mobile number on record; give --phone"
+                )));
+            }
+            (phone, None)
+        }
+        TokenKind::Email => {
+            let email = email.or(user.email.clone());
+            if email.is_none() {
+                return Err(Failure::No(format!(
+                    "tessera: {login} has no e-mail address on record; give --email"
+                )));
+            }
+            (None, email)
+        }
+        _ => (None, None),
+    })
+}
+
+/// `--seed`: hex, at least 10 octets, for HOTP and TOTP only.
+fn seed(kind: TokenKind, seed: Option<String>) -> Result<Option<Secret>, Failure> {
+    Ok(match seed {
+        Some(hex) if matches!(kind, TokenKind::Hotp | TokenKind::Totp) => {
+            let bytes = tessera::hex::decode(hex.trim()).filter(|b| b.len() >= 10);
+            Some(Secret::new(bytes.ok_or_else(|| {
+                Failure::No("tessera: --seed must be at least 10 octets in hex".into())
+            })?))
+        }
+        Some(_) => {
+            return Err(Failure::No(
+                "tessera: --seed is for hotp and totp tokens".into(),
+            ));
+        }
+        None => None,
+    })
+}
+
+/// Tells the administrator what was enrolled: JSON, or the serial, the otpauth URI and its QR
+/// code.
+fn show_enrolled(token: &Token, config: &Config, json: bool) {
+    let kind = token.kind;
     let account = format!("{}@{}", token.user, token.realm);
     let uri = matches!(kind, TokenKind::Hotp | TokenKind::Totp).then(|| {
         OtpAuth {
@@ -484,13 +533,13 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
         }
         .uri()
     });
-    if args.json {
-        let mut value = token_json(&token);
+    if json {
+        let mut value = token_json(token);
         if let (Some(map), Some(uri)) = (value.as_object_mut(), &uri) {
             map.insert("otpauth_uri".into(), json!(uri));
         }
         print_json(&value);
-        return Ok(token);
+        return;
     }
     out!(
         "{}: {} token enrolled for {account}",
@@ -509,5 +558,4 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
             Err(e) => eprintln!("tessera: no QR code: {e}"),
         }
     }
-    Ok(token)
 }

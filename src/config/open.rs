@@ -7,17 +7,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::{Config, ConfigError, ConfigErrors, DirectoryConfig, ProviderConfig};
-use crate::delivery::device_sms::DeviceSmsProvider;
-use crate::delivery::file::FileProvider;
-use crate::delivery::http_sms::HttpSmsProvider;
+use super::{Config, ConfigError, ConfigErrors};
 use crate::delivery::redact::{Redacting, Redactor};
-use crate::delivery::smpp_sms::SmppSmsProvider;
-use crate::delivery::smtp_email::SmtpEmailProvider;
-use crate::delivery::smtp_sms::SmtpSmsProvider;
 use crate::delivery::{Provider, Providers};
-use crate::directory::ldap::LdapDirectory;
-use crate::directory::users_file::{UsersFile, UsersFileConfig};
+use crate::directory::users_file::UsersFileConfig;
 use crate::directory::{Directory, Realm, Realms};
 use crate::radius::dictionary::{Dictionary, DictionaryError};
 
@@ -45,14 +38,7 @@ impl Config {
         let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();
         let mut errors = vec![];
         for (name, config) in &self.directories {
-            let directory: Result<Arc<dyn Directory>, String> = match config {
-                DirectoryConfig::UsersFile(c) => {
-                    UsersFile::open(name, c).map(|d| Arc::new(d) as Arc<dyn Directory>)
-                }
-                DirectoryConfig::Ldap(s) => LdapDirectory::open(name, (**s).clone())
-                    .map(|d| Arc::new(d) as Arc<dyn Directory>),
-            };
-            match directory {
+            match config.open(name) {
                 Ok(d) => {
                     opened.insert(name, Arc::new(crate::directory::Metered(d)));
                 }
@@ -92,10 +78,7 @@ impl Config {
         let files: Vec<(&String, &UsersFileConfig)> = self
             .directories
             .iter()
-            .filter_map(|(n, d)| match d {
-                DirectoryConfig::UsersFile(c) => Some((n, c)),
-                _ => None,
-            })
+            .filter_map(|(n, d)| Some((n, d.downcast_ref::<UsersFileConfig>()?)))
             .collect();
         let names = || {
             files
@@ -211,23 +194,8 @@ impl Config {
         let mut errors = vec![];
         for (channel, named) in &self.providers {
             for (name, (config, default)) in named {
-                let provider: Result<Arc<dyn Provider>, String> =
-                    match config {
-                        ProviderConfig::File(c) => Ok(Arc::new(FileProvider::new(name, c))),
-                        ProviderConfig::HttpSms(c) => {
-                            HttpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
-                        }
-                        ProviderConfig::SmtpSms(c) => {
-                            SmtpSmsProvider::new(name, c).map(|p| Arc::new(p) as Arc<dyn Provider>)
-                        }
-                        ProviderConfig::SmtpEmail(c) => SmtpEmailProvider::new(name, c)
-                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
-                        ProviderConfig::SmppSms(c) => Ok(Arc::new(SmppSmsProvider::new(name, c))),
-                        ProviderConfig::DeviceSms(c) => DeviceSmsProvider::open(name, c)
-                            .map(|p| Arc::new(p) as Arc<dyn Provider>),
-                    };
                 // Everything the peer says passes the provider's secrets' redaction.
-                let provider = provider.map(|p| {
+                let provider = config.open(name).map(|p| {
                     let redactor = Redactor::new(config.secret_values());
                     Arc::new(Redacting::new(p, redactor)) as Arc<dyn Provider>
                 });

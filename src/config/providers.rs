@@ -1,86 +1,85 @@
-//! Provider tables: which class a `[provider.CHANNEL.NAME]` names, its keys checked by that
-//! class's config struct, and `config_json` — LinOTP's provider JSON pasted verbatim, merged
-//! into the table's TOML keys so every class accepts it.
-//!
-//! Each class owns its config struct in `delivery/`; this file only dispatches on the class
-//! name and reports problems as strings for `super` to locate.
+//! `[provider.CHANNEL.NAME]`: each provider's keys checked by its class (found in
+//! `delivery::registry`), the default of each channel, and `config_json` — LinOTP's provider
+//! JSON pasted verbatim, merged into the table's TOML keys so every class accepts it.
 
-use std::path::{Path, PathBuf};
+use toml::Spanned;
 
-use super::{ProviderConfig, from_table, line_col};
-use crate::delivery::Channel;
-use crate::delivery::device_sms::DeviceSmsConfig;
-use crate::delivery::file::FileProviderConfig;
-use crate::delivery::http_sms::HttpSmsConfig;
-use crate::delivery::smpp_sms::SmppSmsConfig;
-use crate::delivery::smtp_email::SmtpEmailConfig;
-use crate::delivery::smtp_sms::SmtpSmsConfig;
+use super::locate::Errors;
+use super::raw::{RawProvider, RawProviders};
+use super::{ProviderConfig, ProviderTable, line_col};
+use crate::backend::{Resolve, spelt_as_named};
+use crate::delivery::{Channel, registry};
 
-/// The provider classes tessera knows, by channel, for error messages.
-const SMS_CLASSES: &str =
-    "file, HttpSMSProvider, SmtpSMSProvider, SMPPSMSProvider, DeviceSMSProvider";
-const EMAIL_CLASSES: &str = "file, SMTPEmailProvider";
+/// Every `[provider.CHANNEL.NAME]`, checked, by channel and name.
+pub(super) fn providers(
+    raw: &RawProviders,
+    resolve: Resolve<'_>,
+    errors: &mut Errors<'_>,
+) -> ProviderTable {
+    let mut providers = ProviderTable::new();
+    for channel in [Channel::Sms, Channel::Email] {
+        let table = raw.of(channel);
+        // Without `default = true`, the first provider in the file is the default (the table
+        // is sorted by name, so find it by position).
+        let first_in_file = table
+            .iter()
+            .min_by_key(|(_, spanned)| spanned.span().start)
+            .map(|(name, _)| name.as_str());
+        let any_marked = table.values().any(|p| p.get_ref().default);
+        let mut defaults = 0;
+        for (name, spanned) in table {
+            if spanned.get_ref().default {
+                defaults += 1;
+                if defaults > 1 {
+                    errors.at(
+                        spanned.span(),
+                        format!("provider.{channel}.{name}.default"),
+                        format!("only one {channel} provider can be the default"),
+                    );
+                }
+            }
+            if let Some(config) = provider(channel, name, spanned, resolve, errors) {
+                let default =
+                    spanned.get_ref().default || (!any_marked && first_in_file == Some(name));
+                providers
+                    .entry(channel)
+                    .or_default()
+                    .insert(name.clone(), (config, default));
+            }
+        }
+    }
+    providers
+}
 
-/// Checks one provider's keys for its class. LinOTP's dotted class paths
-/// (`smsprovider.HttpSMSProvider.HttpSMSProvider`, `linotp.lib.emailprovider.SMTPEmailProvider`)
-/// name the same class as their last part.
-pub(super) fn provider_config(
+/// One provider: `config_json` merged into its keys, the keys checked by its class.
+fn provider(
     channel: Channel,
-    class: &str,
-    keys: &toml::Table,
-    resolve: &dyn Fn(&Path) -> PathBuf,
-) -> Result<ProviderConfig, String> {
-    let short = class.rsplit('.').next().unwrap_or(class);
-    match (channel, short) {
-        (_, "file" | "FileSMSProvider") => from_table::<FileProviderConfig>(keys).map(|mut c| {
-            c.path = resolve(&c.path);
-            ProviderConfig::File(c)
-        }),
-        (Channel::Sms, "HttpSMSProvider") => {
-            let mut c = from_table::<HttpSmsConfig>(keys)?;
-            c.check()?;
-            c.resolve_paths(resolve);
-            Ok(ProviderConfig::HttpSms(c))
+    name: &str,
+    spanned: &Spanned<RawProvider>,
+    resolve: Resolve<'_>,
+    errors: &mut Errors<'_>,
+) -> Option<ProviderConfig> {
+    let key = format!("provider.{channel}.{name}");
+    let provider = spanned.get_ref();
+    let mut keys = provider.rest.clone();
+    if let Err((line, message)) = merge_config_json(errors.text(), spanned.span(), &mut keys) {
+        errors.at_line(line, format!("{key}.config_json"), message);
+        return None;
+    }
+    let class = match registry::find(channel, &provider.class) {
+        Ok(class) => class,
+        Err(message) => {
+            errors.at(spanned.span(), key, message);
+            return None;
         }
-        (Channel::Sms, "SmtpSMSProvider") => {
-            let mut c = from_table::<SmtpSmsConfig>(keys)?;
-            c.endpoint()?;
-            c.ca_file = c.ca_file.as_deref().map(resolve);
-            Ok(ProviderConfig::SmtpSms(c))
+    };
+    match (class.check)(&keys, resolve) {
+        Ok(settings) => Some(settings),
+        Err(problems) => {
+            let table = ["provider", channel.as_str(), name];
+            errors.backend(&table, spanned.span(), spelt_as_named, problems);
+            None
         }
-        (Channel::Sms, "SMPPSMSProvider") => {
-            let c = from_table::<SmppSmsConfig>(keys)?;
-            c.check()?;
-            Ok(ProviderConfig::SmppSms(c))
-        }
-        (Channel::Sms, "DeviceSMSProvider") => {
-            let mut c = from_table::<DeviceSmsConfig>(keys)?;
-            c.check()?;
-            c.device = c.device.as_deref().map(resolve);
-            c.config_file = c.config_file.as_deref().map(resolve);
-            Ok(ProviderConfig::DeviceSms(c))
-        }
-        (Channel::Email, "SMTPEmailProvider") => {
-            let mut c = from_table::<SmtpEmailConfig>(keys)?;
-            c.endpoint()?;
-            c.resolve_paths(resolve);
-            Ok(ProviderConfig::SmtpEmail(c))
-        }
-        (
-            Channel::Email,
-            "HttpSMSProvider" | "SmtpSMSProvider" | "SMPPSMSProvider" | "DeviceSMSProvider",
-        ) => Err(format!(
-            "{class:?} is an SMS provider class: define it as [provider.sms.NAME]"
-        )),
-        (Channel::Sms, "SMTPEmailProvider") => Err(format!(
-            "{class:?} is an e-mail provider class: define it as [provider.email.NAME]"
-        )),
-        (Channel::Sms, _) => Err(format!(
-            "unknown provider class {class:?} (known: {SMS_CLASSES})"
-        )),
-        (Channel::Email, _) => Err(format!(
-            "unknown provider class {class:?} (known: {EMAIL_CLASSES})"
-        )),
     }
 }
 
@@ -90,7 +89,7 @@ pub(super) fn provider_config(
 /// JSON `null`s are dropped (TOML has none; LinOTP treats them as absent). On error, returns
 /// the file line of the problem (found by locating `config_json` after the provider's header
 /// and adding the JSON's own line number) and a message with the JSON line and column.
-pub(super) fn merge_config_json(
+fn merge_config_json(
     text: &str,
     span: std::ops::Range<usize>,
     keys: &mut toml::Table,

@@ -42,12 +42,9 @@ fn minimal_config_loads_and_resolves_paths() {
     );
     assert_eq!(c.realms[0].name, "local");
     assert_eq!(c.clients.len(), 1);
-    match &c.directories["local"] {
-        DirectoryConfig::UsersFile(u) => {
-            assert_eq!(u.path, Path::new("/etc/tessera/users.toml"))
-        }
-        other => panic!("not a users file: {other:?}"),
-    }
+    let users = c.directories["local"].downcast_ref();
+    let users: &crate::directory::users_file::UsersFileConfig = users.expect("a users file");
+    assert_eq!(users.path, Path::new("/etc/tessera/users.toml"));
 }
 
 fn errors(text: &str) -> Vec<String> {
@@ -116,7 +113,7 @@ fn unknown_provider_key_is_reported() {
     let errs = errors(&text);
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errs[0].contains("provider.sms.spool: unknown field `URLL`"),
+        errs[0].starts_with("t.toml:25: provider.sms.spool.URLL: unknown field `URLL`"),
         "{}",
         errs[0]
     );
@@ -151,9 +148,9 @@ config_json = '''
 '''"#,
     );
     let c = Config::parse(Path::new("t.toml"), &text).unwrap();
-    let (ProviderConfig::HttpSms(h), _) = &c.providers[&Channel::Sms]["gw"] else {
-        panic!("not an HTTP provider");
-    };
+    let settings = c.providers[&Channel::Sms]["gw"].0.downcast_ref();
+    let settings: &crate::delivery::http_sms::HttpSmsSettings = settings.expect("HTTP");
+    let h = &settings.config;
     assert_eq!(h.url, "http://api.clickatell.com/http/sendmsg");
     assert_eq!(h.parameter.0["api_id"], "12980436");
     assert_eq!(h.return_success.as_deref(), Some("ID"));
@@ -205,7 +202,7 @@ fn provider_classes_by_channel() {
         "class = \"HttpSMSProvider\"\nURL = \"http://gw\"\nHTTP_Method = \"PUT\"",
     ));
     assert!(
-        errs[0].starts_with("t.toml:22: provider.sms.gw: HTTP_Method"),
+        errs[0].starts_with("t.toml:25: provider.sms.gw.HTTP_Method: \"PUT\" is not GET or POST"),
         "{errs:?}"
     );
     let text = format!(
@@ -356,4 +353,51 @@ fn a_radsec_client_needs_no_address_and_gets_the_radsec_secret() {
     assert_eq!(c.tls_listen.len(), 1);
     let cert = c.server.tls_certificate.as_ref().unwrap();
     assert_eq!(cert.get_ref(), Path::new("/etc/tessera/c.pem"));
+}
+
+#[test]
+fn toml_errors_name_the_key_that_stands_there() {
+    // A wrong type inside an array of tables: the entry's key, without its index.
+    let errs = errors(&MINIMAL.replace("secret = \"testing123\"", "secret = 5"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:11: client.secret: "),
+        "{errs:?}"
+    );
+    // A syntax error: the table of the broken line (its key did not parse).
+    let errs = errors(&MINIMAL.replace("path = \"users.toml\"", "path = \"users.toml"));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:15: directory.local: "),
+        "{errs:?}"
+    );
+    // A table the schema does not know: named by its header.
+    let errs = errors(&MINIMAL.replace("[provider.sms.spool]", "[provider.fax.spool]"));
+    assert!(
+        errs[0].starts_with("t.toml:22: provider.fax.spool: "),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn provider_problems_point_at_their_keys_or_at_config_json() {
+    // A key set in TOML: its own line. A key that came from config_json: that line. A key
+    // that is missing: the table's header.
+    let errs = errors(&sms_provider(
+        "class = \"HttpSMSProvider\"\nURL = \"ftp://gw\"\ntimeout = 5",
+    ));
+    assert_eq!(
+        errs,
+        ["t.toml:24: provider.sms.gw.URL: scheme \"ftp\" is not http or https"]
+    );
+    let errs = errors(&sms_provider(
+        "class = \"HttpSMSProvider\"\ntimeout = 5\nconfig_json = '{\"URL\": \"http://gw\", \"PROXY\": \"socks5://p\"}'",
+    ));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:25: provider.sms.gw.PROXY: scheme \"socks5\""),
+        "{errs:?}"
+    );
+    let errs = errors(&sms_provider("class = \"HttpSMSProvider\"\ntimeout = 5"));
+    assert_eq!(errs, ["t.toml:22: provider.sms.gw: missing field `URL`"]);
 }

@@ -39,10 +39,41 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::linotp_values;
 use super::normalise_phone;
-use super::{DeliveryError, Message, Provider, Receipt};
+use super::registry::{ProviderClass, ProviderSettings};
+use super::{Channel, DeliveryError, Message, Provider, Receipt};
+use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values;
 use crate::secret::Secret;
+
+/// The registry's row: `class = "DeviceSMSProvider"`.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "DeviceSMSProvider",
+    aliases: &[],
+    channels: &[Channel::Sms],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let mut config: DeviceSmsConfig = from_table(keys)?;
+    config.check()?;
+    config.device = config.device.as_deref().map(resolve);
+    config.config_file = config.config_file.as_deref().map(resolve);
+    Ok(Arc::new(config))
+}
+
+impl ProviderSettings for DeviceSmsConfig {
+    fn secret_values(&self) -> Vec<String> {
+        DeviceSmsConfig::secret_values(self)
+    }
+
+    fn open(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(DeviceSmsProvider::open(name, self)?))
+    }
+}
 
 /// `[provider.sms.NAME]` with `class = "DeviceSMSProvider"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -111,30 +142,34 @@ impl DeviceSmsConfig {
     }
 
     /// Checks the keys without touching the device or the gnokiirc; messages never show the PIN.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Problem> {
         match (&self.device, &self.config_file) {
             (None, None) => {
-                return Err(
-                    "DEVICE: set DEVICE (the modem's serial port) or CONFIGFILE (a gnokiirc)"
-                        .into(),
-                );
+                return Err(Problem::new(
+                    "DEVICE",
+                    "set DEVICE (the modem's serial port) or CONFIGFILE (a gnokiirc)",
+                ));
             }
             (Some(_), Some(_)) => {
-                return Err("CONFIGFILE: set either DEVICE or CONFIGFILE, not both".into());
+                return Err(Problem::new(
+                    "CONFIGFILE",
+                    "set either DEVICE or CONFIGFILE, not both",
+                ));
             }
             _ => {}
         }
         if let Some(pin) = &self.pin {
             let pin = pin.expose();
             if !(4..=8).contains(&pin.len()) || !pin.iter().all(u8::is_ascii_digit) {
-                return Err("PIN: a SIM PIN is 4 to 8 digits".into());
+                return Err(Problem::new("PIN", "a SIM PIN is 4 to 8 digits"));
             }
         }
         if let Some(smsc) = &self.smsc
             && !is_dialable(smsc)
         {
-            return Err(format!(
-                "SMSC: {smsc:?} is not a phone number (+ and digits)"
+            return Err(Problem::new(
+                "SMSC",
+                format!("{smsc:?} is not a phone number (+ and digits)"),
             ));
         }
         Ok(())
@@ -603,11 +638,11 @@ mod tests {
     #[test]
     fn config_needs_a_device_and_hides_the_pin() {
         let c: DeviceSmsConfig = toml::from_str("BAUDRATE = \"9600\"").unwrap();
-        assert!(c.check().unwrap_err().starts_with("DEVICE:"));
+        assert_eq!(c.check().unwrap_err().key, "DEVICE");
         let c: DeviceSmsConfig =
             toml::from_str("DEVICE = \"/dev/ttyACM1\"\nPIN = \"12x4\"").unwrap();
         let e = c.check().unwrap_err();
-        assert!(e.starts_with("PIN:") && !e.contains("12x4"), "{e}");
+        assert!(e.key == "PIN" && !e.message.contains("12x4"), "{e}");
         let c: DeviceSmsConfig = toml::from_str("CONFIGFILE = \"/etc/gnokiirc\"").unwrap();
         assert!(c.check().is_ok());
         assert_eq!((c.baud_rate, c.timeout), (115_200, Duration::from_secs(10)));

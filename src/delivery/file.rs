@@ -11,7 +11,26 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{DeliveryError, Message, Provider, Receipt};
+use super::registry::{ProviderClass, ProviderSettings};
+use super::{Channel, DeliveryError, Message, Provider, Receipt};
+use crate::backend::{Problem, Resolve, from_table};
+
+/// The registry's row: `class = "file"` (LinOTP's `FileSMSProvider`), on either channel.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "file",
+    aliases: &["FileSMSProvider"],
+    channels: &[Channel::Sms, Channel::Email],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let mut config: FileProviderConfig = from_table(keys)?;
+    config.path = resolve(&config.path);
+    Ok(Arc::new(config))
+}
 
 /// `[provider.sms.NAME]` / `[provider.email.NAME]` with `class = "file"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +38,16 @@ use super::{DeliveryError, Message, Provider, Receipt};
 pub struct FileProviderConfig {
     /// The spool file (relative paths are relative to the config file).
     pub path: PathBuf,
+}
+
+impl ProviderSettings for FileProviderConfig {
+    fn secret_values(&self) -> Vec<String> {
+        vec![]
+    }
+
+    fn open(&self, name: &str) -> Result<Arc<dyn Provider>, String> {
+        Ok(Arc::new(FileProvider::new(name, self)))
+    }
 }
 
 /// See the module documentation.

@@ -22,9 +22,56 @@ use async_trait::async_trait;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::keys::{Flag, StringMap, Timeout};
-use super::{DeliveryError, Message, Provider, Receipt, normalise_phone, peer_reply};
+use super::registry::{ProviderClass, ProviderSettings};
+use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone, peer_reply};
+use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values::{Flag, StringMap, Timeout};
 use crate::secret::Secret;
+
+/// The registry's row: `class = "HttpSMSProvider"`.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "HttpSMSProvider",
+    aliases: &[],
+    channels: &[Channel::Sms],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<std::sync::Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let mut config: HttpSmsConfig = from_table(keys)?;
+    config.resolve_paths(resolve);
+    Ok(std::sync::Arc::new(config.check()?))
+}
+
+/// [`HttpSmsConfig`], checked: what the check parsed (URL, method, reply rule) goes on to
+/// [`HttpSmsProvider::new`] as it is.
+#[derive(Clone)]
+pub struct HttpSmsSettings {
+    /// The keys as given.
+    pub config: HttpSmsConfig,
+    url: reqwest::Url,
+    method: Method,
+    rule: ReplyRule,
+}
+
+/// The keys only: the parsed URL may carry credentials.
+impl fmt::Debug for HttpSmsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.fmt(f)
+    }
+}
+
+impl ProviderSettings for HttpSmsSettings {
+    fn secret_values(&self) -> Vec<String> {
+        self.config.secret_values()
+    }
+
+    fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
+        Ok(std::sync::Arc::new(HttpSmsProvider::new(name, self)?))
+    }
+}
 
 /// The longest gateway reply read; the rest is ignored (a reply is a status line, not a file).
 const MAX_REPLY: usize = 64 * 1024;
@@ -176,9 +223,9 @@ enum ReplyRule {
 }
 
 impl ReplyRule {
-    fn from_config(c: &HttpSmsConfig) -> Result<Self, String> {
+    fn from_config(c: &HttpSmsConfig) -> Result<Self, Problem> {
         let regex = |key: &str, r: &str| {
-            Regex::new(r).map_err(|e| format!("{key}: not a regular expression: {e}"))
+            Regex::new(r).map_err(|e| Problem::new(key, format!("not a regular expression: {e}")))
         };
         Ok(if let Some(r) = &c.return_success_regex {
             ReplyRule::SuccessRegex(regex("RETURN_SUCCESS_REGEX", r)?)
@@ -255,31 +302,37 @@ impl HttpSmsConfig {
     }
 
     /// Checks what can be checked without the outside world (for `file:line` errors at load).
-    pub fn check(&self) -> Result<(), String> {
-        let url = reqwest::Url::parse(&self.url).map_err(|e| format!("URL: {e}"))?;
+    pub fn check(self) -> Result<HttpSmsSettings, Problem> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| Problem::new("URL", e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "URL: scheme {:?} is not http or https",
-                url.scheme()
+            return Err(Problem::new(
+                "URL",
+                format!("scheme {:?} is not http or https", url.scheme()),
             ));
         }
-        self.method()?;
+        let method = self.method()?;
         self.check_proxy()?;
-        ReplyRule::from_config(self)?;
+        let rule = ReplyRule::from_config(&self)?;
         if let Some(t) = &self.auth_type
             && !t.eq_ignore_ascii_case("basic")
         {
-            return Err(format!(
-                "AUTH_TYPE: {t:?} is not supported (only \"basic\")"
+            return Err(Problem::new(
+                "AUTH_TYPE",
+                format!("{t:?} is not supported (only \"basic\")"),
             ));
         }
-        Ok(())
+        Ok(HttpSmsSettings {
+            config: self,
+            url,
+            method,
+            rule,
+        })
     }
 
     /// `PROXY`: http:// or https:// URLs only (reqwest is built without SOCKS), and per-scheme
     /// keys `http`/`https`. Anything else would be skipped silently and the gateway reached
     /// directly. Errors never quote the URL: it may carry credentials.
-    fn check_proxy(&self) -> Result<(), String> {
+    fn check_proxy(&self) -> Result<(), Problem> {
         let urls: Vec<(Option<&str>, &Secret)> = match &self.proxy {
             None => vec![],
             Some(ProxySetting::All(url)) => vec![(None, url)],
@@ -291,29 +344,38 @@ impl HttpSmsConfig {
             if let Some(key) = key
                 && !matches!(key.to_ascii_lowercase().as_str(), "http" | "https")
             {
-                return Err(format!("PROXY: scheme {key:?} is not http or https"));
+                return Err(Problem::new(
+                    "PROXY",
+                    format!("scheme {key:?} is not http or https"),
+                ));
             }
             let text = String::from_utf8_lossy(url.expose());
             match reqwest::Url::parse(&text) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") => {}
                 Ok(u) => {
-                    return Err(format!(
-                        "PROXY: scheme {:?} is not supported (use an http:// or https:// proxy)",
-                        u.scheme()
+                    return Err(Problem::new(
+                        "PROXY",
+                        format!(
+                            "scheme {:?} is not supported (use an http:// or https:// proxy)",
+                            u.scheme()
+                        ),
                     ));
                 }
-                Err(_) => return Err("PROXY: not a proxy URL".into()),
+                Err(_) => return Err(Problem::new("PROXY", "not a proxy URL")),
             }
         }
         Ok(())
     }
 
-    fn method(&self) -> Result<Method, String> {
+    fn method(&self) -> Result<Method, Problem> {
         match self.http_method.as_deref().map(str::to_ascii_uppercase) {
             None => Ok(Method::Post),
             Some(m) if m == "POST" => Ok(Method::Post),
             Some(m) if m == "GET" => Ok(Method::Get),
-            Some(m) => Err(format!("HTTP_Method: {m:?} is not GET or POST")),
+            Some(m) => Err(Problem::new(
+                "HTTP_Method",
+                format!("{m:?} is not GET or POST"),
+            )),
         }
     }
 
@@ -351,10 +413,59 @@ pub struct HttpSmsProvider {
     redactor: super::redact::Redactor,
 }
 
+/// `PROXY` on the client builder; without it, no proxy at all (whatever the environment says).
+fn with_proxy(
+    builder: reqwest::ClientBuilder,
+    setting: Option<&ProxySetting>,
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(match setting {
+        None => builder.no_proxy(),
+        Some(ProxySetting::All(url)) => builder.proxy(proxy(url, None)?),
+        Some(ProxySetting::PerScheme(map)) => {
+            let mut b = builder;
+            for (scheme, url) in map {
+                b = match scheme.to_ascii_lowercase().as_str() {
+                    "http" => b.proxy(proxy(url, Some("http"))?),
+                    "https" => b.proxy(proxy(url, Some("https"))?),
+                    other => {
+                        return Err(format!("PROXY: scheme {other:?} is not http or https"));
+                    }
+                };
+            }
+            b
+        }
+    })
+}
+
+/// `SERVER_CERTIFICATE` on the client builder: the system's roots, none checked, or a CA file.
+fn with_server_certificate(
+    builder: reqwest::ClientBuilder,
+    setting: Option<&ServerCertificate>,
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(match setting {
+        None | Some(ServerCertificate::Verify(true)) => builder,
+        Some(ServerCertificate::Verify(false)) => builder.danger_accept_invalid_certs(true),
+        Some(ServerCertificate::File(f)) => match f.trim().to_ascii_lowercase().as_str() {
+            "" | "true" => builder,
+            "false" => builder.danger_accept_invalid_certs(true),
+            _ => {
+                let pem = std::fs::read(f).map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
+                if certs.is_empty() {
+                    return Err(format!("SERVER_CERTIFICATE: {f}: no PEM certificate"));
+                }
+                // As requests' `verify=<path>`: this CA bundle instead of the system's.
+                builder.tls_certs_only(certs)
+            }
+        },
+    })
+}
+
 impl HttpSmsProvider {
     /// Builds the provider and its HTTP client (reads `SERVER_CERTIFICATE`).
-    pub fn new(name: &str, config: &HttpSmsConfig) -> Result<Self, String> {
-        config.check()?;
+    pub fn new(name: &str, settings: &HttpSmsSettings) -> Result<Self, String> {
+        let config = &settings.config;
         crate::tls::install_crypto_provider();
         let timeout = config.timeout.unwrap_or(Timeout::secs(5));
         let mut builder = reqwest::Client::builder()
@@ -362,42 +473,8 @@ impl HttpSmsProvider {
             .timeout(timeout.total)
             // LinOTP (requests) follows redirects; a loop is cut short and counts as unavailable.
             .redirect(reqwest::redirect::Policy::limited(5));
-        builder = match &config.proxy {
-            None => builder.no_proxy(),
-            Some(ProxySetting::All(url)) => builder.proxy(proxy(url, None)?),
-            Some(ProxySetting::PerScheme(map)) => {
-                let mut b = builder;
-                for (scheme, url) in map {
-                    b = match scheme.to_ascii_lowercase().as_str() {
-                        "http" => b.proxy(proxy(url, Some("http"))?),
-                        "https" => b.proxy(proxy(url, Some("https"))?),
-                        other => {
-                            return Err(format!("PROXY: scheme {other:?} is not http or https"));
-                        }
-                    };
-                }
-                b
-            }
-        };
-        builder = match &config.server_certificate {
-            None | Some(ServerCertificate::Verify(true)) => builder,
-            Some(ServerCertificate::Verify(false)) => builder.danger_accept_invalid_certs(true),
-            Some(ServerCertificate::File(f)) => match f.trim().to_ascii_lowercase().as_str() {
-                "" | "true" => builder,
-                "false" => builder.danger_accept_invalid_certs(true),
-                _ => {
-                    let pem =
-                        std::fs::read(f).map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
-                    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                        .map_err(|e| format!("SERVER_CERTIFICATE: {f}: {e}"))?;
-                    if certs.is_empty() {
-                        return Err(format!("SERVER_CERTIFICATE: {f}: no PEM certificate"));
-                    }
-                    // As requests' `verify=<path>`: this CA bundle instead of the system's.
-                    builder.tls_certs_only(certs)
-                }
-            },
-        };
+        builder = with_proxy(builder, config.proxy.as_ref())?;
+        builder = with_server_certificate(builder, config.server_certificate.as_ref())?;
         let mut headers = reqwest::header::HeaderMap::new();
         for (k, v) in &config.headers.0 {
             let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
@@ -412,7 +489,7 @@ impl HttpSmsProvider {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
 
-        let mut url = reqwest::Url::parse(&config.url).map_err(|e| format!("URL: {e}"))?;
+        let mut url = settings.url.clone();
         // LinOTP: without USERNAME/PASSWORD, credentials in the URL are used.
         let basic_auth = if config.username.is_some() || config.password.is_some() {
             Some((
@@ -433,7 +510,7 @@ impl HttpSmsProvider {
             name: name.to_string(),
             client,
             url,
-            method: config.method()?,
+            method: settings.method,
             text_key: config.sms_text_key.clone().unwrap_or_else(|| "sms".into()),
             phone_key: config
                 .sms_phonenumber_key
@@ -441,7 +518,7 @@ impl HttpSmsProvider {
                 .unwrap_or_else(|| "phone".into()),
             parameter: config.parameter.clone(),
             basic_auth,
-            rule: ReplyRule::from_config(config)?,
+            rule: settings.rule.clone(),
             total_timeout: timeout.total,
             msisdn: config.msisdn.0,
             suppress_prefix: config.suppress_prefix.clone(),
@@ -683,7 +760,7 @@ mod tests {
         let c = config(
             "MSISDN = true\nSUPPRESS_PREFIX = \"+\"\nSMS_TEXT_KEY = \"text\"\nPARAMETER = { text = \"fixed\", from = \"me\" }",
         );
-        let p = HttpSmsProvider::new("gw", &c).unwrap();
+        let p = HttpSmsProvider::new("gw", &c.check().unwrap()).unwrap();
         let params = p.parameters(&Message {
             channel: super::super::Channel::Sms,
             recipient: "+49 (0170) 123-45".into(),
@@ -706,7 +783,7 @@ mod tests {
     fn url_credentials_become_basic_auth() {
         let mut c = config("");
         c.url = "http://gw%40x:p%3Ass@127.0.0.1:9/send".into();
-        let p = HttpSmsProvider::new("gw", &c).unwrap();
+        let p = HttpSmsProvider::new("gw", &c.check().unwrap()).unwrap();
         let (user, password) = p.basic_auth.clone().unwrap();
         assert_eq!(user, "gw@x");
         assert_eq!(password, Secret::from("p:ss"));

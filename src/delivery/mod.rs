@@ -3,8 +3,9 @@
 //! [`Provider`] is the trait each provider class implements, one file per class: `file`,
 //! `http_sms` (LinOTP's HttpSMSProvider), `smtp_sms` (SmtpSMSProvider), `smpp_sms`
 //! (SMPPSMSProvider, with `smpp_encoding`), `device_sms` (DeviceSMSProvider, a GSM modem) and
-//! `smtp_email` (SMTPEmailProvider). `smtp` is the SMTP exchange both SMTP classes share;
-//! `keys` and `linotp_values` read LinOTP's loosely typed values (numbers and booleans written
+//! `smtp_email` (SMTPEmailProvider); each module's `CLASS` is its row in [`registry::CLASSES`],
+//! which the config looks class names up in. `smtp` is the SMTP exchange both SMTP classes share;
+//! `crate::linotp_values` reads LinOTP's loosely typed values (numbers and booleans written
 //! as strings). `redact` takes each provider's configured secrets out of what its peer says.
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
@@ -17,9 +18,8 @@
 pub mod device_sms;
 pub mod file;
 pub mod http_sms;
-pub mod keys;
-mod linotp_values;
 pub mod redact;
+pub mod registry;
 pub mod smpp_encoding;
 pub mod smpp_sms;
 pub mod smtp;
@@ -46,12 +46,19 @@ pub enum Channel {
     Email,
 }
 
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Channel {
+    /// The channel's name in the config (`[provider.sms.*]`) and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Channel::Sms => "sms",
             Channel::Email => "email",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -99,6 +106,17 @@ pub enum DeliveryError {
         /// The name asked for, if any.
         name: Option<String>,
     },
+}
+
+impl DeliveryError {
+    /// The `kind` label of `tessera_delivery_failures_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliveryError::Unavailable { .. } => "unavailable",
+            DeliveryError::Refused { .. } => "refused",
+            DeliveryError::NotConfigured { .. } => "not_configured",
+        }
+    }
 }
 
 /// What a provider reports after a successful hand-over.
@@ -291,10 +309,10 @@ async fn send_metered(
 ) -> Result<Receipt, DeliveryError> {
     let started = std::time::Instant::now();
     let name = provider.name();
-    let channel = message.channel.to_string();
+    let channel = message.channel.as_str();
     crate::metrics::inc(
         "tessera_delivery_attempts_total",
-        &[("provider", name), ("channel", &channel)],
+        &[("provider", name), ("channel", channel)],
     );
     let result = provider.send(message).await;
     crate::metrics::observe(
@@ -303,14 +321,13 @@ async fn send_metered(
         started.elapsed(),
     );
     if let Err(error) = &result {
-        let kind = match error {
-            DeliveryError::Unavailable { .. } => "unavailable",
-            DeliveryError::Refused { .. } => "refused",
-            DeliveryError::NotConfigured { .. } => "not_configured",
-        };
         crate::metrics::inc(
             "tessera_delivery_failures_total",
-            &[("provider", name), ("channel", &channel), ("kind", kind)],
+            &[
+                ("provider", name),
+                ("channel", channel),
+                ("kind", error.kind()),
+            ],
         );
     }
     result

@@ -34,10 +34,40 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use super::linotp_values;
+use super::registry::{ProviderClass, ProviderSettings};
+use crate::backend::{Problem, Resolve, from_table};
+
+/// The registry's row: `class = "SMPPSMSProvider"`.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "SMPPSMSProvider",
+    aliases: &[],
+    channels: &[super::Channel::Sms],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    _: Resolve<'_>,
+) -> Result<std::sync::Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let config: SmppSmsConfig = from_table(keys)?;
+    config.check()?;
+    Ok(std::sync::Arc::new(config))
+}
+
+impl ProviderSettings for SmppSmsConfig {
+    fn secret_values(&self) -> Vec<String> {
+        SmppSmsConfig::secret_values(self)
+    }
+
+    fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
+        Ok(std::sync::Arc::new(SmppSmsProvider::new(name, self)))
+    }
+}
+
 use super::normalise_phone;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
+use crate::linotp_values;
 use crate::secret::Secret;
 
 /// How long an `unbind` may take after the message was accepted; its failure is only logged.
@@ -63,16 +93,16 @@ pub struct SmppSmsConfig {
     #[serde(default)]
     pub source_addr: String,
     /// Type of number of the sender (SMPP 3.4 §5.2.5).
-    #[serde(default = "one", deserialize_with = "source_addr_ton")]
+    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
     pub source_addr_ton: u8,
     /// Numbering plan of the sender (SMPP 3.4 §5.2.6).
-    #[serde(default = "one", deserialize_with = "source_addr_npi")]
+    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
     pub source_addr_npi: u8,
     /// Type of number of the recipient.
-    #[serde(default = "one", deserialize_with = "dest_addr_ton")]
+    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
     pub dest_addr_ton: u8,
     /// Numbering plan of the recipient.
-    #[serde(default = "one", deserialize_with = "dest_addr_npi")]
+    #[serde(default = "one", deserialize_with = "linotp_values::octet")]
     pub dest_addr_npi: u8,
     /// How the text is encoded: `ISO8859-1` (default), `UCS2`/`UTF-16BE`, `IA5`/`ASCII`.
     #[serde(default = "default_encoding", deserialize_with = "encoding")]
@@ -98,19 +128,6 @@ pub struct SmppSmsConfig {
     /// LinOTP's `SUPPRESS_PREFIX`: removed from the start of the number (e.g. `+`).
     #[serde(rename = "SUPPRESS_PREFIX", default)]
     pub suppress_prefix: Option<String>,
-}
-
-fn source_addr_ton<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    linotp_values::octet(d, "source_addr_ton")
-}
-fn source_addr_npi<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    linotp_values::octet(d, "source_addr_npi")
-}
-fn dest_addr_ton<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    linotp_values::octet(d, "dest_addr_ton")
-}
-fn dest_addr_npi<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
-    linotp_values::octet(d, "dest_addr_npi")
 }
 
 fn default_port() -> u16 {
@@ -145,7 +162,7 @@ impl SmppSmsConfig {
 
     /// Checks what the types cannot: SMPP 3.4's field lengths (§5.2), and ASCII where the
     /// protocol demands C-octet strings. Messages never show the password.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Problem> {
         let fields = [
             ("server", self.server.as_str(), 255),
             ("system_id", self.system_id.as_str(), 15),
@@ -154,17 +171,21 @@ impl SmppSmsConfig {
         ];
         for (key, value, max) in fields {
             if !value.is_ascii() || value.len() > max || value.contains('\0') {
-                return Err(format!(
-                    "{key}: {value:?} must be ASCII and at most {max} characters (SMPP 3.4)"
+                return Err(Problem::new(
+                    key,
+                    format!("{value:?} must be ASCII and at most {max} characters (SMPP 3.4)"),
                 ));
             }
         }
         if self.server.trim().is_empty() {
-            return Err("server: the SMSC's host name is empty".into());
+            return Err(Problem::new("server", "the SMSC's host name is empty"));
         }
         let password = self.password.expose();
         if !password.is_ascii() || password.len() > 8 || password.contains(&0) {
-            return Err("password: must be ASCII and at most 8 characters (SMPP 3.4)".into());
+            return Err(Problem::new(
+                "password",
+                "must be ASCII and at most 8 characters (SMPP 3.4)",
+            ));
         }
         Ok(())
     }
@@ -491,7 +512,7 @@ mod tests {
                 .unwrap();
         let e = long.check().unwrap_err();
         assert!(
-            e.starts_with("password:") && !e.contains("far-too-long"),
+            e.key == "password" && !e.message.contains("far-too-long"),
             "{e}"
         );
     }

@@ -19,6 +19,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::DeliveryError;
+use crate::backend::Problem;
 use crate::secret::Secret;
 
 /// How the connection is secured.
@@ -115,7 +116,7 @@ pub struct EndpointKeys<'a> {
     /// AUTH password.
     pub password: Option<&'a Secret>,
     /// Bound on the whole exchange (default 5 s).
-    pub timeout: Option<super::keys::Timeout>,
+    pub timeout: Option<crate::linotp_values::Timeout>,
     /// Extra CA file.
     pub ca_file: Option<&'a PathBuf>,
 }
@@ -123,9 +124,9 @@ pub struct EndpointKeys<'a> {
 impl SmtpEndpoint {
     /// Checks the keys and builds the endpoint: the port is the explicit one, else the one in
     /// the server name, else the security's default (25, 587 with STARTTLS, 465 with TLS).
-    pub fn from_keys(keys: EndpointKeys<'_>) -> Result<SmtpEndpoint, String> {
+    pub fn from_keys(keys: EndpointKeys<'_>) -> Result<SmtpEndpoint, Problem> {
         let (host, port_in_name) =
-            split_host_port(keys.server).map_err(|e| format!("{}: {e}", keys.server_key))?;
+            split_host_port(keys.server).map_err(|e| Problem::new(keys.server_key, e))?;
         let security = Security::from_flags(keys.start_tls, keys.use_ssl);
         Ok(SmtpEndpoint {
             host,
@@ -138,7 +139,10 @@ impl SmtpEndpoint {
                 .user
                 .cloned()
                 .map(|user| (user, keys.password.cloned().unwrap_or_default())),
-            timeout: keys.timeout.unwrap_or(super::keys::Timeout::secs(5)).total,
+            timeout: keys
+                .timeout
+                .unwrap_or(crate::linotp_values::Timeout::secs(5))
+                .total,
             ca_file: keys.ca_file.cloned(),
         })
     }
@@ -246,11 +250,11 @@ fn error_chain(e: &lettre::transport::smtp::Error) -> String {
 }
 
 /// Parses a mailbox (`user@host` or `Name <user@host>`), naming the key on error.
-pub fn mailbox(key: &str, value: &str) -> Result<lettre::message::Mailbox, String> {
+pub fn mailbox(key: &str, value: &str) -> Result<lettre::message::Mailbox, Problem> {
     value
         .trim()
         .parse()
-        .map_err(|e| format!("{key}: {value:?} is not an e-mail address: {e}"))
+        .map_err(|e| Problem::new(key, format!("{value:?} is not an e-mail address: {e}")))
 }
 
 #[cfg(test)]

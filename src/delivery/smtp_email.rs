@@ -16,10 +16,50 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::keys::{Flag, Port, Timeout};
+use super::registry::{ProviderClass, ProviderSettings};
 use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
-use super::{DeliveryError, Message, Provider, Receipt};
+use super::{Channel, DeliveryError, Message, Provider, Receipt};
+use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values::{Flag, Port, Timeout};
 use crate::secret::Secret;
+
+/// The registry's row: `class = "SMTPEmailProvider"`.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "SMTPEmailProvider",
+    aliases: &[],
+    channels: &[Channel::Email],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<std::sync::Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let mut config: SmtpEmailConfig = from_table(keys)?;
+    config.resolve_paths(resolve);
+    Ok(std::sync::Arc::new(config.check()?))
+}
+
+/// [`SmtpEmailConfig`], checked: the endpoint and sender the check built go on to
+/// [`SmtpEmailProvider::new`] as they are.
+#[derive(Debug, Clone)]
+pub struct SmtpEmailSettings {
+    /// The keys as given.
+    pub config: SmtpEmailConfig,
+    /// Where and how to deliver.
+    pub endpoint: SmtpEndpoint,
+    from: lettre::message::Mailbox,
+}
+
+impl ProviderSettings for SmtpEmailSettings {
+    fn secret_values(&self) -> Vec<String> {
+        self.config.secret_values()
+    }
+
+    fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
+        Ok(std::sync::Arc::new(SmtpEmailProvider::new(name, self)?))
+    }
+}
 
 /// Default `EMAIL_FROM` (LinOTP's is `linotp@example.com`, a domain nobody can send from).
 pub const DEFAULT_FROM: &str = "tessera@localhost";
@@ -102,13 +142,13 @@ impl SmtpEmailConfig {
         });
     }
 
-    /// The endpoint, checked (for `file:line` errors at load).
-    pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
-        mailbox(
+    /// Checks the keys and builds the endpoint and sender (for `file:line` errors at load).
+    pub fn check(self) -> Result<SmtpEmailSettings, Problem> {
+        let from = mailbox(
             "EMAIL_FROM",
             self.email_from.as_deref().unwrap_or(DEFAULT_FROM),
         )?;
-        SmtpEndpoint::from_keys(EndpointKeys {
+        let endpoint = SmtpEndpoint::from_keys(EndpointKeys {
             server_key: "SMTP_SERVER",
             server: &self.smtp_server,
             port: self.smtp_port.map(|p| p.0),
@@ -118,6 +158,11 @@ impl SmtpEmailConfig {
             password: self.smtp_password.as_ref(),
             timeout: self.timeout,
             ca_file: self.ca_file.as_ref(),
+        })?;
+        Ok(SmtpEmailSettings {
+            config: self,
+            endpoint,
+            from,
         })
     }
 }
@@ -133,8 +178,9 @@ pub struct SmtpEmailProvider {
 
 impl SmtpEmailProvider {
     /// Builds the provider (reads `CA_FILE`).
-    pub fn new(name: &str, config: &SmtpEmailConfig) -> Result<Self, String> {
-        let client = config.endpoint()?.client(name)?;
+    pub fn new(name: &str, settings: &SmtpEmailSettings) -> Result<Self, String> {
+        let config = &settings.config;
+        let client = settings.endpoint.client(name)?;
         let template = match &config.template {
             None => None,
             Some(path) => {
@@ -153,10 +199,7 @@ impl SmtpEmailProvider {
             template,
             name: name.to_string(),
             client,
-            from: mailbox(
-                "EMAIL_FROM",
-                config.email_from.as_deref().unwrap_or(DEFAULT_FROM),
-            )?,
+            from: settings.from.clone(),
             subject: config
                 .email_subject
                 .clone()
@@ -194,7 +237,7 @@ impl Provider for SmtpEmailProvider {
             provider: self.name.clone(),
             reason,
         };
-        let to = mailbox("recipient", &message.recipient).map_err(refused)?;
+        let to = mailbox("recipient", &message.recipient).map_err(|p| refused(p.into()))?;
         let email = lettre::Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -228,16 +271,16 @@ EMAIL_SUBJECT = "Your OTP"
 "#,
         )
         .unwrap();
-        let e = c.endpoint().unwrap();
-        assert_eq!((e.port, e.security), (25, Security::Plain));
         assert!(!format!("{c:?}").contains("smpt-secret-pwd"));
+        let e = c.check().unwrap().endpoint;
+        assert_eq!((e.port, e.security), (25, Security::Plain));
         for (flags, port) in [("START_TLS = true", 587), ("USE_SSL = \"true\"", 465)] {
             let c: SmtpEmailConfig =
                 toml::from_str(&format!("SMTP_SERVER = \"mx\"\n{flags}")).unwrap();
-            assert_eq!(c.endpoint().unwrap().port, port, "{flags}");
+            assert_eq!(c.check().unwrap().endpoint.port, port, "{flags}");
         }
         let c: SmtpEmailConfig =
             toml::from_str("SMTP_SERVER = \"mx\"\nEMAIL_FROM = \"not an address\"").unwrap();
-        assert!(c.endpoint().unwrap_err().contains("EMAIL_FROM"));
+        assert_eq!(c.check().unwrap_err().key, "EMAIL_FROM");
     }
 }

@@ -11,10 +11,50 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::keys::{Flag, Port, Timeout};
+use super::registry::{ProviderClass, ProviderSettings};
 use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
-use super::{DeliveryError, Message, Provider, Receipt, normalise_phone};
+use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone};
+use crate::backend::{Problem, Resolve, from_table};
+use crate::linotp_values::{Flag, Port, Timeout};
 use crate::secret::Secret;
+
+/// The registry's row: `class = "SmtpSMSProvider"`.
+pub static CLASS: ProviderClass = ProviderClass {
+    name: "SmtpSMSProvider",
+    aliases: &[],
+    channels: &[Channel::Sms],
+    check,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<std::sync::Arc<dyn ProviderSettings>, Vec<Problem>> {
+    let mut config: SmtpSmsConfig = from_table(keys)?;
+    config.ca_file = config.ca_file.as_deref().map(resolve);
+    Ok(std::sync::Arc::new(config.check()?))
+}
+
+/// [`SmtpSmsConfig`], checked: the endpoint and sender the check built go on to
+/// [`SmtpSmsProvider::new`] as they are.
+#[derive(Debug, Clone)]
+pub struct SmtpSmsSettings {
+    /// The keys as given.
+    pub config: SmtpSmsConfig,
+    /// Where and how to deliver.
+    pub endpoint: SmtpEndpoint,
+    sender: lettre::message::Mailbox,
+}
+
+impl ProviderSettings for SmtpSmsSettings {
+    fn secret_values(&self) -> Vec<String> {
+        self.config.secret_values()
+    }
+
+    fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Provider>, String> {
+        Ok(std::sync::Arc::new(SmtpSmsProvider::new(name, self)?))
+    }
+}
 
 /// `[provider.sms.NAME]` with `class = "SmtpSMSProvider"`: LinOTP's keys, same spelling.
 #[derive(Clone, Deserialize)]
@@ -93,15 +133,15 @@ impl SmtpSmsConfig {
         super::redact::credentials(self.mailuser.as_deref(), self.mailpassword.as_ref())
     }
 
-    /// The endpoint, checked (for `file:line` errors at load).
-    pub fn endpoint(&self) -> Result<SmtpEndpoint, String> {
-        mailbox(
+    /// Checks the keys and builds the endpoint and sender (for `file:line` errors at load).
+    pub fn check(self) -> Result<SmtpSmsSettings, Problem> {
+        let sender = mailbox(
             "mailsender",
             self.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
         )?;
         // `<phone>` is not part of an address yet: check the shape with a stand-in number.
         mailbox("mailto", &self.mailto.replace("<phone>", "491701234567"))?;
-        SmtpEndpoint::from_keys(EndpointKeys {
+        let endpoint = SmtpEndpoint::from_keys(EndpointKeys {
             server_key: "mailserver",
             server: &self.mailserver,
             port: self.mailserver_port.map(|p| p.0),
@@ -111,6 +151,11 @@ impl SmtpSmsConfig {
             password: self.mailpassword.as_ref(),
             timeout: self.timeout,
             ca_file: self.ca_file.as_ref(),
+        })?;
+        Ok(SmtpSmsSettings {
+            config: self,
+            endpoint,
+            sender,
         })
     }
 }
@@ -129,15 +174,12 @@ pub struct SmtpSmsProvider {
 
 impl SmtpSmsProvider {
     /// Builds the provider (reads `CA_FILE`).
-    pub fn new(name: &str, config: &SmtpSmsConfig) -> Result<Self, String> {
-        let client = config.endpoint()?.client(name)?;
+    pub fn new(name: &str, settings: &SmtpSmsSettings) -> Result<Self, String> {
+        let config = &settings.config;
         Ok(SmtpSmsProvider {
             name: name.to_string(),
-            client,
-            sender: mailbox(
-                "mailsender",
-                config.mailsender.as_deref().unwrap_or(DEFAULT_SENDER),
-            )?,
+            client: settings.endpoint.client(name)?,
+            sender: settings.sender.clone(),
             mailto: config.mailto.clone(),
             subject: config
                 .subject
@@ -176,7 +218,8 @@ impl Provider for SmtpSmsProvider {
             self.suppress_prefix.as_deref(),
         );
         let text = String::from_utf8_lossy(message.text.expose());
-        let to = mailbox("mailto", &fill(&self.mailto, &phone, None)).map_err(refused)?;
+        let to =
+            mailbox("mailto", &fill(&self.mailto, &phone, None)).map_err(|p| refused(p.into()))?;
         let email = lettre::Message::builder()
             .from(self.sender.clone())
             .to(to)
@@ -225,14 +268,14 @@ body = "This is your OTP-value: <otp>"
 "#,
         )
         .unwrap();
-        let e = c.endpoint().unwrap();
-        assert_eq!((e.host.as_str(), e.port), ("smtp.yourdomain.com", 25));
         assert!(!format!("{c:?}").contains("somesecret"));
+        let e = c.check().unwrap().endpoint;
+        assert_eq!((e.host.as_str(), e.port), ("smtp.yourdomain.com", 25));
         let c: SmtpSmsConfig = toml::from_str(
             "mailserver = \"mx:2525\"\nmailto = \"<phone>@gw\"\nstart_tls = \"True\"",
         )
         .unwrap();
-        let e = c.endpoint().unwrap();
+        let e = c.check().unwrap().endpoint;
         assert_eq!((e.port, e.security), (2525, Security::StartTls));
     }
 }

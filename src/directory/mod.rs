@@ -2,8 +2,9 @@
 //!
 //! [`Directory`] is the one trait the engine sees. Each implementation has its own file (or
 //! folder) and owns its config struct: [`users_file`] (a local TOML file) and [`ldap`] (OpenLDAP,
-//! Active Directory). A [`Realm`] is an ordered list of directories; the first one that knows a
-//! user answers for that user.
+//! Active Directory); each one's `TYPE` is its row in [`registry::TYPES`], which the config
+//! looks `type` names up in. A [`Realm`] is an ordered list of directories; the first one that
+//! knows a user answers for that user.
 //!
 //! A directory that cannot answer returns [`DirectoryError::Unavailable`]; the realm does not
 //! fall through to the next directory then, because the user might live in the one that is down
@@ -11,6 +12,7 @@
 
 pub mod ldap;
 pub mod login_name;
+pub mod registry;
 pub mod users_file;
 
 use std::collections::BTreeMap;

@@ -34,9 +34,34 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::registry::{DirectorySettings, DirectoryType};
 use super::{Directory, DirectoryError, UserInfo, login_name};
+use crate::backend::{Problem, Resolve, from_table, spelt_as_named};
 use crate::password_hash;
 use crate::secret::Secret;
+
+/// The registry's row: `type = "users_file"`.
+pub static TYPE: DirectoryType = DirectoryType {
+    name: "users_file",
+    aliases: &[],
+    check,
+    spellings: spelt_as_named,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<std::sync::Arc<dyn DirectorySettings>, Vec<Problem>> {
+    let mut config: UsersFileConfig = from_table(keys)?;
+    config.path = resolve(&config.path);
+    Ok(std::sync::Arc::new(config))
+}
+
+impl DirectorySettings for UsersFileConfig {
+    fn open(&self, name: &str) -> Result<std::sync::Arc<dyn Directory>, String> {
+        Ok(std::sync::Arc::new(UsersFile::open(name, self)?))
+    }
+}
 
 /// `[directory.NAME]` with `type = "users_file"`.
 #[derive(Debug, Clone, Deserialize)]

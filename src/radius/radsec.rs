@@ -32,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{Code, HEADER_LEN, MAX_PACKET_LEN, Packet};
 use super::counters::DropCause;
-use super::reply_cache::{Lookup, Pending, RequestKey};
+use super::reply_cache::{Pending, RequestKey};
 use super::server::{
-    ClientKey, Job, ReplyTo, ServerSettings, Shared, Transport, count_request, log_drop, process,
+    ClientKey, Job, ReplyTo, ServerSettings, Shared, Transport, count_request, is_new_request,
+    log_drop, process,
 };
 use super::tls;
 use crate::auth::Authenticate;
@@ -125,6 +126,22 @@ pub(super) async fn accept_loop<A: Authenticate>(
     Ok(())
 }
 
+/// The TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`]; a failed one is logged and counted.
+async fn handshake<A: Authenticate>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: &Shared<A>,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let why = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => return Some(stream),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => "no handshake within 10 s".to_string(),
+    };
+    log_drop(shared, TLS, DropCause::TlsHandshake, peer, &why);
+    None
+}
+
 /// One connection: handshake, find the client, then read packets until EOF, garbage, idle
 /// timeout or shutdown.
 async fn connection<A: Authenticate>(
@@ -141,28 +158,8 @@ async fn connection<A: Authenticate>(
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(server.config.clone());
-    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            log_drop(
-                &shared,
-                TLS,
-                DropCause::TlsHandshake,
-                peer,
-                &error.to_string(),
-            );
-            return;
-        }
-        Err(_) => {
-            log_drop(
-                &shared,
-                TLS,
-                DropCause::TlsHandshake,
-                peer,
-                "no handshake within 10 s",
-            );
-            return;
-        }
+    let Some(stream) = handshake(&acceptor, stream, peer, &shared).await else {
+        return;
     };
     let (_, session) = stream.get_ref();
     let Some(leaf) = session.peer_certificates().and_then(|c| c.first()) else {
@@ -369,48 +366,25 @@ fn admit<A: Authenticate>(
         return Ok(None);
     }
     count_request(&packet, client, conn.transport);
-    if conn.transport == Transport::Radius11 {
-        // RFC 9765 §4.2.2: over TLS nothing is retransmitted, so no deduplication.
-        return Ok(Some(Job {
-            snapshot: snapshot.clone(),
-            client: conn.certificate.clone(),
-            transport: conn.transport,
+    // RFC 9765 §4.2.2: over RADIUS/1.1 nothing is retransmitted, so no deduplication.
+    let pending = if conn.transport == Transport::Radius11 {
+        None
+    } else {
+        let key = RequestKey {
             source,
-            packet,
-            datagram: frame,
-            pending: None,
-            permit,
-            connection_permit: Some(connection_permit),
-        }));
-    }
-    let key = RequestKey {
-        source,
-        identifier: packet.identifier,
-        authenticator: packet.authenticator,
-    };
-    match shared.cache.begin(key) {
-        Lookup::New => {}
-        Lookup::InFlight => {
-            log_drop(
-                shared,
-                conn.transport,
-                DropCause::DuplicateInFlight,
-                source,
-                "retransmit while the first copy is processed",
-            );
-            return Ok(None);
-        }
-        Lookup::Answered(reply) => {
-            shared
-                .counters
-                .resent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            identifier: packet.identifier,
+            authenticator: packet.authenticator,
+        };
+        let resend = |reply: &[u8]| {
             if conn.replies.try_send(reply.to_vec()).is_err() {
                 tracing::debug!(%source, "re-sending a cached reply failed");
             }
+        };
+        if !is_new_request(shared, conn.transport, key, resend) {
             return Ok(None);
         }
-    }
+        Some(Pending::new(shared.cache.clone(), key))
+    };
     Ok(Some(Job {
         snapshot: snapshot.clone(),
         client: conn.certificate.clone(),
@@ -418,7 +392,7 @@ fn admit<A: Authenticate>(
         source,
         packet,
         datagram: frame,
-        pending: Some(Pending::new(shared.cache.clone(), key)),
+        pending,
         permit,
         connection_permit: Some(connection_permit),
     }))

@@ -312,6 +312,37 @@ pub(super) fn log_drop<A>(
     }
 }
 
+/// Whether the request is new. A retransmit of one in flight is dropped; of one answered, the
+/// same reply goes out again through `resend`, byte for byte, without touching the engine.
+pub(super) fn is_new_request<A>(
+    shared: &Shared<A>,
+    transport: Transport,
+    key: RequestKey,
+    resend: impl FnOnce(&[u8]),
+) -> bool {
+    match shared.cache.begin(key) {
+        Lookup::New => true,
+        Lookup::InFlight => {
+            log_drop(
+                shared,
+                transport,
+                DropCause::DuplicateInFlight,
+                key.source,
+                "retransmit while the first copy is processed",
+            );
+            false
+        }
+        Lookup::Answered(reply) => {
+            shared
+                .counters
+                .resent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            resend(&reply[..]);
+            false
+        }
+    }
+}
+
 /// The receive loop's share of the work: client, decode, code, duplicates, capacity.
 fn admit<A: Authenticate>(
     shared: &Arc<Shared<A>>,
@@ -365,30 +396,14 @@ fn admit<A: Authenticate>(
         identifier: packet.identifier,
         authenticator: packet.authenticator,
     };
-    match shared.cache.begin(key) {
-        Lookup::New => {}
-        Lookup::InFlight => {
-            log_drop(
-                shared,
-                udp,
-                DropCause::DuplicateInFlight,
-                source,
-                "retransmit while the first copy is processed",
-            );
-            return None;
+    // A UDP send that would block is dropped: the client retransmits.
+    let resend = |reply: &[u8]| {
+        if let Err(e) = socket.try_send_to(reply, source) {
+            tracing::debug!(%source, error = %e, "re-sending a cached reply failed");
         }
-        Lookup::Answered(reply) => {
-            // The same reply, byte for byte, without touching the engine again. A UDP send
-            // that would block is dropped: the client retransmits.
-            shared
-                .counters
-                .resent
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = socket.try_send_to(&reply, source) {
-                tracing::debug!(%source, error = %e, "re-sending a cached reply failed");
-            }
-            return None;
-        }
+    };
+    if !is_new_request(shared, udp, key, resend) {
+        return None;
     }
     // From here on every way out ends the entry (dropping `pending` aborts it).
     let pending = Pending::new(shared.cache.clone(), key);

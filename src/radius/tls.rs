@@ -91,6 +91,31 @@ pub fn check_settings(
     addresses
 }
 
+/// The CAs client certificates must chain to (`tls_client_ca`).
+fn client_roots(
+    path: &std::path::Path,
+    errors: &mut Vec<(&'static str, String)>,
+) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    match read_certificates(path) {
+        Ok(cas) => {
+            for ca in cas {
+                if let Err(e) = roots.add(ca) {
+                    errors.push(("server.tls_client_ca", format!("{}: {e}", path.display())));
+                }
+            }
+        }
+        Err(e) => errors.push(("server.tls_client_ca", e)),
+    }
+    roots
+}
+
+/// A certificate's notAfter as Unix time (0 when it does not parse).
+fn not_after(certificate: &CertificateDer<'_>) -> i64 {
+    x509_parser::parse_x509_certificate(certificate.as_ref())
+        .map_or(0, |(_, c)| c.validity().not_after.timestamp())
+}
+
 /// Reads the certificate files and builds the server configuration; `None` when RadSec is
 /// off. Errors are (key, message).
 pub fn open(
@@ -119,28 +144,8 @@ pub fn open(
             format!("{}: {e}", key_path.get_ref().display()),
         ))
     });
-    let mut roots = rustls::RootCertStore::empty();
-    match read_certificates(ca_path.get_ref()) {
-        Ok(cas) => {
-            for ca in cas {
-                if let Err(e) = roots.add(ca) {
-                    errors.push((
-                        "server.tls_client_ca",
-                        format!("{}: {e}", ca_path.get_ref().display()),
-                    ));
-                }
-            }
-        }
-        Err(e) => errors.push(("server.tls_client_ca", e)),
-    }
-    let not_after = chain
-        .first()
-        .and_then(|leaf| {
-            x509_parser::parse_x509_certificate(leaf.as_ref())
-                .ok()
-                .map(|(_, c)| c.validity().not_after.timestamp())
-        })
-        .unwrap_or(0);
+    let roots = client_roots(ca_path.get_ref(), &mut errors);
+    let not_after = chain.first().map_or(0, not_after);
     let (Ok(key), true) = (key, errors.is_empty()) else {
         return Err(errors);
     };

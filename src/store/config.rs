@@ -148,113 +148,9 @@ impl RawStore {
             .backend
             .as_ref()
             .map_or("sqlite", |b| b.get_ref().as_str());
-        let unused = |problems: &mut Vec<StoreProblem>, span: Option<_>, key: &str| {
-            if let Some(span) = span {
-                problems.push((
-                    span,
-                    format!("store.{key}"),
-                    format!("is not a key of backend = {backend_name:?}"),
-                ));
-            }
-        };
         let backend = match backend_name {
-            "sqlite" => {
-                unused(&mut problems, self.url.as_ref().map(|u| u.span()), "url");
-                unused(
-                    &mut problems,
-                    self.password_file.as_ref().map(|p| p.span()),
-                    "password_file",
-                );
-                unused(
-                    &mut problems,
-                    self.pool_size.as_ref().map(|p| p.span()),
-                    "pool_size",
-                );
-                unused(
-                    &mut problems,
-                    self.statement_timeout.as_ref().map(|p| p.span()),
-                    "statement_timeout",
-                );
-                unused(
-                    &mut problems,
-                    self.ca_file.as_ref().map(|p| p.span()),
-                    "ca_file",
-                );
-                match &self.path {
-                    Some(path) => Some(StoreBackend::Sqlite {
-                        path: resolve(path.get_ref()),
-                    }),
-                    None => {
-                        problems.push((
-                            backend_span.clone(),
-                            "store.path".into(),
-                            "the SQLite database file is needed (path = \"tessera.db\")".into(),
-                        ));
-                        None
-                    }
-                }
-            }
-            "postgresql" | "postgres" => {
-                unused(&mut problems, self.path.as_ref().map(|p| p.span()), "path");
-                let url = match &self.url {
-                    None => {
-                        problems.push((
-                            backend_span.clone(),
-                            "store.url".into(),
-                            "backend = \"postgresql\" needs url = \"postgresql://tessera@db1,db2/tessera?target_session_attrs=read-write\"".into(),
-                        ));
-                        None
-                    }
-                    Some(url) => match url.get_ref().parse::<tokio_postgres::Config>() {
-                        Ok(_) => Some(url.get_ref().clone()),
-                        Err(e) => {
-                            problems.push((
-                                url.span(),
-                                "store.url".into(),
-                                format!(
-                                    "{} is not a PostgreSQL URL: {}",
-                                    redact_url(url.get_ref()),
-                                    redact_in(&e.to_string(), url.get_ref())
-                                ),
-                            ));
-                            None
-                        }
-                    },
-                };
-                let pool_size = match &self.pool_size {
-                    Some(p) if *p.get_ref() == 0 => {
-                        problems.push((
-                            p.span(),
-                            "store.pool_size".into(),
-                            "must be at least 1".into(),
-                        ));
-                        DEFAULT_POOL_SIZE
-                    }
-                    Some(p) => *p.get_ref(),
-                    None => DEFAULT_POOL_SIZE,
-                };
-                let statement_timeout = match &self.statement_timeout {
-                    Some(t) if *t.get_ref() == 0 => {
-                        problems.push((
-                            t.span(),
-                            "store.statement_timeout".into(),
-                            "must be at least 1 (seconds)".into(),
-                        ));
-                        DEFAULT_STATEMENT_TIMEOUT
-                    }
-                    Some(t) => *t.get_ref(),
-                    None => DEFAULT_STATEMENT_TIMEOUT,
-                };
-                url.map(|url| {
-                    StoreBackend::Postgres(PgSettings {
-                        url,
-                        password_file: self.password_file.as_ref().map(|p| resolve(p.get_ref())),
-                        pool_size,
-                        statement_timeout,
-                        ca_file: self.ca_file.as_ref().map(|p| resolve(p.get_ref())),
-                    })
-                })
-            }
+            "sqlite" => self.sqlite(&backend_span, &resolve, &mut problems),
+            "postgresql" | "postgres" => self.postgres(&backend_span, &resolve, &mut problems),
             other => {
                 problems.push((
                     backend_span.clone(),
@@ -272,6 +168,133 @@ impl RawStore {
             }),
             _ => Err(problems),
         }
+    }
+
+    /// `backend = "sqlite"`: the database file; PostgreSQL's keys are errors.
+    fn sqlite(
+        &self,
+        backend_span: &std::ops::Range<usize>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        problems: &mut Vec<StoreProblem>,
+    ) -> Option<StoreBackend> {
+        let postgres_keys = [
+            (self.url.as_ref().map(|u| u.span()), "url"),
+            (
+                self.password_file.as_ref().map(|p| p.span()),
+                "password_file",
+            ),
+            (self.pool_size.as_ref().map(|p| p.span()), "pool_size"),
+            (
+                self.statement_timeout.as_ref().map(|p| p.span()),
+                "statement_timeout",
+            ),
+            (self.ca_file.as_ref().map(|p| p.span()), "ca_file"),
+        ];
+        for (span, key) in postgres_keys {
+            unused("sqlite", problems, span, key);
+        }
+        match &self.path {
+            Some(path) => Some(StoreBackend::Sqlite {
+                path: resolve(path.get_ref()),
+            }),
+            None => {
+                problems.push((
+                    backend_span.clone(),
+                    "store.path".into(),
+                    "the SQLite database file is needed (path = \"tessera.db\")".into(),
+                ));
+                None
+            }
+        }
+    }
+
+    /// `backend = "postgresql"`: the URL and the pool's settings; SQLite's `path` is an error.
+    fn postgres(
+        &self,
+        backend_span: &std::ops::Range<usize>,
+        resolve: &impl Fn(&Path) -> PathBuf,
+        problems: &mut Vec<StoreProblem>,
+    ) -> Option<StoreBackend> {
+        unused(
+            "postgresql",
+            problems,
+            self.path.as_ref().map(|p| p.span()),
+            "path",
+        );
+        let url = match &self.url {
+            None => {
+                problems.push((
+                        backend_span.clone(),
+                        "store.url".into(),
+                        "backend = \"postgresql\" needs url = \"postgresql://tessera@db1,db2/tessera?target_session_attrs=read-write\"".into(),
+                    ));
+                None
+            }
+            Some(url) => match url.get_ref().parse::<tokio_postgres::Config>() {
+                Ok(_) => Some(url.get_ref().clone()),
+                Err(e) => {
+                    problems.push((
+                        url.span(),
+                        "store.url".into(),
+                        format!(
+                            "{} is not a PostgreSQL URL: {}",
+                            redact_url(url.get_ref()),
+                            redact_in(&e.to_string(), url.get_ref())
+                        ),
+                    ));
+                    None
+                }
+            },
+        };
+        let pool_size = match &self.pool_size {
+            Some(p) if *p.get_ref() == 0 => {
+                problems.push((
+                    p.span(),
+                    "store.pool_size".into(),
+                    "must be at least 1".into(),
+                ));
+                DEFAULT_POOL_SIZE
+            }
+            Some(p) => *p.get_ref(),
+            None => DEFAULT_POOL_SIZE,
+        };
+        let statement_timeout = match &self.statement_timeout {
+            Some(t) if *t.get_ref() == 0 => {
+                problems.push((
+                    t.span(),
+                    "store.statement_timeout".into(),
+                    "must be at least 1 (seconds)".into(),
+                ));
+                DEFAULT_STATEMENT_TIMEOUT
+            }
+            Some(t) => *t.get_ref(),
+            None => DEFAULT_STATEMENT_TIMEOUT,
+        };
+        url.map(|url| {
+            StoreBackend::Postgres(PgSettings {
+                url,
+                password_file: self.password_file.as_ref().map(|p| resolve(p.get_ref())),
+                pool_size,
+                statement_timeout,
+                ca_file: self.ca_file.as_ref().map(|p| resolve(p.get_ref())),
+            })
+        })
+    }
+}
+
+/// A key the backend does not use, when it is given.
+fn unused(
+    backend: &str,
+    problems: &mut Vec<StoreProblem>,
+    span: Option<std::ops::Range<usize>>,
+    key: &str,
+) {
+    if let Some(span) = span {
+        problems.push((
+            span,
+            format!("store.{key}"),
+            format!("is not a key of backend = {backend:?}"),
+        ));
     }
 }
 

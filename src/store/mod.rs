@@ -6,6 +6,7 @@
 //! allocating an OTP counter, closing a challenge, moving a counter past a used value — is one
 //! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
 
+pub mod audit;
 pub mod config;
 pub mod postgres;
 pub mod seal;
@@ -267,9 +268,9 @@ pub struct AuditEntry {
     pub realm: String,
     /// Token serial involved, if any.
     pub serial: Option<String>,
-    /// What was asked: `authenticate`, `challenge`, `enroll`, `token delete` …
+    /// What was asked: an [`audit::AuditAction`] as text (`authenticate`, `token delete` …).
     pub action: String,
-    /// `accept`, `reject`, `challenge`, `ok`, `error`.
+    /// How it went: an [`audit::AuditResult`] as text (`accept`, `reject`, `ok` …).
     pub result: String,
     /// Why.
     pub reason: String,

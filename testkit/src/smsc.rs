@@ -214,6 +214,8 @@ fn name(pdu: Option<&Pdu>) -> String {
     .to_string()
 }
 
+// TODO(issue 14): split by the workspace/testkit helper, then drop this allow.
+#[allow(clippy::too_many_lines)]
 async fn serve(
     socket: tokio::net::TcpStream,
     behaviour: SmscBehaviour,

@@ -339,17 +339,9 @@ fn every_toml_example_in_the_readme_and_docs_passes_check_config() {
     eprintln!("checked:\n{}", checked.join("\n"));
 }
 
-/// The README's walk-through, as written: the shipped config, alice's two rounds with
-/// radclient, the code from the spool file, bob's e-mail, and the paths it names.
-#[test]
-fn the_readme_walk_through_works_on_the_shipped_config() {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    // The paths and values the walk-through relies on are the shipped config's.
-    for named in ["conf/tessera.toml", "conf/users.toml"] {
-        assert!(readme.contains(named), "the README no longer names {named}");
-        assert!(repo().join(named).exists(), "the README names {named}");
-    }
-    let shipped = shipped_config();
+/// The listen address, spool file, store and client the walk-through names are the shipped
+/// config's.
+fn assert_readme_names_the_shipped_values(readme: &str, shipped: &toml::Table) {
     let text = |path: &[&str]| -> String {
         let (first, rest) = path.split_first().unwrap();
         let mut value = &shipped[*first];
@@ -382,6 +374,20 @@ fn the_readme_walk_through_works_on_the_shipped_config() {
         "the README's radclient uses 127.0.0.1 with secret testing123"
     );
     assert!(readme.contains("radclient -x 127.0.0.1 auth testing123"));
+}
+
+/// The README's walk-through, as written: the shipped config, alice's two rounds with
+/// radclient, the code from the spool file, bob's e-mail, and the paths it names.
+#[test]
+fn the_readme_walk_through_works_on_the_shipped_config() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    // The paths and values the walk-through relies on are the shipped config's.
+    for named in ["conf/tessera.toml", "conf/users.toml"] {
+        assert!(readme.contains(named), "the README no longer names {named}");
+        assert!(repo().join(named).exists(), "the README names {named}");
+    }
+    let shipped = shipped_config();
+    assert_readme_names_the_shipped_values(&readme, &shipped);
 
     // Run it: the shipped config on a free port, its relative paths in a scratch copy.
     let mut config = shipped;

@@ -251,7 +251,7 @@ fn bad_device_keys_are_config_errors() {
         .unwrap_err()
         .to_string();
     assert!(
-        errors.starts_with("t.toml:15: provider.sms.modem: DEVICE: set DEVICE"),
+        errors.starts_with("t.toml:15: provider.sms.modem.DEVICE: set DEVICE"),
         "{errors}"
     );
     let errors = Config::parse(

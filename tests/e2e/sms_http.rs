@@ -15,7 +15,7 @@ use testkit::ports::closed_port;
 
 fn provider(keys: &str) -> HttpSmsProvider {
     let config: HttpSmsConfig = toml::from_str(keys).expect("provider keys");
-    HttpSmsProvider::new("gw", &config).expect("provider")
+    HttpSmsProvider::new("gw", &config.check().expect("valid keys")).expect("provider")
 }
 
 fn sms(to: &str) -> Message {

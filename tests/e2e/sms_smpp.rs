@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rusmpp::CommandStatus;
-use tessera::config::{Config, ProviderConfig};
+use tessera::config::Config;
 use tessera::delivery::smpp_sms::{SmppSmsConfig, SmppSmsProvider};
 use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
@@ -267,19 +267,16 @@ fn linotp_class_names_and_bad_values_in_the_config() {
          source_addr_ton = \"5\"\n"
     );
     let config = Config::parse(Path::new("t.toml"), &good).expect("the seed's keys load");
-    match &config.providers[&Channel::Sms]["smpp"].0 {
-        ProviderConfig::SmppSms(c) => {
-            assert_eq!((c.port, c.source_addr_ton, c.source_addr_npi), (2775, 5, 0))
-        }
-        _ => panic!("not an SMPP provider"),
-    }
+    let c = config.providers[&Channel::Sms]["smpp"].0.downcast_ref();
+    let c: &SmppSmsConfig = c.expect("an SMPP provider");
+    assert_eq!((c.port, c.source_addr_ton, c.source_addr_npi), (2775, 5, 0));
 
     let bad = good.replace("port = \"2775\"", "port = \"smmp-port\"");
     let errors = Config::parse(Path::new("t.toml"), &bad)
         .unwrap_err()
         .to_string();
     assert!(
-        errors.starts_with("t.toml:15: provider.sms.smpp: ")
+        errors.starts_with("t.toml:18: provider.sms.smpp.port: ")
             && errors.contains("\"smmp-port\" is not a port"),
         "{errors}"
     );
@@ -288,7 +285,9 @@ fn linotp_class_names_and_bad_values_in_the_config() {
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("source_addr_ton: \"alpha\" is not a TON/NPI value"),
+        errors.starts_with(
+            "t.toml:24: provider.sms.smpp.source_addr_ton: \"alpha\" is not a TON/NPI value"
+        ),
         "{errors}"
     );
     let long = good.replace("password = \"password\"", "password = \"much-too-long\"");
@@ -296,7 +295,7 @@ fn linotp_class_names_and_bad_values_in_the_config() {
         .unwrap_err()
         .to_string();
     assert!(
-        errors.contains("password: must be ASCII and at most 8"),
+        errors.starts_with("t.toml:21: provider.sms.smpp.password: must be ASCII and at most 8"),
         "{errors}"
     );
     assert!(!errors.contains("much-too-long"), "{errors}");

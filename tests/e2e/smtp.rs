@@ -14,12 +14,12 @@ use testkit::ca::TestCa;
 
 fn email_provider(keys: &str) -> SmtpEmailProvider {
     let config: SmtpEmailConfig = toml::from_str(keys).expect("provider keys");
-    SmtpEmailProvider::new("mail", &config).expect("provider")
+    SmtpEmailProvider::new("mail", &config.check().expect("valid keys")).expect("provider")
 }
 
 fn sms_provider(keys: &str) -> SmtpSmsProvider {
     let config: SmtpSmsConfig = toml::from_str(keys).expect("provider keys");
-    SmtpSmsProvider::new("smtpsms", &config).expect("provider")
+    SmtpSmsProvider::new("smtpsms", &config.check().expect("valid keys")).expect("provider")
 }
 
 fn email(subject: Option<&str>) -> Message {
@@ -232,7 +232,9 @@ async fn email_template_file_fills_otp_serial_and_user() {
         "SMTP_SERVER = \"127.0.0.1\"\nTEMPLATE = {template:?}"
     ))
     .unwrap();
-    let error = SmtpEmailProvider::new("mail", &config).err().unwrap();
+    let error = SmtpEmailProvider::new("mail", &config.check().unwrap())
+        .err()
+        .unwrap();
     assert!(error.contains("has no <otp>"), "{error}");
 }
 

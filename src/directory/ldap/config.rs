@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::backend::Problem;
+use crate::linotp_values::Scalar;
 use crate::secret::Secret;
 
 /// The keys of an `ldap` directory, as written.
@@ -59,29 +61,29 @@ pub struct LdapConfig {
     /// Seconds for each network operation (connect, bind, search). Default 5. LinOTP's
     /// `"net;resp"` form uses the larger of the two.
     #[serde(default, alias = "TIMEOUT")]
-    pub timeout: Option<Number>,
+    pub timeout: Option<Scalar>,
     /// The most entries a user search may return. Default 500; more than one entry is always
     /// an ambiguous login.
     #[serde(default, alias = "SIZELIMIT")]
-    pub size_limit: Option<Number>,
+    pub size_limit: Option<Scalar>,
     /// Upgrade `ldap://` connections with StartTLS; fail if the server refuses. Default off.
     #[serde(default, alias = "EnforceTLS")]
-    pub starttls: Option<Flag>,
+    pub starttls: Option<Scalar>,
     /// A PEM file of CA certificates to trust instead of the system store (LinOTP's
     /// `CACERTIFICATE` holds the PEM text itself, which is accepted too).
     #[serde(default, alias = "CACERTIFICATE")]
     pub ca_file: Option<String>,
     /// Check the server's certificate and name. Default on; off only for tests.
     #[serde(default, alias = "only_trusted_certs")]
-    pub tls_verify: Option<Flag>,
+    pub tls_verify: Option<Scalar>,
     /// Referrals are never chased (a referral could send the bind password elsewhere); this
     /// key is accepted for LinOTP compatibility. Default true.
     #[serde(default, alias = "NOREFERRALS")]
-    pub no_referrals: Option<Flag>,
+    pub no_referrals: Option<Scalar>,
     /// Seconds to keep a user's attributes, so the second round needs no search. Default 60;
     /// 0 turns the cache off.
     #[serde(default)]
-    pub cache_seconds: Option<Number>,
+    pub cache_seconds: Option<Scalar>,
     /// The attribute holding the entry's stable id (LinOTP's user id type): `entryUUID`,
     /// `objectGUID`, any attribute, or `DN`. Default: `entryUUID` or `objectGUID`, whichever
     /// the server has.
@@ -89,7 +91,7 @@ pub struct LdapConfig {
     pub uid_type: Option<String>,
     /// LinOTP's read-only flag: ignored, tessera never writes.
     #[serde(default)]
-    pub readonly: Option<Flag>,
+    pub readonly: Option<Scalar>,
 }
 
 /// One URI or many; LinOTP writes `"ldap://a, ldap://b"`.
@@ -100,28 +102,6 @@ pub enum UriList {
     Many(Vec<String>),
     /// `"ldap://a, ldap://b"`.
     One(String),
-}
-
-/// A number written as a number or as text.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Number {
-    /// `5`.
-    Integer(i64),
-    /// `2.5`.
-    Float(f64),
-    /// `"5"`, `"3;5"`.
-    Text(String),
-}
-
-/// A boolean written as a boolean or as text (`"True"`, `"0"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Flag {
-    /// `true`.
-    Bool(bool),
-    /// `"True"`.
-    Text(String),
 }
 
 /// The attribute mapping as a table or as LinOTP's JSON text.
@@ -229,146 +209,33 @@ impl LdapSettings {
 impl LdapConfig {
     /// Checks every key and resolves the CA file against `resolve`. All problems are returned,
     /// each as (key, what is wrong); the key is tessera's name (`uri`, `attributes.mobile`).
-    pub fn check(
-        self,
-        resolve: impl Fn(&Path) -> PathBuf,
-    ) -> Result<LdapSettings, Vec<(String, String)>> {
-        let mut problems: Vec<String> = vec![];
+    pub fn check(self, resolve: impl Fn(&Path) -> PathBuf) -> Result<LdapSettings, Vec<Problem>> {
+        let mut problems: Vec<Problem> = vec![];
 
-        let uris: Vec<String> = match self.uri {
-            UriList::Many(list) => list,
-            UriList::One(text) => text.split(',').map(str::to_string).collect(),
-        }
-        .into_iter()
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-        .collect();
-        if uris.is_empty() {
-            problems.push("uri: at least one ldap:// or ldaps:// URI is needed".into());
-        }
-        for uri in &uris {
-            if let Err(message) = check_uri(uri) {
-                problems.push(format!("uri: {uri:?}: {message}"));
-            }
-        }
-
+        let uris = check_uris(self.uri, &mut problems);
         if self.base_dn.trim().is_empty() {
-            problems.push("base_dn: is empty".into());
+            problems.push(Problem::new("base_dn", "is empty"));
         }
+        let bind = check_bind(self.bind_dn, self.bind_password, &mut problems);
+        let (login_attribute, filter) = check_filter(
+            self.login_attribute,
+            self.search_filter,
+            self.listing_filter,
+            &mut problems,
+        );
+        let attributes = check_attributes(self.attributes, &mut problems);
+        let (timeout, size_limit, cache_secs) = check_limits(
+            self.timeout,
+            self.size_limit,
+            self.cache_seconds,
+            &mut problems,
+        );
+        let stable_id = check_stable_id(self.uid_type.as_deref(), &mut problems);
 
-        let bind_dn = self.bind_dn.filter(|d| !d.trim().is_empty());
-        let bind = match (bind_dn, self.bind_password) {
-            (Some(dn), Some(password)) if !password.is_empty() => Some((dn, password)),
-            (Some(_), _) => {
-                problems.push("bind_password: bind_dn is set but the password is empty".into());
-                None
-            }
-            (None, Some(password)) if !password.is_empty() => {
-                problems.push("bind_dn: a bind_password is set but no bind_dn".into());
-                None
-            }
-            (None, _) => None,
-        };
-
-        let login_attribute = self
-            .login_attribute
-            .filter(|a| !a.trim().is_empty())
-            .unwrap_or_else(|| "uid".into());
-        if !is_attribute_name(&login_attribute) {
-            problems.push(format!(
-                "login_attribute: {login_attribute:?} is not an attribute name"
-            ));
-        }
-
-        let filter = match (self.search_filter, self.listing_filter) {
-            (Some(f), _) => f,
-            (None, Some(listing)) if listing.contains("%s") => listing,
-            (None, Some(listing)) => format!("(&{listing}({login_attribute}=%s))"),
-            (None, None) => format!("({login_attribute}=%s)"),
-        };
-        if !filter.contains("%s") {
-            problems.push(format!(
-                "search_filter: {filter:?} has no %s for the login, so every login would match the same entries"
-            ));
-        } else if ldap3::parse_filter(filter.replace("%s", "x")).is_err() {
-            problems.push(format!(
-                "search_filter: {filter:?} is not a valid LDAP filter (RFC 4515)"
-            ));
-        }
-
-        let mut attributes: BTreeMap<String, String> = DEFAULT_ATTRIBUTES
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let given = match self.attributes {
-            None => BTreeMap::new(),
-            Some(AttributeMap::Table(t)) => t,
-            Some(AttributeMap::Json(text)) => {
-                serde_json::from_str::<BTreeMap<String, String>>(&text).unwrap_or_else(|e| {
-                    problems.push(format!("attributes: not a JSON object of strings: {e}"));
-                    BTreeMap::new()
-                })
-            }
-        };
-        for (key, value) in given {
-            let key = key.to_lowercase();
-            if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
-                problems.push(format!(
-                    "attributes.{key}: unknown key {key:?} (known: {})",
-                    ATTRIBUTE_KEYS.join(", ")
-                ));
-            } else if key != "username" {
-                if !value.is_empty() && !is_attribute_name(&value) {
-                    problems.push(format!(
-                        "attributes.{key}: {value:?} is not an attribute name"
-                    ));
-                }
-                attributes.insert(key, value);
-            }
-        }
-        attributes.retain(|_, v| !v.is_empty());
-
-        let timeout = match self.timeout.map(|n| seconds(&n)).transpose() {
-            Ok(Some(s)) if s > 600.0 => {
-                problems.push("timeout: at most 600 seconds".into());
-                DEFAULT_TIMEOUT_SECS
-            }
-            Ok(Some(s)) if s > 0.0 => s,
-            Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
-            Err(message) => {
-                problems.push(format!("timeout: {message}"));
-                DEFAULT_TIMEOUT_SECS
-            }
-        };
-        let size_limit = match self.size_limit.map(|n| seconds(&n)).transpose() {
-            Ok(None) => DEFAULT_SIZE_LIMIT,
-            Ok(Some(n)) if n >= 1.0 && n <= f64::from(i32::MAX) && n.fract() == 0.0 => n as i32,
-            Ok(Some(_)) => {
-                problems.push("size_limit: must be a whole number of at least 1".into());
-                DEFAULT_SIZE_LIMIT
-            }
-            Err(message) => {
-                problems.push(format!("size_limit: {message}"));
-                DEFAULT_SIZE_LIMIT
-            }
-        };
-        let cache_secs = match self.cache_seconds.map(|n| seconds(&n)).transpose() {
-            Ok(None) => DEFAULT_CACHE_SECS as f64,
-            Ok(Some(n)) if (0.0..=86_400.0).contains(&n) => n,
-            Ok(Some(_)) => {
-                problems.push("cache_seconds: must be between 0 and 86400".into());
-                0.0
-            }
-            Err(message) => {
-                problems.push(format!("cache_seconds: {message}"));
-                0.0
-            }
-        };
-
-        let mut flag = |name: &str, value: Option<Flag>, default: bool| match value {
+        let mut flag = |name: &str, value: Option<Scalar>, default: bool| match value {
             None => default,
-            Some(f) => flag_value(&f).unwrap_or_else(|| {
-                problems.push(format!("{name}: expected true or false"));
+            Some(f) => f.flag().unwrap_or_else(|| {
+                problems.push(Problem::new(name, "expected true or false"));
                 default
             }),
         };
@@ -377,18 +244,6 @@ impl LdapConfig {
         let no_referrals = flag("no_referrals", self.no_referrals, true);
         let _ = flag("readonly", self.readonly, true);
         let _ = no_referrals;
-        let stable_id = match self.uid_type.as_deref().map(str::trim) {
-            None | Some("") => vec!["entryUUID".to_string(), "objectGUID".to_string()],
-            Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
-            Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
-            Some(other) => {
-                problems.push(format!(
-                    "uid_type: {other:?} is not an attribute name or DN"
-                ));
-                vec![]
-            }
-        };
-
         let ca = self.ca_file.filter(|c| !c.trim().is_empty()).map(|c| {
             if c.trim_start().starts_with("-----BEGIN") {
                 CaSource::Pem(c)
@@ -398,13 +253,7 @@ impl LdapConfig {
         });
 
         if !problems.is_empty() {
-            return Err(problems
-                .into_iter()
-                .map(|p| match p.split_once(": ") {
-                    Some((key, message)) => (key.to_string(), message.to_string()),
-                    None => (String::new(), p),
-                })
-                .collect());
+            return Err(problems);
         }
         Ok(LdapSettings {
             uris,
@@ -424,7 +273,210 @@ impl LdapConfig {
     }
 }
 
-/// How a key may be spelt in the file: tessera's name and LinOTP's (for pointing at its line).
+/// `uri`: one or more, comma-separated as LinOTP writes them, each checked.
+fn check_uris(uri: UriList, problems: &mut Vec<Problem>) -> Vec<String> {
+    let uris: Vec<String> = match uri {
+        UriList::Many(list) => list,
+        UriList::One(text) => text.split(',').map(str::to_string).collect(),
+    }
+    .into_iter()
+    .map(|u| u.trim().to_string())
+    .filter(|u| !u.is_empty())
+    .collect();
+    if uris.is_empty() {
+        problems.push(Problem::new(
+            "uri",
+            "at least one ldap:// or ldaps:// URI is needed",
+        ));
+    }
+    for uri in &uris {
+        if let Err(message) = check_uri(uri) {
+            problems.push(Problem::new("uri", format!("{uri:?}: {message}")));
+        }
+    }
+
+    uris
+}
+
+/// `bind_dn` and `bind_password`: both or neither.
+fn check_bind(
+    bind_dn: Option<String>,
+    bind_password: Option<Secret>,
+    problems: &mut Vec<Problem>,
+) -> Option<(String, Secret)> {
+    let bind_dn = bind_dn.filter(|d| !d.trim().is_empty());
+    match (bind_dn, bind_password) {
+        (Some(dn), Some(password)) if !password.is_empty() => Some((dn, password)),
+        (Some(_), _) => {
+            problems.push(Problem::new(
+                "bind_password",
+                "bind_dn is set but the password is empty",
+            ));
+            None
+        }
+        (None, Some(password)) if !password.is_empty() => {
+            problems.push(Problem::new(
+                "bind_dn",
+                "a bind_password is set but no bind_dn",
+            ));
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// `login_attribute` and the search filter built from it (or given, or LinOTP's listing
+/// filter with the login added): (login attribute, filter).
+fn check_filter(
+    login_attribute: Option<String>,
+    search_filter: Option<String>,
+    listing_filter: Option<String>,
+    problems: &mut Vec<Problem>,
+) -> (String, String) {
+    let login_attribute = login_attribute
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| "uid".into());
+    if !is_attribute_name(&login_attribute) {
+        problems.push(Problem::new(
+            "login_attribute",
+            format!("{login_attribute:?} is not an attribute name"),
+        ));
+    }
+
+    let filter = match (search_filter, listing_filter) {
+        (Some(f), _) => f,
+        (None, Some(listing)) if listing.contains("%s") => listing,
+        (None, Some(listing)) => format!("(&{listing}({login_attribute}=%s))"),
+        (None, None) => format!("({login_attribute}=%s)"),
+    };
+    if !filter.contains("%s") {
+        problems.push(Problem::new(
+            "search_filter",
+            format!(
+                "{filter:?} has no %s for the login, so every login would match the same entries"
+            ),
+        ));
+    } else if ldap3::parse_filter(filter.replace("%s", "x")).is_err() {
+        problems.push(Problem::new(
+            "search_filter",
+            format!("{filter:?} is not a valid LDAP filter (RFC 4515)"),
+        ));
+    }
+
+    (login_attribute, filter)
+}
+
+/// `attributes`: the mapping over the defaults, `""` turning a default off.
+fn check_attributes(
+    given: Option<AttributeMap>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let mut attributes: BTreeMap<String, String> = DEFAULT_ATTRIBUTES
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let given = match given {
+        None => BTreeMap::new(),
+        Some(AttributeMap::Table(t)) => t,
+        Some(AttributeMap::Json(text)) => serde_json::from_str::<BTreeMap<String, String>>(&text)
+            .unwrap_or_else(|e| {
+                problems.push(Problem::new(
+                    "attributes",
+                    format!("not a JSON object of strings: {e}"),
+                ));
+                BTreeMap::new()
+            }),
+    };
+    for (key, value) in given {
+        let key = key.to_lowercase();
+        if !ATTRIBUTE_KEYS.contains(&key.as_str()) {
+            problems.push(Problem::new(
+                format!("attributes.{key}"),
+                format!("unknown key {key:?} (known: {})", ATTRIBUTE_KEYS.join(", ")),
+            ));
+        } else if key != "username" {
+            if !value.is_empty() && !is_attribute_name(&value) {
+                problems.push(Problem::new(
+                    format!("attributes.{key}"),
+                    format!("{value:?} is not an attribute name"),
+                ));
+            }
+            attributes.insert(key, value);
+        }
+    }
+    attributes.retain(|_, v| !v.is_empty());
+
+    attributes
+}
+
+/// `timeout`, `size_limit` and `cache_seconds`: (timeout, size limit, cache seconds).
+fn check_limits(
+    timeout: Option<Scalar>,
+    size_limit: Option<Scalar>,
+    cache_seconds: Option<Scalar>,
+    problems: &mut Vec<Problem>,
+) -> (f64, i32, f64) {
+    let timeout = match timeout.map(|n| seconds(&n)).transpose() {
+        Ok(Some(s)) if s > 600.0 => {
+            problems.push(Problem::new("timeout", "at most 600 seconds"));
+            DEFAULT_TIMEOUT_SECS
+        }
+        Ok(Some(s)) if s > 0.0 => s,
+        Ok(_) => DEFAULT_TIMEOUT_SECS, // LinOTP's -1 ("none"): tessera always has one
+        Err(message) => {
+            problems.push(Problem::new("timeout", message));
+            DEFAULT_TIMEOUT_SECS
+        }
+    };
+    let size_limit = match size_limit.map(|n| seconds(&n)).transpose() {
+        Ok(None) => DEFAULT_SIZE_LIMIT,
+        Ok(Some(n)) if n >= 1.0 && n <= f64::from(i32::MAX) && n.fract() == 0.0 => n as i32,
+        Ok(Some(_)) => {
+            problems.push(Problem::new(
+                "size_limit",
+                "must be a whole number of at least 1",
+            ));
+            DEFAULT_SIZE_LIMIT
+        }
+        Err(message) => {
+            problems.push(Problem::new("size_limit", message));
+            DEFAULT_SIZE_LIMIT
+        }
+    };
+    let cache_secs = match cache_seconds.map(|n| seconds(&n)).transpose() {
+        Ok(None) => DEFAULT_CACHE_SECS as f64,
+        Ok(Some(n)) if (0.0..=86_400.0).contains(&n) => n,
+        Ok(Some(_)) => {
+            problems.push(Problem::new("cache_seconds", "must be between 0 and 86400"));
+            0.0
+        }
+        Err(message) => {
+            problems.push(Problem::new("cache_seconds", message));
+            0.0
+        }
+    };
+
+    (timeout, size_limit, cache_secs)
+}
+
+/// `uid_type`: the attributes that may hold the entry's stable id (none: the DN).
+fn check_stable_id(uid_type: Option<&str>, problems: &mut Vec<Problem>) -> Vec<String> {
+    match uid_type.map(str::trim) {
+        None | Some("") => vec!["entryUUID".to_string(), "objectGUID".to_string()],
+        Some(dn) if dn.eq_ignore_ascii_case("dn") => vec![],
+        Some(attribute) if is_attribute_name(attribute) => vec![attribute.to_string()],
+        Some(other) => {
+            problems.push(Problem::new(
+                "uid_type",
+                format!("{other:?} is not an attribute name or DN"),
+            ));
+            vec![]
+        }
+    }
+}
+
+/// How a key may be spelt in the file, as dotted paths inside the directory's table: tessera's
+/// name and LinOTP's (for pointing at its line).
 pub fn spellings(key: &str) -> Vec<String> {
     const NAMES: &[(&str, &[&str])] = &[
         ("uri", &["uri", "LDAPURI"]),
@@ -455,7 +507,7 @@ pub fn spellings(key: &str) -> Vec<String> {
     let mut names: Vec<String> = if rest.is_empty() {
         vec![]
     } else {
-        vec![rest.to_string()]
+        vec![key.to_string()]
     };
     if let Some((_, spelt)) = NAMES.iter().find(|(k, _)| *k == first) {
         names.extend(spelt.iter().map(|s| s.to_string()));
@@ -505,33 +557,10 @@ fn is_attribute_name(name: &str) -> bool {
 }
 
 /// A number from a number or text; LinOTP's `"net;resp"` gives the larger part.
-fn seconds(n: &Number) -> Result<f64, String> {
-    match n {
-        Number::Integer(i) => Ok(*i as f64),
-        Number::Float(f) if f.is_finite() => Ok(*f),
-        Number::Float(f) => Err(format!("{f} is not a number")),
-        Number::Text(t) => t
-            .split(';')
-            .map(|part| {
-                part.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .ok_or_else(|| format!("{t:?} is not a number"))
-            })
-            .try_fold(f64::MIN, |max, part| part.map(|p| max.max(p))),
-    }
-}
-
-fn flag_value(f: &Flag) -> Option<bool> {
-    match f {
-        Flag::Bool(b) => Some(*b),
-        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Some(true),
-            "false" | "0" | "no" | "off" | "" => Some(false),
-            _ => None,
-        },
-    }
+fn seconds(n: &Scalar) -> Result<f64, String> {
+    n.numbers(';')
+        .and_then(|parts| parts.into_iter().reduce(f64::max))
+        .ok_or_else(|| format!("{n} is not a number"))
 }
 
 #[cfg(test)]
@@ -545,10 +574,27 @@ mod tests {
             .map_err(|problems| {
                 problems
                     .iter()
-                    .map(|(k, m)| format!("{k}: {m}"))
+                    .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
             })
+    }
+
+    #[test]
+    fn flags_and_numbers_are_read_as_every_linotp_value_is() {
+        // The reader the providers use: 0/1 are flags, "net;resp" gives the larger part.
+        let s = check(
+            "uri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\nEnforceTLS = 1\nonly_trusted_certs = \"False\"\nTIMEOUT = \"3;5\"\n",
+        )
+        .unwrap();
+        assert!(s.starttls && !s.tls_verify);
+        assert_eq!(s.timeout, Duration::from_secs(5));
+        let e = check("uri = \"ldap://dc1\"\nbase_dn = \"dc=x\"\nstarttls = 2\nTIMEOUT = true\n")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            "timeout: true is not a number; starttls: expected true or false"
+        );
     }
 
     #[test]

@@ -37,9 +37,33 @@ use async_trait::async_trait;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchEntry};
 use rustls::ClientConfig;
 
+use super::registry::{DirectorySettings, DirectoryType};
 use super::{Directory, DirectoryError, UserInfo};
+use crate::backend::{Problem, Resolve, from_table};
 use crate::secret::Secret;
 pub use config::{LdapConfig, LdapSettings};
+
+/// The registry's row: `type = "ldap"` (LinOTP's `ldapresolver`).
+pub static TYPE: DirectoryType = DirectoryType {
+    name: "ldap",
+    aliases: &["ldapresolver"],
+    check,
+    spellings: config::spellings,
+};
+
+fn check(
+    keys: &toml::Table,
+    resolve: Resolve<'_>,
+) -> Result<Arc<dyn DirectorySettings>, Vec<Problem>> {
+    let config: LdapConfig = from_table(keys)?;
+    Ok(Arc::new(config.check(resolve)?))
+}
+
+impl DirectorySettings for LdapSettings {
+    fn open(&self, name: &str) -> Result<Arc<dyn Directory>, String> {
+        Ok(Arc::new(LdapDirectory::open(name, self.clone())?))
+    }
+}
 
 /// How long a failed URI goes to the back of the line (LinOTP's block time).
 const URI_PENALTY: Duration = Duration::from_secs(30);

@@ -1,0 +1,69 @@
+//! The small sections: `[auth]`, `[metrics]`, `[log]` and `[store]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::locate::Errors;
+use super::raw::RawLog;
+use crate::auth::AuthSettings;
+use crate::metrics::MetricsSettings;
+use crate::store::config::{RawStore, StoreConfig};
+
+/// `[auth]`: the engine's defaults within their ranges.
+pub(super) fn auth(auth: &AuthSettings, errors: &mut Errors<'_>) {
+    if !(6..=9).contains(&auth.otp_digits) {
+        errors.at(0..0, "auth.otp_digits", "must be between 6 and 9");
+    }
+    if auth.max_fail == 0 {
+        errors.at(0..0, "auth.max_fail", "must be at least 1");
+    }
+}
+
+/// `[metrics] listen`, parsed.
+pub(super) fn metrics(metrics: &MetricsSettings, errors: &mut Errors<'_>) -> Option<SocketAddr> {
+    let listen = metrics.listen.as_ref()?;
+    match listen.get_ref().parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errors.at(
+                listen.span(),
+                "metrics.listen",
+                format!(
+                    "{:?} is not an address:port, e.g. \"127.0.0.1:9812\"",
+                    listen.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `[log] level`, when it is a filter.
+pub(super) fn log(log: RawLog, errors: &mut Errors<'_>) -> Option<String> {
+    let level = log.level?;
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
+        errors.at(
+            level.span(),
+            "log.level",
+            format!("{:?} is not a log filter: {e}", level.get_ref()),
+        );
+    }
+    Some(level.into_inner())
+}
+
+/// `[store]`, checked by the store's own config type, paths resolved.
+pub(super) fn store(
+    store: &RawStore,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    errors: &mut Errors<'_>,
+) -> Option<StoreConfig> {
+    match store.check(resolve) {
+        Ok(store) => Some(store),
+        Err(problems) => {
+            for (span, key, message) in problems {
+                errors.at(span, key, message);
+            }
+            None
+        }
+    }
+}

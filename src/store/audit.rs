@@ -1,0 +1,144 @@
+//! The closed lists of what an audit row may say: [`AuditAction`], what was asked, and
+//! [`AuditResult`], how it went. Every writer picks from them, so `tessera audit` filters and
+//! the metrics' `result` label see the same few words; the store keeps them as text.
+
+use std::fmt;
+
+/// What was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A login's first request (password, or password and OTP).
+    Authenticate,
+    /// The second round: an OTP sent back with the challenge's State.
+    AnswerChallenge,
+    /// A token assigned because the legacy RADIUS server accepted the login.
+    PassthruAssign,
+    /// `tessera token enroll`.
+    TokenEnroll,
+    /// `tessera token enable`.
+    TokenEnable,
+    /// `tessera token disable`.
+    TokenDisable,
+    /// `tessera token delete`.
+    TokenDelete,
+    /// `tessera token unlock`.
+    TokenUnlock,
+    /// `tessera token resync`.
+    TokenResync,
+    /// `tessera token set-pin`.
+    TokenSetPin,
+    /// `tessera token identities --fix` moving a token to its owner's new login.
+    TokenIdentitiesFix,
+}
+
+impl AuditAction {
+    /// The text the audit row holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Authenticate => "authenticate",
+            AuditAction::AnswerChallenge => "answer challenge",
+            AuditAction::PassthruAssign => "passthru assign",
+            AuditAction::TokenEnroll => "token enroll",
+            AuditAction::TokenEnable => "token enable",
+            AuditAction::TokenDisable => "token disable",
+            AuditAction::TokenDelete => "token delete",
+            AuditAction::TokenUnlock => "token unlock",
+            AuditAction::TokenResync => "token resync",
+            AuditAction::TokenSetPin => "token set-pin",
+            AuditAction::TokenIdentitiesFix => "token identities --fix",
+        }
+    }
+}
+
+/// How it went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditResult {
+    /// Access-Accept.
+    Accept,
+    /// Access-Challenge.
+    Challenge,
+    /// Access-Reject.
+    Reject,
+    /// Handed to a legacy RADIUS server (passthru).
+    Forward,
+    /// An administrative change (or a passthru assignment) that worked.
+    Ok,
+    /// One that did not.
+    Failed,
+}
+
+impl AuditResult {
+    /// The text the audit row holds; also the `result` label of
+    /// `tessera_auth_decisions_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Accept => "accept",
+            AuditResult::Challenge => "challenge",
+            AuditResult::Reject => "reject",
+            AuditResult::Forward => "forward",
+            AuditResult::Ok => "ok",
+            AuditResult::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for AuditResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<AuditAction> for String {
+    fn from(action: AuditAction) -> Self {
+        action.as_str().to_string()
+    }
+}
+
+impl From<AuditResult> for String {
+    fn from(result: AuditResult) -> Self {
+        result.as_str().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_texts_rows_hold_are_distinct() {
+        use AuditAction as A;
+        use AuditResult as R;
+        let actions = [
+            A::Authenticate,
+            A::AnswerChallenge,
+            A::PassthruAssign,
+            A::TokenEnroll,
+            A::TokenEnable,
+            A::TokenDisable,
+            A::TokenDelete,
+            A::TokenUnlock,
+            A::TokenResync,
+            A::TokenSetPin,
+            A::TokenIdentitiesFix,
+        ];
+        let texts: std::collections::HashSet<&str> = actions.iter().map(|a| a.as_str()).collect();
+        assert_eq!(texts.len(), actions.len());
+        let results = [
+            R::Accept,
+            R::Challenge,
+            R::Reject,
+            R::Forward,
+            R::Ok,
+            R::Failed,
+        ];
+        let texts: std::collections::HashSet<&str> = results.iter().map(|r| r.as_str()).collect();
+        assert_eq!(texts.len(), results.len());
+        assert_eq!(String::from(A::AnswerChallenge), "answer challenge");
+    }
+}
