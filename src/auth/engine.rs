@@ -44,7 +44,7 @@ use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::otp::{hotp, totp_step};
 use crate::secret::Secret;
 use crate::store::audit::{AuditAction, AuditResult};
-use crate::store::{AuditEntry, Challenge, RequestMark, Store, Token, TokenKind};
+use crate::store::{AuditEntry, Backoff, Challenge, RequestMark, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
@@ -307,8 +307,6 @@ impl Engine {
     }
 
     /// Decides a request, logs one line and writes one audit row.
-    // TODO(issue 14): split by the lead (engine), then drop this allow.
-    #[allow(clippy::too_many_lines)]
     pub async fn decide(&self, req: AuthRequest) -> Outcome {
         let started = Instant::now();
         let now_ms = self.clock.now_ms();
@@ -331,22 +329,7 @@ impl Engine {
         };
         let append = self.login_mode(&ctx) == LoginMode::Append;
         if append && req.state.is_none() {
-            let keyword = |f: fn(&Actions) -> Option<&String>, default: &'static str| {
-                self.policies
-                    .action(Scope::Authentication, &ctx.policy(), f)
-                    .map_or(default.to_string(), String::clone)
-            };
-            let keywords = [
-                (keyword(|a| a.sms_keyword.as_ref(), "sms"), TokenKind::Sms),
-                (
-                    keyword(|a| a.email_keyword.as_ref(), "email"),
-                    TokenKind::Email,
-                ),
-            ];
-            if let Some((password, kind)) = split_channel_keyword(&req.password, &keywords) {
-                ctx.appended_keyword_removed = Some(password);
-                ctx.channel = Some(kind);
-            }
+            self.take_channel_keyword(&mut ctx);
         }
         let result = if let Some(decision) = refused {
             Ok(decision)
@@ -374,16 +357,43 @@ impl Engine {
             Decision::reject(message, Reason::Internal(error.to_string()), None)
         });
         let decision = self.with_reject_text(&ctx, decision);
+        self.record(&ctx, &decision, started).await;
+        decision.outcome
+    }
+
+    /// Login mode "append": a channel keyword after the password ("secret sms") picks the
+    /// channel and is removed from the password.
+    fn take_channel_keyword(&self, ctx: &mut Ctx<'_>) {
+        let keyword = |f: fn(&Actions) -> Option<&String>, default: &'static str| {
+            self.policies
+                .action(Scope::Authentication, &ctx.policy(), f)
+                .map_or(default.to_string(), String::clone)
+        };
+        let keywords = [
+            (keyword(|a| a.sms_keyword.as_ref(), "sms"), TokenKind::Sms),
+            (
+                keyword(|a| a.email_keyword.as_ref(), "email"),
+                TokenKind::Email,
+            ),
+        ];
+        if let Some((password, kind)) = split_channel_keyword(&ctx.req.password, &keywords) {
+            ctx.appended_keyword_removed = Some(password);
+            ctx.channel = Some(kind);
+        }
+    }
+
+    /// The decision's log line, metric and audit row.
+    async fn record(&self, ctx: &Ctx<'_>, decision: &Decision, started: Instant) {
         // The name as typed, when it is not the identity (another spelling, a refused name).
-        let typed = if req.user_name == ctx.login {
+        let typed = if ctx.req.user_name == ctx.login {
             String::from("-")
         } else {
-            format!("{:?}", req.user_name)
+            format!("{:?}", ctx.req.user_name)
         };
         tracing::info!(
-            client = %req.client_name,
+            client = %ctx.req.client_name,
             user = %ctx.login,
-            realm = %realm.name,
+            realm = %ctx.realm.name,
             result = decision.result().as_str(),
             reason = %decision.reason,
             serial = decision.serial.as_deref().unwrap_or("-"),
@@ -400,11 +410,11 @@ impl Engine {
         );
         let entry = AuditEntry {
             time: ctx.now,
-            client: req.client_name.clone(),
+            client: ctx.req.client_name.clone(),
             user: ctx.login.clone(),
-            realm: realm.name.clone(),
+            realm: ctx.realm.name.clone(),
             serial: decision.serial.clone(),
-            action: if req.state.is_some() {
+            action: if ctx.req.state.is_some() {
                 AuditAction::AnswerChallenge
             } else {
                 AuditAction::Authenticate
@@ -415,7 +425,6 @@ impl Engine {
         };
         // Queued, not awaited: the audit row never delays the answer.
         self.store.audit(entry).await;
-        decision.outcome
     }
 
     fn passthru(&self, ctx: &Ctx<'_>) -> Option<String> {
@@ -651,8 +660,6 @@ impl Engine {
         ))
     }
 
-    // TODO(issue 14): split by the lead (engine), then drop this allow.
-    #[allow(clippy::too_many_lines)]
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
         // The back-off row lives in the store only for names the directory knows.
         let (state, retransmitted) = self
@@ -724,6 +731,17 @@ impl Engine {
                 None,
             ));
         }
+        self.check_active_tokens(ctx, &active, backoff).await
+    }
+
+    /// The password against the user's active tokens: PIN+OTP (or the OTP alone), the PIN
+    /// alone (a challenge), or a failure counted where it belongs.
+    async fn check_active_tokens(
+        &self,
+        ctx: &Ctx<'_>,
+        active: &[&Token],
+        backoff: Option<Backoff>,
+    ) -> Result<Decision, AuthError> {
         let mode = self.otppin(ctx);
         let password = ctx.password();
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
@@ -737,7 +755,7 @@ impl Engine {
 
         // PIN+OTP (or the OTP alone under otppin=2). The OTP is checked before the PIN, so a
         // garbage password never costs a directory bind.
-        for token in &active {
+        for token in active {
             let Some((pin, otp)) = split_pin_otp(password, token.digits) else {
                 continue;
             };
@@ -755,47 +773,20 @@ impl Engine {
 
         // The PIN alone: trigger a challenge.
         let mut pin_ok = vec![];
-        for token in &active {
+        for token in active {
             if self.pin_matches(ctx, mode, token, password).await? {
                 pin_ok.push(*token);
             }
         }
         if !pin_ok.is_empty() {
-            self.first_factor_passed(ctx, backoff).await?;
-            let unlocked: Vec<Token> = pin_ok
-                .iter()
-                .filter(|t| !self.is_locked(t))
-                .map(|t| (*t).clone())
-                .collect();
-            if unlocked.is_empty() {
-                // Only after a right password: a stranger learns nothing from it.
-                return Ok(Decision::reject(
-                    MSG_LOCKED,
-                    Reason::TokenLocked,
-                    pin_ok.first().map(|t| t.serial.as_str()),
-                ));
-            }
-            let challengeable: Vec<Token> = unlocked
-                .iter()
-                .filter(|t| t.kind.is_challenge_based())
-                .filter(|t| ctx.channel.is_none_or(|kind| t.kind == kind))
-                .cloned()
-                .collect();
-            if challengeable.is_empty() {
-                return Ok(Decision::reject(
-                    "enter your password followed by the code from your authenticator",
-                    Reason::PinWithoutOtp,
-                    unlocked.first().map(|t| t.serial.as_str()),
-                ));
-            }
-            return Box::pin(self.trigger(ctx, &challengeable)).await;
+            return self.pin_alone(ctx, &pin_ok, backoff).await;
         }
 
         // A right PIN with a wrong OTP counts on the tokens (LinOTP's fail counter). Under
         // otppin=2 the empty PIN is the right one: the OTP is the only factor, and wrong ones
         // lock the token as in LinOTP — a back-off alone would let a 6-digit code be guessed.
         let mut wrong_otp = vec![];
-        for token in &active {
+        for token in active {
             if let Some((pin, _)) = split_pin_otp(password, token.digits)
                 && self.pin_matches(ctx, mode, token, &pin).await?
             {
@@ -814,6 +805,44 @@ impl Engine {
             OtpPin::OnlyOtp => Reason::WrongOtp,
         };
         self.first_factor_failed(ctx, reason).await
+    }
+
+    /// A right PIN (password) alone: a challenge on the tokens that can send one, unless every
+    /// such token is locked.
+    async fn pin_alone(
+        &self,
+        ctx: &Ctx<'_>,
+        pin_ok: &[&Token],
+        backoff: Option<Backoff>,
+    ) -> Result<Decision, AuthError> {
+        self.first_factor_passed(ctx, backoff).await?;
+        let unlocked: Vec<Token> = pin_ok
+            .iter()
+            .filter(|t| !self.is_locked(t))
+            .map(|t| (*t).clone())
+            .collect();
+        if unlocked.is_empty() {
+            // Only after a right password: a stranger learns nothing from it.
+            return Ok(Decision::reject(
+                MSG_LOCKED,
+                Reason::TokenLocked,
+                pin_ok.first().map(|t| t.serial.as_str()),
+            ));
+        }
+        let challengeable: Vec<Token> = unlocked
+            .iter()
+            .filter(|t| t.kind.is_challenge_based())
+            .filter(|t| ctx.channel.is_none_or(|kind| t.kind == kind))
+            .cloned()
+            .collect();
+        if challengeable.is_empty() {
+            return Ok(Decision::reject(
+                "enter your password followed by the code from your authenticator",
+                Reason::PinWithoutOtp,
+                unlocked.first().map(|t| t.serial.as_str()),
+            ));
+        }
+        return Box::pin(self.trigger(ctx, &challengeable)).await;
     }
 
     async fn answer_challenge(&self, ctx: &Ctx<'_>, state: &[u8]) -> Result<Decision, AuthError> {
