@@ -757,19 +757,8 @@ pub async fn challenge_flow_pg(knobs: &Knobs) -> Result<Vec<Row>, String> {
     challenge_flow_on(knobs, false, true).await
 }
 
-// TODO(issue 14): split by the workspace/testkit helper, then drop this allow.
-#[allow(clippy::too_many_lines)]
 async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Row>, String> {
-    let users: Vec<(String, String, String)> = (0..knobs.users)
-        .map(|i| {
-            let phone = if slow && i % 2 == 1 {
-                format!("+1555{i:07}")
-            } else {
-                format!("+49170{i:07}")
-            };
-            (format!("u{i}"), format!("pw{i}"), phone)
-        })
-        .collect();
+    let users = challenge_flow_people(knobs.users, slow);
     let slapd = Slapd::try_with_people(&users)?;
     let waiters = crate::gateway::Waiters::default();
     let gateway = crate::gateway::start(waiters.clone(), Duration::from_secs(3))
@@ -802,48 +791,14 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
         tessera_config_with(dir.path(), &directories, &extra, &store).map_err(|e| e.to_string())?;
     let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
 
-    let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)
-        .map(|v| ChallengeUser {
-            users: vec![],
-            next: 0,
-            limit: None,
-            waiters: waiters.clone(),
-            round_base: if slow && v % 2 == 1 { 11 } else { 1 },
-        })
-        .collect();
-    // Slow users go to odd virtual users only, so a slow login never holds up a fast one.
-    let (mut fast, mut slow_users): (Vec<_>, Vec<_>) = users
-        .into_iter()
-        .partition(|(_, _, p)| !p.starts_with("+1"));
-    let even: Vec<usize> = (0..vus.len()).filter(|v| !slow || v % 2 == 0).collect();
-    let odd: Vec<usize> = (0..vus.len()).filter(|v| slow && v % 2 == 1).collect();
-    for (i, user) in fast.drain(..).enumerate() {
-        if let Some(vu) = even
-            .get(i % even.len().max(1))
-            .and_then(|v| vus.get_mut(*v))
-        {
-            vu.users.push(user);
-        }
-    }
-    for (i, user) in slow_users.drain(..).enumerate() {
-        if let Some(vu) = odd.get(i % odd.len().max(1)).and_then(|v| vus.get_mut(*v)) {
-            vu.users.push(user);
-        }
-    }
-    vus.retain(|vu| !vu.users.is_empty());
+    let mut vus = challenge_users(knobs, users, &waiters, slow);
     let name = match (slow, pg) {
         (true, _) => "slow-gateway",
         (false, true) => "challenge-flow-pg",
         (false, false) => "challenge-flow",
     };
     let load = format!("{} VUs", knobs.concurrency);
-    let logins = |result: &RunResult| {
-        result
-            .samples
-            .iter()
-            .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept && !s.late)
-            .count()
-    };
+    let logins = completed_logins;
 
     // First logins: every user once, each autoenrolling a token (and hashing its PIN).
     for vu in &mut vus {
@@ -882,4 +837,68 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
         ));
     }
     Ok(rows)
+}
+
+/// The directory's people of `challenge_flow`: `uN` with password `pwN`; with `slow`, every
+/// second one has a `+1…` number (the slow gateway's).
+fn challenge_flow_people(count: usize, slow: bool) -> Vec<(String, String, String)> {
+    (0..count)
+        .map(|i| {
+            let phone = if slow && i % 2 == 1 {
+                format!("+1555{i:07}")
+            } else {
+                format!("+49170{i:07}")
+            };
+            (format!("u{i}"), format!("pw{i}"), phone)
+        })
+        .collect()
+}
+
+/// Two-round logins accepted in time (round 2, or 12 for a slow user's).
+fn completed_logins(result: &RunResult) -> usize {
+    result
+        .samples
+        .iter()
+        .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept && !s.late)
+        .count()
+}
+
+/// The virtual users of `challenge_flow`, each with its share of `users`; with `slow`, the
+/// slow users (`+1…` numbers) go to odd virtual users only.
+fn challenge_users(
+    knobs: &Knobs,
+    users: Vec<(String, String, String)>,
+    waiters: &crate::gateway::Waiters,
+    slow: bool,
+) -> Vec<ChallengeUser> {
+    let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)
+        .map(|v| ChallengeUser {
+            users: vec![],
+            next: 0,
+            limit: None,
+            waiters: waiters.clone(),
+            round_base: if slow && v % 2 == 1 { 11 } else { 1 },
+        })
+        .collect();
+    // Slow users go to odd virtual users only, so a slow login never holds up a fast one.
+    let (mut fast, mut slow_users): (Vec<_>, Vec<_>) = users
+        .into_iter()
+        .partition(|(_, _, p)| !p.starts_with("+1"));
+    let even: Vec<usize> = (0..vus.len()).filter(|v| !slow || v % 2 == 0).collect();
+    let odd: Vec<usize> = (0..vus.len()).filter(|v| slow && v % 2 == 1).collect();
+    for (i, user) in fast.drain(..).enumerate() {
+        if let Some(vu) = even
+            .get(i % even.len().max(1))
+            .and_then(|v| vus.get_mut(*v))
+        {
+            vu.users.push(user);
+        }
+    }
+    for (i, user) in slow_users.drain(..).enumerate() {
+        if let Some(vu) = odd.get(i % odd.len().max(1)).and_then(|v| vus.get_mut(*v)) {
+            vu.users.push(user);
+        }
+    }
+    vus.retain(|vu| !vu.users.is_empty());
+    vus
 }
