@@ -242,7 +242,7 @@ fn a_burst_of_logins_on_an_anonymous_connection_is_answered_user_by_user() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        server.log_count("reason=unknown user"),
+        server.log_count_reaching("reason=unknown user", BURST),
         BURST,
         "every search answered; log:\n{}",
         server.log_text()

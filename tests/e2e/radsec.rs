@@ -161,7 +161,7 @@ fn framing_joined_split_too_long_and_garbage() {
     client.write(&status_server(7)).unwrap();
     assert_eq!(client.read_packet().expect("a reply")[1], 7);
     assert!(
-        server.log_count("cause=\"malformed\"") >= 1,
+        server.log_count_reaching("cause=\"malformed\"", 1) >= 1,
         "{}",
         server.log_text()
     );

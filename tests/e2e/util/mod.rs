@@ -337,6 +337,19 @@ impl Server {
         self.log.count(needle)
     }
 
+    /// Waits (10 s at most) until `needle` is in the log `n` times, and returns the count then:
+    /// the log is read by a thread of its own, a little behind the server's answers.
+    pub fn log_count_reaching(&self, needle: &str, n: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let count = self.log.count(needle);
+            if count >= n || std::time::Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The spool file's messages: (channel, recipient, subject, text).
     pub fn spool(&self) -> Vec<(String, String, String, String)> {
         let text = std::fs::read_to_string(self.dir.path().join("spool.log")).unwrap_or_default();
