@@ -345,6 +345,72 @@ fn issue_15_a_round_two_resent_to_b_after_a_accepted_is_accepted_again() {
     assert_eq!(cluster.messages(), 1);
 }
 
+/// Round 1 sent to `first`, then the very same datagram to `second` (a NAS failing over, or
+/// resending from another socket): both answer Access-Challenge; returns both States.
+fn round_one_twice(first: &RawClient, second: &RawClient, id: u8) -> (Vec<u8>, Vec<u8>) {
+    let (request, auth) = RawClient::access_request(id, "alice", "wonderland", None);
+    let mut states = vec![];
+    for node in [first, second] {
+        node.send(&request);
+        let reply = node.receive();
+        assert_eq!(code_of(reply.clone(), &auth), Code::ACCESS_CHALLENGE);
+        states.push(
+            Packet::decode(&reply.unwrap())
+                .unwrap()
+                .get(AttributeType::STATE)
+                .unwrap()
+                .to_vec(),
+        );
+    }
+    (states.remove(0), states.remove(0))
+}
+
+#[test]
+fn issue_15_a_round_one_resent_to_b_sends_nothing_even_without_a_blocking_timeout() {
+    // With no blocking timeout only the request's digest tells B that A already sent.
+    let cluster = Cluster::start(Setup {
+        auth: "sms_blocking_timeout = 0\n".into(),
+        ..Setup::default()
+    });
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let (state_a, state_b) = round_one_twice(&to_a, &to_b, 1);
+    assert_eq!(state_a, state_b, "both nodes answer with the one State");
+    assert_eq!(cluster.messages(), 1, "exactly one SMS");
+    // A new request (another Authenticator) is a new login: without a blocking timeout it
+    // sends a new code.
+    let (again_a, again_b) = round_one_twice(&to_b, &to_a, 2);
+    assert_eq!(again_a, again_b);
+    assert_ne!(again_a, state_a);
+    assert_eq!(cluster.messages(), 2);
+    // A sent the first code, B the second; each State is answered by its own code.
+    for (state, otp) in [
+        (&state_a, cluster.a.last_otp()),
+        (&again_a, cluster.b.last_otp()),
+    ] {
+        cluster
+            .b
+            .auth("alice", &otp, Some(&format!("0x{}", hex(state))))
+            .expect("Access-Accept");
+    }
+}
+
+#[test]
+fn issue_15_a_round_one_resent_from_another_port_sends_nothing_on_sqlite_either() {
+    // One node on SQLite; the NAS resends from another socket (another source port), so the
+    // reply cache does not know it: the store's record of the request does.
+    let node = Server::start_with(&Setup {
+        auth: "sms_blocking_timeout = 0\n".into(),
+        ..Setup::default()
+    });
+    let (first, second) = (RawClient::new(node.addr), RawClient::new(node.addr));
+    let (state_1, state_2) = round_one_twice(&first, &second, 1);
+    assert_eq!(state_1, state_2, "the one State");
+    assert_eq!(node.spool().len(), 1, "exactly one SMS");
+}
+
 #[test]
 fn issue_15_a_nas_failover_during_a_slow_sms_sends_once_and_both_nodes_give_the_same_state() {
     // The gateway answers after 3 s; the NAS gives up on A after 1 s and resends to B.
@@ -624,6 +690,8 @@ mod store_races {
             trigger_limit: 1000,
             trigger_window_ms: 3_600_000,
             enroll,
+            request_digest: None,
+            retransmit_since_ms: 0,
         }
     }
 
@@ -908,7 +976,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "1"
+        "2"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -917,7 +985,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (1)"),
+            stderr.contains("schema version 99, newer than this tessera's (2)"),
             "{stderr}"
         );
     }

@@ -35,8 +35,8 @@ use tokio_postgres::types::ToSql;
 use super::config::PgSettings;
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
-    StoreError, Token, TokenKind, UserState,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, OpenRow, RequestMark,
+    Store, StoreError, Token, TokenKind, UserState, standing_challenge,
 };
 
 mod audit_batch;
@@ -380,6 +380,8 @@ async fn start_challenge(
         trigger_limit,
         trigger_window_ms,
         enroll,
+        request_digest,
+        retransmit_since_ms: _,
     } = request;
     lock_identity(c, user, realm).await?;
     if enroll.is_some() {
@@ -399,28 +401,29 @@ async fn start_challenge(
         }
     }
 
-    // The newest open challenge to one of the targets still inside that target's blocking
-    // timeout, pending or delivered: nothing new is sent while it stands.
+    // The open challenge this very request started (it is resent), else the newest one to
+    // one of the targets still inside that target's blocking timeout, pending or delivered:
+    // nothing new is sent while it stands.
     let open = query(
         c,
-        "SELECT state, serial, created_at FROM challenges \
+        "SELECT state, serial, created_at, request_digest FROM challenges \
          WHERE username = $1 AND realm = $2 AND open AND expires_at >= $3 \
          ORDER BY created_at DESC",
         &[user, realm, now_ms],
     )
-    .await?;
-    for row in &open {
-        let (open_state, serial, created_at): (String, String, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let blocking = targets
-            .iter()
-            .find(|t| t.serial == serial)
-            .map(|t| t.blocking_ms);
-        if let Some(blocking) = blocking
-            && *now_ms < created_at.saturating_add(blocking)
-        {
-            return Ok(ChallengeStart::Open(challenge_rows(c, &open_state).await?));
-        }
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OpenRow {
+            state: row.try_get(0)?,
+            serial: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+            request_digest: row.try_get(3)?,
+        })
+    })
+    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    if let Some(open_state) = standing_challenge(&open, request) {
+        return Ok(ChallengeStart::Open(challenge_rows(c, open_state).await?));
     }
 
     let since = now_ms.saturating_sub(*trigger_window_ms);
@@ -464,9 +467,9 @@ async fn start_challenge(
         let expires = now_ms.saturating_add(target.validity_ms);
         execute(
             c,
-            "INSERT INTO challenges \
-             (state, serial, username, realm, counter, created_at, expires_at, open, delivered) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, FALSE)",
+            "INSERT INTO challenges (state, serial, username, realm, counter, created_at, \
+             expires_at, open, delivered, request_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, FALSE, $8)",
             &[
                 state,
                 &target.serial,
@@ -475,6 +478,7 @@ async fn start_challenge(
                 &counter,
                 now_ms,
                 &expires,
+                &request_digest.as_ref().map(<[u8; 16]>::as_slice),
             ],
         )
         .await?;
