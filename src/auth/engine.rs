@@ -364,7 +364,8 @@ impl Engine {
         };
         let decision = result.unwrap_or_else(|error| {
             let message = match error {
-                AuthError::Directory(_) => MSG_UNAVAILABLE,
+                AuthError::Directory(_)
+                | AuthError::Store(crate::store::StoreError::Unavailable(_)) => MSG_UNAVAILABLE,
                 _ => MSG_INTERNAL,
             };
             tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");

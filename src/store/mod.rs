@@ -349,9 +349,14 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
-    /// PostgreSQL reported an error, or none of its hosts could be reached.
+    /// PostgreSQL reported an error.
     #[error("database: {0}")]
     Postgres(String),
+    /// The database cannot serve now: none of its hosts answers, the connection broke, the
+    /// server shuts down, or it refuses writes (a primary turned standby in a failover).
+    /// Logins are refused as "service unavailable" until it serves again.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),

@@ -529,6 +529,76 @@ fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() 
 }
 
 #[test]
+fn issue_15_after_a_failover_connections_to_the_read_only_old_primary_are_dropped() {
+    // The node knows two hosts; the first is the primary until it turns read-only (as an old
+    // primary demoted in a failover) while the node's pooled connections to it stay open.
+    let old = Postgres::start_new();
+    let new = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let keys = store_keys(&old, shared.path()).replace(
+        &format!("127.0.0.1:{}", old.port),
+        &format!("127.0.0.1:{},127.0.0.1:{}", old.port, new.port),
+    );
+    let node = Server::start_with(&Setup {
+        store: keys,
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    });
+    // The new primary holds the schema and the cluster's key, as a standby would.
+    let new_dir = tempfile::tempdir().unwrap();
+    let new_config = write_config(
+        new_dir.path(),
+        &Setup {
+            store: store_keys(&new, shared.path()),
+            ..Setup::default()
+        },
+    );
+    let migrated = run_cli(&new_config, &["store", "migrate"], "");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    assert_eq!(old.psql("SELECT count(*) FROM tokens"), "1");
+
+    old.psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    old.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    // The first login meets the old primary's refusal: a Reject that says why.
+    let refused = node.auth("alice", "wonderland", None);
+    refused.expect("Access-Reject");
+    assert!(
+        refused
+            .get("Reply-Message")
+            .is_some_and(|m| m.contains("service unavailable")),
+        "{}",
+        refused.output
+    );
+    // Then the pool drops those connections and finds the new primary by itself.
+    let mut last = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let reply = node.auth("alice", "wonderland", None);
+            let ok = reply.code == "Access-Challenge";
+            last = Some(reply);
+            ok
+        }),
+        "logins work on the new primary: {:?}",
+        last.as_ref().map(|r| &r.output)
+    );
+    let state = last.unwrap().state();
+    node.auth("alice", &node.last_otp(), Some(&state))
+        .expect("Access-Accept");
+    assert_eq!(new.psql("SELECT count(*) FROM tokens"), "1");
+    assert_eq!(node.http_get("/healthz").0, "HTTP/1.1 200 OK");
+}
+
+#[test]
 fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
     let ca = crate::util::peers::TestCa::new();
     let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
