@@ -901,6 +901,66 @@ mod store_races {
         let token = a.token("OATH0001").await.unwrap().unwrap();
         assert_eq!(token.counter, 15);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_15_store_copy_moves_backoff_and_grace_both_ways() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (on_pg, _) = two_nodes(&pg, shared.path()).await;
+        let sqlite = |name: &str| StoreConfig {
+            backend: StoreBackend::Sqlite {
+                path: shared.path().join(name),
+            },
+            key_file: shared.path().join("tessera.key"),
+            audit_days: 90,
+        };
+        let first = tessera::store::open(&sqlite("first.db")).await.unwrap();
+        first.insert_token(token("LSSM0001", true)).await.unwrap();
+        for now_ms in [1_000, 2_000, 3_000] {
+            first
+                .record_login_failure("alice", "local", now_ms, 3_600_000)
+                .await;
+        }
+        first
+            .record_login_failure("mallory", "local", 5_000, 3_600_000)
+            .await;
+        first
+            .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
+            .await
+            .unwrap();
+        first.checkpoint().await.unwrap();
+        let dump = first.export().await.unwrap();
+        assert_eq!(dump.backoff.len(), 2, "{:?}", dump.backoff);
+        assert_eq!(dump.grace.len(), 1);
+
+        // SQLite to PostgreSQL: alice's three failures and her grace came along.
+        on_pg.import(dump.clone(), false).await.unwrap();
+        let state = on_pg.user_state("alice", "local", true).await.unwrap();
+        let backoff = state.backoff.expect("alice's back-off row");
+        assert_eq!((backoff.failures, backoff.last_failure_ms), (3, 3_000));
+        assert_eq!(
+            on_pg
+                .grace_until("alice", "local", "nas-1", "00-11")
+                .await
+                .unwrap(),
+            Some(9_000_000)
+        );
+        let from_pg = on_pg.export().await.unwrap();
+        assert_eq!(from_pg.backoff, dump.backoff);
+        assert_eq!(from_pg.grace, dump.grace);
+        // A target holding back-off rows is not empty.
+        let refused = on_pg.import(dump.clone(), false).await.unwrap_err();
+        assert!(refused.to_string().contains("2 back-off rows"), "{refused}");
+
+        // And back to a new SQLite file.
+        let back = tessera::store::open(&sqlite("back.db")).await.unwrap();
+        back.import(from_pg, false).await.unwrap();
+        let again = back.export().await.unwrap();
+        assert_eq!(again.backoff, dump.backoff);
+        assert_eq!(again.grace, dump.grace);
+        let state = back.user_state("mallory", "local", true).await.unwrap();
+        assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+    }
 }
 
 #[test]
@@ -970,7 +1030,7 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
     let (code, out, err) = copy(false);
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.starts_with("copied 2 tokens, 1 challenge rows and "),
+        out.starts_with("copied 2 tokens, 1 challenge rows, 0 back-off rows, 0 grace rows and "),
         "{out}"
     );
     // Again: the target is not empty now.

@@ -1,11 +1,13 @@
-//! `tessera store copy` on SQLite: every token with its seed as sealed, every challenge and
-//! audit row out ([`export`]); and in ([`import`]), in the job's savepoint, refusing a store
-//! that holds anything unless told to replace it.
+//! `tessera store copy` on SQLite: every token with its seed as sealed, every challenge,
+//! back-off, grace and audit row out ([`export`]); and in ([`import`]), in the job's
+//! savepoint, refusing a store that holds anything unless told to replace it.
 
 use rusqlite::{Connection, params};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Dump, SealedToken, StoreError, Token, TokenKind};
+use super::super::{
+    AuditEntry, Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError, Token, TokenKind,
+};
 use super::{
     CHALLENGE_COLUMNS, challenge_from_row, insert_audit, record_fingerprint, to_i64, to_u64,
 };
@@ -69,9 +71,41 @@ pub(super) fn export(conn: &Connection) -> Result<Dump, StoreError> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT user, realm, failures, last_failure_ms FROM login_failures ORDER BY user, realm",
+    )?;
+    let backoff = stmt
+        .query_map([], |r| {
+            Ok(BackoffRow {
+                user: r.get(0)?,
+                realm: r.get(1)?,
+                backoff: Backoff {
+                    failures: r.get(2)?,
+                    last_failure_ms: r.get(3)?,
+                },
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT user, realm, client, station, until_ms FROM grace \
+         ORDER BY user, realm, client, station",
+    )?;
+    let grace = stmt
+        .query_map([], |r| {
+            Ok(GraceRow {
+                user: r.get(0)?,
+                realm: r.get(1)?,
+                client: r.get(2)?,
+                station: r.get(3)?,
+                until_ms: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Dump {
         tokens,
         challenges,
+        backoff,
+        grace,
         audit,
     })
 }
@@ -83,22 +117,20 @@ pub(super) fn import(
     dump: &Dump,
     replace: bool,
 ) -> Result<(), StoreError> {
-    let held: (i64, i64, i64) = conn.query_row(
+    let held: [i64; 5] = conn.query_row(
         "SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM challenges), \
+         (SELECT COUNT(*) FROM login_failures), (SELECT COUNT(*) FROM grace), \
          (SELECT COUNT(*) FROM audit)",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
     )?;
-    if held != (0, 0, 0) {
+    if held != [0; 5] {
         if !replace {
-            return Err(StoreError::NotEmpty(format!(
-                "{} tokens, {} challenge rows, {} audit rows",
-                held.0, held.1, held.2
-            )));
+            return Err(StoreError::NotEmpty(super::super::held_rows(held)));
         }
         conn.execute_batch(
             "DELETE FROM challenges; DELETE FROM tokens; DELETE FROM audit; \
-             DELETE FROM login_failures;",
+             DELETE FROM login_failures; DELETE FROM grace;",
         )?;
     }
     let mut insert = conn.prepare(&format!(
@@ -149,6 +181,24 @@ pub(super) fn import(
             c.open,
             c.delivered
         ])?;
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO login_failures (user, realm, failures, last_failure_ms) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for row in &dump.backoff {
+        insert.execute(params![
+            row.user,
+            row.realm,
+            row.backoff.failures,
+            row.backoff.last_failure_ms
+        ])?;
+    }
+    let mut insert = conn.prepare(
+        "INSERT INTO grace (user, realm, client, station, until_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for g in &dump.grace {
+        insert.execute(params![g.user, g.realm, g.client, g.station, g.until_ms])?;
     }
     for entry in &dump.audit {
         insert_audit(conn, entry)?;
