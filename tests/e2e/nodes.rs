@@ -902,6 +902,52 @@ mod store_races {
         assert_eq!(token.counter, 15);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        let forget = 3_600_000;
+        // 300 wrong passwords of alice at once, half at each node, and one of bob's.
+        let tasks: Vec<_> = (0..300i64)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    store
+                        .record_login_failure("alice", "local", 1_000_000 + i, forget)
+                        .await;
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        a.record_login_failure("bob", "local", 1_000_000, forget)
+            .await;
+        a.checkpoint().await.unwrap();
+        b.checkpoint().await.unwrap();
+        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(
+            alice.map(|b| (b.failures, b.last_failure_ms)),
+            Some((300, 1_000_299))
+        );
+        let bob = b.user_state("bob", "local", true).await.unwrap().backoff;
+        assert_eq!(bob.map(|b| b.failures), Some(1));
+        // Failures after the forget time start over at one, then count on.
+        for now in [5_000_000, 5_000_001] {
+            b.record_login_failure("alice", "local", now, forget).await;
+        }
+        b.checkpoint().await.unwrap();
+        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(alice.map(|b| b.failures), Some(2));
+        // A right password forgets them, after the failure queued just before it.
+        a.record_login_failure("alice", "local", 5_000_002, forget)
+            .await;
+        a.clear_login_failures("alice", "local").await.unwrap();
+        let alice = b.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(alice, None);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn issue_15_store_copy_moves_backoff_and_grace_both_ways() {
         let pg = Postgres::start_new();

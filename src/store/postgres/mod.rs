@@ -23,7 +23,8 @@
 //! makes calls fail within the pool's timeouts; the engine answers Reject, and health checks
 //! (a write probe) report the node down until the database takes writes again. Beside this
 //! file: `connect.rs` (URL, password file, TLS, pool), `schema.rs` (migrations, the key),
-//! `audit_batch.rs` (audit rows written in batches), `copy.rs` (`tessera store copy`).
+//! `queued.rs` (audit rows and back-off counts written in batches), `copy.rs` (`tessera
+//! store copy`).
 
 use std::path::Path;
 
@@ -39,8 +40,8 @@ use super::{
     Store, StoreError, Token, TokenKind, UserState, standing_challenge,
 };
 
-mod audit_batch;
 mod connect;
+mod queued;
 mod schema;
 
 /// See the module documentation.
@@ -49,8 +50,8 @@ pub struct PgStore {
     key: SealKey,
     /// The redacted URL, for messages.
     name: String,
-    /// Audit rows nobody waits for, written in batches.
-    audit: audit_batch::AuditQueue,
+    /// Audit rows and back-off counts nobody waits for, written in batches.
+    queue: queued::WriteQueue,
 }
 
 /// Parameters of one statement.
@@ -89,12 +90,12 @@ impl PgStore {
         schema::claim_key(&tx, &key).await?;
         tx.commit().await?;
         drop(client);
-        let audit = audit_batch::AuditQueue::start(pool.clone());
+        let queue = queued::WriteQueue::start(pool.clone());
         Ok(PgStore {
             pool,
             key,
             name,
-            audit,
+            queue,
         })
     }
 
@@ -549,13 +550,6 @@ const CONSUME_COUNTER: &str = "WITH moved AS ( \
        ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms \
      ) SELECT count(*) FROM moved";
 
-const RECORD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
-     VALUES ($1, $2, 1, $3) \
-     ON CONFLICT (username, realm) DO UPDATE SET \
-       failures = CASE WHEN $3 - login_failures.last_failure_ms >= $4 THEN 1 \
-                       ELSE login_failures.failures + 1 END, \
-       last_failure_ms = GREATEST(login_failures.last_failure_ms, $3)";
-
 fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
     [
         &entry.time,
@@ -848,35 +842,18 @@ impl Store for PgStore {
     }
 
     async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
-        // Queued, not awaited (see the trait): the upsert runs on its own task.
-        let pool = self.pool.clone();
-        let (user, realm) = (user.to_string(), realm.to_string());
-        tokio::spawn(async move {
-            let result = async {
-                let c = pool.get().await?;
-                execute(
-                    &c,
-                    RECORD_LOGIN_FAILURE,
-                    &[&user, &realm, &now_ms, &forget_ms],
-                )
-                .await
-            }
-            .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "back-off failure not recorded");
-            }
+        // Queued, not awaited (see the trait), and written with the others waiting.
+        self.queue.failure(queued::Failure {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            now_ms,
+            forget_ms,
         });
     }
 
     async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "DELETE FROM login_failures WHERE username = $1 AND realm = $2",
-            &[&user, &realm],
-        )
-        .await?;
-        Ok(())
+        // Through the queue: after the failures queued before it.
+        self.queue.clear(user, realm).await
     }
 
     async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
@@ -993,7 +970,7 @@ impl Store for PgStore {
 
     async fn audit(&self, entry: AuditEntry) {
         // Nobody waits for an audit row: it is queued and written with the others waiting.
-        self.audit.push(entry.with_controls_escaped());
+        self.queue.audit(entry.with_controls_escaped());
     }
 
     async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -1083,7 +1060,7 @@ impl Store for PgStore {
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
         // PostgreSQL owns its write-ahead log; a clean stop only writes the queued audit rows.
-        self.audit.flush().await
+        self.queue.flush().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
