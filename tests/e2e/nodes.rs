@@ -1,6 +1,8 @@
 //! Several tessera nodes on one PostgreSQL (issue 15): two real tessera processes with the
-//! same config and key file, on their own ports on 127.0.0.1, sharing a real PostgreSQL
-//! cluster started for the test. Any node answers any round; every race (the same code at
+//! same config and key file, node A on 127.0.0.1 and node B on 127.0.0.2 (Linux routes all of
+//! 127/8 to the loopback; the NAS — radclient, or a raw socket — sends to both from
+//! 127.0.0.1, the one client both configs know), sharing a real PostgreSQL cluster started
+//! for the test. Any node answers any round; every race (the same code at
 //! both nodes, first logins at both nodes) is decided by the database; a node that dies or a
 //! database that goes away costs logins, never an Accept without a commit.
 
@@ -39,20 +41,23 @@ fn store_keys(pg: &Postgres, shared: &Path) -> String {
 }
 
 impl Cluster {
-    /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics.
+    /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics: A on
+    /// 127.0.0.1, B on 127.0.0.2.
     fn start(setup: Setup) -> Cluster {
         let pg = Postgres::start_new();
         let shared = tempfile::tempdir().expect("tempdir");
         std::fs::write(shared.path().join("pg.password"), format!("{PASSWORD}\n"))
             .expect("write password file");
-        let setup = Setup {
+        let on = |host: &str| Setup {
             store: store_keys(&pg, shared.path()),
-            extra: format!("{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n", setup.extra),
-            ..setup
+            listen: vec![format!("{host}:0")],
+            extra: format!("{}\n[metrics]\nlisten = \"{host}:0\"\n", setup.extra),
+            ..setup.clone()
         };
         // A makes the key file and claims the database; B reads the same file.
-        let a = Server::start_with(&setup);
-        let b = Server::start_with(&setup);
+        let a = Server::start_with(&on("127.0.0.1"));
+        let b = Server::start_with(&on("127.0.0.2"));
+        assert_eq!(b.addr.ip().to_string(), "127.0.0.2");
         Cluster { pg, shared, a, b }
     }
 
