@@ -27,6 +27,7 @@
 //! store copy`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
@@ -36,8 +37,8 @@ use tokio_postgres::types::ToSql;
 use super::config::PgSettings;
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, OpenRow, RequestMark,
-    Store, StoreError, Token, TokenKind, UserState, standing_challenge,
+    AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, OpenRow, RequestMark, Store,
+    StoreError, Token, TokenKind, UserState, standing_challenge,
 };
 
 mod connect;
@@ -47,7 +48,11 @@ mod schema;
 /// See the module documentation.
 pub struct PgStore {
     pool: Pool,
-    key: SealKey,
+    key: Arc<SealKey>,
+    /// The first reads of concurrent requests, batched.
+    reads: batch::Batcher<batch::Read, (UserState, Option<String>)>,
+    /// Concurrent requests' counter consumes, batched.
+    consumes: batch::Batcher<batch::Consume, bool>,
     /// The redacted URL, for messages.
     name: String,
     /// Audit rows and back-off counts nobody waits for, written in batches.
@@ -91,11 +96,28 @@ impl PgStore {
         tx.commit().await?;
         drop(client);
         let queue = queued::WriteQueue::start(pool.clone());
+        let key = Arc::new(key);
+        let reads = {
+            let (pool, key) = (pool.clone(), key.clone());
+            batch::Batcher::start(move |reads| {
+                let (pool, key) = (pool.clone(), key.clone());
+                async move { batch::read(&pool, &key, reads).await }
+            })
+        };
+        let consumes = {
+            let pool = pool.clone();
+            batch::Batcher::start(move |items| {
+                let pool = pool.clone();
+                async move { batch::consume(&pool, items).await }
+            })
+        };
         Ok(PgStore {
             pool,
             key,
             name,
             queue,
+            reads,
+            consumes,
         })
     }
 
@@ -213,7 +235,8 @@ const INSERT_TOKEN: &str = concat!(
 const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";
 
-// After `token_columns!`, which it uses.
+// After `token_columns!`, which they use.
+mod batch;
 mod copy;
 
 fn to_i64(v: u64) -> i64 {
@@ -539,17 +562,6 @@ async fn close_challenge(
 const RECORD_ANSWER: &str = "INSERT INTO answered (digest, serial, at_ms) VALUES ($1, $2, $3) \
      ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms";
 
-/// The counter's compare-and-set and the record of the request, in one statement (a
-/// data-modifying CTE runs whole or not at all).
-const CONSUME_COUNTER: &str = "WITH moved AS ( \
-       UPDATE tokens SET counter = $2 + 1, fail_count = 0 \
-       WHERE serial = $1 AND counter <= $2 RETURNING serial \
-     ), recorded AS ( \
-       INSERT INTO answered (digest, serial, at_ms) \
-       SELECT $3::bytea, serial, $4::bigint FROM moved WHERE $3::bytea IS NOT NULL \
-       ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms \
-     ) SELECT count(*) FROM moved";
-
 fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
     [
         &entry.time,
@@ -665,45 +677,13 @@ impl Store for PgStore {
         with_backoff: bool,
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
-        self.timed(async {
-            let c = self.client().await?;
-            // Every read in flight at once on the connection (tokio-postgres pipelines them):
-            // one round trip for the tokens, the back-off and the retransmit check.
-            let params: [&(dyn ToSql + Sync); 2] = [&user, &realm];
-            let backoff = async {
-                if !with_backoff {
-                    return Ok(vec![]);
-                }
-                query(
-                    &c,
-                    "SELECT failures, last_failure_ms FROM login_failures \
-                     WHERE username = $1 AND realm = $2",
-                    &params,
-                )
-                .await
-            };
-            let (rows, backoff, serial) = tokio::try_join!(
-                query(&c, SELECT_TOKENS_OF_USER, &params),
-                backoff,
-                answered_serial(&c, retransmit)
-            )?;
-            let backoff = backoff
-                .first()
-                .map(|r| {
-                    Ok::<_, tokio_postgres::Error>(Backoff {
-                        failures: to_u32(r.try_get(0)?),
-                        last_failure_ms: r.try_get(1)?,
-                    })
-                })
-                .transpose()?;
-            Ok((
-                UserState {
-                    tokens: tokens_from_rows(&rows, &self.key)?,
-                    backoff,
-                },
-                serial,
-            ))
-        })
+        // Batched with the other requests' first reads (see `batch.rs`).
+        self.timed(self.reads.call(batch::Read {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            with_backoff,
+            retransmit: retransmit.map(|(digest, since)| (*digest, since)),
+        }))
         .await
     }
 
@@ -801,22 +781,13 @@ impl Store for PgStore {
         used: u64,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
-        self.timed(async {
-            let c = self.client().await?;
-            let digest = by.map(|b| b.digest.to_vec());
-            let now_ms = by.map_or(0, |b| b.now_ms);
-            let moved: i64 = query(
-                &c,
-                CONSUME_COUNTER,
-                &[&serial, &to_i64(used), &digest, &now_ms],
-            )
-            .await?
-            .first()
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .unwrap_or(0);
-            Ok(moved > 0)
-        })
+        // Batched with the other requests' consumes, committed before this returns (see
+        // `batch.rs`).
+        self.timed(self.consumes.call(batch::Consume {
+            serial: serial.to_string(),
+            used,
+            by: by.map(|b| (b.digest, b.now_ms)),
+        }))
         .await
     }
 
