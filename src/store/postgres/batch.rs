@@ -4,7 +4,9 @@
 //! which then carries all of them: one statement per kind of read for the whole batch, and one
 //! compare-and-set `UPDATE` — one commit, one WAL flush — for all its counters. Under load
 //! this is what PostgreSQL's CPU and the round trips are spent on; alone, a request is a batch
-//! of one and waits for nothing.
+//! of one and waits for nothing. Every statement finds its rows by index (`= ANY($1)` on an
+//! indexed column): a join against the batch's arrays made the planner scan whole tables,
+//! `answered` among them, which grows by a row per login.
 //!
 //! Nothing about the decisions changes: every counter is still moved by a compare-and-set the
 //! database decides (`counter <= used`, re-checked against a concurrent writer's committed
@@ -133,8 +135,8 @@ pub(super) async fn read(
         concat!(
             "SELECT ",
             token_columns!(),
-            " FROM tokens WHERE (username, realm) IN \
-             (SELECT * FROM UNNEST($1::text[], $2::text[])) ORDER BY serial"
+            " FROM tokens WHERE username = ANY($1::text[]) AND realm = ANY($2::text[]) \
+             ORDER BY serial"
         ),
         &identities,
     );
@@ -150,31 +152,32 @@ pub(super) async fn read(
         query(
             &c,
             "SELECT username, realm, failures, last_failure_ms FROM login_failures \
-             WHERE (username, realm) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+             WHERE username = ANY($1::text[]) AND realm = ANY($2::text[])",
             &[&backoff_users, &backoff_realms],
         )
         .await
     };
-    let (digests, sinces): (Vec<&[u8]>, Vec<i64>) = reads
+    let digests: Vec<&[u8]> = reads
         .iter()
         .filter_map(|r| r.retransmit.as_ref())
-        .map(|(digest, since)| (digest.as_slice(), *since))
-        .unzip();
+        .map(|(digest, _)| digest.as_slice())
+        .collect();
     let answered = async {
         if digests.is_empty() {
             return Ok(vec![]);
         }
         query(
             &c,
-            "SELECT t.digest, a.serial FROM UNNEST($1::bytea[], $2::bigint[]) AS t(digest, since) \
-             JOIN answered a ON a.digest = t.digest AND a.at_ms >= t.since",
-            &[&digests, &sinces],
+            "SELECT digest, serial, at_ms FROM answered WHERE digest = ANY($1::bytea[])",
+            &[&digests],
         )
         .await
     };
     let (tokens, backoff, answered) = tokio::try_join!(tokens, backoff, answered)?;
     drop(c);
 
+    // `= ANY` on each column finds every pair asked for by index, and may find pairs nobody
+    // asked for (alice@a when alice@b and bob@a were): those are left out here.
     let mut tokens_of: HashMap<(String, String), Vec<Token>> = HashMap::new();
     for row in &tokens {
         let token = token_from_row(row, key)?;
@@ -193,9 +196,9 @@ pub(super) async fn read(
             },
         );
     }
-    let mut answered_by: HashMap<Vec<u8>, String> = HashMap::new();
+    let mut answered_by: HashMap<Vec<u8>, (String, i64)> = HashMap::new();
     for row in &answered {
-        answered_by.insert(row.try_get(0)?, row.try_get(1)?);
+        answered_by.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
     }
     Ok(reads
         .iter()
@@ -208,10 +211,12 @@ pub(super) async fn read(
                     .then(|| backoff_of.get(&key).copied())
                     .flatten(),
             };
-            let serial = r
-                .retransmit
-                .as_ref()
-                .and_then(|(digest, _)| answered_by.get(digest.as_slice()).cloned());
+            let serial = r.retransmit.as_ref().and_then(|(digest, since)| {
+                answered_by
+                    .get(digest.as_slice())
+                    .filter(|(_, at_ms)| at_ms >= since)
+                    .map(|(serial, _)| serial.clone())
+            });
             (state, serial)
         })
         .collect())
@@ -232,12 +237,13 @@ const CONSUME_BATCH: &str = "WITH input AS ( \
        SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::int[]) \
          AS t(serial, used, digest, at_ms, idx) \
      ), locked AS MATERIALIZED ( \
-       SELECT serial FROM tokens WHERE serial IN (SELECT serial FROM input) \
+       SELECT serial FROM tokens WHERE serial = ANY($1::text[]) \
        ORDER BY serial FOR UPDATE OF tokens \
      ), moved AS ( \
        UPDATE tokens SET counter = input.used + 1, fail_count = 0 \
        FROM input JOIN locked USING (serial) \
-       WHERE tokens.serial = input.serial AND tokens.counter <= input.used \
+       WHERE tokens.serial = ANY($1::text[]) AND tokens.serial = input.serial \
+         AND tokens.counter <= input.used \
        RETURNING input.idx, input.serial, input.digest, input.at_ms \
      ), recorded AS ( \
        INSERT INTO answered (digest, serial, at_ms) \

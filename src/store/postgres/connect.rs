@@ -51,7 +51,13 @@ pub(super) fn client_config(settings: &PgSettings) -> Result<tokio_postgres::Con
     config.connect_timeout(CONNECT_TIMEOUT);
     let timeout_ms = settings.statement_timeout.saturating_mul(1000);
     // Notices ("relation meta already exists, skipping") would reach the log at info.
-    let ours = format!("-c statement_timeout={timeout_ms} -c client_min_messages=warning");
+    // Custom plans: a generic plan cached while a table was small (a new database: `answered`
+    // grows by a row per login) kept scanning the whole table long after an index was the
+    // better plan; planned per execution, each statement sees the table as it is.
+    let ours = format!(
+        "-c statement_timeout={timeout_ms} -c client_min_messages=warning \
+         -c plan_cache_mode=force_custom_plan"
+    );
     let options = match config.get_options() {
         Some(existing) => format!("{existing} {ours}"),
         None => ours,
