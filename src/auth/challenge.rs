@@ -183,6 +183,8 @@ impl Engine {
             trigger_limit: self.settings.trigger_limit,
             trigger_window_ms: ms(self.settings.trigger_window),
             enroll,
+            request_digest: ctx.req.request_id,
+            retransmit_since_ms: self.retransmit(ctx).map_or(ctx.now_ms, |(_, since)| since),
         };
         let state = request.state.clone();
         let counters = match self.store.start_challenge(request).await? {

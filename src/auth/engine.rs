@@ -350,7 +350,8 @@ impl Engine {
         };
         let decision = result.unwrap_or_else(|error| {
             let message = match error {
-                AuthError::Directory(_) => MSG_UNAVAILABLE,
+                AuthError::Directory(_)
+                | AuthError::Store(crate::store::StoreError::Unavailable(_)) => MSG_UNAVAILABLE,
                 _ => MSG_INTERNAL,
             };
             tracing::error!(user = %ctx.login, realm = %realm.name, %error, "authentication failed on an internal error");
@@ -637,7 +638,7 @@ impl Engine {
     /// this one — is answered Accept again, nothing checked or consumed twice: its digest and
     /// the window's start. (This node's own retransmits never get here: the reply cache answers
     /// them.) The stores carry the check in their first read of the request.
-    fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], i64)> {
+    pub(super) fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], i64)> {
         let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
         ctx.req.request_id.as_ref().map(|id| (id, since))
     }

@@ -84,7 +84,13 @@ fn copy(from: &Path, to: &Path, force: bool) -> Result<(), Failure> {
     let dump = runtime
         .block_on(from_store.export())
         .map_err(|e| Failure::Error(format!("reading {}: {e}", source.store.describe())))?;
-    let counts = (dump.tokens.len(), dump.challenges.len(), dump.audit.len());
+    let counts = (
+        dump.tokens.len(),
+        dump.challenges.len(),
+        dump.backoff.len(),
+        dump.grace.len(),
+        dump.audit.len(),
+    );
     runtime
         .block_on(to_store.import(dump, force))
         .map_err(|e| match e {
@@ -94,10 +100,13 @@ fn copy(from: &Path, to: &Path, force: bool) -> Result<(), Failure> {
             e => Failure::Error(format!("writing {}: {e}", target.store.describe())),
         })?;
     out!(
-        "copied {} tokens, {} challenge rows and {} audit rows from {} to {}",
+        "copied {} tokens, {} challenge rows, {} back-off rows, {} grace rows and {} audit rows \
+         from {} to {}",
         counts.0,
         counts.1,
         counts.2,
+        counts.3,
+        counts.4,
         source.store.describe(),
         target.store.describe()
     );

@@ -207,6 +207,52 @@ pub struct ChallengeRequest {
     pub trigger_window_ms: i64,
     /// Autoenrollment: store this token first, unless the identity has a token already.
     pub enroll: Option<Token>,
+    /// The request asking (its digest, see [`RequestMark`]), recorded with the new rows: the
+    /// same request again at or after `retransmit_since_ms` — a NAS resending it to another
+    /// node, or to this one from another port — gets that challenge back and sends nothing,
+    /// whatever the blocking timeout.
+    pub request_digest: Option<[u8; 16]>,
+    /// The start of the retransmit window (ms since the epoch).
+    pub retransmit_since_ms: i64,
+}
+
+/// An open challenge row as [`Store::start_challenge`] reads it to decide whether one stands.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenRow {
+    /// Its State.
+    pub state: String,
+    /// Its token.
+    pub serial: String,
+    /// When it was started (ms since the epoch).
+    pub created_at: i64,
+    /// The digest of the request that started it, if recorded.
+    pub request_digest: Option<Vec<u8>>,
+}
+
+/// The State of the challenge that stands against `request` among the identity's open rows
+/// (newest first), in both backends: the one this very request started within the retransmit
+/// window (it is resent: to another node, or from another port), else the newest one to one
+/// of the targets still inside that target's blocking timeout.
+pub(crate) fn standing_challenge<'a>(
+    open: &'a [OpenRow],
+    request: &ChallengeRequest,
+) -> Option<&'a str> {
+    let resent = request.request_digest.as_ref().and_then(|digest| {
+        open.iter().find(|row| {
+            row.created_at >= request.retransmit_since_ms
+                && row.request_digest.as_deref() == Some(digest.as_slice())
+        })
+    });
+    let blocking = || {
+        open.iter().find(|row| {
+            request
+                .targets
+                .iter()
+                .find(|t| t.serial == row.serial)
+                .is_some_and(|t| request.now_ms < row.created_at.saturating_add(t.blocking_ms))
+        })
+    };
+    resent.or_else(blocking).map(|row| row.state.as_str())
 }
 
 /// What [`Store::start_challenge`] decided.
@@ -244,15 +290,56 @@ pub struct SealedToken {
     pub sealed: Vec<u8>,
 }
 
-/// What `tessera store copy` moves: tokens (seeds sealed), challenges, the audit trail.
+/// What `tessera store copy` moves: tokens (seeds sealed), challenges, back-off and grace
+/// rows, the audit trail.
 #[derive(Debug, Clone, Default)]
 pub struct Dump {
     /// Every token.
     pub tokens: Vec<SealedToken>,
     /// Every challenge row (closed ones count toward the trigger limit).
     pub challenges: Vec<Challenge>,
+    /// Every identity's back-off row: a move between backends forgives no failure.
+    pub backoff: Vec<BackoffRow>,
+    /// Every re-authentication grace.
+    pub grace: Vec<GraceRow>,
     /// Every audit row, oldest first.
     pub audit: Vec<AuditEntry>,
+}
+
+/// What a store that `tessera store copy` refuses holds: counts of tokens, challenge,
+/// back-off, grace and audit rows.
+pub(crate) fn held_rows(held: [i64; 5]) -> String {
+    let [tokens, challenges, backoff, grace, audit] = held;
+    format!(
+        "{tokens} tokens, {challenges} challenge rows, {backoff} back-off rows, \
+         {grace} grace rows, {audit} audit rows"
+    )
+}
+
+/// An identity's back-off row, for `tessera store copy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackoffRow {
+    /// The identity.
+    pub user: String,
+    /// Its realm.
+    pub realm: String,
+    /// Its failures.
+    pub backoff: Backoff,
+}
+
+/// A re-authentication grace ([`Store::grant_grace`]), for `tessera store copy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraceRow {
+    /// The identity.
+    pub user: String,
+    /// Its realm.
+    pub realm: String,
+    /// The NAS.
+    pub client: String,
+    /// The Calling-Station-Id.
+    pub station: String,
+    /// Until when (ms since the epoch).
+    pub until_ms: i64,
 }
 
 /// One audit row. Never holds a password or OTP.
@@ -304,9 +391,14 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
-    /// PostgreSQL reported an error, or none of its hosts could be reached.
+    /// PostgreSQL reported an error.
     #[error("database: {0}")]
     Postgres(String),
+    /// The database cannot serve now: none of its hosts answers, the connection broke, the
+    /// server shuts down, or it refuses writes (a primary turned standby in a failover).
+    /// Logins are refused as "service unavailable" until it serves again.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),

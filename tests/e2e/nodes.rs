@@ -1,6 +1,8 @@
 //! Several tessera nodes on one PostgreSQL (issue 15): two real tessera processes with the
-//! same config and key file, on their own ports on 127.0.0.1, sharing a real PostgreSQL
-//! cluster started for the test. Any node answers any round; every race (the same code at
+//! same config and key file, node A on 127.0.0.1 and node B on 127.0.0.2 (Linux routes all of
+//! 127/8 to the loopback; the NAS — radclient, or a raw socket — sends to both from
+//! 127.0.0.1, the one client both configs know), sharing a real PostgreSQL cluster started
+//! for the test. Any node answers any round; every race (the same code at
 //! both nodes, first logins at both nodes) is decided by the database; a node that dies or a
 //! database that goes away costs logins, never an Accept without a commit.
 
@@ -39,20 +41,23 @@ fn store_keys(pg: &Postgres, shared: &Path) -> String {
 }
 
 impl Cluster {
-    /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics.
+    /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics: A on
+    /// 127.0.0.1, B on 127.0.0.2.
     fn start(setup: Setup) -> Cluster {
         let pg = Postgres::start_new();
         let shared = tempfile::tempdir().expect("tempdir");
         std::fs::write(shared.path().join("pg.password"), format!("{PASSWORD}\n"))
             .expect("write password file");
-        let setup = Setup {
+        let on = |host: &str| Setup {
             store: store_keys(&pg, shared.path()),
-            extra: format!("{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n", setup.extra),
-            ..setup
+            listen: vec![format!("{host}:0")],
+            extra: format!("{}\n[metrics]\nlisten = \"{host}:0\"\n", setup.extra),
+            ..setup.clone()
         };
         // A makes the key file and claims the database; B reads the same file.
-        let a = Server::start_with(&setup);
-        let b = Server::start_with(&setup);
+        let a = Server::start_with(&on("127.0.0.1"));
+        let b = Server::start_with(&on("127.0.0.2"));
+        assert_eq!(b.addr.ip().to_string(), "127.0.0.2");
         Cluster { pg, shared, a, b }
     }
 
@@ -345,6 +350,72 @@ fn issue_15_a_round_two_resent_to_b_after_a_accepted_is_accepted_again() {
     assert_eq!(cluster.messages(), 1);
 }
 
+/// Round 1 sent to `first`, then the very same datagram to `second` (a NAS failing over, or
+/// resending from another socket): both answer Access-Challenge; returns both States.
+fn round_one_twice(first: &RawClient, second: &RawClient, id: u8) -> (Vec<u8>, Vec<u8>) {
+    let (request, auth) = RawClient::access_request(id, "alice", "wonderland", None);
+    let mut states = vec![];
+    for node in [first, second] {
+        node.send(&request);
+        let reply = node.receive();
+        assert_eq!(code_of(reply.clone(), &auth), Code::ACCESS_CHALLENGE);
+        states.push(
+            Packet::decode(&reply.unwrap())
+                .unwrap()
+                .get(AttributeType::STATE)
+                .unwrap()
+                .to_vec(),
+        );
+    }
+    (states.remove(0), states.remove(0))
+}
+
+#[test]
+fn issue_15_a_round_one_resent_to_b_sends_nothing_even_without_a_blocking_timeout() {
+    // With no blocking timeout only the request's digest tells B that A already sent.
+    let cluster = Cluster::start(Setup {
+        auth: "sms_blocking_timeout = 0\n".into(),
+        ..Setup::default()
+    });
+    let (to_a, to_b) = (
+        RawClient::new(cluster.a.addr),
+        RawClient::new(cluster.b.addr),
+    );
+    let (state_a, state_b) = round_one_twice(&to_a, &to_b, 1);
+    assert_eq!(state_a, state_b, "both nodes answer with the one State");
+    assert_eq!(cluster.messages(), 1, "exactly one SMS");
+    // A new request (another Authenticator) is a new login: without a blocking timeout it
+    // sends a new code.
+    let (again_a, again_b) = round_one_twice(&to_b, &to_a, 2);
+    assert_eq!(again_a, again_b);
+    assert_ne!(again_a, state_a);
+    assert_eq!(cluster.messages(), 2);
+    // A sent the first code, B the second; each State is answered by its own code.
+    for (state, otp) in [
+        (&state_a, cluster.a.last_otp()),
+        (&again_a, cluster.b.last_otp()),
+    ] {
+        cluster
+            .b
+            .auth("alice", &otp, Some(&format!("0x{}", hex(state))))
+            .expect("Access-Accept");
+    }
+}
+
+#[test]
+fn issue_15_a_round_one_resent_from_another_port_sends_nothing_on_sqlite_either() {
+    // One node on SQLite; the NAS resends from another socket (another source port), so the
+    // reply cache does not know it: the store's record of the request does.
+    let node = Server::start_with(&Setup {
+        auth: "sms_blocking_timeout = 0\n".into(),
+        ..Setup::default()
+    });
+    let (first, second) = (RawClient::new(node.addr), RawClient::new(node.addr));
+    let (state_1, state_2) = round_one_twice(&first, &second, 1);
+    assert_eq!(state_1, state_2, "the one State");
+    assert_eq!(node.spool().len(), 1, "exactly one SMS");
+}
+
 #[test]
 fn issue_15_a_nas_failover_during_a_slow_sms_sends_once_and_both_nodes_give_the_same_state() {
     // The gateway answers after 3 s; the NAS gives up on A after 1 s and resends to B.
@@ -460,6 +531,76 @@ fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() 
         .expect("Access-Accept");
     assert_eq!(primary.psql("SELECT count(*) FROM tokens"), "1");
     assert_eq!(standby.psql("SELECT to_regclass('tokens') IS NULL"), "t");
+}
+
+#[test]
+fn issue_15_after_a_failover_connections_to_the_read_only_old_primary_are_dropped() {
+    // The node knows two hosts; the first is the primary until it turns read-only (as an old
+    // primary demoted in a failover) while the node's pooled connections to it stay open.
+    let old = Postgres::start_new();
+    let new = Postgres::start_new();
+    let shared = tempfile::tempdir().unwrap();
+    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    let keys = store_keys(&old, shared.path()).replace(
+        &format!("127.0.0.1:{}", old.port),
+        &format!("127.0.0.1:{},127.0.0.1:{}", old.port, new.port),
+    );
+    let node = Server::start_with(&Setup {
+        store: keys,
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n".into(),
+        ..Setup::default()
+    });
+    // The new primary holds the schema and the cluster's key, as a standby would.
+    let new_dir = tempfile::tempdir().unwrap();
+    let new_config = write_config(
+        new_dir.path(),
+        &Setup {
+            store: store_keys(&new, shared.path()),
+            ..Setup::default()
+        },
+    );
+    let migrated = run_cli(&new_config, &["store", "migrate"], "");
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let first = node.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    node.auth("alice", &node.last_otp(), Some(&first.state()))
+        .expect("Access-Accept");
+    assert_eq!(old.psql("SELECT count(*) FROM tokens"), "1");
+
+    old.psql("ALTER SYSTEM SET default_transaction_read_only = on");
+    old.psql("SELECT pg_reload_conf()");
+    std::thread::sleep(Duration::from_millis(500));
+    // The first login meets the old primary's refusal: a Reject that says why.
+    let refused = node.auth("alice", "wonderland", None);
+    refused.expect("Access-Reject");
+    assert!(
+        refused
+            .get("Reply-Message")
+            .is_some_and(|m| m.contains("service unavailable")),
+        "{}",
+        refused.output
+    );
+    // Then the pool drops those connections and finds the new primary by itself.
+    let mut last = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let reply = node.auth("alice", "wonderland", None);
+            let ok = reply.code == "Access-Challenge";
+            last = Some(reply);
+            ok
+        }),
+        "logins work on the new primary: {:?}",
+        last.as_ref().map(|r| &r.output)
+    );
+    let state = last.unwrap().state();
+    node.auth("alice", &node.last_otp(), Some(&state))
+        .expect("Access-Accept");
+    assert_eq!(new.psql("SELECT count(*) FROM tokens"), "1");
+    assert_eq!(node.http_get("/healthz").0, "HTTP/1.1 200 OK");
 }
 
 #[test]
@@ -624,6 +765,8 @@ mod store_races {
             trigger_limit: 1000,
             trigger_window_ms: 3_600_000,
             enroll,
+            request_digest: None,
+            retransmit_since_ms: 0,
         }
     }
 
@@ -763,6 +906,112 @@ mod store_races {
         let token = a.token("OATH0001").await.unwrap().unwrap();
         assert_eq!(token.counter, 15);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        let forget = 3_600_000;
+        // 300 wrong passwords of alice at once, half at each node, and one of bob's.
+        let tasks: Vec<_> = (0..300i64)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move {
+                    store
+                        .record_login_failure("alice", "local", 1_000_000 + i, forget)
+                        .await;
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        a.record_login_failure("bob", "local", 1_000_000, forget)
+            .await;
+        a.checkpoint().await.unwrap();
+        b.checkpoint().await.unwrap();
+        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(
+            alice.map(|b| (b.failures, b.last_failure_ms)),
+            Some((300, 1_000_299))
+        );
+        let bob = b.user_state("bob", "local", true).await.unwrap().backoff;
+        assert_eq!(bob.map(|b| b.failures), Some(1));
+        // Failures after the forget time start over at one, then count on.
+        for now in [5_000_000, 5_000_001] {
+            b.record_login_failure("alice", "local", now, forget).await;
+        }
+        b.checkpoint().await.unwrap();
+        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(alice.map(|b| b.failures), Some(2));
+        // A right password forgets them, after the failure queued just before it.
+        a.record_login_failure("alice", "local", 5_000_002, forget)
+            .await;
+        a.clear_login_failures("alice", "local").await.unwrap();
+        let alice = b.user_state("alice", "local", true).await.unwrap().backoff;
+        assert_eq!(alice, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_15_store_copy_moves_backoff_and_grace_both_ways() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (on_pg, _) = two_nodes(&pg, shared.path()).await;
+        let sqlite = |name: &str| StoreConfig {
+            backend: StoreBackend::Sqlite {
+                path: shared.path().join(name),
+            },
+            key_file: shared.path().join("tessera.key"),
+            audit_days: 90,
+        };
+        let first = tessera::store::open(&sqlite("first.db")).await.unwrap();
+        first.insert_token(token("LSSM0001", true)).await.unwrap();
+        for now_ms in [1_000, 2_000, 3_000] {
+            first
+                .record_login_failure("alice", "local", now_ms, 3_600_000)
+                .await;
+        }
+        first
+            .record_login_failure("mallory", "local", 5_000, 3_600_000)
+            .await;
+        first
+            .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
+            .await
+            .unwrap();
+        first.checkpoint().await.unwrap();
+        let dump = first.export().await.unwrap();
+        assert_eq!(dump.backoff.len(), 2, "{:?}", dump.backoff);
+        assert_eq!(dump.grace.len(), 1);
+
+        // SQLite to PostgreSQL: alice's three failures and her grace came along.
+        on_pg.import(dump.clone(), false).await.unwrap();
+        let state = on_pg.user_state("alice", "local", true).await.unwrap();
+        let backoff = state.backoff.expect("alice's back-off row");
+        assert_eq!((backoff.failures, backoff.last_failure_ms), (3, 3_000));
+        assert_eq!(
+            on_pg
+                .grace_until("alice", "local", "nas-1", "00-11")
+                .await
+                .unwrap(),
+            Some(9_000_000)
+        );
+        let from_pg = on_pg.export().await.unwrap();
+        assert_eq!(from_pg.backoff, dump.backoff);
+        assert_eq!(from_pg.grace, dump.grace);
+        // A target holding back-off rows is not empty.
+        let refused = on_pg.import(dump.clone(), false).await.unwrap_err();
+        assert!(refused.to_string().contains("2 back-off rows"), "{refused}");
+
+        // And back to a new SQLite file.
+        let back = tessera::store::open(&sqlite("back.db")).await.unwrap();
+        back.import(from_pg, false).await.unwrap();
+        let again = back.export().await.unwrap();
+        assert_eq!(again.backoff, dump.backoff);
+        assert_eq!(again.grace, dump.grace);
+        let state = back.user_state("mallory", "local", true).await.unwrap();
+        assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+    }
 }
 
 #[test]
@@ -834,7 +1083,7 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
     let (code, out, err) = copy(false);
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        out.starts_with("copied 2 tokens, 1 challenge rows and "),
+        out.starts_with("copied 2 tokens, 1 challenge rows, 0 back-off rows, 0 grace rows and "),
         "{out}"
     );
     // Again: the target is not empty now.
@@ -910,7 +1159,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "1"
+        "2"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -919,7 +1168,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (1)"),
+            stderr.contains("schema version 99, newer than this tessera's (2)"),
             "{stderr}"
         );
     }

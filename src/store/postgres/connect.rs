@@ -4,15 +4,23 @@
 //! Several hosts in the URL with `target_session_attrs=read-write` make tokio-postgres try
 //! them in order and keep the one that accepts writes, so after a failover new connections
 //! find the new primary by themselves. The pool recycles a connection only while it is open
-//! (a connection the server dropped is replaced on the next checkout), and every wait is
-//! bounded: a database that is down makes a store call fail within seconds, never hang.
+//! (a connection the server dropped is replaced on the next checkout) and while it was made
+//! after the last write a server refused as read-only: an old primary that turned read-only
+//! keeps its connections open, and without this the pool would keep using them, every write
+//! failing, for as long as the node runs. Checking a connection costs no round trip. Every
+//! wait is bounded: a database that is down makes a store call fail within seconds, never
+//! hang.
 //! TLS is rustls with *ring* (the process-wide provider, see `crate::tls`) verifying against
 //! `ca_file` or the system's roots; `sslmode=disable` skips it (loopback).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use deadpool_postgres::{Hook, HookError};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
 
 use super::super::StoreError;
 use super::super::config::{PgSettings, redact_in};
@@ -43,7 +51,13 @@ pub(super) fn client_config(settings: &PgSettings) -> Result<tokio_postgres::Con
     config.connect_timeout(CONNECT_TIMEOUT);
     let timeout_ms = settings.statement_timeout.saturating_mul(1000);
     // Notices ("relation meta already exists, skipping") would reach the log at info.
-    let ours = format!("-c statement_timeout={timeout_ms} -c client_min_messages=warning");
+    // Custom plans: a generic plan cached while a table was small (a new database: `answered`
+    // grows by a row per login) kept scanning the whole table long after an index was the
+    // better plan; planned per execution, each statement sees the table as it is.
+    let ours = format!(
+        "-c statement_timeout={timeout_ms} -c client_min_messages=warning \
+         -c plan_cache_mode=force_custom_plan"
+    );
     let options = match config.get_options() {
         Some(existing) => format!("{existing} {ours}"),
         None => ours,
@@ -64,6 +78,15 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
         Manager::from_config(config, tls(settings)?, manager_config)
     };
     Pool::builder(manager)
+        .pre_recycle(Hook::sync_fn(|_, metrics| {
+            if made_before_read_only(metrics.created) {
+                Err(HookError::message(
+                    "made before a server refused a write as read-only",
+                ))
+            } else {
+                Ok(())
+            }
+        }))
         .max_size(usize::try_from(settings.pool_size).unwrap_or(16))
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(POOL_WAIT))
@@ -71,6 +94,30 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
         .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
         .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))
+}
+
+/// Where [`READ_ONLY_SEEN`] counts from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// When a server last refused a write as read-only: nanoseconds after [`EPOCH`], plus one (0:
+/// never). Process-wide, as the error that reports it knows no pool; a process has one store
+/// (and the tests' several stores of one process share their database).
+static READ_ONLY_SEEN: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that a server refused a write as read-only (SQLSTATE 25006): every connection made
+/// until now may lead to it, and is dropped instead of being reused.
+fn note_read_only() {
+    let since = u64::try_from(EPOCH.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    READ_ONLY_SEEN.fetch_max(since.saturating_add(1), Ordering::Relaxed);
+}
+
+/// Whether a connection made at `created` was made before a server last refused a write.
+fn made_before_read_only(created: Instant) -> bool {
+    let seen = READ_ONLY_SEEN.load(Ordering::Relaxed);
+    seen != 0
+        && created
+            .checked_duration_since(*EPOCH)
+            .is_none_or(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX) < seen)
 }
 
 /// rustls with ring, trusting `ca_file` when given, else the system's root certificates.
@@ -112,6 +159,12 @@ impl From<tokio_postgres::Error> for StoreError {
         // `Display` of a server error is only its first line; the detail says which
         // constraint or timeout.
         match e.as_db_error() {
+            Some(db) if is_unavailable(db.code()) => {
+                if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION {
+                    note_read_only();
+                }
+                StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
+            }
             Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
             None => {
                 // "error performing TLS handshake" alone does not say that the certificate
@@ -122,17 +175,30 @@ impl From<tokio_postgres::Error> for StoreError {
                     text.push_str(&format!(": {cause}"));
                     source = cause.source();
                 }
-                StoreError::Postgres(text)
+                // Not the server's answer: it cannot be reached, or the connection broke (a
+                // value this build cannot read lands here too, and is refused the same way).
+                StoreError::Unavailable(text)
             }
         }
     }
+}
+
+/// The server's errors that say it cannot serve now, rather than that the statement is wrong:
+/// a read-only server (a standby, or an old primary after a failover), connection failures
+/// (class 08), shutdown or recovery (class 57P), resources (class 53).
+fn is_unavailable(code: &SqlState) -> bool {
+    let code = code.code();
+    code == SqlState::READ_ONLY_SQL_TRANSACTION.code()
+        || code.starts_with("08")
+        || code.starts_with("57P")
+        || code.starts_with("53")
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
             deadpool_postgres::PoolError::Backend(e) => e.into(),
-            other => StoreError::Postgres(format!("no connection: {other}")),
+            other => StoreError::Unavailable(format!("no connection: {other}")),
         }
     }
 }

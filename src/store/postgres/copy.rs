@@ -1,11 +1,13 @@
-//! `tessera store copy` on PostgreSQL: every token with its seed as sealed, every challenge
-//! and audit row out ([`export`]); and in ([`import`]), in one transaction, refusing a
-//! database that holds anything unless told to replace it.
+//! `tessera store copy` on PostgreSQL: every token with its seed as sealed, every challenge,
+//! back-off, grace and audit row out ([`export`]); and in ([`import`]), in one transaction,
+//! refusing a database that holds anything unless told to replace it.
 
 use deadpool_postgres::GenericClient;
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Dump, SealedToken, StoreError, Token, TokenKind};
+use super::super::{
+    AuditEntry, Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError, Token, TokenKind,
+};
 use super::{
     CHALLENGE_COLUMNS, INSERT_AUDIT, INSERT_TOKEN, audit_params, challenge_from_row, query, schema,
     to_i32, to_i64, to_u32, to_u64,
@@ -14,39 +16,7 @@ use crate::secret::Secret;
 
 /// Reads everything out.
 pub(super) async fn export(c: &impl GenericClient) -> Result<Dump, StoreError> {
-    let rows = query(
-        c,
-        concat!("SELECT ", token_columns!(), " FROM tokens ORDER BY serial"),
-        &[],
-    )
-    .await?;
-    let mut tokens = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let kind: String = r.try_get(1)?;
-        tokens.push(SealedToken {
-            sealed: r.try_get(4)?,
-            token: Token {
-                serial: r.try_get(0)?,
-                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
-                user: r.try_get(2)?,
-                realm: r.try_get(3)?,
-                seed: Secret::new(Vec::new()),
-                counter: to_u64(r.try_get(5)?),
-                digits: to_u32(r.try_get(6)?),
-                pin_hash: r.try_get(7)?,
-                phone: r.try_get(8)?,
-                email: r.try_get(9)?,
-                active: r.try_get(10)?,
-                fail_count: to_u32(r.try_get(11)?),
-                max_fail: to_u32(r.try_get(12)?),
-                last_fail_at: r.try_get(13)?,
-                description: r.try_get(14)?,
-                created_at: r.try_get(15)?,
-                owner_id: r.try_get(16)?,
-                autoenrolled: r.try_get(17)?,
-            },
-        });
-    }
+    let tokens = sealed_tokens(c).await?;
     let challenges = query(
         c,
         &format!("SELECT {CHALLENGE_COLUMNS} FROM challenges ORDER BY created_at, state, serial"),
@@ -77,9 +47,12 @@ pub(super) async fn export(c: &impl GenericClient) -> Result<Dump, StoreError> {
         })
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
+    let (backoff, grace) = backoff_and_grace(c).await?;
     Ok(Dump {
         tokens,
         challenges,
+        backoff,
+        grace,
         audit,
     })
 }
@@ -97,24 +70,28 @@ pub(super) async fn import(
     let row = query(
         c,
         "SELECT (SELECT COUNT(*) FROM tokens), (SELECT COUNT(*) FROM challenges), \
+         (SELECT COUNT(*) FROM login_failures), (SELECT COUNT(*) FROM grace), \
          (SELECT COUNT(*) FROM audit)",
         &[],
     )
     .await?;
-    let held: (i64, i64, i64) = match row.first() {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
-        None => (0, 0, 0),
+    let held: [i64; 5] = match row.first() {
+        Some(r) => [
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+        ],
+        None => [0; 5],
     };
-    if held != (0, 0, 0) {
+    if held != [0; 5] {
         if !replace {
-            return Err(StoreError::NotEmpty(format!(
-                "{} tokens, {} challenge rows, {} audit rows",
-                held.0, held.1, held.2
-            )));
+            return Err(StoreError::NotEmpty(super::super::held_rows(held)));
         }
         c.batch_execute(
             "DELETE FROM challenges; DELETE FROM tokens; DELETE FROM audit; \
-             DELETE FROM login_failures; DELETE FROM answered;",
+             DELETE FROM login_failures; DELETE FROM answered; DELETE FROM grace;",
         )
         .await?;
     }
@@ -180,9 +157,123 @@ pub(super) async fn import(
         )
         .await?;
     }
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    for row in &dump.backoff {
+        let failures = to_i32(row.backoff.failures);
+        c.execute(
+            &insert,
+            &[
+                &row.user,
+                &row.realm,
+                &failures,
+                &row.backoff.last_failure_ms,
+            ],
+        )
+        .await?;
+    }
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO grace (username, realm, client, station, until_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    for g in &dump.grace {
+        c.execute(
+            &insert,
+            &[&g.user, &g.realm, &g.client, &g.station, &g.until_ms],
+        )
+        .await?;
+    }
     let insert = c.prepare_cached(INSERT_AUDIT).await?;
     for entry in &dump.audit {
         c.execute(&insert, &audit_params(entry)).await?;
     }
     Ok(())
+}
+
+/// Every token, its seed as sealed.
+async fn sealed_tokens(c: &impl GenericClient) -> Result<Vec<SealedToken>, StoreError> {
+    let rows = query(
+        c,
+        concat!("SELECT ", token_columns!(), " FROM tokens ORDER BY serial"),
+        &[],
+    )
+    .await?;
+    let mut tokens = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let kind: String = r.try_get(1)?;
+        tokens.push(SealedToken {
+            sealed: r.try_get(4)?,
+            token: Token {
+                serial: r.try_get(0)?,
+                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
+                user: r.try_get(2)?,
+                realm: r.try_get(3)?,
+                seed: Secret::new(Vec::new()),
+                counter: to_u64(r.try_get(5)?),
+                digits: to_u32(r.try_get(6)?),
+                pin_hash: r.try_get(7)?,
+                phone: r.try_get(8)?,
+                email: r.try_get(9)?,
+                active: r.try_get(10)?,
+                fail_count: to_u32(r.try_get(11)?),
+                max_fail: to_u32(r.try_get(12)?),
+                last_fail_at: r.try_get(13)?,
+                description: r.try_get(14)?,
+                created_at: r.try_get(15)?,
+                owner_id: r.try_get(16)?,
+                autoenrolled: r.try_get(17)?,
+            },
+        });
+    }
+    Ok(tokens)
+}
+
+/// The identities' back-off counts and re-authentication graces.
+async fn backoff_and_grace(
+    c: &impl GenericClient,
+) -> Result<(Vec<BackoffRow>, Vec<GraceRow>), StoreError> {
+    let backoff = query(
+        c,
+        "SELECT username, realm, failures, last_failure_ms FROM login_failures \
+         ORDER BY username, realm",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(BackoffRow {
+            user: r.try_get(0)?,
+            realm: r.try_get(1)?,
+            backoff: Backoff {
+                failures: to_u32(r.try_get(2)?),
+                last_failure_ms: r.try_get(3)?,
+            },
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    let grace = query(
+        c,
+        "SELECT username, realm, client, station, until_ms FROM grace \
+         ORDER BY username, realm, client, station",
+        &[],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(GraceRow {
+            user: r.try_get(0)?,
+            realm: r.try_get(1)?,
+            client: r.try_get(2)?,
+            station: r.try_get(3)?,
+            until_ms: r.try_get(4)?,
+        })
+    })
+    .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok((backoff, grace))
 }

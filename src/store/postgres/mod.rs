@@ -23,9 +23,11 @@
 //! makes calls fail within the pool's timeouts; the engine answers Reject, and health checks
 //! (a write probe) report the node down until the database takes writes again. Beside this
 //! file: `connect.rs` (URL, password file, TLS, pool), `schema.rs` (migrations, the key),
-//! `audit_batch.rs` (audit rows written in batches), `copy.rs` (`tessera store copy`).
+//! `queued.rs` (audit rows and back-off counts written in batches), `copy.rs` (`tessera
+//! store copy`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
@@ -35,22 +37,26 @@ use tokio_postgres::types::ToSql;
 use super::config::PgSettings;
 use super::seal::SealKey;
 use super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
-    StoreError, Token, TokenKind, UserState,
+    AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, OpenRow, RequestMark, Store,
+    StoreError, Token, TokenKind, UserState, standing_challenge,
 };
 
-mod audit_batch;
 mod connect;
+mod queued;
 mod schema;
 
 /// See the module documentation.
 pub struct PgStore {
     pool: Pool,
-    key: SealKey,
+    key: Arc<SealKey>,
+    /// The first reads of concurrent requests, batched.
+    reads: batch::Batcher<batch::Read, (UserState, Option<String>)>,
+    /// Concurrent requests' counter consumes, batched.
+    consumes: batch::Batcher<batch::Consume, bool>,
     /// The redacted URL, for messages.
     name: String,
-    /// Audit rows nobody waits for, written in batches.
-    audit: audit_batch::AuditQueue,
+    /// Audit rows and back-off counts nobody waits for, written in batches.
+    queue: queued::WriteQueue,
 }
 
 /// Parameters of one statement.
@@ -89,12 +95,29 @@ impl PgStore {
         schema::claim_key(&tx, &key).await?;
         tx.commit().await?;
         drop(client);
-        let audit = audit_batch::AuditQueue::start(pool.clone());
+        let queue = queued::WriteQueue::start(pool.clone());
+        let key = Arc::new(key);
+        let reads = {
+            let (pool, key) = (pool.clone(), key.clone());
+            batch::Batcher::start(move |reads| {
+                let (pool, key) = (pool.clone(), key.clone());
+                async move { batch::read(&pool, &key, reads).await }
+            })
+        };
+        let consumes = {
+            let pool = pool.clone();
+            batch::Batcher::start(move |items| {
+                let pool = pool.clone();
+                async move { batch::consume(&pool, items).await }
+            })
+        };
         Ok(PgStore {
             pool,
             key,
             name,
-            audit,
+            queue,
+            reads,
+            consumes,
         })
     }
 
@@ -212,7 +235,8 @@ const INSERT_TOKEN: &str = concat!(
 const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";
 
-// After `token_columns!`, which it uses.
+// After `token_columns!`, which they use.
+mod batch;
 mod copy;
 
 fn to_i64(v: u64) -> i64 {
@@ -382,6 +406,8 @@ async fn start_challenge(
         trigger_limit,
         trigger_window_ms,
         enroll,
+        request_digest,
+        retransmit_since_ms: _,
     } = request;
     lock_identity(c, user, realm).await?;
     if enroll.is_some() {
@@ -401,28 +427,29 @@ async fn start_challenge(
         }
     }
 
-    // The newest open challenge to one of the targets still inside that target's blocking
-    // timeout, pending or delivered: nothing new is sent while it stands.
+    // The open challenge this very request started (it is resent), else the newest one to
+    // one of the targets still inside that target's blocking timeout, pending or delivered:
+    // nothing new is sent while it stands.
     let open = query(
         c,
-        "SELECT state, serial, created_at FROM challenges \
+        "SELECT state, serial, created_at, request_digest FROM challenges \
          WHERE username = $1 AND realm = $2 AND open AND expires_at >= $3 \
          ORDER BY created_at DESC",
         &[user, realm, now_ms],
     )
-    .await?;
-    for row in &open {
-        let (open_state, serial, created_at): (String, String, i64) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let blocking = targets
-            .iter()
-            .find(|t| t.serial == serial)
-            .map(|t| t.blocking_ms);
-        if let Some(blocking) = blocking
-            && *now_ms < created_at.saturating_add(blocking)
-        {
-            return Ok(ChallengeStart::Open(challenge_rows(c, &open_state).await?));
-        }
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OpenRow {
+            state: row.try_get(0)?,
+            serial: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+            request_digest: row.try_get(3)?,
+        })
+    })
+    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    if let Some(open_state) = standing_challenge(&open, request) {
+        return Ok(ChallengeStart::Open(challenge_rows(c, open_state).await?));
     }
 
     let since = now_ms.saturating_sub(*trigger_window_ms);
@@ -466,9 +493,9 @@ async fn start_challenge(
         let expires = now_ms.saturating_add(target.validity_ms);
         execute(
             c,
-            "INSERT INTO challenges \
-             (state, serial, username, realm, counter, created_at, expires_at, open, delivered) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, FALSE)",
+            "INSERT INTO challenges (state, serial, username, realm, counter, created_at, \
+             expires_at, open, delivered, request_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, FALSE, $8)",
             &[
                 state,
                 &target.serial,
@@ -477,6 +504,7 @@ async fn start_challenge(
                 &counter,
                 now_ms,
                 &expires,
+                &request_digest.as_ref().map(<[u8; 16]>::as_slice),
             ],
         )
         .await?;
@@ -535,24 +563,6 @@ async fn close_challenge(
 /// Records the request that consumed an OTP of a token.
 const RECORD_ANSWER: &str = "INSERT INTO answered (digest, serial, at_ms) VALUES ($1, $2, $3) \
      ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms";
-
-/// The counter's compare-and-set and the record of the request, in one statement (a
-/// data-modifying CTE runs whole or not at all).
-const CONSUME_COUNTER: &str = "WITH moved AS ( \
-       UPDATE tokens SET counter = $2 + 1, fail_count = 0 \
-       WHERE serial = $1 AND counter <= $2 RETURNING serial \
-     ), recorded AS ( \
-       INSERT INTO answered (digest, serial, at_ms) \
-       SELECT $3::bytea, serial, $4::bigint FROM moved WHERE $3::bytea IS NOT NULL \
-       ON CONFLICT (digest) DO UPDATE SET serial = excluded.serial, at_ms = excluded.at_ms \
-     ) SELECT count(*) FROM moved";
-
-const RECORD_LOGIN_FAILURE: &str = "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
-     VALUES ($1, $2, 1, $3) \
-     ON CONFLICT (username, realm) DO UPDATE SET \
-       failures = CASE WHEN $3 - login_failures.last_failure_ms >= $4 THEN 1 \
-                       ELSE login_failures.failures + 1 END, \
-       last_failure_ms = GREATEST(login_failures.last_failure_ms, $3)";
 
 fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
     [
@@ -669,45 +679,13 @@ impl Store for PgStore {
         with_backoff: bool,
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
-        self.timed(async {
-            let c = self.client().await?;
-            // Every read in flight at once on the connection (tokio-postgres pipelines them):
-            // one round trip for the tokens, the back-off and the retransmit check.
-            let params: [&(dyn ToSql + Sync); 2] = [&user, &realm];
-            let backoff = async {
-                if !with_backoff {
-                    return Ok(vec![]);
-                }
-                query(
-                    &c,
-                    "SELECT failures, last_failure_ms FROM login_failures \
-                     WHERE username = $1 AND realm = $2",
-                    &params,
-                )
-                .await
-            };
-            let (rows, backoff, serial) = tokio::try_join!(
-                query(&c, SELECT_TOKENS_OF_USER, &params),
-                backoff,
-                answered_serial(&c, retransmit)
-            )?;
-            let backoff = backoff
-                .first()
-                .map(|r| {
-                    Ok::<_, tokio_postgres::Error>(Backoff {
-                        failures: to_u32(r.try_get(0)?),
-                        last_failure_ms: r.try_get(1)?,
-                    })
-                })
-                .transpose()?;
-            Ok((
-                UserState {
-                    tokens: tokens_from_rows(&rows, &self.key)?,
-                    backoff,
-                },
-                serial,
-            ))
-        })
+        // Batched with the other requests' first reads (see `batch.rs`).
+        self.timed(self.reads.call(batch::Read {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            with_backoff,
+            retransmit: retransmit.map(|(digest, since)| (*digest, since)),
+        }))
         .await
     }
 
@@ -805,22 +783,13 @@ impl Store for PgStore {
         used: u64,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
-        self.timed(async {
-            let c = self.client().await?;
-            let digest = by.map(|b| b.digest.to_vec());
-            let now_ms = by.map_or(0, |b| b.now_ms);
-            let moved: i64 = query(
-                &c,
-                CONSUME_COUNTER,
-                &[&serial, &to_i64(used), &digest, &now_ms],
-            )
-            .await?
-            .first()
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .unwrap_or(0);
-            Ok(moved > 0)
-        })
+        // Batched with the other requests' consumes, committed before this returns (see
+        // `batch.rs`).
+        self.timed(self.consumes.call(batch::Consume {
+            serial: serial.to_string(),
+            used,
+            by: by.map(|b| (b.digest, b.now_ms)),
+        }))
         .await
     }
 
@@ -846,35 +815,18 @@ impl Store for PgStore {
     }
 
     async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
-        // Queued, not awaited (see the trait): the upsert runs on its own task.
-        let pool = self.pool.clone();
-        let (user, realm) = (user.to_string(), realm.to_string());
-        tokio::spawn(async move {
-            let result = async {
-                let c = pool.get().await?;
-                execute(
-                    &c,
-                    RECORD_LOGIN_FAILURE,
-                    &[&user, &realm, &now_ms, &forget_ms],
-                )
-                .await
-            }
-            .await;
-            if let Err(error) = result {
-                tracing::error!(%error, "back-off failure not recorded");
-            }
+        // Queued, not awaited (see the trait), and written with the others waiting.
+        self.queue.failure(queued::Failure {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            now_ms,
+            forget_ms,
         });
     }
 
     async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
-        let c = self.client().await?;
-        execute(
-            &c,
-            "DELETE FROM login_failures WHERE username = $1 AND realm = $2",
-            &[&user, &realm],
-        )
-        .await?;
-        Ok(())
+        // Through the queue: after the failures queued before it.
+        self.queue.clear(user, realm).await
     }
 
     async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
@@ -991,7 +943,7 @@ impl Store for PgStore {
 
     async fn audit(&self, entry: AuditEntry) {
         // Nobody waits for an audit row: it is queued and written with the others waiting.
-        self.audit.push(entry.with_controls_escaped());
+        self.queue.audit(entry.with_controls_escaped());
     }
 
     async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
@@ -1081,7 +1033,7 @@ impl Store for PgStore {
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
         // PostgreSQL owns its write-ahead log; a clean stop only writes the queued audit rows.
-        self.audit.flush().await
+        self.queue.flush().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

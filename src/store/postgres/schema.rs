@@ -96,8 +96,15 @@ CREATE TABLE grace (
 );
 ";
 
+/// Version 2: the digest of the request that started a challenge, so that the same request
+/// resent to another node gets that challenge back and nothing is sent, even without a
+/// blocking timeout.
+const SCHEMA_V2: &str = "
+ALTER TABLE challenges ADD COLUMN request_digest BYTEA;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -116,7 +123,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         )));
     }
     tx.commit().await?;
-    for (to, sql) in [(1, SCHEMA_V1)] {
+    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
         if version < to {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])

@@ -14,7 +14,9 @@
 use rusqlite::{Connection, params};
 
 use super::super::seal::SealKey;
-use super::super::{Challenge, ChallengeRequest, ChallengeStart, StoreError};
+use super::super::{
+    Challenge, ChallengeRequest, ChallengeStart, OpenRow, StoreError, standing_challenge,
+};
 use super::{CHALLENGE_COLUMNS, challenge_from_row, execute_cached, insert_token_row, to_u64};
 
 /// See the module documentation.
@@ -32,34 +34,34 @@ pub(super) fn start_challenge(
         trigger_limit,
         trigger_window_ms,
         enroll,
+        request_digest,
+        retransmit_since_ms: _,
     } = request;
     if enroll.is_some() && user_has_token(conn, user, realm)? {
         return Ok(ChallengeStart::AlreadyEnrolled);
     }
 
-    // The newest open challenge to one of the targets still inside that target's blocking
-    // timeout, pending or delivered: nothing new is sent while it stands.
-    let open: Vec<(String, String, i64)> = {
+    // The open challenge this very request started (it is resent), else the newest one to
+    // one of the targets still inside that target's blocking timeout, pending or delivered:
+    // nothing new is sent while it stands.
+    let open: Vec<OpenRow> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT state, serial, created_at FROM challenges \
+            "SELECT state, serial, created_at, request_digest FROM challenges \
              WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 \
              ORDER BY created_at DESC",
         )?;
         let rows = stmt.query_map(params![user, realm, now_ms], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok(OpenRow {
+                state: r.get(0)?,
+                serial: r.get(1)?,
+                created_at: r.get(2)?,
+                request_digest: r.get(3)?,
+            })
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    for (open_state, serial, created_at) in &open {
-        let blocking = targets
-            .iter()
-            .find(|t| &t.serial == serial)
-            .map(|t| t.blocking_ms);
-        if let Some(blocking) = blocking
-            && *now_ms < created_at.saturating_add(blocking)
-        {
-            return Ok(ChallengeStart::Open(challenge_rows(conn, open_state)?));
-        }
+    if let Some(open_state) = standing_challenge(&open, request) {
+        return Ok(ChallengeStart::Open(challenge_rows(conn, open_state)?));
     }
 
     let started: u32 = conn
@@ -90,9 +92,9 @@ pub(super) fn start_challenge(
             .query_row([&target.serial], |r| r.get(0))?;
         execute_cached(
             conn,
-            "INSERT INTO challenges \
-             (state, serial, user, realm, counter, created_at, expires_at, open, delivered) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 0)",
+            "INSERT INTO challenges (state, serial, user, realm, counter, created_at, \
+             expires_at, open, delivered, request_digest) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, 0, ?8)",
             params![
                 state,
                 target.serial,
@@ -100,7 +102,8 @@ pub(super) fn start_challenge(
                 realm,
                 counter,
                 now_ms,
-                now_ms.saturating_add(target.validity_ms)
+                now_ms.saturating_add(target.validity_ms),
+                request_digest.as_ref().map(<[u8; 16]>::as_slice)
             ],
         )?;
         counters.push(to_u64(counter));

@@ -102,8 +102,14 @@ CREATE TABLE grace (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5 (issue 15): the digest of the request that started a challenge, so that the same
+/// request resent from another port gets that challenge back even without a blocking timeout.
+pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE challenges ADD COLUMN request_digest BLOB;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -173,6 +179,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (2, SCHEMA_V2),
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
+        (5, SCHEMA_V5),
     ] {
         if version < to {
             let tx = conn.transaction()?;

@@ -46,6 +46,8 @@ fn request(state: &str, serials: &[&str], now_ms: i64, blocking_ms: i64) -> Chal
         now_ms,
         trigger_limit: 3,
         trigger_window_ms: 600_000,
+        request_digest: None,
+        retransmit_since_ms: now_ms,
         enroll: None,
     }
 }
