@@ -58,8 +58,6 @@ pub(super) async fn export(c: &impl GenericClient) -> Result<Dump, StoreError> {
 }
 
 /// Writes a dump inside the caller's transaction (see [`super::super::Store::import`]).
-// TODO(issue 14): split by the PostgreSQL helper, then drop this allow.
-#[allow(clippy::too_many_lines)]
 pub(super) async fn import(
     c: &impl GenericClient,
     key: &SealKey,
@@ -104,35 +102,7 @@ pub(super) async fn import(
             expected: format!("fingerprint {recorded}"),
         });
     }
-    let insert = c.prepare_cached(INSERT_TOKEN).await?;
-    for SealedToken { token: t, sealed } in &dump.tokens {
-        // Nothing is re-sealed: the seed must open under this store's key as it is.
-        key.open(sealed, &t.serial)?;
-        c.execute(
-            &insert,
-            &[
-                &t.serial,
-                &t.kind.as_str(),
-                &t.user,
-                &t.realm,
-                sealed,
-                &to_i64(t.counter),
-                &to_i32(t.digits),
-                &t.pin_hash,
-                &t.phone,
-                &t.email,
-                &t.active,
-                &to_i32(t.fail_count),
-                &to_i32(t.max_fail),
-                &t.last_fail_at,
-                &t.description,
-                &t.created_at,
-                &t.owner_id,
-                &t.autoenrolled,
-            ],
-        )
-        .await?;
-    }
+    import_tokens(c, key, &dump.tokens).await?;
     let insert = c
         .prepare_cached(
             "INSERT INTO challenges \
@@ -157,38 +127,7 @@ pub(super) async fn import(
         )
         .await?;
     }
-    let insert = c
-        .prepare_cached(
-            "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
-    for row in &dump.backoff {
-        let failures = to_i32(row.backoff.failures);
-        c.execute(
-            &insert,
-            &[
-                &row.user,
-                &row.realm,
-                &failures,
-                &row.backoff.last_failure_ms,
-            ],
-        )
-        .await?;
-    }
-    let insert = c
-        .prepare_cached(
-            "INSERT INTO grace (username, realm, client, station, until_ms) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .await?;
-    for g in &dump.grace {
-        c.execute(
-            &insert,
-            &[&g.user, &g.realm, &g.client, &g.station, &g.until_ms],
-        )
-        .await?;
-    }
+    import_backoff_and_grace(c, dump).await?;
     let insert = c.prepare_cached(INSERT_AUDIT).await?;
     for entry in &dump.audit {
         c.execute(&insert, &audit_params(entry)).await?;
@@ -276,4 +215,79 @@ async fn backoff_and_grace(
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
     Ok((backoff, grace))
+}
+
+/// Inserts `tokens` as sealed, each checked to open under `key`.
+async fn import_tokens(
+    c: &impl GenericClient,
+    key: &SealKey,
+    tokens: &[SealedToken],
+) -> Result<(), StoreError> {
+    let insert = c.prepare_cached(INSERT_TOKEN).await?;
+    for SealedToken { token: t, sealed } in tokens {
+        // Nothing is re-sealed: the seed must open under this store's key as it is.
+        key.open(sealed, &t.serial)?;
+        c.execute(
+            &insert,
+            &[
+                &t.serial,
+                &t.kind.as_str(),
+                &t.user,
+                &t.realm,
+                sealed,
+                &to_i64(t.counter),
+                &to_i32(t.digits),
+                &t.pin_hash,
+                &t.phone,
+                &t.email,
+                &t.active,
+                &to_i32(t.fail_count),
+                &to_i32(t.max_fail),
+                &t.last_fail_at,
+                &t.description,
+                &t.created_at,
+                &t.owner_id,
+                &t.autoenrolled,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Inserts the identities' back-off counts and re-authentication graces.
+async fn import_backoff_and_grace(c: &impl GenericClient, dump: &Dump) -> Result<(), StoreError> {
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    for row in &dump.backoff {
+        let failures = to_i32(row.backoff.failures);
+        c.execute(
+            &insert,
+            &[
+                &row.user,
+                &row.realm,
+                &failures,
+                &row.backoff.last_failure_ms,
+            ],
+        )
+        .await?;
+    }
+    let insert = c
+        .prepare_cached(
+            "INSERT INTO grace (username, realm, client, station, until_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .await?;
+    for g in &dump.grace {
+        c.execute(
+            &insert,
+            &[&g.user, &g.realm, &g.client, &g.station, &g.until_ms],
+        )
+        .await?;
+    }
+    Ok(())
 }

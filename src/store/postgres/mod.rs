@@ -389,8 +389,6 @@ async fn insert_tokens(
 }
 
 /// See [`Store::start_challenge`] and the module documentation.
-// TODO(issue 14): split by the PostgreSQL helper, then drop this allow.
-#[allow(clippy::too_many_lines)]
 async fn start_challenge(
     c: &impl GenericClient,
     key: &SealKey,
@@ -400,13 +398,13 @@ async fn start_challenge(
     let ChallengeRequest {
         user,
         realm,
-        state,
-        targets,
+        state: _,
+        targets: _,
         now_ms,
         trigger_limit,
         trigger_window_ms,
         enroll,
-        request_digest,
+        request_digest: _,
         retransmit_since_ms: _,
     } = request;
     lock_identity(c, user, realm).await?;
@@ -430,24 +428,7 @@ async fn start_challenge(
     // The open challenge this very request started (it is resent), else the newest one to
     // one of the targets still inside that target's blocking timeout, pending or delivered:
     // nothing new is sent while it stands.
-    let open = query(
-        c,
-        "SELECT state, serial, created_at, request_digest FROM challenges \
-         WHERE username = $1 AND realm = $2 AND open AND expires_at >= $3 \
-         ORDER BY created_at DESC",
-        &[user, realm, now_ms],
-    )
-    .await?
-    .iter()
-    .map(|row| {
-        Ok(OpenRow {
-            state: row.try_get(0)?,
-            serial: row.try_get(1)?,
-            created_at: row.try_get(2)?,
-            request_digest: row.try_get(3)?,
-        })
-    })
-    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    let open = open_rows(c, user, realm, *now_ms).await?;
     if let Some(open_state) = standing_challenge(&open, request) {
         return Ok(ChallengeStart::Open(challenge_rows(c, open_state).await?));
     }
@@ -479,6 +460,51 @@ async fn start_challenge(
             Err(e) => return Err(e),
         }
     }
+    let counters = insert_challenges(c, request).await?;
+    Ok(ChallengeStart::Started(counters))
+}
+
+/// The identity's open challenges, newest first (see [`standing_challenge`]).
+async fn open_rows(
+    c: &impl GenericClient,
+    user: &str,
+    realm: &str,
+    now_ms: i64,
+) -> Result<Vec<OpenRow>, StoreError> {
+    Ok(query(
+        c,
+        "SELECT state, serial, created_at, request_digest FROM challenges \
+         WHERE username = $1 AND realm = $2 AND open AND expires_at >= $3 \
+         ORDER BY created_at DESC",
+        &[&user, &realm, &now_ms],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(OpenRow {
+            state: row.try_get(0)?,
+            serial: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+            request_digest: row.try_get(3)?,
+        })
+    })
+    .collect::<Result<Vec<_>, tokio_postgres::Error>>()?)
+}
+
+/// Allocates a counter on each target and inserts its challenge row, pending delivery.
+async fn insert_challenges(
+    c: &impl GenericClient,
+    request: &ChallengeRequest,
+) -> Result<Vec<u64>, StoreError> {
+    let ChallengeRequest {
+        user,
+        realm,
+        state,
+        targets,
+        now_ms,
+        request_digest,
+        ..
+    } = request;
     let mut counters = Vec::with_capacity(targets.len());
     for target in targets {
         let counter: i64 = query(
@@ -510,7 +536,7 @@ async fn start_challenge(
         .await?;
         counters.push(to_u64(counter));
     }
-    Ok(ChallengeStart::Started(counters))
+    Ok(counters)
 }
 
 /// See [`Store::close_challenge`].
