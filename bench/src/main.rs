@@ -47,6 +47,11 @@ struct Args {
     /// Tokens of the large store-size run.
     #[arg(long, default_value_t = 1_000_000)]
     large_store: usize,
+    /// Pace the hotp-one-round/freeradius-pap pair at this many requests a second (each), and
+    /// run nothing else of it: latency and CPU per request at low load; a soak with a long
+    /// `--seconds`.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Also write the table as CSV here.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
         warmup: Duration::from_secs(args.warmup),
         concurrency: args.concurrency.max(1),
         users: args.users.max(1),
+        rate: args.rate.filter(|r| *r > 0.0),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

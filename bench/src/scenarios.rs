@@ -32,6 +32,8 @@ pub struct Knobs {
     pub concurrency: usize,
     /// Users / tokens for the protocol scenarios.
     pub users: usize,
+    /// `--rate`: the hotp/FreeRADIUS pair runs paced at this many requests a second only.
+    pub rate: Option<f64>,
 }
 
 /// One line of the report.
@@ -578,6 +580,15 @@ pub async fn hotp_vs_freeradius(knobs: &Knobs) -> Result<Vec<Row>, String> {
     let (freeradius, pap_users) = freeradius_with_users(knobs)?;
     let mut hotp_users = hotp_users(knobs.users, knobs.concurrency);
     let mut pap_users = pap_users;
+    if let Some(rate) = knobs.rate {
+        return paced_pair(
+            knobs,
+            rate,
+            (&tessera, hotp_users),
+            (&freeradius, pap_users),
+        )
+        .await;
+    }
     if !knobs.warmup.is_zero() {
         hotp_users = run_on(&tessera, hotp_users, knobs.warmup, None).await?.0;
         pap_users = run_on(&freeradius, pap_users, knobs.warmup, None).await?.0;
@@ -636,6 +647,37 @@ pub async fn hotp_vs_freeradius(knobs: &Knobs) -> Result<Vec<Row>, String> {
         ),
     ];
     Ok(rows)
+}
+
+/// `--rate`: the pair paced at `rate` requests a second each, one after the other (low-load
+/// latency and CPU per request; with a long `--seconds`, a soak).
+async fn paced_pair(
+    knobs: &Knobs,
+    rate: f64,
+    (tessera, hotp_users): (&Peer, Vec<HotpUser>),
+    (freeradius, pap_users): (&Peer, Vec<PapUser>),
+) -> Result<Vec<Row>, String> {
+    let load = format!("{rate:.0}/s");
+    let ours = measure(knobs, tessera, hotp_users, Some(rate)).await?.1;
+    let reference = measure(knobs, freeradius, pap_users, Some(rate)).await?.1;
+    Ok(vec![
+        row(
+            "hotp-one-round-paced",
+            knobs.users,
+            load.clone(),
+            &ours,
+            accepts(&ours),
+            tessera,
+        ),
+        row(
+            "freeradius-pap-paced",
+            knobs.users,
+            load,
+            &reference,
+            accepts(&reference),
+            freeradius,
+        ),
+    ])
 }
 
 /// PAP users against FreeRADIUS.
