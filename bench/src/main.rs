@@ -226,39 +226,50 @@ async fn run_scenario(
 
 /// The ratios the issues set targets for, from the rows measured.
 fn print_ratios(rows: &[Row]) {
+    // (numerator, denominator, how it is printed, target)
+    const RATIOS: [(&str, &str, &str, f64); 5] = [
+        (
+            "hotp-one-round",
+            "freeradius-pap",
+            "hotp-one-round / freeradius-pap",
+            1.0,
+        ),
+        (
+            "hotp-one-round-pg",
+            "hotp-one-round",
+            "hotp-one-round-pg / hotp-one-round",
+            0.5,
+        ),
+        (
+            "hotp-one-round-pg-2-nodes",
+            "hotp-one-round-pg",
+            "hotp-one-round-pg 2 nodes / 1 node",
+            1.0,
+        ),
+        (
+            "hotp-one-round-radsec",
+            "hotp-one-round-udp",
+            "hotp-one-round over RadSec / over UDP",
+            0.7,
+        ),
+        (
+            "store-size-large",
+            "store-size-1k",
+            "store-size large / 1k",
+            0.8,
+        ),
+    ];
     let rate = |name: &str| {
         rows.iter()
             .find(|r| r.scenario == name)
             .map(|r| r.per_second)
     };
-    if let (Some(ours), Some(reference)) = (rate("hotp-one-round"), rate("freeradius-pap")) {
-        println!(
-            "\nhotp-one-round / freeradius-pap = {:.2} (target >= 1.00)",
-            ours / reference
-        );
-    }
-    if let (Some(pg), Some(sqlite)) = (rate("hotp-one-round-pg"), rate("hotp-one-round")) {
-        println!(
-            "hotp-one-round-pg / hotp-one-round = {:.2} (target >= 0.50)",
-            pg / sqlite
-        );
-    }
-    if let (Some(two), Some(one)) = (rate("hotp-one-round-pg-2-nodes"), rate("hotp-one-round-pg")) {
-        println!(
-            "hotp-one-round-pg 2 nodes / 1 node = {:.2} (target >= 1.00)",
-            two / one
-        );
-    }
-    if let (Some(udp), Some(tls)) = (rate("hotp-one-round-udp"), rate("hotp-one-round-radsec")) {
-        println!(
-            "hotp-one-round over RadSec / over UDP = {:.2} (target >= 0.70)",
-            tls / udp
-        );
-    }
-    if let (Some(small), Some(large)) = (rate("store-size-1k"), rate("store-size-large")) {
-        println!(
-            "store-size large / 1k = {:.2} (target >= 0.80)",
-            large / small
-        );
+    let mut first = true;
+    for (numerator, denominator, label, target) in RATIOS {
+        if let (Some(n), Some(d)) = (rate(numerator), rate(denominator)) {
+            let gap = if first { "\n" } else { "" };
+            first = false;
+            println!("{gap}{label} = {:.2} (target >= {target:.2})", n / d);
+        }
     }
 }

@@ -25,6 +25,7 @@ use super::{
     AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
     StoreError, Token, TokenKind, UserState,
 };
+use crate::secret::Secret;
 
 mod batches;
 mod challenge_start;
@@ -201,6 +202,8 @@ macro_rules! token_columns {
          fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled"
     };
 }
+/// The same, for the modules beside this file (a macro is only seen after its definition).
+const TOKEN_COLUMNS: &str = token_columns!();
 const SELECT_TOKENS_OF_USER: &str = concat!(
     "SELECT ",
     token_columns!(),
@@ -224,10 +227,16 @@ fn to_u64(v: i64) -> u64 {
 
 fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
     let serial: String = row.get(0)?;
+    let sealed: Vec<u8> = row.get(4)?;
+    token_with_seed(row, key.open(&sealed, &serial)?)
+}
+
+/// A [`TOKEN_COLUMNS`] row as a token holding `seed` (opened, or empty for a copy that keeps
+/// the sealed one).
+fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, StoreError> {
+    let serial: String = row.get(0)?;
     let kind: String = row.get(1)?;
     let kind = kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?;
-    let sealed: Vec<u8> = row.get(4)?;
-    let seed = key.open(&sealed, &serial)?;
     Ok(Token {
         kind,
         user: row.get(2)?,
@@ -247,6 +256,21 @@ fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
         owner_id: row.get(16)?,
         autoenrolled: row.get(17)?,
         serial,
+    })
+}
+
+/// An audit row, its columns in the order `time, client, user, realm, serial, action, result,
+/// reason`.
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        time: r.get(0)?,
+        client: r.get(1)?,
+        user: r.get(2)?,
+        realm: r.get(3)?,
+        serial: r.get(4)?,
+        action: r.get(5)?,
+        result: r.get(6)?,
+        reason: r.get(7)?,
     })
 }
 
@@ -796,18 +820,7 @@ impl Store for SqliteStore {
                 "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![user, since, limit], |r| {
-                Ok(AuditEntry {
-                    time: r.get(0)?,
-                    client: r.get(1)?,
-                    user: r.get(2)?,
-                    realm: r.get(3)?,
-                    serial: r.get(4)?,
-                    action: r.get(5)?,
-                    result: r.get(6)?,
-                    reason: r.get(7)?,
-                })
-            })?;
+            let rows = stmt.query_map(params![user, since, limit], audit_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await

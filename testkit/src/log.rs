@@ -53,6 +53,19 @@ impl LogLines {
             .count()
     }
 
+    /// Waits up to `timeout` until `needle` is in `n` lines and returns the count then (less
+    /// than `n` when the time ran out): the lines arrive a little behind the peer's answers.
+    pub fn count_reaching(&self, needle: &str, n: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.count(needle);
+            if count >= n || Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Everything so far, one line each.
     pub fn text(&self) -> String {
         self.0.lock().unwrap().join("\n")

@@ -5,12 +5,10 @@
 use deadpool_postgres::GenericClient;
 
 use super::super::seal::SealKey;
-use super::super::{
-    AuditEntry, Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError, Token, TokenKind,
-};
+use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
 use super::{
-    CHALLENGE_COLUMNS, INSERT_AUDIT, INSERT_TOKEN, audit_params, challenge_from_row, query, schema,
-    to_i32, to_i64, to_u32, to_u64,
+    CHALLENGE_COLUMNS, INSERT_AUDIT, INSERT_TOKEN, audit_from_row, audit_params,
+    challenge_from_row, query, schema, to_i32, to_i64, to_u32, token_with_seed,
 };
 use crate::secret::Secret;
 
@@ -34,18 +32,7 @@ pub(super) async fn export(c: &impl GenericClient) -> Result<Dump, StoreError> {
     )
     .await?
     .iter()
-    .map(|r| {
-        Ok(AuditEntry {
-            time: r.try_get(0)?,
-            client: r.try_get(1)?,
-            user: r.try_get(2)?,
-            realm: r.try_get(3)?,
-            serial: r.try_get(4)?,
-            action: r.try_get(5)?,
-            result: r.try_get(6)?,
-            reason: r.try_get(7)?,
-        })
-    })
+    .map(audit_from_row)
     .collect::<Result<Vec<_>, StoreError>>()?;
     let (backoff, grace) = backoff_and_grace(c).await?;
     Ok(Dump {
@@ -145,29 +132,9 @@ async fn sealed_tokens(c: &impl GenericClient) -> Result<Vec<SealedToken>, Store
     .await?;
     let mut tokens = Vec::with_capacity(rows.len());
     for r in &rows {
-        let kind: String = r.try_get(1)?;
         tokens.push(SealedToken {
             sealed: r.try_get(4)?,
-            token: Token {
-                serial: r.try_get(0)?,
-                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
-                user: r.try_get(2)?,
-                realm: r.try_get(3)?,
-                seed: Secret::new(Vec::new()),
-                counter: to_u64(r.try_get(5)?),
-                digits: to_u32(r.try_get(6)?),
-                pin_hash: r.try_get(7)?,
-                phone: r.try_get(8)?,
-                email: r.try_get(9)?,
-                active: r.try_get(10)?,
-                fail_count: to_u32(r.try_get(11)?),
-                max_fail: to_u32(r.try_get(12)?),
-                last_fail_at: r.try_get(13)?,
-                description: r.try_get(14)?,
-                created_at: r.try_get(15)?,
-                owner_id: r.try_get(16)?,
-                autoenrolled: r.try_get(17)?,
-            },
+            token: token_with_seed(r, Secret::new(Vec::new()))?,
         });
     }
     Ok(tokens)

@@ -40,6 +40,7 @@ use super::{
     AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, OpenRow, RequestMark, Store,
     StoreError, Token, TokenKind, UserState, standing_challenge,
 };
+use crate::secret::Secret;
 
 mod connect;
 mod queued;
@@ -257,10 +258,16 @@ fn to_u32(v: i32) -> u32 {
 
 fn token_from_row(row: &Row, key: &SealKey) -> Result<Token, StoreError> {
     let serial: String = row.try_get(0)?;
+    let sealed: Vec<u8> = row.try_get(4)?;
+    token_with_seed(row, key.open(&sealed, &serial)?)
+}
+
+/// A `token_columns!()` row as a token holding `seed` (opened, or empty for a copy that keeps
+/// the sealed one).
+fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreError> {
+    let serial: String = row.try_get(0)?;
     let kind: String = row.try_get(1)?;
     let kind = kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?;
-    let sealed: Vec<u8> = row.try_get(4)?;
-    let seed = key.open(&sealed, &serial)?;
     Ok(Token {
         kind,
         user: row.try_get(2)?,
@@ -280,6 +287,21 @@ fn token_from_row(row: &Row, key: &SealKey) -> Result<Token, StoreError> {
         owner_id: row.try_get(16)?,
         autoenrolled: row.try_get(17)?,
         serial,
+    })
+}
+
+/// An audit row, its columns in the order `time, client, username, realm, serial, action,
+/// result, reason`.
+fn audit_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        time: r.try_get(0)?,
+        client: r.try_get(1)?,
+        user: r.try_get(2)?,
+        realm: r.try_get(3)?,
+        serial: r.try_get(4)?,
+        action: r.try_get(5)?,
+        result: r.try_get(6)?,
+        reason: r.try_get(7)?,
     })
 }
 
@@ -1006,20 +1028,7 @@ impl Store for PgStore {
             &[&user, &since, &i64::from(limit)],
         )
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    time: r.try_get(0)?,
-                    client: r.try_get(1)?,
-                    user: r.try_get(2)?,
-                    realm: r.try_get(3)?,
-                    serial: r.try_get(4)?,
-                    action: r.try_get(5)?,
-                    result: r.try_get(6)?,
-                    reason: r.try_get(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_from_row).collect()
     }
 
     async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {

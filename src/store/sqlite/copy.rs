@@ -5,17 +5,12 @@
 use rusqlite::{Connection, params};
 
 use super::super::seal::SealKey;
-use super::super::{
-    AuditEntry, Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError, Token, TokenKind,
-};
+use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
 use super::{
-    CHALLENGE_COLUMNS, challenge_from_row, insert_audit, record_fingerprint, to_i64, to_u64,
+    CHALLENGE_COLUMNS, TOKEN_COLUMNS, audit_from_row, challenge_from_row, insert_audit,
+    record_fingerprint, to_i64, token_with_seed,
 };
 use crate::secret::Secret;
-
-const COLUMNS: &str = "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, \
-                       active, fail_count, max_fail, last_fail_at, description, created_at, \
-                       owner_id, autoenrolled";
 
 /// Reads everything out.
 pub(super) fn export(conn: &Connection) -> Result<Dump, StoreError> {
@@ -30,18 +25,7 @@ pub(super) fn export(conn: &Connection) -> Result<Dump, StoreError> {
         "SELECT time, client, user, realm, serial, action, result, reason FROM audit ORDER BY id",
     )?;
     let audit = stmt
-        .query_map([], |r| {
-            Ok(AuditEntry {
-                time: r.get(0)?,
-                client: r.get(1)?,
-                user: r.get(2)?,
-                realm: r.get(3)?,
-                serial: r.get(4)?,
-                action: r.get(5)?,
-                result: r.get(6)?,
-                reason: r.get(7)?,
-            })
-        })?
+        .query_map([], audit_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let (backoff, grace) = backoff_and_grace(conn)?;
     Ok(Dump {
@@ -122,32 +106,14 @@ pub(super) fn import(
 /// Every token, its seed as sealed.
 fn sealed_tokens(conn: &Connection) -> Result<Vec<SealedToken>, StoreError> {
     let mut tokens = vec![];
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM tokens ORDER BY serial"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY serial"
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let kind: String = r.get(1)?;
         tokens.push(SealedToken {
             sealed: r.get(4)?,
-            token: Token {
-                serial: r.get(0)?,
-                kind: kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?,
-                user: r.get(2)?,
-                realm: r.get(3)?,
-                seed: Secret::new(Vec::new()),
-                counter: to_u64(r.get(5)?),
-                digits: r.get(6)?,
-                pin_hash: r.get(7)?,
-                phone: r.get(8)?,
-                email: r.get(9)?,
-                active: r.get(10)?,
-                fail_count: r.get(11)?,
-                max_fail: r.get(12)?,
-                last_fail_at: r.get(13)?,
-                description: r.get(14)?,
-                created_at: r.get(15)?,
-                owner_id: r.get(16)?,
-                autoenrolled: r.get(17)?,
-            },
+            token: token_with_seed(r, Secret::new(Vec::new()))?,
         });
     }
     Ok(tokens)
@@ -195,7 +161,7 @@ fn import_tokens(
     tokens: &[SealedToken],
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare(&format!(
-        "INSERT INTO tokens ({COLUMNS}) \
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) \
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
     ))?;
     for SealedToken { token: t, sealed } in tokens {

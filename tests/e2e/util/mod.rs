@@ -340,14 +340,7 @@ impl Server {
     /// Waits (10 s at most) until `needle` is in the log `n` times, and returns the count then:
     /// the log is read by a thread of its own, a little behind the server's answers.
     pub fn log_count_reaching(&self, needle: &str, n: usize) -> usize {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let count = self.log.count(needle);
-            if count >= n || std::time::Instant::now() > deadline {
-                return count;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.log.count_reaching(needle, n, Duration::from_secs(10))
     }
 
     /// The spool file's messages: (channel, recipient, subject, text).
