@@ -48,8 +48,9 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     large_store: usize,
     /// Pace the hotp-one-round/freeradius-pap pair at this many requests a second (each), and
-    /// run nothing else of it: latency and CPU per request at low load; a soak with a long
-    /// `--seconds`.
+    /// run nothing else of it: latency and CPU per request at low load. With `--seconds` over
+    /// 120 it is a soak: tessera's run is reported minute by minute too (resident memory at
+    /// each minute's end) and FreeRADIUS runs one minute.
     #[arg(long)]
     rate: Option<f64>,
     /// Also write the table as CSV here.

@@ -650,7 +650,10 @@ pub async fn hotp_vs_freeradius(knobs: &Knobs) -> Result<Vec<Row>, String> {
 }
 
 /// `--rate`: the pair paced at `rate` requests a second each, one after the other (low-load
-/// latency and CPU per request; with a long `--seconds`, a soak).
+/// latency and CPU per request). A run longer than [`SOAK_AFTER`] is a soak: tessera's run is
+/// reported minute by minute as well (latency, and resident memory at the minute's end, so
+/// growth and a last minute unlike the first show), and FreeRADIUS, the reference for CPU per
+/// request, runs one minute.
 async fn paced_pair(
     knobs: &Knobs,
     rate: f64,
@@ -658,26 +661,77 @@ async fn paced_pair(
     (freeradius, pap_users): (&Peer, Vec<PapUser>),
 ) -> Result<Vec<Row>, String> {
     let load = format!("{rate:.0}/s");
-    let ours = measure(knobs, tessera, hotp_users, Some(rate)).await?.1;
-    let reference = measure(knobs, freeradius, pap_users, Some(rate)).await?.1;
-    Ok(vec![
-        row(
-            "hotp-one-round-paced",
+    let mut rows = vec![];
+    let ours = if knobs.duration > SOAK_AFTER {
+        soak(knobs, rate, tessera, hotp_users, &mut rows).await?
+    } else {
+        measure(knobs, tessera, hotp_users, Some(rate)).await?.1
+    };
+    let reference_knobs = Knobs {
+        duration: knobs.duration.min(MINUTE),
+        ..knobs.clone()
+    };
+    let reference = measure(&reference_knobs, freeradius, pap_users, Some(rate))
+        .await?
+        .1;
+    rows.push(row(
+        "hotp-one-round-paced",
+        knobs.users,
+        load.clone(),
+        &ours,
+        accepts(&ours),
+        tessera,
+    ));
+    rows.push(row(
+        "freeradius-pap-paced",
+        knobs.users,
+        load,
+        &reference,
+        accepts(&reference),
+        freeradius,
+    ));
+    Ok(rows)
+}
+
+/// Runs longer than this are soaks.
+const SOAK_AFTER: Duration = Duration::from_secs(120);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// tessera paced at `rate` for the whole run, measured a minute at a time: one row per minute
+/// into `rows`, and the whole run returned.
+async fn soak(
+    knobs: &Knobs,
+    rate: f64,
+    tessera: &Peer,
+    users: Vec<HotpUser>,
+    rows: &mut Vec<Row>,
+) -> Result<RunResult, String> {
+    let mut users = users;
+    if !knobs.warmup.is_zero() {
+        users = run_on(tessera, users, knobs.warmup, Some(rate)).await?.0;
+    }
+    let mut whole = RunResult::empty();
+    let mut left = knobs.duration;
+    let mut minute = 1;
+    while !left.is_zero() {
+        let slice = left.min(MINUTE);
+        let (back, result) = run_on(tessera, users, slice, Some(rate)).await?;
+        users = back;
+        let mut minute_row = row(
+            &format!("  minute {minute}"),
             knobs.users,
-            load.clone(),
-            &ours,
-            accepts(&ours),
+            format!("{rate:.0}/s"),
+            &result,
+            accepts(&result),
             tessera,
-        ),
-        row(
-            "freeradius-pap-paced",
-            knobs.users,
-            load,
-            &reference,
-            accepts(&reference),
-            freeradius,
-        ),
-    ])
+        );
+        minute_row.rss_mib = tessera.rss_mib();
+        rows.push(minute_row);
+        whole.absorb(result);
+        left -= slice;
+        minute += 1;
+    }
+    Ok(whole)
 }
 
 /// PAP users against FreeRADIUS.

@@ -158,6 +158,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         tls,
     } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.worker_threads())
         .enable_all()
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;

@@ -11,7 +11,10 @@ use crate::radius::clients::{self, Client, ClientConfig, ClientTable, TlsIdentit
 use crate::radius::server::ServerSettings;
 use crate::secret::Secret;
 
-/// `[server]`'s addresses: (UDP, RadSec).
+/// Most request threads `[server] worker_threads` may ask for.
+const MAX_WORKER_THREADS: usize = 1024;
+
+/// `[server]`'s addresses (UDP, RadSec), and its other values checked.
 pub(super) fn listen(
     server: &ServerSettings,
     errors: &mut Errors<'_>,
@@ -36,6 +39,18 @@ pub(super) fn listen(
                 ),
             ),
         }
+    }
+    if let Some(threads) = &server.worker_threads
+        && !(1..=MAX_WORKER_THREADS).contains(threads.get_ref())
+    {
+        errors.at(
+            threads.span(),
+            "server.worker_threads",
+            format!(
+                "{} threads: give 1 to {MAX_WORKER_THREADS}, or leave the key out for half the CPUs",
+                threads.get_ref()
+            ),
+        );
     }
     let tls_listen = crate::radius::tls::check_settings(server, &mut |span, key, message| {
         errors.at(span, key, message)

@@ -401,3 +401,21 @@ fn provider_problems_point_at_their_keys_or_at_config_json() {
     let errs = errors(&sms_provider("class = \"HttpSMSProvider\"\ntimeout = 5"));
     assert_eq!(errs, ["t.toml:22: provider.sms.gw: missing field `URL`"]);
 }
+
+#[test]
+fn worker_threads_is_checked_at_its_line_and_defaults_to_half_the_cpus() {
+    let text = MINIMAL.replace("[server]\n", "[server]\nworker_threads = 0\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("t.toml:3: server.worker_threads: 0 threads: give 1 to 1024"),
+        "{}",
+        errs[0]
+    );
+    let two = MINIMAL.replace("[server]\n", "[server]\nworker_threads = 2\n");
+    let c = Config::parse(Path::new("t.toml"), &two).unwrap();
+    assert_eq!(c.server.worker_threads(), 2);
+    let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(c.server.worker_threads(), cpus.div_ceil(2));
+}

@@ -1,20 +1,22 @@
 //! [`SqliteStore`]: the [`Store`] on SQLite, in WAL mode, on a thread of its own.
 //!
-//! rusqlite is blocking, so the `Connection` lives on one dedicated thread and async callers
-//! send it closures over a channel, each answered through a oneshot. One writer thread also
-//! means SQLite never sees two writers fight for the lock. Seeds are sealed ([`super::seal`])
-//! before they reach the database and opened on this thread.
+//! rusqlite is blocking, so writes go to one dedicated thread: async callers send it closures
+//! over a channel, each answered through a oneshot. One writer thread also means SQLite never
+//! sees two writers fight for the lock. Seeds are sealed ([`super::seal`]) before they reach
+//! the database and opened where they are read.
 //!
 //! Durability without giving up speed: a counter update is on disk before the Accept that
 //! depends on it leaves the server, so no OTP can be replayed after a crash or power loss; the
 //! store thread commits writes in groups, one fsync each (`batches.rs`). Reads answer as soon
-//! as they have run: they need no durability.
+//! as they have run: they need no durability, and when the writer is between batches they run
+//! in the caller's task on the same connection, without a thread hop.
 //!
 //! Beside this file: `batches.rs` (the store thread: group commit, checkpoints), `schema.rs`
 //! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
 //! `challenge_start.rs` (the operations that decide races between logins).
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use async_trait::async_trait;
@@ -33,7 +35,7 @@ mod copy;
 mod key_file;
 mod schema;
 
-use batches::{Job, Work, execute_cached};
+use batches::{Database, Job, Work, execute_cached};
 use key_file::{KeyCheck, check_key, record_fingerprint};
 pub use key_file::{check_store, open_store};
 use schema::{create_private, open_connection};
@@ -41,6 +43,7 @@ use schema::{create_private, open_connection};
 /// See the module documentation.
 pub struct SqliteStore {
     jobs: mpsc::Sender<Work>,
+    db: std::sync::Arc<Database>,
 }
 
 impl SqliteStore {
@@ -69,8 +72,8 @@ impl SqliteStore {
                 });
             }
         }
-        let jobs = batches::start(conn, key)?;
-        Ok(SqliteStore { jobs })
+        let (jobs, db) = batches::start(conn, key)?;
+        Ok(SqliteStore { jobs, db })
     }
 
     /// Runs a writing `f` on the store thread and waits until its batch is committed.
@@ -93,12 +96,31 @@ impl SqliteStore {
         self.run(f, Kind::WriteOneStatement).await
     }
 
-    /// Runs a reading `f` on the store thread and answers at once, without waiting for the
-    /// batch's commit: a read needs no durability, and waiting would add an fsync to every
-    /// lookup. (A read may see a write of its batch that a failed commit then undoes; the
-    /// decisions that matter — consuming a counter, closing a challenge — are compare-and-set
-    /// writes, which do wait.)
+    /// Runs a reading `f` of a request: right here when the connection is idle (no thread
+    /// hop, no wake-up of the store thread: at low load that is most of a lookup's cost),
+    /// otherwise on the store thread, answered at once without waiting for the batch's commit
+    /// (a read needs no durability, and waiting would add an fsync to every lookup). Here it
+    /// sees only committed rows; on the store thread it may see a write of its batch that a
+    /// failed commit then undoes. The decisions that matter — consuming a counter, closing a
+    /// challenge — are compare-and-set writes, which do wait.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        if let Some(mut conn) = self.db.idle_for_reads() {
+            let started = std::time::Instant::now();
+            let answer = read_now(&mut conn, &self.db.key, f);
+            drop(conn);
+            crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
+            return answer;
+        }
+        self.run(f, Kind::Read).await
+    }
+
+    /// Runs a reading `f` that may take long (an admin listing, an export) on the store
+    /// thread, never in the caller's task.
+    async fn read_large<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
@@ -123,9 +145,7 @@ impl SqliteStore {
                 }
             })
         });
-        self.jobs
-            .send(Work::Job(job))
-            .map_err(|_| StoreError::Closed)
+        self.db.send(&self.jobs, Work::Detached(job))
     }
 
     async fn run<T, F>(&self, f: F, kind: Kind) -> Result<T, StoreError>
@@ -152,9 +172,7 @@ impl SqliteStore {
             })
         });
         let started = std::time::Instant::now();
-        self.jobs
-            .send(Work::Job(job))
-            .map_err(|_| StoreError::Closed)?;
+        self.db.send(&self.jobs, Work::Job(job))?;
         let answer = rx.await.map_err(|_| StoreError::Closed)?;
         crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
         answer
@@ -170,6 +188,22 @@ enum Kind {
     Write,
     /// One statement; answers after the batch commits.
     WriteOneStatement,
+}
+
+/// Runs a read in a transaction of its own, so its statements see one snapshot.
+fn read_now<T>(
+    conn: &mut Connection,
+    key: &SealKey,
+    f: impl FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    execute_cached(conn, "BEGIN", [])?;
+    let result = f(conn, key);
+    // A read-only transaction commits without writing anything.
+    if let Err(e) = execute_cached(conn, "COMMIT", []) {
+        let _ = conn.execute_batch("ROLLBACK");
+        return result.and(Err(e.into()));
+    }
+    result
 }
 
 /// Runs `f` in a savepoint: its statements are atomic, and its failure undoes only it.
@@ -424,7 +458,7 @@ impl Store for SqliteStore {
         realm: Option<&str>,
     ) -> Result<Vec<Token>, StoreError> {
         let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
-        self.read(move |conn, key| {
+        self.read_large(move |conn, key| {
             let sql = concat!(
                 "SELECT ",
                 token_columns!(),
@@ -640,10 +674,18 @@ impl Store for SqliteStore {
 
     async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
         let (user, realm) = (user.to_string(), realm.to_string());
+        // Until the writer has run it, reads go through the writer too (behind it), so the
+        // next attempt of this identity sees this failure.
+        let unapplied = self.db.unapplied_failures.clone();
+        unapplied.fetch_add(1, Ordering::SeqCst);
         let result = self.detached("back-off failure not recorded", move |conn, _| {
-            challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms)
+            let recorded =
+                challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms);
+            unapplied.fetch_sub(1, Ordering::SeqCst);
+            recorded
         });
         if let Err(error) = result {
+            self.db.unapplied_failures.fetch_sub(1, Ordering::SeqCst);
             tracing::error!(%error, "back-off failure not recorded");
         }
     }
@@ -740,7 +782,7 @@ impl Store for SqliteStore {
     }
 
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.read(|conn, _| {
+        self.read_large(|conn, _| {
             // Versions before schema 2 marked autoenrolled tokens only in the description.
             let mut stmt = conn.prepare(
                 "SELECT serial, user, realm FROM tokens WHERE pin_hash IS NOT NULL \
@@ -815,7 +857,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let user = user.map(str::to_string);
-        self.read(move |conn, _| {
+        self.read_large(move |conn, _| {
             let mut stmt = conn.prepare_cached(
                 "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
@@ -828,9 +870,7 @@ impl Store for SqliteStore {
 
     async fn checkpoint(&self) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Work::Checkpoint(tx))
-            .map_err(|_| StoreError::Closed)?;
+        self.db.send(&self.jobs, Work::Checkpoint(tx))?;
         rx.await
             .map_err(|_| StoreError::Closed)?
             .map_err(StoreError::Commit)
@@ -853,7 +893,7 @@ impl Store for SqliteStore {
     }
 
     async fn export(&self) -> Result<Dump, StoreError> {
-        self.read(|conn, _| copy::export(conn)).await
+        self.read_large(|conn, _| copy::export(conn)).await
     }
 
     async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {

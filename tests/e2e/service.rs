@@ -326,6 +326,29 @@ fn issue_13_audit_rows_older_than_audit_days_are_purged() {
     let mut server = Server::start();
     server.auth("mallory", "x", None).expect("Access-Reject");
     server.wait_for_log("result=\"reject\"");
+    // The audit row is queued behind the answer and committed within milliseconds; the restart
+    // below is a kill, so wait until it is on disk.
+    let db_path = server.dir.path().join("tessera.db");
+    let mallory_rows = || -> i64 {
+        rusqlite::Connection::open(&db_path)
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT count(*) FROM audit WHERE user = 'mallory'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mallory_rows() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        mallory_rows(),
+        1,
+        "mallory's audit row never reached the database"
+    );
     let config = server.dir.path().join("tessera.toml");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "key_file = \"tessera.key\"\n",

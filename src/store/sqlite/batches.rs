@@ -4,13 +4,18 @@
 //! Group commit. The writer takes every job waiting in the queue (up to [`MAX_BATCH`]), runs
 //! them in one transaction and commits the whole batch with one fsync (`synchronous=FULL`), and
 //! only then answers the writers: a counter is on disk before the Accept that depends on it
-//! leaves. Under load a batch holds many requests; when idle it holds one. (A pipeline in which
-//! the next batch runs while the previous one is in fsync was measured and lost: on this kind of
-//! machine the requests' CPU, not the disk's wait, bounds the rate, and the extra thread hop and
-//! the smaller batches cost 10–35% more CPU per request. Reads on connections of their own in
-//! the request's thread, which wait for no batch, were measured too: 10% more one-round logins
-//! a second, but 10–17% more CPU per two-round login, since a second connection's page cache
-//! is dropped whenever the writer has committed. See the issue 18 note.)
+//! leaves. Under load a batch holds many requests; when idle it holds one. Writes nobody waits
+//! for (audit rows, back-off counts) do not start a batch: they ride with the next one, or
+//! commit on their own after [`HOLD`], so at low load a login costs one fsync, not two.
+//!
+//! One connection, shared. The writer holds it for a batch; between batches a request's read
+//! runs on it in the request's own task ([`Database::idle_for_reads`]), which at low load saves
+//! the two thread wake-ups a lookup on the writer costs — most of its CPU. A read that finds it
+//! busy queues for the writer as before. (Measured and dropped, see the issue 18 note: a
+//! pipeline in which the next batch runs while the previous one is in fsync — smaller batches
+//! and an extra hop cost 10–35% more CPU per request —, and reads on connections of their own,
+//! whose page cache is dropped whenever the writer commits: 10–17% more CPU per two-round
+//! login.)
 //!
 //! Checkpoints. SQLite's auto-checkpoint runs inside the COMMIT that fills the WAL past 1,000
 //! pages: it copies pages into the database and syncs it while every request of that batch
@@ -24,8 +29,8 @@
 //! Every batch or checkpoint that takes longer than [`SLOW`] is logged with what it did, so a
 //! latency stall can be matched with its cause.
 
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -41,8 +46,11 @@ pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// What the writer is asked to do.
 pub(super) enum Work {
-    /// A job, batched with the others waiting.
+    /// A job someone waits for: it starts a batch at once, with the others waiting.
     Job(Job),
+    /// A write nobody waits for (an audit row, a back-off count): it rides with the next
+    /// batch, or is committed on its own after at most [`HOLD`].
+    Detached(Job),
     /// `PRAGMA wal_checkpoint(TRUNCATE)` once the jobs queued before it have committed,
     /// outside any transaction (clean stop).
     Checkpoint(tokio::sync::oneshot::Sender<Result<(), String>>),
@@ -54,12 +62,72 @@ const MAX_BATCH: usize = 512;
 /// WAL pages after which the writer checkpoints (SQLite's own auto-checkpoint default).
 const CHECKPOINT_PAGES: i32 = 1000;
 
+/// Longest a detached write waits for a batch to ride with. At low load, when each login is a
+/// batch of its own, this is what keeps its audit row from costing a second fsync.
+const HOLD: Duration = Duration::from_millis(5);
+
 /// A batch or checkpoint slower than this is logged with its details.
 const SLOW: Duration = Duration::from_millis(10);
 
-/// Starts the store thread (owning `conn`) and returns its queue. The thread ends when every
-/// sender is dropped.
-pub(super) fn start(mut conn: Connection, key: SealKey) -> Result<mpsc::Sender<Work>, StoreError> {
+/// The store's one connection and the key that opens its seeds, shared by the writer thread
+/// and the readers that find the connection free (see [`Database::idle_for_reads`]).
+pub(super) struct Database {
+    conn: Mutex<Connection>,
+    /// Opens the seeds the connection reads.
+    pub(super) key: SealKey,
+    /// Back-off failures queued for the writer and not yet run: while there are any, reads
+    /// queue behind them rather than read here and miss them.
+    pub(super) unapplied_failures: Arc<AtomicUsize>,
+    /// Jobs sent to the writer and not yet taken: while there are any the writer is about to
+    /// want the connection, and a read that took it would make the writer — the bottleneck
+    /// under load — wait.
+    queued: AtomicUsize,
+}
+
+impl Database {
+    /// The connection, if nobody is using it right now (not the writer, in a batch or a
+    /// checkpoint, nor another reader) and no write a read must see is still queued. Never
+    /// waits, so a request's task never blocks
+    /// behind a commit's fsync; `None` means "queue it for the writer".
+    pub(super) fn idle_for_reads(&self) -> Option<MutexGuard<'_, Connection>> {
+        if self.unapplied_failures.load(Ordering::SeqCst) > 0
+            || self.queued.load(Ordering::Relaxed) > 0
+        {
+            return None;
+        }
+        match self.conn.try_lock() {
+            Ok(conn) => Some(conn),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Sends `work` to the writer.
+    pub(super) fn send(&self, jobs: &mpsc::Sender<Work>, work: Work) -> Result<(), StoreError> {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        jobs.send(work).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            StoreError::Closed
+        })
+    }
+
+    /// Notes that the writer took one job from its queue.
+    fn taken(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The connection, waiting for a reader that holds it (a read takes microseconds).
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Starts the store thread (sharing `conn` with idle readers) and returns the queue and the
+/// shared connection. The thread ends when every sender is dropped.
+pub(super) fn start(
+    mut conn: Connection,
+    key: SealKey,
+) -> Result<(mpsc::Sender<Work>, Arc<Database>), StoreError> {
     let spawn_failed = |cause| StoreError::Io {
         what: "cannot start the store thread".into(),
         cause,
@@ -70,72 +138,137 @@ pub(super) fn start(mut conn: Connection, key: SealKey) -> Result<mpsc::Sender<W
         noted.store(pages, Ordering::Relaxed);
         Ok(())
     }))?;
+    let db = Arc::new(Database {
+        conn: Mutex::new(conn),
+        key,
+        unapplied_failures: Arc::default(),
+        queued: AtomicUsize::new(0),
+    });
     let (jobs, queue) = mpsc::channel::<Work>();
+    let writer_db = db.clone();
     std::thread::Builder::new()
         .name("tessera-store".into())
-        .spawn(move || run_writer(&mut conn, &key, &queue, &wal_pages))
+        .spawn(move || run_writer(&writer_db, &queue, &wal_pages))
         .map_err(spawn_failed)?;
-    Ok(jobs)
+    Ok((jobs, db))
 }
 
 /// The writer: takes whatever jobs are waiting, runs them in one transaction, commits once
-/// (with its fsync), then answers.
-fn run_writer(
-    conn: &mut Connection,
-    key: &SealKey,
-    queue: &mpsc::Receiver<Work>,
-    wal_pages: &AtomicI32,
-) {
+/// (with its fsync), then answers. Detached writes wait for the next job someone waits for
+/// (or [`HOLD`]) and commit with it.
+fn run_writer(db: &Database, queue: &mpsc::Receiver<Work>, wal_pages: &AtomicI32) {
+    // Detached writes not yet run, and when the first of them arrived.
+    let mut held: Vec<Job> = vec![];
+    let mut held_since = Instant::now();
     // Work taken from the queue that must wait for the batch before it.
     let mut next: Option<Work> = None;
     loop {
-        let first = match next.take().map_or_else(|| queue.recv().ok(), Some) {
-            None => break,
-            Some(Work::Checkpoint(reply)) => {
-                let _ = reply.send(truncate_wal(conn));
-                continue;
-            }
-            Some(Work::Job(job)) => job,
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(Work::Job(job)) => batch.push(job),
-                Ok(other) => {
-                    next = Some(other);
-                    break;
+        let work = match next.take() {
+            Some(work) => work,
+            None if held.is_empty() => match queue.recv() {
+                Ok(work) => {
+                    db.taken();
+                    work
                 }
                 Err(_) => break,
+            },
+            None => match queue.recv_timeout(HOLD.saturating_sub(held_since.elapsed())) {
+                Ok(work) => {
+                    db.taken();
+                    work
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    commit(db, wal_pages, std::mem::take(&mut held));
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        match work {
+            Work::Checkpoint(reply) => {
+                if !held.is_empty() {
+                    commit(db, wal_pages, std::mem::take(&mut held));
+                }
+                let _ = reply.send(truncate_wal(&db.writer()));
+            }
+            Work::Detached(job) => {
+                if held.is_empty() {
+                    held_since = Instant::now();
+                }
+                held.push(job);
+                if held.len() >= MAX_BATCH {
+                    commit(db, wal_pages, std::mem::take(&mut held));
+                }
+            }
+            Work::Job(job) => {
+                let mut batch = std::mem::take(&mut held);
+                batch.push(job);
+                next = take_waiting(db, queue, &mut batch);
+                commit(db, wal_pages, batch);
             }
         }
-        let started = Instant::now();
-        let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
-        let ran = started.elapsed();
-        let committed = began
-            .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))
-            .map_err(|e| e.to_string());
-        let took = started.elapsed();
-        if took > SLOW {
-            tracing::info!(
-                jobs = replies.len(),
-                run_ms = ms(ran),
-                commit_ms = ms(took - ran),
-                "slow store batch"
-            );
-        }
-        if let Err(error) = &committed {
-            tracing::error!(%error, jobs = replies.len(), "store commit failed; the batch is rolled back");
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for reply in replies {
-            reply(committed.clone());
-        }
-        if wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
-            wal_pages.store(0, Ordering::Relaxed);
-            checkpoint(conn);
+    }
+    if !held.is_empty() {
+        commit(db, wal_pages, held);
+    }
+}
+
+/// Adds the jobs waiting in the queue to `batch`, up to [`MAX_BATCH`]; returns work that must
+/// wait for the batch (a checkpoint).
+fn take_waiting(db: &Database, queue: &mpsc::Receiver<Work>, batch: &mut Vec<Job>) -> Option<Work> {
+    while batch.len() < MAX_BATCH {
+        let work = queue.try_recv().ok()?;
+        db.taken();
+        match work {
+            Work::Job(job) | Work::Detached(job) => batch.push(job),
+            other => return Some(other),
         }
     }
+    None
+}
+
+/// Runs and commits one batch, answers its jobs, then checkpoints if the WAL is long.
+fn commit(db: &Database, wal_pages: &AtomicI32, batch: Vec<Job>) {
+    let (replies, committed) = run_batch(&mut db.writer(), &db.key, batch);
+    // The connection is free again before anyone hears back: a request answered now may read
+    // on it at once.
+    for reply in replies {
+        reply(committed.clone());
+    }
+    if wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES {
+        wal_pages.store(0, Ordering::Relaxed);
+        checkpoint(&db.writer());
+    }
+}
+
+/// Runs one batch's jobs in one transaction and commits it: the jobs' replies, and how the
+/// commit went.
+fn run_batch(
+    conn: &mut Connection,
+    key: &SealKey,
+    batch: Vec<Job>,
+) -> (Vec<Reply>, Result<(), String>) {
+    let started = Instant::now();
+    let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
+    let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
+    let ran = started.elapsed();
+    let committed = began
+        .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))
+        .map_err(|e| e.to_string());
+    let took = started.elapsed();
+    if took > SLOW {
+        tracing::info!(
+            jobs = replies.len(),
+            run_ms = ms(ran),
+            commit_ms = ms(took - ran),
+            "slow store batch"
+        );
+    }
+    if let Err(error) = &committed {
+        tracing::error!(%error, jobs = replies.len(), "store commit failed; the batch is rolled back");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    (replies, committed)
 }
 
 /// Copies the WAL into the database and truncates it to zero bytes. `Err` when readers (an

@@ -282,3 +282,53 @@ fn hot_statements_are_not_reprepared() {
         );
     }
 }
+
+/// A write nobody waits for (an audit row) waits for a batch to ride with, but not for ever:
+/// with no other traffic it is on disk, for another connection to read, within moments.
+#[tokio::test]
+async fn a_detached_write_is_committed_without_other_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    store
+        .audit(AuditEntry {
+            time: 1,
+            client: "nas".into(),
+            user: "alice".into(),
+            realm: "local".into(),
+            serial: None,
+            action: "authenticate".into(),
+            result: "accept".into(),
+            reason: "held".into(),
+        })
+        .await;
+    let other = Connection::open(dir.path().join("t.db")).unwrap();
+    let count = || -> i64 {
+        other
+            .query_row(
+                "SELECT count(*) FROM audit WHERE reason = 'held'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while count() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(count(), 1, "the held audit row was never committed");
+}
+
+/// A read right after a queued back-off failure sees it, even when the connection is idle and
+/// the read could run at once.
+#[tokio::test]
+async fn a_read_sees_the_back_off_failure_queued_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    for round in 1..=50 {
+        store
+            .record_login_failure("alice", "local", 1_000, 60_000)
+            .await;
+        let state = store.user_state("alice", "local", true).await.unwrap();
+        assert_eq!(state.backoff.map(|b| b.failures), Some(round));
+    }
+}
