@@ -96,6 +96,20 @@ impl SqliteStore {
         self.run(f, Kind::WriteOneStatement).await
     }
 
+    /// Like [`SqliteStore::call_one_statement`], but answers as soon as the statement has run,
+    /// without waiting for the batch's commit. Only for a write whose loss in a crash (or a
+    /// failed commit) can only refuse something later, never let anything through: marking a
+    /// challenge delivered (lost, its code cannot be used and the user logs in again). Every
+    /// later read sees it: on the writer it runs in order, and the connection is not free for
+    /// a read in the request's task until the batch has committed.
+    async fn call_answered_when_run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run(f, Kind::AnsweredWhenRun).await
+    }
+
     /// Runs a reading `f` of a request: right here when the connection is idle (no thread
     /// hop, no wake-up of the store thread: at low load that is most of a lookup's cost),
     /// otherwise on the store thread, answered at once without waiting for the batch's commit
@@ -115,7 +129,7 @@ impl SqliteStore {
             crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
             return answer;
         }
-        self.run(f, Kind::Read).await
+        self.run(f, Kind::AnsweredWhenRun).await
     }
 
     /// Runs a reading `f` that may take long (an admin listing, an export) on the store
@@ -125,7 +139,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(f, Kind::Read).await
+        self.run(f, Kind::AnsweredWhenRun).await
     }
 
     /// Queues a write nobody waits for; its failure (or its batch's) is logged as `what`.
@@ -156,7 +170,7 @@ impl SqliteStore {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn, key| {
             let result = match kind {
-                Kind::Read => {
+                Kind::AnsweredWhenRun => {
                     let _ = tx.send(f(conn, key));
                     return Box::new(|_| {});
                 }
@@ -182,8 +196,9 @@ impl SqliteStore {
 /// How a job runs on the store thread.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// Answers at once; no commit to wait for.
-    Read,
+    /// Answers as soon as it has run; no commit to wait for (reads, and writes whose loss only
+    /// refuses).
+    AnsweredWhenRun,
     /// Several statements in a savepoint; answers after the batch commits.
     Write,
     /// One statement; answers after the batch commits.
@@ -558,7 +573,7 @@ impl Store for SqliteStore {
 
     async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError> {
         let state = challenge_state.to_string();
-        self.call_one_statement(move |conn, _| {
+        self.call_answered_when_run(move |conn, _| {
             execute_cached(
                 conn,
                 "UPDATE challenges SET delivered = 1 WHERE state = ?1",

@@ -97,7 +97,7 @@ impl Database {
         }
         match self.conn.try_lock() {
             Ok(conn) => Some(conn),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(recovered(poisoned)),
             Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
@@ -118,8 +118,18 @@ impl Database {
 
     /// The connection, waiting for a reader that holds it (a read takes microseconds).
     fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+        self.conn.lock().unwrap_or_else(recovered)
     }
+}
+
+/// The connection of a user that panicked while it held it: whatever transaction that left
+/// open is rolled back, so the next batch can begin.
+fn recovered(poisoned: PoisonError<MutexGuard<'_, Connection>>) -> MutexGuard<'_, Connection> {
+    let conn = poisoned.into_inner();
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    conn
 }
 
 /// Starts the store thread (sharing `conn` with idle readers) and returns the queue and the

@@ -332,3 +332,23 @@ async fn a_read_sees_the_back_off_failure_queued_before_it() {
         assert_eq!(state.backoff.map(|b| b.failures), Some(round));
     }
 }
+
+/// A read that panics in the request's task, in the middle of its transaction, leaves a store
+/// that still writes and reads.
+#[tokio::test]
+async fn a_panic_inside_a_read_leaves_the_store_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open_store(&dir));
+    let panicking = store.clone();
+    let outcome = tokio::spawn(async move {
+        panicking
+            .read(|_, _| -> Result<(), StoreError> { panic!("a bug in a read") })
+            .await
+    })
+    .await;
+    assert!(outcome.is_err(), "the read was expected to panic");
+    store.insert_token(token("S1")).await.unwrap();
+    let tokens = store.tokens_of_user("alice", "local").await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert!(store.consume_counter("S1", 0, None).await.unwrap());
+}
