@@ -192,7 +192,10 @@ pub(super) async fn key_state(client: &impl GenericClient) -> Result<KeyState, S
         .map(|r| r.try_get::<_, String>(0))
         .transpose()?;
     let sample = client
-        .query_opt("SELECT serial, seed FROM tokens LIMIT 1", &[])
+        .query_opt(
+            "SELECT serial, seed FROM tokens ORDER BY serial LIMIT 1",
+            &[],
+        )
         .await?
         .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
         .transpose()?;
