@@ -982,6 +982,35 @@ mod store_races {
         );
     }
 
+    /// The purge forgets the requests recorded before its cut-off (found through
+    /// `answered`'s time index) and keeps the later ones.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_15_the_purge_forgets_recorded_requests_before_its_cutoff() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        a.insert_token(token("OATH0001", false)).await.unwrap();
+        let digest = |used: u64| {
+            let mut digest = [0u8; 16];
+            digest[..8].copy_from_slice(&used.to_be_bytes());
+            digest
+        };
+        let at = |used: u64| 1_000_000 + 1000 * i64::try_from(used).unwrap();
+        for used in 0..300 {
+            let by = RequestMark {
+                digest: digest(used),
+                now_ms: at(used),
+            };
+            assert!(a.consume_counter("OATH0001", used, Some(by)).await.unwrap());
+        }
+        b.purge_challenges(at(150)).await.unwrap();
+        assert_eq!(pg.psql("SELECT count(*) FROM answered"), "150");
+        for (used, kept) in [(0, false), (149, false), (150, true), (299, true)] {
+            let found = a.retransmit_of(&digest(used), 0).await.unwrap();
+            assert_eq!(found.is_some(), kept, "request {used}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
         let pg = Postgres::start_new();
@@ -1236,7 +1265,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "2"
+        "3"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -1245,7 +1274,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (2)"),
+            stderr.contains("schema version 99, newer than this tessera's (3)"),
             "{stderr}"
         );
     }
