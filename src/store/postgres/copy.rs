@@ -6,10 +6,9 @@ use deadpool_postgres::GenericClient;
 
 use super::super::seal::SealKey;
 use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
-use super::{
-    CHALLENGE_COLUMNS, INSERT_AUDIT, INSERT_TOKEN, audit_from_row, audit_params,
-    challenge_from_row, query, schema, to_i32, to_i64, to_u32, token_with_seed,
-};
+use super::rows::{audit_from_row, challenge_from_row, to_i32, to_i64, to_u32, token_with_seed};
+use super::store::{INSERT_AUDIT, audit_params};
+use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, query, schema};
 use crate::secret::Secret;
 
 /// Reads everything out.

@@ -103,8 +103,17 @@ const SCHEMA_V2: &str = "
 ALTER TABLE challenges ADD COLUMN request_digest BYTEA;
 ";
 
+/// Version 3: `answered` found by time (its purge) through a BRIN index. Its rows arrive in
+/// time order, and a B-tree cost every login an index insert and a WAL record; a BRIN index
+/// costs an insert nothing until vacuum summarises the new pages (a purge reads those pages
+/// whole, a few at the end of the table).
+const SCHEMA_V3: &str = "
+DROP INDEX answered_by_time;
+CREATE INDEX answered_by_time ON answered USING brin (at_ms);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -123,7 +132,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         )));
     }
     tx.commit().await?;
-    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
         if version < to {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
@@ -192,7 +201,10 @@ pub(super) async fn key_state(client: &impl GenericClient) -> Result<KeyState, S
         .map(|r| r.try_get::<_, String>(0))
         .transpose()?;
     let sample = client
-        .query_opt("SELECT serial, seed FROM tokens LIMIT 1", &[])
+        .query_opt(
+            "SELECT serial, seed FROM tokens ORDER BY serial LIMIT 1",
+            &[],
+        )
         .await?
         .map(|r| Ok::<_, tokio_postgres::Error>((r.try_get(0)?, r.try_get(1)?)))
         .transpose()?;

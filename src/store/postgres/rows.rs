@@ -1,0 +1,154 @@
+//! Rows and the store's types: reading token, audit and challenge rows (a token's seed
+//! opened, or left sealed for a copy), the integer conversions between them, and sealing
+//! and inserting tokens (the first insert records the cluster's key).
+
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::super::seal::SealKey;
+use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
+use super::{INSERT_TOKEN, schema};
+use crate::secret::Secret;
+
+pub(super) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(super) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+pub(super) fn to_u32(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn token_from_row(row: &Row, key: &SealKey) -> Result<Token, StoreError> {
+    let serial: String = row.try_get(0)?;
+    let sealed: Vec<u8> = row.try_get(4)?;
+    token_with_seed(row, key.open(&sealed, &serial)?)
+}
+
+/// A `token_columns!()` row as a token holding `seed` (opened, or empty for a copy that keeps
+/// the sealed one).
+pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreError> {
+    let serial: String = row.try_get(0)?;
+    let kind: String = row.try_get(1)?;
+    let kind = kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?;
+    Ok(Token {
+        kind,
+        user: row.try_get(2)?,
+        realm: row.try_get(3)?,
+        seed,
+        counter: to_u64(row.try_get(5)?),
+        digits: to_u32(row.try_get(6)?),
+        pin_hash: row.try_get(7)?,
+        phone: row.try_get(8)?,
+        email: row.try_get(9)?,
+        active: row.try_get(10)?,
+        fail_count: to_u32(row.try_get(11)?),
+        max_fail: to_u32(row.try_get(12)?),
+        last_fail_at: row.try_get(13)?,
+        description: row.try_get(14)?,
+        created_at: row.try_get(15)?,
+        owner_id: row.try_get(16)?,
+        autoenrolled: row.try_get(17)?,
+        serial,
+    })
+}
+
+/// An audit row, its columns in the order `time, client, username, realm, serial, action,
+/// result, reason`.
+pub(super) fn audit_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        time: r.try_get(0)?,
+        client: r.try_get(1)?,
+        user: r.try_get(2)?,
+        realm: r.try_get(3)?,
+        serial: r.try_get(4)?,
+        action: r.try_get(5)?,
+        result: r.try_get(6)?,
+        reason: r.try_get(7)?,
+    })
+}
+
+pub(super) fn tokens_from_rows(rows: &[Row], key: &SealKey) -> Result<Vec<Token>, StoreError> {
+    rows.iter().map(|r| token_from_row(r, key)).collect()
+}
+
+pub(super) fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
+    Ok(Challenge {
+        state: row.try_get(0)?,
+        serial: row.try_get(1)?,
+        user: row.try_get(2)?,
+        realm: row.try_get(3)?,
+        counter: to_u64(row.try_get(4)?),
+        created_at: row.try_get(5)?,
+        expires_at: row.try_get(6)?,
+        open: row.try_get(7)?,
+        delivered: row.try_get(8)?,
+    })
+}
+
+/// Seals and inserts tokens; the first records (or checks) the cluster's key in the same
+/// transaction. A serial that exists, or a second autoenrolled token of one identity, is
+/// [`StoreError::Duplicate`].
+pub(super) async fn insert_tokens(
+    c: &impl GenericClient,
+    key: &SealKey,
+    name: &str,
+    tokens: &[Token],
+) -> Result<(), StoreError> {
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    let recorded = schema::claim_key(c, key).await?;
+    if recorded != key.fingerprint() {
+        return Err(StoreError::KeyMismatch {
+            key_file: String::new(),
+            db: name.to_string(),
+            found: key.fingerprint().to_string(),
+            expected: format!("fingerprint {recorded}"),
+        });
+    }
+    for token in tokens {
+        let sealed = key.seal(&token.seed, &token.serial)?;
+        let statement = c.prepare_cached(INSERT_TOKEN).await?;
+        let inserted = c
+            .execute(
+                &statement,
+                &[
+                    &token.serial,
+                    &token.kind.as_str(),
+                    &token.user,
+                    &token.realm,
+                    &sealed,
+                    &to_i64(token.counter),
+                    &to_i32(token.digits),
+                    &token.pin_hash,
+                    &token.phone,
+                    &token.email,
+                    &token.active,
+                    &to_i32(token.fail_count),
+                    &to_i32(token.max_fail),
+                    &token.last_fail_at,
+                    &token.description,
+                    &token.created_at,
+                    &token.owner_id,
+                    &token.autoenrolled,
+                ],
+            )
+            .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                return Err(StoreError::Duplicate(token.serial.clone()));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

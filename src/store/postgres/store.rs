@@ -1,0 +1,490 @@
+//! The [`Store`] trait's calls on PostgreSQL: each one statement or one transaction on a
+//! pooled connection; a login's first read and its counter consume go through the batchers
+//! (`batch.rs`), audit rows and back-off counts through the write queue (`queued.rs`),
+//! challenges through `challenges.rs`.
+
+use async_trait::async_trait;
+use tokio_postgres::types::ToSql;
+
+use super::super::{
+    AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store, StoreError,
+    Token, UserState,
+};
+use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
+use super::rows::{audit_from_row, challenge_from_row, insert_tokens, to_i64, tokens_from_rows};
+use super::{
+    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, batch, copy, execute, query, queued,
+};
+
+pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
+    [
+        &entry.time,
+        &entry.client,
+        &entry.user,
+        &entry.realm,
+        &entry.serial,
+        &entry.action,
+        &entry.result,
+        &entry.reason,
+    ]
+}
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (time, client, username, realm, serial, action, result, reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+#[async_trait]
+impl Store for PgStore {
+    async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
+        self.timed(async {
+            let c = self.client().await?;
+            let rows = query(&c, SELECT_TOKENS_OF_USER, &[&user, &realm]).await?;
+            tokens_from_rows(&rows, &self.key)
+        })
+        .await
+    }
+
+    async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        let c = self.client().await?;
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE serial = $1"
+        );
+        let rows = query(&c, sql, &[&serial]).await?;
+        Ok(tokens_from_rows(&rows, &self.key)?.into_iter().next())
+    }
+
+    async fn list_tokens(
+        &self,
+        user: Option<&str>,
+        realm: Option<&str>,
+    ) -> Result<Vec<Token>, StoreError> {
+        let c = self.client().await?;
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE ($1::text IS NULL OR username = $1) \
+             AND ($2::text IS NULL OR realm = $2) ORDER BY realm, username, serial"
+        );
+        let rows = query(&c, sql, &[&user, &realm]).await?;
+        tokens_from_rows(&rows, &self.key)
+    }
+
+    async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
+        self.insert_tokens(vec![token]).await
+    }
+
+    async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        insert_tokens(&tx, &self.key, &self.name, &tokens).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(&c, "DELETE FROM tokens WHERE serial = $1", &[&serial]).await? > 0)
+    }
+
+    async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET active = $2 WHERE serial = $1",
+            &[&serial, &active],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn set_pin_hash(
+        &self,
+        serial: &str,
+        pin_hash: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET pin_hash = $2 WHERE serial = $1",
+            &[&serial, &pin_hash],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn user_state(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+    ) -> Result<UserState, StoreError> {
+        Ok(self
+            .user_state_of_request(user, realm, with_backoff, None)
+            .await?
+            .0)
+    }
+
+    async fn user_state_of_request(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(UserState, Option<String>), StoreError> {
+        // Batched with the other requests' first reads (see `batch.rs`).
+        self.timed(self.reads.call(batch::Read {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            with_backoff,
+            retransmit: retransmit.map(|(digest, since)| (*digest, since)),
+        }))
+        .await
+    }
+
+    async fn start_challenge(
+        &self,
+        request: ChallengeRequest,
+    ) -> Result<ChallengeStart, StoreError> {
+        self.timed(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let decided = start_challenge(&tx, &self.key, &self.name, &request).await?;
+            tx.commit().await?;
+            Ok(decided)
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "UPDATE challenges SET delivered = TRUE WHERE state = $1",
+            &[&challenge_state],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "DELETE FROM challenges WHERE state = $1",
+            &[&challenge_state],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
+        let c = self.client().await?;
+        challenge_rows(&c, challenge_state).await
+    }
+
+    async fn challenge_of_request(
+        &self,
+        challenge_state: &str,
+        retransmit: Option<(&[u8; 16], i64)>,
+    ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
+        let c = self.client().await?;
+        // Both reads in flight at once on the connection: one round trip.
+        Ok(tokio::try_join!(
+            challenge_rows(&c, challenge_state),
+            answered_serial(&c, retransmit)
+        )?)
+    }
+
+    async fn open_challenges_of_user(
+        &self,
+        user: &str,
+        realm: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Challenge>, StoreError> {
+        let c = self.client().await?;
+        let sql = format!(
+            "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE username = $1 AND realm = $2 \
+             AND open AND delivered AND expires_at >= $3 ORDER BY created_at DESC"
+        );
+        query(&c, &sql, &[&user, &realm, &now_ms])
+            .await?
+            .iter()
+            .map(challenge_from_row)
+            .collect()
+    }
+
+    async fn close_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+        by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
+        self.timed(async {
+            let mut c = self.client().await?;
+            let tx = c.transaction().await?;
+            let closed = close_challenge(&tx, challenge_state, serial, by).await?;
+            tx.commit().await?;
+            Ok(closed)
+        })
+        .await
+    }
+
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
+        // Batched with the other requests' consumes, committed before this returns (see
+        // `batch.rs`).
+        self.timed(self.consumes.call(batch::Consume {
+            serial: serial.to_string(),
+            used,
+            by: by.map(|b| (b.digest, b.now_ms)),
+        }))
+        .await
+    }
+
+    async fn retransmit_of(
+        &self,
+        digest: &[u8; 16],
+        since_ms: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        answered_serial(&c, Some((digest, since_ms))).await
+    }
+
+    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = $2 \
+             WHERE serial = ANY($1)",
+            &[&serials, &now],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
+        // Queued, not awaited (see the trait), and written with the others waiting.
+        self.queue.failure(queued::Failure {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            now_ms,
+            forget_ms,
+        });
+    }
+
+    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        // Through the queue: after the failures queued before it.
+        self.queue.clear(user, realm).await
+    }
+
+    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let n = execute(
+            &c,
+            "DELETE FROM login_failures WHERE last_failure_ms < $1",
+            &[&before_ms],
+        )
+        .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = $1",
+            &[&serial],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT serial, username, realm FROM tokens WHERE pin_hash IS NOT NULL AND autoenrolled",
+            &[],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    async fn grant_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO grace (username, realm, client, station, until_ms) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (username, realm, client, station) DO UPDATE SET until_ms = $5",
+            &[&user, &realm, &client, &station, &until_ms],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn grace_until(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let c = self.client().await?;
+        let row = c
+            .query_opt(
+                "SELECT until_ms FROM grace \
+                 WHERE username = $1 AND realm = $2 AND client = $3 AND station = $4",
+                &[&user, &realm, &client, &station],
+            )
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
+    async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "DELETE FROM grace WHERE username = $1 AND realm = $2",
+            &[&user, &realm],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        execute(&tx, "DELETE FROM challenges WHERE serial = $1", &[&serial]).await?;
+        let changed = execute(
+            &tx,
+            "UPDATE tokens SET username = $2 WHERE serial = $1",
+            &[&serial, &user],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET counter = $2 WHERE serial = $1",
+            &[&serial, &to_i64(counter)],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        // Nobody waits for an audit row: it is queued and written with the others waiting.
+        self.queue.audit(entry.with_controls_escaped());
+    }
+
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.with_controls_escaped();
+        let c = self.client().await?;
+        execute(&c, INSERT_AUDIT, &audit_params(&entry)).await?;
+        Ok(())
+    }
+
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let n = execute(
+            &c,
+            "DELETE FROM audit WHERE id IN \
+             (SELECT id FROM audit WHERE time < $1 ORDER BY time LIMIT $2)",
+            &[&before, &i64::from(limit)],
+        )
+        .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn audit_rows(
+        &self,
+        user: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT time, client, username, realm, serial, action, result, reason FROM audit \
+             WHERE ($1::text IS NULL OR username = $1) AND ($2::bigint IS NULL OR time >= $2) \
+             ORDER BY id DESC LIMIT $3",
+            &[&user, &since, &i64::from(limit)],
+        )
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
+        let c = self.client().await?;
+        let n = execute(
+            &c,
+            "DELETE FROM challenges WHERE expires_at < $1",
+            &[&before],
+        )
+        .await?;
+        // Retransmits come within seconds; an hour-old record answers none.
+        execute(&c, "DELETE FROM answered WHERE at_ms < $1", &[&before]).await?;
+        execute(&c, "DELETE FROM grace WHERE until_ms < $1", &[&before]).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn export(&self) -> Result<Dump, StoreError> {
+        let mut c = self.client().await?;
+        // One snapshot of all three tables.
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let dump = copy::export(&tx).await?;
+        tx.commit().await?;
+        Ok(dump)
+    }
+
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        copy::import(&tx, &self.key, &self.name, &dump, replace).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        // PostgreSQL owns its write-ahead log; a clean stop only writes the queued audit rows.
+        self.queue.flush().await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A write probe: a primary that turned read-only, or a full disk, must show.
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO meta (name, value) VALUES ('health_probe', now()::text) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+}
