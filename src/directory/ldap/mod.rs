@@ -2,7 +2,7 @@
 //!
 //! - **Searches** run on one long-lived service connection, bound as `bind_dn` (or anonymous).
 //!   ldap3 multiplexes clones of one `Ldap` handle, so concurrent requests share it, at most
-//!   [`SEARCHES_IN_FLIGHT`] at a time: slapd closes a connection that has more operations
+//!   `SEARCHES_IN_FLIGHT` at a time: slapd closes a connection that has more operations
 //!   waiting than `conn_max_pending` (100 for an anonymous one), failing every search on it.
 //!   When the connection drops (server restarted, idle timeout) the next search reconnects,
 //!   and a search that fails on a dead connection is retried once on a fresh one.
