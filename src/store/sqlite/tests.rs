@@ -1,5 +1,11 @@
 //! The SQLite store's own tests: life cycles, the race-deciding operations, schema versions,
 //! key fingerprints and the hot statements' plans.
+use rusqlite::params;
+
+use super::super::{
+    AuditEntry, Backoff, ChallengeRequest, ChallengeStart, Store, Token, TokenKind,
+};
+use super::rows::query_tokens;
 use super::*;
 use crate::secret::Secret;
 

@@ -1,0 +1,197 @@
+//! SQLite rows and the store's types: reading token, audit and challenge rows, inserting
+//! tokens (sealing their seeds) and audit rows. Used by the store's calls (`store.rs`), the
+//! race-deciding operations (`challenge_start.rs`) and `tessera store copy` (`copy.rs`).
+
+use rusqlite::{Connection, Row, params};
+
+use super::super::seal::SealKey;
+use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
+use super::{execute_cached, record_fingerprint};
+use crate::secret::Secret;
+
+pub(super) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(super) fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(super) fn token_from_row(row: &Row<'_>, key: &SealKey) -> Result<Token, StoreError> {
+    let serial: String = row.get(0)?;
+    let sealed: Vec<u8> = row.get(4)?;
+    token_with_seed(row, key.open(&sealed, &serial)?)
+}
+
+/// A [`TOKEN_COLUMNS`] row as a token holding `seed` (opened, or empty for a copy that keeps
+/// the sealed one).
+pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, StoreError> {
+    let serial: String = row.get(0)?;
+    let kind: String = row.get(1)?;
+    let kind = kind.parse::<TokenKind>().map_err(StoreError::Corrupt)?;
+    Ok(Token {
+        kind,
+        user: row.get(2)?,
+        realm: row.get(3)?,
+        seed,
+        counter: to_u64(row.get(5)?),
+        digits: row.get(6)?,
+        pin_hash: row.get(7)?,
+        phone: row.get(8)?,
+        email: row.get(9)?,
+        active: row.get(10)?,
+        fail_count: row.get(11)?,
+        max_fail: row.get(12)?,
+        last_fail_at: row.get(13)?,
+        description: row.get(14)?,
+        created_at: row.get(15)?,
+        owner_id: row.get(16)?,
+        autoenrolled: row.get(17)?,
+        serial,
+    })
+}
+
+/// An audit row, its columns in the order `time, client, user, realm, serial, action, result,
+/// reason`.
+pub(super) fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        time: r.get(0)?,
+        client: r.get(1)?,
+        user: r.get(2)?,
+        realm: r.get(3)?,
+        serial: r.get(4)?,
+        action: r.get(5)?,
+        result: r.get(6)?,
+        reason: r.get(7)?,
+    })
+}
+
+/// Inserts one audit row.
+pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    execute_cached(
+        conn,
+        "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            entry.time,
+            entry.client,
+            entry.user,
+            entry.realm,
+            entry.serial,
+            entry.action,
+            entry.result,
+            entry.reason
+        ],
+    )?;
+    Ok(())
+}
+
+/// Seals the seed and inserts one token row; a serial that exists is [`StoreError::Duplicate`].
+/// The first sealed seed records the key's fingerprint, in the same transaction.
+/// With `unless_user_has_token`, nothing is inserted (`Ok(false)`) when the owner has a token.
+pub(super) fn insert_token_row(
+    conn: &Connection,
+    key: &SealKey,
+    token: &Token,
+    unless_user_has_token: bool,
+) -> Result<bool, StoreError> {
+    let sealed = key.seal(&token.seed, &token.serial)?;
+    let mut insert = conn.prepare_cached(if unless_user_has_token {
+        concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18 \
+             WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user = ?3 AND realm = ?4)"
+        )
+    } else {
+        concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+        )
+    })?;
+    let result = insert.execute(params![
+        token.serial,
+        token.kind.as_str(),
+        token.user,
+        token.realm,
+        sealed,
+        to_i64(token.counter),
+        token.digits,
+        token.pin_hash,
+        token.phone,
+        token.email,
+        token.active,
+        token.fail_count,
+        token.max_fail,
+        token.last_fail_at,
+        token.description,
+        token.created_at,
+        token.owner_id,
+        token.autoenrolled
+    ]);
+    match result {
+        Ok(0) => Ok(false),
+        Ok(_) => record_fingerprint(conn, key).map(|()| true),
+        // The one autoenrolled token per user: another one won the race.
+        Err(rusqlite::Error::SqliteFailure(e, Some(message)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation
+                && message.contains("tokens.user") =>
+        {
+            Ok(false)
+        }
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::Duplicate(token.serial.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inserts tokens; a serial that exists, or a second autoenrolled token of one user, is
+/// [`StoreError::Duplicate`].
+pub(super) fn insert_all(
+    conn: &Connection,
+    key: &SealKey,
+    tokens: &[Token],
+) -> Result<(), StoreError> {
+    for token in tokens {
+        if !insert_token_row(conn, key, token, false)? {
+            return Err(StoreError::Duplicate(token.serial.clone()));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
+    Ok(Challenge {
+        state: row.get(0)?,
+        serial: row.get(1)?,
+        user: row.get(2)?,
+        realm: row.get(3)?,
+        counter: to_u64(row.get(4)?),
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        open: row.get(7)?,
+        delivered: row.get(8)?,
+    })
+}
+
+pub(super) const CHALLENGE_COLUMNS: &str =
+    "state, serial, user, realm, counter, created_at, expires_at, open, delivered";
+
+pub(super) fn query_tokens(
+    conn: &Connection,
+    key: &SealKey,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<Token>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(token_from_row(row, key)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,500 @@
+//! [`SqliteStore`]'s calls: every [`Store`] operation as a job for the writer, a read in the
+//! request's task, or a write nobody waits for (see `batches.rs` for how each runs).
+
+use std::sync::atomic::Ordering;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::super::{
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
+    StoreError, Token, UserState,
+};
+use super::rows::{
+    CHALLENGE_COLUMNS, audit_from_row, challenge_from_row, insert_all, insert_audit, query_tokens,
+    to_i64,
+};
+use super::{
+    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, SqliteStore, Work, challenge_start, copy,
+    execute_cached,
+};
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, key| query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm]))
+            .await
+    }
+
+    async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        let serial = serial.to_string();
+        self.read(move |conn, key| {
+            Ok(query_tokens(conn, key, SELECT_TOKEN, &[&serial])?
+                .into_iter()
+                .next())
+        })
+        .await
+    }
+
+    async fn list_tokens(
+        &self,
+        user: Option<&str>,
+        realm: Option<&str>,
+    ) -> Result<Vec<Token>, StoreError> {
+        let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
+        self.read_large(move |conn, key| {
+            let sql = concat!(
+                "SELECT ",
+                token_columns!(),
+                " FROM tokens WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
+                 ORDER BY realm, user, serial"
+            );
+            query_tokens(conn, key, sql, &[&user, &realm])
+        })
+        .await
+    }
+
+    async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
+        self.call(move |conn, key| insert_all(conn, key, std::slice::from_ref(&token)))
+            .await
+    }
+
+    async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
+        self.call(move |conn, key| insert_all(conn, key, &tokens))
+            .await
+    }
+
+    async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(execute_cached(conn, "DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)
+        })
+        .await
+    }
+
+    async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET active = ?2 WHERE serial = ?1",
+                params![serial, active],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn set_pin_hash(
+        &self,
+        serial: &str,
+        pin_hash: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1",
+                params![serial, pin_hash],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn user_state(
+        &self,
+        user: &str,
+        realm: &str,
+        with_backoff: bool,
+    ) -> Result<UserState, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, key| {
+            let tokens = query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm])?;
+            if !with_backoff {
+                return Ok(UserState {
+                    tokens,
+                    backoff: None,
+                });
+            }
+            let backoff = conn
+                .prepare_cached(
+                    "SELECT failures, last_failure_ms FROM login_failures \
+                     WHERE user = ?1 AND realm = ?2",
+                )?
+                .query_row(params![user, realm], |r| {
+                    Ok(Backoff {
+                        failures: r.get(0)?,
+                        last_failure_ms: r.get(1)?,
+                    })
+                })
+                .optional()?;
+            Ok(UserState { tokens, backoff })
+        })
+        .await
+    }
+
+    async fn start_challenge(
+        &self,
+        request: ChallengeRequest,
+    ) -> Result<ChallengeStart, StoreError> {
+        self.call(move |conn, key| challenge_start::start_challenge(conn, key, &request))
+            .await
+    }
+
+    async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let state = challenge_state.to_string();
+        self.call_answered_when_run(move |conn, _| {
+            execute_cached(
+                conn,
+                "UPDATE challenges SET delivered = 1 WHERE state = ?1",
+                [&state],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_challenge(&self, challenge_state: &str) -> Result<(), StoreError> {
+        let state = challenge_state.to_string();
+        self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM challenges WHERE state = ?1", [&state])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
+        let state = challenge_state.to_string();
+        self.read(move |conn, _| challenge_start::challenge_rows(conn, &state))
+            .await
+    }
+
+    async fn open_challenges_of_user(
+        &self,
+        user: &str,
+        realm: &str,
+        now_ms: i64,
+    ) -> Result<Vec<Challenge>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user = ?1 AND realm = ?2 \
+                 AND open = 1 AND delivered = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
+            ))?;
+            let rows = stmt.query_map(params![user, realm, now_ms], challenge_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn close_challenge(
+        &self,
+        challenge_state: &str,
+        serial: &str,
+        // One node: its reply cache answers retransmits; nothing to record.
+        _by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
+        let (state, serial) = (challenge_state.to_string(), serial.to_string());
+        self.call(move |conn, _| {
+            let closed = execute_cached(
+                conn,
+                "UPDATE challenges SET open = 0 WHERE state = ?1 AND serial = ?2 AND open = 1",
+                params![state, serial],
+            )?;
+            if closed == 0 {
+                return Ok(false);
+            }
+            let counter: i64 = conn.query_row(
+                "SELECT counter FROM challenges WHERE state = ?1 AND serial = ?2",
+                params![state, serial],
+                |r| r.get(0),
+            )?;
+            execute_cached(
+                conn,
+                "UPDATE challenges SET open = 0 WHERE state = ?1",
+                [&state],
+            )?;
+            execute_cached(
+                conn,
+                "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
+                params![serial, counter],
+            )?;
+            execute_cached(
+                conn,
+                "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
+                [&serial],
+            )?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn consume_counter(
+        &self,
+        serial: &str,
+        used: u64,
+        _by: Option<RequestMark>,
+    ) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let used = to_i64(used);
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(conn, CONSUME_COUNTER, params![serial, used])? > 0)
+        })
+        .await
+    }
+
+    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
+        let serials = serials.to_vec();
+        self.call(move |conn, _| {
+            for serial in &serials {
+                execute_cached(conn,
+                    "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = ?2 WHERE serial = ?1",
+                    params![serial, now],
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        // Until the writer has run it, reads go through the writer too (behind it), so the
+        // next attempt of this identity sees this failure.
+        let unapplied = self.db.unapplied_failures.clone();
+        unapplied.fetch_add(1, Ordering::SeqCst);
+        let result = self.detached("back-off failure not recorded", move |conn, _| {
+            let recorded =
+                challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms);
+            unapplied.fetch_sub(1, Ordering::SeqCst);
+            recorded
+        });
+        if let Err(error) = result {
+            self.db.unapplied_failures.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!(%error, "back-off failure not recorded");
+        }
+    }
+
+    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "DELETE FROM login_failures WHERE user = ?1 AND realm = ?2",
+                params![user, realm],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM login_failures WHERE last_failure_ms < ?1",
+                [before_ms],
+            )?)
+        })
+        .await
+    }
+
+    async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET fail_count = 0, last_fail_at = NULL WHERE serial = ?1",
+                [&serial],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn grant_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = [user, realm, client, station].map(str::to_string);
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "INSERT INTO grace (user, realm, client, station, until_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (user, realm, client, station) DO UPDATE SET until_ms = ?5",
+                params![key[0], key[1], key[2], key[3], until_ms],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn grace_until(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let key = [user, realm, client, station].map(str::to_string);
+        self.read(move |conn, _| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT until_ms FROM grace \
+                     WHERE user = ?1 AND realm = ?2 AND client = ?3 AND station = ?4",
+                )?
+                .query_row(params![key[0], key[1], key[2], key[3]], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.call_one_statement(move |conn, _| {
+            execute_cached(
+                conn,
+                "DELETE FROM grace WHERE user = ?1 AND realm = ?2",
+                params![user, realm],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.read_large(|conn, _| {
+            // Versions before schema 2 marked autoenrolled tokens only in the description.
+            let mut stmt = conn.prepare(
+                "SELECT serial, user, realm FROM tokens WHERE pin_hash IS NOT NULL \
+                 AND (autoenrolled = 1 OR description LIKE 'auto enrolled for %')",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
+        let (serial, user) = (serial.to_string(), user.to_string());
+        self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM challenges WHERE serial = ?1", [&serial])?;
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET user = ?2 WHERE serial = ?1",
+                params![serial, user],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let counter = to_i64(counter);
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET counter = ?2 WHERE serial = ?1",
+                params![serial, counter],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        let entry = entry.with_controls_escaped();
+        // Nobody waits for an audit row: it is queued and committed with the next batch, and a
+        // failure is logged on the store thread.
+        let result = self.detached("audit row not written", move |conn, _| {
+            insert_audit(conn, &entry)
+        });
+        if let Err(error) = result {
+            tracing::error!(%error, "audit row not written");
+        }
+    }
+
+    async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let entry = entry.with_controls_escaped();
+        self.call_one_statement(move |conn, _| insert_audit(conn, &entry))
+            .await
+    }
+
+    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM audit WHERE id IN \
+                 (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
+                params![before, limit],
+            )?)
+        })
+        .await
+    }
+
+    async fn audit_rows(
+        &self,
+        user: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let user = user.map(str::to_string);
+        self.read_large(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
+                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![user, since, limit], audit_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn checkpoint(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.db.send(&self.jobs, Work::Checkpoint(tx))?;
+        rx.await
+            .map_err(|_| StoreError::Closed)?
+            .map_err(StoreError::Commit)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A write probe, committed like any request's write: a store on a full disk or a
+        // read-only file still answers reads while it rejects every login, and health must
+        // say so (one row rewritten, one WAL frame per health check).
+        self.call_one_statement(|conn, _| {
+            execute_cached(
+                conn,
+                "INSERT INTO meta (name, value) VALUES ('health_probe', strftime('%s', 'now')) \
+                 ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn export(&self) -> Result<Dump, StoreError> {
+        self.read_large(|conn, _| copy::export(conn)).await
+    }
+
+    async fn import(&self, dump: Dump, replace: bool) -> Result<(), StoreError> {
+        self.call(move |conn, key| copy::import(conn, key, &dump, replace))
+            .await
+    }
+
+    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
+        self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM grace WHERE until_ms < ?1", [before])?;
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM challenges WHERE expires_at < ?1",
+                [before],
+            )?)
+        })
+        .await
+    }
+}
