@@ -12,6 +12,7 @@ pub mod engine;
 pub mod enrollment;
 mod first_factor;
 pub mod message;
+mod otp_check;
 mod passthru;
 pub mod policy;
 pub mod reason;

@@ -1,0 +1,242 @@
+//! Checking and consuming a one-time password: finding it at the end of the password (or as
+//! the whole password, answering a challenge), a token's lockout and its release, consuming the
+//! OTP in one compare-and-set of the store (so it is accepted at most once, on any node), and
+//! counting a wrong one on the tokens it was meant for.
+
+use subtle::ConstantTimeEq;
+
+use super::AuthError;
+use super::engine::{Ctx, Decision, Engine, MSG_EXPIRED, MSG_FAILED, MSG_LOCKED};
+use super::policy::Scope;
+use super::reason::Reason;
+use crate::otp::{hotp, totp_step};
+use crate::secret::Secret;
+use crate::store::{Challenge, RequestMark, Token, TokenKind};
+
+/// Where an OTP matched.
+pub(super) enum OtpMatch {
+    /// It answers this open challenge.
+    Challenge(String),
+    /// It is this HOTP counter / TOTP step.
+    Counter(u64),
+}
+
+/// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
+/// digits (LinOTP `PrependPin`).
+pub(super) fn split_pin_otp(password: &Secret, digits: u32) -> Option<(Secret, &[u8])> {
+    let bytes = password.expose();
+    let split = bytes.len().checked_sub(usize::try_from(digits).ok()?)?;
+    let (pin, otp) = bytes.split_at_checked(split)?;
+    otp.iter()
+        .all(u8::is_ascii_digit)
+        .then(|| (Secret::new(pin), otp))
+}
+
+pub(super) fn otp_equals(expected: &str, given: &[u8]) -> bool {
+    expected.len() == given.len() && bool::from(expected.as_bytes().ct_eq(given))
+}
+
+impl Engine {
+    pub(super) fn lockout_duration(&self, ctx: &Ctx<'_>) -> u64 {
+        self.policies
+            .action(Scope::Authentication, &ctx.policy(), |a| {
+                a.lockout_duration.as_ref()
+            })
+            .copied()
+            .unwrap_or(self.settings.lockout_duration)
+    }
+
+    pub(super) fn is_locked(&self, token: &Token) -> bool {
+        token.fail_count >= token.max_fail
+    }
+
+    /// Clears locks whose `lockout_duration` has passed, so a lockout can end by itself.
+    pub(super) async fn release_expired_locks(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &mut [Token],
+    ) -> Result<(), AuthError> {
+        let duration = self.lockout_duration(ctx);
+        if duration == 0 {
+            return Ok(());
+        }
+        for token in tokens.iter_mut().filter(|t| self.is_locked(t)) {
+            let since = token.last_fail_at.unwrap_or(0);
+            if ctx.now >= since.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX)) {
+                self.store.reset_failures(&token.serial).await?;
+                token.fail_count = 0;
+                tracing::info!(serial = %token.serial, "lockout expired, token unlocked");
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds where `otp` matches for `token`.
+    pub(super) fn find_otp(
+        &self,
+        token: &Token,
+        otp: &[u8],
+        open: &[Challenge],
+        now: i64,
+    ) -> Option<OtpMatch> {
+        let seed = token.seed.expose();
+        match token.kind {
+            TokenKind::Sms | TokenKind::Email => open
+                .iter()
+                .filter(|c| c.serial == token.serial)
+                .find(|c| otp_equals(&hotp(seed, c.counter, token.digits), otp))
+                .map(|c| OtpMatch::Challenge(c.state.clone())),
+            TokenKind::Hotp => (token.counter
+                ..token.counter.saturating_add(self.settings.hotp_window))
+                .find(|c| otp_equals(&hotp(seed, *c, token.digits), otp))
+                .map(OtpMatch::Counter),
+            TokenKind::Totp => {
+                let step = totp_step(now, self.settings.totp_step);
+                // ±1 step for clock drift; never a step at or before the last one used.
+                (step.saturating_sub(1)..=step.saturating_add(1))
+                    .filter(|s| *s >= token.counter)
+                    .find(|s| otp_equals(&hotp(seed, *s, token.digits), otp))
+                    .map(OtpMatch::Counter)
+            }
+        }
+    }
+
+    /// Consumes a matched OTP — unless the token is locked, where even a right code fails and
+    /// counts (LinOTP). `false` from the store means someone else consumed it first.
+    pub(super) async fn commit(
+        &self,
+        ctx: &Ctx<'_>,
+        token: &Token,
+        found: OtpMatch,
+    ) -> Result<Decision, AuthError> {
+        if self.is_locked(token) {
+            return self
+                .fail(ctx, &[token], Reason::TokenLocked, MSG_LOCKED)
+                .await;
+        }
+        let by = ctx.req.request_id.map(|digest| RequestMark {
+            digest,
+            now_ms: ctx.now_ms,
+        });
+        let consumed = match &found {
+            OtpMatch::Challenge(state) => {
+                self.store.close_challenge(state, &token.serial, by).await?
+            }
+            OtpMatch::Counter(counter) => {
+                self.store
+                    .consume_counter(&token.serial, *counter, by)
+                    .await?
+            }
+        };
+        Ok(if consumed {
+            self.grant_grace(ctx).await?;
+            Decision::accept(Reason::OtpValid, &token.serial)
+        } else {
+            Decision::reject(MSG_FAILED, Reason::Replay, Some(&token.serial))
+        })
+    }
+
+    /// What to look for in the store so that a request that consumed an OTP within the
+    /// retransmit window — on another node, whose reply was lost before the NAS failed over to
+    /// this one — is answered Accept again, nothing checked or consumed twice: its digest and
+    /// the window's start. (This node's own retransmits never get here: the reply cache answers
+    /// them.) The stores carry the check in their first read of the request.
+    pub(super) fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], i64)> {
+        let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
+        ctx.req.request_id.as_ref().map(|id| (id, since))
+    }
+
+    pub(super) async fn fail(
+        &self,
+        ctx: &Ctx<'_>,
+        tokens: &[&Token],
+        reason: Reason,
+        message: &str,
+    ) -> Result<Decision, AuthError> {
+        let serials: Vec<String> = tokens.iter().map(|t| t.serial.clone()).collect();
+        self.store.record_failure(&serials, ctx.now).await?;
+        let now_locked = tokens.iter().any(|t| t.fail_count + 1 >= t.max_fail);
+        let message = if now_locked { MSG_LOCKED } else { message };
+        Ok(Decision::reject(
+            message,
+            reason,
+            tokens.first().map(|t| t.serial.as_str()),
+        ))
+    }
+
+    pub(super) async fn answer_challenge(
+        &self,
+        ctx: &Ctx<'_>,
+        state: &[u8],
+    ) -> Result<Decision, AuthError> {
+        let rows = match std::str::from_utf8(state) {
+            Ok(state) => {
+                let (rows, retransmitted) = self
+                    .store
+                    .challenge_of_request(state, self.retransmit(ctx))
+                    .await?;
+                if let Some(serial) = retransmitted {
+                    return Ok(Decision::accept(Reason::Retransmit, &serial));
+                }
+                rows
+            }
+            Err(_) => vec![],
+        };
+        let rows: Vec<Challenge> = rows
+            .into_iter()
+            .filter(|c| {
+                c.open
+                    && c.delivered
+                    && c.expires_at >= ctx.now_ms
+                    && c.user == ctx.login
+                    && c.realm == ctx.realm.name
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(Decision::reject(MSG_EXPIRED, Reason::ChallengeGone, None));
+        }
+        let mut tokens = vec![];
+        for row in &rows {
+            if let Some(token) = self.store.token(&row.serial).await?.filter(|t| t.active) {
+                tokens.push((row, token));
+            }
+        }
+        let mode = self.otppin(ctx);
+        let password = ctx.password();
+        for (row, token) in &tokens {
+            let expected = hotp(token.seed.expose(), row.counter, token.digits);
+            // With a State, the OTP alone answers; PIN+OTP does too (LinOTP).
+            let matched = if otp_equals(&expected, password.expose()) {
+                true
+            } else {
+                match split_pin_otp(password, token.digits) {
+                    Some((pin, otp)) if otp_equals(&expected, otp) => {
+                        self.pin_matches(ctx, mode, token, &pin).await?
+                    }
+                    _ => false,
+                }
+            };
+            if !matched {
+                continue;
+            }
+            return self
+                .commit(ctx, token, OtpMatch::Challenge(row.state.clone()))
+                .await;
+        }
+        let all: Vec<&Token> = tokens.iter().map(|(_, t)| t).collect();
+        if all.is_empty() {
+            return Ok(Decision::reject(
+                MSG_EXPIRED,
+                Reason::ChallengeTokenGone,
+                None,
+            ));
+        }
+        self.fail(
+            ctx,
+            &all,
+            Reason::WrongOtpForChallenge,
+            "wrong code, try again",
+        )
+        .await
+    }
+}
