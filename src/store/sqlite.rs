@@ -19,6 +19,7 @@
 //! (`tessera store copy`).
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
 use rusqlite::Connection;
@@ -114,6 +115,10 @@ impl SqliteStore {
     /// sees only committed rows; on the store thread it may see a write of its batch that a
     /// failed commit then undoes. The decisions that matter — consuming a counter, closing a
     /// challenge — are compare-and-set writes, which do wait.
+    ///
+    /// Run here, a read holds the runtime thread for its microseconds, and longer only where it
+    /// would have held the writer too: a page not in the OS cache (a store far larger than
+    /// memory), or another process's WAL recovery (SQLite's busy timeout).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -140,15 +145,24 @@ impl SqliteStore {
     }
 
     /// Queues a write nobody waits for; its failure (or its batch's) is logged as `what`.
-    fn detached<F>(&self, what: &'static str, f: F) -> Result<(), StoreError>
+    /// With [`Seen::ByNextRead`], reads go through the writer (behind it) until it has run, so
+    /// the next read sees it.
+    fn detached<F>(&self, what: &'static str, seen: Seen, f: F) -> Result<(), StoreError>
     where
         F: FnOnce(&mut Connection, &SealKey) -> Result<(), StoreError> + Send + 'static,
     {
+        let unseen = matches!(seen, Seen::ByNextRead).then(|| self.db.clone());
+        if let Some(db) = &unseen {
+            db.unseen_writes.fetch_add(1, Ordering::SeqCst);
+        }
         // Used for single statements (the audit insert, the back-off upsert): atomic without
         // a savepoint.
         let job: Job = Box::new(move |conn, key| {
             if let Err(error) = f(conn, key) {
                 tracing::error!(%error, "{what}");
+            }
+            if let Some(db) = unseen {
+                db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
             }
             Box::new(move |committed: Result<(), String>| {
                 if let Err(error) = committed {
@@ -156,7 +170,11 @@ impl SqliteStore {
                 }
             })
         });
-        self.db.send(&self.jobs, Work::Detached(job))
+        let sent = self.db.send(&self.jobs, Work::Detached(job));
+        if sent.is_err() && matches!(seen, Seen::ByNextRead) {
+            self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+        }
+        sent
     }
 
     async fn run<T, F>(&self, f: F, kind: Kind) -> Result<T, StoreError>
@@ -188,6 +206,15 @@ impl SqliteStore {
         crate::metrics::observe("tessera_store_seconds", &[], started.elapsed());
         answer
     }
+}
+
+/// Whether the next read must see a detached write.
+#[derive(Clone, Copy)]
+enum Seen {
+    /// A back-off failure: the identity's next attempt must count it.
+    ByNextRead,
+    /// An audit row: nothing on a request's way reads it.
+    Eventually,
 }
 
 /// How a job runs on the store thread.

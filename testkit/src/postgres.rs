@@ -157,17 +157,23 @@ impl Postgres {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// One of PostgreSQL's programs, to run as `postgres` when we are root.
+    fn command(&self, program: &str) -> Command {
+        let binary = self.bin.join(program);
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(binary);
+            c
+        } else {
+            Command::new(binary)
+        }
+    }
+
     /// Runs one of PostgreSQL's programs (as `postgres` when we are root).
     fn run(&self, program: &str, args: &[&str]) -> Result<(), String> {
         let binary = self.bin.join(program);
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
-        };
-        let out = command
+        let out = self
+            .command(program)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -235,15 +241,8 @@ impl Postgres {
 
     /// Runs SQL with `psql` over the Unix socket; returns its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
-        let binary = self.bin.join("psql");
-        let mut command = if is_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&binary);
-            c
-        } else {
-            Command::new(&binary)
-        };
-        let out = command
+        let out = self
+            .command("psql")
             .args(["-h", &self.dir.path().display().to_string()])
             .args([
                 "-p",
@@ -270,15 +269,8 @@ impl Drop for Postgres {
     fn drop(&mut self) {
         if self.running {
             let data = self.data();
-            let binary = self.bin.join("pg_ctl");
-            let mut command = if is_root() {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&binary);
-                c
-            } else {
-                Command::new(&binary)
-            };
-            let _ = command
+            let _ = self
+                .command("pg_ctl")
                 .args(["-D", &data, "-m", "immediate", "-w", "stop"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -6,7 +6,9 @@ use deadpool_postgres::GenericClient;
 
 use super::super::seal::SealKey;
 use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
-use super::rows::{audit_from_row, challenge_from_row, to_i32, to_i64, to_u32, token_with_seed};
+use super::rows::{
+    audit_from_row, challenge_from_row, insert_token_row, to_i32, to_i64, to_u32, token_with_seed,
+};
 use super::store::{INSERT_AUDIT, audit_params};
 use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, query, schema};
 use crate::secret::Secret;
@@ -193,30 +195,7 @@ async fn import_tokens(
     for SealedToken { token: t, sealed } in tokens {
         // Nothing is re-sealed: the seed must open under this store's key as it is.
         key.open(sealed, &t.serial)?;
-        c.execute(
-            &insert,
-            &[
-                &t.serial,
-                &t.kind.as_str(),
-                &t.user,
-                &t.realm,
-                sealed,
-                &to_i64(t.counter),
-                &to_i32(t.digits),
-                &t.pin_hash,
-                &t.phone,
-                &t.email,
-                &t.active,
-                &to_i32(t.fail_count),
-                &to_i32(t.max_fail),
-                &t.last_fail_at,
-                &t.description,
-                &t.created_at,
-                &t.owner_id,
-                &t.autoenrolled,
-            ],
-        )
-        .await?;
+        insert_token_row(c, &insert, t, sealed).await?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! and inserting tokens (the first insert records the cluster's key).
 
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
 use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
@@ -117,31 +117,7 @@ pub(super) async fn insert_tokens(
     for token in tokens {
         let sealed = key.seal(&token.seed, &token.serial)?;
         let statement = c.prepare_cached(INSERT_TOKEN).await?;
-        let inserted = c
-            .execute(
-                &statement,
-                &[
-                    &token.serial,
-                    &token.kind.as_str(),
-                    &token.user,
-                    &token.realm,
-                    &sealed,
-                    &to_i64(token.counter),
-                    &to_i32(token.digits),
-                    &token.pin_hash,
-                    &token.phone,
-                    &token.email,
-                    &token.active,
-                    &to_i32(token.fail_count),
-                    &to_i32(token.max_fail),
-                    &token.last_fail_at,
-                    &token.description,
-                    &token.created_at,
-                    &token.owner_id,
-                    &token.autoenrolled,
-                ],
-            )
-            .await;
+        let inserted = insert_token_row(c, &statement, token, &sealed).await;
         match inserted {
             Ok(_) => {}
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
@@ -151,4 +127,37 @@ pub(super) async fn insert_tokens(
         }
     }
     Ok(())
+}
+
+/// Inserts one token row, its seed as sealed; `statement` is [`INSERT_TOKEN`] prepared on `c`.
+pub(super) async fn insert_token_row(
+    c: &impl GenericClient,
+    statement: &Statement,
+    token: &Token,
+    sealed: &[u8],
+) -> Result<u64, tokio_postgres::Error> {
+    c.execute(
+        statement,
+        &[
+            &token.serial,
+            &token.kind.as_str(),
+            &token.user,
+            &token.realm,
+            &sealed,
+            &to_i64(token.counter),
+            &to_i32(token.digits),
+            &token.pin_hash,
+            &token.phone,
+            &token.email,
+            &token.active,
+            &to_i32(token.fail_count),
+            &to_i32(token.max_fail),
+            &token.last_fail_at,
+            &token.description,
+            &token.created_at,
+            &token.owner_id,
+            &token.autoenrolled,
+        ],
+    )
+    .await
 }

@@ -78,9 +78,9 @@ pub(super) struct Database {
     conn: Mutex<Connection>,
     /// Opens the seeds the connection reads.
     pub(super) key: SealKey,
-    /// Back-off failures queued for the writer and not yet run: while there are any, reads
-    /// queue behind them rather than read here and miss them.
-    pub(super) unapplied_failures: Arc<AtomicUsize>,
+    /// Detached writes the next read must see (back-off failures), queued for the writer and
+    /// not yet run: while there are any, reads queue behind them rather than miss them here.
+    pub(super) unseen_writes: AtomicUsize,
     /// Jobs sent to the writer and not yet taken: while there are any the writer is about to
     /// want the connection, and a read that took it would make the writer — the bottleneck
     /// under load — wait.
@@ -93,8 +93,7 @@ impl Database {
     /// waits, so a request's task never blocks
     /// behind a commit's fsync; `None` means "queue it for the writer".
     pub(super) fn idle_for_reads(&self) -> Option<MutexGuard<'_, Connection>> {
-        if self.unapplied_failures.load(Ordering::SeqCst) > 0
-            || self.queued.load(Ordering::Relaxed) > 0
+        if self.unseen_writes.load(Ordering::SeqCst) > 0 || self.queued.load(Ordering::Relaxed) > 0
         {
             return None;
         }
@@ -154,7 +153,7 @@ pub(super) fn start(
     let db = Arc::new(Database {
         conn: Mutex::new(conn),
         key,
-        unapplied_failures: Arc::default(),
+        unseen_writes: AtomicUsize::new(0),
         queued: AtomicUsize::new(0),
     });
     let (jobs, queue) = mpsc::channel::<Work>();

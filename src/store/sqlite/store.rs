@@ -1,8 +1,6 @@
 //! [`SqliteStore`]'s calls: every [`Store`] operation as a job for the writer, a read in the
 //! request's task, or a write nobody waits for (see `batches.rs` for how each runs).
 
-use std::sync::atomic::Ordering;
-
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
@@ -15,8 +13,8 @@ use super::rows::{
     to_i64,
 };
 use super::{
-    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, SqliteStore, Work, challenge_start, copy,
-    execute_cached,
+    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, challenge_start,
+    copy, execute_cached,
 };
 
 #[async_trait]
@@ -259,18 +257,14 @@ impl Store for SqliteStore {
 
     async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
         let (user, realm) = (user.to_string(), realm.to_string());
-        // Until the writer has run it, reads go through the writer too (behind it), so the
-        // next attempt of this identity sees this failure.
-        let unapplied = self.db.unapplied_failures.clone();
-        unapplied.fetch_add(1, Ordering::SeqCst);
-        let result = self.detached("back-off failure not recorded", move |conn, _| {
-            let recorded =
-                challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms);
-            unapplied.fetch_sub(1, Ordering::SeqCst);
-            recorded
-        });
+        let result = self.detached(
+            "back-off failure not recorded",
+            Seen::ByNextRead,
+            move |conn, _| {
+                challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms)
+            },
+        );
         if let Err(error) = result {
-            self.db.unapplied_failures.fetch_sub(1, Ordering::SeqCst);
             tracing::error!(%error, "back-off failure not recorded");
         }
     }
@@ -409,7 +403,7 @@ impl Store for SqliteStore {
         let entry = entry.with_controls_escaped();
         // Nobody waits for an audit row: it is queued and committed with the next batch, and a
         // failure is logged on the store thread.
-        let result = self.detached("audit row not written", move |conn, _| {
+        let result = self.detached("audit row not written", Seen::Eventually, move |conn, _| {
             insert_audit(conn, &entry)
         });
         if let Err(error) = result {

@@ -325,7 +325,8 @@ async fn a_detached_write_is_committed_without_other_traffic() {
 }
 
 /// A read right after a queued back-off failure sees it, even when the connection is idle and
-/// the read could run at once.
+/// the read could run at once: read straight away (the writer may not have taken the failure
+/// yet) and after a millisecond (it has taken it and holds it for the next batch).
 #[tokio::test]
 async fn a_read_sees_the_back_off_failure_queued_before_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -334,6 +335,9 @@ async fn a_read_sees_the_back_off_failure_queued_before_it() {
         store
             .record_login_failure("alice", "local", 1_000, 60_000)
             .await;
+        if round % 2 == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
         let state = store.user_state("alice", "local", true).await.unwrap();
         assert_eq!(state.backoff.map(|b| b.failures), Some(round));
     }
