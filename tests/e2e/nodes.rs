@@ -433,8 +433,6 @@ fn issue_15_a_nas_failover_during_a_slow_sms_sends_once_and_both_nodes_give_the_
         RawClient::new(cluster.a.addr),
         RawClient::new(cluster.b.addr),
     );
-    to_a.set_timeout(Duration::from_secs(15));
-    to_b.set_timeout(Duration::from_secs(15));
     let (request, auth) = RawClient::access_request(1, "alice", "wonderland", None);
     let (from_a, from_b) = std::thread::scope(|s| {
         let a = s.spawn(|| {

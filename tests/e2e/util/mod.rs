@@ -417,5 +417,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows what the server said: CI keeps only the test's output.
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_LINES_ON_FAILURE)..];
+            eprintln!("--- last lines of tessera's log ({}) ---", self.addr);
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
     }
 }
+
+/// How much of a server's log a failing test prints.
+const LOG_LINES_ON_FAILURE: usize = 40;
