@@ -1,5 +1,7 @@
-//! FreeRADIUS's `radclient` as the NAS of a test: one request per run (`-x -r 1 -t 2`), its
-//! output parsed into a [`Reply`].
+//! FreeRADIUS's `radclient` as the NAS of a test: one request per run (`-x -r 1 -t 5`), its
+//! output parsed into a [`Reply`]. One try, so a count in the server's log is the requests sent;
+//! 5 s, because a test expecting silence pays it once while a first login on a loaded CI machine
+//! (argon2, enrolment, a PostgreSQL commit, debug build) has taken seconds.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -105,7 +107,7 @@ pub fn radclient_command(
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     };
     let mut child = Command::new("radclient")
-        .args(["-x", "-r", "1", "-t", "2"])
+        .args(["-x", "-r", "1", "-t", "5"])
         .arg(&target)
         .arg(packet_type)
         .arg(secret)

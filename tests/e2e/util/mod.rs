@@ -370,7 +370,7 @@ impl Server {
             .to_string()
     }
 
-    /// Sends one request with radclient (one try, 2 s timeout).
+    /// Sends one request with radclient (one try, 5 s timeout).
     pub fn radclient(&self, attrs: &[(&str, &str)]) -> Reply {
         radclient(self.addr, SECRET, attrs)
     }
