@@ -453,3 +453,109 @@ fn the_readme_walk_through_works_on_the_shipped_config() {
         .auth("bob", &format!("builder{code}"), None)
         .expect("Access-Accept");
 }
+
+/// The commands of `text` that start with `program ` (with the lines a trailing backslash
+/// continues), joined into one shell script.
+fn commands_starting_with(text: &str, program: &str) -> String {
+    let mut script = String::new();
+    let mut continued = false;
+    for line in text.lines() {
+        if continued || line.starts_with(program) {
+            script.push_str(line);
+            script.push('\n');
+            continued = line.ends_with('\\');
+        }
+    }
+    script
+}
+
+/// The README's "Several nodes" try-out: its `sed` commands, run as written on the shipped
+/// config, make two nodes that share one PostgreSQL; round 1 on A and round 2 on B is
+/// accepted, and the code is spent on both.
+#[test]
+fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
+    use testkit::postgres::{PASSWORD, Postgres};
+
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Several nodes\n")
+        .nth(1)
+        .expect("the README has a section \"Several nodes\"");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let script = commands_starting_with(section, "sed ");
+    assert_eq!(script.matches("sed ").count(), 2, "{script}");
+    for round in [
+        "radclient -x 127.0.0.1:1812 auth",
+        "radclient -x 127.0.0.1:1813 auth",
+    ] {
+        assert!(section.contains(round), "the try-out sends {round}");
+    }
+    assert!(section.contains("echo tessera-demo > var/pg.password"));
+
+    // A scratch copy of the repository's layout: conf/, var/ and the dictionaries.
+    let root = tempfile::tempdir().unwrap();
+    let conf = root.path().join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::create_dir_all(root.path().join("var")).unwrap();
+    for file in ["tessera.toml", "users.toml"] {
+        std::fs::copy(repo().join("conf").join(file), conf.join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        repo().join("dictionaries"),
+        root.path().join("dictionaries"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(root.path())
+        .output()
+        .expect("run sh");
+    assert!(out.status.success(), "{script}: {out:?}");
+
+    // The test's own cluster stands in for Debian's: its port, its password, free RADIUS ports.
+    let pg = Postgres::start_new();
+    let port = pg
+        .url()
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("port in the URL")
+        .to_string();
+    std::fs::write(root.path().join("var/pg.password"), format!("{PASSWORD}\n")).unwrap();
+    for (node, listen) in [
+        ("node-a.toml", "127.0.0.1:1812"),
+        ("node-b.toml", "127.0.0.1:1813"),
+    ] {
+        let path = conf.join(node);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let url = "postgresql://tessera@127.0.0.1/tessera?";
+        assert!(
+            text.contains("backend = \"postgresql\"") && text.contains(url),
+            "{text}"
+        );
+        assert!(text.contains(listen), "{node} listens on {listen}: {text}");
+        let text = text
+            .replace(
+                url,
+                &format!("postgresql://tessera@127.0.0.1:{port}/tessera?"),
+            )
+            .replace(listen, "127.0.0.1:0");
+        std::fs::write(&path, text).unwrap();
+    }
+    let spool = root.path().join("var/spool.log");
+    let a = Server::start_in(root, &conf.join("node-a.toml"));
+    let b = Server::start_in(tempfile::tempdir().unwrap(), &conf.join("node-b.toml"));
+
+    let first = a.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    let text = std::fs::read_to_string(&spool).unwrap();
+    let code = text
+        .split_whitespace()
+        .last()
+        .expect("a code in var/spool.log");
+    b.auth("alice", code, Some(&first.state()))
+        .expect("Access-Accept");
+    a.auth("alice", code, Some(&first.state()))
+        .expect("Access-Reject");
+}

@@ -627,6 +627,10 @@ fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+    assert!(
+        stderr.contains("ca_file") && stderr.contains("sslmode=disable"),
+        "says what to do: {stderr}"
+    );
     // With the CA: a login over TLS.
     let node = Server::start_with(&Setup {
         store: store(Some(&ca.ca)),

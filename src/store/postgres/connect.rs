@@ -180,12 +180,43 @@ impl From<tokio_postgres::Error> for StoreError {
                     text.push_str(&format!(": {cause}"));
                     source = cause.source();
                 }
+                if refused_certificate(&e) {
+                    text.push_str(CERTIFICATE_HINT);
+                }
                 // Not the server's answer: it cannot be reached, or the connection broke (a
                 // value this build cannot read lands here too, and is refused the same way).
                 StoreError::Unavailable(text)
             }
         }
     }
+}
+
+/// What to do when the server's certificate is refused. libpq's default (`sslmode=prefer`)
+/// takes any certificate, so a stock server (Debian's has a self-signed one for its host name)
+/// works with `psql` and not with tessera, which verifies every certificate it is shown.
+const CERTIFICATE_HINT: &str = " (tessera verifies the server's certificate and name: give the CA \
+    that signed it in [store] ca_file and name the host as the certificate does, or add \
+    sslmode=disable to the url when the database is on loopback)";
+
+/// Whether `e` (or a cause of it) is rustls refusing the server's certificate.
+fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(error) = next {
+        // An `io::Error` wrapping another error hides it from `source()`; look inside.
+        let inner = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        for candidate in [Some(error), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(_)) =
+                candidate.downcast_ref::<rustls::Error>()
+            {
+                return true;
+            }
+        }
+        next = error.source();
+    }
+    false
 }
 
 /// The server's errors that say it cannot serve now, rather than that the statement is wrong:
