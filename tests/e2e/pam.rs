@@ -25,7 +25,9 @@ impl PamService {
     fn new(server: &Server) -> PamService {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("pam_radius_auth.conf");
-        std::fs::write(&conf, format!("{} {SECRET} 3\n", server.addr)).unwrap();
+        // Server, secret, and how long pam_radius waits for an answer: long enough for a
+        // first login on a busy CI machine; no test here expects silence.
+        std::fs::write(&conf, format!("{} {SECRET} 10\n", server.addr)).unwrap();
         let name = format!("tessera-e2e-{}-{}", std::process::id(), server.addr.port());
         let file = PathBuf::from("/etc/pam.d").join(&name);
         std::fs::write(
