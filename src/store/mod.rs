@@ -539,6 +539,7 @@ pub trait Store: Send + Sync {
     ) -> Result<ChallengeStart, StoreError>;
 
     /// Marks a challenge delivered: from now on it can be answered and its State handed out.
+    /// Committed when it returns, as the Access-Challenge that follows must survive a crash.
     async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError>;
 
     /// Removes all rows of a challenge (delivery failed).

@@ -94,20 +94,6 @@ impl SqliteStore {
         self.run(f, Kind::WriteOneStatement).await
     }
 
-    /// Like [`SqliteStore::call_one_statement`], but answers as soon as the statement has run,
-    /// without waiting for the batch's commit. Only for a write whose loss in a crash (or a
-    /// failed commit) can only refuse something later, never let anything through: marking a
-    /// challenge delivered (lost, its code cannot be used and the user logs in again). Every
-    /// later read sees it: on the writer it runs in order, and the connection is not free for
-    /// a read in the request's task until the batch has committed.
-    async fn call_answered_when_run<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.run(f, Kind::AnsweredWhenRun).await
-    }
-
     /// Runs a reading `f` of a request: right here when the connection is idle (no thread
     /// hop, no wake-up of the store thread: at low load that is most of a lookup's cost),
     /// otherwise on the store thread, answered at once without waiting for the batch's commit
@@ -220,8 +206,7 @@ enum Seen {
 /// How a job runs on the store thread.
 #[derive(Clone, Copy)]
 enum Kind {
-    /// Answers as soon as it has run; no commit to wait for (reads, and writes whose loss only
-    /// refuses).
+    /// Answers as soon as it has run; no commit to wait for (reads).
     AnsweredWhenRun,
     /// Several statements in a savepoint; answers after the batch commits.
     Write,

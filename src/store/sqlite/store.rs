@@ -141,7 +141,9 @@ impl Store for SqliteStore {
 
     async fn mark_delivered(&self, challenge_state: &str) -> Result<(), StoreError> {
         let state = challenge_state.to_string();
-        self.call_answered_when_run(move |conn, _| {
+        // Waits for the commit: the Access-Challenge leaves after this, and a challenge the
+        // user was told about must survive a crash or restart right after it.
+        self.call_one_statement(move |conn, _| {
             execute_cached(
                 conn,
                 "UPDATE challenges SET delivered = 1 WHERE state = ?1",

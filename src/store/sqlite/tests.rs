@@ -291,6 +291,39 @@ fn hot_statements_are_not_reprepared() {
 
 /// A write nobody waits for (an audit row) waits for a batch to ride with, but not for ever:
 /// with no other traffic it is on disk, for another connection to read, within moments.
+/// A challenge is marked delivered just before its Access-Challenge leaves: the mark must be
+/// committed by then, or a crash right after loses a challenge the user was told about (their
+/// code refused after a restart). Another connection, reading the moment the call returns,
+/// sees it every time.
+#[tokio::test]
+async fn a_challenge_marked_delivered_is_committed_when_the_call_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    store.insert_token(token("LSSM1")).await.unwrap();
+    let other = Connection::open(dir.path().join("t.db")).unwrap();
+    for round in 0..20 {
+        let state = format!("s{round}");
+        let mut start = request(&state, &["LSSM1"], 100_000 + round, 0);
+        start.trigger_limit = 100;
+        assert!(matches!(
+            store.start_challenge(start).await.unwrap(),
+            ChallengeStart::Started(_)
+        ));
+        store.mark_delivered(&state).await.unwrap();
+        let delivered: i64 = other
+            .query_row(
+                "SELECT delivered FROM challenges WHERE state = ?1",
+                [&state],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            delivered, 1,
+            "round {round}: the mark was not committed yet"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_detached_write_is_committed_without_other_traffic() {
     let dir = tempfile::tempdir().unwrap();
