@@ -415,9 +415,14 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A failed test shows where the server's threads were and what it said: CI keeps only
+        // the test's output.
+        if std::thread::panicking() {
+            eprintln!("--- tessera's threads ({}) ---", self.addr);
+            eprint!("{}", threads_of(self.child.id()));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // A failed test shows what the server said: CI keeps only the test's output.
         if std::thread::panicking() {
             let text = self.log_text();
             let lines: Vec<&str> = text.lines().collect();
@@ -428,6 +433,36 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// Each thread of process `pid`: its name, state, the kernel function it waits in and the
+/// system call it is in (number first), from /proc.
+fn threads_of(pid: u32) -> String {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return "(no /proc entry)\n".into();
+    };
+    let mut out = String::new();
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let stat = read(dir.join("stat"));
+        // The state follows the name in parentheses.
+        let state = stat.rsplit(") ").next().unwrap_or("").split(' ').next();
+        out.push_str(&format!(
+            "{:>8} {:<16} state={} wchan={} syscall={}\n",
+            task.file_name().to_string_lossy(),
+            read(dir.join("comm")),
+            state.unwrap_or("?"),
+            read(dir.join("wchan")),
+            read(dir.join("syscall")).split(' ').take(3).collect::<Vec<_>>().join(" "),
+        ));
+    }
+    out
 }
 
 /// How much of a server's log a failing test prints.
