@@ -459,7 +459,11 @@ fn threads_of(pid: u32) -> String {
             read(dir.join("comm")),
             state.unwrap_or("?"),
             read(dir.join("wchan")),
-            read(dir.join("syscall")).split(' ').take(3).collect::<Vec<_>>().join(" "),
+            read(dir.join("syscall"))
+                .split(' ')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
         ));
     }
     out
