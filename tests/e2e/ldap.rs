@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
-use tessera::radius::crypto;
+use tessera::radius::codec::Code;
 
+use crate::radius::RawClient;
 use crate::util::slapd::{BASE_DN, READER_DN, READER_PW, Slapd};
 use crate::util::{SECRET, Server, Setup, tessera, write_config};
 use testkit::ports::free_port;
@@ -76,32 +76,10 @@ fn audit_reasons(server: &Server, at_least: usize) -> Vec<String> {
 
 /// Sends an Access-Request with an empty User-Password and returns the reply's code.
 fn empty_password_request(server: &Server, user: &str) -> Code {
-    let mut authenticator = [0u8; 16];
-    getrandom::fill(&mut authenticator).unwrap();
-    let packet = Packet {
-        code: Code::ACCESS_REQUEST,
-        identifier: 7,
-        authenticator,
-        attributes: vec![
-            Attribute {
-                typ: AttributeType::USER_NAME,
-                value: user.as_bytes().to_vec(),
-            },
-            Attribute {
-                typ: AttributeType::USER_PASSWORD,
-                value: crypto::hide_password(b"", &authenticator, SECRET.as_bytes()),
-            },
-        ],
-    };
-    let bytes = packet.encode_request(SECRET.as_bytes(), true).unwrap();
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    socket.send_to(&bytes, server.addr).unwrap();
-    let mut buf = [0u8; 4096];
-    let (n, _) = socket.recv_from(&mut buf).expect("a reply");
-    Code(buf[..n][0])
+    let client = RawClient::new(server.addr);
+    let (request, _) = RawClient::access_request(7, user, "", None);
+    client.send(&request);
+    Code(client.receive().expect("a reply")[0])
 }
 
 #[test]
