@@ -155,7 +155,13 @@ impl TlsClient {
         tcp.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut stream = rustls::StreamOwned::new(connection, tcp);
         while stream.conn.is_handshaking() {
-            stream.conn.complete_io(&mut stream.sock)?;
+            match stream.conn.complete_io(&mut stream.sock) {
+                // With a read timeout set, a stop and continue of this process ends the read
+                // with EINTR instead of restarting it: read again.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
         }
         Ok(TlsClient { stream })
     }
