@@ -1,4 +1,4 @@
-//! [`SqliteStore`]: the [`Store`] on SQLite, in WAL mode, on a thread of its own.
+//! [`SqliteStore`]: the [`Store`](super::Store) on SQLite, in WAL mode, on a thread of its own.
 //!
 //! rusqlite is blocking, so writes go to one dedicated thread: async callers send it closures
 //! over a channel, each answered through a oneshot. One writer thread also means SQLite never
