@@ -47,5 +47,7 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy (the workspace: tessera, bench, testkit)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo doc (broken links in doc comments are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 say "cargo test (the workspace)"
 cargo test --workspace --all-targets --locked
