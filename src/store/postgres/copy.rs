@@ -81,15 +81,7 @@ pub(super) async fn import(
         )
         .await?;
     }
-    let recorded = schema::claim_key(c, key).await?;
-    if recorded != key.fingerprint() {
-        return Err(StoreError::KeyMismatch {
-            key_file: String::new(),
-            db: name.to_string(),
-            found: key.fingerprint().to_string(),
-            expected: format!("fingerprint {recorded}"),
-        });
-    }
+    schema::claim_key(c, key, name).await?;
     import_tokens(c, key, &dump.tokens).await?;
     let insert = c
         .prepare_cached(

@@ -97,7 +97,7 @@ impl PgStore {
                 expected,
             });
         }
-        schema::claim_key(&tx, &key).await?;
+        schema::claim_key(&tx, &key, &name).await?;
         tx.commit().await?;
         drop(client);
         let queue = queued::WriteQueue::start(pool.clone());

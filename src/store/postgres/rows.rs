@@ -105,15 +105,7 @@ pub(super) async fn insert_tokens(
     if tokens.is_empty() {
         return Ok(());
     }
-    let recorded = schema::claim_key(c, key).await?;
-    if recorded != key.fingerprint() {
-        return Err(StoreError::KeyMismatch {
-            key_file: String::new(),
-            db: name.to_string(),
-            found: key.fingerprint().to_string(),
-            expected: format!("fingerprint {recorded}"),
-        });
-    }
+    schema::claim_key(c, key, name).await?;
     for token in tokens {
         let sealed = key.seal(&token.seed, &token.serial)?;
         let statement = c.prepare_cached(INSERT_TOKEN).await?;

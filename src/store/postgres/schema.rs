@@ -239,11 +239,13 @@ pub(super) fn mismatch(state: &KeyState, key: &SealKey) -> Option<String> {
     }
 }
 
-/// Records `key` as the cluster's key unless one is recorded; returns the recorded one.
+/// Records `key` as the cluster's key unless one is recorded; another key recorded (in the
+/// database `db`, for the message) is [`StoreError::KeyMismatch`].
 pub(super) async fn claim_key(
     client: &impl GenericClient,
     key: &SealKey,
-) -> Result<String, StoreError> {
+    db: &str,
+) -> Result<(), StoreError> {
     let row = client
         .query_one(
             "INSERT INTO meta (name, value) VALUES ('key_fingerprint', $1) \
@@ -251,5 +253,14 @@ pub(super) async fn claim_key(
             &[&key.fingerprint()],
         )
         .await?;
-    Ok(row.try_get(0)?)
+    let recorded: String = row.try_get(0)?;
+    if recorded != key.fingerprint() {
+        return Err(StoreError::KeyMismatch {
+            key_file: String::new(),
+            db: db.to_string(),
+            found: key.fingerprint().to_string(),
+            expected: format!("fingerprint {recorded}"),
+        });
+    }
+    Ok(())
 }
