@@ -200,23 +200,19 @@ const CERTIFICATE_HINT: &str = " (tessera verifies the server's certificate and 
 
 /// Whether `e` (or a cause of it) is rustls refusing the server's certificate.
 fn refused_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(error) = next {
+    let is_refusal = |error: &(dyn std::error::Error + 'static)| {
+        matches!(
+            error.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_))
+        )
+    };
+    std::iter::successors(Some(e), |error| error.source()).any(|error| {
         // An `io::Error` wrapping another error hides it from `source()`; look inside.
-        let inner = error
+        let wrapped = error
             .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        for candidate in [Some(error), inner].into_iter().flatten() {
-            if let Some(rustls::Error::InvalidCertificate(_)) =
-                candidate.downcast_ref::<rustls::Error>()
-            {
-                return true;
-            }
-        }
-        next = error.source();
-    }
-    false
+            .and_then(|io| io.get_ref());
+        is_refusal(error) || wrapped.is_some_and(|inner| is_refusal(inner))
+    })
 }
 
 /// The server's errors that say it cannot serve now, rather than that the statement is wrong:
