@@ -14,8 +14,10 @@ use crate::ports::try_free_udp_port;
 /// What the FreeRADIUS is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// The legacy server of a passthru: a small thread pool, requires a Message-Authenticator,
-    /// signs its rejects, and greets accepted users with a Reply-Message.
+    /// The legacy server of a passthru: a small thread pool, requires a Message-Authenticator
+    /// in requests, and greets accepted users with a Reply-Message. Its replies are FreeRADIUS's
+    /// own: 3.2.1 (Debian 12) signs a reply only when its reply list holds a
+    /// Message-Authenticator, which only [`FreeRadius::start_signing_for`] adds.
     Legacy,
     /// The benchmark's reference: PAP and nothing else, a thread pool sized for load.
     Reference,
@@ -29,7 +31,7 @@ impl Role {
                 1024,
                 "  start_servers = 2\n  max_servers = 4\n  min_spare_servers = 1\n  max_spare_servers = 2\n",
                 "  require_message_authenticator = yes\n",
-                "  post-auth {\n    Post-Auth-Type REJECT {\n      update reply {\n        Message-Authenticator := 0x00\n      }\n    }\n  }\n",
+                "",
             ),
             Role::Reference => (
                 65536,
@@ -40,15 +42,21 @@ impl Role {
         }
     }
 
-    /// A users file line for (user, password).
-    fn user_entry(self, user: &str, password: &str) -> String {
+    /// A users file line for (user, password); `signed`: the Accept carries a
+    /// Message-Authenticator (FreeRADIUS 3.2.1 signs a reply only when the reply holds one;
+    /// later versions always do, BlastRADIUS).
+    fn user_entry(self, user: &str, password: &str, signed: bool) -> String {
         match self {
-            // FreeRADIUS 3.2.1 (Debian 12) signs a reply's Message-Authenticator only when
-            // the reply holds one; later versions always do (BlastRADIUS).
-            Role::Legacy => format!(
-                "{user} Cleartext-Password := \"{password}\"\n\tReply-Message := \"welcome from the old server\",\n\
-                 \tMessage-Authenticator := 0x00\n"
-            ),
+            Role::Legacy => {
+                let mut entry = format!(
+                    "{user} Cleartext-Password := \"{password}\"\n\tReply-Message := \"welcome from the old server\""
+                );
+                if signed {
+                    entry.push_str(",\n\tMessage-Authenticator := 0x00");
+                }
+                entry.push('\n');
+                entry
+            }
             Role::Reference => format!("{user} Cleartext-Password := \"{password}\"\n"),
         }
     }
@@ -66,7 +74,14 @@ impl FreeRadius {
     /// Starts FreeRADIUS as a legacy server knowing `users` (name, password), for clients with
     /// `secret`.
     pub fn start(users: &[(&str, &str)], secret: &str) -> FreeRadius {
-        FreeRadius::try_start(Role::Legacy, users, secret).unwrap_or_else(|e| panic!("{e}"))
+        FreeRadius::start_signing_for(users, secret, &[])
+    }
+
+    /// As [`FreeRadius::start`], with a Message-Authenticator in the Accepts of the users named
+    /// in `signed` (a server that signs some replies and not others).
+    pub fn start_signing_for(users: &[(&str, &str)], secret: &str, signed: &[&str]) -> FreeRadius {
+        FreeRadius::try_start_signing(Role::Legacy, users, secret, signed)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts FreeRADIUS in `role`, or says why it did not start.
@@ -74,6 +89,16 @@ impl FreeRadius {
         role: Role,
         users: &[(U, P)],
         secret: &str,
+    ) -> Result<FreeRadius, String> {
+        FreeRadius::try_start_signing(role, users, secret, &[])
+    }
+
+    /// [`FreeRadius::try_start`] with the users whose Accepts carry a Message-Authenticator.
+    fn try_start_signing<U: AsRef<str>, P: AsRef<str>>(
+        role: Role,
+        users: &[(U, P)],
+        secret: &str,
+        signed: &[&str],
     ) -> Result<FreeRadius, String> {
         let binary = ["/usr/sbin/freeradius", "/usr/sbin/radiusd"]
             .into_iter()
@@ -92,7 +117,10 @@ impl FreeRadius {
         write("dictionary", "$INCLUDE /usr/share/freeradius/dictionary\n")?;
         let users: String = users
             .iter()
-            .map(|(u, p)| role.user_entry(u.as_ref(), p.as_ref()))
+            .map(|(u, p)| {
+                let signed = signed.contains(&u.as_ref());
+                role.user_entry(u.as_ref(), p.as_ref(), signed)
+            })
             .collect();
         write("users", &users)?;
         let mut child = Command::new(&binary)
