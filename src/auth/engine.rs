@@ -552,6 +552,9 @@ impl Engine {
         if tokens.is_empty()
             && let Some(upstream) = self.passthru(ctx)
         {
+            if let Some(refused) = self.passthru_refused(ctx, &upstream).await? {
+                return Ok(refused);
+            }
             return Ok(Decision {
                 outcome: Outcome::Forward {
                     upstream: upstream.clone(),

@@ -1,18 +1,83 @@
-//! After the legacy server accepted a user tessera forwarded (`passthru=NAME`):
+//! Passthru's two decisions of the engine's own (the forward itself is the front end's).
+//!
+//! Before a request is forwarded (`passthru=NAME`): whom the legacy server would take the
+//! name for. tessera keys a user on the directory's identity, but an old server may map more
+//! spellings to one account than tessera does — NPS with Active Directory takes `CORP\alice`
+//! and `alice@corp.example` for `alice`. So a name with such a domain is also looked up without
+//! it ([`login_name::without_domain`]) in every realm, and the request is not forwarded when
+//! that identity holds a token (the old server would let a token holder in on the password
+//! alone) or when the passthru policies, asked for that identity, do not send it to the same
+//! server (`user = "*, -alice"` excludes alice under any spelling). A directory that cannot
+//! answer refuses the forward too. Names that are no other user's spelling go on as before.
+//!
+//! After the legacy server accepted a user tessera forwarded:
 //! `passthru_assign=sms|email` enrolls the user's token there and then, without sending
 //! anything, so the user's next login is tessera's own. The token is made as autoenrollment
 //! makes it (identity, stable id, PIN only under otppin=0) and the schema's "one autoenrolled
 //! token per user" keeps two concurrent accepts from making two.
 
-use super::AuthRequest;
-use super::engine::{Engine, Identity};
+use super::engine::{Ctx, Decision, Engine, Identity, MSG_FAILED};
 use super::enrollment::{TokenSpec, new_token};
 use super::policy::{EnrollType, OtpPin, PolicyContext, Scope};
+use super::reason::Reason;
+use super::{AuthError, AuthRequest};
+use crate::directory::login_name;
 use crate::password_hash;
 use crate::store::audit::{AuditAction, AuditResult};
 use crate::store::{AuditEntry, StoreError, TokenKind};
 
 impl Engine {
+    /// Why this request, for a name without a token, must not go to `upstream` (see the
+    /// module documentation); `None`: forward it.
+    pub(super) async fn passthru_refused(
+        &self,
+        ctx: &Ctx<'_>,
+        upstream: &str,
+    ) -> Result<Option<Decision>, AuthError> {
+        let Ok(normalized) = login_name::normalize(&ctx.req.user_name) else {
+            return Ok(None);
+        };
+        let (typed, _) = self.realms.resolve(&normalized);
+        let Some(stripped) = login_name::without_domain(typed.trim()) else {
+            return Ok(None);
+        };
+        for realm in self.realms.all() {
+            let found = realm.lookup(stripped).await?;
+            let (identity, groups) = match &found {
+                Some((user, _)) => (user.login.clone(), user.groups.clone()),
+                None => (stripped.to_string(), vec![]),
+            };
+            if identity == ctx.login && realm.name == ctx.realm.name {
+                continue;
+            }
+            let holds_token = !self
+                .store
+                .tokens_of_user(&identity, &realm.name)
+                .await?
+                .is_empty();
+            let policy = PolicyContext {
+                user: &identity,
+                realm: &realm.name,
+                client: ctx.req.client,
+                groups: &groups,
+            };
+            let passed_through = found.is_none()
+                || self
+                    .policies
+                    .action(Scope::Authentication, &policy, |a| a.passthru.as_ref())
+                    .is_some_and(|to| to == upstream);
+            if holds_token || !passed_through {
+                let reason = Reason::PassthruRefused {
+                    upstream: upstream.to_string(),
+                    identity: format!("{identity}@{}", realm.name),
+                    holds_token,
+                };
+                return Ok(Some(Decision::reject(MSG_FAILED, reason, None)));
+            }
+        }
+        Ok(None)
+    }
+
     /// See the module documentation. Failures are logged and audited; the user is in either way.
     pub(super) async fn assign_after_passthru(&self, request: AuthRequest) {
         let Identity {

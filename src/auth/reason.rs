@@ -83,6 +83,17 @@ pub enum Reason {
     Grace,
     /// `passthru`: forwarded to this legacy server (the user has no token).
     Passthru(String),
+    /// `passthru` not done: the typed name is another spelling (`DOMAIN\user`, `user@suffix`)
+    /// of a user the legacy server would take it for, and that user holds a token or is not
+    /// passed through.
+    PassthruRefused {
+        /// The legacy server.
+        upstream: String,
+        /// The identity the name is a spelling of.
+        identity: String,
+        /// Whether that identity holds a token (else: no passthru policy sends it there).
+        holds_token: bool,
+    },
     /// `delivery_failmode=password_only`: no code could be delivered (why), accepted on the
     /// password or PIN just checked.
     DeliveryFailedPasswordOnly(Box<Reason>),
@@ -136,6 +147,7 @@ impl Reason {
             Reason::PasswordOnly => "password only",
             Reason::Grace => "grace",
             Reason::Passthru(_) => "passthru",
+            Reason::PassthruRefused { .. } => "passthru refused",
             Reason::DeliveryFailedPasswordOnly(_) => "delivery failed, password only",
         }
     }
@@ -190,6 +202,19 @@ impl fmt::Display for Reason {
             Reason::Passthru(upstream) => write!(
                 f,
                 "no token: forwarded to the legacy server {upstream} (passthru)"
+            ),
+            Reason::PassthruRefused {
+                upstream,
+                identity,
+                holds_token,
+            } => write!(
+                f,
+                "not forwarded to the legacy server {upstream}: the name is a spelling of {identity}, {}",
+                if *holds_token {
+                    "who holds a token"
+                } else {
+                    "whom no passthru policy sends there"
+                }
             ),
             Reason::Grace => f.write_str(
                 "password within the re-authentication grace (same NAS and Calling-Station-Id)",

@@ -47,6 +47,19 @@ pub fn normalize(typed: &str) -> Result<String, LoginError> {
     Ok(normalized)
 }
 
+/// A normalised name without the Windows domain an old server strips before it looks the user
+/// up: `DOMAIN\\user` (NT4) and `user@suffix` (UPN), both at once too — as NPS with Active
+/// Directory reads them. `None` when the name has no such domain, or nothing is left without
+/// it. tessera itself never maps these names (a realm is split off by the realm table alone);
+/// passthru asks who the old server would take them for.
+pub fn without_domain(normalized: &str) -> Option<&str> {
+    let user = normalized
+        .rsplit_once('\\')
+        .map_or(normalized, |(_, user)| user);
+    let user = user.rsplit_once('@').map_or(user, |(user, _)| user).trim();
+    (user != normalized && !user.is_empty()).then_some(user)
+}
+
 /// The case-folded form of a normalised name, for tessera's own case-insensitive indexes.
 pub fn fold(normalized: &str) -> String {
     if normalized.is_ascii() {
@@ -79,6 +92,24 @@ mod tests {
         assert_eq!(fold("ALICE"), "alice");
         assert_eq!(fold("ÄLICE"), "älice");
         assert_eq!(normalize("alice＠corp").as_deref(), Ok("alice@corp"));
+    }
+
+    #[test]
+    fn domains_an_old_server_strips() {
+        for (name, user) in [
+            ("CORP\\alice", Some("alice")),
+            ("alice@corp.example", Some("alice")),
+            ("CORP\\alice@corp.example", Some("alice")),
+            ("corp.example\\ALICE", Some("ALICE")),
+            ("CORP\\ alice", Some("alice")),
+            ("alice", None),
+            ("CORP\\", None),
+            ("@corp", None),
+        ] {
+            assert_eq!(without_domain(name), user, "{name:?}");
+        }
+        let fullwidth = normalize("ＣＯＲＰ＼ａｌｉｃｅ").unwrap();
+        assert_eq!(without_domain(&fullwidth), Some("alice"));
     }
 
     #[test]

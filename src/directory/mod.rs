@@ -219,6 +219,11 @@ impl Realms {
         }
     }
 
+    /// Every realm, in the configured order.
+    pub fn all(&self) -> &[Realm] {
+        &self.realms
+    }
+
     /// A realm by name.
     pub fn get(&self, name: &str) -> Option<&Realm> {
         self.realms

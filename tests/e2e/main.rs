@@ -16,6 +16,7 @@ mod login;
 mod nodes;
 mod package;
 mod pam;
+mod passthru;
 mod radius;
 mod radsec;
 mod rollout;

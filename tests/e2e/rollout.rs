@@ -8,7 +8,7 @@ use crate::util::peers::http_gateway;
 use crate::util::{Server, Setup, write_config};
 
 /// The default setup plus `policies`, with erin (group `break-glass`) in the users file.
-fn start(policies: &str, extra: &str) -> Server {
+pub(super) fn start(policies: &str, extra: &str) -> Server {
     let mut setup = Setup {
         extra: extra.into(),
         ..Setup::default()
@@ -27,7 +27,7 @@ fn start(policies: &str, extra: &str) -> Server {
 }
 
 /// The audit reasons of `user`, newest first, once there are `at_least`.
-fn audit_reasons(server: &Server, user: &str, at_least: usize) -> Vec<String> {
+pub(super) fn audit_reasons(server: &Server, user: &str, at_least: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, out, _) = server.cli(&["audit", "--user", user, "--json"], "");
@@ -183,7 +183,7 @@ fn issue_17_grace_for_a_reconnect_from_the_same_station() {
 }
 
 /// The config lines of a passthru to `legacy` at `addr` (secret `oldsecret`).
-fn upstream(addr: std::net::SocketAddr, extra: &str) -> String {
+pub(super) fn upstream(addr: std::net::SocketAddr, extra: &str) -> String {
     format!(
         "[radius_upstream.legacy]\naddress = \"{addr}\"\nsecret = \"oldsecret\"\ntimeout = 1\n\
          retries = 1\n{extra}\n"
