@@ -73,6 +73,10 @@ impl ProviderSettings for HttpSmsSettings {
     }
 }
 
+/// How much of a reply is redacted for its excerpt (characters): far more than the excerpt's
+/// 200 plus the longest encoding of a secret that could start inside it.
+const REDACTED_HEAD: usize = 4096;
+
 /// The longest gateway reply read; the rest is ignored (a reply is a status line, not a file).
 const MAX_REPLY: usize = 64 * 1024;
 
@@ -656,7 +660,16 @@ impl Provider for HttpSmsProvider {
             }
             Ok(Ok(answer)) => answer,
         };
-        let reply = peer_reply(&self.redactor.redact(&body), &message.text);
+        // Only the head of the reply can reach the excerpt (`peer_reply` keeps 200
+        // characters): redacting the head whole, before the excerpt is cut, leaves no half of
+        // a secret at the cut.
+        let head = body
+            .char_indices()
+            .nth(REDACTED_HEAD)
+            .map_or(body.as_str(), |(cut, _)| {
+                body.get(..cut).unwrap_or_default()
+            });
+        let reply = peer_reply(&self.redactor.redact(head), &message.text);
         match self.rule.check(status, &body) {
             Ok(()) => Ok(Receipt {
                 provider: self.name.clone(),

@@ -10,6 +10,13 @@ With --cert C --key K it speaks HTTPS.
 With --echo it appends the request to --body, as gateways do in error replies: the form body,
 the Authorization header, the X-Api-Token header and the path with its query string.
 
+With --echo-as ENCODING it appends, after --body, each value the request carried — its form
+or query parameters, the user:password of its basic auth, its X-Api-Token header — in one
+encoding, as gateways echo requests in their error pages and API answers: html
+(html.escape), html-numeric (every character but letters and digits as &#NN;), html-hex
+(&#xHH;), json (a JSON string, non-ASCII escaped), url (percent-encoded, upper-case hex),
+url-lower, form (quote_plus) or base64. The record's "echoed" lists what it appended.
+
 With --proxy-auth USER:PASS it plays a proxy that demands those credentials: a request
 without the matching Proxy-Authorization gets 407; one with it is recorded and answered as
 above (the test only needs to see that the request went through the proxy, not a real
@@ -17,7 +24,9 @@ upstream).
 """
 import argparse
 import base64
+import html
 import json
+import re
 import ssl
 import sys
 import time
@@ -53,10 +62,19 @@ class Handler(BaseHTTPRequestHandler):
             else {},
             "headers": {k.lower(): v for k, v in self.headers.items()},
         }
+        text = args.body
+        if args.echo_as:
+            values = list(record["form"].values()) + list(record["query"].values())
+            auth = self.headers.get("Authorization", "")
+            if auth.startswith("Basic "):
+                values.append(base64.b64decode(auth[6:]).decode("utf-8", "replace"))
+            if self.headers.get("X-Api-Token"):
+                values.append(self.headers["X-Api-Token"])
+            record["echoed"] = [ENCODINGS[args.echo_as](v) for v in values]
+            text = " ".join([text] + record["echoed"])
         print(json.dumps(record), flush=True)
         if args.delay:
             time.sleep(args.delay)
-        text = args.body
         if args.echo:
             text = " ".join([text, body, self.headers.get("Authorization", ""),
                              self.headers.get("X-Api-Token", ""), self.path])
@@ -76,6 +94,21 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = handle_any
 
 
+ENCODINGS = {
+    "html": lambda v: html.escape(v, quote=True),
+    "html-numeric": lambda v: "".join(
+        c if c.isascii() and c.isalnum() else f"&#{ord(c)};" for c in v),
+    "html-hex": lambda v: "".join(
+        c if c.isascii() and c.isalnum() else f"&#x{ord(c):X};" for c in v),
+    "json": json.dumps,
+    "url": lambda v: urllib.parse.quote(v, safe=""),
+    "url-lower": lambda v: re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(),
+                                  urllib.parse.quote(v, safe="")),
+    "form": lambda v: urllib.parse.quote_plus(v, safe=""),
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+}
+
+
 def main():
     global args
     p = argparse.ArgumentParser()
@@ -83,6 +116,7 @@ def main():
     p.add_argument("--body", default="OK")
     p.add_argument("--delay", type=float, default=0)
     p.add_argument("--echo", action="store_true")
+    p.add_argument("--echo-as", choices=sorted(ENCODINGS))
     p.add_argument("--proxy-auth")
     p.add_argument("--cert")
     p.add_argument("--key")

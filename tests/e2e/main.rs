@@ -22,6 +22,7 @@ mod radsec;
 mod rollout;
 mod service;
 mod sms_device;
+mod sms_echo;
 mod sms_http;
 mod sms_smpp;
 mod smtp;
