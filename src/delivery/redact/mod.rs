@@ -5,7 +5,7 @@
 //! strings and form bodies (percent-encoded, `+` for a space, hex in either case), headers,
 //! `Authorization: Basic …` (base64), and all of it again HTML-escaped for an error page
 //! (`&amp;`, `&auml;`, `&#228;`, `&#xE4;`) or JSON-escaped for an API (`\"`, `\\`, `\u00e4`).
-//! So the text is read in each of those encodings ([`decode`]: as it is, HTML- or
+//! So the text is read in each of those encodings (`decode.rs`: as it is, HTML- or
 //! JSON-unescaped, each of those URL- or form-decoded), every value is searched for in every
 //! reading, and what spelled it in the original text — whichever encoding that was — becomes
 //! `***`. Base64 cannot be decoded in place (it packs three octets into four characters), so
