@@ -183,3 +183,21 @@ async fn issue_17_grace_after_a_two_factor_login() {
     h.advance(31);
     challenge(&h.auth_from("alice", "wonderland", None, here).await);
 }
+
+/// Issue 23: another spelling of a token holder (`CORP\alice`, `alice@corp.example`) is not
+/// forwarded to the legacy server, which might take it for alice; a name that is nobody's
+/// spelling, and another spelling of a user without a token, still are.
+#[tokio::test]
+async fn issue_23_passthru_refuses_another_spelling_of_a_token_holder() {
+    let h = harness(&with("passthru=legacy"), AuthSettings::default());
+    let forwarded = |outcome: &Outcome| matches!(outcome, Outcome::Forward { .. });
+    assert!(forwarded(&h.auth("CORP\\alice", "old", None).await));
+    hotp_token(&h, TokenKind::Hotp, 0).await;
+    for name in ["CORP\\alice", "alice@corp.example", "ＣＯＲＰ＼ＡＬＩＣＥ"] {
+        let outcome = h.auth(name, "old", None).await;
+        assert_eq!(reject_message(&outcome), MSG_FAILED, "{name}");
+    }
+    for name in ["CORP\\zed", "zed@corp.example", "CORP\\dave"] {
+        assert!(forwarded(&h.auth(name, "old", None).await), "{name}");
+    }
+}
