@@ -19,11 +19,16 @@ const LATIN_1: [&str; 96] = [
 ];
 
 /// Named references outside Latin-1 that escapers use.
-const OTHERS: [(&str, char); 18] = [
+const OTHERS: [(&str, char); 22] = [
     ("amp", '&'),
     ("lt", '<'),
     ("gt", '>'),
     ("quot", '"'),
+    // HTML5 reads these upper-case spellings too.
+    ("AMP", '&'),
+    ("LT", '<'),
+    ("GT", '>'),
+    ("QUOT", '"'),
     ("apos", '\''),
     ("euro", '€'),
     ("ndash", '–'),
@@ -61,7 +66,8 @@ mod tests {
         assert_eq!(named_entity("szlig"), Some('ß'));
         assert_eq!(named_entity("yuml"), Some('ÿ'));
         assert_eq!(named_entity("amp"), Some('&'));
-        assert_eq!(named_entity("AMP"), None);
+        assert_eq!(named_entity("AMP"), Some('&'));
+        assert_eq!(named_entity("Amp"), None);
         assert_eq!(named_entity("bogus"), None);
     }
 }
