@@ -61,11 +61,11 @@ impl Engine {
                 client: ctx.req.client,
                 groups: &groups,
             };
-            let passed_through = found.is_none()
-                || self
-                    .policies
-                    .action(Scope::Authentication, &policy, |a| a.passthru.as_ref())
-                    .is_some_and(|to| to == upstream);
+            // Asked for a name no directory knows too: `-alice` excludes every spelling.
+            let passed_through = self
+                .policies
+                .action(Scope::Authentication, &policy, |a| a.passthru.as_ref())
+                .is_some_and(|to| to == upstream);
             if holds_token || !passed_through {
                 let reason = Reason::PassthruRefused {
                     upstream: upstream.to_string(),
