@@ -3,11 +3,13 @@
 //! # Layout
 //!
 //! A request travels down these layers and its answer back up; dependencies point one way,
-//! `radius → auth → {otp, store, directory, delivery}`:
+//! `{radius, http} → auth → {otp, store, directory, delivery}`:
 //!
 //! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
 //!   UDP server, RadSec and RADIUS/1.1 over TLS.
 //!   [`radius::handler`] is the only place where RADIUS meets the engine.
+//! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
+//!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it.
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS.
 //! - [`otp`]: HOTP and TOTP.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod delivery;
 pub mod directory;
 pub mod hex;
+pub mod http;
 pub mod linotp_values;
 pub mod live;
 pub mod log_format;

@@ -50,6 +50,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "datagrams dropped unanswered, by cause",
     ),
     (
+        "tessera_http_requests_total",
+        "counter",
+        "HTTP API requests answered, by route and answer (accept, challenge, reject, or the HTTP status)",
+    ),
+    (
+        "tessera_http_refused_total",
+        "counter",
+        "HTTP API requests and connections refused before the engine, by cause",
+    ),
+    (
         "tessera_auth_decisions_total",
         "counter",
         "authentication decisions, by result and reason",

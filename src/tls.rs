@@ -5,6 +5,11 @@
 //! reqwest panics at `Client::builder().build()` when none is installed. [`install_crypto_provider`]
 //! installs ring once; it is idempotent and safe to call from every constructor that builds a
 //! TLS client, so library users and tests need no set-up step of their own.
+//!
+//! [`read_certificates`] reads a PEM chain for every TLS server (RadSec, HTTP).
+
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 /// Installs ring as the process-level rustls CryptoProvider, unless one is installed already.
 pub fn install_crypto_provider() {
@@ -14,4 +19,15 @@ pub fn install_crypto_provider() {
         // used, which is fine — we only need *a* provider to exist.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Every certificate in a PEM file; an error when it holds none.
+pub fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_file_iter(path)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certificates)
 }

@@ -47,6 +47,8 @@ pub struct Loaded {
     pub dictionary: tessera::radius::dictionary::Dictionary,
     /// RadSec's TLS configuration, when `tls_listen` is set.
     pub tls: Option<tessera::radius::tls::TlsServer>,
+    /// The HTTP listener's TLS configuration, when `[http]` has a certificate.
+    pub http_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 type LogFilterHandle =
@@ -97,12 +99,14 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     let realms = config.open_realms().map_err(config_failure)?;
     let providers = config.open_providers().map_err(config_failure)?;
     let tls = config.open_tls().map_err(config_failure)?;
+    let http_tls = config.open_http_tls().map_err(config_failure)?;
     Ok(Loaded {
         config,
         realms,
         providers,
         dictionary,
         tls,
+        http_tls,
     })
 }
 

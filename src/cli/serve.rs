@@ -1,7 +1,7 @@
 //! `tessera serve`: the server's life — start, health checks, reload on SIGHUP, graceful stop.
 //!
 //! Start: load and check the config (refuse on any problem), open the store, bind the RADIUS
-//! sockets (and the metrics listener when configured), then serve. SIGHUP re-reads the config:
+//! sockets (and the metrics and HTTP listeners when configured), then serve. SIGHUP re-reads the config:
 //! a good one replaces the engine, the client table and the dictionary, together, for new requests (open challenges live
 //! in the store, so they survive); a bad one is logged and the running one stays. SIGTERM or
 //! SIGINT stops receiving, lets requests in flight finish within the grace time, and closes the
@@ -15,10 +15,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use tessera::auth::backoff::BackoffSchedule;
-use tessera::auth::{Clock, Engine, SystemClock};
+use tessera::auth::{AuthRequest, Authenticate, Clock, Engine, Outcome, SystemClock};
 use tessera::config::Config;
 use tessera::delivery::Providers;
 use tessera::directory::Realms;
+use tessera::http::HttpLive;
 use tessera::live::Live;
 use tessera::metrics::{self, Health};
 use tessera::radius::counters::Counters;
@@ -93,6 +94,53 @@ async fn remove_unused_pins(snapshot: &Snapshot<Engine>) {
     }
 }
 
+/// What a reload replaces, each whole: the RADIUS side's snapshot (engine, clients, dictionary,
+/// RadSec TLS) and the HTTP listener's allow-list and TLS.
+#[derive(Clone)]
+struct Swapped {
+    served: Arc<Live<Snapshot<Engine>>>,
+    http: Arc<Live<HttpLive>>,
+}
+
+/// The engine of the configuration in force, for the HTTP front end: read once per request,
+/// as the RADIUS server reads its snapshot.
+struct CurrentEngine(Arc<Live<Snapshot<Engine>>>);
+
+impl Authenticate for CurrentEngine {
+    async fn authenticate(&self, request: AuthRequest) -> Outcome {
+        let snapshot = self.0.get();
+        snapshot.auth.authenticate(request).await
+    }
+}
+
+/// Binds `[http] listen` and starts serving it; `None` when the section has no address.
+async fn start_http(
+    config: &Config,
+    swapped: &Swapped,
+    health: &Arc<Health>,
+    shutdown: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Failure> {
+    if config.http.listen.is_empty() {
+        return Ok(None);
+    }
+    let listeners = tessera::http::server::bind(&config.http.listen)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let shared = Arc::new(tessera::http::routes::Shared {
+        auth: Arc::new(CurrentEngine(swapped.served.clone())),
+        health: health.clone(),
+        live: swapped.http.clone(),
+    });
+    Ok(Some(tokio::spawn(tessera::http::server::run(
+        listeners,
+        tessera::http::routes::router(shared),
+        swapped.http.clone(),
+        config.http.max_connections,
+        Duration::from_secs(config.server.shutdown_grace_seconds),
+        shutdown.clone(),
+    ))))
+}
+
 /// The listener of `/metrics` and `/healthz`.
 async fn bind_metrics(address: std::net::SocketAddr) -> Result<TcpListener, Failure> {
     let listener = TcpListener::bind(address)
@@ -111,7 +159,7 @@ fn spawn_background(
     path: &Path,
     config: &Config,
     store: &Arc<dyn Store>,
-    served: &Arc<Live<Snapshot<Engine>>>,
+    swapped: &Swapped,
     health: &Arc<Health>,
     metrics_listener: Option<TcpListener>,
     shutdown: &CancellationToken,
@@ -121,12 +169,12 @@ fn spawn_background(
         path.to_path_buf(),
         config.clone(),
         store.clone(),
-        served.clone(),
+        swapped.clone(),
         shutdown.clone(),
     ));
     tokio::spawn(health_checks(
         store.clone(),
-        served.clone(),
+        swapped.served.clone(),
         health.clone(),
         shutdown.clone(),
     ));
@@ -156,6 +204,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         providers,
         dictionary,
         tls,
+        http_tls,
     } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.worker_threads())
@@ -191,12 +240,20 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             None => None,
         };
 
+        let swapped = Swapped {
+            served,
+            http: Arc::new(Live::new(HttpLive {
+                allow: config.http.allow.clone(),
+                tls: http_tls,
+            })),
+        };
         let shutdown = CancellationToken::new();
+        let http = start_http(&config, &swapped, &health, &shutdown).await?;
         spawn_background(
             path,
             &config,
             &store,
-            &served,
+            &swapped,
             &health,
             metrics_listener,
             &shutdown,
@@ -204,13 +261,16 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         tracing::info!(config = %config.path.display(), "tessera ready");
         let counters = Arc::new(Counters::default());
         let context = server::Context {
-            config: served,
+            config: swapped.served,
             health,
             counters,
         };
         server::run(sockets, tls_listeners, context, &config.server, shutdown)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
+        if let Some(http) = http {
+            let _ = http.await;
+        }
         // Every request has finished or timed out. Checkpoint the WAL into the database, so a
         // clean stop leaves one file (the store thread ends when the last handle goes).
         match store.checkpoint().await {
@@ -244,10 +304,11 @@ async fn reload_on_hangup(
     path: PathBuf,
     mut current: Config,
     store: Arc<dyn Store>,
-    served: Arc<Live<Snapshot<Engine>>>,
+    swapped: Swapped,
     shutdown: CancellationToken,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
+    let Swapped { served, http } = swapped;
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         tracing::error!("cannot install the SIGHUP handler; reload is off");
         return;
@@ -269,6 +330,7 @@ async fn reload_on_hangup(
             providers,
             dictionary: new_dictionary,
             tls,
+            http_tls,
         } = match loaded {
             Ok(loaded) => loaded,
             Err(Failure::No(problems) | Failure::Error(problems)) => {
@@ -293,6 +355,11 @@ async fn reload_on_hangup(
                 config.metrics_listen != current.metrics_listen,
                 "metrics.listen",
             ),
+            (
+                config.http.listen != current.http.listen
+                    || config.http.max_connections != current.http.max_connections,
+                "http.listen or http.max_connections",
+            ),
         ] {
             if changed {
                 tracing::warn!(
@@ -306,6 +373,10 @@ async fn reload_on_hangup(
         let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
+        http.replace(HttpLive {
+            allow: config.http.allow.clone(),
+            tls: http_tls,
+        });
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),

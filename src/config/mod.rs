@@ -91,6 +91,8 @@ pub struct Config {
     pub providers: ProviderTable,
     /// Where `/metrics` and `/healthz` are served, if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// `[http]`: the LinOTP/privacyIDEA-compatible HTTP listener (off without `listen`).
+    pub http: crate::http::HttpConfig,
     /// `[log] level`: the log filter when `RUST_LOG` is not set.
     pub log_level: Option<String>,
     /// `[radius_upstream.NAME]`: legacy RADIUS servers for passthru.
@@ -137,6 +139,7 @@ impl Config {
         };
         let policies = policies::policies(&raw.policies, &named, &mut errors);
         let metrics_listen = settings::metrics(&raw.metrics, &mut errors);
+        let http = settings::http(&raw.http, &resolve, &mut errors);
         let log_level = settings::log(raw.log, &mut errors);
         settings::auth(&raw.auth, &mut errors);
         let store = settings::store(&raw.store, &resolve, &mut errors);
@@ -157,6 +160,7 @@ impl Config {
             default_realm,
             providers,
             metrics_listen,
+            http,
             log_level,
             upstreams,
         })

@@ -33,6 +33,23 @@ impl Config {
         })
     }
 
+    /// Reads `[http]`'s certificate and key; `None` when the listener speaks plain HTTP.
+    pub fn open_http_tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigErrors> {
+        crate::http::settings::open_tls(&self.http).map_err(|errors| {
+            ConfigErrors(
+                errors
+                    .into_iter()
+                    .map(|(key, message)| ConfigError {
+                        file: self.path.clone(),
+                        line: 0,
+                        key: key.into(),
+                        message,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
     /// Opens every directory and builds the realms.
     pub fn open_realms(&self) -> Result<Realms, ConfigErrors> {
         let mut opened: BTreeMap<&str, Arc<dyn Directory>> = BTreeMap::new();

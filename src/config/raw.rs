@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use crate::auth::AuthSettings;
 use crate::delivery::Channel;
+use crate::http::HttpSettings;
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::ClientConfig;
 use crate::radius::server::ServerSettings;
@@ -37,6 +38,8 @@ pub(super) struct RawConfig {
     pub auth: AuthSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
     #[serde(default)]
     pub log: RawLog,
 }

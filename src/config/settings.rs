@@ -1,4 +1,4 @@
-//! The small sections: `[auth]`, `[metrics]`, `[log]` and `[store]`.
+//! The small sections: `[auth]`, `[metrics]`, `[http]`, `[log]` and `[store]`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,20 @@ pub(super) fn metrics(metrics: &MetricsSettings, errors: &mut Errors<'_>) -> Opt
             None
         }
     }
+}
+
+/// `[http]`, checked by its own settings type, paths resolved; the default (off) on problems.
+pub(super) fn http(
+    http: &crate::http::HttpSettings,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    errors: &mut Errors<'_>,
+) -> crate::http::HttpConfig {
+    http.check(resolve).unwrap_or_else(|problems| {
+        for (span, key, message) in problems {
+            errors.at(span, key, message);
+        }
+        crate::http::HttpConfig::default()
+    })
 }
 
 /// `[log] level`, when it is a filter.

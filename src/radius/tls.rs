@@ -187,16 +187,8 @@ pub fn open(
     }))
 }
 
-/// Every certificate in a PEM file; an error when it holds none.
-pub fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certificates = CertificateDer::pem_file_iter(path)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certificates.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certificates)
-}
+/// Every certificate in a PEM file (moved to [`crate::tls`], which the HTTP listener shares).
+pub use crate::tls::read_certificates;
 
 /// A certificate's subject alternative names as text: DNS names, e-mail addresses, URIs and IP
 /// addresses (as `192.0.2.1` / `2001:db8::1`). Nothing for a certificate that does not parse.

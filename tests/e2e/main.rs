@@ -10,6 +10,7 @@
 mod config;
 mod docs;
 mod flow;
+mod http;
 mod identity;
 mod ldap;
 mod login;

@@ -114,6 +114,8 @@ pub struct Server {
     pub metrics_addr: Option<SocketAddr>,
     /// Where it serves RadSec, when configured.
     pub tls_addr: Option<SocketAddr>,
+    /// Where it serves the HTTP API (`[http] listen`), when configured.
+    pub http_addr: Option<SocketAddr>,
     /// Every line it logged so far.
     pub log: LogLines,
 }
@@ -239,14 +241,27 @@ impl Server {
         let tls_wanted = std::fs::read_to_string(config)
             .unwrap_or_default()
             .contains("tls_listen");
+        let http_wanted = std::fs::read_to_string(config)
+            .unwrap_or_default()
+            .contains("[http]");
         let mut server = Server {
             child,
             dir,
             addr,
             metrics_addr: None,
             tls_addr: None,
+            http_addr: None,
             log,
         };
+        if http_wanted {
+            let line = server.wait_for_log("HTTP API on ");
+            let addr = line
+                .split("://")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .unwrap_or("");
+            server.http_addr = Some(addr.parse().expect("HTTP API address"));
+        }
         if tls_wanted {
             let line = server.wait_for_log("RadSec (RADIUS over TLS) on ");
             let addr = line

@@ -1,0 +1,295 @@
+//! The routes and a request's way through them: the allow-list, the body read under a limit
+//! and a deadline, the parameters, the engine, the answer.
+//!
+//! `/validate/check` and `/validate/simplecheck` (GET or POST) run the engine;
+//! `/healthz` says whether the store commits and a directory answers (as on the metrics
+//! listener). Every answer is counted in `tessera_http_requests_total` by route and status;
+//! refusals before the engine also in `tessera_http_refused_total` by cause. No password or
+//! code is ever logged: the parameters hold it as a [`Secret`](crate::secret::Secret).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::HttpLive;
+use super::answer::{self, CheckAnswer, Verdicts};
+use super::params::{self, Params};
+use crate::auth::{AuthRequest, Authenticate, Outcome};
+use crate::live::Live;
+use crate::metrics::{self, Health};
+
+/// The largest body read (LinOTP's and privacyIDEA's requests are a few hundred octets).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// How long a client may take to send its body once the headers are in.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The caller's address, attached to each request by the connection that read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+/// What every request needs: the engine, the health state, and the current allow-list.
+pub struct Shared<A> {
+    /// The engine (the current configuration's, read once per request).
+    pub auth: Arc<A>,
+    /// `/healthz`'s answer.
+    pub health: Arc<Health>,
+    /// The allow-list and TLS configuration of the current configuration.
+    pub live: Arc<Live<HttpLive>>,
+}
+
+/// The routes.
+pub fn router<A: Authenticate>(shared: Arc<Shared<A>>) -> Router {
+    Router::new()
+        .route("/validate/check", get(check::<A>).post(check::<A>))
+        .route(
+            "/validate/simplecheck",
+            get(simplecheck::<A>).post(simplecheck::<A>),
+        )
+        .route("/healthz", get(healthz::<A>))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+/// Which route answered, for the metric label.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Check,
+    Simplecheck,
+}
+
+impl Route {
+    fn as_str(self) -> &'static str {
+        match self {
+            Route::Check => "/validate/check",
+            Route::Simplecheck => "/validate/simplecheck",
+        }
+    }
+}
+
+async fn check<A: Authenticate>(
+    State(shared): State<Arc<Shared<A>>>,
+    request: Request,
+) -> Response {
+    match decide(&shared, Route::Check, request).await {
+        Ok(outcome) => {
+            let (verdict, answer) = CheckAnswer::from_outcome(&outcome);
+            counted(
+                Route::Check,
+                StatusCode::OK,
+                Some(verdict),
+                json(StatusCode::OK, &answer),
+            )
+        }
+        Err(refusal) => refusal.into_response(Route::Check),
+    }
+}
+
+async fn simplecheck<A: Authenticate>(
+    State(shared): State<Arc<Shared<A>>>,
+    request: Request,
+) -> Response {
+    match decide(&shared, Route::Simplecheck, request).await {
+        Ok(outcome) => {
+            let verdict = CheckAnswer::from_outcome(&outcome).0;
+            let text = answer::simplecheck(&outcome);
+            counted(
+                Route::Simplecheck,
+                StatusCode::OK,
+                Some(verdict),
+                plain(StatusCode::OK, text),
+            )
+        }
+        Err(refusal) => refusal.into_response(Route::Simplecheck),
+    }
+}
+
+async fn healthz<A: Authenticate>(State(shared): State<Arc<Shared<A>>>) -> Response {
+    if shared.health.is_up() {
+        plain(StatusCode::OK, "ok\n".into())
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "unavailable\n".into())
+    }
+}
+
+async fn not_found() -> Response {
+    plain(StatusCode::NOT_FOUND, "not found\n".into())
+}
+
+/// Why a request did not reach the engine.
+#[derive(Debug)]
+enum Refusal {
+    /// The caller is not in `allow`.
+    NotAllowed,
+    /// The body is larger than [`BODY_LIMIT`].
+    TooLarge,
+    /// The body did not arrive within [`BODY_TIMEOUT`].
+    TooSlow,
+    /// The parameters could not be read, or `user` or `pass` is missing.
+    BadRequest(String),
+}
+
+impl Refusal {
+    fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            Refusal::NotAllowed => (StatusCode::FORBIDDEN, "not_allowed"),
+            Refusal::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Refusal::TooSlow => (StatusCode::REQUEST_TIMEOUT, "too_slow"),
+            Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Refusal::NotAllowed => "this address may not call /validate".into(),
+            Refusal::TooLarge => format!("request body larger than {BODY_LIMIT} octets"),
+            Refusal::TooSlow => "request body not received in time".into(),
+            Refusal::BadRequest(why) => why.clone(),
+        }
+    }
+
+    /// The answer: the JSON error for `/validate/check`, `:-(` for simplecheck (what LinOTP's
+    /// clients read as a failure), with the status either way.
+    fn into_response(self, route: Route) -> Response {
+        let (status, cause) = self.status();
+        metrics::inc("tessera_http_refused_total", &[("cause", cause)]);
+        let response = match route {
+            Route::Check => json(status, &CheckAnswer::error(self.message())),
+            Route::Simplecheck => plain(status, ":-(".into()),
+        };
+        counted(route, status, None, response)
+    }
+}
+
+/// Admits, reads and decides one request.
+async fn decide<A: Authenticate>(
+    shared: &Shared<A>,
+    route: Route,
+    request: Request,
+) -> Result<Outcome, Refusal> {
+    let Some(Peer(peer)) = request.extensions().get::<Peer>().copied() else {
+        // Every connection attaches its peer (server.rs); without one, nobody is allowed.
+        return Err(Refusal::NotAllowed);
+    };
+    if !shared.live.get().allow.allows(peer.ip()) {
+        tracing::info!(%peer, route = route.as_str(), "HTTP caller not in [http] allow: 403");
+        return Err(Refusal::NotAllowed);
+    }
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let params = params::parse(parts.uri.query(), content_type, body)
+        .await
+        .map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let request = to_auth_request(params, peer)?;
+    let outcome = match shared.auth.authenticate(request).await {
+        Outcome::Forward { upstream, .. } => {
+            // A legacy RADIUS server decides this user (passthru); HTTP cannot relay to it.
+            tracing::warn!(%peer, upstream, "passthru is not relayed over HTTP: rejected");
+            Outcome::Reject {
+                message: crate::auth::engine::MSG_FAILED.into(),
+            }
+        }
+        outcome => outcome,
+    };
+    Ok(outcome)
+}
+
+/// The body, at most [`BODY_LIMIT`] octets, within [`BODY_TIMEOUT`].
+async fn read_body(body: Body) -> Result<axum::body::Bytes, Refusal> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+        Err(_) => Err(Refusal::TooSlow),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            let error = error.into_inner();
+            if error.is::<http_body_util::LengthLimitError>() {
+                Err(Refusal::TooLarge)
+            } else {
+                Err(Refusal::BadRequest(format!(
+                    "request body unreadable: {error}"
+                )))
+            }
+        }
+    }
+}
+
+/// The engine's request: `user` (with `@realm` when `realm` is given and the name has none),
+/// `pass`, the transaction as the State, the caller as the client.
+fn to_auth_request(params: Params, peer: SocketAddr) -> Result<AuthRequest, Refusal> {
+    let Params {
+        user,
+        pass,
+        realm,
+        transaction_id,
+    } = params;
+    let (Some(user), Some(password)) = (user, pass) else {
+        return Err(Refusal::BadRequest(
+            "missing parameter: user and pass are needed".into(),
+        ));
+    };
+    let user_name = match realm {
+        Some(realm) if !user.contains('@') => format!("{user}@{realm}"),
+        _ => user,
+    };
+    let caller = peer.ip().to_canonical();
+    Ok(AuthRequest {
+        user_name,
+        password,
+        state: transaction_id.map(String::into_bytes),
+        client: caller,
+        // The audit's and the log's client: the transport and the caller.
+        client_name: format!("http/{caller}"),
+        // origin: the caller's address (`caller`) goes here once AuthRequest carries the
+        // origin of an attempt (RADIUS: Calling-Station-Id, else the NAS).
+        calling_station: None,
+        // HTTP has no retransmits to recognise: each request is a request.
+        request_id: None,
+    })
+}
+
+fn counted(
+    route: Route,
+    status: StatusCode,
+    verdict: Option<Verdicts>,
+    response: Response,
+) -> Response {
+    let answer = verdict.map_or(status.as_str(), |v| match v {
+        Verdicts::Accept => "accept",
+        Verdicts::Challenge => "challenge",
+        Verdicts::Reject => "reject",
+    });
+    metrics::inc(
+        "tessera_http_requests_total",
+        &[("route", route.as_str()), ("answer", answer)],
+    );
+    response
+}
+
+fn json(status: StatusCode, answer: &CheckAnswer) -> Response {
+    let body = serde_json::to_vec(answer).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}

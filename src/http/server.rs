@@ -1,0 +1,190 @@
+//! The HTTP listeners: one accept loop per `[http] listen` address, one task per connection,
+//! TLS when the configuration has a certificate, and the limits that keep a slow or greedy
+//! client from holding the server.
+//!
+//! - At most `max_connections` connections at once (one semaphore over every listener); the
+//!   next one is closed on accept and counted (`tessera_http_refused_total{cause="connections"}`).
+//!   HTTP/1.1 is served one request at a time per connection, so this bounds the requests in
+//!   flight too.
+//! - The TLS handshake and the request headers each get [`HEAD_TIMEOUT`]; hyper's header timer
+//!   also runs while a kept-alive connection waits for its next request, so an idle connection
+//!   is closed after it. The body has its own deadline (`routes.rs`).
+//! - Request heads are limited to [`MAX_HEAD`] octets (hyper answers 431 beyond).
+//!
+//! On shutdown the loops stop accepting, each connection finishes the request it is serving
+//! (hyper's graceful shutdown) within the grace time, and [`run`] returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use super::HttpLive;
+use super::routes::Peer;
+use crate::live::Live;
+use crate::metrics;
+
+/// How long a TLS handshake, and a request's headers, may take.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest request head (request line and headers) read.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// A listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve HTTP on {address}: {source}")]
+pub struct BindError {
+    address: SocketAddr,
+    #[source]
+    source: std::io::Error,
+}
+
+/// Binds every address.
+pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, BindError> {
+    let mut listeners = vec![];
+    for &address in addresses {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| BindError { address, source })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// What the accept loops share.
+struct Accepting {
+    router: Router,
+    live: Arc<Live<HttpLive>>,
+    connections: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+/// Serves `listeners` with `router` until `shutdown`, then lets open connections finish
+/// within `grace`.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    router: Router,
+    live: Arc<Live<HttpLive>>,
+    max_connections: usize,
+    grace: Duration,
+    shutdown: CancellationToken,
+) {
+    let accepting = Arc::new(Accepting {
+        router,
+        connections: Arc::new(Semaphore::new(max_connections.max(1))),
+        live: live.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let scheme = if live.get().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut loops = JoinSet::new();
+    for listener in listeners {
+        if let Ok(address) = listener.local_addr() {
+            tracing::info!("HTTP API on {scheme}://{address}/validate/check");
+        }
+        loops.spawn(accept_loop(listener, accepting.clone()));
+    }
+    while let Some(connections) = loops.join_next().await {
+        let Ok(mut connections) = connections else {
+            continue;
+        };
+        let drained = tokio::time::timeout(grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("HTTP connections still open after the grace time: closed");
+        }
+    }
+}
+
+/// Accepts connections until shutdown; returns the connections still running.
+async fn accept_loop(listener: TcpListener, accepting: Arc<Accepting>) -> JoinSet<()> {
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = accepting.shutdown.cancelled() => return connections,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(error) => {
+                    // EMFILE and the like: transient; don't spin.
+                    tracing::warn!(%error, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Finished connections leave the set, so it holds only open ones.
+        while connections.try_join_next().is_some() {}
+        let Ok(permit) = accepting.connections.clone().try_acquire_owned() else {
+            metrics::inc("tessera_http_refused_total", &[("cause", "connections")]);
+            tracing::debug!(%peer, "HTTP connection refused: max_connections reached");
+            continue;
+        };
+        let accepting = accepting.clone();
+        connections.spawn(async move {
+            serve_connection(stream, peer, &accepting).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One connection: TLS if configured, then HTTP/1.1 until the client closes, a timeout, or
+/// shutdown.
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, accepting: &Accepting) {
+    let _ = stream.set_nodelay(true);
+    let tls = accepting.live.get().tls.clone();
+    match tls {
+        None => serve_http(stream, peer, accepting).await,
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_http(stream, peer, accepting).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "HTTPS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(stream: S, peer: SocketAddr, accepting: &Accepting)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let router = accepting.router.clone();
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Peer(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "HTTP connection ended");
+            }
+        }
+        _ = accepting.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
