@@ -5,7 +5,9 @@
 #           SMTP server peers), pamtester + libpam-radius-auth (a real PAM client answering
 #           challenges), freeradius (the legacy server of passthru; its service is not started),
 #           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
-#   Python: aiosmtpd (SMTP tests)
+#   Python: aiosmtpd (SMTP tests), requests and privacyideaadm 3.0's source (privacyIDEA's own
+#           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
+#           test unpacks the sdist and runs the script)
 # Then, for the whole workspace: formatting, lints, unit tests and end-to-end tests against the
 # real peers.
 set -euo pipefail
@@ -41,6 +43,15 @@ scripts/install-freeradius.sh
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     say "installing aiosmtpd"
     python3 -m pip install -q aiosmtpd || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+if ! python3 -c 'import requests' 2>/dev/null; then
+    say "installing requests"
+    python3 -m pip install -q requests || python3 -m pip install -q --break-system-packages requests
+fi
+# tests/e2e/http.rs reads it here (or where TESSERA_PRIVACYIDEAADM says).
+if [ ! -f /tmp/pidl/privacyideaadm-3.0.tar.gz ]; then
+    say "downloading privacyideaadm 3.0's source"
+    python3 -m pip download -q --no-deps --no-binary :all: -d /tmp/pidl privacyideaadm==3.0
 fi
 
 say "cargo fmt --check"

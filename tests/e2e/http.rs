@@ -447,3 +447,89 @@ fn privacyidea_validate_logs_in_with_password_and_code_in_one_field() {
     // The same again is a replay.
     assert_eq!(run(&format!("wonderland{otp}")).0, Some(1));
 }
+
+/// Reads until the server closes the connection (a reset counts as closed); retries a read
+/// that a stop and continue of the test process interrupts (EINTR).
+fn read_until_closed(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut seen = vec![];
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server did not close the connection: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// One request on a kept-alive connection; returns the status line.
+fn healthz_on(stream: &mut std::net::TcpStream) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: tessera\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    // The rest of the head and the 3-octet body ("ok\n"), so the connection is idle again.
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 2 {
+        line.clear();
+    }
+    let mut body = [0u8; 3];
+    std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+    status.trim_end().to_string()
+}
+
+#[test]
+fn garbage_a_stalled_head_and_connections_past_the_cap_are_closed() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let server = Server::start_with(&http_setup("max_connections = 2", ""));
+    let addr = server.http_addr.unwrap();
+    // Not HTTP at all: 400, closed.
+    let mut garbage = TcpStream::connect(addr).unwrap();
+    garbage
+        .write_all(b"\x16\x03\x01\x00\xff\x00garbage\r\n\r\n")
+        .unwrap();
+    assert!(read_until_closed(&mut garbage).starts_with("HTTP/1.1 400"));
+    // A head that never ends is closed by the header timeout.
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .write_all(b"POST /validate/check HTTP/1.1\r\nHost: tessera\r\nX-Slow: ")
+        .unwrap();
+    read_until_closed(&mut stalled);
+    drop((garbage, stalled));
+    // Two kept-alive connections fill the cap; a third is closed unanswered.
+    let mut first = TcpStream::connect(addr).unwrap();
+    let mut second = TcpStream::connect(addr).unwrap();
+    assert_eq!(healthz_on(&mut first), "HTTP/1.1 200 OK");
+    assert_eq!(healthz_on(&mut second), "HTTP/1.1 200 OK");
+    let mut third = TcpStream::connect(addr).unwrap();
+    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: tessera\r\n\r\n");
+    assert_eq!(read_until_closed(&mut third), "", "past max_connections");
+    // A freed place is taken again (the server notices the close a little later).
+    drop(first);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let mut again = TcpStream::connect(addr).unwrap();
+        let _ =
+            again.write_all(b"GET /healthz HTTP/1.1\r\nHost: tessera\r\nConnection: close\r\n\r\n");
+        if read_until_closed(&mut again).starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the freed place was not reused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(healthz_on(&mut second), "HTTP/1.1 200 OK");
+}
