@@ -38,6 +38,7 @@ impl Authenticate for FakeEngine {
                 state: request.state.clone().unwrap_or_default(),
                 message: request.user_name.repeat(3),
                 timeout: 120,
+                tokens: vec![],
             },
             _ => Outcome::Reject {
                 message: String::new(),

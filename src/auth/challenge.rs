@@ -266,6 +266,7 @@ impl Engine {
                 state: state.into_bytes(),
                 message,
                 timeout: u32::try_from(timeout).unwrap_or(u32::MAX),
+                tokens: delivered.iter().map(|t| challenged(t)).collect(),
             },
             reason: Reason::OtpSent(delivered.len()),
             serial: Some(first.serial.clone()),
@@ -375,6 +376,12 @@ impl Engine {
                                 )
                             }),
                         timeout: u32::try_from(left_ms / 1000).unwrap_or(0),
+                        tokens: rows
+                            .iter()
+                            .filter(|r| r.delivered)
+                            .filter_map(|r| tokens.iter().find(|t| t.serial == r.serial))
+                            .map(challenged)
+                            .collect(),
                     },
                     reason: Reason::AlreadySubmitted,
                     serial: Some(row.serial.clone()),
@@ -499,4 +506,12 @@ fn missing_address(types: &[EnrollType]) -> Decision {
         Reason::MissingAddress(what),
         None,
     )
+}
+
+/// What the front end may say about a token a code went out for.
+fn challenged(token: &Token) -> super::Challenged {
+    super::Challenged {
+        serial: token.serial.clone(),
+        kind: token.kind,
+    }
 }

@@ -72,6 +72,8 @@ pub enum Outcome {
         message: String,
         /// Seconds the challenge stays answerable.
         timeout: u32,
+        /// The tokens whose codes went out (HTTP lists them in `multi_challenge`).
+        tokens: Vec<Challenged>,
     },
     /// Not authenticated.
     Reject {
@@ -88,6 +90,15 @@ pub enum Outcome {
         /// The request, to forward and to hand back.
         request: Box<AuthRequest>,
     },
+}
+
+/// A token a challenge's code went out for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenged {
+    /// Its serial (`LSSM…`, `LSEM…`).
+    pub serial: String,
+    /// Its type: SMS or e-mail.
+    pub kind: crate::store::TokenKind,
 }
 
 /// Anything that decides authentication requests. The RADIUS server is generic over it, so

@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use crate::auth::Outcome;
+use crate::auth::{Challenged, Outcome};
 
 /// The `version` field: which server answered.
 const VERSION: &str = concat!("tessera ", env!("CARGO_PKG_VERSION"));
@@ -62,11 +62,16 @@ struct Detail {
     multi_challenge: Vec<Challenge>,
 }
 
-/// One entry of `detail.multi_challenge` (privacyIDEA 3.x).
+/// One entry of `detail.multi_challenge` (privacyIDEA 3.x): one per token a code went to.
 #[derive(Debug, Serialize)]
 struct Challenge {
     transaction_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     message: String,
+    /// privacyIDEA's clients show a field to type the code into.
     client_mode: &'static str,
 }
 
@@ -106,18 +111,31 @@ impl CheckAnswer {
                 Verdicts::Accept,
                 message.as_ref().map(|m| Detail::message(m.clone())),
             ),
-            Outcome::Challenge { state, message, .. } => {
+            Outcome::Challenge {
+                state,
+                message,
+                tokens,
+                ..
+            } => {
                 let id = transaction_id(state);
+                let entry = |token: Option<&Challenged>| Challenge {
+                    transaction_id: id.clone(),
+                    serial: token.map(|t| t.serial.clone()),
+                    kind: token.map(|t| t.kind.as_str()),
+                    message: message.clone(),
+                    client_mode: "interactive",
+                };
+                let multi_challenge = if tokens.is_empty() {
+                    vec![entry(None)]
+                } else {
+                    tokens.iter().map(|t| entry(Some(t))).collect()
+                };
                 let detail = Detail {
                     message: message.clone(),
                     transaction_id: Some(id.clone()),
                     transactionid: Some(id.clone()),
-                    state: Some(id.clone()),
-                    multi_challenge: vec![Challenge {
-                        transaction_id: id,
-                        message: message.clone(),
-                        client_mode: "interactive",
-                    }],
+                    state: Some(id),
+                    multi_challenge,
                 };
                 (Verdicts::Challenge, Some(detail))
             }
@@ -200,6 +218,10 @@ mod tests {
             state: b"0a1b".to_vec(),
             message: "sms submitted to +49********678".into(),
             timeout: 120,
+            tokens: vec![Challenged {
+                serial: "LSSM0001".into(),
+                kind: crate::store::TokenKind::Sms,
+            }],
         };
         let (verdict, answer) = CheckAnswer::from_outcome(&outcome);
         assert_eq!(verdict, Verdicts::Challenge);
@@ -218,6 +240,8 @@ mod tests {
             json["detail"]["multi_challenge"][0]["message"],
             "sms submitted to +49********678"
         );
+        assert_eq!(json["detail"]["multi_challenge"][0]["serial"], "LSSM0001");
+        assert_eq!(json["detail"]["multi_challenge"][0]["type"], "sms");
         assert_eq!(
             simplecheck(&outcome),
             ":-( 0a1b sms submitted to +49********678"

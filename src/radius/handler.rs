@@ -317,6 +317,7 @@ fn encode_outcome(
             state,
             message,
             timeout,
+            ..
         } => {
             reply.push_split(AttributeType::STATE, state);
             reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());

@@ -106,6 +106,12 @@ fn sms_two_rounds_then_the_replay_is_refused() {
         first["detail"]["message"],
         "sms submitted to +49********678"
     );
+    let challenge = &first["detail"]["multi_challenge"][0];
+    assert_eq!(challenge["type"], "sms", "{first}");
+    assert!(
+        challenge["serial"].as_str().unwrap().starts_with("LSSM"),
+        "{first}"
+    );
     assert_eq!(first["jsonrpc"], "2.0");
     assert!(
         first["version"].as_str().unwrap().starts_with("tessera "),
@@ -138,6 +144,10 @@ fn email_two_rounds_with_linotp_names_and_a_get_query_string() {
     assert_eq!(
         first["detail"]["message"],
         "e-mail submitted to b**@example.org"
+    );
+    assert_eq!(
+        first["detail"]["multi_challenge"][0]["type"], "email",
+        "{first}"
     );
     let id = transaction(&first);
     assert_eq!(server.spool()[0].1, "bob@example.org");
@@ -222,6 +232,10 @@ fn a_second_first_round_is_told_already_submitted_and_nothing_is_sent() {
     let first = transaction(&expect(&check(&server, &login), "CHALLENGE"));
     let again = expect(&check(&server, &login), "CHALLENGE");
     assert_eq!(transaction(&again), first, "the open challenge comes back");
+    assert_eq!(
+        again["detail"]["multi_challenge"][0]["type"], "sms",
+        "{again}"
+    );
     assert_eq!(
         again["detail"]["message"],
         "sms with otp already submitted to +49********678"
