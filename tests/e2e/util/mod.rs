@@ -241,9 +241,11 @@ impl Server {
         let tls_wanted = std::fs::read_to_string(config)
             .unwrap_or_default()
             .contains("tls_listen");
+        // A table header of its own (the shipped config has a commented `# [http]`).
         let http_wanted = std::fs::read_to_string(config)
             .unwrap_or_default()
-            .contains("[http]");
+            .lines()
+            .any(|l| l.trim() == "[http]");
         let mut server = Server {
             child,
             dir,
