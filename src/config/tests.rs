@@ -419,3 +419,48 @@ fn worker_threads_is_checked_at_its_line_and_defaults_to_half_the_cpus() {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     assert_eq!(c.server.worker_threads(), cpus.div_ceil(2));
 }
+
+#[test]
+fn issue_24_http_section_is_off_by_default_and_its_problems_have_lines() {
+    let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
+    assert!(c.http.listen.is_empty(), "off by default");
+    let on = format!(
+        "{MINIMAL}\n[http]\nlisten = [\"127.0.0.1:5080\"]\ntls_certificate = \"tls/http.pem\"\ntls_key = \"/k.pem\"\n"
+    );
+    let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), &on).unwrap();
+    assert_eq!(c.http.listen, ["127.0.0.1:5080".parse().unwrap()]);
+    assert_eq!(
+        c.http.tls,
+        Some((
+            PathBuf::from("/etc/tessera/tls/http.pem"),
+            PathBuf::from("/k.pem")
+        ))
+    );
+    let bad = format!(
+        "{MINIMAL}\n[http]\nlisten = [\"localhost:80\"]\nallow = [\"10.0.0.0/8\", \"lan\"]\ntls_key = \"k.pem\"\n"
+    );
+    let line = |key: &str| bad.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let errs = errors(&bad);
+    assert_eq!(
+        errs,
+        [
+            format!(
+                "t.toml:{}: http.listen: \"localhost:80\" is not an address:port (IPv6 as \"[::1]:5080\")",
+                line("listen = [\"localhost")
+            ),
+            format!(
+                "t.toml:{}: http.allow: \"lan\" is not a network (\"10.0.0.0/8\", \"::1/128\") or an address",
+                line("allow")
+            ),
+            format!(
+                "t.toml:{}: http.tls_certificate: needed with tls_key",
+                line("tls_key")
+            ),
+        ]
+    );
+    let typo = errors(&format!("{MINIMAL}\n[http]\nlisen = []\n"));
+    assert!(
+        typo[0].contains("http.lisen: unknown field `lisen`"),
+        "{typo:?}"
+    );
+}

@@ -179,7 +179,8 @@ async fn decide<A: Authenticate>(
         return Err(Refusal::NotAllowed);
     };
     if !shared.live.get().allow.allows(peer.ip()) {
-        tracing::info!(%peer, route = route.as_str(), "HTTP caller not in [http] allow: 403");
+        // Debug, not info: a stranger must not be able to fill the log; the refusal is counted.
+        tracing::debug!(%peer, route = route.as_str(), "HTTP caller not in [http] allow: 403");
         return Err(Refusal::NotAllowed);
     }
     let (parts, body) = request.into_parts();

@@ -547,3 +547,20 @@ fn garbage_a_stalled_head_and_connections_past_the_cap_are_closed() {
     }
     assert_eq!(healthz_on(&mut second), "HTTP/1.1 200 OK");
 }
+
+#[test]
+fn sighup_reloads_the_allow_list() {
+    let server = Server::start_with(&http_setup("", ""));
+    let login = [("user", "alice"), ("pass", "wonderland")];
+    expect(&check(&server, &login), "CHALLENGE");
+    let config = server.dir.path().join("tessera.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "[http]\nlisten = [\"127.0.0.1:0\"]\n",
+        "[http]\nlisten = [\"127.0.0.1:0\"]\nallow = [\"10.0.0.0/8\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded");
+    assert_eq!(check(&server, &login).status, 403);
+}
