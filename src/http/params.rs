@@ -266,4 +266,32 @@ mod tests {
             Err(ParamsError::ContentType("application/xml".into()))
         );
     }
+
+    proptest::proptest! {
+        /// Hostile bodies under every Content-Type tessera reads end in parameters or an
+        /// error, never a panic.
+        #[test]
+        fn any_body_is_read_or_refused(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+            multipart_prefix in proptest::prelude::any::<bool>(),
+            kind in 0usize..6,
+        ) {
+            let content_type = [
+                None,
+                Some("application/x-www-form-urlencoded"),
+                Some("application/json"),
+                Some("multipart/form-data; boundary=b"),
+                Some("multipart/form-data"),
+                Some("text/plain"),
+            ][kind];
+            let mut bytes = if multipart_prefix {
+                b"--b\r\nContent-Disposition: form-data; name=\"pass\"\r\n\r\n".to_vec()
+            } else {
+                vec![]
+            };
+            bytes.extend(body);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let _ = runtime.block_on(parse(Some("user=a&pass=b"), content_type, Bytes::from(bytes)));
+        }
+    }
 }

@@ -564,3 +564,27 @@ fn sighup_reloads_the_allow_list() {
     server.wait_for_log("configuration reloaded");
     assert_eq!(check(&server, &login).status, 403);
 }
+
+#[test]
+fn a_policy_client_filter_matches_the_http_caller() {
+    let default = Setup::default();
+    let policies = format!(
+        "{}\n[[policy]]\nname = \"loopback\"\nscope = \"authentication\"\nclient = \"127.0.0.1\"\n\
+         action = \"challenge_text='code for callers on loopback sent to <recipient>'\"\n\n\
+         [[policy]]\nname = \"lan\"\nscope = \"authentication\"\nclient = \"10.0.0.0/8\"\n\
+         action = \"challenge_text='code for the LAN'\"\n",
+        default.policies
+    );
+    let server = Server::start_with(&Setup {
+        policies,
+        ..http_setup("", "")
+    });
+    let first = expect(
+        &check(&server, &[("user", "alice"), ("pass", "wonderland")]),
+        "CHALLENGE",
+    );
+    assert_eq!(
+        first["detail"]["message"],
+        "code for callers on loopback sent to +49********678"
+    );
+}
