@@ -234,7 +234,7 @@ fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
     reply.expect("Access-Reject");
     assert!(reply.output.contains("FORGED"), "{}", reply.output);
     let line = server.wait_for_log("FORGED");
-    assert!(line.contains("user=mallory\\nFORGED"), "{line}");
+    assert!(line.contains("user=\"mallory\\\\nFORGED"), "{line}");
     assert_eq!(server.log_count("FORGED"), 1, "{}", server.log_text());
     let log = server.log_text();
     assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
@@ -260,6 +260,56 @@ fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
     let stored = rows[0]["user"].as_str().unwrap();
     assert!(stored.starts_with("mallory\\nFORGED"), "{stored:?}");
     assert!(!stored.contains('\x1b'), "{stored:?}");
+}
+
+/// The `key=value` fields of a human log line after `message`, read as a reader of the log
+/// would: a value is a word, or a quoted string in which `\"` and `\\` are escapes.
+fn log_fields(line: &str, message: &str) -> Vec<(String, String)> {
+    let rest = line.split_once(message).map_or("", |(_, rest)| rest);
+    let mut fields = Vec::new();
+    let mut chars = rest.trim_start().chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            chars.next_if_eq(&' ');
+        } else {
+            value = chars.by_ref().take_while(|c| *c != ' ').collect();
+        }
+        fields.push((key.trim().to_string(), value));
+    }
+    fields
+}
+
+/// Issue 23 (9): the human log's `user=` was written bare, so a User-Name with spaces put a
+/// second `result="accept"` into the decision's line. A value that could end early is quoted
+/// now: the line has one `result`, the reject, and `user` is the whole name.
+#[test]
+fn issue_23_a_user_name_cannot_forge_a_log_field() {
+    let server = Server::start();
+    let name = r#"mallory result="accept" reason="otp valid" serial=LSSM1"#;
+    server.auth(name, "x", None).expect("Access-Reject");
+    let line = server.wait_for_log("mallory");
+    let fields = log_fields(&line, "authentication");
+    let values = |key: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(values("result"), ["reject"], "{line}");
+    assert_eq!(values("user"), [name], "{line}");
+    assert_eq!(values("serial"), ["-"], "{line}");
+    assert_eq!(values("reason"), ["unknown user"], "{line}");
 }
 
 /// Issue 13: `tessera audit | head -1` and `token list | head` panicked with exit 101 on the
