@@ -317,6 +317,38 @@ fn issue_13_check_config_refuses_a_key_file_others_can_read() {
     );
 }
 
+/// Issue 23 (9): PostgreSQL's `password_file` at 0644 was read and used. It follows the key
+/// file's rule now: `check-config` and `serve` refuse it, naming the file, its mode and the fix,
+/// before any connection is tried (nothing listens on port 1).
+#[test]
+fn issue_23_a_postgres_password_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("pg.password");
+    std::fs::write(&password, "tessera-demo\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let setup = Setup {
+        store: format!(
+            "backend = \"postgresql\"\nurl = \"postgresql://tessera@127.0.0.1:1/tessera?sslmode=disable\"\n\
+             password_file = \"{}\"\nkey_file = \"tessera.key\"\n",
+            password.display()
+        ),
+        ..Setup::default()
+    };
+    let path = write_config(dir.path(), &setup);
+    let expected = format!(
+        "password_file {0} has mode 0644; it must not be accessible to group or others (chmod 600 {0})",
+        password.display()
+    );
+    let (code, stderr) = check_config(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("tessera-demo"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&path);
+    assert_eq!(code, Some(2), "serve must refuse:\n{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
 /// Issue 13: the database (PIN hashes, audit) was created mode 0644; only the key file was
 /// private. Now the database, its -wal and -shm are 0600, and a directory tessera creates for
 /// them 0700.
