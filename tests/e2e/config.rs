@@ -427,3 +427,74 @@ fn issue_13_an_unsupported_proxy_scheme_is_a_config_error() {
     let (code, stderr) = serve_until_exit(&path);
     assert_eq!(code, Some(1), "serve refuses it too: {stderr}");
 }
+
+/// Issue 23 (9): a secret written as a number (`secret = 987654321012`) came back in the
+/// error, as serde's type error echoes the value: `client.secret: invalid type: integer
+/// `987654321012``. Every secret key is refused now by its kind alone. (One config per key:
+/// a broken `[[client]]` stops the check before the providers are read.)
+#[test]
+fn issue_23_a_secret_given_as_a_number_is_not_echoed() {
+    let secrets = [
+        "client.secret",
+        "directory.corp.bind_password",
+        "provider.sms.gw.PASSWORD",
+        "provider.sms.mail.mailpassword",
+        "provider.sms.smsc.password",
+        "provider.sms.modem.PIN",
+        "provider.email.smtp.SMTP_PASSWORD",
+    ];
+    for (n, wrong) in secrets.into_iter().enumerate() {
+        let number = format!("98765432101{n}");
+        // `wrong` gets the number, every other secret a string.
+        let value = |key: &str| {
+            if key == wrong {
+                number.clone()
+            } else {
+                "\"s3cr3t\"".to_string()
+            }
+        };
+        let setup = Setup {
+            clients: format!(
+                "[[client]]\naddress = \"127.0.0.1\"\nsecret = {}\n",
+                value("client.secret")
+            ),
+            directories: format!(
+                "{}\n[directory.corp]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1:1\"\n\
+                 base_dn = \"dc=example,dc=org\"\nbind_dn = \"cn=reader,dc=example,dc=org\"\n\
+                 bind_password = {}\n",
+                Setup::default().directories,
+                value("directory.corp.bind_password")
+            ),
+            providers: format!(
+                "{}\n[provider.sms.gw]\nclass = \"HttpSMSProvider\"\n\
+                 URL = \"https://sms.example/send\"\nPASSWORD = {}\n\n[provider.sms.mail]\n\
+                 class = \"SmtpSMSProvider\"\nmailserver = \"smtp.example\"\n\
+                 mailsender = \"otp@example.org\"\nmailto = \"<phone>@sms.example\"\n\
+                 mailpassword = {}\n\n[provider.sms.smsc]\nclass = \"SMPPSMSProvider\"\n\
+                 server = \"127.0.0.1\"\nsystem_id = \"tessera\"\npassword = {}\n\n\
+                 [provider.sms.modem]\nclass = \"DeviceSMSProvider\"\nDEVICE = \"/dev/null\"\n\
+                 PIN = {}\n\n[provider.email.smtp]\nclass = \"SMTPEmailProvider\"\n\
+                 SMTP_SERVER = \"smtp.example\"\nEMAIL_FROM = \"otp@example.org\"\n\
+                 SMTP_PASSWORD = {}\n",
+                Setup::default().providers,
+                value("provider.sms.gw.PASSWORD"),
+                value("provider.sms.mail.mailpassword"),
+                value("provider.sms.smsc.password"),
+                value("provider.sms.modem.PIN"),
+                value("provider.email.smtp.SMTP_PASSWORD"),
+            ),
+            ..Setup::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &setup);
+        let (code, stderr) = check_config(&path);
+        assert_eq!(code, Some(1), "{wrong}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                ": {wrong}: expected a string in quotes, found an integer (not shown: it is a secret)"
+            )),
+            "{wrong}:\n{stderr}"
+        );
+        assert!(!stderr.contains(&number), "{wrong} echoed:\n{stderr}");
+    }
+}
