@@ -221,7 +221,11 @@ pub(super) async fn audit_change(
 /// worked or not.
 pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
     let runtime = super::runtime()?;
-    let store = super::store(&runtime, config)?;
+    // Only enrolment may make the store; every other command needs one that exists.
+    let store = match command {
+        TokenCommand::Enroll(_) => super::store(&runtime, config)?,
+        _ => super::existing_store(&runtime, config)?,
+    };
     runtime.block_on(async move {
         let store = store.as_ref();
         let change = change_of(&command);

@@ -338,3 +338,59 @@ fn issue_13_cli_commands_exit_quietly_on_a_closed_pipe() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+/// Issue 23 (9): `tessera token list` on a fresh install made an empty database and a new key
+/// file. Commands that read the store, or change what it holds, now say there is none and
+/// exit 1, creating nothing; `token enroll` still makes both.
+#[test]
+fn issue_23_commands_on_a_store_that_does_not_exist_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &Setup::default());
+    let (db, key) = (
+        dir.path().join("tessera.db"),
+        dir.path().join("tessera.key"),
+    );
+    for args in [
+        &["token", "list"][..],
+        &["token", "list", "--json"],
+        &["token", "show", "LSSM00000001"],
+        &["token", "identities"],
+        &["token", "identities", "--fix"],
+        &["token", "disable", "LSSM00000001"],
+        &["token", "delete", "LSSM00000001"],
+        &["audit"],
+    ] {
+        let out = crate::util::run_cli(&config, args, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "tessera: no database at {} (nothing enrolled yet?)",
+                db.display()
+            ),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!db.exists() && !key.exists(), "{args:?} created a file");
+    }
+    // Enrolment makes the store; then the same commands answer.
+    let out = crate::util::run_cli(
+        &config,
+        &["token", "enroll", "--type", "sms", "--user", "alice"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(db.exists() && key.exists());
+    let out = crate::util::run_cli(&config, &["token", "list"], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alice"));
+
+    // A database without its key file (moved away): no new key either.
+    std::fs::remove_file(&key).unwrap();
+    let out = crate::util::run_cli(&config, &["audit"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&key.display().to_string()), "{stderr}");
+    assert!(!key.exists(), "audit created a key file");
+}
