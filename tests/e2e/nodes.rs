@@ -162,9 +162,16 @@ fn issue_15_the_same_hotp_code_at_both_nodes_is_accepted_once() {
     let cluster = Cluster::start(otp_policy());
     let (code, _, err) = cluster.a.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (a, b) = (cluster.a.addr, cluster.b.addr);
@@ -489,9 +496,16 @@ fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_o
     let cluster = Cluster::start(otp_policy());
     let (code, _, err) = cluster.a.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (to_a, to_b) = (
@@ -1154,9 +1168,16 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
         .expect("Access-Accept");
     let (code, _, err) = single.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "carol", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "carol",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (_, before, _) = single.cli(&["token", "list", "--json"], "");

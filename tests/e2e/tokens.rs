@@ -30,9 +30,17 @@ fn enroll(server: &Server, kind: &str) -> String {
     let (code, out, err) = cli(
         server,
         &[
-            "token", "enroll", "--type", kind, "--user", "alice", "--seed", SEED_HEX, "--json",
+            "token",
+            "enroll",
+            "--type",
+            kind,
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
+            "--json",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -393,4 +401,82 @@ fn issue_23_commands_on_a_store_that_does_not_exist_create_nothing() {
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains(&key.display().to_string()), "{stderr}");
     assert!(!key.exists(), "audit created a key file");
+}
+
+/// Issue 23 (9): `token enroll --seed HEX` put the seed on the command line, where `ps` and
+/// the shell's history show it. The seed comes from a file or standard input now
+/// (`--seed-file`); `--seed` with a value is refused before anything happens, and the refusal
+/// says what to use instead.
+#[test]
+fn issue_23_the_seed_is_read_from_a_file_never_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &Setup::default());
+    for args in [
+        &["--seed", SEED_HEX][..],
+        &[&format!("--seed={SEED_HEX}")],
+        &["--seed"],
+    ] {
+        let mut all = vec!["token", "enroll", "--type", "hotp", "--user", "alice"];
+        all.extend_from_slice(args);
+        let out = crate::util::run_cli(&config, &all, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--seed no longer takes the seed on the command line")
+                && stderr.contains("--seed-file FILE")
+                && !stderr.contains(SEED_HEX),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.path().join("tessera.db").exists(), "{args:?}");
+    }
+
+    // From a file: the token's codes are RFC 4226's for that seed.
+    let seed_file = dir.path().join("seed.hex");
+    std::fs::write(&seed_file, format!("{SEED_HEX}\n")).unwrap();
+    let out = crate::util::run_cli(
+        &config,
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--json",
+            "--seed-file",
+            &seed_file.display().to_string(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uri = value["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+        "{uri}"
+    );
+
+    // Not a seed: refused without repeating what the file holds.
+    std::fs::write(&seed_file, "not-hex-at-all\n").unwrap();
+    let out = crate::util::run_cli(
+        &config,
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            &seed_file.display().to_string(),
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("expected a seed of at least 10 octets in hex"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-hex-at-all"), "{stderr}");
 }
