@@ -465,35 +465,12 @@ fn issue_23_a_reply_too_long_for_one_packet_is_one_audited_reject() {
     // dave: 18 fit, but not beside the 765 octets of his NAS's Proxy-State; and the NAS,
     // having heard nothing yet, resends.
     let client = RawClient::new(server.addr);
-    let proxied = |id: u8, password: &str, state: Option<&[u8]>| {
-        let mut authenticator = [0u8; 16];
-        getrandom::fill(&mut authenticator).unwrap();
-        let mut packet = Packet {
-            code: Code::ACCESS_REQUEST,
-            identifier: id,
-            authenticator,
-            attributes: vec![],
-        };
-        let hidden = crypto::hide_password(password.as_bytes(), &authenticator, SECRET.as_bytes());
-        packet.push_split(AttributeType::USER_NAME, b"dave");
-        packet.push_split(AttributeType::USER_PASSWORD, &hidden);
-        if let Some(state) = state {
-            packet.push_split(AttributeType::STATE, state);
-        }
-        for hop in [b'a', b'b', b'c'] {
-            packet.push_split(AttributeType::PROXY_STATE, &[hop; 253]);
-        }
-        (
-            packet.encode_request(SECRET.as_bytes(), true).unwrap(),
-            authenticator,
-        )
-    };
-    let (request, _) = proxied(1, "davepw", None);
+    let (request, _) = proxied_for_dave(1, "davepw", None);
     client.send(&request);
     let challenge = Packet::decode(&client.receive().expect("challenge")).unwrap();
     assert_eq!(challenge.code, Code::ACCESS_CHALLENGE);
     let state = challenge.get(AttributeType::STATE).unwrap().to_vec();
-    let (answer, authenticator) = proxied(2, &server.last_otp(), Some(&state));
+    let (answer, authenticator) = proxied_for_dave(2, &server.last_otp(), Some(&state));
     client.send(&answer);
     let reply = client.receive().expect("an answer, not silence");
     assert!(crypto::verify_response(
@@ -512,42 +489,73 @@ fn issue_23_a_reply_too_long_for_one_packet_is_one_audited_reject() {
     );
 
     for user in ["bob", "dave"] {
-        server.wait_for_log(&format!("user={user} realm=local result=\"reject\""));
-        // The audit row is committed with the store's next write: wait for it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let (out, rows) = loop {
-            let (code, out, err) = server.cli(&["audit", "--user", user, "--json"], "");
-            assert_eq!(code, 0, "{err}");
-            let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
-            let answered = rows
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["action"] == "answer challenge");
-            if answered || Instant::now() > deadline {
-                break (out, rows);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let second: Vec<&serde_json::Value> = rows
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["action"] == "answer challenge")
-            .collect();
-        assert_eq!(second.len(), 1, "{user}: one decision, one row:\n{out}");
-        assert_eq!(second[0]["result"], "reject", "{out}");
-        let reason = second[0]["reason"].as_str().unwrap();
-        assert!(
-            reason.starts_with("reply too long: the reply attributes take ")
-                && reason.contains("one reply has room for"),
-            "{reason}"
-        );
+        assert_one_reply_too_long_row(&server, user);
     }
     assert_eq!(
         server.log_count_reaching("reply attributes do not fit in one reply", 2),
         2,
         "{}",
         server.log_text()
+    );
+}
+
+/// dave's Access-Request from behind three proxies: 765 octets of Proxy-State the reply must
+/// echo.
+fn proxied_for_dave(id: u8, password: &str, state: Option<&[u8]>) -> (Vec<u8>, [u8; 16]) {
+    let mut authenticator = [0u8; 16];
+    getrandom::fill(&mut authenticator).unwrap();
+    let mut packet = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier: id,
+        authenticator,
+        attributes: vec![],
+    };
+    let hidden = crypto::hide_password(password.as_bytes(), &authenticator, SECRET.as_bytes());
+    packet.push_split(AttributeType::USER_NAME, b"dave");
+    packet.push_split(AttributeType::USER_PASSWORD, &hidden);
+    if let Some(state) = state {
+        packet.push_split(AttributeType::STATE, state);
+    }
+    for hop in [b'a', b'b', b'c'] {
+        packet.push_split(AttributeType::PROXY_STATE, &[hop; 253]);
+    }
+    (
+        packet.encode_request(SECRET.as_bytes(), true).unwrap(),
+        authenticator,
+    )
+}
+
+/// `user`'s second round is in the audit once, as a Reject for a reply too long.
+fn assert_one_reply_too_long_row(server: &Server, user: &str) {
+    server.wait_for_log(&format!("user={user} realm=local result=\"reject\""));
+    // The audit row is committed with the store's next write: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (out, rows) = loop {
+        let (code, out, err) = server.cli(&["audit", "--user", user, "--json"], "");
+        assert_eq!(code, 0, "{err}");
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let answered = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "answer challenge");
+        if answered || Instant::now() > deadline {
+            break (out, rows);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let second: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "answer challenge")
+        .collect();
+    assert_eq!(second.len(), 1, "{user}: one decision, one row:\n{out}");
+    assert_eq!(second[0]["result"], "reject", "{out}");
+    let reason = second[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("reply too long: the reply attributes take ")
+            && reason.contains("one reply has room for"),
+        "{reason}"
     );
 }
