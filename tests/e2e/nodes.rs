@@ -43,16 +43,7 @@ fn store_keys(pg: &Postgres, shared: &Path) -> String {
 /// Writes the database's password into `shared/pg.password`, mode 0600 (tessera refuses a
 /// password file that group or others may read).
 fn write_password_file(shared: &Path) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(shared.join("pg.password"))
-        .and_then(|mut file| file.write_all(format!("{PASSWORD}\n").as_bytes()))
-        .expect("write password file");
+    crate::util::write_private(shared.join("pg.password"), format!("{PASSWORD}\n"));
 }
 
 impl Cluster {
