@@ -183,7 +183,7 @@ impl ReplyCheck for Dictionary {
             .map_err(|e| e.to_string())
     }
 
-    /// As [`encode_outcome`] writes an Accept: the Reply-Message split into pieces, then each
+    /// As `encode_outcome` writes an Accept: the Reply-Message split into pieces, then each
     /// attribute as the dictionary encodes it.
     fn reply_len(&self, message: Option<&str>, attributes: &[(String, String)]) -> usize {
         let message = message.map_or(0, |m| Packet::split_len(m.len()));
