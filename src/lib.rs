@@ -16,7 +16,8 @@
 //!   file, grouped into realms.
 //! - [`delivery`]: SMS and e-mail providers.
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
-//! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
+//! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes;
+//!   [`secret_file`]: the rule every file holding a secret follows (no access for others).
 //! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
 //! - [`log_format`]: control characters escaped on the way to the human log and the audit.
 //! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
@@ -38,6 +39,7 @@ pub mod password_hash;
 pub mod radius;
 pub mod rfc3339;
 pub mod secret;
+pub mod secret_file;
 pub mod source_location;
 pub mod store;
 pub mod tls;

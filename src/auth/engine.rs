@@ -363,9 +363,9 @@ impl Engine {
     async fn record(&self, ctx: &Ctx<'_>, decision: &Decision, started: Instant) {
         // The name as typed, when it is not the identity (another spelling, a refused name).
         let typed = if ctx.req.user_name == ctx.login {
-            String::from("-")
+            "-"
         } else {
-            format!("{:?}", ctx.req.user_name)
+            ctx.req.user_name.as_str()
         };
         tracing::info!(
             client = %ctx.req.client_name,
@@ -375,7 +375,7 @@ impl Engine {
             reason = %decision.reason,
             serial = decision.serial.as_deref().unwrap_or("-"),
             duration_ms = started.elapsed().as_millis() as u64,
-            typed = %typed,
+            typed,
             "authentication"
         );
         crate::metrics::inc(

@@ -203,6 +203,7 @@ impl Harness {
                 client_name: "test".into(),
                 calling_station: station.map(String::from),
                 request_id: None,
+                reply_limit: None,
             })
             .await
     }

@@ -51,6 +51,11 @@ pub struct AuthRequest {
     /// Recorded with the OTP the request consumes, so the same request resent to another
     /// node sharing the store gets the same answer.
     pub request_id: Option<[u8; 16]>,
+    /// The most octets the front end can carry of an Accept's message and reply attributes
+    /// (RADIUS: a packet is at most 4,096 octets, less its header, Message-Authenticator and
+    /// the request's Proxy-State), measured by [`ReplyCheck::reply_len`]; `None`: no limit.
+    /// An Accept that would not fit is a Reject: nothing else could be sent.
+    pub reply_limit: Option<usize>,
 }
 
 /// The engine's answer.
@@ -110,6 +115,11 @@ pub trait Authenticate: Send + Sync + 'static {
 pub trait ReplyCheck: Send + Sync {
     /// `Err` says why `attribute = value` cannot be sent.
     fn check(&self, attribute: &str, value: &str) -> Result<(), String>;
+
+    /// The octets `message` and `attributes` take in a reply as the front end encodes them,
+    /// to compare with the request's [`AuthRequest::reply_limit`] (attributes that
+    /// [`ReplyCheck::check`] refuses count nothing).
+    fn reply_len(&self, message: Option<&str>, attributes: &[(String, String)]) -> usize;
 }
 
 /// Where "now" comes from: the system clock in the server, a settable one in tests.

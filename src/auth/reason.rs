@@ -104,6 +104,13 @@ pub enum Reason {
         /// Why it cannot be sent.
         error: String,
     },
+    /// The reply attributes together do not fit in one reply, so the Accept became a Reject.
+    ReplyTooLong {
+        /// The octets the message and attributes take.
+        len: usize,
+        /// The octets the reply has room for.
+        limit: usize,
+    },
 }
 
 impl Reason {
@@ -144,6 +151,7 @@ impl Reason {
             Reason::Enrolled(_) => "token enrolled",
             Reason::EnrollmentUndone(_) => "autoenrollment undone",
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
+            Reason::ReplyTooLong { .. } => "reply too long",
             Reason::PasswordOnly => "password only",
             Reason::Grace => "grace",
             Reason::Passthru(_) => "passthru",
@@ -226,6 +234,11 @@ impl fmt::Display for Reason {
             Reason::ReplyAttribute { attribute, error } => {
                 write!(f, "reply attribute {attribute} cannot be sent: {error}")
             }
+            Reason::ReplyTooLong { len, limit } => write!(
+                f,
+                "reply too long: the reply attributes take {len} octets, one reply has room \
+                 for {limit}"
+            ),
             other => f.write_str(other.label()),
         }
     }

@@ -402,6 +402,9 @@ pub enum StoreError {
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    /// A file holding a secret of the store's (PostgreSQL's `password_file`) cannot be used.
+    #[error(transparent)]
+    SecretFile(#[from] crate::secret_file::SecretFileError),
     /// A serial already exists.
     #[error("token {0} already exists")]
     Duplicate(String),

@@ -35,12 +35,14 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::files::WalIndex;
 use crate::store::StoreError;
 use crate::store::seal::SealKey;
 
 /// Runs on the writer inside the batch's transaction; returns what to tell the caller once the
-/// batch has committed (or failed to).
-pub(super) type Job = Box<dyn FnOnce(&mut Connection, &SealKey) -> Reply + Send>;
+/// batch has committed (or failed to). `None` instead of the connection: the store cannot be
+/// used now (see [`super::files`]), and the batch's outcome says why.
+pub(super) type Job = Box<dyn FnOnce(Option<(&mut Connection, &SealKey)>) -> Reply + Send>;
 /// Answers one caller, given the outcome of the batch's commit.
 pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
@@ -85,6 +87,8 @@ pub(super) struct Database {
     /// want the connection, and a read that took it would make the writer — the bottleneck
     /// under load — wait.
     queued: AtomicUsize,
+    /// The WAL index, checked before each use of the connection (`None`: nothing to check).
+    wal_index: Option<WalIndex>,
 }
 
 impl Database {
@@ -97,6 +101,8 @@ impl Database {
         {
             return None;
         }
+        // An unusable store: the writer refuses the read, with the reason.
+        self.usable().ok()?;
         match self.conn.try_lock() {
             Ok(conn) => Some(conn),
             Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(recovered(poisoned)),
@@ -111,6 +117,12 @@ impl Database {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             StoreError::Closed
         })
+    }
+
+    /// `Err` (why) when SQLite must not touch the connection now: its WAL index cannot be
+    /// written (see [`super::files`]).
+    fn usable(&self) -> Result<(), String> {
+        self.wal_index.as_ref().map_or(Ok(()), WalIndex::check)
     }
 
     /// Notes that the writer took one job from its queue.
@@ -139,6 +151,7 @@ fn recovered(poisoned: PoisonError<MutexGuard<'_, Connection>>) -> MutexGuard<'_
 pub(super) fn start(
     mut conn: Connection,
     key: SealKey,
+    wal_index: Option<WalIndex>,
 ) -> Result<(mpsc::Sender<Work>, Arc<Database>), StoreError> {
     let spawn_failed = |cause| StoreError::Io {
         what: "cannot start the store thread".into(),
@@ -155,6 +168,7 @@ pub(super) fn start(
         key,
         unseen_writes: AtomicUsize::new(0),
         queued: AtomicUsize::new(0),
+        wal_index,
     });
     let (jobs, queue) = mpsc::channel::<Work>();
     let writer_db = db.clone();
@@ -201,7 +215,7 @@ fn run_writer(db: &Database, queue: &mpsc::Receiver<Work>, wal_pages: &AtomicI32
                 if !held.is_empty() {
                     commit(db, wal_pages, std::mem::take(&mut held));
                 }
-                let _ = reply.send(truncate_wal(&db.writer()));
+                let _ = reply.send(db.usable().and_then(|()| truncate_wal(&db.writer())));
             }
             Work::Detached(job) => {
                 if held.is_empty() {
@@ -239,8 +253,15 @@ fn take_waiting(db: &Database, queue: &mpsc::Receiver<Work>, batch: &mut Vec<Job
     None
 }
 
-/// Runs and commits one batch, answers its jobs, then checkpoints if the WAL is long.
+/// Runs and commits one batch, answers its jobs, then checkpoints if the WAL is long. A store
+/// that cannot be used now runs nothing and answers every job with the reason.
 fn commit(db: &Database, wal_pages: &AtomicI32, batch: Vec<Job>) {
+    if let Err(reason) = db.usable() {
+        for job in batch {
+            job(None)(Err(reason.clone()));
+        }
+        return;
+    }
     let (replies, committed) = run_batch(&mut db.writer(), &db.key, batch);
     // The connection is free again before anyone hears back: a request answered now may read
     // on it at once.
@@ -262,7 +283,10 @@ fn run_batch(
 ) -> (Vec<Reply>, Result<(), String>) {
     let started = Instant::now();
     let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
-    let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
+    let replies: Vec<Reply> = batch
+        .into_iter()
+        .map(|job| job(Some((&mut *conn, key))))
+        .collect();
     let ran = started.elapsed();
     let committed = began
         .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))

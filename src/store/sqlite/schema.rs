@@ -148,7 +148,10 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite did not switch to WAL mode");
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    // mmap_size 0: the database file is read with system calls, never mapped, so a file that
+    // becomes unwritable is an error SQLite reports, not a SIGBUS (the WAL index is mapped
+    // whatever this says: `files.rs` guards it).
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // The query planner stability guarantee: a statement keeps the plan it was prepared
     // with. Without it, SQLite (built with STAT4, as rusqlite's bundled one is) marks
