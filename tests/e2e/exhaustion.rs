@@ -1,0 +1,206 @@
+//! Issue 23, items 1–3: a stranger with sockets must not turn a fail mode into an open door.
+//! Idle TCP connections to the RadSec port (from other loopback addresses than the NAS) must
+//! not keep a NAS out, and a descriptor shortage of tessera's own must be a Reject, never a
+//! `delivery_failmode=password_only` Accept. tessera's descriptor limit is lowered from outside
+//! with `prlimit` (util-linux), so the tests need no thousand sockets.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Command;
+use std::time::Duration;
+
+use socket2::{Domain, Socket, Type};
+use tessera::radius::codec::{AttributeType, Code, Packet};
+
+use crate::radsec::{PROXY_CLIENT, access_request, radsec_setup};
+use crate::util::radsec::TlsClient;
+use crate::util::{Server, Setup};
+use testkit::ca::TestCa;
+
+const METRICS: &str = "[metrics]\nlisten = \"127.0.0.1:0\"\n";
+
+/// Sets the soft `RLIMIT_NOFILE` of process `pid` (the hard one stays).
+fn set_soft_nofile(pid: u32, soft: usize) {
+    let status = Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .expect("prlimit (util-linux) must be installed: run scripts/test.sh");
+    assert!(status.success(), "prlimit --nofile={soft}: failed");
+}
+
+/// The descriptors process `pid` has open.
+fn open_descriptors(pid: u32) -> Vec<usize> {
+    let mut fds: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
+/// The lowest descriptor number free in `pid`: with the soft limit at this number, every new
+/// descriptor (socket, file) fails with EMFILE, wherever it is opened.
+fn lowest_free_descriptor(pid: u32) -> usize {
+    let fds = open_descriptors(pid);
+    (0..).find(|n| fds.binary_search(n).is_err()).unwrap_or(0)
+}
+
+/// A TCP connection from `source` to `to` that never sends a byte; `None` if refused.
+fn idle_connection(source: Ipv4Addr, to: SocketAddr) -> Option<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    socket
+        .bind(&SocketAddr::new(IpAddr::V4(source), 0).into())
+        .ok()?;
+    socket
+        .connect_timeout(&to.into(), Duration::from_secs(5))
+        .ok()?;
+    Some(socket)
+}
+
+/// The second round of a RadSec login: the code with the challenge's State.
+fn answer(identifier: u8, user: &str, otp: &str, state: &[u8]) -> Vec<u8> {
+    let authenticator = [identifier; 16];
+    let mut request = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier,
+        authenticator,
+        attributes: vec![],
+    };
+    request.push_split(AttributeType::USER_NAME, user.as_bytes());
+    request.push_split(
+        AttributeType::USER_PASSWORD,
+        &tessera::radius::crypto::hide_password(otp.as_bytes(), &authenticator, b"radsec"),
+    );
+    request.push_split(AttributeType::STATE, state);
+    request.encode_request(b"radsec", true).unwrap()
+}
+
+/// The value of the metric line that starts with `prefix` (name and labels).
+fn metric(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let mut setup = radsec_setup(&ca, PROXY_CLIENT);
+    setup.extra = METRICS.into();
+    let server = Server::start_with(&setup);
+    let tls = server.tls_addr.unwrap();
+    // A small descriptor budget, so a few hundred idle sockets exhaust it.
+    set_soft_nofile(server.pid(), 256);
+
+    // The stranger: 20 loopback addresses with 12 idle connections each, and one address
+    // with 40 (more than one address may hold). Nothing is ever sent on them.
+    let mut idle = vec![];
+    for host in 2..=21u8 {
+        for _ in 0..12 {
+            idle.extend(idle_connection(Ipv4Addr::new(127, 0, 0, host), tls));
+        }
+    }
+    for _ in 0..40 {
+        idle.extend(idle_connection(Ipv4Addr::new(127, 0, 0, 22), tls));
+    }
+    assert!(idle.len() > 200, "only {} idle connections", idle.len());
+
+    // The NAS (from 127.0.0.1) connects and logs in while they are all still open.
+    let mut nas = TlsClient::connect(tls, &ca.ca, &cert, &key).expect("the NAS connects");
+    nas.write(&access_request(1, "alice", "wonderland"))
+        .unwrap();
+    let reply = nas.read_packet().expect("an answer to the NAS");
+    assert_eq!(reply[0], Code::ACCESS_CHALLENGE.0);
+    let otp = server.last_otp();
+    let state = Packet::decode(&reply)
+        .unwrap()
+        .get(AttributeType::STATE)
+        .unwrap()
+        .to_vec();
+    nas.write(&answer(2, "alice", &otp, &state)).unwrap();
+    let accept = nas.read_packet().expect("an answer to the NAS");
+    assert_eq!(accept[0], Code::ACCESS_ACCEPT.0);
+
+    // What was refused and closed is counted; the limit and the descriptors in use are shown.
+    let (_, metrics) = server.http_get("/metrics");
+    let refused = |reason: &str| {
+        metric(
+            &metrics,
+            &format!(
+                "tessera_connections_refused_total{{listener=\"radsec\",reason=\"{reason}\"}}"
+            ),
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(refused("per_source") >= 1.0, "{metrics}");
+    assert!(refused("evicted") >= 1.0, "{metrics}");
+    assert_eq!(
+        metric(&metrics, "tessera_descriptor_limit "),
+        Some(256.0),
+        "{metrics}"
+    );
+    let in_use = metric(&metrics, "tessera_descriptors_open ").expect("tessera_descriptors_open");
+    assert!(in_use > 10.0 && in_use < 256.0, "{metrics}");
+    drop(idle);
+}
+
+#[test]
+fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
+    // The gateway is down (nothing listens on its port): with descriptors to spare that is
+    // the provider's failure, and `password_only` lets alice in; without a descriptor to open
+    // the socket with, it is tessera's own, and she is refused.
+    let down = testkit::ports::closed_port();
+    let mut setup = Setup {
+        providers: format!(
+            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"http://127.0.0.1:{down}/send\"\n\n\
+             [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
+        ),
+        extra: METRICS.into(),
+        ..Setup::default()
+    };
+    setup.policies.push_str(
+        "\n[[policy]]\nname = \"fail open\"\nscope = \"authentication\"\n\
+         action = \"delivery_failmode=password_only\"\n",
+    );
+    let server = Server::start_with(&setup);
+    let pid = server.pid();
+    // Once through the directory and the store, so neither opens anything new later.
+    server.auth("carol", "carolpw", None).expect("Access-Reject");
+
+    let normal = open_descriptors(pid).len().max(1024);
+    set_soft_nofile(pid, lowest_free_descriptor(pid));
+    let reply = server.auth("alice", "wonderland", None);
+    set_soft_nofile(pid, normal);
+    reply.expect("Access-Reject");
+    let message = reply.get("Reply-Message").unwrap_or_default();
+    assert!(message.contains("problem on this server"), "{message}");
+    server.wait_for_log("tessera's own failure");
+
+    // The control: the same gateway, still down, with descriptors to spare.
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Accept");
+    server.wait_for_log("accepted on the password alone (delivery_failmode=password_only)");
+
+    let (_, metrics) = server.http_get("/metrics");
+    assert_eq!(
+        metric(
+            &metrics,
+            "tessera_delivery_failures_total{provider=\"gw\",channel=\"sms\",kind=\"local\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "tessera_auth_decisions_total{result=\"reject\",reason=\"delivery failed locally\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
