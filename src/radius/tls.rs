@@ -73,6 +73,10 @@ pub fn check_settings(
     for (value, key) in [
         (settings.tls_max_connections, "server.tls_max_connections"),
         (
+            settings.tls_max_connections_per_source,
+            "server.tls_max_connections_per_source",
+        ),
+        (
             settings.tls_max_in_flight_per_connection,
             "server.tls_max_in_flight_per_connection",
         ),
@@ -81,12 +85,19 @@ pub fn check_settings(
             error(0..0, key, "must be at least 1".into());
         }
     }
-    if settings.tls_idle_timeout_seconds == 0 {
-        error(
-            0..0,
+    for (seconds, key) in [
+        (
+            settings.tls_idle_timeout_seconds,
             "server.tls_idle_timeout_seconds",
-            "must be at least 1".into(),
-        );
+        ),
+        (
+            settings.tls_handshake_timeout_seconds,
+            "server.tls_handshake_timeout_seconds",
+        ),
+    ] {
+        if seconds == 0 {
+            error(0..0, key, "must be at least 1".into());
+        }
     }
     addresses
 }

@@ -127,17 +127,21 @@ fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
 
     // What was refused and closed is counted; the limit and the descriptors in use are shown.
     let (_, metrics) = server.http_get("/metrics");
-    let refused = |reason: &str| {
+    let count = |name: &str, reason: &str| {
         metric(
             &metrics,
-            &format!(
-                "tessera_connections_refused_total{{listener=\"radsec\",reason=\"{reason}\"}}"
-            ),
+            &format!("{name}{{listener=\"radsec\",reason=\"{reason}\"}}"),
         )
         .unwrap_or(0.0)
     };
-    assert!(refused("per_source") >= 1.0, "{metrics}");
-    assert!(refused("evicted") >= 1.0, "{metrics}");
+    assert!(
+        count("tessera_connections_refused_total", "per_source") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        count("tessera_connections_closed_total", "evicted") >= 1.0,
+        "{metrics}"
+    );
     assert_eq!(
         metric(&metrics, "tessera_descriptor_limit "),
         Some(256.0),
@@ -169,7 +173,9 @@ fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
     let server = Server::start_with(&setup);
     let pid = server.pid();
     // Once through the directory and the store, so neither opens anything new later.
-    server.auth("carol", "carolpw", None).expect("Access-Reject");
+    server
+        .auth("carol", "carolpw", None)
+        .expect("Access-Reject");
 
     let normal = open_descriptors(pid).len().max(1024);
     set_soft_nofile(pid, lowest_free_descriptor(pid));
@@ -198,7 +204,7 @@ fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
     assert_eq!(
         metric(
             &metrics,
-            "tessera_auth_decisions_total{result=\"reject\",reason=\"delivery failed locally\"}"
+            "tessera_local_failures_total{resource=\"descriptors\"}"
         ),
         Some(1.0),
         "{metrics}"

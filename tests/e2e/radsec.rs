@@ -23,7 +23,8 @@ pub(crate) fn radsec_setup(ca: &TestCa, clients: &str) -> Setup {
     }
 }
 
-pub(crate) const PROXY_CLIENT: &str = "[[client]]\nname = \"proxy\"\ntls_identity = \"nas1.example.org\"\n";
+pub(crate) const PROXY_CLIENT: &str =
+    "[[client]]\nname = \"proxy\"\ntls_identity = \"nas1.example.org\"\n";
 
 #[test]
 fn two_round_login_through_radsecproxy() {
