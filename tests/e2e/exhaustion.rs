@@ -93,6 +93,7 @@ fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
     setup.extra = METRICS.into();
     let server = Server::start_with(&setup);
     let tls = server.tls_addr.unwrap();
+    server.wait_for_log("descriptor limit (RLIMIT_NOFILE)");
     // A small descriptor budget, so a few hundred idle sockets exhaust it.
     set_soft_nofile(server.pid(), 256);
 
