@@ -15,7 +15,7 @@
 //!   [`Ticket::authenticated`] once the peer is known; from then on the connection is never
 //!   evicted (its own idle timeout ends it).
 //!
-//! Descriptors are counted from `/proc/self/fd` at most every [`RECOUNT`], and each connection
+//! Descriptors are counted from `/proc/self/fd` at most every 100 ms, and each connection
 //! admitted since is added to the count, so a flood costs no directory read per connection.
 //! Refusals and evictions are counted in `tessera_connections_refused_total` and
 //! `tessera_connections_closed_total` by listener and reason.
@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::failure::LocalResource;
 
 /// How long a count of open descriptors is trusted.
 const RECOUNT: Duration = Duration::from_millis(100);
@@ -185,26 +187,37 @@ impl Admission {
     }
 
     /// Whether fewer descriptors are open than the limit minus the reserve (counting each
-    /// admission since the last count as one more). A count that cannot be taken — no
-    /// descriptor left to read `/proc` with — says no.
+    /// admission since the last count as one more). A count that fails for want of a
+    /// descriptor (or memory) to read `/proc` with says no; one that fails otherwise (no
+    /// `/proc`) leaves the decision to the other bounds.
     fn descriptors_left(&self, state: &mut State) -> bool {
         let stale = state
             .descriptors
             .as_ref()
             .is_none_or(|c| c.taken.elapsed() >= RECOUNT);
         if stale {
-            state.descriptors = match (crate::descriptors::open(), crate::descriptors::limit()) {
-                (Ok(open), Ok(limit)) => Some(Count {
-                    taken: Instant::now(),
-                    open,
-                    limit,
-                    admitted_since: 0,
-                }),
-                _ => None,
-            };
+            state.descriptors = None;
+            match crate::descriptors::open().and_then(|o| Ok((o, crate::descriptors::limit()?))) {
+                Ok((open, limit)) => {
+                    state.descriptors = Some(Count {
+                        taken: Instant::now(),
+                        open,
+                        limit,
+                        admitted_since: 0,
+                    });
+                }
+                // No descriptor (or memory) left to count them with: no room.
+                Err(error)
+                    if LocalResource::find(&error).is_some_and(|r| r != LocalResource::System) =>
+                {
+                    return false;
+                }
+                // No /proc to count in: the other bounds decide.
+                Err(_) => return true,
+            }
         }
         let Some(count) = &state.descriptors else {
-            return false;
+            return true;
         };
         let Some(limit) = count.limit.and_then(|l| usize::try_from(l).ok()) else {
             return true;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::delivery::failure::LocalResource;
+use crate::failure::LocalResource;
 
 /// Why a request got its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,14 +10,14 @@
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
 //! gateway explicitly refused the message — as LinOTP does. An unavailable provider is skipped
-//! for a while afterwards ([`Backoff`], LinOTP's ResourceScheduler). `failure` decides whose
-//! a failure is: one of tessera's own (no descriptor, no memory …) is never the provider's.
+//! for a while afterwards ([`Backoff`], LinOTP's ResourceScheduler). [`crate::failure`]
+//! decides whose a failure is: one of tessera's own (no descriptor, no memory …) is never the
+//! provider's.
 //!
 //! [`normalise_phone`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, shared by every SMS
 //! provider.
 
 pub mod device_sms;
-pub mod failure;
 pub mod file;
 pub mod http_sms;
 pub mod redact;
@@ -101,7 +101,7 @@ pub enum DeliveryError {
         reason: String,
     },
     /// tessera could not try the provider: a failure of its own (descriptors, memory, the
-    /// runtime …; see [`failure`]), never the provider's. Neither the provider's back-off nor
+    /// runtime …; see [`crate::failure`]), never the provider's. Neither the provider's back-off nor
     /// a `delivery_failmode` applies.
     #[error("provider {provider} not tried: {failure}")]
     Local {
@@ -109,7 +109,7 @@ pub enum DeliveryError {
         provider: String,
         /// What failed, with the error as its source.
         #[source]
-        failure: failure::LocalFailure,
+        failure: crate::failure::LocalFailure,
     },
     /// No provider is configured for the channel or by the policy's names.
     #[error("no {channel} provider configured{}", .name.as_deref().map(|n| format!(" named {n:?}")).unwrap_or_default())]
@@ -123,28 +123,28 @@ pub enum DeliveryError {
 
 impl DeliveryError {
     /// A failure of tessera's own while sending through `provider`.
-    pub fn local(provider: &str, failure: failure::LocalFailure) -> DeliveryError {
+    pub fn local(provider: &str, failure: crate::failure::LocalFailure) -> DeliveryError {
         DeliveryError::Local {
             provider: provider.to_string(),
             failure,
         }
     }
 
-    /// `error` judged by [`failure::whose`]: tessera's own becomes [`DeliveryError::Local`],
+    /// `error` judged by [`crate::failure::whose`]: tessera's own becomes [`DeliveryError::Local`],
     /// the provider's whatever `peer` makes of it.
     pub fn judged<E: std::error::Error + Send + Sync + 'static>(
         provider: &str,
         error: E,
         peer: impl FnOnce(E) -> DeliveryError,
     ) -> DeliveryError {
-        match failure::whose(error) {
-            failure::Whose::Ours(failure) => DeliveryError::local(provider, failure),
-            failure::Whose::Peer(error) => peer(error),
+        match crate::failure::whose(error) {
+            crate::failure::Whose::Ours(failure) => DeliveryError::local(provider, failure),
+            crate::failure::Whose::Peer(error) => peer(error),
         }
     }
 
     /// The failure of tessera's own behind this error, if it is one.
-    pub fn local_failure(&self) -> Option<&failure::LocalFailure> {
+    pub fn local_failure(&self) -> Option<&crate::failure::LocalFailure> {
         match self {
             DeliveryError::Local { failure, .. } => Some(failure),
             _ => None,

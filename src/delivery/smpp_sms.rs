@@ -64,10 +64,10 @@ impl ProviderSettings for SmppSmsConfig {
     }
 }
 
-use super::failure::{LocalFailure, Whose, whose};
 use super::normalise_phone;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
+use crate::failure::{LocalFailure, Whose, whose};
 use crate::linotp_values;
 use crate::secret::Secret;
 

@@ -1,6 +1,6 @@
 //! Whose failure it is: the one rule every provider class (`http_sms`, `smtp_sms`,
 //! `smtp_email`, `smpp_sms`, `device_sms`, `file`) applies to an error before it calls it the
-//! provider's.
+//! provider's, and [`crate::admission`] to a failed count of descriptors.
 //!
 //! A provider has failed when it answered (a refusal, a bad status), did not answer in time, or
 //! could not be reached: the connection was refused, reset, aborted, timed out, or no route led
@@ -9,7 +9,7 @@
 //! and so is a runtime task that panicked or was cancelled. A stranger who exhausts tessera's
 //! descriptors must not make it look like the gateway is down: `delivery_failmode` and the
 //! provider back-off exist for a provider that failed, so a failure of tessera's own is a
-//! [`DeliveryError::Local`](super::DeliveryError::Local), which neither applies to.
+//! [`DeliveryError::Local`](crate::delivery::DeliveryError::Local), which neither applies to.
 //!
 //! The rule reads the error's causes ([`Error::source`]), so a provider hands over the error
 //! itself (reqwest's, lettre's, tokio's) and the cause travels on as the source of the
