@@ -14,8 +14,8 @@
 //! The rule reads the error's causes ([`Error::source`]), so a provider hands over the error
 //! itself (reqwest's, lettre's, tokio's) and the cause travels on as the source of the
 //! [`LocalFailure`]. An error without an operating-system cause (a TLS alert, a malformed
-//! answer, a name that does not resolve) stays the provider's. A crate that drops the cause
-//! (serialport keeps only a description) is covered by [`LocalFailure::probe`].
+//! answer, a name that does not resolve) stays the provider's — unless tessera cannot open a
+//! descriptor at that moment ([`whose`]): some libraries drop the cause.
 
 use std::error::Error;
 use std::fmt;
@@ -131,18 +131,6 @@ pub struct LocalFailure {
 }
 
 impl LocalFailure {
-    /// Opens `/dev/null` to see whether tessera can open a descriptor at all, for a crate that
-    /// reports a failed open without its cause: the probe's own error, when that is ours.
-    pub fn probe() -> Option<LocalFailure> {
-        match std::fs::File::open("/dev/null") {
-            Ok(_) => None,
-            Err(error) => match whose(error) {
-                Whose::Ours(failure) => Some(failure),
-                Whose::Peer(_) => None,
-            },
-        }
-    }
-
     /// The failure and each of its causes, `: `-joined, for the log and the audit.
     pub fn chain(&self) -> String {
         let mut text = self.to_string();
@@ -171,14 +159,39 @@ pub enum Whose<E> {
 }
 
 /// The rule of this module: is `error` tessera's own failure or the provider's?
+///
+/// An error whose causes show no failure of tessera's own is the provider's only if tessera
+/// can open a descriptor right now: some libraries drop the cause (glibc answers a name lookup
+/// without a descriptor with "Name or service not known", serialport keeps a description), and
+/// a failure while none can be opened is not trusted to be the peer's.
 pub fn whose<E: Error + Send + Sync + 'static>(error: E) -> Whose<E> {
-    match LocalResource::find(&error) {
-        Some(resource) => Whose::Ours(LocalFailure {
+    if let Some(resource) = LocalResource::find(&error) {
+        return Whose::Ours(LocalFailure {
             resource,
             source: Box::new(error),
-        }),
-        None => Whose::Peer(error),
+        });
     }
+    match std::fs::File::open("/dev/null") {
+        Err(probe) => match LocalResource::find(&probe) {
+            Some(resource) if resource != LocalResource::System => Whose::Ours(LocalFailure {
+                resource,
+                source: Box::new(Probed {
+                    error: Box::new(error),
+                    probe,
+                }),
+            }),
+            _ => Whose::Peer(error),
+        },
+        Ok(_) => Whose::Peer(error),
+    }
+}
+
+/// An error that shows no cause of tessera's own, met while tessera could open no descriptor.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}; opening a descriptor failed too: {probe}")]
+struct Probed {
+    error: Box<dyn Error + Send + Sync>,
+    probe: io::Error,
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ use super::normalise_phone;
 use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
-use crate::failure::LocalFailure;
+use crate::failure::{LocalFailure, Whose, whose};
 use crate::linotp_values;
 use crate::secret::Secret;
 
@@ -415,10 +415,9 @@ fn dialogue(job: &Job, state: &mut DeviceState) -> Result<String, Failure> {
         .flow_control(serialport::FlowControl::None)
         .timeout(Duration::from_millis(100))
         .open()
-        .map_err(|e| match LocalFailure::probe() {
-            // serialport keeps no cause; a descriptor tessera cannot open tells.
-            Some(failure) => Failure::Local(failure),
-            None => Failure::Link(format!("cannot open {}: {e}", job.device.display())),
+        .map_err(|e| match whose(e) {
+            Whose::Ours(failure) => Failure::Local(failure),
+            Whose::Peer(e) => Failure::Link(format!("cannot open {}: {e}", job.device.display())),
         })?;
     let _ = port.clear(serialport::ClearBuffer::Input);
     let mut modem = Modem {
