@@ -64,9 +64,9 @@ impl Limits {
             in_flight: settings.tls_max_in_flight_per_connection.max(1),
             admission: AdmissionLimits {
                 max_connections: settings.tls_max_connections.max(1),
-                max_per_source: settings.tls_max_connections_per_source.max(1),
+                max_per_source: (*settings.tls_max_connections_per_source.get_ref()).max(1),
                 handshake_timeout: Duration::from_secs(
-                    settings.tls_handshake_timeout_seconds.max(1),
+                    (*settings.tls_handshake_timeout_seconds.get_ref()).max(1),
                 ),
                 descriptor_reserve: settings.descriptor_reserve,
             },

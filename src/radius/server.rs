@@ -61,9 +61,9 @@ pub struct ServerSettings {
     /// handshake is closed to make room, and without one the new one is closed on accept.
     pub tls_max_connections: usize,
     /// Most RadSec connections open at once from one address; more are closed on accept.
-    pub tls_max_connections_per_source: usize,
+    pub tls_max_connections_per_source: toml::Spanned<usize>,
     /// Seconds a RadSec client has to finish the TLS handshake (an idle socket included).
-    pub tls_handshake_timeout_seconds: u64,
+    pub tls_handshake_timeout_seconds: toml::Spanned<u64>,
     /// Descriptors listeners leave free for the store, the directory and the providers: a
     /// connection is kept only while fewer than the limit (`RLIMIT_NOFILE`) minus this are
     /// open (at most half the limit is kept back).
@@ -91,8 +91,8 @@ impl Default for ServerSettings {
             tls_client_ca: None,
             tls_idle_timeout_seconds: 300,
             tls_max_connections: 1024,
-            tls_max_connections_per_source: 16,
-            tls_handshake_timeout_seconds: 5,
+            tls_max_connections_per_source: toml::Spanned::new(0..0, 16),
+            tls_handshake_timeout_seconds: toml::Spanned::new(0..0, 5),
             descriptor_reserve: 128,
             tls_max_in_flight_per_connection: 64,
             worker_threads: None,

@@ -73,10 +73,6 @@ pub fn check_settings(
     for (value, key) in [
         (settings.tls_max_connections, "server.tls_max_connections"),
         (
-            settings.tls_max_connections_per_source,
-            "server.tls_max_connections_per_source",
-        ),
-        (
             settings.tls_max_in_flight_per_connection,
             "server.tls_max_in_flight_per_connection",
         ),
@@ -85,18 +81,28 @@ pub fn check_settings(
             error(0..0, key, "must be at least 1".into());
         }
     }
-    for (seconds, key) in [
-        (
-            settings.tls_idle_timeout_seconds,
+    if settings.tls_idle_timeout_seconds == 0 {
+        error(
+            0..0,
             "server.tls_idle_timeout_seconds",
+            "must be at least 1".into(),
+        );
+    }
+    let admission = [
+        (
+            *settings.tls_max_connections_per_source.get_ref() == 0,
+            settings.tls_max_connections_per_source.span(),
+            "server.tls_max_connections_per_source",
         ),
         (
-            settings.tls_handshake_timeout_seconds,
+            *settings.tls_handshake_timeout_seconds.get_ref() == 0,
+            settings.tls_handshake_timeout_seconds.span(),
             "server.tls_handshake_timeout_seconds",
         ),
-    ] {
-        if seconds == 0 {
-            error(0..0, key, "must be at least 1".into());
+    ];
+    for (zero, span, key) in admission {
+        if zero {
+            error(span, key, "must be at least 1".into());
         }
     }
     addresses
