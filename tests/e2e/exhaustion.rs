@@ -2,7 +2,8 @@
 //! Idle TCP connections to the RadSec port (from other loopback addresses than the NAS) must
 //! not keep a NAS out, and a descriptor shortage of tessera's own must be a Reject, never a
 //! `delivery_failmode=password_only` Accept. tessera's descriptor limit is lowered from outside
-//! with `prlimit` (util-linux), so the tests need no thousand sockets.
+//! with `prlimit` (util-linux), so the tests need no thousand sockets and the shortage happens
+//! exactly where the test wants it.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
@@ -18,8 +19,9 @@ use testkit::ca::TestCa;
 
 const METRICS: &str = "[metrics]\nlisten = \"127.0.0.1:0\"\n";
 
-/// Sets the soft `RLIMIT_NOFILE` of process `pid` (the hard one stays).
-fn set_soft_nofile(pid: u32, soft: usize) {
+/// Sets the soft `RLIMIT_NOFILE` of process `pid` (the hard one stays). Descriptors already
+/// open stay open; a new one must be numbered below the limit.
+fn set_soft_nofile(pid: u32, soft: &str) {
     let status = Command::new("prlimit")
         .arg(format!("--pid={pid}"))
         .arg(format!("--nofile={soft}:"))
@@ -28,22 +30,15 @@ fn set_soft_nofile(pid: u32, soft: usize) {
     assert!(status.success(), "prlimit --nofile={soft}: failed");
 }
 
-/// The descriptors process `pid` has open.
-fn open_descriptors(pid: u32) -> Vec<usize> {
-    let mut fds: Vec<usize> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("/proc/PID/fd")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
-    fds.sort_unstable();
-    fds
-}
-
-/// The lowest descriptor number free in `pid`: with the soft limit at this number, every new
-/// descriptor (socket, file) fails with EMFILE, wherever it is opened.
-fn lowest_free_descriptor(pid: u32) -> usize {
-    let fds = open_descriptors(pid);
-    (0..).find(|n| fds.binary_search(n).is_err()).unwrap_or(0)
+/// The soft `RLIMIT_NOFILE` of process `pid`, as `prlimit` takes it back.
+fn soft_nofile(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc/PID/limits");
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a Max open files line")
+        .to_string()
 }
 
 /// A TCP connection from `source` to `to` that never sends a byte; `None` if refused.
@@ -95,7 +90,7 @@ fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
     let tls = server.tls_addr.unwrap();
     server.wait_for_log("descriptor limit (RLIMIT_NOFILE)");
     // A small descriptor budget, so a few hundred idle sockets exhaust it.
-    set_soft_nofile(server.pid(), 256);
+    set_soft_nofile(server.pid(), "256");
 
     // The stranger: 20 loopback addresses with 12 idle connections each, and one address
     // with 40 (more than one address may hold). Nothing is ever sent on them.
@@ -178,10 +173,13 @@ fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
         .auth("carol", "carolpw", None)
         .expect("Access-Reject");
 
-    let normal = open_descriptors(pid).len().max(1024);
-    set_soft_nofile(pid, lowest_free_descriptor(pid));
+    // No new descriptor at all (those open stay usable): the gateway's socket fails with
+    // EMFILE, and so would anything else tessera tried to open, so nothing but the delivery
+    // may be asked for one — the reply says which failed.
+    let normal = soft_nofile(pid);
+    set_soft_nofile(pid, "0");
     let reply = server.auth("alice", "wonderland", None);
-    set_soft_nofile(pid, normal);
+    set_soft_nofile(pid, &normal);
     reply.expect("Access-Reject");
     let message = reply.get("Reply-Message").unwrap_or_default();
     assert!(message.contains("problem on this server"), "{message}");
