@@ -148,15 +148,13 @@ fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
     drop(idle);
 }
 
-#[test]
-fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
-    // The gateway is down (nothing listens on its port): with descriptors to spare that is
-    // the provider's failure, and `password_only` lets alice in; without a descriptor to open
-    // the socket with, it is tessera's own, and she is refused.
-    let down = testkit::ports::closed_port();
+/// tessera with the SMS provider `sms` (TOML keys after its table header), metrics, and
+/// `delivery_failmode=password_only` for everyone; carol has logged in once, so the directory
+/// and the store have opened what they open.
+fn failing_open(sms: &str) -> Server {
     let mut setup = Setup {
         providers: format!(
-            "[provider.sms.gw]\nclass = \"HttpSMSProvider\"\nURL = \"http://127.0.0.1:{down}/send\"\n\n\
+            "[provider.sms.gw]\n{sms}\n\n\
              [provider.email.spool]\nclass = \"file\"\npath = \"spool.log\"\n"
         ),
         extra: METRICS.into(),
@@ -167,29 +165,47 @@ fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
          action = \"delivery_failmode=password_only\"\n",
     );
     let server = Server::start_with(&setup);
-    let pid = server.pid();
-    // Once through the directory and the store, so neither opens anything new later.
     server
         .auth("carol", "carolpw", None)
         .expect("Access-Reject");
+    server
+}
 
-    // No new descriptor at all (those open stay usable): the gateway's socket fails with
-    // EMFILE, and so would anything else tessera tried to open, so nothing but the delivery
-    // may be asked for one — the reply says which failed.
+/// alice's login while tessera can open no new descriptor (those open stay usable: only what
+/// needs a new one fails, and the reply says which did).
+fn login_without_descriptors(server: &Server) -> testkit::radclient::Reply {
+    let pid = server.pid();
     let normal = soft_nofile(pid);
     set_soft_nofile(pid, "0");
     let reply = server.auth("alice", "wonderland", None);
     set_soft_nofile(pid, &normal);
+    reply
+}
+
+/// The refusal of tessera's own, then the control: the same provider, still down, with
+/// descriptors to spare, is the provider's failure and `password_only` lets alice in.
+fn refused_then_accepted_on_the_password(server: &Server) {
+    let reply = login_without_descriptors(server);
     reply.expect("Access-Reject");
     let message = reply.get("Reply-Message").unwrap_or_default();
     assert!(message.contains("problem on this server"), "{message}");
     server.wait_for_log("tessera's own failure");
 
-    // The control: the same gateway, still down, with descriptors to spare.
     server
         .auth("alice", "wonderland", None)
         .expect("Access-Accept");
     server.wait_for_log("accepted on the password alone (delivery_failmode=password_only)");
+}
+
+#[test]
+fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
+    // The gateway is down (nothing listens on its port). Without a descriptor for the socket
+    // the failure is tessera's own (EMFILE in the error's causes).
+    let down = testkit::ports::closed_port();
+    let server = failing_open(&format!(
+        "class = \"HttpSMSProvider\"\nURL = \"http://127.0.0.1:{down}/send\""
+    ));
+    refused_then_accepted_on_the_password(&server);
 
     let (_, metrics) = server.http_get("/metrics");
     assert_eq!(
@@ -208,4 +224,14 @@ fn issue_23_a_descriptor_shortage_is_a_reject_never_a_fail_mode_accept() {
         Some(1.0),
         "{metrics}"
     );
+}
+
+#[test]
+fn issue_23_a_modem_that_cannot_be_opened_for_want_of_a_descriptor_is_no_fail_mode() {
+    // The modem is unplugged (its device is gone). serialport reports a failed open without
+    // its cause, so only the check that tessera can open a descriptor tells whose it is.
+    let server = failing_open(
+        "class = \"DeviceSMSProvider\"\nDEVICE = \"/dev/tessera-test-modem-gone\"\nTIMEOUT = 5",
+    );
+    refused_then_accepted_on_the_password(&server);
 }
