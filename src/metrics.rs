@@ -65,6 +65,31 @@ const HELP: &[(&str, &str, &str)] = &[
         "OTP deliveries failed, by provider and kind",
     ),
     (
+        "tessera_local_failures_total",
+        "counter",
+        "logins refused because of a failure of tessera's own (descriptors, memory, runtime, system), never the provider's, by resource",
+    ),
+    (
+        "tessera_connections_refused_total",
+        "counter",
+        "TCP connections closed on accept, by listener and reason (per_source, full, descriptors)",
+    ),
+    (
+        "tessera_connections_closed_total",
+        "counter",
+        "TCP connections closed before their handshake finished, by listener and reason (evicted, handshake_timeout)",
+    ),
+    (
+        "tessera_descriptors_open",
+        "gauge",
+        "file descriptors the process has open (counted in /proc/self/fd when read)",
+    ),
+    (
+        "tessera_descriptor_limit",
+        "gauge",
+        "the soft limit on open file descriptors (RLIMIT_NOFILE)",
+    ),
+    (
         "tessera_delivery_seconds",
         "histogram",
         "OTP delivery latency, by provider",

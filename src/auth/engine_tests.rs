@@ -41,6 +41,8 @@ enum Behaviour {
     Refuse,
     /// Refuses after a while, as a slow gateway that then fails.
     SlowRefuse,
+    /// tessera has no descriptor left to reach the provider with (EMFILE).
+    Starved,
 }
 
 struct Recorder {
@@ -73,6 +75,11 @@ impl Provider for Recorder {
                 provider: self.name.clone(),
                 reason: "no credit".into(),
             }),
+            Behaviour::Starved => Err(DeliveryError::judged(
+                &self.name,
+                std::io::Error::from_raw_os_error(24),
+                |_| unreachable!("EMFILE is tessera's own"),
+            )),
             Behaviour::SlowRefuse => {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 Err(DeliveryError::Refused {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::failure::LocalResource;
+
 /// Why a request got its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -67,6 +69,14 @@ pub enum Reason {
     },
     /// No provider delivered the code (their failures).
     DeliveryFailed(String),
+    /// No code went out because of tessera's own failure (descriptors, memory …), not the
+    /// providers': refused whatever `delivery_failmode` says.
+    DeliveryFailedLocally {
+        /// What of tessera's own failed.
+        resource: LocalResource,
+        /// The failures, with their causes.
+        failures: String,
+    },
     /// The delivery of a challenge this request joined failed.
     ConcurrentDeliveryFailed,
     /// The delivery of a challenge this request joined did not finish in time.
@@ -148,6 +158,7 @@ impl Reason {
             | Reason::ConcurrentDeliveryFailed
             | Reason::ConcurrentDeliveryUnfinished
             | Reason::ConcurrentEnrollmentUndone => "delivery failed",
+            Reason::DeliveryFailedLocally { .. } => "delivery failed locally",
             Reason::Enrolled(_) => "token enrolled",
             Reason::EnrollmentUndone(_) => "autoenrollment undone",
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
@@ -195,6 +206,10 @@ impl fmt::Display for Reason {
                 "trigger limit reached ({sent} codes in {window_seconds}s)"
             ),
             Reason::DeliveryFailed(failures) => write!(f, "delivery failed: {failures}"),
+            Reason::DeliveryFailedLocally { resource, failures } => write!(
+                f,
+                "delivery failed on tessera's own {resource}, not the provider's (no fail mode): {failures}"
+            ),
             Reason::ConcurrentDeliveryFailed => {
                 f.write_str("delivery failed (sent by a concurrent request)")
             }

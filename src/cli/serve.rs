@@ -163,6 +163,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
     super::apply_log_level(config.log_level.as_deref());
+    tessera::descriptors::report_at_start();
     runtime.block_on(async move {
         let store = tessera::store::open(&config.store)
             .await

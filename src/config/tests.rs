@@ -419,3 +419,24 @@ fn worker_threads_is_checked_at_its_line_and_defaults_to_half_the_cpus() {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     assert_eq!(c.server.worker_threads(), cpus.div_ceil(2));
 }
+
+#[test]
+fn issue_23_radsec_admission_keys_default_and_are_checked() {
+    let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+    assert_eq!(*c.server.tls_max_connections_per_source.get_ref(), 16);
+    assert_eq!(*c.server.tls_handshake_timeout_seconds.get_ref(), 5);
+    assert_eq!(c.server.descriptor_reserve, 128);
+    let text = MINIMAL.replace(
+        "[server]\n",
+        "[server]\ntls_max_connections_per_source = 0\ntls_handshake_timeout_seconds = 0\n",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(
+        errs,
+        [
+            "t.toml:3: server.tls_max_connections_per_source: must be at least 1",
+            "t.toml:4: server.tls_handshake_timeout_seconds: must be at least 1"
+        ]
+    );
+}

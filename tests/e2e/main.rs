@@ -9,6 +9,7 @@
 
 mod config;
 mod docs;
+mod exhaustion;
 mod flow;
 mod identity;
 mod ldap;
