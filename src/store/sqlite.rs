@@ -143,9 +143,11 @@ impl SqliteStore {
         }
         // Used for single statements (the audit insert, the back-off upsert): atomic without
         // a savepoint.
+        let db = self.db.clone();
         let job: Job = Box::new(move |conn, key| {
             if let Err(error) = f(conn, key) {
                 tracing::error!(%error, "{what}");
+                db.detached_failed();
             }
             if let Some(db) = unseen {
                 db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
@@ -157,8 +159,11 @@ impl SqliteStore {
             })
         });
         let sent = self.db.send(&self.jobs, Work::Detached(job));
-        if sent.is_err() && matches!(seen, Seen::ByNextRead) {
-            self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+        if sent.is_err() {
+            self.db.detached_failed();
+            if matches!(seen, Seen::ByNextRead) {
+                self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         sent
     }
