@@ -23,6 +23,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
 
 mod identity;
+mod origin;
 mod rollout;
 
 struct TestClock(AtomicI64);

@@ -706,7 +706,7 @@ mod store_races {
     use tessera::secret::Secret;
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
     use tessera::store::{
-        ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
+        Backoff, ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
     };
 
     use super::*;
@@ -953,7 +953,12 @@ mod store_races {
                         digest[0] = i;
                         let now_ms = 1_000_000 + i64::from(round);
                         let (state, retransmit) = store
-                            .user_state_of_request(&user, "local", true, Some((&digest, 0)))
+                            .user_state_of_request(
+                                &user,
+                                "local",
+                                Some("st-1"),
+                                Some((&digest, 0)),
+                            )
                             .await
                             .unwrap();
                         assert_eq!((state.tokens.len(), retransmit), (1, None));
@@ -1013,19 +1018,23 @@ mod store_races {
         }
     }
 
+    /// Issue 15: counts queued on two nodes add up; issue 23: per identity and origin, and a
+    /// database of schema 3 keeps its counts as the identities' over all origins.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
         let pg = Postgres::start_new();
         let shared = tempfile::tempdir().unwrap();
         let (a, b) = two_nodes(&pg, shared.path()).await;
         let forget = 3_600_000;
-        // 300 wrong passwords of alice at once, half at each node, and one of bob's.
+        // 300 wrong passwords of alice at once, half at each node, from two stations (one in
+        // three from st-b), and one of bob's.
         let tasks: Vec<_> = (0..300i64)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let origin = if i % 3 == 0 { "st-b" } else { "st-a" };
                 tokio::spawn(async move {
                     store
-                        .record_login_failure("alice", "local", 1_000_000 + i, forget)
+                        .record_login_failure("alice", "local", origin, 1_000_000 + i, forget)
                         .await;
                 })
             })
@@ -1033,30 +1042,70 @@ mod store_races {
         for task in tasks {
             task.await.unwrap();
         }
-        a.record_login_failure("bob", "local", 1_000_000, forget)
+        a.record_login_failure("bob", "local", "st-a", 1_000_000, forget)
             .await;
         a.checkpoint().await.unwrap();
         b.checkpoint().await.unwrap();
-        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
+        let counts = |store: &Arc<dyn Store>, user: &'static str, origin: &'static str| {
+            let store = store.clone();
+            async move {
+                let rows = store
+                    .user_state(user, "local", Some(origin))
+                    .await
+                    .unwrap()
+                    .backoff;
+                let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
+                (pair(rows.identity), pair(rows.origin))
+            }
+        };
         assert_eq!(
-            alice.map(|b| (b.failures, b.last_failure_ms)),
-            Some((300, 1_000_299))
+            counts(&a, "alice", "st-a").await,
+            (Some((300, 1_000_299)), Some((200, 1_000_299)))
         );
-        let bob = b.user_state("bob", "local", true).await.unwrap().backoff;
-        assert_eq!(bob.map(|b| b.failures), Some(1));
+        assert_eq!(
+            counts(&b, "alice", "st-b").await,
+            (Some((300, 1_000_299)), Some((100, 1_000_297)))
+        );
+        assert_eq!(
+            counts(&b, "alice", "st-c").await,
+            (Some((300, 1_000_299)), None)
+        );
+        assert_eq!(counts(&b, "bob", "st-a").await.1.map(|c| c.0), Some(1));
         // Failures after the forget time start over at one, then count on.
         for now in [5_000_000, 5_000_001] {
-            b.record_login_failure("alice", "local", now, forget).await;
+            b.record_login_failure("alice", "local", "st-a", now, forget)
+                .await;
         }
         b.checkpoint().await.unwrap();
-        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
-        assert_eq!(alice.map(|b| b.failures), Some(2));
-        // A right password forgets them, after the failure queued just before it.
-        a.record_login_failure("alice", "local", 5_000_002, forget)
+        let (identity, origin) = counts(&a, "alice", "st-a").await;
+        assert_eq!((identity.map(|c| c.0), origin.map(|c| c.0)), (Some(2), Some(2)));
+        // A right password forgets its origin's failures, after the failure queued just
+        // before it; the identity's count stays.
+        a.record_login_failure("alice", "local", "st-a", 5_000_002, forget)
             .await;
-        a.clear_login_failures("alice", "local").await.unwrap();
-        let alice = b.user_state("alice", "local", true).await.unwrap().backoff;
-        assert_eq!(alice, None);
+        a.clear_login_failures("alice", "local", "st-a")
+            .await
+            .unwrap();
+        let (identity, origin) = counts(&b, "alice", "st-a").await;
+        assert_eq!((identity.map(|c| c.0), origin), (Some(3), None));
+        assert!(!a.writes_failing() && !b.writes_failing());
+
+        // A database of schema 3: one row per identity, keyed by user and realm.
+        drop((a, b));
+        pg.psql(
+            "DELETE FROM login_failures; \
+             ALTER TABLE login_failures DROP CONSTRAINT login_failures_pkey; \
+             ALTER TABLE login_failures DROP COLUMN origin; \
+             ALTER TABLE login_failures ADD PRIMARY KEY (username, realm); \
+             INSERT INTO login_failures VALUES ('carol', 'local', 7, 9000); \
+             UPDATE meta SET value = '3' WHERE name = 'schema_version'",
+        );
+        let (a, _) = two_nodes(&pg, shared.path()).await;
+        assert_eq!(
+            counts(&a, "carol", "st-a").await,
+            (Some((7, 9000)), None),
+            "kept as carol's count over all origins"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1075,11 +1124,11 @@ mod store_races {
         first.insert_token(token("LSSM0001", true)).await.unwrap();
         for now_ms in [1_000, 2_000, 3_000] {
             first
-                .record_login_failure("alice", "local", now_ms, 3_600_000)
+                .record_login_failure("alice", "local", "st-1", now_ms, 3_600_000)
                 .await;
         }
         first
-            .record_login_failure("mallory", "local", 5_000, 3_600_000)
+            .record_login_failure("mallory", "local", "st-2", 5_000, 3_600_000)
             .await;
         first
             .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
@@ -1087,13 +1136,16 @@ mod store_races {
             .unwrap();
         first.checkpoint().await.unwrap();
         let dump = first.export().await.unwrap();
-        assert_eq!(dump.backoff.len(), 2, "{:?}", dump.backoff);
+        assert_eq!(dump.backoff.len(), 4, "{:?}", dump.backoff);
         assert_eq!(dump.grace.len(), 1);
 
         // SQLite to PostgreSQL: alice's three failures and her grace came along.
         on_pg.import(dump.clone(), false).await.unwrap();
-        let state = on_pg.user_state("alice", "local", true).await.unwrap();
-        let backoff = state.backoff.expect("alice's back-off row");
+        let state = on_pg
+            .user_state("alice", "local", Some("st-1"))
+            .await
+            .unwrap();
+        let backoff = state.backoff.origin.expect("alice's back-off row");
         assert_eq!((backoff.failures, backoff.last_failure_ms), (3, 3_000));
         assert_eq!(
             on_pg
@@ -1107,7 +1159,7 @@ mod store_races {
         assert_eq!(from_pg.grace, dump.grace);
         // A target holding back-off rows is not empty.
         let refused = on_pg.import(dump.clone(), false).await.unwrap_err();
-        assert!(refused.to_string().contains("2 back-off rows"), "{refused}");
+        assert!(refused.to_string().contains("4 back-off rows"), "{refused}");
 
         // And back to a new SQLite file.
         let back = tessera::store::open(&sqlite("back.db")).await.unwrap();
@@ -1115,8 +1167,11 @@ mod store_races {
         let again = back.export().await.unwrap();
         assert_eq!(again.backoff, dump.backoff);
         assert_eq!(again.grace, dump.grace);
-        let state = back.user_state("mallory", "local", true).await.unwrap();
-        assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+        let state = back
+            .user_state("mallory", "local", Some("st-2"))
+            .await
+            .unwrap();
+        assert_eq!(state.backoff.identity.map(|b| b.failures), Some(1));
     }
 }
 
