@@ -149,7 +149,9 @@ impl BackoffSchedule {
     pub fn refusing(&self, rows: Backoffs, now_ms: i64) -> Option<Refusal> {
         let left = |row: Option<Backoff>, window: fn(&Self, u32) -> i64| {
             let row = self.fresh(row, now_ms)?;
-            let until = row.last_failure_ms.saturating_add(window(self, row.failures));
+            let until = row
+                .last_failure_ms
+                .saturating_add(window(self, row.failures));
             (now_ms < until).then(|| (row.failures, until - now_ms))
         };
         if let Some((failures, left_ms)) = left(rows.origin, Self::window_ms) {
@@ -241,7 +243,13 @@ impl UnknownNames {
     }
 
     /// One more failure of `name` from `origin`, forgetting older ones as the schedule says.
-    pub fn record_failure(&self, schedule: &BackoffSchedule, name: &str, origin: &str, now_ms: i64) {
+    pub fn record_failure(
+        &self,
+        schedule: &BackoffSchedule,
+        name: &str,
+        origin: &str,
+        now_ms: i64,
+    ) {
         let count = |row| schedule.counted(row, now_ms);
         self.identities.update(schedule, name, now_ms, count);
         self.origins

@@ -231,8 +231,7 @@ impl Engine {
     /// origins at `backoff_identity_after` or more — and not yet forgotten: the gauge
     /// `tessera_backoff_identities_under_attack`.
     pub fn identities_under_attack(&self) -> usize {
-        self.under_attack
-            .count(&self.backoff, self.clock.now_ms())
+        self.under_attack.count(&self.backoff, self.clock.now_ms())
     }
 
     /// How long (the front end's reply-cache time) the same request, resent to another node

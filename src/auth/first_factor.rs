@@ -135,9 +135,7 @@ impl Engine {
     pub(super) fn refused_unchecked(&self, ctx: &Ctx<'_>, backoff: Backoffs) -> Option<Decision> {
         let reason = match self.backoff.refusing(backoff, ctx.now_ms)? {
             Refusal::Origin { failures, left_ms } => Reason::BackOff { failures, left_ms },
-            Refusal::Identity { failures, left_ms } => {
-                Reason::BackOffCeiling { failures, left_ms }
-            }
+            Refusal::Identity { failures, left_ms } => Reason::BackOffCeiling { failures, left_ms },
         };
         Some(Decision::reject(MSG_FAILED, reason, None))
     }
@@ -150,9 +148,8 @@ impl Engine {
     /// before any identity's failure was lost. Clears by itself: each refused request still
     /// queues its audit row, which tries the store again.
     pub(super) fn failures_unrecorded(&self) -> Option<Decision> {
-        (self.backoff.is_on() && self.store.writes_failing()).then(|| {
-            Decision::reject(MSG_UNAVAILABLE, Reason::FailuresUnrecorded, None)
-        })
+        (self.backoff.is_on() && self.store.writes_failing())
+            .then(|| Decision::reject(MSG_UNAVAILABLE, Reason::FailuresUnrecorded, None))
     }
 
     /// A wrong password or PIN: counted on the back-off of the identity and the request's

@@ -706,7 +706,8 @@ mod store_races {
     use tessera::secret::Secret;
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
     use tessera::store::{
-        Backoff, ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
+        Backoff, ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token,
+        TokenKind,
     };
 
     use super::*;
@@ -953,12 +954,7 @@ mod store_races {
                         digest[0] = i;
                         let now_ms = 1_000_000 + i64::from(round);
                         let (state, retransmit) = store
-                            .user_state_of_request(
-                                &user,
-                                "local",
-                                Some("st-1"),
-                                Some((&digest, 0)),
-                            )
+                            .user_state_of_request(&user, "local", Some("st-1"), Some((&digest, 0)))
                             .await
                             .unwrap();
                         assert_eq!((state.tokens.len(), retransmit), (1, None));
@@ -1078,7 +1074,10 @@ mod store_races {
         }
         b.checkpoint().await.unwrap();
         let (identity, origin) = counts(&a, "alice", "st-a").await;
-        assert_eq!((identity.map(|c| c.0), origin.map(|c| c.0)), (Some(2), Some(2)));
+        assert_eq!(
+            (identity.map(|c| c.0), origin.map(|c| c.0)),
+            (Some(2), Some(2))
+        );
         // A right password forgets its origin's failures, after the failure queued just
         // before it; the identity's count stays.
         a.record_login_failure("alice", "local", "st-a", 5_000_002, forget)

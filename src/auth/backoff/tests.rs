@@ -102,9 +102,16 @@ fn issue_23_the_ceiling_only_slows() {
                 left_ms: 2_000
             })
         );
-        assert_eq!(s.refusing(rows, 102_000), None, "{failures}: ends by itself");
+        assert_eq!(
+            s.refusing(rows, 102_000),
+            None,
+            "{failures}: ends by itself"
+        );
         assert!(s.over_ceiling(rows.identity, 102_000));
-        assert!(!s.over_ceiling(rows.identity, 100_000 + 3_600_000), "forgotten");
+        assert!(
+            !s.over_ceiling(rows.identity, 100_000 + 3_600_000),
+            "forgotten"
+        );
     }
     // The origin's own back-off comes first where both refuse.
     let both = Backoffs {
@@ -198,7 +205,11 @@ fn issue_23_random_stations_stay_bounded() {
         "mallory@local",
         &format!("station{}", TABLE_CAPACITY as i64 + 9),
     );
-    assert_eq!(last.origin.map(|b| b.failures), Some(1), "the newest is kept");
+    assert_eq!(
+        last.origin.map(|b| b.failures),
+        Some(1),
+        "the newest is kept"
+    );
 }
 
 #[test]
@@ -209,6 +220,10 @@ fn issue_23_identities_under_attack_are_counted_until_forgotten() {
     seen.note(&s, "bob@local", row(99, 1_000), 1_000);
     seen.note(&s, "carol@local", row(150, 2_000), 2_000);
     assert_eq!(seen.count(&s, 2_000), 2);
-    assert_eq!(seen.count(&s, 1_000 + 3_600_000), 1, "alice's are forgotten");
+    assert_eq!(
+        seen.count(&s, 1_000 + 3_600_000),
+        1,
+        "alice's are forgotten"
+    );
     assert_eq!(seen.count(&s, 2_000 + 3_600_000), 0);
 }

@@ -24,15 +24,24 @@ async fn issue_23_a_stranger_on_one_station_does_not_keep_alice_out() {
             assert_eq!(reject_message(&outcome), MSG_FAILED, "{name}");
         }
     }
-    let from_mallory = h.auth_from("alice", "wonderland", None, Some("mallory")).await;
-    let nobody = h.auth_from("nobody", "wonderland", None, Some("mallory")).await;
+    let from_mallory = h
+        .auth_from("alice", "wonderland", None, Some("mallory"))
+        .await;
+    let nobody = h
+        .auth_from("nobody", "wonderland", None, Some("mallory"))
+        .await;
     assert_eq!(from_mallory, nobody, "refused like a name nobody has");
     // Alice, from her own station and from a NAS that sends none, gets her challenge.
-    challenge(&h.auth_from("alice", "wonderland", None, Some("alice-laptop")).await);
+    challenge(
+        &h.auth_from("alice", "wonderland", None, Some("alice-laptop"))
+            .await,
+    );
     challenge(&h.auth("alice", "wonderland", None).await);
     // Only three of the stranger's guesses were checked, and alice's logins cleared nothing of
     // the stranger's station: it is still refused.
-    let again = h.auth_from("alice", "wonderland", None, Some("mallory")).await;
+    let again = h
+        .auth_from("alice", "wonderland", None, Some("mallory"))
+        .await;
     assert_eq!(reject_message(&again), MSG_FAILED);
     let rows = h
         .store
@@ -58,20 +67,30 @@ async fn issue_23_the_identity_ceiling_only_slows() {
     assert_eq!(h.engine.identities_under_attack(), 0, "not read yet");
     h.advance_ms(1_999);
     for station in ["st-new", "alice-laptop"] {
-        let outcome = h.auth_from("alice", "wonderland", None, Some(station)).await;
+        let outcome = h
+            .auth_from("alice", "wonderland", None, Some(station))
+            .await;
         assert_eq!(reject_message(&outcome), MSG_FAILED, "{station}");
     }
     assert_eq!(h.engine.identities_under_attack(), 1);
     // Refused attempts are not counted: the window does not grow.
     h.advance_ms(1);
-    challenge(&h.auth_from("alice", "wonderland", None, Some("alice-laptop")).await);
+    challenge(
+        &h.auth_from("alice", "wonderland", None, Some("alice-laptop"))
+            .await,
+    );
     // A right password does not forgive the count over all origins: the next guess again
     // holds every station for the window.
     h.auth_from("alice", "guess", None, Some("st-6")).await;
-    let held = h.auth_from("alice", "wonderland", None, Some("alice-laptop")).await;
+    let held = h
+        .auth_from("alice", "wonderland", None, Some("alice-laptop"))
+        .await;
     assert_eq!(reject_message(&held), MSG_FAILED);
     h.advance(2);
-    challenge(&h.auth_from("alice", "wonderland", None, Some("alice-laptop")).await);
+    challenge(
+        &h.auth_from("alice", "wonderland", None, Some("alice-laptop"))
+            .await,
+    );
     h.advance(3_600);
     assert_eq!(h.engine.identities_under_attack(), 0, "forgotten");
 }
@@ -87,7 +106,10 @@ async fn issue_23_backoff_after_zero_writes_no_failure() {
             assert_eq!(reject_message(&outcome), MSG_FAILED, "{name}");
         }
     }
-    challenge(&h.auth_from("alice", "wonderland", None, Some("mallory")).await);
+    challenge(
+        &h.auth_from("alice", "wonderland", None, Some("mallory"))
+            .await,
+    );
     let dump = h.store.export().await.unwrap();
     assert_eq!(dump.backoff, vec![], "no back-off row");
     assert!(h.engine.unknown_names.is_empty(), "nothing in memory");

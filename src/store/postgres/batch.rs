@@ -230,12 +230,13 @@ fn answers(
                     .get(&(r.user.clone(), r.realm.clone(), origin.to_string()))
                     .copied()
             };
-            let backoff = r.backoff_origin.as_deref().map_or_else(Backoffs::default, |origin| {
-                Backoffs {
+            let backoff = r
+                .backoff_origin
+                .as_deref()
+                .map_or_else(Backoffs::default, |origin| Backoffs {
                     identity: row(""),
                     origin: row(origin),
-                }
-            });
+                });
             let state = UserState {
                 tokens: tokens_of.get(&key).cloned().unwrap_or_default(),
                 backoff,

@@ -366,7 +366,15 @@ mod tests {
         ]);
         let rows: Vec<(&str, &str, i64, u32, i64)> = folded
             .iter()
-            .map(|f| (f.user.as_str(), f.origin.as_str(), f.first_ms, f.added, f.last_ms))
+            .map(|f| {
+                (
+                    f.user.as_str(),
+                    f.origin.as_str(),
+                    f.first_ms,
+                    f.added,
+                    f.last_ms,
+                )
+            })
             .collect();
         assert_eq!(
             rows,

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::super::{
-    AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
-    StoreError, Token, UserState,
+    AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark,
+    Store, StoreError, Token, UserState,
 };
 use super::rows::{
     CHALLENGE_COLUMNS, audit_from_row, challenge_from_row, insert_all, insert_audit, query_tokens,

@@ -263,7 +263,12 @@ async fn issue_12_login_failures_count_and_are_forgotten() {
 async fn issue_23_login_failures_count_per_origin_and_identity() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
-    for (origin, now) in [("st-1", 1_000), ("st-2", 1_500), ("st-1", 2_000), ("st-1", 2_500)] {
+    for (origin, now) in [
+        ("st-1", 1_000),
+        ("st-2", 1_500),
+        ("st-1", 2_000),
+        ("st-1", 2_500),
+    ] {
         store
             .record_login_failure("alice", "local", origin, now, 60_000)
             .await;
@@ -510,7 +515,10 @@ async fn a_read_sees_the_back_off_failure_queued_before_it() {
         if round % 2 == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let state = store.user_state("alice", "local", Some("st-1")).await.unwrap();
+        let state = store
+            .user_state("alice", "local", Some("st-1"))
+            .await
+            .unwrap();
         assert_eq!(state.backoff.origin.map(|b| b.failures), Some(round));
     }
 }
