@@ -118,15 +118,19 @@ impl Engine {
         if !self.backoff.is_on() {
             return Backoffs::default();
         }
-        let key = ctx.unknown_name_key();
         let rows = if ctx.user.is_some() {
             stored
         } else {
-            self.unknown_names.get(&key, &ctx.origin())
+            self.unknown_names
+                .get(&ctx.unknown_name_key(), &ctx.origin())
         };
         let rows = self.backoff.fresh_rows(rows, ctx.now_ms);
-        self.under_attack
-            .note(&self.backoff, &key, rows.identity, ctx.now_ms);
+        // Only past the ceiling: the usual request neither builds the key nor takes the lock.
+        if self.backoff.over_ceiling(rows.identity, ctx.now_ms) {
+            let key = ctx.unknown_name_key();
+            self.under_attack
+                .note(&self.backoff, &key, rows.identity, ctx.now_ms);
+        }
         rows
     }
 
