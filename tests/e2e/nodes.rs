@@ -1089,6 +1089,18 @@ mod store_races {
         assert_eq!((identity.map(|c| c.0), origin), (Some(3), None));
         assert!(!a.writes_failing() && !b.writes_failing());
 
+        // A batch that cannot be written (here: the table refuses every new row) is known
+        // until one is written again.
+        pg.psql("ALTER TABLE login_failures ADD CONSTRAINT refuse CHECK (false) NOT VALID");
+        a.record_login_failure("alice", "local", "st-a", 5_000_003, forget)
+            .await;
+        a.checkpoint().await.unwrap();
+        assert!(a.writes_failing(), "the failure was not written");
+        pg.psql("ALTER TABLE login_failures DROP CONSTRAINT refuse");
+        a.audit(tessera::store::AuditEntry::default()).await;
+        a.checkpoint().await.unwrap();
+        assert!(!a.writes_failing(), "the next batch was written");
+
         // A database of schema 3: one row per identity, keyed by user and realm.
         drop((a, b));
         pg.psql(
