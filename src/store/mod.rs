@@ -308,7 +308,8 @@ pub struct Dump {
     pub tokens: Vec<SealedToken>,
     /// Every challenge row (closed ones count toward the trigger limit).
     pub challenges: Vec<Challenge>,
-    /// Every identity's back-off row: a move between backends forgives no failure.
+    /// Every back-off row (per identity and origin, and per identity over all origins): a
+    /// move between backends forgives no failure.
     pub backoff: Vec<BackoffRow>,
     /// Every re-authentication grace.
     pub grace: Vec<GraceRow>,
