@@ -115,6 +115,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "requests held by the reply cache (answered and in flight)",
     ),
     (
+        "tessera_backoff_identities_under_attack",
+        "gauge",
+        "identities whose failed passwords from all origins reached backoff_identity_after, not yet forgotten",
+    ),
+    (
         "tessera_tls_certificate_expiry_seconds",
         "gauge",
         "when the RadSec server certificate expires (Unix time; 0 without RadSec)",

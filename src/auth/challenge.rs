@@ -30,7 +30,7 @@ use crate::otp::hotp;
 use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::{
-    Backoff, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
+    Backoffs, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
     TokenKind,
 };
 
@@ -42,7 +42,7 @@ impl Engine {
     pub(super) async fn autoenroll(
         &self,
         ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| {
             a.autoenrollment.as_ref()

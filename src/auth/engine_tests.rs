@@ -23,6 +23,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
 
 mod identity;
+mod origin;
 mod rollout;
 
 struct TestClock(AtomicI64);
@@ -209,6 +210,8 @@ impl Harness {
                 client: IpAddr::from([127, 0, 0, 1]),
                 client_name: "test".into(),
                 calling_station: station.map(String::from),
+                // As the RADIUS handler does; without a station the engine takes the client.
+                origin: station.unwrap_or_default().into(),
                 request_id: None,
                 reply_limit: None,
             })

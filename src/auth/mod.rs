@@ -46,6 +46,12 @@ pub struct AuthRequest {
     /// Where the user connects from, as the NAS says (RADIUS Calling-Station-Id: a MAC or IP
     /// address), for the re-authentication grace.
     pub calling_station: Option<String>,
+    /// Where the attempt comes from, as far as the front end can tell: the back-off counts
+    /// failures per identity *and* origin (`backoff.rs`), so a stranger guessing from one
+    /// place does not keep the owner out of another. RADIUS: the Calling-Station-Id where the
+    /// NAS sends one, else the NAS's address; HTTP: the caller's address. Empty: the engine
+    /// takes `client`.
+    pub origin: String,
     /// What identifies this request among retransmits (RADIUS: a digest of client address,
     /// Identifier, Request Authenticator, User-Name and State), if the front end has it.
     /// Recorded with the OTP the request consumes, so the same request resent to another
@@ -177,8 +183,8 @@ pub struct AuthSettings {
     pub otp_digits: u32,
     /// Seconds a delivery may take before it counts as failed (30).
     pub delivery_timeout: u64,
-    /// Consecutive wrong passwords (or PINs) of one identity before the back-off starts (10;
-    /// 0 turns the back-off off).
+    /// Consecutive wrong passwords (or PINs) of one identity from one origin before the
+    /// back-off starts (10; 0 turns the back-off off: no failure is counted or written).
     pub backoff_after: u32,
     /// Seconds of the first back-off window (1); each further failure doubles it …
     pub backoff_initial: u64,
@@ -186,6 +192,11 @@ pub struct AuthSettings {
     pub backoff_max: u64,
     /// Seconds after the last failure when an identity's failures are forgotten (3600).
     pub backoff_forget: u64,
+    /// Failures of one identity from all origins after which every attempt waits out
+    /// `backoff_identity_window` after the last one (100; 0: no such ceiling).
+    pub backoff_identity_after: u32,
+    /// Seconds of that window (2; at most 10: the ceiling slows, it never locks).
+    pub backoff_identity_window: u64,
 }
 
 impl Default for AuthSettings {
@@ -208,6 +219,8 @@ impl Default for AuthSettings {
             backoff_initial: 1,
             backoff_max: 300,
             backoff_forget: 3600,
+            backoff_identity_after: 100,
+            backoff_identity_window: 2,
         }
     }
 }

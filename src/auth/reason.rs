@@ -25,13 +25,24 @@ pub enum Reason {
     WrongOtp,
     /// A valid OTP came with a wrong PIN.
     WrongPinWithValidOtp,
-    /// The identity is in back-off: refused without a check.
+    /// The identity is in back-off from the request's origin: refused without a check.
     BackOff {
-        /// Consecutive failed passwords.
+        /// Consecutive failed passwords from the origin.
         failures: u32,
         /// How much longer the window lasts.
         left_ms: i64,
     },
+    /// The identity is past its ceiling of failures from all origins: refused without a
+    /// check for a few seconds after the last one.
+    BackOffCeiling {
+        /// Failed passwords from all origins.
+        failures: u32,
+        /// How much longer the window lasts.
+        left_ms: i64,
+    },
+    /// A failed password could not be recorded (the store does not commit): no password is
+    /// checked until a write succeeds again, so the answer tells nothing about it.
+    FailuresUnrecorded,
     /// No token, and no autoenrollment policy applies.
     NoAutoenrollmentPolicy,
     /// Autoenrollment found no mobile number / e-mail address (the words for it).
@@ -139,6 +150,8 @@ impl Reason {
             Reason::WrongOtp => "wrong otp",
             Reason::WrongPinWithValidOtp => "wrong pin with a valid otp",
             Reason::BackOff { .. } => "back-off",
+            Reason::BackOffCeiling { .. } => "back-off ceiling",
+            Reason::FailuresUnrecorded => "failures unrecorded",
             Reason::NoAutoenrollmentPolicy => "no token and no autoenrollment policy",
             Reason::MissingAddress(_) => "autoenrollment failed",
             Reason::EarlierAccount(_) => "tokens of an earlier account",
@@ -178,7 +191,17 @@ impl fmt::Display for Reason {
             Reason::RefusedUserName(text) | Reason::Internal(text) => f.write_str(text),
             Reason::BackOff { failures, left_ms } => write!(
                 f,
-                "back-off: not checked, {failures} failed passwords, {left_ms} ms left"
+                "back-off: not checked, {failures} failed passwords from this origin, \
+                 {left_ms} ms left"
+            ),
+            Reason::BackOffCeiling { failures, left_ms } => write!(
+                f,
+                "back-off ceiling: not checked, {failures} failed passwords from all origins, \
+                 {left_ms} ms left"
+            ),
+            Reason::FailuresUnrecorded => f.write_str(
+                "not checked: the store could not record a failed password (it does not \
+                 commit); no password is checked until a write succeeds",
             ),
             Reason::NoAutoenrollmentPolicy => {
                 f.write_str("user has no token and no autoenrollment policy applies")

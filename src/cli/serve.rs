@@ -180,6 +180,12 @@ pub fn run(path: &Path) -> Result<(), Failure> {
                 .and_then(|s| s.get().tls.as_ref().map(|t| t.not_after))
                 .map_or(0, |t| usize::try_from(t).unwrap_or(0))
         });
+        let watched = Arc::downgrade(&served);
+        metrics::register_gauge("tessera_backoff_identities_under_attack", move || {
+            watched
+                .upgrade()
+                .map_or(0, |s| s.get().auth.identities_under_attack())
+        });
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
             .await

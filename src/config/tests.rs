@@ -440,3 +440,26 @@ fn issue_23_radsec_admission_keys_default_and_are_checked() {
         ]
     );
 }
+
+/// Issue 23: the back-off's ceiling window is a few seconds at most — it must slow, not lock.
+#[test]
+fn issue_23_the_backoff_ceiling_window_is_a_few_seconds() {
+    for (window, refused) in [(0, true), (1, false), (10, false), (11, true), (3600, true)] {
+        let text = format!("{MINIMAL}\n[auth]\nbackoff_identity_window = {window}\n");
+        let errs = errors(&text);
+        assert_eq!(!errs.is_empty(), refused, "{window}: {errs:?}");
+        if refused {
+            assert!(
+                errs[0].contains("auth.backoff_identity_window: must be between 1 and 10"),
+                "{}",
+                errs[0]
+            );
+        }
+    }
+    let text = format!("{MINIMAL}\n[auth]\nbackoff_identity_after = 0\nbackoff_after = 0\n");
+    let c = Config::parse(Path::new("t.toml"), &text).unwrap();
+    assert_eq!(
+        (c.auth.backoff_after, c.auth.backoff_identity_after),
+        (0, 0)
+    );
+}

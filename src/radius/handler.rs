@@ -245,6 +245,14 @@ fn to_auth_request(
         Wire::Radius11 => return Err("User-Password malformed"),
     };
     let state = packet.get(AttributeType::STATE).map(<[u8]>::to_vec);
+    let calling_station = packet
+        .get(AttributeType::CALLING_STATION_ID)
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    // The back-off's origin: the user's station where the NAS names one, else the NAS.
+    let origin = match calling_station.as_deref() {
+        Some(station) if !station.is_empty() => station.to_string(),
+        _ => source.to_string(),
+    };
     Ok(AuthRequest {
         request_id: Some(request_id(packet, source, &user_name, state.as_deref())),
         reply_limit: Some(reply_limit(packet, wire)),
@@ -253,9 +261,8 @@ fn to_auth_request(
         state,
         client: source,
         client_name: client.name.clone(),
-        calling_station: packet
-            .get(AttributeType::CALLING_STATION_ID)
-            .map(|v| String::from_utf8_lossy(v).into_owned()),
+        calling_station,
+        origin,
     })
 }
 

@@ -145,10 +145,16 @@ impl SqliteStore {
         }
         // Used for single statements (the audit insert, the back-off upsert): atomic without
         // a savepoint.
+        let db = self.db.clone();
         let job: Job = Box::new(move |access| {
+            // `None`: the store refused to touch its connection (see `files`); nothing was
+            // written, which is a failed write too.
             let run = access.map(|(conn, key)| f(conn, key));
-            if let Some(Err(error)) = run {
-                tracing::error!(%error, "{what}");
+            if !matches!(run, Some(Ok(()))) {
+                if let Some(Err(error)) = run {
+                    tracing::error!(%error, "{what}");
+                }
+                db.detached_failed();
             }
             if let Some(db) = unseen {
                 db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
@@ -160,8 +166,11 @@ impl SqliteStore {
             })
         });
         let sent = self.db.send(&self.jobs, Work::Detached(job));
-        if sent.is_err() && matches!(seen, Seen::ByNextRead) {
-            self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+        if sent.is_err() {
+            self.db.detached_failed();
+            if matches!(seen, Seen::ByNextRead) {
+                self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         sent
     }

@@ -7,6 +7,7 @@
     reason = "tests fail loudly by design"
 )]
 
+mod backoff;
 mod config;
 mod docs;
 mod exhaustion;
