@@ -185,8 +185,44 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// The text of a reason that carries no values; `None` for one that does.
+    fn fixed_text(&self) -> Option<&'static str> {
+        Some(match self {
+            Reason::FailuresUnrecorded => {
+                "not checked: the store could not record a failed password (it does not \
+                 commit); no password is checked until a write succeeds"
+            }
+            Reason::NoAutoenrollmentPolicy => {
+                "user has no token and no autoenrollment policy applies"
+            }
+            Reason::AllTokensDisabled => "all tokens of the user are disabled",
+            Reason::PinWithoutOtp => "pin without otp for a hotp/totp token",
+            Reason::TokenLocked => "token locked (fail counter at maximum)",
+            Reason::Retransmit => "otp valid (retransmit of an accepted request)",
+            Reason::Replay => "otp already used (replay)",
+            Reason::AlreadySubmitted => "otp already submitted (blocking timeout), nothing sent",
+            Reason::ConcurrentDeliveryFailed => "delivery failed (sent by a concurrent request)",
+            Reason::ConcurrentDeliveryUnfinished => {
+                "delivery by a concurrent request did not finish in time"
+            }
+            Reason::ConcurrentEnrollmentUndone => {
+                "autoenrollment by a concurrent request was undone"
+            }
+            Reason::PasswordOnly => "password only (mfa=password_only)",
+            Reason::Grace => {
+                "password within the re-authentication grace (same NAS and Calling-Station-Id)"
+            }
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.fixed_text() {
+            return f.write_str(text);
+        }
         match self {
             Reason::RefusedUserName(text) | Reason::Internal(text) => f.write_str(text),
             Reason::BackOff { failures, left_ms } => write!(
@@ -199,28 +235,13 @@ impl fmt::Display for Reason {
                 "back-off ceiling: not checked, {failures} failed passwords from all origins, \
                  {left_ms} ms left"
             ),
-            Reason::FailuresUnrecorded => f.write_str(
-                "not checked: the store could not record a failed password (it does not \
-                 commit); no password is checked until a write succeeds",
-            ),
-            Reason::NoAutoenrollmentPolicy => {
-                f.write_str("user has no token and no autoenrollment policy applies")
-            }
             Reason::MissingAddress(what) => write!(f, "autoenrollment failed: missing {what}"),
             Reason::EarlierAccount(serials) => write!(
                 f,
                 "the user's tokens ({}) belong to an earlier account of the same name",
                 serials.join(" ")
             ),
-            Reason::AllTokensDisabled => f.write_str("all tokens of the user are disabled"),
-            Reason::PinWithoutOtp => f.write_str("pin without otp for a hotp/totp token"),
-            Reason::TokenLocked => f.write_str("token locked (fail counter at maximum)"),
-            Reason::Retransmit => f.write_str("otp valid (retransmit of an accepted request)"),
-            Reason::Replay => f.write_str("otp already used (replay)"),
             Reason::OtpSent(tokens) => write!(f, "otp sent to {tokens} token(s)"),
-            Reason::AlreadySubmitted => {
-                f.write_str("otp already submitted (blocking timeout), nothing sent")
-            }
             Reason::TriggerLimit {
                 sent,
                 window_seconds,
@@ -233,18 +254,8 @@ impl fmt::Display for Reason {
                 f,
                 "delivery failed on tessera's own {resource}, not the provider's (no fail mode): {failures}"
             ),
-            Reason::ConcurrentDeliveryFailed => {
-                f.write_str("delivery failed (sent by a concurrent request)")
-            }
-            Reason::ConcurrentDeliveryUnfinished => {
-                f.write_str("delivery by a concurrent request did not finish in time")
-            }
-            Reason::ConcurrentEnrollmentUndone => {
-                f.write_str("autoenrollment by a concurrent request was undone")
-            }
             Reason::Enrolled(then) => write!(f, "token enrolled; {then}"),
             Reason::EnrollmentUndone(why) => write!(f, "autoenrollment undone: {why}"),
-            Reason::PasswordOnly => f.write_str("password only (mfa=password_only)"),
             Reason::Passthru(upstream) => write!(
                 f,
                 "no token: forwarded to the legacy server {upstream} (passthru)"
@@ -261,9 +272,6 @@ impl fmt::Display for Reason {
                 } else {
                     "whom no passthru policy sends there"
                 }
-            ),
-            Reason::Grace => f.write_str(
-                "password within the re-authentication grace (same NAS and Calling-Station-Id)",
             ),
             Reason::DeliveryFailedPasswordOnly(why) => write!(
                 f,
