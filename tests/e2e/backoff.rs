@@ -172,7 +172,7 @@ fn issue_23_a_strangers_stream_from_one_station_does_not_keep_alice_out() {
     first_login(&server);
     let stranger = Stranger::start(server.addr, "alice", |_| "02-00-00-00-00-66".into());
     // Ten checked (a few more when answers overlap), then refused without a check.
-    server.wait_for_log("reason=back-off: not checked, ");
+    server.wait_for_log("reason=\"back-off: not checked, ");
     for _ in 0..3 {
         let reply = auth_from(&server, "alice", "wonderland", "02-00-00-00-00-01", None);
         reply.expect("Access-Challenge");
@@ -238,8 +238,9 @@ fn issue_23_the_identity_ceiling_only_slows() {
         Some(&challenge.state()),
     )
     .expect("Access-Accept");
-    server
-        .wait_for_log("reason=back-off ceiling: not checked, 20 failed passwords from all origins");
+    server.wait_for_log(
+        "reason=\"back-off ceiling: not checked, 20 failed passwords from all origins",
+    );
     let (_, metrics) = server.http_get("/metrics");
     assert!(
         metrics.contains("tessera_backoff_identities_under_attack 1"),
@@ -332,7 +333,7 @@ fn issue_23_a_store_that_cannot_commit_checks_no_password() {
     let again = auth_from(&server, "alice", "guess", "02-00-00-00-00-66", None);
     assert_eq!(visible(&right), visible(&wrong), "right and wrong alike");
     assert_eq!(visible(&again), visible(&wrong));
-    let not_checked = "reason=not checked: the store could not record a failed password";
+    let not_checked = "reason=\"not checked: the store could not record a failed password";
     assert!(
         server.log_count_reaching(not_checked, 3) >= 3,
         "{}",
