@@ -27,6 +27,7 @@ command -v slapd >/dev/null || [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapsearch >/dev/null || missing+=(ldap-utils)
 command -v socat >/dev/null || missing+=(socat)
 command -v openssl >/dev/null || missing+=(openssl)   # the TLS tests make their own CA
+command -v prlimit >/dev/null || missing+=(util-linux)  # the exhaustion tests lower tessera's descriptor limit
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v pamtester >/dev/null || missing+=(pamtester)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)

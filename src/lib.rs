@@ -18,18 +18,26 @@
 //!   file, grouped into realms.
 //! - [`delivery`]: SMS and e-mail providers.
 //! - [`config`]: the TOML file, checked with `file:line` errors, assembling the layers.
-//! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes.
+//! - [`secret`] and [`password_hash`]: values that never reach a log, and argon2id hashes;
+//!   [`secret_file`]: the rule every file holding a secret follows (no access for others).
 //! - [`metrics`] and [`live`]: Prometheus counters and health; values swapped on reload.
+//! - [`admission`] and [`descriptors`]: which TCP connections a listener keeps (per address, in
+//!   all, a reserve of descriptors), and the process's descriptor count and limit.
+//! - [`failure`]: whose failure an error is — tessera's own (descriptors, memory …) or a
+//!   peer's; a provider's fail mode and back-off apply only to the peer's.
 //! - [`log_format`]: control characters escaped on the way to the human log and the audit.
 //! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
 //! - [`hex`], [`rfc3339`], [`source_location`]: small text formats every layer may use.
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod delivery;
+pub mod descriptors;
 pub mod directory;
+pub mod failure;
 pub mod hex;
 pub mod http;
 pub mod linotp_values;
@@ -41,6 +49,7 @@ pub mod password_hash;
 pub mod radius;
 pub mod rfc3339;
 pub mod secret;
+pub mod secret_file;
 pub mod source_location;
 pub mod store;
 pub mod tls;

@@ -11,7 +11,11 @@
 //! the eye, not a reversible encoding (the JSON log format keeps the exact value).
 //!
 //! [`HumanFields`] is the field formatter of the human log format (`--log-format human`): the
-//! default one's layout (`message key=value key="str"`) with every value escaped.
+//! default one's layout (`message key=value key="str"`) with every value escaped, and quoted
+//! where it could otherwise be read as more than one field: a User-Name `alice result="accept"`
+//! written bare would put a second `result=` into the decision's line. A value with a space,
+//! an `=` or a `"` (or none at all) is written as a quoted string with `\` and `"` escaped
+//! ([`quote_field`]); a `str` field is always quoted, as the default formatter does.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -54,6 +58,29 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A field's value as it goes into the human log: bare when it is one word that cannot be
+/// mistaken for another field (`alice`, `42`, `CORP\alice`), else quoted with `\` and `"`
+/// escaped, so a value can never end early and start a forged `key=value`.
+pub fn quote_field(text: &str) -> Cow<'_, str> {
+    let bare = !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || c == '"');
+    if bare {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Cow::Owned(out)
+}
+
 /// The human log's field formatter; see the module documentation.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HumanFields;
@@ -78,8 +105,9 @@ pub struct HumanVisitor<'w> {
 }
 
 impl HumanVisitor<'_> {
-    /// Writes `name=text` (or the bare text for the message), escaped.
-    fn write(&mut self, field: &Field, text: &str) {
+    /// Writes `name=text` (or the bare text for the message), escaped, and quoted unless
+    /// `quoted` says it already is.
+    fn write(&mut self, field: &Field, text: &str, quoted: bool) {
         let name = field.name();
         // Metadata of events that came from the `log` crate, already shown by the formatter.
         if self.result.is_err() || name.starts_with("log.") {
@@ -95,6 +123,7 @@ impl HumanVisitor<'_> {
             write!(self.writer, "{separator}{text}")
         } else {
             let name = name.strip_prefix("r#").unwrap_or(name);
+            let text = if quoted { text } else { quote_field(&text) };
             write!(self.writer, "{separator}{name}={text}")
         };
     }
@@ -104,9 +133,9 @@ impl Visit for HumanVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         // Strings quoted, as the default formatter does; the message bare.
         if field.name() == "message" {
-            self.write(field, value);
+            self.write(field, value, true);
         } else {
-            self.write(field, &format!("{value:?}"));
+            self.write(field, &format!("{value:?}"), true);
         }
     }
 
@@ -123,11 +152,11 @@ impl Visit for HumanVisitor<'_> {
             }
             text.push(']');
         }
-        self.write(field, &text);
+        self.write(field, &text, false);
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field, &format!("{value:?}"));
+        self.write(field, &format!("{value:?}"), false);
     }
 }
 
@@ -155,6 +184,21 @@ mod tests {
             "a\\nb\\rc\\td\\0e\\x1b[31mf\\x7f\\u{85}g\\u{2028}h\\u{202e}i\\n"
         );
         assert_eq!(escape_controls("grüße"), "grüße");
+    }
+
+    #[test]
+    fn values_that_could_forge_a_field_are_quoted() {
+        for bare in ["alice", "CORP\\alice", "alice@corp", "42", "-"] {
+            assert_eq!(quote_field(bare), bare);
+        }
+        assert_eq!(
+            quote_field("alice result=\"accept\""),
+            "\"alice result=\\\"accept\\\"\""
+        );
+        assert_eq!(quote_field("a=b"), "\"a=b\"");
+        assert_eq!(quote_field(""), "\"\"");
+        assert_eq!(quote_field("\"a\" b=\"c\""), "\"\\\"a\\\" b=\\\"c\\\"\"");
+        assert_eq!(quote_field("\"alice\""), "\"\\\"alice\\\"\"");
     }
 
     #[test]
@@ -198,7 +242,7 @@ mod tests {
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(!text.contains('\x1b') && !text.contains('\r'), "{text}");
-        assert!(text.contains("user=mallory\\nINFO"), "{text}");
+        assert!(text.contains("user=\"mallory\\\\nINFO"), "{text}");
         assert!(text.contains("client=nas\\r1"), "{text}");
         assert!(text.contains("decision mallory\\nINFO"), "{text}");
     }

@@ -57,7 +57,7 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "tessera_http_refused_total",
         "counter",
-        "HTTP API requests and connections refused before the engine, by cause",
+        "HTTP API requests refused before the engine, by cause",
     ),
     (
         "tessera_auth_decisions_total",
@@ -73,6 +73,31 @@ const HELP: &[(&str, &str, &str)] = &[
         "tessera_delivery_failures_total",
         "counter",
         "OTP deliveries failed, by provider and kind",
+    ),
+    (
+        "tessera_local_failures_total",
+        "counter",
+        "logins refused because of a failure of tessera's own (descriptors, memory, runtime, system), never the provider's, by resource",
+    ),
+    (
+        "tessera_connections_refused_total",
+        "counter",
+        "TCP connections closed on accept, by listener and reason (per_source, full, descriptors)",
+    ),
+    (
+        "tessera_connections_closed_total",
+        "counter",
+        "TCP connections closed before their handshake finished, by listener and reason (evicted, handshake_timeout)",
+    ),
+    (
+        "tessera_descriptors_open",
+        "gauge",
+        "file descriptors the process has open (counted in /proc/self/fd when read)",
+    ),
+    (
+        "tessera_descriptor_limit",
+        "gauge",
+        "the soft limit on open file descriptors (RLIMIT_NOFILE)",
     ),
     (
         "tessera_delivery_seconds",
@@ -98,6 +123,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "tessera_reply_cache_entries",
         "gauge",
         "requests held by the reply cache (answered and in flight)",
+    ),
+    (
+        "tessera_backoff_identities_under_attack",
+        "gauge",
+        "identities whose failed passwords from all origins reached backoff_identity_after, not yet forgotten",
     ),
     (
         "tessera_tls_certificate_expiry_seconds",

@@ -70,15 +70,105 @@ impl From<String> for Secret {
     }
 }
 
+/// Every secret in the configuration (a client's `secret`, `bind_password`, `PASSWORD`,
+/// `SMTP_PASSWORD`, `mailpassword`, `password`, a modem's `PIN` …) is a `Secret`, so this is
+/// the one place that reads them. serde's own type error echoes the value
+/// (`invalid type: integer `987654321012`, expected a string`), and a config error goes to the
+/// terminal, the journal and a CI log: here a value of the wrong type is named by its kind only.
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret::from)
+        d.deserialize_string(SecretVisitor)
+    }
+}
+
+/// Reads a string; any other value is refused without repeating it.
+struct SecretVisitor;
+
+impl SecretVisitor {
+    /// The error for a value of kind `found` (never the value itself).
+    fn refuse<E: serde::de::Error>(found: &str) -> Result<Secret, E> {
+        Err(E::custom(format_args!(
+            "expected a string in quotes, found {found} (not shown: it is a secret)"
+        )))
+    }
+}
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+        Ok(Secret::from(v))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+        Ok(Secret::from(v))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        Self::refuse("a boolean")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        Self::refuse("an integer")
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        Self::refuse("an integer")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        Self::refuse("an integer")
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        Self::refuse("an integer")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        Self::refuse("a number")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        Self::refuse("bytes")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23 (9): a secret given as another type is refused without its value.
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Holder {
+            #[allow(dead_code)]
+            secret: Secret,
+        }
+        for (value, kind) in [
+            ("987654321012", "an integer"),
+            ("-987654321012", "an integer"),
+            ("98765.4321", "a number"),
+            ("true", "a boolean"),
+        ] {
+            let error = toml::from_str::<Holder>(&format!("secret = {value}"))
+                .unwrap_err()
+                .message()
+                .to_string();
+            assert_eq!(
+                error,
+                format!("expected a string in quotes, found {kind} (not shown: it is a secret)")
+            );
+        }
+        let error = toml::from_str::<Holder>("secret = [\"987654321012\"]").unwrap_err();
+        assert!(!error.message().contains("987654321012"), "{error}");
+        let holder: Holder = toml::from_str("secret = \"987654321012\"").unwrap();
+        assert_eq!(holder.secret, Secret::from("987654321012"));
+    }
 
     #[test]
     fn never_prints() {

@@ -241,12 +241,14 @@ async fn tessera_with_hotp_tokens_in(
     }
     let config = tessera_config(dir.path(), &extra).map_err(|e| e.to_string())?;
     if radsec {
-        // The RadSec keys belong under [server], which `tessera_config` writes first.
+        // The RadSec keys belong under [server], which `tessera_config` writes first. Every
+        // virtual user's connection comes from 127.0.0.1, so one address may hold them all.
         let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
         let text = text.replacen(
             "[server]\n",
             "[server]\ntls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"server.pem\"\n\
-             tls_key = \"server.key\"\ntls_client_ca = \"ca.pem\"\n",
+             tls_key = \"server.key\"\ntls_client_ca = \"ca.pem\"\n\
+             tls_max_connections_per_source = 1024\n",
             1,
         );
         std::fs::write(&config, text).map_err(|e| e.to_string())?;

@@ -1,35 +1,58 @@
-//! The per-identity back-off: failed first factors (a wrong password, a wrong PIN) slow the
-//! *name* down instead of locking the person out.
+//! The back-off: failed first factors (a wrong password, a wrong PIN) slow an identity down
+//! *where they come from*, instead of locking the person out.
 //!
 //! LinOTP counts a wrong password on the user's tokens and locks them at `max_fail`, so anyone
 //! who knows a user name can lock its owner out, and the "token locked" answer tells them the
-//! name exists. tessera counts failed first factors per identity instead: after
-//! `backoff_after` consecutive failures, each further attempt within a window that starts at
-//! `backoff_initial` and doubles with every failure up to `backoff_max` is refused without
-//! checking the password at all. A right password ends it. Failures older than
-//! `backoff_forget` are forgotten, which also bounds how long a row lives.
+//! name exists. tessera counts failed first factors per identity instead, twice (issue 23):
+//!
+//! - **per origin**, where the attempt comes from as the front end tells it
+//!   ([`AuthRequest::origin`](super::AuthRequest::origin): RADIUS's Calling-Station-Id, else
+//!   the NAS's address). After `backoff_after` consecutive failures from one origin, each
+//!   further attempt from it within a window that starts at `backoff_initial` and doubles with
+//!   every failure up to `backoff_max` is refused without checking the password at all. The
+//!   owner on a station that has not failed still gets in while a stranger guesses from
+//!   another; a right password ends its origin's back-off.
+//! - **over every origin**, a ceiling that only slows: a stranger who can present fresh
+//!   origins at will (a NAS that passes a client-chosen MAC address) gets `backoff_after`
+//!   checks from each. Once the identity's failures from all origins reach
+//!   `backoff_identity_after` (far above `backoff_after`), every attempt within
+//!   `backoff_identity_window` (a few seconds, never doubled) of its last counted failure is
+//!   refused unchecked. Refused attempts are not counted, so the guesses are held to one per
+//!   window, and the refusals end a few seconds after the guessing stops; no right password
+//!   ends this count (that would hand the guesser a fresh allowance), time does.
+//!
+//! Failures older than `backoff_forget` are forgotten, which also bounds how long a row lives.
+//! `backoff_after = 0` turns it all off: nothing is counted, nothing written.
 //!
 //! The schedule is the same for every name, so neither the answer nor its timing tells an
-//! unknown name from a user without a token or a user with one. Where the count lives is
-//! what differs: for an identity the directory knows it is in the store (shared by every node
-//! and every process on the database); for a name no directory knows it is in
-//! [`UnknownNames`], a bounded table in memory — a flood of random names must not become one
-//! store write each.
+//! unknown name from a user without a token or a user with one. Where the counts live is what
+//! differs: for an identity the directory knows they are in the store (shared by every node
+//! and every process on the database: one row per origin and one for the identity, read in one
+//! statement and written in one); for a name no directory knows they are in [`UnknownNames`],
+//! bounded tables in memory — a flood of random names or stations must not become one store
+//! write each. [`UnderAttack`] remembers, also bounded, which identities are past the ceiling
+//! (the metric `tessera_backoff_identities_under_attack`).
+//!
+//! Everything that decides is here, in pure functions both stores' rows go through; the
+//! stores only count (one upsert, a failure after `backoff_forget` starting over at one).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::AuthSettings;
-use crate::store::Backoff;
+use crate::store::{Backoff, Backoffs};
 
-/// Most names no directory knows whose failures are remembered; beyond it the oldest half
-/// is dropped. 64 Ki entries of ~100 octets: a few MiB at most.
-const UNKNOWN_NAMES_CAPACITY: usize = 65_536;
+/// Most entries of each in-memory table; beyond it the oldest half is dropped. 64 Ki entries
+/// of ~100 octets: a few MiB at most per table.
+const TABLE_CAPACITY: usize = 65_536;
+
+/// The longest `backoff_identity_window` (s): the ceiling slows, it must never lock.
+pub const IDENTITY_WINDOW_MAX: u64 = 10;
 
 /// When failures turn into refusals, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackoffSchedule {
-    /// Failures before the back-off starts.
+    /// Failures from one origin before its back-off starts; 0: no back-off at all.
     pub after: u32,
     /// The first window (ms).
     pub initial_ms: i64,
@@ -37,6 +60,29 @@ pub struct BackoffSchedule {
     pub max_ms: i64,
     /// Failures this old (ms since the last one) are forgotten.
     pub forget_ms: i64,
+    /// Failures of the identity from all origins before the ceiling refuses; 0: no ceiling.
+    pub identity_after: u32,
+    /// The ceiling's window after each counted failure (ms).
+    pub identity_window_ms: i64,
+}
+
+/// Why an attempt is refused without a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its origin is in back-off.
+    Origin {
+        /// Consecutive failures from the origin.
+        failures: u32,
+        /// How much longer the window lasts (ms).
+        left_ms: i64,
+    },
+    /// The identity is past its ceiling.
+    Identity {
+        /// Failures from all origins.
+        failures: u32,
+        /// How much longer the window lasts (ms).
+        left_ms: i64,
+    },
 }
 
 impl BackoffSchedule {
@@ -48,7 +94,14 @@ impl BackoffSchedule {
             initial_ms: ms(settings.backoff_initial),
             max_ms: ms(settings.backoff_max),
             forget_ms: ms(settings.backoff_forget),
+            identity_after: settings.backoff_identity_after,
+            identity_window_ms: ms(settings.backoff_identity_window.min(IDENTITY_WINDOW_MAX)),
         }
+    }
+
+    /// Whether failures are counted at all (`backoff_after` is not 0).
+    pub fn is_on(&self) -> bool {
+        self.after > 0
     }
 
     /// `row` unless its failures are forgotten by `now_ms`.
@@ -56,10 +109,18 @@ impl BackoffSchedule {
         row.filter(|b| now_ms.saturating_sub(b.last_failure_ms) < self.forget_ms)
     }
 
-    /// The window after `failures` consecutive failures: none below `after`, then `initial`,
-    /// doubling with each further failure, at most `max`.
+    /// Both rows, each unless forgotten by `now_ms`.
+    pub fn fresh_rows(&self, rows: Backoffs, now_ms: i64) -> Backoffs {
+        Backoffs {
+            identity: self.fresh(rows.identity, now_ms),
+            origin: self.fresh(rows.origin, now_ms),
+        }
+    }
+
+    /// An origin's window after `failures` consecutive failures: none below `after`, then
+    /// `initial`, doubling with each further failure, at most `max`.
     pub fn window_ms(&self, failures: u32) -> i64 {
-        if self.after == 0 || failures < self.after {
+        if !self.is_on() || failures < self.after {
             return 0;
         }
         let doublings = (failures - self.after).min(62);
@@ -68,130 +129,181 @@ impl BackoffSchedule {
             .min(self.max_ms)
     }
 
-    /// How many ms longer `row` refuses attempts without a check, if it does at `now_ms`.
-    pub fn refusing_for(&self, row: Option<Backoff>, now_ms: i64) -> Option<i64> {
-        let row = self.fresh(row, now_ms)?;
-        let until = row
-            .last_failure_ms
-            .saturating_add(self.window_ms(row.failures));
-        (now_ms < until).then(|| until - now_ms)
+    /// The identity's window after `failures` from all origins: none below the ceiling, then
+    /// always the same short one.
+    pub fn identity_window(&self, failures: u32) -> i64 {
+        if !self.is_on() || self.identity_after == 0 || failures < self.identity_after {
+            return 0;
+        }
+        self.identity_window_ms
+    }
+
+    /// Whether the identity's `row` is past the ceiling (and not forgotten) at `now_ms`.
+    pub fn over_ceiling(&self, row: Option<Backoff>, now_ms: i64) -> bool {
+        self.fresh(row, now_ms)
+            .is_some_and(|b| self.identity_window(b.failures) > 0)
+    }
+
+    /// Whether an attempt with these rows is refused at `now_ms` without a check, and why:
+    /// its origin's back-off first, then the identity's ceiling.
+    pub fn refusing(&self, rows: Backoffs, now_ms: i64) -> Option<Refusal> {
+        let left = |row: Option<Backoff>, window: fn(&Self, u32) -> i64| {
+            let row = self.fresh(row, now_ms)?;
+            let until = row
+                .last_failure_ms
+                .saturating_add(window(self, row.failures));
+            (now_ms < until).then(|| (row.failures, until - now_ms))
+        };
+        if let Some((failures, left_ms)) = left(rows.origin, Self::window_ms) {
+            return Some(Refusal::Origin { failures, left_ms });
+        }
+        left(rows.identity, Self::identity_window)
+            .map(|(failures, left_ms)| Refusal::Identity { failures, left_ms })
+    }
+
+    /// `row` with one more failure at `now_ms`, forgetting older ones as the schedule says
+    /// (what the stores' upserts do, for the in-memory tables).
+    fn counted(&self, row: Option<Backoff>, now_ms: i64) -> Backoff {
+        let previous = self.fresh(row, now_ms);
+        Backoff {
+            failures: previous.map_or(1, |b| b.failures.saturating_add(1)),
+            last_failure_ms: previous.map_or(now_ms, |b| b.last_failure_ms.max(now_ms)),
+        }
     }
 }
 
-/// Failures of names no directory knows, in memory, bounded (see the module documentation).
+/// A bounded table of rows in memory, keyed by text: when full, forgotten rows go first, then
+/// the older half.
+#[derive(Default)]
+struct Table {
+    rows: Mutex<HashMap<String, Backoff>>,
+}
+
+impl Table {
+    fn get(&self, key: &str) -> Option<Backoff> {
+        self.rows.lock().ok()?.get(key).copied()
+    }
+
+    /// Sets `key`'s row to what `change` makes of it, making room first if needed.
+    fn update(
+        &self,
+        schedule: &BackoffSchedule,
+        key: &str,
+        now_ms: i64,
+        change: impl FnOnce(Option<Backoff>) -> Backoff,
+    ) {
+        let Ok(mut rows) = self.rows.lock() else {
+            return;
+        };
+        if rows.len() >= TABLE_CAPACITY && !rows.contains_key(key) {
+            rows.retain(|_, b| now_ms.saturating_sub(b.last_failure_ms) < schedule.forget_ms);
+            if rows.len() >= TABLE_CAPACITY {
+                let mut times: Vec<i64> = rows.values().map(|b| b.last_failure_ms).collect();
+                times.sort_unstable();
+                let cut = times.get(times.len() / 2).copied().unwrap_or(i64::MAX);
+                rows.retain(|_, b| b.last_failure_ms > cut);
+            }
+        }
+        let row = change(rows.get(key).copied());
+        rows.insert(key.to_string(), row);
+    }
+
+    fn remove(&self, key: &str) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.remove(key);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows.lock().map_or(0, |r| r.len())
+    }
+}
+
+/// The key of an origin's row: the identity's key and the origin, apart by a NUL (which no
+/// identity holds: control characters are refused in names).
+fn origin_key(identity: &str, origin: &str) -> String {
+    format!("{identity}\0{origin}")
+}
+
+/// Failures of names no directory knows, in memory, bounded (see the module documentation):
+/// per name and per name and origin, exactly as the store keeps a known identity's.
 #[derive(Default)]
 pub struct UnknownNames {
-    table: Mutex<HashMap<String, Backoff>>,
+    identities: Table,
+    origins: Table,
 }
 
 impl UnknownNames {
-    /// The failures recorded for `key`.
-    pub fn get(&self, key: &str) -> Option<Backoff> {
-        self.table.lock().ok()?.get(key).copied()
-    }
-
-    /// One more failure for `key`, forgetting older ones as the schedule says.
-    pub fn record_failure(&self, schedule: &BackoffSchedule, key: &str, now_ms: i64) {
-        let Ok(mut table) = self.table.lock() else {
-            return;
-        };
-        if table.len() >= UNKNOWN_NAMES_CAPACITY && !table.contains_key(key) {
-            table.retain(|_, b| now_ms.saturating_sub(b.last_failure_ms) < schedule.forget_ms);
-            if table.len() >= UNKNOWN_NAMES_CAPACITY {
-                let mut times: Vec<i64> = table.values().map(|b| b.last_failure_ms).collect();
-                times.sort_unstable();
-                let cut = times.get(times.len() / 2).copied().unwrap_or(i64::MAX);
-                table.retain(|_, b| b.last_failure_ms > cut);
-            }
-        }
-        let previous = schedule.fresh(table.get(key).copied(), now_ms);
-        table.insert(
-            key.to_string(),
-            Backoff {
-                failures: previous.map_or(1, |b| b.failures.saturating_add(1)),
-                last_failure_ms: now_ms,
-            },
-        );
-    }
-
-    /// Forgets `key`'s failures.
-    pub fn clear(&self, key: &str) {
-        if let Ok(mut table) = self.table.lock() {
-            table.remove(key);
+    /// The failures recorded for `name` (from all origins, and from `origin`).
+    pub fn get(&self, name: &str, origin: &str) -> Backoffs {
+        Backoffs {
+            identity: self.identities.get(name),
+            origin: self.origins.get(&origin_key(name, origin)),
         }
     }
 
-    /// How many names are remembered.
+    /// One more failure of `name` from `origin`, forgetting older ones as the schedule says.
+    pub fn record_failure(
+        &self,
+        schedule: &BackoffSchedule,
+        name: &str,
+        origin: &str,
+        now_ms: i64,
+    ) {
+        let count = |row| schedule.counted(row, now_ms);
+        self.identities.update(schedule, name, now_ms, count);
+        self.origins
+            .update(schedule, &origin_key(name, origin), now_ms, count);
+    }
+
+    /// Forgets the failures of `name` from `origin` (a right password). Its count over all
+    /// origins stays, as in the store.
+    pub fn clear(&self, name: &str, origin: &str) {
+        self.origins.remove(&origin_key(name, origin));
+    }
+
+    /// How many rows are remembered (names and names with origins).
     pub fn len(&self) -> usize {
-        self.table.lock().map_or(0, |t| t.len())
+        self.identities.len() + self.origins.len()
     }
 
-    /// Whether no name is remembered.
+    /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The identities this node has seen past the ceiling, bounded, for the gauge
+/// `tessera_backoff_identities_under_attack`.
+#[derive(Default)]
+pub struct UnderAttack {
+    seen: Table,
+}
 
-    fn schedule() -> BackoffSchedule {
-        BackoffSchedule::from_settings(&AuthSettings::default())
-    }
-
-    /// Issue 12: 10 failures free, then 1 s doubling up to 5 minutes, forgotten after an hour.
-    #[test]
-    fn issue_12_the_schedule_doubles_up_to_its_maximum() {
-        let s = schedule();
-        assert_eq!(
-            (s.after, s.initial_ms, s.max_ms, s.forget_ms),
-            (10, 1_000, 300_000, 3_600_000)
-        );
-        let windows: Vec<i64> = (8..=20).map(|f| s.window_ms(f)).collect();
-        assert_eq!(
-            windows,
-            [
-                0, 0, 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000,
-                300_000, 300_000
-            ]
-        );
-        assert_eq!(s.window_ms(u32::MAX), 300_000, "no overflow");
-    }
-
-    #[test]
-    fn issue_12_refusals_follow_the_clock() {
-        let s = schedule();
-        let row = Some(Backoff {
-            failures: 12,
-            last_failure_ms: 100_000,
-        });
-        assert_eq!(s.refusing_for(row, 100_000), Some(4_000));
-        assert_eq!(s.refusing_for(row, 103_999), Some(1));
-        assert_eq!(s.refusing_for(row, 104_000), None, "the window has passed");
-        let below = Some(Backoff {
-            failures: 9,
-            last_failure_ms: 100_000,
-        });
-        assert_eq!(s.refusing_for(below, 100_000), None);
-        assert_eq!(s.fresh(row, 100_000 + 3_600_000), None, "forgotten");
-    }
-
-    #[test]
-    fn issue_12_unknown_names_count_alike_and_stay_bounded() {
-        let s = schedule();
-        let names = UnknownNames::default();
-        for i in 0..12 {
-            names.record_failure(&s, "mallory@local", 1_000 + i);
+impl UnderAttack {
+    /// Notes `identity` if its `row` (over all origins) is past the ceiling at `now_ms`.
+    pub fn note(
+        &self,
+        schedule: &BackoffSchedule,
+        identity: &str,
+        row: Option<Backoff>,
+        now_ms: i64,
+    ) {
+        if let Some(row) = row.filter(|_| schedule.over_ceiling(row, now_ms)) {
+            self.seen.update(schedule, identity, now_ms, |_| row);
         }
-        let row = names.get("mallory@local");
-        assert_eq!(row.map(|b| b.failures), Some(12));
-        assert_eq!(s.refusing_for(row, 1_011), Some(4_000));
-        for i in 0..(UNKNOWN_NAMES_CAPACITY as i64 + 10) {
-            names.record_failure(&s, &format!("n{i}"), 2_000 + i);
-        }
-        assert!(names.len() <= UNKNOWN_NAMES_CAPACITY, "{}", names.len());
-        names.clear("n0");
-        assert_eq!(names.get("n0"), None);
+    }
+
+    /// How many identities were past the ceiling and are not forgotten at `now_ms`; the
+    /// forgotten ones are dropped.
+    pub fn count(&self, schedule: &BackoffSchedule, now_ms: i64) -> usize {
+        let Ok(mut rows) = self.seen.rows.lock() else {
+            return 0;
+        };
+        rows.retain(|_, b| schedule.fresh(Some(*b), now_ms).is_some());
+        rows.len()
     }
 }
+
+#[cfg(test)]
+mod tests;

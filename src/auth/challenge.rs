@@ -23,13 +23,14 @@ use super::message::{mask_email, mask_phone, render, render_subject};
 use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
-use crate::delivery::{Channel, Message};
+use crate::delivery::{Channel, DeliveryError, Message};
 use crate::directory::UserInfo;
+use crate::failure::LocalFailure;
 use crate::otp::hotp;
 use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::{
-    Backoff, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
+    Backoffs, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
     TokenKind,
 };
 
@@ -41,7 +42,7 @@ impl Engine {
     pub(super) async fn autoenroll(
         &self,
         ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| {
             a.autoenrollment.as_ref()
@@ -129,10 +130,12 @@ impl Engine {
             .filter(|t| t.active && t.kind.is_challenge_based() && t.fail_count < t.max_fail)
             .collect();
         if tokens.is_empty() {
-            // The other request's delivery failed and took its token away again.
-            return Ok(self.when_delivery_failed(
-                ctx,
-                delivery_failed_by(kind, None, Reason::ConcurrentEnrollmentUndone),
+            // The other request's delivery failed and took its token away again. Whose failure
+            // that was is not known here, so no fail mode applies (see `when_delivery_failed`).
+            return Ok(delivery_failed_by(
+                kind,
+                None,
+                Reason::ConcurrentEnrollmentUndone,
             ));
         }
         self.trigger(ctx, &tokens).await
@@ -207,7 +210,7 @@ impl Engine {
         };
 
         let mut delivered: Vec<&Token> = vec![];
-        let mut failures: Vec<String> = vec![];
+        let mut failures: Vec<Undelivered> = vec![];
         for (token, counter) in tokens.iter().zip(counters) {
             match self.deliver(ctx, token, counter).await {
                 Ok(()) => delivered.push(token),
@@ -224,10 +227,7 @@ impl Engine {
                 }
                 None => self.store.delete_challenge(&state).await?,
             }
-            return Ok(Some(self.when_delivery_failed(
-                ctx,
-                delivery_failed(tokens, Reason::DeliveryFailed(failures.join("; "))),
-            )));
+            return Ok(Some(self.undelivered(ctx, tokens, &failures)));
         };
         // From here on the challenge can be answered and its State handed to others.
         self.store.mark_delivered(&state).await?;
@@ -275,7 +275,7 @@ impl Engine {
 
     /// Renders the code for `counter` and hands it to the token's providers; `Err` says why
     /// it did not go out.
-    async fn deliver(&self, ctx: &Ctx<'_>, token: &Token, counter: u64) -> Result<(), String> {
+    async fn deliver(&self, ctx: &Ctx<'_>, token: &Token, counter: u64) -> Result<(), Undelivered> {
         let otp = hotp(token.seed.expose(), counter, token.digits);
         let policy = ctx.policy();
         let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
@@ -303,10 +303,18 @@ impl Engine {
                     .cloned()
                     .unwrap_or_default(),
             ),
-            None => return Err(format!("a {} token has no challenge", token.kind)),
+            None => {
+                return Err(Undelivered::Unsendable(format!(
+                    "a {} token has no challenge",
+                    token.kind
+                )));
+            }
         };
         let Some(recipient) = recipient else {
-            return Err(format!("token {} has no {channel} address", token.serial));
+            return Err(Undelivered::Unsendable(format!(
+                "token {} has no {channel} address",
+                token.serial
+            )));
         };
         let message = Message {
             channel,
@@ -330,11 +338,11 @@ impl Engine {
             }
             Ok(Err(error)) => {
                 tracing::warn!(serial = %token.serial, %error, "otp delivery failed");
-                Err(error.to_string())
+                Err(Undelivered::Failed(error))
             }
             Err(_) => {
                 tracing::warn!(serial = %token.serial, "otp delivery timed out");
-                Err(format!("delivery timed out after {}s", limit.as_secs()))
+                Err(Undelivered::TimedOut(limit))
             }
         }
     }
@@ -354,10 +362,7 @@ impl Engine {
             + Duration::from_secs(1);
         loop {
             if rows.is_empty() {
-                return Ok(self.when_delivery_failed(
-                    ctx,
-                    delivery_failed(tokens, Reason::ConcurrentDeliveryFailed),
-                ));
+                return Ok(delivery_failed(tokens, Reason::ConcurrentDeliveryFailed));
             }
             if let Some(row) = rows.iter().find(|r| r.delivered) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
@@ -388,9 +393,9 @@ impl Engine {
                 });
             }
             if tokio::time::Instant::now() >= deadline {
-                return Ok(self.when_delivery_failed(
-                    ctx,
-                    delivery_failed(tokens, Reason::ConcurrentDeliveryUnfinished),
+                return Ok(delivery_failed(
+                    tokens,
+                    Reason::ConcurrentDeliveryUnfinished,
                 ));
             }
             tokio::time::sleep(DELIVERY_POLL).await;
@@ -420,8 +425,44 @@ impl Engine {
         )
     }
 
+    /// No code went out. A failure of tessera's own (no descriptor, no memory …) is refused
+    /// with its own words, whatever `delivery_failmode` says: the fail mode is for a provider
+    /// that failed, not for a server a stranger has starved. Otherwise the providers failed,
+    /// and [`Engine::when_delivery_failed`] applies the fail mode.
+    fn undelivered(&self, ctx: &Ctx<'_>, tokens: &[Token], failures: &[Undelivered]) -> Decision {
+        let text = failures
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let Some(local) = failures.iter().find_map(Undelivered::local) else {
+            return self
+                .when_delivery_failed(ctx, delivery_failed(tokens, Reason::DeliveryFailed(text)));
+        };
+        let resource = local.resource;
+        crate::metrics::inc(
+            "tessera_local_failures_total",
+            &[("resource", resource.as_str())],
+        );
+        tracing::error!(user = %ctx.login, realm = %ctx.realm.name, %resource, error = %local.chain(), "no code delivered because of tessera's own failure, not the provider's: refused (no delivery_failmode applies)");
+        let kind = tokens.first().map_or(TokenKind::Sms, |t| t.kind);
+        Decision::reject(
+            format!(
+                "sending the OTP by {} failed (a problem on this server); try again later",
+                channel_words(kind).1
+            ),
+            Reason::DeliveryFailedLocally {
+                resource,
+                failures: text,
+            },
+            tokens.first().map(|t| t.serial.as_str()),
+        )
+    }
+
     /// `delivery_failmode=password_only`: a failed delivery lets the user in on the password
-    /// (or PIN) this request checked — loudly. Never under otppin=2, where nothing was checked.
+    /// (or PIN) this request checked — loudly. Never under otppin=2, where nothing was checked,
+    /// and only where this request saw the providers fail: a request that joined another's
+    /// delivery does not know whose failure ended it, and is refused.
     fn when_delivery_failed(&self, ctx: &Ctx<'_>, failed: Decision) -> Decision {
         if self.delivery_failmode(ctx) != DeliveryFailMode::PasswordOnly
             || ctx.password().is_empty()
@@ -437,6 +478,42 @@ impl Engine {
             },
             reason: Reason::DeliveryFailedPasswordOnly(Box::new(failed.reason)),
             serial: failed.serial,
+        }
+    }
+}
+
+/// Why one token's code did not go out; the error kept whole until the reason is chosen.
+#[derive(Debug)]
+enum Undelivered {
+    /// The token cannot be sent to (no address, no challenge).
+    Unsendable(String),
+    /// The providers failed, or tessera did ([`DeliveryError::Local`]).
+    Failed(DeliveryError),
+    /// No provider finished within `delivery_timeout`: the providers' failure.
+    TimedOut(Duration),
+}
+
+impl Undelivered {
+    /// The failure of tessera's own behind this, if it is one.
+    fn local(&self) -> Option<&LocalFailure> {
+        match self {
+            Undelivered::Failed(error) => error.local_failure(),
+            Undelivered::Unsendable(_) | Undelivered::TimedOut(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undelivered::Unsendable(why) => f.write_str(why),
+            Undelivered::Failed(DeliveryError::Local { provider, failure }) => {
+                write!(f, "provider {provider} not tried: {}", failure.chain())
+            }
+            Undelivered::Failed(error) => write!(f, "{error}"),
+            Undelivered::TimedOut(limit) => {
+                write!(f, "delivery timed out after {}s", limit.as_secs())
+            }
         }
     }
 }

@@ -32,7 +32,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::backoff::{BackoffSchedule, UnknownNames};
+use super::backoff::{BackoffSchedule, UnderAttack, UnknownNames};
 use super::otp_check::split_pin_otp;
 use super::policy::{
     Actions, DeliveryFailMode, LoginMode, Mfa, OtpPin, PolicyContext, PolicySet, Scope,
@@ -43,12 +43,12 @@ use crate::delivery::Providers;
 use crate::directory::{Directory, Realm, Realms, UserInfo, login_name};
 use crate::secret::Secret;
 use crate::store::audit::{AuditAction, AuditResult};
-use crate::store::{AuditEntry, Backoff, Store, Token, TokenKind};
+use crate::store::{AuditEntry, Backoffs, Store, Token, TokenKind};
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
 pub const MSG_FAILED: &str = "authentication failed";
-const MSG_UNAVAILABLE: &str = "authentication service unavailable, try again later";
+pub(super) const MSG_UNAVAILABLE: &str = "authentication service unavailable, try again later";
 const MSG_INTERNAL: &str = "internal error, try again later";
 /// What a user with a locked token is told.
 pub const MSG_LOCKED: &str = "too many failed attempts: your token is locked";
@@ -69,6 +69,8 @@ pub struct Engine {
     /// Back-off counts of names no directory knows (the store keeps the others'); shared with
     /// the engine a reload replaces this one with, so a reload forgives nobody.
     pub(super) unknown_names: Arc<UnknownNames>,
+    /// The identities seen past the back-off's ceiling (the gauge), shared alike.
+    pub(super) under_attack: Arc<UnderAttack>,
     /// Checks reply attributes before an Accept; see [`Engine::with_reply_check`].
     pub(super) reply_check: Option<Arc<dyn ReplyCheck>>,
     /// How long after an Accept the same request counts as its retransmit (ms); see
@@ -211,16 +213,25 @@ impl Engine {
             settings,
             clock,
             unknown_names: Arc::new(UnknownNames::default()),
+            under_attack: Arc::new(UnderAttack::default()),
             reply_check: None,
             retransmit_window_ms: 30_000,
         }
     }
 
-    /// Takes over the back-off counts of names no directory knows from the engine this one
-    /// replaces on reload.
+    /// Takes over the back-off counts of names no directory knows (and the identities seen
+    /// under attack) from the engine this one replaces on reload.
     pub fn with_unknown_names_of(mut self, previous: &Engine) -> Self {
         self.unknown_names = previous.unknown_names.clone();
+        self.under_attack = previous.under_attack.clone();
         self
+    }
+
+    /// How many identities this node has seen past the back-off's ceiling — failures from all
+    /// origins at `backoff_identity_after` or more — and not yet forgotten: the gauge
+    /// `tessera_backoff_identities_under_attack`.
+    pub fn identities_under_attack(&self) -> usize {
+        self.under_attack.count(&self.backoff, self.clock.now_ms())
     }
 
     /// How long (the front end's reply-cache time) the same request, resent to another node
@@ -363,9 +374,9 @@ impl Engine {
     async fn record(&self, ctx: &Ctx<'_>, decision: &Decision, started: Instant) {
         // The name as typed, when it is not the identity (another spelling, a refused name).
         let typed = if ctx.req.user_name == ctx.login {
-            String::from("-")
+            "-"
         } else {
-            format!("{:?}", ctx.req.user_name)
+            ctx.req.user_name.as_str()
         };
         tracing::info!(
             client = %ctx.req.client_name,
@@ -375,7 +386,7 @@ impl Engine {
             reason = %decision.reason,
             serial = decision.serial.as_deref().unwrap_or("-"),
             duration_ms = started.elapsed().as_millis() as u64,
-            typed = %typed,
+            typed,
             "authentication"
         );
         crate::metrics::inc(
@@ -511,13 +522,19 @@ impl Engine {
     }
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
-        // The back-off row lives in the store only for names the directory knows.
+        if let Some(decision) = self.failures_unrecorded() {
+            return Ok(decision);
+        }
+        // The back-off rows live in the store only for names the directory knows.
+        let origin = ctx.origin();
+        let backoff_origin =
+            (ctx.user.is_some() && self.backoff.is_on()).then_some(origin.as_ref());
         let (state, retransmitted) = self
             .store
             .user_state_of_request(
                 &ctx.login,
                 &ctx.realm.name,
-                ctx.user.is_some(),
+                backoff_origin,
                 self.retransmit(ctx),
             )
             .await?;
@@ -525,18 +542,8 @@ impl Engine {
             return Ok(Decision::accept(Reason::Retransmit, &serial));
         }
         let backoff = self.backoff_of(ctx, state.backoff);
-        if let Some(left) = self.backoff.refusing_for(backoff, ctx.now_ms) {
-            // Refused without a check, whoever the name belongs to: the answer and its timing
-            // are those of any failure.
-            let failures = backoff.map_or(0, |b| b.failures);
-            return Ok(Decision::reject(
-                MSG_FAILED,
-                Reason::BackOff {
-                    failures,
-                    left_ms: left,
-                },
-                None,
-            ));
+        if let Some(decision) = self.refused_unchecked(ctx, backoff) {
+            return Ok(decision);
         }
         if self.mfa(ctx) == Mfa::PasswordOnly {
             return Box::pin(self.password_only(ctx, backoff)).await;
@@ -593,7 +600,7 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         active: &[&Token],
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         let mode = self.otppin(ctx);
         let password = ctx.password();
@@ -666,7 +673,7 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         pin_ok: &[&Token],
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         self.first_factor_passed(ctx, backoff).await?;
         let unlocked: Vec<Token> = pin_ok

@@ -23,6 +23,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
 
 mod identity;
+mod origin;
 mod rollout;
 
 struct TestClock(AtomicI64);
@@ -41,6 +42,8 @@ enum Behaviour {
     Refuse,
     /// Refuses after a while, as a slow gateway that then fails.
     SlowRefuse,
+    /// tessera has no descriptor left to reach the provider with (EMFILE).
+    Starved,
 }
 
 struct Recorder {
@@ -73,6 +76,11 @@ impl Provider for Recorder {
                 provider: self.name.clone(),
                 reason: "no credit".into(),
             }),
+            Behaviour::Starved => Err(DeliveryError::judged(
+                &self.name,
+                std::io::Error::from_raw_os_error(24),
+                |_| unreachable!("EMFILE is tessera's own"),
+            )),
             Behaviour::SlowRefuse => {
                 tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 Err(DeliveryError::Refused {
@@ -202,7 +210,10 @@ impl Harness {
                 client: IpAddr::from([127, 0, 0, 1]),
                 client_name: "test".into(),
                 calling_station: station.map(String::from),
+                // As the RADIUS handler does; without a station the engine takes the client.
+                origin: station.unwrap_or_default().into(),
                 request_id: None,
+                reply_limit: None,
             })
             .await
     }

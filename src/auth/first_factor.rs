@@ -1,16 +1,20 @@
 //! The first factor — the password, or the token PIN — and what follows from it: checking it
 //! against the directory (with the same work for a name no directory knows, so timing tells
-//! nothing), the identity's back-off on failure (`backoff.rs`), and the clean-ups that keep a
-//! directory's password or an earlier account's token from being used where they should not.
+//! nothing), the back-off on failure (`backoff.rs` decides; here its rows are read, counted
+//! and cleared, per identity and origin), and the clean-ups that keep a directory's password
+//! or an earlier account's token from being used where they should not.
 
-use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
+use std::borrow::Cow;
+
+use super::backoff::Refusal;
+use super::engine::{Ctx, Decision, Engine, MSG_FAILED, MSG_UNAVAILABLE};
 use super::policy::{OtpPin, PolicyContext, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::directory::login_name;
 use crate::password_hash;
 use crate::secret::Secret;
-use crate::store::{Backoff, Token};
+use crate::store::{Backoffs, Token};
 
 impl Ctx<'_> {
     /// Checks `password` against the user's directory entry. For a name no directory knows,
@@ -43,9 +47,24 @@ impl Ctx<'_> {
         Ok(answer)
     }
 
-    /// The key of a name no directory knows in [`UnknownNames`].
+    /// The key of a name no directory knows in [`UnknownNames`] (and of any identity in
+    /// [`UnderAttack`]).
+    ///
+    /// [`UnknownNames`]: super::backoff::UnknownNames
+    /// [`UnderAttack`]: super::backoff::UnderAttack
     pub(super) fn unknown_name_key(&self) -> String {
         format!("{}@{}", login_name::fold(&self.login), self.realm.name)
+    }
+
+    /// Where the attempt comes from, for the back-off: what the front end said, else the
+    /// client's address (never empty: the stores keep the identity's own row under the empty
+    /// origin).
+    pub(super) fn origin(&self) -> Cow<'_, str> {
+        if self.req.origin.is_empty() {
+            Cow::Owned(self.req.client.to_string())
+        } else {
+            Cow::Borrowed(&self.req.origin)
+        }
     }
 }
 
@@ -92,36 +111,77 @@ impl Engine {
         }
     }
 
-    /// The identity's back-off count, if not yet forgotten: from the store for a name the
-    /// directory knows, from memory for one it does not.
-    pub(super) fn backoff_of(&self, ctx: &Ctx<'_>, stored: Option<Backoff>) -> Option<Backoff> {
-        let row = if ctx.user.is_some() {
+    /// The identity's back-off counts (over all origins, and from this request's), those not
+    /// yet forgotten: from the store for a name the directory knows, from memory for one it
+    /// does not. Nothing with the back-off off.
+    pub(super) fn backoff_of(&self, ctx: &Ctx<'_>, stored: Backoffs) -> Backoffs {
+        if !self.backoff.is_on() {
+            return Backoffs::default();
+        }
+        let rows = if ctx.user.is_some() {
             stored
         } else {
-            self.unknown_names.get(&ctx.unknown_name_key())
+            self.unknown_names
+                .get(&ctx.unknown_name_key(), &ctx.origin())
         };
-        self.backoff.fresh(row, ctx.now_ms)
+        let rows = self.backoff.fresh_rows(rows, ctx.now_ms);
+        // Only past the ceiling: the usual request neither builds the key nor takes the lock.
+        if self.backoff.over_ceiling(rows.identity, ctx.now_ms) {
+            let key = ctx.unknown_name_key();
+            self.under_attack
+                .note(&self.backoff, &key, rows.identity, ctx.now_ms);
+        }
+        rows
     }
 
-    /// A wrong password or PIN: counted on the identity's back-off, never on a token, and
-    /// answered like every other failure.
+    /// Refused without a check, whoever the name belongs to, when the back-off says so: the
+    /// answer and its timing are those of any failure.
+    pub(super) fn refused_unchecked(&self, ctx: &Ctx<'_>, backoff: Backoffs) -> Option<Decision> {
+        let reason = match self.backoff.refusing(backoff, ctx.now_ms)? {
+            Refusal::Origin { failures, left_ms } => Reason::BackOff { failures, left_ms },
+            Refusal::Identity { failures, left_ms } => Reason::BackOffCeiling { failures, left_ms },
+        };
+        Some(Decision::reject(MSG_FAILED, reason, None))
+    }
+
+    /// Issue 23: while the store cannot record a failure (a write has failed and none has
+    /// succeeded since), every first factor is refused before it is checked — for every name,
+    /// known or not, so neither the answer nor its timing says anything about the password or
+    /// the name. The whole service, not the identity: a store that does not commit fails every
+    /// login that needs a write anyway, and the first failed write is usually an audit row,
+    /// before any identity's failure was lost. Clears by itself: each refused request still
+    /// queues its audit row, which tries the store again.
+    pub(super) fn failures_unrecorded(&self) -> Option<Decision> {
+        (self.backoff.is_on() && self.store.writes_failing())
+            .then(|| Decision::reject(MSG_UNAVAILABLE, Reason::FailuresUnrecorded, None))
+    }
+
+    /// A wrong password or PIN: counted on the back-off of the identity and the request's
+    /// origin (unless it is off), never on a token, and answered like every other failure.
     pub(super) async fn first_factor_failed(
         &self,
         ctx: &Ctx<'_>,
         reason: Reason,
     ) -> Result<Decision, AuthError> {
-        if ctx.user.is_some() {
+        if !self.backoff.is_on() {
+            // Off: nothing counted, nothing written (issue 23).
+        } else if ctx.user.is_some() {
             self.store
                 .record_login_failure(
                     &ctx.login,
                     &ctx.realm.name,
+                    &ctx.origin(),
                     ctx.now_ms,
                     self.backoff.forget_ms,
                 )
                 .await;
         } else {
-            self.unknown_names
-                .record_failure(&self.backoff, &ctx.unknown_name_key(), ctx.now_ms);
+            self.unknown_names.record_failure(
+                &self.backoff,
+                &ctx.unknown_name_key(),
+                &ctx.origin(),
+                ctx.now_ms,
+            );
         }
         if ctx.user.is_some() && self.grace_seconds(ctx) > 0 {
             // Not waited for, like the back-off count: a wrong password must not take longer
@@ -140,21 +200,24 @@ impl Engine {
         Ok(Decision::reject(MSG_FAILED, reason, None))
     }
 
-    /// A right password or PIN ends the identity's back-off.
+    /// A right password or PIN ends the back-off of its origin (the identity's count over all
+    /// origins runs out by itself: clearing it would hand a guesser elsewhere a fresh
+    /// allowance).
     pub(super) async fn first_factor_passed(
         &self,
         ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<(), AuthError> {
-        if backoff.is_none() {
+        if backoff.origin.is_none() {
             return Ok(());
         }
         if ctx.user.is_some() {
             self.store
-                .clear_login_failures(&ctx.login, &ctx.realm.name)
+                .clear_login_failures(&ctx.login, &ctx.realm.name, &ctx.origin())
                 .await?;
         } else {
-            self.unknown_names.clear(&ctx.unknown_name_key());
+            self.unknown_names
+                .clear(&ctx.unknown_name_key(), &ctx.origin());
         }
         Ok(())
     }
@@ -185,7 +248,7 @@ impl Engine {
     pub(super) async fn refuse_earlier_account(
         &self,
         ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
         serials: Vec<String>,
     ) -> Result<Decision, AuthError> {
         if !ctx.check_directory_password(ctx.password()).await? {
@@ -204,7 +267,7 @@ impl Engine {
     pub(super) async fn password_only(
         &self,
         ctx: &Ctx<'_>,
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         if !ctx.check_directory_password(ctx.password()).await? {
             let reason = if ctx.user.is_some() {
@@ -263,7 +326,7 @@ impl Engine {
         &self,
         ctx: &Ctx<'_>,
         tokens: &[Token],
-        backoff: Option<Backoff>,
+        backoff: Backoffs,
     ) -> Result<Option<Decision>, AuthError> {
         let Some(station) = ctx.req.calling_station.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(None);

@@ -46,11 +46,22 @@ pub struct AuthRequest {
     /// Where the user connects from, as the NAS says (RADIUS Calling-Station-Id: a MAC or IP
     /// address), for the re-authentication grace.
     pub calling_station: Option<String>,
+    /// Where the attempt comes from, as far as the front end can tell: the back-off counts
+    /// failures per identity *and* origin (`backoff.rs`), so a stranger guessing from one
+    /// place does not keep the owner out of another. RADIUS: the Calling-Station-Id where the
+    /// NAS sends one, else the NAS's address; HTTP: the caller's address. Empty: the engine
+    /// takes `client`.
+    pub origin: String,
     /// What identifies this request among retransmits (RADIUS: a digest of client address,
     /// Identifier, Request Authenticator, User-Name and State), if the front end has it.
     /// Recorded with the OTP the request consumes, so the same request resent to another
     /// node sharing the store gets the same answer.
     pub request_id: Option<[u8; 16]>,
+    /// The most octets the front end can carry of an Accept's message and reply attributes
+    /// (RADIUS: a packet is at most 4,096 octets, less its header, Message-Authenticator and
+    /// the request's Proxy-State), measured by [`ReplyCheck::reply_len`]; `None`: no limit.
+    /// An Accept that would not fit is a Reject: nothing else could be sent.
+    pub reply_limit: Option<usize>,
 }
 
 /// The engine's answer.
@@ -121,6 +132,11 @@ pub trait Authenticate: Send + Sync + 'static {
 pub trait ReplyCheck: Send + Sync {
     /// `Err` says why `attribute = value` cannot be sent.
     fn check(&self, attribute: &str, value: &str) -> Result<(), String>;
+
+    /// The octets `message` and `attributes` take in a reply as the front end encodes them,
+    /// to compare with the request's [`AuthRequest::reply_limit`] (attributes that
+    /// [`ReplyCheck::check`] refuses count nothing).
+    fn reply_len(&self, message: Option<&str>, attributes: &[(String, String)]) -> usize;
 }
 
 /// Where "now" comes from: the system clock in the server, a settable one in tests.
@@ -178,8 +194,8 @@ pub struct AuthSettings {
     pub otp_digits: u32,
     /// Seconds a delivery may take before it counts as failed (30).
     pub delivery_timeout: u64,
-    /// Consecutive wrong passwords (or PINs) of one identity before the back-off starts (10;
-    /// 0 turns the back-off off).
+    /// Consecutive wrong passwords (or PINs) of one identity from one origin before the
+    /// back-off starts (10; 0 turns the back-off off: no failure is counted or written).
     pub backoff_after: u32,
     /// Seconds of the first back-off window (1); each further failure doubles it …
     pub backoff_initial: u64,
@@ -187,6 +203,11 @@ pub struct AuthSettings {
     pub backoff_max: u64,
     /// Seconds after the last failure when an identity's failures are forgotten (3600).
     pub backoff_forget: u64,
+    /// Failures of one identity from all origins after which every attempt waits out
+    /// `backoff_identity_window` after the last one (100; 0: no such ceiling).
+    pub backoff_identity_after: u32,
+    /// Seconds of that window (2; at most 10: the ceiling slows, it never locks).
+    pub backoff_identity_window: u64,
 }
 
 impl Default for AuthSettings {
@@ -209,6 +230,8 @@ impl Default for AuthSettings {
             backoff_initial: 1,
             backoff_max: 300,
             backoff_forget: 3600,
+            backoff_identity_after: 100,
+            backoff_identity_window: 2,
         }
     }
 }

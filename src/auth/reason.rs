@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::failure::LocalResource;
+
 /// Why a request got its answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
@@ -23,13 +25,24 @@ pub enum Reason {
     WrongOtp,
     /// A valid OTP came with a wrong PIN.
     WrongPinWithValidOtp,
-    /// The identity is in back-off: refused without a check.
+    /// The identity is in back-off from the request's origin: refused without a check.
     BackOff {
-        /// Consecutive failed passwords.
+        /// Consecutive failed passwords from the origin.
         failures: u32,
         /// How much longer the window lasts.
         left_ms: i64,
     },
+    /// The identity is past its ceiling of failures from all origins: refused without a
+    /// check for a few seconds after the last one.
+    BackOffCeiling {
+        /// Failed passwords from all origins.
+        failures: u32,
+        /// How much longer the window lasts.
+        left_ms: i64,
+    },
+    /// A failed password could not be recorded (the store does not commit): no password is
+    /// checked until a write succeeds again, so the answer tells nothing about it.
+    FailuresUnrecorded,
     /// No token, and no autoenrollment policy applies.
     NoAutoenrollmentPolicy,
     /// Autoenrollment found no mobile number / e-mail address (the words for it).
@@ -67,6 +80,14 @@ pub enum Reason {
     },
     /// No provider delivered the code (their failures).
     DeliveryFailed(String),
+    /// No code went out because of tessera's own failure (descriptors, memory …), not the
+    /// providers': refused whatever `delivery_failmode` says.
+    DeliveryFailedLocally {
+        /// What of tessera's own failed.
+        resource: LocalResource,
+        /// The failures, with their causes.
+        failures: String,
+    },
     /// The delivery of a challenge this request joined failed.
     ConcurrentDeliveryFailed,
     /// The delivery of a challenge this request joined did not finish in time.
@@ -104,6 +125,13 @@ pub enum Reason {
         /// Why it cannot be sent.
         error: String,
     },
+    /// The reply attributes together do not fit in one reply, so the Accept became a Reject.
+    ReplyTooLong {
+        /// The octets the message and attributes take.
+        len: usize,
+        /// The octets the reply has room for.
+        limit: usize,
+    },
 }
 
 impl Reason {
@@ -122,6 +150,8 @@ impl Reason {
             Reason::WrongOtp => "wrong otp",
             Reason::WrongPinWithValidOtp => "wrong pin with a valid otp",
             Reason::BackOff { .. } => "back-off",
+            Reason::BackOffCeiling { .. } => "back-off ceiling",
+            Reason::FailuresUnrecorded => "failures unrecorded",
             Reason::NoAutoenrollmentPolicy => "no token and no autoenrollment policy",
             Reason::MissingAddress(_) => "autoenrollment failed",
             Reason::EarlierAccount(_) => "tokens of an earlier account",
@@ -141,9 +171,11 @@ impl Reason {
             | Reason::ConcurrentDeliveryFailed
             | Reason::ConcurrentDeliveryUnfinished
             | Reason::ConcurrentEnrollmentUndone => "delivery failed",
+            Reason::DeliveryFailedLocally { .. } => "delivery failed locally",
             Reason::Enrolled(_) => "token enrolled",
             Reason::EnrollmentUndone(_) => "autoenrollment undone",
             Reason::ReplyAttribute { .. } => "reply attribute cannot be sent",
+            Reason::ReplyTooLong { .. } => "reply too long",
             Reason::PasswordOnly => "password only",
             Reason::Grace => "grace",
             Reason::Passthru(_) => "passthru",
@@ -153,32 +185,63 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// The text of a reason that carries no values; `None` for one that does.
+    fn fixed_text(&self) -> Option<&'static str> {
+        Some(match self {
+            Reason::FailuresUnrecorded => {
+                "not checked: the store could not record a failed password (it does not \
+                 commit); no password is checked until a write succeeds"
+            }
+            Reason::NoAutoenrollmentPolicy => {
+                "user has no token and no autoenrollment policy applies"
+            }
+            Reason::AllTokensDisabled => "all tokens of the user are disabled",
+            Reason::PinWithoutOtp => "pin without otp for a hotp/totp token",
+            Reason::TokenLocked => "token locked (fail counter at maximum)",
+            Reason::Retransmit => "otp valid (retransmit of an accepted request)",
+            Reason::Replay => "otp already used (replay)",
+            Reason::AlreadySubmitted => "otp already submitted (blocking timeout), nothing sent",
+            Reason::ConcurrentDeliveryFailed => "delivery failed (sent by a concurrent request)",
+            Reason::ConcurrentDeliveryUnfinished => {
+                "delivery by a concurrent request did not finish in time"
+            }
+            Reason::ConcurrentEnrollmentUndone => {
+                "autoenrollment by a concurrent request was undone"
+            }
+            Reason::PasswordOnly => "password only (mfa=password_only)",
+            Reason::Grace => {
+                "password within the re-authentication grace (same NAS and Calling-Station-Id)"
+            }
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.fixed_text() {
+            return f.write_str(text);
+        }
         match self {
             Reason::RefusedUserName(text) | Reason::Internal(text) => f.write_str(text),
             Reason::BackOff { failures, left_ms } => write!(
                 f,
-                "back-off: not checked, {failures} failed passwords, {left_ms} ms left"
+                "back-off: not checked, {failures} failed passwords from this origin, \
+                 {left_ms} ms left"
             ),
-            Reason::NoAutoenrollmentPolicy => {
-                f.write_str("user has no token and no autoenrollment policy applies")
-            }
+            Reason::BackOffCeiling { failures, left_ms } => write!(
+                f,
+                "back-off ceiling: not checked, {failures} failed passwords from all origins, \
+                 {left_ms} ms left"
+            ),
             Reason::MissingAddress(what) => write!(f, "autoenrollment failed: missing {what}"),
             Reason::EarlierAccount(serials) => write!(
                 f,
                 "the user's tokens ({}) belong to an earlier account of the same name",
                 serials.join(" ")
             ),
-            Reason::AllTokensDisabled => f.write_str("all tokens of the user are disabled"),
-            Reason::PinWithoutOtp => f.write_str("pin without otp for a hotp/totp token"),
-            Reason::TokenLocked => f.write_str("token locked (fail counter at maximum)"),
-            Reason::Retransmit => f.write_str("otp valid (retransmit of an accepted request)"),
-            Reason::Replay => f.write_str("otp already used (replay)"),
             Reason::OtpSent(tokens) => write!(f, "otp sent to {tokens} token(s)"),
-            Reason::AlreadySubmitted => {
-                f.write_str("otp already submitted (blocking timeout), nothing sent")
-            }
             Reason::TriggerLimit {
                 sent,
                 window_seconds,
@@ -187,18 +250,12 @@ impl fmt::Display for Reason {
                 "trigger limit reached ({sent} codes in {window_seconds}s)"
             ),
             Reason::DeliveryFailed(failures) => write!(f, "delivery failed: {failures}"),
-            Reason::ConcurrentDeliveryFailed => {
-                f.write_str("delivery failed (sent by a concurrent request)")
-            }
-            Reason::ConcurrentDeliveryUnfinished => {
-                f.write_str("delivery by a concurrent request did not finish in time")
-            }
-            Reason::ConcurrentEnrollmentUndone => {
-                f.write_str("autoenrollment by a concurrent request was undone")
-            }
+            Reason::DeliveryFailedLocally { resource, failures } => write!(
+                f,
+                "delivery failed on tessera's own {resource}, not the provider's (no fail mode): {failures}"
+            ),
             Reason::Enrolled(then) => write!(f, "token enrolled; {then}"),
             Reason::EnrollmentUndone(why) => write!(f, "autoenrollment undone: {why}"),
-            Reason::PasswordOnly => f.write_str("password only (mfa=password_only)"),
             Reason::Passthru(upstream) => write!(
                 f,
                 "no token: forwarded to the legacy server {upstream} (passthru)"
@@ -216,9 +273,6 @@ impl fmt::Display for Reason {
                     "whom no passthru policy sends there"
                 }
             ),
-            Reason::Grace => f.write_str(
-                "password within the re-authentication grace (same NAS and Calling-Station-Id)",
-            ),
             Reason::DeliveryFailedPasswordOnly(why) => write!(
                 f,
                 "accepted on the password alone (delivery_failmode=password_only): {why}"
@@ -226,6 +280,11 @@ impl fmt::Display for Reason {
             Reason::ReplyAttribute { attribute, error } => {
                 write!(f, "reply attribute {attribute} cannot be sent: {error}")
             }
+            Reason::ReplyTooLong { len, limit } => write!(
+                f,
+                "reply too long: the reply attributes take {len} octets, one reply has room \
+                 for {limit}"
+            ),
             other => f.write_str(other.label()),
         }
     }

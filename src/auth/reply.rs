@@ -1,6 +1,7 @@
 //! Reply attributes of an Accept: the `reply` list of the most specific policy, its
 //! placeholders filled from the directory entry found for the request, each checked against the
-//! front end's dictionary before the Accept may leave.
+//! front end's dictionary, and all of them against the room one reply has, before the Accept
+//! may leave.
 
 use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
 use super::policy::{ReplyField, Scope};
@@ -81,6 +82,35 @@ impl Engine {
                 decision.serial.as_deref(),
             ));
         }
-        Ok(decision)
+        self.fit_reply(ctx, decision)
+    }
+
+    /// Fail closed on size too: an Accept whose message and attributes together do not fit
+    /// in one reply (a `{groups}` template times a user in 200 groups) could not be sent at
+    /// all, and the NAS would retransmit into the same decision. A Reject, which fits, is
+    /// decided, logged and audited instead, once.
+    fn fit_reply(&self, ctx: &Ctx<'_>, decision: Decision) -> Result<Decision, AuthError> {
+        let (Some(check), Some(limit)) = (self.reply_check.as_ref(), ctx.req.reply_limit) else {
+            return Ok(decision);
+        };
+        let Outcome::Accept { message, reply } = &decision.outcome else {
+            return Ok(decision);
+        };
+        let len = check.reply_len(message.as_deref(), reply);
+        if len <= limit {
+            return Ok(decision);
+        }
+        tracing::error!(
+            user = %ctx.login,
+            attributes = reply.len(),
+            len,
+            limit,
+            "reply attributes do not fit in one reply: Access-Accept turned into Access-Reject"
+        );
+        Ok(Decision::reject(
+            MSG_FAILED,
+            Reason::ReplyTooLong { len, limit },
+            decision.serial.as_deref(),
+        ))
     }
 }

@@ -87,7 +87,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         None => None,
     };
     let runtime = super::runtime()?;
-    let store = super::store(&runtime, config)?;
+    let store = super::existing_store(&runtime, config)?;
     let rows = runtime
         .block_on(async {
             store

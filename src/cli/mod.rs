@@ -111,7 +111,8 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
 }
 
 /// Opens the store the config names, on `runtime` (a PostgreSQL pool's connections live on
-/// the runtime that opened them, so the command must run on the same one).
+/// the runtime that opened them, so the command must run on the same one), creating the
+/// database and the key file where there are none (see [`existing_store`]).
 pub fn store(
     runtime: &tokio::runtime::Runtime,
     config: &Config,
@@ -119,6 +120,39 @@ pub fn store(
     runtime
         .block_on(tessera::store::open(&config.store))
         .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))
+}
+
+/// Opens the store for a command that reads it or changes what it holds (`token list`,
+/// `token show`, `token disable`, `audit`, the source of `store copy` …), creating nothing:
+/// where there is no store yet — no SQLite file, or no key file — the answer is "no" (exit 1)
+/// with what is missing, instead of a new empty database and a new key beside it. Only
+/// `serve`, `token enroll` and `store migrate` create them ([`store`]).
+pub fn existing_store(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+) -> Result<Arc<dyn Store>, Failure> {
+    let missing = |path: &std::path::Path| matches!(path.try_exists(), Ok(false));
+    if let Some(path) = config.store.sqlite_path()
+        && missing(path)
+    {
+        return Err(Failure::No(format!(
+            "tessera: no database at {} (nothing enrolled yet?)",
+            path.display()
+        )));
+    }
+    let key_file = &config.store.key_file;
+    if missing(key_file) {
+        // A store that holds sealed seeds says its key file is missing (exit 2); one that
+        // does not has nothing to read yet.
+        runtime
+            .block_on(tessera::store::check(&config.store))
+            .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
+        return Err(Failure::No(format!(
+            "tessera: no key file at {} (nothing enrolled yet?)",
+            key_file.display()
+        )));
+    }
+    store(runtime, config)
 }
 
 /// Writes one line to stdout for the `out!` macro.

@@ -81,7 +81,6 @@ fn check_certificate_expiry(tls: Option<&TlsServer>) {
     }
 }
 
-/// Runs the server until a signal stops it.
 /// No hash of a directory password stays where the policy never checks it.
 async fn remove_unused_pins(snapshot: &Snapshot<Engine>) {
     match snapshot.auth.remove_unused_password_pins().await {
@@ -135,7 +134,12 @@ async fn start_http(
         listeners,
         tessera::http::routes::router(shared),
         swapped.http.clone(),
-        config.http.max_connections,
+        tessera::admission::AdmissionLimits {
+            max_connections: config.http.max_connections,
+            max_per_source: config.http.max_connections_per_source,
+            handshake_timeout: tessera::http::server::HEAD_TIMEOUT,
+            descriptor_reserve: config.server.descriptor_reserve,
+        },
         Duration::from_secs(config.server.shutdown_grace_seconds),
         shutdown.clone(),
     ))))
@@ -197,6 +201,25 @@ fn spawn_background(
     }
 }
 
+/// The gauges read from the configuration in force.
+fn register_gauges(served: &Arc<Live<Snapshot<Engine>>>) {
+    // Weak: the registry must not keep the engine (and the store) alive past shutdown.
+    let watched = Arc::downgrade(served);
+    metrics::register_gauge("tessera_tls_certificate_expiry_seconds", move || {
+        watched
+            .upgrade()
+            .and_then(|s| s.get().tls.as_ref().map(|t| t.not_after))
+            .map_or(0, |t| usize::try_from(t).unwrap_or(0))
+    });
+    let watched = Arc::downgrade(served);
+    metrics::register_gauge("tessera_backoff_identities_under_attack", move || {
+        watched
+            .upgrade()
+            .map_or(0, |s| s.get().auth.identities_under_attack())
+    });
+}
+
+/// Runs the server until a signal stops it.
 pub fn run(path: &Path) -> Result<(), Failure> {
     let super::Loaded {
         config,
@@ -212,6 +235,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the runtime: {e}")))?;
     super::apply_log_level(config.log_level.as_deref());
+    tessera::descriptors::report_at_start();
     runtime.block_on(async move {
         let store = tessera::store::open(&config.store)
             .await
@@ -220,14 +244,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
         remove_unused_pins(&snapshot).await;
         let served = Arc::new(Live::new(snapshot));
-        // Weak: the registry must not keep the engine (and the store) alive past shutdown.
-        let watched = Arc::downgrade(&served);
-        metrics::register_gauge("tessera_tls_certificate_expiry_seconds", move || {
-            watched
-                .upgrade()
-                .and_then(|s| s.get().tls.as_ref().map(|t| t.not_after))
-                .map_or(0, |t| usize::try_from(t).unwrap_or(0))
-        });
+        register_gauges(&served);
         let health = Arc::new(Health::default());
         let sockets = server::bind(&config.listen)
             .await
@@ -357,8 +374,10 @@ async fn reload_on_hangup(
             ),
             (
                 config.http.listen != current.http.listen
-                    || config.http.max_connections != current.http.max_connections,
-                "http.listen or http.max_connections",
+                    || config.http.max_connections != current.http.max_connections
+                    || config.http.max_connections_per_source
+                        != current.http.max_connections_per_source,
+                "http.listen or its connection limits",
             ),
         ] {
             if changed {

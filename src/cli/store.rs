@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use tessera::store::seal::SealKey;
 
-use super::{Failure, load_config, runtime, store};
+use super::{Failure, existing_store, load_config, runtime, store};
 
 /// Store commands.
 #[derive(Subcommand)]
@@ -79,7 +79,7 @@ fn copy(from: &Path, to: &Path, force: bool) -> Result<(), Failure> {
         )));
     }
     let runtime = runtime()?;
-    let from_store = store(&runtime, &source)?;
+    let from_store = existing_store(&runtime, &source)?;
     let to_store = store(&runtime, &target)?;
     let dump = runtime
         .block_on(from_store.export())

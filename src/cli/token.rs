@@ -103,9 +103,14 @@ pub struct EnrollArgs {
     /// E-mail tokens: the address (default: the user's e-mail in the directory).
     #[arg(long)]
     email: Option<String>,
-    /// hotp/totp: an existing seed in hex (e.g. a hardware token's); default: a new random one.
-    #[arg(long)]
-    seed: Option<String>,
+    /// hotp/totp: a file holding an existing seed in hex (e.g. a hardware token's), or `-` to
+    /// read it from standard input; default: a new random seed. (Never on the command line,
+    /// where `ps` and the shell's history would show it.)
+    #[arg(long, value_name = "FILE")]
+    seed_file: Option<std::path::PathBuf>,
+    /// Refused: the seed on the command line is visible in `ps` and the shell's history.
+    #[arg(long, hide = true, num_args = 0..=1, value_name = "HEX")]
+    seed: Option<Option<Secret>>,
     /// A description.
     #[arg(long, default_value = "")]
     description: String,
@@ -220,8 +225,20 @@ pub(super) async fn audit_change(
 /// Runs a token command. A command that changes something writes an audit row, whether it
 /// worked or not.
 pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
+    if let TokenCommand::Enroll(EnrollArgs { seed: Some(_), .. }) = &command {
+        return Err(Failure::Error(
+            "--seed no longer takes the seed on the command line, where ps and the shell's \
+             history show it: put it in a file readable only by you and give --seed-file FILE, \
+             or pipe it in with --seed-file -"
+                .into(),
+        ));
+    }
     let runtime = super::runtime()?;
-    let store = super::store(&runtime, config)?;
+    // Only enrolment may make the store; every other command needs one that exists.
+    let store = match command {
+        TokenCommand::Enroll(_) => super::store(&runtime, config)?,
+        _ => super::existing_store(&runtime, config)?,
+    };
     runtime.block_on(async move {
         let store = store.as_ref();
         let change = change_of(&command);
@@ -439,7 +456,7 @@ async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<
         )));
     };
     let (phone, email) = addresses(kind, &login, &user, args.phone, args.email)?;
-    let seed = seed(kind, args.seed)?;
+    let seed = seed(kind, args.seed_file.as_deref())?;
     let description = if args.description.is_empty() {
         "enrolled by tessera token enroll".into()
     } else {
@@ -498,22 +515,46 @@ fn addresses(
     })
 }
 
-/// `--seed`: hex, at least 10 octets, for HOTP and TOTP only.
-fn seed(kind: TokenKind, seed: Option<String>) -> Result<Option<Secret>, Failure> {
-    Ok(match seed {
-        Some(hex) if matches!(kind, TokenKind::Hotp | TokenKind::Totp) => {
-            let bytes = tessera::hex::decode(hex.trim()).filter(|b| b.len() >= 10);
-            Some(Secret::new(bytes.ok_or_else(|| {
-                Failure::No("tessera: --seed must be at least 10 octets in hex".into())
-            })?))
-        }
-        Some(_) => {
-            return Err(Failure::No(
-                "tessera: --seed is for hotp and totp tokens".into(),
-            ));
-        }
-        None => None,
-    })
+/// The longest seed file read (a hex seed is a few dozen octets).
+const SEED_FILE_LIMIT: u64 = 4096;
+
+/// `--seed-file`: hex, at least 10 octets, for HOTP and TOTP only, from a file or (`-`)
+/// standard input. The seed itself appears in no message.
+fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret>, Failure> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    if !matches!(kind, TokenKind::Hotp | TokenKind::Totp) {
+        return Err(Failure::No(
+            "tessera: --seed-file is for hotp and totp tokens".into(),
+        ));
+    }
+    let (shown, read) = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        let read = std::io::stdin()
+            .take(SEED_FILE_LIMIT)
+            .read_to_string(&mut text)
+            .map(|_| text);
+        ("standard input".to_string(), read)
+    } else {
+        let read = std::fs::File::open(file).and_then(|f| {
+            let mut text = String::new();
+            f.take(SEED_FILE_LIMIT).read_to_string(&mut text)?;
+            Ok(text)
+        });
+        (file.display().to_string(), read)
+    };
+    let text = Secret::from(read.map_err(|e| Failure::Error(format!("--seed-file {shown}: {e}")))?);
+    let bytes = text
+        .expose_str()
+        .and_then(|t| tessera::hex::decode(t.trim()))
+        .filter(|b| b.len() >= 10);
+    let bytes = bytes.ok_or_else(|| {
+        Failure::No(format!(
+            "tessera: --seed-file {shown}: expected a seed of at least 10 octets in hex"
+        ))
+    })?;
+    Ok(Some(Secret::new(bytes)))
 }
 
 /// Tells the administrator what was enrolled: JSON, or the serial, the otpauth URI and its QR

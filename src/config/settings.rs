@@ -17,6 +17,14 @@ pub(super) fn auth(auth: &AuthSettings, errors: &mut Errors<'_>) {
     if auth.max_fail == 0 {
         errors.at(0..0, "auth.max_fail", "must be at least 1");
     }
+    let window_max = crate::auth::backoff::IDENTITY_WINDOW_MAX;
+    if !(1..=window_max).contains(&auth.backoff_identity_window) {
+        errors.at(
+            0..0,
+            "auth.backoff_identity_window",
+            format!("must be between 1 and {window_max} (seconds: it slows, it must not lock)"),
+        );
+    }
 }
 
 /// `[metrics] listen`, parsed.

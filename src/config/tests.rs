@@ -421,6 +421,50 @@ fn worker_threads_is_checked_at_its_line_and_defaults_to_half_the_cpus() {
 }
 
 #[test]
+fn issue_23_radsec_admission_keys_default_and_are_checked() {
+    let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+    assert_eq!(*c.server.tls_max_connections_per_source.get_ref(), 16);
+    assert_eq!(*c.server.tls_handshake_timeout_seconds.get_ref(), 5);
+    assert_eq!(c.server.descriptor_reserve, 128);
+    let text = MINIMAL.replace(
+        "[server]\n",
+        "[server]\ntls_max_connections_per_source = 0\ntls_handshake_timeout_seconds = 0\n",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert_eq!(
+        errs,
+        [
+            "t.toml:3: server.tls_max_connections_per_source: must be at least 1",
+            "t.toml:4: server.tls_handshake_timeout_seconds: must be at least 1"
+        ]
+    );
+}
+
+/// Issue 23: the back-off's ceiling window is a few seconds at most — it must slow, not lock.
+#[test]
+fn issue_23_the_backoff_ceiling_window_is_a_few_seconds() {
+    for (window, refused) in [(0, true), (1, false), (10, false), (11, true), (3600, true)] {
+        let text = format!("{MINIMAL}\n[auth]\nbackoff_identity_window = {window}\n");
+        let errs = errors(&text);
+        assert_eq!(!errs.is_empty(), refused, "{window}: {errs:?}");
+        if refused {
+            assert!(
+                errs[0].contains("auth.backoff_identity_window: must be between 1 and 10"),
+                "{}",
+                errs[0]
+            );
+        }
+    }
+    let text = format!("{MINIMAL}\n[auth]\nbackoff_identity_after = 0\nbackoff_after = 0\n");
+    let c = Config::parse(Path::new("t.toml"), &text).unwrap();
+    assert_eq!(
+        (c.auth.backoff_after, c.auth.backoff_identity_after),
+        (0, 0)
+    );
+}
+
+#[test]
 fn issue_24_http_section_is_off_by_default_and_its_problems_have_lines() {
     let c = Config::parse(Path::new("/etc/tessera/tessera.toml"), MINIMAL).unwrap();
     assert!(c.http.listen.is_empty(), "off by default");

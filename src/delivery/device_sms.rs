@@ -43,6 +43,7 @@ use super::normalise_phone;
 use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
+use crate::failure::{LocalFailure, Whose, whose};
 use crate::linotp_values;
 use crate::secret::Secret;
 
@@ -281,6 +282,8 @@ enum Failure {
     Link(String),
     /// The modem answered with an error.
     Refused(String),
+    /// tessera could not open a descriptor for the port: its own failure, not the modem's.
+    Local(LocalFailure),
 }
 
 /// What the modem said, one line (or the prompt) at a time.
@@ -412,7 +415,10 @@ fn dialogue(job: &Job, state: &mut DeviceState) -> Result<String, Failure> {
         .flow_control(serialport::FlowControl::None)
         .timeout(Duration::from_millis(100))
         .open()
-        .map_err(|e| Failure::Link(format!("cannot open {}: {e}", job.device.display())))?;
+        .map_err(|e| match whose(e) {
+            Whose::Ours(failure) => Failure::Local(failure),
+            Whose::Peer(e) => Failure::Link(format!("cannot open {}: {e}", job.device.display())),
+        })?;
     let _ = port.clear(serialport::ClearBuffer::Input);
     let mut modem = Modem {
         port,
@@ -424,6 +430,7 @@ fn dialogue(job: &Job, state: &mut DeviceState) -> Result<String, Failure> {
     modem.command("AT", "AT").map_err(|e| match e {
         // A modem that cannot even say OK to AT is not working, whatever it said.
         Failure::Refused(r) | Failure::Link(r) => Failure::Link(r),
+        local @ Failure::Local(_) => local,
     })?;
     if let Some(pin) = &job.pin {
         let info = modem.command("AT+CPIN?", "AT+CPIN?")?;
@@ -575,11 +582,14 @@ impl Provider for DeviceSmsProvider {
                 detail: format!("+CMGS: {reference} from {}", self.device.display()),
             }),
             Ok(Ok(Err(Failure::Link(reason)))) => Err(unavailable(reason)),
+            Ok(Ok(Err(Failure::Local(failure)))) => Err(DeliveryError::local(&self.name, failure)),
             Ok(Ok(Err(Failure::Refused(reason)))) => Err(DeliveryError::Refused {
                 provider: self.name.clone(),
                 reason,
             }),
-            Ok(Err(e)) => Err(unavailable(format!("modem task failed: {e}"))),
+            Ok(Err(e)) => Err(DeliveryError::judged(&self.name, e, |e| {
+                unavailable(format!("modem task failed: {e}"))
+            })),
             Err(_) => Err(unavailable(format!(
                 "no answer from {} within {}s",
                 self.device.display(),

@@ -124,14 +124,19 @@ impl Provider for FileProvider {
                 provider: name,
                 detail: format!("appended to {}", self.path.display()),
             }),
-            Ok(Err(e)) => Err(DeliveryError::Unavailable {
-                provider: name,
-                reason: format!("{}: {e}", self.path.display()),
-            }),
-            Err(e) => Err(DeliveryError::Unavailable {
-                provider: name,
-                reason: e.to_string(),
-            }),
+            // The spool is tessera's own disk: any system error writing it is tessera's.
+            Ok(Err(e)) => Err(DeliveryError::judged(&name, e, |e| {
+                DeliveryError::Unavailable {
+                    provider: name.clone(),
+                    reason: format!("{}: {e}", self.path.display()),
+                }
+            })),
+            Err(e) => Err(DeliveryError::judged(&name, e, |e| {
+                DeliveryError::Unavailable {
+                    provider: name.clone(),
+                    reason: e.to_string(),
+                }
+            })),
         }
     }
 }

@@ -645,9 +645,8 @@ impl Provider for HttpSmsProvider {
                 )));
             }
             Ok(Err(e)) => {
-                let e = e.without_url();
-                let reason = self.redactor.redact(&error_chain(&e));
-                return Err(
+                return Err(DeliveryError::judged(&self.name, e.without_url(), |e| {
+                    let reason = self.redactor.redact(&error_chain(&e));
                     if e.is_connect() || e.is_timeout() || e.is_redirect() || e.is_request() {
                         unavailable(reason)
                     } else {
@@ -655,8 +654,8 @@ impl Provider for HttpSmsProvider {
                             provider: self.name.clone(),
                             reason,
                         }
-                    },
-                );
+                    }
+                }));
             }
             Ok(Ok(answer)) => answer,
         };

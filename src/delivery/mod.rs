@@ -10,7 +10,9 @@
 //! [`Providers`] holds the named providers of each channel and does failover: the next
 //! provider is tried only when one is *unavailable* (connection error, timeout), never when a
 //! gateway explicitly refused the message — as LinOTP does. An unavailable provider is skipped
-//! for a while afterwards ([`Backoff`], LinOTP's ResourceScheduler).
+//! for a while afterwards ([`Backoff`], LinOTP's ResourceScheduler). [`crate::failure`]
+//! decides whose a failure is: one of tessera's own (no descriptor, no memory …) is never the
+//! provider's.
 //!
 //! [`normalise_phone`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, shared by every SMS
 //! provider.
@@ -98,6 +100,17 @@ pub enum DeliveryError {
         /// What the peer said.
         reason: String,
     },
+    /// tessera could not try the provider: a failure of its own (descriptors, memory, the
+    /// runtime …; see [`crate::failure`]), never the provider's. Neither the provider's back-off nor
+    /// a `delivery_failmode` applies.
+    #[error("provider {provider} not tried: {failure}")]
+    Local {
+        /// Provider name.
+        provider: String,
+        /// What failed, with the error as its source.
+        #[source]
+        failure: crate::failure::LocalFailure,
+    },
     /// No provider is configured for the channel or by the policy's names.
     #[error("no {channel} provider configured{}", .name.as_deref().map(|n| format!(" named {n:?}")).unwrap_or_default())]
     NotConfigured {
@@ -109,11 +122,41 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
+    /// A failure of tessera's own while sending through `provider`.
+    pub fn local(provider: &str, failure: crate::failure::LocalFailure) -> DeliveryError {
+        DeliveryError::Local {
+            provider: provider.to_string(),
+            failure,
+        }
+    }
+
+    /// `error` judged by [`crate::failure::whose`]: tessera's own becomes [`DeliveryError::Local`],
+    /// the provider's whatever `peer` makes of it.
+    pub fn judged<E: std::error::Error + Send + Sync + 'static>(
+        provider: &str,
+        error: E,
+        peer: impl FnOnce(E) -> DeliveryError,
+    ) -> DeliveryError {
+        match crate::failure::whose(error) {
+            crate::failure::Whose::Ours(failure) => DeliveryError::local(provider, failure),
+            crate::failure::Whose::Peer(error) => peer(error),
+        }
+    }
+
+    /// The failure of tessera's own behind this error, if it is one.
+    pub fn local_failure(&self) -> Option<&crate::failure::LocalFailure> {
+        match self {
+            DeliveryError::Local { failure, .. } => Some(failure),
+            _ => None,
+        }
+    }
+
     /// The `kind` label of `tessera_delivery_failures_total`.
     pub fn kind(&self) -> &'static str {
         match self {
             DeliveryError::Unavailable { .. } => "unavailable",
             DeliveryError::Refused { .. } => "refused",
+            DeliveryError::Local { .. } => "local",
             DeliveryError::NotConfigured { .. } => "not_configured",
         }
     }
@@ -254,7 +297,9 @@ impl Providers {
 
     /// Sends through `names` in order (or the channel's default when empty), moving on only
     /// when a provider is unavailable. A provider in back-off is skipped, unless it is the last
-    /// one left: trying a doubtful provider beats failing without trying.
+    /// one left: trying a doubtful provider beats failing without trying. A failure of
+    /// tessera's own ([`DeliveryError::Local`]) moves on too, but puts no provider in back-off,
+    /// and is what this returns when no provider delivered.
     pub async fn send(
         &self,
         names: &[String],
@@ -267,6 +312,7 @@ impl Providers {
             channel,
             name: None,
         };
+        let mut local = None;
         for (i, name) in names.iter().enumerate() {
             let is_last = i + 1 == names.len();
             let Some(provider) = self.by_channel.get(&channel).and_then(|m| m.get(name)) else {
@@ -295,10 +341,16 @@ impl Providers {
                     tracing::warn!(provider = %name, %channel, %error, backoff_secs = delay.as_secs(), "provider unavailable");
                     last = error;
                 }
+                Err(DeliveryError::Local { provider, failure }) => {
+                    // Not the provider's doing, so no back-off for it. The next provider may
+                    // still work; if none does, the failure to report is this one.
+                    tracing::warn!(provider = %name, %channel, resource = %failure.resource, error = %failure.chain(), "provider not tried: tessera's own failure");
+                    local.get_or_insert(DeliveryError::Local { provider, failure });
+                }
                 Err(error) => return Err(error),
             }
         }
-        Err(last)
+        Err(local.unwrap_or(last))
     }
 }
 
@@ -459,6 +511,56 @@ mod tests {
             assert!(matches!(error, DeliveryError::Unavailable { .. }));
         }
         assert_eq!(down.calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// A provider tessera cannot reach: no descriptor left (EMFILE).
+    struct Starved;
+
+    #[async_trait]
+    impl Provider for Starved {
+        fn name(&self) -> &str {
+            "starved"
+        }
+        async fn send(&self, _: &Message) -> Result<Receipt, DeliveryError> {
+            Err(DeliveryError::judged(
+                "starved",
+                std::io::Error::from_raw_os_error(24),
+                |_| unreachable!("EMFILE is tessera's own"),
+            ))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_of_tesseras_own_moves_on_without_backoff_and_is_what_is_reported() {
+        let (up, down) = (scripted("up", true), scripted("down", false));
+        let mut providers = Providers::default();
+        providers.insert(Channel::Sms, Arc::new(Starved), true);
+        providers.insert(Channel::Sms, up.clone(), false);
+        providers.insert(Channel::Sms, down.clone(), false);
+        let starved_then_up = vec!["starved".to_string(), "up".to_string()];
+        assert_eq!(
+            providers
+                .send(&starved_then_up, &sms())
+                .await
+                .unwrap()
+                .provider,
+            "up"
+        );
+        assert!(
+            providers
+                .backoff
+                .skipped_until(Channel::Sms, "starved")
+                .is_none(),
+            "not the provider's failure: no back-off"
+        );
+        // With the other provider down, the failure reported is tessera's own.
+        let starved_then_down = vec!["starved".to_string(), "down".to_string()];
+        let error = providers
+            .send(&starved_then_down, &sms())
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "local");
+        assert!(error.local_failure().is_some());
     }
 
     #[test]

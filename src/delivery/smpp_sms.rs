@@ -67,6 +67,7 @@ impl ProviderSettings for SmppSmsConfig {
 use super::normalise_phone;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
+use crate::failure::{LocalFailure, Whose, whose};
 use crate::linotp_values;
 use crate::secret::Secret;
 
@@ -246,6 +247,18 @@ enum Failure {
     Link(String),
     /// The SMSC answered with an error status.
     Status(String),
+    /// tessera's own failure (no descriptor for the socket …), not the SMSC's.
+    Local(LocalFailure),
+}
+
+impl Failure {
+    /// `error` while doing `what`: a broken link, unless [`whose`] says it is tessera's own.
+    fn link<E: std::error::Error + Send + Sync + 'static>(what: &str, error: E) -> Failure {
+        match whose(error) {
+            Whose::Ours(failure) => Failure::Local(failure),
+            Whose::Peer(error) => Failure::Link(format!("{what}: {error}")),
+        }
+    }
 }
 
 /// Sends `command` and waits for the response with its sequence number, answering the SMSC's
@@ -254,7 +267,7 @@ async fn call(conn: &mut Connection, command: Command, what: &str) -> Result<Com
     let sequence = command.sequence_number();
     conn.send(command)
         .await
-        .map_err(|e| Failure::Link(format!("sending {what}: {e}")))?;
+        .map_err(|e| Failure::link(&format!("sending {what}"), e))?;
     loop {
         let answer = match conn.next().await {
             None => {
@@ -263,7 +276,7 @@ async fn call(conn: &mut Connection, command: Command, what: &str) -> Result<Com
                 )));
             }
             Some(Err(e)) => {
-                return Err(Failure::Link(format!("reading the answer to {what}: {e}")));
+                return Err(Failure::link(&format!("reading the answer to {what}"), e));
             }
             Some(Ok(answer)) => answer,
         };
@@ -293,7 +306,7 @@ async fn call(conn: &mut Connection, command: Command, what: &str) -> Result<Com
                 );
                 conn.send(reply)
                     .await
-                    .map_err(|e| Failure::Link(format!("answering enquire_link: {e}")))?;
+                    .map_err(|e| Failure::link("answering enquire_link", e))?;
             }
             Some(Pdu::Unbind) => {
                 let reply = Command::new(
@@ -336,9 +349,7 @@ impl SmppSmsProvider {
         let destination = c_octet::<1, 21>("destination", destination)?;
         let stream = TcpStream::connect((c.server.as_str(), c.port))
             .await
-            .map_err(|e| {
-                Failure::Link(format!("cannot connect to {}:{}: {e}", c.server, c.port))
-            })?;
+            .map_err(|e| Failure::link(&format!("cannot connect to {}:{}", c.server, c.port), e))?;
         let _ = stream.set_nodelay(true);
         let mut conn = Framed::new(stream, CommandCodec::new());
         let mut sequence = 1u32;
@@ -423,6 +434,9 @@ impl SmppSmsProvider {
             Ok(Err(Failure::Link(e) | Failure::Status(e))) => {
                 tracing::debug!(provider = %self.name, error = %e, "unbind failed after the message was accepted");
             }
+            Ok(Err(Failure::Local(failure))) => {
+                tracing::debug!(provider = %self.name, error = %failure.chain(), "unbind failed after the message was accepted");
+            }
             Err(_) => {
                 tracing::debug!(provider = %self.name, "no unbind_resp, closing anyway");
             }
@@ -459,6 +473,7 @@ impl Provider for SmppSmsProvider {
             }
             Ok(Err(Failure::Link(reason))) => Err(self.unavailable(reason)),
             Ok(Err(Failure::Status(reason))) => Err(self.refused(reason)),
+            Ok(Err(Failure::Local(failure))) => Err(DeliveryError::local(&self.name, failure)),
             Err(_) => Err(self.unavailable(format!(
                 "no complete answer from {}:{} within {}s",
                 c.server,

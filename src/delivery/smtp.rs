@@ -214,7 +214,7 @@ impl SmtpClient {
                 response.code(),
                 response.message().collect::<Vec<_>>().join(" ")
             )),
-            Ok(Err(e)) => {
+            Ok(Err(e)) => Err(DeliveryError::judged(&self.provider, e, |e| {
                 let reason = error_chain(&e);
                 let answered = e.is_permanent()
                     || e.is_transient()
@@ -222,14 +222,14 @@ impl SmtpClient {
                     || e.is_client()
                     || e.is_tls();
                 if answered && !e.is_timeout() {
-                    Err(DeliveryError::Refused {
+                    DeliveryError::Refused {
                         provider: self.provider.clone(),
                         reason,
-                    })
+                    }
                 } else {
-                    Err(unavailable(reason))
+                    unavailable(reason)
                 }
-            }
+            })),
         }
     }
 }

@@ -250,11 +250,14 @@ fn to_auth_request(params: Params, peer: SocketAddr) -> Result<AuthRequest, Refu
         client: caller,
         // The audit's and the log's client: the transport and the caller.
         client_name: format!("http/{caller}"),
-        // origin: the caller's address (`caller`) goes here once AuthRequest carries the
-        // origin of an attempt (RADIUS: Calling-Station-Id, else the NAS).
         calling_station: None,
+        // The back-off's origin: the caller. A front end (privacyidea_radius.pm's `client`)
+        // could name another, but a caller's word is not trusted for what keys the back-off.
+        origin: caller.to_string(),
         // HTTP has no retransmits to recognise: each request is a request.
         request_id: None,
+        // The JSON carries any message; reply attributes are RADIUS's and not sent.
+        reply_limit: None,
     })
 }
 

@@ -2,10 +2,13 @@
 //! TLS when the configuration has a certificate, and the limits that keep a slow or greedy
 //! client from holding the server.
 //!
-//! - At most `max_connections` connections at once (one semaphore over every listener); the
-//!   next one is closed on accept and counted (`tessera_http_refused_total{cause="connections"}`).
-//!   HTTP/1.1 is served one request at a time per connection, so this bounds the requests in
-//!   flight too.
+//! - Connections are admitted by the [`Admission`] RadSec uses too (`max_connections`,
+//!   `max_connections_per_source`, the descriptors kept for the store and the providers),
+//!   one for every HTTP listener, counted in `tessera_connections_refused_total` and
+//!   `…_closed_total` with `listener="http"`. A caller in `allow` is known at once, and its
+//!   connection keeps its place; a stranger's (who can only be told 403) is the first closed
+//!   to make room. HTTP/1.1 is served one request at a time per connection, so this bounds
+//!   the requests in flight too.
 //! - The TLS handshake and the request headers each get [`HEAD_TIMEOUT`]; hyper's header timer
 //!   also runs while a kept-alive connection waits for its next request, so an idle connection
 //!   is closed after it. The body has its own deadline (`routes.rs`).
@@ -22,15 +25,14 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::HttpLive;
 use super::routes::Peer;
+use crate::admission::{Admission, AdmissionLimits, Closed, Ticket};
 use crate::live::Live;
-use crate::metrics;
 
 /// How long a TLS handshake, and a request's headers, may take.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,23 +65,23 @@ pub async fn bind(addresses: &[SocketAddr]) -> Result<Vec<TcpListener>, BindErro
 struct Accepting {
     router: Router,
     live: Arc<Live<HttpLive>>,
-    connections: Arc<Semaphore>,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
 }
 
 /// Serves `listeners` with `router` until `shutdown`, then lets open connections finish
-/// within `grace`.
+/// within `grace`. `limits` bound the connections of all listeners together.
 pub async fn run(
     listeners: Vec<TcpListener>,
     router: Router,
     live: Arc<Live<HttpLive>>,
-    max_connections: usize,
+    limits: AdmissionLimits,
     grace: Duration,
     shutdown: CancellationToken,
 ) {
     let accepting = Arc::new(Accepting {
         router,
-        connections: Arc::new(Semaphore::new(max_connections.max(1))),
+        admission: Admission::new("http", limits),
         live: live.clone(),
         shutdown: shutdown.clone(),
     });
@@ -127,38 +129,58 @@ async fn accept_loop(listener: TcpListener, accepting: Arc<Accepting>) -> JoinSe
         };
         // Finished connections leave the set, so it holds only open ones.
         while connections.try_join_next().is_some() {}
-        let Ok(permit) = accepting.connections.clone().try_acquire_owned() else {
-            metrics::inc("tessera_http_refused_total", &[("cause", "connections")]);
-            tracing::debug!(%peer, "HTTP connection refused: max_connections reached");
-            continue;
+        let ticket = match accepting.admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                // Counted by the admission; debug, so a flood does not fill the log.
+                tracing::debug!(%peer, reason = refusal.as_str(), "HTTP connection refused");
+                continue;
+            }
         };
+        // A caller in `allow` is known by its address: its connection is never evicted.
+        if accepting.live.get().allow.allows(peer.ip()) {
+            ticket.authenticated();
+        }
         let accepting = accepting.clone();
         connections.spawn(async move {
-            serve_connection(stream, peer, &accepting).await;
-            drop(permit);
+            serve_connection(stream, peer, ticket, &accepting).await;
         });
     }
 }
 
-/// One connection: TLS if configured, then HTTP/1.1 until the client closes, a timeout, or
-/// shutdown.
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, accepting: &Accepting) {
+/// One connection: TLS if configured, then HTTP/1.1 until the client closes, a timeout, an
+/// eviction to make room, or shutdown. `ticket` holds its place until it ends.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ticket: Ticket,
+    accepting: &Accepting,
+) {
     let _ = stream.set_nodelay(true);
     let tls = accepting.live.get().tls.clone();
     match tls {
-        None => serve_http(stream, peer, accepting).await,
+        None => serve_http(stream, peer, &ticket, accepting).await,
         Some(config) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(stream, peer, accepting).await,
-                Ok(Err(error)) => tracing::debug!(%peer, %error, "HTTPS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
+            let limit = accepting.admission.limits().handshake_timeout;
+            tokio::select! {
+                done = tokio::time::timeout(limit, acceptor.accept(stream)) => match done {
+                    Ok(Ok(stream)) => serve_http(stream, peer, &ticket, accepting).await,
+                    Ok(Err(error)) => tracing::debug!(%peer, %error, "HTTPS handshake failed"),
+                    Err(_) => {
+                        accepting.admission.closed(Closed::HandshakeTimeout);
+                        tracing::debug!(%peer, "HTTPS handshake timed out");
+                    }
+                },
+                () = ticket.evicted() => {
+                    tracing::debug!(%peer, "HTTPS connection closed to make room");
+                }
             }
         }
     }
 }
 
-async fn serve_http<S>(stream: S, peer: SocketAddr, accepting: &Accepting)
+async fn serve_http<S>(stream: S, peer: SocketAddr, ticket: &Ticket, accepting: &Accepting)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -185,6 +207,11 @@ where
         _ = accepting.shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = connection.await;
+        }
+        // A stranger's connection, closed to make room; its request in flight (a 403) ends.
+        () = ticket.evicted() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(HEAD_TIMEOUT, connection).await;
         }
     }
 }

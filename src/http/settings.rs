@@ -32,9 +32,12 @@ pub struct HttpSettings {
     pub tls_certificate: Option<Spanned<PathBuf>>,
     /// The server certificate's private key (PEM).
     pub tls_key: Option<Spanned<PathBuf>>,
-    /// Most connections open at once; more are closed on accept. HTTP/1.1 serves one request at
+    /// Most connections open at once; more are closed on accept (first a stranger's not yet
+    /// answered, to make room; see `server.rs`). HTTP/1.1 serves one request at
     /// a time per connection, so this is also the bound on requests in flight.
     pub max_connections: usize,
+    /// Most connections open at once from one address.
+    pub max_connections_per_source: usize,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +51,7 @@ impl Default for HttpSettings {
             tls_certificate: None,
             tls_key: None,
             max_connections: 256,
+            max_connections_per_source: 16,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct HttpConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Most connections open at once.
     pub max_connections: usize,
+    /// Most connections open at once from one address.
+    pub max_connections_per_source: usize,
 }
 
 impl Default for HttpConfig {
@@ -74,6 +80,7 @@ impl Default for HttpConfig {
                 allow: AllowList(vec![]),
                 tls: None,
                 max_connections: 1,
+                max_connections_per_source: 1,
             })
     }
 }
@@ -141,8 +148,16 @@ impl HttpSettings {
                 None
             }
         };
-        if self.max_connections == 0 {
-            problems.push((0..0, "http.max_connections", "must be at least 1".into()));
+        for (value, key) in [
+            (self.max_connections, "http.max_connections"),
+            (
+                self.max_connections_per_source,
+                "http.max_connections_per_source",
+            ),
+        ] {
+            if value == 0 {
+                problems.push((0..0, key, "must be at least 1".into()));
+            }
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -152,6 +167,7 @@ impl HttpSettings {
             allow: AllowList(allow),
             tls,
             max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
         })
     }
 }

@@ -438,6 +438,13 @@ impl Packet {
         self.get(AttributeType::MESSAGE_AUTHENTICATOR).is_some()
     }
 
+    /// The octets [`Packet::push_split`] adds for a value of `len` octets: a 2-octet header
+    /// per piece of at most 253.
+    pub fn split_len(len: usize) -> usize {
+        let pieces = len.div_ceil(MAX_ATTRIBUTE_VALUE).max(1);
+        len.saturating_add(pieces.saturating_mul(2))
+    }
+
     /// Appends an attribute, splitting a long value over several attributes (RFC 2865 §5.18
     /// allows several Reply-Messages, to be concatenated by the client).
     pub fn push_split(&mut self, typ: AttributeType, value: &[u8]) {
@@ -605,6 +612,22 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// `split_len` is what `push_split` adds to the encoded packet.
+    #[test]
+    fn split_len_is_what_push_split_adds() {
+        for len in [0, 1, 252, 253, 254, 506, 507, 1000] {
+            let mut packet = Packet {
+                code: Code::ACCESS_ACCEPT,
+                identifier: 1,
+                authenticator: [0; 16],
+                attributes: vec![],
+            };
+            packet.push_split(AttributeType::REPLY_MESSAGE, &vec![b'x'; len]);
+            let encoded = packet.encode_raw().unwrap();
+            assert_eq!(encoded.len() - HEADER_LEN, Packet::split_len(len), "{len}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Access-Reject. Status-Server is answered here without the engine (RFC 5997).
 
 use super::clients::Client;
-use super::codec::{AttributeType, Code, EncodeError, Packet};
+use super::codec::{AttributeType, Code, EncodeError, HEADER_LEN, MAX_PACKET_LEN, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::upstream::{UpstreamStates, Upstreams};
@@ -182,6 +182,35 @@ impl ReplyCheck for Dictionary {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+
+    /// As `encode_outcome` writes an Accept: the Reply-Message split into pieces, then each
+    /// attribute as the dictionary encodes it.
+    fn reply_len(&self, message: Option<&str>, attributes: &[(String, String)]) -> usize {
+        let message = message.map_or(0, |m| Packet::split_len(m.len()));
+        attributes
+            .iter()
+            .filter_map(|(name, value)| self.encode(name, value).ok())
+            .flatten()
+            .map(|attribute| attribute.value.len().saturating_add(2))
+            .fold(message, usize::saturating_add)
+    }
+}
+
+/// The octets an Accept to `packet` has for the engine's message and reply attributes: a
+/// packet's 4,096 (RFC 2865 §3) less the header, the Message-Authenticator (RADIUS/1.1 has
+/// none) and the request's Proxy-State, which the reply echoes (RFC 2865 §5.33).
+fn reply_limit(packet: &Packet, wire: Wire) -> usize {
+    let message_authenticator = match wire {
+        Wire::Classic => 18,
+        Wire::Radius11 => 0,
+    };
+    packet
+        .get_all(AttributeType::PROXY_STATE)
+        .map(|proxy_state| Packet::split_len(proxy_state.len()))
+        .fold(
+            MAX_PACKET_LEN - HEADER_LEN - message_authenticator,
+            usize::saturating_sub,
+        )
 }
 
 /// Turns an Access-Request into the engine's request. Errors are reasons to reject.
@@ -216,16 +245,24 @@ fn to_auth_request(
         Wire::Radius11 => return Err("User-Password malformed"),
     };
     let state = packet.get(AttributeType::STATE).map(<[u8]>::to_vec);
+    let calling_station = packet
+        .get(AttributeType::CALLING_STATION_ID)
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    // The back-off's origin: the user's station where the NAS names one, else the NAS.
+    let origin = match calling_station.as_deref() {
+        Some(station) if !station.is_empty() => station.to_string(),
+        _ => source.to_string(),
+    };
     Ok(AuthRequest {
         request_id: Some(request_id(packet, source, &user_name, state.as_deref())),
+        reply_limit: Some(reply_limit(packet, wire)),
         user_name,
         password: Secret::new(password),
         state,
         client: source,
         client_name: client.name.clone(),
-        calling_station: packet
-            .get(AttributeType::CALLING_STATION_ID)
-            .map(|v| String::from_utf8_lossy(v).into_owned()),
+        calling_station,
+        origin,
     })
 }
 
@@ -328,7 +365,24 @@ fn encode_outcome(
         }
         Outcome::Forward { .. } => {}
     }
-    sign(reply, request, wire, client)
+    match sign(reply, request, wire, client) {
+        // The engine measured the Accept against the request's room (`reply_limit`); should a
+        // reply still not fit, the NAS hears a Reject now rather than nothing, retransmit
+        // after retransmit.
+        Err(EncodeError::PacketTooLong { len }) if code != Code::ACCESS_REJECT => {
+            tracing::error!(
+                client = %client.name,
+                code = %code,
+                len,
+                "reply does not fit in one packet: Access-Reject sent instead"
+            );
+            let reject = Outcome::Reject {
+                message: crate::auth::engine::MSG_FAILED.to_string(),
+            };
+            encode_outcome(request, wire, &reject, client, dictionary)
+        }
+        encoded => encoded,
+    }
 }
 
 /// Finishes a reply to `request`: its Proxy-State echoed in order (RFC 2865 §5.33), then

@@ -6,9 +6,13 @@
 //!   packets and one packet may arrive over several reads. A Length outside 20..=4096 or a
 //!   packet that does not decode is not RADIUS: the connection is closed (there is no way to
 //!   find the next packet), and the server goes on.
-//! - Bounds: at most `tls_max_connections` connections (more are closed on accept), at most
-//!   `tls_max_in_flight_per_connection` requests in flight on one connection (beyond it the
-//!   connection is not read, so TCP pushes back), a handshake deadline, and an idle timeout.
+//! - Bounds: the [`Admission`] of all RadSec listeners decides which connections are kept
+//!   (`tls_max_connections` in all, `tls_max_connections_per_source` per address, a reserve of
+//!   `descriptor_reserve` descriptors, the oldest connection still in its handshake closed to
+//!   make room), the handshake must finish within `tls_handshake_timeout_seconds`, at most
+//!   `tls_max_in_flight_per_connection` requests are in flight on one connection (beyond it
+//!   the connection is not read, so TCP pushes back), and a silent connection is closed after
+//!   `tls_idle_timeout_seconds`.
 //! - Duplicates: the reply cache is keyed by the connection's peer address and port, so it is
 //!   per connection as RFC 6614 §2.5 asks (a request resent on a new connection is new).
 //! - Status-Server is the watchdog (RFC 6614 §2.6); it is answered like over UDP.
@@ -38,10 +42,8 @@ use super::server::{
     log_drop, process,
 };
 use super::tls;
+use crate::admission::{Admission, AdmissionLimits, Closed, Refusal, Ticket};
 use crate::auth::Authenticate;
-
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const TLS: Transport = Transport::Tls;
 
@@ -49,8 +51,9 @@ const TLS: Transport = Transport::Tls;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     idle: Duration,
-    connections: usize,
     in_flight: usize,
+    /// What the listeners' [`Admission`] is made with.
+    pub admission: AdmissionLimits,
 }
 
 impl Limits {
@@ -58,8 +61,15 @@ impl Limits {
     pub fn from_settings(settings: &ServerSettings) -> Limits {
         Limits {
             idle: Duration::from_secs(settings.tls_idle_timeout_seconds.max(1)),
-            connections: settings.tls_max_connections.max(1),
             in_flight: settings.tls_max_in_flight_per_connection.max(1),
+            admission: AdmissionLimits {
+                max_connections: settings.tls_max_connections.max(1),
+                max_per_source: (*settings.tls_max_connections_per_source.get_ref()).max(1),
+                handshake_timeout: Duration::from_secs(
+                    (*settings.tls_handshake_timeout_seconds.get_ref()).max(1),
+                ),
+                descriptor_reserve: settings.descriptor_reserve,
+            },
         }
     }
 }
@@ -85,9 +95,9 @@ pub(super) async fn accept_loop<A: Authenticate>(
     listener: TcpListener,
     shared: Arc<Shared<A>>,
     limits: Limits,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let open = Arc::new(Semaphore::new(limits.connections));
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -104,21 +114,30 @@ pub(super) async fn accept_loop<A: Authenticate>(
                 continue;
             }
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            log_drop(
-                &shared,
-                TLS,
-                DropCause::Overloaded,
-                peer,
-                "too many RadSec connections",
-            );
-            continue;
+        let ticket = match admission.admit(peer.ip()) {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                let why = match refusal {
+                    Refusal::PerSource => "too many RadSec connections from this address",
+                    Refusal::Full => "too many RadSec connections",
+                    Refusal::Descriptors => {
+                        "too many RadSec connections for the descriptors left (the rest is kept for the store, the directory and the providers)"
+                    }
+                };
+                log_drop(&shared, TLS, DropCause::Overloaded, peer, why);
+                continue;
+            }
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
+        let admission = admission.clone();
         connections.spawn(async move {
-            connection(stream, peer, shared, limits, shutdown).await;
-            drop(permit);
+            let conn = Accepted {
+                stream,
+                peer,
+                ticket,
+            };
+            connection(conn, shared, limits, &admission, shutdown).await;
         });
     }
     // Connections notice the shutdown themselves and end once their requests are answered.
@@ -126,17 +145,42 @@ pub(super) async fn accept_loop<A: Authenticate>(
     Ok(())
 }
 
-/// The TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`]; a failed one is logged and counted.
-async fn handshake<A: Authenticate>(
-    acceptor: &tokio_rustls::TlsAcceptor,
+/// A connection as accepted, with its place.
+struct Accepted {
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
+    ticket: Ticket,
+}
+
+/// The TLS handshake, bounded by the admission's handshake timeout and cut short when the
+/// connection is evicted to make room; a failed one is logged and counted.
+async fn handshake<A: Authenticate>(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    accepted: Accepted,
     shared: &Shared<A>,
-) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
-    let why = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => return Some(stream),
-        Ok(Err(error)) => error.to_string(),
-        Err(_) => "no handshake within 10 s".to_string(),
+    admission: &Admission,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Ticket,
+)> {
+    let Accepted {
+        stream,
+        peer,
+        ticket,
+    } = accepted;
+    let limit = admission.limits().handshake_timeout;
+    let why = tokio::select! {
+        done = tokio::time::timeout(limit, acceptor.accept(stream)) => match done {
+            Ok(Ok(stream)) => return Some((stream, ticket)),
+            Ok(Err(error)) => error.to_string(),
+            Err(_) => {
+                admission.closed(Closed::HandshakeTimeout);
+                format!("no handshake within {} s", limit.as_secs())
+            }
+        },
+        () = ticket.evicted() => {
+            "closed before its handshake finished, to make room for a newer connection".to_string()
+        }
     };
     log_drop(shared, TLS, DropCause::TlsHandshake, peer, &why);
     None
@@ -145,12 +189,13 @@ async fn handshake<A: Authenticate>(
 /// One connection: handshake, find the client, then read packets until EOF, garbage, idle
 /// timeout or shutdown.
 async fn connection<A: Authenticate>(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared<A>>,
     limits: Limits,
+    admission: &Admission,
     shutdown: CancellationToken,
 ) {
+    let peer = accepted.peer;
     // One snapshot for the handshake and the client it admits (the verifier holds the same
     // configuration's client table).
     let snapshot = shared.config.get();
@@ -158,7 +203,7 @@ async fn connection<A: Authenticate>(
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(server.config.clone());
-    let Some(stream) = handshake(&acceptor, stream, peer, &shared).await else {
+    let Some((stream, ticket)) = handshake(&acceptor, accepted, &shared, admission).await else {
         return;
     };
     let (_, session) = stream.get_ref();
@@ -196,6 +241,8 @@ async fn connection<A: Authenticate>(
         return;
     };
     drop(snapshot);
+    // Known now: this connection keeps its place until it ends (`ticket` lives as long).
+    ticket.authenticated();
     tracing::info!(%peer, client = %name, transport = transport.as_str(), tls = %version, "RadSec connection open");
     let (reader, writer) = tokio::io::split(stream);
     let (replies, queued) = mpsc::channel(limits.in_flight);

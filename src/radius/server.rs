@@ -57,8 +57,17 @@ pub struct ServerSettings {
     pub tls_client_ca: Option<toml::Spanned<std::path::PathBuf>>,
     /// Seconds a RadSec connection may stay silent before it is closed.
     pub tls_idle_timeout_seconds: u64,
-    /// Most RadSec connections open at once; more are closed on accept.
+    /// Most RadSec connections open at once; when reached, the oldest one still in its
+    /// handshake is closed to make room, and without one the new one is closed on accept.
     pub tls_max_connections: usize,
+    /// Most RadSec connections open at once from one address; more are closed on accept.
+    pub tls_max_connections_per_source: toml::Spanned<usize>,
+    /// Seconds a RadSec client has to finish the TLS handshake (an idle socket included).
+    pub tls_handshake_timeout_seconds: toml::Spanned<u64>,
+    /// Descriptors listeners leave free for the store, the directory and the providers: a
+    /// connection is kept only while fewer than the limit (`RLIMIT_NOFILE`) minus this are
+    /// open (at most half the limit is kept back).
+    pub descriptor_reserve: usize,
     /// Most requests in flight on one RadSec connection; beyond it the connection is not read
     /// until one finishes (TCP pushes back on the client).
     pub tls_max_in_flight_per_connection: usize,
@@ -82,6 +91,9 @@ impl Default for ServerSettings {
             tls_client_ca: None,
             tls_idle_timeout_seconds: 300,
             tls_max_connections: 1024,
+            tls_max_connections_per_source: toml::Spanned::new(0..0, 16),
+            tls_handshake_timeout_seconds: toml::Spanned::new(0..0, 5),
+            descriptor_reserve: 128,
             tls_max_in_flight_per_connection: 64,
             worker_threads: None,
         }
@@ -227,11 +239,14 @@ pub async fn run<A: Authenticate>(
         ));
     }
     let limits = radsec::Limits::from_settings(settings);
+    // One admission for every RadSec listener: the bounds are the server's, not each address's.
+    let admission = crate::admission::Admission::new("radsec", limits.admission);
     for listener in tls_listeners {
         loops.spawn(radsec::accept_loop(
             listener,
             shared.clone(),
             limits,
+            admission.clone(),
             shutdown.clone(),
         ));
     }

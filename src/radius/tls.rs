@@ -88,6 +88,23 @@ pub fn check_settings(
             "must be at least 1".into(),
         );
     }
+    let admission = [
+        (
+            *settings.tls_max_connections_per_source.get_ref() == 0,
+            settings.tls_max_connections_per_source.span(),
+            "server.tls_max_connections_per_source",
+        ),
+        (
+            *settings.tls_handshake_timeout_seconds.get_ref() == 0,
+            settings.tls_handshake_timeout_seconds.span(),
+            "server.tls_handshake_timeout_seconds",
+        ),
+    ];
+    for (zero, span, key) in admission {
+        if zero {
+            error(span, key, "must be at least 1".into());
+        }
+    }
     addresses
 }
 

@@ -168,13 +168,23 @@ pub struct Backoff {
     pub last_failure_ms: i64,
 }
 
+/// An identity's back-off rows as a request reads them (see `auth::backoff`): its failures
+/// from every origin, and those from the request's origin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backoffs {
+    /// The identity's count over all origins, if it has one.
+    pub identity: Option<Backoff>,
+    /// Its count from the request's origin, if it has one.
+    pub origin: Option<Backoff>,
+}
+
 /// What the engine reads about an identity before it decides: one store round trip.
 #[derive(Debug, Clone, Default)]
 pub struct UserState {
     /// The identity's tokens.
     pub tokens: Vec<Token>,
-    /// Its back-off row, if asked for and it has one.
-    pub backoff: Option<Backoff>,
+    /// Its back-off rows, if asked for.
+    pub backoff: Backoffs,
 }
 
 /// One token to challenge in [`Store::start_challenge`].
@@ -298,7 +308,8 @@ pub struct Dump {
     pub tokens: Vec<SealedToken>,
     /// Every challenge row (closed ones count toward the trigger limit).
     pub challenges: Vec<Challenge>,
-    /// Every identity's back-off row: a move between backends forgives no failure.
+    /// Every back-off row (per identity and origin, and per identity over all origins): a
+    /// move between backends forgives no failure.
     pub backoff: Vec<BackoffRow>,
     /// Every re-authentication grace.
     pub grace: Vec<GraceRow>,
@@ -323,6 +334,8 @@ pub struct BackoffRow {
     pub user: String,
     /// Its realm.
     pub realm: String,
+    /// Where the failures came from; empty: the identity's count over all origins.
+    pub origin: String,
     /// Its failures.
     pub backoff: Backoff,
 }
@@ -402,6 +415,9 @@ pub enum StoreError {
     /// A seed could not be sealed or opened.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    /// A file holding a secret of the store's (PostgreSQL's `password_file`) cannot be used.
+    #[error(transparent)]
+    SecretFile(#[from] crate::secret_file::SecretFileError),
     /// A serial already exists.
     #[error("token {0} already exists")]
     Duplicate(String),
@@ -519,12 +535,13 @@ pub trait Store: Send + Sync {
         pin_hash: Option<String>,
     ) -> Result<bool, StoreError>;
 
-    /// An identity's tokens and, with `with_backoff`, its back-off row, read together.
+    /// An identity's tokens and, with `backoff_origin`, its back-off rows (over all origins
+    /// and from that origin), read together.
     async fn user_state(
         &self,
         user: &str,
         realm: &str,
-        with_backoff: bool,
+        backoff_origin: Option<&str>,
     ) -> Result<UserState, StoreError>;
 
     /// Starts a challenge, or says why not, in one transaction, so it holds between requests
@@ -596,10 +613,10 @@ pub trait Store: Send + Sync {
         &self,
         user: &str,
         realm: &str,
-        with_backoff: bool,
+        backoff_origin: Option<&str>,
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
-        let state = self.user_state(user, realm, with_backoff).await?;
+        let state = self.user_state(user, realm, backoff_origin).await?;
         Ok((state, retransmit_if_asked(self, retransmit).await?))
     }
 
@@ -617,13 +634,37 @@ pub trait Store: Send + Sync {
     /// Adds one failure to each token.
     async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
 
-    /// Counts one failed first factor of an identity, in one statement: failures older than
-    /// `forget_ms` start over at one. Queued, not awaited (like the audit): a throttle needs
-    /// no fsync, and a wrong password must not take longer to refuse than an unknown name.
-    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64);
+    /// Counts one failed first factor of an identity from `origin` (never empty), in one
+    /// statement, on two rows: the origin's and the identity's over all origins (kept under
+    /// the empty origin). Failures older than `forget_ms` start over at one. Queued, not
+    /// awaited (like the audit): a throttle needs no fsync, and a wrong password must not take
+    /// longer to refuse than an unknown name. If it cannot be written, [`Store::writes_failing`]
+    /// says so until a later write succeeds.
+    async fn record_login_failure(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+        now_ms: i64,
+        forget_ms: i64,
+    );
 
-    /// Forgets an identity's failures (a right password).
-    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError>;
+    /// Forgets an identity's failures from `origin` (a right password); its count over all
+    /// origins stays until forgotten.
+    async fn clear_login_failures(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Whether a write nobody waits for (a back-off failure, an audit row) or a commit has
+    /// failed, and no write has succeeded since: a failed password may have gone uncounted,
+    /// so the engine checks no password until this clears (issue 23). An atomic load: the
+    /// request path pays nothing for it.
+    fn writes_failing(&self) -> bool {
+        false
+    }
 
     /// Deletes back-off rows whose last failure is before `before_ms`. Returns how many.
     async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError>;

@@ -29,16 +29,9 @@ pub enum SealError {
         #[source]
         source: std::io::Error,
     },
-    /// The key file is open to group or others.
-    #[error(
-        "key file {path} has mode {mode:04o}; it must not be accessible to group or others (chmod 600 {path})"
-    )]
-    Permissions {
-        /// The key file.
-        path: String,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The key file is open to group or others (the rule of every secret file).
+    #[error(transparent)]
+    Permissions(#[from] crate::secret_file::SecretFileError),
     /// The key file does not hold 64 hex digits.
     #[error("key file {path} does not hold a 256-bit key in hex")]
     Malformed {
@@ -81,11 +74,7 @@ impl SealKey {
         };
         match std::fs::metadata(path) {
             Ok(meta) => {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = meta.permissions().mode() & 0o777;
-                if mode & 0o077 != 0 {
-                    return Err(SealError::Permissions { path: shown, mode });
-                }
+                crate::secret_file::check_mode("key file", path, &meta)?;
                 let text = std::fs::read_to_string(path).map_err(io)?;
                 let key = crate::hex::decode(text.trim()).filter(|k| k.len() == 32);
                 let key = key.ok_or_else(|| SealError::Malformed {
@@ -225,7 +214,9 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
             SealKey::load_or_create(&path),
-            Err(SealError::Permissions { mode: 0o644, .. })
+            Err(SealError::Permissions(
+                crate::secret_file::SecretFileError::OpenToOthers { mode: 0o644, .. }
+            ))
         ));
     }
 }

@@ -30,6 +30,7 @@ use super::seal::SealKey;
 mod batches;
 mod challenge_start;
 mod copy;
+mod files;
 mod key_file;
 mod schema;
 
@@ -49,6 +50,7 @@ impl SqliteStore {
     /// key that sealed the seeds it holds, and starts the store thread.
     pub fn open(path: &Path, key: SealKey) -> Result<Self, StoreError> {
         create_private(path)?;
+        files::check_before_open(path).map_err(StoreError::Unavailable)?;
         let conn = open_connection(path)?;
         match check_key(&conn, &key)? {
             KeyCheck::Matches => {}
@@ -70,7 +72,7 @@ impl SqliteStore {
                 });
             }
         }
-        let (jobs, db) = batches::start(conn, key)?;
+        let (jobs, db) = batches::start(conn, key, files::WalIndex::open(path))?;
         Ok(SqliteStore { jobs, db })
     }
 
@@ -143,9 +145,16 @@ impl SqliteStore {
         }
         // Used for single statements (the audit insert, the back-off upsert): atomic without
         // a savepoint.
-        let job: Job = Box::new(move |conn, key| {
-            if let Err(error) = f(conn, key) {
-                tracing::error!(%error, "{what}");
+        let db = self.db.clone();
+        let job: Job = Box::new(move |access| {
+            // `None`: the store refused to touch its connection (see `files`); nothing was
+            // written, which is a failed write too.
+            let run = access.map(|(conn, key)| f(conn, key));
+            if !matches!(run, Some(Ok(()))) {
+                if let Some(Err(error)) = run {
+                    tracing::error!(%error, "{what}");
+                }
+                db.detached_failed();
             }
             if let Some(db) = unseen {
                 db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
@@ -157,8 +166,11 @@ impl SqliteStore {
             })
         });
         let sent = self.db.send(&self.jobs, Work::Detached(job));
-        if sent.is_err() && matches!(seen, Seen::ByNextRead) {
-            self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+        if sent.is_err() {
+            self.db.detached_failed();
+            if matches!(seen, Seen::ByNextRead) {
+                self.db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         sent
     }
@@ -169,7 +181,14 @@ impl SqliteStore {
         F: FnOnce(&mut Connection, &SealKey) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn, key| {
+        let job: Job = Box::new(move |access| {
+            let Some((conn, key)) = access else {
+                // Not run: the store cannot be used now, and the batch's outcome says why.
+                return Box::new(move |refused: Result<(), String>| {
+                    let reason = refused.err().unwrap_or_default();
+                    let _ = tx.send(Err(StoreError::Unavailable(reason)));
+                });
+            };
             let result = match kind {
                 Kind::AnsweredWhenRun => {
                     let _ = tx.send(f(conn, key));

@@ -317,6 +317,38 @@ fn issue_13_check_config_refuses_a_key_file_others_can_read() {
     );
 }
 
+/// Issue 23 (9): PostgreSQL's `password_file` at 0644 was read and used. It follows the key
+/// file's rule now: `check-config` and `serve` refuse it, naming the file, its mode and the fix,
+/// before any connection is tried (nothing listens on port 1).
+#[test]
+fn issue_23_a_postgres_password_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("pg.password");
+    std::fs::write(&password, "tessera-demo\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let setup = Setup {
+        store: format!(
+            "backend = \"postgresql\"\nurl = \"postgresql://tessera@127.0.0.1:1/tessera?sslmode=disable\"\n\
+             password_file = \"{}\"\nkey_file = \"tessera.key\"\n",
+            password.display()
+        ),
+        ..Setup::default()
+    };
+    let path = write_config(dir.path(), &setup);
+    let expected = format!(
+        "password_file {0} has mode 0644; it must not be accessible to group or others (chmod 600 {0})",
+        password.display()
+    );
+    let (code, stderr) = check_config(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("tessera-demo"), "{stderr}");
+    let (code, stderr) = serve_until_exit(&path);
+    assert_eq!(code, Some(2), "serve must refuse:\n{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+}
+
 /// Issue 13: the database (PIN hashes, audit) was created mode 0644; only the key file was
 /// private. Now the database, its -wal and -shm are 0600, and a directory tessera creates for
 /// them 0700.
@@ -394,4 +426,75 @@ fn issue_13_an_unsupported_proxy_scheme_is_a_config_error() {
     assert!(!stderr.contains("proxy-pw"), "{stderr}");
     let (code, stderr) = serve_until_exit(&path);
     assert_eq!(code, Some(1), "serve refuses it too: {stderr}");
+}
+
+/// Issue 23 (9): a secret written as a number (`secret = 987654321012`) came back in the
+/// error, as serde's type error echoes the value: `client.secret: invalid type: integer
+/// `987654321012``. Every secret key is refused now by its kind alone. (One config per key:
+/// a broken `[[client]]` stops the check before the providers are read.)
+#[test]
+fn issue_23_a_secret_given_as_a_number_is_not_echoed() {
+    let secrets = [
+        "client.secret",
+        "directory.corp.bind_password",
+        "provider.sms.gw.PASSWORD",
+        "provider.sms.mail.mailpassword",
+        "provider.sms.smsc.password",
+        "provider.sms.modem.PIN",
+        "provider.email.smtp.SMTP_PASSWORD",
+    ];
+    for (n, wrong) in secrets.into_iter().enumerate() {
+        let number = format!("98765432101{n}");
+        // `wrong` gets the number, every other secret a string.
+        let value = |key: &str| {
+            if key == wrong {
+                number.clone()
+            } else {
+                "\"s3cr3t\"".to_string()
+            }
+        };
+        let setup = Setup {
+            clients: format!(
+                "[[client]]\naddress = \"127.0.0.1\"\nsecret = {}\n",
+                value("client.secret")
+            ),
+            directories: format!(
+                "{}\n[directory.corp]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1:1\"\n\
+                 base_dn = \"dc=example,dc=org\"\nbind_dn = \"cn=reader,dc=example,dc=org\"\n\
+                 bind_password = {}\n",
+                Setup::default().directories,
+                value("directory.corp.bind_password")
+            ),
+            providers: format!(
+                "{}\n[provider.sms.gw]\nclass = \"HttpSMSProvider\"\n\
+                 URL = \"https://sms.example/send\"\nPASSWORD = {}\n\n[provider.sms.mail]\n\
+                 class = \"SmtpSMSProvider\"\nmailserver = \"smtp.example\"\n\
+                 mailsender = \"otp@example.org\"\nmailto = \"<phone>@sms.example\"\n\
+                 mailpassword = {}\n\n[provider.sms.smsc]\nclass = \"SMPPSMSProvider\"\n\
+                 server = \"127.0.0.1\"\nsystem_id = \"tessera\"\npassword = {}\n\n\
+                 [provider.sms.modem]\nclass = \"DeviceSMSProvider\"\nDEVICE = \"/dev/null\"\n\
+                 PIN = {}\n\n[provider.email.smtp]\nclass = \"SMTPEmailProvider\"\n\
+                 SMTP_SERVER = \"smtp.example\"\nEMAIL_FROM = \"otp@example.org\"\n\
+                 SMTP_PASSWORD = {}\n",
+                Setup::default().providers,
+                value("provider.sms.gw.PASSWORD"),
+                value("provider.sms.mail.mailpassword"),
+                value("provider.sms.smsc.password"),
+                value("provider.sms.modem.PIN"),
+                value("provider.email.smtp.SMTP_PASSWORD"),
+            ),
+            ..Setup::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &setup);
+        let (code, stderr) = check_config(&path);
+        assert_eq!(code, Some(1), "{wrong}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                ": {wrong}: expected a string in quotes, found an integer (not shown: it is a secret)"
+            )),
+            "{wrong}:\n{stderr}"
+        );
+        assert!(!stderr.contains(&number), "{wrong} echoed:\n{stderr}");
+    }
 }

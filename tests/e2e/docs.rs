@@ -490,7 +490,8 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
     ] {
         assert!(section.contains(round), "the try-out sends {round}");
     }
-    assert!(section.contains("echo tessera-demo > var/pg.password"));
+    // A password file others can read is refused: the README makes it private.
+    assert!(section.contains("(umask 077; echo tessera-demo > var/pg.password)"));
 
     // A scratch copy of the repository's layout: conf/, var/ and the dictionaries.
     let root = tempfile::tempdir().unwrap();
@@ -522,7 +523,7 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
         .and_then(|rest| rest.split('/').next())
         .expect("port in the URL")
         .to_string();
-    std::fs::write(root.path().join("var/pg.password"), format!("{PASSWORD}\n")).unwrap();
+    crate::util::write_private(root.path().join("var/pg.password"), format!("{PASSWORD}\n"));
     for (node, listen) in [
         ("node-a.toml", "127.0.0.1:1812"),
         ("node-b.toml", "127.0.0.1:1813"),

@@ -255,9 +255,11 @@ fn wrong_passwords_over_http_back_off_the_right_one_over_radius() {
         );
         assert_eq!(reject["detail"]["message"], "authentication failed");
     }
+    // The NAS sends no Calling-Station-Id, so its request comes from the same origin as the
+    // HTTP caller: 127.0.0.1. The back-off is one per identity and origin, whatever the door.
     let radius = server.auth("alice", "wonderland", None);
     radius.expect("Access-Reject");
-    server.wait_for_log("reason=back-off: not checked, 3 failed passwords");
+    server.wait_for_log("reason=\"back-off: not checked, 3 failed passwords from this origin");
     assert!(server.spool().is_empty(), "no code was sent");
 }
 
@@ -587,4 +589,53 @@ fn a_policy_client_filter_matches_the_http_caller() {
         first["detail"]["message"],
         "code for callers on loopback sent to +49********678"
     );
+}
+
+/// A connection to `to` from the loopback address `source` (127.0.0.2 and up are loopback too).
+fn connect_from(source: &str, to: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from = std::net::SocketAddr::new(source.parse().unwrap(), 0);
+    socket.bind(&from.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    socket.into()
+}
+
+/// The admission RadSec uses: one address's share, and a stranger's connection (outside
+/// `allow`) closed to make room while an allowed caller's keeps its place.
+#[test]
+fn strangers_make_room_and_one_address_gets_its_share() {
+    let server = Server::start_with(&http_setup(
+        "allow = [\"127.0.0.1/32\"]\nmax_connections = 2\nmax_connections_per_source = 1",
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n",
+    ));
+    let addr = server.http_addr.unwrap();
+    let mut allowed = connect_from("127.0.0.1", addr);
+    assert_eq!(healthz_on(&mut allowed), "HTTP/1.1 200 OK");
+    // A second connection from the same address: past its share.
+    let mut second = connect_from("127.0.0.1", addr);
+    assert_eq!(
+        read_until_closed(&mut second),
+        "",
+        "past max_connections_per_source"
+    );
+    // A stranger takes the last place, and gives it up to the next stranger.
+    let mut stranger = connect_from("127.0.0.2", addr);
+    let _next = connect_from("127.0.0.3", addr);
+    assert_eq!(
+        read_until_closed(&mut stranger),
+        "",
+        "the oldest stranger makes room"
+    );
+    assert_eq!(
+        healthz_on(&mut allowed),
+        "HTTP/1.1 200 OK",
+        "the allowed caller stays"
+    );
+    let (_, metrics) = server.http_get("/metrics");
+    for line in [
+        "tessera_connections_refused_total{listener=\"http\",reason=\"per_source\"} 1",
+        "tessera_connections_closed_total{listener=\"http\",reason=\"evicted\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
 }

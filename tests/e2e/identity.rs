@@ -259,7 +259,7 @@ fn issue_12_within_the_back_off_the_right_password_is_refused_like_a_stranger() 
     let nobody = server.auth("nobody", "wonderland", None);
     assert_eq!(visible(&alice), visible(&nobody));
     assert_eq!(alice.get("Reply-Message"), Some("authentication failed"));
-    server.wait_for_log("reason=back-off: not checked, 10 failed passwords");
+    server.wait_for_log("reason=\"back-off: not checked, 10 failed passwords");
     let (_, metrics) = server.http_get("/metrics");
     assert!(
         metrics.contains("reason=\"back-off\"}"),
@@ -442,5 +442,5 @@ fn issue_12_a_reload_keeps_the_back_off_of_unknown_names() {
     server.signal("HUP");
     server.wait_for_log("configuration reloaded");
     server.auth("nobody", "guess", None).expect("Access-Reject");
-    server.wait_for_log("user=nobody realm=local result=\"reject\" reason=back-off: not checked, 3 failed passwords");
+    server.wait_for_log("user=nobody realm=local result=\"reject\" reason=\"back-off: not checked, 3 failed passwords");
 }

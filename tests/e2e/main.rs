@@ -7,8 +7,10 @@
     reason = "tests fail loudly by design"
 )]
 
+mod backoff;
 mod config;
 mod docs;
+mod exhaustion;
 mod flow;
 mod http;
 mod identity;

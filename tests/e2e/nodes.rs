@@ -40,14 +40,19 @@ fn store_keys(pg: &Postgres, shared: &Path) -> String {
     )
 }
 
+/// Writes the database's password into `shared/pg.password`, mode 0600 (tessera refuses a
+/// password file that group or others may read).
+fn write_password_file(shared: &Path) {
+    crate::util::write_private(shared.join("pg.password"), format!("{PASSWORD}\n"));
+}
+
 impl Cluster {
     /// Starts PostgreSQL and two nodes with `setup` (its `[store]` replaced) and metrics: A on
     /// 127.0.0.1, B on 127.0.0.2.
     fn start(setup: Setup) -> Cluster {
         let pg = Postgres::start_new();
         let shared = tempfile::tempdir().expect("tempdir");
-        std::fs::write(shared.path().join("pg.password"), format!("{PASSWORD}\n"))
-            .expect("write password file");
+        write_password_file(shared.path());
         let on = |host: &str| Setup {
             store: store_keys(&pg, shared.path()),
             listen: vec![format!("{host}:0")],
@@ -148,9 +153,16 @@ fn issue_15_the_same_hotp_code_at_both_nodes_is_accepted_once() {
     let cluster = Cluster::start(otp_policy());
     let (code, _, err) = cluster.a.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (a, b) = (cluster.a.addr, cluster.b.addr);
@@ -475,9 +487,16 @@ fn issue_15_a_hotp_request_resent_to_b_is_accepted_again_and_the_counter_moves_o
     let cluster = Cluster::start(otp_policy());
     let (code, _, err) = cluster.a.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "alice", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (to_a, to_b) = (
@@ -513,7 +532,7 @@ fn issue_15_several_hosts_in_the_url_the_node_finds_the_one_that_takes_writes() 
     assert_eq!(standby.psql("SHOW default_transaction_read_only"), "on");
     let primary = Postgres::start_new();
     let shared = tempfile::tempdir().unwrap();
-    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    write_password_file(shared.path());
     let keys = store_keys(&primary, shared.path()).replace(
         &format!("127.0.0.1:{}", primary.port),
         &format!("127.0.0.1:{},127.0.0.1:{}", standby.port, primary.port),
@@ -538,7 +557,7 @@ fn issue_15_after_a_failover_connections_to_the_read_only_old_primary_are_droppe
     let old = Postgres::start_new();
     let new = Postgres::start_new();
     let shared = tempfile::tempdir().unwrap();
-    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    write_password_file(shared.path());
     let keys = store_keys(&old, shared.path()).replace(
         &format!("127.0.0.1:{}", old.port),
         &format!("127.0.0.1:{},127.0.0.1:{}", old.port, new.port),
@@ -606,7 +625,7 @@ fn issue_15_tls_to_postgresql_is_verified_against_ca_file() {
     let ca = testkit::ca::TestCa::new();
     let pg = Postgres::start_new_with_tls(&ca.cert, &ca.key);
     let shared = tempfile::tempdir().unwrap();
-    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    write_password_file(shared.path());
     let store = |ca_file: Option<&Path>| {
         let keys = store_keys(&pg, shared.path()).replace("sslmode=disable", "sslmode=require");
         match ca_file {
@@ -681,7 +700,8 @@ fn issue_15_a_node_with_another_key_file_refuses_to_start() {
             ..Setup::default()
         },
     );
-    let made = run_cli(&sqlite_config, &["token", "list"], "");
+    // (`store migrate` makes a store and its key; `token list` no longer does, issue 23.)
+    let made = run_cli(&sqlite_config, &["store", "migrate"], "");
     assert!(
         made.status.success(),
         "{}",
@@ -706,7 +726,8 @@ mod store_races {
     use tessera::secret::Secret;
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
     use tessera::store::{
-        ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token, TokenKind,
+        Backoff, ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, Token,
+        TokenKind,
     };
 
     use super::*;
@@ -736,7 +757,7 @@ mod store_races {
 
     /// Two stores ("nodes") on a new cluster.
     async fn two_nodes(pg: &Postgres, shared: &Path) -> (Arc<dyn Store>, Arc<dyn Store>) {
-        std::fs::write(shared.join("pg.password"), PASSWORD).unwrap();
+        write_password_file(shared);
         let config = StoreConfig {
             backend: StoreBackend::Postgres(PgSettings {
                 url: pg.url(),
@@ -953,7 +974,7 @@ mod store_races {
                         digest[0] = i;
                         let now_ms = 1_000_000 + i64::from(round);
                         let (state, retransmit) = store
-                            .user_state_of_request(&user, "local", true, Some((&digest, 0)))
+                            .user_state_of_request(&user, "local", Some("st-1"), Some((&digest, 0)))
                             .await
                             .unwrap();
                         assert_eq!((state.tokens.len(), retransmit), (1, None));
@@ -1013,19 +1034,37 @@ mod store_races {
         }
     }
 
+    /// An identity's back-off counts (over all origins, from `origin`): (failures, last).
+    async fn backoff_counts(
+        store: &Arc<dyn Store>,
+        user: &str,
+        origin: &str,
+    ) -> (Option<(u32, i64)>, Option<(u32, i64)>) {
+        let rows = store
+            .user_state(user, "local", Some(origin))
+            .await
+            .unwrap()
+            .backoff;
+        let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
+        (pair(rows.identity), pair(rows.origin))
+    }
+
+    /// Issue 15: counts queued on two nodes add up; issue 23: per identity and origin.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
         let pg = Postgres::start_new();
         let shared = tempfile::tempdir().unwrap();
         let (a, b) = two_nodes(&pg, shared.path()).await;
         let forget = 3_600_000;
-        // 300 wrong passwords of alice at once, half at each node, and one of bob's.
+        // 300 wrong passwords of alice at once, half at each node, from two stations (one in
+        // three from st-b), and one of bob's.
         let tasks: Vec<_> = (0..300i64)
             .map(|i| {
                 let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let origin = if i % 3 == 0 { "st-b" } else { "st-a" };
                 tokio::spawn(async move {
                     store
-                        .record_login_failure("alice", "local", 1_000_000 + i, forget)
+                        .record_login_failure("alice", "local", origin, 1_000_000 + i, forget)
                         .await;
                 })
             })
@@ -1033,30 +1072,85 @@ mod store_races {
         for task in tasks {
             task.await.unwrap();
         }
-        a.record_login_failure("bob", "local", 1_000_000, forget)
+        a.record_login_failure("bob", "local", "st-a", 1_000_000, forget)
             .await;
         a.checkpoint().await.unwrap();
         b.checkpoint().await.unwrap();
-        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
         assert_eq!(
-            alice.map(|b| (b.failures, b.last_failure_ms)),
-            Some((300, 1_000_299))
+            backoff_counts(&a, "alice", "st-a").await,
+            (Some((300, 1_000_299)), Some((200, 1_000_299)))
         );
-        let bob = b.user_state("bob", "local", true).await.unwrap().backoff;
-        assert_eq!(bob.map(|b| b.failures), Some(1));
+        assert_eq!(
+            backoff_counts(&b, "alice", "st-b").await,
+            (Some((300, 1_000_299)), Some((100, 1_000_297)))
+        );
+        assert_eq!(
+            backoff_counts(&b, "alice", "st-c").await,
+            (Some((300, 1_000_299)), None)
+        );
+        assert_eq!(
+            backoff_counts(&b, "bob", "st-a").await.1.map(|c| c.0),
+            Some(1)
+        );
         // Failures after the forget time start over at one, then count on.
         for now in [5_000_000, 5_000_001] {
-            b.record_login_failure("alice", "local", now, forget).await;
+            b.record_login_failure("alice", "local", "st-a", now, forget)
+                .await;
         }
         b.checkpoint().await.unwrap();
-        let alice = a.user_state("alice", "local", true).await.unwrap().backoff;
-        assert_eq!(alice.map(|b| b.failures), Some(2));
-        // A right password forgets them, after the failure queued just before it.
-        a.record_login_failure("alice", "local", 5_000_002, forget)
+        let (identity, origin) = backoff_counts(&a, "alice", "st-a").await;
+        assert_eq!(
+            (identity.map(|c| c.0), origin.map(|c| c.0)),
+            (Some(2), Some(2))
+        );
+        // A right password forgets its origin's failures, after the failure queued just
+        // before it; the identity's count stays.
+        a.record_login_failure("alice", "local", "st-a", 5_000_002, forget)
             .await;
-        a.clear_login_failures("alice", "local").await.unwrap();
-        let alice = b.user_state("alice", "local", true).await.unwrap().backoff;
-        assert_eq!(alice, None);
+        a.clear_login_failures("alice", "local", "st-a")
+            .await
+            .unwrap();
+        let (identity, origin) = backoff_counts(&b, "alice", "st-a").await;
+        assert_eq!((identity.map(|c| c.0), origin), (Some(3), None));
+        assert!(!a.writes_failing() && !b.writes_failing());
+    }
+
+    /// Issue 23: a back-off batch that cannot be written is known until one is written again,
+    /// and a database of schema 3 keeps its counts as the identities' over all origins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_23_unwritten_backoff_counts_are_known_and_schema_3_is_kept() {
+        let pg = Postgres::start_new();
+        let shared = tempfile::tempdir().unwrap();
+        let (a, b) = two_nodes(&pg, shared.path()).await;
+        let forget = 3_600_000;
+        // A batch that cannot be written (here: the table refuses every new row) is known
+        // until one is written again.
+        pg.psql("ALTER TABLE login_failures ADD CONSTRAINT refuse CHECK (false) NOT VALID");
+        a.record_login_failure("alice", "local", "st-a", 5_000_003, forget)
+            .await;
+        a.checkpoint().await.unwrap();
+        assert!(a.writes_failing(), "the failure was not written");
+        pg.psql("ALTER TABLE login_failures DROP CONSTRAINT refuse");
+        a.audit(tessera::store::AuditEntry::default()).await;
+        a.checkpoint().await.unwrap();
+        assert!(!a.writes_failing(), "the next batch was written");
+
+        // A database of schema 3: one row per identity, keyed by user and realm.
+        drop((a, b));
+        pg.psql(
+            "DELETE FROM login_failures; \
+             ALTER TABLE login_failures DROP CONSTRAINT login_failures_pkey; \
+             ALTER TABLE login_failures DROP COLUMN origin; \
+             ALTER TABLE login_failures ADD PRIMARY KEY (username, realm); \
+             INSERT INTO login_failures VALUES ('carol', 'local', 7, 9000); \
+             UPDATE meta SET value = '3' WHERE name = 'schema_version'",
+        );
+        let (a, _) = two_nodes(&pg, shared.path()).await;
+        assert_eq!(
+            backoff_counts(&a, "carol", "st-a").await,
+            (Some((7, 9000)), None),
+            "kept as carol's count over all origins"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1075,11 +1169,11 @@ mod store_races {
         first.insert_token(token("LSSM0001", true)).await.unwrap();
         for now_ms in [1_000, 2_000, 3_000] {
             first
-                .record_login_failure("alice", "local", now_ms, 3_600_000)
+                .record_login_failure("alice", "local", "st-1", now_ms, 3_600_000)
                 .await;
         }
         first
-            .record_login_failure("mallory", "local", 5_000, 3_600_000)
+            .record_login_failure("mallory", "local", "st-2", 5_000, 3_600_000)
             .await;
         first
             .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
@@ -1087,13 +1181,16 @@ mod store_races {
             .unwrap();
         first.checkpoint().await.unwrap();
         let dump = first.export().await.unwrap();
-        assert_eq!(dump.backoff.len(), 2, "{:?}", dump.backoff);
+        assert_eq!(dump.backoff.len(), 4, "{:?}", dump.backoff);
         assert_eq!(dump.grace.len(), 1);
 
         // SQLite to PostgreSQL: alice's three failures and her grace came along.
         on_pg.import(dump.clone(), false).await.unwrap();
-        let state = on_pg.user_state("alice", "local", true).await.unwrap();
-        let backoff = state.backoff.expect("alice's back-off row");
+        let state = on_pg
+            .user_state("alice", "local", Some("st-1"))
+            .await
+            .unwrap();
+        let backoff = state.backoff.origin.expect("alice's back-off row");
         assert_eq!((backoff.failures, backoff.last_failure_ms), (3, 3_000));
         assert_eq!(
             on_pg
@@ -1107,7 +1204,7 @@ mod store_races {
         assert_eq!(from_pg.grace, dump.grace);
         // A target holding back-off rows is not empty.
         let refused = on_pg.import(dump.clone(), false).await.unwrap_err();
-        assert!(refused.to_string().contains("2 back-off rows"), "{refused}");
+        assert!(refused.to_string().contains("4 back-off rows"), "{refused}");
 
         // And back to a new SQLite file.
         let back = tessera::store::open(&sqlite("back.db")).await.unwrap();
@@ -1115,8 +1212,11 @@ mod store_races {
         let again = back.export().await.unwrap();
         assert_eq!(again.backoff, dump.backoff);
         assert_eq!(again.grace, dump.grace);
-        let state = back.user_state("mallory", "local", true).await.unwrap();
-        assert_eq!(state.backoff.map(|b| b.failures), Some(1));
+        let state = back
+            .user_state("mallory", "local", Some("st-2"))
+            .await
+            .unwrap();
+        assert_eq!(state.backoff.identity.map(|b| b.failures), Some(1));
     }
 }
 
@@ -1140,9 +1240,16 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
         .expect("Access-Accept");
     let (code, _, err) = single.cli(
         &[
-            "token", "enroll", "--type", "hotp", "--user", "carol", "--seed", SEED_HEX,
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "carol",
+            "--seed-file",
+            "-",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let (_, before, _) = single.cli(&["token", "list", "--json"], "");
@@ -1151,7 +1258,7 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
     // The PostgreSQL config uses the same key file.
     let pg = Postgres::start_new();
     let shared = tempfile::tempdir().unwrap();
-    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    write_password_file(shared.path());
     std::fs::copy(
         single.dir.path().join("tessera.key"),
         shared.path().join("tessera.key"),
@@ -1249,7 +1356,7 @@ fn issue_15_store_copy_from_sqlite_then_every_token_logs_in_on_postgresql() {
 fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     let pg = Postgres::start_new();
     let shared = tempfile::tempdir().unwrap();
-    std::fs::write(shared.path().join("pg.password"), PASSWORD).unwrap();
+    write_password_file(shared.path());
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -1267,7 +1374,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "3"
+        "4"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -1276,7 +1383,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (3)"),
+            stderr.contains("schema version 99, newer than this tessera's (4)"),
             "{stderr}"
         );
     }

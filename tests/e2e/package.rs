@@ -105,6 +105,22 @@ fn deb_installs_files_with_safe_modes_and_a_valid_config() {
     ] {
         assert!(unit.lines().any(|l| l == line), "unit lacks {line}");
     }
+    // Issue 23: without LimitNOFILE the service gets 1,024 descriptors, and idle RadSec
+    // connections took them all. The limit must hold the default RadSec connections and the
+    // descriptors tessera keeps in reserve for the store, the directory and the providers.
+    let defaults = tessera::radius::server::ServerSettings::default();
+    let limit: usize = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .expect("the unit sets LimitNOFILE")
+        .parse()
+        .expect("LimitNOFILE is one number (soft and hard alike)");
+    assert!(
+        limit >= 2 * (defaults.tls_max_connections + defaults.descriptor_reserve),
+        "LimitNOFILE={limit} is too low for {} RadSec connections and a reserve of {}",
+        defaults.tls_max_connections,
+        defaults.descriptor_reserve
+    );
 
     // Issue 13: the packaged config names the packaged dictionaries, so a vendor file added
     // there (as the README says) is read; without the key the built-in copy was used and the

@@ -329,11 +329,12 @@ fn debug_log_names_attributes_from_the_dictionary_and_hides_the_password() {
     ];
     let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     server.radclient(&attrs).expect("Access-Challenge");
-    let line = server.wait_for_log("User-Name = \"alice\"");
+    // One field in the human log: the list quoted, its quotes escaped (issue 23).
+    let line = server.wait_for_log("attributes=\"User-Name = \\\"alice\\\"");
     assert!(line.contains("User-Password = ***"), "{line}");
     assert!(line.contains("Service-Type = Framed-User"), "{line}");
     assert!(
-        line.contains("Cisco-AVPair = \"shell:priv-lvl=15\""),
+        line.contains("Cisco-AVPair = \\\"shell:priv-lvl=15\\\""),
         "{line}"
     );
     assert!(!server.log_text().contains("wonderland"));
@@ -416,4 +417,146 @@ fn issue_13_reply_cache_stays_bounded_under_a_flood_of_dropped_requests() {
     let first = client.receive().expect("a reply");
     client.send(&valid);
     assert_eq!(client.receive().expect("the cached reply"), first);
+}
+
+/// Issue 23 (9): an Accept whose reply attributes together overflow the 4,096 octets of a
+/// packet could not be encoded: nothing was sent, the audit said `accept`, and every
+/// retransmit was decided and audited again. The engine now measures the Accept against the
+/// room the request leaves (less its Proxy-State, which the reply echoes) and decides a Reject
+/// that fits, audited once with its reason; the retransmit gets the cached Reject.
+#[test]
+fn issue_23_a_reply_too_long_for_one_packet_is_one_audited_reject() {
+    let class = |n: usize| {
+        (0..n)
+            .map(|i| format!("\"Class = {i:02}{}\"", "c".repeat(198)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut setup = Setup::default();
+    // Everyone: 18 Class of 200 octets (3,636 octets of attributes), which fit; bob: 21,
+    // which do not.
+    setup.policies.push_str(&format!(
+        "\n[[policy]]\nname = \"many\"\nscope = \"authentication\"\nreply = [{}]\n\
+         \n[[policy]]\nname = \"too-many\"\nscope = \"authentication\"\nuser = \"bob\"\n\
+         reply = [{}]\n",
+        class(18),
+        class(21)
+    ));
+    let server = Server::start_with(&setup);
+
+    // alice: her Accept fits, with all 18.
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    let accept = server.auth("alice", &server.last_otp(), Some(&first.state()));
+    accept.expect("Access-Accept");
+    assert_eq!(
+        accept.attrs.iter().filter(|(k, _)| k == "Class").count(),
+        18,
+        "{}",
+        accept.output
+    );
+
+    // bob: 21 never fit, and radclient hears a Reject.
+    let first = server.auth("bob", "builder", None);
+    first.expect("Access-Challenge");
+    let reject = server.auth("bob", &server.last_otp(), Some(&first.state()));
+    reject.expect("Access-Reject");
+    assert_eq!(reject.get("Class"), None, "{}", reject.output);
+
+    // dave: 18 fit, but not beside the 765 octets of his NAS's Proxy-State; and the NAS,
+    // having heard nothing yet, resends.
+    let client = RawClient::new(server.addr);
+    let (request, _) = proxied_for_dave(1, "davepw", None);
+    client.send(&request);
+    let challenge = Packet::decode(&client.receive().expect("challenge")).unwrap();
+    assert_eq!(challenge.code, Code::ACCESS_CHALLENGE);
+    let state = challenge.get(AttributeType::STATE).unwrap().to_vec();
+    let (answer, authenticator) = proxied_for_dave(2, &server.last_otp(), Some(&state));
+    client.send(&answer);
+    let reply = client.receive().expect("an answer, not silence");
+    assert!(crypto::verify_response(
+        &reply,
+        &authenticator,
+        SECRET.as_bytes()
+    ));
+    let decoded = Packet::decode(&reply).unwrap();
+    assert_eq!(decoded.code, Code::ACCESS_REJECT);
+    assert_eq!(decoded.get_all(AttributeType::PROXY_STATE).count(), 3);
+    client.send(&answer);
+    assert_eq!(
+        client.receive(),
+        Some(reply),
+        "the cached Reject, byte for byte"
+    );
+
+    for user in ["bob", "dave"] {
+        assert_one_reply_too_long_row(&server, user);
+    }
+    assert_eq!(
+        server.log_count_reaching("reply attributes do not fit in one reply", 2),
+        2,
+        "{}",
+        server.log_text()
+    );
+}
+
+/// dave's Access-Request from behind three proxies: 765 octets of Proxy-State the reply must
+/// echo.
+fn proxied_for_dave(id: u8, password: &str, state: Option<&[u8]>) -> (Vec<u8>, [u8; 16]) {
+    let mut authenticator = [0u8; 16];
+    getrandom::fill(&mut authenticator).unwrap();
+    let mut packet = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier: id,
+        authenticator,
+        attributes: vec![],
+    };
+    let hidden = crypto::hide_password(password.as_bytes(), &authenticator, SECRET.as_bytes());
+    packet.push_split(AttributeType::USER_NAME, b"dave");
+    packet.push_split(AttributeType::USER_PASSWORD, &hidden);
+    if let Some(state) = state {
+        packet.push_split(AttributeType::STATE, state);
+    }
+    for hop in [b'a', b'b', b'c'] {
+        packet.push_split(AttributeType::PROXY_STATE, &[hop; 253]);
+    }
+    (
+        packet.encode_request(SECRET.as_bytes(), true).unwrap(),
+        authenticator,
+    )
+}
+
+/// `user`'s second round is in the audit once, as a Reject for a reply too long.
+fn assert_one_reply_too_long_row(server: &Server, user: &str) {
+    server.wait_for_log(&format!("user={user} realm=local result=\"reject\""));
+    // The audit row is committed with the store's next write: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (out, rows) = loop {
+        let (code, out, err) = server.cli(&["audit", "--user", user, "--json"], "");
+        assert_eq!(code, 0, "{err}");
+        let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let answered = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["action"] == "answer challenge");
+        if answered || Instant::now() > deadline {
+            break (out, rows);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let second: Vec<&serde_json::Value> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "answer challenge")
+        .collect();
+    assert_eq!(second.len(), 1, "{user}: one decision, one row:\n{out}");
+    assert_eq!(second[0]["result"], "reject", "{out}");
+    let reason = second[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("reply too long: the reply attributes take ")
+            && reason.contains("one reply has room for"),
+        "{reason}"
+    );
 }

@@ -9,7 +9,7 @@ use testkit::ca::TestCa;
 
 /// tessera with RadSec on a free port, its certificate from `ca`, and `clients` (TOML)
 /// besides the default UDP client.
-fn radsec_setup(ca: &TestCa, clients: &str) -> Setup {
+pub(crate) fn radsec_setup(ca: &TestCa, clients: &str) -> Setup {
     let default = Setup::default();
     Setup {
         server: format!(
@@ -23,7 +23,8 @@ fn radsec_setup(ca: &TestCa, clients: &str) -> Setup {
     }
 }
 
-const PROXY_CLIENT: &str = "[[client]]\nname = \"proxy\"\ntls_identity = \"nas1.example.org\"\n";
+pub(crate) const PROXY_CLIENT: &str =
+    "[[client]]\nname = \"proxy\"\ntls_identity = \"nas1.example.org\"\n";
 
 #[test]
 fn two_round_login_through_radsecproxy() {
@@ -449,7 +450,7 @@ fn a_resent_request_gets_the_cached_reply_on_its_connection_only() {
 }
 
 /// An Access-Request as a RadSec client sends it (secret `radsec`, Message-Authenticator).
-fn access_request(identifier: u8, user: &str, password: &str) -> Vec<u8> {
+pub(crate) fn access_request(identifier: u8, user: &str, password: &str) -> Vec<u8> {
     use tessera::radius::codec::AttributeType;
     let authenticator = [identifier; 16];
     let mut request = Packet {

@@ -383,3 +383,53 @@ fn issue_13_audit_rows_older_than_audit_days_are_purged() {
         .collect();
     assert_eq!(users, ["mallory", "recent"]);
 }
+
+/// Issue 23 (9): with the database's directory and then its files made immutable (`chattr
+/// +i`), the server died of SIGBUS without a log line: SQLite stores into its mapped WAL
+/// index (`-shm`), and a store into a mapped immutable file is a fault, not an error. The
+/// store now checks the file's flags before each use: the login gets a Reject, the log says
+/// what is wrong and how to fix it, an admin command says so too, and once the flag is gone
+/// the same challenge is answered.
+///
+/// Needs root and a file system with the immutable flag, as the issue 13 health test does.
+#[test]
+fn issue_23_immutable_database_files_are_an_error_not_a_crash() {
+    let server = Server::start();
+    let dir = server.dir.path().to_path_buf();
+    let files: Vec<std::path::PathBuf> = ["tessera.db", "tessera.db-wal", "tessera.db-shm"]
+        .iter()
+        .map(|name| dir.join(name))
+        .collect();
+    let first = server.auth("alice", "wonderland", None);
+    first.expect("Access-Challenge");
+    let otp = server.last_otp();
+
+    // As the report did it: the directory, then the files; then their pages written back, so
+    // the next store into the mapped index faults.
+    let frozen_dir = Immutable::new(vec![dir.clone()]);
+    let frozen_files = Immutable::new(files.clone());
+    let synced = std::process::Command::new("sync").args(&files).status();
+    assert!(synced.is_ok_and(|s| s.success()));
+
+    let reply = server.auth("alice", &otp, Some(&first.state()));
+    reply.expect("Access-Reject");
+    assert_eq!(
+        reply.get("Reply-Message"),
+        Some("authentication service unavailable, try again later")
+    );
+    let line = server.wait_for_log("store unusable");
+    assert!(
+        line.contains("tessera.db-shm is immutable (chattr +i)") && line.contains("chattr -ia"),
+        "{line}"
+    );
+    let (code, _, stderr) = server.cli(&["token", "list"], "");
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("tessera.db-shm is immutable"), "{stderr}");
+
+    drop(frozen_files);
+    drop(frozen_dir);
+    server
+        .auth("alice", &otp, Some(&first.state()))
+        .expect("Access-Accept");
+    server.wait_for_log("store usable again");
+}

@@ -364,7 +364,7 @@ fn a_refused_sms_rejects_and_leaves_no_token_behind() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while server
         .log_text()
-        .matches("reason=autoenrollment undone")
+        .matches("reason=\"autoenrollment undone")
         .count()
         < 2
     {

@@ -367,7 +367,7 @@ fn an_unreachable_mail_server_rejects_and_enrolls_afresh_next_time() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while server
         .log_text()
-        .matches("reason=autoenrollment undone")
+        .matches("reason=\"autoenrollment undone")
         .count()
         < 3
     {

@@ -30,9 +30,17 @@ fn enroll(server: &Server, kind: &str) -> String {
     let (code, out, err) = cli(
         server,
         &[
-            "token", "enroll", "--type", kind, "--user", "alice", "--seed", SEED_HEX, "--json",
+            "token",
+            "enroll",
+            "--type",
+            kind,
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
+            "--json",
         ],
-        "",
+        SEED_HEX,
     );
     assert_eq!(code, 0, "{err}");
     let value: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -234,7 +242,7 @@ fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
     reply.expect("Access-Reject");
     assert!(reply.output.contains("FORGED"), "{}", reply.output);
     let line = server.wait_for_log("FORGED");
-    assert!(line.contains("user=mallory\\nFORGED"), "{line}");
+    assert!(line.contains("user=\"mallory\\\\nFORGED"), "{line}");
     assert_eq!(server.log_count("FORGED"), 1, "{}", server.log_text());
     let log = server.log_text();
     assert!(!log.contains('\x1b') && !log.contains('\r'), "{log:?}");
@@ -262,6 +270,56 @@ fn issue_13_control_characters_cannot_forge_log_lines_or_audit_rows() {
     assert!(!stored.contains('\x1b'), "{stored:?}");
 }
 
+/// The `key=value` fields of a human log line after `message`, read as a reader of the log
+/// would: a value is a word, or a quoted string in which `\"` and `\\` are escapes.
+fn log_fields(line: &str, message: &str) -> Vec<(String, String)> {
+    let rest = line.split_once(message).map_or("", |(_, rest)| rest);
+    let mut fields = Vec::new();
+    let mut chars = rest.trim_start().chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            chars.next_if_eq(&' ');
+        } else {
+            value = chars.by_ref().take_while(|c| *c != ' ').collect();
+        }
+        fields.push((key.trim().to_string(), value));
+    }
+    fields
+}
+
+/// Issue 23 (9): the human log's `user=` was written bare, so a User-Name with spaces put a
+/// second `result="accept"` into the decision's line. A value that could end early is quoted
+/// now: the line has one `result`, the reject, and `user` is the whole name.
+#[test]
+fn issue_23_a_user_name_cannot_forge_a_log_field() {
+    let server = Server::start();
+    let name = r#"mallory result="accept" reason="otp valid" serial=LSSM1"#;
+    server.auth(name, "x", None).expect("Access-Reject");
+    let line = server.wait_for_log("mallory");
+    let fields = log_fields(&line, "authentication");
+    let values = |key: &str| -> Vec<&str> {
+        fields
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(values("result"), ["reject"], "{line}");
+    assert_eq!(values("user"), [name], "{line}");
+    assert_eq!(values("serial"), ["-"], "{line}");
+    assert_eq!(values("reason"), ["unknown user"], "{line}");
+}
+
 /// Issue 13: `tessera audit | head -1` and `token list | head` panicked with exit 101 on the
 /// closed pipe. They now stop quietly with success. The pipe's read end is closed before the
 /// command starts, so its first line already meets a closed pipe.
@@ -287,4 +345,138 @@ fn issue_13_cli_commands_exit_quietly_on_a_closed_pipe() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
+}
+
+/// Issue 23 (9): `tessera token list` on a fresh install made an empty database and a new key
+/// file. Commands that read the store, or change what it holds, now say there is none and
+/// exit 1, creating nothing; `token enroll` still makes both.
+#[test]
+fn issue_23_commands_on_a_store_that_does_not_exist_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &Setup::default());
+    let (db, key) = (
+        dir.path().join("tessera.db"),
+        dir.path().join("tessera.key"),
+    );
+    for args in [
+        &["token", "list"][..],
+        &["token", "list", "--json"],
+        &["token", "show", "LSSM00000001"],
+        &["token", "identities"],
+        &["token", "identities", "--fix"],
+        &["token", "disable", "LSSM00000001"],
+        &["token", "delete", "LSSM00000001"],
+        &["audit"],
+    ] {
+        let out = crate::util::run_cli(&config, args, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "tessera: no database at {} (nothing enrolled yet?)",
+                db.display()
+            ),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!db.exists() && !key.exists(), "{args:?} created a file");
+    }
+    // Enrolment makes the store; then the same commands answer.
+    let out = crate::util::run_cli(
+        &config,
+        &["token", "enroll", "--type", "sms", "--user", "alice"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(db.exists() && key.exists());
+    let out = crate::util::run_cli(&config, &["token", "list"], "");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alice"));
+
+    // A database without its key file (moved away): no new key either.
+    std::fs::remove_file(&key).unwrap();
+    let out = crate::util::run_cli(&config, &["audit"], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&key.display().to_string()), "{stderr}");
+    assert!(!key.exists(), "audit created a key file");
+}
+
+/// Issue 23 (9): `token enroll --seed HEX` put the seed on the command line, where `ps` and
+/// the shell's history show it. The seed comes from a file or standard input now
+/// (`--seed-file`); `--seed` with a value is refused before anything happens, and the refusal
+/// says what to use instead.
+#[test]
+fn issue_23_the_seed_is_read_from_a_file_never_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &Setup::default());
+    for args in [
+        &["--seed", SEED_HEX][..],
+        &[&format!("--seed={SEED_HEX}")],
+        &["--seed"],
+    ] {
+        let mut all = vec!["token", "enroll", "--type", "hotp", "--user", "alice"];
+        all.extend_from_slice(args);
+        let out = crate::util::run_cli(&config, &all, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("--seed no longer takes the seed on the command line")
+                && stderr.contains("--seed-file FILE")
+                && !stderr.contains(SEED_HEX),
+            "{args:?}: {stderr}"
+        );
+        assert!(!dir.path().join("tessera.db").exists(), "{args:?}");
+    }
+
+    // From a file: the token's codes are RFC 4226's for that seed.
+    let seed_file = dir.path().join("seed.hex");
+    std::fs::write(&seed_file, format!("{SEED_HEX}\n")).unwrap();
+    let out = crate::util::run_cli(
+        &config,
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--json",
+            "--seed-file",
+            &seed_file.display().to_string(),
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uri = value["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.contains("secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"),
+        "{uri}"
+    );
+
+    // Not a seed: refused without repeating what the file holds.
+    std::fs::write(&seed_file, "not-hex-at-all\n").unwrap();
+    let out = crate::util::run_cli(
+        &config,
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            &seed_file.display().to_string(),
+        ],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("expected a seed of at least 10 octets in hex"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-hex-at-all"), "{stderr}");
 }

@@ -94,10 +94,11 @@ async fn issue_12_wrong_passwords_slow_the_name_and_never_lock() {
     // The right password ended the back-off.
     assert_eq!(
         h.store
-            .user_state("alice", "local", true)
+            .user_state("alice", "local", Some("127.0.0.1"))
             .await
             .unwrap()
-            .backoff,
+            .backoff
+            .origin,
         None
     );
     challenge(&h.auth("dave", "davepw", None).await);

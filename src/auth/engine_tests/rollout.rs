@@ -74,6 +74,34 @@ async fn issue_17_delivery_failmode_password_only_accepts_when_no_code_goes_out(
 }
 
 #[tokio::test]
+async fn issue_23_a_failure_of_tesseras_own_is_refused_whatever_the_fail_mode() {
+    let h = harness(
+        &[
+            ("authentication", "otppin=1, sms_provider=gw backup"),
+            ("authentication", "delivery_failmode=password_only"),
+        ],
+        AuthSettings::default(),
+    );
+    // Both providers out of tessera's reach, or the first down and the second out of reach:
+    // either way the failure to report is tessera's own, and nobody gets in on the password.
+    for first in [Behaviour::Starved, Behaviour::Unavailable] {
+        *h.sms.behaviour.lock().unwrap() = first;
+        *h.backup.behaviour.lock().unwrap() = Behaviour::Starved;
+        let message = reject_message(&h.auth("alice", "wonderland", None).await);
+        assert_eq!(
+            message,
+            "sending the OTP by SMS failed (a problem on this server); try again later"
+        );
+    }
+    // The providers' own failure still lets the fail mode apply.
+    *h.sms.behaviour.lock().unwrap() = Behaviour::Unavailable;
+    *h.backup.behaviour.lock().unwrap() = Behaviour::Refuse;
+    assert!(accept_reason_free(
+        &h.auth("alice", "wonderland", None).await
+    ));
+}
+
+#[tokio::test]
 async fn issue_17_append_mode_sends_the_code_then_takes_password_and_code() {
     let h = harness(&with("login_mode=append"), AuthSettings::default());
     let message = reject_message(&h.auth("alice", "wonderland", None).await);

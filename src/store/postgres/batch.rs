@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
 use super::super::seal::SealKey;
-use super::super::{Backoff, StoreError, Token, UserState};
+use super::super::{Backoff, Backoffs, StoreError, Token, UserState};
 use super::{query, to_i64, to_u32, token_from_row};
 
 /// Most requests in one batch.
@@ -118,7 +118,8 @@ fn shared(error: &StoreError) -> StoreError {
 pub(super) struct Read {
     pub(super) user: String,
     pub(super) realm: String,
-    pub(super) with_backoff: bool,
+    /// The origin whose back-off row (and the identity's) to read, if any.
+    pub(super) backoff_origin: Option<String>,
     /// The request's digest and the start of the retransmit window.
     pub(super) retransmit: Option<([u8; 16], i64)>,
 }
@@ -143,20 +144,26 @@ pub(super) async fn read(
         ),
         &identities,
     );
-    let (backoff_users, backoff_realms): (Vec<&str>, Vec<&str>) = reads
-        .iter()
-        .filter(|r| r.with_backoff)
-        .map(|r| (r.user.as_str(), r.realm.as_str()))
-        .unzip();
+    // Each read's two rows (the identity's, under the empty origin, and its origin's): `= ANY`
+    // on each key column finds them by the primary key.
+    let (mut backoff_users, mut backoff_realms, mut origins) = (vec![], vec![], vec![""]);
+    for r in &reads {
+        if let Some(origin) = &r.backoff_origin {
+            backoff_users.push(r.user.as_str());
+            backoff_realms.push(r.realm.as_str());
+            origins.push(origin.as_str());
+        }
+    }
     let backoff = async {
         if backoff_users.is_empty() {
             return Ok(vec![]);
         }
         query(
             &c,
-            "SELECT username, realm, failures, last_failure_ms FROM login_failures \
-             WHERE username = ANY($1::text[]) AND realm = ANY($2::text[])",
-            &[&backoff_users, &backoff_realms],
+            "SELECT username, realm, origin, failures, last_failure_ms FROM login_failures \
+             WHERE username = ANY($1::text[]) AND realm = ANY($2::text[]) \
+             AND origin = ANY($3::text[])",
+            &[&backoff_users, &backoff_realms, &origins],
         )
         .await
     };
@@ -200,13 +207,13 @@ fn answers(
             .or_default()
             .push(token);
     }
-    let mut backoff_of: HashMap<(String, String), Backoff> = HashMap::new();
+    let mut backoff_of: HashMap<(String, String, String), Backoff> = HashMap::new();
     for row in backoff {
         backoff_of.insert(
-            (row.try_get(0)?, row.try_get(1)?),
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
             Backoff {
-                failures: to_u32(row.try_get(2)?),
-                last_failure_ms: row.try_get(3)?,
+                failures: to_u32(row.try_get(3)?),
+                last_failure_ms: row.try_get(4)?,
             },
         );
     }
@@ -218,12 +225,21 @@ fn answers(
         .iter()
         .map(|r| {
             let key = (r.user.clone(), r.realm.clone());
+            let row = |origin: &str| {
+                backoff_of
+                    .get(&(r.user.clone(), r.realm.clone(), origin.to_string()))
+                    .copied()
+            };
+            let backoff = r
+                .backoff_origin
+                .as_deref()
+                .map_or_else(Backoffs::default, |origin| Backoffs {
+                    identity: row(""),
+                    origin: row(origin),
+                });
             let state = UserState {
                 tokens: tokens_of.get(&key).cloned().unwrap_or_default(),
-                backoff: r
-                    .with_backoff
-                    .then(|| backoff_of.get(&key).copied())
-                    .flatten(),
+                backoff,
             };
             let serial = r.retransmit.as_ref().and_then(|(digest, since)| {
                 answered_by

@@ -40,8 +40,8 @@ pub(super) fn client_config(settings: &PgSettings) -> Result<tokio_postgres::Con
         ))
     })?;
     if let Some(file) = &settings.password_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| StoreError::Postgres(format!("password_file {}: {e}", file.display())))?;
+        // The same rule as the key file's: refused when group or others may read it.
+        let text = crate::secret_file::read("password_file", file)?;
         let password = text.lines().next().unwrap_or("").trim_end();
         config.password(password);
     }

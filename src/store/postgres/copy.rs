@@ -139,8 +139,8 @@ async fn backoff_and_grace(
 ) -> Result<(Vec<BackoffRow>, Vec<GraceRow>), StoreError> {
     let backoff = query(
         c,
-        "SELECT username, realm, failures, last_failure_ms FROM login_failures \
-         ORDER BY username, realm",
+        "SELECT username, realm, origin, failures, last_failure_ms FROM login_failures \
+         ORDER BY username, realm, origin",
         &[],
     )
     .await?
@@ -149,9 +149,10 @@ async fn backoff_and_grace(
         Ok(BackoffRow {
             user: r.try_get(0)?,
             realm: r.try_get(1)?,
+            origin: r.try_get(2)?,
             backoff: Backoff {
-                failures: to_u32(r.try_get(2)?),
-                last_failure_ms: r.try_get(3)?,
+                failures: to_u32(r.try_get(3)?),
+                last_failure_ms: r.try_get(4)?,
             },
         })
     })
@@ -196,8 +197,8 @@ async fn import_tokens(
 async fn import_backoff_and_grace(c: &impl GenericClient, dump: &Dump) -> Result<(), StoreError> {
     let insert = c
         .prepare_cached(
-            "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO login_failures (username, realm, origin, failures, last_failure_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .await?;
     for row in &dump.backoff {
@@ -207,6 +208,7 @@ async fn import_backoff_and_grace(c: &impl GenericClient, dump: &Dump) -> Result
             &[
                 &row.user,
                 &row.realm,
+                &row.origin,
                 &failures,
                 &row.backoff.last_failure_ms,
             ],

@@ -6,13 +6,19 @@
 //! thread's group commit does the same.
 //!
 //! The queue is bounded; when it is full (the database is slow or gone) an item is dropped and
-//! logged rather than letting memory grow. A back-off count is a throttle, not a record: a
-//! lost one costs an attacker's guess, never an Accept. Clearing an identity's count (a right
+//! logged rather than letting memory grow. A back-off count is a throttle, not a record — but
+//! a lost one is an attacker's free guess: a dropped item or a batch that fails sets
+//! [`WriteQueue::writes_failing`], and the engine then checks no password until a batch is
+//! written again (issue 23; every refused request still queues its audit row, so the database
+//! is tried again with each). Clearing an identity's count (a right
 //! password) goes through the queue too, so it lands after the failures queued before it;
 //! [`WriteQueue::flush`] waits until everything queued before it is written (a clean stop).
 //!
 //! [`Store::audit`]: super::super::Store::audit
 //! [`Store::record_login_failure`]: super::super::Store::record_login_failure
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::{GenericClient, Pool};
 use tokio::sync::{mpsc, oneshot};
@@ -30,11 +36,11 @@ const INSERT_AUDIT_BATCH: &str = "INSERT INTO audit (time, client, username, rea
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[])";
 
-/// A batch's back-off counts, first step: every identity has a row (a new one counts from
+/// A batch's back-off counts, first step: every row counted has a row (a new one counts from
 /// nothing: no failures, the last one long ago).
-const BACKOFF_ROWS: &str = "INSERT INTO login_failures (username, realm, failures, last_failure_ms) \
-     SELECT u, r, 0, 0 FROM UNNEST($1::text[], $2::text[]) AS t(u, r) \
-     ON CONFLICT (username, realm) DO NOTHING";
+const BACKOFF_ROWS: &str = "INSERT INTO login_failures (username, realm, origin, failures, last_failure_ms) \
+     SELECT u, r, o, 0, 0 FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(u, r, o) \
+     ON CONFLICT (username, realm, origin) DO NOTHING";
 
 /// Second step: each identity's failures of the batch ([`Folded`]) added in one update, which
 /// locks the row, so a count another node commits meanwhile is added to, not overwritten.
@@ -42,15 +48,17 @@ const BACKOFF_COUNT: &str = "UPDATE login_failures AS f SET \
        failures = CASE WHEN t.restart OR t.first_ms - f.last_failure_ms >= t.forget_ms \
                        THEN t.added ELSE f.failures + t.added END, \
        last_failure_ms = GREATEST(f.last_failure_ms, t.last_ms) \
-     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::bool[], \
-                 $7::bigint[]) AS t(u, r, first_ms, added, last_ms, restart, forget_ms) \
-     WHERE f.username = t.u AND f.realm = t.r";
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::int[], $6::bigint[], \
+                 $7::bool[], $8::bigint[]) AS t(u, r, o, first_ms, added, last_ms, restart, forget_ms) \
+     WHERE f.username = t.u AND f.realm = t.r AND f.origin = t.o";
 
 /// One failed first factor of an identity (see [`super::super::Store::record_login_failure`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Failure {
     pub(super) user: String,
     pub(super) realm: String,
+    /// Where it came from (never empty: the empty origin is the identity's own row).
+    pub(super) origin: String,
     pub(super) now_ms: i64,
     pub(super) forget_ms: i64,
 }
@@ -61,6 +69,7 @@ enum Item {
     Clear {
         user: String,
         realm: String,
+        origin: String,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Flush(oneshot::Sender<()>),
@@ -69,14 +78,22 @@ enum Item {
 /// See the module documentation.
 pub(super) struct WriteQueue {
     items: mpsc::Sender<Item>,
+    /// Set when an item was dropped or a batch failed; cleared when a batch is written.
+    failing: Arc<AtomicBool>,
 }
 
 impl WriteQueue {
     /// Starts the writer on the current runtime.
     pub(super) fn start(pool: Pool) -> WriteQueue {
         let (items, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(pool, queue));
-        WriteQueue { items }
+        let failing = Arc::new(AtomicBool::new(false));
+        tokio::spawn(write_batches(pool, queue, failing.clone()));
+        WriteQueue { items, failing }
+    }
+
+    /// Whether an item was dropped or a batch failed, and no batch has been written since.
+    pub(super) fn writes_failing(&self) -> bool {
+        self.failing.load(Ordering::SeqCst)
     }
 
     /// Queues an audit row (escaped already).
@@ -95,16 +112,24 @@ impl WriteQueue {
                 mpsc::error::TrySendError::Full(_) => "the write queue is full",
                 mpsc::error::TrySendError::Closed(_) => "the writer is gone",
             };
+            self.failing.store(true, Ordering::SeqCst);
             tracing::error!("{what} not written: {why}");
         }
     }
 
-    /// Forgets an identity's failures, after every failure queued before; waits for it.
-    pub(super) async fn clear(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+    /// Forgets an identity's failures from `origin`, after every failure queued before; waits
+    /// for it.
+    pub(super) async fn clear(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+    ) -> Result<(), StoreError> {
         let (done, cleared) = oneshot::channel();
         let item = Item::Clear {
             user: user.to_string(),
             realm: realm.to_string(),
+            origin: origin.to_string(),
             done,
         };
         self.items
@@ -125,7 +150,7 @@ impl WriteQueue {
     }
 }
 
-async fn write_batches(pool: Pool, mut queue: mpsc::Receiver<Item>) {
+async fn write_batches(pool: Pool, mut queue: mpsc::Receiver<Item>, failing: Arc<AtomicBool>) {
     let mut rows: Vec<AuditEntry> = Vec::with_capacity(BATCH);
     let mut failures: Vec<Failure> = vec![];
     while let Some(first) = queue.recv().await {
@@ -134,13 +159,18 @@ async fn write_batches(pool: Pool, mut queue: mpsc::Receiver<Item>) {
             match item {
                 Item::Audit(entry) => rows.push(entry),
                 Item::Failure(failure) => failures.push(failure),
-                Item::Clear { user, realm, done } => {
+                Item::Clear {
+                    user,
+                    realm,
+                    origin,
+                    done,
+                } => {
                     // In order: what was queued before it is written first.
-                    write_logged(&pool, &mut rows, &mut failures).await;
-                    let _ = done.send(clear(&pool, &user, &realm).await);
+                    write_logged(&pool, &mut rows, &mut failures, &failing).await;
+                    let _ = done.send(clear(&pool, &user, &realm, &origin).await);
                 }
                 Item::Flush(done) => {
-                    write_logged(&pool, &mut rows, &mut failures).await;
+                    write_logged(&pool, &mut rows, &mut failures, &failing).await;
                     let _ = done.send(());
                 }
             }
@@ -148,16 +178,24 @@ async fn write_batches(pool: Pool, mut queue: mpsc::Receiver<Item>) {
                 next = queue.try_recv().ok();
             }
         }
-        write_logged(&pool, &mut rows, &mut failures).await;
+        write_logged(&pool, &mut rows, &mut failures, &failing).await;
     }
 }
 
-/// Writes and empties the batch; a failure is logged (nobody waits for these rows).
-async fn write_logged(pool: &Pool, rows: &mut Vec<AuditEntry>, failures: &mut Vec<Failure>) {
+/// Writes and empties the batch; a failure is logged (nobody waits for these rows) and noted
+/// in `failing`, a success clears it.
+async fn write_logged(
+    pool: &Pool,
+    rows: &mut Vec<AuditEntry>,
+    failures: &mut Vec<Failure>,
+    failing: &AtomicBool,
+) {
     if rows.is_empty() && failures.is_empty() {
         return;
     }
-    if let Err(error) = write(pool, rows, failures).await {
+    let written = write(pool, rows, failures).await;
+    failing.store(written.is_err(), Ordering::SeqCst);
+    if let Err(error) = written {
         tracing::error!(
             %error,
             audit_rows = rows.len(),
@@ -169,12 +207,12 @@ async fn write_logged(pool: &Pool, rows: &mut Vec<AuditEntry>, failures: &mut Ve
     failures.clear();
 }
 
-async fn clear(pool: &Pool, user: &str, realm: &str) -> Result<(), StoreError> {
+async fn clear(pool: &Pool, user: &str, realm: &str, origin: &str) -> Result<(), StoreError> {
     let c = pool.get().await?;
     execute(
         &c,
-        "DELETE FROM login_failures WHERE username = $1 AND realm = $2",
-        &[&user, &realm],
+        "DELETE FROM login_failures WHERE username = $1 AND realm = $2 AND origin = $3",
+        &[&user, &realm, &origin],
     )
     .await?;
     Ok(())
@@ -221,7 +259,8 @@ async fn write_audit(c: &impl GenericClient, rows: &[AuditEntry]) -> Result<(), 
 async fn write_failures(c: &impl GenericClient, folded: &[Folded]) -> Result<(), StoreError> {
     let users: Vec<&str> = folded.iter().map(|f| f.user.as_str()).collect();
     let realms: Vec<&str> = folded.iter().map(|f| f.realm.as_str()).collect();
-    execute(c, BACKOFF_ROWS, &[&users, &realms]).await?;
+    let origins: Vec<&str> = folded.iter().map(|f| f.origin.as_str()).collect();
+    execute(c, BACKOFF_ROWS, &[&users, &realms, &origins]).await?;
     let firsts: Vec<i64> = folded.iter().map(|f| f.first_ms).collect();
     let added: Vec<i32> = folded
         .iter()
@@ -234,7 +273,7 @@ async fn write_failures(c: &impl GenericClient, folded: &[Folded]) -> Result<(),
         c,
         BACKOFF_COUNT,
         &[
-            &users, &realms, &firsts, &added, &lasts, &restarts, &forgets,
+            &users, &realms, &origins, &firsts, &added, &lasts, &restarts, &forgets,
         ],
     )
     .await?;
@@ -249,6 +288,8 @@ async fn write_failures(c: &impl GenericClient, folded: &[Folded]) -> Result<(),
 pub(super) struct Folded {
     pub(super) user: String,
     pub(super) realm: String,
+    /// The row's origin; empty: the identity's count over all origins.
+    pub(super) origin: String,
     pub(super) first_ms: i64,
     pub(super) added: u32,
     pub(super) last_ms: i64,
@@ -256,19 +297,23 @@ pub(super) struct Folded {
     pub(super) forget_ms: i64,
 }
 
-/// Folds a batch's failures per identity (in the order identities first appear).
+/// Folds a batch's failures per row (in the order rows first appear): each failure counts
+/// on its origin's row and on the identity's row over all origins (the empty origin).
 pub(super) fn fold(failures: &[Failure]) -> Vec<Folded> {
-    let mut order: Vec<(&str, &str)> = vec![];
-    let mut groups: std::collections::HashMap<(&str, &str), Vec<&Failure>> = Default::default();
+    let mut order: Vec<(&str, &str, &str)> = vec![];
+    let mut groups: std::collections::HashMap<(&str, &str, &str), Vec<&Failure>> =
+        Default::default();
     for f in failures {
-        let key = (f.user.as_str(), f.realm.as_str());
-        groups
-            .entry(key)
-            .or_insert_with(|| {
-                order.push(key);
-                vec![]
-            })
-            .push(f);
+        for origin in ["", f.origin.as_str()] {
+            let key = (f.user.as_str(), f.realm.as_str(), origin);
+            groups
+                .entry(key)
+                .or_insert_with(|| {
+                    order.push(key);
+                    vec![]
+                })
+                .push(f);
+        }
     }
     order
         .into_iter()
@@ -285,6 +330,7 @@ pub(super) fn fold(failures: &[Failure]) -> Vec<Folded> {
             Some(Folded {
                 user: key.0.to_string(),
                 realm: key.1.to_string(),
+                origin: key.2.to_string(),
                 first_ms: first.now_ms,
                 added: u32::try_from(group.len() - from).unwrap_or(u32::MAX),
                 last_ms: last.now_ms,
@@ -299,30 +345,48 @@ pub(super) fn fold(failures: &[Failure]) -> Vec<Folded> {
 mod tests {
     use super::*;
 
-    fn failure(user: &str, now_ms: i64) -> Failure {
+    fn failure(user: &str, origin: &str, now_ms: i64) -> Failure {
         Failure {
             user: user.into(),
             realm: "local".into(),
+            origin: origin.into(),
             now_ms,
             forget_ms: 100,
         }
     }
 
+    /// Each failure counts on its origin's row and on the identity's (the empty origin).
     #[test]
-    fn a_batch_folds_into_one_change_per_identity() {
+    fn a_batch_folds_into_one_change_per_row() {
         let folded = fold(&[
-            failure("alice", 10),
-            failure("bob", 5),
-            failure("alice", 30),
-            failure("alice", 20),
+            failure("alice", "st-1", 10),
+            failure("bob", "st-1", 5),
+            failure("alice", "st-2", 30),
+            failure("alice", "st-1", 20),
         ]);
-        assert_eq!(folded.len(), 2);
+        let rows: Vec<(&str, &str, i64, u32, i64)> = folded
+            .iter()
+            .map(|f| {
+                (
+                    f.user.as_str(),
+                    f.origin.as_str(),
+                    f.first_ms,
+                    f.added,
+                    f.last_ms,
+                )
+            })
+            .collect();
         assert_eq!(
-            (folded[0].user.as_str(), folded[0].first_ms, folded[0].added),
-            ("alice", 10, 3)
+            rows,
+            [
+                ("alice", "", 10, 3, 30),
+                ("alice", "st-1", 10, 2, 20),
+                ("bob", "", 5, 1, 5),
+                ("bob", "st-1", 5, 1, 5),
+                ("alice", "st-2", 30, 1, 30),
+            ]
         );
-        assert_eq!((folded[0].last_ms, folded[0].restart), (30, false));
-        assert_eq!((folded[1].user.as_str(), folded[1].added), ("bob", 1));
+        assert!(folded.iter().all(|f| !f.restart));
     }
 
     #[test]
@@ -330,13 +394,14 @@ mod tests {
         // 10, 20, then 200 (180 ms later, past the 100 ms): counted one by one, 200 starts
         // over at one, and 210 makes two.
         let folded = fold(&[
-            failure("alice", 10),
-            failure("alice", 20),
-            failure("alice", 200),
-            failure("alice", 210),
+            failure("alice", "st-1", 10),
+            failure("alice", "st-1", 20),
+            failure("alice", "st-1", 200),
+            failure("alice", "st-1", 210),
         ]);
-        assert_eq!(folded.len(), 1);
-        assert_eq!((folded[0].added, folded[0].restart), (2, true));
-        assert_eq!(folded[0].last_ms, 210);
+        assert_eq!(folded.len(), 2);
+        for row in &folded {
+            assert_eq!((row.added, row.restart, row.last_ms), (2, true, 210));
+        }
     }
 }

@@ -112,8 +112,17 @@ DROP INDEX answered_by_time;
 CREATE INDEX answered_by_time ON answered USING brin (at_ms);
 ";
 
+/// Version 4 (issue 23): the back-off counts per identity *and* origin (where the attempt
+/// came from); the identity's count over all origins is the row with the empty origin, which
+/// is what every existing row was.
+const SCHEMA_V4: &str = "
+ALTER TABLE login_failures ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE login_failures DROP CONSTRAINT login_failures_pkey;
+ALTER TABLE login_failures ADD PRIMARY KEY (username, realm, origin);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -132,7 +141,12 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         )));
     }
     tx.commit().await?;
-    for (to, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
+    for (to, sql) in [
+        (1, SCHEMA_V1),
+        (2, SCHEMA_V2),
+        (3, SCHEMA_V3),
+        (4, SCHEMA_V4),
+    ] {
         if version < to {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])

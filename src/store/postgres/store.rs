@@ -116,10 +116,10 @@ impl Store for PgStore {
         &self,
         user: &str,
         realm: &str,
-        with_backoff: bool,
+        backoff_origin: Option<&str>,
     ) -> Result<UserState, StoreError> {
         Ok(self
-            .user_state_of_request(user, realm, with_backoff, None)
+            .user_state_of_request(user, realm, backoff_origin, None)
             .await?
             .0)
     }
@@ -128,14 +128,14 @@ impl Store for PgStore {
         &self,
         user: &str,
         realm: &str,
-        with_backoff: bool,
+        backoff_origin: Option<&str>,
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
         // Batched with the other requests' first reads (see `batch.rs`).
         self.timed(self.reads.call(batch::Read {
             user: user.to_string(),
             realm: realm.to_string(),
-            with_backoff,
+            backoff_origin: backoff_origin.map(str::to_string),
             retransmit: retransmit.map(|(digest, since)| (*digest, since)),
         }))
         .await
@@ -266,19 +266,36 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
+    async fn record_login_failure(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+        now_ms: i64,
+        forget_ms: i64,
+    ) {
         // Queued, not awaited (see the trait), and written with the others waiting.
         self.queue.failure(queued::Failure {
             user: user.to_string(),
             realm: realm.to_string(),
+            origin: origin.to_string(),
             now_ms,
             forget_ms,
         });
     }
 
-    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
+    async fn clear_login_failures(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+    ) -> Result<(), StoreError> {
         // Through the queue: after the failures queued before it.
-        self.queue.clear(user, realm).await
+        self.queue.clear(user, realm, origin).await
+    }
+
+    fn writes_failing(&self) -> bool {
+        self.queue.writes_failing()
     }
 
     async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {

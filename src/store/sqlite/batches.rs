@@ -28,19 +28,28 @@
 //!
 //! Every batch or checkpoint that takes longer than [`SLOW`] is logged with what it did, so a
 //! latency stall can be matched with its cause.
+//!
+//! Failing writes (issue 23). A write nobody waits for that fails — a back-off failure, an
+//! audit row —, or a batch whose commit fails, sets [`Database::writes_failing`]; the next
+//! batch that commits something to the WAL (the WAL hook fires: a batch of reads alone
+//! proves nothing) clears it. The engine checks no password while it is set, since a wrong
+//! one might go uncounted. While it is set every request still writes its audit row, so the
+//! store is tried again with each, and the health probe tries it every few seconds.
 
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::files::WalIndex;
 use crate::store::StoreError;
 use crate::store::seal::SealKey;
 
 /// Runs on the writer inside the batch's transaction; returns what to tell the caller once the
-/// batch has committed (or failed to).
-pub(super) type Job = Box<dyn FnOnce(&mut Connection, &SealKey) -> Reply + Send>;
+/// batch has committed (or failed to). `None` instead of the connection: the store cannot be
+/// used now (see [`super::files`]), and the batch's outcome says why.
+pub(super) type Job = Box<dyn FnOnce(Option<(&mut Connection, &SealKey)>) -> Reply + Send>;
 /// Answers one caller, given the outcome of the batch's commit.
 pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
@@ -85,6 +94,14 @@ pub(super) struct Database {
     /// want the connection, and a read that took it would make the writer — the bottleneck
     /// under load — wait.
     queued: AtomicUsize,
+    /// The WAL index, checked before each use of the connection (`None`: nothing to check).
+    wal_index: Option<WalIndex>,
+    /// Detached writes that failed so far (see the module documentation).
+    detached_failures: AtomicU64,
+    /// Commits that wrote to the WAL so far (counted by the WAL hook).
+    wal_commits: Arc<AtomicU64>,
+    /// Whether the last write failed and none has been committed since.
+    writes_failing: AtomicBool,
 }
 
 impl Database {
@@ -97,6 +114,8 @@ impl Database {
         {
             return None;
         }
+        // An unusable store: the writer refuses the read, with the reason.
+        self.usable().ok()?;
         match self.conn.try_lock() {
             Ok(conn) => Some(conn),
             Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(recovered(poisoned)),
@@ -111,6 +130,24 @@ impl Database {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             StoreError::Closed
         })
+    }
+
+    /// `Err` (why) when SQLite must not touch the connection now: its WAL index cannot be
+    /// written (see [`super::files`]).
+    fn usable(&self) -> Result<(), String> {
+        self.wal_index.as_ref().map_or(Ok(()), WalIndex::check)
+    }
+
+    /// Notes that a write nobody waits for failed (or could not be queued).
+    pub(super) fn detached_failed(&self) {
+        self.detached_failures.fetch_add(1, Ordering::SeqCst);
+        self.writes_failing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a write failed and none has been committed since (see the module
+    /// documentation).
+    pub(super) fn writes_failing(&self) -> bool {
+        self.writes_failing.load(Ordering::SeqCst)
     }
 
     /// Notes that the writer took one job from its queue.
@@ -139,15 +176,18 @@ fn recovered(poisoned: PoisonError<MutexGuard<'_, Connection>>) -> MutexGuard<'_
 pub(super) fn start(
     mut conn: Connection,
     key: SealKey,
+    wal_index: Option<WalIndex>,
 ) -> Result<(mpsc::Sender<Work>, Arc<Database>), StoreError> {
     let spawn_failed = |cause| StoreError::Io {
         what: "cannot start the store thread".into(),
         cause,
     };
     let wal_pages = Arc::new(AtomicI32::new(0));
-    let noted = wal_pages.clone();
+    let wal_commits = Arc::new(AtomicU64::new(0));
+    let (noted, committed) = (wal_pages.clone(), wal_commits.clone());
     conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
         noted.store(pages, Ordering::Relaxed);
+        committed.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }))?;
     let db = Arc::new(Database {
@@ -155,6 +195,10 @@ pub(super) fn start(
         key,
         unseen_writes: AtomicUsize::new(0),
         queued: AtomicUsize::new(0),
+        wal_index,
+        detached_failures: AtomicU64::new(0),
+        wal_commits,
+        writes_failing: AtomicBool::new(false),
     });
     let (jobs, queue) = mpsc::channel::<Work>();
     let writer_db = db.clone();
@@ -201,7 +245,7 @@ fn run_writer(db: &Database, queue: &mpsc::Receiver<Work>, wal_pages: &AtomicI32
                 if !held.is_empty() {
                     commit(db, wal_pages, std::mem::take(&mut held));
                 }
-                let _ = reply.send(truncate_wal(&db.writer()));
+                let _ = reply.send(db.usable().and_then(|()| truncate_wal(&db.writer())));
             }
             Work::Detached(job) => {
                 if held.is_empty() {
@@ -239,9 +283,26 @@ fn take_waiting(db: &Database, queue: &mpsc::Receiver<Work>, batch: &mut Vec<Job
     None
 }
 
-/// Runs and commits one batch, answers its jobs, then checkpoints if the WAL is long.
+/// Runs and commits one batch, answers its jobs, then checkpoints if the WAL is long. A store
+/// that cannot be used now runs nothing and answers every job with the reason.
 fn commit(db: &Database, wal_pages: &AtomicI32, batch: Vec<Job>) {
+    if let Err(reason) = db.usable() {
+        // Nothing can be written now: a password must not be checked (see the module
+        // documentation).
+        db.writes_failing.store(true, Ordering::SeqCst);
+        for job in batch {
+            job(None)(Err(reason.clone()));
+        }
+        return;
+    }
+    let failures = db.detached_failures.load(Ordering::SeqCst);
+    let wal_commits = db.wal_commits.load(Ordering::SeqCst);
     let (replies, committed) = run_batch(&mut db.writer(), &db.key, batch);
+    if committed.is_err() || db.detached_failures.load(Ordering::SeqCst) != failures {
+        db.writes_failing.store(true, Ordering::SeqCst);
+    } else if db.wal_commits.load(Ordering::SeqCst) != wal_commits {
+        db.writes_failing.store(false, Ordering::SeqCst);
+    }
     // The connection is free again before anyone hears back: a request answered now may read
     // on it at once.
     for reply in replies {
@@ -262,7 +323,10 @@ fn run_batch(
 ) -> (Vec<Reply>, Result<(), String>) {
     let started = Instant::now();
     let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
-    let replies: Vec<Reply> = batch.into_iter().map(|job| job(conn, key)).collect();
+    let replies: Vec<Reply> = batch
+        .into_iter()
+        .map(|job| job(Some((&mut *conn, key))))
+        .collect();
     let ran = started.elapsed();
     let committed = began
         .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))

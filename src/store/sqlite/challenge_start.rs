@@ -6,7 +6,8 @@
 //! - [`start_challenge`]: "enroll unless the identity has a token", "return the challenge
 //!   started within the blocking timeout", "refuse at the trigger limit" and "allocate the
 //!   counters of a new pending challenge", decided together.
-//! - [`record_login_failure`]: the identity back-off's counter, one upsert.
+//! - [`record_login_failure`]: the back-off's counters (the origin's and the identity's), one
+//!   upsert.
 //!
 //! The schema backs the first with a constraint as well: at most one autoenrolled token per
 //! (user, realm) (`one_autoenrolled_token`), whatever the code above it does.
@@ -126,22 +127,25 @@ pub(super) fn challenge_rows(conn: &Connection, state: &str) -> Result<Vec<Chall
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// One more failed first factor for an identity; failures older than `forget_ms` start over.
+/// One more failed first factor of an identity from `origin`, on its origin's row and on its
+/// row over all origins (the empty origin), in one statement; failures older than
+/// `forget_ms` start over.
 pub(super) fn record_login_failure(
     conn: &Connection,
     user: &str,
     realm: &str,
+    origin: &str,
     now_ms: i64,
     forget_ms: i64,
 ) -> Result<(), StoreError> {
     execute_cached(
         conn,
-        "INSERT INTO login_failures (user, realm, failures, last_failure_ms) \
-         VALUES (?1, ?2, 1, ?3) \
-         ON CONFLICT (user, realm) DO UPDATE SET \
+        "INSERT INTO login_failures (user, realm, origin, failures, last_failure_ms) \
+         VALUES (?1, ?2, '', 1, ?3), (?1, ?2, ?5, 1, ?3) \
+         ON CONFLICT (user, realm, origin) DO UPDATE SET \
            failures = CASE WHEN ?3 - last_failure_ms >= ?4 THEN 1 ELSE failures + 1 END, \
            last_failure_ms = MAX(last_failure_ms, ?3)",
-        params![user, realm, now_ms, forget_ms],
+        params![user, realm, now_ms, forget_ms, origin],
     )?;
     Ok(())
 }

@@ -80,13 +80,14 @@ pub(super) fn import(
         ])?;
     }
     let mut insert = conn.prepare(
-        "INSERT INTO login_failures (user, realm, failures, last_failure_ms) \
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO login_failures (user, realm, origin, failures, last_failure_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for row in &dump.backoff {
         insert.execute(params![
             row.user,
             row.realm,
+            row.origin,
             row.backoff.failures,
             row.backoff.last_failure_ms
         ])?;
@@ -122,16 +123,18 @@ fn sealed_tokens(conn: &Connection) -> Result<Vec<SealedToken>, StoreError> {
 /// The identities' back-off counts and re-authentication graces.
 fn backoff_and_grace(conn: &Connection) -> Result<(Vec<BackoffRow>, Vec<GraceRow>), StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT user, realm, failures, last_failure_ms FROM login_failures ORDER BY user, realm",
+        "SELECT user, realm, origin, failures, last_failure_ms FROM login_failures \
+         ORDER BY user, realm, origin",
     )?;
     let backoff = stmt
         .query_map([], |r| {
             Ok(BackoffRow {
                 user: r.get(0)?,
                 realm: r.get(1)?,
+                origin: r.get(2)?,
                 backoff: Backoff {
-                    failures: r.get(2)?,
-                    last_failure_ms: r.get(3)?,
+                    failures: r.get(3)?,
+                    last_failure_ms: r.get(4)?,
                 },
             })
         })?

@@ -110,6 +110,7 @@ pub fn check_store(db: &Path, key_file: &Path) -> Result<(), StoreError> {
     if !db.exists() {
         return Ok(());
     }
+    super::files::check_before_open(db).map_err(StoreError::Unavailable)?;
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     match key {
         None if has_sealed_seeds(&conn)? => Err(StoreError::KeyMissing {
@@ -142,6 +143,7 @@ pub(super) fn holds_sealed_seeds(db: &Path) -> Result<bool, StoreError> {
     if !db.exists() {
         return Ok(false);
     }
+    super::files::check_before_open(db).map_err(StoreError::Unavailable)?;
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     has_sealed_seeds(&conn)
 }

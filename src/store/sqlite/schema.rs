@@ -108,8 +108,27 @@ pub(super) const SCHEMA_V5: &str = "
 ALTER TABLE challenges ADD COLUMN request_digest BLOB;
 ";
 
+/// Version 6 (issue 23): the back-off counts per identity *and* origin (where the attempt
+/// came from); the identity's count over all origins is the row with the empty origin, which
+/// is what every existing row was.
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE login_failures_v6 (
+    user            TEXT NOT NULL,
+    realm           TEXT NOT NULL,
+    origin          TEXT NOT NULL,
+    failures        INTEGER NOT NULL,
+    last_failure_ms INTEGER NOT NULL,
+    PRIMARY KEY (user, realm, origin)
+) WITHOUT ROWID;
+INSERT INTO login_failures_v6 (user, realm, origin, failures, last_failure_ms)
+    SELECT user, realm, '', failures, last_failure_ms FROM login_failures;
+DROP TABLE login_failures;
+ALTER TABLE login_failures_v6 RENAME TO login_failures;
+CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -148,7 +167,10 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(mode, "SQLite did not switch to WAL mode");
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    // mmap_size 0: the database file is read with system calls, never mapped, so a file that
+    // becomes unwritable is an error SQLite reports, not a SIGBUS (the WAL index is mapped
+    // whatever this says: `files.rs` guards it).
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=0;")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // The query planner stability guarantee: a statement keeps the plan it was prepared
     // with. Without it, SQLite (built with STAT4, as rusqlite's bundled one is) marks
@@ -180,6 +202,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
+        (6, SCHEMA_V6),
     ] {
         if version < to {
             let tx = conn.transaction()?;

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::super::{
-    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
-    StoreError, Token, UserState,
+    AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark,
+    Store, StoreError, Token, UserState,
 };
 use super::rows::{
     CHALLENGE_COLUMNS, audit_from_row, challenge_from_row, insert_all, insert_audit, query_tokens,
@@ -103,29 +103,36 @@ impl Store for SqliteStore {
         &self,
         user: &str,
         realm: &str,
-        with_backoff: bool,
+        backoff_origin: Option<&str>,
     ) -> Result<UserState, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
+        let origin = backoff_origin.map(str::to_string);
         self.read(move |conn, key| {
             let tokens = query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm])?;
-            if !with_backoff {
+            let Some(origin) = origin else {
                 return Ok(UserState {
                     tokens,
-                    backoff: None,
+                    backoff: Backoffs::default(),
                 });
+            };
+            // Both rows in one statement, on the primary key.
+            let mut backoff = Backoffs::default();
+            let mut stmt = conn.prepare_cached(
+                "SELECT origin = '', failures, last_failure_ms FROM login_failures \
+                 WHERE user = ?1 AND realm = ?2 AND origin IN ('', ?3)",
+            )?;
+            let mut rows = stmt.query(params![user, realm, origin])?;
+            while let Some(r) = rows.next()? {
+                let row = Some(Backoff {
+                    failures: r.get(1)?,
+                    last_failure_ms: r.get(2)?,
+                });
+                if r.get::<_, bool>(0)? {
+                    backoff.identity = row;
+                } else {
+                    backoff.origin = row;
+                }
             }
-            let backoff = conn
-                .prepare_cached(
-                    "SELECT failures, last_failure_ms FROM login_failures \
-                     WHERE user = ?1 AND realm = ?2",
-                )?
-                .query_row(params![user, realm], |r| {
-                    Ok(Backoff {
-                        failures: r.get(0)?,
-                        last_failure_ms: r.get(1)?,
-                    })
-                })
-                .optional()?;
             Ok(UserState { tokens, backoff })
         })
         .await
@@ -257,13 +264,22 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_login_failure(&self, user: &str, realm: &str, now_ms: i64, forget_ms: i64) {
-        let (user, realm) = (user.to_string(), realm.to_string());
+    async fn record_login_failure(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+        now_ms: i64,
+        forget_ms: i64,
+    ) {
+        let (user, realm, origin) = (user.to_string(), realm.to_string(), origin.to_string());
         let result = self.detached(
             "back-off failure not recorded",
             Seen::ByNextRead,
             move |conn, _| {
-                challenge_start::record_login_failure(conn, &user, &realm, now_ms, forget_ms)
+                challenge_start::record_login_failure(
+                    conn, &user, &realm, &origin, now_ms, forget_ms,
+                )
             },
         );
         if let Err(error) = result {
@@ -271,17 +287,26 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn clear_login_failures(&self, user: &str, realm: &str) -> Result<(), StoreError> {
-        let (user, realm) = (user.to_string(), realm.to_string());
+    async fn clear_login_failures(
+        &self,
+        user: &str,
+        realm: &str,
+        origin: &str,
+    ) -> Result<(), StoreError> {
+        let (user, realm, origin) = (user.to_string(), realm.to_string(), origin.to_string());
         self.call_one_statement(move |conn, _| {
             execute_cached(
                 conn,
-                "DELETE FROM login_failures WHERE user = ?1 AND realm = ?2",
-                params![user, realm],
+                "DELETE FROM login_failures WHERE user = ?1 AND realm = ?2 AND origin = ?3",
+                params![user, realm, origin],
             )?;
             Ok(())
         })
         .await
+    }
+
+    fn writes_failing(&self) -> bool {
+        self.db.writes_failing()
     }
 
     async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {

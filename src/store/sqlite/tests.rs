@@ -3,9 +3,10 @@
 use rusqlite::params;
 
 use super::super::{
-    AuditEntry, Backoff, ChallengeRequest, ChallengeStart, Store, Token, TokenKind,
+    AuditEntry, Backoff, Backoffs, ChallengeRequest, ChallengeStart, Store, Token, TokenKind,
 };
 use super::rows::query_tokens;
+use super::schema::{SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, migrate};
 use super::*;
 use crate::secret::Secret;
 
@@ -215,38 +216,181 @@ async fn issue_12_start_challenge_decides_blocking_limit_and_enrollment() {
 async fn issue_12_login_failures_count_and_are_forgotten() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(&dir);
+    let backoff = |origin| {
+        let store = &store;
+        async move {
+            store
+                .user_state("alice", "local", Some(origin))
+                .await
+                .unwrap()
+                .backoff
+        }
+    };
     for now in [1_000, 2_000, 3_000] {
         store
-            .record_login_failure("alice", "local", now, 60_000)
+            .record_login_failure("alice", "local", "st-1", now, 60_000)
             .await;
     }
-    let state = store.user_state("alice", "local", true).await.unwrap();
+    let three = Some(Backoff {
+        failures: 3,
+        last_failure_ms: 3_000,
+    });
     assert_eq!(
-        state.backoff,
-        Some(Backoff {
-            failures: 3,
-            last_failure_ms: 3_000
-        })
+        backoff("st-1").await,
+        Backoffs {
+            identity: three,
+            origin: three
+        }
     );
     // A failure after the forget time starts over.
     store
-        .record_login_failure("alice", "local", 63_000, 60_000)
+        .record_login_failure("alice", "local", "st-1", 63_000, 60_000)
         .await;
-    let state = store.user_state("alice", "local", true).await.unwrap();
-    assert_eq!(state.backoff.map(|b| b.failures), Some(1));
-    assert_eq!(store.purge_login_failures(63_001).await.unwrap(), 1);
+    assert_eq!(backoff("st-1").await.origin.map(|b| b.failures), Some(1));
+    assert_eq!(store.purge_login_failures(63_001).await.unwrap(), 2);
+    assert_eq!(backoff("st-1").await, Backoffs::default());
+    // Without an origin asked for, no back-off is read.
     store
-        .record_login_failure("alice", "local", 70_000, 60_000)
+        .record_login_failure("alice", "local", "st-1", 70_000, 60_000)
         .await;
-    store.clear_login_failures("alice", "local").await.unwrap();
-    assert_eq!(
+    let state = store.user_state("alice", "local", None).await.unwrap();
+    assert_eq!(state.backoff, Backoffs::default());
+}
+
+/// Issue 23: failures count per origin and over all origins; a right password clears its
+/// origin's count only.
+#[tokio::test]
+async fn issue_23_login_failures_count_per_origin_and_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    for (origin, now) in [
+        ("st-1", 1_000),
+        ("st-2", 1_500),
+        ("st-1", 2_000),
+        ("st-1", 2_500),
+    ] {
         store
-            .user_state("alice", "local", true)
-            .await
-            .unwrap()
-            .backoff,
-        None
+            .record_login_failure("alice", "local", origin, now, 60_000)
+            .await;
+    }
+    store
+        .record_login_failure("bob", "local", "st-1", 2_600, 60_000)
+        .await;
+    let counts = |origin: &'static str| {
+        let store = &store;
+        async move {
+            let b = store
+                .user_state("alice", "local", Some(origin))
+                .await
+                .unwrap()
+                .backoff;
+            (
+                b.identity.map(|b| (b.failures, b.last_failure_ms)),
+                b.origin.map(|b| (b.failures, b.last_failure_ms)),
+            )
+        }
+    };
+    assert_eq!(counts("st-1").await, (Some((4, 2_500)), Some((3, 2_500))));
+    assert_eq!(counts("st-2").await, (Some((4, 2_500)), Some((1, 1_500))));
+    assert_eq!(counts("st-3").await, (Some((4, 2_500)), None));
+    store
+        .clear_login_failures("alice", "local", "st-1")
+        .await
+        .unwrap();
+    assert_eq!(counts("st-1").await, (Some((4, 2_500)), None));
+    assert_eq!(counts("st-2").await, (Some((4, 2_500)), Some((1, 1_500))));
+    let dump = store.export().await.unwrap();
+    let rows: Vec<(&str, &str, u32)> = dump
+        .backoff
+        .iter()
+        .map(|r| (r.user.as_str(), r.origin.as_str(), r.backoff.failures))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alice", "", 4),
+            ("alice", "st-2", 1),
+            ("bob", "", 1),
+            ("bob", "st-1", 1)
+        ]
     );
+}
+
+/// Issue 23: a database of schema 5 keeps its back-off counts as the identities' counts over
+/// all origins.
+#[tokio::test]
+async fn issue_23_schema_6_keeps_the_counts_of_schema_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut conn = Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL").unwrap();
+    for sql in [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(
+        "PRAGMA user_version = 5; \
+         INSERT INTO login_failures (user, realm, failures, last_failure_ms) \
+         VALUES ('alice', 'local', 7, 9000)",
+    )
+    .unwrap();
+    migrate(&mut conn).unwrap();
+    drop(conn);
+    let store = open_store(&dir);
+    let backoff = store
+        .user_state("alice", "local", Some("st-1"))
+        .await
+        .unwrap()
+        .backoff;
+    assert_eq!(
+        backoff.identity,
+        Some(Backoff {
+            failures: 7,
+            last_failure_ms: 9000
+        })
+    );
+    assert_eq!(backoff.origin, None);
+}
+
+/// Issue 23: a back-off failure that cannot be written (the database is full) is known, until
+/// a later write is committed.
+#[tokio::test]
+async fn issue_23_a_failure_that_cannot_be_written_is_known_until_a_write_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir);
+    store.insert_token(token("LSSM1")).await.unwrap();
+    assert!(!store.writes_failing());
+    // No page more than the file has: rows that need one fail with SQLITE_FULL.
+    store
+        .read(|conn, _| {
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let origin = "o".repeat(200);
+    let mut round = 0;
+    while !store.writes_failing() {
+        round += 1;
+        assert!(round < 1_000, "no write failed");
+        store
+            .record_login_failure(&format!("user{round}"), "local", &origin, 1_000, 60_000)
+            .await;
+        // The next read waits for the failure queued before it.
+        store.user_state("alice", "local", Some("x")).await.unwrap();
+    }
+    // Reads alone change nothing; a committed write clears it.
+    store.user_state("alice", "local", Some("x")).await.unwrap();
+    assert!(store.writes_failing());
+    store
+        .read(|conn, _| {
+            conn.query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    assert!(!store.writes_failing());
 }
 
 /// A database written by a newer tessera is refused, not misread.
@@ -366,13 +510,16 @@ async fn a_read_sees_the_back_off_failure_queued_before_it() {
     let store = open_store(&dir);
     for round in 1..=50 {
         store
-            .record_login_failure("alice", "local", 1_000, 60_000)
+            .record_login_failure("alice", "local", "st-1", 1_000, 60_000)
             .await;
         if round % 2 == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let state = store.user_state("alice", "local", true).await.unwrap();
-        assert_eq!(state.backoff.map(|b| b.failures), Some(round));
+        let state = store
+            .user_state("alice", "local", Some("st-1"))
+            .await
+            .unwrap();
+        assert_eq!(state.backoff.origin.map(|b| b.failures), Some(round));
     }
 }
 

@@ -162,6 +162,21 @@ listen = [{listen}]{server}
     path
 }
 
+/// Writes `contents` to a new or existing file at `path`, mode 0600: tessera refuses a file
+/// holding a secret (a database's password file) that group or others may read.
+pub fn write_private(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = path.as_ref();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(contents.as_ref()))
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
 /// The tessera binary under test.
 pub fn tessera() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
