@@ -11,7 +11,7 @@
 //! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
 //!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it.
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
-//!   knows nothing of RADIUS.
+//!   knows nothing of RADIUS or HTTP.
 //! - [`otp`]: HOTP and TOTP.
 //! - [`store`]: tokens, challenges, counters and audit, on SQLite; seeds sealed at rest.
 //! - [`directory`]: users, passwords and attributes: LDAP / Active Directory and a local users

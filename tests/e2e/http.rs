@@ -97,7 +97,10 @@ fn transaction(json: &Value) -> String {
 
 #[test]
 fn sms_two_rounds_then_the_replay_is_refused() {
-    let server = Server::start_with(&http_setup("", ""));
+    // Debug logging: not even there may a password or a code appear.
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::util::write_config(dir.path(), &http_setup("", ""));
+    let server = Server::start_logging(dir, &config, "debug");
     let first = expect(
         &check(&server, &[("user", "alice"), ("pass", "wonderland")]),
         "CHALLENGE",
@@ -134,6 +137,10 @@ fn sms_two_rounds_then_the_replay_is_refused() {
     let (code, audit, _) = server.cli(&["audit"], "");
     assert_eq!(code, 0);
     assert!(audit.contains("http/127.0.0.1"), "{audit}");
+    server.wait_for_log("reason=\"unknown, expired or closed challenge");
+    let log = server.log_text();
+    assert!(!log.contains("wonderland"), "a password in the log:\n{log}");
+    assert!(!log.contains(&otp), "a code in the log:\n{log}");
 }
 
 #[test]
