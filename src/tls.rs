@@ -6,7 +6,8 @@
 //! installs ring once; it is idempotent and safe to call from every constructor that builds a
 //! TLS client, so library users and tests need no set-up step of their own.
 //!
-//! [`read_certificates`] reads a PEM chain for every TLS server (RadSec, HTTP).
+//! [`read_certificates`] reads a PEM chain for every TLS server (RadSec, HTTP), and
+//! [`not_after`] says when a certificate expires.
 
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -30,4 +31,10 @@ pub fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'s
         return Err(format!("{}: no certificate in the file", path.display()));
     }
     Ok(certificates)
+}
+
+/// A certificate's notAfter as Unix time (0 when it does not parse).
+pub fn not_after(certificate: &CertificateDer<'_>) -> i64 {
+    x509_parser::parse_x509_certificate(certificate.as_ref())
+        .map_or(0, |(_, c)| c.validity().not_after.timestamp())
 }

@@ -48,7 +48,7 @@ pub struct Loaded {
     /// RadSec's TLS configuration, when `tls_listen` is set.
     pub tls: Option<tessera::radius::tls::TlsServer>,
     /// The HTTP listener's TLS configuration, when `[http]` has a certificate.
-    pub http_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    pub http_tls: Option<tessera::http::settings::HttpTls>,
 }
 
 type LogFilterHandle =

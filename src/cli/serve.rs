@@ -20,6 +20,7 @@ use tessera::config::Config;
 use tessera::delivery::Providers;
 use tessera::directory::Realms;
 use tessera::http::HttpLive;
+use tessera::http::settings::HttpTls;
 use tessera::live::Live;
 use tessera::metrics::{self, Health};
 use tessera::radius::counters::Counters;
@@ -62,22 +63,27 @@ fn build_snapshot(
     }
 }
 
-/// Logs when the RadSec server certificate expires, and warns within 30 days.
-fn check_certificate_expiry(tls: Option<&TlsServer>) {
-    let Some(tls) = tls else { return };
-    let left = tls.not_after - SystemClock.now();
-    if left < 30 * 86_400 {
-        tracing::warn!(
-            not_after = tls.not_after,
-            days_left = left / 86_400,
-            "the RadSec server certificate expires within 30 days (replace it and send SIGHUP)"
-        );
-    } else {
-        tracing::info!(
-            not_after = tls.not_after,
-            days_left = left / 86_400,
-            "RadSec server certificate"
-        );
+/// Logs when the RadSec and the HTTP server certificates expire, and warns within 30 days.
+fn check_certificate_expiry(tls: Option<&TlsServer>, http: Option<&HttpTls>) {
+    for (listener, not_after) in [
+        ("RadSec", tls.map(|t| t.not_after)),
+        ("HTTP", http.map(|t| t.not_after)),
+    ] {
+        let Some(not_after) = not_after else { continue };
+        let left = not_after - SystemClock.now();
+        if left < 30 * 86_400 {
+            tracing::warn!(
+                not_after,
+                days_left = left / 86_400,
+                "the {listener} server certificate expires within 30 days (replace it and send SIGHUP)"
+            );
+        } else {
+            tracing::info!(
+                not_after,
+                days_left = left / 86_400,
+                "{listener} server certificate"
+            );
+        }
     }
 }
 
@@ -240,7 +246,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         let store = tessera::store::open(&config.store)
             .await
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
-        check_certificate_expiry(tls.as_ref());
+        check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
         let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
         remove_unused_pins(&snapshot).await;
         let served = Arc::new(Live::new(snapshot));
@@ -261,7 +267,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             served,
             http: Arc::new(Live::new(HttpLive {
                 allow: config.http.allow.clone(),
-                tls: http_tls,
+                tls: http_tls.map(|t| t.config),
             })),
         };
         let shutdown = CancellationToken::new();
@@ -388,13 +394,13 @@ async fn reload_on_hangup(
         }
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
-        check_certificate_expiry(tls.as_ref());
+        check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
         let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
         http.replace(HttpLive {
             allow: config.http.allow.clone(),
-            tls: http_tls,
+            tls: http_tls.map(|t| t.config),
         });
         tracing::info!(
             clients = config.clients.len(),

@@ -34,7 +34,7 @@ impl Config {
     }
 
     /// Reads `[http]`'s certificate and key; `None` when the listener speaks plain HTTP.
-    pub fn open_http_tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigErrors> {
+    pub fn open_http_tls(&self) -> Result<Option<crate::http::settings::HttpTls>, ConfigErrors> {
         crate::http::settings::open_tls(&self.http).map_err(|errors| {
             ConfigErrors(
                 errors

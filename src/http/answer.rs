@@ -23,14 +23,14 @@ pub struct CheckAnswer {
     jsonrpc: &'static str,
     id: u32,
     version: &'static str,
-    result: Verdict,
+    result: ResultPart,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<Detail>,
 }
 
 /// `result`.
 #[derive(Debug, Serialize)]
-struct Verdict {
+struct ResultPart {
     status: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<bool>,
@@ -77,7 +77,7 @@ struct Challenge {
 
 /// The accept/reject/challenge trichotomy, for the answer and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdicts {
+pub enum Verdict {
     /// Authenticated.
     Accept,
     /// A code was sent; answer it with the transaction id.
@@ -86,13 +86,22 @@ pub enum Verdicts {
     Reject,
 }
 
-impl Verdicts {
-    /// privacyIDEA's `result.authentication`; lower-cased, the metric label.
+impl Verdict {
+    /// privacyIDEA's `result.authentication`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdicts::Accept => "ACCEPT",
-            Verdicts::Challenge => "CHALLENGE",
-            Verdicts::Reject => "REJECT",
+            Verdict::Accept => "ACCEPT",
+            Verdict::Challenge => "CHALLENGE",
+            Verdict::Reject => "REJECT",
+        }
+    }
+
+    /// The `answer` label of `tessera_http_requests_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Challenge => "challenge",
+            Verdict::Reject => "reject",
         }
     }
 }
@@ -105,10 +114,10 @@ pub fn transaction_id(state: &[u8]) -> String {
 impl CheckAnswer {
     /// The answer to a decided request. A `Forward` reaches here only when the front end could
     /// not relay it; it is answered as the reject it becomes.
-    pub fn from_outcome(outcome: &Outcome) -> (Verdicts, CheckAnswer) {
+    pub fn from_outcome(outcome: &Outcome) -> (Verdict, CheckAnswer) {
         let (verdict, detail) = match outcome {
             Outcome::Accept { message, .. } => (
-                Verdicts::Accept,
+                Verdict::Accept,
                 message.as_ref().map(|m| Detail::message(m.clone())),
             ),
             Outcome::Challenge {
@@ -137,13 +146,13 @@ impl CheckAnswer {
                     state: Some(id),
                     multi_challenge,
                 };
-                (Verdicts::Challenge, Some(detail))
+                (Verdict::Challenge, Some(detail))
             }
             Outcome::Reject { message } => {
-                (Verdicts::Reject, Some(Detail::message(message.clone())))
+                (Verdict::Reject, Some(Detail::message(message.clone())))
             }
             Outcome::Forward { .. } => (
-                Verdicts::Reject,
+                Verdict::Reject,
                 Some(Detail::message(crate::auth::engine::MSG_FAILED.to_string())),
             ),
         };
@@ -151,9 +160,9 @@ impl CheckAnswer {
             jsonrpc: "2.0",
             id: 1,
             version: VERSION,
-            result: Verdict {
+            result: ResultPart {
                 status: true,
-                value: Some(verdict == Verdicts::Accept),
+                value: Some(verdict == Verdict::Accept),
                 authentication: Some(verdict.as_str()),
                 error: None,
             },
@@ -169,7 +178,7 @@ impl CheckAnswer {
             jsonrpc: "2.0",
             id: 1,
             version: VERSION,
-            result: Verdict {
+            result: ResultPart {
                 status: false,
                 value: None,
                 authentication: None,
@@ -224,7 +233,7 @@ mod tests {
             }],
         };
         let (verdict, answer) = CheckAnswer::from_outcome(&outcome);
-        assert_eq!(verdict, Verdicts::Challenge);
+        assert_eq!(verdict, Verdict::Challenge);
         let json = serde_json::to_value(&answer).unwrap();
         assert_eq!(json["result"]["status"], true);
         assert_eq!(json["result"]["value"], false);

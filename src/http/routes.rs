@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::HttpLive;
-use super::answer::{self, CheckAnswer, Verdicts};
+use super::answer::{self, CheckAnswer, Verdict};
 use super::params::{self, Params};
 use crate::auth::{AuthRequest, Authenticate, Outcome};
 use crate::live::Live;
@@ -264,14 +264,13 @@ fn to_auth_request(params: Params, peer: SocketAddr) -> Result<AuthRequest, Refu
 fn counted(
     route: Route,
     status: StatusCode,
-    verdict: Option<Verdicts>,
+    verdict: Option<Verdict>,
     response: Response,
 ) -> Response {
-    let answer = verdict.map_or(status.as_str(), |v| match v {
-        Verdicts::Accept => "accept",
-        Verdicts::Challenge => "challenge",
-        Verdicts::Reject => "reject",
-    });
+    let answer = match verdict {
+        Some(verdict) => verdict.label(),
+        None => status.as_str(),
+    };
     metrics::inc(
         "tessera_http_requests_total",
         &[("route", route.as_str()), ("answer", answer)],

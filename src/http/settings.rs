@@ -193,17 +193,24 @@ impl AllowList {
     }
 }
 
+/// The listener's TLS side of one configuration.
+pub struct HttpTls {
+    /// What the acceptor uses.
+    pub config: Arc<rustls::ServerConfig>,
+    /// When the server certificate expires (Unix time).
+    pub not_after: i64,
+}
+
 /// Reads the certificate and key and builds the listener's TLS configuration (TLS 1.2 and 1.3,
 /// ALPN `http/1.1`, the ring provider the rest of tessera uses); `None` without TLS. Errors are
 /// (key, message).
-pub fn open_tls(
-    config: &HttpConfig,
-) -> Result<Option<Arc<rustls::ServerConfig>>, Vec<(&'static str, String)>> {
+pub fn open_tls(config: &HttpConfig) -> Result<Option<HttpTls>, Vec<(&'static str, String)>> {
     let Some((cert_path, key_path)) = &config.tls else {
         return Ok(None);
     };
     let chain =
         crate::tls::read_certificates(cert_path).map_err(|e| vec![("http.tls_certificate", e)])?;
+    let not_after = chain.first().map_or(0, crate::tls::not_after);
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| vec![("http.tls_key", format!("{}: {e}", key_path.display()))])?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -219,7 +226,10 @@ pub fn open_tls(
             )]
         })?;
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Some(Arc::new(server)))
+    Ok(Some(HttpTls {
+        config: Arc::new(server),
+        not_after,
+    }))
 }
 
 #[cfg(test)]

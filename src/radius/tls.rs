@@ -127,11 +127,7 @@ fn client_roots(
     roots
 }
 
-/// A certificate's notAfter as Unix time (0 when it does not parse).
-fn not_after(certificate: &CertificateDer<'_>) -> i64 {
-    x509_parser::parse_x509_certificate(certificate.as_ref())
-        .map_or(0, |(_, c)| c.validity().not_after.timestamp())
-}
+use crate::tls::not_after;
 
 /// Reads the certificate files and builds the server configuration; `None` when RadSec is
 /// off. Errors are (key, message).

@@ -391,6 +391,8 @@ fn tls_with_a_private_ca() {
     ));
     let addr = server.http_addr.unwrap();
     server.wait_for_log(&format!("HTTP API on https://{addr}"));
+    // The test CA's certificates live two days: tessera warns, as for RadSec's.
+    server.wait_for_log("the HTTP server certificate expires within 30 days");
     let target = format!("https://{addr}/validate/check");
     let ca_file = ca.ca.display().to_string();
     let first = curl(&[
