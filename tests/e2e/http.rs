@@ -648,3 +648,13 @@ fn strangers_make_room_and_one_address_gets_its_share() {
         assert!(metrics.contains(line), "{line}\n{metrics}");
     }
 }
+
+#[test]
+fn sigterm_closes_a_kept_alive_connection_and_exits() {
+    let mut server = Server::start_with(&http_setup("", ""));
+    let mut kept = std::net::TcpStream::connect(server.http_addr.unwrap()).unwrap();
+    assert_eq!(healthz_on(&mut kept), "HTTP/1.1 200 OK");
+    server.signal("TERM");
+    assert_eq!(read_until_closed(&mut kept), "", "closed by the shutdown");
+    assert_eq!(server.wait_exit(), Some(0));
+}
