@@ -13,6 +13,7 @@ mod docs;
 mod exhaustion;
 mod flow;
 mod http;
+mod http_connections;
 mod identity;
 mod ldap;
 mod login;
