@@ -97,11 +97,14 @@ pub async fn run(
         }
         loops.spawn(accept_loop(listener, accepting.clone()));
     }
+    // One grace for all listeners, counted from the shutdown (the loops end on it).
+    let mut deadline = None;
     while let Some(connections) = loops.join_next().await {
         let Ok(mut connections) = connections else {
             continue;
         };
-        let drained = tokio::time::timeout(grace, async {
+        let deadline = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+        let drained = tokio::time::timeout_at(deadline, async {
             while connections.join_next().await.is_some() {}
         })
         .await;
