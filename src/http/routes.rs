@@ -296,3 +296,132 @@ fn plain(status: StatusCode, text: String) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::settings::HttpConfig;
+
+    /// An engine that answers `outcome` and keeps what it was asked.
+    struct Fake {
+        outcome: Outcome,
+        asked: Mutex<Vec<AuthRequest>>,
+    }
+
+    impl Authenticate for Fake {
+        async fn authenticate(&self, request: AuthRequest) -> Outcome {
+            self.asked.lock().unwrap().push(request);
+            self.outcome.clone()
+        }
+    }
+
+    fn serve(outcome: Outcome) -> (Router, Arc<Fake>) {
+        let fake = Arc::new(Fake {
+            outcome,
+            asked: Mutex::new(vec![]),
+        });
+        let shared = Arc::new(Shared {
+            auth: fake.clone(),
+            health: Arc::new(Health::default()),
+            live: Arc::new(Live::new(HttpLive {
+                allow: HttpConfig::default().allow,
+                tls: None,
+            })),
+        });
+        (router(shared), fake)
+    }
+
+    async fn call(router: Router, peer: Option<&str>, uri: &str) -> (StatusCode, String) {
+        let mut request = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(Peer(peer.parse().unwrap()));
+        }
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_engine_is_asked_with_the_caller_the_realm_and_the_transaction() {
+        let (router, fake) = serve(Outcome::Accept {
+            message: None,
+            reply: vec![],
+        });
+        let (status, body) = call(
+            router,
+            Some("[::ffff:127.0.0.1]:40000"),
+            "/validate/check?user=alice&pass=123456&realm=corp&transactionid=ab12.01",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let asked = fake.asked.lock().unwrap();
+        let request = &asked[0];
+        assert_eq!(request.user_name, "alice@corp");
+        assert_eq!(request.password.expose(), b"123456");
+        assert_eq!(request.state.as_deref(), Some(&b"ab12"[..]));
+        assert_eq!(
+            request.client,
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap()
+        );
+        assert_eq!(request.client_name, "http/127.0.0.1");
+        assert_eq!(request.origin, "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn a_forward_is_a_reject_and_a_request_without_its_peer_is_refused() {
+        let forward = Outcome::Forward {
+            upstream: "legacy".into(),
+            request: Box::new(AuthRequest {
+                user_name: "bob".into(),
+                password: "x".into(),
+                state: None,
+                client: "127.0.0.1".parse().unwrap(),
+                client_name: String::new(),
+                calling_station: None,
+                origin: String::new(),
+                request_id: None,
+                reply_limit: None,
+            }),
+        };
+        let (router, fake) = serve(forward);
+        let (status, body) = call(
+            router.clone(),
+            Some("127.0.0.1:1"),
+            "/validate/check?user=bob&pass=x",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["result"]["authentication"], "REJECT", "{json}");
+        let (status, body) = call(
+            router.clone(),
+            None,
+            "/validate/simplecheck?user=bob&pass=x",
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::FORBIDDEN, ":-("));
+        let (status, _) = call(
+            router,
+            Some("192.0.2.1:1"),
+            "/validate/check?user=bob&pass=x",
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "not in the default allow-list"
+        );
+        assert_eq!(
+            fake.asked.lock().unwrap().len(),
+            1,
+            "refusals never reach the engine"
+        );
+    }
+}
