@@ -22,7 +22,7 @@
 //! or the other node of a pair, sees the same tokens and challenges. A database that is down
 //! makes calls fail within the pool's timeouts; the engine answers Reject, and health checks
 //! (a write probe) report the node down until the database takes writes again. Beside this
-//! file: `store.rs` (the [`Store`] trait's calls), `batch.rs` (a login's first read and its
+//! file: `store.rs` (the [`Store`] trait's calls), `batches.rs` (a login's first read and its
 //! counter consume, batched across requests), `challenges.rs` (starting and closing
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
 //! password file, TLS, pool), `schema.rs` (migrations, the key), `queued.rs` (audit rows and
@@ -55,9 +55,9 @@ pub struct PgStore {
     pool: Pool,
     key: Arc<SealKey>,
     /// The first reads of concurrent requests, batched.
-    reads: batch::Batcher<batch::Read, (UserState, Option<String>)>,
+    reads: batches::Batcher<batches::Read, (UserState, Option<String>)>,
     /// Concurrent requests' counter consumes, batched.
-    consumes: batch::Batcher<batch::Consume, bool>,
+    consumes: batches::Batcher<batches::Consume, bool>,
     /// The redacted URL, for messages.
     name: String,
     /// Audit rows and back-off counts nobody waits for, written in batches.
@@ -104,16 +104,16 @@ impl PgStore {
         let key = Arc::new(key);
         let reads = {
             let (pool, key) = (pool.clone(), key.clone());
-            batch::Batcher::start(move |reads| {
+            batches::Batcher::start(move |reads| {
                 let (pool, key) = (pool.clone(), key.clone());
-                async move { batch::read(&pool, &key, reads).await }
+                async move { batches::read(&pool, &key, reads).await }
             })
         };
         let consumes = {
             let pool = pool.clone();
-            batch::Batcher::start(move |items| {
+            batches::Batcher::start(move |items| {
                 let pool = pool.clone();
-                async move { batch::consume(&pool, items).await }
+                async move { batches::consume(&pool, items).await }
             })
         };
         Ok(PgStore {
@@ -213,7 +213,7 @@ const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";
 
 // After `token_columns!`, which they use.
-mod batch;
+mod batches;
 mod challenges;
 mod copy;
 mod store;

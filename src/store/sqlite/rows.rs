@@ -1,6 +1,6 @@
 //! SQLite rows and the store's types: reading token, audit and challenge rows, inserting
 //! tokens (sealing their seeds) and audit rows. Used by the store's calls (`store.rs`), the
-//! race-deciding operations (`challenge_start.rs`) and `tessera store copy` (`copy.rs`).
+//! race-deciding operations (`challenges.rs`) and `tessera store copy` (`copy.rs`).
 
 use rusqlite::{Connection, Row, params};
 

@@ -13,7 +13,7 @@ use super::rows::{
     to_i64,
 };
 use super::{
-    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, challenge_start,
+    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, challenges,
     copy, execute_cached,
 };
 
@@ -142,7 +142,7 @@ impl Store for SqliteStore {
         &self,
         request: ChallengeRequest,
     ) -> Result<ChallengeStart, StoreError> {
-        self.call(move |conn, key| challenge_start::start_challenge(conn, key, &request))
+        self.call(move |conn, key| challenges::start_challenge(conn, key, &request))
             .await
     }
 
@@ -172,7 +172,7 @@ impl Store for SqliteStore {
 
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
         let state = challenge_state.to_string();
-        self.read(move |conn, _| challenge_start::challenge_rows(conn, &state))
+        self.read(move |conn, _| challenges::challenge_rows(conn, &state))
             .await
     }
 
@@ -277,9 +277,7 @@ impl Store for SqliteStore {
             "back-off failure not recorded",
             Seen::ByNextRead,
             move |conn, _| {
-                challenge_start::record_login_failure(
-                    conn, &user, &realm, &origin, now_ms, forget_ms,
-                )
+                challenges::record_login_failure(conn, &user, &realm, &origin, now_ms, forget_ms)
             },
         );
         if let Err(error) = result {

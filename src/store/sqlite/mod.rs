@@ -15,7 +15,7 @@
 //! `store.rs` (every [`super::Store`] call), `rows.rs` (rows to the store's types and back),
 //! `batches.rs` (the writer: group commit, checkpoints, the shared connection), `schema.rs`
 //! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
-//! `challenge_start.rs` (the operations that decide races between logins), `copy.rs`
+//! `challenges.rs` (the operations that decide races between logins), `copy.rs`
 //! (`tessera store copy`).
 
 use std::path::Path;
@@ -28,7 +28,7 @@ use super::StoreError;
 use super::seal::SealKey;
 
 mod batches;
-mod challenge_start;
+mod challenges;
 mod copy;
 mod files;
 mod key_file;
