@@ -26,7 +26,8 @@
 //! counter consume, batched across requests), `challenges.rs` (starting and closing
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
 //! password file, TLS, pool), `schema.rs` (migrations, the key), `queued.rs` (audit rows and
-//! back-off counts written in batches), `copy.rs` (`tessera store copy`).
+//! back-off counts written in batches), `backoff.rs` (the back-off counts' statements),
+//! `copy.rs` (`tessera store copy`).
 //!
 //! [`Store`]: super::Store
 //! [`Store::retransmit_of`]: super::Store::retransmit_of
@@ -43,6 +44,7 @@ use super::UserState;
 use super::config::PgSettings;
 use super::seal::SealKey;
 
+mod backoff;
 mod connect;
 mod queued;
 mod rows;

@@ -13,7 +13,7 @@ use super::super::{
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{audit_from_row, challenge_from_row, insert_tokens, to_i64, tokens_from_rows};
 use super::{
-    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, batches, copy, execute, query, queued,
+    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
 };
 
 pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
@@ -275,7 +275,7 @@ impl Store for PgStore {
         forget_ms: i64,
     ) {
         // Queued, not awaited (see the trait), and written with the others waiting.
-        self.queue.failure(queued::Failure {
+        self.queue.failure(backoff::Failure {
             user: user.to_string(),
             realm: realm.to_string(),
             origin: origin.to_string(),

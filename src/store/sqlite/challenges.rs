@@ -6,8 +6,7 @@
 //! - [`start_challenge`]: "enroll unless the identity has a token", "return the challenge
 //!   started within the blocking timeout", "refuse at the trigger limit" and "allocate the
 //!   counters of a new pending challenge", decided together.
-//! - [`record_login_failure`]: the back-off's counters (the origin's and the identity's), one
-//!   upsert.
+//! - [`close_challenge`]: closing a challenge by compare-and-set after a right answer.
 //!
 //! The schema backs the first with a constraint as well: at most one autoenrolled token per
 //! (user, realm) (`one_autoenrolled_token`), whatever the code above it does.
@@ -112,6 +111,46 @@ pub(super) fn start_challenge(
     Ok(ChallengeStart::Started(counters))
 }
 
+/// See [`Store::close_challenge`](super::super::Store::close_challenge): the compare-and-set
+/// on the row, then every row of the challenge and every older open challenge of the token
+/// closed, and the token's fail counter reset. One node: its reply cache answers retransmits,
+/// so nothing records the request.
+pub(super) fn close_challenge(
+    conn: &Connection,
+    state: &str,
+    serial: &str,
+) -> Result<bool, StoreError> {
+    let closed = execute_cached(
+        conn,
+        "UPDATE challenges SET open = 0 WHERE state = ?1 AND serial = ?2 AND open = 1",
+        params![state, serial],
+    )?;
+    if closed == 0 {
+        return Ok(false);
+    }
+    let counter: i64 = conn.query_row(
+        "SELECT counter FROM challenges WHERE state = ?1 AND serial = ?2",
+        params![state, serial],
+        |r| r.get(0),
+    )?;
+    execute_cached(
+        conn,
+        "UPDATE challenges SET open = 0 WHERE state = ?1",
+        [&state],
+    )?;
+    execute_cached(
+        conn,
+        "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
+        params![serial, counter],
+    )?;
+    execute_cached(
+        conn,
+        "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
+        [&serial],
+    )?;
+    Ok(true)
+}
+
 fn user_has_token(conn: &Connection, user: &str, realm: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM tokens WHERE user = ?1 AND realm = ?2)")?
@@ -125,27 +164,4 @@ pub(super) fn challenge_rows(conn: &Connection, state: &str) -> Result<Vec<Chall
     ))?;
     let rows = stmt.query_map([state], challenge_from_row)?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-/// One more failed first factor of an identity from `origin`, on its origin's row and on its
-/// row over all origins (the empty origin), in one statement; failures older than
-/// `forget_ms` start over.
-pub(super) fn record_login_failure(
-    conn: &Connection,
-    user: &str,
-    realm: &str,
-    origin: &str,
-    now_ms: i64,
-    forget_ms: i64,
-) -> Result<(), StoreError> {
-    execute_cached(
-        conn,
-        "INSERT INTO login_failures (user, realm, origin, failures, last_failure_ms) \
-         VALUES (?1, ?2, '', 1, ?3), (?1, ?2, ?5, 1, ?3) \
-         ON CONFLICT (user, realm, origin) DO UPDATE SET \
-           failures = CASE WHEN ?3 - last_failure_ms >= ?4 THEN 1 ELSE failures + 1 END, \
-           last_failure_ms = MAX(last_failure_ms, ?3)",
-        params![user, realm, now_ms, forget_ms, origin],
-    )?;
-    Ok(())
 }
