@@ -5,9 +5,12 @@
 //! `[store] backend` picks one ([`config`], [`open`]). Every operation that must not race —
 //! allocating an OTP counter, closing a challenge, moving a counter past a used value — is one
 //! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
+//! What such a call decides — may a challenge start, the trigger limit, how a back-off count
+//! grows, whether a grace lasts — is decided once, in [`decide`], for both backends.
 
 pub mod audit;
 pub mod config;
+pub mod decide;
 pub mod postgres;
 pub mod seal;
 pub mod sqlite;
@@ -224,45 +227,6 @@ pub struct ChallengeRequest {
     pub request_digest: Option<[u8; 16]>,
     /// The start of the retransmit window (ms since the epoch).
     pub retransmit_since_ms: i64,
-}
-
-/// An open challenge row as [`Store::start_challenge`] reads it to decide whether one stands.
-#[derive(Debug, Clone)]
-pub(crate) struct OpenRow {
-    /// Its State.
-    pub state: String,
-    /// Its token.
-    pub serial: String,
-    /// When it was started (ms since the epoch).
-    pub created_at: i64,
-    /// The digest of the request that started it, if recorded.
-    pub request_digest: Option<Vec<u8>>,
-}
-
-/// The State of the challenge that stands against `request` among the identity's open rows
-/// (newest first), in both backends: the one this very request started within the retransmit
-/// window (it is resent: to another node, or from another port), else the newest one to one
-/// of the targets still inside that target's blocking timeout.
-pub(crate) fn standing_challenge<'a>(
-    open: &'a [OpenRow],
-    request: &ChallengeRequest,
-) -> Option<&'a str> {
-    let resent = request.request_digest.as_ref().and_then(|digest| {
-        open.iter().find(|row| {
-            row.created_at >= request.retransmit_since_ms
-                && row.request_digest.as_deref() == Some(digest.as_slice())
-        })
-    });
-    let blocking = || {
-        open.iter().find(|row| {
-            request
-                .targets
-                .iter()
-                .find(|t| t.serial == row.serial)
-                .is_some_and(|t| request.now_ms < row.created_at.saturating_add(t.blocking_ms))
-        })
-    };
-    resent.or_else(blocking).map(|row| row.state.as_str())
 }
 
 /// What [`Store::start_challenge`] decided.

@@ -5,6 +5,7 @@
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::super::StoreError;
+use super::super::decide::forgotten;
 use super::execute;
 
 /// A batch's back-off counts, first step: every row counted has a row (a new one counts from
@@ -14,7 +15,8 @@ const BACKOFF_ROWS: &str = "INSERT INTO login_failures (username, realm, origin,
      ON CONFLICT (username, realm, origin) DO NOTHING";
 
 /// Second step: each identity's failures of the batch ([`Folded`]) added in one update, which
-/// locks the row, so a count another node commits meanwhile is added to, not overwritten.
+/// locks the row, so a count another node commits meanwhile is added to, not overwritten. Per
+/// failure it is `decide::failures_after` (a failure `forget_ms` after the last starts over).
 const BACKOFF_COUNT: &str = "UPDATE login_failures AS f SET \
        failures = CASE WHEN t.restart OR t.first_ms - f.last_failure_ms >= t.forget_ms \
                        THEN t.added ELSE f.failures + t.added END, \
@@ -122,7 +124,7 @@ pub(super) fn fold(failures: &[Failure]) -> Vec<Folded> {
             // The last gap inside the batch long enough to start over, if any.
             let restart_at = (1..group.len())
                 .rev()
-                .find(|&i| group[i].now_ms - group[i - 1].now_ms >= group[i].forget_ms);
+                .find(|&i| forgotten(group[i - 1].now_ms, group[i].now_ms, group[i].forget_ms));
             let from = restart_at.unwrap_or(0);
             Some(Folded {
                 user: key.0.to_string(),

@@ -9,7 +9,7 @@ use super::execute_cached;
 
 /// One more failed first factor of an identity from `origin`, on its origin's row and on its
 /// row over all origins (the empty origin), in one statement; failures older than
-/// `forget_ms` start over.
+/// `forget_ms` start over: `decide::failures_after` in SQL, without a read before the write.
 pub(super) fn record_login_failure(
     conn: &Connection,
     user: &str,

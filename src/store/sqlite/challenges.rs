@@ -4,8 +4,9 @@
 //! this process and against any other process on the same database file.
 //!
 //! - [`start_challenge`]: "enroll unless the identity has a token", "return the challenge
-//!   started within the blocking timeout", "refuse at the trigger limit" and "allocate the
-//!   counters of a new pending challenge", decided together.
+//!   started within the blocking timeout", "refuse at the trigger limit" (decided by
+//!   [`decide_start`] over what this reads) and "allocate the counters of a new pending
+//!   challenge", together.
 //! - [`close_challenge`]: closing a challenge by compare-and-set after a right answer.
 //!
 //! The schema backs the first with a constraint as well: at most one autoenrolled token per
@@ -13,75 +14,88 @@
 
 use rusqlite::{Connection, params};
 
+use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
-use super::super::{
-    Challenge, ChallengeRequest, ChallengeStart, OpenRow, StoreError, standing_challenge,
-};
+use super::super::{Challenge, ChallengeRequest, ChallengeStart, StoreError};
 use super::{CHALLENGE_COLUMNS, challenge_from_row, execute_cached, insert_token_row, to_u64};
 
-/// See the module documentation.
+/// See the module documentation: reads what [`decide_start`] asks for, then does what it
+/// decided.
 pub(super) fn start_challenge(
     conn: &Connection,
     key: &SealKey,
     request: &ChallengeRequest,
 ) -> Result<ChallengeStart, StoreError> {
+    let (user, realm) = (&request.user, &request.realm);
+    let mut reads = StartReads::default();
+    loop {
+        match decide_start(&reads, request) {
+            Start::Read(StartRead::HasToken) => {
+                reads.has_token = Some(user_has_token(conn, user, realm)?);
+            }
+            Start::Read(StartRead::OpenRows) => {
+                reads.open = Some(open_rows(conn, user, realm, request.now_ms)?);
+            }
+            Start::Read(StartRead::StartedSince(since)) => {
+                reads.started = Some(
+                    conn.prepare_cached(
+                        "SELECT COUNT(DISTINCT state) FROM challenges \
+                         WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
+                    )?
+                    .query_row(params![user, realm, since], |r| r.get(0))?,
+                );
+            }
+            Start::AlreadyEnrolled => return Ok(ChallengeStart::AlreadyEnrolled),
+            Start::Open(state) => return Ok(ChallengeStart::Open(challenge_rows(conn, state)?)),
+            Start::Limited(started) => return Ok(ChallengeStart::Limited(started)),
+            Start::Allocate => break,
+        }
+    }
+    if let Some(token) = &request.enroll
+        && !insert_token_row(conn, key, token, true)?
+    {
+        return Ok(ChallengeStart::AlreadyEnrolled);
+    }
+    Ok(ChallengeStart::Started(insert_challenges(conn, request)?))
+}
+
+/// The identity's open, unexpired challenge rows, newest first, pending or delivered.
+fn open_rows(
+    conn: &Connection,
+    user: &str,
+    realm: &str,
+    now_ms: i64,
+) -> Result<Vec<OpenRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, serial, created_at, request_digest FROM challenges \
+         WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 \
+         ORDER BY created_at DESC",
+    )?;
+    let rows = stmt.query_map(params![user, realm, now_ms], |r| {
+        Ok(OpenRow {
+            state: r.get(0)?,
+            serial: r.get(1)?,
+            created_at: r.get(2)?,
+            request_digest: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Allocates a counter on each target and inserts its challenge row, pending delivery.
+fn insert_challenges(
+    conn: &Connection,
+    request: &ChallengeRequest,
+) -> Result<Vec<u64>, StoreError> {
     let ChallengeRequest {
         user,
         realm,
         state,
         targets,
         now_ms,
-        trigger_limit,
-        trigger_window_ms,
-        enroll,
         request_digest,
-        retransmit_since_ms: _,
+        ..
     } = request;
-    if enroll.is_some() && user_has_token(conn, user, realm)? {
-        return Ok(ChallengeStart::AlreadyEnrolled);
-    }
-
-    // The open challenge this very request started (it is resent), else the newest one to
-    // one of the targets still inside that target's blocking timeout, pending or delivered:
-    // nothing new is sent while it stands.
-    let open: Vec<OpenRow> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT state, serial, created_at, request_digest FROM challenges \
-             WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 \
-             ORDER BY created_at DESC",
-        )?;
-        let rows = stmt.query_map(params![user, realm, now_ms], |r| {
-            Ok(OpenRow {
-                state: r.get(0)?,
-                serial: r.get(1)?,
-                created_at: r.get(2)?,
-                request_digest: r.get(3)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    if let Some(open_state) = standing_challenge(&open, request) {
-        return Ok(ChallengeStart::Open(challenge_rows(conn, open_state)?));
-    }
-
-    let started: u32 = conn
-        .prepare_cached(
-            "SELECT COUNT(DISTINCT state) FROM challenges \
-             WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
-        )?
-        .query_row(
-            params![user, realm, now_ms.saturating_sub(*trigger_window_ms)],
-            |r| r.get(0),
-        )?;
-    if started >= *trigger_limit {
-        return Ok(ChallengeStart::Limited(started));
-    }
-
-    if let Some(token) = enroll
-        && !insert_token_row(conn, key, token, true)?
-    {
-        return Ok(ChallengeStart::AlreadyEnrolled);
-    }
     let mut counters = Vec::with_capacity(targets.len());
     for target in targets {
         let counter: i64 = conn
@@ -108,7 +122,7 @@ pub(super) fn start_challenge(
         )?;
         counters.push(to_u64(counter));
     }
-    Ok(ChallengeStart::Started(counters))
+    Ok(counters)
 }
 
 /// See [`Store::close_challenge`](super::super::Store::close_challenge): the compare-and-set
