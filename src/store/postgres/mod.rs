@@ -25,9 +25,9 @@
 //! file: `store.rs` (the [`Store`] trait's calls), `batches.rs` (a login's first read and its
 //! counter consume, batched across requests), `challenges.rs` (starting and closing
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
-//! password file, TLS, pool), `schema.rs` (migrations, the key), `queued.rs` (audit rows and
-//! back-off counts written in batches), `backoff.rs` (the back-off counts' statements),
-//! `copy.rs` (`tessera store copy`).
+//! password file, TLS, pool), `schema.rs` (migrations), `key_file.rs` (the cluster's key),
+//! `queued.rs` (audit rows and back-off counts written in batches), `backoff.rs` (the
+//! back-off counts' statements), `copy.rs` (`tessera store copy`).
 //!
 //! [`Store`]: super::Store
 //! [`Store::retransmit_of`]: super::Store::retransmit_of
@@ -46,6 +46,7 @@ use super::seal::SealKey;
 
 mod backoff;
 mod connect;
+mod key_file;
 mod queued;
 mod rows;
 mod schema;
@@ -80,10 +81,10 @@ impl PgStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])
             .await?;
-        let state = schema::key_state(&tx).await?;
+        let state = key_file::key_state(&tx).await?;
         let key = match SealKey::load(key_file)? {
             Some(key) => key,
-            None if matches!(state, schema::KeyState::Unclaimed) => SealKey::create(key_file)?,
+            None if matches!(state, key_file::KeyState::Unclaimed) => SealKey::create(key_file)?,
             None => {
                 return Err(StoreError::KeyMissing {
                     key_file: key_file.display().to_string(),
@@ -91,7 +92,7 @@ impl PgStore {
                 });
             }
         };
-        if let Some(expected) = schema::mismatch(&state, &key) {
+        if let Some(expected) = key_file::mismatch(&state, &key) {
             return Err(StoreError::KeyMismatch {
                 key_file: key_file.display().to_string(),
                 db: name,
@@ -99,7 +100,7 @@ impl PgStore {
                 expected,
             });
         }
-        schema::claim_key(&tx, &key, &name).await?;
+        key_file::claim_key(&tx, &key, &name).await?;
         tx.commit().await?;
         drop(client);
         let queue = queued::WriteQueue::start(pool.clone());
@@ -160,14 +161,14 @@ pub async fn check_store(settings: &PgSettings, key_file: &Path) -> Result<(), S
             schema::SCHEMA_VERSION
         )));
     }
-    let state = schema::key_state(&client).await?;
+    let state = key_file::key_state(&client).await?;
     match key {
-        None if matches!(state, schema::KeyState::Unclaimed) => Ok(()),
+        None if matches!(state, key_file::KeyState::Unclaimed) => Ok(()),
         None => Err(StoreError::KeyMissing {
             key_file: key_file.display().to_string(),
             db: name,
         }),
-        Some(key) => match schema::mismatch(&state, &key) {
+        Some(key) => match key_file::mismatch(&state, &key) {
             None => Ok(()),
             Some(expected) => Err(StoreError::KeyMismatch {
                 key_file: key_file.display().to_string(),

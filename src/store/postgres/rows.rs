@@ -7,7 +7,7 @@ use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
 use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
-use super::{INSERT_TOKEN, schema};
+use super::{INSERT_TOKEN, key_file};
 use crate::secret::Secret;
 
 pub(super) fn to_i64(v: u64) -> i64 {
@@ -105,7 +105,7 @@ pub(super) async fn insert_tokens(
     if tokens.is_empty() {
         return Ok(());
     }
-    schema::claim_key(c, key, name).await?;
+    key_file::claim_key(c, key, name).await?;
     for token in tokens {
         let sealed = key.seal(&token.seed, &token.serial)?;
         let statement = c.prepare_cached(INSERT_TOKEN).await?;
