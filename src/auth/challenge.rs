@@ -363,7 +363,7 @@ impl Engine {
             if rows.is_empty() {
                 return Ok(delivery_failed(tokens, Reason::ConcurrentDeliveryFailed));
             }
-            if let Some(row) = rows.iter().find(|r| r.delivered) {
+            if let Some(row) = rows.iter().find(|r| r.status.was_delivered()) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
                 let kind = token.map_or(TokenKind::Sms, |t| t.kind);
                 let left_ms = row.expires_at.saturating_sub(ctx.now_ms).max(0);

@@ -155,11 +155,46 @@ pub struct Challenge {
     pub created_at: i64,
     /// When it stops being answerable (ms since the epoch).
     pub expires_at: i64,
-    /// Whether it can still be answered.
-    pub open: bool,
-    /// Whether its code reached a provider. Until then it is *pending*: it blocks a second
-    /// send, but nobody is told its State and it cannot be answered.
-    pub delivered: bool,
+    /// Pending, delivered (answerable), closed or withdrawn.
+    pub status: ChallengeStatus,
+}
+
+/// Where a challenge row stands. Both backends store it as two columns, `open` and
+/// `delivered`; [`ChallengeStatus::from_columns`], [`ChallengeStatus::is_open`] and
+/// [`ChallengeStatus::was_delivered`] are the only conversions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    /// Started, its code not yet with a provider: it blocks a second send, but nobody is told
+    /// its State and it cannot be answered.
+    Pending,
+    /// Its code reached a provider: it can be answered, and its State handed out.
+    Delivered,
+    /// Closed after it was delivered: answered, or a later challenge of its token was.
+    Closed,
+    /// Closed while still pending: a later challenge of its token was answered first.
+    Withdrawn,
+}
+
+impl ChallengeStatus {
+    /// The status of a row whose `open` and `delivered` columns hold these.
+    pub fn from_columns(open: bool, delivered: bool) -> Self {
+        match (open, delivered) {
+            (true, false) => ChallengeStatus::Pending,
+            (true, true) => ChallengeStatus::Delivered,
+            (false, true) => ChallengeStatus::Closed,
+            (false, false) => ChallengeStatus::Withdrawn,
+        }
+    }
+
+    /// The `open` column: not closed yet (pending or delivered).
+    pub fn is_open(self) -> bool {
+        matches!(self, ChallengeStatus::Pending | ChallengeStatus::Delivered)
+    }
+
+    /// The `delivered` column: its code reached a provider (whether or not it is closed now).
+    pub fn was_delivered(self) -> bool {
+        matches!(self, ChallengeStatus::Delivered | ChallengeStatus::Closed)
+    }
 }
 
 /// An identity's consecutive failed first factors (wrong password or PIN), for the back-off.

@@ -2,13 +2,13 @@
 //! purged; what `start_challenge` decides (enrollment, the blocking timeout, the trigger
 //! limit); the requests a shared store records for retransmits.
 
-use tessera::store::{ChallengeStart, RequestMark, StoreError};
+use tessera::store::{ChallengeStart, ChallengeStatus, RequestMark, StoreError};
 
 use crate::fixtures::Fixture;
 use crate::{request, token};
 
-/// From a pending challenge to its answer: only delivered rows can be answered, a right
-/// answer closes its challenge and the token's older ones once, and a counter moves once.
+/// Started, pending, delivered, listed and deleted: one State per challenge, a row and a
+/// counter per token; only delivered, unexpired rows are open for answers.
 pub async fn challenge_life_cycle(fixture: &dyn Fixture) {
     let store = fixture.open().await;
     store.insert_token(token("LSSM1")).await.unwrap();
@@ -45,7 +45,7 @@ pub async fn challenge_life_cycle(fixture: &dyn Fixture) {
     );
     assert!(
         rows.iter()
-            .all(|r| r.open && !r.delivered && r.user == "alice")
+            .all(|r| r.status == ChallengeStatus::Pending && r.user == "alice")
     );
 
     // Pending challenges are not open for answers until delivered; expired ones are not.
@@ -60,20 +60,44 @@ pub async fn challenge_life_cycle(fixture: &dyn Fixture) {
         }
     };
     assert!(open(150_000).await.is_empty());
-    for state in ["s1", "s2"] {
+    for state in ["s1", "s3"] {
         store.mark_delivered(state).await.unwrap();
     }
-    assert_eq!(open(150_000).await, ["s2", "s1"], "newest first");
-    assert_eq!(open(225_000).await, ["s2"], "s1 expired at 220,000");
+    assert_eq!(
+        open(150_000).await,
+        ["s3", "s3", "s1"],
+        "newest first, s2 pending"
+    );
+    assert_eq!(open(225_000).await, ["s3", "s3"], "s1 expired at 220,000");
     store.delete_challenge("s3").await.unwrap();
     assert!(store.challenge("s3").await.unwrap().is_empty());
+}
 
+/// Answers: a right answer closes its challenge once, and the token's older ones (a pending
+/// one is withdrawn); a counter moves once; both reset the fail counter.
+pub async fn challenge_answers(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    store.insert_token(token("LSSM1")).await.unwrap();
+    for (state, now_ms) in [("s1", 100_000), ("s2", 110_000), ("s3", 120_000)] {
+        store
+            .start_challenge(request(state, &["LSSM1"], now_ms, 0))
+            .await
+            .unwrap();
+    }
+    for state in ["s1", "s3"] {
+        store.mark_delivered(state).await.unwrap();
+    }
     store.record_failure(&["LSSM1".into()], 120).await.unwrap();
-    // Answering the newer challenge closes the older one too, and only once.
-    assert!(store.close_challenge("s2", "LSSM1", None).await.unwrap());
-    assert!(!store.close_challenge("s2", "LSSM1", None).await.unwrap());
+    assert!(store.close_challenge("s3", "LSSM1", None).await.unwrap());
+    assert!(!store.close_challenge("s3", "LSSM1", None).await.unwrap());
     assert!(!store.close_challenge("s1", "LSSM1", None).await.unwrap());
-    assert!(open(150_000).await.is_empty());
+    let status = |state: &'static str| {
+        let store = store.clone();
+        async move { store.challenge(state).await.unwrap()[0].status }
+    };
+    assert_eq!(status("s3").await, ChallengeStatus::Closed);
+    assert_eq!(status("s1").await, ChallengeStatus::Closed);
+    assert_eq!(status("s2").await, ChallengeStatus::Withdrawn);
     let t = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!((t.counter, t.fail_count), (3, 0));
 
@@ -130,7 +154,10 @@ pub async fn start_decides(fixture: &dyn Fixture) {
     else {
         panic!("expected the open challenge");
     };
-    assert_eq!((rows[0].state.as_str(), rows[0].delivered), ("s1", false));
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].status),
+        ("s1", ChallengeStatus::Pending)
+    );
     // One millisecond later it no longer blocks; blocking 0 never blocks.
     for (state, blocking, counter) in [("s3", 30_000, 1), ("s4", 0, 2)] {
         assert_eq!(

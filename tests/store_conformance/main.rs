@@ -12,48 +12,48 @@
 //! fails when a method of the trait is missing here, so a new method comes with its case.
 //! (`checkpoint` also flushes the writes nobody waits for before a case reads them.)
 //!
-//! | method                    | cases                                                    |
-//! |---------------------------|----------------------------------------------------------|
-//! | `tokens_of_user`          | `tokens::token_life_cycle`, `races::enroll_once`         |
-//! | `token`                   | `tokens::token_life_cycle`                               |
-//! | `list_tokens`             | `tokens::token_listing`                                  |
-//! | `insert_token`            | `tokens::token_life_cycle`, `challenges::start_decides`  |
-//! | `insert_tokens`           | `tokens::token_listing`                                  |
-//! | `delete_token`            | `tokens::token_owner_and_deletion`                       |
-//! | `set_active`              | `tokens::token_life_cycle`                               |
-//! | `set_pin_hash`            | `tokens::token_life_cycle`                               |
-//! | `user_state`              | `backoff::counts_per_origin_and_identity`                |
-//! | `start_challenge`         | `challenges::*`, `races::*`                              |
-//! | `mark_delivered`          | `challenges::challenge_life_cycle`                       |
-//! | `delete_challenge`        | `challenges::challenge_life_cycle`                       |
-//! | `challenge`               | `challenges::challenge_life_cycle`                       |
-//! | `open_challenges_of_user` | `challenges::challenge_life_cycle`                       |
-//! | `close_challenge`         | `challenges::challenge_life_cycle`, `races::answer_once` |
-//! | `consume_counter`         | `challenges::challenge_life_cycle`, `races::answer_once` |
-//! | `retransmit_of`           | `challenges::retransmits`, `races::answer_once`          |
-//! | `user_state_of_request`   | `challenges::retransmits`                                |
-//! | `challenge_of_request`    | `challenges::retransmits`                                |
-//! | `record_failure`          | `tokens::token_life_cycle`                               |
-//! | `record_login_failure`    | `backoff::*`, `races::backoff_counts_add_up`             |
-//! | `clear_login_failures`    | `backoff::counts_per_origin_and_identity`                |
-//! | `writes_failing`          | `backoff::counts_per_origin_and_identity`                |
-//! | `purge_login_failures`    | `backoff::counts_are_forgotten`                          |
-//! | `reset_failures`          | `tokens::token_life_cycle`                               |
-//! | `grant_grace`             | `backoff::grace_window`                                  |
-//! | `grace_until`             | `backoff::grace_window`                                  |
-//! | `revoke_grace`            | `backoff::grace_window`                                  |
-//! | `autoenrolled_with_pin`   | `tokens::token_listing`                                  |
-//! | `set_token_owner`         | `tokens::token_owner_and_deletion`                       |
-//! | `set_counter`             | `tokens::token_life_cycle`                               |
-//! | `audit`                   | `backoff::audit_trail`                                   |
-//! | `audit_committed`         | `backoff::audit_trail`                                   |
-//! | `purge_audit`             | `backoff::audit_trail`                                   |
-//! | `audit_rows`              | `backoff::audit_trail`                                   |
-//! | `purge_challenges`        | `challenges::challenge_purge`, `backoff::grace_window`   |
-//! | `checkpoint`              | `backoff::*`, `copy::both_ways`                          |
-//! | `ping`                    | `tokens::token_life_cycle`                               |
-//! | `export`                  | `copy::both_ways`                                        |
-//! | `import`                  | `copy::both_ways`                                        |
+//! | method                    | cases                                                   |
+//! |---------------------------|---------------------------------------------------------|
+//! | `tokens_of_user`          | `tokens::token_life_cycle`, `races::enroll_once`        |
+//! | `token`                   | `tokens::token_life_cycle`                              |
+//! | `list_tokens`             | `tokens::token_listing`                                 |
+//! | `insert_token`            | `tokens::token_life_cycle`, `challenges::start_decides` |
+//! | `insert_tokens`           | `tokens::token_listing`                                 |
+//! | `delete_token`            | `tokens::token_owner_and_deletion`                      |
+//! | `set_active`              | `tokens::token_life_cycle`                              |
+//! | `set_pin_hash`            | `tokens::token_life_cycle`                              |
+//! | `user_state`              | `backoff::counts_per_origin_and_identity`               |
+//! | `start_challenge`         | `challenges::*`, `races::*`                             |
+//! | `mark_delivered`          | `challenges::challenge_life_cycle`                      |
+//! | `delete_challenge`        | `challenges::challenge_life_cycle`                      |
+//! | `challenge`               | `challenges::challenge_life_cycle`                      |
+//! | `open_challenges_of_user` | `challenges::challenge_life_cycle`                      |
+//! | `close_challenge`         | `challenges::challenge_answers`, `races::answer_once`   |
+//! | `consume_counter`         | `challenges::challenge_answers`, `races::answer_once`   |
+//! | `retransmit_of`           | `challenges::retransmits`, `races::answer_once`         |
+//! | `user_state_of_request`   | `challenges::retransmits`                               |
+//! | `challenge_of_request`    | `challenges::retransmits`                               |
+//! | `record_failure`          | `tokens::token_life_cycle`                              |
+//! | `record_login_failure`    | `backoff::*`, `races::backoff_counts_add_up`            |
+//! | `clear_login_failures`    | `backoff::counts_per_origin_and_identity`               |
+//! | `writes_failing`          | `backoff::counts_per_origin_and_identity`               |
+//! | `purge_login_failures`    | `backoff::counts_are_forgotten`                         |
+//! | `reset_failures`          | `tokens::token_life_cycle`                              |
+//! | `grant_grace`             | `backoff::grace_window`                                 |
+//! | `grace_until`             | `backoff::grace_window`                                 |
+//! | `revoke_grace`            | `backoff::grace_window`                                 |
+//! | `autoenrolled_with_pin`   | `tokens::token_listing`                                 |
+//! | `set_token_owner`         | `tokens::token_owner_and_deletion`                      |
+//! | `set_counter`             | `tokens::token_life_cycle`                              |
+//! | `audit`                   | `backoff::audit_trail`                                  |
+//! | `audit_committed`         | `backoff::audit_trail`                                  |
+//! | `purge_audit`             | `backoff::audit_trail`                                  |
+//! | `audit_rows`              | `backoff::audit_trail`                                  |
+//! | `purge_challenges`        | `challenges::challenge_purge`, `backoff::grace_window`  |
+//! | `checkpoint`              | `backoff::*`, `copy::both_ways`                         |
+//! | `ping`                    | `tokens::token_life_cycle`                              |
+//! | `export`                  | `copy::both_ways`                                       |
+//! | `import`                  | `copy::both_ways`                                       |
 //!
 //! The races the engine relies on: `races::enroll_once` (parallel first logins on two nodes
 //! make one token and one challenge), `races::one_challenge_within_blocking`,
@@ -160,6 +160,7 @@ conformance!(
     tokens::token_listing,
     tokens::token_owner_and_deletion,
     challenges::challenge_life_cycle,
+    challenges::challenge_answers,
     challenges::start_decides,
     challenges::retransmits,
     challenges::challenge_purge,

@@ -101,8 +101,8 @@ pub(super) async fn import(
                 &to_i64(ch.counter),
                 &ch.created_at,
                 &ch.expires_at,
-                &ch.open,
-                &ch.delivered,
+                &ch.status.is_open(),
+                &ch.status.was_delivered(),
             ],
         )
         .await?;

@@ -6,7 +6,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
+use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
 use super::{INSERT_TOKEN, key_file};
 use crate::secret::Secret;
 
@@ -88,8 +88,7 @@ pub(super) fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
         counter: to_u64(row.try_get(4)?),
         created_at: row.try_get(5)?,
         expires_at: row.try_get(6)?,
-        open: row.try_get(7)?,
-        delivered: row.try_get(8)?,
+        status: ChallengeStatus::from_columns(row.try_get(7)?, row.try_get(8)?),
     })
 }
 
