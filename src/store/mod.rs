@@ -11,6 +11,8 @@
 pub mod audit;
 pub mod config;
 pub mod decide;
+mod dump;
+mod error;
 pub mod postgres;
 pub mod seal;
 pub mod sqlite;
@@ -22,6 +24,10 @@ use async_trait::async_trait;
 
 use crate::delivery::Channel;
 use crate::secret::Secret;
+
+pub(crate) use dump::held_rows;
+pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
+pub use error::StoreError;
 
 /// Token types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -289,71 +295,6 @@ pub struct RequestMark {
     pub now_ms: i64,
 }
 
-/// A token as stored: its seed still sealed (`token.seed` is empty), for `tessera store copy`,
-/// which moves sealed seeds between backends without opening or re-sealing them.
-#[derive(Debug, Clone)]
-pub struct SealedToken {
-    /// Every field but the seed.
-    pub token: Token,
-    /// The seed, sealed under the store's key with the serial as associated data.
-    pub sealed: Vec<u8>,
-}
-
-/// What `tessera store copy` moves: tokens (seeds sealed), challenges, back-off and grace
-/// rows, the audit trail.
-#[derive(Debug, Clone, Default)]
-pub struct Dump {
-    /// Every token.
-    pub tokens: Vec<SealedToken>,
-    /// Every challenge row (closed ones count toward the trigger limit).
-    pub challenges: Vec<Challenge>,
-    /// Every back-off row (per identity and origin, and per identity over all origins): a
-    /// move between backends forgives no failure.
-    pub backoff: Vec<BackoffRow>,
-    /// Every re-authentication grace.
-    pub grace: Vec<GraceRow>,
-    /// Every audit row, oldest first.
-    pub audit: Vec<AuditEntry>,
-}
-
-/// What a store that `tessera store copy` refuses holds: counts of tokens, challenge,
-/// back-off, grace and audit rows.
-pub(crate) fn held_rows(held: [i64; 5]) -> String {
-    let [tokens, challenges, backoff, grace, audit] = held;
-    format!(
-        "{tokens} tokens, {challenges} challenge rows, {backoff} back-off rows, \
-         {grace} grace rows, {audit} audit rows"
-    )
-}
-
-/// An identity's back-off row, for `tessera store copy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackoffRow {
-    /// The identity.
-    pub user: String,
-    /// Its realm.
-    pub realm: String,
-    /// Where the failures came from; empty: the identity's count over all origins.
-    pub origin: String,
-    /// Its failures.
-    pub backoff: Backoff,
-}
-
-/// A re-authentication grace ([`Store::grant_grace`]), for `tessera store copy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraceRow {
-    /// The identity.
-    pub user: String,
-    /// Its realm.
-    pub realm: String,
-    /// The NAS.
-    pub client: String,
-    /// The Calling-Station-Id.
-    pub station: String,
-    /// Until when (ms since the epoch).
-    pub until_ms: i64,
-}
-
 /// One audit row. Never holds a password or OTP.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
@@ -395,75 +336,6 @@ impl AuditEntry {
             reason: escape(self.reason),
         }
     }
-}
-
-/// Store failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// PostgreSQL reported an error.
-    #[error("database: {0}")]
-    Postgres(String),
-    /// The database cannot serve now: none of its hosts answers, the connection broke, the
-    /// server shuts down, or it refuses writes (a primary turned standby in a failover).
-    /// Logins are refused as "service unavailable" until it serves again.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// A seed could not be sealed or opened.
-    #[error(transparent)]
-    Seal(#[from] seal::SealError),
-    /// A file holding a secret of the store's (PostgreSQL's `password_file`) cannot be used.
-    #[error(transparent)]
-    SecretFile(#[from] crate::secret_file::SecretFileError),
-    /// A serial already exists.
-    #[error("token {0} already exists")]
-    Duplicate(String),
-    /// The batch this operation was part of could not be committed.
-    #[error("commit failed: {0}")]
-    Commit(String),
-    /// The store thread is gone (shutting down).
-    #[error("store is closed")]
-    Closed,
-    /// A row holds a value this version does not understand.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    /// A file or directory of the store could not be made, or its thread not started.
-    #[error("{what}: {cause}")]
-    Io {
-        /// What was being made.
-        what: String,
-        /// Why it failed (in the text: store errors reach the user as one line).
-        cause: std::io::Error,
-    },
-    /// `tessera store copy` found data in the target store.
-    #[error("the target store is not empty ({0}); --force replaces what it holds")]
-    NotEmpty(String),
-    /// The store holds sealed seeds and the key file is gone; a new key would open none.
-    #[error(
-        "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
-    )]
-    KeyMissing {
-        /// The configured key file.
-        key_file: String,
-        /// The database.
-        db: String,
-    },
-    /// The key file is not the key that sealed the store's seeds.
-    #[error(
-        "key file {key_file} (fingerprint {found}) is not the key that sealed the token seeds in {db} ({expected}): restore the right key file"
-    )]
-    KeyMismatch {
-        /// The configured key file.
-        key_file: String,
-        /// The database.
-        db: String,
-        /// The key file's fingerprint.
-        found: String,
-        /// What the store recorded, or why it does not match.
-        expected: String,
-    },
 }
 
 /// Opens the store `[store]` names (creating the key file when it is missing and the store
