@@ -13,7 +13,10 @@
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS or HTTP.
 //! - [`otp`]: HOTP and TOTP.
-//! - [`store`]: tokens, challenges, counters and audit, on SQLite; seeds sealed at rest.
+//! - [`store`]: tokens, challenges, counters and audit, on SQLite (the embedded default) or
+//!   PostgreSQL (several nodes sharing one database); seeds sealed at rest. Both backends
+//!   implement one trait and only read and write: what a store call decides is decided once,
+//!   in [`store::decide`], and one conformance suite (`tests/store_conformance/`) runs on both.
 //! - [`directory`]: users, passwords and attributes: LDAP / Active Directory and a local users
 //!   file, grouped into realms.
 //! - [`delivery`]: SMS and e-mail providers.

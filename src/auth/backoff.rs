@@ -40,7 +40,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::AuthSettings;
-use crate::store::{Backoff, Backoffs};
+use crate::store::{Backoff, Backoffs, decide};
 
 /// Most entries of each in-memory table; beyond it the oldest half is dropped. 64 Ki entries
 /// of ~100 octets: a few MiB at most per table.
@@ -106,7 +106,7 @@ impl BackoffSchedule {
 
     /// `row` unless its failures are forgotten by `now_ms`.
     pub fn fresh(&self, row: Option<Backoff>, now_ms: i64) -> Option<Backoff> {
-        row.filter(|b| now_ms.saturating_sub(b.last_failure_ms) < self.forget_ms)
+        row.filter(|b| !decide::forgotten(b.last_failure_ms, now_ms, self.forget_ms))
     }
 
     /// Both rows, each unless forgotten by `now_ms`.
@@ -164,11 +164,7 @@ impl BackoffSchedule {
     /// `row` with one more failure at `now_ms`, forgetting older ones as the schedule says
     /// (what the stores' upserts do, for the in-memory tables).
     fn counted(&self, row: Option<Backoff>, now_ms: i64) -> Backoff {
-        let previous = self.fresh(row, now_ms);
-        Backoff {
-            failures: previous.map_or(1, |b| b.failures.saturating_add(1)),
-            last_failure_ms: previous.map_or(now_ms, |b| b.last_failure_ms.max(now_ms)),
-        }
+        decide::failures_after(row, now_ms, self.forget_ms)
     }
 }
 
@@ -196,7 +192,7 @@ impl Table {
             return;
         };
         if rows.len() >= TABLE_CAPACITY && !rows.contains_key(key) {
-            rows.retain(|_, b| now_ms.saturating_sub(b.last_failure_ms) < schedule.forget_ms);
+            rows.retain(|_, b| !decide::forgotten(b.last_failure_ms, now_ms, schedule.forget_ms));
             if rows.len() >= TABLE_CAPACITY {
                 let mut times: Vec<i64> = rows.values().map(|b| b.last_failure_ms).collect();
                 times.sort_unstable();

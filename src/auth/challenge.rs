@@ -364,7 +364,7 @@ impl Engine {
             if rows.is_empty() {
                 return Ok(delivery_failed(tokens, Reason::ConcurrentDeliveryFailed));
             }
-            if let Some(row) = rows.iter().find(|r| r.delivered) {
+            if let Some(row) = rows.iter().find(|r| r.status.was_delivered()) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
                 let kind = token.map_or(TokenKind::Sms, |t| t.kind);
                 let left_ms = row.expires_at.saturating_sub(ctx.now_ms).max(0);
@@ -383,7 +383,7 @@ impl Engine {
                         timeout: u32::try_from(left_ms / 1000).unwrap_or(0),
                         tokens: rows
                             .iter()
-                            .filter(|r| r.delivered)
+                            .filter(|r| r.status.was_delivered())
                             .filter_map(|r| tokens.iter().find(|t| t.serial == r.serial))
                             .map(challenged)
                             .collect(),

@@ -14,7 +14,7 @@ use super::{AuthError, Outcome};
 use crate::directory::login_name;
 use crate::password_hash;
 use crate::secret::Secret;
-use crate::store::{Backoffs, Token};
+use crate::store::{Backoffs, Token, decide};
 
 impl Ctx<'_> {
     /// Checks `password` against the user's directory entry. For a name no directory knows,
@@ -342,7 +342,7 @@ impl Engine {
             .store
             .grace_until(&ctx.login, &ctx.realm.name, &client, station)
             .await?;
-        if until.is_none_or(|until| until <= ctx.now_ms)
+        if !decide::grace_lasts(until, ctx.now_ms)
             || !ctx.check_directory_password(ctx.password()).await?
         {
             // A password and code in one field, or a wrong password: decided as usual.

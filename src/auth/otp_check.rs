@@ -11,7 +11,7 @@ use super::policy::Scope;
 use super::reason::Reason;
 use crate::otp::{hotp, totp_step};
 use crate::secret::Secret;
-use crate::store::{Challenge, RequestMark, Token, TokenKind};
+use crate::store::{Challenge, ChallengeStatus, RequestMark, Token, TokenKind};
 
 /// Where an OTP matched.
 pub(super) enum OtpMatch {
@@ -185,8 +185,7 @@ impl Engine {
         let rows: Vec<Challenge> = rows
             .into_iter()
             .filter(|c| {
-                c.open
-                    && c.delivered
+                c.status == ChallengeStatus::Delivered
                     && c.expires_at >= ctx.now_ms
                     && c.user == ctx.login
                     && c.realm == ctx.realm.name

@@ -5,9 +5,14 @@
 //! `[store] backend` picks one ([`config`], [`open`]). Every operation that must not race —
 //! allocating an OTP counter, closing a challenge, moving a counter past a used value — is one
 //! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
+//! What such a call decides — may a challenge start, the trigger limit, how a back-off count
+//! grows, whether a grace lasts — is decided once, in [`decide`], for both backends.
 
 pub mod audit;
 pub mod config;
+pub mod decide;
+mod dump;
+mod error;
 pub mod postgres;
 pub mod seal;
 pub mod sqlite;
@@ -19,6 +24,10 @@ use async_trait::async_trait;
 
 use crate::delivery::Channel;
 use crate::secret::Secret;
+
+pub(crate) use dump::held_rows;
+pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
+pub use error::StoreError;
 
 /// Token types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,11 +161,46 @@ pub struct Challenge {
     pub created_at: i64,
     /// When it stops being answerable (ms since the epoch).
     pub expires_at: i64,
-    /// Whether it can still be answered.
-    pub open: bool,
-    /// Whether its code reached a provider. Until then it is *pending*: it blocks a second
-    /// send, but nobody is told its State and it cannot be answered.
-    pub delivered: bool,
+    /// Pending, delivered (answerable), closed or withdrawn.
+    pub status: ChallengeStatus,
+}
+
+/// Where a challenge row stands. Both backends store it as two columns, `open` and
+/// `delivered`; [`ChallengeStatus::from_columns`], [`ChallengeStatus::is_open`] and
+/// [`ChallengeStatus::was_delivered`] are the only conversions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    /// Started, its code not yet with a provider: it blocks a second send, but nobody is told
+    /// its State and it cannot be answered.
+    Pending,
+    /// Its code reached a provider: it can be answered, and its State handed out.
+    Delivered,
+    /// Closed after it was delivered: answered, or a later challenge of its token was.
+    Closed,
+    /// Closed while still pending: a later challenge of its token was answered first.
+    Withdrawn,
+}
+
+impl ChallengeStatus {
+    /// The status of a row whose `open` and `delivered` columns hold these.
+    pub fn from_columns(open: bool, delivered: bool) -> Self {
+        match (open, delivered) {
+            (true, false) => ChallengeStatus::Pending,
+            (true, true) => ChallengeStatus::Delivered,
+            (false, true) => ChallengeStatus::Closed,
+            (false, false) => ChallengeStatus::Withdrawn,
+        }
+    }
+
+    /// The `open` column: not closed yet (pending or delivered).
+    pub fn is_open(self) -> bool {
+        matches!(self, ChallengeStatus::Pending | ChallengeStatus::Delivered)
+    }
+
+    /// The `delivered` column: its code reached a provider (whether or not it is closed now).
+    pub fn was_delivered(self) -> bool {
+        matches!(self, ChallengeStatus::Delivered | ChallengeStatus::Closed)
+    }
 }
 
 /// An identity's consecutive failed first factors (wrong password or PIN), for the back-off.
@@ -226,45 +270,6 @@ pub struct ChallengeRequest {
     pub retransmit_since_ms: i64,
 }
 
-/// An open challenge row as [`Store::start_challenge`] reads it to decide whether one stands.
-#[derive(Debug, Clone)]
-pub(crate) struct OpenRow {
-    /// Its State.
-    pub state: String,
-    /// Its token.
-    pub serial: String,
-    /// When it was started (ms since the epoch).
-    pub created_at: i64,
-    /// The digest of the request that started it, if recorded.
-    pub request_digest: Option<Vec<u8>>,
-}
-
-/// The State of the challenge that stands against `request` among the identity's open rows
-/// (newest first), in both backends: the one this very request started within the retransmit
-/// window (it is resent: to another node, or from another port), else the newest one to one
-/// of the targets still inside that target's blocking timeout.
-pub(crate) fn standing_challenge<'a>(
-    open: &'a [OpenRow],
-    request: &ChallengeRequest,
-) -> Option<&'a str> {
-    let resent = request.request_digest.as_ref().and_then(|digest| {
-        open.iter().find(|row| {
-            row.created_at >= request.retransmit_since_ms
-                && row.request_digest.as_deref() == Some(digest.as_slice())
-        })
-    });
-    let blocking = || {
-        open.iter().find(|row| {
-            request
-                .targets
-                .iter()
-                .find(|t| t.serial == row.serial)
-                .is_some_and(|t| request.now_ms < row.created_at.saturating_add(t.blocking_ms))
-        })
-    };
-    resent.or_else(blocking).map(|row| row.state.as_str())
-}
-
 /// What [`Store::start_challenge`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChallengeStart {
@@ -288,71 +293,6 @@ pub struct RequestMark {
     pub digest: [u8; 16],
     /// When it was decided (ms since the epoch).
     pub now_ms: i64,
-}
-
-/// A token as stored: its seed still sealed (`token.seed` is empty), for `tessera store copy`,
-/// which moves sealed seeds between backends without opening or re-sealing them.
-#[derive(Debug, Clone)]
-pub struct SealedToken {
-    /// Every field but the seed.
-    pub token: Token,
-    /// The seed, sealed under the store's key with the serial as associated data.
-    pub sealed: Vec<u8>,
-}
-
-/// What `tessera store copy` moves: tokens (seeds sealed), challenges, back-off and grace
-/// rows, the audit trail.
-#[derive(Debug, Clone, Default)]
-pub struct Dump {
-    /// Every token.
-    pub tokens: Vec<SealedToken>,
-    /// Every challenge row (closed ones count toward the trigger limit).
-    pub challenges: Vec<Challenge>,
-    /// Every back-off row (per identity and origin, and per identity over all origins): a
-    /// move between backends forgives no failure.
-    pub backoff: Vec<BackoffRow>,
-    /// Every re-authentication grace.
-    pub grace: Vec<GraceRow>,
-    /// Every audit row, oldest first.
-    pub audit: Vec<AuditEntry>,
-}
-
-/// What a store that `tessera store copy` refuses holds: counts of tokens, challenge,
-/// back-off, grace and audit rows.
-pub(crate) fn held_rows(held: [i64; 5]) -> String {
-    let [tokens, challenges, backoff, grace, audit] = held;
-    format!(
-        "{tokens} tokens, {challenges} challenge rows, {backoff} back-off rows, \
-         {grace} grace rows, {audit} audit rows"
-    )
-}
-
-/// An identity's back-off row, for `tessera store copy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackoffRow {
-    /// The identity.
-    pub user: String,
-    /// Its realm.
-    pub realm: String,
-    /// Where the failures came from; empty: the identity's count over all origins.
-    pub origin: String,
-    /// Its failures.
-    pub backoff: Backoff,
-}
-
-/// A re-authentication grace ([`Store::grant_grace`]), for `tessera store copy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GraceRow {
-    /// The identity.
-    pub user: String,
-    /// Its realm.
-    pub realm: String,
-    /// The NAS.
-    pub client: String,
-    /// The Calling-Station-Id.
-    pub station: String,
-    /// Until when (ms since the epoch).
-    pub until_ms: i64,
 }
 
 /// One audit row. Never holds a password or OTP.
@@ -396,75 +336,6 @@ impl AuditEntry {
             reason: escape(self.reason),
         }
     }
-}
-
-/// Store failures.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite reported an error.
-    #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// PostgreSQL reported an error.
-    #[error("database: {0}")]
-    Postgres(String),
-    /// The database cannot serve now: none of its hosts answers, the connection broke, the
-    /// server shuts down, or it refuses writes (a primary turned standby in a failover).
-    /// Logins are refused as "service unavailable" until it serves again.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// A seed could not be sealed or opened.
-    #[error(transparent)]
-    Seal(#[from] seal::SealError),
-    /// A file holding a secret of the store's (PostgreSQL's `password_file`) cannot be used.
-    #[error(transparent)]
-    SecretFile(#[from] crate::secret_file::SecretFileError),
-    /// A serial already exists.
-    #[error("token {0} already exists")]
-    Duplicate(String),
-    /// The batch this operation was part of could not be committed.
-    #[error("commit failed: {0}")]
-    Commit(String),
-    /// The store thread is gone (shutting down).
-    #[error("store is closed")]
-    Closed,
-    /// A row holds a value this version does not understand.
-    #[error("corrupt row: {0}")]
-    Corrupt(String),
-    /// A file or directory of the store could not be made, or its thread not started.
-    #[error("{what}: {cause}")]
-    Io {
-        /// What was being made.
-        what: String,
-        /// Why it failed (in the text: store errors reach the user as one line).
-        cause: std::io::Error,
-    },
-    /// `tessera store copy` found data in the target store.
-    #[error("the target store is not empty ({0}); --force replaces what it holds")]
-    NotEmpty(String),
-    /// The store holds sealed seeds and the key file is gone; a new key would open none.
-    #[error(
-        "key file {key_file} is missing, but {db} holds sealed token seeds: restore the key file (a new key would open none of them)"
-    )]
-    KeyMissing {
-        /// The configured key file.
-        key_file: String,
-        /// The database.
-        db: String,
-    },
-    /// The key file is not the key that sealed the store's seeds.
-    #[error(
-        "key file {key_file} (fingerprint {found}) is not the key that sealed the token seeds in {db} ({expected}): restore the right key file"
-    )]
-    KeyMismatch {
-        /// The configured key file.
-        key_file: String,
-        /// The database.
-        db: String,
-        /// The key file's fingerprint.
-        found: String,
-        /// What the store recorded, or why it does not match.
-        expected: String,
-    },
 }
 
 /// Opens the store `[store]` names (creating the key file when it is missing and the store

@@ -7,7 +7,8 @@
 //!
 //! A key's [`SealKey::fingerprint`] (an HMAC of a fixed label under the key: it names the key
 //! without revealing it) is recorded in the store with the first sealed seed; the store refuses
-//! to open with a missing or different key file while it holds sealed seeds (`sqlite.rs`).
+//! to open with a missing or different key file while it holds sealed seeds
+//! (`sqlite/key_file.rs`, `postgres/schema.rs`).
 
 use std::io::Write;
 use std::path::Path;

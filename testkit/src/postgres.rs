@@ -6,7 +6,8 @@
 //! `postgres` OS user (Debian's package creates it) and every command runs through
 //! `runuser -u postgres --`. [`Postgres::stop`] and [`Postgres::start`] let a test take the
 //! database away mid-run; dropping it stops the server (`-m immediate`) and removes the
-//! directory.
+//! directory, and so does the end of the process for a cluster that is never dropped
+//! ([`Postgres::stop_when_this_process_exits`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -237,6 +238,38 @@ impl Postgres {
             "postgresql://tessera@127.0.0.1:{}/tessera?sslmode=disable&target_session_attrs=read-write",
             self.port
         )
+    }
+
+    /// Makes sure the cluster goes away with this process, for one kept in a `static` (whose
+    /// `Drop` never runs) and shared by a test binary's tests: a shell in a process group of
+    /// its own (a Ctrl-C of the tests does not reach it) waits until this process has exited,
+    /// however it ended, then stops the server (`-m immediate`) and removes its directory.
+    pub fn stop_when_this_process_exits(&self) {
+        use std::os::unix::process::CommandExt;
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let as_postgres = if is_root() {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; \
+             {as_postgres}{pg_ctl} -D {data} -m immediate -w stop; rm -rf {dir}",
+            pid = std::process::id(),
+            pg_ctl = quote(&self.bin.join("pg_ctl").display().to_string()),
+            data = quote(&self.data()),
+            dir = quote(&self.dir.path().display().to_string()),
+        );
+        let watcher = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        if let Err(e) = watcher {
+            panic!("cannot watch for the end of the tests to stop PostgreSQL: {e}");
+        }
     }
 
     /// Runs SQL with `psql` over the Unix socket; returns its unaligned output.

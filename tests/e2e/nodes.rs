@@ -718,36 +718,18 @@ fn issue_15_a_node_with_another_key_file_refuses_to_start() {
     assert_eq!(checked.status.code(), Some(1));
 }
 
-/// The store calls themselves, from two stores (two nodes' pools) on one database, many at
-/// once: a race the RADIUS tests above can only hit by luck is hit here on every run.
+/// The PostgreSQL store's own calls, from two stores (two nodes' pools) on one database: the
+/// plans of a login's statements, a batch that cannot be written, an old schema. What every
+/// backend must do, the races between nodes included, is in the conformance suite
+/// (`tests/store_conformance/`, `cargo test --test store_conformance`).
 mod store_races {
     use std::sync::Arc;
 
     use tessera::secret::Secret;
     use tessera::store::config::{PgSettings, StoreBackend, StoreConfig};
-    use tessera::store::{
-        Backoff, ChallengeRequest, ChallengeStart, ChallengeTarget, RequestMark, Store, StoreError,
-        Token, TokenKind,
-    };
+    use tessera::store::{Backoff, RequestMark, Store, Token, TokenKind};
 
     use super::*;
-
-    /// Calls again (a few times) while the pool could not open a connection, so nothing ran:
-    /// on a loaded machine forty first connections at once can take longer than the pool's
-    /// 5 s. What a race test asserts is the store's answer once the call reaches the database.
-    async fn connected<T, F, Fut>(mut call: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        for _ in 0..4 {
-            match call().await {
-                Err(StoreError::Unavailable(why)) if why.starts_with("no connection") => {}
-                other => return other.unwrap(),
-            }
-        }
-        call().await.unwrap()
-    }
 
     fn token(serial: &str, autoenrolled: bool) -> Token {
         Token {
@@ -789,162 +771,6 @@ mod store_races {
         let a = tessera::store::open(&config).await.unwrap();
         let b = tessera::store::open(&config).await.unwrap();
         (a, b)
-    }
-
-    fn request(state: String, enroll: Option<Token>, serial: &str) -> ChallengeRequest {
-        ChallengeRequest {
-            user: "alice".into(),
-            realm: "local".into(),
-            state,
-            targets: vec![ChallengeTarget {
-                serial: serial.into(),
-                validity_ms: 120_000,
-                blocking_ms: 30_000,
-            }],
-            now_ms: 1_000_000,
-            trigger_limit: 1000,
-            trigger_window_ms: 3_600_000,
-            enroll,
-            request_digest: None,
-            retransmit_since_ms: 0,
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn issue_15_concurrent_challenge_starts_on_two_nodes_send_once() {
-        let pg = Postgres::start_new();
-        let shared = tempfile::tempdir().unwrap();
-        let (a, b) = two_nodes(&pg, shared.path()).await;
-        // 40 first logins at once, each with its own token to enroll: one token, one send.
-        let barrier = Arc::new(tokio::sync::Barrier::new(40));
-        let tasks: Vec<_> = (0..40)
-            .map(|i| {
-                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-                let barrier = barrier.clone();
-                tokio::spawn(async move {
-                    let serial = format!("LSSM{i:08}");
-                    barrier.wait().await;
-                    let first = connected(|| {
-                        store.start_challenge(request(
-                            format!("state{i}"),
-                            Some(token(&serial, true)),
-                            &serial,
-                        ))
-                    })
-                    .await;
-                    if first != ChallengeStart::AlreadyEnrolled {
-                        return first;
-                    }
-                    // As the engine does: challenge the token someone else enrolled.
-                    let tokens = connected(|| store.tokens_of_user("alice", "local")).await;
-                    assert_eq!(tokens.len(), 1);
-                    connected(|| {
-                        store.start_challenge(request(format!("state{i}"), None, &tokens[0].serial))
-                    })
-                    .await
-                })
-            })
-            .collect();
-        let mut started = 0;
-        for task in tasks {
-            match task.await.unwrap() {
-                ChallengeStart::Started(counters) => {
-                    assert_eq!(counters, vec![0]);
-                    started += 1;
-                }
-                ChallengeStart::Open(rows) => assert_eq!(rows.len(), 1),
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        assert_eq!(started, 1, "exactly one challenge was started");
-        let tokens = a.list_tokens(None, None).await.unwrap();
-        assert_eq!(tokens.len(), 1);
-
-        // 100 s later the blocking timeout (30 s) is over: 40 logins at once for the
-        // enrolled token start one new challenge, and the others get that one.
-        let serial = tokens[0].serial.clone();
-        let barrier = Arc::new(tokio::sync::Barrier::new(40));
-        let tasks: Vec<_> = (0..40)
-            .map(|i| {
-                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-                let (barrier, serial) = (barrier.clone(), serial.clone());
-                tokio::spawn(async move {
-                    let mut later = request(format!("later{i}"), None, &serial);
-                    later.now_ms += 100_000;
-                    barrier.wait().await;
-                    store.start_challenge(later).await.unwrap()
-                })
-            })
-            .collect();
-        let mut started = vec![];
-        for task in tasks {
-            if let ChallengeStart::Started(counters) = task.await.unwrap() {
-                started.push(counters);
-            }
-        }
-        assert_eq!(
-            started,
-            vec![vec![1]],
-            "exactly one new challenge, counter 1"
-        );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn issue_15_concurrent_consumes_and_closes_on_two_nodes_win_once() {
-        let pg = Postgres::start_new();
-        let shared = tempfile::tempdir().unwrap();
-        let (a, b) = two_nodes(&pg, shared.path()).await;
-        a.insert_token(token("OATH0001", false)).await.unwrap();
-        let Ok(ChallengeStart::Started(_)) = a
-            .start_challenge(request("s1".into(), None, "OATH0001"))
-            .await
-        else {
-            panic!("no challenge started");
-        };
-        a.mark_delivered("s1").await.unwrap();
-        for round in 0..10u64 {
-            let barrier = Arc::new(tokio::sync::Barrier::new(20));
-            let tasks: Vec<_> = (0..20)
-                .map(|i| {
-                    let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-                    let barrier = barrier.clone();
-                    let by = Some(RequestMark {
-                        digest: [u8::try_from(i).unwrap(); 16],
-                        now_ms: 1_000_000 + i64::try_from(round).unwrap(),
-                    });
-                    tokio::spawn(async move {
-                        barrier.wait().await;
-                        let won = if round == 0 {
-                            store.close_challenge("s1", "OATH0001", by).await.unwrap()
-                        } else {
-                            store
-                                .consume_counter("OATH0001", round + 5, by)
-                                .await
-                                .unwrap()
-                        };
-                        (i, won)
-                    })
-                })
-                .collect();
-            let mut winners = vec![];
-            for task in tasks {
-                let (i, won) = task.await.unwrap();
-                if won {
-                    winners.push(i);
-                }
-            }
-            assert_eq!(winners.len(), 1, "round {round}: exactly one caller wins");
-            // The winner's request is recorded (its retransmit will be accepted), nobody
-            // else's.
-            let since = 1_000_000 + i64::try_from(round).unwrap();
-            for i in 0..20u8 {
-                let found = a.retransmit_of(&[i; 16], since).await.unwrap();
-                let expected = (usize::from(i) == winners[0]).then(|| "OATH0001".to_string());
-                assert_eq!(found, expected, "round {round}, request {i}");
-            }
-        }
-        let token = a.token("OATH0001").await.unwrap().unwrap();
-        assert_eq!(token.counter, 15);
     }
 
     /// The sequential scans of the tables a login reads, as "table:scans" (statistics reach
@@ -1022,35 +848,6 @@ mod store_races {
         );
     }
 
-    /// The purge forgets the requests recorded before its cut-off (found through
-    /// `answered`'s time index) and keeps the later ones.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issue_15_the_purge_forgets_recorded_requests_before_its_cutoff() {
-        let pg = Postgres::start_new();
-        let shared = tempfile::tempdir().unwrap();
-        let (a, b) = two_nodes(&pg, shared.path()).await;
-        a.insert_token(token("OATH0001", false)).await.unwrap();
-        let digest = |used: u64| {
-            let mut digest = [0u8; 16];
-            digest[..8].copy_from_slice(&used.to_be_bytes());
-            digest
-        };
-        let at = |used: u64| 1_000_000 + 1000 * i64::try_from(used).unwrap();
-        for used in 0..300 {
-            let by = RequestMark {
-                digest: digest(used),
-                now_ms: at(used),
-            };
-            assert!(a.consume_counter("OATH0001", used, Some(by)).await.unwrap());
-        }
-        b.purge_challenges(at(150)).await.unwrap();
-        assert_eq!(pg.psql("SELECT count(*) FROM answered"), "150");
-        for (used, kept) in [(0, false), (149, false), (150, true), (299, true)] {
-            let found = a.retransmit_of(&digest(used), 0).await.unwrap();
-            assert_eq!(found.is_some(), kept, "request {used}");
-        }
-    }
-
     /// An identity's back-off counts (over all origins, from `origin`): (failures, last).
     async fn backoff_counts(
         store: &Arc<dyn Store>,
@@ -1064,72 +861,6 @@ mod store_races {
             .backoff;
         let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
         (pair(rows.identity), pair(rows.origin))
-    }
-
-    /// Issue 15: counts queued on two nodes add up; issue 23: per identity and origin.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn issue_15_backoff_counts_queued_on_two_nodes_add_up() {
-        let pg = Postgres::start_new();
-        let shared = tempfile::tempdir().unwrap();
-        let (a, b) = two_nodes(&pg, shared.path()).await;
-        let forget = 3_600_000;
-        // 300 wrong passwords of alice at once, half at each node, from two stations (one in
-        // three from st-b), and one of bob's.
-        let tasks: Vec<_> = (0..300i64)
-            .map(|i| {
-                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-                let origin = if i % 3 == 0 { "st-b" } else { "st-a" };
-                tokio::spawn(async move {
-                    store
-                        .record_login_failure("alice", "local", origin, 1_000_000 + i, forget)
-                        .await;
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        a.record_login_failure("bob", "local", "st-a", 1_000_000, forget)
-            .await;
-        a.checkpoint().await.unwrap();
-        b.checkpoint().await.unwrap();
-        assert_eq!(
-            backoff_counts(&a, "alice", "st-a").await,
-            (Some((300, 1_000_299)), Some((200, 1_000_299)))
-        );
-        assert_eq!(
-            backoff_counts(&b, "alice", "st-b").await,
-            (Some((300, 1_000_299)), Some((100, 1_000_297)))
-        );
-        assert_eq!(
-            backoff_counts(&b, "alice", "st-c").await,
-            (Some((300, 1_000_299)), None)
-        );
-        assert_eq!(
-            backoff_counts(&b, "bob", "st-a").await.1.map(|c| c.0),
-            Some(1)
-        );
-        // Failures after the forget time start over at one, then count on.
-        for now in [5_000_000, 5_000_001] {
-            b.record_login_failure("alice", "local", "st-a", now, forget)
-                .await;
-        }
-        b.checkpoint().await.unwrap();
-        let (identity, origin) = backoff_counts(&a, "alice", "st-a").await;
-        assert_eq!(
-            (identity.map(|c| c.0), origin.map(|c| c.0)),
-            (Some(2), Some(2))
-        );
-        // A right password forgets its origin's failures, after the failure queued just
-        // before it; the identity's count stays.
-        a.record_login_failure("alice", "local", "st-a", 5_000_002, forget)
-            .await;
-        a.clear_login_failures("alice", "local", "st-a")
-            .await
-            .unwrap();
-        let (identity, origin) = backoff_counts(&b, "alice", "st-a").await;
-        assert_eq!((identity.map(|c| c.0), origin), (Some(3), None));
-        assert!(!a.writes_failing() && !b.writes_failing());
     }
 
     /// Issue 23: a back-off batch that cannot be written is known until one is written again,
@@ -1168,72 +899,6 @@ mod store_races {
             (Some((7, 9000)), None),
             "kept as carol's count over all origins"
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issue_15_store_copy_moves_backoff_and_grace_both_ways() {
-        let pg = Postgres::start_new();
-        let shared = tempfile::tempdir().unwrap();
-        let (on_pg, _) = two_nodes(&pg, shared.path()).await;
-        let sqlite = |name: &str| StoreConfig {
-            backend: StoreBackend::Sqlite {
-                path: shared.path().join(name),
-            },
-            key_file: shared.path().join("tessera.key"),
-            audit_days: 90,
-        };
-        let first = tessera::store::open(&sqlite("first.db")).await.unwrap();
-        first.insert_token(token("LSSM0001", true)).await.unwrap();
-        for now_ms in [1_000, 2_000, 3_000] {
-            first
-                .record_login_failure("alice", "local", "st-1", now_ms, 3_600_000)
-                .await;
-        }
-        first
-            .record_login_failure("mallory", "local", "st-2", 5_000, 3_600_000)
-            .await;
-        first
-            .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
-            .await
-            .unwrap();
-        first.checkpoint().await.unwrap();
-        let dump = first.export().await.unwrap();
-        assert_eq!(dump.backoff.len(), 4, "{:?}", dump.backoff);
-        assert_eq!(dump.grace.len(), 1);
-
-        // SQLite to PostgreSQL: alice's three failures and her grace came along.
-        on_pg.import(dump.clone(), false).await.unwrap();
-        let state = on_pg
-            .user_state("alice", "local", Some("st-1"))
-            .await
-            .unwrap();
-        let backoff = state.backoff.origin.expect("alice's back-off row");
-        assert_eq!((backoff.failures, backoff.last_failure_ms), (3, 3_000));
-        assert_eq!(
-            on_pg
-                .grace_until("alice", "local", "nas-1", "00-11")
-                .await
-                .unwrap(),
-            Some(9_000_000)
-        );
-        let from_pg = on_pg.export().await.unwrap();
-        assert_eq!(from_pg.backoff, dump.backoff);
-        assert_eq!(from_pg.grace, dump.grace);
-        // A target holding back-off rows is not empty.
-        let refused = on_pg.import(dump.clone(), false).await.unwrap_err();
-        assert!(refused.to_string().contains("4 back-off rows"), "{refused}");
-
-        // And back to a new SQLite file.
-        let back = tessera::store::open(&sqlite("back.db")).await.unwrap();
-        back.import(from_pg, false).await.unwrap();
-        let again = back.export().await.unwrap();
-        assert_eq!(again.backoff, dump.backoff);
-        assert_eq!(again.grace, dump.grace);
-        let state = back
-            .user_state("mallory", "local", Some("st-2"))
-            .await
-            .unwrap();
-        assert_eq!(state.backoff.identity.map(|b| b.failures), Some(1));
     }
 }
 

@@ -5,11 +5,9 @@
 
 use deadpool_postgres::GenericClient;
 
+use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
-use super::super::{
-    Challenge, ChallengeRequest, ChallengeStart, OpenRow, RequestMark, StoreError,
-    standing_challenge,
-};
+use super::super::{Challenge, ChallengeRequest, ChallengeStart, RequestMark, StoreError};
 use super::rows::{challenge_from_row, insert_tokens, to_u64};
 use super::{CHALLENGE_COLUMNS, execute, query};
 
@@ -76,70 +74,49 @@ pub(super) async fn challenge_rows(
 }
 
 /// See [`Store::start_challenge`](super::super::Store::start_challenge) and the module
-/// documentation.
+/// documentation: under the identity's lock, reads what [`decide_start`] asks for, then does
+/// what it decided.
 pub(super) async fn start_challenge(
     c: &impl GenericClient,
     key: &SealKey,
     name: &str,
     request: &ChallengeRequest,
 ) -> Result<ChallengeStart, StoreError> {
-    let ChallengeRequest {
-        user,
-        realm,
-        state: _,
-        targets: _,
-        now_ms,
-        trigger_limit,
-        trigger_window_ms,
-        enroll,
-        request_digest: _,
-        retransmit_since_ms: _,
-    } = request;
+    let (user, realm) = (&request.user, &request.realm);
     lock_identity(c, user, realm).await?;
-    if enroll.is_some() {
-        let has_token = query(
-            c,
-            "SELECT EXISTS (SELECT 1 FROM tokens WHERE username = $1 AND realm = $2)",
-            &[user, realm],
-        )
-        .await?;
-        if has_token
-            .first()
-            .map(|r| r.try_get::<_, bool>(0))
-            .transpose()?
-            == Some(true)
-        {
-            return Ok(ChallengeStart::AlreadyEnrolled);
+    let mut reads = StartReads::default();
+    loop {
+        match decide_start(&reads, request) {
+            Start::Read(StartRead::HasToken) => {
+                let has_token = query(
+                    c,
+                    "SELECT EXISTS (SELECT 1 FROM tokens WHERE username = $1 AND realm = $2)",
+                    &[user, realm],
+                )
+                .await?;
+                reads.has_token = Some(
+                    has_token
+                        .first()
+                        .map(|r| r.try_get::<_, bool>(0))
+                        .transpose()?
+                        == Some(true),
+                );
+            }
+            Start::Read(StartRead::OpenRows) => {
+                reads.open = Some(open_rows(c, user, realm, request.now_ms).await?);
+            }
+            Start::Read(StartRead::StartedSince(since)) => {
+                reads.started = Some(started_since(c, user, realm, since).await?);
+            }
+            Start::AlreadyEnrolled => return Ok(ChallengeStart::AlreadyEnrolled),
+            Start::Open(state) => {
+                return Ok(ChallengeStart::Open(challenge_rows(c, state).await?));
+            }
+            Start::Limited(started) => return Ok(ChallengeStart::Limited(started)),
+            Start::Allocate => break,
         }
     }
-
-    // The open challenge this very request started (it is resent), else the newest one to
-    // one of the targets still inside that target's blocking timeout, pending or delivered:
-    // nothing new is sent while it stands.
-    let open = open_rows(c, user, realm, *now_ms).await?;
-    if let Some(open_state) = standing_challenge(&open, request) {
-        return Ok(ChallengeStart::Open(challenge_rows(c, open_state).await?));
-    }
-
-    let since = now_ms.saturating_sub(*trigger_window_ms);
-    let started: i64 = query(
-        c,
-        "SELECT COUNT(DISTINCT state) FROM challenges \
-         WHERE username = $1 AND realm = $2 AND created_at >= $3",
-        &[user, realm, &since],
-    )
-    .await?
-    .first()
-    .map(|r| r.try_get(0))
-    .transpose()?
-    .unwrap_or(0);
-    if started >= i64::from(*trigger_limit) {
-        return Ok(ChallengeStart::Limited(
-            u32::try_from(started).unwrap_or(u32::MAX),
-        ));
-    }
-
-    if let Some(token) = enroll {
+    if let Some(token) = &request.enroll {
         match insert_tokens(c, key, name, std::slice::from_ref(token)).await {
             Ok(()) => {}
             // Only the identity's lock lets one enrollment through; a duplicate here is an
@@ -152,7 +129,28 @@ pub(super) async fn start_challenge(
     Ok(ChallengeStart::Started(counters))
 }
 
-/// The identity's open challenges, newest first (see [`standing_challenge`]).
+/// How many challenges (distinct States) the identity started at or after `since` (ms).
+async fn started_since(
+    c: &impl GenericClient,
+    user: &str,
+    realm: &str,
+    since: i64,
+) -> Result<u32, StoreError> {
+    let started: i64 = query(
+        c,
+        "SELECT COUNT(DISTINCT state) FROM challenges \
+         WHERE username = $1 AND realm = $2 AND created_at >= $3",
+        &[&user, &realm, &since],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get(0))
+    .transpose()?
+    .unwrap_or(0);
+    Ok(u32::try_from(started).unwrap_or(u32::MAX))
+}
+
+/// The identity's open, unexpired challenges, newest first, pending or delivered.
 pub(super) async fn open_rows(
     c: &impl GenericClient,
     user: &str,

@@ -10,7 +10,7 @@ use super::rows::{
     audit_from_row, challenge_from_row, insert_token_row, to_i32, to_i64, to_u32, token_with_seed,
 };
 use super::store::{INSERT_AUDIT, audit_params};
-use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, query, schema};
+use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, key_file, query};
 use crate::secret::Secret;
 
 /// Reads everything out.
@@ -81,7 +81,7 @@ pub(super) async fn import(
         )
         .await?;
     }
-    schema::claim_key(c, key, name).await?;
+    key_file::claim_key(c, key, name).await?;
     import_tokens(c, key, &dump.tokens).await?;
     let insert = c
         .prepare_cached(
@@ -101,8 +101,8 @@ pub(super) async fn import(
                 &to_i64(ch.counter),
                 &ch.created_at,
                 &ch.expires_at,
-                &ch.open,
-                &ch.delivered,
+                &ch.status.is_open(),
+                &ch.status.was_delivered(),
             ],
         )
         .await?;

@@ -22,11 +22,12 @@
 //! or the other node of a pair, sees the same tokens and challenges. A database that is down
 //! makes calls fail within the pool's timeouts; the engine answers Reject, and health checks
 //! (a write probe) report the node down until the database takes writes again. Beside this
-//! file: `store.rs` (the [`Store`] trait's calls), `batch.rs` (a login's first read and its
+//! file: `store.rs` (the [`Store`] trait's calls), `batches.rs` (a login's first read and its
 //! counter consume, batched across requests), `challenges.rs` (starting and closing
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
-//! password file, TLS, pool), `schema.rs` (migrations, the key), `queued.rs` (audit rows and
-//! back-off counts written in batches), `copy.rs` (`tessera store copy`).
+//! password file, TLS, pool), `schema.rs` (migrations), `key_file.rs` (the cluster's key),
+//! `queued.rs` (audit rows and back-off counts written in batches), `backoff.rs` (the
+//! back-off counts' statements), `copy.rs` (`tessera store copy`).
 //!
 //! [`Store`]: super::Store
 //! [`Store::retransmit_of`]: super::Store::retransmit_of
@@ -43,7 +44,9 @@ use super::UserState;
 use super::config::PgSettings;
 use super::seal::SealKey;
 
+mod backoff;
 mod connect;
+mod key_file;
 mod queued;
 mod rows;
 mod schema;
@@ -55,9 +58,9 @@ pub struct PgStore {
     pool: Pool,
     key: Arc<SealKey>,
     /// The first reads of concurrent requests, batched.
-    reads: batch::Batcher<batch::Read, (UserState, Option<String>)>,
+    reads: batches::Batcher<batches::Read, (UserState, Option<String>)>,
     /// Concurrent requests' counter consumes, batched.
-    consumes: batch::Batcher<batch::Consume, bool>,
+    consumes: batches::Batcher<batches::Consume, bool>,
     /// The redacted URL, for messages.
     name: String,
     /// Audit rows and back-off counts nobody waits for, written in batches.
@@ -78,10 +81,10 @@ impl PgStore {
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::SCHEMA_LOCK])
             .await?;
-        let state = schema::key_state(&tx).await?;
+        let state = key_file::key_state(&tx).await?;
         let key = match SealKey::load(key_file)? {
             Some(key) => key,
-            None if matches!(state, schema::KeyState::Unclaimed) => SealKey::create(key_file)?,
+            None if matches!(state, key_file::KeyState::Unclaimed) => SealKey::create(key_file)?,
             None => {
                 return Err(StoreError::KeyMissing {
                     key_file: key_file.display().to_string(),
@@ -89,7 +92,7 @@ impl PgStore {
                 });
             }
         };
-        if let Some(expected) = schema::mismatch(&state, &key) {
+        if let Some(expected) = key_file::mismatch(&state, &key) {
             return Err(StoreError::KeyMismatch {
                 key_file: key_file.display().to_string(),
                 db: name,
@@ -97,23 +100,23 @@ impl PgStore {
                 expected,
             });
         }
-        schema::claim_key(&tx, &key, &name).await?;
+        key_file::claim_key(&tx, &key, &name).await?;
         tx.commit().await?;
         drop(client);
         let queue = queued::WriteQueue::start(pool.clone());
         let key = Arc::new(key);
         let reads = {
             let (pool, key) = (pool.clone(), key.clone());
-            batch::Batcher::start(move |reads| {
+            batches::Batcher::start(move |reads| {
                 let (pool, key) = (pool.clone(), key.clone());
-                async move { batch::read(&pool, &key, reads).await }
+                async move { batches::read(&pool, &key, reads).await }
             })
         };
         let consumes = {
             let pool = pool.clone();
-            batch::Batcher::start(move |items| {
+            batches::Batcher::start(move |items| {
                 let pool = pool.clone();
-                async move { batch::consume(&pool, items).await }
+                async move { batches::consume(&pool, items).await }
             })
         };
         Ok(PgStore {
@@ -158,14 +161,14 @@ pub async fn check_store(settings: &PgSettings, key_file: &Path) -> Result<(), S
             schema::SCHEMA_VERSION
         )));
     }
-    let state = schema::key_state(&client).await?;
+    let state = key_file::key_state(&client).await?;
     match key {
-        None if matches!(state, schema::KeyState::Unclaimed) => Ok(()),
+        None if matches!(state, key_file::KeyState::Unclaimed) => Ok(()),
         None => Err(StoreError::KeyMissing {
             key_file: key_file.display().to_string(),
             db: name,
         }),
-        Some(key) => match schema::mismatch(&state, &key) {
+        Some(key) => match key_file::mismatch(&state, &key) {
             None => Ok(()),
             Some(expected) => Err(StoreError::KeyMismatch {
                 key_file: key_file.display().to_string(),
@@ -213,7 +216,7 @@ const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";
 
 // After `token_columns!`, which they use.
-mod batch;
+mod batches;
 mod challenges;
 mod copy;
 mod store;

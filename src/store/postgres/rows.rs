@@ -6,8 +6,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
-use super::{INSERT_TOKEN, schema};
+use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
+use super::{INSERT_TOKEN, key_file};
 use crate::secret::Secret;
 
 pub(super) fn to_i64(v: u64) -> i64 {
@@ -88,8 +88,7 @@ pub(super) fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
         counter: to_u64(row.try_get(4)?),
         created_at: row.try_get(5)?,
         expires_at: row.try_get(6)?,
-        open: row.try_get(7)?,
-        delivered: row.try_get(8)?,
+        status: ChallengeStatus::from_columns(row.try_get(7)?, row.try_get(8)?),
     })
 }
 
@@ -105,7 +104,7 @@ pub(super) async fn insert_tokens(
     if tokens.is_empty() {
         return Ok(());
     }
-    schema::claim_key(c, key, name).await?;
+    key_file::claim_key(c, key, name).await?;
     for token in tokens {
         let sealed = key.seal(&token.seed, &token.serial)?;
         let statement = c.prepare_cached(INSERT_TOKEN).await?;

@@ -1,6 +1,6 @@
 //! The [`Store`] trait's calls on PostgreSQL: each one statement or one transaction on a
 //! pooled connection; a login's first read and its counter consume go through the batchers
-//! (`batch.rs`), audit rows and back-off counts through the write queue (`queued.rs`),
+//! (`batches.rs`), audit rows and back-off counts through the write queue (`queued.rs`),
 //! challenges through `challenges.rs`.
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use super::super::{
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{audit_from_row, challenge_from_row, insert_tokens, to_i64, tokens_from_rows};
 use super::{
-    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, batch, copy, execute, query, queued,
+    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
 };
 
 pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
@@ -131,8 +131,8 @@ impl Store for PgStore {
         backoff_origin: Option<&str>,
         retransmit: Option<(&[u8; 16], i64)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
-        // Batched with the other requests' first reads (see `batch.rs`).
-        self.timed(self.reads.call(batch::Read {
+        // Batched with the other requests' first reads (see `batches.rs`).
+        self.timed(self.reads.call(batches::Read {
             user: user.to_string(),
             realm: realm.to_string(),
             backoff_origin: backoff_origin.map(str::to_string),
@@ -236,8 +236,8 @@ impl Store for PgStore {
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         // Batched with the other requests' consumes, committed before this returns (see
-        // `batch.rs`).
-        self.timed(self.consumes.call(batch::Consume {
+        // `batches.rs`).
+        self.timed(self.consumes.call(batches::Consume {
             serial: serial.to_string(),
             used,
             by: by.map(|b| (b.digest, b.now_ms)),
@@ -275,7 +275,7 @@ impl Store for PgStore {
         forget_ms: i64,
     ) {
         // Queued, not awaited (see the trait), and written with the others waiting.
-        self.queue.failure(queued::Failure {
+        self.queue.failure(backoff::Failure {
             user: user.to_string(),
             realm: realm.to_string(),
             origin: origin.to_string(),

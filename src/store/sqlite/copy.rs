@@ -75,8 +75,8 @@ pub(super) fn import(
             to_i64(c.counter),
             c.created_at,
             c.expires_at,
-            c.open,
-            c.delivered
+            c.status.is_open(),
+            c.status.was_delivered()
         ])?;
     }
     let mut insert = conn.prepare(

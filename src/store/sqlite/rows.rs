@@ -1,11 +1,11 @@
 //! SQLite rows and the store's types: reading token, audit and challenge rows, inserting
 //! tokens (sealing their seeds) and audit rows. Used by the store's calls (`store.rs`), the
-//! race-deciding operations (`challenge_start.rs`) and `tessera store copy` (`copy.rs`).
+//! race-deciding operations (`challenges.rs`) and `tessera store copy` (`copy.rs`).
 
 use rusqlite::{Connection, Row, params};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Challenge, StoreError, Token, TokenKind};
+use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
 use super::{execute_cached, record_fingerprint};
 use crate::secret::Secret;
 
@@ -173,8 +173,7 @@ pub(super) fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
         counter: to_u64(row.get(4)?),
         created_at: row.get(5)?,
         expires_at: row.get(6)?,
-        open: row.get(7)?,
-        delivered: row.get(8)?,
+        status: ChallengeStatus::from_columns(row.get(7)?, row.get(8)?),
     })
 }
 

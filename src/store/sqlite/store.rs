@@ -13,8 +13,8 @@ use super::rows::{
     to_i64,
 };
 use super::{
-    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, challenge_start,
-    copy, execute_cached,
+    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, backoff,
+    challenges, copy, execute_cached,
 };
 
 #[async_trait]
@@ -142,7 +142,7 @@ impl Store for SqliteStore {
         &self,
         request: ChallengeRequest,
     ) -> Result<ChallengeStart, StoreError> {
-        self.call(move |conn, key| challenge_start::start_challenge(conn, key, &request))
+        self.call(move |conn, key| challenges::start_challenge(conn, key, &request))
             .await
     }
 
@@ -172,7 +172,7 @@ impl Store for SqliteStore {
 
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError> {
         let state = challenge_state.to_string();
-        self.read(move |conn, _| challenge_start::challenge_rows(conn, &state))
+        self.read(move |conn, _| challenges::challenge_rows(conn, &state))
             .await
     }
 
@@ -202,38 +202,8 @@ impl Store for SqliteStore {
         _by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
-        self.call(move |conn, _| {
-            let closed = execute_cached(
-                conn,
-                "UPDATE challenges SET open = 0 WHERE state = ?1 AND serial = ?2 AND open = 1",
-                params![state, serial],
-            )?;
-            if closed == 0 {
-                return Ok(false);
-            }
-            let counter: i64 = conn.query_row(
-                "SELECT counter FROM challenges WHERE state = ?1 AND serial = ?2",
-                params![state, serial],
-                |r| r.get(0),
-            )?;
-            execute_cached(
-                conn,
-                "UPDATE challenges SET open = 0 WHERE state = ?1",
-                [&state],
-            )?;
-            execute_cached(
-                conn,
-                "UPDATE challenges SET open = 0 WHERE serial = ?1 AND counter < ?2 AND open = 1",
-                params![serial, counter],
-            )?;
-            execute_cached(
-                conn,
-                "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
-                [&serial],
-            )?;
-            Ok(true)
-        })
-        .await
+        self.call(move |conn, _| challenges::close_challenge(conn, &state, &serial))
+            .await
     }
 
     async fn consume_counter(
@@ -277,9 +247,7 @@ impl Store for SqliteStore {
             "back-off failure not recorded",
             Seen::ByNextRead,
             move |conn, _| {
-                challenge_start::record_login_failure(
-                    conn, &user, &realm, &origin, now_ms, forget_ms,
-                )
+                backoff::record_login_failure(conn, &user, &realm, &origin, now_ms, forget_ms)
             },
         );
         if let Err(error) = result {

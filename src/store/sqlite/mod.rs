@@ -15,8 +15,8 @@
 //! `store.rs` (every [`super::Store`] call), `rows.rs` (rows to the store's types and back),
 //! `batches.rs` (the writer: group commit, checkpoints, the shared connection), `schema.rs`
 //! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
-//! `challenge_start.rs` (the operations that decide races between logins), `copy.rs`
-//! (`tessera store copy`).
+//! `challenges.rs` (starting and closing challenges: the operations that decide races between
+//! logins), `backoff.rs` (the back-off counts' statement), `copy.rs` (`tessera store copy`).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -27,8 +27,9 @@ use rusqlite::Connection;
 use super::StoreError;
 use super::seal::SealKey;
 
+mod backoff;
 mod batches;
-mod challenge_start;
+mod challenges;
 mod copy;
 mod files;
 mod key_file;

@@ -1,0 +1,229 @@
+//! What a request writes besides tokens and challenges, one request at a time: the back-off
+//! counts (checked against `store::decide::failures_after`, the rule both backends' SQL
+//! implements), the re-authentication grace and the audit trail.
+
+use std::sync::Arc;
+
+use tessera::store::decide::failures_after;
+use tessera::store::{AuditEntry, Backoff, Backoffs, Store};
+
+use crate::fixtures::Fixture;
+
+/// An identity's back-off rows as a request reads them, `(failures, last)` over all origins
+/// and from `origin`, after the writes nobody waits for are flushed.
+pub async fn counts(
+    store: &Arc<dyn Store>,
+    user: &str,
+    origin: &str,
+) -> (Option<(u32, i64)>, Option<(u32, i64)>) {
+    store.checkpoint().await.unwrap();
+    let rows = store
+        .user_state(user, "local", Some(origin))
+        .await
+        .unwrap()
+        .backoff;
+    let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
+    (pair(rows.identity), pair(rows.origin))
+}
+
+/// Issue 23: failures count per origin and over all origins; a right password clears its
+/// origin's count only.
+pub async fn counts_per_origin_and_identity(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    for (origin, now) in [
+        ("st-1", 1_000),
+        ("st-2", 1_500),
+        ("st-1", 2_000),
+        ("st-1", 2_500),
+    ] {
+        store
+            .record_login_failure("alice", "local", origin, now, 60_000)
+            .await;
+    }
+    store
+        .record_login_failure("bob", "local", "st-1", 2_600, 60_000)
+        .await;
+    assert_eq!(
+        counts(&store, "alice", "st-1").await,
+        (Some((4, 2_500)), Some((3, 2_500)))
+    );
+    assert_eq!(
+        counts(&store, "alice", "st-2").await,
+        (Some((4, 2_500)), Some((1, 1_500)))
+    );
+    assert_eq!(
+        counts(&store, "alice", "st-3").await,
+        (Some((4, 2_500)), None)
+    );
+    // Without an origin asked for, no back-off is read.
+    let state = store.user_state("alice", "local", None).await.unwrap();
+    assert_eq!(state.backoff, Backoffs::default());
+
+    // A right password forgets its origin's failures, after the failure queued just before
+    // it (nothing flushed in between); the identity's count stays.
+    store
+        .record_login_failure("alice", "local", "st-1", 2_700, 60_000)
+        .await;
+    store
+        .clear_login_failures("alice", "local", "st-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        counts(&store, "alice", "st-1").await,
+        (Some((5, 2_700)), None)
+    );
+    assert_eq!(
+        counts(&store, "alice", "st-2").await,
+        (Some((5, 2_700)), Some((1, 1_500)))
+    );
+    let dump = store.export().await.unwrap();
+    let rows: Vec<(&str, &str, u32)> = dump
+        .backoff
+        .iter()
+        .map(|r| (r.user.as_str(), r.origin.as_str(), r.backoff.failures))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("alice", "", 5),
+            ("alice", "st-2", 1),
+            ("bob", "", 1),
+            ("bob", "st-1", 1)
+        ]
+    );
+    assert!(!store.writes_failing());
+}
+
+/// Each failure changes the rows as `failures_after` says: one more, or one again after the
+/// forget time; a late failure keeps the last time. The purge drops rows by their last
+/// failure.
+pub async fn counts_are_forgotten(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    let forget = 60_000;
+    let mut expected: Option<Backoff> = None;
+    for now in [1_000, 2_000, 3_000, 1_500, 63_000, 63_001, 200_000] {
+        store
+            .record_login_failure("alice", "local", "st-1", now, forget)
+            .await;
+        expected = Some(failures_after(expected, now, forget));
+        let pair = expected.map(|b| (b.failures, b.last_failure_ms));
+        assert_eq!(
+            counts(&store, "alice", "st-1").await,
+            (pair, pair),
+            "after a failure at {now}"
+        );
+    }
+    assert_eq!(
+        expected.map(|b| b.failures),
+        Some(1),
+        "the test forgot once"
+    );
+    store
+        .record_login_failure("bob", "local", "st-1", 150_000, forget)
+        .await;
+    store.checkpoint().await.unwrap();
+    // alice's rows (last 200,000) stay, bob's two (150,000) go.
+    assert_eq!(store.purge_login_failures(150_001).await.unwrap(), 2);
+    assert_eq!(counts(&store, "bob", "st-1").await, (None, None));
+    assert_eq!(store.purge_login_failures(200_001).await.unwrap(), 2);
+    assert_eq!(counts(&store, "alice", "st-1").await, (None, None));
+}
+
+/// A grace holds for exactly its user, realm, client and station; granting again moves its
+/// end; a failed password revokes every grace of the user; the purge drops ended ones.
+pub async fn grace_window(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    let until = |client: &'static str, station: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .grace_until("alice", "local", client, station)
+                .await
+                .unwrap()
+        }
+    };
+    store
+        .grant_grace("alice", "local", "nas-1", "00-11", 9_000)
+        .await
+        .unwrap();
+    store
+        .grant_grace("alice", "local", "nas-2", "00-11", 5_000)
+        .await
+        .unwrap();
+    store
+        .grant_grace("bob", "local", "nas-1", "00-11", 9_000)
+        .await
+        .unwrap();
+    assert_eq!(until("nas-1", "00-11").await, Some(9_000));
+    assert_eq!(until("nas-1", "00-22").await, None);
+    store
+        .grant_grace("alice", "local", "nas-1", "00-11", 12_000)
+        .await
+        .unwrap();
+    assert_eq!(until("nas-1", "00-11").await, Some(12_000));
+
+    // The purge drops graces that ended before its cut-off.
+    store.purge_challenges(5_001).await.unwrap();
+    assert_eq!(until("nas-2", "00-11").await, None);
+    assert_eq!(until("nas-1", "00-11").await, Some(12_000));
+
+    store.revoke_grace("alice", "local").await.unwrap();
+    assert_eq!(until("nas-1", "00-11").await, None);
+    let bobs = store.grace_until("bob", "local", "nas-1", "00-11").await;
+    assert_eq!(bobs.unwrap(), Some(9_000));
+}
+
+fn entry(time: i64, user: &str, reason: &str) -> AuditEntry {
+    AuditEntry {
+        time,
+        client: "nas-1".into(),
+        user: user.into(),
+        realm: "local".into(),
+        serial: Some("LSSM1".into()),
+        action: "authenticate".into(),
+        result: "reject".into(),
+        reason: reason.into(),
+    }
+}
+
+/// Audit rows: queued or committed, read newest first with filters, control characters
+/// escaped, purged oldest first and at most `limit` at a time.
+pub async fn audit_trail(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    store.audit(entry(100, "alice", "one")).await;
+    store.audit(entry(200, "bob", "two")).await;
+    store.checkpoint().await.unwrap();
+    store
+        .audit_committed(entry(300, "alice\nforged", "three"))
+        .await
+        .unwrap();
+    let reasons =
+        |rows: Vec<AuditEntry>| -> Vec<String> { rows.into_iter().map(|r| r.reason).collect() };
+    assert_eq!(
+        reasons(store.audit_rows(None, None, 10).await.unwrap()),
+        ["three", "two", "one"]
+    );
+    assert_eq!(
+        reasons(store.audit_rows(Some("alice"), None, 10).await.unwrap()),
+        ["one"]
+    );
+    assert_eq!(
+        reasons(store.audit_rows(None, Some(200), 10).await.unwrap()),
+        ["three", "two"]
+    );
+    assert_eq!(
+        reasons(store.audit_rows(None, None, 1).await.unwrap()),
+        ["three"]
+    );
+    let newest = &store.audit_rows(None, None, 1).await.unwrap()[0];
+    assert!(!newest.user.contains('\n'), "{:?}", newest.user);
+    assert_eq!(newest.serial.as_deref(), Some("LSSM1"));
+
+    // Older than 301: all three; at most two at a time, the oldest first.
+    assert_eq!(store.purge_audit(301, 2).await.unwrap(), 2);
+    assert_eq!(
+        reasons(store.audit_rows(None, None, 10).await.unwrap()),
+        ["three"]
+    );
+    assert_eq!(store.purge_audit(301, 2).await.unwrap(), 1);
+}
