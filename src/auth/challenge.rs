@@ -190,7 +190,18 @@ impl Engine {
             retransmit_since_ms: self.retransmit(ctx).map_or(ctx.now_ms, |(_, since)| since),
         };
         let state = request.state.clone();
-        let counters = match self.store.start_challenge(request).await? {
+        let started = match self.store.start_challenge(request).await {
+            // Read a moment ago, gone now: another request's delivery failed and took the
+            // token it had enrolled away (or an admin deleted it). Nothing was started.
+            Err(StoreError::TokenGone(_)) => {
+                return Ok(Some(delivery_failed(
+                    tokens,
+                    Reason::ConcurrentEnrollmentUndone,
+                )));
+            }
+            other => other?,
+        };
+        let counters = match started {
             ChallengeStart::AlreadyEnrolled => return Ok(None),
             ChallengeStart::Open(rows) => {
                 return Ok(Some(self.join_open_challenge(ctx, tokens, rows).await?));

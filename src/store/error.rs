@@ -31,6 +31,11 @@ pub enum StoreError {
     /// The store thread is gone (shutting down).
     #[error("store is closed")]
     Closed,
+    /// A challenge was to start on a token that is gone: another request's failed delivery
+    /// took the token it had enrolled away again, or an admin deleted it, between reading
+    /// the user's tokens and starting. Nothing was started (the call's writes are undone).
+    #[error("token {0} is gone")]
+    TokenGone(String),
     /// A row holds a value this version does not understand.
     #[error("corrupt row: {0}")]
     Corrupt(String),

@@ -296,3 +296,28 @@ pub async fn challenge_purge(fixture: &dyn Fixture) {
         assert_eq!(found.is_some(), kept && fixture.shared(), "request {used}");
     }
 }
+
+/// A challenge to a token that is gone by now (another request's failed delivery took the
+/// token it had enrolled away between this request's read and its start) starts nothing: the
+/// call fails with `TokenGone`, and the tokens it reached before keep their counters.
+pub async fn start_on_a_token_gone(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    store.insert_token(token("LSSM1")).await.unwrap();
+    let started = store
+        .start_challenge(request("s1", &["LSSM1", "LSSM9"], 100_000, 0))
+        .await;
+    assert!(
+        matches!(started, Err(StoreError::TokenGone(ref serial)) if serial == "LSSM9"),
+        "{started:?}"
+    );
+    assert!(store.challenge("s1").await.unwrap().is_empty(), "no rows");
+    assert_eq!(store.token("LSSM1").await.unwrap().unwrap().counter, 0);
+    // The next start is not hindered by it.
+    assert_eq!(
+        store
+            .start_challenge(request("s2", &["LSSM1"], 100_000, 0))
+            .await
+            .unwrap(),
+        ChallengeStart::Started(vec![0])
+    );
+}

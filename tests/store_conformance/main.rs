@@ -164,6 +164,7 @@ conformance!(
     challenges::start_decides,
     challenges::retransmits,
     challenges::challenge_purge,
+    challenges::start_on_a_token_gone,
     backoff::counts_per_origin_and_identity,
     backoff::counts_are_forgotten,
     backoff::grace_window,

@@ -200,7 +200,7 @@ pub(super) async fn insert_challenges(
         )
         .await?
         .first()
-        .ok_or_else(|| StoreError::Corrupt(format!("token {} is gone", target.serial)))?
+        .ok_or_else(|| StoreError::TokenGone(target.serial.clone()))?
         .try_get(0)?;
         let expires = now_ms.saturating_add(target.validity_ms);
         execute(

@@ -12,7 +12,7 @@
 //! The schema backs the first with a constraint as well: at most one autoenrolled token per
 //! (user, realm) (`one_autoenrolled_token`), whatever the code above it does.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
@@ -103,7 +103,9 @@ fn insert_challenges(
                 "UPDATE tokens SET counter = counter + 1 WHERE serial = ?1 \
                  RETURNING counter - 1",
             )?
-            .query_row([&target.serial], |r| r.get(0))?;
+            .query_row([&target.serial], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::TokenGone(target.serial.clone()))?;
         execute_cached(
             conn,
             "INSERT INTO challenges (state, serial, user, realm, counter, created_at, \
