@@ -1,11 +1,13 @@
 //! `tessera-bench`: measures tessera under real RADIUS load, side by side with FreeRADIUS on
 //! the same machine, and prints a table (and a CSV).
 //!
-//! The generator speaks RADIUS itself (`load`), starts and stops the servers (`peers`), and
-//! runs the scenarios (`scenarios`). `bench/run.sh` installs what is missing, builds the
-//! release binaries and runs everything.
+//! The generator speaks RADIUS itself (`load`), and HTTP to tessera's `/validate/check`
+//! (`http`), starts and stops the servers (`peers`), and runs the scenarios (`scenarios`, and
+//! the HTTP ones in `http`). `bench/run.sh` installs what is missing, builds the release
+//! binaries and runs everything.
 
 mod gateway;
+mod http;
 mod load;
 mod peers;
 mod scenarios;
@@ -24,12 +26,14 @@ struct Args {
     /// The tessera binary to measure.
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
-    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg`
-    /// ones start their own PostgreSQL), hotp-radsec.
+    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, hotp-one-round-http,
+    /// challenge-flow, challenge-flow-http, slow-gateway, store-size, hotp-one-round-pg,
+    /// hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg` ones start their own
+    /// PostgreSQL), hotp-radsec. The `-http` rows are printed right after their RADIUS
+    /// counterparts'.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
+        default_value = "hotp-one-round,freeradius-pap,hotp-one-round-http,challenge-flow,challenge-flow-http,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
             }
         }
     });
+    let rows = http_after_radius_counterparts(rows);
     print_table(&rows);
     print_ratios(&rows);
     if let Some(path) = &args.csv
@@ -208,6 +213,8 @@ async fn run_scenario(
         "hotp-one-round-pg" => scenarios::hotp_one_round_pg(knobs, 1).await,
         "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(knobs, 2).await,
         "hotp-radsec" => scenarios::hotp_udp_vs_radsec(knobs).await,
+        "hotp-one-round-http" => http::hotp_one_round_http(knobs).await,
+        "challenge-flow-http" => http::challenge_flow_http(knobs).await,
         "slow-gateway" => scenarios::challenge_flow(knobs, true).await,
         "store-size" => {
             let small = scenarios::hotp_one_round(knobs, 1_000, "store-size-1k").await;
@@ -225,7 +232,42 @@ async fn run_scenario(
     }
 }
 
-/// The ratios the issues set targets for, from the rows measured.
+/// The HTTP scenarios and their RADIUS counterparts.
+const HTTP_COUNTERPARTS: [(&str, &str); 2] = [
+    ("hotp-one-round-http", "hotp-one-round"),
+    ("challenge-flow-http", "challenge-flow"),
+];
+
+/// Whether a row named `row` is one of scenario `name`'s: `name`, `name@50%`, or
+/// `name-first-login`.
+fn of_scenario(row: &str, name: &str) -> bool {
+    row.strip_prefix(name)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('@') || rest == "-first-login")
+}
+
+/// Moves each HTTP scenario's rows right after its RADIUS counterpart's, when both were run,
+/// so that the table compares them line by line.
+fn http_after_radius_counterparts(mut rows: Vec<Row>) -> Vec<Row> {
+    for (http, radius) in HTTP_COUNTERPARTS {
+        let radius_rows = rows.iter().filter(|r| of_scenario(&r.scenario, radius));
+        if radius_rows.count() == 0 {
+            continue;
+        }
+        let (moved, rest): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| of_scenario(&r.scenario, http));
+        rows = rest;
+        let at = rows
+            .iter()
+            .rposition(|r| of_scenario(&r.scenario, radius))
+            .map_or(rows.len(), |i| i + 1);
+        rows.splice(at..at, moved);
+    }
+    rows
+}
+
+/// The ratios the issues set targets for, from the rows measured, and the HTTP rows against
+/// their RADIUS counterparts (throughput, and the server's CPU time per request).
 fn print_ratios(rows: &[Row]) {
     // (numerator, denominator, how it is printed, target)
     const RATIOS: [(&str, &str, &str, f64); 5] = [
@@ -271,6 +313,22 @@ fn print_ratios(rows: &[Row]) {
             let gap = if first { "\n" } else { "" };
             first = false;
             println!("{gap}{label} = {:.2} (target >= {target:.2})", n / d);
+        }
+    }
+    let cpu = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .and_then(|r| r.cpu_micros)
+    };
+    for (http, radius) in HTTP_COUNTERPARTS {
+        if let (Some(n), Some(d)) = (rate(http), rate(radius)) {
+            let gap = if first { "\n" } else { "" };
+            first = false;
+            let cpu = cpu(http)
+                .zip(cpu(radius))
+                .map(|(a, b)| format!(", CPU per request {:.2}", a / b))
+                .unwrap_or_default();
+            println!("{gap}{radius} over HTTP / over UDP = {:.2}{cpu}", n / d);
         }
     }
 }

@@ -69,7 +69,7 @@ fn seed(i: usize) -> Vec<u8> {
     Sha1::digest(format!("tessera-bench-{i}").as_bytes()).to_vec()
 }
 
-fn row(
+pub(crate) fn row(
     scenario: &str,
     tokens: usize,
     load: String,
@@ -173,7 +173,7 @@ name = "bench"
 }
 
 /// HOTP users: each virtual user owns every `n`-th user and keeps its counters.
-struct HotpUser {
+pub(crate) struct HotpUser {
     users: Vec<(String, Vec<u8>, u64)>,
     next: usize,
 }
@@ -199,7 +199,7 @@ impl VirtualUser for HotpUser {
     }
 }
 
-fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
+pub(crate) fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
     let mut users: Vec<HotpUser> = (0..concurrency)
         .map(|_| HotpUser {
             users: vec![],
@@ -217,17 +217,19 @@ fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
 /// Starts tessera with `tokens` HOTP tokens (otppin=2: the password is the OTP alone).
 async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    tessera_with_hotp_tokens_in(knobs, tokens, dir, false).await
+    tessera_with_hotp_tokens_in(knobs, tokens, dir, false, "").await
 }
 
-/// The same in `dir`; with `radsec`, RadSec too, with the certificates of
-/// a test CA in `dir` (`ca.pem`, `server.pem`, and the load generator's `client.pem` for
-/// `bench-nas.example.org`) and a client for the load generator's certificate.
-async fn tessera_with_hotp_tokens_in(
+/// The same in `dir`, with `more` (whole sections) at the end of the config; with `radsec`,
+/// RadSec too, with the certificates of a test CA in `dir` (`ca.pem`, `server.pem`, and the
+/// load generator's `client.pem` for `bench-nas.example.org`) and a client for the load
+/// generator's certificate.
+pub(crate) async fn tessera_with_hotp_tokens_in(
     knobs: &Knobs,
     tokens: usize,
     dir: tempfile::TempDir,
     radsec: bool,
+    more: &str,
 ) -> Result<Peer, String> {
     let mut extra = String::from(
         "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
@@ -239,6 +241,7 @@ async fn tessera_with_hotp_tokens_in(
             "\n[[client]]\nname = \"bench-tls\"\ntls_identity = \"bench-nas.example.org\"\n",
         );
     }
+    extra.push_str(more);
     let config = tessera_config(dir.path(), &extra).map_err(|e| e.to_string())?;
     if radsec {
         // The RadSec keys belong under [server], which `tessera_config` writes first. Every
@@ -394,18 +397,33 @@ async fn run_split(
     }
 }
 
-/// Warm-up (unmeasured), then a measured run, with the same virtual users.
+/// Warm-up (unmeasured), then a measured run, with the same virtual users, over UDP.
 async fn measure<V: VirtualUser>(
     knobs: &Knobs,
     peer: &Peer,
     users: Vec<V>,
     rate: Option<f64>,
 ) -> Result<(Vec<V>, RunResult), String> {
+    let udp = Transport::Udp(std::sync::Arc::new(SECRET.as_bytes().to_vec()));
+    measure_over(knobs, peer, peer.addr, &udp, users, rate).await
+}
+
+/// [`measure`] against `addr` over `transport`.
+pub(crate) async fn measure_over<V: VirtualUser>(
+    knobs: &Knobs,
+    peer: &Peer,
+    addr: std::net::SocketAddr,
+    transport: &Transport,
+    users: Vec<V>,
+    rate: Option<f64>,
+) -> Result<(Vec<V>, RunResult), String> {
     let mut users = users;
     if !knobs.warmup.is_zero() {
-        users = run_on(peer, users, knobs.warmup, rate).await?.0;
+        users = run_over(peer, addr, transport, users, knobs.warmup, rate)
+            .await?
+            .0;
     }
-    run_on(peer, users, knobs.duration, rate).await
+    run_over(peer, addr, transport, users, knobs.duration, rate).await
 }
 
 /// One run against `peer` over UDP, with the server's CPU time over it.
@@ -438,7 +456,7 @@ async fn run_over<V: VirtualUser>(
     Ok((users, result))
 }
 
-fn accepts(result: &RunResult) -> usize {
+pub(crate) fn accepts(result: &RunResult) -> usize {
     result
         .samples
         .iter()
@@ -468,7 +486,7 @@ pub async fn hotp_one_round(knobs: &Knobs, tokens: usize, name: &str) -> Result<
 pub async fn hotp_udp_vs_radsec(knobs: &Knobs) -> Result<Vec<Row>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let tls_config = {
-        let tessera = tessera_with_hotp_tokens_in(knobs, knobs.users, dir, true).await?;
+        let tessera = tessera_with_hotp_tokens_in(knobs, knobs.users, dir, true, "").await?;
         let config = radsec_client_config(&tessera)?;
         (tessera, config)
     };
@@ -784,7 +802,7 @@ fn freeradius_with_users(knobs: &Knobs) -> Result<(Peer, Vec<PapUser>), String> 
 const ENROLLMENT_PASS_LIMIT: Duration = Duration::from_secs(600);
 
 /// A user who logs in with two rounds: password, then the code the gateway receives.
-struct ChallengeUser {
+pub(crate) struct ChallengeUser {
     users: Vec<(String, String, String)>,
     next: usize,
     /// Stop after this many logins (the enrollment pass: each user once).
@@ -807,16 +825,12 @@ impl VirtualUser for ChallengeUser {
         self.next += 1;
         let micros = |d: Duration| d.as_micros().min(u128::from(u32::MAX)) as u32;
         let code = self.waiters.expect(phone);
-        let (answer, reply, latency) = client.access_request(name, password.as_bytes(), None).await;
+        let (answer, state, latency) = client.access_request(name, password.as_bytes(), None).await;
         samples.push(Sample {
             round: self.round_base,
             micros: micros(latency),
             answer,
             late: false,
-        });
-        let state = reply.and_then(|r| {
-            r.get(tessera::radius::codec::AttributeType::STATE)
-                .map(<[u8]>::to_vec)
         });
         let (Answer::Challenge, Some(state)) = (answer, state) else {
             return;
@@ -856,6 +870,33 @@ pub async fn challenge_flow_pg(knobs: &Knobs) -> Result<Vec<Row>, String> {
 }
 
 async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Row>, String> {
+    let (bed, vus) = challenge_bed(knobs, slow, pg, "").await?;
+    let name = match (slow, pg) {
+        (true, _) => "slow-gateway",
+        (false, true) => "challenge-flow-pg",
+        (false, false) => "challenge-flow",
+    };
+    let udp = Transport::Udp(std::sync::Arc::new(SECRET.as_bytes().to_vec()));
+    challenge_rows(knobs, &bed.peer, bed.peer.addr, &udp, vus, name, !slow).await
+}
+
+/// What a challenge scenario runs against, kept until its end. Fields drop in this order:
+/// tessera before the PostgreSQL and the slapd it uses.
+pub(crate) struct ChallengeBed {
+    /// tessera.
+    pub peer: Peer,
+    _postgres: Option<Postgres>,
+    _slapd: Slapd,
+}
+
+/// The peers of `challenge_flow` (slapd with the people, the SMS gateway, PostgreSQL with
+/// `pg`, tessera with `more` at the end of its config) and its virtual users.
+pub(crate) async fn challenge_bed(
+    knobs: &Knobs,
+    slow: bool,
+    pg: bool,
+    more: &str,
+) -> Result<(ChallengeBed, Vec<ChallengeUser>), String> {
     let users = challenge_flow_people(knobs.users, slow);
     let slapd = Slapd::try_with_people(&users)?;
     let waiters = crate::gateway::Waiters::default();
@@ -873,9 +914,8 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
          RETURN_SUCCESS = \"OK\"\ntimeout = 10\n\n\
          [[policy]]\nname = \"enroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms\"\n\n\
          [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
-         [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n"
+         [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n{more}"
     );
-    // Kept until the end of the scenario; dropped after the tessera that uses it.
     let postgres = if pg {
         Some(Postgres::try_start_for_benchmark()?)
     } else {
@@ -888,50 +928,66 @@ async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Ro
     let config =
         tessera_config_with(dir.path(), &directories, &extra, &store).map_err(|e| e.to_string())?;
     let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
-
-    let mut vus = challenge_users(knobs, users, &waiters, slow);
-    let name = match (slow, pg) {
-        (true, _) => "slow-gateway",
-        (false, true) => "challenge-flow-pg",
-        (false, false) => "challenge-flow",
+    let vus = challenge_users(knobs, users, &waiters, slow);
+    let bed = ChallengeBed {
+        peer,
+        _postgres: postgres,
+        _slapd: slapd,
     };
+    Ok((bed, vus))
+}
+
+/// The rows of a challenge scenario named `name`, its virtual users reaching `peer` at `addr`
+/// over `transport`: the first logins (every user once, each autoenrolling a token), the
+/// steady state at full speed and, with `paced`, at half of it.
+pub(crate) async fn challenge_rows(
+    knobs: &Knobs,
+    peer: &Peer,
+    addr: std::net::SocketAddr,
+    transport: &Transport,
+    vus: Vec<ChallengeUser>,
+    name: &str,
+    paced: bool,
+) -> Result<Vec<Row>, String> {
     let load = format!("{} VUs", knobs.concurrency);
     let logins = completed_logins;
 
     // First logins: every user once, each autoenrolling a token (and hashing its PIN).
+    let mut vus = vus;
     for vu in &mut vus {
         vu.limit = Some(vu.users.len());
     }
-    let (mut vus, first) = run_on(&peer, vus, ENROLLMENT_PASS_LIMIT, None).await?;
+    let (mut vus, first) =
+        run_over(peer, addr, transport, vus, ENROLLMENT_PASS_LIMIT, None).await?;
     let first_row = row(
         &format!("{name}-first-login"),
         knobs.users,
         load.clone(),
         &first,
         logins(&first),
-        &peer,
+        peer,
     );
 
     // Then the steady state: every user has a token.
     for vu in &mut vus {
         vu.limit = None;
     }
-    let (vus, result) = measure(knobs, &peer, vus, None).await?;
+    let (vus, result) = measure_over(knobs, peer, addr, transport, vus, None).await?;
     let mut rows = vec![
         first_row,
-        row(name, knobs.users, load, &result, logins(&result), &peer),
+        row(name, knobs.users, load, &result, logins(&result), peer),
     ];
-    if !slow {
+    if paced {
         // Latency of both rounds under normal load: paced at half the maximum.
         let half = logins(&result) as f64 / result.elapsed.as_secs_f64() / 2.0;
-        let (_, paced) = measure(knobs, &peer, vus, Some(half)).await?;
+        let (_, paced) = measure_over(knobs, peer, addr, transport, vus, Some(half)).await?;
         rows.push(row(
             &format!("{name}@50%"),
             knobs.users,
             format!("{half:.0}/s"),
             &paced,
             logins(&paced),
-            &peer,
+            peer,
         ));
     }
     Ok(rows)
