@@ -1,5 +1,6 @@
 //! `tessera-bench`: measures tessera under real RADIUS load, side by side with FreeRADIUS on
-//! the same machine, and prints a table (and a CSV).
+//! the same machine, and the same logins over tessera's HTTP API, and prints a table (and a
+//! CSV).
 //!
 //! The generator speaks RADIUS itself (`load`), and HTTP to tessera's `/validate/check`
 //! (`http`), starts and stops the servers (`peers`), and runs the scenarios (`scenarios`, and
@@ -64,7 +65,7 @@ struct Args {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<22} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8} {:>9}",
+        "{:<31} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8} {:>9}",
         "scenario",
         "tokens",
         "load",
@@ -93,7 +94,7 @@ fn print_table(rows: &[Row]) {
             .map(|c| format!("{c:.1}"))
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<22} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8} {:>9}",
+            "{:<31} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8} {:>9}",
             r.scenario,
             r.tokens,
             r.load,
@@ -330,5 +331,64 @@ fn print_ratios(rows: &[Row]) {
                 .unwrap_or_default();
             println!("{gap}{radius} over HTTP / over UDP = {:.2}{cpu}", n / d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(names: &[&str]) -> Vec<Row> {
+        names
+            .iter()
+            .map(|n| Row {
+                scenario: (*n).into(),
+                ..Row::default()
+            })
+            .collect()
+    }
+
+    fn names(rows: &[Row]) -> Vec<&str> {
+        rows.iter().map(|r| r.scenario.as_str()).collect()
+    }
+
+    #[test]
+    fn http_rows_follow_their_radius_counterparts() {
+        let rows = named(&[
+            "hotp-one-round",
+            "hotp-one-round@50%",
+            "freeradius-pap",
+            "hotp-one-round-http",
+            "hotp-one-round-http@50%",
+            "challenge-flow-first-login",
+            "challenge-flow",
+            "challenge-flow@50%",
+            "challenge-flow-http-first-login",
+            "challenge-flow-http",
+            "challenge-flow-pg",
+        ]);
+        let rows = http_after_radius_counterparts(rows);
+        assert_eq!(
+            names(&rows),
+            [
+                "hotp-one-round",
+                "hotp-one-round@50%",
+                "hotp-one-round-http",
+                "hotp-one-round-http@50%",
+                "freeradius-pap",
+                "challenge-flow-first-login",
+                "challenge-flow",
+                "challenge-flow@50%",
+                "challenge-flow-http-first-login",
+                "challenge-flow-http",
+                "challenge-flow-pg",
+            ]
+        );
+        // Without a counterpart, HTTP rows stay where they were run.
+        let alone = named(&["challenge-flow-http", "store-size-1k"]);
+        assert_eq!(
+            names(&http_after_radius_counterparts(alone)),
+            ["challenge-flow-http", "store-size-1k"]
+        );
     }
 }
