@@ -226,11 +226,13 @@ pub async fn hotp_one_round_http(knobs: &Knobs) -> Result<Vec<Row>, String> {
 /// The same rows: first logins, full speed, half of it.
 pub async fn challenge_flow_http(knobs: &Knobs) -> Result<Vec<Row>, String> {
     let before = REOPENED.load(Ordering::Relaxed);
-    let (bed, vus) = scenarios::challenge_bed(knobs, false, false, &http_section(knobs)).await?;
+    let (bed, vus) =
+        crate::challenge::challenge_bed(knobs, false, false, &http_section(knobs)).await?;
     let addr = bed.peer.http_addr.ok_or("tessera serves no HTTP")?;
     let name = "challenge-flow-http";
     let rows =
-        scenarios::challenge_rows(knobs, &bed.peer, addr, &Transport::Http, vus, name, true).await;
+        crate::challenge::challenge_rows(knobs, &bed.peer, addr, &Transport::Http, vus, name, true)
+            .await;
     report_reopened(name, before);
     rows
 }

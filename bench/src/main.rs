@@ -3,10 +3,11 @@
 //! CSV).
 //!
 //! The generator speaks RADIUS itself (`load`), and HTTP to tessera's `/validate/check`
-//! (`http`), starts and stops the servers (`peers`), and runs the scenarios (`scenarios`, and
-//! the HTTP ones in `http`). `bench/run.sh` installs what is missing, builds the release
-//! binaries and runs everything.
+//! (`http`), starts and stops the servers (`peers`), and runs the scenarios (`scenarios`, the
+//! two-round ones in `challenge`, the HTTP ones in `http`). `bench/run.sh` installs what is
+//! missing, builds the release binaries and runs everything.
 
+mod challenge;
 mod gateway;
 mod http;
 mod load;
@@ -209,14 +210,14 @@ async fn run_scenario(
 ) -> Result<Vec<Row>, String> {
     match scenario {
         "hotp-one-round" | "freeradius-pap" => scenarios::hotp_vs_freeradius(knobs).await,
-        "challenge-flow" => scenarios::challenge_flow(knobs, false).await,
-        "challenge-flow-pg" => scenarios::challenge_flow_pg(knobs).await,
+        "challenge-flow" => challenge::challenge_flow(knobs, false).await,
+        "challenge-flow-pg" => challenge::challenge_flow_pg(knobs).await,
         "hotp-one-round-pg" => scenarios::hotp_one_round_pg(knobs, 1).await,
         "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(knobs, 2).await,
         "hotp-radsec" => scenarios::hotp_udp_vs_radsec(knobs).await,
         "hotp-one-round-http" => http::hotp_one_round_http(knobs).await,
         "challenge-flow-http" => http::challenge_flow_http(knobs).await,
-        "slow-gateway" => scenarios::challenge_flow(knobs, true).await,
+        "slow-gateway" => challenge::challenge_flow(knobs, true).await,
         "store-size" => {
             let small = scenarios::hotp_one_round(knobs, 1_000, "store-size-1k").await;
             match small {
