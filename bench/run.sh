@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the benchmark: tessera under RADIUS load, side by side with FreeRADIUS on this machine.
+# Runs the benchmark: tessera under RADIUS load, side by side with FreeRADIUS on this machine,
+# and the same logins over tessera's HTTP API (/validate/check).
 #
 #   bench/run.sh [tessera-bench options]      e.g. --seconds 20 --concurrency 256
 #

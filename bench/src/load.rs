@@ -3,6 +3,11 @@
 //! requests) or its own RadSec connection, retransmits after a timeout (UDP only: TCP does
 //! that), and the runners that drive virtual users either as fast as they are answered (closed
 //! loop) or at a fixed rate (paced).
+//!
+//! A client may also reach tessera's HTTP face instead (one kept-alive HTTP/1.1 connection to
+//! `/validate/check` per virtual user, [`crate::http`]): the virtual users ask the same
+//! question through [`Client::access_request`] whichever door they use, so a scenario runs
+//! over RADIUS and over HTTP unchanged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,12 +26,15 @@ pub enum Transport {
     Udp(Arc<Vec<u8>>),
     /// RadSec: one TLS connection per virtual user, secret `radsec`.
     Tls(Arc<rustls::ClientConfig>),
+    /// tessera's `/validate/check`: one kept-alive HTTP/1.1 connection per virtual user.
+    Http,
 }
 
 /// A virtual user's way to the server.
 enum Link {
     Udp(UdpSocket),
     Tls(Box<TlsStream<TcpStream>>),
+    Http(Box<crate::http::Connection>),
 }
 
 /// How one request ended.
@@ -55,7 +63,7 @@ pub struct Sample {
     pub late: bool,
 }
 
-/// A RADIUS client on its own socket.
+/// A RADIUS client on its own socket (or an HTTP client on its own connection).
 pub struct Client {
     link: Link,
     secret: Arc<Vec<u8>>,
@@ -67,7 +75,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// Binds a socket connected to `server`, or opens a RadSec connection to it.
+    /// Binds a socket connected to `server`, or opens a RadSec (or HTTP) connection to it.
     pub async fn connect(server: SocketAddr, transport: &Transport) -> std::io::Result<Client> {
         let (link, secret) = match transport {
             Transport::Udp(secret) => {
@@ -84,6 +92,10 @@ impl Client {
                     .await?;
                 (Link::Tls(Box::new(stream)), Arc::new(b"radsec".to_vec()))
             }
+            Transport::Http => {
+                let connection = crate::http::Connection::open(server).await?;
+                (Link::Http(Box::new(connection)), Arc::new(vec![]))
+            }
         };
         Ok(Client {
             link,
@@ -95,14 +107,19 @@ impl Client {
         })
     }
 
-    /// Sends an Access-Request (with Message-Authenticator) and waits for its answer.
-    /// Returns the answer, the reply packet when there is one, and the latency.
+    /// Sends an Access-Request (with Message-Authenticator) and waits for its answer; over
+    /// HTTP, the same question as a `/validate/check` (`state` as its `transaction_id`).
+    /// Returns the answer, what a second round sends back when the answer is a challenge (the
+    /// State, or the `transaction_id`), and the latency.
     pub async fn access_request(
         &mut self,
         user: &str,
         password: &[u8],
         state: Option<&[u8]>,
-    ) -> (Answer, Option<Packet>, Duration) {
+    ) -> (Answer, Option<Vec<u8>>, Duration) {
+        if let Link::Http(connection) = &mut self.link {
+            return connection.check(user, password, state).await;
+        }
         let mut authenticator = [0u8; 16];
         let _ = getrandom::fill(&mut authenticator);
         let identifier = self.next_id;
@@ -134,7 +151,7 @@ impl Client {
         let mut buf = [0u8; 4096];
         let retries = match self.link {
             Link::Udp(_) => self.retries,
-            Link::Tls(_) => 0,
+            Link::Tls(_) | Link::Http(_) => 0,
         };
         for attempt in 0..=retries {
             if attempt > 0 {
@@ -165,7 +182,8 @@ impl Client {
                     Code::ACCESS_CHALLENGE => Answer::Challenge,
                     _ => Answer::Reject,
                 };
-                return (answer, Some(reply), started.elapsed());
+                let state = reply.get(AttributeType::STATE).map(<[u8]>::to_vec);
+                return (answer, state, started.elapsed());
             }
         }
         (Answer::Lost, None, started.elapsed())
@@ -177,6 +195,7 @@ impl Link {
         match self {
             Link::Udp(socket) => socket.send(packet).await.map(|_| ()),
             Link::Tls(stream) => stream.write_all(packet).await,
+            Link::Http(_) => Err(std::io::Error::other("no RADIUS over HTTP")),
         }
     }
 
@@ -198,6 +217,7 @@ impl Link {
                 stream.read_exact(body).await?;
                 Ok(len)
             }
+            Link::Http(_) => Err(std::io::Error::other("no RADIUS over HTTP")),
         }
     }
 }

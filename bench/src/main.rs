@@ -1,11 +1,15 @@
 //! `tessera-bench`: measures tessera under real RADIUS load, side by side with FreeRADIUS on
-//! the same machine, and prints a table (and a CSV).
+//! the same machine, and the same logins over tessera's HTTP API, and prints a table (and a
+//! CSV).
 //!
-//! The generator speaks RADIUS itself (`load`), starts and stops the servers (`peers`), and
-//! runs the scenarios (`scenarios`). `bench/run.sh` installs what is missing, builds the
-//! release binaries and runs everything.
+//! The generator speaks RADIUS itself (`load`), and HTTP to tessera's `/validate/check`
+//! (`http`), starts and stops the servers (`peers`), and runs the scenarios (`scenarios`, the
+//! two-round ones in `challenge`, the HTTP ones in `http`). `bench/run.sh` installs what is
+//! missing, builds the release binaries and runs everything.
 
+mod challenge;
 mod gateway;
+mod http;
 mod load;
 mod peers;
 mod scenarios;
@@ -24,12 +28,14 @@ struct Args {
     /// The tessera binary to measure.
     #[arg(long, default_value = "target/release/tessera")]
     tessera: PathBuf,
-    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, challenge-flow, slow-gateway,
-    /// store-size, hotp-one-round-pg, hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg`
-    /// ones start their own PostgreSQL), hotp-radsec.
+    /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, hotp-one-round-http,
+    /// challenge-flow, challenge-flow-http, slow-gateway, store-size, hotp-one-round-pg,
+    /// hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg` ones start their own
+    /// PostgreSQL), hotp-radsec. The `-http` rows are printed right after their RADIUS
+    /// counterparts'.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,challenge-flow,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
+        default_value = "hotp-one-round,freeradius-pap,hotp-one-round-http,challenge-flow,challenge-flow-http,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -60,7 +66,7 @@ struct Args {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<22} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8} {:>9}",
+        "{:<31} {:>9} {:>10} {:>10} {:>9} {:>6} {:>6} {:>8} {:>8} {:>8} {:>17} {:>8} {:>9}",
         "scenario",
         "tokens",
         "load",
@@ -89,7 +95,7 @@ fn print_table(rows: &[Row]) {
             .map(|c| format!("{c:.1}"))
             .unwrap_or_else(|| "-".into());
         println!(
-            "{:<22} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8} {:>9}",
+            "{:<31} {:>9} {:>10} {:>10.0} {:>9} {:>6} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>17} {:>8} {:>9}",
             r.scenario,
             r.tokens,
             r.load,
@@ -180,6 +186,7 @@ fn main() -> ExitCode {
             }
         }
     });
+    let rows = http_after_radius_counterparts(rows);
     print_table(&rows);
     print_ratios(&rows);
     if let Some(path) = &args.csv
@@ -203,12 +210,14 @@ async fn run_scenario(
 ) -> Result<Vec<Row>, String> {
     match scenario {
         "hotp-one-round" | "freeradius-pap" => scenarios::hotp_vs_freeradius(knobs).await,
-        "challenge-flow" => scenarios::challenge_flow(knobs, false).await,
-        "challenge-flow-pg" => scenarios::challenge_flow_pg(knobs).await,
+        "challenge-flow" => challenge::challenge_flow(knobs, false).await,
+        "challenge-flow-pg" => challenge::challenge_flow_pg(knobs).await,
         "hotp-one-round-pg" => scenarios::hotp_one_round_pg(knobs, 1).await,
         "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(knobs, 2).await,
         "hotp-radsec" => scenarios::hotp_udp_vs_radsec(knobs).await,
-        "slow-gateway" => scenarios::challenge_flow(knobs, true).await,
+        "hotp-one-round-http" => http::hotp_one_round_http(knobs).await,
+        "challenge-flow-http" => http::challenge_flow_http(knobs).await,
+        "slow-gateway" => challenge::challenge_flow(knobs, true).await,
         "store-size" => {
             let small = scenarios::hotp_one_round(knobs, 1_000, "store-size-1k").await;
             match small {
@@ -225,7 +234,42 @@ async fn run_scenario(
     }
 }
 
-/// The ratios the issues set targets for, from the rows measured.
+/// The HTTP scenarios and their RADIUS counterparts.
+const HTTP_COUNTERPARTS: [(&str, &str); 2] = [
+    ("hotp-one-round-http", "hotp-one-round"),
+    ("challenge-flow-http", "challenge-flow"),
+];
+
+/// Whether a row named `row` is one of scenario `name`'s: `name`, `name@50%`, or
+/// `name-first-login`.
+fn of_scenario(row: &str, name: &str) -> bool {
+    row.strip_prefix(name)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('@') || rest == "-first-login")
+}
+
+/// Moves each HTTP scenario's rows right after its RADIUS counterpart's, when both were run,
+/// so that the table compares them line by line.
+fn http_after_radius_counterparts(mut rows: Vec<Row>) -> Vec<Row> {
+    for (http, radius) in HTTP_COUNTERPARTS {
+        let radius_rows = rows.iter().filter(|r| of_scenario(&r.scenario, radius));
+        if radius_rows.count() == 0 {
+            continue;
+        }
+        let (moved, rest): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| of_scenario(&r.scenario, http));
+        rows = rest;
+        let at = rows
+            .iter()
+            .rposition(|r| of_scenario(&r.scenario, radius))
+            .map_or(rows.len(), |i| i + 1);
+        rows.splice(at..at, moved);
+    }
+    rows
+}
+
+/// The ratios the issues set targets for, from the rows measured, and the HTTP rows against
+/// their RADIUS counterparts (throughput, and the server's CPU time per request).
 fn print_ratios(rows: &[Row]) {
     // (numerator, denominator, how it is printed, target)
     const RATIOS: [(&str, &str, &str, f64); 5] = [
@@ -272,5 +316,80 @@ fn print_ratios(rows: &[Row]) {
             first = false;
             println!("{gap}{label} = {:.2} (target >= {target:.2})", n / d);
         }
+    }
+    let cpu = |name: &str| {
+        rows.iter()
+            .find(|r| r.scenario == name)
+            .and_then(|r| r.cpu_micros)
+    };
+    for (http, radius) in HTTP_COUNTERPARTS {
+        if let (Some(n), Some(d)) = (rate(http), rate(radius)) {
+            let gap = if first { "\n" } else { "" };
+            first = false;
+            let cpu = cpu(http)
+                .zip(cpu(radius))
+                .map(|(a, b)| format!(", CPU per request {:.2}", a / b))
+                .unwrap_or_default();
+            println!("{gap}{radius} over HTTP / over UDP = {:.2}{cpu}", n / d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(names: &[&str]) -> Vec<Row> {
+        names
+            .iter()
+            .map(|n| Row {
+                scenario: (*n).into(),
+                ..Row::default()
+            })
+            .collect()
+    }
+
+    fn names(rows: &[Row]) -> Vec<&str> {
+        rows.iter().map(|r| r.scenario.as_str()).collect()
+    }
+
+    #[test]
+    fn http_rows_follow_their_radius_counterparts() {
+        let rows = named(&[
+            "hotp-one-round",
+            "hotp-one-round@50%",
+            "freeradius-pap",
+            "hotp-one-round-http",
+            "hotp-one-round-http@50%",
+            "challenge-flow-first-login",
+            "challenge-flow",
+            "challenge-flow@50%",
+            "challenge-flow-http-first-login",
+            "challenge-flow-http",
+            "challenge-flow-pg",
+        ]);
+        let rows = http_after_radius_counterparts(rows);
+        assert_eq!(
+            names(&rows),
+            [
+                "hotp-one-round",
+                "hotp-one-round@50%",
+                "hotp-one-round-http",
+                "hotp-one-round-http@50%",
+                "freeradius-pap",
+                "challenge-flow-first-login",
+                "challenge-flow",
+                "challenge-flow@50%",
+                "challenge-flow-http-first-login",
+                "challenge-flow-http",
+                "challenge-flow-pg",
+            ]
+        );
+        // Without a counterpart, HTTP rows stay where they were run.
+        let alone = named(&["challenge-flow-http", "store-size-1k"]);
+        assert_eq!(
+            names(&http_after_radius_counterparts(alone)),
+            ["challenge-flow-http", "store-size-1k"]
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct Peer {
     pub addr: SocketAddr,
     /// Where it serves RadSec, when it does (tessera with `tls_listen`).
     pub tls_addr: Option<SocketAddr>,
+    /// Where it serves `/validate/check`, when it does (tessera with `[http] listen`).
+    pub http_addr: Option<SocketAddr>,
     /// Its log, when it writes one the benchmark can read (tessera).
     log: Option<PathBuf>,
     /// Its working directory (tessera's), deleted when the peer is dropped.
@@ -141,9 +143,9 @@ pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Re
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-    let radsec = std::fs::read_to_string(config)
-        .unwrap_or_default()
-        .contains("tls_listen");
+    let config_text = std::fs::read_to_string(config).unwrap_or_default();
+    let radsec = config_text.contains("tls_listen");
+    let http = config_text.contains("\n[http]\n");
     let address_after = |text: &str, marker: &str| -> Option<Result<SocketAddr, String>> {
         let addr = text.lines().find_map(|l| l.split(marker).nth(1))?;
         let addr = addr.split_whitespace().next().unwrap_or("");
@@ -156,13 +158,25 @@ pub fn start_tessera(binary: &Path, dir: tempfile::TempDir, config: &Path) -> Re
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let tls_addr = address_after(&text, "RadSec (RADIUS over TLS) on ").transpose()?;
+        // "HTTP API on http://127.0.0.1:5080/validate/check"
+        let http_addr = text
+            .lines()
+            .find_map(|l| l.split("HTTP API on http://").nth(1))
+            .and_then(|rest| rest.split('/').next())
+            .map(|addr| {
+                addr.parse::<SocketAddr>()
+                    .map_err(|_| format!("bad HTTP address {addr:?}"))
+            })
+            .transpose()?;
         if let Some(addr) = address_after(&text, "listening on ").transpose()?
             && (tls_addr.is_some() || !radsec)
+            && (http_addr.is_some() || !http)
         {
             return Ok(Peer {
                 process: Process::Tessera(child),
                 addr,
                 tls_addr,
+                http_addr,
                 log: Some(log_path),
                 dir: Some(dir),
             });
@@ -181,6 +195,7 @@ pub fn start_freeradius(users: &[(String, String)], secret: &str) -> Result<Peer
         addr: server.addr,
         process: Process::FreeRadius(server),
         tls_addr: None,
+        http_addr: None,
         log: None,
         dir: None,
     })

@@ -1,4 +1,5 @@
-//! The scenarios: what each sets up, which virtual users it runs, what it reports.
+//! The scenarios: what each sets up, which virtual users it runs, what it reports; and the
+//! pieces the others (`challenge`, `http`) share: the row, the configs, the runs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +15,6 @@ use crate::load::{self, Answer, Client, RunResult, Sample, Transport, VirtualUse
 use crate::peers::{self, Peer};
 use testkit::ca::{KeyKind, TestCa};
 use testkit::postgres::Postgres;
-use testkit::slapd::Slapd;
 
 /// The shared secret of every benchmark client.
 pub const SECRET: &str = "bench-secret";
@@ -69,7 +69,7 @@ fn seed(i: usize) -> Vec<u8> {
     Sha1::digest(format!("tessera-bench-{i}").as_bytes()).to_vec()
 }
 
-fn row(
+pub(crate) fn row(
     scenario: &str,
     tokens: usize,
     load: String,
@@ -142,10 +142,10 @@ fn tessera_config(dir: &Path, extra: &str) -> std::io::Result<PathBuf> {
 }
 
 /// The `[store]` keys of the SQLite scenarios.
-const SQLITE_STORE: &str = "path = \"tessera.db\"\nkey_file = \"tessera.key\"\n";
+pub(crate) const SQLITE_STORE: &str = "path = \"tessera.db\"\nkey_file = \"tessera.key\"\n";
 
 /// Writes a tessera config with the given directories and realms.
-fn tessera_config_with(
+pub(crate) fn tessera_config_with(
     dir: &Path,
     directories: &str,
     extra: &str,
@@ -173,7 +173,7 @@ name = "bench"
 }
 
 /// HOTP users: each virtual user owns every `n`-th user and keeps its counters.
-struct HotpUser {
+pub(crate) struct HotpUser {
     users: Vec<(String, Vec<u8>, u64)>,
     next: usize,
 }
@@ -199,7 +199,7 @@ impl VirtualUser for HotpUser {
     }
 }
 
-fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
+pub(crate) fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
     let mut users: Vec<HotpUser> = (0..concurrency)
         .map(|_| HotpUser {
             users: vec![],
@@ -217,17 +217,19 @@ fn hotp_users(tokens: usize, concurrency: usize) -> Vec<HotpUser> {
 /// Starts tessera with `tokens` HOTP tokens (otppin=2: the password is the OTP alone).
 async fn tessera_with_hotp_tokens(knobs: &Knobs, tokens: usize) -> Result<Peer, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    tessera_with_hotp_tokens_in(knobs, tokens, dir, false).await
+    tessera_with_hotp_tokens_in(knobs, tokens, dir, false, "").await
 }
 
-/// The same in `dir`; with `radsec`, RadSec too, with the certificates of
-/// a test CA in `dir` (`ca.pem`, `server.pem`, and the load generator's `client.pem` for
-/// `bench-nas.example.org`) and a client for the load generator's certificate.
-async fn tessera_with_hotp_tokens_in(
+/// The same in `dir`, with `more` (whole sections) at the end of the config; with `radsec`,
+/// RadSec too, with the certificates of a test CA in `dir` (`ca.pem`, `server.pem`, and the
+/// load generator's `client.pem` for `bench-nas.example.org`) and a client for the load
+/// generator's certificate.
+pub(crate) async fn tessera_with_hotp_tokens_in(
     knobs: &Knobs,
     tokens: usize,
     dir: tempfile::TempDir,
     radsec: bool,
+    more: &str,
 ) -> Result<Peer, String> {
     let mut extra = String::from(
         "[[policy]]\nname = \"otp-only\"\nscope = \"authentication\"\naction = \"otppin=2\"\n",
@@ -239,6 +241,7 @@ async fn tessera_with_hotp_tokens_in(
             "\n[[client]]\nname = \"bench-tls\"\ntls_identity = \"bench-nas.example.org\"\n",
         );
     }
+    extra.push_str(more);
     let config = tessera_config(dir.path(), &extra).map_err(|e| e.to_string())?;
     if radsec {
         // The RadSec keys belong under [server], which `tessera_config` writes first. Every
@@ -394,18 +397,33 @@ async fn run_split(
     }
 }
 
-/// Warm-up (unmeasured), then a measured run, with the same virtual users.
+/// Warm-up (unmeasured), then a measured run, with the same virtual users, over UDP.
 async fn measure<V: VirtualUser>(
     knobs: &Knobs,
     peer: &Peer,
     users: Vec<V>,
     rate: Option<f64>,
 ) -> Result<(Vec<V>, RunResult), String> {
+    let udp = Transport::Udp(std::sync::Arc::new(SECRET.as_bytes().to_vec()));
+    measure_over(knobs, peer, peer.addr, &udp, users, rate).await
+}
+
+/// [`measure`] against `addr` over `transport`.
+pub(crate) async fn measure_over<V: VirtualUser>(
+    knobs: &Knobs,
+    peer: &Peer,
+    addr: std::net::SocketAddr,
+    transport: &Transport,
+    users: Vec<V>,
+    rate: Option<f64>,
+) -> Result<(Vec<V>, RunResult), String> {
     let mut users = users;
     if !knobs.warmup.is_zero() {
-        users = run_on(peer, users, knobs.warmup, rate).await?.0;
+        users = run_over(peer, addr, transport, users, knobs.warmup, rate)
+            .await?
+            .0;
     }
-    run_on(peer, users, knobs.duration, rate).await
+    run_over(peer, addr, transport, users, knobs.duration, rate).await
 }
 
 /// One run against `peer` over UDP, with the server's CPU time over it.
@@ -420,7 +438,7 @@ async fn run_on<V: VirtualUser>(
 }
 
 /// One run against `peer` at `addr` over `transport`, with the server's CPU time over it.
-async fn run_over<V: VirtualUser>(
+pub(crate) async fn run_over<V: VirtualUser>(
     peer: &Peer,
     addr: std::net::SocketAddr,
     transport: &Transport,
@@ -438,7 +456,7 @@ async fn run_over<V: VirtualUser>(
     Ok((users, result))
 }
 
-fn accepts(result: &RunResult) -> usize {
+pub(crate) fn accepts(result: &RunResult) -> usize {
     result
         .samples
         .iter()
@@ -468,7 +486,7 @@ pub async fn hotp_one_round(knobs: &Knobs, tokens: usize, name: &str) -> Result<
 pub async fn hotp_udp_vs_radsec(knobs: &Knobs) -> Result<Vec<Row>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let tls_config = {
-        let tessera = tessera_with_hotp_tokens_in(knobs, knobs.users, dir, true).await?;
+        let tessera = tessera_with_hotp_tokens_in(knobs, knobs.users, dir, true, "").await?;
         let config = radsec_client_config(&tessera)?;
         (tessera, config)
     };
@@ -778,225 +796,4 @@ fn freeradius_with_users(knobs: &Knobs) -> Result<(Peer, Vec<PapUser>), String> 
         }
     }
     Ok((peer, vus))
-}
-
-/// The longest the first-login pass of the challenge scenarios may take.
-const ENROLLMENT_PASS_LIMIT: Duration = Duration::from_secs(600);
-
-/// A user who logs in with two rounds: password, then the code the gateway receives.
-struct ChallengeUser {
-    users: Vec<(String, String, String)>,
-    next: usize,
-    /// Stop after this many logins (the enrollment pass: each user once).
-    limit: Option<usize>,
-    waiters: crate::gateway::Waiters,
-    /// Rounds are recorded as 1 and 2, or 11 and 12 for users behind the slow gateway.
-    round_base: u8,
-}
-
-impl VirtualUser for ChallengeUser {
-    fn done(&self) -> bool {
-        self.limit.is_some_and(|limit| self.next >= limit)
-    }
-
-    async fn step(&mut self, client: &mut Client, samples: &mut Vec<Sample>) {
-        let len = self.users.len().max(1);
-        let Some((name, password, phone)) = self.users.get(self.next % len) else {
-            return;
-        };
-        self.next += 1;
-        let micros = |d: Duration| d.as_micros().min(u128::from(u32::MAX)) as u32;
-        let code = self.waiters.expect(phone);
-        let (answer, reply, latency) = client.access_request(name, password.as_bytes(), None).await;
-        samples.push(Sample {
-            round: self.round_base,
-            micros: micros(latency),
-            answer,
-            late: false,
-        });
-        let state = reply.and_then(|r| {
-            r.get(tessera::radius::codec::AttributeType::STATE)
-                .map(<[u8]>::to_vec)
-        });
-        let (Answer::Challenge, Some(state)) = (answer, state) else {
-            return;
-        };
-        let Ok(Ok(code)) = tokio::time::timeout(Duration::from_secs(10), code).await else {
-            samples.push(Sample {
-                round: self.round_base + 1,
-                micros: 0,
-                answer: Answer::Lost,
-                late: false,
-            });
-            return;
-        };
-        let (answer, _, latency) = client
-            .access_request(name, code.as_bytes(), Some(&state))
-            .await;
-        samples.push(Sample {
-            round: self.round_base + 1,
-            micros: micros(latency),
-            answer,
-            late: false,
-        });
-    }
-}
-
-/// `challenge-flow` (and `slow-gateway` with `slow`): password checked against a real slapd,
-/// SMS token autoenrolled on first login, the code posted by HttpSMSProvider to the
-/// generator's gateway, the second round answered with the State. With `slow`, half the users
-/// have `+1…` numbers whose gateway answers after 3 s; the table's latencies are the other half's.
-pub async fn challenge_flow(knobs: &Knobs, slow: bool) -> Result<Vec<Row>, String> {
-    challenge_flow_on(knobs, slow, false).await
-}
-
-/// `challenge-flow-pg`: `challenge-flow` with the store in PostgreSQL (its own cluster).
-pub async fn challenge_flow_pg(knobs: &Knobs) -> Result<Vec<Row>, String> {
-    challenge_flow_on(knobs, false, true).await
-}
-
-async fn challenge_flow_on(knobs: &Knobs, slow: bool, pg: bool) -> Result<Vec<Row>, String> {
-    let users = challenge_flow_people(knobs.users, slow);
-    let slapd = Slapd::try_with_people(&users)?;
-    let waiters = crate::gateway::Waiters::default();
-    let gateway = crate::gateway::start(waiters.clone(), Duration::from_secs(3))
-        .await
-        .map_err(|e| e.to_string())?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let directories = format!(
-        "[directory.ldap]\ntype = \"ldap\"\nuri = [\"{}\"]\nbase_dn = \"dc=example,dc=org\"\n\n\
-         [[realm]]\nname = \"corp\"\ndirectories = [\"ldap\"]\ndefault = true\n",
-        slapd.uri()
-    );
-    let extra = format!(
-        "[provider.sms.gateway]\nclass = \"HttpSMSProvider\"\nURL = \"http://{gateway}/send\"\nHTTP_Method = \"POST\"\n\
-         RETURN_SUCCESS = \"OK\"\ntimeout = 10\n\n\
-         [[policy]]\nname = \"enroll\"\nscope = \"enrollment\"\naction = \"autoenrollment=sms\"\n\n\
-         [[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
-         [auth]\nsms_blocking_timeout = 0\ntrigger_limit = 1000000\n"
-    );
-    // Kept until the end of the scenario; dropped after the tessera that uses it.
-    let postgres = if pg {
-        Some(Postgres::try_start_for_benchmark()?)
-    } else {
-        None
-    };
-    let store = match &postgres {
-        Some(pg) => peers::pg_store_keys(pg, &dir.path().join("tessera.key")),
-        None => SQLITE_STORE.to_string(),
-    };
-    let config =
-        tessera_config_with(dir.path(), &directories, &extra, &store).map_err(|e| e.to_string())?;
-    let peer = peers::start_tessera(&knobs.tessera, dir, &config)?;
-
-    let mut vus = challenge_users(knobs, users, &waiters, slow);
-    let name = match (slow, pg) {
-        (true, _) => "slow-gateway",
-        (false, true) => "challenge-flow-pg",
-        (false, false) => "challenge-flow",
-    };
-    let load = format!("{} VUs", knobs.concurrency);
-    let logins = completed_logins;
-
-    // First logins: every user once, each autoenrolling a token (and hashing its PIN).
-    for vu in &mut vus {
-        vu.limit = Some(vu.users.len());
-    }
-    let (mut vus, first) = run_on(&peer, vus, ENROLLMENT_PASS_LIMIT, None).await?;
-    let first_row = row(
-        &format!("{name}-first-login"),
-        knobs.users,
-        load.clone(),
-        &first,
-        logins(&first),
-        &peer,
-    );
-
-    // Then the steady state: every user has a token.
-    for vu in &mut vus {
-        vu.limit = None;
-    }
-    let (vus, result) = measure(knobs, &peer, vus, None).await?;
-    let mut rows = vec![
-        first_row,
-        row(name, knobs.users, load, &result, logins(&result), &peer),
-    ];
-    if !slow {
-        // Latency of both rounds under normal load: paced at half the maximum.
-        let half = logins(&result) as f64 / result.elapsed.as_secs_f64() / 2.0;
-        let (_, paced) = measure(knobs, &peer, vus, Some(half)).await?;
-        rows.push(row(
-            &format!("{name}@50%"),
-            knobs.users,
-            format!("{half:.0}/s"),
-            &paced,
-            logins(&paced),
-            &peer,
-        ));
-    }
-    Ok(rows)
-}
-
-/// The directory's people of `challenge_flow`: `uN` with password `pwN`; with `slow`, every
-/// second one has a `+1…` number (the slow gateway's).
-fn challenge_flow_people(count: usize, slow: bool) -> Vec<(String, String, String)> {
-    (0..count)
-        .map(|i| {
-            let phone = if slow && i % 2 == 1 {
-                format!("+1555{i:07}")
-            } else {
-                format!("+49170{i:07}")
-            };
-            (format!("u{i}"), format!("pw{i}"), phone)
-        })
-        .collect()
-}
-
-/// Two-round logins accepted in time (round 2, or 12 for a slow user's).
-fn completed_logins(result: &RunResult) -> usize {
-    result
-        .samples
-        .iter()
-        .filter(|s| (s.round == 2 || s.round == 12) && s.answer == Answer::Accept && !s.late)
-        .count()
-}
-
-/// The virtual users of `challenge_flow`, each with its share of `users`; with `slow`, the
-/// slow users (`+1…` numbers) go to odd virtual users only.
-fn challenge_users(
-    knobs: &Knobs,
-    users: Vec<(String, String, String)>,
-    waiters: &crate::gateway::Waiters,
-    slow: bool,
-) -> Vec<ChallengeUser> {
-    let mut vus: Vec<ChallengeUser> = (0..knobs.concurrency)
-        .map(|v| ChallengeUser {
-            users: vec![],
-            next: 0,
-            limit: None,
-            waiters: waiters.clone(),
-            round_base: if slow && v % 2 == 1 { 11 } else { 1 },
-        })
-        .collect();
-    // Slow users go to odd virtual users only, so a slow login never holds up a fast one.
-    let (mut fast, mut slow_users): (Vec<_>, Vec<_>) = users
-        .into_iter()
-        .partition(|(_, _, p)| !p.starts_with("+1"));
-    let even: Vec<usize> = (0..vus.len()).filter(|v| !slow || v % 2 == 0).collect();
-    let odd: Vec<usize> = (0..vus.len()).filter(|v| slow && v % 2 == 1).collect();
-    for (i, user) in fast.drain(..).enumerate() {
-        if let Some(vu) = even
-            .get(i % even.len().max(1))
-            .and_then(|v| vus.get_mut(*v))
-        {
-            vu.users.push(user);
-        }
-    }
-    for (i, user) in slow_users.drain(..).enumerate() {
-        if let Some(vu) = odd.get(i % odd.len().max(1)).and_then(|v| vus.get_mut(*v)) {
-            vu.users.push(user);
-        }
-    }
-    vus.retain(|vu| !vu.users.is_empty());
-    vus
 }
