@@ -1,5 +1,6 @@
 //! The SMTP side shared by `SmtpSMSProvider` and `SMTPEmailProvider`: where to connect, how
-//! (plain, STARTTLS, implicit TLS), whether to log in, and one bounded send (lettre, rustls).
+//! (plain, STARTTLS, implicit TLS), whether to log in, and one bounded send of a plain-text
+//! message built here ([`SmtpClient::send_text`]; lettre, rustls).
 //!
 //! lettre's own timeout covers only the TCP connect of its async transport, so a server that
 //! accepts and then stays silent would hang a send for ever: [`SmtpClient::send`] wraps the
@@ -14,6 +15,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -197,9 +200,40 @@ impl SmtpEndpoint {
     }
 }
 
+/// One plain-text e-mail, as both SMTP classes send it.
+pub struct PlainText<'a> {
+    /// The sender.
+    pub from: &'a Mailbox,
+    /// The recipient.
+    pub to: Mailbox,
+    /// The subject line.
+    pub subject: &'a str,
+    /// The text.
+    pub body: String,
+}
+
 impl SmtpClient {
+    /// Builds `text` into a message (dated now, a fresh Message-ID, `text/plain`) and sends
+    /// it; on success returns the server's final reply (`250 …`). A message that cannot be
+    /// built is refused.
+    pub async fn send_text(&self, text: PlainText<'_>) -> Result<String, DeliveryError> {
+        let email = lettre::Message::builder()
+            .from(text.from.clone())
+            .to(text.to)
+            .subject(text.subject)
+            .date_now()
+            .message_id(None)
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.body)
+            .map_err(|e| DeliveryError::Refused {
+                provider: self.provider.clone(),
+                reason: format!("cannot build the e-mail: {e}"),
+            })?;
+        self.send(email).await
+    }
+
     /// Sends one message; on success returns the server's final reply (`250 …`).
-    pub async fn send(&self, email: lettre::Message) -> Result<String, DeliveryError> {
+    async fn send(&self, email: lettre::Message) -> Result<String, DeliveryError> {
         let unavailable = |reason: String| DeliveryError::Unavailable {
             provider: self.provider.clone(),
             reason,
@@ -250,7 +284,7 @@ fn error_chain(e: &lettre::transport::smtp::Error) -> String {
 }
 
 /// Parses a mailbox (`user@host` or `Name <user@host>`), naming the key on error.
-pub fn mailbox(key: &str, value: &str) -> Result<lettre::message::Mailbox, Problem> {
+pub fn mailbox(key: &str, value: &str) -> Result<Mailbox, Problem> {
     value
         .trim()
         .parse()

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::registry::{ProviderClass, ProviderSettings};
-use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
+use super::smtp::{EndpointKeys, PlainText, SmtpClient, SmtpEndpoint, mailbox};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::linotp_values::{Flag, Port, Timeout};
@@ -238,16 +238,15 @@ impl Provider for SmtpEmailProvider {
             reason,
         };
         let to = mailbox("recipient", &message.recipient).map_err(|p| refused(p.into()))?;
-        let email = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(message.subject.as_deref().unwrap_or(&self.subject))
-            .date_now()
-            .message_id(None)
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(self.body(message))
-            .map_err(|e| refused(format!("cannot build the e-mail: {e}")))?;
-        let reply = self.client.send(email).await?;
+        let reply = self
+            .client
+            .send_text(PlainText {
+                from: &self.from,
+                to,
+                subject: message.subject.as_deref().unwrap_or(&self.subject),
+                body: self.body(message),
+            })
+            .await?;
         Ok(Receipt {
             provider: self.name.clone(),
             detail: reply,

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::registry::{ProviderClass, ProviderSettings};
-use super::smtp::{EndpointKeys, SmtpClient, SmtpEndpoint, mailbox};
+use super::smtp::{EndpointKeys, PlainText, SmtpClient, SmtpEndpoint, mailbox};
 use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::linotp_values::{Flag, Port, Timeout};
@@ -220,16 +220,15 @@ impl Provider for SmtpSmsProvider {
         let text = String::from_utf8_lossy(message.text.expose());
         let to =
             mailbox("mailto", &fill(&self.mailto, &phone, None)).map_err(|p| refused(p.into()))?;
-        let email = lettre::Message::builder()
-            .from(self.sender.clone())
-            .to(to)
-            .subject(fill(&self.subject, &phone, Some(&text)))
-            .date_now()
-            .message_id(None)
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(fill(&self.body, &phone, Some(&text)))
-            .map_err(|e| refused(format!("cannot build the e-mail: {e}")))?;
-        let reply = self.client.send(email).await?;
+        let reply = self
+            .client
+            .send_text(PlainText {
+                from: &self.sender,
+                to,
+                subject: &fill(&self.subject, &phone, Some(&text)),
+                body: fill(&self.body, &phone, Some(&text)),
+            })
+            .await?;
         Ok(Receipt {
             provider: self.name.clone(),
             detail: reply,
