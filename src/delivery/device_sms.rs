@@ -39,12 +39,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::normalise_phone;
+use super::PhoneFormat;
 use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::failure::{LocalFailure, Whose, whose};
-use crate::linotp_values;
+use crate::linotp_values::{self, Flag};
 use crate::secret::Secret;
 
 /// The registry's row: `class = "DeviceSMSProvider"`.
@@ -108,12 +108,8 @@ pub struct DeviceSmsConfig {
     )]
     pub timeout: Duration,
     /// LinOTP's `MSISDN`: reduce the number to `+` and digits.
-    #[serde(
-        rename = "MSISDN",
-        default,
-        deserialize_with = "linotp_values::boolean"
-    )]
-    pub msisdn: bool,
+    #[serde(rename = "MSISDN", default)]
+    pub msisdn: Flag,
     /// LinOTP's `SUPPRESS_PREFIX`: removed from the start of the number.
     #[serde(rename = "SUPPRESS_PREFIX", default)]
     pub suppress_prefix: Option<String>,
@@ -235,6 +231,7 @@ pub struct DeviceSmsProvider {
     name: String,
     device: PathBuf,
     config: DeviceSmsConfig,
+    phone: PhoneFormat,
     lock: Arc<tokio::sync::Mutex<DeviceState>>,
 }
 
@@ -266,6 +263,7 @@ impl DeviceSmsProvider {
             lock: device_lock(&device),
             device,
             config: config.clone(),
+            phone: PhoneFormat::new(config.msisdn, config.suppress_prefix.as_deref()),
         })
     }
 
@@ -542,7 +540,7 @@ impl Provider for DeviceSmsProvider {
             provider: self.name.clone(),
             reason,
         };
-        let number = normalise_phone(&message.recipient, c.msisdn, c.suppress_prefix.as_deref());
+        let number = self.phone.apply(&message.recipient);
         if !is_dialable(&number) {
             return Err(DeliveryError::Refused {
                 provider: self.name.clone(),

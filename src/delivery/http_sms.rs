@@ -23,7 +23,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::registry::{ProviderClass, ProviderSettings};
-use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone, peer_reply};
+use super::{Channel, DeliveryError, Message, PhoneFormat, Provider, Receipt, peer_reply};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::linotp_values::{Flag, StringMap, Timeout};
 use crate::secret::Secret;
@@ -411,8 +411,7 @@ pub struct HttpSmsProvider {
     basic_auth: Option<(String, Secret)>,
     rule: ReplyRule,
     total_timeout: Duration,
-    msisdn: bool,
-    suppress_prefix: Option<String>,
+    phone: PhoneFormat,
     /// Applied to the reply before it is cut to size (so no half secret is left at the cut).
     redactor: super::redact::Redactor,
 }
@@ -524,19 +523,14 @@ impl HttpSmsProvider {
             basic_auth,
             rule: settings.rule.clone(),
             total_timeout: timeout.total,
-            msisdn: config.msisdn.0,
-            suppress_prefix: config.suppress_prefix.clone(),
+            phone: PhoneFormat::new(config.msisdn, config.suppress_prefix.as_deref()),
             redactor: super::redact::Redactor::new(config.secret_values()),
         })
     }
 
     /// Phone and text first, then the fixed parameters (which may replace them).
     fn parameters(&self, message: &Message) -> Vec<(String, String)> {
-        let phone = normalise_phone(
-            &message.recipient,
-            self.msisdn,
-            self.suppress_prefix.as_deref(),
-        );
+        let phone = self.phone.apply(&message.recipient);
         let text = String::from_utf8_lossy(message.text.expose()).into_owned();
         let mut params = vec![(self.phone_key.clone(), phone)];
         if self.text_key == self.phone_key {

@@ -14,8 +14,8 @@
 //! decides whose a failure is: one of tessera's own (no descriptor, no memory …) is never the
 //! provider's.
 //!
-//! [`normalise_phone`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, shared by every SMS
-//! provider.
+//! [`PhoneFormat`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, read the same way and
+//! applied the same way by every SMS provider.
 
 pub mod device_sms;
 pub mod file;
@@ -37,6 +37,7 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 
+use crate::linotp_values::Flag;
 use crate::secret::Secret;
 
 /// The two ways an OTP travels.
@@ -181,24 +182,47 @@ pub trait Provider: Send + Sync {
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError>;
 }
 
-/// LinOTP's phone normalisation, applied by every SMS provider before it sends.
-///
-/// With `msisdn`, a leading `+` (after trimming) is kept and every other non-digit dropped:
-/// `"+49 01602/2222-222"` → `"+49016022222222"`. Then, with `suppress_prefix`, leading spaces
-/// are trimmed and that prefix removed if present (e.g. `"+"` or `"00"`).
-pub fn normalise_phone(phone: &str, msisdn: bool, suppress_prefix: Option<&str>) -> String {
-    let mut phone = phone.trim().to_string();
-    if msisdn {
-        let plus = phone.starts_with('+');
-        let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-        phone = if plus { format!("+{digits}") } else { digits };
-    }
-    match suppress_prefix.filter(|p| !p.is_empty()) {
-        Some(prefix) => {
-            let trimmed = phone.trim_start();
-            trimmed.strip_prefix(prefix).unwrap_or(trimmed).to_string()
+/// LinOTP's phone normalisation, an SMS class's `MSISDN` and `SUPPRESS_PREFIX` keys: every SMS
+/// provider holds one, made from its config, and applies it to the recipient before it sends.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhoneFormat {
+    /// `MSISDN`: reduce the number to `+` and digits.
+    msisdn: bool,
+    /// `SUPPRESS_PREFIX`: removed from the start of the number (an empty one is none).
+    suppress_prefix: Option<String>,
+}
+
+impl PhoneFormat {
+    /// From a class's `MSISDN` and `SUPPRESS_PREFIX` keys.
+    pub fn new(msisdn: Flag, suppress_prefix: Option<&str>) -> Self {
+        PhoneFormat {
+            msisdn: msisdn.0,
+            suppress_prefix: suppress_prefix
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
         }
-        None => phone,
+    }
+
+    /// With `MSISDN`, a leading `+` (after trimming) is kept and every other non-digit dropped:
+    /// `"+49 01602/2222-222"` → `"+49016022222222"`. Then, with `SUPPRESS_PREFIX`, leading
+    /// spaces are trimmed and that prefix removed if present (e.g. `"+"` or `"00"`).
+    pub fn apply(&self, phone: &str) -> String {
+        let mut phone = phone.trim().to_string();
+        if self.msisdn {
+            let plus = phone.starts_with('+');
+            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+            phone = if plus { format!("+{digits}") } else { digits };
+        }
+        match &self.suppress_prefix {
+            Some(prefix) => {
+                let trimmed = phone.trim_start();
+                trimmed
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or(trimmed)
+                    .to_string()
+            }
+            None => phone,
+        }
     }
 }
 
@@ -390,6 +414,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    fn normalise_phone(phone: &str, msisdn: bool, suppress_prefix: Option<&str>) -> String {
+        PhoneFormat::new(Flag(msisdn), suppress_prefix).apply(phone)
+    }
 
     #[test]
     fn phone_normalisation_as_linotp() {

@@ -64,11 +64,11 @@ impl ProviderSettings for SmppSmsConfig {
     }
 }
 
-use super::normalise_phone;
+use super::PhoneFormat;
 use super::smpp_encoding::{TargetEncoding, encoding};
 use super::{DeliveryError, Message, Provider, Receipt};
 use crate::failure::{LocalFailure, Whose, whose};
-use crate::linotp_values;
+use crate::linotp_values::{self, Flag};
 use crate::secret::Secret;
 
 /// How long an `unbind` may take after the message was accepted; its failure is only logged.
@@ -120,12 +120,8 @@ pub struct SmppSmsConfig {
     #[serde(default)]
     pub bind: BindMode,
     /// LinOTP's `MSISDN`: reduce the number to `+` and digits.
-    #[serde(
-        rename = "MSISDN",
-        default,
-        deserialize_with = "linotp_values::boolean"
-    )]
-    pub msisdn: bool,
+    #[serde(rename = "MSISDN", default)]
+    pub msisdn: Flag,
     /// LinOTP's `SUPPRESS_PREFIX`: removed from the start of the number (e.g. `+`).
     #[serde(rename = "SUPPRESS_PREFIX", default)]
     pub suppress_prefix: Option<String>,
@@ -196,6 +192,7 @@ impl SmppSmsConfig {
 pub struct SmppSmsProvider {
     name: String,
     config: SmppSmsConfig,
+    phone: PhoneFormat,
 }
 
 impl SmppSmsProvider {
@@ -204,6 +201,7 @@ impl SmppSmsProvider {
         SmppSmsProvider {
             name: name.to_string(),
             config: config.clone(),
+            phone: PhoneFormat::new(config.msisdn, config.suppress_prefix.as_deref()),
         }
     }
 
@@ -453,8 +451,7 @@ impl Provider for SmppSmsProvider {
 
     async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError> {
         let c = &self.config;
-        let destination =
-            normalise_phone(&message.recipient, c.msisdn, c.suppress_prefix.as_deref());
+        let destination = self.phone.apply(&message.recipient);
         let text = String::from_utf8_lossy(message.text.expose());
         let parts = c.target_encoding.split(&text);
         match tokio::time::timeout(c.timeout, self.submit(&destination, &parts)).await {

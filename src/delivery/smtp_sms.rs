@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::registry::{ProviderClass, ProviderSettings};
 use super::smtp::{EndpointKeys, PlainText, SmtpClient, SmtpEndpoint, mailbox};
-use super::{Channel, DeliveryError, Message, Provider, Receipt, normalise_phone};
+use super::{Channel, DeliveryError, Message, PhoneFormat, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::linotp_values::{Flag, Port, Timeout};
 use crate::secret::Secret;
@@ -168,8 +168,7 @@ pub struct SmtpSmsProvider {
     mailto: String,
     subject: String,
     body: String,
-    msisdn: bool,
-    suppress_prefix: Option<String>,
+    phone: PhoneFormat,
 }
 
 impl SmtpSmsProvider {
@@ -186,8 +185,7 @@ impl SmtpSmsProvider {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_SUBJECT.into()),
             body: config.body.clone().unwrap_or_else(|| "<otp>".into()),
-            msisdn: config.msisdn.0,
-            suppress_prefix: config.suppress_prefix.clone(),
+            phone: PhoneFormat::new(config.msisdn, config.suppress_prefix.as_deref()),
         })
     }
 }
@@ -212,11 +210,7 @@ impl Provider for SmtpSmsProvider {
             provider: self.name.clone(),
             reason,
         };
-        let phone = normalise_phone(
-            &message.recipient,
-            self.msisdn,
-            self.suppress_prefix.as_deref(),
-        );
+        let phone = self.phone.apply(&message.recipient);
         let text = String::from_utf8_lossy(message.text.expose());
         let to =
             mailbox("mailto", &fill(&self.mailto, &phone, None)).map_err(|p| refused(p.into()))?;
