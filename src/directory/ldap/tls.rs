@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use super::config::CaSource;
+use crate::tls::{Ca, CaError, trust_roots};
 
 /// Builds the client configuration. Reads the CA file (blocking; called once at startup).
 pub fn client_config(ca: Option<&CaSource>, verify: bool) -> Result<Arc<ClientConfig>, String> {
@@ -36,35 +36,18 @@ pub fn client_config(ca: Option<&CaSource>, verify: bool) -> Result<Arc<ClientCo
                 .with_no_client_auth(),
         ));
     }
-    let mut roots = RootCertStore::empty();
-    match ca {
-        Some(source) => {
-            let certificates: Vec<CertificateDer<'static>> = match source {
-                CaSource::File(path) => CertificateDer::pem_file_iter(path)
-                    .and_then(|certs| certs.collect::<Result<_, _>>())
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?,
-                CaSource::Pem(text) => CertificateDer::pem_slice_iter(text.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("ca_file (inline PEM): {e}"))?,
-            };
-            if certificates.is_empty() {
-                return Err("ca_file: no certificate found".into());
-            }
-            for certificate in certificates {
-                roots
-                    .add(certificate)
-                    .map_err(|e| format!("ca_file: unusable certificate: {e}"))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err(
-                    "no system CA certificates found; set ca_file to the directory's CA".into(),
-                );
-            }
-        }
+    let source = ca.map(|source| match source {
+        CaSource::File(path) => Ca::File(path),
+        CaSource::Pem(text) => Ca::Pem(text.as_bytes()),
+    });
+    let roots = trust_roots(source).map_err(|e| match (e, source) {
+        (CaError::Read(e), Some(Ca::File(path))) => format!("ca_file {}: {e}", path.display()),
+        (CaError::Read(e), _) => format!("ca_file (inline PEM): {e}"),
+        (CaError::Empty, _) => "ca_file: no certificate found".into(),
+        (CaError::Unusable(e), _) => format!("ca_file: unusable certificate: {e}"),
+    })?;
+    if source.is_none() && roots.is_empty() {
+        return Err("no system CA certificates found; set ca_file to the directory's CA".into());
     }
     Ok(Arc::new(
         builder.with_root_certificates(roots).with_no_client_auth(),

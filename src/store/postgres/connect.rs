@@ -127,28 +127,13 @@ fn made_before_read_only(created: Instant) -> bool {
 
 /// rustls with ring, trusting `ca_file` when given, else the system's root certificates.
 fn tls(settings: &PgSettings) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     crate::tls::install_crypto_provider();
-    let mut roots = rustls::RootCertStore::empty();
-    match &settings.ca_file {
-        Some(path) => {
-            let failed =
-                |e: String| StoreError::Postgres(format!("ca_file {}: {e}", path.display()));
-            let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<_, _>>())
-                .map_err(|e| failed(e.to_string()))?;
-            if certificates.is_empty() {
-                return Err(failed("no certificate found".into()));
-            }
-            for certificate in certificates {
-                roots.add(certificate).map_err(|e| failed(e.to_string()))?;
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
+    let ca_file = settings.ca_file.as_deref();
+    let roots = crate::tls::trust_roots(ca_file.map(crate::tls::Ca::File)).map_err(|e| {
+        // Only a configured CA file can fail.
+        let path = ca_file.unwrap_or(std::path::Path::new("")).display();
+        StoreError::Postgres(format!("ca_file {path}: {e}"))
+    })?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
