@@ -2,6 +2,19 @@
 
 use super::seal;
 
+/// Why a SQLite batch (or the WAL's last checkpoint) was not committed, told to each of the
+/// batch's callers.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    /// SQLite failed (`BEGIN`, `COMMIT`, the checkpoint); the batch is rolled back. One error,
+    /// shared by the batch's callers.
+    #[error(transparent)]
+    Sqlite(std::sync::Arc<rusqlite::Error>),
+    /// The store could not be used now, or the checkpoint could not complete: why.
+    #[error("{0}")]
+    NotRun(String),
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,9 +38,9 @@ pub enum StoreError {
     /// A serial already exists.
     #[error("token {0} already exists")]
     Duplicate(String),
-    /// The batch this operation was part of could not be committed.
+    /// The batch this operation was part of could not be committed (SQLite).
     #[error("commit failed: {0}")]
-    Commit(String),
+    Commit(#[source] CommitError),
     /// The store thread is gone (shutting down).
     #[error("store is closed")]
     Closed,

@@ -27,7 +27,7 @@ use crate::secret::Secret;
 
 pub(crate) use dump::held_rows;
 pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
-pub use error::StoreError;
+pub use error::{CommitError, StoreError};
 
 /// Token types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

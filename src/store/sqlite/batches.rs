@@ -43,6 +43,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::files::WalIndex;
+use crate::store::CommitError;
 use crate::store::StoreError;
 use crate::store::seal::SealKey;
 
@@ -51,7 +52,7 @@ use crate::store::seal::SealKey;
 /// used now (see [`super::files`]), and the batch's outcome says why.
 pub(super) type Job = Box<dyn FnOnce(Option<(&mut Connection, &SealKey)>) -> Reply + Send>;
 /// Answers one caller, given the outcome of the batch's commit.
-pub(super) type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Reply = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
 
 /// What the writer is asked to do.
 pub(super) enum Work {
@@ -62,7 +63,7 @@ pub(super) enum Work {
     Detached(Job),
     /// `PRAGMA wal_checkpoint(TRUNCATE)` once the jobs queued before it have committed,
     /// outside any transaction (clean stop).
-    Checkpoint(tokio::sync::oneshot::Sender<Result<(), String>>),
+    Checkpoint(tokio::sync::oneshot::Sender<Result<(), CommitError>>),
 }
 
 /// Most jobs committed together.
@@ -245,7 +246,11 @@ fn run_writer(db: &Database, queue: &mpsc::Receiver<Work>, wal_pages: &AtomicI32
                 if !held.is_empty() {
                     commit(db, wal_pages, std::mem::take(&mut held));
                 }
-                let _ = reply.send(db.usable().and_then(|()| truncate_wal(&db.writer())));
+                let _ = reply.send(
+                    db.usable()
+                        .map_err(CommitError::NotRun)
+                        .and_then(|()| truncate_wal(&db.writer())),
+                );
             }
             Work::Detached(job) => {
                 if held.is_empty() {
@@ -291,7 +296,7 @@ fn commit(db: &Database, wal_pages: &AtomicI32, batch: Vec<Job>) {
         // documentation).
         db.writes_failing.store(true, Ordering::SeqCst);
         for job in batch {
-            job(None)(Err(reason.clone()));
+            job(None)(Err(CommitError::NotRun(reason.clone())));
         }
         return;
     }
@@ -320,7 +325,7 @@ fn run_batch(
     conn: &mut Connection,
     key: &SealKey,
     batch: Vec<Job>,
-) -> (Vec<Reply>, Result<(), String>) {
+) -> (Vec<Reply>, Result<(), CommitError>) {
     let started = Instant::now();
     let began = execute_cached(conn, "BEGIN IMMEDIATE", []).map(|_| ());
     let replies: Vec<Reply> = batch
@@ -330,7 +335,7 @@ fn run_batch(
     let ran = started.elapsed();
     let committed = began
         .and_then(|()| execute_cached(conn, "COMMIT", []).map(|_| ()))
-        .map_err(|e| e.to_string());
+        .map_err(|e| CommitError::Sqlite(Arc::new(e)));
     let took = started.elapsed();
     if took > SLOW {
         tracing::info!(
@@ -349,14 +354,16 @@ fn run_batch(
 
 /// Copies the WAL into the database and truncates it to zero bytes. `Err` when readers (an
 /// admin command) kept it from completing.
-fn truncate_wal(conn: &Connection) -> Result<(), String> {
+fn truncate_wal(conn: &Connection) -> Result<(), CommitError> {
     let (busy, _log, _done): (i64, i64, i64) = conn
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CommitError::Sqlite(Arc::new(e)))?;
     if busy != 0 {
-        return Err("the WAL is in use by another connection".into());
+        return Err(CommitError::NotRun(
+            "the WAL is in use by another connection".into(),
+        ));
     }
     Ok(())
 }

@@ -24,8 +24,8 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
-use super::StoreError;
 use super::seal::SealKey;
+use super::{CommitError, StoreError};
 
 mod backoff;
 mod batches;
@@ -160,7 +160,7 @@ impl SqliteStore {
             if let Some(db) = unseen {
                 db.unseen_writes.fetch_sub(1, Ordering::SeqCst);
             }
-            Box::new(move |committed: Result<(), String>| {
+            Box::new(move |committed: Result<(), CommitError>| {
                 if let Err(error) = committed {
                     tracing::error!(%error, "{what}: commit failed");
                 }
@@ -185,8 +185,8 @@ impl SqliteStore {
         let job: Job = Box::new(move |access| {
             let Some((conn, key)) = access else {
                 // Not run: the store cannot be used now, and the batch's outcome says why.
-                return Box::new(move |refused: Result<(), String>| {
-                    let reason = refused.err().unwrap_or_default();
+                return Box::new(move |refused: Result<(), CommitError>| {
+                    let reason = refused.err().map(|e| e.to_string()).unwrap_or_default();
                     let _ = tx.send(Err(StoreError::Unavailable(reason)));
                 });
             };
@@ -198,7 +198,7 @@ impl SqliteStore {
                 Kind::WriteOneStatement => f(conn, key),
                 Kind::Write => in_savepoint(conn, key, f),
             };
-            Box::new(move |committed: Result<(), String>| {
+            Box::new(move |committed: Result<(), CommitError>| {
                 let answer = match committed {
                     Ok(()) => result,
                     Err(e) => Err(StoreError::Commit(e)),
