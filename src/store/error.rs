@@ -21,9 +21,16 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
-    /// PostgreSQL reported an error.
-    #[error("database: {0}")]
-    Postgres(String),
+    /// PostgreSQL reported an error, or its client could not be set up.
+    #[error("database: {text}")]
+    Postgres {
+        /// What was said (SQLSTATE and message) or what failed, as the user reads it.
+        text: String,
+        /// The error behind it, when it may be kept (not a URL's, which may hold the
+        /// password); one error shared by a batch's callers.
+        #[source]
+        source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    },
     /// The database cannot serve now: none of its hosts answers, the connection broke, the
     /// server shuts down, or it refuses writes (a primary turned standby in a failover).
     /// Logins are refused as "service unavailable" until it serves again.

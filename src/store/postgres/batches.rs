@@ -83,6 +83,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
                             }
                         }
                         Err(error) => {
+                            let error = Arc::new(error);
                             for reply in replies {
                                 let _ = reply.send(Err(shared(&error)));
                             }
@@ -107,10 +108,13 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
 }
 
 /// A batch's error, for each of its callers.
-fn shared(error: &StoreError) -> StoreError {
-    match error {
+fn shared(error: &Arc<StoreError>) -> StoreError {
+    match &**error {
         StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),
-        other => StoreError::Postgres(other.to_string()),
+        other => StoreError::Postgres {
+            text: other.to_string(),
+            source: Some(error.clone()),
+        },
     }
 }
 

@@ -33,11 +33,15 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// The client configuration `settings` describe, the password file read.
 pub(super) fn client_config(settings: &PgSettings) -> Result<tokio_postgres::Config, StoreError> {
     let mut config: tokio_postgres::Config = settings.url.parse().map_err(|e| {
-        StoreError::Postgres(format!(
-            "{}: {}",
-            settings.redacted_url(),
-            redact_in(&format!("{e}"), &settings.url)
-        ))
+        StoreError::Postgres {
+            text: format!(
+                "{}: {}",
+                settings.redacted_url(),
+                redact_in(&format!("{e}"), &settings.url)
+            ),
+            // Its text may hold the password.
+            source: None,
+        }
     })?;
     if let Some(file) = &settings.password_file {
         // The same rule as the key file's: refused when group or others may read it.
@@ -98,7 +102,10 @@ pub(super) fn pool(settings: &PgSettings) -> Result<Pool, StoreError> {
         .create_timeout(Some(CONNECT_TIMEOUT))
         .recycle_timeout(Some(CONNECT_TIMEOUT))
         .build()
-        .map_err(|e| StoreError::Postgres(format!("connection pool: {e}")))
+        .map_err(|e| StoreError::Postgres {
+            text: format!("connection pool: {e}"),
+            source: Some(Arc::new(e)),
+        })
 }
 
 /// Where [`READ_ONLY_SEEN`] counts from.
@@ -132,13 +139,19 @@ fn tls(settings: &PgSettings) -> Result<tokio_postgres_rustls::MakeRustlsConnect
     let roots = crate::tls::trust_roots(ca_file.map(crate::tls::Ca::File)).map_err(|e| {
         // Only a configured CA file can fail.
         let path = ca_file.unwrap_or(std::path::Path::new("")).display();
-        StoreError::Postgres(format!("ca_file {path}: {e}"))
+        StoreError::Postgres {
+            text: format!("ca_file {path}: {e}"),
+            source: Some(Arc::new(e)),
+        }
     })?;
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Postgres(format!("TLS: {e}")))?
+    .map_err(|e| StoreError::Postgres {
+        text: format!("TLS: {e}"),
+        source: Some(Arc::new(e)),
+    })?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
@@ -155,7 +168,10 @@ impl From<tokio_postgres::Error> for StoreError {
                 }
                 StoreError::Unavailable(format!("{}: {}", db.code().code(), db.message()))
             }
-            Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
+            Some(db) => StoreError::Postgres {
+                text: format!("{}: {}", db.code().code(), db.message()),
+                source: Some(Arc::new(e)),
+            },
             None => {
                 // "error performing TLS handshake" alone does not say that the certificate
                 // was refused: add the causes.
