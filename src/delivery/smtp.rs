@@ -3,8 +3,8 @@
 //! message built here ([`SmtpClient::send_text`]; lettre, rustls).
 //!
 //! lettre's own timeout covers only the TCP connect of its async transport, so a server that
-//! accepts and then stays silent would hang a send for ever: [`SmtpClient::send`] wraps the
-//! whole exchange in `tokio::time::timeout`. No connection pool: OTP mail is rare, and a fresh
+//! accepts and then stays silent would hang a send for ever: [`SmtpClient::send_text`] wraps
+//! the whole exchange in `tokio::time::timeout`. No connection pool: OTP mail is rare, and a fresh
 //! connection per message never trips over a connection the server has silently dropped.
 //!
 //! Errors are sorted as LinOTP does: no connection, a failed TLS handshake (an untrusted
