@@ -1,6 +1,7 @@
 //! The RADIUS front end: wire format, client table, duplicate detection and the UDP server.
 //!
 //! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking.
+//! - [`digest`]: MD5 and HMAC-MD5, below the codec and the crypto.
 //! - [`crypto`]: User-Password hiding, authenticators, Message-Authenticator.
 //! - [`dictionary`]: attribute names and types from FreeRADIUS-format dictionary files.
 //! - [`clients`]: which source addresses may talk to us, with which secret and options.
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod counters;
 pub mod crypto;
 pub mod dictionary;
+pub mod digest;
 pub mod handler;
 pub mod radsec;
 pub mod reply_cache;
