@@ -26,7 +26,7 @@ use crate::delivery::Channel;
 use crate::delivery::registry::ProviderSettings;
 use crate::directory::registry::DirectorySettings;
 use crate::radius::clients::ClientTable;
-use crate::radius::server::ServerSettings;
+use crate::radius::settings::ServerSettings;
 use crate::radius::upstream::Upstreams;
 use locate::Errors;
 

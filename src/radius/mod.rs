@@ -10,6 +10,9 @@
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
+//! - [`shared`]: what the UDP server and RadSec share: the snapshot, the loops' state, the
+//!   reply path after admission.
+//! - [`settings`]: `[server]`, read by the server, RadSec and TLS alike.
 //! - [`upstream`]: passthru to a legacy RADIUS server (tessera as a proxy).
 //! - [`tls`]: RadSec's TLS configuration and the client-certificate check.
 //! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
@@ -25,6 +28,8 @@ pub mod handler;
 pub mod radsec;
 pub mod reply_cache;
 pub mod server;
+pub mod settings;
+pub mod shared;
 pub mod tls;
 pub mod upstream;
 pub mod verify;
