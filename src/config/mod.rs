@@ -24,7 +24,7 @@ use crate::auth::AuthSettings;
 use crate::auth::policy::PolicySet;
 use crate::delivery::Channel;
 use crate::delivery::registry::ProviderSettings;
-use crate::directory::registry::DirectorySettings;
+use crate::directory::DirectorySettings;
 use crate::radius::clients::ClientTable;
 use crate::radius::settings::ServerSettings;
 use crate::radius::upstream::Upstreams;
