@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::auth::AuthSettings;
 use crate::auth::policy::PolicySet;
 use crate::delivery::Channel;
-use crate::delivery::registry::ProviderSettings;
+use crate::delivery::class::ProviderSettings;
 use crate::directory::DirectorySettings;
 use crate::radius::clients::ClientTable;
 use crate::radius::settings::ServerSettings;

@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::class::{ProviderClass, ProviderSettings};
 use super::normalise_phone;
-use super::registry::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::failure::{LocalFailure, Whose, whose};

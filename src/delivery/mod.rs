@@ -17,6 +17,7 @@
 //! [`normalise_phone`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, shared by every SMS
 //! provider.
 
+pub mod class;
 pub mod device_sms;
 pub mod file;
 pub mod http_sms;
