@@ -17,7 +17,8 @@
 
 use std::time::Duration;
 
-use super::engine::{Ctx, Decision, Engine, MSG_FAILED, random_hex};
+use super::decision::{Ctx, Decision, MSG_FAILED};
+use super::engine::{Engine, random_hex};
 use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
 use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope};

@@ -276,7 +276,7 @@ async fn challenge_expires_after_its_validity() {
     assert_eq!(message, "sms submitted to +49********678");
     h.advance(121);
     let outcome = h.auth("alice", &h.sms_code(), Some(&state)).await;
-    assert_eq!(reject_message(&outcome), super::engine::MSG_EXPIRED);
+    assert_eq!(reject_message(&outcome), super::decision::MSG_EXPIRED);
 }
 
 #[tokio::test]
@@ -314,7 +314,7 @@ async fn lockout_at_max_fail_then_admin_unlock() {
     h.auth("alice", wrong, Some(&state)).await;
     assert_eq!(
         reject_message(&h.auth("alice", wrong, Some(&state)).await),
-        super::engine::MSG_LOCKED
+        super::decision::MSG_LOCKED
     );
     // Locked: even the right code fails.
     assert!(!is_accept(&h.auth("alice", &code, Some(&state)).await));
@@ -344,7 +344,7 @@ async fn lockout_ends_by_itself_after_lockout_duration() {
     h.advance(31);
     assert_eq!(
         reject_message(&h.auth("alice", "wonderland", None).await),
-        super::engine::MSG_LOCKED
+        super::decision::MSG_LOCKED
     );
     h.advance(60);
     let (state, _) = challenge(&h.auth("alice", "wonderland", None).await);

@@ -7,7 +7,8 @@
 use std::borrow::Cow;
 
 use super::backoff::Refusal;
-use super::engine::{Ctx, Decision, Engine, MSG_FAILED, MSG_UNAVAILABLE};
+use super::decision::{Ctx, Decision, MSG_FAILED, MSG_UNAVAILABLE};
+use super::engine::Engine;
 use super::policy::{OtpPin, PolicyContext, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};

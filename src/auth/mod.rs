@@ -8,12 +8,14 @@
 
 pub mod backoff;
 mod challenge;
+pub mod decision;
 pub mod engine;
 pub mod enrollment;
 mod first_factor;
 pub mod message;
 mod otp_check;
 mod passthru;
+mod password;
 pub mod policy;
 pub mod reason;
 mod reply;

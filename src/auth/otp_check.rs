@@ -6,11 +6,12 @@
 use subtle::ConstantTimeEq;
 
 use super::AuthError;
-use super::engine::{Ctx, Decision, Engine, MSG_EXPIRED, MSG_FAILED, MSG_LOCKED};
+use super::decision::{Ctx, Decision, MSG_EXPIRED, MSG_FAILED, MSG_LOCKED};
+use super::engine::Engine;
+use super::password::split_pin_otp;
 use super::policy::Scope;
 use super::reason::Reason;
 use crate::otp::{hotp, totp_step};
-use crate::secret::Secret;
 use crate::store::{Challenge, ChallengeStatus, RequestMark, Token, TokenKind};
 
 /// Where an OTP matched.
@@ -19,17 +20,6 @@ pub(super) enum OtpMatch {
     Challenge(String),
     /// It is this HOTP counter / TOTP step.
     Counter(u64),
-}
-
-/// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
-/// digits (LinOTP `PrependPin`).
-pub(super) fn split_pin_otp(password: &Secret, digits: u32) -> Option<(Secret, &[u8])> {
-    let bytes = password.expose();
-    let split = bytes.len().checked_sub(usize::try_from(digits).ok()?)?;
-    let (pin, otp) = bytes.split_at_checked(split)?;
-    otp.iter()
-        .all(u8::is_ascii_digit)
-        .then(|| (Secret::new(pin), otp))
 }
 
 pub(super) fn otp_equals(expected: &str, given: &[u8]) -> bool {

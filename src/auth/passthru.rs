@@ -16,7 +16,8 @@
 //! makes it (identity, stable id, PIN only under otppin=0) and the schema's "one autoenrolled
 //! token per user" keeps two concurrent accepts from making two.
 
-use super::engine::{Ctx, Decision, Engine, Identity, MSG_FAILED};
+use super::decision::{Ctx, Decision, Identity, MSG_FAILED};
+use super::engine::Engine;
 use super::enrollment::{TokenSpec, new_token};
 use super::policy::{EnrollType, OtpPin, PolicyContext, Scope};
 use super::reason::Reason;

@@ -3,7 +3,8 @@
 //! front end's dictionary, and all of them against the room one reply has, before the Accept
 //! may leave.
 
-use super::engine::{Ctx, Decision, Engine, MSG_FAILED};
+use super::decision::{Ctx, Decision, MSG_FAILED};
+use super::engine::Engine;
 use super::policy::{ReplyField, Scope};
 use super::reason::Reason;
 use super::{AuthError, Outcome};

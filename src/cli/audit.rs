@@ -1,10 +1,13 @@
 //! `tessera audit`: the audit trail, newest first — one row per decision, never a password or
-//! a code.
+//! a code. Also the row an admin change writes (`audit_change`, for `tessera token …` and
+//! `token identities --fix`), with who ran it.
 
 use clap::Args;
 use serde_json::json;
 use tessera::config::Config;
 use tessera::rfc3339;
+use tessera::store::audit::{AuditAction, AuditResult};
+use tessera::store::{AuditEntry, Store, Token};
 
 use super::{Failure, now, print_json, print_table};
 
@@ -127,6 +130,62 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         &table,
     );
     Ok(())
+}
+
+/// Who runs this command, for the audit: the OS user (by uid, named from /etc/passwd), and
+/// who became it with sudo.
+fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let name = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)? == uid.to_string()).then(|| name.to_string())
+        })
+    });
+    let mut who = match (name, uid) {
+        (Some(name), _) => name,
+        (None, Some(uid)) => format!("uid {uid}"),
+        (None, None) => "unknown user".into(),
+    };
+    if let Ok(sudo) = std::env::var("SUDO_USER") {
+        who.push_str(&format!(" (sudo by {sudo})"));
+    }
+    who
+}
+
+/// Writes the audit row of an admin change: who ran it (the OS user), what, which serial and
+/// whose token, and how it went. Waits for the commit: the command exits right after.
+pub(super) async fn audit_change(
+    store: &dyn Store,
+    action: AuditAction,
+    token: Option<&Token>,
+    serial: Option<String>,
+    outcome: &Result<(), Failure>,
+) {
+    let who = os_user();
+    let (result, reason) = match outcome {
+        Ok(()) => (AuditResult::Ok, format!("by {who}")),
+        Err(Failure::No(m) | Failure::Error(m)) => (
+            AuditResult::Failed,
+            format!("by {who}: {}", m.trim_start_matches("tessera: ")),
+        ),
+    };
+    let entry = AuditEntry {
+        time: now(),
+        client: format!("cli ({who})"),
+        user: token.map_or_else(|| "-".into(), |t| t.user.clone()),
+        realm: token.map_or_else(|| "-".into(), |t| t.realm.clone()),
+        serial: serial.or_else(|| token.map(|t| t.serial.clone())),
+        action: action.into(),
+        result: result.into(),
+        reason,
+    };
+    if let Err(error) = store.audit_committed(entry).await {
+        eprintln!("tessera: the audit row of this change was not written: {error}");
+    }
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub async fn run(config: &Config, store: &dyn Store, fix: bool, json: bool) -> R
                 user: user.login.clone(),
                 ..token.clone()
             };
-            super::token::audit_change(
+            super::audit::audit_change(
                 store,
                 AuditAction::TokenIdentitiesFix,
                 Some(&moved),

@@ -26,7 +26,8 @@ use tessera::metrics::{self, Health};
 use tessera::radius::counters::Counters;
 use tessera::radius::dictionary::Dictionary;
 use tessera::radius::radsec;
-use tessera::radius::server::{self, Snapshot};
+use tessera::radius::server;
+use tessera::radius::shared::Snapshot;
 use tessera::radius::tls::TlsServer;
 use tessera::store::Store;
 

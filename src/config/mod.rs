@@ -23,10 +23,10 @@ use std::sync::Arc;
 use crate::auth::AuthSettings;
 use crate::auth::policy::PolicySet;
 use crate::delivery::Channel;
-use crate::delivery::registry::ProviderSettings;
-use crate::directory::registry::DirectorySettings;
+use crate::delivery::class::ProviderSettings;
+use crate::directory::DirectorySettings;
 use crate::radius::clients::ClientTable;
-use crate::radius::server::ServerSettings;
+use crate::radius::settings::ServerSettings;
 use crate::radius::upstream::Upstreams;
 use locate::Errors;
 

@@ -12,7 +12,7 @@ use crate::delivery::Channel;
 use crate::http::HttpSettings;
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::ClientConfig;
-use crate::radius::server::ServerSettings;
+use crate::radius::settings::ServerSettings;
 use crate::radius::upstream::UpstreamConfig;
 
 /// The whole file.

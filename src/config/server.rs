@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::locate::Errors;
 use crate::radius::clients::{self, Client, ClientConfig, ClientTable, TlsIdentity};
-use crate::radius::server::ServerSettings;
+use crate::radius::settings::ServerSettings;
 use crate::secret::Secret;
 
 /// Most request threads `[server] worker_threads` may ask for.

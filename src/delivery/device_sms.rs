@@ -40,7 +40,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::PhoneFormat;
-use super::registry::{ProviderClass, ProviderSettings};
+use super::class::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::failure::{LocalFailure, Whose, whose};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::registry::{ProviderClass, ProviderSettings};
+use super::class::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};
 

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::registry::{ProviderClass, ProviderSettings};
+use super::class::{ProviderClass, ProviderSettings};
 use super::{Channel, DeliveryError, Message, PhoneFormat, Provider, Receipt, peer_reply};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::linotp_values::{Flag, StringMap, Timeout};

@@ -17,6 +17,7 @@
 //! [`PhoneFormat`] is LinOTP's `MSISDN`/`SUPPRESS_PREFIX` handling, read the same way and
 //! applied the same way by every SMS provider.
 
+pub mod class;
 pub mod device_sms;
 pub mod file;
 pub mod http_sms;

@@ -34,7 +34,7 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
-use super::registry::{ProviderClass, ProviderSettings};
+use super::class::{ProviderClass, ProviderSettings};
 use crate::backend::{Problem, Resolve, from_table};
 
 /// The registry's row: `class = "SMPPSMSProvider"`.

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::registry::{ProviderClass, ProviderSettings};
+use super::class::{ProviderClass, ProviderSettings};
 use super::smtp::{EndpointKeys, PlainText, SmtpClient, SmtpEndpoint, mailbox};
 use super::{Channel, DeliveryError, Message, PhoneFormat, Provider, Receipt};
 use crate::backend::{Problem, Resolve, from_table};

@@ -15,11 +15,14 @@ pub mod login_name;
 pub mod registry;
 pub mod users_file;
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::backend::{Problem, Resolve};
 use crate::secret::Secret;
 
 /// What a directory knows about a user. Attribute names follow LinOTP's USERINFO keys.
@@ -249,6 +252,35 @@ static EMPTY_REALM: Realm = Realm {
     name: String::new(),
     directories: Vec::new(),
 };
+
+/// A directory's keys, checked.
+pub trait DirectorySettings: Any + fmt::Debug + Send + Sync {
+    /// Opens the directory (reads the users file, sets up LDAP connections).
+    fn open(&self, name: &str) -> Result<Arc<dyn Directory>, String>;
+}
+
+impl dyn DirectorySettings {
+    /// The concrete settings, for tests and tools that look inside.
+    pub fn downcast_ref<T: DirectorySettings>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref()
+    }
+}
+
+/// Checks a type's keys into its settings.
+pub type CheckDirectory =
+    fn(&toml::Table, Resolve<'_>) -> Result<Arc<dyn DirectorySettings>, Vec<Problem>>;
+
+/// One directory type.
+pub struct DirectoryType {
+    /// The `type` value errors list.
+    pub name: &'static str,
+    /// Other names of the same type.
+    pub aliases: &'static [&'static str],
+    /// Its keys, checked.
+    pub check: CheckDirectory,
+    /// How a problem's key may be spelt in the table, as dotted paths, most precise first.
+    pub spellings: fn(&str) -> Vec<String>,
+}
 
 #[cfg(test)]
 mod tests {

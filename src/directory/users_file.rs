@@ -34,8 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::registry::{DirectorySettings, DirectoryType};
-use super::{Directory, DirectoryError, UserInfo, login_name};
+use super::{Directory, DirectoryError, DirectorySettings, DirectoryType, UserInfo, login_name};
 use crate::backend::{Problem, Resolve, from_table, spelt_as_named};
 use crate::password_hash;
 use crate::secret::Secret;

@@ -153,7 +153,9 @@ impl CheckAnswer {
             }
             Outcome::Forward { .. } => (
                 Verdict::Reject,
-                Some(Detail::message(crate::auth::engine::MSG_FAILED.to_string())),
+                Some(Detail::message(
+                    crate::auth::decision::MSG_FAILED.to_string(),
+                )),
             ),
         };
         let answer = CheckAnswer {

@@ -198,7 +198,7 @@ async fn decide<A: Authenticate>(
             // A legacy RADIUS server decides this user (passthru); HTTP cannot relay to it.
             tracing::warn!(%peer, upstream, "passthru is not relayed over HTTP: rejected");
             Outcome::Reject {
-                message: crate::auth::engine::MSG_FAILED.into(),
+                message: crate::auth::decision::MSG_FAILED.into(),
             }
         }
         outcome => outcome,

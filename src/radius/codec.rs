@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use super::crypto;
+use super::digest;
 
 /// RFC 2865 §3: the minimum packet length (the header alone).
 pub const HEADER_LEN: usize = 20;
@@ -526,11 +526,11 @@ impl Packet {
         );
         let mut out = reply.encode_raw()?;
         // The Message-Authenticator value sits right after the header and its own 2-octet header.
-        let ma = crypto::hmac_md5(secret, &out);
+        let ma = digest::hmac_md5(secret, &out);
         if let Some(field) = out.get_mut(HEADER_LEN + 2..HEADER_LEN + 18) {
             field.copy_from_slice(&ma);
         }
-        let response = crypto::md5_concat(&[&out, secret]);
+        let response = digest::md5_concat(&[&out, secret]);
         if let Some(field) = out.get_mut(4..HEADER_LEN) {
             field.copy_from_slice(&response);
         }
@@ -589,7 +589,7 @@ impl Packet {
         }
         let mut out = request.encode_raw()?;
         if with_message_authenticator {
-            let ma = crypto::hmac_md5(secret, &out);
+            let ma = digest::hmac_md5(secret, &out);
             if let Some(field) = out.get_mut(HEADER_LEN + 2..HEADER_LEN + 18) {
                 field.copy_from_slice(&ma);
             }
@@ -602,6 +602,7 @@ impl Packet {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::radius::crypto;
 
     /// RFC 2865 §7.1: the Access-Request of the PAP example (User-Name "nemo", password
     /// "arctangent", secret "xyzzy5461", NAS-IP-Address 192.168.1.16, NAS-Port 3).

@@ -10,32 +10,10 @@
     clippy::panic
 )]
 
-use hmac::{Hmac, Mac};
-use md5::{Digest, Md5};
 use subtle::ConstantTimeEq;
 
 use super::codec::{AttributeType, HEADER_LEN, Reader};
-
-/// MD5 over the concatenation of `parts`.
-pub fn md5_concat(parts: &[&[u8]]) -> [u8; 16] {
-    let mut h = Md5::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
-/// HMAC-MD5 keyed with the shared secret.
-pub fn hmac_md5(secret: &[u8], data: &[u8]) -> [u8; 16] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    match Hmac::<Md5>::new_from_slice(secret) {
-        Ok(mut mac) => {
-            mac.update(data);
-            mac.finalize().into_bytes().into()
-        }
-        Err(_) => [0; 16],
-    }
-}
+use super::digest::{hmac_md5, md5_concat};
 
 /// Why a User-Password could not be recovered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -343,7 +343,7 @@ fn encode_outcome(
                             "reply attribute cannot be encoded: Access-Accept turned into Access-Reject"
                         );
                         let reject = Outcome::Reject {
-                            message: crate::auth::engine::MSG_FAILED.to_string(),
+                            message: crate::auth::decision::MSG_FAILED.to_string(),
                         };
                         return encode_outcome(request, wire, &reject, client, dictionary);
                     }
@@ -377,7 +377,7 @@ fn encode_outcome(
                 "reply does not fit in one packet: Access-Reject sent instead"
             );
             let reject = Outcome::Reject {
-                message: crate::auth::engine::MSG_FAILED.to_string(),
+                message: crate::auth::decision::MSG_FAILED.to_string(),
             };
             encode_outcome(request, wire, &reject, client, dictionary)
         }

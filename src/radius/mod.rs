@@ -1,6 +1,7 @@
 //! The RADIUS front end: wire format, client table, duplicate detection and the UDP server.
 //!
 //! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking.
+//! - [`digest`]: MD5 and HMAC-MD5, below the codec and the crypto.
 //! - [`crypto`]: User-Password hiding, authenticators, Message-Authenticator.
 //! - [`dictionary`]: attribute names and types from FreeRADIUS-format dictionary files.
 //! - [`clients`]: which source addresses may talk to us, with which secret and options.
@@ -9,6 +10,9 @@
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
+//! - [`shared`]: what the UDP server and RadSec share: the snapshot, the loops' state, the
+//!   reply path after admission.
+//! - [`settings`]: `[server]`, read by the server, RadSec and TLS alike.
 //! - [`upstream`]: passthru to a legacy RADIUS server (tessera as a proxy).
 //! - [`tls`]: RadSec's TLS configuration and the client-certificate check.
 //! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
@@ -19,10 +23,13 @@ pub mod codec;
 pub mod counters;
 pub mod crypto;
 pub mod dictionary;
+pub mod digest;
 pub mod handler;
 pub mod radsec;
 pub mod reply_cache;
 pub mod server;
+pub mod settings;
+pub mod shared;
 pub mod tls;
 pub mod upstream;
 pub mod verify;

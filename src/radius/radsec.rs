@@ -37,9 +37,9 @@ use tokio_util::sync::CancellationToken;
 use super::codec::{Code, HEADER_LEN, MAX_PACKET_LEN, Packet};
 use super::counters::DropCause;
 use super::reply_cache::{Pending, RequestKey};
-use super::server::{
-    ClientKey, Job, ReplyTo, ServerSettings, Shared, Transport, count_request, is_new_request,
-    log_drop, process,
+use super::settings::ServerSettings;
+use super::shared::{
+    ClientKey, Job, ReplyTo, Shared, Transport, count_request, is_new_request, log_drop, process,
 };
 use super::tls;
 use crate::admission::{Admission, AdmissionLimits, Closed, Refusal, Ticket};

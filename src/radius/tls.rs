@@ -24,7 +24,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::clients::ClientTable;
-use super::server::ServerSettings;
+use super::settings::ServerSettings;
 
 /// RFC 9765's ALPN name for RADIUS/1.1.
 pub const ALPN_RADIUS_11: &[u8] = b"radius/1.1";

@@ -108,7 +108,7 @@ fn deb_installs_files_with_safe_modes_and_a_valid_config() {
     // Issue 23: without LimitNOFILE the service gets 1,024 descriptors, and idle RadSec
     // connections took them all. The limit must hold the default RadSec connections and the
     // descriptors tessera keeps in reserve for the store, the directory and the providers.
-    let defaults = tessera::radius::server::ServerSettings::default();
+    let defaults = tessera::radius::settings::ServerSettings::default();
     let limit: usize = unit
         .lines()
         .find_map(|l| l.strip_prefix("LimitNOFILE="))

@@ -3,7 +3,7 @@
 //! challenge handed out only once delivered, blocking in milliseconds.
 
 use super::*;
-use crate::auth::engine::{MSG_FAILED, MSG_LOCKED};
+use crate::auth::decision::{MSG_FAILED, MSG_LOCKED};
 
 fn backoff_after(n: u32) -> AuthSettings {
     AuthSettings {

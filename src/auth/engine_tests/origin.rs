@@ -3,7 +3,7 @@
 //! over all origins only slows; `backoff_after = 0` counts and writes nothing.
 
 use super::*;
-use crate::auth::engine::MSG_FAILED;
+use crate::auth::decision::MSG_FAILED;
 
 fn settings(after: u32, identity_after: u32) -> AuthSettings {
     AuthSettings {

@@ -2,7 +2,7 @@
 //! `delivery_failmode=password_only`, `login_mode=append`, `challenge_text`, `reject_text`.
 
 use super::*;
-use crate::auth::engine::{MSG_APPEND, MSG_FAILED};
+use crate::auth::decision::{MSG_APPEND, MSG_FAILED};
 
 fn with(action: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![("authentication", "otppin=1"), ("authentication", action)]

@@ -37,8 +37,7 @@ use async_trait::async_trait;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchEntry};
 use rustls::ClientConfig;
 
-use super::registry::{DirectorySettings, DirectoryType};
-use super::{Directory, DirectoryError, UserInfo};
+use super::{Directory, DirectoryError, DirectorySettings, DirectoryType, UserInfo};
 use crate::backend::{Problem, Resolve, from_table};
 use crate::secret::Secret;
 pub use config::{LdapConfig, LdapSettings};

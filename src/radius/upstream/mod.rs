@@ -462,7 +462,7 @@ mod tests {
         };
         let signed = accept.encode_reply(&sent.authenticator, b"s3").unwrap();
         let mut unsigned = accept.encode_raw().unwrap();
-        let response = crypto::md5_concat(&[&unsigned, b"s3"]);
+        let response = crate::radius::digest::md5_concat(&[&unsigned, b"s3"]);
         unsigned.get_mut(4..20).unwrap().copy_from_slice(&response);
         (upstream, sent, signed, unsigned)
     }

@@ -7,9 +7,9 @@ use deadpool_postgres::GenericClient;
 use super::super::seal::SealKey;
 use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
 use super::rows::{
-    audit_from_row, challenge_from_row, insert_token_row, to_i32, to_i64, to_u32, token_with_seed,
+    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_token_row, to_i32,
+    to_i64, to_u32, token_with_seed,
 };
-use super::store::{INSERT_AUDIT, audit_params};
 use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, key_file, query};
 use crate::secret::Secret;
 

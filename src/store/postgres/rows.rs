@@ -1,8 +1,10 @@
 //! Rows and the store's types: reading token, audit and challenge rows (a token's seed
 //! opened, or left sealed for a copy), the integer conversions between them, and sealing
-//! and inserting tokens (the first insert records the cluster's key).
+//! and inserting tokens (the first insert records the cluster's key), and an audit row's
+//! insert.
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
@@ -74,6 +76,22 @@ pub(super) fn audit_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
         reason: r.try_get(7)?,
     })
 }
+
+pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
+    [
+        &entry.time,
+        &entry.client,
+        &entry.user,
+        &entry.realm,
+        &entry.serial,
+        &entry.action,
+        &entry.result,
+        &entry.reason,
+    ]
+}
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (time, client, username, realm, serial, action, result, reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 pub(super) fn tokens_from_rows(rows: &[Row], key: &SealKey) -> Result<Vec<Token>, StoreError> {
     rows.iter().map(|r| token_from_row(r, key)).collect()

@@ -4,33 +4,19 @@
 //! challenges through `challenges.rs`.
 
 use async_trait::async_trait;
-use tokio_postgres::types::ToSql;
 
 use super::super::{
     AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store, StoreError,
     Token, UserState,
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
-use super::rows::{audit_from_row, challenge_from_row, insert_tokens, to_i64, tokens_from_rows};
+use super::rows::{
+    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_tokens, to_i64,
+    tokens_from_rows,
+};
 use super::{
     CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
 };
-
-pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
-    [
-        &entry.time,
-        &entry.client,
-        &entry.user,
-        &entry.realm,
-        &entry.serial,
-        &entry.action,
-        &entry.result,
-        &entry.reason,
-    ]
-}
-
-pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit (time, client, username, realm, serial, action, result, reason) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 #[async_trait]
 impl Store for PgStore {
