@@ -15,39 +15,32 @@ use crate::directory::{Directory, Realm, Realms};
 use crate::radius::dictionary::{Dictionary, DictionaryError};
 
 impl Config {
+    /// Problems found while reading files the configuration names (a key and its message),
+    /// as errors of the configuration file (no line: the file named is where the problem is).
+    fn file_errors<K: Into<String>>(&self, errors: Vec<(K, String)>) -> ConfigErrors {
+        ConfigErrors(
+            errors
+                .into_iter()
+                .map(|(key, message)| ConfigError {
+                    file: self.path.clone(),
+                    line: 0,
+                    key: key.into(),
+                    message,
+                })
+                .collect(),
+        )
+    }
+
     /// Reads RadSec's certificate files and builds its TLS configuration (none when
     /// `tls_listen` is empty).
     pub fn open_tls(&self) -> Result<Option<crate::radius::tls::TlsServer>, ConfigErrors> {
-        crate::radius::tls::open(&self.server, &self.clients).map_err(|errors| {
-            ConfigErrors(
-                errors
-                    .into_iter()
-                    .map(|(key, message)| ConfigError {
-                        file: self.path.clone(),
-                        line: 0,
-                        key: key.into(),
-                        message,
-                    })
-                    .collect(),
-            )
-        })
+        crate::radius::tls::open(&self.server, &self.clients)
+            .map_err(|errors| self.file_errors(errors))
     }
 
     /// Reads `[http]`'s certificate and key; `None` when the listener speaks plain HTTP.
     pub fn open_http_tls(&self) -> Result<Option<crate::http::settings::HttpTls>, ConfigErrors> {
-        crate::http::settings::open_tls(&self.http).map_err(|errors| {
-            ConfigErrors(
-                errors
-                    .into_iter()
-                    .map(|(key, message)| ConfigError {
-                        file: self.path.clone(),
-                        line: 0,
-                        key: key.into(),
-                        message,
-                    })
-                    .collect(),
-            )
-        })
+        crate::http::settings::open_tls(&self.http).map_err(|errors| self.file_errors(errors))
     }
 
     /// Opens every directory and builds the realms.
