@@ -52,14 +52,19 @@ fn span(chars: &[(char, Range<usize>)]) -> Option<Range<usize>> {
     Some(chars.first()?.1.start..chars.last()?.1.end)
 }
 
-/// HTML character references resolved: named (`&amp;`, `&auml;`; the `;` required) and
-/// numeric (`&#228;`, `&#xE4;`; the `;` optional, as browsers read them).
-fn html(view: &[(char, Range<usize>)]) -> View {
+/// Reads one escape from the characters after its marker: the character it stands for, and
+/// how many characters it took.
+type Decoder = fn(&[(char, Range<usize>)]) -> Option<(char, usize)>;
+
+/// `view` with every escape that starts at `marker` and that `decode` reads (the character
+/// it stands for, and how many characters after the marker it took) resolved to that
+/// character, spanning the whole escape; what does not decode stays as it is.
+fn resolve(view: &[(char, Range<usize>)], marker: char, decode: Decoder) -> View {
     let mut out = Vec::with_capacity(view.len());
     let mut rest = view;
     while let Some(((c, range), after)) = rest.split_first() {
-        if *c == '&'
-            && let Some((decoded, used)) = html_reference(after)
+        if *c == marker
+            && let Some((decoded, used)) = decode(after)
             && let Some(whole) = rest.get(..=used).and_then(span)
         {
             out.push((decoded, whole));
@@ -70,6 +75,12 @@ fn html(view: &[(char, Range<usize>)]) -> View {
         rest = after;
     }
     out
+}
+
+/// HTML character references resolved: named (`&amp;`, `&auml;`; the `;` required) and
+/// numeric (`&#228;`, `&#xE4;`; the `;` optional, as browsers read them).
+fn html(view: &[(char, Range<usize>)]) -> View {
+    resolve(view, '&', html_reference)
 }
 
 /// The character a reference after `&` stands for, and how many characters it took.
@@ -93,21 +104,7 @@ fn html_reference(after: &[(char, Range<usize>)]) -> Option<(char, usize)> {
 /// JSON string escapes resolved (RFC 8259 §7), a surrogate pair of `\u` escapes as one
 /// character.
 fn json(view: &[(char, Range<usize>)]) -> View {
-    let mut out = Vec::with_capacity(view.len());
-    let mut rest = view;
-    while let Some(((c, range), after)) = rest.split_first() {
-        if *c == '\\'
-            && let Some((decoded, used)) = json_escape(after)
-            && let Some(whole) = rest.get(..=used).and_then(span)
-        {
-            out.push((decoded, whole));
-            rest = after.get(used..).unwrap_or_default();
-            continue;
-        }
-        out.push((*c, range.clone()));
-        rest = after;
-    }
-    out
+    resolve(view, '\\', json_escape)
 }
 
 /// The character an escape after `\` stands for, and how many characters it took.
