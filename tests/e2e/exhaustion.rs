@@ -12,7 +12,7 @@ use std::time::Duration;
 use socket2::{Domain, Socket, Type};
 use tessera::radius::codec::{AttributeType, Code, Packet};
 
-use crate::radsec::{PROXY_CLIENT, access_request, radsec_setup};
+use crate::radsec::{PROXY_CLIENT, access_request, answer_request, radsec_setup};
 use crate::util::radsec::TlsClient;
 use crate::util::{Server, Setup};
 use testkit::ca::TestCa;
@@ -51,24 +51,6 @@ fn idle_connection(source: Ipv4Addr, to: SocketAddr) -> Option<Socket> {
         .connect_timeout(&to.into(), Duration::from_secs(5))
         .ok()?;
     Some(socket)
-}
-
-/// The second round of a RadSec login: the code with the challenge's State.
-fn answer(identifier: u8, user: &str, otp: &str, state: &[u8]) -> Vec<u8> {
-    let authenticator = [identifier; 16];
-    let mut request = Packet {
-        code: Code::ACCESS_REQUEST,
-        identifier,
-        authenticator,
-        attributes: vec![],
-    };
-    request.push_split(AttributeType::USER_NAME, user.as_bytes());
-    request.push_split(
-        AttributeType::USER_PASSWORD,
-        &tessera::radius::crypto::hide_password(otp.as_bytes(), &authenticator, b"radsec"),
-    );
-    request.push_split(AttributeType::STATE, state);
-    request.encode_request(b"radsec", true).unwrap()
 }
 
 /// The value of the metric line that starts with `prefix` (name and labels).
@@ -117,7 +99,8 @@ fn issue_23_idle_connections_before_the_handshake_do_not_keep_a_nas_out() {
         .get(AttributeType::STATE)
         .unwrap()
         .to_vec();
-    nas.write(&answer(2, "alice", &otp, &state)).unwrap();
+    nas.write(&answer_request(2, "alice", &otp, Some(&state)))
+        .unwrap();
     let accept = nas.read_packet().expect("an answer to the NAS");
     assert_eq!(accept[0], Code::ACCESS_ACCEPT.0);
 

@@ -451,6 +451,16 @@ fn a_resent_request_gets_the_cached_reply_on_its_connection_only() {
 
 /// An Access-Request as a RadSec client sends it (secret `radsec`, Message-Authenticator).
 pub(crate) fn access_request(identifier: u8, user: &str, password: &str) -> Vec<u8> {
+    answer_request(identifier, user, password, None)
+}
+
+/// As [`access_request`], answering the challenge whose State is `state` when given.
+pub(crate) fn answer_request(
+    identifier: u8,
+    user: &str,
+    password: &str,
+    state: Option<&[u8]>,
+) -> Vec<u8> {
     use tessera::radius::codec::AttributeType;
     let authenticator = [identifier; 16];
     let mut request = Packet {
@@ -464,6 +474,9 @@ pub(crate) fn access_request(identifier: u8, user: &str, password: &str) -> Vec<
         AttributeType::USER_PASSWORD,
         &tessera::radius::crypto::hide_password(password.as_bytes(), &authenticator, b"radsec"),
     );
+    if let Some(state) = state {
+        request.push_split(AttributeType::STATE, state);
+    }
     request.encode_request(b"radsec", true).unwrap()
 }
 
