@@ -21,7 +21,7 @@ use super::decision::{Ctx, Decision, MSG_FAILED};
 use super::engine::{Engine, random_hex};
 use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
-use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope};
+use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope, Template};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, DeliveryError, Message};
@@ -72,7 +72,11 @@ impl Engine {
         // LinOTP sets the new token's PIN to the password just given; tessera does so only
         // where that PIN is what will be checked (otppin=0), so no directory password is kept
         // at rest otherwise.
-        let pin_hash = match self.otppin(ctx) {
+        let pin_hash = match self
+            .setting(&ctx.policy(), |a| &a.otppin)
+            .copied()
+            .unwrap_or_default()
+        {
             OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(ctx.password()).await?),
             OtpPin::Password | OtpPin::OnlyOtp => None,
         };
@@ -82,7 +86,10 @@ impl Engine {
             realm: ctx.realm.name.clone(),
             seed: None,
             digits: self.settings.otp_digits,
-            max_fail: self.max_fail(ctx),
+            max_fail: self
+                .setting(&ctx.policy(), |a| &a.max_fail)
+                .copied()
+                .unwrap_or(self.settings.max_fail),
             pin_hash,
             phone: (kind == TokenKind::Sms).then(|| address.clone()),
             email: (kind == TokenKind::Email).then_some(address),
@@ -179,8 +186,14 @@ impl Engine {
                 .iter()
                 .map(|t| ChallengeTarget {
                     serial: t.serial.clone(),
-                    validity_ms: ms(self.challenge_validity(ctx, t.kind)),
-                    blocking_ms: ms(self.blocking_timeout(ctx, t.kind)),
+                    validity_ms: ms(self
+                        .setting(&ctx.policy(), |a| &a.challenge_validity)
+                        .copied()
+                        .unwrap_or(self.settings.challenge_validity(t.kind))),
+                    blocking_ms: ms(self
+                        .setting(&ctx.policy(), |a| &a.blocking_timeout)
+                        .copied()
+                        .unwrap_or(self.settings.blocking_timeout(t.kind))),
                 })
                 .collect(),
             now_ms: ctx.now_ms,
@@ -261,7 +274,11 @@ impl Engine {
         let timeout = tokens
             .iter()
             .filter(|t| delivered.iter().any(|d| d.serial == t.serial))
-            .map(|t| self.challenge_validity(ctx, t.kind))
+            .map(|t| {
+                self.setting(&ctx.policy(), |a| &a.challenge_validity)
+                    .copied()
+                    .unwrap_or(self.settings.challenge_validity(t.kind))
+            })
             .max()
             .unwrap_or(0);
         let message = match self.challenge_text(ctx, first) {
@@ -290,28 +307,24 @@ impl Engine {
     async fn deliver(&self, ctx: &Ctx<'_>, token: &Token, counter: u64) -> Result<(), Undelivered> {
         let otp = hotp(token.seed.expose(), counter, token.digits);
         let policy = ctx.policy();
-        let actions = |f: fn(&super::policy::Actions) -> Option<&String>| {
-            self.policies
-                .action(Scope::Authentication, &policy, f)
-                .cloned()
-        };
+        let text = |set: Option<&Template>| set.map(|t| t.0.clone());
         let (channel, recipient, template, subject, providers) = match token.kind.channel() {
             Some(Channel::Email) => (
                 Channel::Email,
                 token.email.clone(),
-                actions(|a| a.emailtext.as_ref()),
-                actions(|a| a.emailsubject.as_ref()),
-                actions(|a| a.email_provider.as_ref())
+                text(self.setting(&policy, |a| &a.emailtext)),
+                text(self.setting(&policy, |a| &a.emailsubject)),
+                self.setting(&policy, |a| &a.email_provider)
+                    .cloned()
                     .into_iter()
                     .collect::<Vec<_>>(),
             ),
             Some(Channel::Sms) => (
                 Channel::Sms,
                 token.phone.clone(),
-                actions(|a| a.smstext.as_ref()),
+                text(self.setting(&policy, |a| &a.smstext)),
                 None,
-                self.policies
-                    .action(Scope::Authentication, &policy, |a| a.sms_provider.as_ref())
+                self.setting(&policy, |a| &a.sms_provider)
                     .cloned()
                     .unwrap_or_default(),
             ),
@@ -420,11 +433,7 @@ impl Engine {
     /// `challenge_text=`: this NAS's words for a challenge, `<user>`, `<serial>` and
     /// `<recipient>` (masked) filled in.
     fn challenge_text(&self, ctx: &Ctx<'_>, token: &Token) -> Option<String> {
-        let text = self
-            .policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.challenge_text.as_ref()
-            })?;
+        let text = self.setting(&ctx.policy(), |a| &a.challenge_text)?;
         let recipient = match (token.kind, &token.phone, &token.email) {
             (TokenKind::Email, _, Some(email)) => mask_email(email),
             (_, Some(phone), _) => mask_phone(phone),
@@ -476,9 +485,14 @@ impl Engine {
     /// and only where this request saw the providers fail: a request that joined another's
     /// delivery does not know whose failure ended it, and is refused.
     fn when_delivery_failed(&self, ctx: &Ctx<'_>, failed: Decision) -> Decision {
-        if self.delivery_failmode(ctx) != DeliveryFailMode::PasswordOnly
+        if self.setting(&ctx.policy(), |a| &a.delivery_failmode)
+            != Some(&DeliveryFailMode::PasswordOnly)
             || ctx.password().is_empty()
-            || self.otppin(ctx) == OtpPin::OnlyOtp
+            || self
+                .setting(&ctx.policy(), |a| &a.otppin)
+                .copied()
+                .unwrap_or_default()
+                == OtpPin::OnlyOtp
         {
             return failed;
         }

@@ -39,7 +39,7 @@ use super::decision::{
     Ctx, Decision, Identity, MSG_APPEND, MSG_FAILED, MSG_INTERNAL, MSG_LOCKED, MSG_UNAVAILABLE,
 };
 use super::password::{split_channel_keyword, split_pin_otp};
-use super::policy::{Actions, DeliveryFailMode, LoginMode, Mfa, OtpPin, PolicySet, Scope};
+use super::policy::{Actions, Keyword, LoginMode, Mfa, OtpPin, PolicyContext, PolicySet, Scope};
 use super::reason::Reason;
 use super::{AuthError, AuthRequest, AuthSettings, Authenticate, Clock, Outcome, ReplyCheck};
 use crate::delivery::Providers;
@@ -194,7 +194,7 @@ impl Engine {
             channel: None,
             answers: Mutex::new(vec![]),
         };
-        let append = self.login_mode(&ctx) == LoginMode::Append;
+        let append = self.setting(&ctx.policy(), |a| &a.login_mode) == Some(&LoginMode::Append);
         if append && req.state.is_none() {
             self.take_channel_keyword(&mut ctx);
         }
@@ -232,15 +232,15 @@ impl Engine {
     /// Login mode "append": a channel keyword after the password ("secret sms") picks the
     /// channel and is removed from the password.
     fn take_channel_keyword(&self, ctx: &mut Ctx<'_>) {
-        let keyword = |f: fn(&Actions) -> Option<&String>, default: &'static str| {
-            self.policies
-                .action(Scope::Authentication, &ctx.policy(), f)
-                .map_or(default.to_string(), String::clone)
-        };
+        let policy = ctx.policy();
+        let keyword = |set: Option<&Keyword>, default: &str| set.map_or(default, |k| k).to_string();
         let keywords = [
-            (keyword(|a| a.sms_keyword.as_ref(), "sms"), TokenKind::Sms),
             (
-                keyword(|a| a.email_keyword.as_ref(), "email"),
+                keyword(self.setting(&policy, |a| &a.sms_keyword), "sms"),
+                TokenKind::Sms,
+            ),
+            (
+                keyword(self.setting(&policy, |a| &a.email_keyword), "email"),
                 TokenKind::Email,
             ),
         ];
@@ -295,37 +295,17 @@ impl Engine {
         self.store.audit(entry).await;
     }
 
-    fn passthru(&self, ctx: &Ctx<'_>) -> Option<String> {
+    /// What an authentication policy sets for this request (the most specific policy that
+    /// matches its identity, realm, groups and client; see [`PolicySet::action`]): the one
+    /// lookup of a policy action, `self.setting(&ctx.policy(), |a| &a.otppin)`. The caller
+    /// supplies the default where no policy sets it.
+    pub(super) fn setting<'a, T>(
+        &'a self,
+        policy: &PolicyContext<'_>,
+        action: impl Fn(&'a Actions) -> &'a Option<T>,
+    ) -> Option<&'a T> {
         self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.passthru.as_ref()
-            })
-            .cloned()
-    }
-
-    fn mfa(&self, ctx: &Ctx<'_>) -> Mfa {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| a.mfa.as_ref())
-            .copied()
-            .unwrap_or(Mfa::Required)
-    }
-
-    fn login_mode(&self, ctx: &Ctx<'_>) -> LoginMode {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.login_mode.as_ref()
-            })
-            .copied()
-            .unwrap_or(LoginMode::Challenge)
-    }
-
-    pub(super) fn delivery_failmode(&self, ctx: &Ctx<'_>) -> DeliveryFailMode {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.delivery_failmode.as_ref()
-            })
-            .copied()
-            .unwrap_or(DeliveryFailMode::Closed)
+            .action(Scope::Authentication, policy, |a| action(a).as_ref())
     }
 
     /// `login_mode=append`: a NAS that cannot show a challenge gets a Reject that tells the
@@ -344,61 +324,11 @@ impl Engine {
     fn with_reject_text(&self, ctx: &Ctx<'_>, mut decision: Decision) -> Decision {
         if let Outcome::Reject { message } = &mut decision.outcome
             && message == MSG_FAILED
-            && let Some(text) = self
-                .policies
-                .action(Scope::Authentication, &ctx.policy(), |a| {
-                    a.reject_text.as_ref()
-                })
+            && let Some(text) = self.setting(&ctx.policy(), |a| &a.reject_text)
         {
             message.clone_from(text);
         }
         decision
-    }
-
-    pub(super) fn otppin(&self, ctx: &Ctx<'_>) -> OtpPin {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| a.otppin.as_ref())
-            .copied()
-            .unwrap_or(OtpPin::TokenPin)
-    }
-
-    pub(super) fn challenge_validity(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
-        let default = match kind {
-            TokenKind::Email => self.settings.email_challenge_validity,
-            TokenKind::Sms | TokenKind::Hotp | TokenKind::Totp => {
-                self.settings.sms_challenge_validity
-            }
-        };
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.challenge_validity.as_ref()
-            })
-            .copied()
-            .unwrap_or(default)
-    }
-
-    pub(super) fn blocking_timeout(&self, ctx: &Ctx<'_>, kind: TokenKind) -> u64 {
-        let default = match kind {
-            TokenKind::Email => self.settings.email_blocking_timeout,
-            TokenKind::Sms | TokenKind::Hotp | TokenKind::Totp => {
-                self.settings.sms_blocking_timeout
-            }
-        };
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.blocking_timeout.as_ref()
-            })
-            .copied()
-            .unwrap_or(default)
-    }
-
-    pub(super) fn max_fail(&self, ctx: &Ctx<'_>) -> u32 {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.max_fail.as_ref()
-            })
-            .copied()
-            .unwrap_or(self.settings.max_fail)
     }
 
     async fn authenticate_without_state(&self, ctx: &Ctx<'_>) -> Result<Decision, AuthError> {
@@ -425,7 +355,7 @@ impl Engine {
         if let Some(decision) = self.refused_unchecked(ctx, backoff) {
             return Ok(decision);
         }
-        if self.mfa(ctx) == Mfa::PasswordOnly {
+        if self.setting(&ctx.policy(), |a| &a.mfa) == Some(&Mfa::PasswordOnly) {
             return Box::pin(self.password_only(ctx, backoff)).await;
         }
         let mut tokens = state.tokens;
@@ -437,7 +367,7 @@ impl Engine {
             return Ok(decision);
         }
         if tokens.is_empty()
-            && let Some(upstream) = self.passthru(ctx)
+            && let Some(upstream) = self.setting(&ctx.policy(), |a| &a.passthru).cloned()
         {
             if let Some(refused) = self.passthru_refused(ctx, &upstream).await? {
                 return Ok(refused);
@@ -482,7 +412,10 @@ impl Engine {
         active: &[&Token],
         backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
-        let mode = self.otppin(ctx);
+        let mode = self
+            .setting(&ctx.policy(), |a| &a.otppin)
+            .copied()
+            .unwrap_or_default();
         let password = ctx.password();
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
         let open = if active.iter().any(|t| t.kind.is_challenge_based()) {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::backoff::Refusal;
 use super::decision::{Ctx, Decision, MSG_FAILED, MSG_UNAVAILABLE};
 use super::engine::Engine;
-use super::policy::{OtpPin, PolicyContext, Scope};
+use super::policy::{OtpPin, PolicyContext};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::directory::login_name;
@@ -83,10 +83,9 @@ impl Engine {
                 groups: &[],
             };
             let mode = self
-                .policies
-                .action(Scope::Authentication, &context, |a| a.otppin.as_ref())
+                .setting(&context, |a| &a.otppin)
                 .copied()
-                .unwrap_or(OtpPin::TokenPin);
+                .unwrap_or_default();
             if mode != OtpPin::TokenPin && self.store.set_pin_hash(&serial, None).await? {
                 removed += 1;
             }
@@ -184,7 +183,13 @@ impl Engine {
                 ctx.now_ms,
             );
         }
-        if ctx.user.is_some() && self.grace_seconds(ctx) > 0 {
+        if ctx.user.is_some()
+            && self
+                .setting(&ctx.policy(), |a| &a.grace_seconds)
+                .copied()
+                .unwrap_or(0)
+                > 0
+        {
             // Not waited for, like the back-off count: a wrong password must not take longer
             // to refuse for a known name than for an unknown one.
             let (store, user, realm) = (
@@ -290,19 +295,13 @@ impl Engine {
         })
     }
 
-    fn grace_seconds(&self, ctx: &Ctx<'_>) -> u64 {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.grace_seconds.as_ref()
-            })
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// After a complete two-factor login, opens the re-authentication grace for this user, NAS
     /// and Calling-Station-Id (when a policy sets `grace_seconds` and the NAS sent one).
     pub(super) async fn grant_grace(&self, ctx: &Ctx<'_>) -> Result<(), AuthError> {
-        let seconds = self.grace_seconds(ctx);
+        let seconds = self
+            .setting(&ctx.policy(), |a| &a.grace_seconds)
+            .copied()
+            .unwrap_or(0);
         let Some(station) = ctx.req.calling_station.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(());
         };
@@ -332,7 +331,11 @@ impl Engine {
         let Some(station) = ctx.req.calling_station.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
-        if self.grace_seconds(ctx) == 0
+        if self
+            .setting(&ctx.policy(), |a| &a.grace_seconds)
+            .copied()
+            .unwrap_or(0)
+            == 0
             || ctx.password().is_empty()
             || !tokens.iter().any(|t| t.active && t.fail_count < t.max_fail)
         {

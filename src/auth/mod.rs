@@ -212,6 +212,25 @@ pub struct AuthSettings {
     pub backoff_identity_window: u64,
 }
 
+impl AuthSettings {
+    /// Seconds a challenge of a `kind` token can be answered when no policy says otherwise.
+    pub fn challenge_validity(&self, kind: crate::store::TokenKind) -> u64 {
+        match kind {
+            crate::store::TokenKind::Email => self.email_challenge_validity,
+            _ => self.sms_challenge_validity,
+        }
+    }
+
+    /// Seconds during which no new code of a `kind` token is sent when no policy says
+    /// otherwise.
+    pub fn blocking_timeout(&self, kind: crate::store::TokenKind) -> u64 {
+        match kind {
+            crate::store::TokenKind::Email => self.email_blocking_timeout,
+            _ => self.sms_blocking_timeout,
+        }
+    }
+}
+
 impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {

@@ -9,7 +9,6 @@ use super::AuthError;
 use super::decision::{Ctx, Decision, MSG_EXPIRED, MSG_FAILED, MSG_LOCKED};
 use super::engine::Engine;
 use super::password::split_pin_otp;
-use super::policy::Scope;
 use super::reason::Reason;
 use crate::otp::{hotp, totp_step};
 use crate::store::{Challenge, ChallengeStatus, RequestMark, Token, TokenKind};
@@ -27,15 +26,6 @@ pub(super) fn otp_equals(expected: &str, given: &[u8]) -> bool {
 }
 
 impl Engine {
-    pub(super) fn lockout_duration(&self, ctx: &Ctx<'_>) -> u64 {
-        self.policies
-            .action(Scope::Authentication, &ctx.policy(), |a| {
-                a.lockout_duration.as_ref()
-            })
-            .copied()
-            .unwrap_or(self.settings.lockout_duration)
-    }
-
     pub(super) fn is_locked(&self, token: &Token) -> bool {
         token.fail_count >= token.max_fail
     }
@@ -46,7 +36,10 @@ impl Engine {
         ctx: &Ctx<'_>,
         tokens: &mut [Token],
     ) -> Result<(), AuthError> {
-        let duration = self.lockout_duration(ctx);
+        let duration = self
+            .setting(&ctx.policy(), |a| &a.lockout_duration)
+            .copied()
+            .unwrap_or(self.settings.lockout_duration);
         if duration == 0 {
             return Ok(());
         }
@@ -190,7 +183,10 @@ impl Engine {
                 tokens.push((row, token));
             }
         }
-        let mode = self.otppin(ctx);
+        let mode = self
+            .setting(&ctx.policy(), |a| &a.otppin)
+            .copied()
+            .unwrap_or_default();
         let password = ctx.password();
         for (row, token) in &tokens {
             let expected = hotp(token.seed.expose(), row.counter, token.digits);

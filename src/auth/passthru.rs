@@ -19,7 +19,7 @@
 use super::decision::{Ctx, Decision, Identity, MSG_FAILED};
 use super::engine::Engine;
 use super::enrollment::{TokenSpec, new_token};
-use super::policy::{EnrollType, OtpPin, PolicyContext, Scope};
+use super::policy::{EnrollType, OtpPin, PolicyContext};
 use super::reason::Reason;
 use super::{AuthError, AuthRequest};
 use crate::directory::login_name;
@@ -64,8 +64,7 @@ impl Engine {
             };
             // Asked for a name no directory knows too: `-alice` excludes every spelling.
             let passed_through = self
-                .policies
-                .action(Scope::Authentication, &policy, |a| a.passthru.as_ref())
+                .setting(&policy, |a| &a.passthru)
                 .is_some_and(|to| to == upstream);
             if holds_token || !passed_through {
                 let reason = Reason::PassthruRefused {
@@ -96,13 +95,7 @@ impl Engine {
             client: request.client,
             groups: &user.groups,
         };
-        let Some(kind) = self
-            .policies
-            .action(Scope::Authentication, &policy, |a| {
-                a.passthru_assign.as_ref()
-            })
-            .copied()
-        else {
+        let Some(kind) = self.setting(&policy, |a| &a.passthru_assign).copied() else {
             return;
         };
         let (kind, address) = match kind {
@@ -113,10 +106,9 @@ impl Engine {
             None => Err(format!("no {kind} address on record")),
             Some(address) => {
                 let otppin = self
-                    .policies
-                    .action(Scope::Authentication, &policy, |a| a.otppin.as_ref())
+                    .setting(&policy, |a| &a.otppin)
                     .copied()
-                    .unwrap_or(OtpPin::TokenPin);
+                    .unwrap_or_default();
                 self.enroll_for_passthru(
                     &request,
                     &login,

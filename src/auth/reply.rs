@@ -5,7 +5,7 @@
 
 use super::decision::{Ctx, Decision, MSG_FAILED};
 use super::engine::Engine;
-use super::policy::{ReplyField, Scope};
+use super::policy::ReplyField;
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 
@@ -22,10 +22,7 @@ impl Engine {
         let Outcome::Accept { reply, .. } = &mut decision.outcome else {
             return Ok(decision);
         };
-        let Some(templates) = self
-            .policies
-            .action(Scope::Authentication, &ctx.policy(), |a| a.reply.as_ref())
-        else {
+        let Some(templates) = self.setting(&ctx.policy(), |a| &a.reply) else {
             return Ok(decision);
         };
         let user = ctx.user.as_ref().map(|(user, _)| user);

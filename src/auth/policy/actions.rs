@@ -1,12 +1,15 @@
 //! What a policy can set: the actions (`otppin=1, smstext=…`), parsed from LinOTP's action
-//! string when the config loads, with each action's value syntax, and the reply attributes.
+//! string when the config loads, and the reply attributes. Each action is a field of
+//! [`Actions`] and one row of the table `ACTIONS` (its name and scope); its value's syntax
+//! belongs to the value's type ([`ActionValue`]), so the table says nothing about syntax.
 
 use super::Scope;
 
 /// Where the token PIN comes from (LinOTP `otppin`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum OtpPin {
     /// 0 / `token_pin`: the PIN stored with the token (LinOTP's default).
+    #[default]
     TokenPin,
     /// 1 / `password`: the user's directory password.
     Password,
@@ -15,9 +18,10 @@ pub enum OtpPin {
 }
 
 /// Who needs a second factor (`mfa=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Mfa {
     /// A code is required (the default).
+    #[default]
     Required,
     /// The directory password alone is enough: break-glass and service accounts. Every such
     /// Accept is logged, audited and counted as `password only`.
@@ -25,18 +29,20 @@ pub enum Mfa {
 }
 
 /// What happens when no code could be delivered (`delivery_failmode=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeliveryFailMode {
     /// Reject (the default).
+    #[default]
     Closed,
     /// Accept on the password (or PIN) just checked, loudly.
     PasswordOnly,
 }
 
 /// How a NAS's users give their code (`login_mode=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LoginMode {
     /// Access-Challenge with a State (the default).
+    #[default]
     Challenge,
     /// For a NAS that cannot show a challenge: the password alone (or `password,sms` /
     /// `password,email`) sends the code and is answered with Access-Reject telling the user to
@@ -53,6 +59,205 @@ pub enum EnrollType {
     Email,
 }
 
+/// A policy action's value, read from the text after `key=` (trimmed, quotes removed): each
+/// type knows its own syntax. The error says what is wrong with the value; the caller names
+/// the action.
+pub trait ActionValue: Sized {
+    /// The value written as `text`.
+    fn parse_action(text: &str) -> Result<Self, String>;
+}
+
+fn needs_value(text: &str) -> Result<&str, String> {
+    if text.is_empty() {
+        Err("needs a value".into())
+    } else {
+        Ok(text)
+    }
+}
+
+/// One word or name that must be there (`email_provider`, `passthru`, `reject_text`).
+impl ActionValue for String {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        needs_value(text).map(String::from)
+    }
+}
+
+/// A number of seconds (`challenge_validity`, `blocking_timeout`, `lockout_duration`,
+/// `grace_seconds`).
+impl ActionValue for u64 {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| format!("{text:?}: expected a number of seconds"))
+    }
+}
+
+/// A count above 0 (`max_fail`).
+impl ActionValue for u32 {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{text:?}: expected a number above 0"))
+    }
+}
+
+/// Provider names in failover order, separated by spaces or commas (`sms_provider`).
+impl ActionValue for Vec<String> {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names: Vec<String> = text
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        if names.is_empty() {
+            return Err("needs at least one provider name".into());
+        }
+        Ok(names)
+    }
+}
+
+/// Token types in order of preference, `*` for both (`autoenrollment`).
+impl ActionValue for Vec<EnrollType> {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let mut types = vec![];
+        for word in needs_value(text)?.split_whitespace() {
+            let add: &[EnrollType] = match word.to_ascii_lowercase().as_str() {
+                "sms" => &[EnrollType::Sms],
+                "email" => &[EnrollType::Email],
+                "*" => &[EnrollType::Sms, EnrollType::Email],
+                other => {
+                    return Err(format!(
+                        "unknown token type {other:?} (expected sms, email or *)"
+                    ));
+                }
+            };
+            for t in add {
+                if !types.contains(t) {
+                    types.push(*t);
+                }
+            }
+        }
+        Ok(types)
+    }
+}
+
+/// Reads one of `names` (ignoring case) as its value; otherwise says which are allowed.
+fn one_of<T: Copy>(text: &str, names: &[(&str, T)], allowed: &str) -> Result<T, String> {
+    let lower = text.to_ascii_lowercase();
+    names
+        .iter()
+        .find(|(name, _)| *name == lower)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| format!("{lower:?} is not {allowed}"))
+}
+
+impl ActionValue for OtpPin {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names = [
+            ("0", OtpPin::TokenPin),
+            ("token_pin", OtpPin::TokenPin),
+            ("1", OtpPin::Password),
+            ("password", OtpPin::Password),
+            ("2", OtpPin::OnlyOtp),
+            ("only_otp", OtpPin::OnlyOtp),
+        ];
+        one_of(text, &names, "0/token_pin, 1/password or 2/only_otp")
+    }
+}
+
+impl ActionValue for Mfa {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names = [
+            ("required", Mfa::Required),
+            ("password_only", Mfa::PasswordOnly),
+        ];
+        one_of(text, &names, "required or password_only")
+    }
+}
+
+impl ActionValue for DeliveryFailMode {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names = [
+            ("closed", DeliveryFailMode::Closed),
+            ("password_only", DeliveryFailMode::PasswordOnly),
+        ];
+        one_of(text, &names, "closed or password_only")
+    }
+}
+
+impl ActionValue for LoginMode {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names = [
+            ("challenge", LoginMode::Challenge),
+            ("append", LoginMode::Append),
+        ];
+        one_of(text, &names, "challenge or append")
+    }
+}
+
+/// One token type (`passthru_assign`).
+impl ActionValue for EnrollType {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let names = [("sms", EnrollType::Sms), ("email", EnrollType::Email)];
+        one_of(text, &names, "sms or email")
+    }
+}
+
+/// A message to the user with `<otp>`, `<serial>` and `<user>` (`smstext`, `emailtext`,
+/// `emailsubject`); may be empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(pub String);
+
+impl ActionValue for Template {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        Ok(Template(text.to_string()))
+    }
+}
+
+/// The word after the password that picks a channel in append mode (`sms_keyword`,
+/// `email_keyword`): one word, no comma.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyword(pub String);
+
+impl ActionValue for Keyword {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let word = needs_value(text)?;
+        if word.contains(',') || word.contains(char::is_whitespace) {
+            return Err(format!("{word:?} must be one word"));
+        }
+        Ok(Keyword(word.to_string()))
+    }
+}
+
+/// The Reply-Message of a challenge, with `<user>`, `<serial>` and `<recipient>`; never the
+/// code itself, which the NAS would see (`challenge_text`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeText(pub String);
+
+impl ActionValue for ChallengeText {
+    fn parse_action(text: &str) -> Result<Self, String> {
+        let text = needs_value(text)?;
+        if text.contains("<otp>") {
+            return Err("<otp> would show the code to the NAS; \
+                        placeholders are <user>, <serial> and <recipient>"
+                .into());
+        }
+        Ok(ChallengeText(text.to_string()))
+    }
+}
+
+macro_rules! text_deref {
+    ($($name:ident),*) => {$(
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+text_deref!(Template, Keyword, ChallengeText);
+
 /// The actions a policy can set, parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actions {
@@ -65,11 +270,11 @@ pub struct Actions {
     /// `email_provider=name`.
     pub email_provider: Option<String>,
     /// `smstext=…` with `<otp>`, `<serial>`, `<user>`.
-    pub smstext: Option<String>,
+    pub smstext: Option<Template>,
     /// `emailtext=…`.
-    pub emailtext: Option<String>,
+    pub emailtext: Option<Template>,
     /// `emailsubject=…`.
-    pub emailsubject: Option<String>,
+    pub emailsubject: Option<Template>,
     /// `challenge_validity=SECONDS`.
     pub challenge_validity: Option<u64>,
     /// `blocking_timeout=SECONDS`.
@@ -88,12 +293,12 @@ pub struct Actions {
     pub login_mode: Option<LoginMode>,
     /// `sms_keyword=…` (default `sms`): `password,KEYWORD` asks for the SMS token in append
     /// mode.
-    pub sms_keyword: Option<String>,
+    pub sms_keyword: Option<Keyword>,
     /// `email_keyword=…` (default `email`): the same for the e-mail token.
-    pub email_keyword: Option<String>,
+    pub email_keyword: Option<Keyword>,
     /// `challenge_text=…`: the Reply-Message of a challenge, with `<user>`, `<serial>` and
     /// `<recipient>` (the masked number or address).
-    pub challenge_text: Option<String>,
+    pub challenge_text: Option<ChallengeText>,
     /// `reject_text=…`: the Reply-Message of an "authentication failed" Reject.
     pub reject_text: Option<String>,
     /// `grace_seconds=N`: after a two-factor login, the password alone logs the same user in
@@ -235,104 +440,6 @@ impl ReplyTemplate {
     }
 }
 
-/// The actions a policy may set: the one list of their names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActionKey {
-    /// `autoenrollment`
-    Autoenrollment,
-    /// `otppin`
-    Otppin,
-    /// `sms_provider`
-    SmsProvider,
-    /// `email_provider`
-    EmailProvider,
-    /// `smstext`
-    Smstext,
-    /// `emailtext`
-    Emailtext,
-    /// `emailsubject`
-    Emailsubject,
-    /// `challenge_validity`
-    ChallengeValidity,
-    /// `blocking_timeout`
-    BlockingTimeout,
-    /// `max_fail`
-    MaxFail,
-    /// `lockout_duration`
-    LockoutDuration,
-    /// `mfa`
-    Mfa,
-    /// `delivery_failmode`
-    DeliveryFailmode,
-    /// `login_mode`
-    LoginMode,
-    /// `challenge_text`
-    ChallengeText,
-    /// `reject_text`
-    RejectText,
-    /// `grace_seconds`
-    GraceSeconds,
-    /// `passthru`
-    Passthru,
-    /// `passthru_assign`
-    PassthruAssign,
-    /// `sms_keyword`
-    SmsKeyword,
-    /// `email_keyword`
-    EmailKeyword,
-}
-
-impl ActionKey {
-    /// Every action with its name, in the order the README lists them.
-    pub const ALL: [(&'static str, ActionKey); 21] = [
-        ("autoenrollment", ActionKey::Autoenrollment),
-        ("otppin", ActionKey::Otppin),
-        ("sms_provider", ActionKey::SmsProvider),
-        ("email_provider", ActionKey::EmailProvider),
-        ("smstext", ActionKey::Smstext),
-        ("emailtext", ActionKey::Emailtext),
-        ("emailsubject", ActionKey::Emailsubject),
-        ("challenge_validity", ActionKey::ChallengeValidity),
-        ("blocking_timeout", ActionKey::BlockingTimeout),
-        ("max_fail", ActionKey::MaxFail),
-        ("lockout_duration", ActionKey::LockoutDuration),
-        ("mfa", ActionKey::Mfa),
-        ("delivery_failmode", ActionKey::DeliveryFailmode),
-        ("login_mode", ActionKey::LoginMode),
-        ("challenge_text", ActionKey::ChallengeText),
-        ("reject_text", ActionKey::RejectText),
-        ("grace_seconds", ActionKey::GraceSeconds),
-        ("passthru", ActionKey::Passthru),
-        ("passthru_assign", ActionKey::PassthruAssign),
-        ("sms_keyword", ActionKey::SmsKeyword),
-        ("email_keyword", ActionKey::EmailKeyword),
-    ];
-
-    /// The action called `name`.
-    pub fn from_name(name: &str) -> Option<ActionKey> {
-        ActionKey::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, key)| *key)
-    }
-
-    /// Its name in an action string.
-    pub fn name(self) -> &'static str {
-        ActionKey::ALL
-            .iter()
-            .find(|(_, key)| *key == self)
-            .map_or("", |(n, _)| *n)
-    }
-
-    /// The scope it belongs in.
-    pub fn scope(self) -> Scope {
-        match self {
-            ActionKey::Autoenrollment => Scope::Enrollment,
-            _ => Scope::Authentication,
-        }
-    }
-}
-
 /// Splits an action string on commas outside quotes.
 fn split_actions(action: &str) -> Result<Vec<String>, String> {
     let mut items = vec![];
@@ -357,13 +464,6 @@ fn split_actions(action: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-fn parse_seconds(key: &str, value: &str) -> Result<u64, String> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| format!("{key}={value:?}: expected a number of seconds"))
-}
-
 pub(super) fn parse_actions(scope: Scope, action: &str) -> Result<Actions, String> {
     let mut actions = Actions::default();
     let mut seen = std::collections::HashSet::new();
@@ -375,176 +475,83 @@ pub(super) fn parse_actions(scope: Scope, action: &str) -> Result<Actions, Strin
         if !seen.insert(key.clone()) {
             return Err(format!("action {key:?} is set twice"));
         }
-        let Some(action) = ActionKey::from_name(&key) else {
-            let known: Vec<&str> = ActionKey::ALL.iter().map(|(n, _)| *n).collect();
+        let Some(row) = ACTIONS.iter().find(|row| row.name == key) else {
             return Err(format!(
                 "unknown action {key:?} (known: {})",
-                known.join(", ")
+                action_names().collect::<Vec<_>>().join(", ")
             ));
         };
-        if scope != action.scope() {
+        if scope != row.scope {
             return Err(format!(
                 "action {key:?} belongs in scope {}",
-                if action.scope() == Scope::Enrollment {
+                if row.scope == Scope::Enrollment {
                     "enrollment"
                 } else {
                     "authentication"
                 }
             ));
         }
-        set_action(&mut actions, action, &key, value)?;
+        (row.set)(&mut actions, &value).map_err(|message| format!("{key}: {message}"))?;
     }
     Ok(actions)
 }
 
-/// Sets one action from its value: one arm per [`ActionKey`], each with its own value syntax.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one arm per action key, each a few lines: a table reads best whole"
-)]
-fn set_action(
-    actions: &mut Actions,
-    action: ActionKey,
-    key: &str,
-    value: String,
-) -> Result<(), String> {
-    let needs_value = |v: &str| {
-        if v.is_empty() {
-            Err(format!("action {key:?} needs a value ({key}=…)"))
-        } else {
-            Ok(())
+/// One action a policy may set: its name in an action string, the scope it belongs in, and
+/// how its value, parsed by its type's [`ActionValue`], lands in [`Actions`].
+struct ActionRow {
+    name: &'static str,
+    scope: Scope,
+    set: fn(&mut Actions, &str) -> Result<(), String>,
+}
+
+/// Parses `text` into `slot` with the slot's type's own syntax.
+fn put<T: ActionValue>(slot: &mut Option<T>, text: &str) -> Result<(), String> {
+    *slot = Some(T::parse_action(text)?);
+    Ok(())
+}
+
+const AUTH: Scope = Scope::Authentication;
+const ENROLL: Scope = Scope::Enrollment;
+
+/// A row of [`ACTIONS`]: the action named as its field of [`Actions`].
+macro_rules! row {
+    ($field:ident, $scope:expr) => {
+        ActionRow {
+            name: stringify!($field),
+            scope: $scope,
+            set: |actions, text| put(&mut actions.$field, text),
         }
     };
-    match action {
-        ActionKey::Autoenrollment => {
-            needs_value(&value)?;
-            let mut types = vec![];
-            for word in value.split_whitespace() {
-                let add: &[EnrollType] = match word.to_ascii_lowercase().as_str() {
-                    "sms" => &[EnrollType::Sms],
-                    "email" => &[EnrollType::Email],
-                    "*" => &[EnrollType::Sms, EnrollType::Email],
-                    other => {
-                        return Err(format!(
-                            "autoenrollment: unknown token type {other:?} (expected sms, email or *)"
-                        ));
-                    }
-                };
-                for t in add {
-                    if !types.contains(t) {
-                        types.push(*t);
-                    }
-                }
-            }
-            actions.autoenrollment = Some(types);
-        }
-        ActionKey::Otppin => {
-            actions.otppin = Some(match value.to_ascii_lowercase().as_str() {
-                "0" | "token_pin" => OtpPin::TokenPin,
-                "1" | "password" => OtpPin::Password,
-                "2" | "only_otp" => OtpPin::OnlyOtp,
-                other => {
-                    return Err(format!(
-                        "otppin: {other:?} is not 0/token_pin, 1/password or 2/only_otp"
-                    ));
-                }
-            });
-        }
-        ActionKey::SmsProvider => {
-            let names: Vec<String> = value
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect();
-            if names.is_empty() {
-                return Err("sms_provider needs at least one provider name".into());
-            }
-            actions.sms_provider = Some(names);
-        }
-        ActionKey::EmailProvider => {
-            needs_value(&value)?;
-            actions.email_provider = Some(value);
-        }
-        ActionKey::Smstext => actions.smstext = Some(value),
-        ActionKey::Emailtext => actions.emailtext = Some(value),
-        ActionKey::Emailsubject => actions.emailsubject = Some(value),
-        ActionKey::ChallengeValidity => {
-            actions.challenge_validity = Some(parse_seconds(key, &value)?)
-        }
-        ActionKey::BlockingTimeout => actions.blocking_timeout = Some(parse_seconds(key, &value)?),
-        ActionKey::LockoutDuration => actions.lockout_duration = Some(parse_seconds(key, &value)?),
-        ActionKey::GraceSeconds => actions.grace_seconds = Some(parse_seconds(key, &value)?),
-        ActionKey::Passthru => {
-            needs_value(&value)?;
-            actions.passthru = Some(value);
-        }
-        ActionKey::PassthruAssign => {
-            actions.passthru_assign = Some(match value.to_ascii_lowercase().as_str() {
-                "sms" => EnrollType::Sms,
-                "email" => EnrollType::Email,
-                other => {
-                    return Err(format!("passthru_assign: {other:?} is not sms or email"));
-                }
-            });
-        }
-        ActionKey::Mfa => {
-            actions.mfa = Some(match value.to_ascii_lowercase().as_str() {
-                "required" => Mfa::Required,
-                "password_only" => Mfa::PasswordOnly,
-                other => {
-                    return Err(format!("mfa: {other:?} is not required or password_only"));
-                }
-            });
-        }
-        ActionKey::DeliveryFailmode => {
-            actions.delivery_failmode = Some(match value.to_ascii_lowercase().as_str() {
-                "closed" => DeliveryFailMode::Closed,
-                "password_only" => DeliveryFailMode::PasswordOnly,
-                other => {
-                    return Err(format!(
-                        "delivery_failmode: {other:?} is not closed or password_only"
-                    ));
-                }
-            });
-        }
-        ActionKey::LoginMode => {
-            actions.login_mode = Some(match value.to_ascii_lowercase().as_str() {
-                "challenge" => LoginMode::Challenge,
-                "append" => LoginMode::Append,
-                other => {
-                    return Err(format!("login_mode: {other:?} is not challenge or append"));
-                }
-            });
-        }
-        ActionKey::SmsKeyword | ActionKey::EmailKeyword => {
-            needs_value(&value)?;
-            if value.contains(',') || value.contains(char::is_whitespace) {
-                return Err(format!("{key}: {value:?} must be one word"));
-            }
-            if action == ActionKey::SmsKeyword {
-                actions.sms_keyword = Some(value);
-            } else {
-                actions.email_keyword = Some(value);
-            }
-        }
-        ActionKey::ChallengeText => {
-            needs_value(&value)?;
-            if value.contains("<otp>") {
-                return Err("challenge_text: <otp> would show the code to the NAS; \
-                            placeholders are <user>, <serial> and <recipient>"
-                    .into());
-            }
-            actions.challenge_text = Some(value);
-        }
-        ActionKey::RejectText => {
-            needs_value(&value)?;
-            actions.reject_text = Some(value);
-        }
-        ActionKey::MaxFail => {
-            let n = value.parse::<u32>().ok().filter(|n| *n > 0);
-            actions.max_fail =
-                Some(n.ok_or_else(|| format!("max_fail={value:?}: expected a number above 0"))?);
-        }
-    }
-    Ok(())
+}
+
+/// Every action, in the order the docs list them: the one list of their names. Adding an
+/// action is a field of [`Actions`] and a row here (and, for a new kind of value, its
+/// [`ActionValue`]).
+static ACTIONS: &[ActionRow] = &[
+    row!(autoenrollment, ENROLL),
+    row!(otppin, AUTH),
+    row!(sms_provider, AUTH),
+    row!(email_provider, AUTH),
+    row!(smstext, AUTH),
+    row!(emailtext, AUTH),
+    row!(emailsubject, AUTH),
+    row!(challenge_validity, AUTH),
+    row!(blocking_timeout, AUTH),
+    row!(max_fail, AUTH),
+    row!(lockout_duration, AUTH),
+    row!(mfa, AUTH),
+    row!(delivery_failmode, AUTH),
+    row!(login_mode, AUTH),
+    row!(challenge_text, AUTH),
+    row!(reject_text, AUTH),
+    row!(grace_seconds, AUTH),
+    row!(passthru, AUTH),
+    row!(passthru_assign, AUTH),
+    row!(sms_keyword, AUTH),
+    row!(email_keyword, AUTH),
+];
+
+/// The names of every action, in the docs' order.
+pub fn action_names() -> impl Iterator<Item = &'static str> {
+    ACTIONS.iter().map(|row| row.name)
 }

@@ -19,8 +19,8 @@ mod filters;
 
 use actions::parse_actions;
 pub use actions::{
-    ActionKey, Actions, DeliveryFailMode, EnrollType, LoginMode, Mfa, OtpPin, ReplyField,
-    ReplyPart, ReplyTemplate,
+    ActionValue, Actions, ChallengeText, DeliveryFailMode, EnrollType, Keyword, LoginMode, Mfa,
+    OtpPin, ReplyField, ReplyPart, ReplyTemplate, Template, action_names,
 };
 use filters::{ClientFilter, NameFilter, Rank, Specificity};
 

@@ -303,3 +303,59 @@ fn glob_cases() {
     assert!(!glob("ab*ba", "aba"));
     assert!(glob("*", ""));
 }
+
+#[test]
+fn a_bad_value_is_named_by_its_action_and_said_by_its_type() {
+    let message = |action: &str| {
+        Policy::parse("p", "authentication", action, "", "", "", true)
+            .unwrap_err()
+            .message
+    };
+    assert_eq!(
+        message("otppin=7"),
+        r#"otppin: "7" is not 0/token_pin, 1/password or 2/only_otp"#
+    );
+    assert_eq!(
+        message("blocking_timeout=soon"),
+        r#"blocking_timeout: "soon": expected a number of seconds"#
+    );
+    assert_eq!(
+        message("max_fail=0"),
+        r#"max_fail: "0": expected a number above 0"#
+    );
+    assert_eq!(message("passthru="), "passthru: needs a value");
+    assert_eq!(
+        message("sms_keyword=two words"),
+        r#"sms_keyword: "two words" must be one word"#
+    );
+    assert_eq!(
+        message("sms_provider= , "),
+        "sms_provider: needs at least one provider name"
+    );
+}
+
+#[test]
+fn every_action_of_the_table_is_set_by_its_name() {
+    // A value each type accepts; the table's names are the fields of `Actions`.
+    let value = |name: &str| match name {
+        "autoenrollment" | "passthru_assign" => "sms",
+        "otppin" => "1",
+        "mfa" => "password_only",
+        "delivery_failmode" => "closed",
+        "login_mode" => "append",
+        "challenge_validity" | "blocking_timeout" | "max_fail" | "lockout_duration"
+        | "grace_seconds" => "7",
+        _ => "word",
+    };
+    for name in action_names() {
+        let scope = if name == "autoenrollment" {
+            "enrollment"
+        } else {
+            "authentication"
+        };
+        let action = format!("{name}={}", value(name));
+        let policy = Policy::parse("p", scope, &action, "", "", "", true);
+        let actions = policy.unwrap_or_else(|e| panic!("{action}: {}", e.message)).actions;
+        assert_ne!(actions, Actions::default(), "{action} set nothing");
+    }
+}
