@@ -166,7 +166,7 @@ impl Clock for SystemClock {
 }
 
 /// `[auth]`: engine defaults. Policies can override most per user, realm or client.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// Split `user@realm` at the last `@` (LinOTP `splitAtSign`).

@@ -168,4 +168,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
 mod tests;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// `[http]` as the file has it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     /// Addresses to serve HTTP on, e.g. `["127.0.0.1:5080"]`; none (the default): off.

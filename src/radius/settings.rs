@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// `[server]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
     /// Addresses to listen on, e.g. `["0.0.0.0:1812", "[::]:1812"]`.

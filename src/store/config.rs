@@ -48,8 +48,11 @@ impl fmt::Debug for RawStore {
 }
 
 fn default_audit_days() -> u32 {
-    90
+    DEFAULT_AUDIT_DAYS
 }
+
+/// Days audit rows are kept by default.
+pub const DEFAULT_AUDIT_DAYS: u32 = 90;
 
 /// Connections a node keeps to PostgreSQL by default.
 pub const DEFAULT_POOL_SIZE: u32 = 16;

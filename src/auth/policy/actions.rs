@@ -478,7 +478,11 @@ pub(super) fn parse_actions(scope: Scope, action: &str) -> Result<Actions, Strin
         let Some(row) = ACTIONS.iter().find(|row| row.name == key) else {
             return Err(format!(
                 "unknown action {key:?} (known: {})",
-                action_names().collect::<Vec<_>>().join(", ")
+                ACTIONS
+                    .iter()
+                    .map(|row| row.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         };
         if scope != row.scope {
@@ -551,7 +555,7 @@ static ACTIONS: &[ActionRow] = &[
     row!(email_keyword, AUTH),
 ];
 
-/// The names of every action, in the docs' order.
-pub fn action_names() -> impl Iterator<Item = &'static str> {
-    ACTIONS.iter().map(|row| row.name)
+/// Every action's name and scope, in the docs' order.
+pub fn action_scopes() -> impl Iterator<Item = (&'static str, Scope)> {
+    ACTIONS.iter().map(|row| (row.name, row.scope))
 }

@@ -20,7 +20,7 @@ mod filters;
 use actions::parse_actions;
 pub use actions::{
     ActionValue, Actions, ChallengeText, DeliveryFailMode, EnrollType, Keyword, LoginMode, Mfa,
-    OtpPin, ReplyField, ReplyPart, ReplyTemplate, Template, action_names,
+    OtpPin, ReplyField, ReplyPart, ReplyTemplate, Template, action_scopes,
 };
 use filters::{ClientFilter, NameFilter, Rank, Specificity};
 

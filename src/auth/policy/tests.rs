@@ -347,15 +347,16 @@ fn every_action_of_the_table_is_set_by_its_name() {
         | "grace_seconds" => "7",
         _ => "word",
     };
-    for name in action_names() {
-        let scope = if name == "autoenrollment" {
-            "enrollment"
-        } else {
-            "authentication"
+    for (name, scope) in action_scopes() {
+        let scope = match scope {
+            Scope::Enrollment => "enrollment",
+            Scope::Authentication => "authentication",
         };
         let action = format!("{name}={}", value(name));
         let policy = Policy::parse("p", scope, &action, "", "", "", true);
-        let actions = policy.unwrap_or_else(|e| panic!("{action}: {}", e.message)).actions;
+        let actions = policy
+            .unwrap_or_else(|e| panic!("{action}: {}", e.message))
+            .actions;
         assert_ne!(actions, Actions::default(), "{action} set nothing");
     }
 }
