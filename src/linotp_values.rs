@@ -6,7 +6,7 @@
 //! every spelling LinOTP itself accepts, rejecting the rest with a message naming the value
 //! (never used on a password or PIN). The provider classes use the types ([`Flag`], [`Port`],
 //! [`Timeout`], [`StringMap`]) and the `deserialize_with` helpers (`port`, `seconds`,
-//! `boolean`, `baud_rate`, `octet`); the LDAP directory reads [`Scalar`]s and collects its
+//! `baud_rate`, `octet`); the LDAP directory reads [`Scalar`]s and collects its
 //! problems itself.
 
 use std::collections::BTreeMap;
@@ -249,12 +249,6 @@ pub fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     Timeout::deserialize(d).map(|t| t.total)
 }
 
-/// A boolean, `true` or `"true"`/`"1"`/`"yes"` (and their negatives), read by
-/// [`Flag`].
-pub fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Flag::deserialize(d).map(|f| f.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,8 +318,6 @@ mod tests {
             port: u16,
             #[serde(deserialize_with = "seconds")]
             timeout: Duration,
-            #[serde(deserialize_with = "boolean")]
-            flag: bool,
         }
 
         fn parse(s: &str) -> Result<T, String> {
@@ -334,25 +326,19 @@ mod tests {
 
         #[test]
         fn numbers_and_strings_both_work() {
-            let t = parse("port = 2775\ntimeout = 2.5\nflag = true").unwrap();
-            assert_eq!(
-                (t.port, t.timeout, t.flag),
-                (2775, Duration::from_millis(2500), true)
-            );
-            let t = parse("port = \"2775\"\ntimeout = \"5\"\nflag = \"0\"").unwrap();
-            assert_eq!(
-                (t.port, t.timeout, t.flag),
-                (2775, Duration::from_secs(5), false)
-            );
+            let t = parse("port = 2775\ntimeout = 2.5").unwrap();
+            assert_eq!((t.port, t.timeout), (2775, Duration::from_millis(2500)));
+            let t = parse("port = \"2775\"\ntimeout = \"5\"").unwrap();
+            assert_eq!((t.port, t.timeout), (2775, Duration::from_secs(5)));
         }
 
         #[test]
         fn bad_values_are_named() {
-            let e = parse("port = \"smpp-port\"\ntimeout = 5\nflag = true").unwrap_err();
+            let e = parse("port = \"smpp-port\"\ntimeout = 5").unwrap_err();
             assert!(e.contains("\"smpp-port\" is not a port"), "{e}");
-            let e = parse("port = 70000\ntimeout = 5\nflag = true").unwrap_err();
+            let e = parse("port = 70000\ntimeout = 5").unwrap_err();
             assert!(e.contains("70000 is not a port"), "{e}");
-            let e = parse("port = 1\ntimeout = 0\nflag = true").unwrap_err();
+            let e = parse("port = 1\ntimeout = 0").unwrap_err();
             assert!(e.contains("is not a timeout in seconds"), "{e}");
         }
     }
