@@ -30,7 +30,8 @@
 //!   peer's; a provider's fail mode and back-off apply only to the peer's.
 //! - [`log_format`]: control characters escaped on the way to the human log and the audit.
 //! - [`tls`]: the one rustls CryptoProvider (ring) shared by every TLS client.
-//! - [`hex`], [`rfc3339`], [`source_location`]: small text formats every layer may use.
+//! - [`hex`], [`rfc3339`], [`source_location`]: small text formats every layer may use;
+//!   [`time`]: [`time::UnixMs`], the one time type of the store and the engine.
 #![warn(missing_docs)]
 
 pub mod admission;
@@ -55,4 +56,5 @@ pub mod secret;
 pub mod secret_file;
 pub mod source_location;
 pub mod store;
+pub mod time;
 pub mod tls;

@@ -10,6 +10,7 @@ use tessera::secret::Secret;
 use tessera::store::seal::SealKey;
 use tessera::store::sqlite::SqliteStore;
 use tessera::store::{Store, Token, TokenKind};
+use tessera::time::UnixMs;
 
 use crate::load::{self, Answer, Client, RunResult, Sample, Transport, VirtualUser};
 use crate::peers::{self, Peer};
@@ -286,7 +287,7 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
             max_fail: 10,
             last_fail_at: None,
             description: "benchmark".into(),
-            created_at: 0,
+            created_at: UnixMs::from_secs(0),
             owner_id: None,
             autoenrolled: false,
         });

@@ -41,6 +41,7 @@ use std::sync::Mutex;
 
 use super::AuthSettings;
 use crate::store::{Backoff, Backoffs, decide};
+use crate::time::UnixMs;
 
 /// Most entries of each in-memory table; beyond it the oldest half is dropped. 64 Ki entries
 /// of ~100 octets: a few MiB at most per table.
@@ -104,16 +105,16 @@ impl BackoffSchedule {
         self.after > 0
     }
 
-    /// `row` unless its failures are forgotten by `now_ms`.
-    pub fn fresh(&self, row: Option<Backoff>, now_ms: i64) -> Option<Backoff> {
-        row.filter(|b| !decide::forgotten(b.last_failure_ms, now_ms, self.forget_ms))
+    /// `row` unless its failures are forgotten by `now`.
+    pub fn fresh(&self, row: Option<Backoff>, now: UnixMs) -> Option<Backoff> {
+        row.filter(|b| !decide::forgotten(b.last_failure, now, self.forget_ms))
     }
 
-    /// Both rows, each unless forgotten by `now_ms`.
-    pub fn fresh_rows(&self, rows: Backoffs, now_ms: i64) -> Backoffs {
+    /// Both rows, each unless forgotten by `now`.
+    pub fn fresh_rows(&self, rows: Backoffs, now: UnixMs) -> Backoffs {
         Backoffs {
-            identity: self.fresh(rows.identity, now_ms),
-            origin: self.fresh(rows.origin, now_ms),
+            identity: self.fresh(rows.identity, now),
+            origin: self.fresh(rows.origin, now),
         }
     }
 
@@ -138,21 +139,19 @@ impl BackoffSchedule {
         self.identity_window_ms
     }
 
-    /// Whether the identity's `row` is past the ceiling (and not forgotten) at `now_ms`.
-    pub fn over_ceiling(&self, row: Option<Backoff>, now_ms: i64) -> bool {
-        self.fresh(row, now_ms)
+    /// Whether the identity's `row` is past the ceiling (and not forgotten) at `now`.
+    pub fn over_ceiling(&self, row: Option<Backoff>, now: UnixMs) -> bool {
+        self.fresh(row, now)
             .is_some_and(|b| self.identity_window(b.failures) > 0)
     }
 
-    /// Whether an attempt with these rows is refused at `now_ms` without a check, and why:
+    /// Whether an attempt with these rows is refused at `now` without a check, and why:
     /// its origin's back-off first, then the identity's ceiling.
-    pub fn refusing(&self, rows: Backoffs, now_ms: i64) -> Option<Refusal> {
+    pub fn refusing(&self, rows: Backoffs, now: UnixMs) -> Option<Refusal> {
         let left = |row: Option<Backoff>, window: fn(&Self, u32) -> i64| {
-            let row = self.fresh(row, now_ms)?;
-            let until = row
-                .last_failure_ms
-                .saturating_add(window(self, row.failures));
-            (now_ms < until).then(|| (row.failures, until - now_ms))
+            let row = self.fresh(row, now)?;
+            let until = row.last_failure.plus_ms(window(self, row.failures));
+            (now < until).then(|| (row.failures, until.ms_since(now)))
         };
         if let Some((failures, left_ms)) = left(rows.origin, Self::window_ms) {
             return Some(Refusal::Origin { failures, left_ms });
@@ -161,10 +160,10 @@ impl BackoffSchedule {
             .map(|(failures, left_ms)| Refusal::Identity { failures, left_ms })
     }
 
-    /// `row` with one more failure at `now_ms`, forgetting older ones as the schedule says
+    /// `row` with one more failure at `now`, forgetting older ones as the schedule says
     /// (what the stores' upserts do, for the in-memory tables).
-    fn counted(&self, row: Option<Backoff>, now_ms: i64) -> Backoff {
-        decide::failures_after(row, now_ms, self.forget_ms)
+    fn counted(&self, row: Option<Backoff>, now: UnixMs) -> Backoff {
+        decide::failures_after(row, now, self.forget_ms)
     }
 }
 
@@ -185,19 +184,22 @@ impl Table {
         &self,
         schedule: &BackoffSchedule,
         key: &str,
-        now_ms: i64,
+        now: UnixMs,
         change: impl FnOnce(Option<Backoff>) -> Backoff,
     ) {
         let Ok(mut rows) = self.rows.lock() else {
             return;
         };
         if rows.len() >= TABLE_CAPACITY && !rows.contains_key(key) {
-            rows.retain(|_, b| !decide::forgotten(b.last_failure_ms, now_ms, schedule.forget_ms));
+            rows.retain(|_, b| !decide::forgotten(b.last_failure, now, schedule.forget_ms));
             if rows.len() >= TABLE_CAPACITY {
-                let mut times: Vec<i64> = rows.values().map(|b| b.last_failure_ms).collect();
+                let mut times: Vec<UnixMs> = rows.values().map(|b| b.last_failure).collect();
                 times.sort_unstable();
-                let cut = times.get(times.len() / 2).copied().unwrap_or(i64::MAX);
-                rows.retain(|_, b| b.last_failure_ms > cut);
+                let cut = times
+                    .get(times.len() / 2)
+                    .copied()
+                    .unwrap_or(UnixMs::from_ms(i64::MAX));
+                rows.retain(|_, b| b.last_failure > cut);
             }
         }
         let row = change(rows.get(key).copied());
@@ -244,12 +246,12 @@ impl UnknownNames {
         schedule: &BackoffSchedule,
         name: &str,
         origin: &str,
-        now_ms: i64,
+        now: UnixMs,
     ) {
-        let count = |row| schedule.counted(row, now_ms);
-        self.identities.update(schedule, name, now_ms, count);
+        let count = |row| schedule.counted(row, now);
+        self.identities.update(schedule, name, now, count);
         self.origins
-            .update(schedule, &origin_key(name, origin), now_ms, count);
+            .update(schedule, &origin_key(name, origin), now, count);
     }
 
     /// Forgets the failures of `name` from `origin` (a right password). Its count over all
@@ -277,26 +279,26 @@ pub struct UnderAttack {
 }
 
 impl UnderAttack {
-    /// Notes `identity` if its `row` (over all origins) is past the ceiling at `now_ms`.
+    /// Notes `identity` if its `row` (over all origins) is past the ceiling at `now`.
     pub fn note(
         &self,
         schedule: &BackoffSchedule,
         identity: &str,
         row: Option<Backoff>,
-        now_ms: i64,
+        now: UnixMs,
     ) {
-        if let Some(row) = row.filter(|_| schedule.over_ceiling(row, now_ms)) {
-            self.seen.update(schedule, identity, now_ms, |_| row);
+        if let Some(row) = row.filter(|_| schedule.over_ceiling(row, now)) {
+            self.seen.update(schedule, identity, now, |_| row);
         }
     }
 
-    /// How many identities were past the ceiling and are not forgotten at `now_ms`; the
+    /// How many identities were past the ceiling and are not forgotten at `now`; the
     /// forgotten ones are dropped.
-    pub fn count(&self, schedule: &BackoffSchedule, now_ms: i64) -> usize {
+    pub fn count(&self, schedule: &BackoffSchedule, now: UnixMs) -> usize {
         let Ok(mut rows) = self.seen.rows.lock() else {
             return 0;
         };
-        rows.retain(|_, b| schedule.fresh(Some(*b), now_ms).is_some());
+        rows.retain(|_, b| schedule.fresh(Some(*b), now).is_some());
         rows.len()
     }
 }

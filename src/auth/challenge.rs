@@ -196,12 +196,12 @@ impl Engine {
                         .unwrap_or(self.settings.blocking_timeout(t.kind))),
                 })
                 .collect(),
-            now_ms: ctx.now_ms,
+            now: ctx.now,
             trigger_limit: self.settings.trigger_limit,
             trigger_window_ms: ms(self.settings.trigger_window),
             enroll,
             request_digest: ctx.req.request_id,
-            retransmit_since_ms: self.retransmit(ctx).map_or(ctx.now_ms, |(_, since)| since),
+            retransmit_since: self.retransmit(ctx).map_or(ctx.now, |(_, since)| since),
         };
         let state = request.state.clone();
         let started = match self.store.start_challenge(request).await {
@@ -392,7 +392,7 @@ impl Engine {
             if let Some(row) = rows.iter().find(|r| r.status.was_delivered()) {
                 let token = tokens.iter().find(|t| t.serial == row.serial);
                 let kind = token.map_or(TokenKind::Sms, |t| t.kind);
-                let left_ms = row.expires_at.saturating_sub(ctx.now_ms).max(0);
+                let left_ms = row.expires_at.ms_since(ctx.now).max(0);
                 return Ok(Decision {
                     outcome: Outcome::Challenge {
                         state: row.state.clone().into_bytes(),

@@ -11,6 +11,7 @@ use crate::directory::{Directory, Realm, UserInfo};
 use crate::secret::Secret;
 use crate::store::TokenKind;
 use crate::store::audit::AuditResult;
+use crate::time::UnixMs;
 
 /// What users see when authentication fails for a reason they may not learn (unknown user,
 /// wrong password): the same text for all of them, so nothing can be enumerated.
@@ -72,10 +73,8 @@ pub(super) struct Ctx<'a> {
     pub(super) realm: &'a Realm,
     /// The directory entry and the directory that holds it; `None`: no directory knows the name.
     pub(super) user: Option<(UserInfo, Arc<dyn Directory>)>,
-    /// Seconds since the epoch (tokens, audit).
-    pub(super) now: i64,
-    /// Milliseconds since the epoch (challenges, back-off).
-    pub(super) now_ms: i64,
+    /// When the request is decided: one time for every rule and row it touches.
+    pub(super) now: UnixMs,
     /// Under `login_mode=append`, the password field without a trailing `,sms` / `,email`
     /// (see [`Ctx::password`]).
     pub(super) appended_keyword_removed: Option<Secret>,

@@ -111,7 +111,7 @@ impl Engine {
     /// origins at `backoff_identity_after` or more — and not yet forgotten: the gauge
     /// `tessera_backoff_identities_under_attack`.
     pub fn identities_under_attack(&self) -> usize {
-        self.under_attack.count(&self.backoff, self.clock.now_ms())
+        self.under_attack.count(&self.backoff, self.clock.now())
     }
 
     /// How long (the front end's reply-cache time) the same request, resent to another node
@@ -176,7 +176,7 @@ impl Engine {
     /// Decides a request, logs one line and writes one audit row.
     pub async fn decide(&self, req: AuthRequest) -> Outcome {
         let started = Instant::now();
-        let now_ms = self.clock.now_ms();
+        let now = self.clock.now();
         let Identity {
             login,
             realm,
@@ -188,8 +188,7 @@ impl Engine {
             login,
             realm,
             user,
-            now: now_ms.div_euclid(1000),
-            now_ms,
+            now,
             appended_keyword_removed: None,
             channel: None,
             answers: Mutex::new(vec![]),
@@ -420,7 +419,7 @@ impl Engine {
         // Only SMS/e-mail tokens have challenges; spare the store the query otherwise.
         let open = if active.iter().any(|t| t.kind.is_challenge_based()) {
             self.store
-                .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now_ms)
+                .open_challenges_of_user(&ctx.login, &ctx.realm.name, ctx.now)
                 .await?
         } else {
             vec![]

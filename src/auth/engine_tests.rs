@@ -21,6 +21,7 @@ use crate::secret::Secret;
 use crate::store::seal::SealKey;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, Token, TokenKind};
+use crate::time::UnixMs;
 
 mod identity;
 mod origin;
@@ -30,8 +31,8 @@ struct TestClock(AtomicI64);
 
 /// Milliseconds since the epoch.
 impl Clock for TestClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
+    fn now(&self) -> UnixMs {
+        UnixMs::from_ms(self.0.load(Ordering::SeqCst))
     }
 }
 
@@ -418,7 +419,7 @@ async fn hotp_token(h: &Harness, kind: TokenKind, counter: u64) -> Token {
         max_fail: 10,
         last_fail_at: None,
         description: String::new(),
-        created_at: T0,
+        created_at: UnixMs::from_secs(T0),
         owner_id: None,
         autoenrolled: false,
     };
@@ -518,7 +519,7 @@ async fn multi_challenge_for_two_tokens() {
         phone: None,
         email: Some("dave@example.org".into()),
         description: String::new(),
-        now: T0,
+        now: UnixMs::from_secs(T0),
     };
     super::enrollment::create_token(h.store.as_ref(), spec)
         .await

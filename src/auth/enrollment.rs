@@ -4,6 +4,7 @@
 
 use crate::secret::Secret;
 use crate::store::{Store, StoreError, Token, TokenKind};
+use crate::time::UnixMs;
 
 /// What a new token is made of. Everything else starts at its default (counter 0, active, no
 /// failures).
@@ -29,7 +30,7 @@ pub struct TokenSpec {
     /// Free text.
     pub description: String,
     /// Creation time.
-    pub now: i64,
+    pub now: UnixMs,
 }
 
 /// Why a token could not be made.

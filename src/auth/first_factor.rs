@@ -124,12 +124,12 @@ impl Engine {
             self.unknown_names
                 .get(&ctx.unknown_name_key(), &ctx.origin())
         };
-        let rows = self.backoff.fresh_rows(rows, ctx.now_ms);
+        let rows = self.backoff.fresh_rows(rows, ctx.now);
         // Only past the ceiling: the usual request neither builds the key nor takes the lock.
-        if self.backoff.over_ceiling(rows.identity, ctx.now_ms) {
+        if self.backoff.over_ceiling(rows.identity, ctx.now) {
             let key = ctx.unknown_name_key();
             self.under_attack
-                .note(&self.backoff, &key, rows.identity, ctx.now_ms);
+                .note(&self.backoff, &key, rows.identity, ctx.now);
         }
         rows
     }
@@ -137,7 +137,7 @@ impl Engine {
     /// Refused without a check, whoever the name belongs to, when the back-off says so: the
     /// answer and its timing are those of any failure.
     pub(super) fn refused_unchecked(&self, ctx: &Ctx<'_>, backoff: Backoffs) -> Option<Decision> {
-        let reason = match self.backoff.refusing(backoff, ctx.now_ms)? {
+        let reason = match self.backoff.refusing(backoff, ctx.now)? {
             Refusal::Origin { failures, left_ms } => Reason::BackOff { failures, left_ms },
             Refusal::Identity { failures, left_ms } => Reason::BackOffCeiling { failures, left_ms },
         };
@@ -171,7 +171,7 @@ impl Engine {
                     &ctx.login,
                     &ctx.realm.name,
                     &ctx.origin(),
-                    ctx.now_ms,
+                    ctx.now,
                     self.backoff.forget_ms,
                 )
                 .await;
@@ -180,7 +180,7 @@ impl Engine {
                 &self.backoff,
                 &ctx.unknown_name_key(),
                 &ctx.origin(),
-                ctx.now_ms,
+                ctx.now,
             );
         }
         if ctx.user.is_some()
@@ -309,8 +309,8 @@ impl Engine {
             return Ok(());
         }
         let until = ctx
-            .now_ms
-            .saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
+            .now
+            .plus_ms(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
         let client = ctx.req.client.to_string();
         self.store
             .grant_grace(&ctx.login, &ctx.realm.name, &client, station, until)
@@ -346,7 +346,7 @@ impl Engine {
             .store
             .grace_until(&ctx.login, &ctx.realm.name, &client, station)
             .await?;
-        if !decide::grace_lasts(until, ctx.now_ms)
+        if !decide::grace_lasts(until, ctx.now)
             || !ctx.check_directory_password(ctx.password()).await?
         {
             // A password and code in one field, or a wrong password: decided as usual.

@@ -29,6 +29,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use crate::time::UnixMs;
 
 pub use engine::Engine;
 
@@ -143,13 +144,8 @@ pub trait ReplyCheck: Send + Sync {
 
 /// Where "now" comes from: the system clock in the server, a settable one in tests.
 pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-
-    /// Seconds since the Unix epoch.
-    fn now(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
+    /// Now.
+    fn now(&self) -> UnixMs;
 }
 
 /// The system clock.
@@ -157,11 +153,8 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
+    fn now(&self) -> UnixMs {
+        UnixMs::now()
     }
 }
 

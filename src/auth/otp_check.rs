@@ -12,6 +12,7 @@ use super::password::split_pin_otp;
 use super::reason::Reason;
 use crate::otp::{hotp, totp_step};
 use crate::store::{Challenge, ChallengeStatus, RequestMark, Token, TokenKind};
+use crate::time::UnixMs;
 
 /// Where an OTP matched.
 pub(super) enum OtpMatch {
@@ -44,8 +45,9 @@ impl Engine {
             return Ok(());
         }
         for token in tokens.iter_mut().filter(|t| self.is_locked(t)) {
-            let since = token.last_fail_at.unwrap_or(0);
-            if ctx.now >= since.saturating_add(i64::try_from(duration).unwrap_or(i64::MAX)) {
+            let since = token.last_fail_at.unwrap_or(UnixMs::EPOCH).as_secs();
+            let duration = i64::try_from(duration).unwrap_or(i64::MAX);
+            if ctx.now.as_secs() >= since.saturating_add(duration) {
                 self.store.reset_failures(&token.serial).await?;
                 token.fail_count = 0;
                 tracing::info!(serial = %token.serial, "lockout expired, token unlocked");
@@ -60,7 +62,7 @@ impl Engine {
         token: &Token,
         otp: &[u8],
         open: &[Challenge],
-        now: i64,
+        now: UnixMs,
     ) -> Option<OtpMatch> {
         let seed = token.seed.expose();
         match token.kind {
@@ -74,7 +76,7 @@ impl Engine {
                 .find(|c| otp_equals(&hotp(seed, *c, token.digits), otp))
                 .map(OtpMatch::Counter),
             TokenKind::Totp => {
-                let step = totp_step(now, self.settings.totp_step);
+                let step = totp_step(now.as_secs(), self.settings.totp_step);
                 // ±1 step for clock drift; never a step at or before the last one used.
                 (step.saturating_sub(1)..=step.saturating_add(1))
                     .filter(|s| *s >= token.counter)
@@ -99,7 +101,7 @@ impl Engine {
         }
         let by = ctx.req.request_id.map(|digest| RequestMark {
             digest,
-            now_ms: ctx.now_ms,
+            now: ctx.now,
         });
         let consumed = match &found {
             OtpMatch::Challenge(state) => {
@@ -124,8 +126,8 @@ impl Engine {
     /// this one — is answered Accept again, nothing checked or consumed twice: its digest and
     /// the window's start. (This node's own retransmits never get here: the reply cache answers
     /// them.) The stores carry the check in their first read of the request.
-    pub(super) fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], i64)> {
-        let since = ctx.now_ms.saturating_sub(self.retransmit_window_ms);
+    pub(super) fn retransmit<'a>(&self, ctx: &'a Ctx<'_>) -> Option<(&'a [u8; 16], UnixMs)> {
+        let since = ctx.now.minus_ms(self.retransmit_window_ms);
         ctx.req.request_id.as_ref().map(|id| (id, since))
     }
 
@@ -169,7 +171,7 @@ impl Engine {
             .into_iter()
             .filter(|c| {
                 c.status == ChallengeStatus::Delivered
-                    && c.expires_at >= ctx.now_ms
+                    && c.expires_at >= ctx.now
                     && c.user == ctx.login
                     && c.realm == ctx.realm.name
             })

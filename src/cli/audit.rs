@@ -8,6 +8,7 @@ use tessera::config::Config;
 use tessera::rfc3339;
 use tessera::store::audit::{AuditAction, AuditResult};
 use tessera::store::{AuditEntry, Store, Token};
+use tessera::time::UnixMs;
 
 use super::{Failure, now, print_json, print_table};
 
@@ -84,7 +85,7 @@ pub fn parse_since(text: &str, now: i64) -> Option<i64> {
 /// Runs `tessera audit`.
 pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
     let since = match &args.since {
-        Some(text) => Some(parse_since(text, now()).ok_or_else(|| {
+        Some(text) => Some(parse_since(text, now().as_secs()).map(UnixMs::from_secs).ok_or_else(|| {
             Failure::No(format!("tessera: --since {text:?}: expected e.g. 15m, 2h, 7d, 2026-11-23 or 2026-11-23T10:00:00Z"))
         })?),
         None => None,
@@ -102,7 +103,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         print_json(&serde_json::Value::Array(
             rows.iter()
                 .map(|r| {
-                    json!({"time": rfc3339::format(r.time), "client": r.client, "user": r.user, "realm": r.realm,
+                    json!({"time": rfc3339::format(r.time.as_secs()), "client": r.client, "user": r.user, "realm": r.realm,
                            "serial": r.serial, "action": r.action, "result": r.result, "reason": r.reason})
                 })
                 .collect(),
@@ -113,7 +114,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
         .iter()
         .map(|r| {
             vec![
-                rfc3339::format(r.time),
+                rfc3339::format(r.time.as_secs()),
                 r.client.clone(),
                 format!("{}@{}", r.user, r.realm),
                 r.serial.clone().unwrap_or_else(|| "-".into()),

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use tessera::config::Config;
 use tessera::store::Store;
+use tessera::time::UnixMs;
 
 /// What went wrong at the top, mapped to an exit code.
 pub enum Failure {
@@ -221,7 +222,7 @@ pub fn print_json(value: &serde_json::Value) {
     );
 }
 
-/// Unix time now.
-pub fn now() -> i64 {
-    tessera::auth::Clock::now(&tessera::auth::SystemClock)
+/// Now.
+pub fn now() -> UnixMs {
+    UnixMs::now()
 }

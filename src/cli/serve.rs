@@ -71,7 +71,7 @@ fn check_certificate_expiry(tls: Option<&TlsServer>, http: Option<&HttpTls>) {
         ("HTTP", http.map(|t| t.not_after)),
     ] {
         let Some(not_after) = not_after else { continue };
-        let left = not_after - SystemClock.now();
+        let left = not_after - SystemClock.now().as_secs();
         if left < 30 * 86_400 {
             tracing::warn!(
                 not_after,
@@ -459,14 +459,14 @@ async fn purge_challenges(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let now_ms = SystemClock.now_ms();
-        match store.purge_challenges(now_ms - 3_600_000).await {
+        let now = SystemClock.now();
+        match store.purge_challenges(now.minus_ms(3_600_000)).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "expired challenges purged"),
             Err(error) => tracing::warn!(%error, "purging expired challenges failed"),
         }
         match store
-            .purge_login_failures(now_ms.saturating_sub(backoff_forget_ms))
+            .purge_login_failures(now.minus_ms(backoff_forget_ms))
             .await
         {
             Ok(0) => {}
@@ -489,7 +489,7 @@ async fn purge_audit(store: Arc<dyn Store>, days: u32, shutdown: CancellationTok
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let before = SystemClock.now() - i64::from(days) * 86_400;
+        let before = SystemClock.now().minus_ms(i64::from(days) * 86_400_000);
         let mut purged = 0;
         loop {
             if shutdown.is_cancelled() {

@@ -136,7 +136,7 @@ fn token_json(t: &Token) -> serde_json::Value {
         "phone": t.phone,
         "email": t.email,
         "description": t.description,
-        "created": rfc3339::format(t.created_at),
+        "created": rfc3339::format(t.created_at.as_secs()),
     })
 }
 
@@ -359,7 +359,7 @@ async fn resync(
         TokenKind::Hotp => find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, otp1, otp2),
         TokenKind::Totp => {
             // Steps within about eight hours either way of now.
-            let step = totp_step(now(), config.auth.totp_step);
+            let step = totp_step(now().as_secs(), config.auth.totp_step);
             let start = step.saturating_sub(1000).max(t.counter);
             find_consecutive(t.seed.expose(), t.digits, start, 2000, otp1, otp2)
         }

@@ -16,9 +16,10 @@
 //!   both backends against [`failures_after`].
 //! - [`grace_lasts`]: whether a re-authentication grace still holds.
 //!
-//! Times are milliseconds since the epoch, as in the [`Store`](super::Store) trait.
+//! Times are [`UnixMs`], as in the [`Store`](super::Store) trait.
 
 use super::{Backoff, ChallengeRequest};
+use crate::time::UnixMs;
 
 /// An open challenge row as [`Store::start_challenge`](super::Store::start_challenge) reads
 /// it to decide whether one stands.
@@ -28,8 +29,8 @@ pub struct OpenRow {
     pub state: String,
     /// Its token.
     pub serial: String,
-    /// When it was started (ms since the epoch).
-    pub created_at: i64,
+    /// When it was started.
+    pub created_at: UnixMs,
     /// The digest of the request that started it, if recorded.
     pub request_digest: Option<Vec<u8>>,
 }
@@ -52,11 +53,11 @@ pub struct StartReads {
 pub enum StartRead {
     /// Whether the identity has any token (only asked when the request would enroll one).
     HasToken,
-    /// The identity's open challenge rows unexpired at `now_ms`, newest first.
+    /// The identity's open challenge rows unexpired at the request's `now`, newest first.
     OpenRows,
     /// The identity's challenges (distinct States, closed ones too) created at or after this
-    /// time (ms).
-    StartedSince(i64),
+    /// time.
+    StartedSince(UnixMs),
 }
 
 /// What [`decide_start`] decided, or what it needs to know first.
@@ -92,7 +93,7 @@ pub fn decide_start<'a>(reads: &'a StartReads, request: &ChallengeRequest) -> St
         return Start::Open(state);
     }
     let Some(started) = reads.started else {
-        let since = request.now_ms.saturating_sub(request.trigger_window_ms);
+        let since = request.now.minus_ms(request.trigger_window_ms);
         return Start::Read(StartRead::StartedSince(since));
     };
     if started >= request.trigger_limit {
@@ -108,7 +109,7 @@ pub fn decide_start<'a>(reads: &'a StartReads, request: &ChallengeRequest) -> St
 fn standing_challenge<'a>(open: &'a [OpenRow], request: &ChallengeRequest) -> Option<&'a str> {
     let resent = request.request_digest.as_ref().and_then(|digest| {
         open.iter().find(|row| {
-            row.created_at >= request.retransmit_since_ms
+            row.created_at >= request.retransmit_since
                 && row.request_digest.as_deref() == Some(digest.as_slice())
         })
     });
@@ -118,43 +119,43 @@ fn standing_challenge<'a>(open: &'a [OpenRow], request: &ChallengeRequest) -> Op
                 .targets
                 .iter()
                 .find(|t| t.serial == row.serial)
-                .is_some_and(|t| request.now_ms < row.created_at.saturating_add(t.blocking_ms))
+                .is_some_and(|t| request.now < row.created_at.plus_ms(t.blocking_ms))
         })
     };
     resent.or_else(blocking).map(|row| row.state.as_str())
 }
 
-/// Whether failures whose last one was at `last_failure_ms` are forgotten at `now_ms`: they
-/// are `forget_ms` or more old, and the next failure counts from one.
-pub fn forgotten(last_failure_ms: i64, now_ms: i64, forget_ms: i64) -> bool {
-    now_ms.saturating_sub(last_failure_ms) >= forget_ms
+/// Whether failures whose last one was at `last_failure` are forgotten at `now`: they are
+/// `forget_ms` or more old, and the next failure counts from one.
+pub fn forgotten(last_failure: UnixMs, now: UnixMs, forget_ms: i64) -> bool {
+    now.ms_since(last_failure) >= forget_ms
 }
 
-/// A back-off row after one more failure at `now_ms`: one more than before, or one if the
+/// A back-off row after one more failure at `now`: one more than before, or one if the
 /// earlier ones are [`forgotten`]; the last failure is the later of the two times (failures
 /// queued on two nodes may arrive out of order).
-pub fn failures_after(row: Option<Backoff>, now_ms: i64, forget_ms: i64) -> Backoff {
+pub fn failures_after(row: Option<Backoff>, now: UnixMs, forget_ms: i64) -> Backoff {
     match row {
-        Some(row) if !forgotten(row.last_failure_ms, now_ms, forget_ms) => Backoff {
+        Some(row) if !forgotten(row.last_failure, now, forget_ms) => Backoff {
             failures: row.failures.saturating_add(1),
-            last_failure_ms: row.last_failure_ms.max(now_ms),
+            last_failure: row.last_failure.max(now),
         },
         Some(row) => Backoff {
             failures: 1,
-            last_failure_ms: row.last_failure_ms.max(now_ms),
+            last_failure: row.last_failure.max(now),
         },
         None => Backoff {
             failures: 1,
-            last_failure_ms: now_ms,
+            last_failure: now,
         },
     }
 }
 
-/// Whether a grace granted until `until_ms` ([`Store::grant_grace`](super::Store::grant_grace))
-/// still holds at `now_ms`. A grace that ended stays in the store until
+/// Whether a grace granted until `until` ([`Store::grant_grace`](super::Store::grant_grace))
+/// still holds at `now`. A grace that ended stays in the store until
 /// [`Store::purge_challenges`](super::Store::purge_challenges) passes its end.
-pub fn grace_lasts(until_ms: Option<i64>, now_ms: i64) -> bool {
-    until_ms.is_some_and(|until| now_ms < until)
+pub fn grace_lasts(until: Option<UnixMs>, now: UnixMs) -> bool {
+    until.is_some_and(|until| now < until)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! [`Store::import`](super::Store::import)): every row, each seed as sealed.
 
 use super::{AuditEntry, Backoff, Challenge, Token};
+use crate::time::UnixMs;
 
 /// A token as stored: its seed still sealed (`token.seed` is empty), for `tessera store copy`,
 /// which moves sealed seeds between backends without opening or re-sealing them.
@@ -65,6 +66,6 @@ pub struct GraceRow {
     pub client: String,
     /// The Calling-Station-Id.
     pub station: String,
-    /// Until when (ms since the epoch).
-    pub until_ms: i64,
+    /// Until when.
+    pub until: UnixMs,
 }

@@ -24,6 +24,7 @@ use async_trait::async_trait;
 
 use crate::delivery::Channel;
 use crate::secret::Secret;
+use crate::time::UnixMs;
 
 pub(crate) use dump::held_rows;
 pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
@@ -129,12 +130,12 @@ pub struct Token {
     pub fail_count: u32,
     /// Failures at which the token locks.
     pub max_fail: u32,
-    /// When the last failure happened (for time-limited lockout).
-    pub last_fail_at: Option<i64>,
+    /// When the last failure happened (for time-limited lockout; stored in seconds).
+    pub last_fail_at: Option<UnixMs>,
     /// Free text (e.g. "auto enrolled for alice@local").
     pub description: String,
-    /// Creation time.
-    pub created_at: i64,
+    /// Creation time (stored in seconds).
+    pub created_at: UnixMs,
     /// The owner's stable id in the directory (`entryUUID`, `objectGUID`) when the token was
     /// autoenrolled: a later account of the same name with another id does not inherit it.
     pub owner_id: Option<String>,
@@ -157,10 +158,10 @@ pub struct Challenge {
     pub realm: String,
     /// The HOTP counter whose value was sent: only this value answers this challenge.
     pub counter: u64,
-    /// When it was started (ms since the epoch).
-    pub created_at: i64,
-    /// When it stops being answerable (ms since the epoch).
-    pub expires_at: i64,
+    /// When it was started.
+    pub created_at: UnixMs,
+    /// When it stops being answerable.
+    pub expires_at: UnixMs,
     /// Pending, delivered (answerable), closed or withdrawn.
     pub status: ChallengeStatus,
 }
@@ -208,8 +209,8 @@ impl ChallengeStatus {
 pub struct Backoff {
     /// Consecutive failures.
     pub failures: u32,
-    /// When the last one happened (ms since the epoch).
-    pub last_failure_ms: i64,
+    /// When the last one happened.
+    pub last_failure: UnixMs,
 }
 
 /// An identity's back-off rows as a request reads them (see `auth::backoff`): its failures
@@ -253,8 +254,8 @@ pub struct ChallengeRequest {
     pub state: String,
     /// The tokens to send to.
     pub targets: Vec<ChallengeTarget>,
-    /// Now (ms since the epoch).
-    pub now_ms: i64,
+    /// Now.
+    pub now: UnixMs,
     /// At most this many challenges …
     pub trigger_limit: u32,
     /// … started within this many ms.
@@ -266,8 +267,8 @@ pub struct ChallengeRequest {
     /// node, or to this one from another port — gets that challenge back and sends nothing,
     /// whatever the blocking timeout.
     pub request_digest: Option<[u8; 16]>,
-    /// The start of the retransmit window (ms since the epoch).
-    pub retransmit_since_ms: i64,
+    /// The start of the retransmit window.
+    pub retransmit_since: UnixMs,
 }
 
 /// What [`Store::start_challenge`] decided.
@@ -291,15 +292,15 @@ pub enum ChallengeStart {
 pub struct RequestMark {
     /// A digest of what identifies the request (see `radius::handler`).
     pub digest: [u8; 16],
-    /// When it was decided (ms since the epoch).
-    pub now_ms: i64,
+    /// When it was decided.
+    pub now: UnixMs,
 }
 
 /// One audit row. Never holds a password or OTP.
 #[derive(Debug, Clone, Default)]
 pub struct AuditEntry {
-    /// Unix time.
-    pub time: i64,
+    /// When it happened (stored in seconds).
+    pub time: UnixMs,
     /// Client (NAS) address or name.
     pub client: String,
     /// Login.
@@ -362,10 +363,10 @@ pub async fn check(config: &config::StoreConfig) -> Result<(), StoreError> {
 /// [`Store::retransmit_of`] when a digest is given (the defaults of the `…_of_request` reads).
 async fn retransmit_if_asked<S: Store + ?Sized>(
     store: &S,
-    retransmit: Option<(&[u8; 16], i64)>,
+    retransmit: Option<(&[u8; 16], UnixMs)>,
 ) -> Result<Option<String>, StoreError> {
     match retransmit {
-        Some((digest, since_ms)) => store.retransmit_of(digest, since_ms).await,
+        Some((digest, since)) => store.retransmit_of(digest, since).await,
         None => Ok(None),
     }
 }
@@ -436,12 +437,12 @@ pub trait Store: Send + Sync {
     /// The rows of a challenge.
     async fn challenge(&self, challenge_state: &str) -> Result<Vec<Challenge>, StoreError>;
 
-    /// A user's open, delivered, unexpired challenge rows (`now` in ms), newest first.
+    /// A user's open, delivered, unexpired challenge rows, newest first.
     async fn open_challenges_of_user(
         &self,
         user: &str,
         realm: &str,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<Vec<Challenge>, StoreError>;
 
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
@@ -465,14 +466,14 @@ pub trait Store: Send + Sync {
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError>;
 
-    /// The serial a request with this digest consumed an OTP for, at or after `since_ms`:
+    /// The serial a request with this digest consumed an OTP for, at or after `since`:
     /// the request is a retransmit of one already accepted (by another node). A store used
     /// by one node answers `None` without a query: that node's reply cache knows its own
     /// requests.
     async fn retransmit_of(
         &self,
         _digest: &[u8; 16],
-        _since_ms: i64,
+        _since: UnixMs,
     ) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
@@ -485,7 +486,7 @@ pub trait Store: Send + Sync {
         user: &str,
         realm: &str,
         backoff_origin: Option<&str>,
-        retransmit: Option<(&[u8; 16], i64)>,
+        retransmit: Option<(&[u8; 16], UnixMs)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
         let state = self.user_state(user, realm, backoff_origin).await?;
         Ok((state, retransmit_if_asked(self, retransmit).await?))
@@ -496,14 +497,14 @@ pub trait Store: Send + Sync {
     async fn challenge_of_request(
         &self,
         challenge_state: &str,
-        retransmit: Option<(&[u8; 16], i64)>,
+        retransmit: Option<(&[u8; 16], UnixMs)>,
     ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
         let rows = self.challenge(challenge_state).await?;
         Ok((rows, retransmit_if_asked(self, retransmit).await?))
     }
 
     /// Adds one failure to each token.
-    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError>;
+    async fn record_failure(&self, serials: &[String], now: UnixMs) -> Result<(), StoreError>;
 
     /// Counts one failed first factor of an identity from `origin` (never empty), in one
     /// statement, on two rows: the origin's and the identity's over all origins (kept under
@@ -516,7 +517,7 @@ pub trait Store: Send + Sync {
         user: &str,
         realm: &str,
         origin: &str,
-        now_ms: i64,
+        now: UnixMs,
         forget_ms: i64,
     );
 
@@ -537,21 +538,21 @@ pub trait Store: Send + Sync {
         false
     }
 
-    /// Deletes back-off rows whose last failure is before `before_ms`. Returns how many.
-    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError>;
+    /// Deletes back-off rows whose last failure is before `before`. Returns how many.
+    async fn purge_login_failures(&self, before: UnixMs) -> Result<usize, StoreError>;
 
     /// Clears a token's fail counter (admin unlock, or an expired lockout).
     async fn reset_failures(&self, serial: &str) -> Result<bool, StoreError>;
 
     /// Grants the re-authentication grace: `user` may log in again with the password alone
-    /// from `client` and `station` until `until_ms`.
+    /// from `client` and `station` until `until`.
     async fn grant_grace(
         &self,
         user: &str,
         realm: &str,
         client: &str,
         station: &str,
-        until_ms: i64,
+        until: UnixMs,
     ) -> Result<(), StoreError>;
 
     /// Until when a grace granted for exactly this user, realm, client and station lasts.
@@ -561,7 +562,7 @@ pub trait Store: Send + Sync {
         realm: &str,
         client: &str,
         station: &str,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> Result<Option<UnixMs>, StoreError>;
 
     /// Ends every grace of a user (a failed password).
     async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError>;
@@ -583,21 +584,21 @@ pub trait Store: Send + Sync {
     /// right after).
     async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError>;
 
-    /// Deletes audit rows older than `before` (Unix time), at most `limit` of them, so one
-    /// call never holds the store for long. Returns how many.
-    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError>;
+    /// Deletes audit rows older than `before` (to the second), at most `limit` of them, so
+    /// one call never holds the store for long. Returns how many.
+    async fn purge_audit(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError>;
 
     /// Audit rows, newest first.
     async fn audit_rows(
         &self,
         user: Option<&str>,
-        since: Option<i64>,
+        since: Option<UnixMs>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
-    /// Deletes challenge rows that expired before `before` (ms), and graces that ended before
+    /// Deletes challenge rows that expired before `before`, and graces that ended before
     /// then. Returns how many challenge rows.
-    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError>;
+    async fn purge_challenges(&self, before: UnixMs) -> Result<usize, StoreError>;
 
     /// Moves everything written so far into the main database file and empties the
     /// write-ahead log (clean stop: no WAL is left beside the database).

@@ -13,6 +13,7 @@ use tessera::otp::hotp;
 
 use tessera::radius::codec::{AttributeType, Code, Packet};
 use tessera::radius::crypto;
+use tessera::time::UnixMs;
 
 use crate::radius::RawClient;
 use crate::util::postgres::{PASSWORD, Postgres};
@@ -748,7 +749,7 @@ mod store_races {
             max_fail: 10,
             last_fail_at: None,
             description: String::new(),
-            created_at: 0,
+            created_at: UnixMs::from_secs(0),
             owner_id: None,
             autoenrolled,
         }
@@ -817,11 +818,19 @@ mod store_races {
                         digest[0] = i;
                         let now_ms = 1_000_000 + i64::from(round);
                         let (state, retransmit) = store
-                            .user_state_of_request(&user, "local", Some("st-1"), Some((&digest, 0)))
+                            .user_state_of_request(
+                                &user,
+                                "local",
+                                Some("st-1"),
+                                Some((&digest, UnixMs::from_ms(0))),
+                            )
                             .await
                             .unwrap();
                         assert_eq!((state.tokens.len(), retransmit), (1, None));
-                        let by = Some(RequestMark { digest, now_ms });
+                        let by = Some(RequestMark {
+                            digest,
+                            now: UnixMs::from_ms(now_ms),
+                        });
                         let moved = store
                             .consume_counter(&serial, u64::from(round), by)
                             .await
@@ -859,7 +868,7 @@ mod store_races {
             .await
             .unwrap()
             .backoff;
-        let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
+        let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure.as_ms()));
         (pair(rows.identity), pair(rows.origin))
     }
 
@@ -874,7 +883,7 @@ mod store_races {
         // A batch that cannot be written (here: the table refuses every new row) is known
         // until one is written again.
         pg.psql("ALTER TABLE login_failures ADD CONSTRAINT refuse CHECK (false) NOT VALID");
-        a.record_login_failure("alice", "local", "st-a", 5_000_003, forget)
+        a.record_login_failure("alice", "local", "st-a", UnixMs::from_ms(5_000_003), forget)
             .await;
         a.checkpoint().await.unwrap();
         assert!(a.writes_failing(), "the failure was not written");

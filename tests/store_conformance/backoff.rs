@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tessera::store::decide::failures_after;
 use tessera::store::{AuditEntry, Backoff, Backoffs, Store};
+use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
 
@@ -22,7 +23,7 @@ pub async fn counts(
         .await
         .unwrap()
         .backoff;
-    let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure_ms));
+    let pair = |b: Option<Backoff>| b.map(|b| (b.failures, b.last_failure.as_ms()));
     (pair(rows.identity), pair(rows.origin))
 }
 
@@ -37,11 +38,11 @@ pub async fn counts_per_origin_and_identity(fixture: &dyn Fixture) {
         ("st-1", 2_500),
     ] {
         store
-            .record_login_failure("alice", "local", origin, now, 60_000)
+            .record_login_failure("alice", "local", origin, UnixMs::from_ms(now), 60_000)
             .await;
     }
     store
-        .record_login_failure("bob", "local", "st-1", 2_600, 60_000)
+        .record_login_failure("bob", "local", "st-1", UnixMs::from_ms(2_600), 60_000)
         .await;
     assert_eq!(
         counts(&store, "alice", "st-1").await,
@@ -62,7 +63,7 @@ pub async fn counts_per_origin_and_identity(fixture: &dyn Fixture) {
     // A right password forgets its origin's failures, after the failure queued just before
     // it (nothing flushed in between); the identity's count stays.
     store
-        .record_login_failure("alice", "local", "st-1", 2_700, 60_000)
+        .record_login_failure("alice", "local", "st-1", UnixMs::from_ms(2_700), 60_000)
         .await;
     store
         .clear_login_failures("alice", "local", "st-1")
@@ -103,10 +104,10 @@ pub async fn counts_are_forgotten(fixture: &dyn Fixture) {
     let mut expected: Option<Backoff> = None;
     for now in [1_000, 2_000, 3_000, 1_500, 63_000, 63_001, 200_000] {
         store
-            .record_login_failure("alice", "local", "st-1", now, forget)
+            .record_login_failure("alice", "local", "st-1", UnixMs::from_ms(now), forget)
             .await;
-        expected = Some(failures_after(expected, now, forget));
-        let pair = expected.map(|b| (b.failures, b.last_failure_ms));
+        expected = Some(failures_after(expected, UnixMs::from_ms(now), forget));
+        let pair = expected.map(|b| (b.failures, b.last_failure.as_ms()));
         assert_eq!(
             counts(&store, "alice", "st-1").await,
             (pair, pair),
@@ -119,13 +120,25 @@ pub async fn counts_are_forgotten(fixture: &dyn Fixture) {
         "the test forgot once"
     );
     store
-        .record_login_failure("bob", "local", "st-1", 150_000, forget)
+        .record_login_failure("bob", "local", "st-1", UnixMs::from_ms(150_000), forget)
         .await;
     store.checkpoint().await.unwrap();
     // alice's rows (last 200,000) stay, bob's two (150,000) go.
-    assert_eq!(store.purge_login_failures(150_001).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .purge_login_failures(UnixMs::from_ms(150_001))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(counts(&store, "bob", "st-1").await, (None, None));
-    assert_eq!(store.purge_login_failures(200_001).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .purge_login_failures(UnixMs::from_ms(200_001))
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(counts(&store, "alice", "st-1").await, (None, None));
 }
 
@@ -143,39 +156,42 @@ pub async fn grace_window(fixture: &dyn Fixture) {
         }
     };
     store
-        .grant_grace("alice", "local", "nas-1", "00-11", 9_000)
+        .grant_grace("alice", "local", "nas-1", "00-11", UnixMs::from_ms(9_000))
         .await
         .unwrap();
     store
-        .grant_grace("alice", "local", "nas-2", "00-11", 5_000)
+        .grant_grace("alice", "local", "nas-2", "00-11", UnixMs::from_ms(5_000))
         .await
         .unwrap();
     store
-        .grant_grace("bob", "local", "nas-1", "00-11", 9_000)
+        .grant_grace("bob", "local", "nas-1", "00-11", UnixMs::from_ms(9_000))
         .await
         .unwrap();
-    assert_eq!(until("nas-1", "00-11").await, Some(9_000));
+    assert_eq!(until("nas-1", "00-11").await, Some(UnixMs::from_ms(9_000)));
     assert_eq!(until("nas-1", "00-22").await, None);
     store
-        .grant_grace("alice", "local", "nas-1", "00-11", 12_000)
+        .grant_grace("alice", "local", "nas-1", "00-11", UnixMs::from_ms(12_000))
         .await
         .unwrap();
-    assert_eq!(until("nas-1", "00-11").await, Some(12_000));
+    assert_eq!(until("nas-1", "00-11").await, Some(UnixMs::from_ms(12_000)));
 
     // The purge drops graces that ended before its cut-off.
-    store.purge_challenges(5_001).await.unwrap();
+    store
+        .purge_challenges(UnixMs::from_ms(5_001))
+        .await
+        .unwrap();
     assert_eq!(until("nas-2", "00-11").await, None);
-    assert_eq!(until("nas-1", "00-11").await, Some(12_000));
+    assert_eq!(until("nas-1", "00-11").await, Some(UnixMs::from_ms(12_000)));
 
     store.revoke_grace("alice", "local").await.unwrap();
     assert_eq!(until("nas-1", "00-11").await, None);
     let bobs = store.grace_until("bob", "local", "nas-1", "00-11").await;
-    assert_eq!(bobs.unwrap(), Some(9_000));
+    assert_eq!(bobs.unwrap(), Some(UnixMs::from_ms(9_000)));
 }
 
 fn entry(time: i64, user: &str, reason: &str) -> AuditEntry {
     AuditEntry {
-        time,
+        time: UnixMs::from_secs(time),
         client: "nas-1".into(),
         user: user.into(),
         realm: "local".into(),
@@ -208,7 +224,12 @@ pub async fn audit_trail(fixture: &dyn Fixture) {
         ["one"]
     );
     assert_eq!(
-        reasons(store.audit_rows(None, Some(200), 10).await.unwrap()),
+        reasons(
+            store
+                .audit_rows(None, Some(UnixMs::from_secs(200)), 10)
+                .await
+                .unwrap()
+        ),
         ["three", "two"]
     );
     assert_eq!(
@@ -220,10 +241,16 @@ pub async fn audit_trail(fixture: &dyn Fixture) {
     assert_eq!(newest.serial.as_deref(), Some("LSSM1"));
 
     // Older than 301: all three; at most two at a time, the oldest first.
-    assert_eq!(store.purge_audit(301, 2).await.unwrap(), 2);
+    assert_eq!(
+        store.purge_audit(UnixMs::from_secs(301), 2).await.unwrap(),
+        2
+    );
     assert_eq!(
         reasons(store.audit_rows(None, None, 10).await.unwrap()),
         ["three"]
     );
-    assert_eq!(store.purge_audit(301, 2).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_audit(UnixMs::from_secs(301), 2).await.unwrap(),
+        1
+    );
 }

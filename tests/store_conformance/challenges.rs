@@ -3,6 +3,7 @@
 //! limit); the requests a shared store records for retransmits.
 
 use tessera::store::{ChallengeStart, ChallengeStatus, RequestMark, StoreError};
+use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
 use crate::{request, token};
@@ -33,7 +34,14 @@ pub async fn challenge_life_cycle(fixture: &dyn Fixture) {
     let rows = store.challenge("s3").await.unwrap();
     let mut shape: Vec<_> = rows
         .iter()
-        .map(|r| (r.serial.as_str(), r.counter, r.created_at, r.expires_at))
+        .map(|r| {
+            (
+                r.serial.as_str(),
+                r.counter,
+                r.created_at.as_ms(),
+                r.expires_at.as_ms(),
+            )
+        })
         .collect();
     shape.sort_unstable();
     assert_eq!(
@@ -59,16 +67,20 @@ pub async fn challenge_life_cycle(fixture: &dyn Fixture) {
             rows.into_iter().map(|r| r.state).collect::<Vec<_>>()
         }
     };
-    assert!(open(150_000).await.is_empty());
+    assert!(open(UnixMs::from_ms(150_000)).await.is_empty());
     for state in ["s1", "s3"] {
         store.mark_delivered(state).await.unwrap();
     }
     assert_eq!(
-        open(150_000).await,
+        open(UnixMs::from_ms(150_000)).await,
         ["s3", "s3", "s1"],
         "newest first, s2 pending"
     );
-    assert_eq!(open(225_000).await, ["s3", "s3"], "s1 expired at 220,000");
+    assert_eq!(
+        open(UnixMs::from_ms(225_000)).await,
+        ["s3", "s3"],
+        "s1 expired at 220,000"
+    );
     store.delete_challenge("s3").await.unwrap();
     assert!(store.challenge("s3").await.unwrap().is_empty());
 }
@@ -87,7 +99,10 @@ pub async fn challenge_answers(fixture: &dyn Fixture) {
     for state in ["s1", "s3"] {
         store.mark_delivered(state).await.unwrap();
     }
-    store.record_failure(&["LSSM1".into()], 120).await.unwrap();
+    store
+        .record_failure(&["LSSM1".into()], UnixMs::from_secs(120))
+        .await
+        .unwrap();
     assert!(store.close_challenge("s3", "LSSM1", None).await.unwrap());
     assert!(!store.close_challenge("s3", "LSSM1", None).await.unwrap());
     assert!(!store.close_challenge("s1", "LSSM1", None).await.unwrap());
@@ -102,7 +117,10 @@ pub async fn challenge_answers(fixture: &dyn Fixture) {
     assert_eq!((t.counter, t.fail_count), (3, 0));
 
     // A HOTP-style consumption is a compare-and-set that resets the fail counter.
-    store.record_failure(&["LSSM1".into()], 130).await.unwrap();
+    store
+        .record_failure(&["LSSM1".into()], UnixMs::from_secs(130))
+        .await
+        .unwrap();
     assert!(store.consume_counter("LSSM1", 5, None).await.unwrap());
     assert!(!store.consume_counter("LSSM1", 5, None).await.unwrap());
     assert!(!store.consume_counter("LSSM1", 3, None).await.unwrap());
@@ -190,6 +208,7 @@ pub async fn start_decides(fixture: &dyn Fixture) {
 /// again within the window, a store of one node leaves that to its reply cache.
 pub async fn retransmits(fixture: &dyn Fixture) {
     let store = fixture.open().await;
+    let ms = UnixMs::from_ms;
     store.insert_token(token("LSSM1")).await.unwrap();
     let mut first = request("s1", &["LSSM1"], 1_000, 0);
     first.request_digest = Some([1; 16]);
@@ -198,13 +217,13 @@ pub async fn retransmits(fixture: &dyn Fixture) {
         ChallengeStart::Started(_)
     ));
     let mut resent = first.clone();
-    (resent.state, resent.now_ms, resent.retransmit_since_ms) = ("s2".into(), 2_000, 500);
+    (resent.state, resent.now, resent.retransmit_since) = ("s2".into(), ms(2_000), ms(500));
     let ChallengeStart::Open(rows) = store.start_challenge(resent.clone()).await.unwrap() else {
         panic!("the resent request started a second challenge");
     };
     assert_eq!(rows[0].state, "s1");
     // Outside the retransmit window it is a new login.
-    resent.retransmit_since_ms = 1_001;
+    resent.retransmit_since = ms(1_001);
     assert!(matches!(
         store.start_challenge(resent).await.unwrap(),
         ChallengeStart::Started(_)
@@ -213,7 +232,7 @@ pub async fn retransmits(fixture: &dyn Fixture) {
     store.mark_delivered("s1").await.unwrap();
     let closing = RequestMark {
         digest: [2; 16],
-        now_ms: 3_000,
+        now: ms(3_000),
     };
     assert!(
         store
@@ -223,7 +242,7 @@ pub async fn retransmits(fixture: &dyn Fixture) {
     );
     let consuming = RequestMark {
         digest: [3; 16],
-        now_ms: 4_000,
+        now: ms(4_000),
     };
     assert!(
         store
@@ -235,16 +254,19 @@ pub async fn retransmits(fixture: &dyn Fixture) {
     let recorded = |serial: &str| fixture.shared().then(|| serial.to_string());
     for (digest, at) in [([2; 16], 3_000), ([3; 16], 4_000)] {
         assert_eq!(
-            store.retransmit_of(&digest, at).await.unwrap(),
+            store.retransmit_of(&digest, ms(at)).await.unwrap(),
             recorded("LSSM1")
         );
-        assert_eq!(store.retransmit_of(&digest, at + 1).await.unwrap(), None);
+        assert_eq!(
+            store.retransmit_of(&digest, ms(at + 1)).await.unwrap(),
+            None
+        );
     }
-    assert_eq!(store.retransmit_of(&[9; 16], 0).await.unwrap(), None);
+    assert_eq!(store.retransmit_of(&[9; 16], ms(0)).await.unwrap(), None);
 
     // The same lookups riding with a request's first read and its second round.
     let (state, found) = store
-        .user_state_of_request("alice", "local", None, Some((&[3; 16], 0)))
+        .user_state_of_request("alice", "local", None, Some((&[3; 16], ms(0))))
         .await
         .unwrap();
     assert_eq!((state.tokens.len(), found), (1, recorded("LSSM1")));
@@ -254,7 +276,7 @@ pub async fn retransmits(fixture: &dyn Fixture) {
         .unwrap();
     assert_eq!(found, None);
     let (rows, found) = store
-        .challenge_of_request("s1", Some((&[2; 16], 0)))
+        .challenge_of_request("s1", Some((&[2; 16], ms(0))))
         .await
         .unwrap();
     assert_eq!((rows.len(), found), (1, recorded("LSSM1")));
@@ -277,7 +299,7 @@ pub async fn challenge_purge(fixture: &dyn Fixture) {
     for used in 0..4u8 {
         let by = RequestMark {
             digest: [used; 16],
-            now_ms: 120_000 + i64::from(used) * 1000,
+            now: UnixMs::from_ms(120_000 + i64::from(used) * 1000),
         };
         assert!(
             store
@@ -286,13 +308,28 @@ pub async fn challenge_purge(fixture: &dyn Fixture) {
                 .unwrap()
         );
     }
-    assert_eq!(store.purge_challenges(122_001).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .purge_challenges(UnixMs::from_ms(122_001))
+            .await
+            .unwrap(),
+        2
+    );
     assert!(store.challenge("s2").await.unwrap().is_empty());
     assert_eq!(store.challenge("s3").await.unwrap().len(), 1);
-    assert_eq!(store.purge_challenges(122_001).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .purge_challenges(UnixMs::from_ms(122_001))
+            .await
+            .unwrap(),
+        0
+    );
     // Recorded at 120,000 … 123,000: those before the cut-off are forgotten.
     for (used, kept) in [(0u8, false), (2, false), (3, true)] {
-        let found = store.retransmit_of(&[used; 16], 0).await.unwrap();
+        let found = store
+            .retransmit_of(&[used; 16], UnixMs::from_ms(0))
+            .await
+            .unwrap();
         assert_eq!(found.is_some(), kept && fixture.shared(), "request {used}");
     }
 }

@@ -3,6 +3,7 @@
 
 use tessera::secret::Secret;
 use tessera::store::{AuditEntry, ChallengeStart, Dump, RequestMark};
+use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
 use crate::{SEED, request, token};
@@ -53,7 +54,7 @@ async fn in_use(fixture: &dyn Fixture) -> Dump {
     source.mark_delivered("s1").await.unwrap();
     let by = RequestMark {
         digest: [1; 16],
-        now_ms: 2_000,
+        now: UnixMs::from_ms(2_000),
     };
     assert!(
         source
@@ -68,16 +69,22 @@ async fn in_use(fixture: &dyn Fixture) -> Dump {
     assert!(source.consume_counter("OATH0001", 4, None).await.unwrap());
     for (origin, now_ms) in [("st-1", 1_000), ("st-1", 2_000), ("st-2", 3_000)] {
         source
-            .record_login_failure("alice", "local", origin, now_ms, 3_600_000)
+            .record_login_failure("alice", "local", origin, UnixMs::from_ms(now_ms), 3_600_000)
             .await;
     }
     source
-        .grant_grace("alice", "local", "nas-1", "00-11", 9_000_000)
+        .grant_grace(
+            "alice",
+            "local",
+            "nas-1",
+            "00-11",
+            UnixMs::from_ms(9_000_000),
+        )
         .await
         .unwrap();
     source
         .audit_committed(AuditEntry {
-            time: 5,
+            time: UnixMs::from_secs(5),
             user: "alice".into(),
             serial: Some("LSSM0001".into()),
             reason: "accepted".into(),
@@ -119,10 +126,10 @@ pub async fn both_ways(fixture: &dyn Fixture) {
     let origin = state
         .backoff
         .origin
-        .map(|b| (b.failures, b.last_failure_ms));
+        .map(|b| (b.failures, b.last_failure.as_ms()));
     assert_eq!(origin, Some((2, 2_000)));
     let grace = target.grace_until("alice", "local", "nas-1", "00-11").await;
-    assert_eq!(grace.unwrap(), Some(9_000_000));
+    assert_eq!(grace.unwrap(), Some(UnixMs::from_ms(9_000_000)));
 
     let refused = target.import(dump.clone(), false).await.unwrap_err();
     let text = refused.to_string();

@@ -77,6 +77,7 @@ mod tokens;
 
 use tessera::secret::Secret;
 use tessera::store::{ChallengeRequest, ChallengeTarget, Token, TokenKind};
+use tessera::time::UnixMs;
 
 /// The seed of every test token.
 const SEED: &[u8] = b"12345678901234567890";
@@ -99,7 +100,7 @@ fn token(serial: &str) -> Token {
         max_fail: 10,
         last_fail_at: None,
         description: String::new(),
-        created_at: 1,
+        created_at: UnixMs::from_secs(1),
         owner_id: None,
         autoenrolled: false,
     }
@@ -120,12 +121,12 @@ fn request(state: &str, serials: &[&str], now_ms: i64, blocking_ms: i64) -> Chal
                 blocking_ms,
             })
             .collect(),
-        now_ms,
+        now: UnixMs::from_ms(now_ms),
         trigger_limit: 3,
         trigger_window_ms: 600_000,
         enroll: None,
         request_digest: None,
-        retransmit_since_ms: now_ms,
+        retransmit_since: UnixMs::from_ms(now_ms),
     }
 }
 

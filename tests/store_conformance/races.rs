@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use tessera::store::{ChallengeRequest, ChallengeStart, RequestMark, Store, StoreError};
+use tessera::time::UnixMs;
 use tokio::sync::Barrier;
 
 use crate::backoff::counts;
@@ -183,7 +184,10 @@ pub async fn answer_once(fixture: &dyn Fixture) {
         let won = in_parallel(fixture, 10, |i, store| async move {
             let mut digest = [round; 16];
             digest[0] = u8::try_from(i).unwrap();
-            let by = Some(RequestMark { digest, now_ms });
+            let by = Some(RequestMark {
+                digest,
+                now: UnixMs::from_ms(now_ms),
+            });
             if round == 0 {
                 store.close_challenge("s1", "OATH0001", by).await.unwrap()
             } else {
@@ -197,7 +201,10 @@ pub async fn answer_once(fixture: &dyn Fixture) {
         for i in 0..10u8 {
             let mut digest = [round; 16];
             digest[0] = i;
-            let found = store.retransmit_of(&digest, now_ms).await.unwrap();
+            let found = store
+                .retransmit_of(&digest, UnixMs::from_ms(now_ms))
+                .await
+                .unwrap();
             let recorded = fixture.shared() && usize::from(i) == winners[0];
             assert_eq!(found.is_some(), recorded, "round {round}, request {i}");
         }
@@ -212,7 +219,7 @@ pub async fn backoff_counts_add_up(fixture: &dyn Fixture) {
         let origin = if i % 3 == 0 { "st-b" } else { "st-a" };
         let now = 1_000_000 + i64::try_from(i).unwrap();
         store
-            .record_login_failure("alice", "local", origin, now, forget)
+            .record_login_failure("alice", "local", origin, UnixMs::from_ms(now), forget)
             .await;
         store
     })

@@ -2,6 +2,7 @@
 
 use tessera::secret::Secret;
 use tessera::store::StoreError;
+use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
 use crate::{SEED, request, token};
@@ -23,7 +24,11 @@ pub async fn token_life_cycle(fixture: &dyn Fixture) {
         let (phone, owner) = (t.phone.as_deref(), t.owner_id.as_deref());
         format!(
             "{}@{} {phone:?} {owner:?} {} {} {}",
-            t.user, t.realm, t.digits, t.created_at, t.autoenrolled
+            t.user,
+            t.realm,
+            t.digits,
+            t.created_at.as_secs(),
+            t.autoenrolled
         )
     };
     assert_eq!(
@@ -69,16 +74,15 @@ pub async fn token_life_cycle(fixture: &dyn Fixture) {
     assert!(store.set_counter("LSSM1", 7).await.unwrap());
     assert_eq!(store.token("LSSM1").await.unwrap().unwrap().counter, 7);
 
-    store
-        .record_failure(&["LSSM1".into()], 1_000)
-        .await
-        .unwrap();
-    store
-        .record_failure(&["LSSM1".into()], 1_234)
-        .await
-        .unwrap();
+    for at in [1_000, 1_234] {
+        let at = UnixMs::from_secs(at);
+        store.record_failure(&["LSSM1".into()], at).await.unwrap();
+    }
     let failed = store.token("LSSM1").await.unwrap().unwrap();
-    assert_eq!((failed.fail_count, failed.last_fail_at), (2, Some(1_234)));
+    assert_eq!(
+        (failed.fail_count, failed.last_fail_at),
+        (2, Some(UnixMs::from_secs(1_234)))
+    );
     assert!(store.reset_failures("LSSM1").await.unwrap());
     let reset = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!((reset.fail_count, reset.last_fail_at), (0, None));

@@ -6,10 +6,10 @@ fn schedule() -> BackoffSchedule {
     BackoffSchedule::from_settings(&AuthSettings::default())
 }
 
-fn row(failures: u32, last_failure_ms: i64) -> Option<Backoff> {
+fn row(failures: u32, last_failure: i64) -> Option<Backoff> {
     Some(Backoff {
         failures,
-        last_failure_ms,
+        last_failure: UnixMs::from_ms(last_failure),
     })
 }
 
@@ -43,26 +43,34 @@ fn issue_12_refusals_follow_the_clock() {
     };
     let refused = |now| s.refusing(rows, now);
     assert_eq!(
-        refused(100_000),
+        refused(UnixMs::from_ms(100_000)),
         Some(Refusal::Origin {
             failures: 12,
             left_ms: 4_000
         })
     );
     assert_eq!(
-        refused(103_999),
+        refused(UnixMs::from_ms(103_999)),
         Some(Refusal::Origin {
             failures: 12,
             left_ms: 1
         })
     );
-    assert_eq!(refused(104_000), None, "the window has passed");
+    assert_eq!(
+        refused(UnixMs::from_ms(104_000)),
+        None,
+        "the window has passed"
+    );
     let below = Backoffs {
         identity: row(9, 100_000),
         origin: row(9, 100_000),
     };
-    assert_eq!(s.refusing(below, 100_000), None);
-    assert_eq!(s.fresh(rows.origin, 100_000 + 3_600_000), None, "forgotten");
+    assert_eq!(s.refusing(below, UnixMs::from_ms(100_000)), None);
+    assert_eq!(
+        s.fresh(rows.origin, UnixMs::from_ms(100_000 + 3_600_000)),
+        None,
+        "forgotten"
+    );
 }
 
 /// Issue 23: an origin that has not failed is not refused, however often the identity failed
@@ -75,14 +83,14 @@ fn issue_23_another_origin_is_not_refused() {
         origin: row(99, 100_000),
     };
     assert!(matches!(
-        s.refusing(attacked, 100_000),
+        s.refusing(attacked, UnixMs::from_ms(100_000)),
         Some(Refusal::Origin { .. })
     ));
     let elsewhere = Backoffs {
         identity: row(99, 100_000),
         origin: None,
     };
-    assert_eq!(s.refusing(elsewhere, 100_000), None);
+    assert_eq!(s.refusing(elsewhere, UnixMs::from_ms(100_000)), None);
 }
 
 /// Issue 23: past the ceiling every origin waits a short, fixed window after the identity's
@@ -96,20 +104,20 @@ fn issue_23_the_ceiling_only_slows() {
             origin: None,
         };
         assert_eq!(
-            s.refusing(rows, 100_000),
+            s.refusing(rows, UnixMs::from_ms(100_000)),
             Some(Refusal::Identity {
                 failures,
                 left_ms: 2_000
             })
         );
         assert_eq!(
-            s.refusing(rows, 102_000),
+            s.refusing(rows, UnixMs::from_ms(102_000)),
             None,
             "{failures}: ends by itself"
         );
-        assert!(s.over_ceiling(rows.identity, 102_000));
+        assert!(s.over_ceiling(rows.identity, UnixMs::from_ms(102_000)));
         assert!(
-            !s.over_ceiling(rows.identity, 100_000 + 3_600_000),
+            !s.over_ceiling(rows.identity, UnixMs::from_ms(100_000 + 3_600_000)),
             "forgotten"
         );
     }
@@ -119,7 +127,7 @@ fn issue_23_the_ceiling_only_slows() {
         origin: row(10, 100_000),
     };
     assert!(matches!(
-        s.refusing(both, 100_500),
+        s.refusing(both, UnixMs::from_ms(100_500)),
         Some(Refusal::Origin { left_ms: 500, .. })
     ));
     // The window is a few seconds at most, whatever the configuration says.
@@ -147,8 +155,8 @@ fn issue_23_backoff_after_zero_refuses_nothing() {
         identity: row(1_000, 100_000),
         origin: row(1_000, 100_000),
     };
-    assert_eq!(s.refusing(rows, 100_000), None);
-    assert!(!s.over_ceiling(rows.identity, 100_000));
+    assert_eq!(s.refusing(rows, UnixMs::from_ms(100_000)), None);
+    assert!(!s.over_ceiling(rows.identity, UnixMs::from_ms(100_000)));
 }
 
 /// Issue 23: a name no directory knows is counted per origin and over all origins, exactly
@@ -158,19 +166,19 @@ fn issue_23_unknown_names_are_keyed_by_origin() {
     let s = schedule();
     let names = UnknownNames::default();
     for i in 0..12 {
-        names.record_failure(&s, "mallory@local", "10.0.0.66", 1_000 + i);
+        names.record_failure(&s, "mallory@local", "10.0.0.66", UnixMs::from_ms(1_000 + i));
     }
-    names.record_failure(&s, "mallory@local", "10.0.0.7", 1_011);
+    names.record_failure(&s, "mallory@local", "10.0.0.7", UnixMs::from_ms(1_011));
     let attacked = names.get("mallory@local", "10.0.0.66");
     assert_eq!(attacked.origin.map(|b| b.failures), Some(12));
     assert_eq!(attacked.identity.map(|b| b.failures), Some(13));
     assert!(matches!(
-        s.refusing(attacked, 1_011),
+        s.refusing(attacked, UnixMs::from_ms(1_011)),
         Some(Refusal::Origin { left_ms: 4_000, .. })
     ));
     let other = names.get("mallory@local", "10.0.0.7");
     assert_eq!(other.origin.map(|b| b.failures), Some(1));
-    assert_eq!(s.refusing(other, 1_011), None);
+    assert_eq!(s.refusing(other, UnixMs::from_ms(1_011)), None);
     assert_eq!(
         names.get("mallory@local", "10.0.0.8").origin,
         None,
@@ -181,7 +189,12 @@ fn issue_23_unknown_names_are_keyed_by_origin() {
     assert_eq!(cleared.origin, None);
     assert_eq!(cleared.identity.map(|b| b.failures), Some(13), "kept");
     // Failures after the forget time start over.
-    names.record_failure(&s, "mallory@local", "10.0.0.7", 1_011 + 3_600_000);
+    names.record_failure(
+        &s,
+        "mallory@local",
+        "10.0.0.7",
+        UnixMs::from_ms(1_011 + 3_600_000),
+    );
     let later = names.get("mallory@local", "10.0.0.7");
     assert_eq!(later.origin.map(|b| b.failures), Some(1));
     assert_eq!(later.identity.map(|b| b.failures), Some(1));
@@ -193,8 +206,18 @@ fn issue_23_random_stations_stay_bounded() {
     let s = schedule();
     let names = UnknownNames::default();
     for i in 0..(TABLE_CAPACITY as i64 + 10) {
-        names.record_failure(&s, "mallory@local", &format!("station{i}"), 2_000 + i);
-        names.record_failure(&s, &format!("n{i}@local"), "10.0.0.1", 2_000 + i);
+        names.record_failure(
+            &s,
+            "mallory@local",
+            &format!("station{i}"),
+            UnixMs::from_ms(2_000 + i),
+        );
+        names.record_failure(
+            &s,
+            &format!("n{i}@local"),
+            "10.0.0.1",
+            UnixMs::from_ms(2_000 + i),
+        );
     }
     assert!(
         names.len() <= 2 * TABLE_CAPACITY,
@@ -216,14 +239,14 @@ fn issue_23_random_stations_stay_bounded() {
 fn issue_23_identities_under_attack_are_counted_until_forgotten() {
     let s = schedule();
     let seen = UnderAttack::default();
-    seen.note(&s, "alice@local", row(100, 1_000), 1_000);
-    seen.note(&s, "bob@local", row(99, 1_000), 1_000);
-    seen.note(&s, "carol@local", row(150, 2_000), 2_000);
-    assert_eq!(seen.count(&s, 2_000), 2);
+    seen.note(&s, "alice@local", row(100, 1_000), UnixMs::from_ms(1_000));
+    seen.note(&s, "bob@local", row(99, 1_000), UnixMs::from_ms(1_000));
+    seen.note(&s, "carol@local", row(150, 2_000), UnixMs::from_ms(2_000));
+    assert_eq!(seen.count(&s, UnixMs::from_ms(2_000)), 2);
     assert_eq!(
-        seen.count(&s, 1_000 + 3_600_000),
+        seen.count(&s, UnixMs::from_ms(1_000 + 3_600_000)),
         1,
         "alice's are forgotten"
     );
-    assert_eq!(seen.count(&s, 2_000 + 3_600_000), 0);
+    assert_eq!(seen.count(&s, UnixMs::from_ms(2_000 + 3_600_000)), 0);
 }

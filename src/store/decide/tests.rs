@@ -19,12 +19,12 @@ fn request() -> ChallengeRequest {
         realm: "local".into(),
         state: "new".into(),
         targets: vec![target("LSSM1", 30_000)],
-        now_ms: 1_000_000,
+        now: UnixMs::from_ms(1_000_000),
         trigger_limit: 3,
         trigger_window_ms: 3_600_000,
         enroll: None,
         request_digest: None,
-        retransmit_since_ms: 0,
+        retransmit_since: UnixMs::from_ms(0),
     }
 }
 
@@ -46,7 +46,7 @@ fn token() -> crate::store::Token {
         max_fail: 10,
         last_fail_at: None,
         description: String::new(),
-        created_at: 0,
+        created_at: UnixMs::from_secs(0),
         owner_id: None,
         autoenrolled: true,
     }
@@ -56,7 +56,7 @@ fn open(state: &str, serial: &str, created_at: i64, digest: Option<u8>) -> OpenR
     OpenRow {
         state: state.into(),
         serial: serial.into(),
-        created_at,
+        created_at: UnixMs::from_ms(created_at),
         request_digest: digest.map(|d| vec![d; 16]),
     }
 }
@@ -82,7 +82,9 @@ fn the_reads_are_asked_for_in_order_and_only_when_needed() {
     reads.open = Some(vec![]);
     assert_eq!(
         decide_start(&reads, &request),
-        Start::Read(StartRead::StartedSince(1_000_000 - 3_600_000))
+        Start::Read(StartRead::StartedSince(UnixMs::from_ms(
+            1_000_000 - 3_600_000
+        )))
     );
     reads.started = Some(0);
     assert_eq!(decide_start(&reads, &request), Start::Allocate);
@@ -140,7 +142,7 @@ fn a_blocking_timeout_of_zero_never_blocks() {
 fn a_resent_request_gets_its_challenge_back_whatever_the_blocking_timeout() {
     let mut request = request();
     request.request_digest = Some([7; 16]);
-    request.retransmit_since_ms = 990_000;
+    request.retransmit_since = UnixMs::from_ms(990_000);
     let mut reads = quiet(0);
     // Its own challenge is found before a newer one that blocks.
     reads.open = Some(vec![
@@ -179,21 +181,21 @@ fn a_standing_challenge_is_returned_even_at_the_trigger_limit() {
 #[test]
 fn the_trigger_window_starts_no_earlier_than_time_itself() {
     let mut request = request();
-    request.now_ms = i64::MIN + 5;
+    request.now = UnixMs::from_ms(i64::MIN + 5);
     let reads = StartReads {
         open: Some(vec![]),
         ..StartReads::default()
     };
     assert_eq!(
         decide_start(&reads, &request),
-        Start::Read(StartRead::StartedSince(i64::MIN))
+        Start::Read(StartRead::StartedSince(UnixMs::from_ms(i64::MIN)))
     );
 }
 
-fn backoff(failures: u32, last_failure_ms: i64) -> Option<Backoff> {
+fn backoff(failures: u32, last_failure: i64) -> Option<Backoff> {
     Some(Backoff {
         failures,
-        last_failure_ms,
+        last_failure: UnixMs::from_ms(last_failure),
     })
 }
 
@@ -202,22 +204,32 @@ fn a_failure_counts_one_more_until_the_earlier_ones_are_forgotten() {
     let forget = 1000;
     let count = |row, now| {
         let b = failures_after(row, now, forget);
-        (b.failures, b.last_failure_ms)
+        (b.failures, b.last_failure.as_ms())
     };
-    assert_eq!(count(None, 5000), (1, 5000));
-    assert_eq!(count(backoff(2, 5000), 5999), (3, 5999));
+    assert_eq!(count(None, UnixMs::from_ms(5000)), (1, 5000));
+    assert_eq!(count(backoff(2, 5000), UnixMs::from_ms(5999)), (3, 5999));
     // Exactly `forget_ms` later: forgotten, counting starts over.
-    assert_eq!(count(backoff(2, 5000), 6000), (1, 6000));
+    assert_eq!(count(backoff(2, 5000), UnixMs::from_ms(6000)), (1, 6000));
     // A failure queued on another node arriving late counts, and the last time stays.
-    assert_eq!(count(backoff(2, 5000), 4000), (3, 5000));
-    assert_eq!(count(backoff(u32::MAX, 5000), 5001), (u32::MAX, 5001));
-    assert!(forgotten(5000, 6000, forget) && !forgotten(5000, 5999, forget));
-    assert!(!forgotten(i64::MAX, i64::MIN, forget));
+    assert_eq!(count(backoff(2, 5000), UnixMs::from_ms(4000)), (3, 5000));
+    assert_eq!(
+        count(backoff(u32::MAX, 5000), UnixMs::from_ms(5001)),
+        (u32::MAX, 5001)
+    );
+    let ms = UnixMs::from_ms;
+    assert!(forgotten(ms(5000), ms(6000), forget) && !forgotten(ms(5000), ms(5999), forget));
+    assert!(!forgotten(ms(i64::MAX), ms(i64::MIN), forget));
 }
 
 #[test]
 fn a_grace_lasts_until_its_end_not_at_it() {
-    assert!(grace_lasts(Some(2000), 1999));
-    assert!(!grace_lasts(Some(2000), 2000));
-    assert!(!grace_lasts(None, 0));
+    assert!(grace_lasts(
+        Some(UnixMs::from_ms(2000)),
+        UnixMs::from_ms(1999)
+    ));
+    assert!(!grace_lasts(
+        Some(UnixMs::from_ms(2000)),
+        UnixMs::from_ms(2000)
+    ));
+    assert!(!grace_lasts(None, UnixMs::from_ms(0)));
 }

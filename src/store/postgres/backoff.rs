@@ -7,6 +7,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use super::super::StoreError;
 use super::super::decide::forgotten;
 use super::execute;
+use crate::time::UnixMs;
 
 /// A batch's back-off counts, first step: every row counted has a row (a new one counts from
 /// nothing: no failures, the last one long ago).
@@ -32,7 +33,7 @@ pub(super) struct Failure {
     pub(super) realm: String,
     /// Where it came from (never empty: the empty origin is the identity's own row).
     pub(super) origin: String,
-    pub(super) now_ms: i64,
+    pub(super) now: UnixMs,
     pub(super) forget_ms: i64,
 }
 
@@ -118,21 +119,21 @@ pub(super) fn fold(failures: &[Failure]) -> Vec<Folded> {
         .into_iter()
         .filter_map(|key| {
             let mut group = groups.remove(&key)?;
-            group.sort_by_key(|f| f.now_ms);
+            group.sort_by_key(|f| f.now);
             let first = group.first()?;
             let last = group.last()?;
             // The last gap inside the batch long enough to start over, if any.
             let restart_at = (1..group.len())
                 .rev()
-                .find(|&i| forgotten(group[i - 1].now_ms, group[i].now_ms, group[i].forget_ms));
+                .find(|&i| forgotten(group[i - 1].now, group[i].now, group[i].forget_ms));
             let from = restart_at.unwrap_or(0);
             Some(Folded {
                 user: key.0.to_string(),
                 realm: key.1.to_string(),
                 origin: key.2.to_string(),
-                first_ms: first.now_ms,
+                first_ms: first.now.as_ms(),
                 added: u32::try_from(group.len() - from).unwrap_or(u32::MAX),
-                last_ms: last.now_ms,
+                last_ms: last.now.as_ms(),
                 restart: restart_at.is_some(),
                 forget_ms: last.forget_ms,
             })
@@ -149,7 +150,7 @@ mod tests {
             user: user.into(),
             realm: "local".into(),
             origin: origin.into(),
-            now_ms,
+            now: UnixMs::from_ms(now_ms),
             forget_ms: 100,
         }
     }

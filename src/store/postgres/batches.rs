@@ -25,6 +25,7 @@ use tokio_postgres::types::ToSql;
 
 use super::super::seal::SealKey;
 use super::super::{Backoff, Backoffs, StoreError, Token, UserState};
+use super::rows::ms_column;
 use super::{query, to_i64, to_u32, token_from_row};
 
 /// Most requests in one batch.
@@ -217,7 +218,7 @@ fn answers(
             (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
             Backoff {
                 failures: to_u32(row.try_get(3)?),
-                last_failure_ms: row.try_get(4)?,
+                last_failure: ms_column(row, 4)?,
             },
         );
     }

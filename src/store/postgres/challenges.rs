@@ -8,8 +8,9 @@ use deadpool_postgres::GenericClient;
 use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
 use super::super::{Challenge, ChallengeRequest, ChallengeStart, RequestMark, StoreError};
-use super::rows::{challenge_from_row, insert_tokens, to_u64};
+use super::rows::{challenge_from_row, insert_tokens, ms_column, to_u64};
 use super::{CHALLENGE_COLUMNS, execute, query};
+use crate::time::UnixMs;
 
 /// Takes the identity's advisory lock for the rest of the transaction.
 pub(super) async fn lock_identity(
@@ -47,15 +48,15 @@ pub(super) fn identity_lock(user: &str, realm: &str) -> i64 {
 /// `None` without a digest (no query then).
 pub(super) async fn answered_serial(
     c: &impl GenericClient,
-    retransmit: Option<(&[u8; 16], i64)>,
+    retransmit: Option<(&[u8; 16], UnixMs)>,
 ) -> Result<Option<String>, StoreError> {
-    let Some((digest, since_ms)) = retransmit else {
+    let Some((digest, since)) = retransmit else {
         return Ok(None);
     };
     let rows = query(
         c,
         "SELECT serial FROM answered WHERE digest = $1 AND at_ms >= $2",
-        &[&digest.as_slice(), &since_ms],
+        &[&digest.as_slice(), &since.as_ms()],
     )
     .await?;
     Ok(rows.first().map(|r| r.try_get(0)).transpose()?)
@@ -103,7 +104,7 @@ pub(super) async fn start_challenge(
                 );
             }
             Start::Read(StartRead::OpenRows) => {
-                reads.open = Some(open_rows(c, user, realm, request.now_ms).await?);
+                reads.open = Some(open_rows(c, user, realm, request.now).await?);
             }
             Start::Read(StartRead::StartedSince(since)) => {
                 reads.started = Some(started_since(c, user, realm, since).await?);
@@ -129,18 +130,18 @@ pub(super) async fn start_challenge(
     Ok(ChallengeStart::Started(counters))
 }
 
-/// How many challenges (distinct States) the identity started at or after `since` (ms).
+/// How many challenges (distinct States) the identity started at or after `since`.
 async fn started_since(
     c: &impl GenericClient,
     user: &str,
     realm: &str,
-    since: i64,
+    since: UnixMs,
 ) -> Result<u32, StoreError> {
     let started: i64 = query(
         c,
         "SELECT COUNT(DISTINCT state) FROM challenges \
          WHERE username = $1 AND realm = $2 AND created_at >= $3",
-        &[&user, &realm, &since],
+        &[&user, &realm, &since.as_ms()],
     )
     .await?
     .first()
@@ -155,14 +156,14 @@ pub(super) async fn open_rows(
     c: &impl GenericClient,
     user: &str,
     realm: &str,
-    now_ms: i64,
+    now: UnixMs,
 ) -> Result<Vec<OpenRow>, StoreError> {
     Ok(query(
         c,
         "SELECT state, serial, created_at, request_digest FROM challenges \
          WHERE username = $1 AND realm = $2 AND open AND expires_at >= $3 \
          ORDER BY created_at DESC",
-        &[&user, &realm, &now_ms],
+        &[&user, &realm, &now.as_ms()],
     )
     .await?
     .iter()
@@ -170,7 +171,7 @@ pub(super) async fn open_rows(
         Ok(OpenRow {
             state: row.try_get(0)?,
             serial: row.try_get(1)?,
-            created_at: row.try_get(2)?,
+            created_at: ms_column(row, 2)?,
             request_digest: row.try_get(3)?,
         })
     })
@@ -187,7 +188,7 @@ pub(super) async fn insert_challenges(
         realm,
         state,
         targets,
-        now_ms,
+        now,
         request_digest,
         ..
     } = request;
@@ -202,7 +203,7 @@ pub(super) async fn insert_challenges(
         .first()
         .ok_or_else(|| StoreError::TokenGone(target.serial.clone()))?
         .try_get(0)?;
-        let expires = now_ms.saturating_add(target.validity_ms);
+        let expires = now.plus_ms(target.validity_ms).as_ms();
         execute(
             c,
             "INSERT INTO challenges (state, serial, username, realm, counter, created_at, \
@@ -214,7 +215,7 @@ pub(super) async fn insert_challenges(
                 user,
                 realm,
                 &counter,
-                now_ms,
+                &now.as_ms(),
                 &expires,
                 &request_digest.as_ref().map(<[u8; 16]>::as_slice),
             ],
@@ -265,7 +266,7 @@ pub(super) async fn close_challenge(
         execute(
             c,
             RECORD_ANSWER,
-            &[&by.digest.as_slice(), &serial, &by.now_ms],
+            &[&by.digest.as_slice(), &serial, &by.now.as_ms()],
         )
         .await?;
     }

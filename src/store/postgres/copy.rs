@@ -7,8 +7,8 @@ use deadpool_postgres::GenericClient;
 use super::super::seal::SealKey;
 use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
 use super::rows::{
-    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_token_row, to_i32,
-    to_i64, to_u32, token_with_seed,
+    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_token_row, ms_column,
+    to_i32, to_i64, to_u32, token_with_seed,
 };
 use super::{CHALLENGE_COLUMNS, INSERT_TOKEN, key_file, query};
 use crate::secret::Secret;
@@ -99,8 +99,8 @@ pub(super) async fn import(
                 &ch.user,
                 &ch.realm,
                 &to_i64(ch.counter),
-                &ch.created_at,
-                &ch.expires_at,
+                &ch.created_at.as_ms(),
+                &ch.expires_at.as_ms(),
                 &ch.status.is_open(),
                 &ch.status.was_delivered(),
             ],
@@ -110,7 +110,8 @@ pub(super) async fn import(
     import_backoff_and_grace(c, dump).await?;
     let insert = c.prepare_cached(INSERT_AUDIT).await?;
     for entry in &dump.audit {
-        c.execute(&insert, &audit_params(entry)).await?;
+        c.execute(&insert, &audit_params(entry, &entry.time.as_secs()))
+            .await?;
     }
     Ok(())
 }
@@ -152,7 +153,7 @@ async fn backoff_and_grace(
             origin: r.try_get(2)?,
             backoff: Backoff {
                 failures: to_u32(r.try_get(3)?),
-                last_failure_ms: r.try_get(4)?,
+                last_failure: ms_column(r, 4)?,
             },
         })
     })
@@ -171,7 +172,7 @@ async fn backoff_and_grace(
             realm: r.try_get(1)?,
             client: r.try_get(2)?,
             station: r.try_get(3)?,
-            until_ms: r.try_get(4)?,
+            until: ms_column(r, 4)?,
         })
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -210,7 +211,7 @@ async fn import_backoff_and_grace(c: &impl GenericClient, dump: &Dump) -> Result
                 &row.realm,
                 &row.origin,
                 &failures,
-                &row.backoff.last_failure_ms,
+                &row.backoff.last_failure.as_ms(),
             ],
         )
         .await?;
@@ -224,7 +225,7 @@ async fn import_backoff_and_grace(c: &impl GenericClient, dump: &Dump) -> Result
     for g in &dump.grace {
         c.execute(
             &insert,
-            &[&g.user, &g.realm, &g.client, &g.station, &g.until_ms],
+            &[&g.user, &g.realm, &g.client, &g.station, &g.until.as_ms()],
         )
         .await?;
     }

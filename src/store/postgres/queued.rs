@@ -196,7 +196,7 @@ async fn write(pool: &Pool, rows: &[AuditEntry], failures: &[Failure]) -> Result
 
 async fn write_audit(c: &impl GenericClient, rows: &[AuditEntry]) -> Result<(), StoreError> {
     let column = |f: fn(&AuditEntry) -> String| rows.iter().map(f).collect::<Vec<String>>();
-    let times: Vec<i64> = rows.iter().map(|r| r.time).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.time.as_secs()).collect();
     let serials: Vec<Option<String>> = rows.iter().map(|r| r.serial.clone()).collect();
     let (clients, users, realms) = (
         column(|r| r.client.clone()),

@@ -11,6 +11,32 @@ use super::super::seal::SealKey;
 use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
 use super::{INSERT_TOKEN, key_file};
 use crate::secret::Secret;
+use crate::time::UnixMs;
+
+// Where PostgreSQL's time columns meet [`UnixMs`], the one place: columns in milliseconds
+// (challenges, graces, back-off rows, retransmit marks) are read with [`ms_column`] and bound
+// as `time.as_ms()`; columns in seconds (token and audit times) are read with
+// [`seconds_column`] and bound as `time.as_secs()`.
+
+/// A column in milliseconds, read.
+pub(super) fn ms_column(row: &Row, column: usize) -> Result<UnixMs, tokio_postgres::Error> {
+    row.try_get::<_, i64>(column).map(UnixMs::from_ms)
+}
+
+/// A column in seconds, read.
+pub(super) fn seconds_column(row: &Row, column: usize) -> Result<UnixMs, tokio_postgres::Error> {
+    row.try_get::<_, i64>(column).map(UnixMs::from_secs)
+}
+
+/// A column in seconds that may be NULL, read.
+fn optional_seconds_column(
+    row: &Row,
+    column: usize,
+) -> Result<Option<UnixMs>, tokio_postgres::Error> {
+    Ok(row
+        .try_get::<_, Option<i64>>(column)?
+        .map(UnixMs::from_secs))
+}
 
 pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -53,9 +79,9 @@ pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreErr
         active: row.try_get(10)?,
         fail_count: to_u32(row.try_get(11)?),
         max_fail: to_u32(row.try_get(12)?),
-        last_fail_at: row.try_get(13)?,
+        last_fail_at: optional_seconds_column(row, 13)?,
         description: row.try_get(14)?,
-        created_at: row.try_get(15)?,
+        created_at: seconds_column(row, 15)?,
         owner_id: row.try_get(16)?,
         autoenrolled: row.try_get(17)?,
         serial,
@@ -66,7 +92,7 @@ pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreErr
 /// result, reason`.
 pub(super) fn audit_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
-        time: r.try_get(0)?,
+        time: seconds_column(r, 0)?,
         client: r.try_get(1)?,
         user: r.try_get(2)?,
         realm: r.try_get(3)?,
@@ -77,9 +103,13 @@ pub(super) fn audit_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
     })
 }
 
-pub(super) fn audit_params(entry: &AuditEntry) -> [&(dyn ToSql + Sync); 8] {
+/// The parameters of [`INSERT_AUDIT`]; `time_secs` is `entry.time.as_secs()`.
+pub(super) fn audit_params<'a>(
+    entry: &'a AuditEntry,
+    time_secs: &'a i64,
+) -> [&'a (dyn ToSql + Sync); 8] {
     [
-        &entry.time,
+        time_secs,
         &entry.client,
         &entry.user,
         &entry.realm,
@@ -104,8 +134,8 @@ pub(super) fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
         user: row.try_get(2)?,
         realm: row.try_get(3)?,
         counter: to_u64(row.try_get(4)?),
-        created_at: row.try_get(5)?,
-        expires_at: row.try_get(6)?,
+        created_at: ms_column(row, 5)?,
+        expires_at: ms_column(row, 6)?,
         status: ChallengeStatus::from_columns(row.try_get(7)?, row.try_get(8)?),
     })
 }
@@ -161,9 +191,9 @@ pub(super) async fn insert_token_row(
             &token.active,
             &to_i32(token.fail_count),
             &to_i32(token.max_fail),
-            &token.last_fail_at,
+            &token.last_fail_at.map(UnixMs::as_secs),
             &token.description,
-            &token.created_at,
+            &token.created_at.as_secs(),
             &token.owner_id,
             &token.autoenrolled,
         ],

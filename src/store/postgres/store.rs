@@ -11,12 +11,13 @@ use super::super::{
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{
-    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_tokens, to_i64,
-    tokens_from_rows,
+    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_tokens, ms_column,
+    to_i64, tokens_from_rows,
 };
 use super::{
     CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
 };
+use crate::time::UnixMs;
 
 #[async_trait]
 impl Store for PgStore {
@@ -115,14 +116,14 @@ impl Store for PgStore {
         user: &str,
         realm: &str,
         backoff_origin: Option<&str>,
-        retransmit: Option<(&[u8; 16], i64)>,
+        retransmit: Option<(&[u8; 16], UnixMs)>,
     ) -> Result<(UserState, Option<String>), StoreError> {
         // Batched with the other requests' first reads (see `batches.rs`).
         self.timed(self.reads.call(batches::Read {
             user: user.to_string(),
             realm: realm.to_string(),
             backoff_origin: backoff_origin.map(str::to_string),
-            retransmit: retransmit.map(|(digest, since)| (*digest, since)),
+            retransmit: retransmit.map(|(digest, since)| (*digest, since.as_ms())),
         }))
         .await
     }
@@ -171,7 +172,7 @@ impl Store for PgStore {
     async fn challenge_of_request(
         &self,
         challenge_state: &str,
-        retransmit: Option<(&[u8; 16], i64)>,
+        retransmit: Option<(&[u8; 16], UnixMs)>,
     ) -> Result<(Vec<Challenge>, Option<String>), StoreError> {
         let c = self.client().await?;
         // Both reads in flight at once on the connection: one round trip.
@@ -185,14 +186,14 @@ impl Store for PgStore {
         &self,
         user: &str,
         realm: &str,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<Vec<Challenge>, StoreError> {
         let c = self.client().await?;
         let sql = format!(
             "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE username = $1 AND realm = $2 \
              AND open AND delivered AND expires_at >= $3 ORDER BY created_at DESC"
         );
-        query(&c, &sql, &[&user, &realm, &now_ms])
+        query(&c, &sql, &[&user, &realm, &now.as_ms()])
             .await?
             .iter()
             .map(challenge_from_row)
@@ -226,7 +227,7 @@ impl Store for PgStore {
         self.timed(self.consumes.call(batches::Consume {
             serial: serial.to_string(),
             used,
-            by: by.map(|b| (b.digest, b.now_ms)),
+            by: by.map(|b| (b.digest, b.now.as_ms())),
         }))
         .await
     }
@@ -234,19 +235,19 @@ impl Store for PgStore {
     async fn retransmit_of(
         &self,
         digest: &[u8; 16],
-        since_ms: i64,
+        since: UnixMs,
     ) -> Result<Option<String>, StoreError> {
         let c = self.client().await?;
-        answered_serial(&c, Some((digest, since_ms))).await
+        answered_serial(&c, Some((digest, since))).await
     }
 
-    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
+    async fn record_failure(&self, serials: &[String], now: UnixMs) -> Result<(), StoreError> {
         let c = self.client().await?;
         execute(
             &c,
             "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = $2 \
              WHERE serial = ANY($1)",
-            &[&serials, &now],
+            &[&serials, &now.as_secs()],
         )
         .await?;
         Ok(())
@@ -257,7 +258,7 @@ impl Store for PgStore {
         user: &str,
         realm: &str,
         origin: &str,
-        now_ms: i64,
+        now: UnixMs,
         forget_ms: i64,
     ) {
         // Queued, not awaited (see the trait), and written with the others waiting.
@@ -265,7 +266,7 @@ impl Store for PgStore {
             user: user.to_string(),
             realm: realm.to_string(),
             origin: origin.to_string(),
-            now_ms,
+            now,
             forget_ms,
         });
     }
@@ -284,12 +285,12 @@ impl Store for PgStore {
         self.queue.writes_failing()
     }
 
-    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
+    async fn purge_login_failures(&self, before: UnixMs) -> Result<usize, StoreError> {
         let c = self.client().await?;
         let n = execute(
             &c,
             "DELETE FROM login_failures WHERE last_failure_ms < $1",
-            &[&before_ms],
+            &[&before.as_ms()],
         )
         .await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -325,7 +326,7 @@ impl Store for PgStore {
         realm: &str,
         client: &str,
         station: &str,
-        until_ms: i64,
+        until: UnixMs,
     ) -> Result<(), StoreError> {
         let c = self.client().await?;
         execute(
@@ -333,7 +334,7 @@ impl Store for PgStore {
             "INSERT INTO grace (username, realm, client, station, until_ms) \
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (username, realm, client, station) DO UPDATE SET until_ms = $5",
-            &[&user, &realm, &client, &station, &until_ms],
+            &[&user, &realm, &client, &station, &until.as_ms()],
         )
         .await?;
         Ok(())
@@ -345,7 +346,7 @@ impl Store for PgStore {
         realm: &str,
         client: &str,
         station: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<UnixMs>, StoreError> {
         let c = self.client().await?;
         let row = c
             .query_opt(
@@ -355,7 +356,7 @@ impl Store for PgStore {
             )
             .await?;
         Ok(match row {
-            Some(row) => Some(row.try_get(0)?),
+            Some(row) => Some(ms_column(&row, 0)?),
             None => None,
         })
     }
@@ -404,17 +405,22 @@ impl Store for PgStore {
     async fn audit_committed(&self, entry: AuditEntry) -> Result<(), StoreError> {
         let entry = entry.with_controls_escaped();
         let c = self.client().await?;
-        execute(&c, INSERT_AUDIT, &audit_params(&entry)).await?;
+        execute(
+            &c,
+            INSERT_AUDIT,
+            &audit_params(&entry, &entry.time.as_secs()),
+        )
+        .await?;
         Ok(())
     }
 
-    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+    async fn purge_audit(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError> {
         let c = self.client().await?;
         let n = execute(
             &c,
             "DELETE FROM audit WHERE id IN \
              (SELECT id FROM audit WHERE time < $1 ORDER BY time LIMIT $2)",
-            &[&before, &i64::from(limit)],
+            &[&before.as_secs(), &i64::from(limit)],
         )
         .await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -423,7 +429,7 @@ impl Store for PgStore {
     async fn audit_rows(
         &self,
         user: Option<&str>,
-        since: Option<i64>,
+        since: Option<UnixMs>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let c = self.client().await?;
@@ -432,23 +438,33 @@ impl Store for PgStore {
             "SELECT time, client, username, realm, serial, action, result, reason FROM audit \
              WHERE ($1::text IS NULL OR username = $1) AND ($2::bigint IS NULL OR time >= $2) \
              ORDER BY id DESC LIMIT $3",
-            &[&user, &since, &i64::from(limit)],
+            &[&user, &since.map(UnixMs::as_secs), &i64::from(limit)],
         )
         .await?;
         rows.iter().map(audit_from_row).collect()
     }
 
-    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
+    async fn purge_challenges(&self, before: UnixMs) -> Result<usize, StoreError> {
         let c = self.client().await?;
         let n = execute(
             &c,
             "DELETE FROM challenges WHERE expires_at < $1",
-            &[&before],
+            &[&before.as_ms()],
         )
         .await?;
         // Retransmits come within seconds; an hour-old record answers none.
-        execute(&c, "DELETE FROM answered WHERE at_ms < $1", &[&before]).await?;
-        execute(&c, "DELETE FROM grace WHERE until_ms < $1", &[&before]).await?;
+        execute(
+            &c,
+            "DELETE FROM answered WHERE at_ms < $1",
+            &[&before.as_ms()],
+        )
+        .await?;
+        execute(
+            &c,
+            "DELETE FROM grace WHERE until_ms < $1",
+            &[&before.as_ms()],
+        )
+        .await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 

@@ -5,7 +5,8 @@
 use rusqlite::{Connection, params};
 
 use super::super::StoreError;
-use super::execute_cached;
+use super::{InMs, execute_cached};
+use crate::time::UnixMs;
 
 /// One more failed first factor of an identity from `origin`, on its origin's row and on its
 /// row over all origins (the empty origin), in one statement; failures older than
@@ -15,7 +16,7 @@ pub(super) fn record_login_failure(
     user: &str,
     realm: &str,
     origin: &str,
-    now_ms: i64,
+    now: UnixMs,
     forget_ms: i64,
 ) -> Result<(), StoreError> {
     execute_cached(
@@ -25,7 +26,7 @@ pub(super) fn record_login_failure(
          ON CONFLICT (user, realm, origin) DO UPDATE SET \
            failures = CASE WHEN ?3 - last_failure_ms >= ?4 THEN 1 ELSE failures + 1 END, \
            last_failure_ms = MAX(last_failure_ms, ?3)",
-        params![user, realm, now_ms, forget_ms, origin],
+        params![user, realm, InMs(now), forget_ms, origin],
     )?;
     Ok(())
 }

@@ -17,7 +17,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
 use super::super::{Challenge, ChallengeRequest, ChallengeStart, StoreError};
-use super::{CHALLENGE_COLUMNS, challenge_from_row, execute_cached, insert_token_row, to_u64};
+use super::{
+    CHALLENGE_COLUMNS, InMs, challenge_from_row, execute_cached, insert_token_row, ms_column,
+    to_u64,
+};
+use crate::time::UnixMs;
 
 /// See the module documentation: reads what [`decide_start`] asks for, then does what it
 /// decided.
@@ -34,7 +38,7 @@ pub(super) fn start_challenge(
                 reads.has_token = Some(user_has_token(conn, user, realm)?);
             }
             Start::Read(StartRead::OpenRows) => {
-                reads.open = Some(open_rows(conn, user, realm, request.now_ms)?);
+                reads.open = Some(open_rows(conn, user, realm, request.now)?);
             }
             Start::Read(StartRead::StartedSince(since)) => {
                 reads.started = Some(
@@ -42,7 +46,7 @@ pub(super) fn start_challenge(
                         "SELECT COUNT(DISTINCT state) FROM challenges \
                          WHERE user = ?1 AND realm = ?2 AND created_at >= ?3",
                     )?
-                    .query_row(params![user, realm, since], |r| r.get(0))?,
+                    .query_row(params![user, realm, InMs(since)], |r| r.get(0))?,
                 );
             }
             Start::AlreadyEnrolled => return Ok(ChallengeStart::AlreadyEnrolled),
@@ -64,18 +68,18 @@ fn open_rows(
     conn: &Connection,
     user: &str,
     realm: &str,
-    now_ms: i64,
+    now: UnixMs,
 ) -> Result<Vec<OpenRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT state, serial, created_at, request_digest FROM challenges \
          WHERE user = ?1 AND realm = ?2 AND open = 1 AND expires_at >= ?3 \
          ORDER BY created_at DESC",
     )?;
-    let rows = stmt.query_map(params![user, realm, now_ms], |r| {
+    let rows = stmt.query_map(params![user, realm, InMs(now)], |r| {
         Ok(OpenRow {
             state: r.get(0)?,
             serial: r.get(1)?,
-            created_at: r.get(2)?,
+            created_at: ms_column(r, 2)?,
             request_digest: r.get(3)?,
         })
     })?;
@@ -92,7 +96,7 @@ fn insert_challenges(
         realm,
         state,
         targets,
-        now_ms,
+        now,
         request_digest,
         ..
     } = request;
@@ -117,8 +121,8 @@ fn insert_challenges(
                 user,
                 realm,
                 counter,
-                now_ms,
-                now_ms.saturating_add(target.validity_ms),
+                InMs(*now),
+                InMs(now.plus_ms(target.validity_ms)),
                 request_digest.as_ref().map(<[u8; 16]>::as_slice)
             ],
         )?;

@@ -7,8 +7,8 @@ use rusqlite::{Connection, params};
 use super::super::seal::SealKey;
 use super::super::{Backoff, BackoffRow, Dump, GraceRow, SealedToken, StoreError};
 use super::{
-    CHALLENGE_COLUMNS, TOKEN_COLUMNS, audit_from_row, challenge_from_row, insert_audit,
-    record_fingerprint, to_i64, token_with_seed,
+    CHALLENGE_COLUMNS, InMs, InSeconds, TOKEN_COLUMNS, audit_from_row, challenge_from_row,
+    insert_audit, ms_column, record_fingerprint, to_i64, token_with_seed,
 };
 use crate::secret::Secret;
 
@@ -73,8 +73,8 @@ pub(super) fn import(
             c.user,
             c.realm,
             to_i64(c.counter),
-            c.created_at,
-            c.expires_at,
+            InMs(c.created_at),
+            InMs(c.expires_at),
             c.status.is_open(),
             c.status.was_delivered()
         ])?;
@@ -89,14 +89,14 @@ pub(super) fn import(
             row.realm,
             row.origin,
             row.backoff.failures,
-            row.backoff.last_failure_ms
+            InMs(row.backoff.last_failure)
         ])?;
     }
     let mut insert = conn.prepare(
         "INSERT INTO grace (user, realm, client, station, until_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for g in &dump.grace {
-        insert.execute(params![g.user, g.realm, g.client, g.station, g.until_ms])?;
+        insert.execute(params![g.user, g.realm, g.client, g.station, InMs(g.until)])?;
     }
     for entry in &dump.audit {
         insert_audit(conn, entry)?;
@@ -134,7 +134,7 @@ fn backoff_and_grace(conn: &Connection) -> Result<(Vec<BackoffRow>, Vec<GraceRow
                 origin: r.get(2)?,
                 backoff: Backoff {
                     failures: r.get(3)?,
-                    last_failure_ms: r.get(4)?,
+                    last_failure: ms_column(r, 4)?,
                 },
             })
         })?
@@ -150,7 +150,7 @@ fn backoff_and_grace(conn: &Connection) -> Result<(Vec<BackoffRow>, Vec<GraceRow
                 realm: r.get(1)?,
                 client: r.get(2)?,
                 station: r.get(3)?,
-                until_ms: r.get(4)?,
+                until: ms_column(r, 4)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -184,9 +184,9 @@ fn import_tokens(
             t.active,
             t.fail_count,
             t.max_fail,
-            t.last_fail_at,
+            t.last_fail_at.map(InSeconds),
             t.description,
-            t.created_at,
+            InSeconds(t.created_at),
             t.owner_id,
             t.autoenrolled
         ])?;

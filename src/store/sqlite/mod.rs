@@ -299,8 +299,8 @@ mod rows;
 mod store;
 
 use rows::{
-    CHALLENGE_COLUMNS, audit_from_row, challenge_from_row, insert_audit, insert_token_row, to_i64,
-    to_u64, token_with_seed,
+    CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_audit,
+    insert_token_row, ms_column, to_i64, to_u64, token_with_seed,
 };
 
 #[cfg(test)]

@@ -2,12 +2,58 @@
 //! tokens (sealing their seeds) and audit rows. Used by the store's calls (`store.rs`), the
 //! race-deciding operations (`challenges.rs`) and `tessera store copy` (`copy.rs`).
 
-use rusqlite::{Connection, Row, params};
+use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Row, ToSql, params};
 
 use super::super::seal::SealKey;
 use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
 use super::{execute_cached, record_fingerprint};
 use crate::secret::Secret;
+use crate::time::UnixMs;
+
+// Where SQLite's time columns meet [`UnixMs`], the one place: each bind and read names the
+// column's unit, [`InMs`] (challenges, graces, back-off rows, retransmit marks) or
+// [`InSeconds`] (token and audit times); a bare `UnixMs` binds to nothing.
+
+/// A time in a column kept in milliseconds.
+pub(super) struct InMs(pub UnixMs);
+
+impl ToSql for InMs {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.as_ms()))
+    }
+}
+
+impl FromSql for InMs {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(|ms| InMs(UnixMs::from_ms(ms)))
+    }
+}
+
+/// A time in a column kept in seconds (token and audit times).
+pub(super) struct InSeconds(pub UnixMs);
+
+impl ToSql for InSeconds {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.0.as_secs()))
+    }
+}
+
+impl FromSql for InSeconds {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        i64::column_result(value).map(|secs| InSeconds(UnixMs::from_secs(secs)))
+    }
+}
+
+/// A column in milliseconds, read.
+pub(super) fn ms_column(row: &Row<'_>, column: usize) -> rusqlite::Result<UnixMs> {
+    Ok(row.get::<_, InMs>(column)?.0)
+}
+
+/// A column in seconds that may be NULL, read.
+fn seconds_column(row: &Row<'_>, column: usize) -> rusqlite::Result<Option<UnixMs>> {
+    Ok(row.get::<_, Option<InSeconds>>(column)?.map(|t| t.0))
+}
 
 pub(super) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -42,9 +88,9 @@ pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, Stor
         active: row.get(10)?,
         fail_count: row.get(11)?,
         max_fail: row.get(12)?,
-        last_fail_at: row.get(13)?,
+        last_fail_at: seconds_column(row, 13)?,
         description: row.get(14)?,
-        created_at: row.get(15)?,
+        created_at: row.get::<_, InSeconds>(15)?.0,
         owner_id: row.get(16)?,
         autoenrolled: row.get(17)?,
         serial,
@@ -55,7 +101,7 @@ pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, Stor
 /// reason`.
 pub(super) fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
-        time: r.get(0)?,
+        time: r.get::<_, InSeconds>(0)?.0,
         client: r.get(1)?,
         user: r.get(2)?,
         realm: r.get(3)?,
@@ -73,7 +119,7 @@ pub(super) fn insert_audit(conn: &Connection, entry: &AuditEntry) -> Result<(), 
         "INSERT INTO audit (time, client, user, realm, serial, action, result, reason) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            entry.time,
+            InSeconds(entry.time),
             entry.client,
             entry.user,
             entry.realm,
@@ -124,9 +170,9 @@ pub(super) fn insert_token_row(
         token.active,
         token.fail_count,
         token.max_fail,
-        token.last_fail_at,
+        token.last_fail_at.map(InSeconds),
         token.description,
-        token.created_at,
+        InSeconds(token.created_at),
         token.owner_id,
         token.autoenrolled
     ]);
@@ -171,8 +217,8 @@ pub(super) fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
         user: row.get(2)?,
         realm: row.get(3)?,
         counter: to_u64(row.get(4)?),
-        created_at: row.get(5)?,
-        expires_at: row.get(6)?,
+        created_at: ms_column(row, 5)?,
+        expires_at: ms_column(row, 6)?,
         status: ChallengeStatus::from_columns(row.get(7)?, row.get(8)?),
     })
 }

@@ -9,13 +9,14 @@ use super::super::{
     Store, StoreError, Token, UserState,
 };
 use super::rows::{
-    CHALLENGE_COLUMNS, audit_from_row, challenge_from_row, insert_all, insert_audit, query_tokens,
-    to_i64,
+    CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_all,
+    insert_audit, ms_column, query_tokens, to_i64,
 };
 use super::{
     CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, backoff,
     challenges, copy, execute_cached,
 };
+use crate::time::UnixMs;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -125,7 +126,7 @@ impl Store for SqliteStore {
             while let Some(r) = rows.next()? {
                 let row = Some(Backoff {
                     failures: r.get(1)?,
-                    last_failure_ms: r.get(2)?,
+                    last_failure: ms_column(r, 2)?,
                 });
                 if r.get::<_, bool>(0)? {
                     backoff.identity = row;
@@ -180,7 +181,7 @@ impl Store for SqliteStore {
         &self,
         user: &str,
         realm: &str,
-        now_ms: i64,
+        now: UnixMs,
     ) -> Result<Vec<Challenge>, StoreError> {
         let (user, realm) = (user.to_string(), realm.to_string());
         self.read(move |conn, _| {
@@ -188,7 +189,7 @@ impl Store for SqliteStore {
                 "SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE user = ?1 AND realm = ?2 \
                  AND open = 1 AND delivered = 1 AND expires_at >= ?3 ORDER BY created_at DESC"
             ))?;
-            let rows = stmt.query_map(params![user, realm, now_ms], challenge_from_row)?;
+            let rows = stmt.query_map(params![user, realm, InMs(now)], challenge_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -220,13 +221,13 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_failure(&self, serials: &[String], now: i64) -> Result<(), StoreError> {
+    async fn record_failure(&self, serials: &[String], now: UnixMs) -> Result<(), StoreError> {
         let serials = serials.to_vec();
         self.call(move |conn, _| {
             for serial in &serials {
                 execute_cached(conn,
                     "UPDATE tokens SET fail_count = fail_count + 1, last_fail_at = ?2 WHERE serial = ?1",
-                    params![serial, now],
+                    params![serial, InSeconds(now)],
                 )?;
             }
             Ok(())
@@ -239,7 +240,7 @@ impl Store for SqliteStore {
         user: &str,
         realm: &str,
         origin: &str,
-        now_ms: i64,
+        now: UnixMs,
         forget_ms: i64,
     ) {
         let (user, realm, origin) = (user.to_string(), realm.to_string(), origin.to_string());
@@ -247,7 +248,7 @@ impl Store for SqliteStore {
             "back-off failure not recorded",
             Seen::ByNextRead,
             move |conn, _| {
-                backoff::record_login_failure(conn, &user, &realm, &origin, now_ms, forget_ms)
+                backoff::record_login_failure(conn, &user, &realm, &origin, now, forget_ms)
             },
         );
         if let Err(error) = result {
@@ -277,12 +278,12 @@ impl Store for SqliteStore {
         self.db.writes_failing()
     }
 
-    async fn purge_login_failures(&self, before_ms: i64) -> Result<usize, StoreError> {
+    async fn purge_login_failures(&self, before: UnixMs) -> Result<usize, StoreError> {
         self.call_one_statement(move |conn, _| {
             Ok(execute_cached(
                 conn,
                 "DELETE FROM login_failures WHERE last_failure_ms < ?1",
-                [before_ms],
+                [InMs(before)],
             )?)
         })
         .await
@@ -306,7 +307,7 @@ impl Store for SqliteStore {
         realm: &str,
         client: &str,
         station: &str,
-        until_ms: i64,
+        until: UnixMs,
     ) -> Result<(), StoreError> {
         let key = [user, realm, client, station].map(str::to_string);
         self.call_one_statement(move |conn, _| {
@@ -315,7 +316,7 @@ impl Store for SqliteStore {
                 "INSERT INTO grace (user, realm, client, station, until_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (user, realm, client, station) DO UPDATE SET until_ms = ?5",
-                params![key[0], key[1], key[2], key[3], until_ms],
+                params![key[0], key[1], key[2], key[3], InMs(until)],
             )?;
             Ok(())
         })
@@ -328,7 +329,7 @@ impl Store for SqliteStore {
         realm: &str,
         client: &str,
         station: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<UnixMs>, StoreError> {
         let key = [user, realm, client, station].map(str::to_string);
         self.read(move |conn, _| {
             Ok(conn
@@ -336,7 +337,7 @@ impl Store for SqliteStore {
                     "SELECT until_ms FROM grace \
                      WHERE user = ?1 AND realm = ?2 AND client = ?3 AND station = ?4",
                 )?
-                .query_row(params![key[0], key[1], key[2], key[3]], |r| r.get(0))
+                .query_row(params![key[0], key[1], key[2], key[3]], |r| ms_column(r, 0))
                 .optional()?)
         })
         .await
@@ -412,13 +413,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn purge_audit(&self, before: i64, limit: u32) -> Result<usize, StoreError> {
+    async fn purge_audit(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError> {
         self.call_one_statement(move |conn, _| {
             Ok(execute_cached(
                 conn,
                 "DELETE FROM audit WHERE id IN \
                  (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
-                params![before, limit],
+                params![InSeconds(before), limit],
             )?)
         })
         .await
@@ -427,7 +428,7 @@ impl Store for SqliteStore {
     async fn audit_rows(
         &self,
         user: Option<&str>,
-        since: Option<i64>,
+        since: Option<UnixMs>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let user = user.map(str::to_string);
@@ -436,7 +437,7 @@ impl Store for SqliteStore {
                 "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
             )?;
-            let rows = stmt.query_map(params![user, since, limit], audit_from_row)?;
+            let rows = stmt.query_map(params![user, since.map(InSeconds), limit], audit_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -475,13 +476,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn purge_challenges(&self, before: i64) -> Result<usize, StoreError> {
+    async fn purge_challenges(&self, before: UnixMs) -> Result<usize, StoreError> {
         self.call(move |conn, _| {
-            execute_cached(conn, "DELETE FROM grace WHERE until_ms < ?1", [before])?;
+            execute_cached(
+                conn,
+                "DELETE FROM grace WHERE until_ms < ?1",
+                [InMs(before)],
+            )?;
             Ok(execute_cached(
                 conn,
                 "DELETE FROM challenges WHERE expires_at < ?1",
-                [before],
+                [InMs(before)],
             )?)
         })
         .await

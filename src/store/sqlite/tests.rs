@@ -10,6 +10,7 @@ use super::rows::query_tokens;
 use super::schema::{SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, migrate};
 use super::*;
 use crate::secret::Secret;
+use crate::time::UnixMs;
 
 fn token(serial: &str) -> Token {
     Token {
@@ -28,7 +29,7 @@ fn token(serial: &str) -> Token {
         max_fail: 10,
         last_fail_at: None,
         description: String::new(),
-        created_at: 1,
+        created_at: UnixMs::from_secs(1),
         owner_id: None,
         autoenrolled: false,
     }
@@ -51,11 +52,11 @@ fn request(state: &str, serials: &[&str], now_ms: i64, blocking_ms: i64) -> Chal
                 blocking_ms,
             })
             .collect(),
-        now_ms,
+        now: UnixMs::from_ms(now_ms),
         trigger_limit: 3,
         trigger_window_ms: 600_000,
         request_digest: None,
-        retransmit_since_ms: now_ms,
+        retransmit_since: UnixMs::from_ms(now_ms),
         enroll: None,
     }
 }
@@ -124,7 +125,7 @@ async fn issue_23_schema_6_keeps_the_counts_of_schema_5() {
         backoff.identity,
         Some(Backoff {
             failures: 7,
-            last_failure_ms: 9000
+            last_failure: UnixMs::from_ms(9000)
         })
     );
     assert_eq!(backoff.origin, None);
@@ -153,7 +154,13 @@ async fn issue_23_a_failure_that_cannot_be_written_is_known_until_a_write_commit
         round += 1;
         assert!(round < 1_000, "no write failed");
         store
-            .record_login_failure(&format!("user{round}"), "local", &origin, 1_000, 60_000)
+            .record_login_failure(
+                &format!("user{round}"),
+                "local",
+                &origin,
+                UnixMs::from_ms(1_000),
+                60_000,
+            )
             .await;
         // The next read waits for the failure queued before it.
         store.user_state("alice", "local", Some("x")).await.unwrap();
@@ -253,7 +260,7 @@ async fn a_detached_write_is_committed_without_other_traffic() {
     let store = open_store(&dir);
     store
         .audit(AuditEntry {
-            time: 1,
+            time: UnixMs::from_secs(1),
             client: "nas".into(),
             user: "alice".into(),
             realm: "local".into(),
@@ -289,7 +296,7 @@ async fn a_read_sees_the_back_off_failure_queued_before_it() {
     let store = open_store(&dir);
     for round in 1..=50 {
         store
-            .record_login_failure("alice", "local", "st-1", 1_000, 60_000)
+            .record_login_failure("alice", "local", "st-1", UnixMs::from_ms(1_000), 60_000)
             .await;
         if round % 2 == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
