@@ -18,7 +18,7 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::DeliveryError;
@@ -98,7 +98,7 @@ pub struct SmtpEndpoint {
     pub credentials: Option<(String, Secret)>,
     /// Bound on the whole exchange, connect to QUIT.
     pub timeout: Duration,
-    /// A PEM CA file trusted in addition to the system's roots.
+    /// A PEM CA file trusted instead of the system's roots (`tls::trust_roots`).
     pub ca_file: Option<PathBuf>,
 }
 
@@ -168,11 +168,18 @@ impl SmtpEndpoint {
         } else {
             let mut params = TlsParameters::builder(self.host.clone());
             if let Some(path) = &self.ca_file {
-                let pem =
-                    std::fs::read(path).map_err(|e| format!("CA_FILE: {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("CA_FILE: {}: {e}", path.display()))?;
-                params = params.add_root_certificate(cert);
+                // The CA file replaces the system's roots, as for every TLS client of tessera
+                // (`tls::trust_roots`: a configured CA pins). Checked by that function first, so
+                // an empty or unusable file is refused with the same words as elsewhere.
+                let ca_error =
+                    |e: &dyn std::fmt::Display| format!("CA_FILE: {}: {e}", path.display());
+                crate::tls::trust_roots(Some(crate::tls::Ca::File(path)))
+                    .map_err(|e| ca_error(&e))?;
+                let pem = std::fs::read(path).map_err(|e| ca_error(&e))?;
+                let certificates = Certificate::from_pem(&pem).map_err(|e| ca_error(&e))?;
+                params = params
+                    .certificate_store(CertificateStore::None)
+                    .add_root_certificate(certificates);
             }
             let params = params
                 .build_rustls()

@@ -9,7 +9,7 @@ use tessera::delivery::{Channel, DeliveryError, Message, Provider};
 use tessera::secret::Secret;
 
 use crate::util::peers::{Peer, Silent, otp_in, smtp_server};
-use crate::util::{Server, Setup};
+use crate::util::{Server, Setup, tessera, write_config};
 use testkit::ca::TestCa;
 
 fn email_provider(keys: &str) -> SmtpEmailProvider {
@@ -108,6 +108,48 @@ async fn starttls_with_the_test_ca_and_without_it() {
         error.to_string().contains("invalid peer certificate"),
         "{error}"
     );
+    assert_eq!(smtp.records().len(), 1);
+}
+
+/// A `CA_FILE` replaces the system's roots (docs/src/providers.md, "Whom TLS trusts"): with the
+/// server's CA among the system's roots (`SSL_CERT_FILE`, which rustls-native-certs reads), a
+/// provider without `CA_FILE` delivers, and one whose `CA_FILE` names another CA refuses the
+/// server's certificate and sends nothing.
+#[test]
+fn a_ca_file_replaces_the_system_roots() {
+    let (server_ca, other_ca) = (TestCa::new(), TestCa::new());
+    let cert = server_ca.cert.to_str().unwrap();
+    let key = server_ca.key.to_str().unwrap();
+    let smtp = smtp_server(&["--cert", cert, "--key", key]);
+    let keys = format!(
+        "class = \"SMTPEmailProvider\"\nSMTP_SERVER = \"127.0.0.1\"\nSMTP_PORT = {}\nSTART_TLS = true\n",
+        smtp.port
+    );
+    let providers = format!(
+        "[provider.email.system]\n{keys}default = true\n\n[provider.email.pinned]\n{keys}CA_FILE = {:?}\n",
+        other_ca.ca
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &setup(&file_provider("sms"), &providers));
+    let send = |name: &str| {
+        tessera()
+            .env("SSL_CERT_FILE", &server_ca.ca)
+            .arg("--config")
+            .arg(&config)
+            .args(["provider", "test", name, "--to", "alice@example.org"])
+            .args(["--channel", "email"])
+            .output()
+            .unwrap()
+    };
+    let trusted = send("system");
+    let stderr = String::from_utf8_lossy(&trusted.stderr);
+    assert!(trusted.status.success(), "{stderr}");
+    smtp.wait_for(1);
+
+    let pinned = send("pinned");
+    let stderr = String::from_utf8_lossy(&pinned.stderr);
+    assert_eq!(pinned.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
     assert_eq!(smtp.records().len(), 1);
 }
 
