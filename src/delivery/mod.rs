@@ -21,6 +21,7 @@ pub mod class;
 pub mod device_sms;
 pub mod file;
 pub mod http_sms;
+mod http_sms_keys;
 mod phone;
 pub mod redact;
 pub mod registry;
