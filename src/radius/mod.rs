@@ -1,6 +1,7 @@
 //! The RADIUS front end: wire format, client table, duplicate detection and the UDP server.
 //!
-//! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking.
+//! - [`codec`]: bytes ⇄ [`codec::Packet`], strictly, never panicking; [`wire`]: the codes,
+//!   attribute types and errors it is made of.
 //! - [`digest`]: MD5 and HMAC-MD5, below the codec and the crypto.
 //! - [`crypto`]: User-Password hiding, authenticators, Message-Authenticator.
 //! - [`dictionary`]: attribute names and types from FreeRADIUS-format dictionary files.
@@ -33,3 +34,4 @@ pub mod shared;
 pub mod tls;
 pub mod upstream;
 pub mod verify;
+pub mod wire;
