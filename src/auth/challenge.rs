@@ -1,4 +1,5 @@
-//! Sending challenges: autoenrollment of a user without a token, and [`Engine::trigger`].
+//! Sending challenges: [`Engine::trigger`], and the challenge an autoenrollment
+//! (`autoenroll.rs`) starts with its token.
 //!
 //! Every decision that two requests (or two nodes) could race on is the store's, in one
 //! transaction ([`Store::start_challenge`]): enroll unless the identity has a token, return the
@@ -19,136 +20,22 @@ use std::time::Duration;
 
 use super::decision::{Ctx, Decision, MSG_FAILED};
 use super::engine::{Engine, random_hex};
-use super::enrollment::{TokenSpec, new_token};
 use super::message::{mask_email, mask_phone, render, render_subject};
-use super::policy::{DeliveryFailMode, EnrollType, OtpPin, Scope, Template};
+use super::policy::{DeliveryFailMode, OtpPin, Template};
 use super::reason::Reason;
 use super::{AuthError, Outcome};
 use crate::delivery::{Channel, DeliveryError, Message};
-use crate::directory::UserInfo;
 use crate::failure::LocalFailure;
 use crate::otp::hotp;
-use crate::password_hash;
 use crate::secret::Secret;
 use crate::store::{
-    Backoffs, Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token,
-    TokenKind,
+    Challenge, ChallengeRequest, ChallengeStart, ChallengeTarget, StoreError, Token, TokenKind,
 };
 
 /// How often a request waiting for another's delivery looks again.
 const DELIVERY_POLL: Duration = Duration::from_millis(20);
 
 impl Engine {
-    /// Creates a token for a user who has none, when an enrollment policy says so.
-    pub(super) async fn autoenroll(
-        &self,
-        ctx: &Ctx<'_>,
-        backoff: Backoffs,
-    ) -> Result<Decision, AuthError> {
-        let Some(types) = self.policies.action(Scope::Enrollment, &ctx.policy(), |a| {
-            a.autoenrollment.as_ref()
-        }) else {
-            return Ok(Decision::reject(
-                MSG_FAILED,
-                Reason::NoAutoenrollmentPolicy,
-                None,
-            ));
-        };
-        // The password first: nothing about the account is revealed to someone who lacks it.
-        // An unknown name costs the same check (and answers no).
-        let password_ok = ctx.check_directory_password(ctx.password()).await?;
-        let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
-            let reason = if ctx.user.is_some() {
-                Reason::WrongPassword
-            } else {
-                Reason::UnknownUser
-            };
-            return self.first_factor_failed(ctx, reason).await;
-        };
-        self.first_factor_passed(ctx, backoff).await?;
-        let Some((kind, address)) = enroll_choice(types, ctx.channel, user) else {
-            return Ok(missing_address(types));
-        };
-        // LinOTP sets the new token's PIN to the password just given; tessera does so only
-        // where that PIN is what will be checked (otppin=0), so no directory password is kept
-        // at rest otherwise.
-        let pin_hash = match self
-            .setting(&ctx.policy(), |a| &a.otppin)
-            .copied()
-            .unwrap_or_default()
-        {
-            OtpPin::TokenPin => Some(password_hash::hash_on_hash_thread(ctx.password()).await?),
-            OtpPin::Password | OtpPin::OnlyOtp => None,
-        };
-        let spec = TokenSpec {
-            kind,
-            user: ctx.login.clone(),
-            realm: ctx.realm.name.clone(),
-            seed: None,
-            digits: self.settings.otp_digits,
-            max_fail: self
-                .setting(&ctx.policy(), |a| &a.max_fail)
-                .copied()
-                .unwrap_or(self.settings.max_fail),
-            pin_hash,
-            phone: (kind == TokenKind::Sms).then(|| address.clone()),
-            email: (kind == TokenKind::Email).then_some(address),
-            description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name),
-            now: ctx.now,
-        };
-        // A serial that exists already (2^-32 odds) is drawn again.
-        for _ in 0..5 {
-            let mut token = new_token(&spec)?;
-            token.owner_id = user.stable_id.clone();
-            token.autoenrolled = true;
-            match self
-                .send_challenge(ctx, std::slice::from_ref(&token), Some(token.clone()))
-                .await
-            {
-                Ok(Some(mut decision)) => {
-                    let then = Box::new(decision.reason);
-                    decision.reason = match decision.outcome {
-                        Outcome::Challenge { .. } => Reason::Enrolled(then),
-                        Outcome::Reject { .. } => Reason::EnrollmentUndone(then),
-                        // delivery_failmode=password_only: the reason says so already.
-                        Outcome::Accept { .. } | Outcome::Forward { .. } => *then,
-                    };
-                    return Ok(decision);
-                }
-                Ok(None) => return self.enrolled_meanwhile(ctx, kind).await,
-                Err(AuthError::Store(StoreError::Duplicate(_))) => continue,
-                Err(error) => return Err(error),
-            }
-        }
-        Err(AuthError::Store(StoreError::Duplicate(spec.user)))
-    }
-
-    /// Another request enrolled this user between our read and our enrollment: the password
-    /// was right, so this request joins that enrollment's challenge (waiting for its delivery).
-    async fn enrolled_meanwhile(
-        &self,
-        ctx: &Ctx<'_>,
-        kind: TokenKind,
-    ) -> Result<Decision, AuthError> {
-        let tokens: Vec<Token> = self
-            .store
-            .tokens_of_user(&ctx.login, &ctx.realm.name)
-            .await?
-            .into_iter()
-            .filter(|t| t.active && t.kind.is_challenge_based() && t.fail_count < t.max_fail)
-            .collect();
-        if tokens.is_empty() {
-            // The other request's delivery failed and took its token away again. Whose failure
-            // that was is not known here, so no fail mode applies (see `when_delivery_failed`).
-            return Ok(delivery_failed_by(
-                kind,
-                None,
-                Reason::ConcurrentEnrollmentUndone,
-            ));
-        }
-        self.trigger(ctx, &tokens).await
-    }
-
     /// Sends a challenge to `tokens` (all challenge-based, unlocked), or returns the open one.
     pub(super) async fn trigger(
         &self,
@@ -170,7 +57,7 @@ impl Engine {
 
     /// Starts a challenge for `tokens` (enrolling `enroll` first, when given) and delivers it.
     /// `None`: `enroll` was given and the identity has a token by now.
-    async fn send_challenge(
+    pub(super) async fn send_challenge(
         &self,
         ctx: &Ctx<'_>,
         tokens: &[Token],
@@ -551,7 +438,11 @@ fn delivery_failed(tokens: &[Token], reason: Reason) -> Decision {
 }
 
 /// "sending the OTP by SMS failed" (or e-mail).
-fn delivery_failed_by(kind: TokenKind, serial: Option<&str>, reason: Reason) -> Decision {
+pub(super) fn delivery_failed_by(
+    kind: TokenKind,
+    serial: Option<&str>,
+    reason: Reason,
+) -> Decision {
     Decision::reject(
         format!("sending the OTP by {} failed", channel_words(kind).1),
         reason,
@@ -575,40 +466,6 @@ fn recipient_suffix(token: &Token) -> String {
         (_, Some(phone), _) => format!(" to {}", mask_phone(phone)),
         _ => String::new(),
     }
-}
-
-/// What to enroll: the first token type the policy allows, the request's channel admits and the
-/// user has an address for.
-fn enroll_choice(
-    types: &[EnrollType],
-    channel: Option<TokenKind>,
-    user: &UserInfo,
-) -> Option<(TokenKind, String)> {
-    types
-        .iter()
-        .filter(|t| match channel {
-            Some(TokenKind::Sms) => **t == EnrollType::Sms,
-            Some(TokenKind::Email) => **t == EnrollType::Email,
-            _ => true,
-        })
-        .find_map(|t| match t {
-            EnrollType::Sms => user.mobile.clone().map(|m| (TokenKind::Sms, m)),
-            EnrollType::Email => user.email.clone().map(|e| (TokenKind::Email, e)),
-        })
-}
-
-/// The rejection when the user has no address for any type the policy enrolls.
-fn missing_address(types: &[EnrollType]) -> Decision {
-    let what = match types {
-        [EnrollType::Sms] => "mobile number",
-        [EnrollType::Email] => "e-mail address",
-        _ => "mobile number or e-mail address",
-    };
-    Decision::reject(
-        format!("no {what} is on record for you; ask your administrator"),
-        Reason::MissingAddress(what),
-        None,
-    )
 }
 
 /// What the front end may say about a token a code went out for.

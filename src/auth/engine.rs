@@ -21,11 +21,11 @@
 //!    PIN or password counts on the identity's back-off, never on a token, so a stranger
 //!    cannot lock anyone out. Reject either way.
 //!
-//! Sending challenges (steps 1 and 3) lives in `challenge.rs`, the first factor and the back-off
-//! in `first_factor.rs`, finding, consuming and failing an OTP (step 2, and a State's answer)
-//! in `otp_check.rs`, an Accept's reply attributes in `reply.rs`; what they all share (the
-//! request's facts, the decision, the texts users see) in `decision.rs`, reading the password
-//! field in `password.rs`.
+//! Autoenrollment (step 1) lives in `autoenroll.rs`, sending challenges (steps 1 and 3) in
+//! `challenge.rs`, the first factor and the back-off in `first_factor.rs`, finding, consuming
+//! and failing an OTP (step 2, and a State's answer) in `otp_check.rs`, an Accept's reply
+//! attributes in `reply.rs`; what they all share (the request's facts, the decision, the texts
+//! users see) in `decision.rs`, reading the password field in `password.rs`.
 //!
 //! With a State, the password must answer that challenge: the OTP alone, or PIN+OTP.
 //! Only an open, unexpired challenge can be answered, and closing it is a compare-and-set in

@@ -6,6 +6,7 @@
 //! The engine talks to the [`crate::store`], [`crate::directory`] and [`crate::delivery`] layers
 //! through their traits, so it can be tested with in-memory fakes.
 
+mod autoenroll;
 pub mod backoff;
 mod challenge;
 pub mod decision;
