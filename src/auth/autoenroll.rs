@@ -34,12 +34,7 @@ impl Engine {
         // An unknown name costs the same check (and answers no).
         let password_ok = ctx.check_directory_password(ctx.password()).await?;
         let Some((user, _)) = ctx.user.as_ref().filter(|_| password_ok) else {
-            let reason = if ctx.user.is_some() {
-                Reason::WrongPassword
-            } else {
-                Reason::UnknownUser
-            };
-            return self.first_factor_failed(ctx, reason).await;
+            return self.first_factor_failed(ctx, ctx.refused_password()).await;
         };
         self.first_factor_passed(ctx, backoff).await?;
         let Some((kind, address)) = enroll_choice(types, ctx.channel, user) else {

@@ -86,6 +86,16 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Why the directory refused the password: a wrong one, or a name no directory knows (an
+    /// unknown name costs the same check and answers no).
+    pub(super) fn refused_password(&self) -> Reason {
+        if self.user.is_some() {
+            Reason::WrongPassword
+        } else {
+            Reason::UnknownUser
+        }
+    }
+
     /// The password field as the engine reads it (borrowed: no copy per request).
     pub(super) fn password(&self) -> &Secret {
         self.appended_keyword_removed

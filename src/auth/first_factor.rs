@@ -276,12 +276,7 @@ impl Engine {
         backoff: Backoffs,
     ) -> Result<Decision, AuthError> {
         if !ctx.check_directory_password(ctx.password()).await? {
-            let reason = if ctx.user.is_some() {
-                Reason::WrongPassword
-            } else {
-                Reason::UnknownUser
-            };
-            return self.first_factor_failed(ctx, reason).await;
+            return self.first_factor_failed(ctx, ctx.refused_password()).await;
         }
         self.first_factor_passed(ctx, backoff).await?;
         tracing::warn!(user = %ctx.login, realm = %ctx.realm.name, "accepted without a second factor (mfa=password_only)");
