@@ -160,10 +160,16 @@ fn keys_of<T: DeserializeOwned>() -> Vec<String> {
     keys
 }
 
-/// A default as the docs write it: as TOML, arrays with `", "` between items.
+/// A default as the docs write it: as TOML, arrays with `", "` between items, whole seconds
+/// without a fraction.
 fn as_toml(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => format!("{s:?}"),
+        serde_json::Value::Number(n)
+            if n.as_f64().is_some_and(|f| f.fract() == 0.0) && n.is_f64() =>
+        {
+            format!("{}", n.as_f64().unwrap_or_default() as i64)
+        }
         serde_json::Value::Array(items) => {
             let items: Vec<String> = items.iter().map(as_toml).collect();
             format!("[{}]", items.join(", "))
@@ -239,6 +245,27 @@ impl Check {
         }
     }
 
+    /// A section without a `Default`: the values serde fills in for the keys `required` (TOML)
+    /// leaves out, serialized, each compared with the docs' default.
+    fn serde_defaults<T: Serialize + DeserializeOwned>(
+        &mut self,
+        page_name: &str,
+        heading: &str,
+        required: &str,
+    ) {
+        let given: toml::Table = toml::from_str(required).unwrap_or_default();
+        let section: T = toml::from_str(required)
+            .unwrap_or_else(|e| panic!("{heading}: {required:?} does not load: {e}"));
+        let rows = self.keys(page_name, heading, &keys_of::<T>());
+        let serde_json::Value::Object(values) = serde_json::to_value(&section).unwrap_or_default()
+        else {
+            panic!("{heading}: the section does not serialize to a table");
+        };
+        for (key, value) in values.iter().filter(|(key, _)| !given.contains_key(*key)) {
+            self.default(page_name, heading, &rows, key, value);
+        }
+    }
+
     /// Keys documented in prose: each must be written as `` `key` ``.
     fn mentioned(&mut self, page_name: &str, what: &str, keys: &[String]) {
         let text = page(page_name);
@@ -294,11 +321,11 @@ fn the_docs_name_every_section_s_keys_with_the_code_s_defaults() {
     check.defaults("http.md", "The listener", &HttpSettings::default());
     check.keys(config, "`[metrics]`", &keys_of::<MetricsSettings>());
     check.keys(config, "`[log]`", &keys_of::<RawLog>());
-    check.keys(config, "`[[client]]`", &keys_of::<ClientConfig>());
-    check.keys(
+    check.serde_defaults::<ClientConfig>(config, "`[[client]]`", "address = \"192.0.2.1\"");
+    check.serde_defaults::<UpstreamConfig>(
         config,
         "`[radius_upstream.NAME]`",
-        &keys_of::<UpstreamConfig>(),
+        "address = \"192.0.2.2\"\nsecret = \"s\"",
     );
     let store = check.keys(config, "`[store]`", &keys_of::<RawStore>());
     for (key, value) in [

@@ -13,14 +13,14 @@ use serde::Deserialize;
 use crate::secret::Secret;
 
 /// `[[client]]` in the config.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     /// An IP address or CIDR network (UDP). Absent: the client talks RadSec only.
     #[serde(default)]
     pub address: Option<toml::Spanned<String>>,
     /// The shared secret (UDP; needed with `address`).
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub secret: Option<Secret>,
     /// The client's certificate for RadSec: a subject alternative name (DNS name, IP address,
     /// e-mail or URI, as written in the certificate) or `sha256:` and the certificate's

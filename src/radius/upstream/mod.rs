@@ -45,12 +45,13 @@ mod states;
 pub use states::UpstreamStates;
 
 /// `[radius_upstream.NAME]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// `host:port` of the legacy server (an IP address; port 1812 when left out).
     pub address: toml::Spanned<String>,
     /// The shared secret tessera uses as the upstream's client.
+    #[serde(skip_serializing)]
     pub secret: Secret,
     /// Seconds to wait for each try (default 3).
     #[serde(default = "default_timeout")]
@@ -65,8 +66,8 @@ pub struct UpstreamConfig {
 }
 
 /// `require_message_authenticator` of an upstream (see the module documentation).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "MessageAuthenticatorSetting")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(try_from = "MessageAuthenticatorSetting", rename_all = "lowercase")]
 pub enum RequireMessageAuthenticator {
     /// Every reply must carry one (`yes`, `true`).
     Yes,
