@@ -7,6 +7,7 @@
     reason = "tests fail loudly by design"
 )]
 
+mod admin_api;
 mod backoff;
 mod config;
 mod docs;
