@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::util::{Server, Setup};
 
 /// tessera with `[http]` and `[admin]`: dave is admin, alice helpdesk; `admin` adds keys.
-fn setup(admin: &str, auth: &str) -> Setup {
+pub(crate) fn setup(admin: &str, auth: &str) -> Setup {
     Setup {
         auth: auth.into(),
         extra: format!(
@@ -27,14 +27,14 @@ fn setup(admin: &str, auth: &str) -> Setup {
 
 /// One HTTP answer.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
@@ -48,7 +48,7 @@ impl Answer {
 }
 
 /// Sends one request (HTTP/1.1, `Connection: close`) with `headers` and `body`.
-fn send(
+pub(crate) fn send(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -90,14 +90,14 @@ fn send(
 }
 
 /// A browser-less client: keeps the session cookie and the CSRF token.
-struct Client {
-    addr: SocketAddr,
-    cookie: Option<String>,
-    csrf: Option<String>,
+pub(crate) struct Client {
+    pub(crate) addr: SocketAddr,
+    pub(crate) cookie: Option<String>,
+    pub(crate) csrf: Option<String>,
 }
 
 impl Client {
-    fn new(server: &Server) -> Client {
+    pub(crate) fn new(server: &Server) -> Client {
         Client {
             addr: server.http_addr.expect("no [http] listener"),
             cookie: None,
@@ -106,7 +106,7 @@ impl Client {
     }
 
     /// A request with the cookie and (for POST and DELETE) the CSRF header; JSON body.
-    fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Answer {
+    pub(crate) fn call(&mut self, method: &str, path: &str, body: Option<Value>) -> Answer {
         let cookie = self.cookie.as_ref().map(|c| format!("tessera_session={c}"));
         let mut headers = vec![("Content-Type", "application/json")];
         if let Some(cookie) = &cookie {
@@ -132,7 +132,7 @@ impl Client {
     }
 
     /// `POST /api/v1/login` with `user` and `password`, then with the code from the spool.
-    fn login(server: &Server, user: &str, password: &str) -> Client {
+    pub(crate) fn login(server: &Server, user: &str, password: &str) -> Client {
         let mut client = Client::new(server);
         let first = client.call(
             "POST",
@@ -151,7 +151,7 @@ impl Client {
 }
 
 /// A first RADIUS login with password and code: enrolls the user's SMS or e-mail token.
-fn radius_login(server: &Server, user: &str, password: &str) {
+pub(crate) fn radius_login(server: &Server, user: &str, password: &str) {
     let first = server.auth(user, password, None);
     first.expect("Access-Challenge");
     let otp = server.last_otp();
@@ -161,7 +161,7 @@ fn radius_login(server: &Server, user: &str, password: &str) {
 }
 
 /// The serial of `user`'s only token, as the admin API lists it.
-fn serial_of(client: &mut Client, user: &str) -> String {
+pub(crate) fn serial_of(client: &mut Client, user: &str) -> String {
     let answer = client.call("GET", &format!("/api/v1/users/local/{user}/tokens"), None);
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.json()["tokens"][0]["serial"]

@@ -8,6 +8,7 @@
 )]
 
 mod admin_api;
+mod admin_enroll;
 mod backoff;
 mod config;
 mod docs;
