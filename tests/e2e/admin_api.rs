@@ -296,6 +296,8 @@ fn csrf_cross_site_requests_forged_cookies_and_strangers_are_refused() {
         ("Cookie", cookie.as_str()),
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Sec-Fetch-Site", "same-origin"),
+        // Under Referrer-Policy: no-referrer a browser withholds a form's origin.
+        ("Origin", "null"),
     ];
     let body = format!("csrf={csrf}");
     let posted = send(
