@@ -3,10 +3,10 @@
 //! The keys come from the code: the sections' serde types list them in their "unknown field"
 //! error (every section refuses unknown keys), the policy actions from their table, the
 //! directory types and provider classes from their registries. The defaults come from the
-//! code too: the sections with a `Default` ([server], [auth], [http]) are serialized and each
-//! value compared with the docs table's default column, written as TOML (`30`, `true`,
-//! `"sqlite"`, `["127.0.0.1:1812"]`); a value the code leaves unset (a path, a limit decided
-//! at start) may be described in words. Tables follow the docs' form: `| key | default | … |`,
+//! code too: the sections with a `Default` ([server], [auth], [http], [admin]) are serialized
+//! and each value compared with the docs table's default column, written as TOML (`30`,
+//! `true`, `"sqlite"`, `["127.0.0.1:1812"]`); a value the code leaves unset (a path, a limit
+//! decided at start) may be described in words. Tables follow the docs' form: `| key | default | … |`,
 //! several keys of one row as `` `a` / `b` `` with defaults `` `1` / `2` ``, or `` `a`, `b` ``
 //! sharing one default.
 
@@ -21,6 +21,7 @@ use crate::auth::policy::{
     ActionValue, DeliveryFailMode, LoginMode, Mfa, OtpPin, Scope, action_scopes,
 };
 use crate::http::HttpSettings;
+use crate::http::admin::AdminSettings;
 use crate::metrics::MetricsSettings;
 use crate::radius::clients::ClientConfig;
 use crate::radius::settings::ServerSettings;
@@ -319,6 +320,7 @@ fn the_docs_name_every_section_s_keys_with_the_code_s_defaults() {
     check.defaults(config, "`[auth]`", &AuthSettings::default());
     check.defaults(config, "`[http]`", &HttpSettings::default());
     check.defaults("http.md", "The listener", &HttpSettings::default());
+    check.defaults(config, "`[admin]`", &AdminSettings::default());
     check.keys(config, "`[metrics]`", &keys_of::<MetricsSettings>());
     check.keys(config, "`[log]`", &keys_of::<RawLog>());
     check.serde_defaults::<ClientConfig>(config, "`[[client]]`", "address = \"192.0.2.1\"");
@@ -458,6 +460,7 @@ fn the_shipped_config_restates_the_code_s_defaults() {
         ("server", serde_json::to_value(ServerSettings::default())),
         ("auth", serde_json::to_value(AuthSettings::default())),
         ("http", serde_json::to_value(HttpSettings::default())),
+        ("admin", serde_json::to_value(AdminSettings::default())),
     ];
     let mut problems = vec![];
     for (section, defaults) in defaults {

@@ -13,22 +13,30 @@ pub enum AuditAction {
     AnswerChallenge,
     /// A token assigned because the legacy RADIUS server accepted the login.
     PassthruAssign,
-    /// `tessera token enroll`.
+    /// `tessera token enroll`, or an enrolment through the admin API.
     TokenEnroll,
-    /// `tessera token enable`.
+    /// `tessera token enable`, or the admin API's enable.
     TokenEnable,
-    /// `tessera token disable`.
+    /// `tessera token disable`, or the admin API's disable.
     TokenDisable,
-    /// `tessera token delete`.
+    /// `tessera token delete`, or the admin API's remove.
     TokenDelete,
-    /// `tessera token unlock`.
+    /// `tessera token unlock`, or the admin API's reset (which also ends the back-off).
     TokenUnlock,
-    /// `tessera token resync`.
+    /// `tessera token resync`, or the admin API's resync.
     TokenResync,
     /// `tessera token set-pin`.
     TokenSetPin,
     /// `tessera token identities --fix` moving a token to its owner's new login.
     TokenIdentitiesFix,
+    /// A token's description set (admin API).
+    TokenDescribe,
+    /// A self-enrolled token confirmed by its first code (self-service).
+    TokenConfirm,
+    /// An operator's or a self-service user's login to the admin API: the role decided.
+    AdminLogin,
+    /// An admin API session ended by its owner.
+    AdminLogout,
 }
 
 impl AuditAction {
@@ -46,6 +54,10 @@ impl AuditAction {
             AuditAction::TokenResync => "token resync",
             AuditAction::TokenSetPin => "token set-pin",
             AuditAction::TokenIdentitiesFix => "token identities --fix",
+            AuditAction::TokenDescribe => "token description",
+            AuditAction::TokenConfirm => "token confirm",
+            AuditAction::AdminLogin => "admin login",
+            AuditAction::AdminLogout => "admin logout",
         }
     }
 }
@@ -126,6 +138,10 @@ mod tests {
             A::TokenResync,
             A::TokenSetPin,
             A::TokenIdentitiesFix,
+            A::TokenDescribe,
+            A::TokenConfirm,
+            A::AdminLogin,
+            A::AdminLogout,
         ];
         let texts: std::collections::HashSet<&str> = actions.iter().map(|a| a.as_str()).collect();
         assert_eq!(texts.len(), actions.len());

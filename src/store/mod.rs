@@ -7,7 +7,8 @@
 //! atomic, durable store call, so two requests (or two nodes) can never accept the same OTP.
 //! What such a call decides — may a challenge start, the trigger limit, how a back-off count
 //! grows, whether a grace lasts — is decided once, in [`decide`], for both backends. The
-//! values the trait passes (tokens, challenges, back-off and audit rows) are in `types.rs`.
+//! values the trait passes (tokens, challenges, back-off and audit rows, the audit's query) are
+//! in `types.rs`.
 
 pub mod audit;
 pub mod config;
@@ -27,8 +28,8 @@ pub(crate) use dump::held_rows;
 pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
 pub use error::{CommitError, StoreError};
 pub use types::{
-    AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, ChallengeStatus,
-    ChallengeTarget, RequestMark, Token, TokenKind, UserState,
+    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
+    ChallengeStart, ChallengeStatus, ChallengeTarget, RequestMark, Token, TokenKind, UserState,
 };
 
 /// Opens the store `[store]` names (creating the key file when it is missing and the store
@@ -91,6 +92,10 @@ pub trait Store: Send + Sync {
 
     /// Enables or disables a token. Returns whether it existed.
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// Sets a token's description (at most 80 characters are kept). Returns whether it
+    /// existed.
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError>;
 
     /// Sets or clears the token PIN hash. Returns whether it existed.
     async fn set_pin_hash(
@@ -222,6 +227,15 @@ pub trait Store: Send + Sync {
         origin: &str,
     ) -> Result<(), StoreError>;
 
+    /// Every back-off row of an identity, by origin (the empty origin is its count over all
+    /// origins), ordered by origin: what the helpdesk sees, and what ending a back-off clears
+    /// one by one with [`Store::clear_login_failures`].
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError>;
+
     /// Whether a write nobody waits for (a back-off failure, an audit row) or a commit has
     /// failed, and no write has succeeded since: a failed password may have gone uncounted,
     /// so the engine checks no password until this clears (issue 23). An atomic load: the
@@ -287,6 +301,10 @@ pub trait Store: Send + Sync {
         since: Option<UnixMs>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Audit rows matching every filter of `query`, newest first (the admin API's audit view,
+    /// and a token's last use: its newest `accept`).
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Deletes challenge rows that expired before `before`, and graces that ended before
     /// then. Returns how many challenge rows.

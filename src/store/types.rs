@@ -1,6 +1,7 @@
 //! The values the [`Store`](super::Store) trait passes: tokens ([`Token`], [`TokenKind`]),
 //! challenges and what starting one asks and answers, back-off rows, what a request reads
-//! first ([`UserState`]), the request that consumed an OTP ([`RequestMark`]) and audit rows.
+//! first ([`UserState`]), the request that consumed an OTP ([`RequestMark`]), audit rows and
+//! which to read ([`AuditQuery`]).
 //! Times are [`UnixMs`]; each backend keeps its columns' units.
 
 use std::fmt;
@@ -318,5 +319,82 @@ impl AuditEntry {
             result: escape(self.result),
             reason: escape(self.reason),
         }
+    }
+}
+
+/// Which audit rows to read ([`Store::audit_query`](super::Store::audit_query)): every filter given must
+/// match; newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this user's rows (the identity, exactly).
+    pub user: Option<String>,
+    /// Only rows of this realm.
+    pub realm: Option<String>,
+    /// Only rows of this token.
+    pub serial: Option<String>,
+    /// Only rows with this result (`accept`, `reject`, `ok` …; see [`AuditResult`](super::audit::AuditResult)).
+    pub result: Option<String>,
+    /// Only rows whose client contains this text (`http/10.0.0.5`, `vpn-gw`, `admin`).
+    pub client: Option<String>,
+    /// Only rows at or after this time (audit times are kept in whole seconds).
+    pub since: Option<UnixMs>,
+    /// Only rows before this time.
+    pub until: Option<UnixMs>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// A column an [`AuditQuery`] filters on by equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditColumn {
+    /// The identity.
+    User,
+    /// Its realm.
+    Realm,
+    /// The token.
+    Serial,
+    /// The result.
+    Result,
+}
+
+/// One condition of an [`AuditQuery`], for a backend to write in its SQL: only the filters
+/// given become conditions, so each backend's planner sees plain terms it can use an index
+/// for (`serial = ?` for a token's last use) instead of `(? IS NULL OR …)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditTerm<'a> {
+    /// The column equals the text.
+    Equals(AuditColumn, &'a str),
+    /// The client contains the text.
+    ClientContains(&'a str),
+    /// At or after this time.
+    Since(UnixMs),
+    /// Before this time.
+    Until(UnixMs),
+}
+
+impl AuditQuery {
+    /// The conditions of the filters given, in a fixed order.
+    pub fn terms(&self) -> Vec<AuditTerm<'_>> {
+        let mut terms = vec![];
+        for (column, value) in [
+            (AuditColumn::User, &self.user),
+            (AuditColumn::Realm, &self.realm),
+            (AuditColumn::Serial, &self.serial),
+            (AuditColumn::Result, &self.result),
+        ] {
+            if let Some(value) = value {
+                terms.push(AuditTerm::Equals(column, value));
+            }
+        }
+        if let Some(client) = &self.client {
+            terms.push(AuditTerm::ClientContains(client));
+        }
+        if let Some(since) = self.since {
+            terms.push(AuditTerm::Since(since));
+        }
+        if let Some(until) = self.until {
+            terms.push(AuditTerm::Until(until));
+        }
+        terms
     }
 }

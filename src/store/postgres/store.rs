@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use super::super::{
-    AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store, StoreError,
-    Token, UserState,
+    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Challenge, ChallengeRequest,
+    ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{
@@ -79,6 +79,18 @@ impl Store for PgStore {
             &c,
             "UPDATE tokens SET active = $2 WHERE serial = $1",
             &[&serial, &active],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
+        let description = super::super::decide::description(description);
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET description = $2 WHERE serial = $1",
+            &[&serial, &description],
         )
         .await?
             > 0)
@@ -281,6 +293,33 @@ impl Store for PgStore {
         self.queue.clear(user, realm, origin).await
     }
 
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT origin, failures, last_failure_ms FROM login_failures \
+             WHERE username = $1 AND realm = $2 ORDER BY origin",
+            &[&user, &realm],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let failures: i32 = r.try_get(1)?;
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    Backoff {
+                        failures: u32::try_from(failures).unwrap_or(0),
+                        last_failure: ms_column(r, 2)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     fn writes_failing(&self) -> bool {
         self.queue.writes_failing()
     }
@@ -441,6 +480,61 @@ impl Store for PgStore {
             &[&user, &since.map(UnixMs::as_secs), &i64::from(limit)],
         )
         .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT time, client, username, realm, serial, action, result, reason FROM audit",
+        );
+        let mut texts: Vec<(usize, String)> = vec![];
+        let mut numbers: Vec<(usize, i64)> = vec![];
+        for (i, term) in q.terms().into_iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            let n = i + 1;
+            match term {
+                AuditTerm::Equals(column, text) => {
+                    let column = match column {
+                        AuditColumn::User => "username",
+                        AuditColumn::Realm => "realm",
+                        AuditColumn::Serial => "serial",
+                        AuditColumn::Result => "result",
+                    };
+                    sql.push_str(&format!("{column} = ${n}"));
+                    texts.push((n, text.to_string()));
+                }
+                AuditTerm::ClientContains(text) => {
+                    sql.push_str(&format!("strpos(client, ${n}) > 0"));
+                    texts.push((n, text.to_string()));
+                }
+                AuditTerm::Since(time) => {
+                    sql.push_str(&format!("time >= ${n}"));
+                    numbers.push((n, time.as_secs()));
+                }
+                AuditTerm::Until(time) => {
+                    sql.push_str(&format!("time < ${n}"));
+                    numbers.push((n, time.as_secs()));
+                }
+            }
+        }
+        let limit = (texts.len() + numbers.len() + 1, i64::from(q.limit));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", limit.0));
+        numbers.push(limit);
+        // The parameters in their places' order.
+        let mut params: Vec<(usize, &(dyn tokio_postgres::types::ToSql + Sync))> = texts
+            .iter()
+            .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync)))
+            .chain(
+                numbers
+                    .iter()
+                    .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync))),
+            )
+            .collect();
+        params.sort_by_key(|(n, _)| *n);
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.into_iter().map(|(_, p)| p).collect();
+        let c = self.client().await?;
+        let rows = query(&c, &sql, &params).await?;
         rows.iter().map(audit_from_row).collect()
     }
 

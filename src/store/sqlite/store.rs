@@ -2,11 +2,11 @@
 //! request's task, or a write nobody waits for (see `batches.rs` for how each runs).
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, ToSql, params};
 
 use super::super::{
-    AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark,
-    Store, StoreError, Token, UserState,
+    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
+    ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
 };
 use super::rows::{
     CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_all,
@@ -79,6 +79,19 @@ impl Store for SqliteStore {
                 conn,
                 "UPDATE tokens SET active = ?2 WHERE serial = ?1",
                 params![serial, active],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let description = super::super::decide::description(description);
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET description = ?2 WHERE serial = ?1",
+                params![serial, description],
             )? > 0)
         })
         .await
@@ -274,6 +287,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT origin, failures, last_failure_ms FROM login_failures \
+                 WHERE user = ?1 AND realm = ?2 ORDER BY origin",
+            )?;
+            let rows = stmt.query_map(params![user, realm], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Backoff {
+                        failures: r.get(1)?,
+                        last_failure: ms_column(r, 2)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     fn writes_failing(&self) -> bool {
         self.db.writes_failing()
     }
@@ -438,6 +476,48 @@ impl Store for SqliteStore {
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user, since.map(InSeconds), limit], audit_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT time, client, user, realm, serial, action, result, reason FROM audit",
+        );
+        let mut values: Vec<Box<dyn ToSql + Send>> = vec![];
+        for term in query.terms() {
+            sql.push_str(if values.is_empty() {
+                " WHERE "
+            } else {
+                " AND "
+            });
+            let n = values.len() + 1;
+            let (condition, value): (String, Box<dyn ToSql + Send>) = match term {
+                AuditTerm::Equals(column, text) => {
+                    let column = match column {
+                        AuditColumn::User => "user",
+                        AuditColumn::Realm => "realm",
+                        AuditColumn::Serial => "serial",
+                        AuditColumn::Result => "result",
+                    };
+                    (format!("{column} = ?{n}"), Box::new(text.to_string()))
+                }
+                AuditTerm::ClientContains(text) => (
+                    format!("instr(client, ?{n}) > 0"),
+                    Box::new(text.to_string()),
+                ),
+                AuditTerm::Since(time) => (format!("time >= ?{n}"), Box::new(InSeconds(time))),
+                AuditTerm::Until(time) => (format!("time < ?{n}"), Box::new(InSeconds(time))),
+            };
+            sql.push_str(&condition);
+            values.push(value);
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", values.len() + 1));
+        values.push(Box::new(query.limit));
+        self.read_large(move |conn, _| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), audit_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
