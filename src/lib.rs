@@ -15,6 +15,8 @@
 //!   the audit, one piece of code for the command line and the admin API ([`http::admin`]).
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS or HTTP.
+//! - [`accounting`]: what accounting records mean for the sessions kept in the store (issue
+//!   30), without RADIUS: [`radius::accounting`] translates.
 //! - [`otp`]: HOTP and TOTP.
 //! - [`store`]: tokens, challenges, counters and audit, on SQLite (the embedded default) or
 //!   PostgreSQL (several nodes sharing one database); seeds sealed at rest. Both backends
@@ -37,6 +39,7 @@
 //!   [`time`]: [`time::UnixMs`], the one time type of the store and the engine.
 #![warn(missing_docs)]
 
+pub mod accounting;
 pub mod admin;
 pub mod admission;
 pub mod auth;

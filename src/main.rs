@@ -62,6 +62,8 @@ enum Command {
     Token(cli::token::TokenCommand),
     /// Show the audit trail, newest first.
     Audit(cli::audit::AuditArgs),
+    /// Show the accounting sessions NASes reported, newest first.
+    Sessions(cli::sessions::SessionsArgs),
     /// Provider helpers.
     #[command(subcommand)]
     Provider(cli::provider::ProviderCommand),
@@ -89,6 +91,9 @@ fn main() -> ExitCode {
         Command::Login(args) => cli::login::run(args),
         Command::Audit(args) => {
             cli::load_config(&cli.config).and_then(|c| cli::audit::run(&c, args))
+        }
+        Command::Sessions(args) => {
+            cli::load_config(&cli.config).and_then(|c| cli::sessions::run(&c, args))
         }
     };
     match result {

@@ -120,6 +120,16 @@ const HELP: &[(&str, &str, &str)] = &[
         "token store operation latency (queue, work and commit)",
     ),
     (
+        "tessera_accounting_records_total",
+        "counter",
+        "accounting records, by Acct-Status-Type and result (stored, unchanged, limit, failed)",
+    ),
+    (
+        "tessera_sessions_open",
+        "gauge",
+        "accounting sessions open, by client entry (refreshed every minute)",
+    ),
+    (
         "tessera_reply_cache_entries",
         "gauge",
         "requests held by the reply cache (answered and in flight)",
@@ -192,6 +202,13 @@ fn update<V: Default>(
 pub fn inc(name: &'static str, pairs: &[(&'static str, &str)]) {
     if let Ok(mut counters) = global().counters.lock() {
         update(&mut counters, name, pairs, |count| *count += 1);
+    }
+}
+
+/// Sets a labelled gauge (one series per label set, like a counter's).
+pub fn set(name: &'static str, pairs: &[(&'static str, &str)], value: u64) {
+    if let Ok(mut counters) = global().counters.lock() {
+        update(&mut counters, name, pairs, |current| *current = value);
     }
 }
 

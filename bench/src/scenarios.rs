@@ -321,6 +321,8 @@ pub async fn hotp_one_round_pg(knobs: &Knobs, nodes: usize) -> Result<Vec<Row>, 
             }),
             key_file: key_file.clone(),
             audit_days: 90,
+            accounting_days: 90,
+            max_open_sessions_per_nas: 100_000,
         })
         .await
         .map_err(|e| e.to_string())?;

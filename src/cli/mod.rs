@@ -1,5 +1,5 @@
 //! Admin commands that work on the token store next to a running server (SQLite in WAL mode
-//! lets both read and write): `tessera token …` and `tessera audit`.
+//! lets both read and write): `tessera token …`, `tessera audit` and `tessera sessions`.
 //!
 //! Output is aligned text for people and `--json` for scripts. Results go to stdout,
 //! diagnostics to stderr; the exit code says "ok" (0), "no" (1) or "could not run" (2).
@@ -18,6 +18,7 @@ pub mod identities;
 pub mod login;
 pub mod provider;
 pub mod serve;
+pub mod sessions;
 pub mod store;
 pub mod token;
 pub mod user;

@@ -224,6 +224,13 @@ fn spawn_background(
         config.store.audit_days,
         shutdown.clone(),
     ));
+    if !config.accounting_listen.is_empty() || !config.tls_listen.is_empty() {
+        tokio::spawn(tessera::accounting::maintain(
+            store.clone(),
+            config.store.accounting_days,
+            shutdown.clone(),
+        ));
+    }
     if let Some(listener) = metrics_listener {
         tokio::spawn(metrics::serve_http(
             listener,
@@ -249,6 +256,32 @@ fn register_gauges(served: &Arc<Live<Snapshot<Engine>>>) {
             .upgrade()
             .map_or(0, |s| s.get().auth.identities_under_attack())
     });
+}
+
+/// Binds the RADIUS sockets: authentication, accounting and RadSec.
+async fn bind_listeners(config: &Config) -> Result<server::Listeners, Failure> {
+    let failed = |e: std::io::Error| Failure::Error(e.to_string());
+    Ok(server::Listeners {
+        udp: server::bind(&config.listen).await.map_err(failed)?,
+        accounting: server::bind_accounting(&config.accounting_listen)
+            .await
+            .map_err(failed)?,
+        tls: radsec::bind(&config.tls_listen).await.map_err(failed)?,
+    })
+}
+
+/// The accounting engine, where a port takes accounting: its UDP port, or RadSec beside
+/// logins.
+fn accounting_engine(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Option<Arc<tessera::accounting::Accounting>> {
+    (!config.accounting_listen.is_empty() || !config.tls_listen.is_empty()).then(|| {
+        Arc::new(tessera::accounting::Accounting::new(
+            store.clone(),
+            config.store.max_open_sessions_per_nas,
+        ))
+    })
 }
 
 /// Runs the server until a signal stops it.
@@ -278,12 +311,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         let served = Arc::new(Live::new(snapshot));
         register_gauges(&served);
         let health = Arc::new(Health::default());
-        let sockets = server::bind(&config.listen)
-            .await
-            .map_err(|e| Failure::Error(e.to_string()))?;
-        let tls_listeners = radsec::bind(&config.tls_listen)
-            .await
-            .map_err(|e| Failure::Error(e.to_string()))?;
+        let listeners = bind_listeners(&config).await?;
         let metrics_listener = match config.metrics_listen {
             Some(address) => Some(bind_metrics(address).await?),
             None => None,
@@ -310,8 +338,9 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             config: swapped.served,
             health,
             counters,
+            accounting: accounting_engine(&config, &store),
         };
-        server::run(sockets, tls_listeners, context, &config.server, shutdown)
+        server::run(listeners, context, &config.server, shutdown)
             .await
             .map_err(|e| Failure::Error(e.to_string()))?;
         if let Some(http) = http {
@@ -389,32 +418,7 @@ async fn reload_on_hangup(
                 continue;
             }
         };
-        for (changed, what) in [
-            (config.listen != current.listen, "server.listen"),
-            (config.tls_listen != current.tls_listen, "server.tls_listen"),
-            (
-                config.store.backend != current.store.backend
-                    || config.store.key_file != current.store.key_file,
-                "store",
-            ),
-            (
-                config.metrics_listen != current.metrics_listen,
-                "metrics.listen",
-            ),
-            (
-                config.http.listen != current.http.listen
-                    || config.http.max_connections != current.http.max_connections
-                    || config.http.max_connections_per_source
-                        != current.http.max_connections_per_source,
-                "http.listen or its connection limits",
-            ),
-        ] {
-            if changed {
-                tracing::warn!(
-                    "{what} changed: restart tessera to apply it; everything else is reloaded"
-                );
-            }
-        }
+        warn_restart_needed(&config, &current);
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
         check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
@@ -428,6 +432,46 @@ async fn reload_on_hangup(
             "configuration reloaded"
         );
         current = config;
+    }
+}
+
+/// Warns of the settings a reload cannot apply.
+fn warn_restart_needed(config: &Config, current: &Config) {
+    for (changed, what) in [
+        (config.listen != current.listen, "server.listen"),
+        (config.tls_listen != current.tls_listen, "server.tls_listen"),
+        (
+            config.accounting_listen != current.accounting_listen,
+            "server.accounting_listen",
+        ),
+        (
+            config.store.accounting_days != current.store.accounting_days
+                || config.store.max_open_sessions_per_nas
+                    != current.store.max_open_sessions_per_nas,
+            "store.accounting_days or store.max_open_sessions_per_nas",
+        ),
+        (
+            config.store.backend != current.store.backend
+                || config.store.key_file != current.store.key_file,
+            "store",
+        ),
+        (
+            config.metrics_listen != current.metrics_listen,
+            "metrics.listen",
+        ),
+        (
+            config.http.listen != current.http.listen
+                || config.http.max_connections != current.http.max_connections
+                || config.http.max_connections_per_source
+                    != current.http.max_connections_per_source,
+            "http.listen or its connection limits",
+        ),
+    ] {
+        if changed {
+            tracing::warn!(
+                "{what} changed: restart tessera to apply it; everything else is reloaded"
+            );
+        }
     }
 }
 

@@ -27,7 +27,8 @@ use crate::radius::clients::ClientConfig;
 use crate::radius::settings::ServerSettings;
 use crate::radius::upstream::UpstreamConfig;
 use crate::store::config::{
-    DEFAULT_AUDIT_DAYS, DEFAULT_POOL_SIZE, DEFAULT_STATEMENT_TIMEOUT, RawStore,
+    DEFAULT_ACCOUNTING_DAYS, DEFAULT_AUDIT_DAYS, DEFAULT_MAX_OPEN_SESSIONS, DEFAULT_POOL_SIZE,
+    DEFAULT_STATEMENT_TIMEOUT, RawStore,
 };
 
 /// A docs page's text.
@@ -332,6 +333,14 @@ fn the_docs_name_every_section_s_keys_with_the_code_s_defaults() {
     let store = check.keys(config, "`[store]`", &keys_of::<RawStore>());
     for (key, value) in [
         ("audit_days", serde_json::json!(DEFAULT_AUDIT_DAYS)),
+        (
+            "accounting_days",
+            serde_json::json!(DEFAULT_ACCOUNTING_DAYS),
+        ),
+        (
+            "max_open_sessions_per_nas",
+            serde_json::json!(DEFAULT_MAX_OPEN_SESSIONS),
+        ),
         ("pool_size", serde_json::json!(DEFAULT_POOL_SIZE)),
         (
             "statement_timeout",

@@ -73,6 +73,8 @@ pub struct Config {
     pub listen: Vec<SocketAddr>,
     /// The parsed RadSec listen addresses.
     pub tls_listen: Vec<SocketAddr>,
+    /// The accounting addresses (`accounting_listen`, or its default from `listen`).
+    pub accounting_listen: Vec<SocketAddr>,
     /// `[store]`, paths resolved.
     pub store: StoreConfig,
     /// The client table.
@@ -129,6 +131,7 @@ impl Config {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: &Path| base.join(p); // an absolute `p` replaces `base`
         let (listen, tls_listen) = server::listen(&raw.server, &mut errors);
+        let accounting_listen = server::accounting_listen(&raw.server, &listen, &mut errors);
         let clients = server::clients(&raw.clients, &raw.server, &mut errors);
         let directories = directories::directories(&raw.directories, &resolve, &mut errors);
         let (realms, default_realm) =
@@ -160,6 +163,7 @@ impl Config {
             path: path.to_path_buf(),
             listen,
             tls_listen,
+            accounting_listen,
             server: server::resolved(raw.server, &resolve),
             store,
             clients,

@@ -14,6 +14,42 @@ use crate::secret::Secret;
 /// Most request threads `[server] worker_threads` may ask for.
 const MAX_WORKER_THREADS: usize = 1024;
 
+/// The accounting port a `listen` address gets when `accounting_listen` is absent (RFC 2866).
+pub const ACCOUNTING_PORT: u16 = 1813;
+
+/// `[server] accounting_listen`, parsed; absent, `listen`'s addresses with port 1813 (port 0,
+/// any free port, where `listen` asks for that).
+pub(super) fn accounting_listen(
+    server: &ServerSettings,
+    listen: &[SocketAddr],
+    errors: &mut Errors<'_>,
+) -> Vec<SocketAddr> {
+    let Some(configured) = &server.accounting_listen else {
+        return listen
+            .iter()
+            .map(|a| {
+                let port = if a.port() == 0 { 0 } else { ACCOUNTING_PORT };
+                SocketAddr::new(a.ip(), port)
+            })
+            .collect();
+    };
+    let mut addresses = vec![];
+    for address in configured {
+        match address.get_ref().parse::<SocketAddr>() {
+            Ok(a) => addresses.push(a),
+            Err(_) => errors.at(
+                address.span(),
+                "server.accounting_listen",
+                format!(
+                    "{:?} is not an address:port (IPv6 as \"[::]:1813\")",
+                    address.get_ref()
+                ),
+            ),
+        }
+    }
+    addresses
+}
+
 /// `[server]`'s addresses (UDP, RadSec), and its other values checked.
 pub(super) fn listen(
     server: &ServerSettings,

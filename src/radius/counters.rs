@@ -14,7 +14,8 @@ pub enum DropCause {
     UnknownClient,
     /// The datagram is not a well-formed RADIUS packet.
     Malformed,
-    /// A code we do not serve on this port (Accounting-Request, CoA …).
+    /// A code we do not serve on this port (CoA, Accounting-Request without an accounting
+    /// service …).
     UnsupportedCode,
     /// Message-Authenticator missing where it is required.
     MissingMessageAuthenticator,
@@ -30,11 +31,18 @@ pub enum DropCause {
     TlsOnly,
     /// A RadSec connection whose TLS handshake failed (certificate refused, not TLS …).
     TlsHandshake,
+    /// An Accounting-Request whose Request Authenticator is wrong: wrong secret or forged.
+    BadRequestAuthenticator,
+    /// An Access-Request on the accounting port.
+    WrongPort,
+    /// An accounting record the store did not commit (failing, or the client's bound on
+    /// open sessions reached): unanswered, so the NAS sends it again.
+    NotRecorded,
 }
 
 impl DropCause {
     /// All causes, for reports.
-    pub const ALL: [DropCause; 10] = [
+    pub const ALL: [DropCause; 13] = [
         DropCause::UnknownClient,
         DropCause::Malformed,
         DropCause::UnsupportedCode,
@@ -45,6 +53,9 @@ impl DropCause {
         DropCause::Overloaded,
         DropCause::TlsOnly,
         DropCause::TlsHandshake,
+        DropCause::BadRequestAuthenticator,
+        DropCause::WrongPort,
+        DropCause::NotRecorded,
     ];
 
     /// A stable name for logs and metrics.
@@ -62,6 +73,9 @@ impl DropCause {
             DropCause::Overloaded => "overloaded",
             DropCause::TlsOnly => "tls_only",
             DropCause::TlsHandshake => "tls_handshake",
+            DropCause::BadRequestAuthenticator => "bad_request_authenticator",
+            DropCause::WrongPort => "wrong_port",
+            DropCause::NotRecorded => "not_recorded",
         }
     }
 

@@ -387,8 +387,8 @@ fn encode_outcome(
 
 /// Finishes a reply to `request`: its Proxy-State echoed in order (RFC 2865 §5.33), then
 /// encoded as the request came — RADIUS with Message-Authenticator and Response Authenticator,
-/// or RADIUS/1.1 with the request's Token.
-fn sign(
+/// or RADIUS/1.1 with the request's Token. Accounting-Responses are signed here too.
+pub(super) fn sign(
     mut reply: Packet,
     request: &Packet,
     wire: Wire,

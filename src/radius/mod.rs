@@ -10,6 +10,8 @@
 //! - [`reply_cache`]: RFC 5080 duplicate detection — retransmits get the cached reply.
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
+//! - [`accounting`]: the one place where an Accounting-Request becomes an
+//!   `accounting::Event`, and a committed one an Accounting-Response.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
 //! - [`shared`]: what the UDP server and RadSec share: the snapshot, the loops' state, the
 //!   reply path after admission.
@@ -19,6 +21,7 @@
 //! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
 //! - [`counters`]: what was received and what was dropped, and why.
 
+pub mod accounting;
 pub mod clients;
 pub mod codec;
 pub mod counters;

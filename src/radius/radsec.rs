@@ -34,12 +34,13 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{Code, HEADER_LEN, MAX_PACKET_LEN, Packet};
+use super::codec::{HEADER_LEN, MAX_PACKET_LEN, Packet};
 use super::counters::DropCause;
 use super::reply_cache::{Pending, RequestKey};
 use super::settings::ServerSettings;
 use super::shared::{
-    ClientKey, Job, ReplyTo, Shared, Transport, count_request, is_new_request, log_drop, process,
+    ClientKey, Job, Port, ReplyTo, Shared, Transport, count_request, is_new_request, log_drop,
+    process, route,
 };
 use super::tls;
 use crate::admission::{Admission, AdmissionLimits, Closed, Refusal, Ticket};
@@ -402,16 +403,19 @@ fn admit<A: Authenticate>(
             return Err("not RADIUS");
         }
     };
-    if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
-        log_drop(
-            shared,
-            conn.transport,
-            DropCause::UnsupportedCode,
-            source,
-            &format!("{:?}", packet.code),
-        );
-        return Ok(None);
-    }
+    let service = match route(packet.code, Port::RadSec, shared.accounting.is_some()) {
+        Ok(service) => service,
+        Err(cause) => {
+            log_drop(
+                shared,
+                conn.transport,
+                cause,
+                source,
+                &format!("{:?}", packet.code),
+            );
+            return Ok(None);
+        }
+    };
     count_request(&packet, client, conn.transport);
     // RFC 9765 §4.2.2: over RADIUS/1.1 nothing is retransmitted, so no deduplication.
     let pending = if conn.transport == Transport::Radius11 {
@@ -436,6 +440,7 @@ fn admit<A: Authenticate>(
         snapshot: snapshot.clone(),
         client: conn.certificate.clone(),
         transport: conn.transport,
+        service,
         source,
         packet,
         datagram: frame,

@@ -1,6 +1,6 @@
-//! The server: one UDP receive loop per listen address, one RadSec accept loop per TLS
-//! address (`radsec.rs`), one task per request; both transports share the reply path
-//! (`shared.rs`).
+//! The server: one UDP receive loop per listen address (authentication and accounting
+//! alike, each knowing its port), one RadSec accept loop per TLS address (`radsec.rs`), one
+//! task per request; both transports share the reply path (`shared.rs`).
 //!
 //! The receive loop does only cheap work — find the client, decode, consult the reply cache —
 //! and spawns the rest, so a slow SMS gateway or directory delays only the requests waiting on
@@ -17,14 +17,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::codec::{Code, Packet};
+use super::codec::Packet;
 use super::counters::{Counters, DropCause};
 use super::radsec;
 use super::reply_cache::{Pending, ReplyCache, RequestKey};
 use super::settings::ServerSettings;
 use super::shared::{
-    ClientKey, Job, ReplyTo, Shared, Snapshot, Transport, count_request, is_new_request, log_drop,
-    process,
+    ClientKey, Job, Port, ReplyTo, Shared, Snapshot, Transport, count_request, is_new_request,
+    log_drop, process, route,
 };
 use crate::auth::Authenticate;
 use crate::live::Live;
@@ -38,12 +38,23 @@ pub struct Context<A> {
     pub health: Arc<Health>,
     /// What was received and dropped.
     pub counters: Arc<Counters>,
+    /// The accounting engine; `None` serves no accounting (nor on RadSec).
+    pub accounting: Option<Arc<crate::accounting::Accounting>>,
+}
+
+/// The bound sockets the server serves.
+pub struct Listeners {
+    /// UDP authentication (`listen`).
+    pub udp: Vec<UdpSocket>,
+    /// UDP accounting (`accounting_listen`).
+    pub accounting: Vec<UdpSocket>,
+    /// RadSec (`tls_listen`).
+    pub tls: Vec<TcpListener>,
 }
 
 /// Serves RADIUS on the given UDP sockets and RadSec listeners until `shutdown` is cancelled.
 pub async fn run<A: Authenticate>(
-    sockets: Vec<UdpSocket>,
-    tls_listeners: Vec<TcpListener>,
+    listeners: Listeners,
     context: Context<A>,
     settings: &ServerSettings,
     shutdown: CancellationToken,
@@ -52,7 +63,13 @@ pub async fn run<A: Authenticate>(
         config,
         health,
         counters,
+        accounting,
     } = context;
+    let Listeners {
+        udp: sockets,
+        accounting: accounting_sockets,
+        tls: tls_listeners,
+    } = listeners;
     let cache = Arc::new(ReplyCache::new(
         Duration::from_secs(settings.reply_cache_seconds),
         settings.reply_cache_size,
@@ -67,11 +84,21 @@ pub async fn run<A: Authenticate>(
         cache,
         counters,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+        accounting,
     });
     let mut loops = JoinSet::new();
-    for socket in sockets {
+    let udp = sockets
+        .into_iter()
+        .map(|s| (s, Port::Authentication))
+        .chain(
+            accounting_sockets
+                .into_iter()
+                .map(|s| (s, Port::Accounting)),
+        );
+    for (socket, port) in udp {
         loops.spawn(receive_loop(
             Arc::new(socket),
+            port,
             shared.clone(),
             shutdown.clone(),
         ));
@@ -110,6 +137,7 @@ pub async fn run<A: Authenticate>(
 
 async fn receive_loop<A: Authenticate>(
     socket: Arc<UdpSocket>,
+    port: Port,
     shared: Arc<Shared<A>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -139,7 +167,7 @@ async fn receive_loop<A: Authenticate>(
             .received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let datagram = buf.get(..len).unwrap_or_default();
-        if let Some(job) = admit(&shared, &socket, datagram, source) {
+        if let Some(job) = admit(&shared, &socket, port, datagram, source) {
             let reply_to = ReplyTo::Udp(socket.clone());
             let shared = shared.clone();
             tasks.spawn(async move { process(reply_to, shared, job).await });
@@ -162,6 +190,7 @@ fn is_transient(e: &std::io::Error) -> bool {
 fn admit<A: Authenticate>(
     shared: &Arc<Shared<A>>,
     socket: &UdpSocket,
+    port: Port,
     datagram: &[u8],
     source: SocketAddr,
 ) -> Option<Job<A>> {
@@ -195,16 +224,13 @@ fn admit<A: Authenticate>(
             return None;
         }
     };
-    if packet.code != Code::ACCESS_REQUEST && packet.code != Code::STATUS_SERVER {
-        log_drop(
-            shared,
-            udp,
-            DropCause::UnsupportedCode,
-            source,
-            &format!("{:?}", packet.code),
-        );
-        return None;
-    }
+    let service = match route(packet.code, port, shared.accounting.is_some()) {
+        Ok(service) => service,
+        Err(cause) => {
+            log_drop(shared, udp, cause, source, &format!("{:?}", packet.code));
+            return None;
+        }
+    };
     count_request(&packet, client, udp);
     let key = RequestKey {
         source,
@@ -237,6 +263,7 @@ fn admit<A: Authenticate>(
         snapshot,
         client: ClientKey::Address(source.ip()),
         transport: udp,
+        service,
         source,
         packet,
         datagram: datagram.to_vec(),
@@ -254,6 +281,22 @@ pub async fn bind(addresses: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
             std::io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
         })?;
         tracing::info!(address = %socket.local_addr()?, "listening on {}", socket.local_addr()?);
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// Binds the accounting addresses (`accounting_listen`).
+pub async fn bind_accounting(addresses: &[SocketAddr]) -> std::io::Result<Vec<UdpSocket>> {
+    let mut sockets = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let socket = bind_one(*address).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen for accounting on {address}: {e}"),
+            )
+        })?;
+        tracing::info!(address = %socket.local_addr()?, "accounting on {}", socket.local_addr()?);
         sockets.push(socket);
     }
     Ok(sockets)

@@ -9,6 +9,9 @@ use serde::Deserialize;
 pub struct ServerSettings {
     /// Addresses to listen on, e.g. `["0.0.0.0:1812", "[::]:1812"]`.
     pub listen: Vec<toml::Spanned<String>>,
+    /// Accounting addresses (RFC 2866), e.g. `["0.0.0.0:1813"]`. Absent: `listen`'s
+    /// addresses with port 1813 (port 0 where `listen` has 0); `[]` turns accounting off.
+    pub accounting_listen: Option<Vec<toml::Spanned<String>>>,
     /// Seconds a reply stays cached for retransmits (RFC 5080).
     pub reply_cache_seconds: u64,
     /// Most replies cached.
@@ -53,6 +56,7 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             listen: vec![toml::Spanned::new(0..0, "127.0.0.1:1812".to_string())],
+            accounting_listen: None,
             reply_cache_seconds: 30,
             reply_cache_size: 65_536,
             max_in_flight: 4096,

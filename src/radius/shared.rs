@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
+use super::accounting;
 use super::clients::{Client, ClientTable};
 use super::codec::{Code, Packet};
 use super::counters::{Counters, DropCause};
@@ -60,6 +61,43 @@ impl Transport {
     }
 }
 
+/// Where a request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Port {
+    /// A UDP `listen` address (authentication).
+    Authentication,
+    /// A UDP `accounting_listen` address.
+    Accounting,
+    /// A RadSec connection: both services on one port (RFC 6614 §2.1).
+    RadSec,
+}
+
+/// Which service answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Service {
+    /// The engine (Access-Request), or Status-Server answered with Access-Accept.
+    Authentication,
+    /// The accounting engine (Accounting-Request), or Status-Server answered with
+    /// Accounting-Response.
+    Accounting,
+}
+
+/// Which service answers `code` on `port` (`accounting`: whether accounting is served), or
+/// why the request is dropped.
+pub(super) fn route(code: Code, port: Port, accounting: bool) -> Result<Service, DropCause> {
+    match (port, code) {
+        (Port::Authentication | Port::RadSec, Code::ACCESS_REQUEST | Code::STATUS_SERVER) => {
+            Ok(Service::Authentication)
+        }
+        (Port::Accounting, Code::ACCOUNTING_REQUEST | Code::STATUS_SERVER) => {
+            Ok(Service::Accounting)
+        }
+        (Port::RadSec, Code::ACCOUNTING_REQUEST) if accounting => Ok(Service::Accounting),
+        (Port::Accounting, Code::ACCESS_REQUEST) => Err(DropCause::WrongPort),
+        _ => Err(DropCause::UnsupportedCode),
+    }
+}
+
 /// How a request's client is found again in its snapshot.
 #[derive(Clone)]
 pub(super) enum ClientKey {
@@ -93,6 +131,8 @@ pub(super) struct Shared<A> {
     pub(super) cache: Arc<ReplyCache>,
     pub(super) counters: Arc<Counters>,
     pub(super) in_flight: Arc<Semaphore>,
+    /// The accounting engine; `None` serves no accounting.
+    pub(super) accounting: Option<Arc<crate::accounting::Accounting>>,
 }
 
 /// A request that passed the cheap checks, with its permit and its configuration.
@@ -100,6 +140,7 @@ pub(super) struct Job<A> {
     pub(super) snapshot: Arc<Snapshot<A>>,
     pub(super) client: ClientKey,
     pub(super) transport: Transport,
+    pub(super) service: Service,
     pub(super) source: SocketAddr,
     pub(super) packet: Packet,
     pub(super) datagram: Vec<u8>,
@@ -178,6 +219,7 @@ pub(super) async fn process<A: Authenticate>(
         snapshot,
         client,
         transport,
+        service,
         source,
         packet,
         datagram,
@@ -190,6 +232,9 @@ pub(super) async fn process<A: Authenticate>(
     };
     let checked = match transport {
         Transport::Radius11 => Ok(verify::verify_radius11(packet)),
+        Transport::Udp | Transport::Tls if packet.code == Code::ACCOUNTING_REQUEST => {
+            verify::verify_accounting(packet, &datagram, client)
+        }
         Transport::Udp | Transport::Tls => verify::verify(packet, &datagram, client),
     };
     let verified = match checked {
@@ -206,16 +251,8 @@ pub(super) async fn process<A: Authenticate>(
         tracing::debug!(%source, "Status-Server unanswered: health check failing");
         return;
     }
-    match handler::handle(
-        &snapshot.auth,
-        &snapshot.dictionary,
-        &snapshot.upstreams,
-        client,
-        source.ip(),
-        verified,
-    )
-    .await
-    {
+    let answered = answer(&shared, &snapshot, service, client, source, verified).await;
+    match answered {
         Ok(reply) => {
             // Cache before sending: a NAS that retransmits the moment the reply leaves must
             // find it cached, not "in flight" (which is dropped).
@@ -248,11 +285,45 @@ pub(super) async fn process<A: Authenticate>(
                 ],
             );
         }
-        Err(e) => {
+        Err(cause) => {
             drop(pending);
-            tracing::error!(%source, error = %e, "reply could not be encoded");
+            // An Access-Request's reply that could not be encoded was logged above.
+            if cause != DropCause::Malformed || service == Service::Accounting {
+                log_drop(&shared, transport, cause, source, &client.name);
+            }
         }
     }
     drop(permit);
     drop(connection_permit);
+}
+
+/// The reply of the service `service` to a verified request, or why none goes out.
+async fn answer<A: Authenticate>(
+    shared: &Shared<A>,
+    snapshot: &Snapshot<A>,
+    service: Service,
+    client: &Client,
+    source: SocketAddr,
+    verified: verify::Verified,
+) -> Result<Vec<u8>, DropCause> {
+    match (service, &shared.accounting) {
+        (Service::Accounting, Some(engine)) => {
+            accounting::handle(engine, client, source.ip(), verified).await
+        }
+        // Routed to accounting only when it is served.
+        (Service::Accounting, None) => Err(DropCause::UnsupportedCode),
+        (Service::Authentication, _) => handler::handle(
+            &snapshot.auth,
+            &snapshot.dictionary,
+            &snapshot.upstreams,
+            client,
+            source.ip(),
+            verified,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(%source, error = %e, "reply could not be encoded");
+            DropCause::Malformed
+        }),
+    }
 }

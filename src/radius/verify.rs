@@ -68,3 +68,20 @@ pub fn verify(packet: Packet, datagram: &[u8], client: &Client) -> Result<Verifi
     }
     Ok(Verified(packet, Wire::Classic))
 }
+
+/// Checks an Accounting-Request (RFC 2866 §3): the Request Authenticator is a digest with the
+/// shared secret, so it is checked always; a Message-Authenticator, when present, must be
+/// right too. A client's `require_message_authenticator` does not apply: the authenticator
+/// already signs the whole packet (BlastRADIUS forges Access-Requests, whose authenticator is
+/// random).
+pub fn verify_accounting(
+    packet: Packet,
+    datagram: &[u8],
+    client: &Client,
+) -> Result<Verified, DropCause> {
+    match crypto::check_accounting_request(datagram, client.secret.expose()) {
+        crypto::AccountingCheck::Valid => Ok(Verified(packet, Wire::Classic)),
+        crypto::AccountingCheck::BadAuthenticator => Err(DropCause::BadRequestAuthenticator),
+        crypto::AccountingCheck::BadMessageAuthenticator => Err(DropCause::BadMessageAuthenticator),
+    }
+}

@@ -23,6 +23,10 @@ pub struct RawStore {
     key_file: PathBuf,
     #[serde(default = "default_audit_days")]
     audit_days: u32,
+    #[serde(default = "default_accounting_days")]
+    accounting_days: u32,
+    #[serde(default = "default_max_open_sessions")]
+    max_open_sessions_per_nas: u64,
     #[serde(default)]
     url: Option<Spanned<String>>,
     #[serde(default)]
@@ -51,6 +55,20 @@ fn default_audit_days() -> u32 {
     DEFAULT_AUDIT_DAYS
 }
 
+fn default_accounting_days() -> u32 {
+    DEFAULT_ACCOUNTING_DAYS
+}
+
+fn default_max_open_sessions() -> u64 {
+    DEFAULT_MAX_OPEN_SESSIONS
+}
+
+/// Days accounting sessions are kept after their last record by default.
+pub const DEFAULT_ACCOUNTING_DAYS: u32 = 90;
+
+/// Open accounting sessions per `[[client]]` entry by default.
+pub const DEFAULT_MAX_OPEN_SESSIONS: u64 = 100_000;
+
 /// Days audit rows are kept by default.
 pub const DEFAULT_AUDIT_DAYS: u32 = 90;
 
@@ -68,6 +86,11 @@ pub struct StoreConfig {
     pub key_file: PathBuf,
     /// Days audit rows are kept; older ones are purged in the background. 0 keeps them all.
     pub audit_days: u32,
+    /// Days accounting sessions are kept after their last record; 0 keeps them all.
+    pub accounting_days: u32,
+    /// Most open accounting sessions per `[[client]]` entry; a record that would open one
+    /// more is not recorded and not answered.
+    pub max_open_sessions_per_nas: u64,
 }
 
 /// The backend and its settings.
@@ -168,6 +191,8 @@ impl RawStore {
                 backend,
                 key_file: resolve(&self.key_file),
                 audit_days: self.audit_days,
+                accounting_days: self.accounting_days,
+                max_open_sessions_per_nas: self.max_open_sessions_per_nas,
             }),
             _ => Err(problems),
         }

@@ -17,6 +17,7 @@ mod dump;
 mod error;
 pub mod postgres;
 pub mod seal;
+pub mod sessions;
 pub mod sqlite;
 mod types;
 
@@ -27,6 +28,7 @@ use crate::time::UnixMs;
 pub(crate) use dump::held_rows;
 pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
 pub use error::{CommitError, StoreError};
+pub use sessions::{AccountingRecord, AcctStatus, Recorded, Session, SessionQuery, Usage};
 pub use types::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
     ChallengeStart, ChallengeStatus, ChallengeTarget, RequestMark, Token, TokenKind, UserState,
@@ -309,6 +311,35 @@ pub trait Store: Send + Sync {
     /// Deletes challenge rows that expired before `before`, and graces that ended before
     /// then. Returns how many challenge rows.
     async fn purge_challenges(&self, before: UnixMs) -> Result<usize, StoreError>;
+
+    /// Records one accounting record about one session ([`sessions::merge`] decides the
+    /// row), in one transaction, committed when it returns (the Accounting-Response waits for
+    /// it). A record that would open a session while its client entry has `max_open` open
+    /// ones already is refused ([`Recorded::LimitReached`]) and writes nothing.
+    async fn record_accounting(
+        &self,
+        record: AccountingRecord,
+        max_open: u64,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Closes every open session of a NAS (Accounting-On/Off: it restarted, so none of them
+    /// goes on) at `at`. Returns how many. Committed when it returns.
+    async fn close_nas_sessions(
+        &self,
+        client: &str,
+        nas: &str,
+        at: UnixMs,
+    ) -> Result<usize, StoreError>;
+
+    /// Sessions matching `query`, newest first (by start, else last record).
+    async fn sessions(&self, query: &SessionQuery) -> Result<Vec<Session>, StoreError>;
+
+    /// How many sessions are open, per client entry (the gauge).
+    async fn open_sessions(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Deletes sessions whose last record is before `before` (stopped ones, and open ones
+    /// their NAS forgot), at most `limit` of them. Returns how many.
+    async fn purge_sessions(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError>;
 
     /// Moves everything written so far into the main database file and empties the
     /// write-ahead log (clean stop: no WAL is left beside the database).

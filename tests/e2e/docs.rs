@@ -486,7 +486,7 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
     assert_eq!(script.matches("sed ").count(), 2, "{script}");
     for round in [
         "radclient -x 127.0.0.1:1812 auth",
-        "radclient -x 127.0.0.1:1813 auth",
+        "radclient -x 127.0.0.1:1822 auth",
     ] {
         assert!(section.contains(round), "the try-out sends {round}");
     }
@@ -526,7 +526,7 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
     crate::util::write_private(root.path().join("var/pg.password"), format!("{PASSWORD}\n"));
     for (node, listen) in [
         ("node-a.toml", "127.0.0.1:1812"),
-        ("node-b.toml", "127.0.0.1:1813"),
+        ("node-b.toml", "127.0.0.1:1822"),
     ] {
         let path = conf.join(node);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -541,7 +541,9 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
                 url,
                 &format!("postgresql://tessera@127.0.0.1:{port}/tessera?"),
             )
-            .replace(listen, "127.0.0.1:0");
+            .replace(listen, "127.0.0.1:0")
+            // Node B's accounting port; node A's follows its `listen` (port 0: any free one).
+            .replace("127.0.0.1:1823", "127.0.0.1:0");
         std::fs::write(&path, text).unwrap();
     }
     let spool = root.path().join("var/spool.log");

@@ -768,6 +768,8 @@ mod store_races {
             }),
             key_file: shared.join("tessera.key"),
             audit_days: 90,
+            accounting_days: 90,
+            max_open_sessions_per_nas: 100_000,
         };
         let a = tessera::store::open(&config).await.unwrap();
         let b = tessera::store::open(&config).await.unwrap();
@@ -1065,7 +1067,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "5"
+        "6"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -1074,7 +1076,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (5)"),
+            stderr.contains("schema version 99, newer than this tessera's (6)"),
             "{stderr}"
         );
     }

@@ -108,6 +108,8 @@ fn sqlite_config(dir: &Path, name: &str) -> StoreConfig {
         },
         key_file: key_file(dir),
         audit_days: 90,
+        accounting_days: 90,
+        max_open_sessions_per_nas: 100_000,
     }
 }
 
@@ -138,6 +140,8 @@ fn postgres_config(dir: &Path, database: &str) -> StoreConfig {
         }),
         key_file: key_file(dir),
         audit_days: 90,
+        accounting_days: 90,
+        max_open_sessions_per_nas: 100_000,
     }
 }
 

@@ -53,6 +53,11 @@
 //! | `audit_rows`              | `backoff::audit_trail`                                  |
 //! | `audit_query`             | `backoff::audit_filters`                                |
 //! | `purge_challenges`        | `challenges::challenge_purge`, `backoff::grace_window`  |
+//! | `record_accounting`       | `accounting::*`                                         |
+//! | `close_nas_sessions`      | `accounting::nas_restart_closes_its_sessions`           |
+//! | `sessions`                | `accounting::*`                                         |
+//! | `open_sessions`           | `accounting::session_life_cycle`, `accounting::nas_restart_closes_its_sessions` |
+//! | `purge_sessions`          | `accounting::sessions_are_purged`                       |
 //! | `checkpoint`              | `backoff::*`, `copy::both_ways`                         |
 //! | `ping`                    | `tokens::token_life_cycle`                              |
 //! | `export`                  | `copy::both_ways`                                       |
@@ -64,13 +69,15 @@
 //! recorded on a shared store), `races::backoff_counts_add_up`; and, one request at a time,
 //! grace (`backoff::grace_window`), the retransmit digest (`challenges::retransmits`), the purge
 //! (`challenges::challenge_purge`) and `tessera store copy` both ways between the backends
-//! (`copy::both_ways`).
+//! (`copy::both_ways`); accounting sessions from Start to Stop, Accounting-On/Off, the bound
+//! per client entry and the purge (`accounting::*`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "tests fail loudly by design"
 )]
 
+mod accounting;
 mod backoff;
 mod challenges;
 mod copy;
@@ -182,6 +189,11 @@ conformance!(
     races::answer_once,
     races::backoff_counts_add_up,
     copy::both_ways,
+    accounting::session_life_cycle,
+    accounting::stop_without_start,
+    accounting::nas_restart_closes_its_sessions,
+    accounting::open_sessions_are_bounded,
+    accounting::sessions_are_purged,
 );
 
 /// The `Store` trait's methods, from its source.

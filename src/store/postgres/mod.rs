@@ -26,7 +26,8 @@
 //! counter consume, batched across requests), `challenges.rs` (starting and closing
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
 //! password file, TLS, pool), `schema.rs` (migrations), `key_file.rs` (the cluster's key),
-//! `queued.rs` (audit rows and back-off counts written in batches), `backoff.rs` (the
+//! `queued.rs` (audit rows and back-off counts written in batches), `sessions.rs` (accounting
+//! sessions), `backoff.rs` (the
 //! back-off counts' statements), `copy.rs` (`tessera store copy`).
 //!
 //! [`Store`]: super::Store
@@ -219,4 +220,5 @@ const CHALLENGE_COLUMNS: &str =
 mod batches;
 mod challenges;
 mod copy;
+mod sessions;
 mod store;

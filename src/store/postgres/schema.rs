@@ -121,8 +121,34 @@ const SCHEMA_V5: &str = "
 CREATE INDEX IF NOT EXISTS audit_by_serial ON audit (serial, id);
 ";
 
+/// Version 6 (issue 30): accounting sessions, one row per client entry, NAS and
+/// Acct-Session-Id (see `store::sessions`); times in milliseconds.
+const SCHEMA_V6: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    client          TEXT NOT NULL,
+    nas             TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    username        TEXT NOT NULL,
+    calling_station TEXT,
+    framed_ip       TEXT,
+    started_ms      BIGINT,
+    interim_ms      BIGINT,
+    stopped_ms      BIGINT,
+    cause           TEXT,
+    input_octets    BIGINT NOT NULL,
+    output_octets   BIGINT NOT NULL,
+    input_packets   BIGINT NOT NULL,
+    output_packets  BIGINT NOT NULL,
+    updated_ms      BIGINT NOT NULL,
+    PRIMARY KEY (client, nas, session_id)
+);
+CREATE INDEX IF NOT EXISTS sessions_open ON sessions (client, nas) WHERE stopped_ms IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username);
+CREATE INDEX IF NOT EXISTS sessions_by_time ON sessions (updated_ms);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -147,6 +173,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
+        (6, SCHEMA_V6),
     ] {
         if version < to {
             let tx = client.transaction().await?;

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use super::super::{AccountingRecord, Recorded, Session, SessionQuery};
 use super::super::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Challenge, ChallengeRequest,
     ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
@@ -581,6 +582,35 @@ impl Store for PgStore {
         let tx = c.transaction().await?;
         copy::import(&tx, &self.key, &self.name, &dump, replace).await?;
         Ok(tx.commit().await?)
+    }
+
+    async fn record_accounting(
+        &self,
+        record: AccountingRecord,
+        max_open: u64,
+    ) -> Result<Recorded, StoreError> {
+        self.record_accounting_pg(record, max_open).await
+    }
+
+    async fn close_nas_sessions(
+        &self,
+        client: &str,
+        nas: &str,
+        at: UnixMs,
+    ) -> Result<usize, StoreError> {
+        self.close_nas_sessions_pg(client, nas, at).await
+    }
+
+    async fn sessions(&self, query: &SessionQuery) -> Result<Vec<Session>, StoreError> {
+        self.sessions_pg(query).await
+    }
+
+    async fn open_sessions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.open_sessions_pg().await
+    }
+
+    async fn purge_sessions(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError> {
+        self.purge_sessions_pg(before, limit).await
     }
 
     async fn checkpoint(&self) -> Result<(), StoreError> {

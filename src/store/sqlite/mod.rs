@@ -16,7 +16,8 @@
 //! `batches.rs` (the writer: group commit, checkpoints, the shared connection), `schema.rs`
 //! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
 //! `challenges.rs` (starting and closing challenges: the operations that decide races between
-//! logins), `backoff.rs` (the back-off counts' statement), `copy.rs` (`tessera store copy`).
+//! logins), `backoff.rs` (the back-off counts' statement), `sessions.rs` (accounting sessions), `copy.rs`
+//! (`tessera store copy`).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -296,6 +297,7 @@ const CONSUME_COUNTER: &str = "UPDATE tokens SET counter = ?2 + 1, fail_count = 
                                WHERE serial = ?1 AND counter <= ?2";
 
 mod rows;
+mod sessions;
 mod store;
 
 use rows::{

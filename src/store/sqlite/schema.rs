@@ -133,8 +133,34 @@ pub(super) const SCHEMA_V7: &str = "
 CREATE INDEX IF NOT EXISTS audit_by_serial ON audit(serial);
 ";
 
+/// Version 8 (issue 30): accounting sessions, one row per client entry, NAS and
+/// Acct-Session-Id (see `store::sessions`); times in milliseconds.
+pub(super) const SCHEMA_V8: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    client          TEXT NOT NULL,
+    nas             TEXT NOT NULL,
+    session_id      TEXT NOT NULL,
+    user            TEXT NOT NULL,
+    calling_station TEXT,
+    framed_ip       TEXT,
+    started_ms      INTEGER,
+    interim_ms      INTEGER,
+    stopped_ms      INTEGER,
+    cause           TEXT,
+    input_octets    INTEGER NOT NULL,
+    output_octets   INTEGER NOT NULL,
+    input_packets   INTEGER NOT NULL,
+    output_packets  INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    PRIMARY KEY (client, nas, session_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_open ON sessions(client, nas) WHERE stopped_ms IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
+CREATE INDEX IF NOT EXISTS sessions_by_time ON sessions(updated_ms);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -210,6 +236,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
         (7, SCHEMA_V7),
+        (8, SCHEMA_V8),
     ] {
         if version < to {
             let tx = conn.transaction()?;

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, ToSql, params};
 
+use super::super::{AccountingRecord, Recorded, Session, SessionQuery};
 use super::super::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
     ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
@@ -521,6 +522,35 @@ impl Store for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
+    }
+
+    async fn record_accounting(
+        &self,
+        record: AccountingRecord,
+        max_open: u64,
+    ) -> Result<Recorded, StoreError> {
+        self.record_accounting_sqlite(record, max_open).await
+    }
+
+    async fn close_nas_sessions(
+        &self,
+        client: &str,
+        nas: &str,
+        at: UnixMs,
+    ) -> Result<usize, StoreError> {
+        self.close_nas_sessions_sqlite(client, nas, at).await
+    }
+
+    async fn sessions(&self, query: &SessionQuery) -> Result<Vec<Session>, StoreError> {
+        self.sessions_sqlite(query).await
+    }
+
+    async fn open_sessions(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.open_sessions_sqlite().await
+    }
+
+    async fn purge_sessions(&self, before: UnixMs, limit: u32) -> Result<usize, StoreError> {
+        self.purge_sessions_sqlite(before, limit).await
     }
 
     async fn checkpoint(&self) -> Result<(), StoreError> {

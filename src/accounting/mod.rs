@@ -1,0 +1,227 @@
+//! The accounting engine (issue 30): what an accounting record means for the sessions tessera
+//! keeps, knowing nothing of RADIUS — as `auth` decides logins without it. The RADIUS front
+//! end turns an Accounting-Request into an [`Event`] and answers only when
+//! [`Accounting::record`] says the event is committed (RFC 2866 §2: a server must not
+//! acknowledge what it has not recorded), so a failing store or a refused session makes the
+//! NAS retry instead of losing the record.
+//!
+//! It owns: the user name's normal form (the one authentication starts from), the bound on open
+//! sessions per client entry and its log line, the records' metrics, and the gauge of open
+//! sessions ([`refresh_gauge`]). What comes later fits here too: ending a revoked user's
+//! sessions (a Disconnect-Request per open session found by user), and a grace ended by the
+//! session's Stop.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::directory::login_name;
+use crate::metrics;
+use crate::store::{AccountingRecord, Recorded, Store, StoreError};
+use crate::time::UnixMs;
+
+/// What a NAS told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A record about one session (Start, Interim-Update, Stop); its `user` as the NAS sent it.
+    Session(AccountingRecord),
+    /// Accounting-On or Accounting-Off: the NAS (re)started or stops, so none of its sessions
+    /// goes on.
+    NasRestarted {
+        /// The `[[client]]` entry's name.
+        client: String,
+        /// The NAS behind it.
+        nas: String,
+        /// When.
+        at: UnixMs,
+    },
+}
+
+/// Why an event was not recorded (and so must not be acknowledged).
+#[derive(Debug, thiserror::Error)]
+pub enum NotRecorded {
+    /// The store failed.
+    #[error("the store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The client entry has `max_open_sessions_per_nas` open sessions already.
+    #[error("the client entry has {0} open sessions already")]
+    LimitReached(u64),
+}
+
+/// The engine: the store and the bound.
+pub struct Accounting {
+    store: Arc<dyn Store>,
+    max_open: u64,
+    /// When a client entry's bound was last logged (once a minute each).
+    limit_logged: Mutex<HashMap<String, Instant>>,
+}
+
+impl Accounting {
+    /// An engine recording into `store`, refusing new sessions beyond `max_open` open ones
+    /// per client entry.
+    pub fn new(store: Arc<dyn Store>, max_open: u64) -> Accounting {
+        Accounting {
+            store,
+            max_open,
+            limit_logged: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records an event; `Ok` once it is committed.
+    pub async fn record(&self, event: Event) -> Result<(), NotRecorded> {
+        match event {
+            Event::NasRestarted { client, nas, at } => {
+                let closed = self.store.close_nas_sessions(&client, &nas, at).await;
+                let result = if closed.is_ok() { "stored" } else { "failed" };
+                metrics::inc(
+                    "tessera_accounting_records_total",
+                    &[("status", "nas-restarted"), ("result", result)],
+                );
+                let closed = closed?;
+                tracing::info!(
+                    client,
+                    nas,
+                    sessions = closed,
+                    "NAS restarted: its open sessions closed"
+                );
+                Ok(())
+            }
+            Event::Session(mut record) => {
+                record.user = normal_user(&record.user);
+                let status = record.status.as_str();
+                let client = record.client.clone();
+                let recorded = self.store.record_accounting(record, self.max_open).await;
+                let result = match &recorded {
+                    Ok(Recorded::Stored) => "stored",
+                    Ok(Recorded::Unchanged) => "unchanged",
+                    Ok(Recorded::LimitReached) => "limit",
+                    Err(_) => "failed",
+                };
+                metrics::inc(
+                    "tessera_accounting_records_total",
+                    &[("status", status), ("result", result)],
+                );
+                match recorded? {
+                    Recorded::Stored | Recorded::Unchanged => Ok(()),
+                    Recorded::LimitReached => {
+                        if self.first_in_a_minute(&client) {
+                            tracing::warn!(
+                                client,
+                                max_open_sessions_per_nas = self.max_open,
+                                "accounting Start not recorded and not answered: the client has max_open_sessions_per_nas open sessions (logged once a minute)"
+                            );
+                        }
+                        Err(NotRecorded::LimitReached(self.max_open))
+                    }
+                }
+            }
+        }
+    }
+
+    fn first_in_a_minute(&self, client: &str) -> bool {
+        let Ok(mut logged) = self.limit_logged.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        match logged.get(client) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                logged.insert(client.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
+/// The user name as authentication starts from it ([`login_name::normalize`]: NFKC, trimmed).
+/// The directory's spelling would need a lookup per record; sessions keep this form, which
+/// is what `tessera sessions --user` is compared with. A name with control characters keeps
+/// them replaced by `?`.
+pub fn normal_user(typed: &str) -> String {
+    login_name::normalize(typed).unwrap_or_else(|_| {
+        typed
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect()
+    })
+}
+
+/// Sets `tessera_sessions_open{client}` from the store; client entries that had open sessions
+/// before and have none now are set to 0. Returns the entries seen, for the next call.
+pub async fn refresh_gauge(store: &dyn Store, before: Vec<String>) -> Vec<String> {
+    let Ok(open) = store.open_sessions().await else {
+        return before;
+    };
+    for client in &before {
+        if !open.iter().any(|(c, _)| c == client) {
+            metrics::set("tessera_sessions_open", &[("client", client)], 0);
+        }
+    }
+    for (client, n) in &open {
+        metrics::set("tessera_sessions_open", &[("client", client)], *n);
+    }
+    open.into_iter().map(|(c, _)| c).collect()
+}
+
+/// The accounting's background work until `shutdown`: every minute the gauge of open
+/// sessions; at start and then hourly, sessions whose last record is older than `days` (0:
+/// never) deleted, a few thousand per store job so records are never held up behind one big
+/// delete.
+pub async fn maintain(
+    store: Arc<dyn Store>,
+    days: u32,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    const ROWS_PER_JOB: u32 = 5000;
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut seen = vec![];
+    let mut last_purge: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        seen = refresh_gauge(store.as_ref(), seen).await;
+        if days == 0 || last_purge.is_some_and(|t| t.elapsed() < Duration::from_secs(3600)) {
+            continue;
+        }
+        last_purge = Some(Instant::now());
+        let before = UnixMs::now().minus_ms(i64::from(days).saturating_mul(86_400_000));
+        let mut purged = 0;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match store.purge_sessions(before, ROWS_PER_JOB).await {
+                Ok(n) => {
+                    purged += n;
+                    if n < ROWS_PER_JOB as usize {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "purging old accounting sessions failed");
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(
+                sessions = purged,
+                days,
+                "sessions older than accounting_days purged"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_normalize_as_logins_do() {
+        assert_eq!(normal_user(" ａlice "), "alice");
+        assert_eq!(normal_user("bob\n"), "bob?");
+    }
+}

@@ -1,0 +1,223 @@
+//! The seam between RADIUS accounting (RFC 2866) and the accounting engine: a verified
+//! Accounting-Request becomes an [`accounting::Event`], and an event the engine committed
+//! becomes an Accounting-Response; one it did not commit gets no answer, so the NAS sends it
+//! again. Status-Server on the accounting port is answered here too (RFC 5997 §4:
+//! Accounting-Response). What a record means for sessions is the engine's, not this file's.
+
+use super::clients::Client;
+use super::codec::{AttributeType, Code, EncodeError, Packet};
+use super::counters::DropCause;
+use super::handler::sign;
+use super::verify::Verified;
+use crate::accounting::{self, Accounting, Event};
+use crate::store::{AccountingRecord, AcctStatus, Usage};
+use crate::time::UnixMs;
+
+const FRAMED_IP_ADDRESS: AttributeType = AttributeType(8);
+const ACCT_STATUS_TYPE: AttributeType = AttributeType(40);
+const ACCT_DELAY_TIME: AttributeType = AttributeType(41);
+const ACCT_INPUT_OCTETS: AttributeType = AttributeType(42);
+const ACCT_OUTPUT_OCTETS: AttributeType = AttributeType(43);
+const ACCT_SESSION_ID: AttributeType = AttributeType(44);
+const ACCT_SESSION_TIME: AttributeType = AttributeType(46);
+const ACCT_INPUT_PACKETS: AttributeType = AttributeType(47);
+const ACCT_OUTPUT_PACKETS: AttributeType = AttributeType(48);
+const ACCT_TERMINATE_CAUSE: AttributeType = AttributeType(49);
+const ACCT_INPUT_GIGAWORDS: AttributeType = AttributeType(52);
+const ACCT_OUTPUT_GIGAWORDS: AttributeType = AttributeType(53);
+const FRAMED_IPV6_ADDRESS: AttributeType = AttributeType(168);
+
+/// RFC 2866 §5.10's Acct-Terminate-Cause names, from 1.
+const TERMINATE_CAUSES: [&str; 18] = [
+    "User-Request",
+    "Lost-Carrier",
+    "Lost-Service",
+    "Idle-Timeout",
+    "Session-Timeout",
+    "Admin-Reset",
+    "Admin-Reboot",
+    "Port-Error",
+    "NAS-Error",
+    "NAS-Request",
+    "NAS-Reboot",
+    "Port-Unneeded",
+    "Port-Preempted",
+    "Port-Suspended",
+    "Service-Unavailable",
+    "Callback",
+    "User-Error",
+    "Host-Request",
+];
+
+/// What an accounting request asks of the engine.
+enum Asked {
+    /// An event to record before answering.
+    Record(Box<Event>),
+    /// A status type tessera keeps nothing of (Failed, the tunnel types …): answered, so the
+    /// NAS does not retry it for ever.
+    Nothing(u32),
+}
+
+/// Answers a verified Accounting-Request or Status-Server on the accounting port: `Ok(reply)`,
+/// or `Err(cause)` to drop it unanswered (counted by the caller).
+pub async fn handle(
+    accounting: &Accounting,
+    client: &Client,
+    source: std::net::IpAddr,
+    request: Verified,
+) -> Result<Vec<u8>, DropCause> {
+    let wire = request.wire();
+    let request = request.packet();
+    if request.code == Code::ACCOUNTING_REQUEST {
+        let asked = to_event(request, client, source, UnixMs::now()).map_err(|detail| {
+            tracing::info!(client = %client.name, detail, "accounting request malformed");
+            DropCause::Malformed
+        })?;
+        match asked {
+            Asked::Record(event) => {
+                if let Err(error) = accounting.record(*event).await {
+                    if let accounting::NotRecorded::Store(e) = &error {
+                        tracing::error!(client = %client.name, error = %e, "accounting record not committed: not answered, the NAS will resend it");
+                    }
+                    return Err(DropCause::NotRecorded);
+                }
+            }
+            Asked::Nothing(status) => {
+                tracing::debug!(client = %client.name, status, "accounting status type not kept, answered");
+            }
+        }
+    }
+    let reply = Packet {
+        code: Code::ACCOUNTING_RESPONSE,
+        identifier: request.identifier,
+        authenticator: [0; 16],
+        attributes: vec![],
+    };
+    sign(reply, request, wire, client).map_err(|e: EncodeError| {
+        tracing::error!(client = %client.name, error = %e, "Accounting-Response could not be encoded");
+        DropCause::Malformed
+    })
+}
+
+fn integer(packet: &Packet, typ: AttributeType) -> Option<u32> {
+    packet
+        .get(typ)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .map(u32::from_be_bytes)
+}
+
+fn text(packet: &Packet, typ: AttributeType) -> Option<String> {
+    packet
+        .get(typ)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// The NAS: NAS-Identifier, else NAS-IP-Address, else NAS-IPv6-Address, else the source.
+fn nas_of(packet: &Packet, source: std::net::IpAddr) -> String {
+    if let Some(id) = text(packet, AttributeType::NAS_IDENTIFIER).filter(|s| !s.is_empty()) {
+        return id;
+    }
+    if let Some(v4) = packet
+        .get(AttributeType::NAS_IP_ADDRESS)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+    {
+        return std::net::Ipv4Addr::from(v4).to_string();
+    }
+    if let Some(v6) = packet
+        .get(AttributeType::NAS_IPV6_ADDRESS)
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+    {
+        return std::net::Ipv6Addr::from(v6).to_string();
+    }
+    source.to_string()
+}
+
+/// The user's address: Framed-IP-Address, else Framed-IPv6-Address.
+fn framed_ip(packet: &Packet) -> Option<String> {
+    if let Some(v4) = packet
+        .get(FRAMED_IP_ADDRESS)
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+    {
+        return Some(std::net::Ipv4Addr::from(v4).to_string());
+    }
+    packet
+        .get(FRAMED_IPV6_ADDRESS)
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+        .map(|v6| std::net::Ipv6Addr::from(v6).to_string())
+}
+
+/// The counters, when the record carries any: octets with their Gigawords (RFC 2869 §5.1).
+fn usage(packet: &Packet) -> Option<Usage> {
+    let octets = |low: AttributeType, high: AttributeType| {
+        let low = integer(packet, low)?;
+        let high = integer(packet, high).unwrap_or(0);
+        Some((u64::from(high) << 32) | u64::from(low))
+    };
+    let input_octets = octets(ACCT_INPUT_OCTETS, ACCT_INPUT_GIGAWORDS);
+    let output_octets = octets(ACCT_OUTPUT_OCTETS, ACCT_OUTPUT_GIGAWORDS);
+    let input_packets = integer(packet, ACCT_INPUT_PACKETS);
+    let output_packets = integer(packet, ACCT_OUTPUT_PACKETS);
+    if input_octets.is_none()
+        && output_octets.is_none()
+        && input_packets.is_none()
+        && output_packets.is_none()
+    {
+        return None;
+    }
+    Some(Usage {
+        input_octets: input_octets.unwrap_or(0),
+        output_octets: output_octets.unwrap_or(0),
+        input_packets: input_packets.map_or(0, u64::from),
+        output_packets: output_packets.map_or(0, u64::from),
+    })
+}
+
+/// Turns an Accounting-Request into what it asks of the engine; `Err` says why it is
+/// malformed. `received` less Acct-Delay-Time is when the NAS says it happened.
+fn to_event(
+    packet: &Packet,
+    client: &Client,
+    source: std::net::IpAddr,
+    received: UnixMs,
+) -> Result<Asked, &'static str> {
+    let status = integer(packet, ACCT_STATUS_TYPE).ok_or("Acct-Status-Type missing")?;
+    let delay = integer(packet, ACCT_DELAY_TIME).unwrap_or(0);
+    let at = received.minus_ms(i64::from(delay).saturating_mul(1000));
+    let nas = nas_of(packet, source);
+    let status = match status {
+        1 => AcctStatus::Start,
+        2 => AcctStatus::Stop,
+        3 => AcctStatus::Interim,
+        7 | 8 => {
+            return Ok(Asked::Record(Box::new(Event::NasRestarted {
+                client: client.name.clone(),
+                nas,
+                at,
+            })));
+        }
+        other => return Ok(Asked::Nothing(other)),
+    };
+    let session_id = text(packet, ACCT_SESSION_ID)
+        .filter(|s| !s.is_empty())
+        .ok_or("Acct-Session-Id missing")?;
+    let cause = integer(packet, ACCT_TERMINATE_CAUSE).map(|n| {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| TERMINATE_CAUSES.get(i))
+            .map_or_else(|| n.to_string(), |name| (*name).to_string())
+    });
+    Ok(Asked::Record(Box::new(Event::Session(AccountingRecord {
+        client: client.name.clone(),
+        nas,
+        session_id,
+        status,
+        user: text(packet, AttributeType::USER_NAME).unwrap_or_default(),
+        calling_station: text(packet, AttributeType::CALLING_STATION_ID),
+        framed_ip: framed_ip(packet),
+        usage: usage(packet),
+        session_seconds: integer(packet, ACCT_SESSION_TIME),
+        cause,
+        at,
+    }))))
+}
