@@ -7,8 +7,9 @@
 use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::counters::DropCause;
+use super::crypto::sign_accounting_response;
 use super::handler::sign;
-use super::verify::Verified;
+use super::verify::{Verified, Wire};
 use crate::accounting::{self, Accounting, Event};
 use crate::store::{AccountingRecord, AcctStatus, Usage};
 use crate::time::UnixMs;
@@ -87,13 +88,23 @@ pub async fn handle(
             }
         }
     }
-    let reply = Packet {
+    let mut reply = Packet {
         code: Code::ACCOUNTING_RESPONSE,
         identifier: request.identifier,
         authenticator: [0; 16],
         attributes: vec![],
     };
-    sign(reply, request, wire, client).map_err(|e: EncodeError| {
+    let signed = match wire {
+        // Status-Server's reply is signed as any reply to a random authenticator.
+        Wire::Classic if request.code == Code::ACCOUNTING_REQUEST => {
+            for proxy_state in request.get_all(AttributeType::PROXY_STATE) {
+                reply.push_split(AttributeType::PROXY_STATE, proxy_state);
+            }
+            sign_accounting_response(&reply, &request.authenticator, client.secret.expose())
+        }
+        Wire::Classic | Wire::Radius11 => sign(reply, request, wire, client),
+    };
+    signed.map_err(|e: EncodeError| {
         tracing::error!(client = %client.name, error = %e, "Accounting-Response could not be encoded");
         DropCause::Malformed
     })

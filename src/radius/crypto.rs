@@ -155,6 +155,54 @@ pub fn sign_accounting_request(
     Ok(out)
 }
 
+/// Encodes an Accounting-Response to an Accounting-Request: a Message-Authenticator first,
+/// computed with the authenticator field zeroed (as for the request it answers: FreeRADIUS
+/// signs and checks accounting replies so), then the Response Authenticator =
+/// MD5(Code + Identifier + Length + Request Authenticator + Attributes + Secret).
+pub fn sign_accounting_response(
+    reply: &super::codec::Packet,
+    request_authenticator: &[u8; 16],
+    secret: &[u8],
+) -> Result<Vec<u8>, super::wire::EncodeError> {
+    let mut zeroed = reply.clone();
+    zeroed.authenticator = [0; 16];
+    let mut out = zeroed.encode_request(secret, true)?;
+    if let Some(field) = out.get_mut(4..HEADER_LEN) {
+        field.copy_from_slice(request_authenticator);
+    }
+    let response = md5_concat(&[&out, secret]);
+    if let Some(field) = out.get_mut(4..HEADER_LEN) {
+        field.copy_from_slice(&response);
+    }
+    Ok(out)
+}
+
+/// Checks an Accounting-Response as a NAS does: its Response Authenticator, and its
+/// Message-Authenticator (computed with the authenticator field zeroed) when present. Used by
+/// tests.
+pub fn verify_accounting_response(
+    reply: &[u8],
+    request_authenticator: &[u8; 16],
+    secret: &[u8],
+) -> bool {
+    let (Some(header), Some(auth), Some(rest)) = (
+        reply.get(..4),
+        reply.get(4..HEADER_LEN),
+        reply.get(HEADER_LEN..),
+    ) else {
+        return false;
+    };
+    let expected = md5_concat(&[header, request_authenticator, rest, secret]);
+    if !bool::from(expected.ct_eq(auth)) {
+        return false;
+    }
+    let mut zeroed = reply.to_vec();
+    if let Some(field) = zeroed.get_mut(4..HEADER_LEN) {
+        field.fill(0);
+    }
+    check_request_message_authenticator(&zeroed, secret).unwrap_or(true)
+}
+
 /// Checks a reply's Response Authenticator and Message-Authenticator, as a client does. Used
 /// by tests and the load generator.
 pub fn verify_response(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
@@ -229,6 +277,31 @@ mod tests {
             check_accounting_request(&forged, b"s3cret"),
             AccountingCheck::BadMessageAuthenticator
         );
+    }
+
+    #[test]
+    fn accounting_responses_verify_as_a_nas_checks_them() {
+        use super::super::codec::Packet;
+        use super::super::wire::Code;
+        let reply = Packet {
+            code: Code::ACCOUNTING_RESPONSE,
+            identifier: 9,
+            authenticator: [0; 16],
+            attributes: vec![],
+        };
+        let request_authenticator = [5u8; 16];
+        let signed = sign_accounting_response(&reply, &request_authenticator, b"s3cret").unwrap();
+        assert!(verify_accounting_response(
+            &signed,
+            &request_authenticator,
+            b"s3cret"
+        ));
+        assert!(!verify_accounting_response(&signed, &[6; 16], b"s3cret"));
+        assert!(!verify_accounting_response(
+            &signed,
+            &request_authenticator,
+            b"other"
+        ));
     }
 
     #[test]

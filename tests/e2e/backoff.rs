@@ -248,14 +248,14 @@ fn issue_23_the_identity_ceiling_only_slows() {
     );
 }
 
-/// A tmpfs mounted for one test, unmounted on drop.
-struct Tmpfs {
-    path: PathBuf,
+/// A tmpfs mounted for one test, unmounted on drop (also the accounting tests').
+pub(crate) struct Tmpfs {
+    pub(crate) path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+    pub(crate) fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fs");
         std::fs::create_dir(&path).unwrap();
@@ -278,7 +278,7 @@ impl Tmpfs {
     }
 
     /// Fills it to the last byte with a file of its own; returns the file.
-    fn fill(&self) -> PathBuf {
+    pub(crate) fn fill(&self) -> PathBuf {
         let filler = self.path.join("filler");
         let mut file = std::fs::File::create(&filler).unwrap();
         let block = vec![0u8; 64 * 1024];

@@ -7,6 +7,7 @@
     reason = "tests fail loudly by design"
 )]
 
+mod accounting;
 mod admin_api;
 mod admin_enroll;
 mod backoff;
