@@ -545,3 +545,30 @@ fn admin_section_is_off_by_default_and_its_problems_name_their_lines() {
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("admin.enabled: the admin API is served on the [http] listener"));
 }
+
+#[test]
+fn accounting_listens_next_to_listen_unless_told_otherwise() {
+    let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+    assert_eq!(c.accounting_listen, ["127.0.0.1:1813".parse().unwrap()]);
+    let any_port = MINIMAL.replace("127.0.0.1:1812", "[::1]:0");
+    let c = Config::parse(Path::new("t.toml"), &any_port).unwrap();
+    assert_eq!(c.accounting_listen, ["[::1]:0".parse().unwrap()]);
+    let off = MINIMAL.replace(
+        "listen = [\"127.0.0.1:1812\"]",
+        "listen = [\"127.0.0.1:1812\"]\naccounting_listen = []",
+    );
+    let c = Config::parse(Path::new("t.toml"), &off).unwrap();
+    assert!(c.accounting_listen.is_empty());
+    let wrong = MINIMAL.replace(
+        "listen = [\"127.0.0.1:1812\"]",
+        "listen = [\"127.0.0.1:1812\"]\naccounting_listen = [\"127.0.0.1:1813\", \"acct:1813\"]",
+    );
+    let errs = errors(&wrong);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "t.toml:4: server.accounting_listen: \"acct:1813\" is not an address:port"
+        )),
+        "{errs:?}"
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}

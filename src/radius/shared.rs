@@ -327,3 +327,37 @@ async fn answer<A: Authenticate>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_port_serves_its_codes() {
+        use Port::*;
+        let a = Ok(Service::Authentication);
+        let acct = Ok(Service::Accounting);
+        assert_eq!(route(Code::ACCESS_REQUEST, Authentication, true), a);
+        assert_eq!(route(Code::STATUS_SERVER, Authentication, true), a);
+        assert_eq!(
+            route(Code::ACCOUNTING_REQUEST, Authentication, true),
+            Err(DropCause::UnsupportedCode)
+        );
+        assert_eq!(route(Code::ACCOUNTING_REQUEST, Accounting, true), acct);
+        assert_eq!(route(Code::STATUS_SERVER, Accounting, true), acct);
+        assert_eq!(
+            route(Code::ACCESS_REQUEST, Accounting, true),
+            Err(DropCause::WrongPort)
+        );
+        assert_eq!(route(Code::ACCOUNTING_REQUEST, RadSec, true), acct);
+        assert_eq!(
+            route(Code::ACCOUNTING_REQUEST, RadSec, false),
+            Err(DropCause::UnsupportedCode)
+        );
+        assert_eq!(route(Code::STATUS_SERVER, RadSec, true), a);
+        assert_eq!(
+            route(Code::COA_REQUEST, Accounting, true),
+            Err(DropCause::UnsupportedCode)
+        );
+    }
+}

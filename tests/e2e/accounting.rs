@@ -320,3 +320,40 @@ fn a_store_that_cannot_write_leaves_records_unanswered() {
         "kept once answered"
     );
 }
+
+/// RFC 6614: RadSec carries accounting on the same connection as logins, signed with the
+/// secret `radsec`.
+#[test]
+fn radsec_carries_accounting() {
+    use crate::radsec::{PROXY_CLIENT, radsec_setup};
+    use crate::util::radsec::TlsClient;
+    let ca = testkit::ca::TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&radsec_setup(&ca, PROXY_CLIENT));
+    let mut client =
+        TlsClient::connect(server.tls_addr.unwrap(), &ca.ca, &cert, &key).expect("connect");
+    let mut request = Packet {
+        code: Code::ACCOUNTING_REQUEST,
+        identifier: 3,
+        authenticator: [0; 16],
+        attributes: vec![],
+    };
+    request.push_split(AttributeType(40), &1u32.to_be_bytes());
+    request.push_split(AttributeType(44), b"tls-1");
+    request.push_split(AttributeType::USER_NAME, b"alice");
+    let datagram = sign_accounting_request(&request, b"radsec", true).unwrap();
+    client.write(&datagram).unwrap();
+    let reply = client.read_packet().expect("an Accounting-Response");
+    assert!(tessera::radius::crypto::verify_accounting_response(
+        &reply,
+        &datagram[4..20].try_into().unwrap(),
+        b"radsec"
+    ));
+    assert_eq!(
+        Packet::decode(&reply).unwrap().code,
+        Code::ACCOUNTING_RESPONSE
+    );
+    let row = &sessions(&server, &["--open"])[0];
+    assert_eq!(row["session_id"], "tls-1");
+    assert_eq!(row["client"], "proxy");
+}
