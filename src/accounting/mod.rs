@@ -216,8 +216,64 @@ pub async fn maintain(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    use crate::store::{AcctStatus, SessionQuery};
+
+    fn start(id: &str, status: AcctStatus, user: &str) -> Event {
+        Event::Session(AccountingRecord {
+            client: "gauge-test".into(),
+            nas: "gw1".into(),
+            session_id: id.into(),
+            status,
+            user: user.into(),
+            calling_station: None,
+            framed_ip: None,
+            usage: None,
+            session_seconds: None,
+            cause: None,
+            at: UnixMs::from_secs(100),
+        })
+    }
+
+    /// The engine normalizes the user, refuses beyond the bound, and the gauge follows the
+    /// open sessions per client entry, back to 0 when none is left.
+    #[tokio::test]
+    async fn the_bound_and_the_gauge() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::sqlite::open_store(&dir.path().join("t.db"), &dir.path().join("t.key"))
+                .unwrap();
+        let engine = Accounting::new(store.clone(), 1);
+        engine
+            .record(start("a", AcctStatus::Start, " ａlice"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            engine.record(start("b", AcctStatus::Start, "bob")).await,
+            Err(NotRecorded::LimitReached(1))
+        ));
+        let rows = store
+            .sessions(&SessionQuery {
+                user: Some("alice".into()),
+                open_only: true,
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "kept under the normal form");
+        let gauge = || metrics::counter("tessera_sessions_open", &[("client", "gauge-test")]);
+        let seen = refresh_gauge(store.as_ref(), vec![]).await;
+        assert_eq!(gauge(), 1);
+        engine
+            .record(start("a", AcctStatus::Stop, "alice"))
+            .await
+            .unwrap();
+        refresh_gauge(store.as_ref(), seen).await;
+        assert_eq!(gauge(), 0);
+    }
 
     #[test]
     fn user_names_normalize_as_logins_do() {

@@ -357,3 +357,27 @@ fn radsec_carries_accounting() {
     assert_eq!(row["session_id"], "tls-1");
     assert_eq!(row["client"], "proxy");
 }
+
+/// `max_open_sessions_per_nas`: a Start beyond it is neither kept nor answered, logged once a
+/// minute; a Stop makes room again.
+#[test]
+fn open_sessions_beyond_the_bound_are_not_answered() {
+    let server = Server::start_with(&Setup {
+        store: "path = \"tessera.db\"\nkey_file = \"tessera.key\"\nmax_open_sessions_per_nas = 1\n"
+            .into(),
+        ..Setup::default()
+    });
+    acct(&server, SECRET, &record("Start", "\"a\"", "\"gw1\"", &[])).expect("Accounting-Response");
+    for _ in 0..2 {
+        let refused = acct(&server, SECRET, &record("Start", "\"b\"", "\"gw1\"", &[]));
+        assert_eq!(refused.code, "none", "{}", refused.output);
+    }
+    assert_eq!(
+        server.log_count("the client has max_open_sessions_per_nas open sessions"),
+        1,
+        "logged once a minute"
+    );
+    acct(&server, SECRET, &record("Stop", "\"a\"", "\"gw1\"", &[])).expect("Accounting-Response");
+    acct(&server, SECRET, &record("Start", "\"b\"", "\"gw1\"", &[])).expect("Accounting-Response");
+    assert_eq!(sessions(&server, &["--open"]).len(), 1);
+}
