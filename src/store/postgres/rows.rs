@@ -1,15 +1,18 @@
 //! Rows and the store's types: reading token, audit and challenge rows (a token's seed
 //! opened, or left sealed for a copy), the integer conversions between them, and sealing
 //! and inserting tokens (the first insert records the cluster's key), and an audit row's
-//! insert.
+//! insert, and the audit's filtered read.
 
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
-use super::{INSERT_TOKEN, key_file};
+use super::super::{
+    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Challenge, ChallengeStatus, StoreError, Token,
+    TokenKind,
+};
+use super::{INSERT_TOKEN, key_file, query};
 use crate::secret::Secret;
 use crate::time::UnixMs;
 
@@ -199,4 +202,62 @@ pub(super) async fn insert_token_row(
         ],
     )
     .await
+}
+
+/// The audit rows matching every filter of `q`, newest first (`Store::audit_query`).
+pub(super) async fn audit_query(
+    c: &impl GenericClient,
+    q: &AuditQuery,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut sql = String::from(
+        "SELECT time, client, username, realm, serial, action, result, reason FROM audit",
+    );
+    let mut texts: Vec<(usize, String)> = vec![];
+    let mut numbers: Vec<(usize, i64)> = vec![];
+    for (i, term) in q.terms().into_iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        let n = i + 1;
+        match term {
+            AuditTerm::Equals(column, text) => {
+                let column = match column {
+                    AuditColumn::User => "username",
+                    AuditColumn::Realm => "realm",
+                    AuditColumn::Serial => "serial",
+                    AuditColumn::Result => "result",
+                };
+                sql.push_str(&format!("{column} = ${n}"));
+                texts.push((n, text.to_string()));
+            }
+            AuditTerm::ClientContains(text) => {
+                sql.push_str(&format!("strpos(client, ${n}) > 0"));
+                texts.push((n, text.to_string()));
+            }
+            AuditTerm::Since(time) => {
+                sql.push_str(&format!("time >= ${n}"));
+                numbers.push((n, time.as_secs()));
+            }
+            AuditTerm::Until(time) => {
+                sql.push_str(&format!("time < ${n}"));
+                numbers.push((n, time.as_secs()));
+            }
+        }
+    }
+    let limit = (texts.len() + numbers.len() + 1, i64::from(q.limit));
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", limit.0));
+    numbers.push(limit);
+    // The parameters in their places' order.
+    let mut params: Vec<(usize, &(dyn tokio_postgres::types::ToSql + Sync))> = texts
+        .iter()
+        .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync)))
+        .chain(
+            numbers
+                .iter()
+                .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync))),
+        )
+        .collect();
+    params.sort_by_key(|(n, _)| *n);
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        params.into_iter().map(|(_, p)| p).collect();
+    let rows = query(c, &sql, &params).await?;
+    rows.iter().map(audit_from_row).collect()
 }

@@ -7,13 +7,13 @@ use async_trait::async_trait;
 
 use super::super::{AccountingRecord, Recorded, Session, SessionQuery};
 use super::super::{
-    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Challenge, ChallengeRequest,
-    ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
+    AuditEntry, AuditQuery, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump,
+    RequestMark, Store, StoreError, Token, UserState,
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{
-    INSERT_AUDIT, audit_from_row, audit_params, challenge_from_row, insert_tokens, ms_column,
-    to_i64, tokens_from_rows,
+    INSERT_AUDIT, audit_from_row, audit_params, audit_query, challenge_from_row, insert_tokens,
+    ms_column, to_i64, tokens_from_rows,
 };
 use super::{
     CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
@@ -485,58 +485,8 @@ impl Store for PgStore {
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut sql = String::from(
-            "SELECT time, client, username, realm, serial, action, result, reason FROM audit",
-        );
-        let mut texts: Vec<(usize, String)> = vec![];
-        let mut numbers: Vec<(usize, i64)> = vec![];
-        for (i, term) in q.terms().into_iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            let n = i + 1;
-            match term {
-                AuditTerm::Equals(column, text) => {
-                    let column = match column {
-                        AuditColumn::User => "username",
-                        AuditColumn::Realm => "realm",
-                        AuditColumn::Serial => "serial",
-                        AuditColumn::Result => "result",
-                    };
-                    sql.push_str(&format!("{column} = ${n}"));
-                    texts.push((n, text.to_string()));
-                }
-                AuditTerm::ClientContains(text) => {
-                    sql.push_str(&format!("strpos(client, ${n}) > 0"));
-                    texts.push((n, text.to_string()));
-                }
-                AuditTerm::Since(time) => {
-                    sql.push_str(&format!("time >= ${n}"));
-                    numbers.push((n, time.as_secs()));
-                }
-                AuditTerm::Until(time) => {
-                    sql.push_str(&format!("time < ${n}"));
-                    numbers.push((n, time.as_secs()));
-                }
-            }
-        }
-        let limit = (texts.len() + numbers.len() + 1, i64::from(q.limit));
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", limit.0));
-        numbers.push(limit);
-        // The parameters in their places' order.
-        let mut params: Vec<(usize, &(dyn tokio_postgres::types::ToSql + Sync))> = texts
-            .iter()
-            .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync)))
-            .chain(
-                numbers
-                    .iter()
-                    .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync))),
-            )
-            .collect();
-        params.sort_by_key(|(n, _)| *n);
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            params.into_iter().map(|(_, p)| p).collect();
         let c = self.client().await?;
-        let rows = query(&c, &sql, &params).await?;
-        rows.iter().map(audit_from_row).collect()
+        audit_query(&c, q).await
     }
 
     async fn purge_challenges(&self, before: UnixMs) -> Result<usize, StoreError> {
