@@ -232,3 +232,112 @@ fn to_event(
         at,
     }))))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn client() -> Client {
+        Client {
+            network: None,
+            secret: Secret::new(b"s".to_vec()),
+            name: "vpn".into(),
+            require_message_authenticator: false,
+            limit_proxy_state: false,
+            tls_only: false,
+        }
+    }
+
+    fn packet(attributes: &[(u8, &[u8])]) -> Packet {
+        let mut p = Packet {
+            code: Code::ACCOUNTING_REQUEST,
+            identifier: 1,
+            authenticator: [0; 16],
+            attributes: vec![],
+        };
+        for (typ, value) in attributes {
+            p.push_split(AttributeType(*typ), value);
+        }
+        p
+    }
+
+    fn session(p: &Packet) -> AccountingRecord {
+        let source = std::net::IpAddr::from([192, 0, 2, 9]);
+        match to_event(p, &client(), source, UnixMs::from_secs(1_000)) {
+            Ok(Asked::Record(event)) => match *event {
+                Event::Session(record) => record,
+                other => panic!("{other:?}"),
+            },
+            _ => panic!("not a session record"),
+        }
+    }
+
+    #[test]
+    fn a_stop_becomes_a_record() {
+        let p = packet(&[
+            (40, &2u32.to_be_bytes()),
+            (44, b"s1"),
+            (1, b"alice"),
+            (4, &[10, 0, 0, 1]),
+            (8, &[10, 9, 8, 7]),
+            (41, &10u32.to_be_bytes()),
+            (42, &5u32.to_be_bytes()),
+            (52, &2u32.to_be_bytes()),
+            (43, &7u32.to_be_bytes()),
+            (49, &11u32.to_be_bytes()),
+        ]);
+        let r = session(&p);
+        assert_eq!(r.status, AcctStatus::Stop);
+        assert_eq!(r.nas, "10.0.0.1", "NAS-IP-Address without NAS-Identifier");
+        assert_eq!(r.framed_ip.as_deref(), Some("10.9.8.7"));
+        assert_eq!(r.at, UnixMs::from_secs(990), "less Acct-Delay-Time");
+        let usage = r.usage.unwrap();
+        assert_eq!(usage.input_octets, (2 << 32) + 5);
+        assert_eq!(usage.output_octets, 7);
+        assert_eq!(r.cause.as_deref(), Some("NAS-Reboot"));
+        // Without any NAS attribute, the source; an unknown cause by its number.
+        let p = packet(&[
+            (40, &1u32.to_be_bytes()),
+            (44, b"s2"),
+            (49, &99u32.to_be_bytes()),
+        ]);
+        let r = session(&p);
+        assert_eq!(r.nas, "192.0.2.9");
+        assert_eq!(r.cause.as_deref(), Some("99"));
+        assert_eq!(r.usage, None);
+    }
+
+    #[test]
+    fn what_is_not_a_session_record() {
+        let source = std::net::IpAddr::from([192, 0, 2, 9]);
+        let now = UnixMs::from_secs(1);
+        let asked = |p: &Packet| to_event(p, &client(), source, now);
+        assert!(asked(&packet(&[(44, b"s1")])).is_err(), "no status type");
+        assert!(
+            asked(&packet(&[(40, &1u32.to_be_bytes())])).is_err(),
+            "no session id"
+        );
+        assert!(
+            asked(&packet(&[(40, &[1, 2])])).is_err(),
+            "a short status type"
+        );
+        assert!(matches!(
+            asked(&packet(&[(40, &15u32.to_be_bytes())])),
+            Ok(Asked::Nothing(15))
+        ));
+        let on = packet(&[(40, &7u32.to_be_bytes()), (32, b"gw1")]);
+        match asked(&on) {
+            Ok(Asked::Record(event)) => assert_eq!(
+                *event,
+                Event::NasRestarted {
+                    client: "vpn".into(),
+                    nas: "gw1".into(),
+                    at: now
+                }
+            ),
+            _ => panic!("Accounting-On is a NAS restart"),
+        }
+    }
+}
