@@ -67,8 +67,19 @@ impl Accounting {
         }
     }
 
-    /// Records an event; `Ok` once it is committed.
+    /// Records an event; `Ok` once it is committed. A store failure is logged once a minute
+    /// (the health probe reports the store too).
     pub async fn record(&self, event: Event) -> Result<(), NotRecorded> {
+        let recorded = self.record_event(event).await;
+        if let Err(NotRecorded::Store(error)) = &recorded
+            && self.first_in_a_minute("")
+        {
+            tracing::error!(%error, "accounting record not committed: not answered, the NAS will resend it (logged once a minute)");
+        }
+        recorded
+    }
+
+    async fn record_event(&self, event: Event) -> Result<(), NotRecorded> {
         match event {
             Event::NasRestarted { client, nas, at } => {
                 let closed = self.store.close_nas_sessions(&client, &nas, at).await;
@@ -118,6 +129,8 @@ impl Accounting {
         }
     }
 
+    /// Whether `client`'s limit (or, for `""`, a store failure) was not logged in the last
+    /// minute; notes it as logged now.
     fn first_in_a_minute(&self, client: &str) -> bool {
         let Ok(mut logged) = self.limit_logged.lock() else {
             return false;

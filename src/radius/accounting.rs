@@ -10,7 +10,7 @@ use super::counters::DropCause;
 use super::crypto::sign_accounting_response;
 use super::handler::sign;
 use super::verify::{Verified, Wire};
-use crate::accounting::{self, Accounting, Event};
+use crate::accounting::{Accounting, Event};
 use crate::store::{AccountingRecord, AcctStatus, Usage};
 use crate::time::UnixMs;
 
@@ -76,10 +76,8 @@ pub async fn handle(
         })?;
         match asked {
             Asked::Record(event) => {
-                if let Err(error) = accounting.record(*event).await {
-                    if let accounting::NotRecorded::Store(e) = &error {
-                        tracing::error!(client = %client.name, error = %e, "accounting record not committed: not answered, the NAS will resend it");
-                    }
+                // The engine logs why (once a minute); the drop is counted by the caller.
+                if accounting.record(*event).await.is_err() {
                     return Err(DropCause::NotRecorded);
                 }
             }
