@@ -536,13 +536,13 @@ fn the_readme_several_nodes_try_out_makes_two_nodes_that_share_logins() {
             "{text}"
         );
         assert!(text.contains(listen), "{node} listens on {listen}: {text}");
+        assert_eq!(text.contains(":1823\"]"), node == "node-b.toml", "{text}");
         let text = text
             .replace(
                 url,
                 &format!("postgresql://tessera@127.0.0.1:{port}/tessera?"),
             )
             .replace(listen, "127.0.0.1:0")
-            // Node B's accounting port; node A's follows its `listen` (port 0: any free one).
             .replace("127.0.0.1:1823", "127.0.0.1:0");
         std::fs::write(&path, text).unwrap();
     }
