@@ -1,4 +1,5 @@
-//! The token store: tokens, open challenges, counters, fail counters and the audit trail.
+//! The token store: tokens, open challenges, counters, fail counters, the audit trail and the
+//! accounting sessions NASes report ([`sessions`]).
 //!
 //! [`Store`] is the trait the engine and the admin command line use; [`sqlite::SqliteStore`] is
 //! the default implementation, [`postgres::PgStore`] the one several nodes share (issue 15);
@@ -8,7 +9,8 @@
 //! What such a call decides — may a challenge start, the trigger limit, how a back-off count
 //! grows, whether a grace lasts — is decided once, in [`decide`], for both backends. The
 //! values the trait passes (tokens, challenges, back-off and audit rows, the audit's query) are
-//! in `types.rs`.
+//! in `types.rs`; the accounting sessions' values and the rule that merges a record into its
+//! session are in [`sessions`].
 
 pub mod audit;
 pub mod config;
