@@ -1,5 +1,5 @@
 //! The seam between RADIUS accounting (RFC 2866) and the accounting engine: a verified
-//! Accounting-Request becomes an [`accounting::Event`], and an event the engine committed
+//! Accounting-Request becomes an [`crate::accounting::Event`], and an event the engine committed
 //! becomes an Accounting-Response; one it did not commit gets no answer, so the NAS sends it
 //! again. Status-Server on the accounting port is answered here too (RFC 5997 §4:
 //! Accounting-Response). What a record means for sessions is the engine's, not this file's.
