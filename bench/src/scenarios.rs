@@ -290,6 +290,7 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
             created_at: UnixMs::from_secs(0),
             owner_id: None,
             autoenrolled: false,
+            last_used: None,
         });
         if batch.len() == 20_000 || i + 1 == tokens {
             store

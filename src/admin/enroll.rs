@@ -201,7 +201,7 @@ async fn make(
     }
     let uri = otpauth_uri(&token, admin.auth.totp_step);
     let enrolled = Enrolled {
-        token: TokenView::of(&token, None),
+        token: TokenView::of(&token),
         secret: uri.as_ref().map(|_| base32(token.seed.expose())),
         qr_svg: uri.as_deref().and_then(qr_svg),
         otpauth_uri: uri,
@@ -269,7 +269,8 @@ async fn check_first_code(admin: &Admin<'_>, token: &Token, code: &str) -> Resul
     };
     if !admin
         .store
-        .consume_counter(&token.serial, used, None)
+        // The first code confirms the enrolment: not a login, no last use.
+        .consume_counter(&token.serial, used, None, None)
         .await?
     {
         return Err(AdminError::BadInput("that code was used already".into()));

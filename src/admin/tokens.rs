@@ -16,8 +16,8 @@ use crate::auth::message::{mask_email, mask_phone};
 use crate::auth::{AuthSettings, Clock, SystemClock};
 use crate::otp::otpauth::find_consecutive;
 use crate::otp::totp_step;
-use crate::store::audit::{AuditAction, AuditResult};
-use crate::store::{AuditQuery, Backoff, Store, Token, TokenKind};
+use crate::store::audit::AuditAction;
+use crate::store::{Backoff, Store, Token, TokenKind};
 use crate::time::UnixMs;
 
 /// One token as shown: what it is and how it stands.
@@ -40,7 +40,7 @@ pub struct TokenView {
     pub max_fail: u32,
     /// `fail_count` reached `max_fail`.
     pub locked: bool,
-    /// Its newest accepted login in the audit (Unix time in seconds).
+    /// Its last login: its counter consumed or its challenge answered (Unix time in seconds).
     pub last_use: Option<i64>,
     /// The same, RFC 3339.
     pub last_use_text: Option<String>,
@@ -59,9 +59,9 @@ pub struct TokenView {
 }
 
 impl TokenView {
-    /// The view of `token`, last used at `last_use`.
-    pub fn of(token: &Token, last_use: Option<UnixMs>) -> Self {
-        let last_use = last_use.map(UnixMs::as_secs);
+    /// The view of `token`.
+    pub fn of(token: &Token) -> Self {
+        let last_use = token.last_used.map(UnixMs::as_secs);
         TokenView {
             serial: token.serial.clone(),
             kind: token.kind.as_str(),
@@ -149,32 +149,17 @@ impl<'a> Admin<'a> {
         }
     }
 
-    /// When the token last logged someone in (its newest `accept` in the audit).
+    /// When the token last logged someone in (kept in the token row by the login that
+    /// consumed its counter or answered its challenge), or [`AdminError::NoToken`].
     pub async fn last_use(&self, serial: &str) -> Result<Option<UnixMs>, AdminError> {
-        let query = AuditQuery {
-            serial: Some(serial.to_string()),
-            result: Some(AuditResult::Accept.as_str().to_string()),
-            limit: 1,
-            ..AuditQuery::default()
-        };
-        Ok(self
-            .store
-            .audit_query(&query)
-            .await?
-            .first()
-            .map(|r| r.time))
-    }
-
-    /// The view of one token.
-    pub async fn view(&self, token: &Token) -> Result<TokenView, AdminError> {
-        Ok(TokenView::of(token, self.last_use(&token.serial).await?))
+        Ok(self.token(serial).await?.last_used)
     }
 
     /// A user's tokens (by identity) and back-off rows.
     pub async fn user_tokens(&self, user: &str, realm: &str) -> Result<UserTokens, AdminError> {
         let mut tokens = vec![];
         for token in self.store.tokens_of_user(user, realm).await? {
-            tokens.push(self.view(&token).await?);
+            tokens.push(TokenView::of(&token));
         }
         let schedule = BackoffSchedule::from_settings(self.auth);
         let now = self.clock.now();

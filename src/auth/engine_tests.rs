@@ -422,6 +422,7 @@ async fn hotp_token(h: &Harness, kind: TokenKind, counter: u64) -> Token {
         created_at: UnixMs::from_secs(T0),
         owner_id: None,
         autoenrolled: false,
+        last_used: None,
     };
     h.store.insert_token(token.clone()).await.unwrap();
     token

@@ -79,6 +79,7 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         created_at: spec.now,
         owner_id: None,
         autoenrolled: false,
+        last_used: None,
     })
 }
 

@@ -105,11 +105,13 @@ impl Engine {
         });
         let consumed = match &found {
             OtpMatch::Challenge(state) => {
-                self.store.close_challenge(state, &token.serial, by).await?
+                self.store
+                    .close_challenge(state, &token.serial, ctx.now, by)
+                    .await?
             }
             OtpMatch::Counter(counter) => {
                 self.store
-                    .consume_counter(&token.serial, *counter, by)
+                    .consume_counter(&token.serial, *counter, Some(ctx.now), by)
                     .await?
             }
         };

@@ -148,22 +148,27 @@ pub trait Store: Send + Sync {
 
     /// Closes a challenge after a right answer by `serial`: succeeds only if the row was still
     /// open (compare-and-set), then closes every row of the challenge and every older open
-    /// challenge of that token, and resets the token's fail counter. Returns whether this call
-    /// closed it. A shared store records `by` in the same transaction.
+    /// challenge of that token, and resets the token's fail counter and sets its last use to
+    /// `now` (in the statement that resets the counter). Returns whether this call closed it.
+    /// A shared store records `by` in the same transaction.
     async fn close_challenge(
         &self,
         challenge_state: &str,
         serial: &str,
+        now: UnixMs,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError>;
 
-    /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set) and resets
-    /// the fail counter. Returns whether this call moved it: `false` means replay. A shared
-    /// store records `by` in the same statement.
+    /// Moves a HOTP/TOTP counter past `used` if it is not already (compare-and-set), resets
+    /// the fail counter and, given `used_at` (a login's time), sets the token's last use to it,
+    /// all in one statement; `None` (an enrolment's first code, not a login) keeps the last
+    /// use. Returns whether this call moved it: `false` means replay. A shared store records
+    /// `by` in the same statement.
     async fn consume_counter(
         &self,
         serial: &str,
         used: u64,
+        used_at: Option<UnixMs>,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError>;
 

@@ -122,6 +122,9 @@ pub struct Token {
     pub owner_id: Option<String>,
     /// Made by autoenrollment (at most one such token per user, enforced by the schema).
     pub autoenrolled: bool,
+    /// When it last logged someone in: its counter consumed or its challenge answered (stored
+    /// in seconds; `None`: never).
+    pub last_used: Option<UnixMs>,
 }
 
 /// One token's part in a challenge. A challenge sent to several tokens at once shares its

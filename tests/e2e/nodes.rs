@@ -752,6 +752,7 @@ mod store_races {
             created_at: UnixMs::from_secs(0),
             owner_id: None,
             autoenrolled,
+            last_used: None,
         }
     }
 
@@ -834,7 +835,12 @@ mod store_races {
                             now: UnixMs::from_ms(now_ms),
                         });
                         let moved = store
-                            .consume_counter(&serial, u64::from(round), by)
+                            .consume_counter(
+                                &serial,
+                                u64::from(round),
+                                Some(UnixMs::from_ms(now_ms)),
+                                by,
+                            )
                             .await
                             .unwrap();
                         assert!(moved, "round {round}, {user}");

@@ -103,9 +103,26 @@ pub async fn challenge_answers(fixture: &dyn Fixture) {
         .record_failure(&["LSSM1".into()], UnixMs::from_secs(120))
         .await
         .unwrap();
-    assert!(store.close_challenge("s3", "LSSM1", None).await.unwrap());
-    assert!(!store.close_challenge("s3", "LSSM1", None).await.unwrap());
-    assert!(!store.close_challenge("s1", "LSSM1", None).await.unwrap());
+    let answered = UnixMs::from_secs(125);
+    let later = UnixMs::from_secs(126);
+    assert!(
+        store
+            .close_challenge("s3", "LSSM1", answered, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .close_challenge("s3", "LSSM1", later, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .close_challenge("s1", "LSSM1", later, None)
+            .await
+            .unwrap()
+    );
     let status = |state: &'static str| {
         let store = store.clone();
         async move { store.challenge(state).await.unwrap()[0].status }
@@ -115,17 +132,37 @@ pub async fn challenge_answers(fixture: &dyn Fixture) {
     assert_eq!(status("s2").await, ChallengeStatus::Withdrawn);
     let t = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!((t.counter, t.fail_count), (3, 0));
+    // The answer is the token's last use; the challenges found closed are not.
+    assert_eq!(t.last_used, Some(answered));
 
     // A HOTP-style consumption is a compare-and-set that resets the fail counter.
     store
         .record_failure(&["LSSM1".into()], UnixMs::from_secs(130))
         .await
         .unwrap();
-    assert!(store.consume_counter("LSSM1", 5, None).await.unwrap());
-    assert!(!store.consume_counter("LSSM1", 5, None).await.unwrap());
-    assert!(!store.consume_counter("LSSM1", 3, None).await.unwrap());
+    let consumed = Some(UnixMs::from_secs(140));
+    assert!(
+        store
+            .consume_counter("LSSM1", 5, consumed, None)
+            .await
+            .unwrap()
+    );
+    let replayed = Some(UnixMs::from_secs(150));
+    assert!(
+        !store
+            .consume_counter("LSSM1", 5, replayed, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .consume_counter("LSSM1", 3, replayed, None)
+            .await
+            .unwrap()
+    );
     let t = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!((t.counter, t.fail_count), (6, 0));
+    assert_eq!(t.last_used, consumed, "a replay is no use");
 
     // Deleting a token deletes its challenges.
     assert!(store.delete_token("LSSM1").await.unwrap());
@@ -236,7 +273,7 @@ pub async fn retransmits(fixture: &dyn Fixture) {
     };
     assert!(
         store
-            .close_challenge("s1", "LSSM1", Some(closing))
+            .close_challenge("s1", "LSSM1", closing.now, Some(closing))
             .await
             .unwrap()
     );
@@ -246,7 +283,7 @@ pub async fn retransmits(fixture: &dyn Fixture) {
     };
     assert!(
         store
-            .consume_counter("LSSM1", 10, Some(consuming))
+            .consume_counter("LSSM1", 10, Some(consuming.now), Some(consuming))
             .await
             .unwrap()
     );
@@ -303,7 +340,7 @@ pub async fn challenge_purge(fixture: &dyn Fixture) {
         };
         assert!(
             store
-                .consume_counter("LSSM1", u64::from(used) + 10, Some(by))
+                .consume_counter("LSSM1", u64::from(used) + 10, Some(by.now), Some(by))
                 .await
                 .unwrap()
         );

@@ -22,6 +22,7 @@ fn summary(dump: &Dump) -> String {
                 k.counter,
                 k.autoenrolled,
                 k.fail_count,
+                k.last_used,
                 t.sealed.clone(),
             )
         })
@@ -58,7 +59,7 @@ async fn in_use(fixture: &dyn Fixture) -> Dump {
     };
     assert!(
         source
-            .close_challenge("s1", "LSSM0001", Some(by))
+            .close_challenge("s1", "LSSM0001", by.now, Some(by))
             .await
             .unwrap()
     );
@@ -66,7 +67,12 @@ async fn in_use(fixture: &dyn Fixture) -> Dump {
         .start_challenge(request("s2", &["LSSM0001"], 3_000, 0))
         .await
         .unwrap();
-    assert!(source.consume_counter("OATH0001", 4, None).await.unwrap());
+    assert!(
+        source
+            .consume_counter("OATH0001", 4, Some(UnixMs::from_secs(70)), None)
+            .await
+            .unwrap()
+    );
     for (origin, now_ms) in [("st-1", 1_000), ("st-1", 2_000), ("st-2", 3_000)] {
         source
             .record_login_failure("alice", "local", origin, UnixMs::from_ms(now_ms), 3_600_000)
@@ -118,7 +124,10 @@ pub async fn both_ways(fixture: &dyn Fixture) {
     let here = target.export().await.unwrap();
     assert_eq!(summary(&here), expected);
     let t = target.token("OATH0001").await.unwrap().unwrap();
-    assert_eq!((t.seed, t.counter), (Secret::new(SEED.to_vec()), 5));
+    assert_eq!(
+        (t.seed, t.counter, t.last_used),
+        (Secret::new(SEED.to_vec()), 5, Some(UnixMs::from_secs(70)))
+    );
     let state = target
         .user_state("alice", "local", Some("st-1"))
         .await

@@ -30,7 +30,7 @@
 //! | `challenge`               | `challenges::challenge_life_cycle`                      |
 //! | `open_challenges_of_user` | `challenges::challenge_life_cycle`                      |
 //! | `close_challenge`         | `challenges::challenge_answers`, `races::answer_once`   |
-//! | `consume_counter`         | `challenges::challenge_answers`, `races::answer_once`   |
+//! | `consume_counter`         | `challenges::challenge_answers`, `races::answer_once`, `tokens::last_use` |
 //! | `retransmit_of`           | `challenges::retransmits`, `races::answer_once`         |
 //! | `user_state_of_request`   | `challenges::retransmits`                               |
 //! | `challenge_of_request`    | `challenges::retransmits`                               |
@@ -113,6 +113,7 @@ fn token(serial: &str) -> Token {
         created_at: UnixMs::from_secs(1),
         owner_id: None,
         autoenrolled: false,
+        last_used: None,
     }
 }
 
@@ -171,6 +172,7 @@ conformance!(
     tokens::token_listing,
     tokens::token_owner_and_deletion,
     tokens::token_description,
+    tokens::last_use,
     challenges::challenge_life_cycle,
     challenges::challenge_answers,
     challenges::start_decides,

@@ -189,10 +189,18 @@ pub async fn answer_once(fixture: &dyn Fixture) {
                 now: UnixMs::from_ms(now_ms),
             });
             if round == 0 {
-                store.close_challenge("s1", "OATH0001", by).await.unwrap()
+                let now = UnixMs::from_ms(now_ms);
+                store
+                    .close_challenge("s1", "OATH0001", now, by)
+                    .await
+                    .unwrap()
             } else {
                 let used = u64::from(round) + 5;
-                store.consume_counter("OATH0001", used, by).await.unwrap()
+                let now = Some(UnixMs::from_ms(now_ms));
+                store
+                    .consume_counter("OATH0001", used, now, by)
+                    .await
+                    .unwrap()
             }
         })
         .await;

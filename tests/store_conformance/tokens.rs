@@ -1,7 +1,7 @@
 //! Tokens: stored, read, changed, listed and deleted the same way on every backend.
 
 use tessera::secret::Secret;
-use tessera::store::StoreError;
+use tessera::store::{StoreError, TokenKind};
 use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
@@ -211,4 +211,67 @@ pub async fn token_description(fixture: &dyn Fixture) {
     let read = store.token("LSSM1").await.unwrap().unwrap();
     assert_eq!(read.description.chars().count(), 80);
     assert!(!store.set_description("NOPE", "x").await.unwrap());
+}
+
+/// A token's last use: set (in seconds) by the login that consumes its HOTP or TOTP counter,
+/// kept by a failure, a replay and an enrolment's first code (no login time), and carried
+/// into a new row as given.
+pub async fn last_use(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    for (serial, kind) in [("OATH1", TokenKind::Hotp), ("TOTP1", TokenKind::Totp)] {
+        let mut t = token(serial);
+        t.kind = kind;
+        store.insert_token(t).await.unwrap();
+        let last_used = || {
+            let store = store.clone();
+            async move { store.token(serial).await.unwrap().unwrap().last_used }
+        };
+        assert_eq!(last_used().await, None, "{serial}: never used");
+
+        store
+            .record_failure(&[serial.into()], UnixMs::from_secs(100))
+            .await
+            .unwrap();
+        assert_eq!(last_used().await, None, "{serial}: a failure is no use");
+
+        // Milliseconds are stored as seconds, like the token's other times.
+        let login = UnixMs::from_ms(200_500);
+        assert!(
+            store
+                .consume_counter(serial, 7, Some(login), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(last_used().await, Some(UnixMs::from_secs(200)), "{serial}");
+
+        store
+            .record_failure(&[serial.into()], UnixMs::from_secs(300))
+            .await
+            .unwrap();
+        assert!(
+            !store
+                .consume_counter(serial, 7, Some(UnixMs::from_secs(310)), None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            last_used().await,
+            Some(UnixMs::from_secs(200)),
+            "{serial}: a failure and a replay keep it"
+        );
+
+        assert!(store.consume_counter(serial, 9, None, None).await.unwrap());
+        let t = store.token(serial).await.unwrap().unwrap();
+        assert_eq!(
+            (t.counter, t.fail_count, t.last_used),
+            (10, 0, Some(UnixMs::from_secs(200))),
+            "{serial}: a counter moved without a login time keeps it"
+        );
+    }
+
+    let mut imported = token("LSSM9");
+    imported.last_used = Some(UnixMs::from_secs(400));
+    store.insert_tokens(vec![imported]).await.unwrap();
+    let t = store.token("LSSM9").await.unwrap().unwrap();
+    assert_eq!(t.last_used, Some(UnixMs::from_secs(400)));
 }

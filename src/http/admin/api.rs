@@ -18,7 +18,7 @@ use super::answer::{ApiError, ok};
 use super::fields::Fields;
 use super::guard::{Operator, Posted};
 use crate::admin::enroll::{EnrollRequest, confirm, enroll as enroll_token};
-use crate::admin::tokens::Admin;
+use crate::admin::tokens::{Admin, TokenView};
 use crate::admin::users::{SEARCH_LIMIT, find};
 use crate::admin::{Action, SelfServiceAction};
 use crate::store::{Token, TokenKind};
@@ -107,7 +107,7 @@ pub async fn token(
     } else {
         token_for(&admin, &operator, &serial, Action::View, None).await?
     };
-    Ok(ok(&admin.view(&token).await?))
+    Ok(ok(&TokenView::of(&token)))
 }
 
 /// `DELETE /api/v1/tokens/{serial}` (with `X-CSRF-Token`).
@@ -190,7 +190,7 @@ pub async fn change(
             confirm(&admin, &actor, &token, code).await?
         }
     };
-    Ok(ok(&admin.view(&changed).await?))
+    Ok(ok(&TokenView::of(&changed)))
 }
 
 /// `POST /api/v1/tokens`: `type` (`totp`, `hotp`, `sms`, `email`), `user` (`carol`,

@@ -49,6 +49,7 @@ fn token() -> crate::store::Token {
         created_at: UnixMs::from_secs(0),
         owner_id: None,
         autoenrolled: true,
+        last_used: None,
     }
 }
 

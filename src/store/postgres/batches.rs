@@ -261,6 +261,8 @@ fn answers(
 pub(super) struct Consume {
     pub(super) serial: String,
     pub(super) used: u64,
+    /// The login's time in seconds, the token's last use; `None`: not a login, kept.
+    pub(super) used_at: Option<i64>,
     /// The request's digest and when it was decided.
     pub(super) by: Option<([u8; 16], i64)>,
 }
@@ -271,13 +273,14 @@ pub(super) struct Consume {
 /// reads a row (a one-time filter), not joined to it: the join compared every row with every
 /// locked serial and cost the statement about as much as its writes.
 const CONSUME_BATCH: &str = "WITH input AS ( \
-       SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::int[]) \
-         AS t(serial, used, digest, at_ms, idx) \
+       SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bigint[], $5::int[], \
+         $6::bigint[]) AS t(serial, used, digest, at_ms, idx, used_at) \
      ), locked AS MATERIALIZED ( \
        SELECT serial FROM tokens WHERE serial = ANY($1::text[]) \
        ORDER BY serial FOR UPDATE OF tokens \
      ), moved AS ( \
-       UPDATE tokens SET counter = input.used + 1, fail_count = 0 \
+       UPDATE tokens SET counter = input.used + 1, fail_count = 0, \
+         last_used = COALESCE(input.used_at, tokens.last_used) \
        FROM input \
        WHERE (SELECT count(*) FROM locked) >= 0 \
          AND tokens.serial = ANY($1::text[]) AND tokens.serial = input.serial \
@@ -339,7 +342,13 @@ async fn consume_round(
         .iter()
         .map(|&i| i32::try_from(i).unwrap_or(i32::MAX))
         .collect();
-    let rows = query(c, CONSUME_BATCH, &[&serials, &used, &digests, &at, &idx]).await?;
+    let used_at: Vec<Option<i64>> = round.iter().map(|&i| items[i].used_at).collect();
+    let rows = query(
+        c,
+        CONSUME_BATCH,
+        &[&serials, &used, &digests, &at, &idx, &used_at],
+    )
+    .await?;
     rows.iter()
         .map(|r| Ok(usize::try_from(r.try_get::<_, i32>(0)?).unwrap_or(usize::MAX)))
         .collect()

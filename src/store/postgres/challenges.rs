@@ -231,6 +231,7 @@ pub(super) async fn close_challenge(
     c: &impl GenericClient,
     state: &str,
     serial: &str,
+    now: UnixMs,
     by: Option<RequestMark>,
 ) -> Result<bool, StoreError> {
     let closed = query(
@@ -258,8 +259,8 @@ pub(super) async fn close_challenge(
     .await?;
     execute(
         c,
-        "UPDATE tokens SET fail_count = 0 WHERE serial = $1",
-        &[&serial],
+        "UPDATE tokens SET fail_count = 0, last_used = $2 WHERE serial = $1",
+        &[&serial, &now.as_secs()],
     )
     .await?;
     if let Some(by) = by {

@@ -87,6 +87,7 @@ pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreErr
         created_at: seconds_column(row, 15)?,
         owner_id: row.try_get(16)?,
         autoenrolled: row.try_get(17)?,
+        last_used: optional_seconds_column(row, 18)?,
         serial,
     })
 }
@@ -199,6 +200,7 @@ pub(super) async fn insert_token_row(
             &token.created_at.as_secs(),
             &token.owner_id,
             &token.autoenrolled,
+            &token.last_used.map(UnixMs::as_secs),
         ],
     )
     .await

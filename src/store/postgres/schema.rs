@@ -115,10 +115,12 @@ ALTER TABLE login_failures DROP CONSTRAINT login_failures_pkey;
 ALTER TABLE login_failures ADD PRIMARY KEY (username, realm, origin);
 ";
 
-/// Version 5 (issue 25): the audit found by token, newest first, for a token's last use (its
-/// newest accept) on the helpdesk's page, without a scan of the whole audit.
+/// Version 5 (issue 25): a token's last use (its newest accepted login, in seconds) for the
+/// helpdesk's page, written by the statement that consumes the counter or closes the
+/// challenge. Not an index on the audit's serial: every login writes an audit row, and that
+/// index cost each one another B-tree insert.
 const SCHEMA_V5: &str = "
-CREATE INDEX IF NOT EXISTS audit_by_serial ON audit (serial, id);
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used BIGINT;
 ";
 
 /// Version 6 (issue 30): accounting sessions, one row per client entry, NAS and

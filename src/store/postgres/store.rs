@@ -217,12 +217,13 @@ impl Store for PgStore {
         &self,
         challenge_state: &str,
         serial: &str,
+        now: UnixMs,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         self.timed(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let closed = close_challenge(&tx, challenge_state, serial, by).await?;
+            let closed = close_challenge(&tx, challenge_state, serial, now, by).await?;
             tx.commit().await?;
             Ok(closed)
         })
@@ -233,6 +234,7 @@ impl Store for PgStore {
         &self,
         serial: &str,
         used: u64,
+        used_at: Option<UnixMs>,
         by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         // Batched with the other requests' consumes, committed before this returns (see
@@ -240,6 +242,7 @@ impl Store for PgStore {
         self.timed(self.consumes.call(batches::Consume {
             serial: serial.to_string(),
             used,
+            used_at: used_at.map(UnixMs::as_secs),
             by: by.map(|b| (b.digest, b.now.as_ms())),
         }))
         .await

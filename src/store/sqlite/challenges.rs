@@ -18,8 +18,8 @@ use super::super::decide::{OpenRow, Start, StartRead, StartReads, decide_start};
 use super::super::seal::SealKey;
 use super::super::{Challenge, ChallengeRequest, ChallengeStart, StoreError};
 use super::{
-    CHALLENGE_COLUMNS, InMs, challenge_from_row, execute_cached, insert_token_row, ms_column,
-    to_u64,
+    CHALLENGE_COLUMNS, InMs, InSeconds, challenge_from_row, execute_cached, insert_token_row,
+    ms_column, to_u64,
 };
 use crate::time::UnixMs;
 
@@ -133,12 +133,13 @@ fn insert_challenges(
 
 /// See [`Store::close_challenge`](super::super::Store::close_challenge): the compare-and-set
 /// on the row, then every row of the challenge and every older open challenge of the token
-/// closed, and the token's fail counter reset. One node: its reply cache answers retransmits,
-/// so nothing records the request.
+/// closed, and the token's fail counter reset and its last use set to `now`. One node: its
+/// reply cache answers retransmits, so nothing records the request.
 pub(super) fn close_challenge(
     conn: &Connection,
     state: &str,
     serial: &str,
+    now: UnixMs,
 ) -> Result<bool, StoreError> {
     let closed = execute_cached(
         conn,
@@ -165,8 +166,8 @@ pub(super) fn close_challenge(
     )?;
     execute_cached(
         conn,
-        "UPDATE tokens SET fail_count = 0 WHERE serial = ?1",
-        [&serial],
+        "UPDATE tokens SET fail_count = 0, last_used = ?2 WHERE serial = ?1",
+        params![serial, InSeconds(now)],
     )?;
     Ok(true)
 }

@@ -165,7 +165,7 @@ fn import_tokens(
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare(&format!(
         "INSERT INTO tokens ({TOKEN_COLUMNS}) \
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
     ))?;
     for SealedToken { token: t, sealed } in tokens {
         // Nothing is re-sealed: the seed must open under this store's key as it is.
@@ -188,7 +188,8 @@ fn import_tokens(
             t.description,
             InSeconds(t.created_at),
             t.owner_id,
-            t.autoenrolled
+            t.autoenrolled,
+            t.last_used.map(InSeconds)
         ])?;
     }
     if !tokens.is_empty() {

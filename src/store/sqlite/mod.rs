@@ -278,7 +278,8 @@ fn in_savepoint<T>(
 macro_rules! token_columns {
     () => {
         "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, active, \
-         fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled"
+         fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled, \
+         last_used"
     };
 }
 /// The same, for the modules beside this file (a macro is only seen after its definition).
@@ -293,7 +294,8 @@ const SELECT_TOKEN: &str = concat!(
     token_columns!(),
     " FROM tokens WHERE serial = ?1"
 );
-const CONSUME_COUNTER: &str = "UPDATE tokens SET counter = ?2 + 1, fail_count = 0 \
+const CONSUME_COUNTER: &str = "UPDATE tokens SET counter = ?2 + 1, fail_count = 0, \
+                               last_used = COALESCE(?3, last_used) \
                                WHERE serial = ?1 AND counter <= ?2";
 
 mod rows;

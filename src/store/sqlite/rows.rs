@@ -93,6 +93,7 @@ pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, Stor
         created_at: row.get::<_, InSeconds>(15)?.0,
         owner_id: row.get(16)?,
         autoenrolled: row.get(17)?,
+        last_used: seconds_column(row, 18)?,
         serial,
     })
 }
@@ -146,14 +147,14 @@ pub(super) fn insert_token_row(
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18 \
+            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19 \
              WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user = ?3 AND realm = ?4)"
         )
     } else {
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)"
+            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
         )
     })?;
     let result = insert.execute(params![
@@ -174,7 +175,8 @@ pub(super) fn insert_token_row(
         token.description,
         InSeconds(token.created_at),
         token.owner_id,
-        token.autoenrolled
+        token.autoenrolled,
+        token.last_used.map(InSeconds)
     ]);
     match result {
         Ok(0) => Ok(false),

@@ -127,10 +127,12 @@ ALTER TABLE login_failures_v6 RENAME TO login_failures;
 CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
 ";
 
-/// Version 7 (issue 25): the audit found by token, for a token's last use (its newest
-/// accept) on the helpdesk's page, without a scan of the whole audit.
+/// Version 7 (issue 25): a token's last use (its newest accepted login, in seconds) for the
+/// helpdesk's page, written by the statement that consumes the counter or closes the
+/// challenge. Not an index on the audit's serial: every login writes an audit row, and that
+/// index cost each one another B-tree insert.
 pub(super) const SCHEMA_V7: &str = "
-CREATE INDEX IF NOT EXISTS audit_by_serial ON audit(serial);
+ALTER TABLE tokens ADD COLUMN last_used INTEGER;
 ";
 
 /// Version 8 (issue 30): accounting sessions, one row per client entry, NAS and

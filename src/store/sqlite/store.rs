@@ -213,11 +213,12 @@ impl Store for SqliteStore {
         &self,
         challenge_state: &str,
         serial: &str,
+        now: UnixMs,
         // One node: its reply cache answers retransmits; nothing to record.
         _by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         let (state, serial) = (challenge_state.to_string(), serial.to_string());
-        self.call(move |conn, _| challenges::close_challenge(conn, &state, &serial))
+        self.call(move |conn, _| challenges::close_challenge(conn, &state, &serial, now))
             .await
     }
 
@@ -225,12 +226,14 @@ impl Store for SqliteStore {
         &self,
         serial: &str,
         used: u64,
+        used_at: Option<UnixMs>,
         _by: Option<RequestMark>,
     ) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         let used = to_i64(used);
         self.call_one_statement(move |conn, _| {
-            Ok(execute_cached(conn, CONSUME_COUNTER, params![serial, used])? > 0)
+            let used_at = used_at.map(InSeconds);
+            Ok(execute_cached(conn, CONSUME_COUNTER, params![serial, used, used_at])? > 0)
         })
         .await
     }

@@ -32,6 +32,7 @@ fn token(serial: &str) -> Token {
         created_at: UnixMs::from_secs(1),
         owner_id: None,
         autoenrolled: false,
+        last_used: None,
     }
 }
 
@@ -207,7 +208,13 @@ fn hot_statements_are_not_reprepared() {
         let user = format!("user{n}");
         query_tokens(&conn, &key, SELECT_TOKENS_OF_USER, &[&user, &"local"]).unwrap();
         query_tokens(&conn, &key, SELECT_TOKEN, &[&format!("OATH{n}")]).unwrap();
-        execute_cached(&conn, CONSUME_COUNTER, params![format!("OATH{n}"), n]).unwrap();
+        let used_at = Some(1_000 + n);
+        execute_cached(
+            &conn,
+            CONSUME_COUNTER,
+            params![format!("OATH{n}"), n, used_at],
+        )
+        .unwrap();
     }
     for sql in [SELECT_TOKENS_OF_USER, SELECT_TOKEN, CONSUME_COUNTER] {
         let statement = conn.prepare_cached(sql).unwrap();
@@ -326,5 +333,5 @@ async fn a_panic_inside_a_read_leaves_the_store_working() {
     store.insert_token(token("S1")).await.unwrap();
     let tokens = store.tokens_of_user("alice", "local").await.unwrap();
     assert_eq!(tokens.len(), 1);
-    assert!(store.consume_counter("S1", 0, None).await.unwrap());
+    assert!(store.consume_counter("S1", 0, None, None).await.unwrap());
 }
