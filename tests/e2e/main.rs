@@ -8,6 +8,7 @@
 )]
 
 mod backoff;
+mod browser;
 mod config;
 mod docs;
 mod exhaustion;
