@@ -94,6 +94,17 @@ pub trait Directory: Send + Sync {
     /// "no". The default does nothing: a directory whose misses cost what its checks cost
     /// (LDAP: a search either way) needs nothing more.
     async fn check_password_of_unknown(&self, _password: &Secret) {}
+
+    /// Users whose login contains `part` (ignoring case), at most `limit` of them, for the
+    /// helpdesk's search (`admin::users`). The default finds nobody: a directory that cannot
+    /// list its users is still a directory.
+    async fn find_users(
+        &self,
+        _part: &str,
+        _limit: usize,
+    ) -> Result<Vec<UserInfo>, DirectoryError> {
+        Ok(vec![])
+    }
 }
 
 /// Wraps a directory to record latency and errors in the metrics registry.
@@ -144,6 +155,13 @@ impl Directory for Metered {
 
     async fn check_password_of_unknown(&self, password: &Secret) {
         self.0.check_password_of_unknown(password).await
+    }
+
+    async fn find_users(&self, part: &str, limit: usize) -> Result<Vec<UserInfo>, DirectoryError> {
+        let started = std::time::Instant::now();
+        let result = self.0.find_users(part, limit).await;
+        self.record("search", started, &result);
+        result
     }
 }
 

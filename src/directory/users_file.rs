@@ -312,6 +312,23 @@ impl Directory for UsersFile {
             })
     }
 
+    async fn find_users(&self, part: &str, limit: usize) -> Result<Vec<UserInfo>, DirectoryError> {
+        self.refresh().await;
+        let part = login_key(part).unwrap_or_default();
+        let Ok(loaded) = self.loaded.lock() else {
+            return Ok(vec![]);
+        };
+        let mut found: Vec<UserInfo> = loaded
+            .users
+            .iter()
+            .filter(|(key, _)| key.contains(&part))
+            .map(|(_, entry)| user_info(entry))
+            .collect();
+        found.sort_by(|a, b| a.login.cmp(&b.login));
+        found.truncate(limit);
+        Ok(found)
+    }
+
     async fn check_password_of_unknown(&self, password: &Secret) {
         let dummy = self
             .dummy_hash

@@ -13,22 +13,30 @@ pub enum AuditAction {
     AnswerChallenge,
     /// A token assigned because the legacy RADIUS server accepted the login.
     PassthruAssign,
-    /// `tessera token enroll`.
+    /// `tessera token enroll`, or an enrolment through the admin API.
     TokenEnroll,
-    /// `tessera token enable`.
+    /// `tessera token enable`, or the admin API's enable.
     TokenEnable,
-    /// `tessera token disable`.
+    /// `tessera token disable`, or the admin API's disable.
     TokenDisable,
-    /// `tessera token delete`.
+    /// `tessera token delete`, or the admin API's remove.
     TokenDelete,
-    /// `tessera token unlock`.
+    /// `tessera token unlock`, or the admin API's reset (which also ends the back-off).
     TokenUnlock,
-    /// `tessera token resync`.
+    /// `tessera token resync`, or the admin API's resync.
     TokenResync,
     /// `tessera token set-pin`.
     TokenSetPin,
     /// `tessera token identities --fix` moving a token to its owner's new login.
     TokenIdentitiesFix,
+    /// A token's description set (admin API).
+    TokenDescribe,
+    /// A self-enrolled token confirmed by its first code (self-service).
+    TokenConfirm,
+    /// An operator's or a self-service user's login to the admin API: the role decided.
+    AdminLogin,
+    /// An admin API session ended by its owner.
+    AdminLogout,
 }
 
 impl AuditAction {
@@ -46,6 +54,10 @@ impl AuditAction {
             AuditAction::TokenResync => "token resync",
             AuditAction::TokenSetPin => "token set-pin",
             AuditAction::TokenIdentitiesFix => "token identities --fix",
+            AuditAction::TokenDescribe => "token description",
+            AuditAction::TokenConfirm => "token confirm",
+            AuditAction::AdminLogin => "admin login",
+            AuditAction::AdminLogout => "admin logout",
         }
     }
 }
@@ -80,6 +92,28 @@ impl AuditResult {
             AuditResult::Failed => "failed",
         }
     }
+}
+
+/// Which audit rows to read ([`crate::store::Store::audit_query`]): every filter given must
+/// match; newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this user's rows (the identity, exactly).
+    pub user: Option<String>,
+    /// Only rows of this realm.
+    pub realm: Option<String>,
+    /// Only rows of this token.
+    pub serial: Option<String>,
+    /// Only rows with this result (`accept`, `reject`, `ok` …; see [`AuditResult`]).
+    pub result: Option<String>,
+    /// Only rows whose client contains this text (`http/10.0.0.5`, `vpn-gw`, `admin`).
+    pub client: Option<String>,
+    /// Only rows at or after this Unix time.
+    pub since: Option<i64>,
+    /// Only rows before this Unix time.
+    pub until: Option<i64>,
+    /// At most this many rows.
+    pub limit: u32,
 }
 
 impl fmt::Display for AuditAction {
@@ -126,6 +160,10 @@ mod tests {
             A::TokenResync,
             A::TokenSetPin,
             A::TokenIdentitiesFix,
+            A::TokenDescribe,
+            A::TokenConfirm,
+            A::AdminLogin,
+            A::AdminLogout,
         ];
         let texts: std::collections::HashSet<&str> = actions.iter().map(|a| a.as_str()).collect();
         assert_eq!(texts.len(), actions.len());

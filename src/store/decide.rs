@@ -157,5 +157,19 @@ pub fn grace_lasts(until_ms: Option<i64>, now_ms: i64) -> bool {
     until_ms.is_some_and(|until| now_ms < until)
 }
 
+/// The most characters of a token's description kept.
+pub const DESCRIPTION_MAX: usize = 80;
+
+/// A token's description as stored: control characters dropped, at most
+/// [`DESCRIPTION_MAX`] characters, surrounding space trimmed.
+pub fn description(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(DESCRIPTION_MAX)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests;

@@ -399,6 +399,10 @@ pub trait Store: Send + Sync {
     /// Enables or disables a token. Returns whether it existed.
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError>;
 
+    /// Sets a token's description (at most 80 characters are kept). Returns whether it
+    /// existed.
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError>;
+
     /// Sets or clears the token PIN hash. Returns whether it existed.
     async fn set_pin_hash(
         &self,
@@ -529,6 +533,15 @@ pub trait Store: Send + Sync {
         origin: &str,
     ) -> Result<(), StoreError>;
 
+    /// Every back-off row of an identity, by origin (the empty origin is its count over all
+    /// origins), ordered by origin: what the helpdesk sees, and what ending a back-off clears
+    /// one by one with [`Store::clear_login_failures`].
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError>;
+
     /// Whether a write nobody waits for (a back-off failure, an audit row) or a commit has
     /// failed, and no write has succeeded since: a failed password may have gone uncounted,
     /// so the engine checks no password until this clears (issue 23). An atomic load: the
@@ -594,6 +607,10 @@ pub trait Store: Send + Sync {
         since: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Audit rows matching every filter of `query`, newest first (the admin API's audit view,
+    /// and a token's last use: its newest `accept`).
+    async fn audit_query(&self, query: &audit::AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Deletes challenge rows that expired before `before` (ms), and graces that ended before
     /// then. Returns how many challenge rows.

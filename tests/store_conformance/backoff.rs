@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use tessera::store::audit::AuditQuery;
 use tessera::store::decide::failures_after;
 use tessera::store::{AuditEntry, Backoff, Backoffs, Store};
 
@@ -226,4 +227,126 @@ pub async fn audit_trail(fixture: &dyn Fixture) {
         ["three"]
     );
     assert_eq!(store.purge_audit(301, 2).await.unwrap(), 1);
+}
+
+/// Audit rows read with every filter of an [`AuditQuery`]: user, realm, serial, result, a
+/// part of the client, a time range, a limit.
+pub async fn audit_filters(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    let row = |time: i64, user: &str, client: &str, serial: &str, result: &str| AuditEntry {
+        time,
+        client: client.into(),
+        user: user.into(),
+        realm: "local".into(),
+        serial: Some(serial.into()),
+        action: "authenticate".into(),
+        result: result.into(),
+        reason: format!("{time}"),
+    };
+    for entry in [
+        row(100, "alice", "nas-1", "LSSM1", "accept"),
+        row(200, "bob", "http/10.0.0.5", "LSEM2", "reject"),
+        row(300, "alice", "admin/10.0.0.9 (by carol)", "LSSM1", "ok"),
+        row(400, "alice", "nas-2", "TOTP3", "accept"),
+    ] {
+        store.audit_committed(entry).await.unwrap();
+    }
+    let times = |query: AuditQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .audit_query(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.time)
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = AuditQuery {
+        limit: 10,
+        ..AuditQuery::default()
+    };
+    assert_eq!(times(all.clone()).await, [400, 300, 200, 100]);
+    let user = AuditQuery {
+        user: Some("alice".into()),
+        ..all.clone()
+    };
+    assert_eq!(times(user.clone()).await, [400, 300, 100]);
+    let serial = AuditQuery {
+        serial: Some("LSSM1".into()),
+        result: Some("accept".into()),
+        ..user.clone()
+    };
+    assert_eq!(times(serial).await, [100]);
+    let client = AuditQuery {
+        client: Some("10.0.0".into()),
+        ..all.clone()
+    };
+    assert_eq!(times(client).await, [300, 200]);
+    let range = AuditQuery {
+        since: Some(200),
+        until: Some(400),
+        ..all.clone()
+    };
+    assert_eq!(times(range).await, [300, 200]);
+    let realm = AuditQuery {
+        realm: Some("corp".into()),
+        ..all.clone()
+    };
+    assert!(times(realm).await.is_empty());
+    let one = AuditQuery { limit: 1, ..user };
+    assert_eq!(times(one).await, [400]);
+}
+
+/// An identity's back-off rows, every origin and its own (the empty origin), ordered by
+/// origin; cleared one by one they are gone, and another identity's stay.
+pub async fn rows_by_origin(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    for (user, origin, now) in [
+        ("alice", "st-2", 1_000),
+        ("alice", "st-1", 2_000),
+        ("alice", "st-1", 3_000),
+        ("bob", "st-1", 4_000),
+    ] {
+        store
+            .record_login_failure(user, "local", origin, now, 60_000)
+            .await;
+    }
+    store.checkpoint().await.unwrap();
+    let rows = |user: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .backoff_rows(user, "local")
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(origin, b)| (origin, b.failures, b.last_failure_ms))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        rows("alice").await,
+        [
+            (String::new(), 3, 3_000),
+            ("st-1".to_string(), 2, 3_000),
+            ("st-2".to_string(), 1, 1_000)
+        ]
+    );
+    for (origin, _, _) in rows("alice").await {
+        store
+            .clear_login_failures("alice", "local", &origin)
+            .await
+            .unwrap();
+    }
+    assert!(rows("alice").await.is_empty());
+    assert_eq!(rows("bob").await.len(), 2);
+    assert!(
+        store
+            .backoff_rows("alice", "corp")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

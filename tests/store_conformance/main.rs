@@ -22,6 +22,7 @@
 //! | `delete_token`            | `tokens::token_owner_and_deletion`                      |
 //! | `set_active`              | `tokens::token_life_cycle`                              |
 //! | `set_pin_hash`            | `tokens::token_life_cycle`                              |
+//! | `set_description`         | `tokens::token_description`                             |
 //! | `user_state`              | `backoff::counts_per_origin_and_identity`               |
 //! | `start_challenge`         | `challenges::*`, `races::*`                             |
 //! | `mark_delivered`          | `challenges::challenge_life_cycle`                      |
@@ -36,6 +37,7 @@
 //! | `record_failure`          | `tokens::token_life_cycle`                              |
 //! | `record_login_failure`    | `backoff::*`, `races::backoff_counts_add_up`            |
 //! | `clear_login_failures`    | `backoff::counts_per_origin_and_identity`               |
+//! | `backoff_rows`            | `backoff::rows_by_origin`                               |
 //! | `writes_failing`          | `backoff::counts_per_origin_and_identity`               |
 //! | `purge_login_failures`    | `backoff::counts_are_forgotten`                         |
 //! | `reset_failures`          | `tokens::token_life_cycle`                              |
@@ -49,6 +51,7 @@
 //! | `audit_committed`         | `backoff::audit_trail`                                  |
 //! | `purge_audit`             | `backoff::audit_trail`                                  |
 //! | `audit_rows`              | `backoff::audit_trail`                                  |
+//! | `audit_query`             | `backoff::audit_filters`                                |
 //! | `purge_challenges`        | `challenges::challenge_purge`, `backoff::grace_window`  |
 //! | `checkpoint`              | `backoff::*`, `copy::both_ways`                         |
 //! | `ping`                    | `tokens::token_life_cycle`                              |
@@ -159,6 +162,7 @@ conformance!(
     tokens::token_life_cycle,
     tokens::token_listing,
     tokens::token_owner_and_deletion,
+    tokens::token_description,
     challenges::challenge_life_cycle,
     challenges::challenge_answers,
     challenges::start_decides,
@@ -169,6 +173,8 @@ conformance!(
     backoff::counts_are_forgotten,
     backoff::grace_window,
     backoff::audit_trail,
+    backoff::audit_filters,
+    backoff::rows_by_origin,
     races::enroll_once,
     races::one_challenge_within_blocking,
     races::trigger_limit_holds,

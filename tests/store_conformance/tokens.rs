@@ -188,3 +188,23 @@ pub async fn token_listing(fixture: &dyn Fixture) {
         [("LSSM6".to_string(), "dave".to_string(), "local".to_string())]
     );
 }
+
+/// A description is set, kept to 80 characters without control characters, and a serial
+/// that does not exist says so.
+pub async fn token_description(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    store.insert_token(token("LSSM1")).await.unwrap();
+    assert!(
+        store
+            .set_description("LSSM1", "phone of the\nfront desk")
+            .await
+            .unwrap()
+    );
+    let read = store.token("LSSM1").await.unwrap().unwrap();
+    assert_eq!(read.description, "phone of thefront desk");
+    let long = "x".repeat(200);
+    assert!(store.set_description("LSSM1", &long).await.unwrap());
+    let read = store.token("LSSM1").await.unwrap().unwrap();
+    assert_eq!(read.description.chars().count(), 80);
+    assert!(!store.set_description("NOPE", "x").await.unwrap());
+}

@@ -278,9 +278,48 @@ impl LdapDirectory {
         self.service.lock().await.ldap = None;
     }
 
-    /// Searches for the login: retried once on a fresh connection if the shared one was dead.
+    /// Searches for the login: one entry or none; more is ambiguous.
     async fn search(&self, login: &str) -> Result<Option<UserInfo>, DirectoryError> {
         let filter = self.settings.filter_for(login);
+        let (entries, code) = self.run_search(&filter, self.settings.size_limit).await?;
+        match code {
+            rc::SUCCESS | rc::SIZE_LIMIT_EXCEEDED
+                if entries.len() > 1 || code == rc::SIZE_LIMIT_EXCEEDED =>
+            {
+                Err(DirectoryError::Ambiguous {
+                    name: self.name.clone(),
+                    login: login.to_string(),
+                    count: entries.len(),
+                })
+            }
+            rc::SUCCESS => match entries.into_iter().next() {
+                None => Ok(None),
+                Some(entry) => self.user_info(login, entry).map(Some),
+            },
+            code => Err(self.search_failed(code)),
+        }
+    }
+
+    /// The error of a search that ended with `code`.
+    fn search_failed(&self, code: u32) -> DirectoryError {
+        if code == rc::NO_SUCH_OBJECT {
+            self.unavailable(format!(
+                "base_dn {:?} does not exist on the server",
+                self.settings.base_dn
+            ))
+        } else {
+            self.unavailable(format!("search failed (rc {code}: {})", describe(code)))
+        }
+    }
+
+    /// Runs `filter` under the base DN, at most `size_limit` entries: the entries (search
+    /// references dropped) and the result code. Retried once on a fresh connection if the
+    /// shared one was dead.
+    async fn run_search(
+        &self,
+        filter: &str,
+        size_limit: i32,
+    ) -> Result<(Vec<ResultEntry>, u32), DirectoryError> {
         let attributes = self.settings.requested_attributes();
         let timeout = self.settings.timeout;
         let _turn = self
@@ -293,13 +332,11 @@ impl LdapDirectory {
             let mut ldap = self.service().await?;
             let search = ldap
                 .with_timeout(timeout)
-                .with_search_options(
-                    ldap3::SearchOptions::new().sizelimit(self.settings.size_limit),
-                )
+                .with_search_options(ldap3::SearchOptions::new().sizelimit(size_limit))
                 .search(
                     &self.settings.base_dn,
                     Scope::Subtree,
-                    &filter,
+                    filter,
                     attributes.clone(),
                 );
             let result = match tokio::time::timeout(timeout, search).await {
@@ -318,28 +355,7 @@ impl LdapDirectory {
             let ldap3::SearchResult(entries, outcome) = result;
             // Search references (referrals) are skipped: they are never chased.
             let entries: Vec<ResultEntry> = entries.into_iter().filter(|e| !e.is_ref()).collect();
-            return match outcome.rc {
-                rc::SUCCESS | rc::SIZE_LIMIT_EXCEEDED
-                    if entries.len() > 1 || outcome.rc == rc::SIZE_LIMIT_EXCEEDED =>
-                {
-                    Err(DirectoryError::Ambiguous {
-                        name: self.name.clone(),
-                        login: login.to_string(),
-                        count: entries.len(),
-                    })
-                }
-                rc::SUCCESS => match entries.into_iter().next() {
-                    None => Ok(None),
-                    Some(entry) => self.user_info(login, entry).map(Some),
-                },
-                rc::NO_SUCH_OBJECT => Err(self.unavailable(format!(
-                    "base_dn {:?} does not exist on the server",
-                    self.settings.base_dn
-                ))),
-                code => {
-                    Err(self.unavailable(format!("search failed (rc {code}: {})", describe(code))))
-                }
-            };
+            return Ok((entries, outcome.rc));
         }
         Err(self.unavailable(last))
     }
@@ -544,6 +560,28 @@ impl Directory for LdapDirectory {
             }
         }
         Err(self.unavailable(reasons.join("; ")))
+    }
+
+    async fn find_users(&self, part: &str, limit: usize) -> Result<Vec<UserInfo>, DirectoryError> {
+        // The user filter with `*part*` for the login (the part RFC 4515-escaped, so a `*` or
+        // `(` typed is matched as itself); a size limit of `limit` bounds the answer.
+        let filter = self
+            .settings
+            .filter
+            .replace("%s", &format!("*{}*", ldap3::ldap_escape(part)));
+        let size_limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (entries, code) = self.run_search(&filter, size_limit).await?;
+        if code != rc::SUCCESS && code != rc::SIZE_LIMIT_EXCEEDED {
+            return Err(self.search_failed(code));
+        }
+        let mut found = entries
+            .into_iter()
+            .take(limit)
+            .map(|entry| self.user_info("", entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        found.retain(|user| !user.login.is_empty());
+        found.sort_by(|a, b| a.login.cmp(&b.login));
+        Ok(found)
     }
 }
 

@@ -5,9 +5,10 @@
 
 use async_trait::async_trait;
 
+use super::super::audit::AuditQuery;
 use super::super::{
-    AuditEntry, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store, StoreError,
-    Token, UserState,
+    AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
+    StoreError, Token, UserState,
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{
@@ -78,6 +79,18 @@ impl Store for PgStore {
             &c,
             "UPDATE tokens SET active = $2 WHERE serial = $1",
             &[&serial, &active],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
+        let description = super::super::decide::description(description);
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET description = $2 WHERE serial = $1",
+            &[&serial, &description],
         )
         .await?
             > 0)
@@ -280,6 +293,33 @@ impl Store for PgStore {
         self.queue.clear(user, realm, origin).await
     }
 
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT origin, failures, last_failure_ms FROM login_failures \
+             WHERE username = $1 AND realm = $2 ORDER BY origin",
+            &[&user, &realm],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let failures: i32 = r.try_get(1)?;
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    Backoff {
+                        failures: u32::try_from(failures).unwrap_or(0),
+                        last_failure_ms: r.try_get(2)?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     fn writes_failing(&self) -> bool {
         self.queue.writes_failing()
     }
@@ -433,6 +473,31 @@ impl Store for PgStore {
              WHERE ($1::text IS NULL OR username = $1) AND ($2::bigint IS NULL OR time >= $2) \
              ORDER BY id DESC LIMIT $3",
             &[&user, &since, &i64::from(limit)],
+        )
+        .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let c = self.client().await?;
+        let rows = query(
+            &c,
+            "SELECT time, client, username, realm, serial, action, result, reason FROM audit \
+             WHERE ($1::text IS NULL OR username = $1) AND ($2::text IS NULL OR realm = $2) \
+             AND ($3::text IS NULL OR serial = $3) AND ($4::text IS NULL OR result = $4) \
+             AND ($5::text IS NULL OR strpos(client, $5) > 0) \
+             AND ($6::bigint IS NULL OR time >= $6) AND ($7::bigint IS NULL OR time < $7) \
+             ORDER BY id DESC LIMIT $8",
+            &[
+                &q.user,
+                &q.realm,
+                &q.serial,
+                &q.result,
+                &q.client,
+                &q.since,
+                &q.until,
+                &i64::from(q.limit),
+            ],
         )
         .await?;
         rows.iter().map(audit_from_row).collect()

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
+use super::super::audit::AuditQuery;
 use super::super::{
     AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark,
     Store, StoreError, Token, UserState,
@@ -78,6 +79,19 @@ impl Store for SqliteStore {
                 conn,
                 "UPDATE tokens SET active = ?2 WHERE serial = ?1",
                 params![serial, active],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let description = super::super::decide::description(description);
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET description = ?2 WHERE serial = ?1",
+                params![serial, description],
             )? > 0)
         })
         .await
@@ -273,6 +287,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn backoff_rows(
+        &self,
+        user: &str,
+        realm: &str,
+    ) -> Result<Vec<(String, Backoff)>, StoreError> {
+        let (user, realm) = (user.to_string(), realm.to_string());
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT origin, failures, last_failure_ms FROM login_failures \
+                 WHERE user = ?1 AND realm = ?2 ORDER BY origin",
+            )?;
+            let rows = stmt.query_map(params![user, realm], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Backoff {
+                        failures: r.get(1)?,
+                        last_failure_ms: r.get(2)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     fn writes_failing(&self) -> bool {
         self.db.writes_failing()
     }
@@ -437,6 +476,28 @@ impl Store for SqliteStore {
                  WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR time >= ?2) ORDER BY id DESC LIMIT ?3",
             )?;
             let rows = stmt.query_map(params![user, since, limit], audit_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let q = query.clone();
+        self.read_large(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
+                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
+                 AND (?3 IS NULL OR serial = ?3) AND (?4 IS NULL OR result = ?4) \
+                 AND (?5 IS NULL OR instr(client, ?5) > 0) \
+                 AND (?6 IS NULL OR time >= ?6) AND (?7 IS NULL OR time < ?7) \
+                 ORDER BY id DESC LIMIT ?8",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    q.user, q.realm, q.serial, q.result, q.client, q.since, q.until, q.limit
+                ],
+                audit_from_row,
+            )?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
