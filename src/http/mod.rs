@@ -23,6 +23,7 @@
 //! counter commit), so the body alone is read under a deadline (`routes.rs`).
 
 pub mod answer;
+pub mod page;
 pub mod params;
 pub mod routes;
 pub mod server;
