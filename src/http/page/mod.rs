@@ -11,13 +11,19 @@
 //! Files, from the base up: `html.rs` (escaping, the frame of every screen), `flash.rs` (the
 //! message across a redirect), `assets.rs` (CSS, JS, the security headers), `secret.rs` (a new
 //! token's secret and QR code, shown once), `tokens.rs` (a user's tokens as a table), then one
-//! file per screen: `login.rs`, `users.rs`.
+//! file per screen: `login.rs` (password, then code), `users.rs` (search, a user's tokens),
+//! `forms.rs` (resync, describe, enroll, confirm a removal), `audit.rs`, `state.rs` (the
+//! service), `me.rs` (self-service).
 
 pub mod assets;
+pub mod audit;
 pub mod flash;
+pub mod forms;
 pub mod html;
 pub mod login;
+pub mod me;
 pub mod secret;
+pub mod state;
 pub mod tokens;
 pub mod users;
 

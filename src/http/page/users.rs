@@ -22,13 +22,20 @@ pub struct Found {
     pub email: Option<String>,
 }
 
-/// Where a user's screen is: `/ui/users/alice%40local`.
+/// Where a user's screen is: `/ui/users/local/alice` (as the API's
+/// `/api/v1/users/{realm}/{user}/tokens`).
 pub fn user_path(user: &str, realm: &str) -> String {
     format!(
-        "{}/users/{}",
+        "{}/users/{}/{}",
         super::PREFIX,
-        query_value(&format!("{user}@{realm}")).replace('+', "%20")
+        segment(realm),
+        segment(user)
     )
+}
+
+/// `text` percent-encoded for one path segment.
+pub fn segment(text: &str) -> String {
+    query_value(text).replace('+', "%20")
 }
 
 /// The search form and, after a search, its results (`#results`, which the script swaps).
@@ -201,7 +208,7 @@ mod tests {
             ..Found::default()
         }];
         let html = results("ali", Some(&found));
-        assert!(html.contains("href=\"/ui/users/alice%40local\""), "{html}");
+        assert!(html.contains("href=\"/ui/users/local/alice\""), "{html}");
         assert!(html.contains("+49********678"), "{html}");
         let none = results("<x>", Some(&[]));
         assert!(none.contains("&lt;x&gt;"), "{none}");
