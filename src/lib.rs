@@ -33,6 +33,7 @@
 //! - [`hex`], [`rfc3339`], [`source_location`]: small text formats every layer may use.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod backend;

@@ -229,6 +229,20 @@ pub fn counter(name: &'static str, pairs: &[(&'static str, &str)]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Every series of the counter `name`: its labels and value (the admin API's state page).
+pub fn series(name: &str) -> Vec<(Vec<(&'static str, String)>, u64)> {
+    global().counters.lock().map_or_else(
+        |_| vec![],
+        |counters| {
+            counters
+                .iter()
+                .filter(|((n, _), _)| *n == name)
+                .map(|((_, labels), value)| (labels.clone(), *value))
+                .collect()
+        },
+    )
+}
+
 fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")

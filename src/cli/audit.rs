@@ -4,10 +4,12 @@
 
 use clap::Args;
 use serde_json::json;
+use tessera::admin::Actor;
+use tessera::admin::audit::{Change, record};
 use tessera::config::Config;
 use tessera::rfc3339;
-use tessera::store::audit::{AuditAction, AuditResult};
-use tessera::store::{AuditEntry, Store, Token};
+use tessera::store::audit::AuditAction;
+use tessera::store::{Store, Token};
 
 use super::{Failure, now, print_json, print_table};
 
@@ -29,56 +31,9 @@ pub struct AuditArgs {
     json: bool,
 }
 
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Parses `--since` into Unix seconds.
+/// Parses `--since` into Unix seconds (the admin layer's time forms).
 pub fn parse_since(text: &str, now: i64) -> Option<i64> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    if !number.is_empty()
-        && number.bytes().all(|b| b.is_ascii_digit())
-        && unit.bytes().all(|b| b.is_ascii_alphabetic())
-    {
-        let n: i64 = number.parse().ok()?;
-        let seconds = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return None,
-        };
-        return Some(now - n.checked_mul(seconds)?);
-    }
-    if let Ok(unix) = text.parse::<i64>() {
-        return Some(unix);
-    }
-    let (date, time) = text
-        .trim_end_matches('Z')
-        .split_once('T')
-        .unwrap_or((text, "00:00:00"));
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let t: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match (d.as_slice(), t.as_slice()) {
-        ([y, mo, da], [h, mi, s]) if (1..=12).contains(mo) && (1..=31).contains(da) => {
-            Some(days_from_civil(*y, *mo, *da) * 86_400 + h * 3600 + mi * 60 + s)
-        }
-        _ => None,
-    }
+    tessera::admin::audit::parse_time(text, now)
 }
 
 /// Runs `tessera audit`.
@@ -134,7 +89,7 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), Failure> {
 
 /// Who runs this command, for the audit: the OS user (by uid, named from /etc/passwd), and
 /// who became it with sudo.
-fn os_user() -> String {
+pub(super) fn os_user() -> String {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     let name = uid.and_then(|uid| {
@@ -156,8 +111,9 @@ fn os_user() -> String {
     who
 }
 
-/// Writes the audit row of an admin change: who ran it (the OS user), what, which serial and
-/// whose token, and how it went. Waits for the commit: the command exits right after.
+/// Writes the audit row of an admin change the command line makes outside the admin layer
+/// (`set-pin`, `identities --fix`): who ran it (the OS user), what, which serial and whose
+/// token, and how it went. Waits for the commit: the command exits right after.
 pub(super) async fn audit_change(
     store: &dyn Store,
     action: AuditAction,
@@ -165,25 +121,13 @@ pub(super) async fn audit_change(
     serial: Option<String>,
     outcome: &Result<(), Failure>,
 ) {
-    let who = os_user();
-    let (result, reason) = match outcome {
-        Ok(()) => (AuditResult::Ok, format!("by {who}")),
-        Err(Failure::No(m) | Failure::Error(m)) => (
-            AuditResult::Failed,
-            format!("by {who}: {}", m.trim_start_matches("tessera: ")),
-        ),
+    let actor = Actor::cli(&os_user());
+    let message = match outcome {
+        Ok(()) => None,
+        Err(Failure::No(m) | Failure::Error(m)) => Some(m.trim_start_matches("tessera: ")),
     };
-    let entry = AuditEntry {
-        time: now(),
-        client: format!("cli ({who})"),
-        user: token.map_or_else(|| "-".into(), |t| t.user.clone()),
-        realm: token.map_or_else(|| "-".into(), |t| t.realm.clone()),
-        serial: serial.or_else(|| token.map(|t| t.serial.clone())),
-        action: action.into(),
-        result: result.into(),
-        reason,
-    };
-    if let Err(error) = store.audit_committed(entry).await {
+    let change = Change::of(action, token, serial);
+    if let Err(error) = record(store, &actor, change, message.map_or(Ok(()), Err), now()).await {
         eprintln!("tessera: the audit row of this change was not written: {error}");
     }
 }

@@ -119,9 +119,27 @@ impl Authenticate for CurrentEngine {
     }
 }
 
+/// What the HTTP listener takes of a configuration: the allow-list, TLS, and `[admin]` with
+/// the realms and `[auth]` of the engine being served.
+fn http_live(config: &Config, served: &Live<Snapshot<Engine>>, tls: Option<HttpTls>) -> HttpLive {
+    let admin = config.admin.enabled.then(|| {
+        Arc::new(tessera::http::admin::AdminLive {
+            config: config.admin.clone(),
+            realms: served.get().auth.realms().clone(),
+            auth: config.auth.clone(),
+        })
+    });
+    HttpLive {
+        allow: config.http.allow.clone(),
+        tls: tls.map(|t| t.config),
+        admin,
+    }
+}
+
 /// Binds `[http] listen` and starts serving it; `None` when the section has no address.
 async fn start_http(
     config: &Config,
+    store: &Arc<dyn Store>,
     swapped: &Swapped,
     health: &Arc<Health>,
     shutdown: &CancellationToken,
@@ -132,10 +150,17 @@ async fn start_http(
     let listeners = tessera::http::server::bind(&config.http.listen)
         .await
         .map_err(|e| Failure::Error(e.to_string()))?;
+    let auth = Arc::new(CurrentEngine(swapped.served.clone()));
+    let admin = Arc::new(tessera::http::admin::AdminShared::new(
+        auth.clone(),
+        store.clone(),
+        swapped.http.clone(),
+    ));
     let shared = Arc::new(tessera::http::routes::Shared {
-        auth: Arc::new(CurrentEngine(swapped.served.clone())),
+        auth,
         health: health.clone(),
         live: swapped.http.clone(),
+        admin: Some(admin),
     });
     Ok(Some(tokio::spawn(tessera::http::server::run(
         listeners,
@@ -265,14 +290,11 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         };
 
         let swapped = Swapped {
+            http: Arc::new(Live::new(http_live(&config, &served, http_tls))),
             served,
-            http: Arc::new(Live::new(HttpLive {
-                allow: config.http.allow.clone(),
-                tls: http_tls.map(|t| t.config),
-            })),
         };
         let shutdown = CancellationToken::new();
-        let http = start_http(&config, &swapped, &health, &shutdown).await?;
+        let http = start_http(&config, &store, &swapped, &health, &shutdown).await?;
         spawn_background(
             path,
             &config,
@@ -399,10 +421,7 @@ async fn reload_on_hangup(
         let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
-        http.replace(HttpLive {
-            allow: config.http.allow.clone(),
-            tls: http_tls.map(|t| t.config),
-        });
+        http.replace(http_live(&config, &served, http_tls));
         tracing::info!(
             clients = config.clients.len(),
             realms = config.realms.len(),

@@ -1,22 +1,22 @@
 //! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin,
-//! identities (in `identities.rs`).
+//! identities (in `identities.rs`). The changes are `tessera::admin`'s operations, the ones the
+//! admin API runs, with the OS user as the actor; this file parses and prints.
 
 use std::io::Read;
 
 use clap::{Args, Subcommand};
 use serde_json::json;
-use tessera::auth::enrollment::{TokenSpec, create_token};
+use tessera::admin::enroll::EnrollRequest;
+use tessera::admin::{self, Actor, Admin, AdminError};
 use tessera::config::Config;
-use tessera::otp::otpauth::{OtpAuth, find_consecutive};
-use tessera::otp::totp_step;
 use tessera::password_hash;
 use tessera::rfc3339;
 use tessera::secret::Secret;
 use tessera::store::audit::AuditAction;
 use tessera::store::{Store, Token, TokenKind};
 
-use super::audit::audit_change;
-use super::{Failure, now, print_json, print_table};
+use super::audit::{audit_change, os_user};
+use super::{Failure, print_json, print_table};
 
 /// Token administration.
 #[derive(Subcommand)]
@@ -148,27 +148,18 @@ async fn existing(store: &dyn Store, serial: &str) -> Result<Token, Failure> {
         .ok_or_else(|| Failure::No(format!("tessera: no token with serial {serial}")))
 }
 
-/// The change a command makes, for its audit row: (action, serial). `None`: it only reads.
-fn change_of(command: &TokenCommand) -> Option<(AuditAction, Option<String>)> {
-    match command {
-        // `identities --fix` audits each token it moves itself.
-        TokenCommand::List { .. } | TokenCommand::Show { .. } | TokenCommand::Identities { .. } => {
-            None
-        }
-        TokenCommand::Enroll(_) => Some((AuditAction::TokenEnroll, None)),
-        TokenCommand::Enable { serial } => Some((AuditAction::TokenEnable, Some(serial.clone()))),
-        TokenCommand::Disable { serial } => Some((AuditAction::TokenDisable, Some(serial.clone()))),
-        TokenCommand::Delete { serial } => Some((AuditAction::TokenDelete, Some(serial.clone()))),
-        TokenCommand::Unlock { serial } => Some((AuditAction::TokenUnlock, Some(serial.clone()))),
-        TokenCommand::Resync { serial, .. } => {
-            Some((AuditAction::TokenResync, Some(serial.clone())))
-        }
-        TokenCommand::SetPin { serial } => Some((AuditAction::TokenSetPin, Some(serial.clone()))),
+/// An admin operation's error as the command's: a refusal is "no" (exit 1), anything else
+/// "could not run" (exit 2).
+fn failure(error: AdminError) -> Failure {
+    if error.is_refusal() {
+        Failure::No(format!("tessera: {error}"))
+    } else {
+        Failure::Error(error.to_string())
     }
 }
 
 /// Runs a token command. A command that changes something writes an audit row, whether it
-/// worked or not.
+/// worked or not (the admin layer's, for the changes the admin API makes too).
 pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
     if let TokenCommand::Enroll(EnrollArgs { seed: Some(_), .. }) = &command {
         return Err(Failure::Error(
@@ -184,33 +175,14 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
         TokenCommand::Enroll(_) => super::store(&runtime, config)?,
         _ => super::existing_store(&runtime, config)?,
     };
-    runtime.block_on(async move {
-        let store = store.as_ref();
-        let change = change_of(&command);
-        let before = match change.as_ref().and_then(|(_, serial)| serial.as_deref()) {
-            Some(serial) => store.token(serial).await.ok().flatten(),
-            None => None,
-        };
-        let outcome = execute(config, store, command).await;
-        if let Some((action, serial)) = change {
-            let (token, result) = match &outcome {
-                Ok(enrolled) => (enrolled.as_ref().or(before.as_ref()), Ok(())),
-                Err(Failure::No(m)) => (before.as_ref(), Err(Failure::No(m.clone()))),
-                Err(Failure::Error(m)) => (before.as_ref(), Err(Failure::Error(m.clone()))),
-            };
-            audit_change(store, action, token, serial, &result).await;
-        }
-        outcome.map(|_| ())
-    })
+    runtime.block_on(async move { execute(config, store.as_ref(), command).await })
 }
 
-/// Carries out a token command; returns the token `enroll` created.
-async fn execute(
-    config: &Config,
-    store: &dyn Store,
-    command: TokenCommand,
-) -> Result<Option<Token>, Failure> {
+/// Carries out a token command.
+async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
     let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
+    let admin = Admin::new(store, &config.auth);
+    let actor = Actor::cli(&os_user());
     match command {
         TokenCommand::List { user, realm, json } => {
             let tokens = store
@@ -234,68 +206,79 @@ async fn execute(
                 print_fields(&value);
             }
         }
-        TokenCommand::Enroll(args) => return enroll(config, store, args).await.map(Some),
+        TokenCommand::Enroll(args) => enroll(config, &admin, &actor, args).await?,
         TokenCommand::Identities { fix, json } => {
             super::identities::run(config, store, fix, json).await?
         }
-        TokenCommand::Enable { serial } => changed(
-            store.set_active(&serial, true).await.map_err(failed)?,
-            &serial,
-            "enabled",
-        )?,
-        TokenCommand::Disable { serial } => changed(
-            store.set_active(&serial, false).await.map_err(failed)?,
-            &serial,
-            "disabled",
-        )?,
-        TokenCommand::Delete { serial } => changed(
-            store.delete_token(&serial).await.map_err(failed)?,
-            &serial,
-            "deleted",
-        )?,
-        TokenCommand::Unlock { serial } => changed(
-            store.reset_failures(&serial).await.map_err(failed)?,
-            &serial,
-            "unlocked",
-        )?,
+        TokenCommand::Enable { serial } => {
+            admin
+                .set_active(&actor, &serial, true)
+                .await
+                .map_err(failure)?;
+            out!("{serial}: enabled");
+        }
+        TokenCommand::Disable { serial } => {
+            admin
+                .set_active(&actor, &serial, false)
+                .await
+                .map_err(failure)?;
+            out!("{serial}: disabled");
+        }
+        TokenCommand::Delete { serial } => {
+            admin.remove(&actor, &serial).await.map_err(failure)?;
+            out!("{serial}: deleted");
+        }
+        TokenCommand::Unlock { serial } => {
+            admin.reset(&actor, &serial).await.map_err(failure)?;
+            out!("{serial}: unlocked");
+        }
         TokenCommand::Resync { serial, otp1, otp2 } => {
-            resync(config, store, &serial, &otp1, &otp2).await?
+            admin
+                .resync(&actor, &serial, &otp1, &otp2)
+                .await
+                .map_err(failure)?;
+            out!("{serial}: resynced");
         }
         TokenCommand::SetPin { serial } => {
-            existing(store, &serial).await?;
-            let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
-            let pin = input.trim_end_matches(['\n', '\r']);
-            let hash = if pin.is_empty() {
-                None
-            } else {
-                Some(
-                    password_hash::hash(&Secret::from(pin))
-                        .map_err(|e| Failure::Error(e.to_string()))?,
-                )
-            };
-            let cleared = hash.is_none();
-            store.set_pin_hash(&serial, hash).await.map_err(failed)?;
-            out!(
-                "{serial}: {}",
-                if cleared { "PIN cleared" } else { "PIN set" }
-            );
+            let before = store.token(&serial).await.ok().flatten();
+            let outcome = set_pin(store, &serial).await;
+            audit_change(
+                store,
+                AuditAction::TokenSetPin,
+                before.as_ref(),
+                Some(serial),
+                &outcome,
+            )
+            .await;
+            outcome?;
         }
     }
-    Ok(None)
+    Ok(())
 }
 
-fn changed(found: bool, serial: &str, what: &str) -> Result<(), Failure> {
-    if found {
-        out!("{serial}: {what}");
-        Ok(())
+/// `token set-pin`: the PIN from standard input, hashed; empty clears it.
+async fn set_pin(store: &dyn Store, serial: &str) -> Result<(), Failure> {
+    existing(store, serial).await?;
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| Failure::Error(format!("reading stdin: {e}")))?;
+    let pin = input.trim_end_matches(['\n', '\r']);
+    let hash = if pin.is_empty() {
+        None
     } else {
-        Err(Failure::No(format!(
-            "tessera: no token with serial {serial}"
-        )))
-    }
+        Some(password_hash::hash(&Secret::from(pin)).map_err(|e| Failure::Error(e.to_string()))?)
+    };
+    let cleared = hash.is_none();
+    store
+        .set_pin_hash(serial, hash)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    out!(
+        "{serial}: {}",
+        if cleared { "PIN cleared" } else { "PIN set" }
+    );
+    Ok(())
 }
 
 /// `token list` as a table.
@@ -345,119 +328,38 @@ fn print_fields(value: &serde_json::Value) {
     print_table(&["FIELD", "VALUE"], &rows);
 }
 
-/// `token resync`: the counter after two consecutive codes.
-async fn resync(
+async fn enroll(
     config: &Config,
-    store: &dyn Store,
-    serial: &str,
-    otp1: &str,
-    otp2: &str,
+    admin: &Admin<'_>,
+    actor: &Actor,
+    args: EnrollArgs,
 ) -> Result<(), Failure> {
-    let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
-    let t = existing(store, serial).await?;
-    let next = match t.kind {
-        TokenKind::Hotp => find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, otp1, otp2),
-        TokenKind::Totp => {
-            // Steps within about eight hours either way of now.
-            let step = totp_step(now(), config.auth.totp_step);
-            let start = step.saturating_sub(1000).max(t.counter);
-            find_consecutive(t.seed.expose(), t.digits, start, 2000, otp1, otp2)
-        }
-        _ => {
-            return Err(Failure::No(
-                "tessera: only hotp and totp tokens can be resynced".into(),
-            ));
-        }
-    };
-    let Some(found) = next else {
-        return Err(Failure::No(format!(
-            "tessera: {serial}: the two codes are not consecutive codes of this token"
-        )));
-    };
-    store.set_counter(serial, found + 2).await.map_err(failed)?;
-    out!("{serial}: resynced");
-    Ok(())
-}
-
-async fn enroll(config: &Config, store: &dyn Store, args: EnrollArgs) -> Result<Token, Failure> {
     let kind: TokenKind = args
         .kind
         .parse()
         .map_err(|e: String| Failure::No(format!("tessera: {e}")))?;
+    let seed = seed(kind, args.seed_file.as_deref())?;
     let realms = config
         .open_realms()
         .map_err(|e| Failure::No(e.to_string()))?;
-    let normalized = tessera::directory::login_name::normalize(&args.user)
-        .map_err(|e| Failure::No(format!("tessera: --user: {e}")))?;
-    let (login, realm) = realms.resolve(&normalized);
-    let found = realm
-        .lookup(&login)
-        .await
-        .map_err(|e| Failure::Error(e.to_string()))?;
-    let Some((user, _)) = found else {
-        return Err(Failure::No(format!(
-            "tessera: user {login:?} is not in realm {:?}",
-            realm.name
-        )));
-    };
-    let (phone, email) = addresses(kind, &login, &user, args.phone, args.email)?;
-    let seed = seed(kind, args.seed_file.as_deref())?;
-    let description = if args.description.is_empty() {
-        "enrolled by tessera token enroll".into()
-    } else {
-        args.description
-    };
-    let spec = TokenSpec {
+    let request = EnrollRequest {
         kind,
-        // The identity, as the directory spells it: what the engine will look for.
-        user: user.login.clone(),
-        realm: realm.name.clone(),
+        user: args.user,
+        phone: args.phone,
+        email: args.email,
         seed,
-        digits: config.auth.otp_digits,
-        max_fail: config.auth.max_fail,
-        pin_hash: None,
-        phone,
-        email,
-        description,
-        now: now(),
+        description: if args.description.is_empty() {
+            "enrolled by tessera token enroll".into()
+        } else {
+            args.description
+        },
+        pending: false,
     };
-    let token = create_token(store, spec)
+    let (token, enrolled) = admin::enroll::enroll(admin, &realms, actor, request)
         .await
-        .map_err(|e| Failure::Error(e.to_string()))?;
-    show_enrolled(&token, config, args.json);
-    Ok(token)
-}
-
-/// The phone or e-mail address an SMS or e-mail token sends to: the one given, else the
-/// directory's.
-fn addresses(
-    kind: TokenKind,
-    login: &str,
-    user: &tessera::directory::UserInfo,
-    phone: Option<String>,
-    email: Option<String>,
-) -> Result<(Option<String>, Option<String>), Failure> {
-    Ok(match kind {
-        TokenKind::Sms => {
-            let phone = phone.or(user.mobile.clone());
-            if phone.is_none() {
-                return Err(Failure::No(format!(
-                    "tessera: {login} has no mobile number on record; give --phone"
-                )));
-            }
-            (phone, None)
-        }
-        TokenKind::Email => {
-            let email = email.or(user.email.clone());
-            if email.is_none() {
-                return Err(Failure::No(format!(
-                    "tessera: {login} has no e-mail address on record; give --email"
-                )));
-            }
-            (None, email)
-        }
-        _ => (None, None),
-    })
+        .map_err(failure)?;
+    show_enrolled(&token, enrolled.otpauth_uri, args.json);
+    Ok(())
 }
 
 /// The longest seed file read (a hex seed is a few dozen octets).
@@ -504,21 +406,8 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
 
 /// Tells the administrator what was enrolled: JSON, or the serial, the otpauth URI and its QR
 /// code.
-fn show_enrolled(token: &Token, config: &Config, json: bool) {
-    let kind = token.kind;
+fn show_enrolled(token: &Token, uri: Option<String>, json: bool) {
     let account = format!("{}@{}", token.user, token.realm);
-    let uri = matches!(kind, TokenKind::Hotp | TokenKind::Totp).then(|| {
-        OtpAuth {
-            kind: kind.as_str(),
-            issuer: "tessera",
-            account: &account,
-            seed: token.seed.expose(),
-            digits: token.digits,
-            counter: token.counter,
-            period: config.auth.totp_step,
-        }
-        .uri()
-    });
     if json {
         let mut value = token_json(token);
         if let (Some(map), Some(uri)) = (value.as_object_mut(), &uri) {

@@ -93,6 +93,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[http]`: the LinOTP/privacyIDEA-compatible HTTP listener (off without `listen`).
     pub http: crate::http::HttpConfig,
+    /// `[admin]`: the admin API and helpdesk page on the `[http]` listener (off by default).
+    pub admin: crate::http::admin::AdminConfig,
     /// `[log] level`: the log filter when `RUST_LOG` is not set.
     pub log_level: Option<String>,
     /// `[radius_upstream.NAME]`: legacy RADIUS servers for passthru.
@@ -140,6 +142,14 @@ impl Config {
         let policies = policies::policies(&raw.policies, &named, &mut errors);
         let metrics_listen = settings::metrics(&raw.metrics, &mut errors);
         let http = settings::http(&raw.http, &resolve, &mut errors);
+        let admin = settings::admin(&raw.admin, &mut errors);
+        if admin.enabled && http.listen.is_empty() {
+            errors.at(
+                0..0,
+                "admin.enabled",
+                "the admin API is served on the [http] listener: set [http] listen",
+            );
+        }
         let log_level = settings::log(raw.log, &mut errors);
         settings::auth(&raw.auth, &mut errors);
         let store = settings::store(&raw.store, &resolve, &mut errors);
@@ -161,6 +171,7 @@ impl Config {
             providers,
             metrics_listen,
             http,
+            admin,
             log_level,
             upstreams,
         })

@@ -41,6 +41,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub http: HttpSettings,
     #[serde(default)]
+    pub admin: crate::http::admin::AdminSettings,
+    #[serde(default)]
     pub log: RawLog,
 }
 

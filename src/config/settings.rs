@@ -1,4 +1,4 @@
-//! The small sections: `[auth]`, `[metrics]`, `[http]`, `[log]` and `[store]`.
+//! The small sections: `[auth]`, `[metrics]`, `[http]`, `[admin]`, `[log]` and `[store]`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -57,6 +57,19 @@ pub(super) fn http(
             errors.at(span, key, message);
         }
         crate::http::HttpConfig::default()
+    })
+}
+
+/// `[admin]`, checked by its own settings type; the default (off) on problems.
+pub(super) fn admin(
+    admin: &crate::http::admin::AdminSettings,
+    errors: &mut Errors<'_>,
+) -> crate::http::admin::AdminConfig {
+    admin.check().unwrap_or_else(|problems| {
+        for (span, key, message) in problems {
+            errors.at(span, key, message);
+        }
+        crate::http::admin::AdminConfig::default()
     })
 }
 

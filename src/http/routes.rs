@@ -3,7 +3,7 @@
 //!
 //! `/validate/check` and `/validate/simplecheck` (GET or POST) run the engine;
 //! `/healthz` says whether the store commits and a directory answers (as on the metrics
-//! listener). Every answer is counted in `tessera_http_requests_total` by route and status;
+//! listener); the admin API's routes (`admin/`) are merged in when the server has them. Every answer is counted in `tessera_http_requests_total` by route and status;
 //! refusals before the engine also in `tessera_http_refused_total` by cause. No password or
 //! code is ever logged: the parameters hold it as a [`Secret`](crate::secret::Secret).
 
@@ -31,9 +31,7 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 /// How long a client may take to send its body once the headers are in.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The caller's address, attached to each request by the connection that read it.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
+pub use super::Peer;
 
 /// What every request needs: the engine, the health state, and the current allow-list.
 pub struct Shared<A> {
@@ -43,11 +41,14 @@ pub struct Shared<A> {
     pub health: Arc<Health>,
     /// The allow-list and TLS configuration of the current configuration.
     pub live: Arc<Live<HttpLive>>,
+    /// The admin API's state; `None`: its routes are not served at all.
+    pub admin: Option<Arc<super::admin::AdminShared>>,
 }
 
 /// The routes.
 pub fn router<A: Authenticate>(shared: Arc<Shared<A>>) -> Router {
-    Router::new()
+    let admin = shared.admin.clone();
+    let router = Router::new()
         .route("/validate/check", get(check::<A>).post(check::<A>))
         .route(
             "/validate/simplecheck",
@@ -55,7 +56,11 @@ pub fn router<A: Authenticate>(shared: Arc<Shared<A>>) -> Router {
         )
         .route("/healthz", get(healthz::<A>))
         .fallback(not_found)
-        .with_state(shared)
+        .with_state(shared);
+    match admin {
+        Some(admin) => router.merge(super::admin::router(admin)),
+        None => router,
+    }
 }
 
 /// Which route answered, for the metric label.
@@ -330,7 +335,9 @@ mod tests {
             live: Arc::new(Live::new(HttpLive {
                 allow: HttpConfig::default().allow,
                 tls: None,
+                admin: None,
             })),
+            admin: None,
         });
         (router(shared), fake)
     }

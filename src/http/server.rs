@@ -140,8 +140,14 @@ async fn accept_loop(listener: TcpListener, accepting: Arc<Accepting>) -> JoinSe
                 continue;
             }
         };
-        // A caller in `allow` is known by its address: its connection is never evicted.
-        if accepting.live.get().allow.allows(peer.ip()) {
+        // A caller in `allow` (or in `[admin] allow`) is known by its address: its connection
+        // is never evicted.
+        let live = accepting.live.get();
+        let operator = live
+            .admin
+            .as_ref()
+            .is_some_and(|a| a.config.enabled && a.config.allow.allows(peer.ip()));
+        if live.allow.allows(peer.ip()) || operator {
             ticket.authenticated();
         }
         let accepting = accepting.clone();

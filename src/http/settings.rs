@@ -178,11 +178,16 @@ pub struct AllowList(Vec<IpNet>);
 
 impl AllowList {
     /// `10.0.0.0/8`, `::1/128`, or a bare address (one host).
-    fn parse_one(text: &str) -> Option<IpNet> {
+    pub(crate) fn parse_one(text: &str) -> Option<IpNet> {
         let text = text.trim();
         text.parse::<IpNet>()
             .ok()
             .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    }
+
+    /// A list of these networks.
+    pub fn new(networks: Vec<IpNet>) -> Self {
+        AllowList(networks)
     }
 
     /// Whether `caller` may call. An IPv4 caller on an IPv6 socket (`::ffff:192.0.2.1`) is

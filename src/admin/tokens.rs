@@ -1,0 +1,395 @@
+//! A user's tokens as the helpdesk sees them ([`TokenView`], [`UserTokens`]: never a seed,
+//! never a full phone number) and each change to one token ([`Admin`]'s methods), each
+//! written to the audit with its actor.
+//!
+//! A token's last use is its newest `accept` in the audit (so it is as old as the audit keeps:
+//! `[store] audit_days`); the back-off is the owner's (per origin, and over all origins), read
+//! from the store and judged by the engine's own schedule ([`BackoffSchedule`]).
+
+use serde::Serialize;
+
+use super::actor::Actor;
+use super::audit::{Change, record};
+use super::error::AdminError;
+use crate::auth::backoff::BackoffSchedule;
+use crate::auth::message::{mask_email, mask_phone};
+use crate::auth::{AuthSettings, Clock, SystemClock};
+use crate::otp::otpauth::find_consecutive;
+use crate::otp::totp_step;
+use crate::store::audit::{AuditAction, AuditQuery, AuditResult};
+use crate::store::{Backoff, Store, Token, TokenKind};
+
+/// One token as shown: what it is and how it stands.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenView {
+    /// The serial.
+    pub serial: String,
+    /// `sms`, `email`, `hotp`, `totp`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The owner (identity).
+    pub user: String,
+    /// The owner's realm.
+    pub realm: String,
+    /// Enabled.
+    pub active: bool,
+    /// Wrong codes in a row.
+    pub fail_count: u32,
+    /// Wrong codes at which it locks.
+    pub max_fail: u32,
+    /// `fail_count` reached `max_fail`.
+    pub locked: bool,
+    /// Its newest accepted login in the audit (Unix time).
+    pub last_use: Option<i64>,
+    /// The same, RFC 3339.
+    pub last_use_text: Option<String>,
+    /// SMS destination, masked (`+49********678`).
+    pub phone: Option<String>,
+    /// E-mail destination, masked (`a****@example.org`).
+    pub email: Option<String>,
+    /// Free text.
+    pub description: String,
+    /// Created (Unix time).
+    pub created: i64,
+    /// Made by autoenrollment.
+    pub autoenrolled: bool,
+    /// Has a token PIN.
+    pub has_pin: bool,
+}
+
+impl TokenView {
+    /// The view of `token`, last used at `last_use`.
+    pub fn of(token: &Token, last_use: Option<i64>) -> Self {
+        TokenView {
+            serial: token.serial.clone(),
+            kind: token.kind.as_str(),
+            user: token.user.clone(),
+            realm: token.realm.clone(),
+            active: token.active,
+            fail_count: token.fail_count,
+            max_fail: token.max_fail,
+            locked: token.fail_count >= token.max_fail,
+            last_use,
+            last_use_text: last_use.map(crate::rfc3339::format),
+            phone: token.phone.as_deref().map(mask_phone),
+            email: token.email.as_deref().map(mask_email),
+            description: token.description.clone(),
+            created: token.created_at,
+            autoenrolled: token.autoenrolled,
+            has_pin: token.pin_hash.is_some(),
+        }
+    }
+}
+
+/// One back-off row of a user.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BackoffView {
+    /// Where the failures came from (a NAS address, a Calling-Station-Id, an HTTP caller);
+    /// `None`: the count over all origins.
+    pub origin: Option<String>,
+    /// Failed passwords in a row.
+    pub failures: u32,
+    /// The last one (Unix time).
+    pub last_failure: i64,
+    /// Seconds until an attempt from there is checked again; 0: not backing off.
+    pub waiting_seconds: u64,
+}
+
+/// A user's tokens and back-off.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UserTokens {
+    /// The identity.
+    pub user: String,
+    /// Its realm.
+    pub realm: String,
+    /// Its tokens.
+    pub tokens: Vec<TokenView>,
+    /// Its back-off rows not yet forgotten.
+    pub backoff: Vec<BackoffView>,
+    /// Whether some origin (or every origin) is refused unchecked right now.
+    pub backing_off: bool,
+}
+
+/// The admin operations on tokens, on one store with the engine's settings.
+pub struct Admin<'a> {
+    /// The store.
+    pub store: &'a dyn Store,
+    /// The engine's settings (TOTP step, digits, max_fail, the back-off schedule).
+    pub auth: &'a AuthSettings,
+    /// Where now comes from.
+    pub clock: &'a dyn Clock,
+}
+
+impl<'a> Admin<'a> {
+    /// The operations on `store`, with the system clock.
+    pub fn new(store: &'a dyn Store, auth: &'a AuthSettings) -> Self {
+        Admin {
+            store,
+            auth,
+            clock: &SystemClock,
+        }
+    }
+
+    /// One token, or [`AdminError::NoToken`].
+    pub async fn token(&self, serial: &str) -> Result<Token, AdminError> {
+        self.store
+            .token(serial)
+            .await?
+            .ok_or_else(|| AdminError::NoToken(serial.to_string()))
+    }
+
+    /// A token, if it belongs to `user` of `realm` (self-service); else, whether it exists
+    /// or not, [`AdminError::NoToken`], so nobody learns about others' serials.
+    pub async fn owned(&self, serial: &str, user: &str, realm: &str) -> Result<Token, AdminError> {
+        match self.store.token(serial).await? {
+            Some(t) if t.user == user && t.realm == realm => Ok(t),
+            _ => Err(AdminError::NoToken(serial.to_string())),
+        }
+    }
+
+    /// When the token last logged someone in (its newest `accept` in the audit).
+    pub async fn last_use(&self, serial: &str) -> Result<Option<i64>, AdminError> {
+        let query = AuditQuery {
+            serial: Some(serial.to_string()),
+            result: Some(AuditResult::Accept.as_str().to_string()),
+            limit: 1,
+            ..AuditQuery::default()
+        };
+        Ok(self
+            .store
+            .audit_query(&query)
+            .await?
+            .first()
+            .map(|r| r.time))
+    }
+
+    /// The view of one token.
+    pub async fn view(&self, token: &Token) -> Result<TokenView, AdminError> {
+        Ok(TokenView::of(token, self.last_use(&token.serial).await?))
+    }
+
+    /// A user's tokens (by identity) and back-off rows.
+    pub async fn user_tokens(&self, user: &str, realm: &str) -> Result<UserTokens, AdminError> {
+        let mut tokens = vec![];
+        for token in self.store.tokens_of_user(user, realm).await? {
+            tokens.push(self.view(&token).await?);
+        }
+        let schedule = BackoffSchedule::from_settings(self.auth);
+        let now_ms = self.clock.now_ms();
+        let backoff: Vec<BackoffView> = self
+            .store
+            .backoff_rows(user, realm)
+            .await?
+            .into_iter()
+            .filter_map(|(origin, row)| backoff_view(&schedule, origin, row, now_ms))
+            .collect();
+        Ok(UserTokens {
+            user: user.to_string(),
+            realm: realm.to_string(),
+            backing_off: backoff.iter().any(|b| b.waiting_seconds > 0),
+            tokens,
+            backoff,
+        })
+    }
+
+    /// Carries out `change` on the token `serial` and writes its audit row either way.
+    async fn audited<F, Fut>(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        serial: &str,
+        detail: Option<String>,
+        change: F,
+    ) -> Result<Token, AdminError>
+    where
+        F: FnOnce(Token) -> Fut,
+        Fut: Future<Output = Result<(), AdminError>>,
+    {
+        let before = self.store.token(serial).await;
+        let outcome = match &before {
+            Ok(Some(token)) => change(token.clone()).await,
+            Ok(None) => Err(AdminError::NoToken(serial.to_string())),
+            Err(e) => Err(AdminError::BadInput(e.to_string())),
+        };
+        let token = before.ok().flatten();
+        let mut entry = Change::of(action, token.as_ref(), Some(serial.to_string()));
+        entry.detail = detail;
+        let message = outcome.as_ref().err().map(ToString::to_string);
+        let written = record(
+            self.store,
+            actor,
+            entry,
+            message.as_deref().map_or(Ok(()), Err),
+            self.clock.now(),
+        )
+        .await;
+        outcome?;
+        written?;
+        // The token as it is now.
+        self.token(serial).await
+    }
+
+    /// Enables or disables a token.
+    pub async fn set_active(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        active: bool,
+    ) -> Result<Token, AdminError> {
+        let action = if active {
+            AuditAction::TokenEnable
+        } else {
+            AuditAction::TokenDisable
+        };
+        self.audited(actor, action, serial, None, |t| async move {
+            found(self.store.set_active(&t.serial, active).await?, &t.serial)
+        })
+        .await
+    }
+
+    /// Resets a token's fail counter and ends its owner's back-off, from every origin.
+    pub async fn reset(&self, actor: &Actor, serial: &str) -> Result<Token, AdminError> {
+        let detail = Some("fail counter reset, back-off ended".to_string());
+        self.audited(
+            actor,
+            AuditAction::TokenUnlock,
+            serial,
+            detail,
+            |t| async move {
+                found(self.store.reset_failures(&t.serial).await?, &t.serial)?;
+                self.end_backoff(&t.user, &t.realm).await
+            },
+        )
+        .await
+    }
+
+    /// Forgets an identity's failed passwords from every origin (and over all).
+    pub async fn end_backoff(&self, user: &str, realm: &str) -> Result<(), AdminError> {
+        for (origin, _) in self.store.backoff_rows(user, realm).await? {
+            self.store
+                .clear_login_failures(user, realm, &origin)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Brings a HOTP or TOTP token back in step from two consecutive codes.
+    pub async fn resync(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        otp1: &str,
+        otp2: &str,
+    ) -> Result<Token, AdminError> {
+        self.audited(
+            actor,
+            AuditAction::TokenResync,
+            serial,
+            None,
+            |t| async move {
+                let next = match t.kind {
+                    TokenKind::Hotp => {
+                        find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, otp1, otp2)
+                    }
+                    TokenKind::Totp => {
+                        // Steps within about eight hours either way of now.
+                        let step = totp_step(self.clock.now(), self.auth.totp_step);
+                        let start = step.saturating_sub(1000).max(t.counter);
+                        find_consecutive(t.seed.expose(), t.digits, start, 2000, otp1, otp2)
+                    }
+                    TokenKind::Sms | TokenKind::Email => {
+                        return Err(AdminError::BadInput(
+                            "only hotp and totp tokens can be resynced".into(),
+                        ));
+                    }
+                };
+                let Some(found_at) = next else {
+                    return Err(AdminError::BadInput(format!(
+                        "{}: the two codes are not consecutive codes of this token",
+                        t.serial
+                    )));
+                };
+                found(
+                    self.store.set_counter(&t.serial, found_at + 2).await?,
+                    &t.serial,
+                )
+            },
+        )
+        .await
+    }
+
+    /// Removes (unassigns) a token and its open challenges; returns it as it was.
+    pub async fn remove(&self, actor: &Actor, serial: &str) -> Result<Token, AdminError> {
+        let token = self.token(serial).await;
+        let removed = self
+            .audited(
+                actor,
+                AuditAction::TokenDelete,
+                serial,
+                None,
+                |t| async move { found(self.store.delete_token(&t.serial).await?, &t.serial) },
+            )
+            .await;
+        match removed {
+            // Gone now, as asked.
+            Err(AdminError::NoToken(_)) if token.is_ok() => token,
+            Ok(_) => token,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets a token's description.
+    pub async fn describe(
+        &self,
+        actor: &Actor,
+        serial: &str,
+        description: &str,
+    ) -> Result<Token, AdminError> {
+        let kept = crate::store::decide::description(description);
+        let detail = Some(format!("description: {kept:?}"));
+        self.audited(
+            actor,
+            AuditAction::TokenDescribe,
+            serial,
+            detail,
+            |t| async move {
+                found(
+                    self.store.set_description(&t.serial, &kept).await?,
+                    &t.serial,
+                )
+            },
+        )
+        .await
+    }
+}
+
+/// `Ok` when a store call found its token.
+fn found(existed: bool, serial: &str) -> Result<(), AdminError> {
+    if existed {
+        Ok(())
+    } else {
+        Err(AdminError::NoToken(serial.to_string()))
+    }
+}
+
+/// One back-off row as shown; `None` when it is forgotten.
+fn backoff_view(
+    schedule: &BackoffSchedule,
+    origin: String,
+    row: Backoff,
+    now_ms: i64,
+) -> Option<BackoffView> {
+    let row = schedule.fresh(Some(row), now_ms)?;
+    let window = if origin.is_empty() {
+        schedule.identity_window(row.failures)
+    } else {
+        schedule.window_ms(row.failures)
+    };
+    let left_ms = row.last_failure_ms.saturating_add(window) - now_ms;
+    Some(BackoffView {
+        origin: (!origin.is_empty()).then_some(origin),
+        failures: row.failures,
+        last_failure: row.last_failure_ms.div_euclid(1000),
+        waiting_seconds: u64::try_from(left_ms.max(0)).unwrap_or(0).div_ceil(1000),
+    })
+}
