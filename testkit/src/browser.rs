@@ -394,12 +394,17 @@ impl Drop for Browser {
                 .rt
                 .block_on(async { tokio::time::timeout(WAIT, client.close()).await });
         }
-        // The whole group: chromedriver, and any Chromium a failed close left behind.
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.driver.id()))
-            .stderr(Stdio::null())
-            .status();
+        // The whole group: chromedriver, and any Chromium a failed close left behind. The
+        // group id goes after `--`: procps-ng 4's kill misreads a negative id after a signal
+        // option (strace: `kill -0 -14290` is kill(-1, 0)), and -1 is every process.
+        let group = self.driver.id();
+        if group > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--"])
+                .arg(format!("-{group}"))
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

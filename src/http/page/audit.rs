@@ -3,12 +3,24 @@
 //! (the admin API's, for admins: an export is theirs).
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use super::html::{esc, query_value};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+
+use super::calls;
+use super::html::{Flash, Nav, esc, query_value};
+use super::respond::{refused, screen, screen_with};
+use super::views::Row;
+use crate::admin::Action;
+use crate::http::admin::AdminShared;
+use crate::http::admin::answer::ApiError;
+use crate::http::admin::fields::Fields;
+use crate::http::admin::guard::Operator;
 
 /// The filters as typed.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default)]
 pub struct Filters {
     /// The identity.
     pub user: String,
@@ -40,29 +52,61 @@ impl Filters {
     }
 }
 
-/// One row as shown.
-#[derive(Debug, Clone, Default)]
-pub struct Row {
-    /// RFC 3339.
-    pub time: String,
-    /// The client.
-    pub client: String,
-    /// The identity and realm.
-    pub user: String,
-    /// The token.
-    pub serial: String,
-    /// What was asked.
-    pub action: String,
-    /// How it went.
-    pub result: String,
-    /// Why, and by whom.
-    pub reason: String,
-}
-
 const RESULTS: [&str; 6] = ["accept", "challenge", "reject", "forward", "ok", "failed"];
 
-/// The screen's body; `csv` is the export's address without its query, when the operator may
-/// export.
+/// Where the admin API exports the audit as CSV (the filters follow).
+pub const CSV: &str = "/api/v1/audit?format=csv";
+
+/// `GET /ui/audit?user=&result=&client=&since=&until=`.
+pub async fn screen_of(
+    State(shared): State<Arc<AdminShared>>,
+    operator: Result<Operator, ApiError>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let query = Fields::from_query(uri.query());
+    let field = |name: &str| query.get(name).unwrap_or("").to_string();
+    let filters = Filters {
+        user: field("user"),
+        result: field("result"),
+        client: field("client"),
+        since: field("since"),
+        until: field("until"),
+    };
+    let asked = [
+        ("user", filters.user.as_str()),
+        ("result", filters.result.as_str()),
+        ("client", filters.client.as_str()),
+        ("since", filters.since.as_str()),
+        ("until", filters.until.as_str()),
+    ];
+    let csv = operator.role().allows(Action::Export).then_some(CSV);
+    match calls::audit(&shared, operator.clone(), &asked).await {
+        Ok(rows) => screen(
+            &operator,
+            &headers,
+            "Audit",
+            Nav::Audit,
+            &body(&filters, &rows, csv),
+        ),
+        Err(error) if error.status == axum::http::StatusCode::BAD_REQUEST => screen_with(
+            &operator,
+            Some(Flash::Error(error.message)),
+            "Audit",
+            Nav::Audit,
+            &body(&filters, &[], csv),
+            &headers,
+        ),
+        Err(error) => refused(error),
+    }
+}
+
+/// The screen's body; `csv` is the export's address (filters not yet added), when the
+/// operator may export.
 pub fn body(filters: &Filters, rows: &[Row], csv: Option<&str>) -> String {
     let prefix = super::PREFIX;
     let mut options = String::from("<option value=\"\">any</option>");
@@ -96,7 +140,7 @@ pub fn body(filters: &Filters, rows: &[Row], csv: Option<&str>) -> String {
         let href = if query.is_empty() {
             csv.to_string()
         } else {
-            format!("{csv}?{query}")
+            format!("{csv}&{query}")
         };
         let _ = writeln!(
             out,
@@ -150,9 +194,11 @@ mod tests {
             reason: "<b>by carol</b>".into(),
             ..Row::default()
         }];
-        let html = body(&filters, &rows, Some("/api/v1/audit.csv"));
+        let html = body(&filters, &rows, Some(CSV));
         assert!(
-            html.contains("href=\"/api/v1/audit.csv?user=alice&amp;result=ok&amp;since=2h\""),
+            html.contains(
+                "href=\"/api/v1/audit?format=csv&amp;user=alice&amp;result=ok&amp;since=2h\""
+            ),
             "{html}"
         );
         assert!(html.contains("<option value=\"ok\" selected>"), "{html}");

@@ -3,9 +3,23 @@
 //! which SMS codes are no longer needed) and disabling a token that was lost. What a user may
 //! do is what `[admin] selfservice` lists (LinOTP's `selfservice` scope names).
 
-use super::html::{csrf_field, esc};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::calls;
+use super::html::{Flash, Nav, csrf_field, esc};
+use super::respond::{done, error_screen, refused, screen, screen_with};
 use super::secret::Shown;
-use super::tokens::{Buttons, TokenView, table};
+use super::tokens::{Buttons, table};
+use super::views::TokenView;
+use crate::admin::SelfServiceAction;
+use crate::http::admin::AdminShared;
+use crate::http::admin::answer::ApiError;
+use crate::http::admin::fields::Fields;
+use crate::http::admin::guard::{Operator, Posted};
 
 /// Where the self-service screen is.
 pub fn path() -> String {
@@ -75,4 +89,109 @@ pub fn enrolled(shown: &Shown<'_>, csrf: &str) -> String {
     out.push_str(&shown.html());
     out.push_str(&confirm_form(shown.serial, csrf));
     out
+}
+
+fn allows(operator: &Operator, action: SelfServiceAction) -> bool {
+    operator.session.selfservice.contains(&action)
+}
+
+/// `GET /ui/me`.
+pub async fn screen_of(
+    State(shared): State<Arc<AdminShared>>,
+    operator: Result<Operator, ApiError>,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let mine = match calls::my_tokens(&shared, operator.clone()).await {
+        Ok(mine) => mine,
+        Err(error) => return refused(error),
+    };
+    let who = format!("{}@{}", operator.session.user, operator.session.realm);
+    let page = body(
+        &who,
+        &mine.tokens,
+        allows(&operator, SelfServiceAction::Disable),
+        allows(&operator, SelfServiceAction::EnrollTotp),
+        &operator.session.csrf,
+    );
+    screen(&operator, &headers, "My tokens", Nav::Mine, &page)
+}
+
+/// `POST /ui/me/enroll`: a TOTP token for the session's own user, waiting for its first
+/// code; the secret on this answer only.
+pub async fn enroll(
+    State(shared): State<Arc<AdminShared>>,
+    posted: Result<Posted, ApiError>,
+) -> Response {
+    let Posted { operator, .. } = match posted {
+        Ok(posted) => posted,
+        Err(error) => return refused(error),
+    };
+    let request = Fields::from_pairs([("type", "totp")]);
+    match calls::enroll(&shared, operator.clone(), request).await {
+        Ok(made) => {
+            let shown = Shown {
+                serial: &made.serial,
+                uri: &made.uri,
+                base32: &made.secret,
+                qr_svg: made.qr_svg.as_deref(),
+            };
+            let page = enrolled(&shown, &operator.session.csrf);
+            screen_with(
+                &operator,
+                None,
+                "Set up your app",
+                Nav::Mine,
+                &page,
+                &HeaderMap::new(),
+            )
+        }
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
+        Err(error) => done(&path(), &Flash::Error(error.message)),
+    }
+}
+
+/// `POST /ui/me/tokens/{serial}/{action}`: `confirm` (with `code`) or `disable`.
+pub async fn token_action(
+    State(shared): State<Arc<AdminShared>>,
+    Path((serial, action)): Path<(String, String)>,
+    posted: Result<Posted, ApiError>,
+) -> Response {
+    let Posted { operator, fields } = match posted {
+        Ok(posted) => posted,
+        Err(error) => return refused(error),
+    };
+    let said = match action.as_str() {
+        "confirm" => format!("Token {serial} confirmed: it is active now"),
+        "disable" => format!("Token {serial} disabled"),
+        _ => return error_screen(StatusCode::NOT_FOUND, "no such action"),
+    };
+    let csrf = operator.session.csrf.clone();
+    let again = operator.clone();
+    match calls::change(&shared, operator, &serial, &action, fields).await {
+        Ok(()) => done(&path(), &Flash::Ok(said)),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
+        Err(error) if action == "confirm" => {
+            // A wrong first code: the same form again, with why.
+            let page = format!(
+                "<h1>Set up your authenticator app</h1>\n{}",
+                confirm_form(&serial, &csrf)
+            );
+            screen_with(
+                &again,
+                Some(Flash::Error(error.message)),
+                "Confirm",
+                Nav::Mine,
+                &page,
+                &HeaderMap::new(),
+            )
+        }
+        Err(error) => done(
+            &path(),
+            &Flash::Error(format!("{serial}: {}", error.message)),
+        ),
+    }
 }

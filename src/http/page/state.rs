@@ -3,44 +3,34 @@
 //! and each directory answer now. Read from the admin layer's state reader.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use super::html::esc;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
 
-/// A peer's health as shown.
-#[derive(Debug, Clone)]
-pub struct Health {
-    /// `store` or the directory's name.
-    pub name: String,
-    /// Whether it answered.
-    pub ok: bool,
-    /// Why not.
-    pub error: Option<String>,
-}
+use super::calls;
+use super::html::{Nav, esc};
+use super::respond::{refused, screen};
+use super::views::{Delivery, StateView};
+use crate::http::admin::AdminShared;
+use crate::http::admin::answer::ApiError;
+use crate::http::admin::guard::Operator;
 
-/// Deliveries through one provider.
-#[derive(Debug, Clone, Default)]
-pub struct Delivery {
-    /// The provider's name.
-    pub provider: String,
-    /// Codes handed to it.
-    pub attempts: u64,
-    /// Of those, failed, by kind.
-    pub failures: Vec<(String, u64)>,
-}
-
-/// What the screen shows.
-#[derive(Debug, Clone, Default)]
-pub struct StateView {
-    /// Decisions per minute, when there was an earlier reading.
-    pub per_minute: Option<f64>,
-    /// Decisions by result.
-    pub decisions: Vec<(String, u64)>,
-    /// Rejects by reason.
-    pub rejects: Vec<(String, u64)>,
-    /// Deliveries by provider.
-    pub deliveries: Vec<Delivery>,
-    /// The store's and each directory's health.
-    pub health: Vec<Health>,
+/// `GET /ui/state`.
+pub async fn screen_of(
+    State(shared): State<Arc<AdminShared>>,
+    operator: Result<Operator, ApiError>,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    match calls::state(&shared, operator.clone()).await {
+        Ok(state) => screen(&operator, &headers, "Service", Nav::State, &body(&state)),
+        Err(error) => refused(error),
+    }
 }
 
 fn counts(caption: &str, head: &str, rows: &[(String, u64)]) -> String {

@@ -7,55 +7,7 @@
 use std::fmt::Write as _;
 
 use super::html::{csrf_field, esc, when};
-
-/// One token as the table shows it.
-#[derive(Debug, Clone, Default)]
-pub struct TokenView {
-    /// The serial.
-    pub serial: String,
-    /// `sms`, `email`, `hotp`, `totp`.
-    pub kind: String,
-    /// Enabled.
-    pub active: bool,
-    /// Enrolled in self-service and not yet confirmed by its first code.
-    pub pending: bool,
-    /// Consecutive failures.
-    pub fail_count: u32,
-    /// Failures at which it locks.
-    pub max_fail: u32,
-    /// The owner's back-off as one line ("3 failed passwords from 10.0.0.5, until 21:40"),
-    /// or `None`.
-    pub backoff: Option<String>,
-    /// When it last let someone in.
-    pub last_use: Option<i64>,
-    /// Where codes go, masked (`+49********678`).
-    pub recipient: Option<String>,
-    /// Free text.
-    pub description: String,
-}
-
-impl TokenView {
-    /// HOTP and TOTP tokens can be resynchronised from two codes.
-    pub fn is_resyncable(&self) -> bool {
-        matches!(self.kind.as_str(), "hotp" | "totp")
-    }
-
-    fn is_locked(&self) -> bool {
-        self.max_fail > 0 && self.fail_count >= self.max_fail
-    }
-
-    fn state(&self) -> &'static str {
-        if self.pending {
-            "<span class=\"badge pending\">awaiting first code</span>"
-        } else if !self.active {
-            "<span class=\"badge off\">disabled</span>"
-        } else if self.is_locked() {
-            "<span class=\"badge locked\">locked</span>"
-        } else {
-            "<span class=\"badge on\">active</span>"
-        }
-    }
-}
+use super::views::TokenView;
 
 /// Which buttons a row gets.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,7 +52,7 @@ pub fn table(tokens: &[TokenView], base: &str, buttons: Buttons, csrf: &str) -> 
             id = esc(&token.serial),
             serial = esc(&token.serial),
             kind = esc(&token.kind.to_uppercase()),
-            state = token.state(),
+            state = token.badge(),
             fails = token.fail_count,
             max = token.max_fail,
             backoff = esc(token.backoff.as_deref().unwrap_or("none")),

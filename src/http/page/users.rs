@@ -3,24 +3,25 @@
 //! and, for admins, "Enroll a token".
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
-use super::html::{esc, query_value};
-use super::tokens::{Buttons, TokenView, table};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 
-/// A user found, as the list shows them (addresses masked by the admin layer).
-#[derive(Debug, Clone, Default)]
-pub struct Found {
-    /// The identity.
-    pub user: String,
-    /// Its realm.
-    pub realm: String,
-    /// Given name and surname.
-    pub name: Option<String>,
-    /// Masked mobile number.
-    pub mobile: Option<String>,
-    /// Masked e-mail address.
-    pub email: Option<String>,
-}
+use super::assets::html;
+use super::calls;
+use super::forms;
+use super::html::{Flash, Nav, esc, query_value};
+use super::respond::{done, error_screen, refused, screen, screen_with};
+use super::secret::Shown;
+use super::tokens::{Buttons, table};
+use super::views::{BackoffLine, Found, TokenView};
+use crate::admin::Action;
+use crate::http::admin::AdminShared;
+use crate::http::admin::answer::ApiError;
+use crate::http::admin::fields::Fields;
+use crate::http::admin::guard::{Operator, Posted};
 
 /// Where a user's screen is: `/ui/users/local/alice` (as the API's
 /// `/api/v1/users/{realm}/{user}/tokens`).
@@ -95,17 +96,6 @@ pub fn results(query: &str, found: Option<&[Found]>) -> String {
     }
     out.push_str("</div>\n");
     out
-}
-
-/// A back-off row as the user's screen lists it.
-#[derive(Debug, Clone)]
-pub struct BackoffLine {
-    /// Where from (`None`: over all origins).
-    pub origin: Option<String>,
-    /// Failed passwords in a row.
-    pub failures: u32,
-    /// Seconds until the next attempt is checked; 0: not backing off.
-    pub waiting_seconds: u64,
 }
 
 /// What the user's screen shows.
@@ -192,6 +182,230 @@ pub fn duration(seconds: u64) -> String {
         (0, m, 0) => format!("{m} min"),
         (0, m, s) => format!("{m} min {s} s"),
         (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// `GET /ui/users?q=` (`&partial=1`: only the results list, for the script's search as you
+/// type).
+pub async fn search(
+    operator: Result<Operator, ApiError>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let query = Fields::from_query(uri.query());
+    let q = query.get("q").unwrap_or("").trim();
+    let found = if q.is_empty() {
+        None
+    } else {
+        match calls::find_users(operator.clone(), q).await {
+            Ok(found) => Some(found),
+            Err(error) => return refused(error),
+        }
+    };
+    if query.get("partial") == Some("1") {
+        return html(StatusCode::OK, results(q, found.as_deref()));
+    }
+    screen(
+        &operator,
+        &headers,
+        "Users",
+        Nav::Users,
+        &search_body(q, found.as_deref()),
+    )
+}
+
+/// The buttons `operator`'s role allows.
+fn buttons(operator: &Operator) -> Buttons {
+    let role = operator.role();
+    Buttons {
+        toggle: role.allows(Action::EnableDisable),
+        disable_only: false,
+        reset: role.allows(Action::Reset),
+        resync: role.allows(Action::Resync),
+        describe: role.allows(Action::Describe),
+        remove: role.allows(Action::Remove),
+    }
+}
+
+/// `GET /ui/users/{realm}/{user}`.
+pub async fn user(
+    State(shared): State<Arc<AdminShared>>,
+    operator: Result<Operator, ApiError>,
+    Path((realm, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let found = match calls::user_tokens(&shared, operator.clone(), &realm, &user).await {
+        Ok(found) => found,
+        Err(error) => return refused(error),
+    };
+    let body = UserScreen {
+        user: &found.user,
+        realm: &found.realm,
+        tokens: &found.tokens,
+        backoff: &found.backoff,
+        buttons: buttons(&operator),
+        may_enroll: operator.role().allows(Action::Enroll),
+        csrf: &operator.session.csrf,
+    }
+    .body();
+    screen(&operator, &headers, &found.user, Nav::Users, &body)
+}
+
+/// `GET /ui/users/{realm}/{user}/tokens/{serial}/{step}`: the form an action needs first
+/// (`resync`, `describe`) or the confirmation of a removal.
+pub async fn token_form(
+    State(shared): State<Arc<AdminShared>>,
+    operator: Result<Operator, ApiError>,
+    Path((realm, user, serial, step)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let (needed, title) = match step.as_str() {
+        "resync" => (Action::Resync, "Resync"),
+        "describe" => (Action::Describe, "Describe"),
+        "remove" => (Action::Remove, "Remove"),
+        _ => return error_screen(StatusCode::NOT_FOUND, "no such screen"),
+    };
+    if let Err(error) = operator.require(needed) {
+        return refused(error);
+    }
+    let found = match calls::user_tokens(&shared, operator.clone(), &realm, &user).await {
+        Ok(found) => found,
+        Err(error) => return refused(error),
+    };
+    let Some(token) = found.tokens.iter().find(|t| t.serial == serial) else {
+        return error_screen(
+            StatusCode::NOT_FOUND,
+            &format!("{} has no token {serial}", found.user),
+        );
+    };
+    let path = user_path(&found.user, &found.realm);
+    let csrf = &operator.session.csrf;
+    let body = match step.as_str() {
+        "resync" => forms::resync(&path, &token.serial, csrf),
+        "describe" => forms::describe(&path, &token.serial, &token.description, csrf),
+        _ => forms::confirm_remove(&path, &found.user, &token.serial, csrf),
+    };
+    screen(&operator, &headers, title, Nav::Users, &body)
+}
+
+/// `POST /ui/users/{realm}/{user}/tokens/{serial}/{action}`: the change through the admin
+/// API, then the user's screen with what happened.
+pub async fn token_action(
+    State(shared): State<Arc<AdminShared>>,
+    Path((realm, user, serial, action)): Path<(String, String, String, String)>,
+    posted: Result<Posted, ApiError>,
+) -> Response {
+    let Posted { operator, fields } = match posted {
+        Ok(posted) => posted,
+        Err(error) => return refused(error),
+    };
+    let back = user_path(&user, &realm);
+    let (api_action, said) = match action.as_str() {
+        "enable" => ("enable", format!("Token {serial} enabled")),
+        "disable" => ("disable", format!("Token {serial} disabled")),
+        "reset" => (
+            "reset",
+            format!("Token {serial} reset: fail counter 0, back-off ended"),
+        ),
+        "resync" => ("resync", format!("Token {serial} resynchronised")),
+        "describe" => (
+            "description",
+            format!("Description of token {serial} saved"),
+        ),
+        "remove" => ("remove", format!("Token {serial} removed")),
+        _ => return error_screen(StatusCode::NOT_FOUND, "no such action"),
+    };
+    if action == "remove" && fields.get("confirmed") != Some("1") {
+        // Not yet confirmed (no script): ask first.
+        if let Err(error) = operator.require(Action::Remove) {
+            return refused(error);
+        }
+        let body = forms::confirm_remove(&back, &user, &serial, &operator.session.csrf);
+        return screen_with(
+            &operator,
+            None,
+            "Remove",
+            Nav::Users,
+            &body,
+            &HeaderMap::new(),
+        );
+    }
+    match calls::change(&shared, operator, &serial, api_action, fields).await {
+        Ok(()) => done(&back, &Flash::Ok(said)),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
+        Err(error) => done(&back, &Flash::Error(format!("{serial}: {}", error.message))),
+    }
+}
+
+/// `GET /ui/users/{realm}/{user}/enroll` (admins).
+pub async fn enroll_form(
+    operator: Result<Operator, ApiError>,
+    Path((realm, user)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let operator = match operator.and_then(|o| o.require(Action::Enroll).map(|()| o)) {
+        Ok(operator) => operator,
+        Err(error) => return refused(error),
+    };
+    let body = forms::enroll(&user_path(&user, &realm), &user, &operator.session.csrf);
+    screen(&operator, &headers, "Enroll", Nav::Users, &body)
+}
+
+/// `POST /ui/users/{realm}/{user}/enroll`: the token through the admin API, and its secret
+/// on this answer only.
+pub async fn enroll(
+    State(shared): State<Arc<AdminShared>>,
+    Path((realm, user)): Path<(String, String)>,
+    posted: Result<Posted, ApiError>,
+) -> Response {
+    let Posted { operator, fields } = match posted {
+        Ok(posted) => posted,
+        Err(error) => return refused(error),
+    };
+    let back = user_path(&user, &realm);
+    let request = Fields::from_pairs([
+        ("type", fields.get("type").unwrap_or("totp")),
+        ("user", &format!("{user}@{realm}")),
+        ("description", fields.get("description").unwrap_or("")),
+    ]);
+    match calls::enroll(&shared, operator.clone(), request).await {
+        Ok(made) => {
+            let shown = Shown {
+                serial: &made.serial,
+                uri: &made.uri,
+                base32: &made.secret,
+                qr_svg: made.qr_svg.as_deref(),
+            };
+            let body = format!(
+                "<p><a href=\"{back}\">← {user}</a></p>\n<h1>Token {serial} enrolled for {user}</h1>\n{}",
+                shown.html(),
+                user = esc(&user),
+                serial = esc(&made.serial),
+            );
+            let message = Flash::Ok(format!("Token {} enrolled for {user}", made.serial));
+            screen_with(
+                &operator,
+                Some(message),
+                "Enrolled",
+                Nav::Users,
+                &body,
+                &HeaderMap::new(),
+            )
+        }
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
+        Err(error) => done(&back, &Flash::Error(error.message)),
     }
 }
 

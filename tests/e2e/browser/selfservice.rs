@@ -1,0 +1,44 @@
+//! Self-service in a real browser: alice signs in with her password and an SMS code, sets up
+//! an authenticator app (the QR shown once, confirmed by its first code), and her next RADIUS
+//! login takes the app's code instead of an SMS.
+
+use super::{Ui, base32_decode, page_setup, radius_sms_login};
+
+#[test]
+fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
+    let ui = Ui::start(&page_setup(
+        "selfservice = [\"enrollTOTP\", \"disable\"]",
+        "",
+    ));
+    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
+    ui.login("alice", "wonderland");
+    let b = &ui.browser;
+    assert_eq!(b.path(), "/ui/me");
+    assert_eq!(b.text("h1"), "My tokens");
+    b.doc_screenshot("selfservice-tokens");
+    b.click("form[action$=\"/me/enroll\"] button");
+    let seed = base32_decode(&b.text("#secret"));
+    let serial = b.text("#secret-h + p strong");
+    b.doc_screenshot("selfservice-enroll");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let step = tessera::otp::totp_step(now, 30);
+    b.fill("input[name=code]", &tessera::otp::hotp(&seed, step, 6));
+    b.click(&format!("form[action$=\"/{serial}/confirm\"] button"));
+    assert_eq!(
+        b.text("p.msg"),
+        format!("Token {serial} confirmed: it is active now")
+    );
+    // The next login: password and the app's next code in one field, no SMS.
+    let sent = ui.server.spool().len();
+    ui.server
+        .auth(
+            "alice",
+            &format!("wonderland{}", tessera::otp::hotp(&seed, step + 1, 6)),
+            None,
+        )
+        .expect("Access-Accept");
+    assert_eq!(ui.server.spool().len(), sent, "no SMS was needed");
+}
