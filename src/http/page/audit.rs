@@ -161,7 +161,7 @@ pub fn body(filters: &Filters, rows: &[Row], csv: Option<&str>) -> String {
     for row in rows {
         let _ = writeln!(
             out,
-            "<tr><td data-label=\"Time\" class=\"mono\">{}</td><td data-label=\"User\">{}</td>\
+            "<tr><td data-label=\"Time\" class=\"mono time\">{}</td><td data-label=\"User\">{}</td>\
              <td data-label=\"Action\" class=\"action\">{}</td><td data-label=\"Result\" class=\"result\">{}</td>\
              <td data-label=\"Token\" class=\"mono\">{}</td><td data-label=\"Client\" class=\"mono\">{}</td>\
              <td data-label=\"Detail\" class=\"reason\">{}</td></tr>",

@@ -237,7 +237,7 @@ pub async fn audit(
         .map(|rows| {
             rows.iter()
                 .map(|r| Row {
-                    time: text(&r["time_text"]).unwrap_or_default(),
+                    time: super::html::when(r["time"].as_i64()),
                     client: text(&r["client"]).unwrap_or_default(),
                     user: match (text(&r["user"]), text(&r["realm"])) {
                         (Some(u), Some(realm)) => format!("{u}@{realm}"),

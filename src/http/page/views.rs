@@ -81,7 +81,7 @@ pub struct BackoffLine {
 /// One row as shown.
 #[derive(Debug, Clone, Default)]
 pub struct Row {
-    /// RFC 3339.
+    /// `YYYY-MM-DD HH:MM:SS` (UTC).
     pub time: String,
     /// The client.
     pub client: String,

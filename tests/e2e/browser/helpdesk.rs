@@ -37,6 +37,11 @@ fn an_operator_signs_in_with_a_code_and_sees_alices_fail_counter() {
     let message = ui.login("dave", "davepw");
     assert!(message.contains("+49********999"), "{message}");
     assert_eq!(b.text("header.bar .who span"), "dave@local admin");
+    // Search as you type: no Enter, the list follows the typing.
+    b.goto("/ui/users");
+    b.fill("#q", "ali");
+    b.find("#results a[href$=\"/local/alice\"]");
+    assert_eq!(b.path(), "/ui/users", "no page was loaded");
     ui.open_user("alice");
     assert_eq!(ui.serials(), vec![serial.clone()]);
     assert_eq!(ui.cell(&serial, "fails"), "1 of 10");
@@ -187,10 +192,33 @@ fn a_helpdesk_operator_has_no_remove_button_and_an_admin_removes_with_a_confirma
     assert!(b.exists(&format!("form[action$=\"/{serial}/disable\"]")));
     assert!(!b.exists("form[action$=\"/remove\"]"), "{}", b.html());
     assert!(!b.exists("a[href$=\"/enroll\"]"), "{}", b.html());
-    // Asked anyway (a forged form), the server refuses.
+    // Asked anyway, the page and the API refuse.
     b.goto(&format!("/ui/users/local/alice/tokens/{serial}/remove"));
-    b.find("h1");
+    assert_eq!(b.text("h1"), "Forbidden");
+    b.goto("/ui/users");
+    let status = b
+        .block_on(b.client().execute_async(
+            "const done = arguments[arguments.length - 1];\
+             const csrf = document.querySelector('input[name=csrf]').value;\
+             fetch('/api/v1/tokens/' + arguments[0], {method: 'DELETE', headers: {'X-CSRF-Token': csrf}})\
+               .then(r => done(r.status), e => done(String(e)));",
+            vec![serial.clone().into()],
+        ))
+        .unwrap();
+    assert_eq!(status, 403, "{status}");
     assert!(ui.serials_left(&serial), "still there");
+    // An admin removes it, after saying yes.
+    b.click("header.bar .who button");
+    b.wait_for_text("Signed out.");
+    ui.login("dave", "davepw");
+    ui.open_user("alice");
+    b.click(&format!("form[action$=\"/{serial}/remove\"] button"));
+    let asked = b.block_on(b.client().get_alert_text()).unwrap();
+    assert!(asked.contains(&serial), "{asked}");
+    b.block_on(b.client().accept_alert()).unwrap();
+    assert_eq!(b.text("p.msg"), format!("Token {serial} removed"));
+    assert!(!ui.serials_left(&serial), "removed");
+    assert!(b.exists("#tokens-h") && ui.serials().is_empty());
 }
 
 impl Ui {

@@ -41,4 +41,21 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
         )
         .expect("Access-Accept");
     assert_eq!(ui.server.spool().len(), sent, "no SMS was needed");
+    // The phone with the SMS number was lost: alice disables that token herself.
+    let sms = ui
+        .serials()
+        .into_iter()
+        .find(|s| s.starts_with("LSSM"))
+        .expect("her SMS token");
+    let message = ui.token_action(&sms, "disable");
+    assert_eq!(message, format!("Token {sms} disabled"));
+    assert_eq!(ui.cell(&sms, "state"), "disabled");
+    assert_eq!(ui.cell(&serial, "state"), "active");
+    let sent = ui.server.spool().len();
+    assert!(!radius_sms_login(&ui.server, "alice", "wonderland"));
+    assert_eq!(
+        ui.server.spool().len(),
+        sent,
+        "no SMS goes to the lost phone"
+    );
 }
