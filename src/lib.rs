@@ -3,13 +3,16 @@
 //! # Layout
 //!
 //! A request travels down these layers and its answer back up; dependencies point one way,
-//! `{radius, http} → auth → {otp, store, directory, delivery}`:
+//! `{radius, http} → auth → {otp, store, directory, delivery}`, and `http → admin → auth`:
 //!
 //! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
 //!   UDP server, RadSec and RADIUS/1.1 over TLS.
 //!   [`radius::handler`] is the only place where RADIUS meets the engine.
 //! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
-//!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it.
+//!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it. The
+//!   admin API and the helpdesk page ([`http::admin`]) sit on the same listener.
+//! - [`admin`]: what the helpdesk, self-service and `tessera token …` do to tokens, users and
+//!   the audit, one piece of code for the command line and the admin API ([`http::admin`]).
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS or HTTP.
 //! - [`otp`]: HOTP and TOTP.

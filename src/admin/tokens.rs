@@ -205,14 +205,22 @@ impl<'a> Admin<'a> {
         F: FnOnce(Token) -> Fut,
         Fut: Future<Output = Result<(), AdminError>>,
     {
-        let before = self.store.token(serial).await;
-        let outcome = match &before {
-            Ok(Some(token)) => change(token.clone()).await,
-            Ok(None) => Err(AdminError::NoToken(serial.to_string())),
-            Err(e) => Err(AdminError::BadInput(e.to_string())),
+        let before = match self.store.token(serial).await {
+            Ok(before) => before,
+            Err(error) => {
+                let error = AdminError::from(error);
+                let change = Change::of(action, None, Some(serial.to_string()));
+                let message = error.to_string();
+                // The store failed: its audit row may fail too; the store's error is the answer.
+                let _ = record(self.store, actor, change, Err(&message), self.clock.now()).await;
+                return Err(error);
+            }
         };
-        let token = before.ok().flatten();
-        let mut entry = Change::of(action, token.as_ref(), Some(serial.to_string()));
+        let outcome = match &before {
+            Some(token) => change(token.clone()).await,
+            None => Err(AdminError::NoToken(serial.to_string())),
+        };
+        let mut entry = Change::of(action, before.as_ref(), Some(serial.to_string()));
         entry.detail = detail;
         let message = outcome.as_ref().err().map(ToString::to_string);
         let written = record(

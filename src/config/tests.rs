@@ -508,3 +508,40 @@ fn issue_24_http_section_is_off_by_default_and_its_problems_have_lines() {
         "{typo:?}"
     );
 }
+
+#[test]
+fn admin_section_is_off_by_default_and_its_problems_name_their_lines() {
+    let c = Config::parse(Path::new("t.toml"), MINIMAL).unwrap();
+    assert!(!c.admin.enabled);
+    let text = format!(
+        "{MINIMAL}\n[http]\nlisten = [\"127.0.0.1:0\"]\n\n[admin]\nenabled = true\n\
+         helpdesk = \"helpdesk\"\nallow = [\"10.0.0.0/33\"]\nselfservice = [\"fly\"]\n\
+         session_idle_timeout = 0\n"
+    );
+    let base = MINIMAL.lines().count();
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        [
+            format!(
+                "t.toml:{}: admin.allow: \"10.0.0.0/33\" is not a network (\"10.0.0.0/8\", \
+                 \"::1/128\") or an address",
+                base + 8
+            ),
+            format!(
+                "t.toml:{}: admin.selfservice: unknown self-service action \"fly\" (expected one \
+                 of enrollTOTP, enrollHOTP, disable, enable, delete, reset, resync, \
+                 setDescription, history)",
+                base + 9
+            ),
+            format!(
+                "t.toml:{}: admin.session_idle_timeout: must be at least 1 (seconds)",
+                base + 10
+            ),
+        ]
+    );
+    let text = format!("{MINIMAL}\n[admin]\nenabled = true\nadmin = \"dave\"\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("admin.enabled: the admin API is served on the [http] listener"));
+}

@@ -7,6 +7,8 @@
     reason = "tests fail loudly by design"
 )]
 
+mod admin_api;
+mod admin_enroll;
 mod backoff;
 mod browser;
 mod config;

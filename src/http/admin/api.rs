@@ -18,7 +18,7 @@ use super::answer::{ApiError, ok};
 use super::fields::Fields;
 use super::guard::{Operator, Posted};
 use crate::admin::enroll::{EnrollRequest, confirm, enroll as enroll_token};
-use crate::admin::tokens::{Admin, TokenView};
+use crate::admin::tokens::Admin;
 use crate::admin::users::{SEARCH_LIMIT, find};
 use crate::admin::{Action, SelfServiceAction};
 use crate::store::{Token, TokenKind};
@@ -230,9 +230,4 @@ pub async fn enroll(
     };
     let (_, enrolled) = enroll_token(&admin, &live.realms, &operator.actor(), request).await?;
     Ok(ok(&enrolled))
-}
-
-/// The view of a token (for handlers of the page).
-pub async fn view_of(admin: &Admin<'_>, token: &Token) -> Result<TokenView, ApiError> {
-    Ok(admin.view(token).await?)
 }

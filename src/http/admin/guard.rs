@@ -49,8 +49,9 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// A state-changing request must come from a page of this origin: a browser's
-/// `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the user), its `Origin` must be
-/// this host. Clients that send neither (curl, scripts) are left to the CSRF token.
+/// `Sec-Fetch-Site` must be `same-origin` (or `none`: typed by the user), its `Origin` (unless
+/// `null`) must be this host. Clients that send neither (curl, scripts) are left to the CSRF
+/// token, which every state-changing request needs anyway.
 fn same_origin(parts: &Parts, tls: bool) -> bool {
     let headers = &parts.headers;
     if let Some(site) = headers.get("sec-fetch-site") {
@@ -59,7 +60,12 @@ fn same_origin(parts: &Parts, tls: bool) -> bool {
             return false;
         }
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    // A form posted from a page under `Referrer-Policy: no-referrer` carries `Origin: null`
+    // (Fetch withholds the origin with the referrer): `Sec-Fetch-Site` above has spoken.
+    let Some(origin) = headers
+        .get(header::ORIGIN)
+        .filter(|o| o.as_bytes() != b"null")
+    else {
         return true;
     };
     let host = headers
