@@ -125,9 +125,7 @@ pub async fn secured(mut response: Response) -> Response {
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        // Not `no-referrer`: under it a browser sends `Origin: null` with a form's POST, and
-        // the same-origin check (guard.rs) refuses every form of the page.
-        (header::REFERRER_POLICY, "same-origin"),
+        (header::REFERRER_POLICY, "no-referrer"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
