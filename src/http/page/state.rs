@@ -39,7 +39,7 @@ fn counts(caption: &str, head: &str, rows: &[(String, u64)]) -> String {
     }
     let mut out = format!(
         "<div class=\"table-wrap\"><table><caption>{caption}</caption><thead><tr><th scope=\"col\">{head}</th>\
-         <th scope=\"col\">Count</th></tr></thead><tbody>"
+         <th scope=\"col\" class=\"num\">Count</th></tr></thead><tbody>"
     );
     for (name, count) in rows {
         let _ = write!(
@@ -92,7 +92,7 @@ pub fn body(state: &StateView) -> String {
         out.push_str("<p class=\"card\">No code sent since start.</p>\n");
     } else {
         out.push_str("<div class=\"table-wrap\"><table class=\"cards\"><thead><tr><th scope=\"col\">Provider</th>\
-                      <th scope=\"col\">Sent</th><th scope=\"col\">Failed</th></tr></thead><tbody>");
+                      <th scope=\"col\" class=\"num\">Sent</th><th scope=\"col\">Failed</th></tr></thead><tbody>");
         for Delivery {
             provider,
             attempts,

@@ -119,6 +119,27 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
     let reasons = b.texts("table.audit td.reason").join("\n");
     assert!(reasons.contains("dave@local (admin)"), "{reasons}");
     b.doc_screenshot("helpdesk-audit");
+    // Only the disables, by result and client.
+    b.fill("#f-client", "admin/");
+    b.click("form[aria-label=\"Audit filters\"] button");
+    b.find("table.audit");
+    let actions = b.texts("table.audit td.action");
+    assert!(
+        actions.iter().all(|a| a.starts_with("token ")),
+        "{actions:?}"
+    );
+    let csv = b.attr("#csv", "href").unwrap();
+    assert!(
+        csv.contains("format=csv") && csv.contains("client=admin%2F"),
+        "{csv}"
+    );
+    // The service's state: the store and the users file answer.
+    b.click("nav a[href$=\"/state\"]");
+    assert_eq!(b.text("h1"), "Service");
+    let peers = b.texts("main table td[data-label=Peer]");
+    assert!(peers.contains(&"store".to_string()), "{peers:?}");
+    assert!(!b.exists("span.badge.locked"), "{}", b.html());
+    b.doc_screenshot("helpdesk-service");
 }
 
 /// Enrolls a token of `kind` for `user` through the page; returns (serial, seed).
@@ -149,9 +170,34 @@ fn an_admin_enrolls_totp_for_carol_and_she_logs_in_with_it() {
         .expect("Access-Accept");
     // The secret is gone from the page once one leaves it.
     ui.open_user("carol");
-    assert_eq!(ui.serials(), vec![serial]);
-    let html = ui.browser.html();
+    assert_eq!(ui.serials(), vec![serial.clone()]);
+    let b = &ui.browser;
+    let html = b.html();
     assert!(!html.contains("otpauth://"), "{html}");
+    // A description with markup in it is shown as text.
+    b.click(&format!("a[href$=\"/{serial}/describe\"]"));
+    b.fill("#description", "<b>desk</b> & \"phone\"");
+    b.click("main form button[type=submit]");
+    assert_eq!(
+        b.text("p.msg"),
+        format!("Description of token {serial} saved")
+    );
+    assert_eq!(ui.cell(&serial, "description"), "<b>desk</b> & \"phone\"");
+    assert!(
+        !b.exists("td.description b"),
+        "no markup from a description"
+    );
+    // Without the script's dialog, a removal asks on a page of its own first.
+    b.block_on(b.client().execute(
+        "document.querySelector('form[action$=\"/remove\"]').submit();",
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(b.text("h1"), format!("Remove token {serial}?"));
+    assert_eq!(ui.serials_of("carol"), 1, "nothing removed yet");
+    b.click("main form button[type=submit]");
+    assert_eq!(b.text("p.msg"), format!("Token {serial} removed"));
+    assert_eq!(ui.serials_of("carol"), 0);
 }
 
 #[test]
@@ -226,5 +272,14 @@ impl Ui {
     fn serials_left(&self, serial: &str) -> bool {
         let (_, out, _) = self.server.cli(&["token", "list", "--user", "alice"], "");
         out.contains(serial)
+    }
+
+    /// How many tokens `user` has (through the command line).
+    fn serials_of(&self, user: &str) -> usize {
+        let (_, out, _) = self
+            .server
+            .cli(&["token", "list", "--user", user, "--json"], "");
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        value.as_array().map_or(0, Vec::len)
     }
 }

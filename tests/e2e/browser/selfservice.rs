@@ -25,7 +25,20 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
         .unwrap()
         .as_secs() as i64;
     let step = tessera::otp::totp_step(now, 30);
-    b.fill("input[name=code]", &tessera::otp::hotp(&seed, step, 6));
+    // A mistyped first code: the form again, with why, and the token still off.
+    let right = tessera::otp::hotp(&seed, step, 6);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    b.fill("input[name=code]", wrong);
+    b.click(&format!("form[action$=\"/{serial}/confirm\"] button"));
+    assert!(
+        b.text("p.msg.error")
+            .contains("not the token's current code")
+    );
+    b.fill("input[name=code]", &right);
     b.click(&format!("form[action$=\"/{serial}/confirm\"] button"));
     assert_eq!(
         b.text("p.msg"),
