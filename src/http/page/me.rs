@@ -30,7 +30,7 @@ pub fn path() -> String {
 pub fn body(
     user: &str,
     tokens: &[TokenView],
-    may_disable: bool,
+    buttons: Buttons,
     may_enroll: bool,
     csrf: &str,
 ) -> String {
@@ -39,15 +39,7 @@ pub fn body(
         "<h1>My tokens</h1>\n<p class=\"lead\">Signed in as {}.</p>\n",
         esc(user)
     );
-    out.push_str(&table(
-        tokens,
-        &format!("{me}/tokens"),
-        Buttons {
-            disable_only: may_disable,
-            ..Buttons::default()
-        },
-        csrf,
-    ));
+    out.push_str(&table(tokens, &format!("{me}/tokens"), buttons, csrf));
     for token in tokens.iter().filter(|t| t.pending) {
         out.push_str(&confirm_form(&token.serial, csrf));
     }
@@ -110,10 +102,18 @@ pub async fn screen_of(
         Err(error) => return refused(error),
     };
     let who = format!("{}@{}", operator.session.user, operator.session.realm);
+    let enable = allows(&operator, SelfServiceAction::Enable);
+    let disable = allows(&operator, SelfServiceAction::Disable);
+    let buttons = Buttons {
+        toggle: enable && disable,
+        disable_only: disable && !enable,
+        reset: allows(&operator, SelfServiceAction::Reset),
+        ..Buttons::default()
+    };
     let page = body(
         &who,
         &mine.tokens,
-        allows(&operator, SelfServiceAction::Disable),
+        buttons,
         allows(&operator, SelfServiceAction::EnrollTotp),
         &operator.session.csrf,
     );
@@ -154,7 +154,8 @@ pub async fn enroll(
     }
 }
 
-/// `POST /ui/me/tokens/{serial}/{action}`: `confirm` (with `code`) or `disable`.
+/// `POST /ui/me/tokens/{serial}/{action}`: `confirm` (with `code`), `disable`, `enable`,
+/// `reset`; the admin API decides what `[admin] selfservice` allows.
 pub async fn token_action(
     State(shared): State<Arc<AdminShared>>,
     Path((serial, action)): Path<(String, String)>,
@@ -167,6 +168,8 @@ pub async fn token_action(
     let said = match action.as_str() {
         "confirm" => format!("Token {serial} confirmed: it is active now"),
         "disable" => format!("Token {serial} disabled"),
+        "enable" => format!("Token {serial} enabled"),
+        "reset" => format!("Token {serial} reset: fail counter 0"),
         _ => return error_screen(StatusCode::NOT_FOUND, "no such action"),
     };
     let csrf = operator.session.csrf.clone();

@@ -283,3 +283,26 @@ impl Ui {
         value.as_array().map_or(0, Vec::len)
     }
 }
+
+#[test]
+fn the_keyboard_alone_signs_in_and_an_idle_session_ends_at_the_login_screen() {
+    let ui = Ui::start(&page_setup("session_idle_timeout = 1", ""));
+    let b = &ui.browser;
+    b.goto("/ui/");
+    // Tab from the name to the password, Enter submits; the code field has the focus.
+    b.fill("#user", "dave\u{E004}davepw\u{E007}");
+    b.find("#challenge");
+    let code = ui.server.last_otp();
+    b.block_on(async {
+        let focused = b.client().active_element().await?;
+        focused.send_keys(&format!("{code}\u{E007}")).await
+    })
+    .unwrap();
+    assert_eq!(b.text("h1"), "Users");
+    // Left alone longer than session_idle_timeout: the next screen is the login, saying why.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    b.goto("/ui/users?q=alice");
+    b.find("#password");
+    assert!(b.path().starts_with("/ui/login"), "{}", b.path());
+    assert!(b.text("p.msg").contains("expired"), "{}", b.text("p.msg"));
+}
