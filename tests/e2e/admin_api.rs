@@ -256,6 +256,28 @@ fn an_operator_logs_in_with_a_code_and_disabling_a_token_refuses_radius_until_en
         state.body
     );
 
+    // Bad input is a 400 that says what is wrong.
+    let bad = dave.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(json!({"type": "yubikey", "user": "bob"})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(
+        bad.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown token type"),
+        "{}",
+        bad.body
+    );
+    let bad = dave.call("GET", "/api/v1/audit?since=soon", None);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    // Neither the password nor a code reached the log.
+    let log = server.log_text();
+    assert!(!log.contains("davepw"), "password in the log");
+    assert!(!log.contains(&server.last_otp()), "code in the log");
+
     let out = dave.call("POST", "/api/v1/logout", None);
     assert_eq!(out.status, 200, "{}", out.body);
     assert_eq!(dave.call("GET", "/api/v1/session", None).status, 401);
@@ -367,6 +389,20 @@ fn a_helpdesk_operator_cannot_remove_enroll_or_export() {
     // What the helpdesk may do, it may.
     let reset = alice.call("POST", &format!("/api/v1/tokens/{serial}/reset"), None);
     assert_eq!(reset.status, 200, "{}", reset.body);
+    let described = alice.call(
+        "POST",
+        &format!("/api/v1/tokens/{serial}/description"),
+        Some(json!({"description": "front desk phone"})),
+    );
+    assert_eq!(described.status, 200, "{}", described.body);
+    assert_eq!(described.json()["description"], "front desk phone");
+    let audit = alice
+        .call("GET", "/api/v1/audit?user=bob&result=ok&limit=1", None)
+        .json();
+    assert_eq!(
+        audit["rows"][0]["reason"], "by alice@local (helpdesk): description: \"front desk phone\"",
+        "{audit}"
+    );
     let (_, list, _) = server.cli(&["token", "list", "--user", "carol"], "");
     assert!(!list.contains("TOTP"), "{list}");
 }
@@ -474,4 +510,37 @@ fn reset_ends_a_back_off_and_radius_lets_the_user_in_again() {
         row["reason"], "by alice@local (helpdesk): fail counter reset, back-off ended",
         "{audit}"
     );
+}
+
+#[test]
+fn a_caller_outside_admin_allow_gets_403_and_without_admin_there_is_no_api() {
+    let server = Server::start_with(&setup("allow = [\"192.0.2.0/24\"]\n", ""));
+    let mut stranger = Client::new(&server);
+    let login = stranger.call(
+        "POST",
+        "/api/v1/login",
+        Some(json!({"user": "dave", "password": "davepw"})),
+    );
+    assert_eq!(login.status, 403, "{}", login.body);
+    assert!(server.spool().is_empty(), "the engine was not asked");
+    // /validate/* keeps its own allow-list.
+    let check = send(
+        stranger.addr,
+        "GET",
+        "/validate/check?user=dave&pass=davepw",
+        &[],
+        "",
+    );
+    assert_eq!(check.status, 200, "{}", check.body);
+
+    let off = Server::start_with(&Setup {
+        extra: "[http]\nlisten = [\"127.0.0.1:0\"]\n".into(),
+        ..Setup::default()
+    });
+    let answer = Client::new(&off).call(
+        "POST",
+        "/api/v1/login",
+        Some(json!({"user": "dave", "password": "davepw"})),
+    );
+    assert_eq!(answer.status, 404, "{}", answer.body);
 }
