@@ -290,6 +290,34 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css:?}: {e}"));
     }
 
+    /// Clicks the element matching `css` and waits until the browser has left the page (a
+    /// form posted, a link followed): what the next call finds is the next page's.
+    pub fn click_to_next_page(&self, css: &str) {
+        let page = self.find("html");
+        self.click(css);
+        self.wait_for_next_page(page);
+    }
+
+    /// The current page's `<html>` element, to wait for its end with
+    /// [`Browser::wait_for_next_page`] (after a click that leads to a dialog first).
+    pub fn current_page(&self) -> fantoccini::elements::Element {
+        self.find("html")
+    }
+
+    /// Waits (up to [`WAIT`]) until `page` (from [`Browser::current_page`]) is gone.
+    pub fn wait_for_next_page(&self, page: fantoccini::elements::Element) {
+        let deadline = Instant::now() + WAIT;
+        // A stale element answers with an error: the document it was in is gone.
+        while self.block_on(page.tag_name()).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the page {} did not change",
+                self.path()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits (up to [`WAIT`]) until the page's text contains `needle`; panics with the text.
     pub fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + WAIT;

@@ -108,7 +108,7 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
     let b = &ui.browser;
     b.goto("/ui/audit");
     b.fill("#f-user", "bob");
-    b.click("form[aria-label=\"Audit filters\"] button");
+    b.click_to_next_page("form[aria-label=\"Audit filters\"] button");
     b.find("table.audit");
     let actions = b.texts("table.audit td.action");
     assert!(
@@ -121,7 +121,7 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
     b.doc_screenshot("helpdesk-audit");
     // Only the disables, by result and client.
     b.fill("#f-client", "admin/");
-    b.click("form[aria-label=\"Audit filters\"] button");
+    b.click_to_next_page("form[aria-label=\"Audit filters\"] button");
     b.find("table.audit");
     let actions = b.texts("table.audit td.action");
     assert!(
@@ -134,7 +134,7 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
         "{csv}"
     );
     // The service's state: the store and the users file answer.
-    b.click("nav a[href$=\"/state\"]");
+    b.click_to_next_page("nav a[href$=\"/state\"]");
     assert_eq!(b.text("h1"), "Service");
     let peers = b.texts("main table td[data-label=Peer]");
     assert!(peers.contains(&"store".to_string()), "{peers:?}");
@@ -146,10 +146,10 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
 fn enroll(ui: &Ui, user: &str, kind: &str) -> (String, Vec<u8>) {
     let b = &ui.browser;
     ui.open_user(user);
-    b.click("a[href$=\"/enroll\"]");
+    b.click_to_next_page("a[href$=\"/enroll\"]");
     b.click(&format!("input[name=type][value={kind}]"));
     b.fill("#description", &format!("{kind} from the helpdesk"));
-    b.click("main form button[type=submit]");
+    b.click_to_next_page("main form button[type=submit]");
     let secret = b.text("#secret");
     let uri = b.text("#otpauth");
     assert!(uri.starts_with(&format!("otpauth://{kind}/")), "{uri}");
@@ -175,9 +175,9 @@ fn an_admin_enrolls_totp_for_carol_and_she_logs_in_with_it() {
     let html = b.html();
     assert!(!html.contains("otpauth://"), "{html}");
     // A description with markup in it is shown as text.
-    b.click(&format!("a[href$=\"/{serial}/describe\"]"));
+    b.click_to_next_page(&format!("a[href$=\"/{serial}/describe\"]"));
     b.fill("#description", "<b>desk</b> & \"phone\"");
-    b.click("main form button[type=submit]");
+    b.click_to_next_page("main form button[type=submit]");
     assert_eq!(
         b.text("p.msg"),
         format!("Description of token {serial} saved")
@@ -188,14 +188,16 @@ fn an_admin_enrolls_totp_for_carol_and_she_logs_in_with_it() {
         "no markup from a description"
     );
     // Without the script's dialog, a removal asks on a page of its own first.
+    let page = b.current_page();
     b.block_on(b.client().execute(
         "document.querySelector('form[action$=\"/remove\"]').submit();",
         vec![],
     ))
     .unwrap();
+    b.wait_for_next_page(page);
     assert_eq!(b.text("h1"), format!("Remove token {serial}?"));
     assert_eq!(ui.serials_of("carol"), 1, "nothing removed yet");
-    b.click("main form button[type=submit]");
+    b.click_to_next_page("main form button[type=submit]");
     assert_eq!(b.text("p.msg"), format!("Token {serial} removed"));
     assert_eq!(ui.serials_of("carol"), 0);
 }
@@ -212,10 +214,10 @@ fn a_hotp_token_is_resynced_from_two_codes() {
         .expect("Access-Reject");
     ui.open_user("carol");
     let b = &ui.browser;
-    b.click(&format!("a[href$=\"/{serial}/resync\"]"));
+    b.click_to_next_page(&format!("a[href$=\"/{serial}/resync\"]"));
     b.fill("#otp1", &far(41));
     b.fill("#otp2", &far(42));
-    b.click("main form button[type=submit]");
+    b.click_to_next_page("main form button[type=submit]");
     let message = b.text("p.msg");
     assert_eq!(message, format!("Token {serial} resynchronised"));
     ui.server
@@ -254,14 +256,16 @@ fn a_helpdesk_operator_has_no_remove_button_and_an_admin_removes_with_a_confirma
     assert_eq!(status, 403, "{status}");
     assert!(ui.serials_left(&serial), "still there");
     // An admin removes it, after saying yes.
-    b.click("header.bar .who button");
+    b.click_to_next_page("header.bar .who button");
     b.wait_for_text("Signed out.");
     ui.login("dave", "davepw");
     ui.open_user("alice");
+    let page = b.current_page();
     b.click(&format!("form[action$=\"/{serial}/remove\"] button"));
     let asked = b.block_on(b.client().get_alert_text()).unwrap();
     assert!(asked.contains(&serial), "{asked}");
     b.block_on(b.client().accept_alert()).unwrap();
+    b.wait_for_next_page(page);
     assert_eq!(b.text("p.msg"), format!("Token {serial} removed"));
     assert!(!ui.serials_left(&serial), "removed");
     assert!(b.exists("#tokens-h") && ui.serials().is_empty());
@@ -293,11 +297,13 @@ fn the_keyboard_alone_signs_in_and_an_idle_session_ends_at_the_login_screen() {
     b.fill("#user", "dave\u{E004}davepw\u{E007}");
     b.find("#challenge");
     let code = ui.server.last_otp();
+    let page = b.current_page();
     b.block_on(async {
         let focused = b.client().active_element().await?;
         focused.send_keys(&format!("{code}\u{E007}")).await
     })
     .unwrap();
+    b.wait_for_next_page(page);
     assert_eq!(b.text("h1"), "Users");
     // Left alone longer than session_idle_timeout: the next screen is the login, saying why.
     std::thread::sleep(std::time::Duration::from_millis(2500));

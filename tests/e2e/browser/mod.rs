@@ -51,14 +51,14 @@ impl Ui {
         b.goto("/ui/login");
         b.fill("#user", user);
         b.fill("#password", password);
-        b.click("main form button[type=submit]");
+        b.click_to_next_page("main form button[type=submit]");
         let message = b.text("#challenge");
         assert!(
             self.server.spool().len() > sent,
             "no code was sent to {user}: {message}"
         );
         b.fill("#code", &self.server.last_otp());
-        b.click("main form button[type=submit]");
+        b.click_to_next_page("main form button[type=submit]");
         b.find("header.bar .who");
         message
     }
@@ -68,8 +68,8 @@ impl Ui {
         let b = &self.browser;
         b.goto("/ui/users");
         b.fill("#q", user);
-        b.click("form[role=search] button[type=submit]");
-        b.click(&format!("#results a[href$=\"/{user}\"]"));
+        b.click_to_next_page("form[role=search] button[type=submit]");
+        b.click_to_next_page(&format!("#results a[href$=\"/{user}\"]"));
         b.find("#tokens-h");
     }
 
@@ -77,7 +77,7 @@ impl Ui {
     /// message the next screen shows.
     pub fn token_action(&self, serial: &str, action: &str) -> String {
         let b = &self.browser;
-        b.click(&format!("form[action$=\"/{serial}/{action}\"] button"));
+        b.click_to_next_page(&format!("form[action$=\"/{serial}/{action}\"] button"));
         b.text("p.msg")
     }
 

@@ -16,7 +16,7 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
     assert_eq!(b.path(), "/ui/me");
     assert_eq!(b.text("h1"), "My tokens");
     b.doc_screenshot("selfservice-tokens");
-    b.click("form[action$=\"/me/enroll\"] button");
+    b.click_to_next_page("form[action$=\"/me/enroll\"] button");
     let seed = base32_decode(&b.text("#secret"));
     let serial = b.text("#secret-h + p strong");
     b.doc_screenshot("selfservice-enroll");
@@ -33,13 +33,13 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
         "000000"
     };
     b.fill("input[name=code]", wrong);
-    b.click(&format!("form[action$=\"/{serial}/confirm\"] button"));
+    b.click_to_next_page(&format!("form[action$=\"/{serial}/confirm\"] button"));
     assert!(
         b.text("p.msg.error")
             .contains("not the token's current code")
     );
     b.fill("input[name=code]", &right);
-    b.click(&format!("form[action$=\"/{serial}/confirm\"] button"));
+    b.click_to_next_page(&format!("form[action$=\"/{serial}/confirm\"] button"));
     assert_eq!(
         b.text("p.msg"),
         format!("Token {serial} confirmed: it is active now")
