@@ -20,6 +20,10 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
     let seed = base32_decode(&b.text("#secret"));
     let serial = b.text("#secret-h + p strong");
     b.doc_screenshot("selfservice-enroll");
+    // Away and back before the first code: the token waits, and asks for it.
+    b.goto("/ui/me");
+    assert_eq!(ui.cell(&serial, "state"), "awaiting first code");
+    b.find(&format!("form[action$=\"/{serial}/confirm\"]"));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
