@@ -116,6 +116,61 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// A column an [`AuditQuery`] filters on by equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditColumn {
+    /// The identity.
+    User,
+    /// Its realm.
+    Realm,
+    /// The token.
+    Serial,
+    /// The result.
+    Result,
+}
+
+/// One condition of an [`AuditQuery`], for a backend to write in its SQL: only the filters
+/// given become conditions, so each backend's planner sees plain terms it can use an index
+/// for (`serial = ?` for a token's last use) instead of `(? IS NULL OR …)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditTerm<'a> {
+    /// The column equals the text.
+    Equals(AuditColumn, &'a str),
+    /// The client contains the text.
+    ClientContains(&'a str),
+    /// At or after this Unix time.
+    Since(i64),
+    /// Before this Unix time.
+    Until(i64),
+}
+
+impl AuditQuery {
+    /// The conditions of the filters given, in a fixed order.
+    pub fn terms(&self) -> Vec<AuditTerm<'_>> {
+        let mut terms = vec![];
+        for (column, value) in [
+            (AuditColumn::User, &self.user),
+            (AuditColumn::Realm, &self.realm),
+            (AuditColumn::Serial, &self.serial),
+            (AuditColumn::Result, &self.result),
+        ] {
+            if let Some(value) = value {
+                terms.push(AuditTerm::Equals(column, value));
+            }
+        }
+        if let Some(client) = &self.client {
+            terms.push(AuditTerm::ClientContains(client));
+        }
+        if let Some(since) = self.since {
+            terms.push(AuditTerm::Since(since));
+        }
+        if let Some(until) = self.until {
+            terms.push(AuditTerm::Until(until));
+        }
+        terms
+    }
+}
+
 impl fmt::Display for AuditAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

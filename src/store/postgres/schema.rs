@@ -115,8 +115,14 @@ ALTER TABLE login_failures DROP CONSTRAINT login_failures_pkey;
 ALTER TABLE login_failures ADD PRIMARY KEY (username, realm, origin);
 ";
 
+/// Version 5 (issue 25): the audit found by token, newest first, for a token's last use (its
+/// newest accept) on the helpdesk's page, without a scan of the whole audit.
+const SCHEMA_V5: &str = "
+CREATE INDEX IF NOT EXISTS audit_by_serial ON audit (serial, id);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -140,6 +146,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         (2, SCHEMA_V2),
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
+        (5, SCHEMA_V5),
     ] {
         if version < to {
             let tx = client.transaction().await?;

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::super::audit::AuditQuery;
+use super::super::audit::{AuditColumn, AuditQuery, AuditTerm};
 use super::super::{
     AuditEntry, Backoff, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark, Store,
     StoreError, Token, UserState,
@@ -479,27 +479,57 @@ impl Store for PgStore {
     }
 
     async fn audit_query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut sql = String::from(
+            "SELECT time, client, username, realm, serial, action, result, reason FROM audit",
+        );
+        let mut texts: Vec<(usize, String)> = vec![];
+        let mut numbers: Vec<(usize, i64)> = vec![];
+        for (i, term) in q.terms().into_iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            let n = i + 1;
+            match term {
+                AuditTerm::Equals(column, text) => {
+                    let column = match column {
+                        AuditColumn::User => "username",
+                        AuditColumn::Realm => "realm",
+                        AuditColumn::Serial => "serial",
+                        AuditColumn::Result => "result",
+                    };
+                    sql.push_str(&format!("{column} = ${n}"));
+                    texts.push((n, text.to_string()));
+                }
+                AuditTerm::ClientContains(text) => {
+                    sql.push_str(&format!("strpos(client, ${n}) > 0"));
+                    texts.push((n, text.to_string()));
+                }
+                AuditTerm::Since(time) => {
+                    sql.push_str(&format!("time >= ${n}"));
+                    numbers.push((n, time));
+                }
+                AuditTerm::Until(time) => {
+                    sql.push_str(&format!("time < ${n}"));
+                    numbers.push((n, time));
+                }
+            }
+        }
+        let limit = (texts.len() + numbers.len() + 1, i64::from(q.limit));
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", limit.0));
+        numbers.push(limit);
+        // The parameters in their places' order.
+        let mut params: Vec<(usize, &(dyn tokio_postgres::types::ToSql + Sync))> = texts
+            .iter()
+            .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync)))
+            .chain(
+                numbers
+                    .iter()
+                    .map(|(n, v)| (*n, v as &(dyn tokio_postgres::types::ToSql + Sync))),
+            )
+            .collect();
+        params.sort_by_key(|(n, _)| *n);
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.into_iter().map(|(_, p)| p).collect();
         let c = self.client().await?;
-        let rows = query(
-            &c,
-            "SELECT time, client, username, realm, serial, action, result, reason FROM audit \
-             WHERE ($1::text IS NULL OR username = $1) AND ($2::text IS NULL OR realm = $2) \
-             AND ($3::text IS NULL OR serial = $3) AND ($4::text IS NULL OR result = $4) \
-             AND ($5::text IS NULL OR strpos(client, $5) > 0) \
-             AND ($6::bigint IS NULL OR time >= $6) AND ($7::bigint IS NULL OR time < $7) \
-             ORDER BY id DESC LIMIT $8",
-            &[
-                &q.user,
-                &q.realm,
-                &q.serial,
-                &q.result,
-                &q.client,
-                &q.since,
-                &q.until,
-                &i64::from(q.limit),
-            ],
-        )
-        .await?;
+        let rows = query(&c, &sql, &params).await?;
         rows.iter().map(audit_from_row).collect()
     }
 

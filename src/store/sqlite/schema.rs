@@ -127,8 +127,14 @@ ALTER TABLE login_failures_v6 RENAME TO login_failures;
 CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
 ";
 
+/// Version 7 (issue 25): the audit found by token, for a token's last use (its newest
+/// accept) on the helpdesk's page, without a scan of the whole audit.
+pub(super) const SCHEMA_V7: &str = "
+CREATE INDEX IF NOT EXISTS audit_by_serial ON audit(serial);
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -203,6 +209,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
+        (7, SCHEMA_V7),
     ] {
         if version < to {
             let tx = conn.transaction()?;

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::super::audit::AuditQuery;
+use super::super::audit::{AuditColumn, AuditQuery, AuditTerm};
 use super::super::{
     AuditEntry, Backoff, Backoffs, Challenge, ChallengeRequest, ChallengeStart, Dump, RequestMark,
     Store, StoreError, Token, UserState,
@@ -482,22 +482,43 @@ impl Store for SqliteStore {
     }
 
     async fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
-        let q = query.clone();
+        use rusqlite::types::Value;
+        let mut sql = String::from(
+            "SELECT time, client, user, realm, serial, action, result, reason FROM audit",
+        );
+        let mut values: Vec<Value> = vec![];
+        for term in query.terms() {
+            sql.push_str(if values.is_empty() {
+                " WHERE "
+            } else {
+                " AND "
+            });
+            let n = values.len() + 1;
+            let (condition, value) = match term {
+                AuditTerm::Equals(column, text) => {
+                    let column = match column {
+                        AuditColumn::User => "user",
+                        AuditColumn::Realm => "realm",
+                        AuditColumn::Serial => "serial",
+                        AuditColumn::Result => "result",
+                    };
+                    (format!("{column} = ?{n}"), Value::Text(text.to_string()))
+                }
+                AuditTerm::ClientContains(text) => (
+                    format!("instr(client, ?{n}) > 0"),
+                    Value::Text(text.to_string()),
+                ),
+                AuditTerm::Since(time) => (format!("time >= ?{n}"), Value::Integer(time)),
+                AuditTerm::Until(time) => (format!("time < ?{n}"), Value::Integer(time)),
+            };
+            sql.push_str(&condition);
+            values.push(value);
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", values.len() + 1));
+        values.push(Value::Integer(i64::from(query.limit)));
         self.read_large(move |conn, _| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT time, client, user, realm, serial, action, result, reason FROM audit \
-                 WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
-                 AND (?3 IS NULL OR serial = ?3) AND (?4 IS NULL OR result = ?4) \
-                 AND (?5 IS NULL OR instr(client, ?5) > 0) \
-                 AND (?6 IS NULL OR time >= ?6) AND (?7 IS NULL OR time < ?7) \
-                 ORDER BY id DESC LIMIT ?8",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    q.user, q.realm, q.serial, q.result, q.client, q.since, q.until, q.limit
-                ],
-                audit_from_row,
-            )?;
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), audit_from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
