@@ -64,6 +64,14 @@ pub async fn record(
         detail,
     } = change;
     let who = &actor.name;
+    tracing::info!(
+        actor = %who,
+        client = %actor.client,
+        action = action.as_str(),
+        serial = serial.as_deref().or(token.map(|t| t.serial.as_str())).unwrap_or("-"),
+        result = if outcome.is_ok() { "ok" } else { "failed" },
+        "admin change"
+    );
     let (result, reason) = match (outcome, detail) {
         (Ok(()), None) => (AuditResult::Ok, format!("by {who}")),
         (Ok(()), Some(detail)) => (AuditResult::Ok, format!("by {who}: {detail}")),

@@ -392,6 +392,22 @@ fn a_helpdesk_operator_cannot_remove_enroll_or_export() {
         let answer = alice.call(method, &path, body);
         assert_eq!(answer.status, 403, "{method} {path}: {}", answer.body);
     }
+    // The helpdesk never sees a whole phone number.
+    let found = alice.call("GET", "/api/v1/users?q=LIC", None);
+    assert_eq!(
+        found.json()["users"][0]["mobile"],
+        "+49********678",
+        "{}",
+        found.body
+    );
+    let own = alice.call("GET", "/api/v1/users/local/alice/tokens", None);
+    assert_eq!(
+        own.json()["tokens"][0]["phone"],
+        "+49********678",
+        "{}",
+        own.body
+    );
+    assert!(!own.body.contains("+4917012345678"), "{}", own.body);
     // What the helpdesk may do, it may.
     let reset = alice.call("POST", &format!("/api/v1/tokens/{serial}/reset"), None);
     assert_eq!(reset.status, 200, "{}", reset.body);

@@ -306,6 +306,23 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_session_ends_at_its_lifetime() {
+        let sessions = Sessions::new();
+        let l = Limits {
+            idle: Duration::from_secs(60),
+            lifetime: Duration::from_millis(80),
+            max: 10,
+        };
+        let id = sessions.open(session(), None, l).unwrap();
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(matches!(sessions.find(&id, l), Found::Active(_)));
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(sessions.find(&id, l), Found::Expired);
+    }
+
+    #[test]
     fn full_map_drops_pending_logins_first_then_refuses() {
         let sessions = Sessions::new();
         let l = limits(60_000, 2);
