@@ -4,7 +4,9 @@
 #           (LDAP tests), socat, openssl (test CAs for TLS tests), python3 (HTTP gateway and
 #           SMTP server peers), pamtester + libpam-radius-auth (a real PAM client answering
 #           challenges), freeradius (the legacy server of passthru; its service is not started),
-#           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl)
+#           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl),
+#           chromium + chromium-driver (the helpdesk page's tests drive a headless Chromium
+#           through chromedriver)
 #   Python: aiosmtpd (SMTP tests), requests and privacyideaadm 3.0's source (privacyIDEA's own
 #           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
 #           test unpacks the sdist and runs the script)
@@ -30,6 +32,8 @@ command -v openssl >/dev/null || missing+=(openssl)   # the TLS tests make their
 command -v prlimit >/dev/null || missing+=(util-linux)  # the exhaustion tests lower tessera's descriptor limit
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v pamtester >/dev/null || missing+=(pamtester)
+command -v chromium >/dev/null || missing+=(chromium)   # the page's browser tests (tests/e2e/browser)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)
 # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)

@@ -10,7 +10,8 @@
 //!   [`radius::handler`] is the only place where RADIUS meets the engine.
 //! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
 //!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it. The
-//!   admin API and the helpdesk page ([`http::admin`]) sit on the same listener.
+//!   admin API ([`http::admin`]) and the helpdesk page on it ([`http::page`]) sit on the same
+//!   listener.
 //! - [`admin`]: what the helpdesk, self-service and `tessera token …` do to tokens, users and
 //!   the audit, one piece of code for the command line and the admin API ([`http::admin`]).
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It

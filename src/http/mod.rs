@@ -25,6 +25,7 @@
 
 pub mod admin;
 pub mod answer;
+pub mod page;
 pub mod params;
 pub mod routes;
 pub mod server;

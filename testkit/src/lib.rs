@@ -15,6 +15,7 @@
 //! | [`peers`] | an HTTP SMS gateway and an SMTP server (Python), a silent TCP server |
 //! | [`smsc`] | an SMPP SMSC on rusmpp's codec |
 //! | [`modem`] | a GSM modem on a pseudo-terminal |
+//! | [`browser`] | headless Chromium through chromedriver (the page's tests) |
 //!
 //! The test-facing constructors panic with what to install when a peer cannot start (a test
 //! set-up failure); the `try_` ones return the reason, for the benchmark to report.
@@ -25,6 +26,7 @@
     reason = "test helpers fail loudly by design"
 )]
 
+pub mod browser;
 pub mod ca;
 pub mod freeradius;
 pub mod log;

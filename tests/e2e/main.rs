@@ -11,6 +11,7 @@ mod accounting;
 mod admin_api;
 mod admin_enroll;
 mod backoff;
+mod browser;
 mod config;
 mod docs;
 mod exhaustion;

@@ -10,11 +10,11 @@ use super::session::{COOKIE, COOKIE_TLS};
 use crate::admin::AdminError;
 
 /// The Content-Security-Policy of every admin answer: scripts and styles only from tessera
-/// itself (no inline script), images also as `data:` (the QR code), no framing, forms only to
-/// tessera.
+/// itself (no inline script), images also as `data:` (the QR code), `fetch` only to tessera
+/// (the page's search as you type), no framing, forms only to tessera.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                       img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; \
-                       base-uri 'none'";
+                       img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
 
 /// An admin request refused or failed: the status and a message for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]

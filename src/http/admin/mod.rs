@@ -137,5 +137,5 @@ pub fn router(shared: Arc<AdminShared>) -> Router {
 
 /// The helpdesk page's routes (the page's own module adds them here).
 fn page_routes() -> Router<Arc<AdminShared>> {
-    Router::new()
+    super::page::router()
 }
