@@ -291,6 +291,7 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
             owner_id: None,
             autoenrolled: false,
             last_used: None,
+            pending: false,
         });
         if batch.len() == 20_000 || i + 1 == tokens {
             store

@@ -193,26 +193,25 @@ async fn make(
         email,
         description,
         now: admin.clock.now(),
+        // Made inactive and pending in the one insert: never briefly active.
+        pending: request.pending,
     };
-    let mut token = create_token(admin.store, spec).await?;
-    if request.pending {
-        admin.store.set_active(&token.serial, false).await?;
-        token.active = false;
-    }
+    let token = create_token(admin.store, spec).await?;
     let uri = otpauth_uri(&token, admin.auth.totp_step);
     let enrolled = Enrolled {
         token: TokenView::of(&token),
         secret: uri.as_ref().map(|_| base32(token.seed.expose())),
         qr_svg: uri.as_deref().and_then(qr_svg),
         otpauth_uri: uri,
-        pending: request.pending,
+        pending: token.pending,
     };
     Ok((token, enrolled))
 }
 
 /// Confirms a token waiting for its first code (self-service enrolment): a right code of a
 /// HOTP token within the look-ahead window, or of a TOTP token within one step of now, moves
-/// its counter past the code and enables it.
+/// its counter past the code and enables it. Any other token — one an operator enrolled,
+/// enabled or disabled — is refused: confirming is not enabling.
 pub async fn confirm(
     admin: &Admin<'_>,
     actor: &Actor,
@@ -234,9 +233,12 @@ pub async fn confirm(
 }
 
 async fn check_first_code(admin: &Admin<'_>, token: &Token, code: &str) -> Result<(), AdminError> {
-    if token.active {
+    // Only a token enrolled in self-service and not yet confirmed: a disabled token is not
+    // one waiting for its code (an operator's "disabled" must hold), and an operator's enable
+    // or disable ends the waiting.
+    if !token.pending {
         return Err(AdminError::BadInput(format!(
-            "{} is active already: nothing to confirm",
+            "{} is not waiting for its first code: nothing to confirm",
             token.serial
         )));
     }
@@ -267,14 +269,14 @@ async fn check_first_code(admin: &Admin<'_>, token: &Token, code: &str) -> Resul
                 .into(),
         ));
     };
-    if !admin
-        .store
-        // The first code confirms the enrolment: not a login, no last use.
-        .consume_counter(&token.serial, used, None, None)
-        .await?
-    {
-        return Err(AdminError::BadInput("that code was used already".into()));
+    // One statement: the counter moves past the code and the token becomes active only if it
+    // is still pending (an operator may have decided meanwhile). The first code confirms the
+    // enrolment: not a login, no last use.
+    if !admin.store.confirm_token(&token.serial, used + 1).await? {
+        return Err(AdminError::BadInput(format!(
+            "{} is not waiting for its first code (any more): nothing to confirm",
+            token.serial
+        )));
     }
-    admin.store.set_active(&token.serial, true).await?;
     Ok(())
 }

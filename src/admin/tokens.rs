@@ -34,6 +34,8 @@ pub struct TokenView {
     pub realm: String,
     /// Enabled.
     pub active: bool,
+    /// Waits for its first code (self-service enrolment, inactive until confirmed).
+    pub pending: bool,
     /// Wrong codes in a row.
     pub fail_count: u32,
     /// Wrong codes at which it locks.
@@ -68,6 +70,7 @@ impl TokenView {
             user: token.user.clone(),
             realm: token.realm.clone(),
             active: token.active,
+            pending: token.pending,
             fail_count: token.fail_count,
             max_fail: token.max_fail,
             locked: token.fail_count >= token.max_fail,

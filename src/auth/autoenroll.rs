@@ -66,6 +66,7 @@ impl Engine {
             email: (kind == TokenKind::Email).then_some(address),
             description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name),
             now: ctx.now,
+            pending: false,
         };
         // A serial that exists already (2^-32 odds) is drawn again.
         for _ in 0..5 {

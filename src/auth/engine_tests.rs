@@ -423,6 +423,7 @@ async fn hotp_token(h: &Harness, kind: TokenKind, counter: u64) -> Token {
         owner_id: None,
         autoenrolled: false,
         last_used: None,
+        pending: false,
     };
     h.store.insert_token(token.clone()).await.unwrap();
     token
@@ -521,6 +522,7 @@ async fn multi_challenge_for_two_tokens() {
         email: Some("dave@example.org".into()),
         description: String::new(),
         now: UnixMs::from_secs(T0),
+        pending: false,
     };
     super::enrollment::create_token(h.store.as_ref(), spec)
         .await

@@ -31,6 +31,8 @@ pub struct TokenSpec {
     pub description: String,
     /// Creation time.
     pub now: UnixMs,
+    /// Self-service: the token is made inactive, waiting for its first code.
+    pub pending: bool,
 }
 
 /// Why a token could not be made.
@@ -71,7 +73,7 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         pin_hash: spec.pin_hash.clone(),
         phone: spec.phone.clone(),
         email: spec.email.clone(),
-        active: true,
+        active: !spec.pending,
         fail_count: 0,
         max_fail: spec.max_fail,
         last_fail_at: None,
@@ -80,6 +82,7 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         owner_id: None,
         autoenrolled: false,
         last_used: None,
+        pending: spec.pending,
     })
 }
 

@@ -177,6 +177,7 @@ impl Engine {
             email: (kind == TokenKind::Email).then_some(address),
             description: format!("assigned after passthru for {login}@{realm}"),
             now: self.clock.now(),
+            pending: false,
         };
         let mut token = new_token(&spec).map_err(|e| e.to_string())?;
         token.owner_id = user.stable_id.clone();

@@ -94,8 +94,17 @@ pub trait Store: Send + Sync {
     /// Deletes a token and its challenges. Returns whether it existed.
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError>;
 
-    /// Enables or disables a token. Returns whether it existed.
+    /// Enables or disables a token, and ends its waiting for a first code (an operator's
+    /// decision replaces the confirmation: a token is never active and pending, and one an
+    /// operator disabled cannot be confirmed). Returns whether it existed.
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError>;
+
+    /// Confirms a token waiting for its first code (self-service enrolment): if it is
+    /// pending and its counter is not past `counter`, sets it active, not pending, its
+    /// counter to `counter` and its fail counter to 0, in one statement. Returns whether this
+    /// call confirmed it: `false` for a token not pending (never was, confirmed already, or
+    /// decided by an operator) or missing.
+    async fn confirm_token(&self, serial: &str, counter: u64) -> Result<bool, StoreError>;
 
     /// Sets a token's description (at most 80 characters are kept). Returns whether it
     /// existed.

@@ -125,6 +125,9 @@ pub struct Token {
     /// When it last logged someone in: its counter consumed or its challenge answered (stored
     /// in seconds; `None`: never).
     pub last_used: Option<UnixMs>,
+    /// Waits for its first code (a self-service enrolment): inactive until confirmed
+    /// ([`super::Store::confirm_token`]); never active at the same time.
+    pub pending: bool,
 }
 
 /// One token's part in a challenge. A challenge sent to several tokens at once shares its

@@ -209,6 +209,86 @@ fn self_service_enrolls_an_app_confirms_it_and_sees_only_its_own_tokens() {
 }
 
 #[test]
+fn a_token_an_admin_disabled_is_not_confirmed_by_self_service() {
+    // bob may enroll and disable his own app tokens, not enable them.
+    let server = Server::start_with(&setup("selfservice = [\"enrollTOTP\", \"disable\"]\n", ""));
+    let mut dave = Client::login(&server, "dave", "davepw");
+    let mut bob = Client::login(&server, "bob", "builder");
+    let state = |bob: &mut Client, serial: &str| {
+        let mine = bob.call("GET", "/api/v1/me/tokens", None).json();
+        let t = mine["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["serial"] == serial)
+            .cloned()
+            .unwrap_or_else(|| panic!("{serial} not in {mine}"));
+        (t["active"].as_bool(), t["pending"].as_bool())
+    };
+    // His own: enrolled (pending), confirmed, then disabled by the helpdesk (a lost phone).
+    let enrolled = bob
+        .call("POST", "/api/v1/tokens", Some(json!({"type": "totp"})))
+        .json();
+    assert_eq!(enrolled["token"]["pending"], true, "{enrolled}");
+    let serial = enrolled["token"]["serial"].as_str().unwrap().to_string();
+    let seed = base32(enrolled["secret"].as_str().unwrap());
+    assert_eq!(state(&mut bob, &serial), (Some(false), Some(true)));
+    let confirm = format!("/api/v1/tokens/{serial}/confirm");
+    let step = totp_step(now(), 30);
+    let confirmed = bob.call(
+        "POST",
+        &confirm,
+        Some(json!({"code": hotp(&seed, step - 1, 6)})),
+    );
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert_eq!(state(&mut bob, &serial), (Some(true), Some(false)));
+    let disabled = dave.call("POST", &format!("/api/v1/tokens/{serial}/disable"), None);
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    // A fresh code does not bring it back: confirming is not enabling.
+    let again = bob.call(
+        "POST",
+        &confirm,
+        Some(json!({"code": hotp(&seed, step + 1, 6)})),
+    );
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(
+        again.body.contains("is not waiting for its first code"),
+        "{}",
+        again.body
+    );
+    assert_eq!(state(&mut bob, &serial), (Some(false), Some(false)));
+    let enable = bob.call("POST", &format!("/api/v1/tokens/{serial}/enable"), None);
+    assert_eq!(enable.status, 403, "{}", enable.body);
+
+    // One the helpdesk enrolled for him and disabled: not his to enable by a code either.
+    let made = dave
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"type": "totp", "user": "bob"})),
+        )
+        .json();
+    assert_eq!(made["token"]["pending"], false, "{made}");
+    let theirs = made["token"]["serial"].as_str().unwrap().to_string();
+    let seed = base32(made["secret"].as_str().unwrap());
+    let disabled = dave.call("POST", &format!("/api/v1/tokens/{theirs}/disable"), None);
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let code = hotp(&seed, totp_step(now(), 30), 6);
+    let forced = bob.call(
+        "POST",
+        &format!("/api/v1/tokens/{theirs}/confirm"),
+        Some(json!({"code": code})),
+    );
+    assert_eq!(forced.status, 400, "{}", forced.body);
+    assert_eq!(state(&mut bob, &theirs), (Some(false), Some(false)));
+    let login = server.auth("bob", &format!("builder{code}"), None);
+    assert_ne!(
+        login.code, "Access-Accept",
+        "a disabled token logs nobody in"
+    );
+}
+
+#[test]
 fn an_ldap_group_makes_its_members_admins_whatever_the_spelling() {
     let slapd = Slapd::start();
     slapd.modify(&format!(

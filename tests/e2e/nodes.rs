@@ -753,6 +753,7 @@ mod store_races {
             owner_id: None,
             autoenrolled,
             last_used: None,
+            pending: false,
         }
     }
 

@@ -23,6 +23,7 @@ fn summary(dump: &Dump) -> String {
                 k.autoenrolled,
                 k.fail_count,
                 k.last_used,
+                (k.active, k.pending),
                 t.sealed.clone(),
             )
         })
@@ -38,7 +39,7 @@ fn summary(dump: &Dump) -> String {
     )
 }
 
-/// A store in use, on the other backend: two tokens (one autoenrolled and answered), a
+/// A store in use, on the other backend: two tokens (one autoenrolled and answered, one pending), a
 /// pending challenge, back-off rows, a grace and audit rows.
 async fn in_use(fixture: &dyn Fixture) -> Dump {
     let source = fixture.other().await;
@@ -46,6 +47,8 @@ async fn in_use(fixture: &dyn Fixture) -> Dump {
     sms.autoenrolled = true;
     let mut hotp = token("OATH0001");
     hotp.kind = tessera::store::TokenKind::Hotp;
+    // Waiting for its first code: the state moves with the row.
+    (hotp.active, hotp.pending) = (false, true);
     source.insert_tokens(vec![sms, hotp]).await.unwrap();
     let started = source
         .start_challenge(request("s1", &["LSSM0001"], 1_000, 0))

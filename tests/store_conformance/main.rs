@@ -20,7 +20,8 @@
 //! | `insert_token`            | `tokens::token_life_cycle`, `challenges::start_decides` |
 //! | `insert_tokens`           | `tokens::token_listing`                                 |
 //! | `delete_token`            | `tokens::token_owner_and_deletion`                      |
-//! | `set_active`              | `tokens::token_life_cycle`                              |
+//! | `set_active`              | `tokens::token_life_cycle`, `tokens::pending_confirmation` |
+//! | `confirm_token`           | `tokens::pending_confirmation`                          |
 //! | `set_pin_hash`            | `tokens::token_life_cycle`                              |
 //! | `set_description`         | `tokens::token_description`                             |
 //! | `user_state`              | `backoff::counts_per_origin_and_identity`               |
@@ -114,6 +115,7 @@ fn token(serial: &str) -> Token {
         owner_id: None,
         autoenrolled: false,
         last_used: None,
+        pending: false,
     }
 }
 
@@ -173,6 +175,7 @@ conformance!(
     tokens::token_owner_and_deletion,
     tokens::token_description,
     tokens::last_use,
+    tokens::pending_confirmation,
     challenges::challenge_life_cycle,
     challenges::challenge_answers,
     challenges::start_decides,

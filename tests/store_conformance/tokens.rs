@@ -275,3 +275,69 @@ pub async fn last_use(fixture: &dyn Fixture) {
     let t = store.token("LSSM9").await.unwrap().unwrap();
     assert_eq!(t.last_used, Some(UnixMs::from_secs(400)));
 }
+
+/// A token waiting for its first code (self-service enrolment): stored inactive and pending,
+/// confirmed once (active, not pending, its counter moved, in one write); a token not pending
+/// — confirmed already, never pending, or decided by an operator's enable or disable — is
+/// never confirmed, so an operator's "disabled" holds.
+pub async fn pending_confirmation(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    let pending = |serial: &str, counter: u64| {
+        let mut t = token(serial);
+        t.kind = TokenKind::Totp;
+        t.phone = None;
+        t.active = false;
+        t.pending = true;
+        t.counter = counter;
+        t
+    };
+    let state = |serial: &'static str| {
+        let store = &store;
+        async move {
+            let t = store.token(serial).await.unwrap().unwrap();
+            (t.active, t.pending, t.counter)
+        }
+    };
+    store.insert_token(pending("LSAP1", 0)).await.unwrap();
+    assert_eq!(state("LSAP1").await, (false, true, 0), "stored as given");
+    assert_eq!(
+        store
+            .list_tokens(Some("alice"), None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| (t.serial.as_str(), t.pending))
+            .collect::<Vec<_>>(),
+        [("LSAP1", true)]
+    );
+    assert!(store.confirm_token("LSAP1", 5).await.unwrap());
+    assert_eq!(state("LSAP1").await, (true, false, 5), "confirmed");
+    assert!(!store.confirm_token("LSAP1", 6).await.unwrap(), "once");
+    assert_eq!(state("LSAP1").await, (true, false, 5));
+
+    // An operator's disable ends the waiting: the token stays off.
+    store.insert_token(pending("LSAP2", 0)).await.unwrap();
+    assert!(store.set_active("LSAP2", false).await.unwrap());
+    assert_eq!(state("LSAP2").await, (false, false, 0));
+    assert!(!store.confirm_token("LSAP2", 1).await.unwrap());
+    assert_eq!(state("LSAP2").await, (false, false, 0), "stays disabled");
+
+    // An operator's enable confirms it: never active and pending.
+    store.insert_token(pending("LSAP3", 0)).await.unwrap();
+    assert!(store.set_active("LSAP3", true).await.unwrap());
+    assert_eq!(state("LSAP3").await, (true, false, 0));
+
+    // A disabled token that never waited for a code.
+    let mut off = pending("LSAP4", 0);
+    off.pending = false;
+    store.insert_token(off).await.unwrap();
+    assert!(!store.confirm_token("LSAP4", 1).await.unwrap());
+    assert_eq!(state("LSAP4").await, (false, false, 0));
+
+    // The counter never moves back; the token keeps waiting.
+    store.insert_token(pending("LSAP5", 10)).await.unwrap();
+    assert!(!store.confirm_token("LSAP5", 3).await.unwrap());
+    assert_eq!(state("LSAP5").await, (false, true, 10));
+
+    assert!(!store.confirm_token("NOPE", 1).await.unwrap());
+}

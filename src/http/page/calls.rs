@@ -122,14 +122,8 @@ fn tokens_of(value: &Value) -> Tokens {
                     let last_use = t["last_use"].as_i64();
                     TokenView {
                         serial: text(&t["serial"]).unwrap_or_default(),
-                        // Enrolled in self-service and never confirmed: an app token that
-                        // is off and has never let anyone in.
-                        pending: !active
-                            && matches!(kind.as_str(), "hotp" | "totp")
-                            && last_use.is_none()
-                            && t["description"]
-                                .as_str()
-                                .is_some_and(|d| d.contains("(selfservice)")),
+                        // The token's own state: enrolled in self-service, not yet confirmed.
+                        pending: t["pending"].as_bool().unwrap_or(false),
                         kind,
                         active,
                         fail_count: small(&t["fail_count"]),

@@ -50,6 +50,7 @@ fn token() -> crate::store::Token {
         owner_id: None,
         autoenrolled: true,
         last_used: None,
+        pending: false,
     }
 }
 

@@ -88,6 +88,7 @@ pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreErr
         owner_id: row.try_get(16)?,
         autoenrolled: row.try_get(17)?,
         last_used: optional_seconds_column(row, 18)?,
+        pending: row.try_get(19)?,
         serial,
     })
 }
@@ -201,6 +202,7 @@ pub(super) async fn insert_token_row(
             &token.owner_id,
             &token.autoenrolled,
             &token.last_used.map(UnixMs::as_secs),
+            &token.pending,
         ],
     )
     .await

@@ -118,9 +118,11 @@ ALTER TABLE login_failures ADD PRIMARY KEY (username, realm, origin);
 /// Version 5 (issue 25): a token's last use (its newest accepted login, in seconds) for the
 /// helpdesk's page, written by the statement that consumes the counter or closes the
 /// challenge. Not an index on the audit's serial: every login writes an audit row, and that
-/// index cost each one another B-tree insert.
+/// index cost each one another B-tree insert. And whether a token waits for its first code (a
+/// self-service enrolment, inactive until confirmed): only such a token can be confirmed.
 const SCHEMA_V5: &str = "
 ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used BIGINT;
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS pending BOOLEAN NOT NULL DEFAULT false;
 ";
 
 /// Version 6 (issue 30): accounting sessions, one row per client entry, NAS and

@@ -78,8 +78,20 @@ impl Store for PgStore {
         let c = self.client().await?;
         Ok(execute(
             &c,
-            "UPDATE tokens SET active = $2 WHERE serial = $1",
+            "UPDATE tokens SET active = $2, pending = false WHERE serial = $1",
             &[&serial, &active],
+        )
+        .await?
+            > 0)
+    }
+
+    async fn confirm_token(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        Ok(execute(
+            &c,
+            "UPDATE tokens SET active = true, pending = false, counter = $2, fail_count = 0 \
+             WHERE serial = $1 AND pending AND counter <= $2",
+            &[&serial, &to_i64(counter)],
         )
         .await?
             > 0)

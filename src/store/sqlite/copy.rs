@@ -165,7 +165,7 @@ fn import_tokens(
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare(&format!(
         "INSERT INTO tokens ({TOKEN_COLUMNS}) \
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
     ))?;
     for SealedToken { token: t, sealed } in tokens {
         // Nothing is re-sealed: the seed must open under this store's key as it is.
@@ -189,7 +189,8 @@ fn import_tokens(
             InSeconds(t.created_at),
             t.owner_id,
             t.autoenrolled,
-            t.last_used.map(InSeconds)
+            t.last_used.map(InSeconds),
+            t.pending
         ])?;
     }
     if !tokens.is_empty() {

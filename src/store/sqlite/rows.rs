@@ -94,6 +94,7 @@ pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, Stor
         owner_id: row.get(16)?,
         autoenrolled: row.get(17)?,
         last_used: seconds_column(row, 18)?,
+        pending: row.get(19)?,
         serial,
     })
 }
@@ -147,14 +148,14 @@ pub(super) fn insert_token_row(
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19 \
+            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20 \
              WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user = ?3 AND realm = ?4)"
         )
     } else {
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
         )
     })?;
     let result = insert.execute(params![
@@ -176,7 +177,8 @@ pub(super) fn insert_token_row(
         InSeconds(token.created_at),
         token.owner_id,
         token.autoenrolled,
-        token.last_used.map(InSeconds)
+        token.last_used.map(InSeconds),
+        token.pending
     ]);
     match result {
         Ok(0) => Ok(false),

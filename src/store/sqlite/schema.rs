@@ -130,9 +130,11 @@ CREATE INDEX login_failures_by_time ON login_failures(last_failure_ms);
 /// Version 7 (issue 25): a token's last use (its newest accepted login, in seconds) for the
 /// helpdesk's page, written by the statement that consumes the counter or closes the
 /// challenge. Not an index on the audit's serial: every login writes an audit row, and that
-/// index cost each one another B-tree insert.
+/// index cost each one another B-tree insert. And whether a token waits for its first code (a
+/// self-service enrolment, inactive until confirmed): only such a token can be confirmed.
 pub(super) const SCHEMA_V7: &str = "
 ALTER TABLE tokens ADD COLUMN last_used INTEGER;
+ALTER TABLE tokens ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// Version 8 (issue 30): accounting sessions, one row per client entry, NAS and

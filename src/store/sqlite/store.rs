@@ -78,8 +78,22 @@ impl Store for SqliteStore {
         self.call(move |conn, _| {
             Ok(execute_cached(
                 conn,
-                "UPDATE tokens SET active = ?2 WHERE serial = ?1",
+                "UPDATE tokens SET active = ?2, pending = 0 WHERE serial = ?1",
                 params![serial, active],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn confirm_token(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
+        let serial = serial.to_string();
+        let counter = to_i64(counter);
+        self.call(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET active = 1, pending = 0, counter = ?2, fail_count = 0 \
+                 WHERE serial = ?1 AND pending = 1 AND counter <= ?2",
+                params![serial, counter],
             )? > 0)
         })
         .await

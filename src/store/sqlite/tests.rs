@@ -33,6 +33,7 @@ fn token(serial: &str) -> Token {
         owner_id: None,
         autoenrolled: false,
         last_used: None,
+        pending: false,
     }
 }
 
