@@ -1,14 +1,15 @@
 //! The helpdesk's stories in a real browser: an operator signs in with password and code,
 //! finds alice and her SMS token's fail counter, ends her back-off, disables and enables bob's
 //! token, enrolls TOTP and HOTP tokens and resyncs one, reads the audit; a helpdesk operator
-//! has no remove button. Every effect is checked where it matters: over RADIUS.
+//! has no remove button. Every effect is checked where it matters: over RADIUS. The people are
+//! slapd's (realm `corp`), dave an admin through his LDAP group.
 
-use super::{Ui, base32_decode, page_setup, radius_sms_login, totp_now};
+use super::{Ui, base32_decode, radius_sms_login, totp_now};
 
 /// alice's SMS token after one full login over RADIUS and one wrong code: its serial.
 fn alice_with_a_wrong_code(ui: &Ui) -> String {
-    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
-    let first = ui.server.auth("alice", "wonderland", None);
+    assert!(radius_sms_login(&ui.server, "alice", "alicepw"));
+    let first = ui.server.auth("alice", "alicepw", None);
     first.expect("Access-Challenge");
     let wrong = if ui.server.last_otp() == "000000" {
         "111111"
@@ -27,7 +28,7 @@ fn alice_with_a_wrong_code(ui: &Ui) -> String {
 
 #[test]
 fn an_operator_signs_in_with_a_code_and_sees_alices_fail_counter() {
-    let ui = Ui::start(&page_setup("", ""));
+    let ui = Ui::on_slapd("", "");
     let serial = alice_with_a_wrong_code(&ui);
     let b = &ui.browser;
     b.goto("/");
@@ -36,11 +37,11 @@ fn an_operator_signs_in_with_a_code_and_sees_alices_fail_counter() {
     b.doc_screenshot("helpdesk-login");
     let message = ui.login("dave", "davepw");
     assert!(message.contains("+49********999"), "{message}");
-    assert_eq!(b.text("header.bar .who span"), "dave@local admin");
+    assert_eq!(b.text("header.bar .who span"), "dave@corp admin");
     // Search as you type: no Enter, the list follows the typing.
     b.goto("/ui/users");
     b.fill("#q", "ali");
-    b.find("#results a[href$=\"/local/alice\"]");
+    b.find("#results a[href$=\"/corp/alice\"]");
     assert_eq!(b.path(), "/ui/users", "no page was loaded");
     ui.open_user("alice");
     assert_eq!(ui.serials(), vec![serial.clone()]);
@@ -60,18 +61,15 @@ fn an_operator_signs_in_with_a_code_and_sees_alices_fail_counter() {
 
 #[test]
 fn ending_alices_back_off_lets_her_log_in_over_radius_again() {
-    let ui = Ui::start(&page_setup(
-        "",
-        "backoff_after = 3\nbackoff_initial = 600\n",
-    ));
-    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
+    let ui = Ui::on_slapd("", "backoff_after = 3\nbackoff_initial = 600\n");
+    assert!(radius_sms_login(&ui.server, "alice", "alicepw"));
     for _ in 0..3 {
         ui.server
             .auth("alice", "guess", None)
             .expect("Access-Reject");
     }
     assert!(
-        !radius_sms_login(&ui.server, "alice", "wonderland"),
+        !radius_sms_login(&ui.server, "alice", "alicepw"),
         "backing off"
     );
     ui.login("dave", "davepw");
@@ -86,13 +84,13 @@ fn ending_alices_back_off_lets_her_log_in_over_radius_again() {
     let message = ui.token_action(&serial, "reset");
     assert!(message.contains(&serial), "{message}");
     assert!(!b.exists("#backoff"), "{}", b.html());
-    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
+    assert!(radius_sms_login(&ui.server, "alice", "alicepw"));
 }
 
 #[test]
 fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
-    let ui = Ui::start(&page_setup("", ""));
-    assert!(radius_sms_login(&ui.server, "bob", "builder"));
+    let ui = Ui::on_slapd("", "");
+    assert!(radius_sms_login(&ui.server, "bob", "bobpw"));
     ui.login("dave", "davepw");
     ui.open_user("bob");
     let serial = ui.serials()[0].clone();
@@ -100,10 +98,10 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
     let message = ui.token_action(&serial, "disable");
     assert_eq!(message, format!("Token {serial} disabled"));
     assert_eq!(ui.cell(&serial, "state"), "disabled");
-    assert!(!radius_sms_login(&ui.server, "bob", "builder"));
+    assert!(!radius_sms_login(&ui.server, "bob", "bobpw"));
     let message = ui.token_action(&serial, "enable");
     assert_eq!(message, format!("Token {serial} enabled"));
-    assert!(radius_sms_login(&ui.server, "bob", "builder"));
+    assert!(radius_sms_login(&ui.server, "bob", "bobpw"));
     // The audit names the operator for both.
     let b = &ui.browser;
     b.goto("/ui/audit");
@@ -117,7 +115,7 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
     );
     assert!(actions.contains(&"token enable".to_string()), "{actions:?}");
     let reasons = b.texts("table.audit td.reason").join("\n");
-    assert!(reasons.contains("dave@local (admin)"), "{reasons}");
+    assert!(reasons.contains("dave@corp (admin)"), "{reasons}");
     b.doc_screenshot("helpdesk-audit");
     // Only the disables, by result and client.
     b.fill("#f-client", "admin/");
@@ -133,11 +131,12 @@ fn disabling_bobs_token_refuses_his_login_and_enabling_it_lets_him_in() {
         csv.contains("format=csv") && csv.contains("client=admin%2F"),
         "{csv}"
     );
-    // The service's state: the store and the users file answer.
+    // The service's state: the store and slapd (directory corp) answer.
     b.click_to_next_page("nav a[href$=\"/state\"]");
     assert_eq!(b.text("h1"), "Service");
     let peers = b.texts("main table td[data-label=Peer]");
     assert!(peers.contains(&"store".to_string()), "{peers:?}");
+    assert!(peers.iter().any(|p| p.contains("corp")), "{peers:?}");
     assert!(!b.exists("span.badge.locked"), "{}", b.html());
     b.doc_screenshot("helpdesk-service");
 }
@@ -160,7 +159,7 @@ fn enroll(ui: &Ui, user: &str, kind: &str) -> (String, Vec<u8>) {
 
 #[test]
 fn an_admin_enrolls_totp_for_carol_and_she_logs_in_with_it() {
-    let ui = Ui::start(&page_setup("", ""));
+    let ui = Ui::on_slapd("", "");
     ui.login("dave", "davepw");
     let (serial, seed) = enroll(&ui, "carol", "totp");
     ui.browser.doc_screenshot("helpdesk-enroll");
@@ -204,7 +203,7 @@ fn an_admin_enrolls_totp_for_carol_and_she_logs_in_with_it() {
 
 #[test]
 fn a_hotp_token_is_resynced_from_two_codes() {
-    let ui = Ui::start(&page_setup("", ""));
+    let ui = Ui::on_slapd("", "");
     ui.login("dave", "davepw");
     let (serial, seed) = enroll(&ui, "carol", "hotp");
     // The token was pressed far ahead of the server's look-ahead window.
@@ -227,13 +226,10 @@ fn a_hotp_token_is_resynced_from_two_codes() {
 
 #[test]
 fn a_helpdesk_operator_has_no_remove_button_and_an_admin_removes_with_a_confirmation() {
-    let ui = Ui::start(&page_setup("helpdesk = \"bob\"", ""));
-    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
-    ui.login("bob", "builder");
-    assert_eq!(
-        ui.browser.text("header.bar .who span"),
-        "bob@local helpdesk"
-    );
+    let ui = Ui::on_slapd("helpdesk = \"bob\"", "");
+    assert!(radius_sms_login(&ui.server, "alice", "alicepw"));
+    ui.login("bob", "bobpw");
+    assert_eq!(ui.browser.text("header.bar .who span"), "bob@corp helpdesk");
     ui.open_user("alice");
     let serial = ui.serials()[0].clone();
     let b = &ui.browser;
@@ -241,7 +237,7 @@ fn a_helpdesk_operator_has_no_remove_button_and_an_admin_removes_with_a_confirma
     assert!(!b.exists("form[action$=\"/remove\"]"), "{}", b.html());
     assert!(!b.exists("a[href$=\"/enroll\"]"), "{}", b.html());
     // Asked anyway, the page and the API refuse.
-    b.goto(&format!("/ui/users/local/alice/tokens/{serial}/remove"));
+    b.goto(&format!("/ui/users/corp/alice/tokens/{serial}/remove"));
     assert_eq!(b.text("h1"), "Forbidden");
     b.goto("/ui/users");
     let status = b
@@ -290,7 +286,7 @@ impl Ui {
 
 #[test]
 fn the_keyboard_alone_signs_in_and_an_idle_session_ends_at_the_login_screen() {
-    let ui = Ui::start(&page_setup("session_idle_timeout = 1", ""));
+    let ui = Ui::on_slapd("session_idle_timeout = 1", "");
     let b = &ui.browser;
     b.goto("/ui/");
     // Tab from the name to the password, Enter submits; the code field has the focus.

@@ -1,6 +1,11 @@
 //! The page (issue 25) in a real browser: Debian's headless Chromium through chromedriver
-//! ([`testkit::browser`]), against the real binary with `[http]` and `[admin]`, the users file
-//! (`util::USERS`), and the `file` spool provider for the operators' and users' codes.
+//! ([`testkit::browser`]), against the real binary with `[http]` and `[admin]`, a real slapd
+//! ([`crate::util::slapd`]) as the directory of realm `corp`, and the `file` spool provider for
+//! the operators' and users' codes. The helpdesk and self-service tests ([`Ui::on_slapd`]) find,
+//! authenticate and give roles to the people of slapd's seed (alice, bob, carol) and to dave,
+//! whom [`dave_ldif`] adds; dave is an admin through his LDAP group (`businessCategory`, mapped
+//! as `groups`), not by name. The smoke tests need no one to log in: they keep the users file
+//! (`util::USERS`, [`page_setup`]).
 //!
 //! A failing test leaves `screenshot.png` and `page.html` under
 //! `target/browser-failures/<test>/`; `TESSERA_SCREENSHOTS=1` makes the docs' pictures
@@ -12,10 +17,24 @@ mod smoke;
 
 use testkit::browser::Browser;
 
+use crate::util::slapd::{BASE_DN, READER_DN, READER_PW, Slapd};
 use crate::util::{Server, Setup};
 
-/// The operators of the page's tests: dave is an admin (he has a mobile number, so his
-/// second factor is an SMS code from the spool); bob is the helpdesk where a test says so.
+/// The LDAP group of the page's admins, as dave's `businessCategory` lists it.
+pub(crate) const ADMINS_GROUP: &str = "otp-admins";
+
+/// dave, the admin operator, added to slapd's seed: password `davepw`, a mobile number (his
+/// second factor is an SMS code from the spool), an e-mail address, and [`ADMINS_GROUP`].
+pub(crate) fn dave_ldif() -> String {
+    format!(
+        "dn: uid=dave,ou=people,{BASE_DN}\nchangetype: add\nobjectClass: inetOrgPerson\n\
+         uid: dave\ncn: Dave Operator\nsn: Operator\nmobile: +4915199999999\n\
+         mail: dave@example.org\nbusinessCategory: {ADMINS_GROUP}\nuserPassword: davepw\n"
+    )
+}
+
+/// The page on the users file: dave is an admin by name; `admin` adds `[admin]` lines (bob as
+/// the helpdesk, self-service …), `auth` adds `[auth]` lines.
 pub(crate) fn page_setup(admin: &str, auth: &str) -> Setup {
     Setup {
         auth: auth.into(),
@@ -26,10 +45,32 @@ pub(crate) fn page_setup(admin: &str, auth: &str) -> Setup {
     }
 }
 
-/// A tessera with the page, and a browser on it.
+/// The page on `slapd` as realm `corp` (the only one): the admins are [`ADMINS_GROUP`]'s
+/// members; `admin` and `auth` as for [`page_setup`].
+pub(crate) fn ldap_page_setup(slapd: &Slapd, admin: &str, auth: &str) -> Setup {
+    let page = page_setup(admin, auth);
+    Setup {
+        directories: format!(
+            "[directory.corp]\ntype = \"ldap\"\nuri = [\"{}\"]\nbase_dn = \"{BASE_DN}\"\n\
+             search_filter = \"(&(objectClass=inetOrgPerson)(uid=%s))\"\nbind_dn = \"{READER_DN}\"\n\
+             bind_password = \"{READER_PW}\"\ntimeout = 3\n\n[directory.corp.attributes]\n\
+             groups = \"businessCategory\"\n\n[[realm]]\nname = \"corp\"\ndirectories = [\"corp\"]\n\
+             default = true\n",
+            slapd.uri()
+        ),
+        extra: page
+            .extra
+            .replace("admin = \"dave\"", &format!("admin = \"{ADMINS_GROUP}\"")),
+        ..page
+    }
+}
+
+/// A tessera with the page, and a browser on it; with the slapd it reads, when it has one.
+/// (Fields drop in order: the browser and tessera go before their directory.)
 pub(crate) struct Ui {
     pub server: Server,
     pub browser: Browser,
+    pub slapd: Option<Slapd>,
 }
 
 impl Ui {
@@ -40,7 +81,18 @@ impl Ui {
         Ui {
             browser: Browser::start(&base),
             server,
+            slapd: None,
         }
+    }
+
+    /// A slapd with its seed and dave ([`dave_ldif`]), and the page on it
+    /// ([`ldap_page_setup`]); the slapd lives as long as the `Ui`.
+    pub fn on_slapd(admin: &str, auth: &str) -> Ui {
+        let slapd = Slapd::start();
+        slapd.modify(&dave_ldif());
+        let mut ui = Ui::start(&ldap_page_setup(&slapd, admin, auth));
+        ui.slapd = Some(slapd);
+        ui
     }
 
     /// Signs in as `user` with `password`, then the code the spool received, as a person

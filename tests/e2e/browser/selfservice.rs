@@ -2,16 +2,13 @@
 //! an authenticator app (the QR shown once, confirmed by its first code), and her next RADIUS
 //! login takes the app's code instead of an SMS.
 
-use super::{Ui, base32_decode, page_setup, radius_sms_login};
+use super::{Ui, base32_decode, radius_sms_login};
 
 #[test]
 fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
-    let ui = Ui::start(&page_setup(
-        "selfservice = [\"enrollTOTP\", \"disable\"]",
-        "",
-    ));
-    assert!(radius_sms_login(&ui.server, "alice", "wonderland"));
-    ui.login("alice", "wonderland");
+    let ui = Ui::on_slapd("selfservice = [\"enrollTOTP\", \"disable\"]", "");
+    assert!(radius_sms_login(&ui.server, "alice", "alicepw"));
+    ui.login("alice", "alicepw");
     let b = &ui.browser;
     assert_eq!(b.path(), "/ui/me");
     assert_eq!(b.text("h1"), "My tokens");
@@ -53,7 +50,7 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
     ui.server
         .auth(
             "alice",
-            &format!("wonderland{}", tessera::otp::hotp(&seed, step + 1, 6)),
+            &format!("alicepw{}", tessera::otp::hotp(&seed, step + 1, 6)),
             None,
         )
         .expect("Access-Accept");
@@ -69,7 +66,7 @@ fn alice_enrolls_an_authenticator_app_and_logs_in_with_it() {
     assert_eq!(ui.cell(&sms, "state"), "disabled");
     assert_eq!(ui.cell(&serial, "state"), "active");
     let sent = ui.server.spool().len();
-    assert!(!radius_sms_login(&ui.server, "alice", "wonderland"));
+    assert!(!radius_sms_login(&ui.server, "alice", "alicepw"));
     assert_eq!(
         ui.server.spool().len(),
         sent,
