@@ -185,27 +185,25 @@ pub fn verify_accounting_response(
     request_authenticator: &[u8; 16],
     secret: &[u8],
 ) -> bool {
-    let (Some(header), Some(auth), Some(rest)) = (
-        reply.get(..4),
-        reply.get(4..HEADER_LEN),
-        reply.get(HEADER_LEN..),
-    ) else {
-        return false;
-    };
-    let expected = md5_concat(&[header, request_authenticator, rest, secret]);
-    if !bool::from(expected.ct_eq(auth)) {
-        return false;
-    }
-    let mut zeroed = reply.to_vec();
-    if let Some(field) = zeroed.get_mut(4..HEADER_LEN) {
-        field.fill(0);
-    }
-    check_request_message_authenticator(&zeroed, secret).unwrap_or(true)
+    verify_reply(reply, request_authenticator, &[0; 16], secret)
 }
 
 /// Checks a reply's Response Authenticator and Message-Authenticator, as a client does. Used
 /// by tests and the load generator.
 pub fn verify_response(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+    verify_reply(reply, request_authenticator, request_authenticator, secret)
+}
+
+/// A reply's Response Authenticator (MD5 over the reply with the request's authenticator in
+/// its place), then its Message-Authenticator when present, computed with `in_place` in the
+/// authenticator field: the request's authenticator for Access replies (RFC 3579), zeros for
+/// Accounting-Response (RFC 5080).
+fn verify_reply(
+    reply: &[u8],
+    request_authenticator: &[u8; 16],
+    in_place: &[u8; 16],
+    secret: &[u8],
+) -> bool {
     let (Some(header), Some(auth), Some(rest)) = (
         reply.get(..4),
         reply.get(4..HEADER_LEN),
@@ -217,11 +215,11 @@ pub fn verify_response(reply: &[u8], request_authenticator: &[u8; 16], secret: &
     if !bool::from(expected.ct_eq(auth)) {
         return false;
     }
-    let mut with_request_auth = reply.to_vec();
-    if let Some(field) = with_request_auth.get_mut(4..HEADER_LEN) {
-        field.copy_from_slice(request_authenticator);
+    let mut checked = reply.to_vec();
+    if let Some(field) = checked.get_mut(4..HEADER_LEN) {
+        field.copy_from_slice(in_place);
     }
-    check_request_message_authenticator(&with_request_auth, secret).unwrap_or(true)
+    check_request_message_authenticator(&checked, secret).unwrap_or(true)
 }
 
 #[cfg(test)]
