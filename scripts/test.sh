@@ -6,7 +6,9 @@
 #           challenges), freeradius (the legacy server of passthru; its service is not started),
 #           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl),
 #           chromium + chromium-driver (the helpdesk page's tests drive a headless Chromium
-#           through chromedriver)
+#           through chromedriver), hostapd + wpasupplicant + iproute2 (a real wired 802.1X NAS
+#           and its supplicant on a veth pair in a network namespace: accounting and
+#           Disconnect-Request, tests/e2e/nas.rs)
 #   Python: aiosmtpd (SMTP tests), requests and privacyideaadm 3.0's source (privacyIDEA's own
 #           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
 #           test unpacks the sdist and runs the script)
@@ -34,6 +36,9 @@ command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v pamtester >/dev/null || missing+=(pamtester)
 command -v chromium >/dev/null || missing+=(chromium)   # the page's browser tests (tests/e2e/browser)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v hostapd >/dev/null || [ -x /usr/sbin/hostapd ] || missing+=(hostapd)   # tests/e2e/nas.rs
+command -v wpa_supplicant >/dev/null || [ -x /usr/sbin/wpa_supplicant ] || missing+=(wpasupplicant)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)
 # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)

@@ -47,4 +47,11 @@ impl<T: Authenticate> Authenticate for Live<T> {
     async fn passthru_accepted(&self, request: AuthRequest) {
         self.get().passthru_accepted(request).await
     }
+
+    async fn resolve_identity(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<crate::store::Identity>, String> {
+        self.get().resolve_identity(user_name).await
+    }
 }

@@ -7,17 +7,27 @@
 //!
 //! It owns: the user name's normal form (the one authentication starts from), the bound on open
 //! sessions per client entry and its log line, the records' metrics, and the gauge of open
-//! sessions ([`refresh_gauge`]). What comes later fits here too: ending a revoked user's
-//! sessions (a Disconnect-Request per open session found by user), and a grace ended by the
-//! session's Stop.
+//! sessions ([`refresh_gauge`]), and the identity a session's User-Name resolves to.
+//!
+//! **Identity.** Tokens are keyed on the directory's identity (login and realm), a NAS sends
+//! the User-Name as typed. So that a revoke (`admin::revoke`) finds the sessions of the
+//! token's owner, each record's user name is resolved as a login resolves it
+//! ([`Authenticate::resolve_identity`]: the same realm split and directory lookup) and the
+//! session keeps the identity beside the name. Answers are cached for five minutes (a NAS's
+//! Interim-Updates do not each ask the directory), and a lookup is bounded by a timeout;
+//! when the directory fails or is slow, the record is still kept — without an identity, and
+//! then a revoke finds the session by its user name being the login. It runs in the
+//! request's own task, never in the receive loop. Resolving at revoke time instead would ask
+//! the directory once per open session of the whole site at each revoke.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::auth::Authenticate;
 use crate::directory::login_name;
 use crate::metrics;
-use crate::store::{AccountingRecord, Recorded, Store, StoreError};
+use crate::store::{AccountingRecord, Identity, Recorded, Store, StoreError};
 use crate::time::UnixMs;
 
 /// What a NAS told us.
@@ -48,12 +58,23 @@ pub enum NotRecorded {
     LimitReached(u64),
 }
 
+/// How long a resolved identity is reused.
+const IDENTITY_TTL: Duration = Duration::from_secs(300);
+
+/// The most user names whose identity is cached (the cache starts over when full).
+const IDENTITY_CACHE: usize = 10_000;
+
+/// How long one identity lookup may hold a record up.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The engine: the store and the bound.
 pub struct Accounting {
     store: Arc<dyn Store>,
     max_open: u64,
     /// When a client entry's bound was last logged (once a minute each).
     limit_logged: Mutex<HashMap<String, Instant>>,
+    /// User name → its identity (`None`: no directory knows it), and when it was looked up.
+    identities: Mutex<HashMap<String, (Instant, Option<Identity>)>>,
 }
 
 impl Accounting {
@@ -64,12 +85,24 @@ impl Accounting {
             store,
             max_open,
             limit_logged: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Records an event; `Ok` once it is committed. A store failure is logged once a minute
-    /// (the health probe reports the store too).
-    pub async fn record(&self, event: Event) -> Result<(), NotRecorded> {
+    /// Records an event, a session's user name resolved to its identity by `directory`; `Ok`
+    /// once it is committed. A store failure is logged once a minute (the health probe
+    /// reports the store too).
+    pub async fn record(
+        &self,
+        mut event: Event,
+        directory: &impl Authenticate,
+    ) -> Result<(), NotRecorded> {
+        if let Event::Session(record) = &mut event {
+            record.user = normal_user(&record.user);
+            if !record.user.is_empty() && record.identity.is_none() {
+                record.identity = self.identity_of(&record.user, directory).await;
+            }
+        }
         let recorded = self.record_event(event).await;
         if let Err(NotRecorded::Store(error)) = &recorded
             && self.first_in_a_minute("")
@@ -97,8 +130,7 @@ impl Accounting {
                 );
                 Ok(())
             }
-            Event::Session(mut record) => {
-                record.user = normal_user(&record.user);
+            Event::Session(record) => {
                 let status = record.status.as_str();
                 let client = record.client.clone();
                 let recorded = self.store.record_accounting(record, self.max_open).await;
@@ -127,6 +159,41 @@ impl Accounting {
                 }
             }
         }
+    }
+
+    /// The identity of a (normalized) user name: cached, else looked up within
+    /// [`IDENTITY_TIMEOUT`]; `None` when no directory knows it or the lookup failed (not
+    /// cached, so the next record tries again).
+    async fn identity_of(&self, user: &str, directory: &impl Authenticate) -> Option<Identity> {
+        if let Ok(cache) = self.identities.lock()
+            && let Some((at, identity)) = cache.get(user)
+            && at.elapsed() < IDENTITY_TTL
+        {
+            return identity.clone();
+        }
+        let found = match tokio::time::timeout(IDENTITY_TIMEOUT, directory.resolve_identity(user))
+            .await
+        {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => {
+                tracing::info!(user, %error, "accounting: the user's identity not resolved, the session is kept under its name");
+                return None;
+            }
+            Err(_) => {
+                tracing::info!(
+                    user,
+                    "accounting: the directory did not answer in time, the session is kept under its name"
+                );
+                return None;
+            }
+        };
+        if let Ok(mut cache) = self.identities.lock() {
+            if cache.len() >= IDENTITY_CACHE {
+                cache.clear();
+            }
+            cache.insert(user.to_string(), (Instant::now(), found.clone()));
+        }
+        found
     }
 
     /// Whether `client`'s limit (or, for `""`, a store failure) was not logged in the last
@@ -233,7 +300,17 @@ pub async fn maintain(
 mod tests {
     use super::*;
 
+    use crate::auth::{AuthRequest, Outcome};
     use crate::store::{AcctStatus, SessionQuery};
+
+    /// An authenticator that knows nobody (the default `resolve_identity`).
+    struct NoDirectory;
+
+    impl Authenticate for NoDirectory {
+        async fn authenticate(&self, _request: AuthRequest) -> Outcome {
+            unreachable!("accounting never authenticates")
+        }
+    }
 
     fn start(id: &str, status: AcctStatus, user: &str) -> Event {
         Event::Session(AccountingRecord {
@@ -248,6 +325,8 @@ mod tests {
             session_seconds: None,
             cause: None,
             at: UnixMs::from_secs(100),
+            identity: None,
+            nas_address: None,
         })
     }
 
@@ -261,11 +340,13 @@ mod tests {
                 .unwrap();
         let engine = Accounting::new(store.clone(), 1);
         engine
-            .record(start("a", AcctStatus::Start, " ａlice"))
+            .record(start("a", AcctStatus::Start, " ａlice"), &NoDirectory)
             .await
             .unwrap();
         assert!(matches!(
-            engine.record(start("b", AcctStatus::Start, "bob")).await,
+            engine
+                .record(start("b", AcctStatus::Start, "bob"), &NoDirectory)
+                .await,
             Err(NotRecorded::LimitReached(1))
         ));
         let rows = store
@@ -273,6 +354,7 @@ mod tests {
                 user: Some("alice".into()),
                 open_only: true,
                 limit: 10,
+                ..SessionQuery::default()
             })
             .await
             .unwrap();
@@ -281,7 +363,7 @@ mod tests {
         let seen = refresh_gauge(store.as_ref(), vec![]).await;
         assert_eq!(gauge(), 1);
         engine
-            .record(start("a", AcctStatus::Stop, "alice"))
+            .record(start("a", AcctStatus::Stop, "alice"), &NoDirectory)
             .await
             .unwrap();
         refresh_gauge(store.as_ref(), seen).await;

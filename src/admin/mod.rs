@@ -12,12 +12,14 @@
 //! self-service, and who holds them), `users.rs` (finding users through the directories),
 //! `tokens.rs` (a user's tokens as a view, and each change), `enroll.rs` (new TOTP/HOTP/SMS/
 //! e-mail tokens, the otpauth URI and its QR code), `audit.rs` (the audit rows of changes, the
-//! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes).
+//! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes),
+//! `revoke.rs` (ending a revoked user's open sessions at their NAS: Disconnect-Request).
 
 pub mod actor;
 pub mod audit;
 pub mod enroll;
 pub mod error;
+pub mod revoke;
 pub mod roles;
 pub mod state;
 pub mod tokens;

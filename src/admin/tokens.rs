@@ -16,8 +16,9 @@ use crate::auth::message::{mask_email, mask_phone};
 use crate::auth::{AuthSettings, Clock, SystemClock};
 use crate::otp::otpauth::find_consecutive;
 use crate::otp::totp_step;
+use crate::radius::clients::ClientTable;
 use crate::store::audit::AuditAction;
-use crate::store::{Backoff, Store, Token, TokenKind};
+use crate::store::{Backoff, Identity, Store, Token, TokenKind};
 use crate::time::UnixMs;
 
 /// One token as shown: what it is and how it stands.
@@ -123,6 +124,9 @@ pub struct Admin<'a> {
     pub auth: &'a AuthSettings,
     /// Where now comes from.
     pub clock: &'a dyn Clock,
+    /// The client entries, for their `das_port`: when given, disabling or deleting a token
+    /// ends its owner's open sessions at their NAS ([`super::revoke`]).
+    pub clients: Option<&'a ClientTable>,
 }
 
 impl<'a> Admin<'a> {
@@ -132,7 +136,31 @@ impl<'a> Admin<'a> {
             store,
             auth,
             clock: &SystemClock,
+            clients: None,
         }
+    }
+
+    /// The same, ending the owner's open sessions when a token is disabled or deleted.
+    pub fn with_disconnect(mut self, clients: &'a ClientTable) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// Ends the open sessions of `token`'s owner at their NAS, when configured.
+    async fn disconnect(&self, actor: &Actor, token: &Token) {
+        let Some(clients) = self.clients else { return };
+        let identity = Identity {
+            user: token.user.clone(),
+            realm: token.realm.clone(),
+        };
+        super::revoke::disconnect_sessions(
+            self.store,
+            clients,
+            actor,
+            &identity,
+            Some(&token.serial),
+        )
+        .await;
     }
 
     /// One token, or [`AdminError::NoToken`].
@@ -239,10 +267,15 @@ impl<'a> Admin<'a> {
         } else {
             AuditAction::TokenDisable
         };
-        self.audited(actor, action, serial, None, |t| async move {
-            found(self.store.set_active(&t.serial, active).await?, &t.serial)
-        })
-        .await
+        let token = self
+            .audited(actor, action, serial, None, |t| async move {
+                found(self.store.set_active(&t.serial, active).await?, &t.serial)
+            })
+            .await?;
+        if !active {
+            self.disconnect(actor, &token).await;
+        }
+        Ok(token)
     }
 
     /// Resets a token's fail counter and ends its owner's back-off, from every origin.
@@ -328,12 +361,14 @@ impl<'a> Admin<'a> {
                 |t| async move { found(self.store.delete_token(&t.serial).await?, &t.serial) },
             )
             .await;
-        match removed {
+        let token = match removed {
             // Gone now, as asked.
             Err(AdminError::NoToken(_)) if token.is_ok() => token,
             Ok(_) => token,
             Err(e) => Err(e),
-        }
+        }?;
+        self.disconnect(actor, &token).await;
+        Ok(token)
     }
 
     /// Sets a token's description.

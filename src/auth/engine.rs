@@ -526,6 +526,27 @@ impl Authenticate for Engine {
     async fn passthru_accepted(&self, request: AuthRequest) {
         self.assign_after_passthru(request).await
     }
+
+    async fn resolve_identity(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<crate::store::Identity>, String> {
+        let Ok(normalized) = login_name::normalize(user_name) else {
+            return Ok(None);
+        };
+        let (typed, realm) = self.realms.resolve(&normalized);
+        let typed = typed.trim();
+        if typed.is_empty() {
+            return Ok(None);
+        }
+        match realm.lookup(typed).await {
+            Ok(found) => Ok(found.map(|(entry, _)| crate::store::Identity {
+                user: entry.login,
+                realm: realm.name.clone(),
+            })),
+            Err(error) => Err(error.to_string()),
+        }
+    }
 }
 
 impl<T: Authenticate> Authenticate for Arc<T> {
@@ -535,5 +556,12 @@ impl<T: Authenticate> Authenticate for Arc<T> {
 
     async fn passthru_accepted(&self, request: AuthRequest) {
         (**self).passthru_accepted(request).await
+    }
+
+    async fn resolve_identity(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<crate::store::Identity>, String> {
+        (**self).resolve_identity(user_name).await
     }
 }

@@ -127,6 +127,16 @@ pub trait Authenticate: Send + Sync + 'static {
     fn passthru_accepted(&self, _request: AuthRequest) -> impl Future<Output = ()> + Send {
         async {}
     }
+
+    /// The directory identity a user name resolves to, as a login's does (the accounting
+    /// engine keeps it with a session, so a revoke finds the session): `Ok(None)` when no
+    /// directory knows the name, `Err` when a directory failed.
+    fn resolve_identity(
+        &self,
+        _user_name: &str,
+    ) -> impl Future<Output = Result<Option<crate::store::Identity>, String>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Whether a reply attribute can be sent as the policies made it: the front end's dictionary

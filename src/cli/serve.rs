@@ -127,6 +127,7 @@ fn http_live(config: &Config, served: &Live<Snapshot<Engine>>, tls: Option<HttpT
             config: config.admin.clone(),
             realms: served.get().auth.realms().clone(),
             auth: config.auth.clone(),
+            clients: config.clients.clone(),
         })
     });
     HttpLive {

@@ -52,6 +52,7 @@ pub fn run(config: &Config, args: SessionsArgs) -> Result<(), Failure> {
         user,
         open_only: args.open,
         limit: args.limit,
+        ..SessionQuery::default()
     };
     let runtime = super::runtime()?;
     let store = super::existing_store(&runtime, config)?;

@@ -181,7 +181,7 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
 /// Carries out a token command.
 async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> Result<(), Failure> {
     let failed = |e: tessera::store::StoreError| Failure::Error(e.to_string());
-    let admin = Admin::new(store, &config.auth);
+    let admin = Admin::new(store, &config.auth).with_disconnect(&config.clients);
     let actor = Actor::cli(&os_user());
     match command {
         TokenCommand::List { user, realm, json } => {

@@ -175,6 +175,7 @@ fn client_entries(
         }
     };
     let name = client.name.clone().unwrap_or(fallback_name);
+    let das = das(client, span.clone(), errors);
     let resolved = |network, secret| Client {
         network,
         secret,
@@ -182,6 +183,7 @@ fn client_entries(
         require_message_authenticator: client.require_message_authenticator,
         limit_proxy_state: client.limit_proxy_state,
         tls_only: client.tls_only,
+        das: das.clone(),
     };
     if client.tls_only && client.tls_identity.is_none() {
         errors.at(
@@ -239,4 +241,37 @@ fn client_entries(
         }
         Err(message) => errors.at(address.span(), "client.address", message),
     }
+}
+
+/// A client's Dynamic Authorization settings: `das_port` turns them on; `das_secret` needs it
+/// and defaults to the client's secret, which a RadSec-only client does not have.
+fn das(
+    client: &ClientConfig,
+    span: std::ops::Range<usize>,
+    errors: &mut Errors<'_>,
+) -> Option<clients::Das> {
+    let Some(port) = client.das_port else {
+        if client.das_secret.is_some() {
+            errors.at(span, "client.das_secret", "das_secret needs das_port");
+        }
+        return None;
+    };
+    if port == 0 {
+        errors.at(span, "client.das_port", "das_port 0 is no port");
+        return None;
+    }
+    let secret = client
+        .das_secret
+        .clone()
+        .or_else(|| client.secret.clone())
+        .filter(|s| !s.is_empty());
+    let Some(secret) = secret else {
+        errors.at(
+            span,
+            "client.das_secret",
+            "das_port needs a secret: das_secret, or the client's secret",
+        );
+        return None;
+    };
+    Some(clients::Das { port, secret })
 }

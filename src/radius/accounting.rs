@@ -63,6 +63,7 @@ enum Asked {
 /// or `Err(cause)` to drop it unanswered (counted by the caller).
 pub async fn handle(
     accounting: &Accounting,
+    directory: &impl crate::auth::Authenticate,
     client: &Client,
     source: std::net::IpAddr,
     request: Verified,
@@ -77,7 +78,7 @@ pub async fn handle(
         match asked {
             Asked::Record(event) => {
                 // The engine logs why (once a minute); the drop is counted by the caller.
-                if accounting.record(*event).await.is_err() {
+                if accounting.record(*event, directory).await.is_err() {
                     return Err(DropCause::NotRecorded);
                 }
             }
@@ -228,6 +229,8 @@ fn to_event(
         session_seconds: integer(packet, ACCT_SESSION_TIME),
         cause,
         at,
+        identity: None,
+        nas_address: Some(source.to_canonical().to_string()),
     }))))
 }
 
@@ -245,6 +248,7 @@ mod tests {
             require_message_authenticator: false,
             limit_proxy_state: false,
             tls_only: false,
+            das: None,
         }
     }
 

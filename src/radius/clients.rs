@@ -40,6 +40,14 @@ pub struct ClientConfig {
     /// Drop requests carrying Proxy-State but no Message-Authenticator. Default true.
     #[serde(default = "default_true")]
     pub limit_proxy_state: bool,
+    /// The NAS's Dynamic Authorization port (RFC 5176, usually 3799): when set, tessera
+    /// sends a Disconnect-Request there for each open session of a user whose token an
+    /// admin disables or deletes. Absent: no Disconnect-Requests to this client.
+    #[serde(default)]
+    pub das_port: Option<u16>,
+    /// The secret of Disconnect-Requests to `das_port` (default: `secret`).
+    #[serde(default, skip_serializing)]
+    pub das_secret: Option<Secret>,
 }
 
 fn default_true() -> bool {
@@ -70,6 +78,18 @@ pub struct Client {
     pub limit_proxy_state: bool,
     /// See [`ClientConfig::tls_only`].
     pub tls_only: bool,
+    /// Where its Disconnect-Requests go, if anywhere ([`ClientConfig::das_port`]).
+    pub das: Option<Das>,
+}
+
+/// A client's Dynamic Authorization Server (RFC 5176): the port on the NAS (at the address
+/// its accounting came from) and the secret.
+#[derive(Debug, Clone)]
+pub struct Das {
+    /// The UDP port.
+    pub port: u16,
+    /// The shared secret (`das_secret`, else the client's `secret`).
+    pub secret: Secret,
 }
 
 /// How a RadSec client's certificate is recognised.
@@ -180,6 +200,15 @@ impl ClientTable {
             .find(|c| c.network.is_some_and(|n| n.contains(&source)))
     }
 
+    /// The Dynamic Authorization settings of the client entry named `name`, if it has any.
+    pub fn das_of(&self, name: &str) -> Option<&Das> {
+        self.clients
+            .iter()
+            .chain(self.tls.iter().map(|(_, c)| c))
+            .find(|c| c.name == name)
+            .and_then(|c| c.das.as_ref())
+    }
+
     /// Number of clients: a client reached over UDP and RadSec counts once.
     pub fn len(&self) -> usize {
         let tls_only = self
@@ -208,6 +237,7 @@ mod tests {
             require_message_authenticator: true,
             limit_proxy_state: true,
             tls_only: false,
+            das: None,
         }
     }
 

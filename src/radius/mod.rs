@@ -20,6 +20,7 @@
 //! - [`tls`]: RadSec's TLS configuration and the client-certificate check.
 //! - [`radsec`]: RadSec connections (RFC 6614): framing, limits, the same request path.
 //! - [`counters`]: what was received and what was dropped, and why.
+//! - [`disconnect`]: Disconnect-Request (RFC 5176) to a NAS's DAS port, and its answer.
 
 pub mod accounting;
 pub mod clients;
@@ -28,6 +29,7 @@ pub mod counters;
 pub mod crypto;
 pub mod dictionary;
 pub mod digest;
+pub mod disconnect;
 pub mod handler;
 pub mod radsec;
 pub mod reply_cache;

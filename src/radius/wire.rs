@@ -35,6 +35,10 @@ impl Code {
     pub const DISCONNECT_REQUEST: Code = Code(40);
     /// RFC 5176 §3
     pub const COA_REQUEST: Code = Code(43);
+    /// Disconnect-ACK (RFC 5176 §2.1).
+    pub const DISCONNECT_ACK: Code = Code(41);
+    /// Disconnect-NAK (RFC 5176 §2.1).
+    pub const DISCONNECT_NAK: Code = Code(42);
 
     /// The RFC name of a known code.
     pub fn name(self) -> Option<&'static str> {
@@ -48,6 +52,8 @@ impl Code {
             Code::STATUS_SERVER => "Status-Server",
             Code::DISCONNECT_REQUEST => "Disconnect-Request",
             Code::COA_REQUEST => "CoA-Request",
+            Code::DISCONNECT_ACK => "Disconnect-ACK",
+            Code::DISCONNECT_NAK => "Disconnect-NAK",
             _ => return None,
         })
     }

@@ -37,6 +37,9 @@ pub enum AuditAction {
     AdminLogin,
     /// An admin API session ended by its owner.
     AdminLogout,
+    /// A Disconnect-Request (RFC 5176) sent to a NAS for an open session of a user whose
+    /// token was disabled or deleted; the result says whether the NAS acknowledged it.
+    SessionDisconnect,
 }
 
 impl AuditAction {
@@ -58,6 +61,7 @@ impl AuditAction {
             AuditAction::TokenConfirm => "token confirm",
             AuditAction::AdminLogin => "admin login",
             AuditAction::AdminLogout => "admin logout",
+            AuditAction::SessionDisconnect => "session disconnect",
         }
     }
 }

@@ -30,7 +30,9 @@ use crate::time::UnixMs;
 pub(crate) use dump::held_rows;
 pub use dump::{BackoffRow, Dump, GraceRow, SealedToken};
 pub use error::{CommitError, StoreError};
-pub use sessions::{AccountingRecord, AcctStatus, Recorded, Session, SessionQuery, Usage};
+pub use sessions::{
+    AccountingRecord, AcctStatus, Identity, Recorded, Session, SessionQuery, Usage,
+};
 pub use types::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
     ChallengeStart, ChallengeStatus, ChallengeTarget, RequestMark, Token, TokenKind, UserState,

@@ -7,6 +7,11 @@
 //! the NAS behind it (its NAS-Identifier, NAS-IP-Address or source address) and the NAS's
 //! Acct-Session-Id. Keying on the client entry too means a NAS can only ever touch the sessions
 //! of its own entry, whatever NAS-Identifier it claims.
+//!
+//! A session also keeps the directory identity its User-Name resolves to ([`Identity`]: the
+//! login and realm tokens are keyed on), when the directory answered as the record came in,
+//! and the address its records came from: a revoke finds the open sessions of an identity
+//! ([`SessionQuery::identity`]) and sends each NAS a Disconnect-Request there.
 
 use crate::time::UnixMs;
 
@@ -47,6 +52,16 @@ pub struct Usage {
     pub output_packets: u64,
 }
 
+/// The directory identity behind a session's User-Name: the login the directory returned and
+/// its realm, as tokens are keyed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// The login (the directory's spelling).
+    pub user: String,
+    /// The realm's name.
+    pub realm: String,
+}
+
 /// One accounting record about one session, as the accounting layer hands it to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountingRecord {
@@ -74,6 +89,10 @@ pub struct AccountingRecord {
     pub cause: Option<String>,
     /// When the NAS sent it: receipt time less Acct-Delay-Time.
     pub at: UnixMs,
+    /// The directory identity `user` resolves to, when the directory answered.
+    pub identity: Option<Identity>,
+    /// The address the record came from (the NAS's, for a Disconnect-Request).
+    pub nas_address: Option<String>,
 }
 
 /// One session's row.
@@ -103,6 +122,10 @@ pub struct Session {
     pub usage: Usage,
     /// The last record's time: retention counts from it.
     pub updated: UnixMs,
+    /// The directory identity of `user`, when it was resolved as the records came in.
+    pub identity: Option<Identity>,
+    /// The address the session's last record came from.
+    pub nas_address: Option<String>,
 }
 
 impl Session {
@@ -128,6 +151,10 @@ pub enum Recorded {
 pub struct SessionQuery {
     /// Only this user's (normalized name).
     pub user: Option<String>,
+    /// Only this identity's: sessions resolved to it, and sessions never resolved whose
+    /// user name is its login (recorded while the directory did not answer, or before
+    /// identities were kept).
+    pub identity: Option<Identity>,
     /// Only open ones.
     pub open_only: bool,
     /// At most this many.
@@ -168,9 +195,17 @@ pub fn merge(existing: Option<&Session>, record: &AccountingRecord) -> Option<Se
         cause: None,
         usage: Usage::default(),
         updated: record.at,
+        identity: None,
+        nas_address: None,
     });
     if !record.user.is_empty() {
         row.user.clone_from(&record.user);
+    }
+    if record.identity.is_some() {
+        row.identity.clone_from(&record.identity);
+    }
+    if record.nas_address.is_some() {
+        row.nas_address.clone_from(&record.nas_address);
     }
     if record.calling_station.is_some() {
         row.calling_station.clone_from(&record.calling_station);
@@ -222,6 +257,8 @@ mod tests {
             session_seconds: None,
             cause: None,
             at: UnixMs::from_secs(at),
+            identity: None,
+            nas_address: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! | [`smsc`] | an SMPP SMSC on rusmpp's codec |
 //! | [`modem`] | a GSM modem on a pseudo-terminal |
 //! | [`browser`] | headless Chromium through chromedriver (the page's tests) |
+//! | [`nas`] | hostapd as a wired 802.1X NAS with wpa_supplicant, on a veth pair in a network namespace |
 //!
 //! The test-facing constructors panic with what to install when a peer cannot start (a test
 //! set-up failure); the `try_` ones return the reason, for the benchmark to report.
@@ -31,6 +32,7 @@ pub mod ca;
 pub mod freeradius;
 pub mod log;
 pub mod modem;
+pub mod nas;
 pub mod peers;
 pub mod ports;
 pub mod postgres;

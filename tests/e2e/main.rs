@@ -21,6 +21,7 @@ mod http_connections;
 mod identity;
 mod ldap;
 mod login;
+mod nas;
 mod nodes;
 mod package;
 mod pam;

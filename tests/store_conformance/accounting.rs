@@ -4,7 +4,7 @@
 //! client entry, and the retention purge — checked against `store::sessions::merge`, the rule
 //! both backends apply.
 
-use tessera::store::{AccountingRecord, AcctStatus, Recorded, SessionQuery, Usage};
+use tessera::store::{AccountingRecord, AcctStatus, Identity, Recorded, SessionQuery, Usage};
 use tessera::time::UnixMs;
 
 use crate::fixtures::Fixture;
@@ -23,6 +23,8 @@ fn record(id: &str, status: AcctStatus, secs: i64) -> AccountingRecord {
         session_seconds: None,
         cause: None,
         at: UnixMs::from_secs(secs),
+        identity: None,
+        nas_address: None,
     }
 }
 
@@ -31,6 +33,7 @@ fn all() -> SessionQuery {
         user: None,
         open_only: false,
         limit: 100,
+        identity: None,
     }
 }
 
@@ -166,9 +169,9 @@ pub async fn nas_restart_closes_its_sessions(fixture: &dyn Fixture) {
     assert_eq!(closed, 2);
     let open: Vec<String> = store
         .sessions(&SessionQuery {
-            user: None,
             open_only: true,
             limit: 10,
+            ..all()
         })
         .await
         .unwrap()
@@ -289,4 +292,58 @@ pub async fn sessions_are_purged(fixture: &dyn Fixture) {
         .map(|s| s.session_id)
         .collect();
     assert_eq!(left, ["new"]);
+}
+
+/// The open sessions of an identity (what a revoke disconnects): those resolved to it, in
+/// its realm only, and those never resolved whose user name is its login; the identity and
+/// the NAS's address are kept, and a later record without an identity keeps the one known.
+pub async fn sessions_of_an_identity(fixture: &dyn Fixture) {
+    let store = fixture.open().await;
+    let alice = Identity {
+        user: "alice".into(),
+        realm: "corp".into(),
+    };
+    let mut typed = record("a", AcctStatus::Start, 100);
+    typed.user = "ALICE@corp".into();
+    typed.identity = Some(alice.clone());
+    typed.nas_address = Some("192.0.2.7".into());
+    store.record_accounting(typed, 10).await.unwrap();
+    // Not resolved (the directory was down): found by its name.
+    store
+        .record_accounting(record("b", AcctStatus::Start, 110), 10)
+        .await
+        .unwrap();
+    // Another realm's alice, and a stopped session of this one.
+    let mut elsewhere = record("c", AcctStatus::Start, 120);
+    elsewhere.identity = Some(Identity {
+        user: "alice".into(),
+        realm: "other".into(),
+    });
+    store.record_accounting(elsewhere, 10).await.unwrap();
+    let mut stopped = record("d", AcctStatus::Stop, 130);
+    stopped.identity = Some(alice.clone());
+    store.record_accounting(stopped, 10).await.unwrap();
+    let mut interim = record("a", AcctStatus::Interim, 140);
+    interim.user = "ALICE@corp".into();
+    store.record_accounting(interim, 10).await.unwrap();
+
+    let open = store
+        .sessions(&SessionQuery {
+            identity: Some(alice.clone()),
+            open_only: true,
+            ..all()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = open.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, ["b", "a"]);
+    let a = &open[1];
+    assert_eq!(
+        a.identity.as_ref(),
+        Some(&alice),
+        "kept through the interim"
+    );
+    assert_eq!(a.nas_address.as_deref(), Some("192.0.2.7"));
+    assert_eq!(a.user, "ALICE@corp");
+    assert_eq!(open[0].identity, None);
 }

@@ -56,7 +56,7 @@
 //! | `purge_challenges`        | `challenges::challenge_purge`, `backoff::grace_window`  |
 //! | `record_accounting`       | `accounting::*`                                         |
 //! | `close_nas_sessions`      | `accounting::nas_restart_closes_its_sessions`           |
-//! | `sessions`                | `accounting::*`                                         |
+//! | `sessions`                | `accounting::*`, `accounting::sessions_of_an_identity`  |
 //! | `open_sessions`           | `accounting::session_life_cycle`, `accounting::nas_restart_closes_its_sessions` |
 //! | `purge_sessions`          | `accounting::sessions_are_purged`                       |
 //! | `checkpoint`              | `backoff::*`, `copy::both_ways`                         |
@@ -199,6 +199,7 @@ conformance!(
     accounting::nas_restart_closes_its_sessions,
     accounting::open_sessions_are_bounded,
     accounting::sessions_are_purged,
+    accounting::sessions_of_an_identity,
 );
 
 /// The `Store` trait's methods, from its source.

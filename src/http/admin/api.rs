@@ -116,7 +116,8 @@ pub async fn remove(
     operator: Operator,
     Path(serial): Path<String>,
 ) -> Result<Response, ApiError> {
-    let admin = Admin::new(shared.store.as_ref(), &operator.caller.live.auth);
+    let live = &operator.caller.live;
+    let admin = Admin::new(shared.store.as_ref(), &live.auth).with_disconnect(&live.clients);
     token_for(
         &admin,
         &operator,
@@ -137,7 +138,8 @@ pub async fn change(
     Path((serial, action)): Path<(String, String)>,
     Posted { operator, fields }: Posted,
 ) -> Result<Response, ApiError> {
-    let admin = Admin::new(shared.store.as_ref(), &operator.caller.live.auth);
+    let live = &operator.caller.live;
+    let admin = Admin::new(shared.store.as_ref(), &live.auth).with_disconnect(&live.clients);
     let actor = operator.actor();
     let (needed, own) = match action.as_str() {
         "enable" => (Action::EnableDisable, SelfServiceAction::Enable),

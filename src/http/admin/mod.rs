@@ -47,6 +47,9 @@ pub struct AdminLive {
     pub realms: Realms,
     /// `[auth]` of the same configuration.
     pub auth: AuthSettings,
+    /// The `[[client]]` entries of the same configuration: their `das_port`, for ending a
+    /// revoked user's sessions.
+    pub clients: crate::radius::clients::ClientTable,
 }
 
 impl AdminLive {

@@ -151,8 +151,19 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username);
 CREATE INDEX IF NOT EXISTS sessions_by_time ON sessions (updated_ms);
 ";
 
+/// Version 7 (issue 30, disconnect on revoke): a session's directory identity and realm (the
+/// User-Name resolved as a login resolves it, when the directory answered) and the address
+/// its records came from (where a Disconnect-Request goes). Sessions recorded before have
+/// none: a revoke finds those by their user name.
+const SCHEMA_V7: &str = "
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS identity TEXT;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS realm TEXT;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS nas_address TEXT;
+CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions (identity, realm) WHERE stopped_ms IS NULL;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -178,6 +189,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
+        (7, SCHEMA_V7),
     ] {
         if version < to {
             let tx = client.transaction().await?;

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 
 use super::super::StoreError;
 use super::super::sessions::{
-    self, AccountingRecord, CAUSE_NAS_RESTARTED, Recorded, Session, SessionQuery, Usage,
+    self, AccountingRecord, CAUSE_NAS_RESTARTED, Identity, Recorded, Session, SessionQuery, Usage,
 };
 use super::challenges::identity_lock;
 use super::rows::{to_i64, to_u64};
@@ -21,7 +21,7 @@ macro_rules! session_columns {
     () => {
         "client, nas, session_id, username, calling_station, framed_ip, started_ms, \
          interim_ms, stopped_ms, cause, input_octets, output_octets, input_packets, \
-         output_packets, updated_ms"
+         output_packets, updated_ms, identity, realm, nas_address"
     };
 }
 
@@ -49,6 +49,11 @@ fn session_from_row(row: &Row) -> Result<Session, StoreError> {
             output_packets: count(13)?,
         },
         updated: UnixMs::from_ms(row.try_get(14)?),
+        identity: match (row.try_get::<_, Option<String>>(15)?, row.try_get(16)?) {
+            (Some(user), Some(realm)) => Some(Identity { user, realm }),
+            _ => None,
+        },
+        nas_address: row.try_get(17)?,
     })
 }
 
@@ -101,14 +106,16 @@ async fn record(
         concat!(
             "INSERT INTO sessions (",
             session_columns!(),
-            ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) \
+            ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18) \
              ON CONFLICT (client, nas, session_id) DO UPDATE SET \
              username = excluded.username, calling_station = excluded.calling_station, \
              framed_ip = excluded.framed_ip, started_ms = excluded.started_ms, \
              interim_ms = excluded.interim_ms, stopped_ms = excluded.stopped_ms, \
              cause = excluded.cause, input_octets = excluded.input_octets, \
              output_octets = excluded.output_octets, input_packets = excluded.input_packets, \
-             output_packets = excluded.output_packets, updated_ms = excluded.updated_ms"
+             output_packets = excluded.output_packets, updated_ms = excluded.updated_ms, \
+             identity = excluded.identity, realm = excluded.realm, \
+             nas_address = excluded.nas_address"
         ),
         &[
             &row.client,
@@ -126,6 +133,9 @@ async fn record(
             &to_i64(row.usage.input_packets),
             &to_i64(row.usage.output_packets),
             &row.updated.as_ms(),
+            &row.identity.as_ref().map(|i| &i.user),
+            &row.identity.as_ref().map(|i| &i.realm),
+            &row.nas_address,
         ],
     )
     .await?;
@@ -175,6 +185,11 @@ impl PgStore {
         wanted: &SessionQuery,
     ) -> Result<Vec<Session>, StoreError> {
         let c = self.client().await?;
+        let (identity, realm) = wanted
+            .identity
+            .as_ref()
+            .map(|i| (i.user.clone(), i.realm.clone()))
+            .unzip();
         let rows = query(
             &c,
             concat!(
@@ -182,9 +197,17 @@ impl PgStore {
                 session_columns!(),
                 " FROM sessions WHERE ($1::text IS NULL OR username = $1) \
                  AND (NOT $2 OR stopped_ms IS NULL) \
+                 AND ($4::text IS NULL OR (identity = $4 AND realm = $5) \
+                      OR (identity IS NULL AND username = $4)) \
                  ORDER BY COALESCE(started_ms, updated_ms) DESC, session_id LIMIT $3"
             ),
-            &[&wanted.user, &wanted.open_only, &i64::from(wanted.limit)],
+            &[
+                &wanted.user,
+                &wanted.open_only,
+                &i64::from(wanted.limit),
+                &identity,
+                &realm,
+            ],
         )
         .await?;
         rows.iter().map(session_from_row).collect()

@@ -163,8 +163,19 @@ CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user);
 CREATE INDEX IF NOT EXISTS sessions_by_time ON sessions(updated_ms);
 ";
 
+/// Version 9 (issue 30, disconnect on revoke): a session's directory identity and realm (the
+/// User-Name resolved as a login resolves it, when the directory answered) and the address
+/// its records came from (where a Disconnect-Request goes). Sessions recorded before have
+/// none: a revoke finds those by their user name.
+pub(super) const SCHEMA_V9: &str = "
+ALTER TABLE sessions ADD COLUMN identity TEXT;
+ALTER TABLE sessions ADD COLUMN realm TEXT;
+ALTER TABLE sessions ADD COLUMN nas_address TEXT;
+CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions(identity, realm) WHERE stopped_ms IS NULL;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 8;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -241,6 +252,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (6, SCHEMA_V6),
         (7, SCHEMA_V7),
         (8, SCHEMA_V8),
+        (9, SCHEMA_V9),
     ] {
         if version < to {
             let tx = conn.transaction()?;

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::super::StoreError;
 use super::super::sessions::{
-    self, AccountingRecord, CAUSE_NAS_RESTARTED, Recorded, Session, SessionQuery, Usage,
+    self, AccountingRecord, CAUSE_NAS_RESTARTED, Identity, Recorded, Session, SessionQuery, Usage,
 };
 use super::rows::{InMs, to_i64, to_u64};
 use super::{SqliteStore, execute_cached};
@@ -16,7 +16,7 @@ use crate::time::UnixMs;
 /// The `sessions` columns in the order [`session_from_row`] reads them.
 const COLUMNS: &str = "client, nas, session_id, user, calling_station, framed_ip, started_ms, \
                        interim_ms, stopped_ms, cause, input_octets, output_octets, \
-                       input_packets, output_packets, updated_ms";
+                       input_packets, output_packets, updated_ms, identity, realm, nas_address";
 
 fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     let ms = |i: usize| -> rusqlite::Result<Option<UnixMs>> {
@@ -41,6 +41,11 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
             output_packets: count(13)?,
         },
         updated: row.get::<_, InMs>(14)?.0,
+        identity: match (row.get::<_, Option<String>>(15)?, row.get(16)?) {
+            (Some(user), Some(realm)) => Some(Identity { user, realm }),
+            _ => None,
+        },
+        nas_address: row.get(17)?,
     })
 }
 
@@ -75,7 +80,7 @@ fn record(
         conn,
         &format!(
             "INSERT OR REPLACE INTO sessions ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
         ),
         params![
             row.client,
@@ -93,6 +98,9 @@ fn record(
             to_i64(row.usage.input_packets),
             to_i64(row.usage.output_packets),
             InMs(row.updated),
+            row.identity.as_ref().map(|i| &i.user),
+            row.identity.as_ref().map(|i| &i.realm),
+            row.nas_address,
         ],
     )?;
     Ok(Recorded::Stored)
@@ -134,10 +142,17 @@ impl SqliteStore {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM sessions WHERE (?1 IS NULL OR user = ?1) \
                  AND (?2 = 0 OR stopped_ms IS NULL) \
+                 AND (?4 IS NULL OR (identity = ?4 AND realm = ?5) \
+                      OR (identity IS NULL AND user = ?4)) \
                  ORDER BY COALESCE(started_ms, updated_ms) DESC, session_id LIMIT ?3"
             ))?;
+            let (identity, realm) = query
+                .identity
+                .as_ref()
+                .map(|i| (i.user.as_str(), i.realm.as_str()))
+                .unzip();
             let rows = stmt.query_map(
-                params![query.user, query.open_only, query.limit],
+                params![query.user, query.open_only, query.limit, identity, realm],
                 session_from_row,
             )?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
