@@ -34,7 +34,7 @@ use crate::time::UnixMs;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A record about one session (Start, Interim-Update, Stop); its `user` as the NAS sent it.
-    Session(AccountingRecord),
+    Session(Box<AccountingRecord>),
     /// Accounting-On or Accounting-Off: the NAS (re)started or stops, so none of its sessions
     /// goes on.
     NasRestarted {
@@ -133,7 +133,7 @@ impl Accounting {
             Event::Session(record) => {
                 let status = record.status.as_str();
                 let client = record.client.clone();
-                let recorded = self.store.record_accounting(record, self.max_open).await;
+                let recorded = self.store.record_accounting(*record, self.max_open).await;
                 let result = match &recorded {
                     Ok(Recorded::Stored) => "stored",
                     Ok(Recorded::Unchanged) => "unchanged",
@@ -313,7 +313,7 @@ mod tests {
     }
 
     fn start(id: &str, status: AcctStatus, user: &str) -> Event {
-        Event::Session(AccountingRecord {
+        Event::Session(Box::new(AccountingRecord {
             client: "gauge-test".into(),
             nas: "gw1".into(),
             session_id: id.into(),
@@ -327,7 +327,7 @@ mod tests {
             at: UnixMs::from_secs(100),
             identity: None,
             nas_address: None,
-        })
+        }))
     }
 
     /// The engine normalizes the user, refuses beyond the bound, and the gauge follows the

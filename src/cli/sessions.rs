@@ -36,6 +36,9 @@ fn as_json(s: &Session) -> serde_json::Value {
     let t = |t: Option<UnixMs>| t.map(|t| rfc3339::format(t.as_secs()));
     json!({
         "client": s.client, "nas": s.nas, "session_id": s.session_id, "user": s.user,
+        "identity": s.identity.as_ref().map(|i| &i.user),
+        "realm": s.identity.as_ref().map(|i| &i.realm),
+        "nas_address": s.nas_address,
         "calling_station": s.calling_station, "framed_ip": s.framed_ip,
         "open": s.is_open(), "started": t(s.started), "last_interim": t(s.interim),
         "stopped": t(s.stopped), "cause": s.cause,

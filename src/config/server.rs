@@ -185,13 +185,6 @@ fn client_entries(
         tls_only: client.tls_only,
         das: das.clone(),
     };
-    if client.tls_only && client.tls_identity.is_none() {
-        errors.at(
-            span.clone(),
-            "client.tls_only",
-            "tls_only needs a tls_identity",
-        );
-    }
     if let Some(identity) = &client.tls_identity {
         match TlsIdentity::parse(identity.get_ref()) {
             Ok(parsed) => {
@@ -243,13 +236,21 @@ fn client_entries(
     }
 }
 
-/// A client's Dynamic Authorization settings: `das_port` turns them on; `das_secret` needs it
-/// and defaults to the client's secret, which a RadSec-only client does not have.
+/// A client's options that need no address: `tls_only` needs a `tls_identity`; the Dynamic
+/// Authorization settings, returned: `das_port` turns them on, `das_secret` needs it and
+/// defaults to the client's secret (which a RadSec-only client does not have).
 fn das(
     client: &ClientConfig,
     span: std::ops::Range<usize>,
     errors: &mut Errors<'_>,
 ) -> Option<clients::Das> {
+    if client.tls_only && client.tls_identity.is_none() {
+        errors.at(
+            span.clone(),
+            "client.tls_only",
+            "tls_only needs a tls_identity",
+        );
+    }
     let Some(port) = client.das_port else {
         if client.das_secret.is_some() {
             errors.at(span, "client.das_secret", "das_secret needs das_port");

@@ -217,21 +217,23 @@ fn to_event(
             .and_then(|i| TERMINATE_CAUSES.get(i))
             .map_or_else(|| n.to_string(), |name| (*name).to_string())
     });
-    Ok(Asked::Record(Box::new(Event::Session(AccountingRecord {
-        client: client.name.clone(),
-        nas,
-        session_id,
-        status,
-        user: text(packet, AttributeType::USER_NAME).unwrap_or_default(),
-        calling_station: text(packet, AttributeType::CALLING_STATION_ID),
-        framed_ip: framed_ip(packet),
-        usage: usage(packet),
-        session_seconds: integer(packet, ACCT_SESSION_TIME),
-        cause,
-        at,
-        identity: None,
-        nas_address: Some(source.to_canonical().to_string()),
-    }))))
+    Ok(Asked::Record(Box::new(Event::Session(Box::new(
+        AccountingRecord {
+            client: client.name.clone(),
+            nas,
+            session_id,
+            status,
+            user: text(packet, AttributeType::USER_NAME).unwrap_or_default(),
+            calling_station: text(packet, AttributeType::CALLING_STATION_ID),
+            framed_ip: framed_ip(packet),
+            usage: usage(packet),
+            session_seconds: integer(packet, ACCT_SESSION_TIME),
+            cause,
+            at,
+            identity: None,
+            nas_address: Some(source.to_canonical().to_string()),
+        },
+    )))))
 }
 
 #[cfg(test)]
@@ -269,7 +271,7 @@ mod tests {
         let source = std::net::IpAddr::from([192, 0, 2, 9]);
         match to_event(p, &client(), source, UnixMs::from_secs(1_000)) {
             Ok(Asked::Record(event)) => match *event {
-                Event::Session(record) => record,
+                Event::Session(record) => *record,
                 other => panic!("{other:?}"),
             },
             _ => panic!("not a session record"),

@@ -62,14 +62,9 @@ fn skip_without_netns() -> bool {
     }
 }
 
-#[test]
-fn a_disabled_token_ends_the_session_at_the_nas() {
-    if skip_without_netns() {
-        return;
-    }
-    testkit::require_program("hostapd", "-v", "apt-get install hostapd");
-    testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
-    let das_port = try_free_udp_port().expect("a free port");
+/// tessera with a client entry whose DAS is on `das_port`, and a TOTP token for alice: the
+/// server, its accounting address and the token's serial.
+fn server_with_das(das_port: u16) -> (Server, SocketAddr, String) {
     let server = Server::start_with(&Setup {
         clients: format!(
             "[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n\
@@ -78,31 +73,19 @@ fn a_disabled_token_ends_the_session_at_the_nas() {
         ..Setup::default()
     });
     let accounting = accounting_addr(&server);
-    let enrolled = json(
-        &server,
-        &[
-            "token", "enroll", "--type", "totp", "--user", "alice", "--json",
-        ],
-    );
-    let serial = enrolled["serial"].as_str().expect("a serial").to_string();
+    let args = [
+        "token", "enroll", "--type", "totp", "--user", "alice", "--json",
+    ];
+    let serial = json(&server, &args)["serial"]
+        .as_str()
+        .expect("a serial")
+        .to_string();
+    (server, accounting, serial)
+}
 
-    let nas = Nas::start(&NasConfig {
-        authenticator: Authenticator::IntegratedEap(vec![("alice".into(), "md5pw".into())]),
-        acct_server: accounting,
-        acct_secret: SECRET.into(),
-        das: Some((das_port, DAS_SECRET.into())),
-        supplicant: ("alice".into(), "md5pw".into()),
-    });
-    nas.wait_authorized();
-    let open = |v: &Value| {
-        v.as_array()?
-            .iter()
-            .find(|s| s["open"] == true && s["calling_station"].is_string())
-            .and_then(|s| s["session_id"].as_str().map(str::to_string))
-    };
-    let session = wait_json(&server, &["sessions", "--json", "--user", "alice"], open);
-
-    // A session hostapd does not know, of the same NAS (127.0.0.1, its own_ip_addr).
+/// A session hostapd does not know, of the same NAS (127.0.0.1, its own_ip_addr), under
+/// another spelling of alice's name: kept with the identity it resolves to.
+fn ghost_session(server: &Server, accounting: SocketAddr) {
     radclient_command(
         accounting,
         SECRET,
@@ -111,19 +94,68 @@ fn a_disabled_token_ends_the_session_at_the_nas() {
             ("Acct-Status-Type", "Start"),
             ("Acct-Session-Id", "\"ghost\""),
             ("NAS-IP-Address", "127.0.0.1"),
-            ("User-Name", "\"alice\""),
+            ("User-Name", "\"ALICE@local\""),
         ],
     )
     .expect("Accounting-Response");
+    let ghost = wait_json(server, &["sessions", "--json", "--open"], |v| {
+        v.as_array()?
+            .iter()
+            .find(|s| s["session_id"] == "ghost")
+            .cloned()
+    });
+    let field = |name: &str| ghost[name].as_str().unwrap_or("-").to_string();
+    assert_eq!(
+        [field("user"), field("identity"), field("realm")],
+        ["ALICE@local", "alice", "local"],
+        "{ghost}"
+    );
+}
+
+/// The audit's `session disconnect` rows of alice, once there are `n`.
+fn disconnect_rows(server: &Server, n: usize) -> Vec<Value> {
+    let args = ["audit", "--user", "alice", "--since", "1h", "--json"];
+    wait_json(server, &args, |v| {
+        let rows: Vec<Value> = v
+            .as_array()?
+            .iter()
+            .filter(|r| r["action"] == "session disconnect")
+            .cloned()
+            .collect();
+        (rows.len() == n).then_some(rows)
+    })
+}
+
+#[test]
+fn a_disabled_token_ends_the_session_at_the_nas() {
+    if skip_without_netns() {
+        return;
+    }
+    testkit::require_program("hostapd", "-v", "apt-get install hostapd");
+    testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
+    let das_port = try_free_udp_port().expect("a free port");
+    let (server, accounting, serial) = server_with_das(das_port);
+    let nas = Nas::start(&NasConfig {
+        authenticator: Authenticator::IntegratedEap(vec![("alice".into(), "md5pw".into())]),
+        acct_server: accounting,
+        acct_secret: SECRET.into(),
+        das: Some((das_port, DAS_SECRET.into())),
+        supplicant: ("alice".into(), "md5pw".into()),
+    });
+    nas.wait_authorized();
+    let session = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
+        v.as_array()?
+            .iter()
+            .find(|s| s["open"] == true && s["calling_station"].is_string())
+            .and_then(|s| s["session_id"].as_str().map(str::to_string))
+    });
+    ghost_session(&server, accounting);
 
     let (code, _, err) = server.cli(&["token", "disable", &serial], "");
     assert_eq!(code, 0, "{err}");
-    nas.hostapd_log.wait_for(
-        "Found a matching session",
-        Duration::from_secs(10),
-        "hostapd",
-    );
-
+    let wait = Duration::from_secs(10);
+    nas.hostapd_log
+        .wait_for("Found a matching session", wait, "hostapd");
     // hostapd ends the port and sends the Stop: the session is closed in tessera.
     let closed = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
         v.as_array()?
@@ -134,43 +166,25 @@ fn a_disabled_token_ends_the_session_at_the_nas() {
     assert!(closed["stopped"].is_string(), "{closed}");
 
     // The audit: an ACK for the real session, a NAK for the ghost, both naming the token.
-    let rows = wait_json(
-        &server,
-        &["audit", "--user", "alice", "--since", "1h", "--json"],
-        |v| {
-            let rows: Vec<Value> = v
-                .as_array()?
-                .iter()
-                .filter(|r| r["action"] == "session disconnect")
-                .cloned()
-                .collect();
-            (rows.len() == 2).then_some(rows)
-        },
-    );
+    let rows = disconnect_rows(&server, 2);
     let of = |id: &str| {
+        let end = format!("session {id}");
         rows.iter()
-            .find(|r| {
-                r["reason"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with(&format!("session {id}"))
-            })
+            .find(|r| r["reason"].as_str().unwrap().ends_with(&end))
             .unwrap_or_else(|| panic!("no audit row for session {id}: {rows:?}"))
     };
     let ack = of(&session);
-    assert_eq!(ack["result"], "ok", "{ack}");
+    assert_eq!(
+        (&ack["result"], &ack["serial"]),
+        (&Value::from("ok"), &Value::from(serial.as_str())),
+        "{ack}"
+    );
     assert!(
         ack["reason"].as_str().unwrap().contains("Disconnect-ACK"),
         "{ack}"
     );
-    assert_eq!(ack["serial"], serial.as_str());
     let nak = of("ghost");
     assert_eq!(nak["result"], "failed", "{nak}");
-    assert!(
-        nak["reason"]
-            .as_str()
-            .unwrap()
-            .contains("Disconnect-NAK, Error-Cause Session-Context-Not-Found (503)"),
-        "{nak}"
-    );
+    let cause = "Disconnect-NAK, Error-Cause Session-Context-Not-Found (503)";
+    assert!(nak["reason"].as_str().unwrap().contains(cause), "{nak}");
 }
