@@ -13,7 +13,8 @@
 //! `tokens.rs` (a user's tokens as a view, and each change), `enroll.rs` (new TOTP/HOTP/SMS/
 //! e-mail tokens, the otpauth URI and its QR code), `audit.rs` (the audit rows of changes, the
 //! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes),
-//! `revoke.rs` (ending a revoked user's open sessions at their NAS: Disconnect-Request).
+//! `revoke.rs` (ending a revoked user's open sessions at their NAS: Disconnect-Request),
+//! `sessions.rs` (the accounting sessions as shown).
 
 pub mod actor;
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod enroll;
 pub mod error;
 pub mod revoke;
 pub mod roles;
+pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod users;

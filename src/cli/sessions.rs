@@ -2,7 +2,7 @@
 //! who is connected, since when, from where. Read-only.
 
 use clap::Args;
-use serde_json::json;
+use tessera::admin::sessions::SessionView;
 use tessera::config::Config;
 use tessera::rfc3339;
 use tessera::store::{Session, SessionQuery};
@@ -33,19 +33,7 @@ fn time(t: Option<UnixMs>) -> String {
 }
 
 fn as_json(s: &Session) -> serde_json::Value {
-    let t = |t: Option<UnixMs>| t.map(|t| rfc3339::format(t.as_secs()));
-    json!({
-        "client": s.client, "nas": s.nas, "session_id": s.session_id, "user": s.user,
-        "identity": s.identity.as_ref().map(|i| &i.user),
-        "realm": s.identity.as_ref().map(|i| &i.realm),
-        "nas_address": s.nas_address,
-        "calling_station": s.calling_station, "framed_ip": s.framed_ip,
-        "open": s.is_open(), "started": t(s.started), "last_interim": t(s.interim),
-        "stopped": t(s.stopped), "cause": s.cause,
-        "input_octets": s.usage.input_octets, "output_octets": s.usage.output_octets,
-        "input_packets": s.usage.input_packets, "output_packets": s.usage.output_packets,
-        "updated": rfc3339::format(s.updated.as_secs()),
-    })
+    serde_json::to_value(SessionView::of(s)).unwrap_or_default()
 }
 
 /// Runs `tessera sessions`.

@@ -26,7 +26,7 @@ fn with_metrics() -> Setup {
 }
 
 /// Where the server receives accounting (its log's `accounting on ADDRESS`).
-fn accounting_addr(server: &Server) -> SocketAddr {
+pub(crate) fn accounting_addr(server: &Server) -> SocketAddr {
     let line = server.wait_for_log("accounting on ");
     line.split("accounting on ")
         .nth(1)

@@ -10,6 +10,7 @@
 mod accounting;
 mod admin_api;
 mod admin_enroll;
+mod admin_sessions;
 mod backoff;
 mod browser;
 mod config;

@@ -16,19 +16,10 @@ use testkit::nas::{Authenticator, Nas, NasConfig, netns_permitted};
 use testkit::ports::try_free_udp_port;
 use testkit::radclient::{SECRET, radclient_command};
 
+use crate::accounting::accounting_addr;
 use crate::util::{Server, Setup};
 
 const DAS_SECRET: &str = "das-secret";
-
-/// Where the server receives accounting (its log's `accounting on ADDRESS`).
-fn accounting_addr(server: &Server) -> SocketAddr {
-    let line = server.wait_for_log("accounting on ");
-    line.split("accounting on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no accounting address in {line:?}"))
-}
 
 fn json(server: &Server, args: &[&str]) -> Value {
     let (code, out, err) = server.cli(args, "");

@@ -46,12 +46,27 @@ pub async fn user_tokens(
 ) -> Result<Response, ApiError> {
     operator.require(Action::View)?;
     let live = &operator.caller.live;
-    let Some(found_realm) = live.realms.get(&realm) else {
+    let identity = identity_of(&operator, &realm, &user).await?;
+    let admin = Admin::new(shared.store.as_ref(), &live.auth);
+    Ok(ok(&admin
+        .user_tokens(&identity.user, &identity.realm)
+        .await?))
+}
+
+/// The identity behind `user` of `realm` as a path names it: resolved through the realm's
+/// directories (a variant spelling finds the same identity); a name no directory knows is
+/// taken as given (the tokens or sessions of a removed user).
+pub async fn identity_of(
+    operator: &Operator,
+    realm: &str,
+    user: &str,
+) -> Result<crate::store::Identity, ApiError> {
+    let Some(found_realm) = operator.caller.live.realms.get(realm) else {
         return Err(ApiError::not_found(format!("no realm {realm:?}")));
     };
-    let normalized = crate::directory::login_name::normalize(&user)
+    let normalized = crate::directory::login_name::normalize(user)
         .map_err(|e| ApiError::bad_request(format!("user: {e}")))?;
-    let identity = match found_realm
+    let login = match found_realm
         .lookup(normalized.trim())
         .await
         .map_err(crate::admin::AdminError::from)?
@@ -59,8 +74,10 @@ pub async fn user_tokens(
         Some((entry, _)) => entry.login,
         None => normalized.trim().to_string(),
     };
-    let admin = Admin::new(shared.store.as_ref(), &live.auth);
-    Ok(ok(&admin.user_tokens(&identity, &found_realm.name).await?))
+    Ok(crate::store::Identity {
+        user: login,
+        realm: found_realm.name.clone(),
+    })
 }
 
 /// `GET /api/v1/me/tokens`: the session's own tokens (any role).

@@ -11,11 +11,13 @@
 //!
 //! Files: `settings.rs` (`[admin]`), `session.rs`, `guard.rs`, `fields.rs` (a request's form
 //! or JSON fields), `answer.rs` ([`answer::ApiError`], JSON, cookies, headers), `login.rs`,
-//! `api.rs` (users and tokens), `api_audit.rs` (session, audit, state).
+//! `api.rs` (users and tokens), `api_audit.rs` (session, audit, state), `api_sessions.rs`
+//! (accounting sessions).
 
 pub mod answer;
 pub mod api;
 pub mod api_audit;
+pub mod api_sessions;
 pub mod fields;
 pub mod guard;
 pub mod login;
@@ -126,6 +128,11 @@ pub fn router(shared: Arc<AdminShared>) -> Router {
         .route("/api/v1/state", get(api_audit::state))
         .route("/api/v1/users", get(api::users))
         .route("/api/v1/users/{realm}/{user}/tokens", get(api::user_tokens))
+        .route(
+            "/api/v1/users/{realm}/{user}/sessions",
+            get(api_sessions::user_sessions),
+        )
+        .route("/api/v1/sessions", get(api_sessions::open_sessions))
         .route("/api/v1/me/tokens", get(api::my_tokens))
         .route("/api/v1/tokens", post(api::enroll))
         .route(

@@ -11,12 +11,12 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 use serde_json::Value;
 
-use super::views::{BackoffLine, Delivery, Found, Health, Row, StateView, TokenView};
+use super::views::{BackoffLine, Delivery, Found, Health, Row, SessionLine, StateView, TokenView};
 use crate::http::admin::AdminShared;
 use crate::http::admin::answer::ApiError;
 use crate::http::admin::fields::Fields;
 use crate::http::admin::guard::{Operator, Posted};
-use crate::http::admin::{api, api_audit};
+use crate::http::admin::{api, api_audit, api_sessions};
 
 /// The largest JSON answer read (a user's tokens, a page of audit rows).
 const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
@@ -159,6 +159,44 @@ pub async fn user_tokens(
     )
     .await;
     Ok(tokens_of(&json_of(answer).await?))
+}
+
+/// `GET /api/v1/users/{realm}/{user}/sessions`: the user's sessions, open ones first.
+pub async fn user_sessions(
+    shared: &Arc<AdminShared>,
+    operator: Operator,
+    realm: &str,
+    user: &str,
+) -> Result<Vec<SessionLine>, ApiError> {
+    let answer = api_sessions::user_sessions(
+        State(shared.clone()),
+        operator,
+        Path((realm.to_string(), user.to_string())),
+        get("/api/v1/users/-/-/sessions", &[]),
+    )
+    .await;
+    let value = json_of(answer).await?;
+    Ok(value["sessions"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|s| SessionLine {
+                    session_id: text(&s["session_id"]).unwrap_or_default(),
+                    nas: format!(
+                        "{}/{}",
+                        text(&s["client"]).unwrap_or_default(),
+                        text(&s["nas"]).unwrap_or_default()
+                    ),
+                    calling_station: text(&s["calling_station"]),
+                    framed_ip: text(&s["framed_ip"]),
+                    started: text(&s["started"]),
+                    stopped: text(&s["stopped"]),
+                    cause: text(&s["cause"]),
+                    open: s["open"].as_bool().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// `GET /api/v1/me/tokens`.

@@ -12,8 +12,9 @@
 //! message across a redirect), `assets.rs` (CSS and JS, the HTML answer), `views.rs` (what
 //! the screens show, as data), `calls.rs` (the admin API's handlers asked, their JSON read
 //! into views), `respond.rs` (a screen, a redirect with a message, a refusal), `secret.rs` (a
-//! new token's secret and QR code, shown once), `tokens.rs` (a user's tokens as a table), then
-//! one file per screen: `login.rs` (password, then code), `users.rs` (search, a user's tokens),
+//! new token's secret and QR code, shown once), `tokens.rs` (a user's tokens as a table),
+//! `sessions.rs` (a user's accounting sessions as a table), then one file per screen:
+//! `login.rs` (password, then code), `users.rs` (search, a user's tokens and sessions),
 //! `forms.rs` (resync, describe, enroll, confirm a removal), `audit.rs`, `state.rs` (the
 //! service), `me.rs` (self-service).
 
@@ -27,6 +28,7 @@ pub mod login;
 pub mod me;
 pub mod respond;
 pub mod secret;
+pub mod sessions;
 pub mod state;
 pub mod tokens;
 pub mod users;

@@ -16,7 +16,7 @@ use super::html::{Flash, Nav, esc, query_value};
 use super::respond::{done, error_screen, refused, screen, screen_with};
 use super::secret::Shown;
 use super::tokens::{Buttons, table};
-use super::views::{BackoffLine, Found, TokenView};
+use super::views::{BackoffLine, Found, SessionLine, TokenView};
 use crate::admin::Action;
 use crate::http::admin::AdminShared;
 use crate::http::admin::answer::ApiError;
@@ -108,6 +108,8 @@ pub struct UserScreen<'a> {
     pub tokens: &'a [TokenView],
     /// Its back-off rows.
     pub backoff: &'a [BackoffLine],
+    /// Its accounting sessions, open ones first.
+    pub sessions: &'a [SessionLine],
     /// The buttons the operator's role allows.
     pub buttons: Buttons,
     /// Whether the operator may enroll.
@@ -140,6 +142,7 @@ impl UserScreen<'_> {
                 "<p><a class=\"button\" href=\"{path}/enroll\">Enroll a token</a></p>"
             );
         }
+        out.push_str(&super::sessions::table(self.sessions));
         out
     }
 
@@ -246,11 +249,17 @@ pub async fn user(
         Ok(found) => found,
         Err(error) => return refused(error),
     };
+    let sessions =
+        match calls::user_sessions(&shared, operator.clone(), &found.realm, &found.user).await {
+            Ok(sessions) => sessions,
+            Err(error) => return refused(error),
+        };
     let body = UserScreen {
         user: &found.user,
         realm: &found.realm,
         tokens: &found.tokens,
         backoff: &found.backoff,
+        sessions: &sessions,
         buttons: buttons(&operator),
         may_enroll: operator.role().allows(Action::Enroll),
         csrf: &operator.session.csrf,

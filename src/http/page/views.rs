@@ -133,3 +133,24 @@ pub struct StateView {
     /// The store's and each directory's health.
     pub health: Vec<Health>,
 }
+
+/// One accounting session as the user's screen shows it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionLine {
+    /// Acct-Session-Id.
+    pub session_id: String,
+    /// The client entry and the NAS behind it (`vpn/gw1`).
+    pub nas: String,
+    /// Calling-Station-Id.
+    pub calling_station: Option<String>,
+    /// Framed-IP-Address.
+    pub framed_ip: Option<String>,
+    /// Since (RFC 3339).
+    pub started: Option<String>,
+    /// Until (RFC 3339); `None` while open.
+    pub stopped: Option<String>,
+    /// Why it ended.
+    pub cause: Option<String>,
+    /// Still open.
+    pub open: bool,
+}
