@@ -1,7 +1,7 @@
 //! The helpdesk's stories in a real browser: an operator signs in with password and code,
 //! finds alice and her SMS token's fail counter, ends her back-off, disables and enables bob's
 //! token, enrolls TOTP and HOTP tokens and resyncs one, reads the audit; a helpdesk operator
-//! has no remove button. Every effect is checked where it matters: over RADIUS. The people are
+//! has no remove button; alice's screen lists her accounting session. Every effect is checked where it matters: over RADIUS. The people are
 //! slapd's (realm `corp`), dave an admin through his LDAP group.
 
 use super::{Ui, base32_decode, radius_sms_login, totp_now};
@@ -43,7 +43,20 @@ fn an_operator_signs_in_with_a_code_and_sees_alices_fail_counter() {
     b.fill("#q", "ali");
     b.find("#results a[href$=\"/corp/alice\"]");
     assert_eq!(b.path(), "/ui/users", "no page was loaded");
+    // Issue 30: her session, as a NAS reported it, on her screen.
+    testkit::radclient::radclient_command(
+        crate::accounting::accounting_addr(&ui.server),
+        testkit::radclient::SECRET,
+        "acct",
+        &[
+            ("Acct-Status-Type", "Start"),
+            ("Acct-Session-Id", "\"vpn-alice-1\""),
+            ("User-Name", "\"alice\""),
+        ],
+    )
+    .expect("Accounting-Response");
     ui.open_user("alice");
+    assert_eq!(b.texts("table.sessions td.session-id"), ["vpn-alice-1"]);
     assert_eq!(ui.serials(), vec![serial.clone()]);
     assert_eq!(ui.cell(&serial, "fails"), "1 of 10");
     assert_eq!(ui.cell(&serial, "recipient"), "+49********678");
