@@ -48,10 +48,11 @@ impl<T: Authenticate> Authenticate for Live<T> {
         self.get().passthru_accepted(request).await
     }
 
-    async fn resolve_identity(
+    async fn accounting_user(
         &self,
         user_name: &str,
-    ) -> Result<Option<crate::store::Identity>, String> {
-        self.get().resolve_identity(user_name).await
+        client: std::net::IpAddr,
+    ) -> Result<crate::auth::AccountingUser, String> {
+        self.get().accounting_user(user_name, client).await
     }
 }

@@ -12,22 +12,30 @@
 //! **Identity.** Tokens are keyed on the directory's identity (login and realm), a NAS sends
 //! the User-Name as typed. So that a revoke (`admin::revoke`) finds the sessions of the
 //! token's owner, each record's user name is resolved as a login resolves it
-//! ([`Authenticate::resolve_identity`]: the same realm split and directory lookup) and the
+//! ([`Authenticate::accounting_user`]: the same realm split and directory lookup) and the
 //! session keeps the identity beside the name. Answers are cached for five minutes (a NAS's
 //! Interim-Updates do not each ask the directory), and a lookup is bounded by a timeout;
 //! when the directory fails or is slow, the record is still kept — without an identity, and
 //! then a revoke finds the session by its user name being the login. It runs in the
 //! request's own task, never in the receive loop. Resolving at revoke time instead would ask
 //! the directory once per open session of the whole site at each revoke.
+//!
+//! **Passthru.** The same lookup says whether a `passthru` policy sends the user to a
+//! legacy server; [`Accounting::record`] returns that server's name and the front end
+//! forwards the record there too, so the old server's accounting stays whole during a
+//! migration. The policy decides, not whether the user holds a token yet: a session that
+//! began under passthru and ends after `passthru_assign` enrolled the token still reaches the
+//! old server with its Stop.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::auth::Authenticate;
+use crate::auth::{AccountingUser, Authenticate};
 use crate::directory::login_name;
 use crate::metrics;
-use crate::store::{AccountingRecord, Identity, Recorded, Store, StoreError};
+use crate::store::{AccountingRecord, Recorded, Store, StoreError};
 use crate::time::UnixMs;
 
 /// What a NAS told us.
@@ -58,7 +66,7 @@ pub enum NotRecorded {
     LimitReached(u64),
 }
 
-/// How long a resolved identity is reused.
+/// How long a resolved user name is reused.
 const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
 /// The most user names whose identity is cached (the cache starts over when full).
@@ -73,8 +81,9 @@ pub struct Accounting {
     max_open: u64,
     /// When a client entry's bound was last logged (once a minute each).
     limit_logged: Mutex<HashMap<String, Instant>>,
-    /// User name → its identity (`None`: no directory knows it), and when it was looked up.
-    identities: Mutex<HashMap<String, (Instant, Option<Identity>)>>,
+    /// NAS address and user name → what authentication knows of the user, and when it was
+    /// looked up.
+    identities: Mutex<HashMap<String, (Instant, AccountingUser)>>,
 }
 
 impl Accounting {
@@ -89,18 +98,30 @@ impl Accounting {
         }
     }
 
-    /// Records an event, a session's user name resolved to its identity by `directory`; `Ok`
-    /// once it is committed. A store failure is logged once a minute (the health probe
-    /// reports the store too).
+    /// Records an event, a session's user name resolved by `directory` (its identity, and
+    /// whether a passthru policy sends the user to a legacy server); `Ok` once it is
+    /// committed, with that legacy server's name, for the front end to forward the record to
+    /// (`None`: nowhere). A store failure is logged once a minute (the health probe reports
+    /// the store too).
     pub async fn record(
         &self,
         mut event: Event,
         directory: &impl Authenticate,
-    ) -> Result<(), NotRecorded> {
+    ) -> Result<Option<String>, NotRecorded> {
+        let mut passthru = None;
         if let Event::Session(record) = &mut event {
             record.user = normal_user(&record.user);
-            if !record.user.is_empty() && record.identity.is_none() {
-                record.identity = self.identity_of(&record.user, directory).await;
+            if !record.user.is_empty() {
+                let client = record
+                    .nas_address
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(IpAddr::from([0u8; 4]));
+                let known = self.user_of(&record.user, client, directory).await;
+                if record.identity.is_none() {
+                    record.identity = known.identity;
+                }
+                passthru = known.passthru;
             }
         }
         let recorded = self.record_event(event).await;
@@ -109,7 +130,7 @@ impl Accounting {
         {
             tracing::error!(%error, "accounting record not committed: not answered, the NAS will resend it (logged once a minute)");
         }
-        recorded
+        recorded.map(|()| passthru)
     }
 
     async fn record_event(&self, event: Event) -> Result<(), NotRecorded> {
@@ -161,39 +182,44 @@ impl Accounting {
         }
     }
 
-    /// The identity of a (normalized) user name: cached, else looked up within
-    /// [`IDENTITY_TIMEOUT`]; `None` when no directory knows it or the lookup failed (not
-    /// cached, so the next record tries again).
-    async fn identity_of(&self, user: &str, directory: &impl Authenticate) -> Option<Identity> {
+    /// What the authentication side knows of a (normalized) user name reported from
+    /// `client`: cached, else looked up within [`IDENTITY_TIMEOUT`]; nothing when the lookup
+    /// failed (not cached, so the next record tries again).
+    async fn user_of(
+        &self,
+        user: &str,
+        client: IpAddr,
+        directory: &impl Authenticate,
+    ) -> AccountingUser {
+        let key = format!("{client} {user}");
         if let Ok(cache) = self.identities.lock()
-            && let Some((at, identity)) = cache.get(user)
+            && let Some((at, known)) = cache.get(&key)
             && at.elapsed() < IDENTITY_TTL
         {
-            return identity.clone();
+            return known.clone();
         }
-        let found = match tokio::time::timeout(IDENTITY_TIMEOUT, directory.resolve_identity(user))
-            .await
-        {
-            Ok(Ok(found)) => found,
+        let lookup = directory.accounting_user(user, client);
+        let known = match tokio::time::timeout(IDENTITY_TIMEOUT, lookup).await {
+            Ok(Ok(known)) => known,
             Ok(Err(error)) => {
                 tracing::info!(user, %error, "accounting: the user's identity not resolved, the session is kept under its name");
-                return None;
+                return AccountingUser::default();
             }
             Err(_) => {
                 tracing::info!(
                     user,
                     "accounting: the directory did not answer in time, the session is kept under its name"
                 );
-                return None;
+                return AccountingUser::default();
             }
         };
         if let Ok(mut cache) = self.identities.lock() {
             if cache.len() >= IDENTITY_CACHE {
                 cache.clear();
             }
-            cache.insert(user.to_string(), (Instant::now(), found.clone()));
+            cache.insert(key, (Instant::now(), known.clone()));
         }
-        found
+        known
     }
 
     /// Whether `client`'s limit (or, for `""`, a store failure) was not logged in the last
@@ -303,7 +329,7 @@ mod tests {
     use crate::auth::{AuthRequest, Outcome};
     use crate::store::{AcctStatus, SessionQuery};
 
-    /// An authenticator that knows nobody (the default `resolve_identity`).
+    /// An authenticator that knows nobody (the default `accounting_user`).
     struct NoDirectory;
 
     impl Authenticate for NoDirectory {

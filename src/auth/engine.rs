@@ -527,25 +527,37 @@ impl Authenticate for Engine {
         self.assign_after_passthru(request).await
     }
 
-    async fn resolve_identity(
+    async fn accounting_user(
         &self,
         user_name: &str,
-    ) -> Result<Option<crate::store::Identity>, String> {
+        client: std::net::IpAddr,
+    ) -> Result<super::AccountingUser, String> {
         let Ok(normalized) = login_name::normalize(user_name) else {
-            return Ok(None);
+            return Ok(super::AccountingUser::default());
         };
         let (typed, realm) = self.realms.resolve(&normalized);
         let typed = typed.trim();
         if typed.is_empty() {
-            return Ok(None);
+            return Ok(super::AccountingUser::default());
         }
-        match realm.lookup(typed).await {
-            Ok(found) => Ok(found.map(|(entry, _)| crate::store::Identity {
-                user: entry.login,
+        let found = realm.lookup(typed).await.map_err(|e| e.to_string())?;
+        let (login, groups) = match &found {
+            Some((entry, _)) => (entry.login.as_str(), entry.groups.as_slice()),
+            None => (typed, &[][..]),
+        };
+        let policy = PolicyContext {
+            user: login,
+            realm: &realm.name,
+            client,
+            groups,
+        };
+        Ok(super::AccountingUser {
+            passthru: self.setting(&policy, |a| &a.passthru).cloned(),
+            identity: found.as_ref().map(|(entry, _)| crate::store::Identity {
+                user: entry.login.clone(),
                 realm: realm.name.clone(),
-            })),
-            Err(error) => Err(error.to_string()),
-        }
+            }),
+        })
     }
 }
 
@@ -558,10 +570,11 @@ impl<T: Authenticate> Authenticate for Arc<T> {
         (**self).passthru_accepted(request).await
     }
 
-    async fn resolve_identity(
+    async fn accounting_user(
         &self,
         user_name: &str,
-    ) -> Result<Option<crate::store::Identity>, String> {
-        (**self).resolve_identity(user_name).await
+        client: std::net::IpAddr,
+    ) -> Result<super::AccountingUser, String> {
+        (**self).accounting_user(user_name, client).await
     }
 }

@@ -128,15 +128,26 @@ pub trait Authenticate: Send + Sync + 'static {
         async {}
     }
 
-    /// The directory identity a user name resolves to, as a login's does (the accounting
-    /// engine keeps it with a session, so a revoke finds the session): `Ok(None)` when no
-    /// directory knows the name, `Err` when a directory failed.
-    fn resolve_identity(
+    /// What accounting needs to know of a user name reported by the NAS at `client`
+    /// ([`AccountingUser`]), resolved as a login's name is; `Err` when a directory failed.
+    fn accounting_user(
         &self,
         _user_name: &str,
-    ) -> impl Future<Output = Result<Option<crate::store::Identity>, String>> + Send {
-        async { Ok(None) }
+        _client: std::net::IpAddr,
+    ) -> impl Future<Output = Result<AccountingUser, String>> + Send {
+        async { Ok(AccountingUser::default()) }
     }
+}
+
+/// What the accounting engine learns of a user name from the authentication side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountingUser {
+    /// The directory identity it resolves to (kept with the session, so a revoke finds it);
+    /// `None` when no directory knows the name.
+    pub identity: Option<crate::store::Identity>,
+    /// The legacy server a `passthru` policy sends this user's logins to (during a migration
+    /// its accounting goes there too).
+    pub passthru: Option<String>,
 }
 
 /// Whether a reply attribute can be sent as the policies made it: the front end's dictionary

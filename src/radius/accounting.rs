@@ -3,12 +3,15 @@
 //! becomes an Accounting-Response; one it did not commit gets no answer, so the NAS sends it
 //! again. Status-Server on the accounting port is answered here too (RFC 5997 §4:
 //! Accounting-Response). What a record means for sessions is the engine's, not this file's.
+//! A passthru user's record is forwarded to the legacy server too (`upstream::accounting`),
+//! and answered once both have it.
 
 use super::clients::Client;
 use super::codec::{AttributeType, Code, EncodeError, Packet};
 use super::counters::DropCause;
 use super::crypto::sign_accounting_response;
 use super::handler::sign;
+use super::upstream::Upstreams;
 use super::verify::{Verified, Wire};
 use crate::accounting::{Accounting, Event};
 use crate::store::{AccountingRecord, AcctStatus, Usage};
@@ -64,6 +67,7 @@ enum Asked {
 pub async fn handle(
     accounting: &Accounting,
     directory: &impl crate::auth::Authenticate,
+    upstreams: &Upstreams,
     client: &Client,
     source: std::net::IpAddr,
     request: Verified,
@@ -78,8 +82,10 @@ pub async fn handle(
         match asked {
             Asked::Record(event) => {
                 // The engine logs why (once a minute); the drop is counted by the caller.
-                if accounting.record(*event, directory).await.is_err() {
-                    return Err(DropCause::NotRecorded);
+                match accounting.record(*event, directory).await {
+                    Err(_) => return Err(DropCause::NotRecorded),
+                    Ok(None) => {}
+                    Ok(Some(name)) => forward(upstreams, &name, client, request).await?,
                 }
             }
             Asked::Nothing(status) => {
@@ -106,6 +112,25 @@ pub async fn handle(
     signed.map_err(|e: EncodeError| {
         tracing::error!(client = %client.name, error = %e, "Accounting-Response could not be encoded");
         DropCause::Malformed
+    })
+}
+
+/// Forwards a passthru user's record to the legacy server `name` (recorded here already);
+/// `Err` when it did not acknowledge it, so the NAS is not answered and sends it again.
+async fn forward(
+    upstreams: &Upstreams,
+    name: &str,
+    client: &Client,
+    request: &Packet,
+) -> Result<(), DropCause> {
+    let Some(upstream) = upstreams.get(name) else {
+        // The config check makes a policy's upstream exist; a reload may have removed it.
+        tracing::warn!(client = %client.name, upstream = name, "passthru accounting: no such upstream, recorded here only");
+        return Ok(());
+    };
+    upstream.forward_accounting(request).await.map_err(|error| {
+        tracing::warn!(client = %client.name, upstream = name, %error, "passthru accounting: the legacy server did not acknowledge the record; not answered, the NAS will resend it");
+        DropCause::NotRecorded
     })
 }
 

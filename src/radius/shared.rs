@@ -308,7 +308,15 @@ async fn answer<A: Authenticate>(
 ) -> Result<Vec<u8>, DropCause> {
     match (service, &shared.accounting) {
         (Service::Accounting, Some(engine)) => {
-            accounting::handle(engine, &snapshot.auth, client, source.ip(), verified).await
+            accounting::handle(
+                engine,
+                &snapshot.auth,
+                &snapshot.upstreams,
+                client,
+                source.ip(),
+                verified,
+            )
+            .await
         }
         // Routed to accounting only when it is served.
         (Service::Accounting, None) => Err(DropCause::UnsupportedCode),

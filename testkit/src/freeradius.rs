@@ -67,6 +67,9 @@ pub struct FreeRadius {
     child: Child,
     /// Where it listens (127.0.0.1, UDP).
     pub addr: SocketAddr,
+    /// Where it takes accounting (127.0.0.1, UDP); each record is appended to a detail file
+    /// ([`FreeRadius::accounting_records`]).
+    pub acct_addr: SocketAddr,
     dir: tempfile::TempDir,
 }
 
@@ -107,13 +110,17 @@ impl FreeRadius {
             .ok_or("FreeRADIUS is not installed (Debian package freeradius; scripts/test.sh and bench/run.sh install it)")?;
         let dir = tempfile::tempdir().map_err(|e| format!("tempdir: {e}"))?;
         let port = try_free_udp_port()?;
-        for sub in ["log", "run"] {
+        let acct_port = try_free_udp_port()?;
+        for sub in ["log", "run", "acct"] {
             std::fs::create_dir_all(dir.path().join(sub)).map_err(|e| format!("mkdir: {e}"))?;
         }
         let write = |name: &str, text: &str| {
             std::fs::write(dir.path().join(name), text).map_err(|e| format!("{name}: {e}"))
         };
-        write("radiusd.conf", &config(role, dir.path(), port, secret))?;
+        write(
+            "radiusd.conf",
+            &config(role, dir.path(), (port, acct_port), secret),
+        )?;
         write("dictionary", "$INCLUDE /usr/share/freeradius/dictionary\n")?;
         let users: String = users
             .iter()
@@ -144,6 +151,7 @@ impl FreeRadius {
         let server = FreeRadius {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            acct_addr: SocketAddr::from(([127, 0, 0, 1], acct_port)),
             dir,
         };
         match started {
@@ -162,6 +170,12 @@ impl FreeRadius {
         std::fs::read_to_string(self.dir.path().join("log/radius.log")).unwrap_or_default()
     }
 
+    /// The accounting records it kept so far (its detail file: one block per record, the
+    /// attributes one per line).
+    pub fn accounting_records(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("acct/detail")).unwrap_or_default()
+    }
+
     /// Stops it (the test of a legacy server that is down).
     pub fn stop(&mut self) {
         let _ = self.child.kill();
@@ -175,8 +189,9 @@ impl Drop for FreeRadius {
     }
 }
 
-/// `radiusd.conf` for `role` in `dir`, listening on 127.0.0.1:`port`.
-fn config(role: Role, dir: &Path, port: u16, secret: &str) -> String {
+/// `radiusd.conf` for `role` in `dir`, listening on 127.0.0.1: authentication on the first
+/// port, accounting (kept in a detail file) on the second.
+fn config(role: Role, dir: &Path, (port, acct_port): (u16, u16), secret: &str) -> String {
     let d = dir.display();
     let (max_requests, pool, client, post_auth) = role.tuning();
     format!(
@@ -222,12 +237,26 @@ modules {{
   }}
   pap {{
   }}
+  detail {{
+    filename = {d}/acct/detail
+    escape_filenames = no
+    permissions = 0600
+    header = "%t"
+  }}
 }}
 server default {{
   listen {{
     type = auth
     ipaddr = 127.0.0.1
     port = {port}
+  }}
+  listen {{
+    type = acct
+    ipaddr = 127.0.0.1
+    port = {acct_port}
+  }}
+  accounting {{
+    detail
   }}
   authorize {{
     files

@@ -159,3 +159,52 @@ fn issue_23_passthru_forwards_no_other_spelling_of_a_token_holder() {
         "only those four were forwarded"
     );
 }
+
+/// One Accounting-Request of session `id` of `user` to tessera's accounting port.
+fn acct(server: &Server, status: &str, id: &str, user: &str) -> testkit::radclient::Reply {
+    let (id, user) = (format!("\"{id}\""), format!("\"{user}\""));
+    testkit::radclient::radclient_command(
+        crate::accounting::accounting_addr(server),
+        testkit::radclient::SECRET,
+        "acct",
+        &[
+            ("Acct-Status-Type", status),
+            ("Acct-Session-Id", &id),
+            ("NAS-Identifier", "\"gw1\""),
+            ("User-Name", &user),
+        ],
+    )
+}
+
+/// Issue 30: the accounting of a user the passthru policy sends to the old server goes there
+/// too (its detail file has it), and is kept here; another user's stays here only; with the
+/// old server down, the record is kept but not answered, so the NAS sends it again.
+#[test]
+fn a_passthru_users_accounting_is_forwarded_to_the_old_server_too() {
+    let mut legacy = FreeRadius::start(&[("bob", "old-bob")], "oldsecret");
+    let server = start(
+        "\n[[policy]]\nname = \"migration\"\nscope = \"authentication\"\nuser = \"bob\"\n\
+         action = \"passthru=legacy\"\n",
+        &upstream(
+            legacy.addr,
+            &format!("accounting_address = \"{}\"", legacy.acct_addr),
+        ),
+    );
+    acct(&server, "Start", "s-bob", "bob").expect("Accounting-Response");
+    acct(&server, "Start", "s-alice", "alice").expect("Accounting-Response");
+    let detail = legacy.accounting_records();
+    assert!(detail.contains("Acct-Session-Id = \"s-bob\""), "{detail}");
+    assert!(!detail.contains("s-alice"), "{detail}");
+    let (code, out, err) = server.cli(&["sessions", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\"s-bob\"") && out.contains("\"s-alice\""),
+        "{out}"
+    );
+
+    legacy.stop();
+    let unanswered = acct(&server, "Stop", "s-bob", "bob");
+    assert_eq!(unanswered.code, "none", "{}", unanswered.output);
+    server.wait_for_log("the legacy server did not acknowledge the record");
+    acct(&server, "Stop", "s-alice", "alice").expect("Accounting-Response");
+}

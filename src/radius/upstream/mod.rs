@@ -27,7 +27,8 @@
 //! [`UpstreamStates`] for a while, so the NAS's second round goes to the same upstream without
 //! the engine (which knows nothing of that State). Those States live in this process only: a
 //! NAS that fails over to another tessera between the rounds of a *legacy* challenge starts
-//! again. `states.rs` holds those States.
+//! again. `states.rs` holds those States; `accounting.rs` forwards the accounting of passthru
+//! users.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use super::codec::{Attribute, AttributeType, Code, Packet};
 use super::crypto;
 use crate::secret::Secret;
 
+mod accounting;
 mod states;
 pub use states::UpstreamStates;
 
@@ -63,6 +65,10 @@ pub struct UpstreamConfig {
     /// (the default; see the module documentation). `true`/`false` mean `yes`/`no`.
     #[serde(default)]
     pub require_message_authenticator: RequireMessageAuthenticator,
+    /// `host:port` where the legacy server takes accounting (default: `address` with the
+    /// port after its own, 1813 for 1812): passthru users' accounting is forwarded there.
+    #[serde(default)]
+    pub accounting_address: Option<toml::Spanned<String>>,
 }
 
 /// `require_message_authenticator` of an upstream (see the module documentation).
@@ -118,6 +124,8 @@ pub struct Upstream {
     pub name: String,
     /// Where it listens.
     pub address: SocketAddr,
+    /// Where it takes accounting.
+    pub accounting_address: SocketAddr,
     secret: Secret,
     timeout: Duration,
     retries: u32,
@@ -164,20 +172,26 @@ fn unsigned_note(unsigned: u32) -> String {
 impl UpstreamConfig {
     /// Checks the config; `Err` is a message about `address`.
     pub fn check(&self, name: &str) -> Result<Upstream, String> {
-        let text = self.address.get_ref().trim();
-        let address = text
-            .parse::<SocketAddr>()
-            .or_else(|_| {
-                text.parse::<std::net::IpAddr>()
-                    .map(|ip| SocketAddr::new(ip, 1812))
-            })
-            .map_err(|_| format!("{text:?} is not an IP address with an optional :port"))?;
+        let parse = |text: &str, port: u16| {
+            text.parse::<SocketAddr>()
+                .or_else(|_| {
+                    text.parse::<std::net::IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, port))
+                })
+                .map_err(|_| format!("{text:?} is not an IP address with an optional :port"))
+        };
+        let address = parse(self.address.get_ref().trim(), 1812)?;
+        let accounting_address = match &self.accounting_address {
+            Some(text) => parse(text.get_ref().trim(), 1813)?,
+            None => SocketAddr::new(address.ip(), address.port().wrapping_add(1)),
+        };
         if !(self.timeout.is_finite() && self.timeout > 0.0) {
             return Err(format!("timeout {} is not a positive number", self.timeout));
         }
         Ok(Upstream {
             name: name.to_string(),
             address,
+            accounting_address,
             secret: self.secret.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
             retries: self.retries,
@@ -429,10 +443,18 @@ mod tests {
             timeout,
             retries: 2,
             require_message_authenticator: RequireMessageAuthenticator::Auto,
+            accounting_address: None,
         };
         assert_eq!(
             config("127.0.0.1", 3.0).check("old").unwrap().address,
             "127.0.0.1:1812".parse().unwrap()
+        );
+        assert_eq!(
+            config("127.0.0.1", 3.0)
+                .check("old")
+                .unwrap()
+                .accounting_address,
+            "127.0.0.1:1813".parse().unwrap()
         );
         assert_eq!(
             config("[::1]:11812", 3.0).check("old").unwrap().address,
