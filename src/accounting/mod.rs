@@ -26,6 +26,9 @@
 //! migration. The policy decides, not whether the user holds a token yet: a session that
 //! began under passthru and ends after `passthru_assign` enrolled the token still reaches the
 //! old server with its Stop.
+//!
+//! **Grace.** A Stop ends the re-authentication grace (`grace_seconds`) its login was granted
+//! ([`grace_of`]: the identity, the NAS's address, the Calling-Station-Id).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -35,7 +38,7 @@ use std::time::{Duration, Instant};
 use crate::auth::{AccountingUser, Authenticate};
 use crate::directory::login_name;
 use crate::metrics;
-use crate::store::{AccountingRecord, Recorded, Store, StoreError};
+use crate::store::{AccountingRecord, AcctStatus, Identity, Recorded, Store, StoreError};
 use crate::time::UnixMs;
 
 /// What a NAS told us.
@@ -154,6 +157,7 @@ impl Accounting {
             Event::Session(record) => {
                 let status = record.status.as_str();
                 let client = record.client.clone();
+                let grace = grace_of(&record);
                 let recorded = self.store.record_accounting(*record, self.max_open).await;
                 let result = match &recorded {
                     Ok(Recorded::Stored) => "stored",
@@ -166,7 +170,13 @@ impl Accounting {
                     &[("status", status), ("result", result)],
                 );
                 match recorded? {
-                    Recorded::Stored | Recorded::Unchanged => Ok(()),
+                    Recorded::Stored => {
+                        if let Some(grace) = grace {
+                            self.end_grace(grace).await;
+                        }
+                        Ok(())
+                    }
+                    Recorded::Unchanged => Ok(()),
                     Recorded::LimitReached => {
                         if self.first_in_a_minute(&client) {
                             tracing::warn!(
@@ -179,6 +189,22 @@ impl Accounting {
                     }
                 }
             }
+        }
+    }
+
+    /// Ends the re-authentication grace of a stopped session (see [`grace_of`]); a failure
+    /// is logged: the grace still ends at its time.
+    async fn end_grace(&self, g: GraceKey) {
+        match self
+            .store
+            .end_grace(&g.identity.user, &g.identity.realm, &g.client, &g.station)
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(user = %g.identity.user, realm = %g.identity.realm, client = %g.client, station = %g.station, "re-authentication grace ended by the session's Stop")
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "the grace of a stopped session not ended"),
         }
     }
 
@@ -237,6 +263,30 @@ impl Accounting {
             }
         }
     }
+}
+
+/// Which re-authentication grace a record ends: a Stop ends the grace granted to its user
+/// (identity) from its NAS (the address its records come from, as a login's client) and
+/// station (Calling-Station-Id), as `grace_seconds` grants it. The session is over, so
+/// reconnecting is a new login with both factors; a NAS that sends no Stop leaves the grace
+/// to end at its time.
+fn grace_of(record: &AccountingRecord) -> Option<GraceKey> {
+    if record.status != AcctStatus::Stop {
+        return None;
+    }
+    Some(GraceKey {
+        identity: record.identity.clone()?,
+        client: record.nas_address.clone()?,
+        station: record.calling_station.clone().filter(|s| !s.is_empty())?,
+    })
+}
+
+/// A grace as the store keys it.
+#[derive(Debug)]
+struct GraceKey {
+    identity: Identity,
+    client: String,
+    station: String,
 }
 
 /// The user name as authentication starts from it ([`login_name::normalize`]: NFKC, trimmed).
@@ -327,7 +377,7 @@ mod tests {
     use super::*;
 
     use crate::auth::{AuthRequest, Outcome};
-    use crate::store::{AcctStatus, SessionQuery};
+    use crate::store::SessionQuery;
 
     /// An authenticator that knows nobody (the default `accounting_user`).
     struct NoDirectory;

@@ -293,6 +293,16 @@ pub trait Store: Send + Sync {
     /// Ends every grace of a user (a failed password).
     async fn revoke_grace(&self, user: &str, realm: &str) -> Result<(), StoreError>;
 
+    /// Ends the grace of exactly this user, realm, client and station (the NAS reported the
+    /// session's Stop); whether there was one.
+    async fn end_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<bool, StoreError>;
+
     /// (serial, user, realm) of every autoenrolled token that holds a PIN hash.
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError>;
 

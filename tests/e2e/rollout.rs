@@ -182,6 +182,54 @@ fn issue_17_grace_for_a_reconnect_from_the_same_station() {
     request("wonderland", None, "198.51.100.8").expect("Access-Challenge");
 }
 
+/// Issue 30: the grace ends when the NAS reports the session's Stop: reconnecting after it is
+/// a new login with both factors (that a Stop ends exactly its own grace is the store's
+/// conformance case `backoff::grace_window`).
+#[test]
+fn issue_30_a_sessions_stop_ends_its_grace() {
+    let server = start(
+        "\n[[policy]]\nname = \"reconnect\"\nscope = \"authentication\"\n\
+         action = \"grace_seconds=600\"\n",
+        "",
+    );
+    let login = |password: &str, state: Option<&str>| {
+        let mut attrs = vec![
+            ("User-Name", "\"alice\"".to_string()),
+            ("User-Password", crate::util::quote(password)),
+            ("Calling-Station-Id", "\"198.51.100.7\"".to_string()),
+            ("Message-Authenticator", "0x00".to_string()),
+        ];
+        if let Some(state) = state {
+            attrs.push(("State", state.to_string()));
+        }
+        let attrs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        server.radclient(&attrs)
+    };
+    let acct = |status: &str, station: &str| {
+        let station = crate::util::quote(station);
+        testkit::radclient::radclient_command(
+            crate::accounting::accounting_addr(&server),
+            crate::util::SECRET,
+            "acct",
+            &[
+                ("Acct-Status-Type", status),
+                ("Acct-Session-Id", "\"vpn-1\""),
+                ("User-Name", "\"alice\""),
+                ("Calling-Station-Id", &station),
+            ],
+        )
+        .expect("Accounting-Response");
+    };
+    let first = login("wonderland", None);
+    first.expect("Access-Challenge");
+    login(&server.last_otp(), Some(&first.state())).expect("Access-Accept");
+    acct("Start", "198.51.100.7");
+    login("wonderland", None).expect("Access-Accept");
+    acct("Stop", "198.51.100.7");
+    server.wait_for_log("re-authentication grace ended by the session's Stop");
+    login("wonderland", None).expect("Access-Challenge");
+}
+
 /// The config lines of a passthru to `legacy` at `addr` (secret `oldsecret`).
 pub(super) fn upstream(addr: std::net::SocketAddr, extra: &str) -> String {
     format!(

@@ -144,7 +144,8 @@ pub async fn counts_are_forgotten(fixture: &dyn Fixture) {
 }
 
 /// A grace holds for exactly its user, realm, client and station; granting again moves its
-/// end; a failed password revokes every grace of the user; the purge drops ended ones.
+/// end; a session's Stop ends exactly its own; a failed password revokes every grace of the
+/// user; the purge drops ended ones.
 pub async fn grace_window(fixture: &dyn Fixture) {
     let store = fixture.open().await;
     let until = |client: &'static str, station: &'static str| {
@@ -182,6 +183,25 @@ pub async fn grace_window(fixture: &dyn Fixture) {
         .await
         .unwrap();
     assert_eq!(until("nas-2", "00-11").await, None);
+    assert_eq!(until("nas-1", "00-11").await, Some(UnixMs::from_ms(12_000)));
+
+    // A session's Stop ends exactly its grace.
+    store
+        .grant_grace("alice", "local", "nas-1", "00-22", UnixMs::from_ms(12_000))
+        .await
+        .unwrap();
+    let end = |station: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .end_grace("alice", "local", "nas-1", station)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(end("00-22").await);
+    assert!(!end("00-22").await, "ended already");
+    assert_eq!(until("nas-1", "00-22").await, None);
     assert_eq!(until("nas-1", "00-11").await, Some(UnixMs::from_ms(12_000)));
 
     store.revoke_grace("alice", "local").await.unwrap();

@@ -45,6 +45,7 @@
 //! | `grant_grace`             | `backoff::grace_window`                                 |
 //! | `grace_until`             | `backoff::grace_window`                                 |
 //! | `revoke_grace`            | `backoff::grace_window`                                 |
+//! | `end_grace`               | `backoff::grace_window`                                 |
 //! | `autoenrolled_with_pin`   | `tokens::token_listing`                                 |
 //! | `set_token_owner`         | `tokens::token_owner_and_deletion`                      |
 //! | `set_counter`             | `tokens::token_life_cycle`                              |

@@ -427,6 +427,24 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn end_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        let n = execute(
+            &c,
+            "DELETE FROM grace WHERE username = $1 AND realm = $2 AND client = $3 \
+             AND station = $4",
+            &[&user, &realm, &client, &station],
+        )
+        .await?;
+        Ok(n > 0)
+    }
+
     async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;

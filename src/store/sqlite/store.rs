@@ -412,6 +412,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn end_grace(
+        &self,
+        user: &str,
+        realm: &str,
+        client: &str,
+        station: &str,
+    ) -> Result<bool, StoreError> {
+        let key = [user, realm, client, station].map(str::to_string);
+        self.call_one_statement(move |conn, _| {
+            Ok(execute_cached(
+                conn,
+                "DELETE FROM grace WHERE user = ?1 AND realm = ?2 AND client = ?3 AND station = ?4",
+                params![key[0], key[1], key[2], key[3]],
+            )? > 0)
+        })
+        .await
+    }
+
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.read_large(|conn, _| {
             // Versions before schema 2 marked autoenrolled tokens only in the description.
