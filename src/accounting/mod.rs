@@ -28,7 +28,7 @@
 //! old server with its Stop.
 //!
 //! **Grace.** A Stop ends the re-authentication grace (`grace_seconds`) its login was granted
-//! ([`grace_of`]: the identity, the NAS's address, the Calling-Station-Id).
+//! (`grace_of`: the identity, the NAS's address, the Calling-Station-Id).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
