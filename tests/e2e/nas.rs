@@ -17,6 +17,7 @@ use testkit::ports::try_free_udp_port;
 use testkit::radclient::{SECRET, radclient_command};
 
 use crate::accounting::accounting_addr;
+use crate::admin_api::Client;
 use crate::util::{Server, Setup};
 
 const DAS_SECRET: &str = "das-secret";
@@ -56,12 +57,13 @@ fn skip_without_netns() -> bool {
 /// tessera with a client entry whose DAS is on `das_port`, and a TOTP token for alice: the
 /// server, its accounting address and the token's serial.
 fn server_with_das(das_port: u16) -> (Server, SocketAddr, String) {
+    // With the admin API (dave is admin), for the revoke through it.
     let server = Server::start_with(&Setup {
         clients: format!(
             "[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n\
              das_port = {das_port}\ndas_secret = \"{DAS_SECRET}\"\n"
         ),
-        ..Setup::default()
+        ..crate::admin_api::setup("", "")
     });
     let accounting = accounting_addr(&server);
     let args = [
@@ -117,15 +119,11 @@ fn disconnect_rows(server: &Server, n: usize) -> Vec<Value> {
     })
 }
 
-#[test]
-fn a_disabled_token_ends_the_session_at_the_nas() {
-    if skip_without_netns() {
-        return;
-    }
+/// hostapd with alice logged in through it, sending accounting to `accounting` and taking
+/// Disconnect-Requests on `das_port`; and her session's id as tessera recorded it.
+fn alice_online(server: &Server, accounting: SocketAddr, das_port: u16) -> (Nas, String) {
     testkit::require_program("hostapd", "-v", "apt-get install hostapd");
     testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
-    let das_port = try_free_udp_port().expect("a free port");
-    let (server, accounting, serial) = server_with_das(das_port);
     let nas = Nas::start(&NasConfig {
         authenticator: Authenticator::IntegratedEap(vec![("alice".into(), "md5pw".into())]),
         acct_server: accounting,
@@ -134,12 +132,23 @@ fn a_disabled_token_ends_the_session_at_the_nas() {
         supplicant: ("alice".into(), "md5pw".into()),
     });
     nas.wait_authorized();
-    let session = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
+    let session = wait_json(server, &["sessions", "--json", "--user", "alice"], |v| {
         v.as_array()?
             .iter()
             .find(|s| s["open"] == true && s["calling_station"].is_string())
             .and_then(|s| s["session_id"].as_str().map(str::to_string))
     });
+    (nas, session)
+}
+
+#[test]
+fn a_disabled_token_ends_the_session_at_the_nas() {
+    if skip_without_netns() {
+        return;
+    }
+    let das_port = try_free_udp_port().expect("a free port");
+    let (server, accounting, serial) = server_with_das(das_port);
+    let (nas, session) = alice_online(&server, accounting, das_port);
     ghost_session(&server, accounting);
 
     let (code, _, err) = server.cli(&["token", "disable", &serial], "");
@@ -178,4 +187,35 @@ fn a_disabled_token_ends_the_session_at_the_nas() {
     assert_eq!(nak["result"], "failed", "{nak}");
     let cause = "Disconnect-NAK, Error-Cause Session-Context-Not-Found (503)";
     assert!(nak["reason"].as_str().unwrap().contains(cause), "{nak}");
+}
+
+/// The same through the admin API, and for a deleted token: the API's change runs the same
+/// revoke as the command line.
+#[test]
+fn a_token_deleted_through_the_admin_api_ends_the_session_too() {
+    if skip_without_netns() {
+        return;
+    }
+    let das_port = try_free_udp_port().expect("a free port");
+    let (server, accounting, serial) = server_with_das(das_port);
+    let (nas, session) = alice_online(&server, accounting, das_port);
+    let mut dave = Client::login(&server, "dave", "davepw");
+    let answer = dave.call("DELETE", &format!("/api/v1/tokens/{serial}"), None);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let wait = Duration::from_secs(10);
+    nas.hostapd_log
+        .wait_for("Found a matching session", wait, "hostapd");
+    let rows = disconnect_rows(&server, 1);
+    let row = &rows[0];
+    assert_eq!(row["result"], "ok", "{row}");
+    let reason = row["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("by dave@local (admin): Disconnect-ACK"),
+        "{row}"
+    );
+    assert!(reason.ends_with(&format!("session {session}")), "{row}");
+    assert!(
+        row["client"].as_str().unwrap().starts_with("admin/"),
+        "{row}"
+    );
 }
