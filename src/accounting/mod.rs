@@ -14,7 +14,8 @@
 //! token's owner, each record's user name is resolved as a login resolves it
 //! ([`Authenticate::accounting_user`]: the same realm split and directory lookup) and the
 //! session keeps the identity beside the name. Answers are cached for five minutes (a NAS's
-//! Interim-Updates do not each ask the directory), and a lookup is bounded by a timeout;
+//! Interim-Updates do not each ask the directory), failures for 30 seconds, and a lookup is
+//! bounded by a timeout (three seconds);
 //! when the directory fails or is slow, the record is still kept — without an identity, and
 //! then a revoke finds the session by its user name being the login. It runs in the
 //! request's own task, never in the receive loop. Resolving at revoke time instead would ask
@@ -72,6 +73,9 @@ pub enum NotRecorded {
 /// How long a resolved user name is reused.
 const IDENTITY_TTL: Duration = Duration::from_secs(300);
 
+/// How long a failed lookup is not tried again.
+const FAILURE_TTL: Duration = Duration::from_secs(30);
+
 /// The most user names whose identity is cached (the cache starts over when full).
 const IDENTITY_CACHE: usize = 10_000;
 
@@ -84,8 +88,8 @@ pub struct Accounting {
     max_open: u64,
     /// When a client entry's bound was last logged (once a minute each).
     limit_logged: Mutex<HashMap<String, Instant>>,
-    /// NAS address and user name → what authentication knows of the user, and when it was
-    /// looked up.
+    /// NAS address and user name → until when the answer holds, and what authentication
+    /// knows of the user.
     identities: Mutex<HashMap<String, (Instant, AccountingUser)>>,
 }
 
@@ -209,8 +213,9 @@ impl Accounting {
     }
 
     /// What the authentication side knows of a (normalized) user name reported from
-    /// `client`: cached, else looked up within [`IDENTITY_TIMEOUT`]; nothing when the lookup
-    /// failed (not cached, so the next record tries again).
+    /// `client`: cached, else looked up within [`IDENTITY_TIMEOUT`]. A failed lookup gives
+    /// nothing, remembered for [`FAILURE_TTL`] only: while the directory is down, records are
+    /// not each held up by its timeout, and the next try soon resolves them again.
     async fn user_of(
         &self,
         user: &str,
@@ -219,31 +224,31 @@ impl Accounting {
     ) -> AccountingUser {
         let key = format!("{client} {user}");
         if let Ok(cache) = self.identities.lock()
-            && let Some((at, known)) = cache.get(&key)
-            && at.elapsed() < IDENTITY_TTL
+            && let Some((until, known)) = cache.get(&key)
+            && Instant::now() < *until
         {
             return known.clone();
         }
         let lookup = directory.accounting_user(user, client);
-        let known = match tokio::time::timeout(IDENTITY_TIMEOUT, lookup).await {
-            Ok(Ok(known)) => known,
+        let (known, ttl) = match tokio::time::timeout(IDENTITY_TIMEOUT, lookup).await {
+            Ok(Ok(known)) => (known, IDENTITY_TTL),
             Ok(Err(error)) => {
                 tracing::info!(user, %error, "accounting: the user's identity not resolved, the session is kept under its name");
-                return AccountingUser::default();
+                (AccountingUser::default(), FAILURE_TTL)
             }
             Err(_) => {
                 tracing::info!(
                     user,
                     "accounting: the directory did not answer in time, the session is kept under its name"
                 );
-                return AccountingUser::default();
+                (AccountingUser::default(), FAILURE_TTL)
             }
         };
         if let Ok(mut cache) = self.identities.lock() {
             if cache.len() >= IDENTITY_CACHE {
                 cache.clear();
             }
-            cache.insert(key, (Instant::now(), known.clone()));
+            cache.insert(key, (Instant::now() + ttl, known.clone()));
         }
         known
     }
@@ -444,6 +449,51 @@ mod tests {
             .unwrap();
         refresh_gauge(store.as_ref(), seen).await;
         assert_eq!(gauge(), 0);
+    }
+
+    /// A directory that fails, counting its lookups.
+    #[derive(Default)]
+    struct DownDirectory(std::sync::atomic::AtomicU32);
+
+    impl Authenticate for DownDirectory {
+        async fn authenticate(&self, _request: AuthRequest) -> Outcome {
+            unreachable!("accounting never authenticates")
+        }
+
+        async fn accounting_user(
+            &self,
+            _user_name: &str,
+            _client: IpAddr,
+        ) -> Result<AccountingUser, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Err("the directory is down".into())
+        }
+    }
+
+    /// With the directory down, records are still kept (without an identity), and a failed
+    /// lookup is not repeated for every record.
+    #[tokio::test]
+    async fn a_directory_down_holds_no_record_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::sqlite::open_store(&dir.path().join("t.db"), &dir.path().join("t.key"))
+                .unwrap();
+        let engine = Accounting::new(store.clone(), 10);
+        let down = DownDirectory::default();
+        for status in [AcctStatus::Start, AcctStatus::Interim] {
+            let mut event = start("a", status, "alice");
+            if let Event::Session(record) = &mut event {
+                record.nas_address = Some("192.0.2.1".into());
+            }
+            assert_eq!(engine.record(event, &down).await.unwrap(), None);
+        }
+        assert_eq!(down.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        let all = SessionQuery {
+            limit: 10,
+            ..SessionQuery::default()
+        };
+        let rows = store.sessions(&all).await.unwrap();
+        assert_eq!((rows.len(), &rows[0].identity), (1, &None));
     }
 
     #[test]
