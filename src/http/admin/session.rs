@@ -289,7 +289,9 @@ mod tests {
         let id = sessions.open(session(), None, l).unwrap();
         assert_eq!(id.len(), 64);
         assert!(matches!(sessions.find(&id, l), Found::Active(s) if s.user == "alice"));
-        let forged = format!("{}0", &id[..63]);
+        // One hex digit changed: the last one, to a digit it is not.
+        let last = if id.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{last}", &id[..63]);
         assert_eq!(sessions.find(&forged, l), Found::Unknown);
         sessions.end(&id);
         assert_eq!(sessions.find(&id, l), Found::Unknown);
