@@ -18,6 +18,7 @@ pub mod actor;
 pub mod audit;
 pub mod enroll;
 pub mod error;
+pub mod import;
 pub mod roles;
 pub mod state;
 pub mod tokens;

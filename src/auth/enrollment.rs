@@ -33,6 +33,8 @@ pub struct TokenSpec {
     pub now: UnixMs,
     /// Self-service: the token is made inactive, waiting for its first code.
     pub pending: bool,
+    /// A YubiKey's public id (modhex).
+    pub public_id: Option<String>,
 }
 
 /// Why a token could not be made.
@@ -83,6 +85,9 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         autoenrolled: false,
         last_used: None,
         pending: spec.pending,
+        algorithm: crate::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: spec.public_id.clone(),
     })
 }
 

@@ -1,5 +1,5 @@
-//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin,
-//! identities (in `identities.rs`). The changes are `tessera::admin`'s operations, the ones the
+//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, assign,
+//! unassign, set-pin, identities (in `identities.rs`), import (in `import.rs`). The changes are `tessera::admin`'s operations, the ones the
 //! admin API runs, with the OS user as the actor; this file parses and prints.
 
 use std::io::Read;
@@ -72,6 +72,21 @@ pub enum TokenCommand {
         /// The code that follows it.
         otp2: String,
     },
+    /// Hand a token nobody holds (an imported fob) to a user, as a helpdesk hands it out.
+    Assign {
+        /// The serial.
+        serial: String,
+        /// The user (`user` or `user@realm`), looked up in the directories.
+        user: String,
+    },
+    /// Take a token back from its holder: it stays, unassigned, until assigned again.
+    Unassign {
+        /// The serial.
+        serial: String,
+    },
+    /// Import hardware tokens from a vendor's seed file: OATH CSV, PSKC (RFC 6030) or the
+    /// YubiKey personalization tool's CSV. All of the file or nothing.
+    Import(super::import::ImportArgs),
     /// Set the token PIN (used with otppin=0), read from standard input; empty clears it.
     SetPin {
         /// The serial.
@@ -129,6 +144,9 @@ fn token_json(t: &Token) -> serde_json::Value {
         "active": t.active,
         "counter": t.counter,
         "digits": t.digits,
+        "algorithm": t.algorithm.as_str(),
+        "time_step": t.time_step,
+        "public_id": t.public_id,
         "fail_count": t.fail_count,
         "max_fail": t.max_fail,
         "locked": t.fail_count >= t.max_fail,
@@ -170,9 +188,10 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
         ));
     }
     let runtime = super::runtime()?;
-    // Only enrolment may make the store; every other command needs one that exists.
+    // Only enrolment and import may make the store; every other command needs one that
+    // exists.
     let store = match command {
-        TokenCommand::Enroll(_) => super::store(&runtime, config)?,
+        TokenCommand::Enroll(_) | TokenCommand::Import(_) => super::store(&runtime, config)?,
         _ => super::existing_store(&runtime, config)?,
     };
     runtime.block_on(async move { execute(config, store.as_ref(), command).await })
@@ -228,6 +247,21 @@ async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> R
             admin.remove(&actor, &serial).await.map_err(failure)?;
             out!("{serial}: deleted");
         }
+        TokenCommand::Assign { serial, user } => {
+            let realms = config
+                .open_realms()
+                .map_err(|e| Failure::No(e.to_string()))?;
+            let token = admin
+                .assign(&realms, &actor, &serial, &user)
+                .await
+                .map_err(failure)?;
+            out!("{serial}: assigned to {}@{}", token.user, token.realm);
+        }
+        TokenCommand::Unassign { serial } => {
+            admin.unassign(&actor, &serial).await.map_err(failure)?;
+            out!("{serial}: unassigned");
+        }
+        TokenCommand::Import(args) => super::import::run(config, &admin, &actor, args).await?,
         TokenCommand::Unlock { serial } => {
             admin.reset(&actor, &serial).await.map_err(failure)?;
             out!("{serial}: unlocked");
@@ -296,7 +330,11 @@ fn print_token_list(tokens: &[Token]) {
             vec![
                 t.serial.clone(),
                 t.kind.to_string(),
-                format!("{}@{}", t.user, t.realm),
+                if t.is_assigned() {
+                    format!("{}@{}", t.user, t.realm)
+                } else {
+                    "-".into()
+                },
                 state.into(),
                 format!("{}/{}", t.fail_count, t.max_fail),
                 t.description.clone(),
@@ -354,6 +392,7 @@ async fn enroll(
             args.description
         },
         pending: false,
+        public_id: None,
     };
     let (token, enrolled) = admin::enroll::enroll(admin, &realms, actor, request)
         .await
