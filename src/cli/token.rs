@@ -107,7 +107,7 @@ pub enum TokenCommand {
 /// `token enroll` options.
 #[derive(Args)]
 pub struct EnrollArgs {
-    /// hotp, totp, sms or email.
+    /// hotp, totp, sms, email or yubikey.
     #[arg(long = "type")]
     kind: String,
     /// The owner (`user` or `user@realm`).
@@ -120,13 +120,20 @@ pub struct EnrollArgs {
     #[arg(long)]
     email: Option<String>,
     /// hotp/totp: a file holding an existing seed in hex (e.g. a hardware token's), or `-` to
-    /// read it from standard input; default: a new random seed. (Never on the command line,
-    /// where `ps` and the shell's history would show it.)
+    /// read it from standard input; default: a new random seed. yubikey: its AES key in hex
+    /// (16 octets), required. (Never on the command line, where `ps` and the shell's history
+    /// would show it.)
     #[arg(long, value_name = "FILE")]
     seed_file: Option<std::path::PathBuf>,
     /// Refused: the seed on the command line is visible in `ps` and the shell's history.
     #[arg(long, hide = true, num_args = 0..=1, value_name = "HEX")]
     seed: Option<Option<Secret>>,
+    /// yubikey: its public id (12 modhex characters, the start of every OTP it types).
+    #[arg(long)]
+    public_id: Option<String>,
+    /// yubikey: its private id in hex (6 octets).
+    #[arg(long)]
+    private_id: Option<String>,
     /// A description.
     #[arg(long, default_value = "")]
     description: String,
@@ -376,7 +383,10 @@ async fn enroll(
         .kind
         .parse()
         .map_err(|e: String| Failure::No(format!("tessera: {e}")))?;
-    let seed = seed(kind, args.seed_file.as_deref())?;
+    let mut seed = seed(kind, args.seed_file.as_deref())?;
+    if kind == TokenKind::Yubikey {
+        seed = Some(yubikey_seed(seed, args.private_id.as_deref())?);
+    }
     let realms = config
         .open_realms()
         .map_err(|e| Failure::No(e.to_string()))?;
@@ -392,7 +402,7 @@ async fn enroll(
             args.description
         },
         pending: false,
-        public_id: None,
+        public_id: args.public_id.map(|p| p.trim().to_ascii_lowercase()),
     };
     let (token, enrolled) = admin::enroll::enroll(admin, &realms, actor, request)
         .await
@@ -410,9 +420,12 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
     let Some(file) = file else {
         return Ok(None);
     };
-    if !matches!(kind, TokenKind::Hotp | TokenKind::Totp) {
+    if !matches!(
+        kind,
+        TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey
+    ) {
         return Err(Failure::No(
-            "tessera: --seed-file is for hotp and totp tokens".into(),
+            "tessera: --seed-file is for hotp, totp and yubikey tokens".into(),
         ));
     }
     let (shown, read) = if file.as_os_str() == "-" {
@@ -441,6 +454,20 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
         ))
     })?;
     Ok(Some(Secret::new(bytes)))
+}
+
+/// A YubiKey's seed: its AES key (`--seed-file`, 16 octets) followed by its private id.
+fn yubikey_seed(key: Option<Secret>, private_id: Option<&str>) -> Result<Secret, Failure> {
+    let key = key
+        .filter(|k| k.len() == 16)
+        .ok_or_else(|| Failure::No("tessera: a yubikey needs --seed-file with its 16-octet AES key in hex".into()))?;
+    let private = private_id
+        .and_then(|p| tessera::hex::decode(p.trim()))
+        .filter(|p| p.len() == 6)
+        .ok_or_else(|| Failure::No("tessera: a yubikey needs --private-id: 6 octets in hex".into()))?;
+    let mut seed = key.expose().to_vec();
+    seed.extend(private);
+    Ok(Secret::new(seed))
 }
 
 /// Tells the administrator what was enrolled: JSON, or the serial, the otpauth URI and its QR
