@@ -13,9 +13,9 @@ use super::tokens::{Admin, TokenView};
 use crate::auth::enrollment::{TokenSpec, create_token};
 use crate::directory::{Realms, UserInfo};
 use crate::otp::hotp::hotp_with;
-use crate::otp::yubico;
 use crate::otp::otpauth::{OtpAuth, base32};
 use crate::otp::totp_step;
+use crate::otp::yubico;
 use crate::secret::Secret;
 use crate::store::audit::AuditAction;
 use crate::store::{Token, TokenKind};
@@ -166,7 +166,9 @@ async fn make(
     request: EnrollRequest,
 ) -> Result<(Token, Enrolled), AdminError> {
     let kind = request.kind;
-    if request.seed.is_some() && !matches!(kind, TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey) {
+    if request.seed.is_some()
+        && !matches!(kind, TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey)
+    {
         return Err(AdminError::BadInput(
             "a seed is for hotp, totp and yubikey tokens".into(),
         ));
@@ -174,7 +176,9 @@ async fn make(
     if kind == TokenKind::Yubikey {
         check_yubikey(&request)?;
     } else if request.public_id.is_some() {
-        return Err(AdminError::BadInput("a public id is for yubikey tokens".into()));
+        return Err(AdminError::BadInput(
+            "a public id is for yubikey tokens".into(),
+        ));
     }
     if let Some(seed) = &request.seed
         && seed.len() < 10
@@ -226,9 +230,10 @@ async fn make(
 /// A YubiKey's enrolment names its public id (12 modhex characters) and brings its AES key
 /// and private id as the seed (22 octets): it has no seed tessera could make.
 fn check_yubikey(request: &EnrollRequest) -> Result<(), AdminError> {
-    let shaped = request.public_id.as_deref().is_some_and(|p| {
-        p.len() == yubico::PUBLIC_ID_LEN && yubico::is_modhex(p.as_bytes())
-    });
+    let shaped = request
+        .public_id
+        .as_deref()
+        .is_some_and(|p| p.len() == yubico::PUBLIC_ID_LEN && yubico::is_modhex(p.as_bytes()));
     if !shaped {
         return Err(AdminError::BadInput(
             "a yubikey needs its public id: 12 modhex characters (cbdefghijklnrtuv)".into(),

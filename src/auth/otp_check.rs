@@ -76,9 +76,7 @@ impl Engine {
                 .find(|c| otp_equals(&hotp_with(token.algorithm, seed, *c, token.digits), otp))
                 .map(OtpMatch::Counter),
             TokenKind::Totp => {
-                let step_secs = token
-                    .time_step
-                    .map_or(self.settings.totp_step, u64::from);
+                let step_secs = token.time_step.map_or(self.settings.totp_step, u64::from);
                 let step = totp_step(now.as_secs(), step_secs);
                 // ±1 step for clock drift; never a step at or before the last one used.
                 (step.saturating_sub(1)..=step.saturating_add(1))

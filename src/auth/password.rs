@@ -2,8 +2,8 @@
 //! `login_mode=append`, the channel keyword after a comma. Pure functions; which tokens the
 //! parts are checked against is `engine.rs`'s and `otp_check.rs`'s business.
 
-use crate::secret::Secret;
 use crate::otp::yubico;
+use crate::secret::Secret;
 use crate::store::{Token, TokenKind};
 
 /// Splits `password` into (PIN, OTP) where the OTP is what `token` shows at the end (LinOTP

@@ -236,38 +236,16 @@ async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> R
         TokenCommand::Identities { fix, json } => {
             super::identities::run(config, store, fix, json).await?
         }
-        TokenCommand::Enable { serial } => {
-            admin
-                .set_active(&actor, &serial, true)
-                .await
-                .map_err(failure)?;
-            out!("{serial}: enabled");
-        }
-        TokenCommand::Disable { serial } => {
-            admin
-                .set_active(&actor, &serial, false)
-                .await
-                .map_err(failure)?;
-            out!("{serial}: disabled");
-        }
+        TokenCommand::Enable { serial } => set_active(&admin, &actor, &serial, true).await?,
+        TokenCommand::Disable { serial } => set_active(&admin, &actor, &serial, false).await?,
         TokenCommand::Delete { serial } => {
             admin.remove(&actor, &serial).await.map_err(failure)?;
             out!("{serial}: deleted");
         }
         TokenCommand::Assign { serial, user } => {
-            let realms = config
-                .open_realms()
-                .map_err(|e| Failure::No(e.to_string()))?;
-            let token = admin
-                .assign(&realms, &actor, &serial, &user)
-                .await
-                .map_err(failure)?;
-            out!("{serial}: assigned to {}@{}", token.user, token.realm);
+            assign(config, &admin, &actor, &serial, Some(&user)).await?
         }
-        TokenCommand::Unassign { serial } => {
-            admin.unassign(&actor, &serial).await.map_err(failure)?;
-            out!("{serial}: unassigned");
-        }
+        TokenCommand::Unassign { serial } => assign(config, &admin, &actor, &serial, None).await?,
         TokenCommand::Import(args) => super::import::run(config, &admin, &actor, args).await?,
         TokenCommand::Unlock { serial } => {
             admin.reset(&actor, &serial).await.map_err(failure)?;
@@ -294,6 +272,45 @@ async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> R
             outcome?;
         }
     }
+    Ok(())
+}
+
+/// `token enable` and `token disable`.
+async fn set_active(
+    admin: &Admin<'_>,
+    actor: &Actor,
+    serial: &str,
+    active: bool,
+) -> Result<(), Failure> {
+    admin
+        .set_active(actor, serial, active)
+        .await
+        .map_err(failure)?;
+    out!("{serial}: {}", if active { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+/// `token assign` (a user given) and `token unassign`.
+async fn assign(
+    config: &Config,
+    admin: &Admin<'_>,
+    actor: &Actor,
+    serial: &str,
+    user: Option<&str>,
+) -> Result<(), Failure> {
+    let Some(user) = user else {
+        admin.unassign(actor, serial).await.map_err(failure)?;
+        out!("{serial}: unassigned");
+        return Ok(());
+    };
+    let realms = config
+        .open_realms()
+        .map_err(|e| Failure::No(e.to_string()))?;
+    let token = admin
+        .assign(&realms, actor, serial, user)
+        .await
+        .map_err(failure)?;
+    out!("{serial}: assigned to {}@{}", token.user, token.realm);
     Ok(())
 }
 
@@ -420,10 +437,7 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
     let Some(file) = file else {
         return Ok(None);
     };
-    if !matches!(
-        kind,
-        TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey
-    ) {
+    if !matches!(kind, TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey) {
         return Err(Failure::No(
             "tessera: --seed-file is for hotp, totp and yubikey tokens".into(),
         ));
@@ -458,13 +472,15 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
 
 /// A YubiKey's seed: its AES key (`--seed-file`, 16 octets) followed by its private id.
 fn yubikey_seed(key: Option<Secret>, private_id: Option<&str>) -> Result<Secret, Failure> {
-    let key = key
-        .filter(|k| k.len() == 16)
-        .ok_or_else(|| Failure::No("tessera: a yubikey needs --seed-file with its 16-octet AES key in hex".into()))?;
+    let key = key.filter(|k| k.len() == 16).ok_or_else(|| {
+        Failure::No("tessera: a yubikey needs --seed-file with its 16-octet AES key in hex".into())
+    })?;
     let private = private_id
         .and_then(|p| tessera::hex::decode(p.trim()))
         .filter(|p| p.len() == 6)
-        .ok_or_else(|| Failure::No("tessera: a yubikey needs --private-id: 6 octets in hex".into()))?;
+        .ok_or_else(|| {
+            Failure::No("tessera: a yubikey needs --private-id: 6 octets in hex".into())
+        })?;
     let mut seed = key.expose().to_vec();
     seed.extend(private);
     Ok(Secret::new(seed))

@@ -150,7 +150,13 @@ mod tests {
             find_consecutive(HashAlgorithm::Sha1, seed, 6, 0, 1000, "162583", "399871"),
             Some(7)
         );
-        assert_eq!(find_consecutive(HashAlgorithm::Sha1, seed, 6, 0, 1000, "399871", "162583"), None);
-        assert_eq!(find_consecutive(HashAlgorithm::Sha1, seed, 6, 8, 1000, "162583", "399871"), None);
+        assert_eq!(
+            find_consecutive(HashAlgorithm::Sha1, seed, 6, 0, 1000, "399871", "162583"),
+            None
+        );
+        assert_eq!(
+            find_consecutive(HashAlgorithm::Sha1, seed, 6, 8, 1000, "162583", "399871"),
+            None
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn modhex_decode(text: &[u8]) -> Option<Vec<u8>> {
             .position(|m| *m == c.to_ascii_lowercase())
             .and_then(|p| u8::try_from(p).ok())
     };
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     text.chunks(2)

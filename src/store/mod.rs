@@ -33,7 +33,8 @@ pub use error::{CommitError, StoreError};
 pub use sessions::{AccountingRecord, AcctStatus, Recorded, Session, SessionQuery, Usage};
 pub use types::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
-    ChallengeStart, ChallengeStatus, ChallengeTarget, HashAlgorithm, RequestMark, Token, TokenKind, UserState,
+    ChallengeStart, ChallengeStatus, ChallengeTarget, HashAlgorithm, RequestMark, Token, TokenKind,
+    UserState,
 };
 
 /// Opens the store `[store]` names (creating the key file when it is missing and the store

@@ -94,60 +94,127 @@ fn totp_now(algorithm: HashAlgorithm, seed: &[u8], step: u64, digits: u32) -> St
     )
 }
 
+/// Three PSKC files made by python-pskc in the server's directory: plain HOTP (counter 3),
+/// HOTP of 8 digits under a pre-shared key, TOTP (SHA-256, 60 s) under a password. Returns
+/// their paths and the PSK and password files'.
+struct PskcFiles {
+    plain: String,
+    psk: String,
+    psk_file: String,
+    password: String,
+    password_file: String,
+}
+
+const PSK: &str = "00112233445566778899aabbccddeeff";
+
+fn pskc_files(dir: &Path) -> PskcFiles {
+    let path = |name: &str| dir.join(name).display().to_string();
+    let files = PskcFiles {
+        plain: path("plain.pskc"),
+        psk: path("psk.pskc"),
+        psk_file: write(&dir.join("psk.hex"), &format!("{PSK}\n")),
+        password: path("pw.pskc"),
+        password_file: write(&dir.join("pw.txt"), "s3cret pass\n"),
+    };
+    python(
+        MAKE_PSKC,
+        &[
+            &files.plain,
+            "HW-PLAIN",
+            &hex(SEED20),
+            "hotp",
+            "6",
+            "3",
+            "none",
+        ],
+    );
+    python(
+        MAKE_PSKC,
+        &[
+            &files.psk,
+            "HW-PSK",
+            &hex(SEED20),
+            "hotp",
+            "8",
+            "0",
+            &format!("psk:{PSK}"),
+        ],
+    );
+    python(
+        MAKE_PSKC,
+        &[
+            &files.password,
+            "HW-PW",
+            &hex(SEED32),
+            "totp",
+            "6",
+            "60",
+            "password:s3cret pass",
+        ],
+    );
+    files
+}
+
 #[test]
-fn pskc_files_from_python_pskc_import_and_log_in() {
+fn pskc_wrong_password_key_or_mac_imports_nothing() {
     let server = Server::start_with(&setup("2"));
     let dir = server.dir.path();
-    // Plain HOTP, counter 3.
-    let plain = dir.join("plain.pskc");
-    let plain_path = plain.display().to_string();
-    python(
-        MAKE_PSKC,
-        &[&plain_path, "HW-PLAIN", &hex(SEED20), "hotp", "6", "3", "none"],
-    );
-    // HOTP, 8 digits, under a pre-shared key.
-    let psk = "00112233445566778899aabbccddeeff";
-    let psk_pskc = dir.join("psk.pskc").display().to_string();
-    python(
-        MAKE_PSKC,
-        &[&psk_pskc, "HW-PSK", &hex(SEED20), "hotp", "8", "0", &format!("psk:{psk}")],
-    );
-    let psk_file = write(&dir.join("psk.hex"), &format!("{psk}\n"));
-    // TOTP, SHA-256, 60-second step, under a password.
-    let pw_pskc = dir.join("pw.pskc").display().to_string();
-    python(
-        MAKE_PSKC,
-        &[&pw_pskc, "HW-PW", &hex(SEED32), "totp", "6", "60", "password:s3cret pass"],
-    );
-    let pw_file = write(&dir.join("pw.txt"), "s3cret pass\n");
+    let files = pskc_files(dir);
     let wrong_pw = write(&dir.join("wrong.txt"), "s3cret pasS\n");
-
-    // A wrong password: refused, naming the cause, nothing stored; the seed nowhere.
-    let (code, out, err) = server.cli(&["token", "import", &pw_pskc, "--password-file", &wrong_pw], "");
+    // A wrong password: refused, naming the cause, nothing stored.
+    let (code, out, err) = server.cli(
+        &[
+            "token",
+            "import",
+            &files.password,
+            "--password-file",
+            &wrong_pw,
+        ],
+        "",
+    );
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("wrong key or password"), "{err}");
     assert!(err.contains("nothing imported"), "{err}");
     // No key given for an encrypted file.
-    let (code, _, err) = server.cli(&["token", "import", &psk_pskc], "");
+    let (code, _, err) = server.cli(&["token", "import", &files.psk], "");
     assert_eq!(code, 1);
     assert!(err.contains("--psk-file"), "{err}");
     // A wrong MAC (the value's MAC altered by one character).
-    let text = std::fs::read_to_string(&psk_pskc).expect("read");
+    let text = std::fs::read_to_string(&files.psk).expect("read");
     let start = text.find("ValueMAC>").expect("ValueMAC") + "ValueMAC>".len();
     let mut tampered = text.clone();
     let first = &text[start..=start];
     tampered.replace_range(start..=start, if first == "A" { "B" } else { "A" });
     let tampered_path = write(&dir.join("tampered.pskc"), &tampered);
-    let (code, _, err) = server.cli(&["token", "import", &tampered_path, "--psk-file", &psk_file], "");
+    let (code, _, err) = server.cli(
+        &[
+            "token",
+            "import",
+            &tampered_path,
+            "--psk-file",
+            &files.psk_file,
+        ],
+        "",
+    );
     assert_eq!(code, 1);
     assert!(err.contains("KeyPackage 1 (serial HW-PSK)"), "{err}");
     assert!(err.contains("MAC does not match"), "{err}");
     assert_eq!(token_count(&server), 0);
+    let (_, audit, _) = server.cli(&["audit", "--json"], "");
+    assert!(audit.contains("nothing from"), "{audit}");
+}
 
+#[test]
+fn pskc_files_from_python_pskc_import_and_log_in() {
+    let server = Server::start_with(&setup("2"));
+    let files = pskc_files(server.dir.path());
     for (file, flags) in [
-        (&plain_path, vec![]),
-        (&psk_pskc, vec!["--psk-file", psk_file.as_str()]),
-        (&pw_pskc, vec!["--password-file", pw_file.as_str()]),
+        (&files.plain, vec![]),
+        (&files.psk, vec!["--psk-file", files.psk_file.as_str()]),
+        (
+            &files.password,
+            vec!["--password-file", files.password_file.as_str()],
+        ),
     ] {
         let mut args = vec!["token", "import", file.as_str()];
         args.extend(flags);
@@ -158,10 +225,10 @@ fn pskc_files_from_python_pskc_import_and_log_in() {
     }
     assert_eq!(token_count(&server), 3);
     // Re-importing a serial that exists: refused unless --force.
-    let (code, _, err) = server.cli(&["token", "import", &plain_path], "");
+    let (code, _, err) = server.cli(&["token", "import", &files.plain], "");
     assert_eq!(code, 1);
     assert!(err.contains("HW-PLAIN exists"), "{err}");
-    let (code, _, err) = server.cli(&["token", "import", &plain_path, "--force"], "");
+    let (code, _, err) = server.cli(&["token", "import", &files.plain, "--force"], "");
     assert_eq!(code, 0, "{err}");
 
     // Unassigned, the fob logs nobody in; handed to alice, it does.
@@ -191,7 +258,7 @@ fn pskc_files_from_python_pskc_import_and_log_in() {
     assert!(audit.contains("1 tokens (0 assigned) from"), "{audit}");
     assert!(audit.contains("psk.pskc (pskc)"), "{audit}");
     assert!(audit.contains("token assign"), "{audit}");
-    for secret in [hex(SEED20), hex(SEED32), psk.to_string()] {
+    for secret in [hex(SEED20), hex(SEED32), PSK.to_string()] {
         assert!(!audit.contains(&secret) && !server.log_text().contains(&secret));
     }
 }
@@ -215,14 +282,21 @@ fn oath_csv_with_hotp_and_totp_rows() {
     // One bad entry (line 3: not hex) imports nothing.
     let bad = write(
         &dir.join("bad.csv"),
-        &format!("B1, {}, hotp\nB2, {}, hotp\nB3, 31x2, totp\n", hex(SEED20), hex(SEED20)),
+        &format!(
+            "B1, {}, hotp\nB2, {}, hotp\nB3, 31x2, totp\n",
+            hex(SEED20),
+            hex(SEED20)
+        ),
     );
     let (code, _, err) = server.cli(&["token", "import", &bad], "");
     assert_eq!(code, 1);
     assert!(err.contains("line 3: B3: the key is not hex"), "{err}");
     assert_eq!(token_count(&server), 0);
     // An unknown user: nothing either.
-    let stranger = write(&dir.join("stranger.csv"), &format!("S1, {}, hotp, 6, 0, mallory\n", hex(SEED20)));
+    let stranger = write(
+        &dir.join("stranger.csv"),
+        &format!("S1, {}, hotp, 6, 0, mallory\n", hex(SEED20)),
+    );
     let (code, _, err) = server.cli(&["token", "import", &stranger], "");
     assert_eq!(code, 1);
     assert!(err.contains("line 1"), "{err}");
@@ -230,7 +304,10 @@ fn oath_csv_with_hotp_and_totp_rows() {
 
     let (code, out, err) = server.cli(&["token", "import", &csv], "");
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("3 tokens imported") && out.contains("(2 assigned)"), "{out}");
+    assert!(
+        out.contains("3 tokens imported") && out.contains("(2 assigned)"),
+        "{out}"
+    );
     // alice: password followed by the HOTP code at counter 10 (otppin=1).
     let code10 = hotp_with(HashAlgorithm::Sha1, SEED20, 10, 6);
     server
@@ -258,7 +335,13 @@ fn yubikey_otp(key: &str, uid: &str, public_id: &str, session: u16, counter: u8)
          key, uid, pub, session, counter = sys.argv[1:6]\n\
          otp = OTP(u(uid), int(session), 0x1234, int(counter), 0x5678)\n\
          print(encode_otp(otp, u(key), pub.encode()).decode())\n",
-        &[key, uid, public_id, &session.to_string(), &counter.to_string()],
+        &[
+            key,
+            uid,
+            public_id,
+            &session.to_string(),
+            &counter.to_string(),
+        ],
     )
     .trim()
     .to_string()
@@ -278,9 +361,7 @@ fn yubikey_otps_from_yubiotp() {
     // The personalization tool's log for key A; key B enrolled on the command line.
     let csv = write(
         &dir.join("yubikeys.csv"),
-        &format!(
-            "Yubico OTP,12/11/2026 11:10,1,{PUB_A},{UID_A},{KEY_A},,,0,0,0,0,0,0,0,0,0,0\n"
-        ),
+        &format!("Yubico OTP,12/11/2026 11:10,1,{PUB_A},{UID_A},{KEY_A},,,0,0,0,0,0,0,0,0,0,0\n"),
     );
     let (code, out, err) = server.cli(&["token", "import", "--format", "yubikey", &csv], "");
     assert_eq!(code, 0, "{err}");
@@ -288,8 +369,19 @@ fn yubikey_otps_from_yubiotp() {
     server.cli(&["token", "assign", &format!("UBAM{PUB_A}"), "alice"], "");
     let (code, out, err) = server.cli(
         &[
-            "token", "enroll", "--type", "yubikey", "--user", "bob", "--public-id", PUB_B,
-            "--private-id", UID_B, "--seed-file", "-", "--json",
+            "token",
+            "enroll",
+            "--type",
+            "yubikey",
+            "--user",
+            "bob",
+            "--public-id",
+            PUB_B,
+            "--private-id",
+            UID_B,
+            "--seed-file",
+            "-",
+            "--json",
         ],
         KEY_B,
     );

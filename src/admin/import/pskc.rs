@@ -41,7 +41,9 @@ pub fn parse(text: &str, keys: &ImportKeys) -> Result<Vec<Entry>, EntryError> {
     let doc = Document::parse(text).map_err(|e| file(format!("not PSKC XML: {e}")))?;
     let root = doc.root_element();
     if root.tag_name().name() != "KeyContainer" {
-        return Err(file("not PSKC: the root element is not KeyContainer".into()));
+        return Err(file(
+            "not PSKC: the root element is not KeyContainer".into(),
+        ));
     }
     if let Some(version) = root.attribute("Version")
         && version != "1.0"
@@ -90,43 +92,12 @@ pub fn parse(text: &str, keys: &ImportKeys) -> Result<Vec<Entry>, EntryError> {
         if seed.is_empty() {
             return Err(fail("the secret is empty".into()));
         }
-        let format = path(key, &["AlgorithmParameters", "ResponseFormat"]);
-        if let Some(encoding) = format.and_then(|f| f.attribute("Encoding"))
-            && !encoding.eq_ignore_ascii_case("DECIMAL")
-        {
-            return Err(fail(format!("response encoding {encoding:?} (DECIMAL is read)")));
-        }
-        let digits = match format.and_then(|f| f.attribute("Length")) {
-            None => 6,
-            Some(l) => l
-                .parse::<u32>()
-                .ok()
-                .filter(|d| (6..=8).contains(d))
-                .ok_or_else(|| fail(format!("response length {l:?} (6 to 8)")))?,
-        };
-        let algorithm = match path(key, &["AlgorithmParameters", "Suite"]).and_then(text_of) {
-            None => HashAlgorithm::Sha1,
-            Some(suite) => suite_hash(&suite).ok_or_else(|| fail(format!("suite {suite:?}")))?,
-        };
-        let number = |name: &str| -> Result<Option<u64>, EntryError> {
-            match path(key, &["Data", name]) {
-                None => Ok(None),
-                Some(node) => child(node, "PlainValue")
-                    .and_then(text_of)
-                    .and_then(|t| t.parse::<u64>().ok())
-                    .map(Some)
-                    .ok_or_else(|| fail(format!("{name}: not a plain number"))),
-            }
-        };
-        let counter = number("Counter")?.unwrap_or(0);
-        let time_step = match (kind, number("TimeInterval")?) {
-            (TokenKind::Totp, step) => Some(
-                step.and_then(|s| u32::try_from(s).ok())
-                    .unwrap_or(30)
-                    .clamp(1, 3600),
-            ),
-            _ => None,
-        };
+        let Parameters {
+            digits,
+            algorithm,
+            counter,
+            time_step,
+        } = parameters(key, kind, &at)?;
         entries.push(Entry {
             at: at.clone(),
             serial,
@@ -141,6 +112,64 @@ pub fn parse(text: &str, keys: &ImportKeys) -> Result<Vec<Entry>, EntryError> {
         });
     }
     Ok(entries)
+}
+
+/// What a `Key` says about its OTPs besides the secret.
+struct Parameters {
+    digits: u32,
+    algorithm: HashAlgorithm,
+    counter: u64,
+    time_step: Option<u32>,
+}
+
+/// A `Key`'s response length, hash, counter and time step.
+fn parameters(key: Node<'_, '_>, kind: TokenKind, at: &str) -> Result<Parameters, EntryError> {
+    let fail = |why: String| EntryError::new(at, why);
+    let format = path(key, &["AlgorithmParameters", "ResponseFormat"]);
+    if let Some(encoding) = format.and_then(|f| f.attribute("Encoding"))
+        && !encoding.eq_ignore_ascii_case("DECIMAL")
+    {
+        return Err(fail(format!(
+            "response encoding {encoding:?} (DECIMAL is read)"
+        )));
+    }
+    let digits = match format.and_then(|f| f.attribute("Length")) {
+        None => 6,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (6..=8).contains(d))
+            .ok_or_else(|| fail(format!("response length {l:?} (6 to 8)")))?,
+    };
+    let algorithm = match path(key, &["AlgorithmParameters", "Suite"]).and_then(text_of) {
+        None => HashAlgorithm::Sha1,
+        Some(suite) => suite_hash(&suite).ok_or_else(|| fail(format!("suite {suite:?}")))?,
+    };
+    let number = |name: &str| -> Result<Option<u64>, EntryError> {
+        match path(key, &["Data", name]) {
+            None => Ok(None),
+            Some(node) => child(node, "PlainValue")
+                .and_then(text_of)
+                .and_then(|t| t.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| fail(format!("{name}: not a plain number"))),
+        }
+    };
+    let counter = number("Counter")?.unwrap_or(0);
+    let time_step = match (kind, number("TimeInterval")?) {
+        (TokenKind::Totp, step) => Some(
+            step.and_then(|s| u32::try_from(s).ok())
+                .unwrap_or(30)
+                .clamp(1, 3600),
+        ),
+        _ => None,
+    };
+    Ok(Parameters {
+        digits,
+        algorithm,
+        counter,
+        time_step,
+    })
 }
 
 /// The hash a `Suite` names (`HMAC-SHA256`, `SHA256`, `sha-512` …).
@@ -176,7 +205,9 @@ impl Crypto {
             })?;
             derive(derived, password)?
         } else {
-            let name = child(encryption, "KeyName").and_then(text_of).unwrap_or_default();
+            let name = child(encryption, "KeyName")
+                .and_then(text_of)
+                .unwrap_or_default();
             let psk = keys.psk.as_ref().ok_or_else(|| {
                 file(format!(
                     "the keys are encrypted with a pre-shared key ({name:?}): give --psk-file"
@@ -198,9 +229,9 @@ impl Crypto {
         // RFC 6030 §6.1.1: the MAC key travels encrypted; drafts before it MAC'd with the
         // encryption key itself.
         let mac_key = match method.and_then(|m| child(m, "MACKey")) {
-            Some(mac_key) => Secret::new(
-                decrypt(&key, mac_key).map_err(|why| file(format!("MACKey: {why}")))?,
-            ),
+            Some(mac_key) => {
+                Secret::new(decrypt(&key, mac_key).map_err(|why| file(format!("MACKey: {why}")))?)
+            }
             None => key.clone(),
         };
         Ok(Crypto { key, mac_key, mac })
@@ -213,8 +244,13 @@ impl Crypto {
         let given = base64(given).map_err(|e| format!("ValueMAC: {e}"))?;
         let cipher = cipher_value(encrypted)?;
         let computed = hmac(self.mac, self.mac_key.expose(), &cipher);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(computed.as_slice(), given.as_slice())) {
-            return Err("the MAC does not match: a wrong key or password, or an altered file".into());
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            computed.as_slice(),
+            given.as_slice(),
+        )) {
+            return Err(
+                "the MAC does not match: a wrong key or password, or an altered file".into(),
+            );
         }
         decrypt(&self.key, encrypted)
     }

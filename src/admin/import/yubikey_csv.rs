@@ -55,10 +55,20 @@ fn entry(at: &str, public_id: &str, private_id: &str, key: &str) -> Result<Entry
     }
     let private = crate::hex::decode(private_id)
         .filter(|p| p.len() == 6)
-        .ok_or_else(|| EntryError::new(at, format!("{public_id}: the private id is not 6 octets in hex")))?;
+        .ok_or_else(|| {
+            EntryError::new(
+                at,
+                format!("{public_id}: the private id is not 6 octets in hex"),
+            )
+        })?;
     let mut seed = crate::hex::decode(key)
         .filter(|k| k.len() == 16)
-        .ok_or_else(|| EntryError::new(at, format!("{public_id}: the AES key is not 16 octets in hex")))?;
+        .ok_or_else(|| {
+            EntryError::new(
+                at,
+                format!("{public_id}: the AES key is not 16 octets in hex"),
+            )
+        })?;
     seed.extend(private);
     Ok(Entry {
         at: at.to_string(),
@@ -87,7 +97,10 @@ mod tests {
         assert_eq!(entries[0].serial, "UBAMvvgutbiedkvi");
         assert_eq!(entries[0].public_id.as_deref(), Some("vvgutbiedkvi"));
         assert_eq!(entries[0].seed.len(), 22);
-        assert_eq!(&entries[0].seed.expose()[16..], crate::hex::decode("ed520ce1b6e4").unwrap());
+        assert_eq!(
+            &entries[0].seed.expose()[16..],
+            crate::hex::decode("ed520ce1b6e4").unwrap()
+        );
         assert_eq!(entries[1].at, "line 2");
     }
 

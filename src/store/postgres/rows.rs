@@ -210,7 +210,9 @@ pub(super) async fn insert_token_row(
             &token.last_used.map(UnixMs::as_secs),
             &token.pending,
             &token.algorithm.as_str(),
-            &token.time_step.map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            &token
+                .time_step
+                .map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
             &token.public_id,
         ],
     )

@@ -73,7 +73,12 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
         for token in &tokens {
-            execute(&tx, "DELETE FROM tokens WHERE serial = $1", &[&token.serial]).await?;
+            execute(
+                &tx,
+                "DELETE FROM tokens WHERE serial = $1",
+                &[&token.serial],
+            )
+            .await?;
         }
         insert_tokens(&tx, &self.key, &self.name, &tokens).await?;
         Ok(tx.commit().await?)

@@ -68,7 +68,11 @@ impl Store for SqliteStore {
     async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
         self.call(move |conn, key| {
             for token in &tokens {
-                execute_cached(conn, "DELETE FROM tokens WHERE serial = ?1", [&token.serial])?;
+                execute_cached(
+                    conn,
+                    "DELETE FROM tokens WHERE serial = ?1",
+                    [&token.serial],
+                )?;
             }
             insert_all(conn, key, &tokens)
         })
