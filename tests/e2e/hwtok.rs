@@ -201,7 +201,11 @@ fn pskc_wrong_password_key_or_mac_imports_nothing() {
     assert!(err.contains("MAC does not match"), "{err}");
     assert_eq!(token_count(&server), 0);
     let (_, audit, _) = server.cli(&["audit", "--json"], "");
-    assert!(audit.contains("nothing from"), "{audit}");
+    // Each refusal is audited, naming the file, the entry and why.
+    assert!(
+        audit.contains("tampered.pskc: KeyPackage 1 (serial HW-PSK): the MAC does not match"),
+        "{audit}"
+    );
 }
 
 #[test]
@@ -467,4 +471,69 @@ fn yubikey_with_otppin_2_alone_and_0_with_token_pin() {
     server
         .auth("alice", &format!("wonderland{next}"), None)
         .expect("Access-Reject");
+}
+
+/// The admin API's upload: an operator who may enroll imports an OATH CSV and hands a fob
+/// out; the helpdesk may do neither; a bad file imports nothing.
+#[test]
+fn the_admin_api_imports_and_assigns() {
+    use crate::admin_api::{Client, setup as admin_setup};
+    use serde_json::json;
+
+    let server = Server::start_with(&admin_setup("", ""));
+    let csv = format!(
+        "API-1, {}, hotp, 6, 0, carol\nAPI-2, {}, hotp, 6, 0\n",
+        hex(SEED20),
+        hex(SEED20)
+    );
+    let mut alice = Client::login(&server, "alice", "wonderland");
+    let refused = alice.call(
+        "POST",
+        "/api/v1/tokens/import",
+        Some(json!({"file": csv, "file_name": "fobs.csv"})),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let mut dave = Client::login(&server, "dave", "davepw");
+    let bad = dave.call(
+        "POST",
+        "/api/v1/tokens/import",
+        Some(json!({"file": format!("{csv}API-3, nothex, hotp\n"), "file_name": "bad.csv"})),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.body.contains("line 3"), "{}", bad.body);
+    assert_eq!(
+        token_count(&server),
+        2,
+        "only alice's and dave's SMS tokens"
+    );
+    let done = dave.call(
+        "POST",
+        "/api/v1/tokens/import",
+        Some(json!({"file": csv, "file_name": "fobs.csv", "format": "csv"})),
+    );
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.json()["serials"], json!(["API-1", "API-2"]));
+    assert_eq!(done.json()["assigned"], 1);
+    assert!(!done.body.contains(&hex(SEED20)));
+    let given = dave.call(
+        "POST",
+        "/api/v1/tokens/API-2/assign",
+        Some(json!({"user": "bob"})),
+    );
+    assert_eq!(given.status, 200, "{}", given.body);
+    assert_eq!(given.json()["user"], "bob");
+    // Both log in over RADIUS with their fob's code after the password (otppin=1).
+    let code0 = hotp_with(HashAlgorithm::Sha1, SEED20, 0, 6);
+    server
+        .auth("carol", &format!("carolpw{code0}"), None)
+        .expect("Access-Accept");
+    server
+        .auth("bob", &format!("builder{code0}"), None)
+        .expect("Access-Accept");
+    let audit = dave.call("GET", "/api/v1/audit?limit=50", None);
+    assert!(
+        audit.body.contains("2 tokens (1 assigned) from fobs.csv"),
+        "{}",
+        audit.body
+    );
 }
