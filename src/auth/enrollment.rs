@@ -60,12 +60,17 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         Some(seed) => seed.clone(),
         None => Secret::new(random(20)?),
     };
-    Ok(Token {
-        serial: format!(
+    // A YubiKey is named by its public id, as an imported one is (`UBAMvvccccfbhhgb`).
+    let serial = match (&spec.kind, &spec.public_id) {
+        (TokenKind::Yubikey, Some(public_id)) => format!("UBAM{public_id}"),
+        _ => format!(
             "{}{}",
             spec.kind.serial_prefix(),
             crate::hex::encode(&random(4)?).to_uppercase()
         ),
+    };
+    Ok(Token {
+        serial,
         kind: spec.kind,
         user: spec.user.clone(),
         realm: spec.realm.clone(),

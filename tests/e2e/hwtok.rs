@@ -390,6 +390,10 @@ fn yubikey_otps_from_yubiotp() {
         KEY_B,
     );
     assert_eq!(code, 0, "{out}{err}");
+    let enrolled: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(enrolled["serial"], format!("UBAM{PUB_B}"));
+    assert_eq!(enrolled["public_id"], PUB_B);
+    assert!(!out.contains(KEY_B) && !out.contains(UID_B), "{out}");
 
     // Password and the 44 characters in one field.
     let first = yubikey_otp(KEY_A, UID_A, PUB_A, 5, 3);
