@@ -486,11 +486,14 @@ fn the_admin_api_imports_and_assigns() {
 
     let server = Server::start_with(&admin_setup("", ""));
     let csv = format!(
-        "API-1, {}, hotp, 6, 0, carol\nAPI-2, {}, hotp, 6, 0\n",
+        "API-1, {}, hotp, 6, 0, carol\nAPI-2, {}, hotp, 6, 0\nAPI-3, {}, hotp, 6, 0\n",
+        hex(SEED20),
         hex(SEED20),
         hex(SEED20)
     );
     let mut alice = Client::login(&server, "alice", "wonderland");
+    let page = alice.call("GET", "/ui/users/local/bob", None);
+    assert!(!page.body.contains("/assign"), "helpdesk: {}", page.body);
     let refused = alice.call(
         "POST",
         "/api/v1/tokens/import",
@@ -501,10 +504,10 @@ fn the_admin_api_imports_and_assigns() {
     let bad = dave.call(
         "POST",
         "/api/v1/tokens/import",
-        Some(json!({"file": format!("{csv}API-3, nothex, hotp\n"), "file_name": "bad.csv"})),
+        Some(json!({"file": format!("{csv}API-4, nothex, hotp\n"), "file_name": "bad.csv"})),
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
-    assert!(bad.body.contains("line 3"), "{}", bad.body);
+    assert!(bad.body.contains("line 4: API-4"), "{}", bad.body);
     assert_eq!(
         token_count(&server),
         2,
@@ -516,16 +519,24 @@ fn the_admin_api_imports_and_assigns() {
         Some(json!({"file": csv, "file_name": "fobs.csv", "format": "csv"})),
     );
     assert_eq!(done.status, 200, "{}", done.body);
-    assert_eq!(done.json()["serials"], json!(["API-1", "API-2"]));
+    assert_eq!(done.json()["serials"], json!(["API-1", "API-2", "API-3"]));
     assert_eq!(done.json()["assigned"], 1);
     assert!(!done.body.contains(&hex(SEED20)));
     let given = dave.call(
         "POST",
-        "/api/v1/tokens/API-2/assign",
-        Some(json!({"user": "bob"})),
+        "/api/v1/tokens/API-3/assign",
+        Some(json!({"user": "alice"})),
     );
     assert_eq!(given.status, 200, "{}", given.body);
-    assert_eq!(given.json()["user"], "bob");
+    assert_eq!(given.json()["user"], "alice");
+    // Taken by alice now: assigning it again is refused.
+    let again = dave.call(
+        "POST",
+        "/api/v1/tokens/API-3/assign",
+        Some(json!({"user": "bob"})),
+    );
+    assert_eq!(again.status, 400, "{}", again.body);
+    page_hands_a_fob_out(&server, &mut dave);
     // Both log in over RADIUS with their fob's code after the password (otppin=1).
     let code0 = hotp_with(HashAlgorithm::Sha1, SEED20, 0, 6);
     server
@@ -536,8 +547,39 @@ fn the_admin_api_imports_and_assigns() {
         .expect("Access-Accept");
     let audit = dave.call("GET", "/api/v1/audit?limit=50", None);
     assert!(
-        audit.body.contains("2 tokens (1 assigned) from fobs.csv"),
+        audit.body.contains("3 tokens (1 assigned) from fobs.csv"),
         "{}",
         audit.body
     );
+}
+
+/// The helpdesk page's form on bob's screen hands API-2 out (admins only).
+fn page_hands_a_fob_out(server: &Server, dave: &mut crate::admin_api::Client) {
+    use serde_json::json;
+
+    // The helpdesk page's form on bob's screen hands API-2 out.
+    let page = dave.call("GET", "/ui/users/local/bob", None);
+    assert!(
+        page.body.contains("/ui/users/local/bob/assign"),
+        "{}",
+        page.body
+    );
+    let session = dave.cookie.clone();
+    let posted = dave.call(
+        "POST",
+        "/ui/users/local/bob/assign",
+        Some(json!({"serial": "API-2"})),
+    );
+    // The answer's cookie is the flash message, not a new session.
+    dave.cookie = session;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let location = posted
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(location, Some("/ui/users/local/bob"));
+    let (_, show, _) = server.cli(&["token", "show", "API-2", "--json"], "");
+    let show: serde_json::Value = serde_json::from_str(&show).expect("json");
+    assert_eq!(show["user"], "bob", "{show}");
 }

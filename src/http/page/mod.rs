@@ -66,6 +66,7 @@ pub fn router() -> Router<Arc<AdminShared>> {
             "/ui/users/{realm}/{user}/enroll",
             get(users::enroll_form).post(users::enroll),
         )
+        .route("/ui/users/{realm}/{user}/assign", post(users::assign))
         .route(
             "/ui/users/{realm}/{user}/tokens/{serial}/{action}",
             get(users::token_form).post(users::token_action),
