@@ -12,7 +12,8 @@
 //! self-service, and who holds them), `users.rs` (finding users through the directories),
 //! `tokens.rs` (a user's tokens as a view, and each change), `enroll.rs` (new TOTP/HOTP/SMS/
 //! e-mail tokens, the otpauth URI and its QR code), `audit.rs` (the audit rows of changes, the
-//! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes).
+//! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes),
+//! `import/` (hardware tokens from a vendor's seed file: OATH CSV, PSKC, YubiKey CSV).
 
 pub mod actor;
 pub mod audit;

@@ -25,7 +25,7 @@ use crate::time::UnixMs;
 pub struct TokenView {
     /// The serial.
     pub serial: String,
-    /// `sms`, `email`, `hotp`, `totp`.
+    /// `sms`, `email`, `hotp`, `totp`, `yubikey`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The owner (identity).
