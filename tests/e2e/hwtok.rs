@@ -537,6 +537,7 @@ fn the_admin_api_imports_and_assigns() {
     );
     assert_eq!(again.status, 400, "{}", again.body);
     page_hands_a_fob_out(&server, &mut dave);
+    page_imports(&server, &mut dave, &mut alice);
     // Both log in over RADIUS with their fob's code after the password (otppin=1).
     let code0 = hotp_with(HashAlgorithm::Sha1, SEED20, 0, 6);
     server
@@ -582,4 +583,28 @@ fn page_hands_a_fob_out(server: &Server, dave: &mut crate::admin_api::Client) {
     let (_, show, _) = server.cli(&["token", "show", "API-2", "--json"], "");
     let show: serde_json::Value = serde_json::from_str(&show).expect("json");
     assert_eq!(show["user"], "bob", "{show}");
+}
+
+/// The page's import screen: admins paste a file, the helpdesk is refused.
+fn page_imports(
+    server: &Server,
+    dave: &mut crate::admin_api::Client,
+    alice: &mut crate::admin_api::Client,
+) {
+    use serde_json::json;
+
+    assert_eq!(alice.call("GET", "/ui/import", None).status, 403);
+    let screen = dave.call("GET", "/ui/import", None);
+    assert_eq!(screen.status, 200, "{}", screen.body);
+    assert!(screen.body.contains("name=\"file\""), "{}", screen.body);
+    let session = dave.cookie.clone();
+    let posted = dave.call(
+        "POST",
+        "/ui/import",
+        Some(json!({"file": format!("PAGE-1, {}, hotp\n", hex(SEED20)), "file_name": "page.csv"})),
+    );
+    dave.cookie = session;
+    assert_eq!(posted.status, 303, "{}", posted.body);
+    let (code, _, err) = server.cli(&["token", "show", "PAGE-1"], "");
+    assert_eq!(code, 0, "{err}");
 }

@@ -219,13 +219,14 @@ pub async fn search(
     if query.get("partial") == Some("1") {
         return html(StatusCode::OK, results(q, found.as_deref()));
     }
-    screen(
-        &operator,
-        &headers,
-        "Users",
-        Nav::Users,
-        &search_body(q, found.as_deref()),
-    )
+    let mut body = search_body(q, found.as_deref());
+    if operator.role().allows(Action::Enroll) {
+        body.push_str(&format!(
+            "<p><a class=\"button quiet\" href=\"{}/import\">Import tokens from a seed file</a></p>\n",
+            super::PREFIX
+        ));
+    }
+    screen(&operator, &headers, "Users", Nav::Users, &body)
 }
 
 /// The buttons `operator`'s role allows.
