@@ -447,7 +447,7 @@ fn yubikey_otps_from_yubiotp() {
 }
 
 #[test]
-fn yubikey_with_otppin_2_alone_and_0_with_token_pin() {
+fn yubikey_with_otppin_2_alone_0_with_token_pin_and_append_mode() {
     let server = Server::start_with(&setup("2"));
     let dir = server.dir.path();
     let csv = write(&dir.join("y.csv"), &format!("{PUB_A}, {UID_A}, {KEY_A}\n"));
@@ -474,6 +474,23 @@ fn yubikey_with_otppin_2_alone_and_0_with_token_pin() {
     let next = yubikey_otp(KEY_A, UID_A, PUB_A, 1, 1);
     server
         .auth("alice", &format!("wonderland{next}"), None)
+        .expect("Access-Reject");
+
+    // login_mode=append (a NAS that cannot show a challenge): password and OTP in one field.
+    let server = Server::start_with(&setup("1, login_mode=append"));
+    let dir = server.dir.path();
+    let csv = write(&dir.join("y.csv"), &format!("{PUB_A}, {UID_A}, {KEY_A}\n"));
+    server.cli(&["token", "import", "--format", "yubikey", &csv], "");
+    server.cli(&["token", "assign", &format!("UBAM{PUB_A}"), "alice"], "");
+    server
+        .auth("alice", "wonderland", None)
+        .expect("Access-Reject");
+    let otp = yubikey_otp(KEY_A, UID_A, PUB_A, 2, 0);
+    server
+        .auth("alice", &format!("wonderland{otp}"), None)
+        .expect("Access-Accept");
+    server
+        .auth("alice", &format!("wonderland{otp}"), None)
         .expect("Access-Reject");
 }
 
