@@ -9,7 +9,8 @@
 #           through chromedriver), hostapd + wpasupplicant + iproute2 (a real wired 802.1X NAS
 #           and its supplicant on a veth pair in a network namespace: accounting and
 #           Disconnect-Request, tests/e2e/nas.rs)
-#   Python: aiosmtpd (SMTP tests), requests and privacyideaadm 3.0's source (privacyIDEA's own
+#   Python: aiosmtpd (SMTP tests), python-pskc and yubiotp (hardware token imports and YubiKey
+#           OTPs), requests and privacyideaadm 3.0's source (privacyIDEA's own
 #           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
 #           test unpacks the sdist and runs the script)
 # Then, for the whole workspace: formatting, lints, unit tests and end-to-end tests against the
@@ -53,6 +54,11 @@ scripts/install-freeradius.sh
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
     say "installing aiosmtpd"
     python3 -m pip install -q aiosmtpd || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+# tests/e2e/hwtok.rs: PSKC files made by python-pskc (import name pskc), YubiKey OTPs by yubiotp.
+if ! python3 -c 'import pskc, yubiotp' 2>/dev/null; then
+    say "installing python-pskc and yubiotp"
+    python3 -m pip install -q python-pskc yubiotp || python3 -m pip install -q --break-system-packages python-pskc yubiotp
 fi
 if ! python3 -c 'import requests' 2>/dev/null; then
     say "installing requests"

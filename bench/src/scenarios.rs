@@ -292,6 +292,9 @@ async fn insert_hotp_tokens(store: &dyn Store, tokens: usize) -> Result<(), Stri
             autoenrolled: false,
             last_used: None,
             pending: false,
+            algorithm: tessera::store::HashAlgorithm::Sha1,
+            time_step: None,
+            public_id: None,
         });
         if batch.len() == 20_000 || i + 1 == tokens {
             store

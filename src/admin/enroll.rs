@@ -12,9 +12,10 @@ use super::error::AdminError;
 use super::tokens::{Admin, TokenView};
 use crate::auth::enrollment::{TokenSpec, create_token};
 use crate::directory::{Realms, UserInfo};
-use crate::otp::hotp::hotp;
+use crate::otp::hotp::hotp_with;
 use crate::otp::otpauth::{OtpAuth, base32};
 use crate::otp::totp_step;
+use crate::otp::yubico;
 use crate::secret::Secret;
 use crate::store::audit::AuditAction;
 use crate::store::{Token, TokenKind};
@@ -36,6 +37,9 @@ pub struct EnrollRequest {
     pub description: String,
     /// Self-service: the token stays disabled until its first code is confirmed.
     pub pending: bool,
+    /// A YubiKey: its public id (modhex, 12 characters); its seed is then its AES key
+    /// followed by its private id (22 octets).
+    pub public_id: Option<String>,
 }
 
 /// A token just enrolled: its view and, for HOTP/TOTP, what the app needs, shown once.
@@ -75,7 +79,8 @@ pub fn otpauth_uri(token: &Token, totp_step: u64) -> Option<String> {
             seed: token.seed.expose(),
             digits: token.digits,
             counter: token.counter,
-            period: totp_step,
+            period: token.time_step.map_or(totp_step, u64::from),
+            algorithm: token.algorithm,
         }
         .uri()
     })
@@ -122,7 +127,7 @@ fn addresses(
             }
             (None, email)
         }
-        TokenKind::Hotp | TokenKind::Totp => (None, None),
+        TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey => (None, None),
     })
 }
 
@@ -161,9 +166,18 @@ async fn make(
     request: EnrollRequest,
 ) -> Result<(Token, Enrolled), AdminError> {
     let kind = request.kind;
-    if request.seed.is_some() && !matches!(kind, TokenKind::Hotp | TokenKind::Totp) {
+    if request.seed.is_some()
+        && !matches!(kind, TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey)
+    {
         return Err(AdminError::BadInput(
-            "a seed is for hotp and totp tokens".into(),
+            "a seed is for hotp, totp and yubikey tokens".into(),
+        ));
+    }
+    if kind == TokenKind::Yubikey {
+        check_yubikey(&request)?;
+    } else if request.public_id.is_some() {
+        return Err(AdminError::BadInput(
+            "a public id is for yubikey tokens".into(),
         ));
     }
     if let Some(seed) = &request.seed
@@ -186,7 +200,11 @@ async fn make(
         user: user.login.clone(),
         realm,
         seed: request.seed,
-        digits: admin.auth.otp_digits,
+        digits: if kind == TokenKind::Yubikey {
+            44
+        } else {
+            admin.auth.otp_digits
+        },
         max_fail: admin.auth.max_fail,
         pin_hash: None,
         phone,
@@ -195,6 +213,7 @@ async fn make(
         now: admin.clock.now(),
         // Made inactive and pending in the one insert: never briefly active.
         pending: request.pending,
+        public_id: request.public_id,
     };
     let token = create_token(admin.store, spec).await?;
     let uri = otpauth_uri(&token, admin.auth.totp_step);
@@ -206,6 +225,26 @@ async fn make(
         pending: token.pending,
     };
     Ok((token, enrolled))
+}
+
+/// A YubiKey's enrolment names its public id (12 modhex characters) and brings its AES key
+/// and private id as the seed (22 octets): it has no seed tessera could make.
+fn check_yubikey(request: &EnrollRequest) -> Result<(), AdminError> {
+    let shaped = request
+        .public_id
+        .as_deref()
+        .is_some_and(|p| p.len() == yubico::PUBLIC_ID_LEN && yubico::is_modhex(p.as_bytes()));
+    if !shaped {
+        return Err(AdminError::BadInput(
+            "a yubikey needs its public id: 12 modhex characters (cbdefghijklnrtuv)".into(),
+        ));
+    }
+    if request.seed.as_ref().map(Secret::len) != Some(yubico::SEED_LEN) {
+        return Err(AdminError::BadInput(
+            "a yubikey needs its AES key (16 octets) and private id (6 octets)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Confirms a token waiting for its first code (self-service enrolment): a right code of a
@@ -246,12 +285,13 @@ async fn check_first_code(admin: &Admin<'_>, token: &Token, code: &str) -> Resul
     let candidates: Vec<u64> = match token.kind {
         TokenKind::Hotp => (token.counter..token.counter + admin.auth.hotp_window.max(1)).collect(),
         TokenKind::Totp => {
-            let now = totp_step(admin.clock.now().as_secs(), admin.auth.totp_step);
+            let step = token.time_step.map_or(admin.auth.totp_step, u64::from);
+            let now = totp_step(admin.clock.now().as_secs(), step);
             (now.saturating_sub(1)..=now + 1)
                 .filter(|s| *s >= token.counter)
                 .collect()
         }
-        TokenKind::Sms | TokenKind::Email => {
+        TokenKind::Sms | TokenKind::Email | TokenKind::Yubikey => {
             return Err(AdminError::BadInput(
                 "only hotp and totp tokens are confirmed by a code".into(),
             ));
@@ -260,7 +300,7 @@ async fn check_first_code(admin: &Admin<'_>, token: &Token, code: &str) -> Resul
     let seed = token.seed.expose();
     let Some(used) = candidates.into_iter().find(|c| {
         bool::from(subtle::ConstantTimeEq::ct_eq(
-            hotp(seed, *c, token.digits).as_bytes(),
+            hotp_with(token.algorithm, seed, *c, token.digits).as_bytes(),
             code.as_bytes(),
         ))
     }) else {

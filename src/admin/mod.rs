@@ -14,12 +14,14 @@
 //! e-mail tokens, the otpauth URI and its QR code), `audit.rs` (the audit rows of changes, the
 //! filtered audit view, CSV), `state.rs` (the service's state from the metrics and probes),
 //! `revoke.rs` (ending a revoked user's open sessions at their NAS: Disconnect-Request),
-//! `sessions.rs` (the accounting sessions as shown).
+//! `sessions.rs` (the accounting sessions as shown), `import/` (hardware tokens from a vendor's
+//! seed file: OATH CSV, PSKC, YubiKey CSV).
 
 pub mod actor;
 pub mod audit;
 pub mod enroll;
 pub mod error;
+pub mod import;
 pub mod revoke;
 pub mod roles;
 pub mod sessions;

@@ -26,7 +26,7 @@ use crate::time::UnixMs;
 pub struct TokenView {
     /// The serial.
     pub serial: String,
-    /// `sms`, `email`, `hotp`, `totp`.
+    /// `sms`, `email`, `hotp`, `totp`, `yubikey`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// The owner (identity).
@@ -319,16 +319,31 @@ impl<'a> Admin<'a> {
             None,
             |t| async move {
                 let next = match t.kind {
-                    TokenKind::Hotp => {
-                        find_consecutive(t.seed.expose(), t.digits, t.counter, 1000, otp1, otp2)
-                    }
+                    TokenKind::Hotp => find_consecutive(
+                        t.algorithm,
+                        t.seed.expose(),
+                        t.digits,
+                        t.counter,
+                        1000,
+                        otp1,
+                        otp2,
+                    ),
                     TokenKind::Totp => {
                         // Steps within about eight hours either way of now.
-                        let step = totp_step(self.clock.now().as_secs(), self.auth.totp_step);
+                        let step_secs = t.time_step.map_or(self.auth.totp_step, u64::from);
+                        let step = totp_step(self.clock.now().as_secs(), step_secs);
                         let start = step.saturating_sub(1000).max(t.counter);
-                        find_consecutive(t.seed.expose(), t.digits, start, 2000, otp1, otp2)
+                        find_consecutive(
+                            t.algorithm,
+                            t.seed.expose(),
+                            t.digits,
+                            start,
+                            2000,
+                            otp1,
+                            otp2,
+                        )
                     }
-                    TokenKind::Sms | TokenKind::Email => {
+                    TokenKind::Sms | TokenKind::Email | TokenKind::Yubikey => {
                         return Err(AdminError::BadInput(
                             "only hotp and totp tokens can be resynced".into(),
                         ));
@@ -369,6 +384,65 @@ impl<'a> Admin<'a> {
         }?;
         self.disconnect(actor, &token).await;
         Ok(token)
+    }
+
+    /// Hands a token nobody holds (an imported fob) to the user `typed` names, looked up in
+    /// the directories (the token is the identity's). A token someone holds is refused:
+    /// unassign it first.
+    pub async fn assign(
+        &self,
+        realms: &crate::directory::Realms,
+        actor: &Actor,
+        serial: &str,
+        typed: &str,
+    ) -> Result<Token, AdminError> {
+        let owner = super::users::resolve(realms, typed).await;
+        let detail = owner
+            .as_ref()
+            .ok()
+            .map(|(user, realm)| format!("to {}@{realm}", user.login));
+        self.audited(
+            actor,
+            AuditAction::TokenAssign,
+            serial,
+            detail,
+            |t| async move {
+                let (user, realm) = owner?;
+                if t.is_assigned() {
+                    return Err(AdminError::BadInput(format!(
+                        "{} belongs to {}@{}: unassign it first",
+                        t.serial, t.user, t.realm
+                    )));
+                }
+                found(
+                    self.store
+                        .assign_token(&t.serial, &user.login, &realm)
+                        .await?,
+                    &t.serial,
+                )
+            },
+        )
+        .await
+    }
+
+    /// Takes a token back from its holder: it stays, unassigned, until handed out again.
+    pub async fn unassign(&self, actor: &Actor, serial: &str) -> Result<Token, AdminError> {
+        self.audited(
+            actor,
+            AuditAction::TokenUnassign,
+            serial,
+            None,
+            |t| async move {
+                if t.autoenrolled {
+                    return Err(AdminError::BadInput(format!(
+                        "{} was autoenrolled for its owner: delete it instead",
+                        t.serial
+                    )));
+                }
+                found(self.store.assign_token(&t.serial, "", "").await?, &t.serial)
+            },
+        )
+        .await
     }
 
     /// Sets a token's description.

@@ -67,6 +67,7 @@ impl Engine {
             description: format!("auto enrolled for {}@{}", user.login, ctx.realm.name),
             now: ctx.now,
             pending: false,
+            public_id: None,
         };
         // A serial that exists already (2^-32 odds) is drawn again.
         for _ in 0..5 {

@@ -428,7 +428,7 @@ impl Engine {
         // PIN+OTP (or the OTP alone under otppin=2). The OTP is checked before the PIN, so a
         // garbage password never costs a directory bind.
         for token in active {
-            let Some((pin, otp)) = split_pin_otp(password, token.digits) else {
+            let Some((pin, otp)) = split_pin_otp(password, token) else {
                 continue;
             };
             let Some(found) = self.find_otp(token, otp, &open, ctx.now) else {
@@ -459,7 +459,7 @@ impl Engine {
         // lock the token as in LinOTP — a back-off alone would let a 6-digit code be guessed.
         let mut wrong_otp = vec![];
         for token in active {
-            if let Some((pin, _)) = split_pin_otp(password, token.digits)
+            if let Some((pin, _)) = split_pin_otp(password, token)
                 && self.pin_matches(ctx, mode, token, &pin).await?
             {
                 wrong_otp.push(*token);

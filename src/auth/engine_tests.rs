@@ -424,6 +424,9 @@ async fn hotp_token(h: &Harness, kind: TokenKind, counter: u64) -> Token {
         autoenrolled: false,
         last_used: None,
         pending: false,
+        algorithm: crate::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: None,
     };
     h.store.insert_token(token.clone()).await.unwrap();
     token
@@ -523,6 +526,7 @@ async fn multi_challenge_for_two_tokens() {
         description: String::new(),
         now: UnixMs::from_secs(T0),
         pending: false,
+        public_id: None,
     };
     super::enrollment::create_token(h.store.as_ref(), spec)
         .await

@@ -33,6 +33,8 @@ pub struct TokenSpec {
     pub now: UnixMs,
     /// Self-service: the token is made inactive, waiting for its first code.
     pub pending: bool,
+    /// A YubiKey's public id (modhex).
+    pub public_id: Option<String>,
 }
 
 /// Why a token could not be made.
@@ -58,12 +60,17 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         Some(seed) => seed.clone(),
         None => Secret::new(random(20)?),
     };
-    Ok(Token {
-        serial: format!(
+    // A YubiKey is named by its public id, as an imported one is (`UBAMvvccccfbhhgb`).
+    let serial = match (&spec.kind, &spec.public_id) {
+        (TokenKind::Yubikey, Some(public_id)) => format!("UBAM{public_id}"),
+        _ => format!(
             "{}{}",
             spec.kind.serial_prefix(),
             crate::hex::encode(&random(4)?).to_uppercase()
         ),
+    };
+    Ok(Token {
+        serial,
         kind: spec.kind,
         user: spec.user.clone(),
         realm: spec.realm.clone(),
@@ -83,6 +90,9 @@ pub fn new_token(spec: &TokenSpec) -> Result<Token, EnrollError> {
         autoenrolled: false,
         last_used: None,
         pending: spec.pending,
+        algorithm: crate::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: spec.public_id.clone(),
     })
 }
 

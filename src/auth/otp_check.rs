@@ -10,7 +10,7 @@ use super::decision::{Ctx, Decision, MSG_EXPIRED, MSG_FAILED, MSG_LOCKED};
 use super::engine::Engine;
 use super::password::split_pin_otp;
 use super::reason::Reason;
-use crate::otp::{hotp, totp_step};
+use crate::otp::{hotp, hotp_with, totp_step, yubico};
 use crate::store::{Challenge, ChallengeStatus, RequestMark, Token, TokenKind};
 use crate::time::UnixMs;
 
@@ -73,14 +73,23 @@ impl Engine {
                 .map(|c| OtpMatch::Challenge(c.state.clone())),
             TokenKind::Hotp => (token.counter
                 ..token.counter.saturating_add(self.settings.hotp_window))
-                .find(|c| otp_equals(&hotp(seed, *c, token.digits), otp))
+                .find(|c| otp_equals(&hotp_with(token.algorithm, seed, *c, token.digits), otp))
                 .map(OtpMatch::Counter),
             TokenKind::Totp => {
-                let step = totp_step(now.as_secs(), self.settings.totp_step);
+                let step_secs = token.time_step.map_or(self.settings.totp_step, u64::from);
+                let step = totp_step(now.as_secs(), step_secs);
                 // ±1 step for clock drift; never a step at or before the last one used.
                 (step.saturating_sub(1)..=step.saturating_add(1))
                     .filter(|s| *s >= token.counter)
-                    .find(|s| otp_equals(&hotp(seed, *s, token.digits), otp))
+                    .find(|s| otp_equals(&hotp_with(token.algorithm, seed, *s, token.digits), otp))
+                    .map(OtpMatch::Counter)
+            }
+            // Its public id bound to the token, its private id and CRC checked, and its
+            // counter past the last one accepted (consumed below like a HOTP counter).
+            TokenKind::Yubikey => {
+                let public_id = token.public_id.as_deref()?;
+                yubico::check(otp, seed, public_id)
+                    .filter(|c| *c >= token.counter)
                     .map(OtpMatch::Counter)
             }
         }
@@ -198,7 +207,7 @@ impl Engine {
             let matched = if otp_equals(&expected, password.expose()) {
                 true
             } else {
-                match split_pin_otp(password, token.digits) {
+                match split_pin_otp(password, token) {
                     Some((pin, otp)) if otp_equals(&expected, otp) => {
                         self.pin_matches(ctx, mode, token, &pin).await?
                     }

@@ -178,6 +178,7 @@ impl Engine {
             description: format!("assigned after passthru for {login}@{realm}"),
             now: self.clock.now(),
             pending: false,
+            public_id: None,
         };
         let mut token = new_token(&spec).map_err(|e| e.to_string())?;
         token.owner_id = user.stable_id.clone();

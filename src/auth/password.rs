@@ -2,18 +2,26 @@
 //! `login_mode=append`, the channel keyword after a comma. Pure functions; which tokens the
 //! parts are checked against is `engine.rs`'s and `otp_check.rs`'s business.
 
+use crate::otp::yubico;
 use crate::secret::Secret;
-use crate::store::TokenKind;
+use crate::store::{Token, TokenKind};
 
-/// Splits `password` into (PIN, OTP) where the OTP is the last `digits` characters, all ASCII
-/// digits (LinOTP `PrependPin`).
-pub(super) fn split_pin_otp(password: &Secret, digits: u32) -> Option<(Secret, &[u8])> {
+/// Splits `password` into (PIN, OTP) where the OTP is what `token` shows at the end (LinOTP
+/// `PrependPin`): its last `digits` characters, all ASCII digits, or for a YubiKey the last
+/// 44, all modhex (what it types after the password in one field).
+pub(super) fn split_pin_otp<'a>(password: &'a Secret, token: &Token) -> Option<(Secret, &'a [u8])> {
     let bytes = password.expose();
-    let split = bytes.len().checked_sub(usize::try_from(digits).ok()?)?;
+    let length = match token.kind {
+        TokenKind::Yubikey => yubico::OTP_LEN,
+        _ => usize::try_from(token.digits).ok()?,
+    };
+    let split = bytes.len().checked_sub(length)?;
     let (pin, otp) = bytes.split_at_checked(split)?;
-    otp.iter()
-        .all(u8::is_ascii_digit)
-        .then(|| (Secret::new(pin), otp))
+    let shaped = match token.kind {
+        TokenKind::Yubikey => yubico::is_modhex(otp),
+        _ => otp.iter().all(u8::is_ascii_digit),
+    };
+    shaped.then(|| (Secret::new(pin), otp))
 }
 
 /// `password,sms` / `password,email` (login_mode=append; the keywords are configurable): the

@@ -15,6 +15,7 @@ macro_rules! out {
 
 pub mod audit;
 pub mod identities;
+pub mod import;
 pub mod login;
 pub mod provider;
 pub mod serve;

@@ -1,5 +1,5 @@
-//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, set-pin,
-//! identities (in `identities.rs`). The changes are `tessera::admin`'s operations, the ones the
+//! `tessera token …`: list, show, enroll, enable, disable, delete, unlock, resync, assign,
+//! unassign, set-pin, identities (in `identities.rs`), import (in `import.rs`). The changes are `tessera::admin`'s operations, the ones the
 //! admin API runs, with the OS user as the actor; this file parses and prints.
 
 use std::io::Read;
@@ -72,6 +72,21 @@ pub enum TokenCommand {
         /// The code that follows it.
         otp2: String,
     },
+    /// Hand a token nobody holds (an imported fob) to a user, as a helpdesk hands it out.
+    Assign {
+        /// The serial.
+        serial: String,
+        /// The user (`user` or `user@realm`), looked up in the directories.
+        user: String,
+    },
+    /// Take a token back from its holder: it stays, unassigned, until assigned again.
+    Unassign {
+        /// The serial.
+        serial: String,
+    },
+    /// Import hardware tokens from a vendor's seed file: OATH CSV, PSKC (RFC 6030) or the
+    /// YubiKey personalization tool's CSV. All of the file or nothing.
+    Import(super::import::ImportArgs),
     /// Set the token PIN (used with otppin=0), read from standard input; empty clears it.
     SetPin {
         /// The serial.
@@ -92,7 +107,7 @@ pub enum TokenCommand {
 /// `token enroll` options.
 #[derive(Args)]
 pub struct EnrollArgs {
-    /// hotp, totp, sms or email.
+    /// hotp, totp, sms, email or yubikey.
     #[arg(long = "type")]
     kind: String,
     /// The owner (`user` or `user@realm`).
@@ -105,13 +120,20 @@ pub struct EnrollArgs {
     #[arg(long)]
     email: Option<String>,
     /// hotp/totp: a file holding an existing seed in hex (e.g. a hardware token's), or `-` to
-    /// read it from standard input; default: a new random seed. (Never on the command line,
-    /// where `ps` and the shell's history would show it.)
+    /// read it from standard input; default: a new random seed. yubikey: its AES key in hex
+    /// (16 octets), required. (Never on the command line, where `ps` and the shell's history
+    /// would show it.)
     #[arg(long, value_name = "FILE")]
     seed_file: Option<std::path::PathBuf>,
     /// Refused: the seed on the command line is visible in `ps` and the shell's history.
     #[arg(long, hide = true, num_args = 0..=1, value_name = "HEX")]
     seed: Option<Option<Secret>>,
+    /// yubikey: its public id (12 modhex characters, the start of every OTP it types).
+    #[arg(long)]
+    public_id: Option<String>,
+    /// yubikey: its private id in hex (6 octets).
+    #[arg(long)]
+    private_id: Option<String>,
     /// A description.
     #[arg(long, default_value = "")]
     description: String,
@@ -129,6 +151,9 @@ fn token_json(t: &Token) -> serde_json::Value {
         "active": t.active,
         "counter": t.counter,
         "digits": t.digits,
+        "algorithm": t.algorithm.as_str(),
+        "time_step": t.time_step,
+        "public_id": t.public_id,
         "fail_count": t.fail_count,
         "max_fail": t.max_fail,
         "locked": t.fail_count >= t.max_fail,
@@ -170,9 +195,10 @@ pub fn run(config: &Config, command: TokenCommand) -> Result<(), Failure> {
         ));
     }
     let runtime = super::runtime()?;
-    // Only enrolment may make the store; every other command needs one that exists.
+    // Only enrolment and import may make the store; every other command needs one that
+    // exists.
     let store = match command {
-        TokenCommand::Enroll(_) => super::store(&runtime, config)?,
+        TokenCommand::Enroll(_) | TokenCommand::Import(_) => super::store(&runtime, config)?,
         _ => super::existing_store(&runtime, config)?,
     };
     runtime.block_on(async move { execute(config, store.as_ref(), command).await })
@@ -210,24 +236,17 @@ async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> R
         TokenCommand::Identities { fix, json } => {
             super::identities::run(config, store, fix, json).await?
         }
-        TokenCommand::Enable { serial } => {
-            admin
-                .set_active(&actor, &serial, true)
-                .await
-                .map_err(failure)?;
-            out!("{serial}: enabled");
-        }
-        TokenCommand::Disable { serial } => {
-            admin
-                .set_active(&actor, &serial, false)
-                .await
-                .map_err(failure)?;
-            out!("{serial}: disabled");
-        }
+        TokenCommand::Enable { serial } => set_active(&admin, &actor, &serial, true).await?,
+        TokenCommand::Disable { serial } => set_active(&admin, &actor, &serial, false).await?,
         TokenCommand::Delete { serial } => {
             admin.remove(&actor, &serial).await.map_err(failure)?;
             out!("{serial}: deleted");
         }
+        TokenCommand::Assign { serial, user } => {
+            assign(config, &admin, &actor, &serial, Some(&user)).await?
+        }
+        TokenCommand::Unassign { serial } => assign(config, &admin, &actor, &serial, None).await?,
+        TokenCommand::Import(args) => super::import::run(config, &admin, &actor, args).await?,
         TokenCommand::Unlock { serial } => {
             admin.reset(&actor, &serial).await.map_err(failure)?;
             out!("{serial}: unlocked");
@@ -253,6 +272,45 @@ async fn execute(config: &Config, store: &dyn Store, command: TokenCommand) -> R
             outcome?;
         }
     }
+    Ok(())
+}
+
+/// `token enable` and `token disable`.
+async fn set_active(
+    admin: &Admin<'_>,
+    actor: &Actor,
+    serial: &str,
+    active: bool,
+) -> Result<(), Failure> {
+    admin
+        .set_active(actor, serial, active)
+        .await
+        .map_err(failure)?;
+    out!("{serial}: {}", if active { "enabled" } else { "disabled" });
+    Ok(())
+}
+
+/// `token assign` (a user given) and `token unassign`.
+async fn assign(
+    config: &Config,
+    admin: &Admin<'_>,
+    actor: &Actor,
+    serial: &str,
+    user: Option<&str>,
+) -> Result<(), Failure> {
+    let Some(user) = user else {
+        admin.unassign(actor, serial).await.map_err(failure)?;
+        out!("{serial}: unassigned");
+        return Ok(());
+    };
+    let realms = config
+        .open_realms()
+        .map_err(|e| Failure::No(e.to_string()))?;
+    let token = admin
+        .assign(&realms, actor, serial, user)
+        .await
+        .map_err(failure)?;
+    out!("{serial}: assigned to {}@{}", token.user, token.realm);
     Ok(())
 }
 
@@ -296,7 +354,11 @@ fn print_token_list(tokens: &[Token]) {
             vec![
                 t.serial.clone(),
                 t.kind.to_string(),
-                format!("{}@{}", t.user, t.realm),
+                if t.is_assigned() {
+                    format!("{}@{}", t.user, t.realm)
+                } else {
+                    "-".into()
+                },
                 state.into(),
                 format!("{}/{}", t.fail_count, t.max_fail),
                 t.description.clone(),
@@ -338,7 +400,10 @@ async fn enroll(
         .kind
         .parse()
         .map_err(|e: String| Failure::No(format!("tessera: {e}")))?;
-    let seed = seed(kind, args.seed_file.as_deref())?;
+    let mut seed = seed(kind, args.seed_file.as_deref())?;
+    if kind == TokenKind::Yubikey {
+        seed = Some(yubikey_seed(seed, args.private_id.as_deref())?);
+    }
     let realms = config
         .open_realms()
         .map_err(|e| Failure::No(e.to_string()))?;
@@ -354,6 +419,7 @@ async fn enroll(
             args.description
         },
         pending: false,
+        public_id: args.public_id.map(|p| p.trim().to_ascii_lowercase()),
     };
     let (token, enrolled) = admin::enroll::enroll(admin, &realms, actor, request)
         .await
@@ -371,9 +437,9 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
     let Some(file) = file else {
         return Ok(None);
     };
-    if !matches!(kind, TokenKind::Hotp | TokenKind::Totp) {
+    if !matches!(kind, TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey) {
         return Err(Failure::No(
-            "tessera: --seed-file is for hotp and totp tokens".into(),
+            "tessera: --seed-file is for hotp, totp and yubikey tokens".into(),
         ));
     }
     let (shown, read) = if file.as_os_str() == "-" {
@@ -402,6 +468,22 @@ fn seed(kind: TokenKind, file: Option<&std::path::Path>) -> Result<Option<Secret
         ))
     })?;
     Ok(Some(Secret::new(bytes)))
+}
+
+/// A YubiKey's seed: its AES key (`--seed-file`, 16 octets) followed by its private id.
+fn yubikey_seed(key: Option<Secret>, private_id: Option<&str>) -> Result<Secret, Failure> {
+    let key = key.filter(|k| k.len() == 16).ok_or_else(|| {
+        Failure::No("tessera: a yubikey needs --seed-file with its 16-octet AES key in hex".into())
+    })?;
+    let private = private_id
+        .and_then(|p| tessera::hex::decode(p.trim()))
+        .filter(|p| p.len() == 6)
+        .ok_or_else(|| {
+            Failure::No("tessera: a yubikey needs --private-id: 6 octets in hex".into())
+        })?;
+    let mut seed = key.expose().to_vec();
+    seed.extend(private);
+    Ok(Secret::new(seed))
 }
 
 /// Tells the administrator what was enrolled: JSON, or the serial, the otpauth URI and its QR

@@ -1,7 +1,8 @@
 //! `otpauth://` URIs (the Key Uri Format authenticator apps scan) and the base32 they need,
 //! and finding two consecutive OTPs for a resync.
 
-use super::hotp;
+use super::hotp::hotp_with;
+use crate::store::HashAlgorithm;
 
 /// RFC 4648 base32, no padding (what authenticator apps expect in `secret=`).
 pub fn base32(bytes: &[u8]) -> String {
@@ -50,18 +51,21 @@ pub struct OtpAuth<'a> {
     pub counter: u64,
     /// TOTP: the time step. Ignored for HOTP.
     pub period: u64,
+    /// The HMAC hash.
+    pub algorithm: HashAlgorithm,
 }
 
 impl OtpAuth<'_> {
     /// The URI, e.g. `otpauth://totp/tessera:alice%40local?secret=…&issuer=tessera&…`.
     pub fn uri(&self) -> String {
         let mut uri = format!(
-            "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={}",
+            "otpauth://{}/{}:{}?secret={}&issuer={}&algorithm={}&digits={}",
             self.kind,
             percent_encode(self.issuer),
             percent_encode(self.account),
             base32(self.seed),
             percent_encode(self.issuer),
+            self.algorithm.as_str().to_uppercase(),
             self.digits
         );
         if self.kind == "hotp" {
@@ -76,6 +80,7 @@ impl OtpAuth<'_> {
 /// Finds `c` in `start..start + window` such that `otp1` is HOTP(c) and `otp2` is HOTP(c+1):
 /// two consecutive codes prove possession of a token that drifted out of the window.
 pub fn find_consecutive(
+    algorithm: HashAlgorithm,
     seed: &[u8],
     digits: u32,
     start: u64,
@@ -83,8 +88,9 @@ pub fn find_consecutive(
     otp1: &str,
     otp2: &str,
 ) -> Option<u64> {
+    let hotp = |c: u64| hotp_with(algorithm, seed, c, digits);
     (start..start.saturating_add(window))
-        .find(|c| hotp(seed, *c, digits) == otp1 && hotp(seed, c.saturating_add(1), digits) == otp2)
+        .find(|c| hotp(*c) == otp1 && hotp(c.saturating_add(1)) == otp2)
 }
 
 #[cfg(test)]
@@ -116,6 +122,7 @@ mod tests {
             digits: 6,
             counter: 0,
             period: 30,
+            algorithm: HashAlgorithm::Sha1,
         };
         assert_eq!(
             t.uri(),
@@ -140,10 +147,16 @@ mod tests {
         let seed = b"12345678901234567890";
         // RFC 4226 Appendix D: counters 7 and 8 are 162583 and 399871.
         assert_eq!(
-            find_consecutive(seed, 6, 0, 1000, "162583", "399871"),
+            find_consecutive(HashAlgorithm::Sha1, seed, 6, 0, 1000, "162583", "399871"),
             Some(7)
         );
-        assert_eq!(find_consecutive(seed, 6, 0, 1000, "399871", "162583"), None);
-        assert_eq!(find_consecutive(seed, 6, 8, 1000, "162583", "399871"), None);
+        assert_eq!(
+            find_consecutive(HashAlgorithm::Sha1, seed, 6, 0, 1000, "399871", "162583"),
+            None
+        );
+        assert_eq!(
+            find_consecutive(HashAlgorithm::Sha1, seed, 6, 8, 1000, "162583", "399871"),
+            None
+        );
     }
 }

@@ -33,6 +33,12 @@ pub enum AuditAction {
     TokenDescribe,
     /// A self-enrolled token confirmed by its first code (self-service).
     TokenConfirm,
+    /// `tessera token assign`, or the admin API's assign: a token handed to a user.
+    TokenAssign,
+    /// `tessera token unassign`, or the admin API's unassign: a token taken back.
+    TokenUnassign,
+    /// `tessera token import`, or the admin API's import: a seed file's tokens stored.
+    TokenImport,
     /// An operator's or a self-service user's login to the admin API: the role decided.
     AdminLogin,
     /// An admin API session ended by its owner.
@@ -59,6 +65,9 @@ impl AuditAction {
             AuditAction::TokenIdentitiesFix => "token identities --fix",
             AuditAction::TokenDescribe => "token description",
             AuditAction::TokenConfirm => "token confirm",
+            AuditAction::TokenAssign => "token assign",
+            AuditAction::TokenUnassign => "token unassign",
+            AuditAction::TokenImport => "token import",
             AuditAction::AdminLogin => "admin login",
             AuditAction::AdminLogout => "admin logout",
             AuditAction::SessionDisconnect => "session disconnect",
@@ -144,6 +153,9 @@ mod tests {
             A::TokenIdentitiesFix,
             A::TokenDescribe,
             A::TokenConfirm,
+            A::TokenAssign,
+            A::TokenUnassign,
+            A::TokenImport,
             A::AdminLogin,
             A::AdminLogout,
         ];

@@ -35,7 +35,8 @@ pub use sessions::{
 };
 pub use types::{
     AuditColumn, AuditEntry, AuditQuery, AuditTerm, Backoff, Backoffs, Challenge, ChallengeRequest,
-    ChallengeStart, ChallengeStatus, ChallengeTarget, RequestMark, Token, TokenKind, UserState,
+    ChallengeStart, ChallengeStatus, ChallengeTarget, HashAlgorithm, RequestMark, Token, TokenKind,
+    UserState,
 };
 
 /// Opens the store `[store]` names (creating the key file when it is missing and the store
@@ -92,6 +93,10 @@ pub trait Store: Send + Sync {
     /// Stores many new tokens in one transaction (imports, benchmarks). Fails as a whole on a
     /// duplicate serial.
     async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError>;
+
+    /// Stores tokens in one transaction, replacing any token of the same serial (and its
+    /// challenges): `tessera token import --force`, all of the file or nothing.
+    async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError>;
 
     /// Deletes a token and its challenges. Returns whether it existed.
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError>;
@@ -305,6 +310,12 @@ pub trait Store: Send + Sync {
 
     /// (serial, user, realm) of every autoenrolled token that holds a PIN hash.
     async fn autoenrolled_with_pin(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// Hands a token to `user` of `realm`, or takes it back (both empty: unassigned), and
+    /// drops its challenges, which were bound to the old owner. Returns whether the token
+    /// existed.
+    async fn assign_token(&self, serial: &str, user: &str, realm: &str)
+    -> Result<bool, StoreError>;
 
     /// Gives a token to another owner name (the identity of a variant spelling) and drops its
     /// challenges, which were bound to the old name. Returns whether the token existed.

@@ -20,8 +20,11 @@ pub enum TokenKind {
     Email,
     /// RFC 4226 HOTP in an authenticator app or hardware token.
     Hotp,
-    /// RFC 6238 TOTP in an authenticator app.
+    /// RFC 6238 TOTP in an authenticator app or hardware token.
     Totp,
+    /// A YubiKey in Yubico OTP mode: the seed is its AES key followed by its private id, its
+    /// counter one past the last accepted OTP's (see [`crate::otp::yubico`]).
+    Yubikey,
 }
 
 impl TokenKind {
@@ -32,6 +35,7 @@ impl TokenKind {
             TokenKind::Email => "email",
             TokenKind::Hotp => "hotp",
             TokenKind::Totp => "totp",
+            TokenKind::Yubikey => "yubikey",
         }
     }
 
@@ -42,6 +46,7 @@ impl TokenKind {
             TokenKind::Email => "LSEM",
             TokenKind::Hotp => "OATH",
             TokenKind::Totp => "TOTP",
+            TokenKind::Yubikey => "UBAM",
         }
     }
 
@@ -56,7 +61,7 @@ impl TokenKind {
         match self {
             TokenKind::Sms => Some(Channel::Sms),
             TokenKind::Email => Some(Channel::Email),
-            TokenKind::Hotp | TokenKind::Totp => None,
+            TokenKind::Hotp | TokenKind::Totp | TokenKind::Yubikey => None,
         }
     }
 }
@@ -75,8 +80,53 @@ impl FromStr for TokenKind {
             "email" => Ok(TokenKind::Email),
             "hotp" | "hmac" => Ok(TokenKind::Hotp),
             "totp" => Ok(TokenKind::Totp),
+            "yubikey" => Ok(TokenKind::Yubikey),
             other => Err(format!(
-                "unknown token type {other:?} (expected sms, email, hotp or totp)"
+                "unknown token type {other:?} (expected sms, email, hotp, totp or yubikey)"
+            )),
+        }
+    }
+}
+
+/// The HMAC hash of a HOTP/TOTP token (RFC 6238 allows SHA-256 and SHA-512; hardware tokens
+/// and their PSKC or CSV files say which).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HashAlgorithm {
+    /// HMAC-SHA1 (RFC 4226; every token before issue 29).
+    #[default]
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// The name in the database, the CLI and the otpauth URI's spelling lowercased.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HashAlgorithm::Sha1 => "sha1",
+            HashAlgorithm::Sha256 => "sha256",
+            HashAlgorithm::Sha512 => "sha512",
+        }
+    }
+}
+
+impl fmt::Display for HashAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HashAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "").as_str() {
+            "sha1" => Ok(HashAlgorithm::Sha1),
+            "sha256" => Ok(HashAlgorithm::Sha256),
+            "sha512" => Ok(HashAlgorithm::Sha512),
+            other => Err(format!(
+                "unknown hash algorithm {other:?} (expected sha1, sha256 or sha512)"
             )),
         }
     }
@@ -89,11 +139,11 @@ pub struct Token {
     pub serial: String,
     /// Type.
     pub kind: TokenKind,
-    /// Owner's login.
+    /// Owner's login; empty for a token nobody holds yet (imported, not assigned).
     pub user: String,
-    /// Owner's realm.
+    /// Owner's realm; empty when `user` is.
     pub realm: String,
-    /// The HMAC key.
+    /// The HMAC key (a YubiKey: its AES key, then its private id).
     pub seed: Secret,
     /// HOTP: the next counter value to use. TOTP: one past the last accepted time step.
     pub counter: u64,
@@ -128,6 +178,20 @@ pub struct Token {
     /// Waits for its first code (a self-service enrolment): inactive until confirmed
     /// ([`super::Store::confirm_token`]); never active at the same time.
     pub pending: bool,
+    /// HOTP/TOTP: the HMAC hash.
+    pub algorithm: HashAlgorithm,
+    /// TOTP: the token's own time step in seconds; `None`: `[auth] totp_step`.
+    pub time_step: Option<u32>,
+    /// YubiKey: the public id (modhex) its OTPs start with.
+    pub public_id: Option<String>,
+}
+
+impl Token {
+    /// Whether somebody holds it (an imported token waits unassigned until the helpdesk
+    /// hands it out).
+    pub fn is_assigned(&self) -> bool {
+        !self.user.is_empty()
+    }
 }
 
 /// One token's part in a challenge. A challenge sent to several tokens at once shares its

@@ -224,7 +224,7 @@ fn audit_state_and_bad_input(server: &Server, dave: &mut Client) {
     let bad = dave.call(
         "POST",
         "/api/v1/tokens",
-        Some(json!({"type": "yubikey", "user": "bob"})),
+        Some(json!({"type": "motp", "user": "bob"})),
     );
     assert_eq!(bad.status, 400, "{}", bad.body);
     assert!(

@@ -19,6 +19,7 @@ mod exhaustion;
 mod flow;
 mod http;
 mod http_connections;
+mod hwtok;
 mod identity;
 mod ldap;
 mod login;

@@ -754,6 +754,9 @@ mod store_races {
             autoenrolled,
             last_used: None,
             pending: false,
+            algorithm: tessera::store::HashAlgorithm::Sha1,
+            time_step: None,
+            public_id: None,
         }
     }
 
@@ -1074,7 +1077,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert_eq!(
         pg.psql("SELECT value FROM meta WHERE name = 'schema_version'"),
-        "7"
+        "8"
     );
     // A database a newer tessera wrote.
     pg.psql("UPDATE meta SET value = '99' WHERE name = 'schema_version'");
@@ -1083,7 +1086,7 @@ fn issue_15_store_migrate_and_a_newer_schema_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(
-            stderr.contains("schema version 99, newer than this tessera's (7)"),
+            stderr.contains("schema version 99, newer than this tessera's (8)"),
             "{stderr}"
         );
     }

@@ -19,6 +19,7 @@
 //! | `list_tokens`             | `tokens::token_listing`                                 |
 //! | `insert_token`            | `tokens::token_life_cycle`, `challenges::start_decides` |
 //! | `insert_tokens`           | `tokens::token_listing`                                 |
+//! | `replace_tokens`          | `hardware::replace_all_or_nothing`                      |
 //! | `delete_token`            | `tokens::token_owner_and_deletion`                      |
 //! | `set_active`              | `tokens::token_life_cycle`, `tokens::pending_confirmation` |
 //! | `confirm_token`           | `tokens::pending_confirmation`                          |
@@ -47,6 +48,7 @@
 //! | `revoke_grace`            | `backoff::grace_window`                                 |
 //! | `end_grace`               | `backoff::grace_window`                                 |
 //! | `autoenrolled_with_pin`   | `tokens::token_listing`                                 |
+//! | `assign_token`            | `hardware::assign_and_take_back`                        |
 //! | `set_token_owner`         | `tokens::token_owner_and_deletion`                      |
 //! | `set_counter`             | `tokens::token_life_cycle`                              |
 //! | `audit`                   | `backoff::audit_trail`                                  |
@@ -84,6 +86,7 @@ mod backoff;
 mod challenges;
 mod copy;
 mod fixtures;
+mod hardware;
 mod races;
 mod tokens;
 
@@ -117,6 +120,9 @@ fn token(serial: &str) -> Token {
         autoenrolled: false,
         last_used: None,
         pending: false,
+        algorithm: tessera::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: None,
     }
 }
 
@@ -177,6 +183,9 @@ conformance!(
     tokens::token_description,
     tokens::last_use,
     tokens::pending_confirmation,
+    hardware::hardware_columns,
+    hardware::assign_and_take_back,
+    hardware::replace_all_or_nothing,
     challenges::challenge_life_cycle,
     challenges::challenge_answers,
     challenges::start_decides,

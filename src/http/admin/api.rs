@@ -1,7 +1,8 @@
 //! The users and tokens routes: search (`GET /api/v1/users?q=`), a user's tokens
 //! (`GET /api/v1/users/{realm}/{user}/tokens`, `GET /api/v1/me/tokens`), one token
 //! (`GET /api/v1/tokens/{serial}`), its changes (`POST /api/v1/tokens/{serial}/{action}`:
-//! `enable`, `disable`, `reset`, `resync`, `description`, `remove`, `confirm`;
+//! `enable`, `disable`, `reset`, `resync`, `description`, `remove`, `confirm`, `assign`,
+//! `unassign`;
 //! `DELETE /api/v1/tokens/{serial}`), and enrolment (`POST /api/v1/tokens`).
 //!
 //! A self-service session sees and changes only its own tokens, and only as `[admin]
@@ -149,7 +150,8 @@ pub async fn remove(
 
 /// `POST /api/v1/tokens/{serial}/{action}`: `enable`, `disable`, `reset` (fail counter and
 /// the owner's back-off), `resync` (`otp1`, `otp2`), `description` (`description`),
-/// `remove`, `confirm` (`code`: a self-enrolled token's first code). Answers the token.
+/// `remove`, `confirm` (`code`: a self-enrolled token's first code), `assign` (`user`: a
+/// token nobody holds handed to them), `unassign`. Answers the token.
 pub async fn change(
     State(shared): State<Arc<AdminShared>>,
     Path((serial, action)): Path<(String, String)>,
@@ -159,17 +161,19 @@ pub async fn change(
     let admin = Admin::new(shared.store.as_ref(), &live.auth).with_disconnect(&live.clients);
     let actor = operator.actor();
     let (needed, own) = match action.as_str() {
-        "enable" => (Action::EnableDisable, SelfServiceAction::Enable),
-        "disable" => (Action::EnableDisable, SelfServiceAction::Disable),
-        "reset" => (Action::Reset, SelfServiceAction::Reset),
-        "resync" => (Action::Resync, SelfServiceAction::Resync),
-        "description" => (Action::Describe, SelfServiceAction::SetDescription),
-        "remove" => (Action::Remove, SelfServiceAction::Delete),
-        "confirm" => (Action::Enroll, SelfServiceAction::EnrollTotp),
+        "enable" => (Action::EnableDisable, Some(SelfServiceAction::Enable)),
+        "disable" => (Action::EnableDisable, Some(SelfServiceAction::Disable)),
+        "reset" => (Action::Reset, Some(SelfServiceAction::Reset)),
+        "resync" => (Action::Resync, Some(SelfServiceAction::Resync)),
+        "description" => (Action::Describe, Some(SelfServiceAction::SetDescription)),
+        "remove" => (Action::Remove, Some(SelfServiceAction::Delete)),
+        "confirm" => (Action::Enroll, Some(SelfServiceAction::EnrollTotp)),
+        // Handing out a fob is the helpdesk's, never self-service's.
+        "assign" | "unassign" => (Action::Enroll, None),
         other => {
             return Err(ApiError::not_found(format!(
                 "no token action {other:?} (enable, disable, reset, resync, description, \
-                 remove, confirm)"
+                 remove, confirm, assign, unassign)"
             )));
         }
     };
@@ -180,14 +184,14 @@ pub async fn change(
                 .owned(&serial, &operator.session.user, &operator.session.realm)
                 .await?;
             if t.kind == TokenKind::Hotp {
-                SelfServiceAction::EnrollHotp
+                Some(SelfServiceAction::EnrollHotp)
             } else {
                 own
             }
         }
         _ => own,
     };
-    let token = token_for(&admin, &operator, &serial, needed, Some(own)).await?;
+    let token = token_for(&admin, &operator, &serial, needed, own).await?;
     let changed = match action.as_str() {
         "enable" => admin.set_active(&actor, &serial, true).await?,
         "disable" => admin.set_active(&actor, &serial, false).await?,
@@ -204,6 +208,12 @@ pub async fn change(
             let removed = admin.remove(&actor, &serial).await?;
             return Ok(ok(&json!({"removed": removed.serial})));
         }
+        "assign" => {
+            let user = fields.required("user")?;
+            let realms = &operator.caller.live.realms;
+            admin.assign(realms, &actor, &serial, user).await?
+        }
+        "unassign" => admin.unassign(&actor, &serial).await?,
         _ => {
             let code = fields.required("code")?;
             confirm(&admin, &actor, &token, code).await?
@@ -227,7 +237,7 @@ pub async fn enroll(
     let own = match kind {
         TokenKind::Totp => Some(SelfServiceAction::EnrollTotp),
         TokenKind::Hotp => Some(SelfServiceAction::EnrollHotp),
-        TokenKind::Sms | TokenKind::Email => None,
+        TokenKind::Sms | TokenKind::Email | TokenKind::Yubikey => None,
     };
     operator.require_or_own(Action::Enroll, own)?;
     let session = &operator.session;
@@ -246,6 +256,7 @@ pub async fn enroll(
         seed: None,
         description: fields.get("description").unwrap_or("").to_string(),
         pending: operator.is_self_service(),
+        public_id: None,
     };
     let (_, enrolled) = enroll_token(&admin, &live.realms, &operator.actor(), request).await?;
     Ok(ok(&enrolled))

@@ -121,7 +121,16 @@ impl Fields {
 
 /// Reads a body under [`BODY_LIMIT`] and [`BODY_TIMEOUT`].
 pub async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await {
+    read_body_up_to(body, BODY_LIMIT).await
+}
+
+/// The largest seed file upload (`POST /api/v1/tokens/import`): a PSKC file of thousands of
+/// fobs.
+pub const UPLOAD_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A body of at most `limit` octets, read under [`BODY_TIMEOUT`].
+pub async fn read_body_up_to(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
         Err(_) => Err(ApiError::new(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             "request body not received in time",
@@ -129,7 +138,7 @@ pub async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(_)) => Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body larger than {BODY_LIMIT} octets, or unreadable"),
+            format!("request body larger than {limit} octets, or unreadable"),
         )),
     }
 }

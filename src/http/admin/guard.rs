@@ -251,10 +251,35 @@ impl FromRequest<Arc<AdminShared>> for Posted {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, shared: &Arc<AdminShared>) -> Result<Self, ApiError> {
+        Posted::read(request, shared, super::fields::BODY_LIMIT).await
+    }
+}
+
+/// A [`Posted`] request whose body may be as large as a seed file
+/// ([`super::fields::UPLOAD_LIMIT`]): the import's.
+pub struct Upload(pub Posted);
+
+impl FromRequest<Arc<AdminShared>> for Upload {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, shared: &Arc<AdminShared>) -> Result<Self, ApiError> {
+        Posted::read(request, shared, super::fields::UPLOAD_LIMIT)
+            .await
+            .map(Upload)
+    }
+}
+
+impl Posted {
+    /// The request's operator and fields, its body at most `limit` octets.
+    async fn read(
+        request: Request,
+        shared: &Arc<AdminShared>,
+        limit: usize,
+    ) -> Result<Self, ApiError> {
         let (mut parts, body) = request.into_parts();
         let caller = AdminCaller::from_request_parts(&mut parts, shared).await?;
         let (session, id) = session_of(shared, &caller)?;
-        let body = read_body(body).await?;
+        let body = super::fields::read_body_up_to(body, limit).await?;
         let fields = Fields::from_body(&parts.headers, &body)?;
         check_csrf(
             &session,

@@ -2,7 +2,7 @@
 //! (`[admin] allow`), operators' logins through tessera's own engine (`login.rs`), sessions in
 //! memory with a CSRF token each (`session.rs`), the extractors every handler starts from
 //! (`guard.rs`: [`guard::AdminCaller`], [`guard::Operator`], [`guard::Posted`]), the security
-//! headers on every answer, and the JSON routes (`api.rs`, `api_audit.rs`).
+//! headers on every answer, and the JSON routes (`api.rs`, `api_audit.rs`, `api_import.rs`).
 //!
 //! This layer translates, as `routes.rs` does for `/validate/check`: the token and audit
 //! operations are `crate::admin`'s, shared with `tessera token …`; the login is the engine's
@@ -12,11 +12,12 @@
 //! Files: `settings.rs` (`[admin]`), `session.rs`, `guard.rs`, `fields.rs` (a request's form
 //! or JSON fields), `answer.rs` ([`answer::ApiError`], JSON, cookies, headers), `login.rs`,
 //! `api.rs` (users and tokens), `api_audit.rs` (session, audit, state), `api_sessions.rs`
-//! (accounting sessions).
+//! (accounting sessions), `api_import.rs` (the seed file upload).
 
 pub mod answer;
 pub mod api;
 pub mod api_audit;
+pub mod api_import;
 pub mod api_sessions;
 pub mod fields;
 pub mod guard;
@@ -135,6 +136,7 @@ pub fn router(shared: Arc<AdminShared>) -> Router {
         .route("/api/v1/sessions", get(api_sessions::open_sessions))
         .route("/api/v1/me/tokens", get(api::my_tokens))
         .route("/api/v1/tokens", post(api::enroll))
+        .route("/api/v1/tokens/import", post(api_import::import))
         .route(
             "/api/v1/tokens/{serial}",
             get(api::token).delete(api::remove),

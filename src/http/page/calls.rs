@@ -1,5 +1,5 @@
 //! The page's calls into the admin API: each screen asks the API's own handler
-//! (`http::admin::api`, `api_audit`) with the session it already checked, and reads the JSON
+//! (`http::admin::api`, `api_audit`, `api_import`, `api_sessions`) with the session it already checked, and reads the JSON
 //! it answers into the screen's views. So the page cannot allow what the API refuses, or show
 //! what the API would not (another user's tokens to self-service, a seed twice), and every
 //! change is audited there, once.
@@ -15,8 +15,8 @@ use super::views::{BackoffLine, Delivery, Found, Health, Row, SessionLine, State
 use crate::http::admin::AdminShared;
 use crate::http::admin::answer::ApiError;
 use crate::http::admin::fields::Fields;
-use crate::http::admin::guard::{Operator, Posted};
-use crate::http::admin::{api, api_audit, api_sessions};
+use crate::http::admin::guard::{Operator, Posted, Upload};
+use crate::http::admin::{api, api_audit, api_import, api_sessions};
 
 /// The largest JSON answer read (a user's tokens, a page of audit rows).
 const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
@@ -221,6 +221,21 @@ pub async fn change(
     )
     .await;
     json_of(answer).await.map(|_| ())
+}
+
+/// `POST /api/v1/tokens/import` (`file`, `file_name`, `format`, `psk`, `password`,
+/// `force`): the serials stored and how many were assigned.
+pub async fn import(
+    shared: &Arc<AdminShared>,
+    posted: Posted,
+) -> Result<(Vec<String>, u64), ApiError> {
+    let answer = api_import::import(State(shared.clone()), Upload(posted)).await;
+    let value = json_of(answer).await?;
+    let serials = value["serials"]
+        .as_array()
+        .map(|s| s.iter().filter_map(text).collect())
+        .unwrap_or_default();
+    Ok((serials, number(&value["assigned"])))
 }
 
 /// A token just enrolled, with what the app needs, shown once.

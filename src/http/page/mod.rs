@@ -15,8 +15,8 @@
 //! new token's secret and QR code, shown once), `tokens.rs` (a user's tokens as a table),
 //! `sessions.rs` (a user's accounting sessions as a table), then one file per screen:
 //! `login.rs` (password, then code), `users.rs` (search, a user's tokens and sessions),
-//! `forms.rs` (resync, describe, enroll, confirm a removal), `audit.rs`, `state.rs` (the
-//! service), `me.rs` (self-service).
+//! `forms.rs` (resync, describe, enroll, confirm a removal), `import.rs` (a seed file),
+//! `audit.rs`, `state.rs` (the service), `me.rs` (self-service).
 
 pub mod assets;
 pub mod audit;
@@ -24,6 +24,7 @@ pub mod calls;
 pub mod flash;
 pub mod forms;
 pub mod html;
+pub mod import;
 pub mod login;
 pub mod me;
 pub mod respond;
@@ -68,10 +69,12 @@ pub fn router() -> Router<Arc<AdminShared>> {
             "/ui/users/{realm}/{user}/enroll",
             get(users::enroll_form).post(users::enroll),
         )
+        .route("/ui/users/{realm}/{user}/assign", post(users::assign))
         .route(
             "/ui/users/{realm}/{user}/tokens/{serial}/{action}",
             get(users::token_form).post(users::token_action),
         )
+        .route("/ui/import", get(import::screen_of).post(import::import))
         .route("/ui/audit", get(audit::screen_of))
         .route("/ui/state", get(state::screen_of))
         .route("/ui/me", get(me::screen_of))

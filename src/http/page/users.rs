@@ -1,6 +1,6 @@
 //! The helpdesk's home: find a user (on enter, or as you type with the script), then the
 //! user's screen: their tokens with the buttons the operator's role allows, their back-off,
-//! and, for admins, "Enroll a token".
+//! and, for admins, "Enroll a token" and "Hand out an imported token".
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -141,6 +141,16 @@ impl UserScreen<'_> {
                 out,
                 "<p><a class=\"button\" href=\"{path}/enroll\">Enroll a token</a></p>"
             );
+            // Handing out a fob that was imported unassigned (issue 29).
+            let _ = writeln!(
+                out,
+                "<form class=\"card row\" method=\"post\" action=\"{path}/assign\">{csrf}\
+                 <div class=\"grow\"><label for=\"assign-serial\">Hand out an imported token \
+                 <span class=\"hint\">its serial, printed on the fob</span></label>\
+                 <input type=\"text\" id=\"assign-serial\" name=\"serial\" required spellcheck=\"false\"></div>\
+                 <div><button type=\"submit\">Assign</button></div></form>",
+                csrf = super::html::csrf_field(self.csrf),
+            );
         }
         out.push_str(&super::sessions::table(self.sessions));
         out
@@ -212,13 +222,14 @@ pub async fn search(
     if query.get("partial") == Some("1") {
         return html(StatusCode::OK, results(q, found.as_deref()));
     }
-    screen(
-        &operator,
-        &headers,
-        "Users",
-        Nav::Users,
-        &search_body(q, found.as_deref()),
-    )
+    let mut body = search_body(q, found.as_deref());
+    if operator.role().allows(Action::Enroll) {
+        body.push_str(&format!(
+            "<p><a class=\"button quiet\" href=\"{}/import\">Import tokens from a seed file</a></p>\n",
+            super::PREFIX
+        ));
+    }
+    screen(&operator, &headers, "Users", Nav::Users, &body)
 }
 
 /// The buttons `operator`'s role allows.
@@ -353,6 +364,31 @@ pub async fn token_action(
     }
     match calls::change(&shared, operator, &serial, api_action, fields).await {
         Ok(()) => done(&back, &Flash::Ok(said)),
+        Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
+        Err(error) => done(&back, &Flash::Error(format!("{serial}: {}", error.message))),
+    }
+}
+
+/// `POST /ui/users/{realm}/{user}/assign` (`serial`): an unassigned token handed to the user
+/// through the admin API's `assign`, then the user's screen with what happened.
+pub async fn assign(
+    State(shared): State<Arc<AdminShared>>,
+    Path((realm, user)): Path<(String, String)>,
+    posted: Result<Posted, ApiError>,
+) -> Response {
+    let Posted { operator, fields } = match posted {
+        Ok(posted) => posted,
+        Err(error) => return refused(error),
+    };
+    let back = user_path(&user, &realm);
+    let serial = fields.get("serial").unwrap_or("").trim().to_string();
+    let owner = format!("{user}@{realm}");
+    let request = Fields::from_pairs([("user", owner.as_str())]);
+    match calls::change(&shared, operator, &serial, "assign", request).await {
+        Ok(()) => done(
+            &back,
+            &Flash::Ok(format!("Token {serial} assigned to {user}")),
+        ),
         Err(error) if error.status == StatusCode::UNAUTHORIZED => refused(error),
         Err(error) => done(&back, &Flash::Error(format!("{serial}: {}", error.message))),
     }

@@ -51,6 +51,9 @@ fn token() -> crate::store::Token {
         autoenrolled: true,
         last_used: None,
         pending: false,
+        algorithm: crate::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: None,
     }
 }
 

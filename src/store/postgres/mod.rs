@@ -201,7 +201,7 @@ macro_rules! token_columns {
     () => {
         "serial, kind, username, realm, seed, counter, digits, pin_hash, phone, email, active, \
          fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled, \
-         last_used, pending"
+         last_used, pending, algorithm, time_step, public_id"
     };
 }
 const SELECT_TOKENS_OF_USER: &str = concat!(
@@ -212,7 +212,7 @@ const SELECT_TOKENS_OF_USER: &str = concat!(
 const INSERT_TOKEN: &str = concat!(
     "INSERT INTO tokens (",
     token_columns!(),
-    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)"
+    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
 );
 const CHALLENGE_COLUMNS: &str =
     "state, serial, username, realm, counter, created_at, expires_at, open, delivered";

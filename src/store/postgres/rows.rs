@@ -9,8 +9,8 @@ use tokio_postgres::{Row, Statement};
 
 use super::super::seal::SealKey;
 use super::super::{
-    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Challenge, ChallengeStatus, StoreError, Token,
-    TokenKind,
+    AuditColumn, AuditEntry, AuditQuery, AuditTerm, Challenge, ChallengeStatus, HashAlgorithm,
+    StoreError, Token, TokenKind,
 };
 use super::{INSERT_TOKEN, key_file, query};
 use crate::secret::Secret;
@@ -89,6 +89,12 @@ pub(super) fn token_with_seed(row: &Row, seed: Secret) -> Result<Token, StoreErr
         autoenrolled: row.try_get(17)?,
         last_used: optional_seconds_column(row, 18)?,
         pending: row.try_get(19)?,
+        algorithm: row
+            .try_get::<_, String>(20)?
+            .parse::<HashAlgorithm>()
+            .map_err(StoreError::Corrupt)?,
+        time_step: row.try_get::<_, Option<i32>>(21)?.map(to_u32),
+        public_id: row.try_get(22)?,
         serial,
     })
 }
@@ -203,6 +209,11 @@ pub(super) async fn insert_token_row(
             &token.autoenrolled,
             &token.last_used.map(UnixMs::as_secs),
             &token.pending,
+            &token.algorithm.as_str(),
+            &token
+                .time_step
+                .map(|s| i32::try_from(s).unwrap_or(i32::MAX)),
+            &token.public_id,
         ],
     )
     .await

@@ -162,8 +162,20 @@ ALTER TABLE sessions ADD COLUMN IF NOT EXISTS nas_address TEXT;
 CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions (identity, realm) WHERE stopped_ms IS NULL;
 ";
 
+/// Version 8 (issue 29): hardware tokens — a HOTP/TOTP token's hash algorithm and its own
+/// TOTP time step (NULL: `[auth] totp_step`), a YubiKey's public id (one token per public
+/// id; its private id travels sealed with its AES key in `seed`). An imported token nobody
+/// holds yet has the empty username and realm.
+const SCHEMA_V8: &str = "
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS algorithm TEXT NOT NULL DEFAULT 'sha1';
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS time_step INTEGER;
+ALTER TABLE tokens ADD COLUMN IF NOT EXISTS public_id TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS tokens_by_public_id ON tokens (public_id)
+    WHERE public_id IS NOT NULL;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 
 /// Brings the schema up to [`SCHEMA_VERSION`]; refuses a newer one.
 pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), StoreError> {
@@ -190,6 +202,7 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
         (7, SCHEMA_V7),
+        (8, SCHEMA_V8),
     ] {
         if version < to {
             let tx = client.transaction().await?;

@@ -69,6 +69,21 @@ impl Store for PgStore {
         Ok(tx.commit().await?)
     }
 
+    async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        for token in &tokens {
+            execute(
+                &tx,
+                "DELETE FROM tokens WHERE serial = $1",
+                &[&token.serial],
+            )
+            .await?;
+        }
+        insert_tokens(&tx, &self.key, &self.name, &tokens).await?;
+        Ok(tx.commit().await?)
+    }
+
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
         let c = self.client().await?;
         Ok(execute(&c, "DELETE FROM tokens WHERE serial = $1", &[&serial]).await? > 0)
@@ -453,6 +468,25 @@ impl Store for PgStore {
             &tx,
             "UPDATE tokens SET username = $2 WHERE serial = $1",
             &[&serial, &user],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed > 0)
+    }
+
+    async fn assign_token(
+        &self,
+        serial: &str,
+        user: &str,
+        realm: &str,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        execute(&tx, "DELETE FROM challenges WHERE serial = $1", &[&serial]).await?;
+        let changed = execute(
+            &tx,
+            "UPDATE tokens SET username = $2, realm = $3, owner_id = NULL WHERE serial = $1",
+            &[&serial, &user, &realm],
         )
         .await?;
         tx.commit().await?;

@@ -165,7 +165,7 @@ fn import_tokens(
 ) -> Result<(), StoreError> {
     let mut insert = conn.prepare(&format!(
         "INSERT INTO tokens ({TOKEN_COLUMNS}) \
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
     ))?;
     for SealedToken { token: t, sealed } in tokens {
         // Nothing is re-sealed: the seed must open under this store's key as it is.
@@ -190,7 +190,10 @@ fn import_tokens(
             t.owner_id,
             t.autoenrolled,
             t.last_used.map(InSeconds),
-            t.pending
+            t.pending,
+            t.algorithm.as_str(),
+            t.time_step,
+            t.public_id
         ])?;
     }
     if !tokens.is_empty() {

@@ -279,7 +279,7 @@ macro_rules! token_columns {
     () => {
         "serial, kind, user, realm, seed, counter, digits, pin_hash, phone, email, active, \
          fail_count, max_fail, last_fail_at, description, created_at, owner_id, autoenrolled, \
-         last_used, pending"
+         last_used, pending, algorithm, time_step, public_id"
     };
 }
 /// The same, for the modules beside this file (a macro is only seen after its definition).

@@ -6,7 +6,9 @@ use rusqlite::types::{FromSql, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, ToSql, params};
 
 use super::super::seal::SealKey;
-use super::super::{AuditEntry, Challenge, ChallengeStatus, StoreError, Token, TokenKind};
+use super::super::{
+    AuditEntry, Challenge, ChallengeStatus, HashAlgorithm, StoreError, Token, TokenKind,
+};
 use super::{execute_cached, record_fingerprint};
 use crate::secret::Secret;
 use crate::time::UnixMs;
@@ -95,6 +97,12 @@ pub(super) fn token_with_seed(row: &Row<'_>, seed: Secret) -> Result<Token, Stor
         autoenrolled: row.get(17)?,
         last_used: seconds_column(row, 18)?,
         pending: row.get(19)?,
+        algorithm: row
+            .get::<_, String>(20)?
+            .parse::<HashAlgorithm>()
+            .map_err(StoreError::Corrupt)?,
+        time_step: row.get(21)?,
+        public_id: row.get(22)?,
         serial,
     })
 }
@@ -148,14 +156,14 @@ pub(super) fn insert_token_row(
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20 \
+            ") SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23 \
              WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user = ?3 AND realm = ?4)"
         )
     } else {
         concat!(
             "INSERT INTO tokens (",
             token_columns!(),
-            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)"
+            ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)"
         )
     })?;
     let result = insert.execute(params![
@@ -178,7 +186,10 @@ pub(super) fn insert_token_row(
         token.owner_id,
         token.autoenrolled,
         token.last_used.map(InSeconds),
-        token.pending
+        token.pending,
+        token.algorithm.as_str(),
+        token.time_step,
+        token.public_id
     ]);
     match result {
         Ok(0) => Ok(false),

@@ -174,8 +174,19 @@ ALTER TABLE sessions ADD COLUMN nas_address TEXT;
 CREATE INDEX IF NOT EXISTS sessions_by_identity ON sessions(identity, realm) WHERE stopped_ms IS NULL;
 ";
 
+/// Version 10 (issue 29): hardware tokens — a HOTP/TOTP token's hash algorithm and its own
+/// TOTP time step (NULL: `[auth] totp_step`), a YubiKey's public id (one token per public
+/// id; its private id travels sealed with its AES key in `seed`). An imported token nobody
+/// holds yet has the empty user and realm.
+pub(super) const SCHEMA_V10: &str = "
+ALTER TABLE tokens ADD COLUMN algorithm TEXT NOT NULL DEFAULT 'sha1';
+ALTER TABLE tokens ADD COLUMN time_step INTEGER;
+ALTER TABLE tokens ADD COLUMN public_id TEXT;
+CREATE UNIQUE INDEX tokens_by_public_id ON tokens(public_id) WHERE public_id IS NOT NULL;
+";
+
 /// The schema version this build writes.
-pub(super) const SCHEMA_VERSION: i64 = 9;
+pub(super) const SCHEMA_VERSION: i64 = 10;
 
 /// Creates the database file (mode 0600) and its directory (0700) when they do not exist. It
 /// holds PIN hashes and the audit trail: nobody but tessera's user reads it. SQLite creates
@@ -253,6 +264,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         (7, SCHEMA_V7),
         (8, SCHEMA_V8),
         (9, SCHEMA_V9),
+        (10, SCHEMA_V10),
     ] {
         if version < to {
             let tx = conn.transaction()?;

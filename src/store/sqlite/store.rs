@@ -65,6 +65,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
+        self.call(move |conn, key| {
+            for token in &tokens {
+                execute_cached(
+                    conn,
+                    "DELETE FROM tokens WHERE serial = ?1",
+                    [&token.serial],
+                )?;
+            }
+            insert_all(conn, key, &tokens)
+        })
+        .await
+    }
+
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
         let serial = serial.to_string();
         self.call(move |conn, _| {
@@ -451,6 +465,24 @@ impl Store for SqliteStore {
                 conn,
                 "UPDATE tokens SET user = ?2 WHERE serial = ?1",
                 params![serial, user],
+            )? > 0)
+        })
+        .await
+    }
+
+    async fn assign_token(
+        &self,
+        serial: &str,
+        user: &str,
+        realm: &str,
+    ) -> Result<bool, StoreError> {
+        let (serial, user, realm) = (serial.to_string(), user.to_string(), realm.to_string());
+        self.call(move |conn, _| {
+            execute_cached(conn, "DELETE FROM challenges WHERE serial = ?1", [&serial])?;
+            Ok(execute_cached(
+                conn,
+                "UPDATE tokens SET user = ?2, realm = ?3, owner_id = NULL WHERE serial = ?1",
+                params![serial, user, realm],
             )? > 0)
         })
         .await

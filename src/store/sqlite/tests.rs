@@ -34,6 +34,9 @@ fn token(serial: &str) -> Token {
         autoenrolled: false,
         last_used: None,
         pending: false,
+        algorithm: crate::store::HashAlgorithm::Sha1,
+        time_step: None,
+        public_id: None,
     }
 }
 
