@@ -16,6 +16,9 @@
 //!   the audit, one piece of code for the command line and the admin API ([`http::admin`]).
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS or HTTP.
+//! - [`eap`]: EAP for 802.1X and IKEv2 (EAP-TTLS, PEAPv0, EAP-GTC) without RADIUS:
+//!   [`radius::eap`] carries it in EAP-Message; the inner credentials go to the engine as a
+//!   PAP login's do.
 //! - [`accounting`]: what accounting records mean for the sessions kept in the store (issue
 //!   30), without RADIUS: [`radius::accounting`] translates.
 //! - [`otp`]: HOTP and TOTP.
@@ -49,6 +52,7 @@ pub mod config;
 pub mod delivery;
 pub mod descriptors;
 pub mod directory;
+pub mod eap;
 pub mod failure;
 pub mod hex;
 pub mod http;

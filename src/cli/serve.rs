@@ -43,6 +43,7 @@ fn build_snapshot(
     providers: Providers,
     dictionary: Dictionary,
     tls: Option<TlsServer>,
+    eap: Option<tessera::eap::EapServer>,
 ) -> Snapshot<Engine> {
     let dictionary = Arc::new(dictionary);
     let engine = Engine::new(
@@ -61,6 +62,7 @@ fn build_snapshot(
         auth: engine,
         dictionary,
         tls: tls.map(Arc::new),
+        eap: eap.map(Arc::new),
     }
 }
 
@@ -293,6 +295,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         dictionary,
         tls,
         http_tls,
+        eap,
     } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.worker_threads())
@@ -306,7 +309,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
         check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
-        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
+        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls, eap);
         remove_unused_pins(&snapshot).await;
         let served = Arc::new(Live::new(snapshot));
         register_gauges(&served);
@@ -406,6 +409,7 @@ async fn reload_on_hangup(
             dictionary: new_dictionary,
             tls,
             http_tls,
+            eap,
         } = match loaded {
             Ok(loaded) => loaded,
             Err(Failure::No(problems) | Failure::Error(problems)) => {
@@ -422,7 +426,15 @@ async fn reload_on_hangup(
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
         check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
-        let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
+        let mut snapshot = build_snapshot(
+            &store,
+            &config,
+            realms,
+            providers,
+            new_dictionary,
+            tls,
+            eap,
+        );
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
         http.replace(http_live(&config, &served, http_tls));

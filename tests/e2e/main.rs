@@ -14,6 +14,7 @@ mod backoff;
 mod browser;
 mod config;
 mod docs;
+mod eap;
 mod exhaustion;
 mod flow;
 mod http;

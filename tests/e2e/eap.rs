@@ -1,0 +1,186 @@
+//! EAP over RADIUS (issue 26) against wpa_supplicant's `eapol_test`, the real supplicant and
+//! NAS: outer EAP-GTC, EAP-TTLS with inner PAP, EAP-TTLS and PEAPv0 with inner EAP-GTC in two
+//! rounds (the code answered on the control interface, read from the spool), TLS 1.2 and 1.3,
+//! a wrong code, a server certificate the supplicant does not trust. A run that expects keys
+//! passes only when the MS-MPPE-Recv-Key tessera sent equals eapol_test's own MSK.
+
+use tessera::otp::hotp;
+use testkit::ca::TestCa;
+use testkit::eapol;
+
+use crate::util::{SECRET, Server, Setup};
+
+/// "12345678901234567890" in hex: RFC 4226's test seed; its first codes are 755224, 287082.
+const SEED_HEX: &str = "3132333435363738393031323334353637383930";
+
+/// tessera with `[eap] methods` and the CA's server certificate.
+fn start(ca: &TestCa, methods: &str) -> Server {
+    Server::start_with(&Setup {
+        extra: format!(
+            "[eap]\nmethods = [{methods}]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+        ..Setup::default()
+    })
+}
+
+/// Enrolls an HOTP token with the RFC seed for alice (her password is then the PIN: otppin=1).
+fn enroll_hotp(server: &Server) {
+    let (code, _, err) = server.cli(
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
+        ],
+        SEED_HEX,
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+fn code(counter: u64) -> String {
+    hotp(b"12345678901234567890", counter, 6)
+}
+
+fn tunnel(ca: &TestCa, method: &str, phase1: &str, phase2: &str, password: &str) -> String {
+    format!(
+        "key_mgmt=WPA-EAP\neap={method}\nidentity=\"alice\"\nanonymous_identity=\"anonymous\"\n\
+         ca_cert=\"{}\"\nphase1=\"{phase1}\"\nphase2=\"{phase2}\"\n{password}",
+        ca.ca.display()
+    )
+}
+
+fn no_prompt(prompt: &str) -> Option<String> {
+    panic!("unexpected prompt {prompt:?}")
+}
+
+#[test]
+fn outer_gtc_takes_password_and_code_in_one_field() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"gtc\"");
+    enroll_hotp(&server);
+    let network = format!(
+        "key_mgmt=NONE\neap=GTC\nidentity=\"alice\"\npassword=\"wonderland{}\"",
+        code(0)
+    );
+    let run = eapol::run(server.addr, SECRET, &network, false, no_prompt);
+    assert!(run.succeeded(), "{}", run.output);
+    let (_, audit, _) = server.cli(&["audit"], "");
+    assert!(audit.contains("test-nas eap-gtc"), "{audit}");
+}
+
+#[test]
+fn ttls_with_inner_pap_over_tls_1_2_sends_the_keys() {
+    let ca = TestCa::new();
+    // TTLS is not the first method: the supplicant's Nak picks it.
+    let server = start(&ca, "\"peap\", \"ttls\"");
+    enroll_hotp(&server);
+    let network = tunnel(
+        &ca,
+        "TTLS",
+        "tls_disable_tlsv1_3=1",
+        "auth=PAP",
+        &format!("password=\"wonderland{}\"", code(0)),
+    );
+    let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
+    assert!(run.succeeded(), "{}", run.output);
+    assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
+    assert!(run.output.contains("TLSv1.2"), "{}", run.output);
+    // The outer identity decided nothing: the audit has alice.
+    let (_, audit, _) = server.cli(&["audit"], "");
+    assert!(audit.contains("eap-ttls/pap") && audit.contains("alice"), "{audit}");
+    // The same code again is a replay: EAP-Failure, Access-Reject.
+    let replay = eapol::run(server.addr, SECRET, &network, true, no_prompt);
+    assert!(!replay.succeeded(), "{}", replay.output);
+    assert!(replay.output.contains("Access-Reject"), "{}", replay.output);
+}
+
+/// The two rounds: the password to the first GTC request, the SMS code to the second, whose
+/// text is tessera's challenge message.
+fn two_rounds(server: &Server, network: &str) -> eapol::Outcome {
+    eapol::run(server.addr, SECRET, network, true, |prompt| {
+        if prompt == "Password: " {
+            Some("wonderland".into())
+        } else {
+            Some(server.last_otp())
+        }
+    })
+}
+
+#[test]
+fn ttls_with_inner_gtc_in_two_rounds_over_tls_1_3() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"ttls\"");
+    let network = tunnel(&ca, "TTLS", "tls_disable_tlsv1_3=0", "autheap=GTC", "");
+    let run = two_rounds(&server, &network);
+    assert!(run.succeeded(), "{}", run.output);
+    assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
+    assert_eq!(run.prompts.len(), 2, "{:?}", run.prompts);
+    assert_ne!(run.prompts[1], "Password: ");
+    assert!(run.output.contains("TLSv1.3"), "{}", run.output);
+    let (_, audit, _) = server.cli(&["audit"], "");
+    assert!(audit.contains("eap-ttls/gtc"), "{audit}");
+}
+
+#[test]
+fn peap_with_inner_gtc_in_two_rounds_over_tls_1_2_and_1_3() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"peap\"");
+    for phase1 in ["peapver=0 tls_disable_tlsv1_3=1", "peapver=0 tls_disable_tlsv1_3=0"] {
+        let network = tunnel(&ca, "PEAP", phase1, "auth=GTC", "");
+        let run = two_rounds(&server, &network);
+        assert!(run.succeeded(), "{phase1}: {}", run.output);
+        assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
+        assert_eq!(run.prompts.len(), 2, "{:?}", run.prompts);
+    }
+}
+
+#[test]
+fn a_wrong_code_is_eap_failure_and_access_reject() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"ttls\"");
+    let network = tunnel(&ca, "TTLS", "", "autheap=GTC", "");
+    let run = eapol::run(server.addr, SECRET, &network, true, |prompt| {
+        Some(if prompt == "Password: " { "wonderland" } else { "000000" }.into())
+    });
+    assert!(!run.succeeded(), "{}", run.output);
+    assert!(run.output.contains("EAP-FAILURE") || run.output.contains("EAP FAILURE"), "{}", run.output);
+    assert!(run.output.contains("Access-Reject"), "{}", run.output);
+}
+
+#[test]
+fn a_server_certificate_the_supplicant_does_not_trust_is_refused() {
+    let ca = TestCa::new();
+    let other = TestCa::new();
+    let server = start(&ca, "\"ttls\"");
+    enroll_hotp(&server);
+    let network = tunnel(
+        &other,
+        "TTLS",
+        "",
+        "auth=PAP",
+        &format!("password=\"wonderland{}\"", code(0)),
+    );
+    let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
+    assert!(!run.succeeded(), "{}", run.output);
+    assert!(
+        run.output.contains("certificate verify failed") || run.output.contains("unable to get local issuer"),
+        "{}",
+        run.output
+    );
+    // The code was never sent: it still logs alice in.
+    let network = tunnel(
+        &ca,
+        "TTLS",
+        "",
+        "auth=PAP",
+        &format!("password=\"wonderland{}\"", code(0)),
+    );
+    let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
+    assert!(run.succeeded(), "{}", run.output);
+}
