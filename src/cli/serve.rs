@@ -426,15 +426,8 @@ async fn reload_on_hangup(
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
         check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
-        let mut snapshot = build_snapshot(
-            &store,
-            &config,
-            realms,
-            providers,
-            new_dictionary,
-            tls,
-            eap,
-        );
+        let mut snapshot =
+            build_snapshot(&store, &config, realms, providers, new_dictionary, tls, eap);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
         http.replace(http_live(&config, &served, http_tls));

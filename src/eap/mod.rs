@@ -125,7 +125,8 @@ const FRAGMENT_OVERHEAD: usize = 14;
 
 fn fragment_size(mtu: Option<usize>) -> usize {
     mtu.map_or(DEFAULT_FRAGMENT, |mtu| {
-        mtu.saturating_sub(FRAGMENT_OVERHEAD).clamp(64, DEFAULT_FRAGMENT)
+        mtu.saturating_sub(FRAGMENT_OVERHEAD)
+            .clamp(64, DEFAULT_FRAGMENT)
     })
 }
 
@@ -153,10 +154,13 @@ pub async fn serve<A: Authenticate>(auth: &A, server: &EapServer, input: Input) 
         .as_deref()
         .and_then(|state| Some((<[u8; 16]>::try_from(state).ok()?, store.take(state, now)?)));
     let (id, conversation, step) = match known {
-        Some((id, mut conversation)) => {
-            let step = conversation.receive(&eap, server);
-            (id, conversation, step)
-        }
+        Some((id, conversation)) => match receive(server, conversation, &input.message).await {
+            Some((conversation, step)) => (id, conversation, step),
+            None => {
+                store.release();
+                return failure;
+            }
+        },
         None if eap.kind == Some(kind::IDENTITY) => match open(server, &eap, &input, now) {
             Ok((id, mut conversation, first)) => {
                 let step = Step::Send(conversation.propose(first));
@@ -172,6 +176,26 @@ pub async fn serve<A: Authenticate>(auth: &A, server: &EapServer, input: Input) 
     };
     let peer_identifier = eap.identifier;
     run(auth, server, input, id, conversation, step, peer_identifier).await
+}
+
+/// Hands the peer's packet to the conversation on a blocking thread: a TLS handshake signs
+/// with the server key, which is not for the runtime's threads. `None` if the thread failed.
+async fn receive(
+    server: &EapServer,
+    mut conversation: Conversation,
+    message: &[u8],
+) -> Option<(Conversation, Step)> {
+    let server = server.clone();
+    let message = message.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let step = match Eap::decode(&message) {
+            Ok(eap) => conversation.receive(&eap, &server),
+            Err(_) => Step::Failure("malformed"),
+        };
+        (conversation, step)
+    })
+    .await
+    .ok()
 }
 
 /// A new conversation for a peer's Identity: room in the store, the first method proposed.
@@ -303,3 +327,6 @@ async fn check<A: Authenticate>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

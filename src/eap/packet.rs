@@ -86,9 +86,7 @@ impl<'a> Eap<'a> {
         if length < HEADER_LEN {
             return Err(Malformed::BadLength);
         }
-        let body = octets
-            .get(HEADER_LEN..length)
-            .ok_or(Malformed::Truncated)?;
+        let body = octets.get(HEADER_LEN..length).ok_or(Malformed::Truncated)?;
         match code {
             code::REQUEST | code::RESPONSE => {
                 let (kind, data) = body.split_first().ok_or(Malformed::BadLength)?;
@@ -114,7 +112,9 @@ impl<'a> Eap<'a> {
 /// Encodes a request or response of `kind` carrying `data`. Data longer than a packet can say
 /// is cut (the callers' data is bounded far below 64 KiB: fragments, prompts).
 pub fn encode(code: u8, identifier: u8, kind: u8, data: &[u8]) -> Vec<u8> {
-    let data = data.get(..usize::from(u16::MAX) - HEADER_LEN - 1).unwrap_or(data);
+    let data = data
+        .get(..usize::from(u16::MAX) - HEADER_LEN - 1)
+        .unwrap_or(data);
     let length = u16::try_from(HEADER_LEN + 1 + data.len()).unwrap_or(u16::MAX);
     let mut out = Vec::with_capacity(usize::from(length));
     out.extend_from_slice(&[code, identifier]);

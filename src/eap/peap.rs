@@ -125,10 +125,7 @@ pub fn receive(conversation: &mut Conversation, data: &[u8]) -> Step {
 fn parse_inner(octets: &[u8], expected: u8) -> Option<(u8, u8, &[u8])> {
     if let Ok(eap) = packet::Eap::decode(octets)
         && eap.code == code::RESPONSE
-        && usize::from(u16::from_be_bytes([
-            *octets.get(2)?,
-            *octets.get(3)?,
-        ])) == octets.len()
+        && usize::from(u16::from_be_bytes([*octets.get(2)?, *octets.get(3)?])) == octets.len()
     {
         return Some((eap.identifier, eap.kind?, eap.data));
     }

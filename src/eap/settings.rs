@@ -144,11 +144,19 @@ impl EapSettings {
             (Some(cert), Some(key)) => Some((resolve(cert.get_ref()), resolve(key.get_ref()))),
             (None, None) => None,
             (Some(cert), None) => {
-                problems.push((cert.span(), "eap.tls_key", "needed with tls_certificate".into()));
+                problems.push((
+                    cert.span(),
+                    "eap.tls_key",
+                    "needed with tls_certificate".into(),
+                ));
                 None
             }
             (None, Some(key)) => {
-                problems.push((key.span(), "eap.tls_certificate", "needed with tls_key".into()));
+                problems.push((
+                    key.span(),
+                    "eap.tls_certificate",
+                    "needed with tls_key".into(),
+                ));
                 None
             }
         };
@@ -183,7 +191,9 @@ impl EapSettings {
     }
 }
 
-/// One configuration's EAP side, opened: served from the snapshot a request reads.
+/// One configuration's EAP side, opened: served from the snapshot a request reads. Cheap to
+/// clone (the TLS configuration is shared).
+#[derive(Clone)]
 pub struct EapServer {
     /// The methods in order.
     pub methods: Vec<Method>,
@@ -259,8 +269,10 @@ mod tests {
             keys(check("max_conversations = 0")),
             ["eap.max_conversations"]
         );
-        let both = check("methods = [\"peap\", \"ttls\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"")
-            .unwrap();
+        let both = check(
+            "methods = [\"peap\", \"ttls\"]\ntls_certificate = \"c.pem\"\ntls_key = \"k.pem\"",
+        )
+        .unwrap();
         assert_eq!(both.methods, vec![Method::Peap, Method::Ttls]);
     }
 }

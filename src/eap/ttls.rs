@@ -49,7 +49,9 @@ pub struct Avp<'a> {
 pub fn decode_avps(mut octets: &[u8]) -> Result<Vec<Avp<'_>>, &'static str> {
     let mut out = vec![];
     while !octets.is_empty() {
-        let (header, rest) = octets.split_first_chunk::<8>().ok_or("truncated AVP header")?;
+        let (header, rest) = octets
+            .split_first_chunk::<8>()
+            .ok_or("truncated AVP header")?;
         let [c0, c1, c2, c3, flags, l0, l1, l2] = *header;
         let code = u32::from_be_bytes([c0, c1, c2, c3]);
         let length = usize::try_from(u32::from_be_bytes([0, l0, l1, l2])).unwrap_or(usize::MAX);
@@ -59,7 +61,9 @@ pub fn decode_avps(mut octets: &[u8]) -> Result<Vec<Avp<'_>>, &'static str> {
         } else {
             (0, 8, rest)
         };
-        let data_len = length.checked_sub(header_len).ok_or("AVP length too short")?;
+        let data_len = length
+            .checked_sub(header_len)
+            .ok_or("AVP length too short")?;
         let data = rest.get(..data_len).ok_or("AVP length overruns")?;
         out.push(Avp {
             code,
@@ -75,7 +79,9 @@ pub fn decode_avps(mut octets: &[u8]) -> Result<Vec<Avp<'_>>, &'static str> {
 
 /// Encodes one AVP without vendor, with the M flag, padded.
 pub fn encode_avp(code: u32, data: &[u8]) -> Vec<u8> {
-    let length = u32::try_from(8 + data.len()).unwrap_or(u32::MAX).to_be_bytes();
+    let length = u32::try_from(8 + data.len())
+        .unwrap_or(u32::MAX)
+        .to_be_bytes();
     let mut out = Vec::with_capacity(8 + data.len() + 3);
     out.extend_from_slice(&code.to_be_bytes());
     out.push(FLAG_MANDATORY);
@@ -291,7 +297,24 @@ mod tests {
         let mut octets = encode_avp(avp::USER_NAME, b"alice");
         octets.extend(encode_avp(avp::USER_PASSWORD, b"wonderland\0\0\0\0\0\0"));
         // A vendor AVP (V flag, vendor 311).
-        octets.extend([0, 0, 0, 1, FLAG_VENDOR, 0, 0, 14, 0, 0, 1, 55, b'x', b'y', 0, 0]);
+        octets.extend([
+            0,
+            0,
+            0,
+            1,
+            FLAG_VENDOR,
+            0,
+            0,
+            14,
+            0,
+            0,
+            1,
+            55,
+            b'x',
+            b'y',
+            0,
+            0,
+        ]);
         let avps = decode_avps(&octets).unwrap();
         assert_eq!(avps.len(), 3);
         assert_eq!((avps[0].code, avps[0].data), (1, &b"alice"[..]));

@@ -10,7 +10,7 @@
 //! here for a request without User-Password, so a PAP login does no work for EAP.
 
 use super::clients::Client;
-use super::codec::{AttributeType, Attribute, Code, EncodeError, Packet};
+use super::codec::{Attribute, AttributeType, Code, EncodeError, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::verify::Wire;

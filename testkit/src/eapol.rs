@@ -67,7 +67,10 @@ pub fn run(
     let conf = dir.path().join("eapol.conf");
     std::fs::write(
         &conf,
-        format!("ctrl_interface={}\nnetwork={{\n{network}\n}}\n", ctrl.display()),
+        format!(
+            "ctrl_interface={}\nnetwork={{\n{network}\n}}\n",
+            ctrl.display()
+        ),
     )
     .expect("write eapol_test config");
     let mut command = Command::new("eapol_test");

@@ -96,7 +96,10 @@ fn ttls_with_inner_pap_over_tls_1_2_sends_the_keys() {
     assert!(!run.output.contains(TLS13_HANDSHAKE), "{}", run.output);
     // The outer identity decided nothing: the audit has alice.
     let (_, audit, _) = server.cli(&["audit"], "");
-    assert!(audit.contains("eap-ttls/pap") && audit.contains("alice"), "{audit}");
+    assert!(
+        audit.contains("eap-ttls/pap") && audit.contains("alice"),
+        "{audit}"
+    );
     // The same code again is a replay: EAP-Failure, Access-Reject.
     let replay = eapol::run(server.addr, SECRET, &network, true, no_prompt);
     assert!(!replay.succeeded(), "{}", replay.output);
@@ -134,7 +137,10 @@ fn ttls_with_inner_gtc_in_two_rounds_over_tls_1_3() {
 fn peap_with_inner_gtc_in_two_rounds_over_tls_1_2_and_1_3() {
     let ca = TestCa::new();
     let server = start(&ca, "\"peap\"");
-    for phase1 in ["peapver=0 tls_disable_tlsv1_3=1", "peapver=0 tls_disable_tlsv1_3=0"] {
+    for phase1 in [
+        "peapver=0 tls_disable_tlsv1_3=1",
+        "peapver=0 tls_disable_tlsv1_3=0",
+    ] {
         let network = tunnel(&ca, "PEAP", phase1, "auth=GTC", "");
         let run = two_rounds(&server, &network);
         assert!(run.succeeded(), "{phase1}: {}", run.output);
@@ -151,10 +157,21 @@ fn a_wrong_code_is_eap_failure_and_access_reject() {
     let server = start(&ca, "\"ttls\"");
     let network = tunnel(&ca, "TTLS", "", "autheap=GTC", "");
     let run = eapol::run(server.addr, SECRET, &network, true, |prompt| {
-        Some(if prompt == "Password: " { "wonderland" } else { "000000" }.into())
+        Some(
+            if prompt == "Password: " {
+                "wonderland"
+            } else {
+                "000000"
+            }
+            .into(),
+        )
     });
     assert!(!run.succeeded(), "{}", run.output);
-    assert!(run.output.contains("EAP-FAILURE") || run.output.contains("EAP FAILURE"), "{}", run.output);
+    assert!(
+        run.output.contains("EAP-FAILURE") || run.output.contains("EAP FAILURE"),
+        "{}",
+        run.output
+    );
     assert!(run.output.contains("Access-Reject"), "{}", run.output);
 }
 
@@ -174,7 +191,8 @@ fn a_server_certificate_the_supplicant_does_not_trust_is_refused() {
     let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
     assert!(!run.succeeded(), "{}", run.output);
     assert!(
-        run.output.contains("certificate verify failed") || run.output.contains("unable to get local issuer"),
+        run.output.contains("certificate verify failed")
+            || run.output.contains("unable to get local issuer"),
         "{}",
         run.output
     );
