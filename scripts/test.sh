@@ -6,7 +6,8 @@
 #           challenges), freeradius (the legacy server of passthru; its service is not started),
 #           postgresql (the tests of several nodes start their own cluster with initdb + pg_ctl),
 #           chromium + chromium-driver (the helpdesk page's tests drive a headless Chromium
-#           through chromedriver)
+#           through chromedriver), eapoltest (wpa_supplicant's eapol_test, the EAP tests'
+#           supplicant)
 #   Python: aiosmtpd (SMTP tests), requests and privacyideaadm 3.0's source (privacyIDEA's own
 #           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
 #           test unpacks the sdist and runs the script)
@@ -34,6 +35,7 @@ command -v python3 >/dev/null || missing+=(python3 python3-pip)
 command -v pamtester >/dev/null || missing+=(pamtester)
 command -v chromium >/dev/null || missing+=(chromium)   # the page's browser tests (tests/e2e/browser)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v eapol_test >/dev/null || missing+=(eapoltest)   # the EAP tests' supplicant (tests/e2e/eap.rs)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)
 # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)
