@@ -207,3 +207,124 @@ fn a_server_certificate_the_supplicant_does_not_trust_is_refused() {
     let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
     assert!(run.succeeded(), "{}", run.output);
 }
+
+/// An EAP-Response/Identity for `user`, as radclient sends octets.
+fn identity(id: u8, user: &str) -> String {
+    let mut eap = vec![2, id, 0, (5 + user.len()) as u8, 1];
+    eap.extend_from_slice(user.as_bytes());
+    format!(
+        "0x{}",
+        eap.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// A metric's value in `/metrics` (0 when absent).
+fn metric(server: &Server, series: &str) -> u64 {
+    let (_, body) = server.http_get("/metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn bounded(methods: &str, eap: &str) -> Server {
+    Server::start_with(&Setup {
+        extra: format!(
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[eap]\nmethods = [{methods}]\n{eap}"
+        ),
+        ..Setup::default()
+    })
+}
+
+#[test]
+fn radius_framing_message_authenticator_required_and_eap_off_rejects() {
+    // A client that does not require Message-Authenticator of PAP: EAP still does.
+    let server = Server::start_with(&Setup {
+        clients: format!(
+            "[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n\
+             require_message_authenticator = false\n"
+        ),
+        extra: "[metrics]\nlisten = \"127.0.0.1:0\"\n\n[eap]\nmethods = [\"gtc\"]\n".into(),
+        ..Setup::default()
+    });
+    // RFC 3579 §3.2: EAP without a Message-Authenticator is rejected.
+    let eap = identity(1, "alice");
+    server
+        .radclient(&[("User-Name", "\"alice\""), ("EAP-Message", &eap)])
+        .expect("Access-Reject");
+    // With one: the GTC request, in EAP-Message, with a State.
+    let reply = server.radclient(&[
+        ("User-Name", "\"alice\""),
+        ("EAP-Message", &eap),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    reply.expect("Access-Challenge");
+    assert!(reply.get("State").is_some(), "{}", reply.output);
+    // 0x01 02 000f 06 "Password: "
+    assert_eq!(
+        reply.get("EAP-Message"),
+        Some("0x0102000f0650617373776f72643a20"),
+        "{}",
+        reply.output
+    );
+    // A truncated EAP packet (the length says 64): rejected, without EAP.
+    let reply = server.radclient(&[
+        ("User-Name", "\"alice\""),
+        ("EAP-Message", "0x0201004001"),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    reply.expect("Access-Reject");
+    assert_eq!(metric(&server, "tessera_eap_malformed_total"), 1);
+
+    // Without [eap] methods, EAP is rejected as before.
+    let off = Server::start();
+    let reply = off.radclient(&[
+        ("User-Name", "\"alice\""),
+        ("EAP-Message", &eap),
+        ("Message-Authenticator", "0x00"),
+    ]);
+    reply.expect("Access-Reject");
+    assert_eq!(
+        reply.get("Reply-Message"),
+        Some("EAP is not supported; use PAP")
+    );
+}
+
+#[test]
+fn strangers_conversations_are_bounded_in_number_and_time() {
+    let server = bounded(
+        "\"gtc\"",
+        "max_conversations = 2\nconversation_timeout_seconds = 1\n",
+    );
+    let open = |user: &str| {
+        server.radclient(&[
+            ("User-Name", &format!("\"{user}\"")),
+            ("EAP-Message", &identity(1, user)),
+            ("Message-Authenticator", "0x00"),
+        ])
+    };
+    open("s1").expect("Access-Challenge");
+    open("s2").expect("Access-Challenge");
+    // The table is full: the third is refused, and counted.
+    open("s3").expect("Access-Reject");
+    assert_eq!(
+        metric(&server, "tessera_eap_conversations_total{end=\"refused\"}"),
+        1
+    );
+    assert_eq!(metric(&server, "tessera_eap_conversations "), 2);
+    // Abandoned, they are forgotten after their timeout: the next one finds room, and the
+    // two are counted as expired.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let reply = loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let reply = open("s4");
+        if reply.code == "Access-Challenge" || std::time::Instant::now() > deadline {
+            break reply;
+        }
+    };
+    reply.expect("Access-Challenge");
+    assert_eq!(
+        metric(&server, "tessera_eap_conversations_total{end=\"expired\"}"),
+        2
+    );
+    assert_eq!(metric(&server, "tessera_eap_conversations "), 1);
+}
