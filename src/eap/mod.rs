@@ -166,7 +166,7 @@ pub async fn serve<A: Authenticate>(auth: &A, server: &EapServer, input: Input) 
                 let step = Step::Send(conversation.propose(first));
                 (id, conversation, step)
             }
-            Err(answer) => return answer,
+            Err(eap) => return Answer::Reject { eap },
         },
         None => {
             tracing::info!(client = %input.request.client_name, "EAP: a response to no open conversation (expired or unknown): rejected");
@@ -204,11 +204,9 @@ fn open(
     eap: &Eap<'_>,
     input: &Input,
     now: Instant,
-) -> Result<([u8; 16], Conversation, Method), Answer> {
+) -> Result<([u8; 16], Conversation, Method), Option<Vec<u8>>> {
     let Some(first) = server.methods.first() else {
-        return Err(Answer::Reject {
-            eap: Some(packet::failure(eap.identifier)),
-        });
+        return Err(Some(packet::failure(eap.identifier)));
     };
     if Conversations::global()
         .reserve(server.limits.max_conversations, now)
@@ -216,14 +214,12 @@ fn open(
     {
         count("refused");
         tracing::warn!(client = %input.request.client_name, "EAP: conversation table full: new conversation refused (see max_conversations)");
-        return Err(Answer::Reject {
-            eap: Some(packet::failure(eap.identifier)),
-        });
+        return Err(Some(packet::failure(eap.identifier)));
     }
     let mut id = [0u8; 16];
     if getrandom::fill(&mut id).is_err() {
         Conversations::global().release();
-        return Err(Answer::Reject { eap: None });
+        return Err(None);
     }
     let identity = String::from_utf8_lossy(eap.data).into_owned();
     let mut conversation = Conversation::new(identity, *first, fragment_size(input.mtu));

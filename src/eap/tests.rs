@@ -122,11 +122,13 @@ async fn outer_gtc_two_rounds_ask_the_engine_with_the_identity_and_method() {
     };
     assert_eq!(eap, packet::success(3));
     assert_eq!((msk, accepted.user.as_str()), (None, "alice"));
-    let asked = auth.asked.lock().unwrap();
-    assert_eq!(asked.len(), 2);
-    assert_eq!(asked[0].user_name, "alice");
-    assert_eq!(asked[0].client_name, "wifi eap-gtc");
-    assert_eq!(asked[1].state.as_deref(), Some(&b"s1"[..]));
+    {
+        let asked = auth.asked.lock().unwrap();
+        assert_eq!(asked.len(), 2);
+        assert_eq!(asked[0].user_name, "alice");
+        assert_eq!(asked[0].client_name, "wifi eap-gtc");
+        assert_eq!(asked[1].state.as_deref(), Some(&b"s1"[..]));
+    }
     // The conversation is over: its State opens nothing.
     let again = response(3, kind::GTC, b"123456");
     assert!(is_failure(

@@ -85,6 +85,11 @@ pub(super) async fn handle<A: Authenticate>(
         mtu,
         request: base,
     };
+    let to = To {
+        request,
+        wire,
+        client,
+    };
     match crate::eap::serve(auth, server, input).await {
         Answer::Continue { eap, state } => {
             let mut reply = reply(Code::ACCESS_CHALLENGE, request);
@@ -94,45 +99,71 @@ pub(super) async fn handle<A: Authenticate>(
         }
         Answer::Reject { eap } => reject(None, eap),
         Answer::Accept { eap, msk, accepted } => {
-            let mut reply = reply(Code::ACCESS_ACCEPT, request);
-            reply.push_split(AttributeType::EAP_MESSAGE, &eap);
-            if let Some(message) = &accepted.message {
-                reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
+            let To {
+                request,
+                wire,
+                client,
+            } = to;
+            match accept(dictionary, &to, &eap, msk.as_ref(), &accepted) {
+                Some(reply) => super::handler::sign(reply, request, wire, client),
+                None => reject(None, None),
             }
-            if let Some(msk) = msk {
-                let (recv, send) = msk.split_at(32);
-                for (typ, key) in [(MS_MPPE_RECV_KEY, recv), (MS_MPPE_SEND_KEY, send)] {
-                    let value = match wire {
-                        Wire::Classic => {
-                            let mut salt = [0u8; 2];
-                            if getrandom::fill(&mut salt).is_err() {
-                                return reject(None, Some(crate::eap::packet::failure(0)));
-                            }
-                            crypto::hide_mppe_key(
-                                key,
-                                salt,
-                                &request.authenticator,
-                                client.secret.expose(),
-                            )
-                        }
-                        // RFC 9765: no MD5 obfuscation; TLS protects the key.
-                        Wire::Radius11 => key.to_vec(),
-                    };
-                    reply.attributes.push(vendor_attribute(typ, &value));
-                }
-            }
-            for (name, value) in &accepted.reply {
-                match dictionary.encode(name, value) {
-                    Ok(encoded) => reply.attributes.extend(encoded),
-                    Err(error) => {
-                        tracing::error!(client = %client.name, attribute = %name, %error, "reply attribute cannot be encoded: Access-Accept turned into Access-Reject");
-                        return reject(None, None);
-                    }
-                }
-            }
-            super::handler::sign(reply, request, wire, client)
         }
     }
+}
+
+/// Where an EAP answer goes: the request, how it came, its client.
+#[derive(Clone, Copy)]
+struct To<'a> {
+    request: &'a Packet,
+    wire: Wire,
+    client: &'a Client,
+}
+
+/// The Access-Accept: EAP-Success, the engine's message, the MPPE keys, the policies' reply
+/// attributes; `None` when one of those cannot be encoded (the NAS then gets a Reject).
+fn accept(
+    dictionary: &Dictionary,
+    to: &To<'_>,
+    eap: &[u8],
+    msk: Option<&crate::eap::keys::Msk>,
+    accepted: &crate::eap::Accepted,
+) -> Option<Packet> {
+    let To {
+        request,
+        wire,
+        client,
+    } = *to;
+    let mut reply = reply(Code::ACCESS_ACCEPT, request);
+    reply.push_split(AttributeType::EAP_MESSAGE, eap);
+    if let Some(message) = &accepted.message {
+        reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
+    }
+    if let Some(msk) = msk {
+        let (recv, send) = msk.split_at(32);
+        for (typ, key) in [(MS_MPPE_RECV_KEY, recv), (MS_MPPE_SEND_KEY, send)] {
+            let value = match wire {
+                Wire::Classic => {
+                    let mut salt = [0u8; 2];
+                    getrandom::fill(&mut salt).ok()?;
+                    crypto::hide_mppe_key(key, salt, &request.authenticator, client.secret.expose())
+                }
+                // RFC 9765: no MD5 obfuscation; TLS protects the key.
+                Wire::Radius11 => key.to_vec(),
+            };
+            reply.attributes.push(vendor_attribute(typ, &value));
+        }
+    }
+    for (name, value) in &accepted.reply {
+        match dictionary.encode(name, value) {
+            Ok(encoded) => reply.attributes.extend(encoded),
+            Err(error) => {
+                tracing::error!(client = %client.name, attribute = %name, %error, "reply attribute cannot be encoded: Access-Accept turned into Access-Reject");
+                return None;
+            }
+        }
+    }
+    Some(reply)
 }
 
 fn reply(code: Code, request: &Packet) -> Packet {
