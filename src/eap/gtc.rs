@@ -6,7 +6,7 @@
 //! request, strongSwan and other peers answer it). Inside TTLS and PEAP, the same two rounds
 //! are run by `ttls.rs` and `peap.rs` with this prompt.
 
-use super::conversation::Conversation;
+use super::Conversation;
 use super::packet::{self, kind};
 use super::{Login, Step, Verdict};
 use crate::secret::Secret;

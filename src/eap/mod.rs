@@ -6,8 +6,8 @@
 //!
 //! - [`packet`]: the EAP codec.
 //! - [`settings`]: `[eap]`, and the opened [`EapServer`] of one configuration.
-//! - [`conversation`]: one conversation's state, the dispatch to its method, and the bounded
-//!   store of open conversations.
+//! - [`Conversation`] (here): one conversation's state; [`method`]: the dispatch of a peer's
+//!   packet to its method; [`conversation`]: the bounded store of open conversations.
 //! - [`gtc`], [`ttls`] (with the Diameter AVP codec), [`peap`]: the methods.
 //! - [`tls`]: rustls on in-memory buffers and the L/M/S fragmentation.
 //! - [`keys`]: the MSK from the TLS exporter.
@@ -18,6 +18,7 @@
 pub mod conversation;
 pub mod gtc;
 pub mod keys;
+pub mod method;
 pub mod packet;
 pub mod peap;
 pub mod settings;
@@ -28,9 +29,67 @@ use std::time::{Duration, Instant};
 
 use crate::auth::{AuthRequest, Authenticate, Outcome};
 use crate::secret::Secret;
-use conversation::{Conversation, Conversations};
+use conversation::Conversations;
 use packet::{Eap, kind};
 pub use settings::{EapConfig, EapServer, EapSettings, Method};
+
+/// What the method is doing.
+pub enum Phase {
+    /// A method was proposed; the peer may Nak it once.
+    Proposed(Method),
+    /// Outer GTC: a request is out.
+    Gtc,
+    /// TTLS: the tunnel and the inner method.
+    Ttls(Box<ttls::Ttls>),
+    /// PEAPv0: the tunnel and the inner method.
+    Peap(Box<peap::Peap>),
+}
+
+/// One conversation.
+pub struct Conversation {
+    /// The identity of EAP-Response/Identity: the user for outer GTC, only logged for the
+    /// tunnelled methods (their inner identity decides).
+    pub outer_identity: String,
+    /// The method's progress.
+    pub phase: Phase,
+    /// The identifier of the last request sent.
+    pub identifier: u8,
+    /// Packets taken from the peer so far.
+    pub rounds: u32,
+    /// The engine's challenge State, echoed in the next check.
+    pub engine_state: Option<Vec<u8>>,
+    /// Seconds the engine's last challenge stays answerable.
+    pub challenge_timeout: Option<u32>,
+    /// The engine's Accept, kept while PEAP exchanges its result.
+    pub accepted: Option<Accepted>,
+    /// Whether a Nak was taken already.
+    pub naked: bool,
+    /// The TLS fragment size (from Framed-MTU).
+    pub fragment: usize,
+}
+
+impl Conversation {
+    /// A new conversation for `identity`.
+    pub fn new(identity: String, first: Method, fragment: usize) -> Conversation {
+        Conversation {
+            outer_identity: identity,
+            phase: Phase::Proposed(first),
+            identifier: 0,
+            rounds: 0,
+            engine_state: None,
+            challenge_timeout: None,
+            accepted: None,
+            naked: false,
+            fragment,
+        }
+    }
+
+    /// The next request's identifier.
+    pub fn next_identifier(&mut self) -> u8 {
+        self.identifier = self.identifier.wrapping_add(1);
+        self.identifier
+    }
+}
 
 /// What a method does next.
 #[derive(Debug)]

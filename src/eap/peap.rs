@@ -9,10 +9,10 @@
 //! a Result TLV (success); its answer ends the conversation with EAP-Success. There is no
 //! crypto binding (PEAPv0 peers make it optional).
 
-use super::conversation::{Conversation, Phase};
 use super::gtc;
 use super::packet::{self, code, kind};
 use super::tls::{Received, Tunnel};
+use super::{Conversation, Phase};
 use super::{Login, Step, Verdict};
 use crate::secret::Secret;
 

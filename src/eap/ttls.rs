@@ -11,10 +11,10 @@
 //!
 //! The outer identity is logged, never used: the inner identity decides.
 
-use super::conversation::{Conversation, Phase};
 use super::gtc;
 use super::packet::{self, Eap, code, kind};
 use super::tls::{Received, Tunnel};
+use super::{Conversation, Phase};
 use super::{Login, Step, Verdict};
 use crate::secret::Secret;
 

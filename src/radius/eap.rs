@@ -10,11 +10,11 @@
 //! here for a request without User-Password, so a PAP login does no work for EAP.
 
 use super::clients::Client;
-use super::codec::{Attribute, AttributeType, Code, EncodeError, Packet};
+use super::codec::{Attribute, AttributeType, Code, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::verify::Wire;
-use crate::auth::Authenticate;
+use crate::auth::{AuthRequest, Authenticate};
 use crate::eap::{Answer, EapServer, Input};
 
 /// RADIUS Framed-MTU (RFC 2865 §5.12).
@@ -26,17 +26,21 @@ const MS_MPPE_RECV_KEY: u8 = 17;
 /// The octets an EAP Accept adds to the engine's: EAP-Success and the two keys.
 const EAP_ACCEPT_OCTETS: usize = 6 + 2 * 58;
 
-/// Answers an Access-Request carrying EAP-Message; `eap` is the configuration's EAP side
-/// (`None`: EAP is off, the request is rejected as before EAP existed).
+/// Answers an Access-Request carrying EAP-Message with the reply to sign; `eap` is the
+/// configuration's EAP side (`None`: EAP is off, the request is rejected as before EAP
+/// existed), `base` the request as a PAP login's (the inner logins are built on it).
 pub(super) async fn handle<A: Authenticate>(
     auth: &A,
     eap: Option<&EapServer>,
     dictionary: &Dictionary,
-    client: &Client,
-    source: std::net::IpAddr,
-    request: &Packet,
-    wire: Wire,
-) -> Result<Vec<u8>, EncodeError> {
+    on: On<'_>,
+    mut base: AuthRequest,
+) -> Packet {
+    let On {
+        request,
+        wire,
+        client,
+    } = on;
     let reject = |message: Option<&str>, eap: Option<Vec<u8>>| {
         let mut reply = reply(Code::ACCESS_REJECT, request);
         if let Some(eap) = eap {
@@ -45,7 +49,7 @@ pub(super) async fn handle<A: Authenticate>(
         if let Some(message) = message {
             reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
         }
-        super::handler::sign(reply, request, wire, client)
+        reply
     };
     let Some(server) = eap else {
         tracing::info!(client = %client.name, "access-request rejected before the engine: EAP is not configured ([eap] methods)");
@@ -60,18 +64,6 @@ pub(super) async fn handle<A: Authenticate>(
         .flatten()
         .copied()
         .collect();
-    let user_name = request
-        .get(AttributeType::USER_NAME)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default();
-    let mut base = super::handler::auth_request(
-        request,
-        wire,
-        client,
-        source,
-        user_name,
-        crate::secret::Secret::new(vec![]),
-    );
     base.reply_limit = base
         .reply_limit
         .map(|limit| limit.saturating_sub(EAP_ACCEPT_OCTETS));
@@ -85,51 +77,53 @@ pub(super) async fn handle<A: Authenticate>(
         mtu,
         request: base,
     };
-    let to = To {
-        request,
-        wire,
-        client,
-    };
     match crate::eap::serve(auth, server, input).await {
         Answer::Continue { eap, state } => {
             let mut reply = reply(Code::ACCESS_CHALLENGE, request);
             reply.push_split(AttributeType::EAP_MESSAGE, &eap);
             reply.push_split(AttributeType::STATE, &state);
-            super::handler::sign(reply, request, wire, client)
+            reply
         }
         Answer::Reject { eap } => reject(None, eap),
         Answer::Accept { eap, msk, accepted } => {
-            let To {
-                request,
-                wire,
-                client,
-            } = to;
-            match accept(dictionary, &to, &eap, msk.as_ref(), &accepted) {
-                Some(reply) => super::handler::sign(reply, request, wire, client),
-                None => reject(None, None),
-            }
+            accept(dictionary, &on, &eap, msk.as_ref(), &accepted)
+                .unwrap_or_else(|| reject(None, None))
         }
     }
 }
 
 /// Where an EAP answer goes: the request, how it came, its client.
 #[derive(Clone, Copy)]
-struct To<'a> {
-    request: &'a Packet,
-    wire: Wire,
-    client: &'a Client,
+pub(super) struct On<'a> {
+    /// The Access-Request.
+    pub(super) request: &'a Packet,
+    /// How it came.
+    pub(super) wire: Wire,
+    /// Its client.
+    pub(super) client: &'a Client,
+}
+
+impl<'a> On<'a> {
+    /// The request `request`, come over `wire` from `client`.
+    pub(super) fn new(request: &'a Packet, wire: Wire, client: &'a Client) -> On<'a> {
+        On {
+            request,
+            wire,
+            client,
+        }
+    }
 }
 
 /// The Access-Accept: EAP-Success, the engine's message, the MPPE keys, the policies' reply
 /// attributes; `None` when one of those cannot be encoded (the NAS then gets a Reject).
 fn accept(
     dictionary: &Dictionary,
-    to: &To<'_>,
+    to: &On<'_>,
     eap: &[u8],
     msk: Option<&crate::eap::keys::Msk>,
     accepted: &crate::eap::Accepted,
 ) -> Option<Packet> {
-    let To {
+    let On {
         request,
         wire,
         client,

@@ -71,8 +71,8 @@ pub async fn handle<A: Authenticate>(
         match to_auth_request(request, wire, client, source) {
             Ok(auth_request) => auth.authenticate(auth_request).await,
             Err(NotPap::Eap) => {
-                return super::eap::handle(auth, eap, dictionary, client, source, request, wire)
-                    .await;
+                let on = super::eap::On::new(request, wire, client);
+                return eap_reply(auth, eap, dictionary, on, source).await;
             }
             Err(NotPap::Reject(message)) => {
                 tracing::info!(client = %client.name, reason = message, "access-request rejected before the engine");
@@ -104,6 +104,36 @@ pub async fn handle<A: Authenticate>(
         .await;
     }
     encode_outcome(request, wire, &outcome, client, dictionary)
+}
+
+/// The reply to an Access-Request carrying EAP (see [`super::eap`]), signed.
+async fn eap_reply<A: Authenticate>(
+    auth: &A,
+    eap: Option<&crate::eap::EapServer>,
+    dictionary: &Dictionary,
+    on: super::eap::On<'_>,
+    source: std::net::IpAddr,
+) -> Result<Vec<u8>, EncodeError> {
+    let super::eap::On {
+        request,
+        wire,
+        client,
+    } = on;
+    // The inner logins are built on this request; user and password are EAP's.
+    let user_name = request
+        .get(AttributeType::USER_NAME)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let base = auth_request(
+        request,
+        wire,
+        client,
+        source,
+        user_name,
+        Secret::new(vec![]),
+    );
+    let reply = super::eap::handle(auth, eap, dictionary, on, base).await;
+    sign(reply, request, wire, client)
 }
 
 /// What a user is told when the legacy server of a passthru does not answer.
@@ -271,8 +301,8 @@ fn to_auth_request(
 
 /// The engine's request for `user_name` and `password` as this Access-Request has them: the
 /// State, the client, the back-off's origin, the request's identity among retransmits and the
-/// room for the reply. EAP builds its inner logins on it too.
-pub(super) fn auth_request(
+/// room for the reply. EAP's inner logins are built on it too.
+fn auth_request(
     packet: &Packet,
     wire: Wire,
     client: &Client,
