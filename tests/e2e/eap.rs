@@ -328,3 +328,40 @@ fn strangers_conversations_are_bounded_in_number_and_time() {
     );
     assert_eq!(metric(&server, "tessera_eap_conversations "), 1);
 }
+
+/// The policies' `client` filter applies to EAP as to PAP: a policy for this NAS makes the
+/// code alone enough (otppin=2), a policy for another NAS does not apply.
+#[test]
+fn a_policy_for_the_nas_applies_to_its_eap_logins() {
+    let ca = TestCa::new();
+    let setup = |nas: &str| Setup {
+        policies: format!(
+            "[[policy]]\nname = \"pin\"\nscope = \"authentication\"\naction = \"otppin=1\"\n\n\
+             [[policy]]\nname = \"wifi\"\nscope = \"authentication\"\nclient = \"{nas}\"\n\
+             action = \"otppin=2\"\n"
+        ),
+        extra: format!(
+            "[eap]\nmethods = [\"ttls\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+        ..Setup::default()
+    };
+    let code_only = |counter: u64| {
+        tunnel(
+            &ca,
+            "TTLS",
+            "",
+            "auth=PAP",
+            &format!("password=\"{}\"", code(counter)),
+        )
+    };
+    let this_nas = Server::start_with(&setup("127.0.0.1"));
+    enroll_hotp(&this_nas);
+    let run = eapol::run(this_nas.addr, SECRET, &code_only(0), true, no_prompt);
+    assert!(run.succeeded(), "{}", run.output);
+    let other_nas = Server::start_with(&setup("192.0.2.1"));
+    enroll_hotp(&other_nas);
+    let run = eapol::run(other_nas.addr, SECRET, &code_only(0), true, no_prompt);
+    assert!(!run.succeeded(), "{}", run.output);
+}
