@@ -365,3 +365,26 @@ fn a_policy_for_the_nas_applies_to_its_eap_logins() {
     let run = eapol::run(other_nas.addr, SECRET, &code_only(0), true, no_prompt);
     assert!(!run.succeeded(), "{}", run.output);
 }
+
+/// RFC 5281 §11.2.5: with inner PAP the engine's challenge goes back in a tunnelled
+/// Reply-Message, and the next User-Password answers it (eapol_test cannot; the client in
+/// `eap_client.rs` does). A wrong answer is Access-Reject.
+#[test]
+fn ttls_with_inner_pap_answers_a_challenge_in_a_tunnelled_reply_message() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"ttls\"");
+    let ended =
+        crate::eap_client::ttls_pap(server.addr, &ca.ca, "alice", |challenge| match challenge {
+            None => "wonderland".into(),
+            Some(_) => server.last_otp(),
+        });
+    assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_ACCEPT);
+    assert_eq!(ended.challenges.len(), 1, "{:?}", ended.challenges);
+    let ended =
+        crate::eap_client::ttls_pap(server.addr, &ca.ca, "alice", |challenge| match challenge {
+            None => "wonderland".into(),
+            Some(_) => "000000".into(),
+        });
+    assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_REJECT);
+    assert_eq!(ended.challenges.len(), 1, "{:?}", ended.challenges);
+}
