@@ -7,7 +7,8 @@
 //!
 //! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
 //!   UDP server, RadSec and RADIUS/1.1 over TLS.
-//!   [`radius::handler`] is the only place where RADIUS meets the engine.
+//!   [`radius::handler`] is the only place where RADIUS meets the engine (EAP's inner logins
+//!   reach it through [`radius::eap`] and [`eap`]).
 //! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
 //!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it. The
 //!   admin API ([`http::admin`]) and the helpdesk page on it ([`http::page`]) sit on the same
