@@ -83,17 +83,24 @@ fn ttls_with_inner_pap_over_tls_1_2_sends_the_keys() {
     // TTLS is not the first method: the supplicant's Nak picks it.
     let server = start(&ca, "\"peap\", \"ttls\"");
     enroll_hotp(&server);
+    // The supplicant cuts its TLS messages into 100-octet fragments: tessera reassembles them.
     let network = tunnel(
         &ca,
         "TTLS",
         "tls_disable_tlsv1_3=1",
         "auth=PAP",
-        &format!("password=\"wonderland{}\"", code(0)),
+        &format!("password=\"wonderland{}\"\nfragment_size=100", code(0)),
     );
     let run = eapol::run(server.addr, SECRET, &network, true, no_prompt);
     assert!(run.succeeded(), "{}", run.output);
     assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
     assert!(!run.output.contains(TLS13_HANDSHAKE), "{}", run.output);
+    assert!(
+        run.output
+            .contains("sending 100 bytes, more fragments will follow"),
+        "{}",
+        run.output
+    );
     // The outer identity decided nothing: the audit has alice.
     let (_, audit, _) = server.cli(&["audit"], "");
     assert!(
