@@ -395,3 +395,33 @@ fn ttls_with_inner_pap_answers_a_challenge_in_a_tunnelled_reply_message() {
     assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_REJECT);
     assert_eq!(ended.challenges.len(), 1, "{:?}", ended.challenges);
 }
+
+/// `[eap]`'s certificate files are read again on reload (SIGHUP), like RadSec's: after new
+/// files replace the old ones, a supplicant trusting the new CA logs in and one trusting the
+/// old CA refuses the server.
+#[test]
+fn a_reload_reads_new_certificate_files() {
+    let old = TestCa::new();
+    let new = TestCa::new();
+    let server = start(&old, "\"ttls\"");
+    enroll_hotp(&server);
+    let login = |ca: &TestCa, counter: u64| {
+        let network = tunnel(
+            ca,
+            "TTLS",
+            "",
+            "auth=PAP",
+            &format!("password=\"wonderland{}\"", code(counter)),
+        );
+        eapol::run(server.addr, SECRET, &network, true, no_prompt)
+    };
+    assert!(login(&old, 0).succeeded());
+    std::fs::copy(&new.cert, &old.cert).unwrap();
+    std::fs::copy(&new.key, &old.key).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("configuration reloaded");
+    let refused = login(&old, 1);
+    assert!(!refused.succeeded(), "{}", refused.output);
+    let run = login(&new, 1);
+    assert!(run.succeeded(), "{}", run.output);
+}
