@@ -76,9 +76,9 @@ impl Conversations {
         self.len() == 0
     }
 
-    /// Room for a new conversation under `max`, reserved until [`Conversations::put`] or
-    /// [`Conversations::release`]; expired ones are forgotten first.
-    pub fn reserve(&self, max: usize, now: Instant) -> Result<(), Full> {
+    /// Room for a new conversation under `max`, held until the [`Busy`] is put back or
+    /// dropped; expired ones are forgotten first.
+    pub fn reserve(&self, max: usize, now: Instant) -> Result<Busy<'_>, Full> {
         let Ok(mut table) = self.inner.lock() else {
             return Err(Full);
         };
@@ -87,21 +87,25 @@ impl Conversations {
             return Err(Full);
         }
         table.busy += 1;
-        Ok(())
+        Ok(Busy { store: self })
     }
 
-    /// Takes the conversation `id` out to work on it (`None`: unknown or expired).
-    pub fn take(&self, id: &[u8], now: Instant) -> Option<Conversation> {
+    /// Takes the conversation `id` out to work on it (`None`: unknown or expired); its place
+    /// stays held by the [`Busy`].
+    pub fn take(&self, id: &[u8], now: Instant) -> Option<(Conversation, Busy<'_>)> {
         let id: [u8; 16] = id.try_into().ok()?;
         let mut table = self.inner.lock().ok()?;
         table.expire(now);
         let (conversation, _) = table.open.remove(&id)?;
         table.busy += 1;
-        Some(conversation)
+        Some((conversation, Busy { store: self }))
     }
 
-    /// Puts a conversation taken (or reserved) back, to wait for the peer until `deadline`.
-    pub fn put(&self, id: [u8; 16], conversation: Conversation, deadline: Instant) {
+    /// Puts a conversation back in the place `busy` held, to wait for the peer until
+    /// `deadline`.
+    pub fn put(&self, busy: Busy<'_>, id: [u8; 16], conversation: Conversation, deadline: Instant) {
+        // The place goes to the conversation: nothing to release.
+        std::mem::forget(busy);
         if let Ok(mut table) = self.inner.lock() {
             table.busy = table.busy.saturating_sub(1);
             table.open.insert(id, (conversation, deadline));
@@ -109,11 +113,24 @@ impl Conversations {
         }
     }
 
-    /// A conversation taken (or reserved) is over.
-    pub fn release(&self) {
+    fn release(&self) {
         if let Ok(mut table) = self.inner.lock() {
             table.busy = table.busy.saturating_sub(1);
         }
+    }
+}
+
+/// A place in the store held while a conversation is worked on (between the peer's packet and
+/// tessera's answer). Dropped — the conversation ended, or the request's task was dropped
+/// mid-way — it frees the place; [`Conversations::put`] gives it back to the conversation.
+#[must_use]
+pub struct Busy<'a> {
+    store: &'a Conversations,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.store.release();
     }
 }
 
@@ -138,22 +155,22 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(30);
         for i in 0..3u8 {
-            store.reserve(3, now).unwrap();
-            store.put([i; 16], conversation(), later);
+            let busy = store.reserve(3, now).unwrap();
+            store.put(busy, [i; 16], conversation(), later);
         }
         // A stranger's fourth is refused while the three wait.
-        assert_eq!(store.reserve(3, now), Err(Full));
+        assert!(store.reserve(3, now).is_err());
         assert_eq!(store.len(), 3);
         // Taken out and back in, a conversation keeps its place; its new deadline counts.
-        let c = store.take(&[0; 16], now).unwrap();
-        store.put([0; 16], c, later + Duration::from_secs(30));
+        let (c, busy) = store.take(&[0; 16], now).unwrap();
+        assert_eq!(store.len(), 3, "a conversation worked on holds its place");
+        store.put(busy, [0; 16], c, later + Duration::from_secs(30));
         // Past the first deadline the abandoned two are forgotten, the moved one is not.
-        assert!(store.reserve(3, later).is_ok());
-        store.release();
+        drop(store.reserve(3, later).unwrap());
         assert_eq!(store.len(), 1);
         assert!(store.take(&[1; 16], later).is_none());
-        assert!(store.take(&[0; 16], later).is_some());
-        store.release();
+        // Taken and dropped (the conversation ended, or its task was dropped): gone.
+        drop(store.take(&[0; 16], later).unwrap());
         assert!(store.is_empty());
         // A State of another length is nobody's.
         assert!(store.take(&[0; 3], later).is_none());

@@ -212,18 +212,24 @@ pub async fn serve<A: Authenticate>(auth: &A, server: &EapServer, input: Input) 
         .state
         .as_deref()
         .and_then(|state| Some((<[u8; 16]>::try_from(state).ok()?, store.take(state, now)?)));
-    let (id, conversation, step) = match known {
-        Some((id, conversation)) => match receive(server, conversation, &input.message).await {
-            Some((conversation, step)) => (id, conversation, step),
-            None => {
-                store.release();
-                return failure;
+    let (held, step) = match known {
+        Some((id, (conversation, busy))) => {
+            match receive(server, conversation, &input.message).await {
+                Some((conversation, step)) => (
+                    Held {
+                        id,
+                        conversation,
+                        busy,
+                    },
+                    step,
+                ),
+                None => return failure,
             }
-        },
+        }
         None if eap.kind == Some(kind::IDENTITY) => match open(server, &eap, &input, now) {
-            Ok((id, mut conversation, first)) => {
-                let step = Step::Send(conversation.propose(first));
-                (id, conversation, step)
+            Ok((mut held, first)) => {
+                let step = Step::Send(held.conversation.propose(first));
+                (held, step)
             }
             Err(eap) => return Answer::Reject { eap },
         },
@@ -234,7 +240,7 @@ pub async fn serve<A: Authenticate>(auth: &A, server: &EapServer, input: Input) 
         }
     };
     let peer_identifier = eap.identifier;
-    run(auth, server, input, id, conversation, step, peer_identifier).await
+    run(auth, server, input, held, step, peer_identifier).await
 }
 
 /// Hands the peer's packet to the conversation on a blocking thread: a TLS handshake signs
@@ -263,21 +269,17 @@ fn open(
     eap: &Eap<'_>,
     input: &Input,
     now: Instant,
-) -> Result<([u8; 16], Conversation, Method), Option<Vec<u8>>> {
+) -> Result<(Held, Method), Option<Vec<u8>>> {
     let Some(first) = server.methods.first() else {
         return Err(Some(packet::failure(eap.identifier)));
     };
-    if Conversations::global()
-        .reserve(server.limits.max_conversations, now)
-        .is_err()
-    {
+    let Ok(busy) = Conversations::global().reserve(server.limits.max_conversations, now) else {
         count("refused");
         tracing::warn!(client = %input.request.client_name, "EAP: conversation table full: new conversation refused (see max_conversations)");
         return Err(Some(packet::failure(eap.identifier)));
-    }
+    };
     let mut id = [0u8; 16];
     if getrandom::fill(&mut id).is_err() {
-        Conversations::global().release();
         return Err(None);
     }
     let identity = String::from_utf8_lossy(eap.data).into_owned();
@@ -285,7 +287,19 @@ fn open(
     // The peer's Identity response names the identifier the proposal follows.
     conversation.identifier = eap.identifier;
     count("opened");
-    Ok((id, conversation, *first))
+    let held = Held {
+        id,
+        conversation,
+        busy,
+    };
+    Ok((held, *first))
+}
+
+/// A conversation being worked on: its State, itself, and its place in the store.
+struct Held {
+    id: [u8; 16],
+    conversation: Conversation,
+    busy: conversation::Busy<'static>,
 }
 
 /// Drives the conversation's steps: engine checks until a request goes out or it ends.
@@ -293,11 +307,15 @@ async fn run<A: Authenticate>(
     auth: &A,
     server: &EapServer,
     input: Input,
-    id: [u8; 16],
-    mut conversation: Conversation,
+    held: Held,
     first: Step,
     peer_identifier: u8,
 ) -> Answer {
+    let Held {
+        id,
+        mut conversation,
+        busy,
+    } = held;
     let store = Conversations::global();
     let mut step = first;
     loop {
@@ -307,13 +325,12 @@ async fn run<A: Authenticate>(
                     conversation.challenge_timeout.unwrap_or(0),
                 )));
                 if conversation.buffered() > 2 * tls::MAX_MESSAGE {
-                    store.release();
-                    count("failed");
+                    count("rejected");
                     return Answer::Reject {
                         eap: Some(packet::failure(peer_identifier)),
                     };
                 }
-                store.put(id, conversation, Instant::now() + wait);
+                store.put(busy, id, conversation, Instant::now() + wait);
                 return Answer::Continue { eap, state: id };
             }
             Step::Check(login) => {
@@ -321,7 +338,7 @@ async fn run<A: Authenticate>(
                 step = conversation.resume(verdict);
             }
             Step::Success => {
-                store.release();
+                drop(busy);
                 count("accepted");
                 let msk = conversation.msk();
                 let accepted = conversation.accepted.take().unwrap_or_default();
@@ -333,7 +350,7 @@ async fn run<A: Authenticate>(
                 };
             }
             Step::Failure(why) => {
-                store.release();
+                drop(busy);
                 count("rejected");
                 tracing::info!(client = %input.request.client_name, method = conversation.method_label(), outer = %conversation.outer_identity, reason = why, "EAP: failure");
                 return Answer::Reject {
