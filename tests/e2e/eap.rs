@@ -425,3 +425,45 @@ fn a_reload_reads_new_certificate_files() {
     let run = login(&new, 1);
     assert!(run.succeeded(), "{}", run.output);
 }
+
+/// A NAS that resends an EAP Access-Request (its reply was lost) gets the same reply from the
+/// reply cache, byte for byte, and no second conversation is opened.
+#[test]
+fn a_retransmitted_eap_request_gets_the_cached_reply() {
+    use tessera::radius::codec::{Attribute, AttributeType, Code, Packet};
+    let server = bounded("\"gtc\"", "");
+    let mut request = Packet {
+        code: Code::ACCESS_REQUEST,
+        identifier: 7,
+        authenticator: [42; 16],
+        attributes: vec![Attribute {
+            typ: AttributeType::USER_NAME,
+            value: b"alice".to_vec(),
+        }],
+    };
+    request.push_split(
+        AttributeType::EAP_MESSAGE,
+        &[2, 1, 0, 10, 1, b'a', b'l', b'i', b'c', b'e'],
+    );
+    let datagram = request.encode_request(SECRET.as_bytes(), true).unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut replies = vec![];
+    for _ in 0..2 {
+        socket.send_to(&datagram, server.addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).unwrap();
+        replies.push(buf[..n].to_vec());
+    }
+    assert_eq!(replies[0], replies[1]);
+    assert_eq!(
+        Packet::decode(&replies[0]).unwrap().code,
+        Code::ACCESS_CHALLENGE
+    );
+    assert_eq!(
+        metric(&server, "tessera_eap_conversations_total{end=\"opened\"}"),
+        1
+    );
+}
