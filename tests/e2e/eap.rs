@@ -381,17 +381,29 @@ fn ttls_with_inner_pap_answers_a_challenge_in_a_tunnelled_reply_message() {
     let ca = TestCa::new();
     let server = start(&ca, "\"ttls\"");
     let ended =
-        crate::eap_client::ttls_pap(server.addr, &ca.ca, "alice", |challenge| match challenge {
-            None => "wonderland".into(),
-            Some(_) => server.last_otp(),
-        });
+        crate::eap_client::ttls_pap(
+            server.addr,
+            None,
+            &ca.ca,
+            "alice",
+            |challenge| match challenge {
+                None => "wonderland".into(),
+                Some(_) => server.last_otp(),
+            },
+        );
     assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_ACCEPT);
     assert_eq!(ended.challenges.len(), 1, "{:?}", ended.challenges);
     let ended =
-        crate::eap_client::ttls_pap(server.addr, &ca.ca, "alice", |challenge| match challenge {
-            None => "wonderland".into(),
-            Some(_) => "000000".into(),
-        });
+        crate::eap_client::ttls_pap(
+            server.addr,
+            None,
+            &ca.ca,
+            "alice",
+            |challenge| match challenge {
+                None => "wonderland".into(),
+                Some(_) => "000000".into(),
+            },
+        );
     assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_REJECT);
     assert_eq!(ended.challenges.len(), 1, "{:?}", ended.challenges);
 }
@@ -466,4 +478,20 @@ fn a_retransmitted_eap_request_gets_the_cached_reply() {
         metric(&server, "tessera_eap_conversations_total{end=\"opened\"}"),
         1
     );
+}
+
+/// Framed-MTU bounds tessera's fragments: at 300, no EAP packet of the handshake is longer,
+/// and the login still succeeds.
+#[test]
+fn framed_mtu_bounds_the_fragments() {
+    let ca = TestCa::new();
+    let server = start(&ca, "\"ttls\"");
+    enroll_hotp(&server);
+    let password = format!("wonderland{}", code(0));
+    let ended = crate::eap_client::ttls_pap(server.addr, Some(300), &ca.ca, "alice", |_| {
+        password.clone()
+    });
+    assert_eq!(ended.code, tessera::radius::codec::Code::ACCESS_ACCEPT);
+    assert!(ended.longest <= 300, "{}", ended.longest);
+    assert!(ended.longest > 200, "{}", ended.longest);
 }

@@ -24,9 +24,13 @@ pub struct Ended {
     pub code: Code,
     /// The Reply-Message AVPs tunnelled to the client, in order.
     pub challenges: Vec<String>,
+    /// The longest EAP-Message tessera sent (octets, the EAP header included).
+    pub longest: usize,
 }
 
 struct Nas {
+    /// Framed-MTU sent with every request, if any.
+    mtu: Option<u32>,
     socket: UdpSocket,
     server: SocketAddr,
     identifier: u8,
@@ -47,6 +51,12 @@ impl Nas {
             }],
         };
         request.push_split(AttributeType::EAP_MESSAGE, eap);
+        if let Some(mtu) = self.mtu {
+            request.attributes.push(Attribute {
+                typ: AttributeType(12),
+                value: mtu.to_be_bytes().to_vec(),
+            });
+        }
         if let Some(state) = &self.state {
             request.push_split(AttributeType::STATE, state);
         }
@@ -70,10 +80,12 @@ fn rand_authenticator(seed: u8) -> [u8; 16] {
     out
 }
 
-/// Logs `user` in with EAP-TTLS/PAP: the first User-Password is `answer(None)`; each
-/// tunnelled Reply-Message is answered with `answer(Some(text))`.
+/// Logs `user` in with EAP-TTLS/PAP, the NAS sending `mtu` as Framed-MTU: the first
+/// User-Password is `answer(None)`; each tunnelled Reply-Message is answered with
+/// `answer(Some(text))`.
 pub fn ttls_pap(
     server: SocketAddr,
+    mtu: Option<u32>,
     ca: &Path,
     user: &str,
     mut answer: impl FnMut(Option<&str>) -> String,
@@ -84,6 +96,7 @@ pub fn ttls_pap(
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut nas = Nas {
+        mtu,
         socket,
         server,
         identifier: 0,
@@ -92,6 +105,7 @@ pub fn ttls_pap(
     let mut framing = Framing::new(1000);
     let mut challenges = vec![];
     let mut sent_credentials = false;
+    let mut longest = 0;
     let mut reply = nas.exchange(&packet::encode(
         code::RESPONSE,
         0,
@@ -103,6 +117,7 @@ pub fn ttls_pap(
             return Ended {
                 code: reply.code,
                 challenges,
+                longest,
             };
         }
         let octets: Vec<u8> = reply
@@ -111,6 +126,7 @@ pub fn ttls_pap(
             .copied()
             .collect();
         let eap = Eap::decode(&octets).unwrap();
+        longest = longest.max(octets.len());
         assert_eq!(eap.kind, Some(kind::TTLS), "tessera proposes TTLS");
         let data = if eap.data.first().is_some_and(|f| f & FLAG_START != 0) {
             flight(&mut tls, &mut framing)
