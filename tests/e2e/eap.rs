@@ -495,3 +495,42 @@ fn framed_mtu_bounds_the_fragments() {
     assert!(ended.longest <= 300, "{}", ended.longest);
     assert!(ended.longest > 200, "{}", ended.longest);
 }
+
+/// EAP over RadSec (RFC 6614): eapol_test → radsecproxy (which re-hides the MPPE keys with
+/// its UDP client's secret) → tessera over TLS. The keys still match eapol_test's MSK.
+#[test]
+fn ttls_over_radsec_through_radsecproxy() {
+    let ca = TestCa::new();
+    let (cert, key) = ca.client_cert("nas1", "DNS:nas1.example.org");
+    let server = Server::start_with(&Setup {
+        server: format!(
+            "tls_listen = [\"127.0.0.1:0\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\ntls_client_ca = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display(),
+            ca.ca.display()
+        ),
+        clients: format!(
+            "[[client]]\nname = \"nas1\"\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\n\
+             tls_identity = \"nas1.example.org\"\ntls_only = true\n"
+        ),
+        extra: format!(
+            "[eap]\nmethods = [\"ttls\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+            ca.cert.display(),
+            ca.key.display()
+        ),
+        ..Setup::default()
+    });
+    enroll_hotp(&server);
+    let proxy =
+        crate::util::radsec::RadsecProxy::start(server.tls_addr.unwrap(), &ca.ca, &cert, &key);
+    let network = tunnel(
+        &ca,
+        "TTLS",
+        "",
+        "auth=PAP",
+        &format!("password=\"wonderland{}\"", code(0)),
+    );
+    let run = eapol::run(proxy.udp, SECRET, &network, true, no_prompt);
+    assert!(run.succeeded(), "{}\n{}", run.output, proxy.log_text());
+    assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
+}
