@@ -8,7 +8,8 @@
 #           chromium + chromium-driver (the helpdesk page's tests drive a headless Chromium
 #           through chromedriver), hostapd + wpasupplicant + iproute2 (a real wired 802.1X NAS
 #           and its supplicant on a veth pair in a network namespace: accounting and
-#           Disconnect-Request, tests/e2e/nas.rs)
+#           Disconnect-Request, tests/e2e/nas.rs), eapoltest (wpa_supplicant's eapol_test,
+#           the EAP tests' supplicant)
 #   Python: aiosmtpd (SMTP tests), python-pskc and yubiotp (hardware token imports and YubiKey
 #           OTPs), requests and privacyideaadm 3.0's source (privacyIDEA's own
 #           privacyidea-validate client for the HTTP API tests; its pip install fails, so the
@@ -40,6 +41,7 @@ command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v hostapd >/dev/null || [ -x /usr/sbin/hostapd ] || missing+=(hostapd)   # tests/e2e/nas.rs
 command -v wpa_supplicant >/dev/null || [ -x /usr/sbin/wpa_supplicant ] || missing+=(wpasupplicant)
 command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
+command -v eapol_test >/dev/null || missing+=(eapoltest)   # the EAP tests' supplicant (tests/e2e/eap.rs)
 dpkg -s libpam-radius-auth >/dev/null 2>&1 || missing+=(libpam-radius-auth)
 # Debian keeps initdb and pg_ctl in /usr/lib/postgresql/VERSION/bin, off PATH.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing+=(postgresql)

@@ -7,7 +7,8 @@
 //!
 //! - [`radius`]: the front end — wire format, dictionaries, client table, duplicate detection,
 //!   UDP server, RadSec and RADIUS/1.1 over TLS.
-//!   [`radius::handler`] is the only place where RADIUS meets the engine.
+//!   [`radius::handler`] is the only place where RADIUS meets the engine (EAP's inner logins
+//!   reach it through [`radius::eap`] and [`eap`]).
 //! - [`http`]: the other front end — LinOTP's and privacyIDEA's `/validate/check` and
 //!   `/validate/simplecheck` on the same engine; [`http::routes`] is where HTTP meets it. The
 //!   admin API ([`http::admin`]) and the helpdesk page on it ([`http::page`]) sit on the same
@@ -16,6 +17,9 @@
 //!   the audit, one piece of code for the command line and the admin API ([`http::admin`]).
 //! - [`auth`]: the engine — policies, otppin, autoenrollment, challenges, fail counters. It
 //!   knows nothing of RADIUS or HTTP.
+//! - [`eap`]: EAP for 802.1X and IKEv2 (EAP-TTLS, PEAPv0, EAP-GTC) without RADIUS:
+//!   [`radius::eap`] carries it in EAP-Message; the inner credentials go to the engine as a
+//!   PAP login's do.
 //! - [`accounting`]: what accounting records mean for the sessions kept in the store (issue
 //!   30), without RADIUS: [`radius::accounting`] translates.
 //! - [`otp`]: HOTP and TOTP.
@@ -49,6 +53,7 @@ pub mod config;
 pub mod delivery;
 pub mod descriptors;
 pub mod directory;
+pub mod eap;
 pub mod failure;
 pub mod hex;
 pub mod http;

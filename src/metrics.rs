@@ -50,6 +50,21 @@ const HELP: &[(&str, &str, &str)] = &[
         "datagrams dropped unanswered, by cause",
     ),
     (
+        "tessera_eap_conversations",
+        "gauge",
+        "EAP conversations open (at most [eap] max_conversations, plus those being answered)",
+    ),
+    (
+        "tessera_eap_conversations_total",
+        "counter",
+        "EAP conversations opened, and how they ended (accepted, rejected, expired, refused, unknown)",
+    ),
+    (
+        "tessera_eap_malformed_total",
+        "counter",
+        "EAP-Messages that are not EAP packets (rejected)",
+    ),
+    (
         "tessera_http_requests_total",
         "counter",
         "HTTP API requests answered, by route and answer (accept, challenge, reject, or the HTTP status)",

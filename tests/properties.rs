@@ -1,7 +1,8 @@
 //! Property tests for the RADIUS layer: for generated packets, encoding then decoding is the
 //! identity; User-Password hiding round-trips for every legal length; hostile bytes never make
 //! the decoder or the dictionary's log text panic; replies always verify as a client checks
-//! them. The fuzz targets in `fuzz/` explore the same ground without a generator.
+//! them; EAP's fragments reassemble and hostile EAP stays bounded. The fuzz targets in `fuzz/`
+//! explore the same ground without a generator.
 
 use proptest::prelude::*;
 use tessera::radius::codec::{
@@ -134,5 +135,56 @@ proptest! {
         prop_assert_eq!(attributes.len(), 1);
         prop_assert_eq!(attributes[0].value.len(), text.len() + 6);
         prop_assert_eq!(dictionary.describe(&attributes[0]), format!("Cisco-AVPair = {text:?}"));
+    }
+}
+
+/// EAP's framing (issue 26): a message cut into fragments as tessera cuts its own is
+/// reassembled to the same octets, whatever the fragment size; arbitrary packets never make
+/// the EAP or AVP decoders or the reassembler panic or hold more than the bound.
+mod eap {
+    use proptest::prelude::*;
+    use tessera::eap::packet::Eap;
+    use tessera::eap::tls::{Framed, Framing, MAX_MESSAGE};
+    use tessera::eap::ttls::decode_avps;
+
+    proptest! {
+        #[test]
+        fn fragments_reassemble_to_the_message(
+            message in prop::collection::vec(any::<u8>(), 1..5000),
+            size in 64usize..1500,
+        ) {
+            let mut sender = Framing::new(size);
+            let mut receiver = Framing::new(size);
+            let mut fragment = sender.send(message.clone());
+            let mut whole = None;
+            while let Some(data) = fragment.take() {
+                match receiver.receive(&data) {
+                    Ok(Framed::Fragment) => {
+                        prop_assert_eq!(sender.receive(&[0]), Ok(Framed::Ack));
+                        fragment = sender.next_fragment();
+                    }
+                    Ok(Framed::Message(m)) => whole = Some(m),
+                    other => prop_assert!(false, "{other:?}"),
+                }
+            }
+            prop_assert_eq!(whole, Some(message));
+        }
+
+        #[test]
+        fn hostile_eap_never_panics_nor_grows(
+            packets in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..1200), 1..40),
+        ) {
+            let mut framing = Framing::new(64);
+            for packet in &packets {
+                let _ = Eap::decode(packet);
+                let _ = decode_avps(packet);
+                match framing.receive(packet) {
+                    Ok(Framed::Message(m)) => prop_assert!(m.len() <= MAX_MESSAGE),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+                prop_assert!(framing.buffered() <= MAX_MESSAGE);
+            }
+        }
     }
 }

@@ -120,23 +120,14 @@ impl Client {
         if let Link::Http(connection) = &mut self.link {
             return connection.check(user, password, state).await;
         }
-        let mut authenticator = [0u8; 16];
-        let _ = getrandom::fill(&mut authenticator);
-        let identifier = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1);
-        let mut packet = Packet {
-            code: Code::ACCESS_REQUEST,
-            identifier,
-            authenticator,
-            attributes: Vec::with_capacity(4),
-        };
+        let mut packet = self.new_request(Code::ACCESS_REQUEST);
         packet.attributes.push(Attribute {
             typ: AttributeType::USER_NAME,
             value: user.as_bytes().to_vec(),
         });
         packet.attributes.push(Attribute {
             typ: AttributeType::USER_PASSWORD,
-            value: crypto::hide_password(password, &authenticator, &self.secret),
+            value: crypto::hide_password(password, &packet.authenticator, &self.secret),
         });
         if let Some(state) = state {
             packet.attributes.push(Attribute {
@@ -145,9 +136,39 @@ impl Client {
             });
         }
         let started = Instant::now();
-        let Ok(bytes) = packet.encode_request(&self.secret, true) else {
-            return (Answer::Lost, None, started.elapsed());
-        };
+        match self.exchange(packet).await {
+            Some(reply) => {
+                let answer = match reply.code {
+                    Code::ACCESS_ACCEPT => Answer::Accept,
+                    Code::ACCESS_CHALLENGE => Answer::Challenge,
+                    _ => Answer::Reject,
+                };
+                let state = reply.get(AttributeType::STATE).map(<[u8]>::to_vec);
+                (answer, state, started.elapsed())
+            }
+            None => (Answer::Lost, None, started.elapsed()),
+        }
+    }
+
+    /// A new request of `code`: the next Identifier, a random authenticator, no attributes.
+    pub fn new_request(&mut self, code: Code) -> Packet {
+        let mut authenticator = [0u8; 16];
+        let _ = getrandom::fill(&mut authenticator);
+        let identifier = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        Packet {
+            code,
+            identifier,
+            authenticator,
+            attributes: Vec::with_capacity(4),
+        }
+    }
+
+    /// Sends `packet` (made by [`Client::new_request`]) with a Message-Authenticator,
+    /// retransmitting over UDP, and returns the verified reply; `None` when none came.
+    pub async fn exchange(&mut self, packet: Packet) -> Option<Packet> {
+        let (identifier, authenticator) = (packet.identifier, packet.authenticator);
+        let bytes = packet.encode_request(&self.secret, true).ok()?;
         let mut buf = [0u8; 4096];
         let retries = match self.link {
             Link::Udp(_) => self.retries,
@@ -174,19 +195,12 @@ impl Client {
                 {
                     continue;
                 }
-                let Ok(reply) = Packet::decode(reply) else {
-                    continue;
-                };
-                let answer = match reply.code {
-                    Code::ACCESS_ACCEPT => Answer::Accept,
-                    Code::ACCESS_CHALLENGE => Answer::Challenge,
-                    _ => Answer::Reject,
-                };
-                let state = reply.get(AttributeType::STATE).map(<[u8]>::to_vec);
-                return (answer, state, started.elapsed());
+                if let Ok(reply) = Packet::decode(reply) {
+                    return Some(reply);
+                }
             }
         }
-        (Answer::Lost, None, started.elapsed())
+        None
     }
 }
 

@@ -8,6 +8,7 @@
 //! missing, builds the release binaries and runs everything.
 
 mod challenge;
+mod eap;
 mod gateway;
 mod http;
 mod load;
@@ -31,11 +32,11 @@ struct Args {
     /// Scenarios, comma-separated: hotp-one-round, freeradius-pap, hotp-one-round-http,
     /// challenge-flow, challenge-flow-http, slow-gateway, store-size, hotp-one-round-pg,
     /// hotp-one-round-pg-2-nodes, challenge-flow-pg (the `-pg` ones start their own
-    /// PostgreSQL), hotp-radsec. The `-http` rows are printed right after their RADIUS
+    /// PostgreSQL), hotp-radsec, ttls-gtc (whole EAP-TTLS/GTC logins). The `-http` rows are printed right after their RADIUS
     /// counterparts'.
     #[arg(
         long,
-        default_value = "hotp-one-round,freeradius-pap,hotp-one-round-http,challenge-flow,challenge-flow-http,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec"
+        default_value = "hotp-one-round,freeradius-pap,hotp-one-round-http,challenge-flow,challenge-flow-http,slow-gateway,store-size,hotp-one-round-pg,hotp-one-round-pg-2-nodes,challenge-flow-pg,hotp-radsec,ttls-gtc"
     )]
     scenarios: String,
     /// Measured seconds per run.
@@ -215,6 +216,7 @@ async fn run_scenario(
         "hotp-one-round-pg" => scenarios::hotp_one_round_pg(knobs, 1).await,
         "hotp-one-round-pg-2-nodes" => scenarios::hotp_one_round_pg(knobs, 2).await,
         "hotp-radsec" => scenarios::hotp_udp_vs_radsec(knobs).await,
+        "ttls-gtc" => eap::ttls_gtc(knobs).await,
         "hotp-one-round-http" => http::hotp_one_round_http(knobs).await,
         "challenge-flow-http" => http::challenge_flow_http(knobs).await,
         "slow-gateway" => challenge::challenge_flow(knobs, true).await,

@@ -66,7 +66,7 @@ pub struct Row {
     pub cpu_micros: Option<f64>,
 }
 
-fn seed(i: usize) -> Vec<u8> {
+pub(crate) fn seed(i: usize) -> Vec<u8> {
     Sha1::digest(format!("tessera-bench-{i}").as_bytes()).to_vec()
 }
 

@@ -52,6 +52,8 @@ pub struct Loaded {
     pub tls: Option<tessera::radius::tls::TlsServer>,
     /// The HTTP listener's TLS configuration, when `[http]` has a certificate.
     pub http_tls: Option<tessera::http::settings::HttpTls>,
+    /// EAP's methods and TLS configuration, when `[eap]` has methods.
+    pub eap: Option<tessera::eap::EapServer>,
 }
 
 type LogFilterHandle =
@@ -103,7 +105,9 @@ pub fn load(path: &std::path::Path) -> Result<Loaded, Failure> {
     let providers = config.open_providers().map_err(config_failure)?;
     let tls = config.open_tls().map_err(config_failure)?;
     let http_tls = config.open_http_tls().map_err(config_failure)?;
+    let eap = config.open_eap().map_err(config_failure)?;
     Ok(Loaded {
+        eap,
         config,
         realms,
         providers,

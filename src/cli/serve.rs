@@ -43,6 +43,7 @@ fn build_snapshot(
     providers: Providers,
     dictionary: Dictionary,
     tls: Option<TlsServer>,
+    eap: Option<tessera::eap::EapServer>,
 ) -> Snapshot<Engine> {
     let dictionary = Arc::new(dictionary);
     let engine = Engine::new(
@@ -61,14 +62,20 @@ fn build_snapshot(
         auth: engine,
         dictionary,
         tls: tls.map(Arc::new),
+        eap: eap.map(Arc::new),
     }
 }
 
-/// Logs when the RadSec and the HTTP server certificates expire, and warns within 30 days.
-fn check_certificate_expiry(tls: Option<&TlsServer>, http: Option<&HttpTls>) {
+/// Logs when the RadSec, HTTP and EAP server certificates expire, and warns within 30 days.
+fn check_certificate_expiry(
+    tls: Option<&TlsServer>,
+    http: Option<&HttpTls>,
+    eap: Option<&tessera::eap::EapServer>,
+) {
     for (listener, not_after) in [
         ("RadSec", tls.map(|t| t.not_after)),
         ("HTTP", http.map(|t| t.not_after)),
+        ("EAP", eap.and_then(|e| e.not_after)),
     ] {
         let Some(not_after) = not_after else { continue };
         let left = not_after - SystemClock.now().as_secs();
@@ -294,6 +301,7 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         dictionary,
         tls,
         http_tls,
+        eap,
     } = load(path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.server.worker_threads())
@@ -306,8 +314,8 @@ pub fn run(path: &Path) -> Result<(), Failure> {
         let store = tessera::store::open(&config.store)
             .await
             .map_err(|e| Failure::Error(format!("store {}: {e}", config.store.describe())))?;
-        check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
-        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls);
+        check_certificate_expiry(tls.as_ref(), http_tls.as_ref(), eap.as_ref());
+        let snapshot = build_snapshot(&store, &config, realms, providers, dictionary, tls, eap);
         remove_unused_pins(&snapshot).await;
         let served = Arc::new(Live::new(snapshot));
         register_gauges(&served);
@@ -407,6 +415,7 @@ async fn reload_on_hangup(
             dictionary: new_dictionary,
             tls,
             http_tls,
+            eap,
         } = match loaded {
             Ok(loaded) => loaded,
             Err(Failure::No(problems) | Failure::Error(problems)) => {
@@ -422,8 +431,9 @@ async fn reload_on_hangup(
         warn_restart_needed(&config, &current);
         super::apply_log_level(config.log_level.as_deref());
         // Engine, clients, dictionary and TLS certificates in one swap: no request sees a mix.
-        check_certificate_expiry(tls.as_ref(), http_tls.as_ref());
-        let mut snapshot = build_snapshot(&store, &config, realms, providers, new_dictionary, tls);
+        check_certificate_expiry(tls.as_ref(), http_tls.as_ref(), eap.as_ref());
+        let mut snapshot =
+            build_snapshot(&store, &config, realms, providers, new_dictionary, tls, eap);
         snapshot.auth = snapshot.auth.with_unknown_names_of(&served.get().auth);
         served.replace(snapshot);
         http.replace(http_live(&config, &served, http_tls));

@@ -322,6 +322,7 @@ fn the_docs_name_every_section_s_keys_with_the_code_s_defaults() {
     check.defaults(config, "`[http]`", &HttpSettings::default());
     check.defaults("http.md", "The listener", &HttpSettings::default());
     check.defaults(config, "`[admin]`", &AdminSettings::default());
+    check.defaults(config, "`[eap]`", &crate::eap::EapSettings::default());
     check.keys(config, "`[metrics]`", &keys_of::<MetricsSettings>());
     check.keys(config, "`[log]`", &keys_of::<RawLog>());
     check.serde_defaults::<ClientConfig>(config, "`[[client]]`", "address = \"192.0.2.1\"");

@@ -101,6 +101,8 @@ pub struct Config {
     pub log_level: Option<String>,
     /// `[radius_upstream.NAME]`: legacy RADIUS servers for passthru.
     pub upstreams: Upstreams,
+    /// `[eap]`: EAP methods and their certificate (off without methods).
+    pub eap: crate::eap::EapConfig,
 }
 
 impl Config {
@@ -146,6 +148,7 @@ impl Config {
         let metrics_listen = settings::metrics(&raw.metrics, &mut errors);
         let http = settings::http(&raw.http, &resolve, &mut errors);
         let admin = settings::admin(&raw.admin, &mut errors);
+        let eap = settings::eap(&raw.eap, &resolve, &mut errors);
         if admin.enabled && http.listen.is_empty() {
             errors.at(
                 0..0,
@@ -178,6 +181,7 @@ impl Config {
             admin,
             log_level,
             upstreams,
+            eap,
         })
     }
 }

@@ -38,6 +38,11 @@ impl Config {
             .map_err(|errors| self.file_errors(errors))
     }
 
+    /// Reads `[eap]`'s certificate and key; `None` when EAP is off.
+    pub fn open_eap(&self) -> Result<Option<crate::eap::EapServer>, ConfigErrors> {
+        crate::eap::settings::open(&self.eap).map_err(|errors| self.file_errors(errors))
+    }
+
     /// Reads `[http]`'s certificate and key; `None` when the listener speaks plain HTTP.
     pub fn open_http_tls(&self) -> Result<Option<crate::http::settings::HttpTls>, ConfigErrors> {
         crate::http::settings::open_tls(&self.http).map_err(|errors| self.file_errors(errors))

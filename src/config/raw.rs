@@ -44,6 +44,8 @@ pub(super) struct RawConfig {
     pub admin: crate::http::admin::AdminSettings,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub eap: crate::eap::EapSettings,
 }
 
 /// `[directory.NAME]`: a `type` and that type's keys.

@@ -60,6 +60,20 @@ pub(super) fn http(
     })
 }
 
+/// `[eap]`, checked by its own settings type, paths resolved; the default (off) on problems.
+pub(super) fn eap(
+    eap: &crate::eap::EapSettings,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    errors: &mut Errors<'_>,
+) -> crate::eap::EapConfig {
+    eap.check(resolve).unwrap_or_else(|problems| {
+        for (span, key, message) in problems {
+            errors.at(span, key, message);
+        }
+        crate::eap::EapConfig::default()
+    })
+}
+
 /// `[admin]`, checked by its own settings type; the default (off) on problems.
 pub(super) fn admin(
     admin: &crate::http::admin::AdminSettings,

@@ -50,6 +50,36 @@ pub fn unhide_password(
     Ok(clear)
 }
 
+/// Hides an MS-MPPE-Send-Key or MS-MPPE-Recv-Key (RFC 2548 §2.4.2-3): a two-octet salt
+/// (high bit set), then the key's length and the key, padded to 16, each block XORed with
+/// b_1 = MD5(S + R + salt), b_i = MD5(S + c_(i-1)), R the Request Authenticator.
+pub fn hide_mppe_key(
+    key: &[u8],
+    salt: [u8; 2],
+    authenticator: &[u8; 16],
+    secret: &[u8],
+) -> Vec<u8> {
+    let key = key.get(..240).unwrap_or(key);
+    let mut plain = Vec::with_capacity(key.len() + 16);
+    plain.push(u8::try_from(key.len()).unwrap_or(u8::MAX));
+    plain.extend_from_slice(key);
+    plain.resize(plain.len().div_ceil(16) * 16, 0);
+    let [high, low] = salt;
+    let salt = [high | 0x80, low];
+    let mut out = salt.to_vec();
+    let mut previous = md5_concat(&[secret, authenticator, &salt]);
+    for block in plain.chunks(16) {
+        let cipher: Vec<u8> = block
+            .iter()
+            .zip(previous.iter())
+            .map(|(p, b)| p ^ b)
+            .collect();
+        previous = md5_concat(&[secret, &cipher]);
+        out.extend_from_slice(&cipher);
+    }
+    out
+}
+
 /// Hides a User-Password as a client does (RFC 2865 §5.2). Passwords longer than 128 octets
 /// are truncated, as the RFC allows no more.
 pub fn hide_password(clear: &[u8], authenticator: &[u8; 16], secret: &[u8]) -> Vec<u8> {

@@ -13,8 +13,13 @@ use crate::secret::Secret;
 
 /// Answers a verified request; returns the encoded reply. The dictionary names attributes in
 /// the debug log.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one request's snapshot parts, none of which belong together elsewhere"
+)]
 pub async fn handle<A: Authenticate>(
     auth: &A,
+    eap: Option<&crate::eap::EapServer>,
     dictionary: &Dictionary,
     upstreams: &Upstreams,
     client: &Client,
@@ -65,7 +70,11 @@ pub async fn handle<A: Authenticate>(
     } else {
         match to_auth_request(request, wire, client, source) {
             Ok(auth_request) => auth.authenticate(auth_request).await,
-            Err(message) => {
+            Err(NotPap::Eap) => {
+                let on = super::eap::On::new(request, wire, client);
+                return eap_reply(auth, eap, dictionary, on, source).await;
+            }
+            Err(NotPap::Reject(message)) => {
                 tracing::info!(client = %client.name, reason = message, "access-request rejected before the engine");
                 Outcome::Reject {
                     message: message.to_string(),
@@ -95,6 +104,36 @@ pub async fn handle<A: Authenticate>(
         .await;
     }
     encode_outcome(request, wire, &outcome, client, dictionary)
+}
+
+/// The reply to an Access-Request carrying EAP (see [`super::eap`]), signed.
+async fn eap_reply<A: Authenticate>(
+    auth: &A,
+    eap: Option<&crate::eap::EapServer>,
+    dictionary: &Dictionary,
+    on: super::eap::On<'_>,
+    source: std::net::IpAddr,
+) -> Result<Vec<u8>, EncodeError> {
+    let super::eap::On {
+        request,
+        wire,
+        client,
+    } = on;
+    // The inner logins are built on this request; user and password are EAP's.
+    let user_name = request
+        .get(AttributeType::USER_NAME)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let base = auth_request(
+        request,
+        wire,
+        client,
+        source,
+        user_name,
+        Secret::new(vec![]),
+    );
+    let reply = super::eap::handle(auth, eap, dictionary, on, base).await;
+    sign(reply, request, wire, client)
 }
 
 /// What a user is told when the legacy server of a passthru does not answer.
@@ -213,37 +252,64 @@ fn reply_limit(packet: &Packet, wire: Wire) -> usize {
         )
 }
 
-/// Turns an Access-Request into the engine's request. Errors are reasons to reject.
+/// Why an Access-Request is not a PAP login.
+enum NotPap {
+    /// It carries EAP: `super::eap` answers it.
+    Eap,
+    /// A reason to reject.
+    Reject(&'static str),
+}
+
+/// Turns an Access-Request into the engine's request.
 fn to_auth_request(
     packet: &Packet,
     wire: Wire,
     client: &Client,
     source: std::net::IpAddr,
-) -> Result<AuthRequest, &'static str> {
+) -> Result<AuthRequest, NotPap> {
     let user_name = packet
         .get(AttributeType::USER_NAME)
-        .ok_or("User-Name missing")?;
+        .ok_or(NotPap::Reject("User-Name missing"))?;
     // A non-UTF-8 User-Name is kept, lossily, so logs stay readable; it will match no user.
     let user_name = String::from_utf8_lossy(user_name).into_owned();
     let hidden = match packet.get(AttributeType::USER_PASSWORD) {
         Some(hidden) => hidden,
         None if packet.get(AttributeType::CHAP_PASSWORD).is_some() => {
-            return Err("CHAP is not supported; use PAP");
+            return Err(NotPap::Reject("CHAP is not supported; use PAP"));
         }
-        None if packet.get(AttributeType::EAP_MESSAGE).is_some() => {
-            return Err("EAP is not supported; use PAP");
-        }
-        None => return Err("User-Password missing"),
+        None if packet.get(AttributeType::EAP_MESSAGE).is_some() => return Err(NotPap::Eap),
+        None => return Err(NotPap::Reject("User-Password missing")),
     };
     let password = match wire {
         Wire::Classic => {
             crypto::unhide_password(hidden, &packet.authenticator, client.secret.expose())
-                .map_err(|_| "User-Password malformed")?
+                .map_err(|_| NotPap::Reject("User-Password malformed"))?
         }
         // RFC 9765 §5.1.1: a plain string of 1..=128 octets.
         Wire::Radius11 if (1..=128).contains(&hidden.len()) => hidden.to_vec(),
-        Wire::Radius11 => return Err("User-Password malformed"),
+        Wire::Radius11 => return Err(NotPap::Reject("User-Password malformed")),
     };
+    Ok(auth_request(
+        packet,
+        wire,
+        client,
+        source,
+        user_name,
+        Secret::new(password),
+    ))
+}
+
+/// The engine's request for `user_name` and `password` as this Access-Request has them: the
+/// State, the client, the back-off's origin, the request's identity among retransmits and the
+/// room for the reply. EAP's inner logins are built on it too.
+fn auth_request(
+    packet: &Packet,
+    wire: Wire,
+    client: &Client,
+    source: std::net::IpAddr,
+    user_name: String,
+    password: Secret,
+) -> AuthRequest {
     let state = packet.get(AttributeType::STATE).map(<[u8]>::to_vec);
     let calling_station = packet
         .get(AttributeType::CALLING_STATION_ID)
@@ -253,17 +319,17 @@ fn to_auth_request(
         Some(station) if !station.is_empty() => station.to_string(),
         _ => source.to_string(),
     };
-    Ok(AuthRequest {
+    AuthRequest {
         request_id: Some(request_id(packet, source, &user_name, state.as_deref())),
         reply_limit: Some(reply_limit(packet, wire)),
         user_name,
-        password: Secret::new(password),
+        password,
         state,
         client: source,
         client_name: client.name.clone(),
         calling_station,
         origin,
-    })
+    }
 }
 
 /// What makes a request the same request when a NAS resends it, to this node or (after a

@@ -10,6 +10,7 @@
 //! - [`reply_cache`]: RFC 5080 duplicate detection — retransmits get the cached reply.
 //! - [`handler`]: the one place where a packet becomes an `auth::AuthRequest` and an
 //!   `auth::Outcome` becomes a reply.
+//! - [`eap`]: the seam to [`crate::eap`] (RFC 3579): EAP-Message, State, the MPPE keys.
 //! - [`accounting`]: the one place where an Accounting-Request becomes an
 //!   `accounting::Event`, and a committed one an Accounting-Response.
 //! - [`server`]: sockets, the receive loop, tasks and shutdown.
@@ -30,6 +31,7 @@ pub mod crypto;
 pub mod dictionary;
 pub mod digest;
 pub mod disconnect;
+pub mod eap;
 pub mod handler;
 pub mod radsec;
 pub mod reply_cache;

@@ -37,6 +37,8 @@ pub struct Snapshot<A> {
     pub upstreams: Arc<super::upstream::Upstreams>,
     /// RadSec's server certificate and client check (none when RadSec is off).
     pub tls: Option<Arc<TlsServer>>,
+    /// EAP's methods and certificate (none when EAP is off).
+    pub eap: Option<Arc<crate::eap::EapServer>>,
 }
 
 /// The transport a request came over, for logs and metrics.
@@ -322,6 +324,7 @@ async fn answer<A: Authenticate>(
         (Service::Accounting, None) => Err(DropCause::UnsupportedCode),
         (Service::Authentication, _) => handler::handle(
             &snapshot.auth,
+            snapshot.eap.as_deref(),
             &snapshot.dictionary,
             &snapshot.upstreams,
             client,

@@ -12,6 +12,7 @@
 //! | [`postgres`] | a PostgreSQL cluster made with `initdb` |
 //! | [`radsec`] | radsecproxy as a RadSec client, and a bare rustls RadSec client |
 //! | [`ca`] | a CA with server and client certificates, made with the `openssl` CLI |
+//! | [`eapol`] | wpa_supplicant's `eapol_test`: an 802.1X supplicant and NAS, its prompts answered |
 //! | [`peers`] | an HTTP SMS gateway and an SMTP server (Python), a silent TCP server |
 //! | [`smsc`] | an SMPP SMSC on rusmpp's codec |
 //! | [`modem`] | a GSM modem on a pseudo-terminal |
@@ -29,6 +30,7 @@
 
 pub mod browser;
 pub mod ca;
+pub mod eapol;
 pub mod freeradius;
 pub mod log;
 pub mod modem;

@@ -15,6 +15,8 @@ mod backoff;
 mod browser;
 mod config;
 mod docs;
+mod eap;
+mod eap_client;
 mod exhaustion;
 mod flow;
 mod http;
