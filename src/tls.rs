@@ -6,12 +6,16 @@
 //! installs ring once; it is idempotent and safe to call from every constructor that builds a
 //! TLS client, so library users and tests need no set-up step of their own.
 //!
-//! [`read_certificates`] reads a PEM chain for every TLS server (RadSec, HTTP), and
+//! [`read_certificates`] reads a PEM chain for every TLS server (RadSec, HTTP, EAP),
+//! [`server_config`] makes the plain server configuration HTTP and EAP share, and
 //! [`not_after`] says when a certificate expires. [`trust_roots`] is what a rustls client
 //! trusts (LDAP, PostgreSQL): the configured CA's certificates, else the system's roots.
 
-use rustls::pki_types::CertificateDer;
+use std::path::Path;
+use std::sync::Arc;
+
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Installs ring as the process-level rustls CryptoProvider, unless one is installed already.
 pub fn install_crypto_provider() {
@@ -24,7 +28,7 @@ pub fn install_crypto_provider() {
 }
 
 /// Every certificate in a PEM file; an error when it holds none.
-pub fn read_certificates(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -81,6 +85,38 @@ pub fn trust_roots(ca: Option<Ca<'_>>) -> Result<rustls::RootCertStore, CaError>
         roots.add(certificate).map_err(CaError::Unusable)?;
     }
     Ok(roots)
+}
+
+/// Errors of a configuration, each under the key it is about: (key, message).
+pub type KeyedErrors = Vec<(&'static str, String)>;
+
+/// A TLS server's configuration from its certificate chain (PEM, leaf first) and key files:
+/// TLS 1.2 and 1.3, the ring provider, no client certificate; and when the leaf expires.
+/// `keys` are the configuration keys the two files were named by (`http.tls_certificate`,
+/// `http.tls_key`), which the errors are reported under as (key, message).
+pub fn server_config(
+    cert_path: &Path,
+    key_path: &Path,
+    keys: (&'static str, &'static str),
+) -> Result<(rustls::ServerConfig, Option<i64>), KeyedErrors> {
+    let (cert_key, key_key) = keys;
+    let chain = read_certificates(cert_path).map_err(|e| vec![(cert_key, e)])?;
+    let not_after = chain.first().map(not_after);
+    let key = PrivateKeyDer::from_pem_file(key_path)
+        .map_err(|e| vec![(key_key, format!("{}: {e}", key_path.display()))])?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .map_err(|e| vec![(cert_key, e.to_string())])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            vec![(
+                key_key,
+                format!("{} and {}: {e}", cert_path.display(), key_path.display()),
+            )]
+        })?;
+    Ok((server, not_after))
 }
 
 /// A certificate's notAfter as Unix time (0 when it does not parse).

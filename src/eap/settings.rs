@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::PrivateKeyDer;
-use rustls::pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 
 /// An EAP method tessera speaks.
@@ -214,23 +212,11 @@ pub fn open(config: &EapConfig) -> Result<Option<EapServer>, Vec<(&'static str, 
     }
     let (tls, not_after) = match &config.tls {
         Some((cert_path, key_path)) => {
-            let chain = crate::tls::read_certificates(cert_path)
-                .map_err(|e| vec![("eap.tls_certificate", e)])?;
-            let not_after = chain.first().map(crate::tls::not_after);
-            let key = PrivateKeyDer::from_pem_file(key_path)
-                .map_err(|e| vec![("eap.tls_key", format!("{}: {e}", key_path.display()))])?;
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut server = rustls::ServerConfig::builder_with_provider(provider)
-                .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-                .map_err(|e| vec![("eap.tls_certificate", e.to_string())])?
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .map_err(|e| {
-                    vec![(
-                        "eap.tls_key",
-                        format!("{} and {}: {e}", cert_path.display(), key_path.display()),
-                    )]
-                })?;
+            let (mut server, not_after) = crate::tls::server_config(
+                cert_path,
+                key_path,
+                ("eap.tls_certificate", "eap.tls_key"),
+            )?;
             server.send_tls13_tickets = 0;
             server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
             (Some(Arc::new(server)), not_after)

@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use rustls::pki_types::PrivateKeyDer;
-use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -213,23 +211,12 @@ pub fn open_tls(config: &HttpConfig) -> Result<Option<HttpTls>, Vec<(&'static st
     let Some((cert_path, key_path)) = &config.tls else {
         return Ok(None);
     };
-    let chain =
-        crate::tls::read_certificates(cert_path).map_err(|e| vec![("http.tls_certificate", e)])?;
-    let not_after = chain.first().map_or(0, crate::tls::not_after);
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| vec![("http.tls_key", format!("{}: {e}", key_path.display()))])?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
-        .map_err(|e| vec![("http.tls_certificate", e.to_string())])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| {
-            vec![(
-                "http.tls_key",
-                format!("{} and {}: {e}", cert_path.display(), key_path.display()),
-            )]
-        })?;
+    let (mut server, not_after) = crate::tls::server_config(
+        cert_path,
+        key_path,
+        ("http.tls_certificate", "http.tls_key"),
+    )?;
+    let not_after = not_after.unwrap_or(0);
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Some(HttpTls {
         config: Arc::new(server),

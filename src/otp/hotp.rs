@@ -9,8 +9,8 @@ use sha2::{Sha256, Sha512};
 
 use crate::store::HashAlgorithm;
 
-/// The HMAC of `message` under `key` with `algorithm`.
-fn hmac(algorithm: HashAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
+/// The HMAC of `message` under `key` with `algorithm` (also a PSKC file's MAC).
+pub(crate) fn hmac(algorithm: HashAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
     match algorithm {
         HashAlgorithm::Sha1 => Hmac::<Sha1>::new_from_slice(key)

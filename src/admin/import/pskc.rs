@@ -20,12 +20,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, KeyIvInit};
-use hmac::{Hmac, Mac};
 use roxmltree::{Document, Node};
 use sha1::Sha1;
-use sha2::{Sha256, Sha512};
+use sha2::Sha256;
 
 use super::{Entry, EntryError, ImportKeys};
+use crate::otp::hotp::hmac;
 use crate::secret::Secret;
 use crate::store::{HashAlgorithm, TokenKind};
 
@@ -316,18 +316,6 @@ fn decrypt(key: &Secret, encrypted: Node<'_, '_>) -> Result<Vec<u8>, String> {
 fn cipher_value(encrypted: Node<'_, '_>) -> Result<Vec<u8>, String> {
     let value = path(encrypted, &["CipherData", "CipherValue"]).ok_or("no CipherValue")?;
     base64(value).map_err(|e| format!("CipherValue: {e}"))
-}
-
-fn hmac(algorithm: HashAlgorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
-    match algorithm {
-        HashAlgorithm::Sha1 => Hmac::<Sha1>::new_from_slice(key)
-            .map(|m| m.chain_update(message).finalize().into_bytes().to_vec()),
-        HashAlgorithm::Sha256 => Hmac::<Sha256>::new_from_slice(key)
-            .map(|m| m.chain_update(message).finalize().into_bytes().to_vec()),
-        HashAlgorithm::Sha512 => Hmac::<Sha512>::new_from_slice(key)
-            .map(|m| m.chain_update(message).finalize().into_bytes().to_vec()),
-    }
-    .unwrap_or_default()
 }
 
 /// An element's text as base64 (whitespace, as files wrap it, ignored).
