@@ -9,9 +9,11 @@
 //! `ip netns exec` makes sure nothing but the link joins them). hostapd sends its accounting
 //! to `acct_server`, answers Disconnect-Requests (RFC 5176) from 127.0.0.1 on `das_port`, and
 //! authenticates through a RADIUS server (`eap_server=0`): a given one
-//! ([`Authenticator::Radius`], e.g. tessera once it speaks EAP) or hostapd's integrated EAP
-//! server with EAP-MD5 users of its own ([`Authenticator::IntegratedEap`]), run as a second
-//! hostapd (`driver=none`, its RADIUS server on a free port). Not the NAS's own
+//! ([`Authenticator::Radius`]: tessera with `[eap]`) or hostapd's integrated EAP server with
+//! EAP-MD5 users of its own ([`Authenticator::IntegratedEap`]), run as a second hostapd
+//! (`driver=none`, its RADIUS server on a free port). The supplicant logs in with EAP-MD5 or
+//! with a network block the test writes ([`Supplicant`]: EAP-TTLS against tessera, say).
+//! Not the NAS's own
 //! `eap_server=1`: a NAS that authenticates by itself does not learn the EAP identity for its
 //! accounting, and sends the supplicant's MAC address as User-Name.
 //!
@@ -37,6 +39,30 @@ pub enum Authenticator {
     Radius(SocketAddr, String),
 }
 
+/// How the supplicant logs in.
+#[derive(Debug, Clone)]
+pub enum Supplicant {
+    /// EAP-MD5 with this identity and password (for [`Authenticator::IntegratedEap`]).
+    Md5(String, String),
+    /// The lines of wpa_supplicant's `network={…}` block that say the method and the
+    /// credentials (`eap=TTLS`, `identity=…`, `ca_cert=…`); `key_mgmt` and `eapol_flags` are
+    /// added.
+    Network(String),
+}
+
+impl Supplicant {
+    /// The whole `network={…}` block.
+    fn network(&self) -> String {
+        let lines = match self {
+            Supplicant::Md5(user, password) => {
+                format!("eap=MD5\nidentity=\"{user}\"\npassword=\"{password}\"")
+            }
+            Supplicant::Network(lines) => lines.clone(),
+        };
+        format!("network={{\nkey_mgmt=IEEE8021X\neapol_flags=0\n{lines}\n}}\n")
+    }
+}
+
 /// What the NAS is configured with.
 #[derive(Debug, Clone)]
 pub struct NasConfig {
@@ -49,8 +75,8 @@ pub struct NasConfig {
     /// Its DAS (RFC 5176): the UDP port it listens on and the secret of the
     /// Disconnect-Requests it accepts from 127.0.0.1; off when `None`.
     pub das: Option<(u16, String)>,
-    /// The supplicant's identity and password (EAP-MD5).
-    pub supplicant: (String, String),
+    /// How the supplicant logs in.
+    pub supplicant: Supplicant,
 }
 
 /// Whether this process may make network namespaces (root, and a kernel that lets it);
@@ -162,11 +188,7 @@ impl Nas {
         nas.hostapd_log
             .wait_for("AP-ENABLED", Duration::from_secs(20), "hostapd");
 
-        let (user, password) = &config.supplicant;
-        let supplicant_conf = format!(
-            "ap_scan=0\nnetwork={{\n  key_mgmt=IEEE8021X\n  eap=MD5\n  identity=\"{user}\"\n  \
-             password=\"{password}\"\n  eapol_flags=0\n}}\n"
-        );
+        let supplicant_conf = format!("ap_scan=0\n{}", config.supplicant.network());
         let path = dir.path().join("wpa_supplicant.conf");
         std::fs::write(&path, supplicant_conf).expect("write wpa_supplicant.conf");
         let mut command = Command::new("ip");

@@ -11,7 +11,7 @@ use testkit::eapol;
 use crate::util::{SECRET, Server, Setup};
 
 /// "12345678901234567890" in hex: RFC 4226's test seed; its first codes are 755224, 287082.
-const SEED_HEX: &str = "3132333435363738393031323334353637383930";
+pub(crate) const SEED_HEX: &str = "3132333435363738393031323334353637383930";
 
 /// tessera with `[eap] methods` and the CA's server certificate.
 fn start(ca: &TestCa, methods: &str) -> Server {
@@ -46,7 +46,7 @@ fn enroll_hotp(server: &Server) {
 /// What OpenSSL logs for a message only a TLS 1.3 handshake has.
 const TLS13_HANDSHAKE: &str = "TLSv1.3 read encrypted extensions";
 
-fn code(counter: u64) -> String {
+pub(crate) fn code(counter: u64) -> String {
     hotp(b"12345678901234567890", counter, 6)
 }
 
