@@ -215,6 +215,53 @@ fn vendor_attribute(typ: u8, value: &[u8]) -> Attribute {
 mod tests {
     use super::*;
 
+    /// The User-Names of the Accept `accept` builds for `accepted`.
+    fn accepted_names(accepted: &crate::eap::Accepted) -> Vec<Vec<u8>> {
+        let dictionary = Dictionary::builtin().expect("the built-in dictionary");
+        let client = Client {
+            network: None,
+            secret: crate::secret::Secret::new(b"s".to_vec()),
+            name: "wifi".into(),
+            require_message_authenticator: false,
+            limit_proxy_state: false,
+            tls_only: false,
+            das: None,
+        };
+        let request = Packet {
+            code: Code::ACCESS_REQUEST,
+            identifier: 3,
+            authenticator: [1; 16],
+            attributes: vec![Attribute {
+                typ: AttributeType::USER_NAME,
+                value: b"anonymous".to_vec(),
+            }],
+        };
+        let on = On::new(&request, Wire::Classic, &client);
+        let reply = accept(&dictionary, &on, &[3, 3, 0, 4], None, accepted).expect("an Accept");
+        reply
+            .get_all(AttributeType::USER_NAME)
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    /// The Accept names the user the engine authenticated (the inner identity, as typed), once;
+    /// a policy's User-Name replaces it; a name too long for one attribute is left out.
+    #[test]
+    fn the_accept_names_the_authenticated_user() {
+        let mut accepted = crate::eap::Accepted {
+            user: "Alice".into(),
+            ..Default::default()
+        };
+        assert_eq!(accepted_names(&accepted), [b"Alice".to_vec()]);
+        accepted.reply = vec![("User-Name".into(), "wifi-alice".into())];
+        assert_eq!(accepted_names(&accepted), [b"wifi-alice".to_vec()]);
+        let accepted = crate::eap::Accepted {
+            user: "a".repeat(MAX_ATTRIBUTE_VALUE + 1),
+            ..Default::default()
+        };
+        assert!(accepted_names(&accepted).is_empty());
+    }
+
     /// RFC 2548's hiding, undone as the NAS does: the key comes back.
     #[test]
     fn mppe_keys_are_hidden_so_the_nas_recovers_them() {
