@@ -9,7 +9,9 @@
 //! Issues 26 and 30 together: tessera is also hostapd's authentication server, alice logs in
 //! with EAP-TTLS/PAP under the outer identity `anonymous`, and the User-Name of tessera's
 //! Access-Accept (her inner identity) is what hostapd's accounting names — so her session is
-//! found and ended when her token is disabled.
+//! found and ended when her token is disabled. With EAP-TTLS/GTC in two rounds (the password,
+//! then the code from the spool, answered on wpa_supplicant's control interface) the NAS
+//! accounts under her name too.
 //!
 //! Needs root for the namespace; skipped, saying why, where `ip netns add` is refused.
 
@@ -252,6 +254,15 @@ fn a_token_deleted_through_the_admin_api_ends_the_session_too() {
     );
 }
 
+/// `[eap]` with `methods` and the test CA's server certificate.
+fn eap_section(ca: &TestCa, methods: &str) -> String {
+    format!(
+        "[eap]\nmethods = [{methods}]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+        ca.cert.display(),
+        ca.key.display()
+    )
+}
+
 /// The whole chain with tessera as the NAS's authentication server: alice logs in with
 /// EAP-TTLS/PAP (outer identity `anonymous`, password and HOTP code in one field), hostapd's
 /// Accounting Start names her as tessera's Access-Accept did, and disabling her token ends the
@@ -265,11 +276,7 @@ fn an_eap_ttls_login_through_tessera_is_accounted_and_disconnected() {
     let das_port = try_free_udp_port().expect("a free port");
     let server = Server::start_with(&Setup {
         clients: das_client(das_port),
-        extra: format!(
-            "[eap]\nmethods = [\"ttls\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
-            ca.cert.display(),
-            ca.key.display()
-        ),
+        extra: eap_section(&ca, "\"ttls\""),
         ..Setup::default()
     });
     let accounting = accounting_addr(&server);
@@ -340,4 +347,57 @@ fn an_eap_ttls_login_through_tessera_is_accounted_and_disconnected() {
     let reason = row["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("Disconnect-ACK"), "{row}");
     assert!(reason.ends_with(&format!("session {id}")), "{row}");
+}
+
+/// Two rounds through the NAS: TTLS with inner GTC, the password and then the code asked on
+/// wpa_supplicant's control interface; tessera's Accept names alice, and so does hostapd's
+/// accounting.
+#[test]
+fn an_eap_ttls_gtc_login_in_two_rounds_through_tessera_is_accounted_under_the_user() {
+    if skip_without_netns() {
+        return;
+    }
+    let ca = TestCa::new();
+    let das_port = try_free_udp_port().expect("a free port");
+    let server = Server::start_with(&Setup {
+        clients: das_client(das_port),
+        extra: eap_section(&ca, "\"ttls\""),
+        ..Setup::default()
+    });
+    testkit::require_program("hostapd", "-v", "apt-get install hostapd");
+    testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
+    let network = format!(
+        "eap=TTLS\nidentity=\"alice\"\nanonymous_identity=\"anonymous\"\nca_cert=\"{}\"\n\
+         phase2=\"autheap=GTC\"",
+        ca.ca.display()
+    );
+    let nas = Nas::start(&NasConfig {
+        authenticator: Authenticator::Radius(server.addr, SECRET.into()),
+        acct_server: accounting_addr(&server),
+        acct_secret: SECRET.into(),
+        das: Some((das_port, DAS_SECRET.into())),
+        supplicant: Supplicant::Prompted(network),
+    });
+    let (prompts, succeeded) = nas.answer(|prompt| {
+        if prompt == "Password: " {
+            "wonderland".into()
+        } else {
+            server.last_otp()
+        }
+    });
+    assert!(succeeded, "{prompts:?}");
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    assert_ne!(prompts[1], "Password: ");
+    let session = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
+        v.as_array()?
+            .iter()
+            .find(|s| s["open"] == true && s["calling_station"].is_string())
+            .cloned()
+    });
+    assert_eq!(session["identity"], "alice", "{session}");
+    let audit = json(&server, &["audit", "--user", "alice", "--json"]);
+    let login = audit
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["client"] == "test-nas eap-ttls/gtc"));
+    assert!(login.is_some_and(|r| r["result"] == "accept"), "{audit}");
 }
