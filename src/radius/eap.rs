@@ -2,15 +2,20 @@
 //! an [`crate::eap::Input`] — the EAP-Message attributes joined, the State of its
 //! conversation, Framed-MTU, and the request as a PAP login's `AuthRequest` — and the EAP
 //! answer becomes Access-Challenge (EAP-Message split into 253-octet attributes, State),
-//! Access-Accept (EAP-Success, MS-MPPE-Recv-Key and MS-MPPE-Send-Key hidden as RFC 2548 asks,
-//! the policies' reply attributes) or Access-Reject (EAP-Failure).
+//! Access-Accept (EAP-Success, User-Name = the identity the engine authenticated — the inner
+//! one after TTLS and PEAP — MS-MPPE-Recv-Key and MS-MPPE-Send-Key hidden as RFC 2548 asks, the
+//! policies' reply attributes) or Access-Reject (EAP-Failure).
+//!
+//! The User-Name is what FreeRADIUS sends with `use_tunneled_reply`: the NAS takes it for its
+//! accounting (hostapd: `ieee802_1x_update_sta_identity`), so the sessions, `tessera sessions`
+//! and the Disconnect on revoke name the user and not the anonymous outer identity.
 //!
 //! RFC 3579 §3.2: an Access-Request with EAP-Message must carry a Message-Authenticator (which
 //! `verify` has checked when present); one without is rejected here. The handler only comes
 //! here for a request without User-Password, so a PAP login does no work for EAP.
 
 use super::clients::Client;
-use super::codec::{Attribute, AttributeType, Code, Packet};
+use super::codec::{Attribute, AttributeType, Code, MAX_ATTRIBUTE_VALUE, Packet};
 use super::crypto;
 use super::dictionary::Dictionary;
 use super::verify::Wire;
@@ -23,8 +28,9 @@ const FRAMED_MTU: AttributeType = AttributeType(12);
 const MICROSOFT: u32 = 311;
 const MS_MPPE_SEND_KEY: u8 = 16;
 const MS_MPPE_RECV_KEY: u8 = 17;
-/// The octets an EAP Accept adds to the engine's: EAP-Success and the two keys.
-const EAP_ACCEPT_OCTETS: usize = 6 + 2 * 58;
+/// The octets an EAP Accept adds to the engine's: EAP-Success, the two keys and the longest
+/// User-Name.
+const EAP_ACCEPT_OCTETS: usize = 6 + 2 * 58 + 2 + MAX_ATTRIBUTE_VALUE;
 
 /// Answers an Access-Request carrying EAP-Message with the reply to sign; `eap` is the
 /// configuration's EAP side (`None`: EAP is off, the request is rejected as before EAP
@@ -114,8 +120,9 @@ impl<'a> On<'a> {
     }
 }
 
-/// The Access-Accept: EAP-Success, the engine's message, the MPPE keys, the policies' reply
-/// attributes; `None` when one of those cannot be encoded (the NAS then gets a Reject).
+/// The Access-Accept: EAP-Success, the engine's message, the authenticated user's name, the
+/// MPPE keys, the policies' reply attributes; `None` when one of those cannot be encoded (the
+/// NAS then gets a Reject). A policy's own User-Name replaces the user's.
 fn accept(
     dictionary: &Dictionary,
     to: &On<'_>,
@@ -132,6 +139,13 @@ fn accept(
     reply.push_split(AttributeType::EAP_MESSAGE, eap);
     if let Some(message) = &accepted.message {
         reply.push_split(AttributeType::REPLY_MESSAGE, message.as_bytes());
+    }
+    let policy_names_user = accepted
+        .reply
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("User-Name"));
+    if !policy_names_user {
+        user_name(&mut reply, &accepted.user, client);
     }
     if let Some(msk) = msk {
         let (recv, send) = msk.split_at(32);
@@ -160,6 +174,22 @@ fn accept(
     Some(reply)
 }
 
+/// Adds User-Name = `user` (one attribute: RFC 2865 §5.1 allows no more); a name too long for
+/// one is left out, and the NAS keeps the identity it had.
+fn user_name(reply: &mut Packet, user: &str, client: &Client) {
+    if user.is_empty() {
+        return;
+    }
+    if user.len() > MAX_ATTRIBUTE_VALUE {
+        tracing::warn!(client = %client.name, "EAP: the inner identity is longer than one User-Name attribute: left out of the Access-Accept");
+        return;
+    }
+    reply.attributes.push(Attribute {
+        typ: AttributeType::USER_NAME,
+        value: user.as_bytes().to_vec(),
+    });
+}
+
 fn reply(code: Code, request: &Packet) -> Packet {
     Packet {
         code,
@@ -184,6 +214,53 @@ fn vendor_attribute(typ: u8, value: &[u8]) -> Attribute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The User-Names of the Accept `accept` builds for `accepted`.
+    fn accepted_names(accepted: &crate::eap::Accepted) -> Vec<Vec<u8>> {
+        let dictionary = Dictionary::builtin().expect("the built-in dictionary");
+        let client = Client {
+            network: None,
+            secret: crate::secret::Secret::new(b"s".to_vec()),
+            name: "wifi".into(),
+            require_message_authenticator: false,
+            limit_proxy_state: false,
+            tls_only: false,
+            das: None,
+        };
+        let request = Packet {
+            code: Code::ACCESS_REQUEST,
+            identifier: 3,
+            authenticator: [1; 16],
+            attributes: vec![Attribute {
+                typ: AttributeType::USER_NAME,
+                value: b"anonymous".to_vec(),
+            }],
+        };
+        let on = On::new(&request, Wire::Classic, &client);
+        let reply = accept(&dictionary, &on, &[3, 3, 0, 4], None, accepted).expect("an Accept");
+        reply
+            .get_all(AttributeType::USER_NAME)
+            .map(<[u8]>::to_vec)
+            .collect()
+    }
+
+    /// The Accept names the user the engine authenticated (the inner identity, as typed), once;
+    /// a policy's User-Name replaces it; a name too long for one attribute is left out.
+    #[test]
+    fn the_accept_names_the_authenticated_user() {
+        let mut accepted = crate::eap::Accepted {
+            user: "Alice".into(),
+            ..Default::default()
+        };
+        assert_eq!(accepted_names(&accepted), [b"Alice".to_vec()]);
+        accepted.reply = vec![("User-Name".into(), "wifi-alice".into())];
+        assert_eq!(accepted_names(&accepted), [b"wifi-alice".to_vec()]);
+        let accepted = crate::eap::Accepted {
+            user: "a".repeat(MAX_ATTRIBUTE_VALUE + 1),
+            ..Default::default()
+        };
+        assert!(accepted_names(&accepted).is_empty());
+    }
 
     /// RFC 2548's hiding, undone as the NAS does: the key comes back.
     #[test]

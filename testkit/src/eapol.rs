@@ -142,19 +142,9 @@ fn monitor(
             continue;
         };
         let event = String::from_utf8_lossy(&buf[..n]).into_owned();
-        // `<3>CTRL-REQ-OTP-0:Password:  needed for SSID …`
-        let Some(request) = event.split("CTRL-REQ-").nth(1) else {
+        let Some((field_id, prompt)) = control_request(&event) else {
             continue;
         };
-        let Some((field_id, text)) = request.split_once(':') else {
-            continue;
-        };
-        let prompt = text
-            .rsplit_once(" needed for SSID")
-            .map_or(text, |(prompt, _)| prompt)
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
         prompts.push(prompt.clone());
         if let Some(value) = answer(&prompt) {
             let reply = format!("CTRL-RSP-{field_id}:{value}");
@@ -162,4 +152,19 @@ fn monitor(
         }
     }
     prompts
+}
+
+/// A control interface event that asks for a credential: the field and request id to answer
+/// (`OTP-0`) and the prompt; `None` for other events.
+/// `<3>CTRL-REQ-OTP-0:Password:  needed for SSID …` → (`OTP-0`, `Password: `).
+pub fn control_request(event: &str) -> Option<(String, String)> {
+    let request = event.split("CTRL-REQ-").nth(1)?;
+    let (field_id, text) = request.split_once(':')?;
+    let prompt = text
+        .rsplit_once(" needed for SSID")
+        .map_or(text, |(prompt, _)| prompt)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    Some((field_id.to_string(), prompt))
 }

@@ -9,9 +9,12 @@
 //! `ip netns exec` makes sure nothing but the link joins them). hostapd sends its accounting
 //! to `acct_server`, answers Disconnect-Requests (RFC 5176) from 127.0.0.1 on `das_port`, and
 //! authenticates through a RADIUS server (`eap_server=0`): a given one
-//! ([`Authenticator::Radius`], e.g. tessera once it speaks EAP) or hostapd's integrated EAP
-//! server with EAP-MD5 users of its own ([`Authenticator::IntegratedEap`]), run as a second
-//! hostapd (`driver=none`, its RADIUS server on a free port). Not the NAS's own
+//! ([`Authenticator::Radius`]: tessera with `[eap]`) or hostapd's integrated EAP server with
+//! EAP-MD5 users of its own ([`Authenticator::IntegratedEap`]), run as a second hostapd
+//! (`driver=none`, its RADIUS server on a free port). The supplicant logs in with EAP-MD5 or
+//! with a network block the test writes ([`Supplicant`]: EAP-TTLS against tessera, say),
+//! answering what it asks on its control interface ([`Nas::answer`]: inner GTC's two rounds).
+//! Not the NAS's own
 //! `eap_server=1`: a NAS that authenticates by itself does not learn the EAP identity for its
 //! accounting, and sends the supplicant's MAC address as User-Name.
 //!
@@ -19,10 +22,11 @@
 //! when not.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::log::LogLines;
 use crate::ports::try_free_udp_port;
@@ -37,6 +41,34 @@ pub enum Authenticator {
     Radius(SocketAddr, String),
 }
 
+/// How the supplicant logs in.
+#[derive(Debug, Clone)]
+pub enum Supplicant {
+    /// EAP-MD5 with this identity and password (for [`Authenticator::IntegratedEap`]).
+    Md5(String, String),
+    /// The lines of wpa_supplicant's `network={…}` block that say the method and the
+    /// credentials (`eap=TTLS`, `identity=…`, `ca_cert=…`); `key_mgmt` and `eapol_flags` are
+    /// added.
+    Network(String),
+    /// The same, with a credential left out that wpa_supplicant asks for on its control
+    /// interface (inner GTC's password and code): it waits for [`Nas::answer`] to attach
+    /// before it starts.
+    Prompted(String),
+}
+
+impl Supplicant {
+    /// The whole `network={…}` block.
+    fn network(&self) -> String {
+        let lines = match self {
+            Supplicant::Md5(user, password) => {
+                format!("eap=MD5\nidentity=\"{user}\"\npassword=\"{password}\"")
+            }
+            Supplicant::Network(lines) | Supplicant::Prompted(lines) => lines.clone(),
+        };
+        format!("network={{\nkey_mgmt=IEEE8021X\neapol_flags=0\n{lines}\n}}\n")
+    }
+}
+
 /// What the NAS is configured with.
 #[derive(Debug, Clone)]
 pub struct NasConfig {
@@ -49,14 +81,18 @@ pub struct NasConfig {
     /// Its DAS (RFC 5176): the UDP port it listens on and the secret of the
     /// Disconnect-Requests it accepts from 127.0.0.1; off when `None`.
     pub das: Option<(u16, String)>,
-    /// The supplicant's identity and password (EAP-MD5).
-    pub supplicant: (String, String),
+    /// How the supplicant logs in.
+    pub supplicant: Supplicant,
 }
 
 /// Whether this process may make network namespaces (root, and a kernel that lets it);
 /// `Err` says why not.
 pub fn netns_permitted() -> Result<(), String> {
-    let name = format!("tsr-probe-{}", std::process::id());
+    // A name of this call's own: tests probing at once must not see each other's namespace
+    // ("File exists") and skip.
+    static PROBE: AtomicU32 = AtomicU32::new(0);
+    let n = PROBE.fetch_add(1, Ordering::Relaxed);
+    let name = format!("tsr-probe-{}-{n}", std::process::id());
     let out = Command::new("ip")
         .args(["netns", "add", &name])
         .output()
@@ -82,6 +118,8 @@ pub struct Nas {
     pub hostapd_log: LogLines,
     /// wpa_supplicant's output (`-d`).
     pub supplicant_log: LogLines,
+    /// wpa_supplicant's control socket.
+    control: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -132,6 +170,7 @@ impl Nas {
             eap_server: None,
             hostapd_log: LogLines::default(),
             supplicant_log: LogLines::default(),
+            control: dir.path().join("ctrl").join(&peer),
             _dir: tempfile::tempdir().expect("tempdir"),
         };
         ip(&["link", "add", &link, "type", "veth", "peer", "name", &peer]);
@@ -162,10 +201,10 @@ impl Nas {
         nas.hostapd_log
             .wait_for("AP-ENABLED", Duration::from_secs(20), "hostapd");
 
-        let (user, password) = &config.supplicant;
         let supplicant_conf = format!(
-            "ap_scan=0\nnetwork={{\n  key_mgmt=IEEE8021X\n  eap=MD5\n  identity=\"{user}\"\n  \
-             password=\"{password}\"\n  eapol_flags=0\n}}\n"
+            "ctrl_interface={}\nap_scan=0\n{}",
+            dir.path().join("ctrl").display(),
+            config.supplicant.network()
         );
         let path = dir.path().join("wpa_supplicant.conf");
         std::fs::write(&path, supplicant_conf).expect("write wpa_supplicant.conf");
@@ -180,9 +219,11 @@ impl Nas {
                 "wpa_supplicant",
             ])
             .args(["-d", "-Dwired", "-i"])
-            .arg(&peer)
-            .arg("-c")
-            .arg(&path);
+            .arg(&peer);
+        if matches!(config.supplicant, Supplicant::Prompted(_)) {
+            command.arg("-W");
+        }
+        command.arg("-c").arg(&path);
         let (child, log) = spawn_logged(command, "wpa_supplicant");
         nas.supplicant = Some(child);
         nas.supplicant_log = log;
@@ -197,6 +238,57 @@ impl Nas {
             Duration::from_secs(30),
             "wpa_supplicant",
         );
+    }
+}
+
+impl Nas {
+    /// Attaches to wpa_supplicant's control interface (a [`Supplicant::Prompted`] one waits
+    /// for this to start) and answers each credential it asks for with `answer(prompt)`, until
+    /// its EAP succeeds or fails: the prompts, in order, and whether it succeeded. Once per
+    /// NAS.
+    pub fn answer(&self, mut answer: impl FnMut(&str) -> String) -> (Vec<String>, bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.control.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "no control socket {:?}",
+                self.control
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let local = self._dir.path().join("monitor");
+        let monitor = UnixDatagram::bind(&local).expect("bind the monitor socket");
+        monitor
+            .connect(&self.control)
+            .expect("connect to wpa_supplicant");
+        monitor
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        monitor.send(b"ATTACH").expect("ATTACH");
+        let mut prompts = vec![];
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let Ok(n) = monitor.recv(&mut buf) else {
+                continue;
+            };
+            let event = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if event.contains("CTRL-EVENT-EAP-SUCCESS") {
+                return (prompts, true);
+            }
+            if event.contains("CTRL-EVENT-EAP-FAILURE") {
+                return (prompts, false);
+            }
+            let Some((field_id, prompt)) = crate::eapol::control_request(&event) else {
+                continue;
+            };
+            let reply = format!("CTRL-RSP-{field_id}:{}", answer(&prompt));
+            prompts.push(prompt);
+            monitor
+                .send(reply.as_bytes())
+                .expect("answer wpa_supplicant");
+        }
+        (prompts, false)
     }
 }
 

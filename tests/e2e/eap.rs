@@ -11,7 +11,7 @@ use testkit::eapol;
 use crate::util::{SECRET, Server, Setup};
 
 /// "12345678901234567890" in hex: RFC 4226's test seed; its first codes are 755224, 287082.
-const SEED_HEX: &str = "3132333435363738393031323334353637383930";
+pub(crate) const SEED_HEX: &str = "3132333435363738393031323334353637383930";
 
 /// tessera with `[eap] methods` and the CA's server certificate.
 fn start(ca: &TestCa, methods: &str) -> Server {
@@ -46,7 +46,7 @@ fn enroll_hotp(server: &Server) {
 /// What OpenSSL logs for a message only a TLS 1.3 handshake has.
 const TLS13_HANDSHAKE: &str = "TLSv1.3 read encrypted extensions";
 
-fn code(counter: u64) -> String {
+pub(crate) fn code(counter: u64) -> String {
     hotp(b"12345678901234567890", counter, 6)
 }
 
@@ -101,7 +101,13 @@ fn ttls_with_inner_pap_over_tls_1_2_sends_the_keys() {
         "{}",
         run.output
     );
-    // The outer identity decided nothing: the audit has alice.
+    // The outer identity decided nothing: the audit has alice, and the NAS gets her name.
+    assert_eq!(
+        accepted_user_name(&run.output).as_deref(),
+        Some("alice"),
+        "{}",
+        run.output
+    );
     let (_, audit, _) = server.cli(&["audit"], "");
     assert!(
         audit.contains("eap-ttls/pap") && audit.contains("alice"),
@@ -111,6 +117,16 @@ fn ttls_with_inner_pap_over_tls_1_2_sends_the_keys() {
     let replay = eapol::run(server.addr, SECRET, &network, true, no_prompt);
     assert!(!replay.succeeded(), "{}", replay.output);
     assert!(replay.output.contains("Access-Reject"), "{}", replay.output);
+}
+
+/// The User-Name of the Access-Accept eapol_test received (its dump of the RADIUS message:
+/// `Attribute 1 (User-Name) length=7` then `Value: 'alice'`), if it had one.
+fn accepted_user_name(output: &str) -> Option<String> {
+    let (_, accept) = output.rsplit_once("(Access-Accept)")?;
+    let accept = accept.split("RADIUS message:").next()?;
+    let (_, attribute) = accept.split_once("(User-Name)")?;
+    let (_, value) = attribute.split_once("Value: '")?;
+    Some(value.split_once('\'')?.0.to_string())
 }
 
 /// The two rounds: the password to the first GTC request, the SMS code to the second, whose
@@ -153,6 +169,9 @@ fn peap_with_inner_gtc_in_two_rounds_over_tls_1_2_and_1_3() {
         assert!(run.succeeded(), "{phase1}: {}", run.output);
         assert!(run.output.contains("MPPE keys OK: 1"), "{}", run.output);
         assert_eq!(run.prompts.len(), 2, "{:?}", run.prompts);
+        // The inner identity, not `anonymous`, for the NAS's accounting.
+        let user = accepted_user_name(&run.output);
+        assert_eq!(user.as_deref(), Some("alice"), "{}", run.output);
         let tls13 = run.output.contains(TLS13_HANDSHAKE);
         assert_eq!(tls13, phase1.ends_with("=0"), "{phase1}: {}", run.output);
     }

@@ -1,10 +1,17 @@
 //! Issue 30 with a real NAS: hostapd as a wired 802.1X authenticator (`testkit::nas`: a veth
 //! pair, the supplicant's end in a network namespace) sending its accounting to tessera and
 //! answering Disconnect-Requests, with wpa_supplicant logging alice in through hostapd's own
-//! EAP server (tessera has no EAP yet). Disabling alice's token with `tessera token disable`
-//! ends her session at the NAS: hostapd acknowledges the Disconnect-Request, ends the port and
-//! sends the Stop, and the audit shows the ACK. A session hostapd does not know (recorded
-//! from radclient) gets a NAK, audited with its Error-Cause.
+//! EAP server. Disabling alice's token with `tessera token disable` ends her session at the
+//! NAS: hostapd acknowledges the Disconnect-Request, ends the port and sends the Stop, and the
+//! audit shows the ACK. A session hostapd does not know (recorded from radclient) gets a NAK,
+//! audited with its Error-Cause.
+//!
+//! Issues 26 and 30 together: tessera is also hostapd's authentication server, alice logs in
+//! with EAP-TTLS/PAP under the outer identity `anonymous`, and the User-Name of tessera's
+//! Access-Accept (her inner identity) is what hostapd's accounting names — so her session is
+//! found and ended when her token is disabled. With EAP-TTLS/GTC in two rounds (the password,
+//! then the code from the spool, answered on wpa_supplicant's control interface) the NAS
+//! accounts under her name too.
 //!
 //! Needs root for the namespace; skipped, saying why, where `ip netns add` is refused.
 
@@ -12,7 +19,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::nas::{Authenticator, Nas, NasConfig, netns_permitted};
+use testkit::ca::TestCa;
+use testkit::nas::{Authenticator, Nas, NasConfig, Supplicant, netns_permitted};
 use testkit::ports::try_free_udp_port;
 use testkit::radclient::{SECRET, radclient_command};
 
@@ -54,15 +62,20 @@ fn skip_without_netns() -> bool {
     }
 }
 
+/// The client entry of the NAS (127.0.0.1), its DAS on `das_port`.
+fn das_client(das_port: u16) -> String {
+    format!(
+        "[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n\
+         das_port = {das_port}\ndas_secret = \"{DAS_SECRET}\"\n"
+    )
+}
+
 /// tessera with a client entry whose DAS is on `das_port`, and a TOTP token for alice: the
 /// server, its accounting address and the token's serial.
 fn server_with_das(das_port: u16) -> (Server, SocketAddr, String) {
     // With the admin API (dave is admin), for the revoke through it.
     let server = Server::start_with(&Setup {
-        clients: format!(
-            "[[client]]\naddress = \"127.0.0.1\"\nsecret = \"{SECRET}\"\nname = \"test-nas\"\n\
-             das_port = {das_port}\ndas_secret = \"{DAS_SECRET}\"\n"
-        ),
+        clients: das_client(das_port),
         ..crate::admin_api::setup("", "")
     });
     let accounting = accounting_addr(&server);
@@ -122,21 +135,42 @@ fn disconnect_rows(server: &Server, n: usize) -> Vec<Value> {
 /// hostapd with alice logged in through it, sending accounting to `accounting` and taking
 /// Disconnect-Requests on `das_port`; and her session's id as tessera recorded it.
 fn alice_online(server: &Server, accounting: SocketAddr, das_port: u16) -> (Nas, String) {
+    let (nas, session) = online(
+        server,
+        accounting,
+        das_port,
+        Authenticator::IntegratedEap(vec![("alice".into(), "md5pw".into())]),
+        Supplicant::Md5("alice".into(), "md5pw".into()),
+    );
+    let id = session["session_id"].as_str().expect("an id").to_string();
+    (nas, id)
+}
+
+/// hostapd authenticating through `authenticator`, with `supplicant` logged in through it,
+/// sending accounting to `accounting` and taking Disconnect-Requests on `das_port`; and
+/// alice's open session as tessera recorded it.
+fn online(
+    server: &Server,
+    accounting: SocketAddr,
+    das_port: u16,
+    authenticator: Authenticator,
+    supplicant: Supplicant,
+) -> (Nas, Value) {
     testkit::require_program("hostapd", "-v", "apt-get install hostapd");
     testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
     let nas = Nas::start(&NasConfig {
-        authenticator: Authenticator::IntegratedEap(vec![("alice".into(), "md5pw".into())]),
+        authenticator,
         acct_server: accounting,
         acct_secret: SECRET.into(),
         das: Some((das_port, DAS_SECRET.into())),
-        supplicant: ("alice".into(), "md5pw".into()),
+        supplicant,
     });
     nas.wait_authorized();
     let session = wait_json(server, &["sessions", "--json", "--user", "alice"], |v| {
         v.as_array()?
             .iter()
             .find(|s| s["open"] == true && s["calling_station"].is_string())
-            .and_then(|s| s["session_id"].as_str().map(str::to_string))
+            .cloned()
     });
     (nas, session)
 }
@@ -218,4 +252,152 @@ fn a_token_deleted_through_the_admin_api_ends_the_session_too() {
         row["client"].as_str().unwrap().starts_with("admin/"),
         "{row}"
     );
+}
+
+/// `[eap]` with `methods` and the test CA's server certificate.
+fn eap_section(ca: &TestCa, methods: &str) -> String {
+    format!(
+        "[eap]\nmethods = [{methods}]\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+        ca.cert.display(),
+        ca.key.display()
+    )
+}
+
+/// The whole chain with tessera as the NAS's authentication server: alice logs in with
+/// EAP-TTLS/PAP (outer identity `anonymous`, password and HOTP code in one field), hostapd's
+/// Accounting Start names her as tessera's Access-Accept did, and disabling her token ends the
+/// session at the NAS: Disconnect-ACK in the audit, the Stop closes the session.
+#[test]
+fn an_eap_ttls_login_through_tessera_is_accounted_and_disconnected() {
+    if skip_without_netns() {
+        return;
+    }
+    let ca = TestCa::new();
+    let das_port = try_free_udp_port().expect("a free port");
+    let server = Server::start_with(&Setup {
+        clients: das_client(das_port),
+        extra: eap_section(&ca, "\"ttls\""),
+        ..Setup::default()
+    });
+    let accounting = accounting_addr(&server);
+    let (code, out, err) = server.cli(
+        &[
+            "token",
+            "enroll",
+            "--type",
+            "hotp",
+            "--user",
+            "alice",
+            "--seed-file",
+            "-",
+            "--json",
+        ],
+        crate::eap::SEED_HEX,
+    );
+    assert_eq!(code, 0, "{err}");
+    let enrolled: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let serial = enrolled["serial"].as_str().expect("a serial").to_string();
+
+    let network = format!(
+        "eap=TTLS\nidentity=\"alice\"\nanonymous_identity=\"anonymous\"\n\
+         password=\"wonderland{}\"\nca_cert=\"{}\"\nphase2=\"auth=PAP\"",
+        crate::eap::code(0),
+        ca.ca.display()
+    );
+    let (nas, session) = online(
+        &server,
+        accounting,
+        das_port,
+        Authenticator::Radius(server.addr, SECRET.into()),
+        Supplicant::Network(network),
+    );
+    // tessera authenticated her, and hostapd's Start names her, not `anonymous`.
+    let audit = json(&server, &["audit", "--user", "alice", "--json"]);
+    let login = audit
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["client"] == "test-nas eap-ttls/pap"));
+    assert!(login.is_some_and(|r| r["result"] == "accept"), "{audit}");
+    let field = |name: &str| session[name].as_str().unwrap_or("-").to_string();
+    assert_eq!(
+        [field("user"), field("identity")],
+        ["alice", "alice"],
+        "{session}"
+    );
+    let id = field("session_id");
+
+    let (code, _, err) = server.cli(&["token", "disable", &serial], "");
+    assert_eq!(code, 0, "{err}");
+    let wait = Duration::from_secs(10);
+    nas.hostapd_log
+        .wait_for("Found a matching session", wait, "hostapd");
+    let closed = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
+        v.as_array()?
+            .iter()
+            .find(|s| s["session_id"] == id.as_str() && s["open"] == false)
+            .cloned()
+    });
+    assert!(closed["stopped"].is_string(), "{closed}");
+    let rows = disconnect_rows(&server, 1);
+    let row = &rows[0];
+    assert_eq!(
+        (&row["result"], &row["serial"]),
+        (&Value::from("ok"), &Value::from(serial.as_str())),
+        "{row}"
+    );
+    let reason = row["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("Disconnect-ACK"), "{row}");
+    assert!(reason.ends_with(&format!("session {id}")), "{row}");
+}
+
+/// Two rounds through the NAS: TTLS with inner GTC, the password and then the code asked on
+/// wpa_supplicant's control interface; tessera's Accept names alice, and so does hostapd's
+/// accounting.
+#[test]
+fn an_eap_ttls_gtc_login_in_two_rounds_through_tessera_is_accounted_under_the_user() {
+    if skip_without_netns() {
+        return;
+    }
+    let ca = TestCa::new();
+    let das_port = try_free_udp_port().expect("a free port");
+    let server = Server::start_with(&Setup {
+        clients: das_client(das_port),
+        extra: eap_section(&ca, "\"ttls\""),
+        ..Setup::default()
+    });
+    testkit::require_program("hostapd", "-v", "apt-get install hostapd");
+    testkit::require_program("wpa_supplicant", "-v", "apt-get install wpasupplicant");
+    let network = format!(
+        "eap=TTLS\nidentity=\"alice\"\nanonymous_identity=\"anonymous\"\nca_cert=\"{}\"\n\
+         phase2=\"autheap=GTC\"",
+        ca.ca.display()
+    );
+    let nas = Nas::start(&NasConfig {
+        authenticator: Authenticator::Radius(server.addr, SECRET.into()),
+        acct_server: accounting_addr(&server),
+        acct_secret: SECRET.into(),
+        das: Some((das_port, DAS_SECRET.into())),
+        supplicant: Supplicant::Prompted(network),
+    });
+    let (prompts, succeeded) = nas.answer(|prompt| {
+        if prompt == "Password: " {
+            "wonderland".into()
+        } else {
+            server.last_otp()
+        }
+    });
+    assert!(succeeded, "{prompts:?}");
+    assert_eq!(prompts.len(), 2, "{prompts:?}");
+    assert_ne!(prompts[1], "Password: ");
+    let session = wait_json(&server, &["sessions", "--json", "--user", "alice"], |v| {
+        v.as_array()?
+            .iter()
+            .find(|s| s["open"] == true && s["calling_station"].is_string())
+            .cloned()
+    });
+    assert_eq!(session["identity"], "alice", "{session}");
+    let audit = json(&server, &["audit", "--user", "alice", "--json"]);
+    let login = audit
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["client"] == "test-nas eap-ttls/gtc"));
+    assert!(login.is_some_and(|r| r["result"] == "accept"), "{audit}");
 }
