@@ -1,6 +1,7 @@
 //! `tessera user …`: show what the directories say about a user (as the server would resolve
 //! them), maintain the local users file (add, passwd, del) and make password hashes. A
-//! running server picks up every change to the users file by itself.
+//! running server picks up every change to the users file by itself. `del` also ends the
+//! removed user's open sessions at their NAS, as disabling a token does.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -139,22 +140,82 @@ pub fn run(config: &std::path::Path, command: UserCommand) -> Result<(), Failure
             (file, Edit::Delete { name }, done)
         }
     };
-    let path = match choice.file {
-        Some(path) => path,
-        None => Config::load(config)
-            .map_err(config_failure)?
-            .users_file(choice.directory.as_deref())
-            .map_err(|e| Failure::No(format!("tessera: {e}")))?,
+    let deleted = match &edit {
+        Edit::Delete { name } => Some(name.clone()),
+        _ => None,
+    };
+    // With --file the config is only needed for the sessions of a deleted user.
+    let (path, loaded) = match choice.file {
+        Some(path) => (path, None),
+        None => {
+            let loaded = Config::load(config).map_err(config_failure)?;
+            let path = loaded
+                .users_file(choice.directory.as_deref())
+                .map_err(|e| Failure::No(format!("tessera: {e}")))?;
+            (path, Some(loaded))
+        }
     };
     match users_file::edit(&path, edit) {
         Ok(()) => {
             out!("{}: {done}", path.display());
+            if let Some(name) = deleted {
+                let loaded = loaded.or_else(|| Config::load(config).ok());
+                if let Some(loaded) = loaded {
+                    disconnect_leaver(&loaded, &path, &name);
+                }
+            }
             Ok(())
         }
         Err(e @ (EditError::Exists(_) | EditError::NotFound(_))) => {
             Err(Failure::No(format!("tessera: {}: {e}", path.display())))
         }
         Err(e) => Err(Failure::Error(e.to_string())),
+    }
+}
+
+/// After `user del`: ends the removed user's open sessions at their NAS, in every realm the
+/// users file serves, as disabling a token does ([`tessera::admin::revoke`]), each answer
+/// audited (`session disconnect`). The user is gone already: a store that cannot be opened
+/// is said on stderr, and no store means no sessions.
+fn disconnect_leaver(config: &Config, path: &std::path::Path, name: &str) {
+    use tessera::admin::{Actor, revoke};
+    use tessera::store::Identity;
+    let realms = config.realms_of_users_file(path);
+    if realms.is_empty() {
+        return;
+    }
+    let Ok(runtime) = super::runtime() else {
+        return;
+    };
+    let store = match super::existing_store(&runtime, config) {
+        Ok(store) => store,
+        Err(Failure::No(_)) => return,
+        Err(Failure::Error(e)) => {
+            eprintln!("tessera: {name:?}'s sessions not disconnected: {e}");
+            return;
+        }
+    };
+    let actor = Actor::cli(&super::audit::os_user());
+    for realm in realms {
+        let identity = Identity {
+            user: name.to_string(),
+            realm,
+        };
+        let done = runtime.block_on(revoke::disconnect_sessions(
+            store.as_ref(),
+            &config.clients,
+            &actor,
+            &identity,
+            None,
+        ));
+        for d in done {
+            out!(
+                "session {} at NAS {}: {}",
+                d.session.session_id,
+                d.session.nas,
+                d.answer.describe()
+            );
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! after [`Config::parse`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{Config, ConfigError, ConfigErrors};
@@ -125,6 +125,33 @@ impl Config {
                 names()
             )),
         }
+    }
+
+    /// The realms (lower-cased names, config order) whose directories include a users_file
+    /// directory reading `path`: whose users `tessera user del` removes from that file
+    /// (paths compared as given, then canonicalised when both exist).
+    pub fn realms_of_users_file(&self, path: &Path) -> Vec<String> {
+        let same = |other: &Path| {
+            other == path
+                || matches!(
+                    (other.canonicalize(), path.canonicalize()),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        };
+        let served: Vec<&String> = self
+            .directories
+            .iter()
+            .filter(|(_, d)| {
+                d.downcast_ref::<UsersFileConfig>()
+                    .is_some_and(|c| same(&c.path))
+            })
+            .map(|(n, _)| n)
+            .collect();
+        self.realms
+            .iter()
+            .filter(|r| r.directories.iter().any(|d| served.contains(&d)))
+            .map(|r| r.name.clone())
+            .collect()
     }
 
     /// Loads the RADIUS dictionary named by `[server] dictionary`, or the built-in copy of

@@ -44,7 +44,7 @@ pub enum AuditAction {
     /// An admin API session ended by its owner.
     AdminLogout,
     /// A Disconnect-Request (RFC 5176) sent to a NAS for an open session of a user whose
-    /// token was disabled or deleted; the result says whether the NAS acknowledged it.
+    /// token was disabled or deleted, or who was removed by `tessera user del`; the result says whether the NAS acknowledged it.
     SessionDisconnect,
 }
 

@@ -4,7 +4,7 @@
 //! EAP server. Disabling alice's token with `tessera token disable` ends her session at the
 //! NAS: hostapd acknowledges the Disconnect-Request, ends the port and sends the Stop, and the
 //! audit shows the ACK. A session hostapd does not know (recorded from radclient) gets a NAK,
-//! audited with its Error-Cause.
+//! audited with its Error-Cause. Removing alice with `tessera user del` ends it the same way.
 //!
 //! Issues 26 and 30 together: tessera is also hostapd's authentication server, alice logs in
 //! with EAP-TTLS/PAP under the outer identity `anonymous`, and the User-Name of tessera's
@@ -252,6 +252,34 @@ fn a_token_deleted_through_the_admin_api_ends_the_session_too() {
         row["client"].as_str().unwrap().starts_with("admin/"),
         "{row}"
     );
+}
+
+/// A leaver: `tessera user del alice` removes her from the users file of realm `local` and
+/// ends her open session at the NAS as a disabled token does, audited without a serial.
+#[test]
+fn a_user_deleted_from_the_users_file_has_the_session_ended() {
+    if skip_without_netns() {
+        return;
+    }
+    let das_port = try_free_udp_port().expect("a free port");
+    let (server, accounting, _serial) = server_with_das(das_port);
+    let (nas, session) = alice_online(&server, accounting, das_port);
+    let (code, out, err) = server.cli(&["user", "del", "alice"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Disconnect-ACK"), "{out}");
+    let wait = Duration::from_secs(10);
+    nas.hostapd_log
+        .wait_for("Found a matching session", wait, "hostapd");
+    let rows = disconnect_rows(&server, 1);
+    let row = &rows[0];
+    assert_eq!(
+        (&row["result"], &row["realm"], &row["serial"]),
+        (&Value::from("ok"), &Value::from("local"), &Value::Null),
+        "{row}"
+    );
+    let reason = row["reason"].as_str().unwrap();
+    assert!(reason.contains("Disconnect-ACK"), "{row}");
+    assert!(reason.ends_with(&format!("session {session}")), "{row}");
 }
 
 /// `[eap]` with `methods` and the test CA's server certificate.
