@@ -27,7 +27,7 @@
 //! challenges), `rows.rs` (rows to the store's types, inserting tokens), `connect.rs` (URL,
 //! password file, TLS, pool), `schema.rs` (migrations), `key_file.rs` (the cluster's key),
 //! `queued.rs` (audit rows and back-off counts written in batches), `sessions.rs` (accounting
-//! sessions), `backoff.rs` (the
+//! sessions), `tokens.rs` (token rows and an admin's changes to them), `backoff.rs` (the
 //! back-off counts' statements), `copy.rs` (`tessera store copy`).
 //!
 //! [`Store`]: super::Store
@@ -223,3 +223,4 @@ mod challenges;
 mod copy;
 mod sessions;
 mod store;
+mod tokens;

@@ -1,7 +1,8 @@
 //! The [`Store`] trait's calls on PostgreSQL: each one statement or one transaction on a
 //! pooled connection; a login's first read and its counter consume go through the batchers
 //! (`batches.rs`), audit rows and back-off counts through the write queue (`queued.rs`),
-//! challenges through `challenges.rs`.
+//! challenges through `challenges.rs`, token rows in `tokens.rs`, accounting sessions in
+//! `sessions.rs`.
 
 use async_trait::async_trait;
 
@@ -12,34 +13,19 @@ use super::super::{
 };
 use super::challenges::{answered_serial, challenge_rows, close_challenge, start_challenge};
 use super::rows::{
-    INSERT_AUDIT, audit_from_row, audit_params, audit_query, challenge_from_row, insert_tokens,
-    ms_column, to_i64, tokens_from_rows,
+    INSERT_AUDIT, audit_from_row, audit_params, audit_query, challenge_from_row, ms_column,
 };
-use super::{
-    CHALLENGE_COLUMNS, PgStore, SELECT_TOKENS_OF_USER, backoff, batches, copy, execute, query,
-};
+use super::{CHALLENGE_COLUMNS, PgStore, backoff, batches, copy, execute, query};
 use crate::time::UnixMs;
 
 #[async_trait]
 impl Store for PgStore {
     async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
-        self.timed(async {
-            let c = self.client().await?;
-            let rows = query(&c, SELECT_TOKENS_OF_USER, &[&user, &realm]).await?;
-            tokens_from_rows(&rows, &self.key)
-        })
-        .await
+        self.tokens_of_user_pg(user, realm).await
     }
 
     async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
-        let c = self.client().await?;
-        let sql = concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokens WHERE serial = $1"
-        );
-        let rows = query(&c, sql, &[&serial]).await?;
-        Ok(tokens_from_rows(&rows, &self.key)?.into_iter().next())
+        self.token_pg(serial).await
     }
 
     async fn list_tokens(
@@ -47,81 +33,35 @@ impl Store for PgStore {
         user: Option<&str>,
         realm: Option<&str>,
     ) -> Result<Vec<Token>, StoreError> {
-        let c = self.client().await?;
-        let sql = concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokens WHERE ($1::text IS NULL OR username = $1) \
-             AND ($2::text IS NULL OR realm = $2) ORDER BY realm, username, serial"
-        );
-        let rows = query(&c, sql, &[&user, &realm]).await?;
-        tokens_from_rows(&rows, &self.key)
+        self.list_tokens_pg(user, realm).await
     }
 
     async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
-        self.insert_tokens(vec![token]).await
+        self.insert_token_pg(token).await
     }
 
     async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        insert_tokens(&tx, &self.key, &self.name, &tokens).await?;
-        Ok(tx.commit().await?)
+        self.insert_tokens_pg(tokens).await
     }
 
     async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        for token in &tokens {
-            execute(
-                &tx,
-                "DELETE FROM tokens WHERE serial = $1",
-                &[&token.serial],
-            )
-            .await?;
-        }
-        insert_tokens(&tx, &self.key, &self.name, &tokens).await?;
-        Ok(tx.commit().await?)
+        self.replace_tokens_pg(tokens).await
     }
 
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(execute(&c, "DELETE FROM tokens WHERE serial = $1", &[&serial]).await? > 0)
+        self.delete_token_pg(serial).await
     }
 
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(execute(
-            &c,
-            "UPDATE tokens SET active = $2, pending = false WHERE serial = $1",
-            &[&serial, &active],
-        )
-        .await?
-            > 0)
+        self.set_active_pg(serial, active).await
     }
 
     async fn confirm_token(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(execute(
-            &c,
-            "UPDATE tokens SET active = true, pending = false, counter = $2, fail_count = 0 \
-             WHERE serial = $1 AND pending AND counter <= $2",
-            &[&serial, &to_i64(counter)],
-        )
-        .await?
-            > 0)
+        self.confirm_token_pg(serial, counter).await
     }
 
     async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
-        let description = super::super::decide::description(description);
-        let c = self.client().await?;
-        Ok(execute(
-            &c,
-            "UPDATE tokens SET description = $2 WHERE serial = $1",
-            &[&serial, &description],
-        )
-        .await?
-            > 0)
+        self.set_description_pg(serial, description).await
     }
 
     async fn set_pin_hash(
@@ -129,14 +69,7 @@ impl Store for PgStore {
         serial: &str,
         pin_hash: Option<String>,
     ) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(execute(
-            &c,
-            "UPDATE tokens SET pin_hash = $2 WHERE serial = $1",
-            &[&serial, &pin_hash],
-        )
-        .await?
-            > 0)
+        self.set_pin_hash_pg(serial, pin_hash).await
     }
 
     async fn user_state(
@@ -461,17 +394,7 @@ impl Store for PgStore {
     }
 
     async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        execute(&tx, "DELETE FROM challenges WHERE serial = $1", &[&serial]).await?;
-        let changed = execute(
-            &tx,
-            "UPDATE tokens SET username = $2 WHERE serial = $1",
-            &[&serial, &user],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(changed > 0)
+        self.set_token_owner_pg(serial, user).await
     }
 
     async fn assign_token(
@@ -480,28 +403,11 @@ impl Store for PgStore {
         user: &str,
         realm: &str,
     ) -> Result<bool, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await?;
-        execute(&tx, "DELETE FROM challenges WHERE serial = $1", &[&serial]).await?;
-        let changed = execute(
-            &tx,
-            "UPDATE tokens SET username = $2, realm = $3, owner_id = NULL WHERE serial = $1",
-            &[&serial, &user, &realm],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(changed > 0)
+        self.assign_token_pg(serial, user, realm).await
     }
 
     async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
-        let c = self.client().await?;
-        Ok(execute(
-            &c,
-            "UPDATE tokens SET counter = $2 WHERE serial = $1",
-            &[&serial, &to_i64(counter)],
-        )
-        .await?
-            > 0)
+        self.set_counter_pg(serial, counter).await
     }
 
     async fn audit(&self, entry: AuditEntry) {

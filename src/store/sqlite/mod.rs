@@ -16,8 +16,9 @@
 //! `batches.rs` (the writer: group commit, checkpoints, the shared connection), `schema.rs`
 //! (creating the file, migrations), `key_file.rs` (the key fingerprint check),
 //! `challenges.rs` (starting and closing challenges: the operations that decide races between
-//! logins), `backoff.rs` (the back-off counts' statement), `sessions.rs` (accounting sessions), `copy.rs`
-//! (`tessera store copy`).
+//! logins), `backoff.rs` (the back-off counts' statement), `sessions.rs` (accounting
+//! sessions), `tokens.rs` (token rows and an admin's changes to them), `copy.rs` (`tessera
+//! store copy`).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -301,6 +302,7 @@ const CONSUME_COUNTER: &str = "UPDATE tokens SET counter = ?2 + 1, fail_count = 
 mod rows;
 mod sessions;
 mod store;
+mod tokens;
 
 use rows::{
     CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_audit,

@@ -1,5 +1,6 @@
 //! [`SqliteStore`]'s calls: every [`Store`] operation as a job for the writer, a read in the
-//! request's task, or a write nobody waits for (see `batches.rs` for how each runs).
+//! request's task, or a write nobody waits for (see `batches.rs` for how each runs). Token
+//! rows are in `tokens.rs`, accounting sessions in `sessions.rs`.
 
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, ToSql, params};
@@ -10,31 +11,23 @@ use super::super::{
     ChallengeStart, Dump, RequestMark, Store, StoreError, Token, UserState,
 };
 use super::rows::{
-    CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_all,
-    insert_audit, ms_column, query_tokens, to_i64,
+    CHALLENGE_COLUMNS, InMs, InSeconds, audit_from_row, challenge_from_row, insert_audit,
+    ms_column, query_tokens, to_i64,
 };
 use super::{
-    CONSUME_COUNTER, SELECT_TOKEN, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, backoff,
-    challenges, copy, execute_cached,
+    CONSUME_COUNTER, SELECT_TOKENS_OF_USER, Seen, SqliteStore, Work, backoff, challenges, copy,
+    execute_cached,
 };
 use crate::time::UnixMs;
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn tokens_of_user(&self, user: &str, realm: &str) -> Result<Vec<Token>, StoreError> {
-        let (user, realm) = (user.to_string(), realm.to_string());
-        self.read(move |conn, key| query_tokens(conn, key, SELECT_TOKENS_OF_USER, &[&user, &realm]))
-            .await
+        self.tokens_of_user_sqlite(user, realm).await
     }
 
     async fn token(&self, serial: &str) -> Result<Option<Token>, StoreError> {
-        let serial = serial.to_string();
-        self.read(move |conn, key| {
-            Ok(query_tokens(conn, key, SELECT_TOKEN, &[&serial])?
-                .into_iter()
-                .next())
-        })
-        .await
+        self.token_sqlite(serial).await
     }
 
     async fn list_tokens(
@@ -42,88 +35,35 @@ impl Store for SqliteStore {
         user: Option<&str>,
         realm: Option<&str>,
     ) -> Result<Vec<Token>, StoreError> {
-        let (user, realm) = (user.map(str::to_string), realm.map(str::to_string));
-        self.read_large(move |conn, key| {
-            let sql = concat!(
-                "SELECT ",
-                token_columns!(),
-                " FROM tokens WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR realm = ?2) \
-                 ORDER BY realm, user, serial"
-            );
-            query_tokens(conn, key, sql, &[&user, &realm])
-        })
-        .await
+        self.list_tokens_sqlite(user, realm).await
     }
 
     async fn insert_token(&self, token: Token) -> Result<(), StoreError> {
-        self.call(move |conn, key| insert_all(conn, key, std::slice::from_ref(&token)))
-            .await
+        self.insert_token_sqlite(token).await
     }
 
     async fn insert_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
-        self.call(move |conn, key| insert_all(conn, key, &tokens))
-            .await
+        self.insert_tokens_sqlite(tokens).await
     }
 
     async fn replace_tokens(&self, tokens: Vec<Token>) -> Result<(), StoreError> {
-        self.call(move |conn, key| {
-            for token in &tokens {
-                execute_cached(
-                    conn,
-                    "DELETE FROM tokens WHERE serial = ?1",
-                    [&token.serial],
-                )?;
-            }
-            insert_all(conn, key, &tokens)
-        })
-        .await
+        self.replace_tokens_sqlite(tokens).await
     }
 
     async fn delete_token(&self, serial: &str) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        self.call(move |conn, _| {
-            Ok(execute_cached(conn, "DELETE FROM tokens WHERE serial = ?1", [&serial])? > 0)
-        })
-        .await
+        self.delete_token_sqlite(serial).await
     }
 
     async fn set_active(&self, serial: &str, active: bool) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        self.call(move |conn, _| {
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET active = ?2, pending = 0 WHERE serial = ?1",
-                params![serial, active],
-            )? > 0)
-        })
-        .await
+        self.set_active_sqlite(serial, active).await
     }
 
     async fn confirm_token(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        let counter = to_i64(counter);
-        self.call(move |conn, _| {
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET active = 1, pending = 0, counter = ?2, fail_count = 0 \
-                 WHERE serial = ?1 AND pending = 1 AND counter <= ?2",
-                params![serial, counter],
-            )? > 0)
-        })
-        .await
+        self.confirm_token_sqlite(serial, counter).await
     }
 
     async fn set_description(&self, serial: &str, description: &str) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        let description = super::super::decide::description(description);
-        self.call(move |conn, _| {
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET description = ?2 WHERE serial = ?1",
-                params![serial, description],
-            )? > 0)
-        })
-        .await
+        self.set_description_sqlite(serial, description).await
     }
 
     async fn set_pin_hash(
@@ -131,15 +71,7 @@ impl Store for SqliteStore {
         serial: &str,
         pin_hash: Option<String>,
     ) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        self.call(move |conn, _| {
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET pin_hash = ?2 WHERE serial = ?1",
-                params![serial, pin_hash],
-            )? > 0)
-        })
-        .await
+        self.set_pin_hash_sqlite(serial, pin_hash).await
     }
 
     async fn user_state(
@@ -458,16 +390,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_token_owner(&self, serial: &str, user: &str) -> Result<bool, StoreError> {
-        let (serial, user) = (serial.to_string(), user.to_string());
-        self.call(move |conn, _| {
-            execute_cached(conn, "DELETE FROM challenges WHERE serial = ?1", [&serial])?;
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET user = ?2 WHERE serial = ?1",
-                params![serial, user],
-            )? > 0)
-        })
-        .await
+        self.set_token_owner_sqlite(serial, user).await
     }
 
     async fn assign_token(
@@ -476,29 +399,11 @@ impl Store for SqliteStore {
         user: &str,
         realm: &str,
     ) -> Result<bool, StoreError> {
-        let (serial, user, realm) = (serial.to_string(), user.to_string(), realm.to_string());
-        self.call(move |conn, _| {
-            execute_cached(conn, "DELETE FROM challenges WHERE serial = ?1", [&serial])?;
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET user = ?2, realm = ?3, owner_id = NULL WHERE serial = ?1",
-                params![serial, user, realm],
-            )? > 0)
-        })
-        .await
+        self.assign_token_sqlite(serial, user, realm).await
     }
 
     async fn set_counter(&self, serial: &str, counter: u64) -> Result<bool, StoreError> {
-        let serial = serial.to_string();
-        let counter = to_i64(counter);
-        self.call(move |conn, _| {
-            Ok(execute_cached(
-                conn,
-                "UPDATE tokens SET counter = ?2 WHERE serial = ?1",
-                params![serial, counter],
-            )? > 0)
-        })
-        .await
+        self.set_counter_sqlite(serial, counter).await
     }
 
     async fn audit(&self, entry: AuditEntry) {
