@@ -124,6 +124,19 @@ impl EntryError {
     }
 }
 
+/// [`parse`] on a blocking thread: a file of up to 8 MiB of XML, and PBKDF2 with up to ten
+/// million rounds, are seconds of CPU that must not hold one of the runtime's threads (the
+/// RADIUS and HTTP requests run there).
+pub async fn parse_off_runtime(
+    format: ImportFormat,
+    file: Vec<u8>,
+    keys: ImportKeys,
+) -> Result<Vec<Entry>, EntryError> {
+    tokio::task::spawn_blocking(move || parse(format, &file, &keys))
+        .await
+        .unwrap_or_else(|e| Err(EntryError::new("file", format!("the parser stopped: {e}"))))
+}
+
 /// The entries of `file` in `format`.
 pub fn parse(
     format: ImportFormat,
@@ -229,7 +242,9 @@ async fn store_all(
 ) -> Result<Imported, AdminError> {
     let name = &request.file_name;
     let bad = |e: EntryError| AdminError::BadInput(format!("{name}: {e}; nothing imported"));
-    let entries = parse(request.format, &request.file, &request.keys).map_err(bad)?;
+    let entries = parse_off_runtime(request.format, request.file, request.keys)
+        .await
+        .map_err(bad)?;
     let now = admin.clock.now();
     let mut tokens = Vec::with_capacity(entries.len());
     let mut assigned = 0;
@@ -293,5 +308,34 @@ async fn store_all(
              YubiKey public id); nothing imported"
         ))),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// On a runtime of one thread, another task runs while a file is parsed only when the
+    /// parse is off the runtime's thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_file_is_parsed_off_the_runtimes_threads() {
+        let ran = Arc::new(AtomicBool::new(false));
+        tokio::spawn({
+            let ran = ran.clone();
+            async move { ran.store(true, Ordering::SeqCst) }
+        });
+        let file = b"tok1, 3132333435363738393031323334353637383930, hotp, 6\n".to_vec();
+        let keys = ImportKeys {
+            psk: None,
+            password: None,
+        };
+        let entries = parse_off_runtime(ImportFormat::OathCsv, file, keys).await;
+        assert_eq!(entries.map(|e| e.len()), Ok(1));
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "the parse held the runtime's thread"
+        );
     }
 }
