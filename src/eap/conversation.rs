@@ -1,7 +1,9 @@
 //! The store of open EAP conversations and its bounds: a fixed number open at once, each
-//! forgotten when its peer is silent for longer than its deadline. A stranger opening
-//! thousands of conversations fills the table and is refused (and counted); nothing grows
-//! without bound. Each conversation's own bounds (rounds, buffered octets) are kept by
+//! forgotten when its peer is silent for longer than its deadline, and at most
+//! [`MAX_PER_STATION`] of one station (a NAS's Calling-Station-Id: one Wi-Fi client, one
+//! switch port, one VPN client's address). A stranger opening thousands of conversations is
+//! refused (and counted) once its station holds its share, so one port cannot fill the table
+//! and lock everyone else out; nothing grows without bound. Each conversation's own bounds (rounds, buffered octets) are kept by
 //! `method.rs` and the driver.
 
 use std::collections::{HashMap, VecDeque};
@@ -9,6 +11,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::Conversation;
+
+/// The most conversations one station (client entry and Calling-Station-Id) holds at once. A
+/// supplicant has one conversation at a time; a few more cover those it abandoned (a restarted
+/// login) until their deadline passes.
+pub const MAX_PER_STATION: usize = 4;
 
 /// Why a new conversation was not opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +28,14 @@ pub struct Conversations {
 
 #[derive(Default)]
 struct Table {
-    open: HashMap<[u8; 16], (Conversation, Instant)>,
+    open: HashMap<[u8; 16], (Conversation, Instant, Option<String>)>,
     /// Deadlines in the order they were set; an entry whose deadline moved is stale and
     /// skipped.
     deadlines: VecDeque<([u8; 16], Instant)>,
     /// Conversations being worked on (taken out of `open`), counted against the bound.
     busy: usize,
+    /// Conversations (open or being worked on) per station that named one.
+    per_station: HashMap<String, usize>,
 }
 
 impl Table {
@@ -36,9 +45,23 @@ impl Table {
                 break;
             }
             self.deadlines.pop_front();
-            if self.open.get(&id).is_some_and(|(_, d)| *d == deadline) {
-                self.open.remove(&id);
+            if self.open.get(&id).is_some_and(|(_, d, _)| *d == deadline)
+                && let Some((_, _, station)) = self.open.remove(&id)
+            {
+                self.leave(station.as_deref());
                 crate::metrics::inc("tessera_eap_conversations_total", &[("end", "expired")]);
+            }
+        }
+    }
+
+    /// A conversation of `station` ended or was forgotten.
+    fn leave(&mut self, station: Option<&str>) {
+        if let Some(station) = station
+            && let Some(count) = self.per_station.get_mut(station)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_station.remove(station);
             }
         }
     }
@@ -76,9 +99,14 @@ impl Conversations {
         self.len() == 0
     }
 
-    /// Room for a new conversation under `max`, held until the [`Busy`] is put back or
-    /// dropped; expired ones are forgotten first.
-    pub fn reserve(&self, max: usize, now: Instant) -> Result<Busy<'_>, Full> {
+    /// Room for a new conversation of `station` under `max` and [`MAX_PER_STATION`], held
+    /// until the [`Busy`] is put back or dropped; expired ones are forgotten first.
+    pub fn reserve(
+        &self,
+        max: usize,
+        station: Option<&str>,
+        now: Instant,
+    ) -> Result<Busy<'_>, Full> {
         let Ok(mut table) = self.inner.lock() else {
             return Err(Full);
         };
@@ -86,8 +114,15 @@ impl Conversations {
         if table.open.len().saturating_add(table.busy) >= max {
             return Err(Full);
         }
+        if let Some(station) = station {
+            let count = table.per_station.entry(station.to_string()).or_insert(0);
+            if *count >= MAX_PER_STATION {
+                return Err(Full);
+            }
+            *count += 1;
+        }
         table.busy += 1;
-        Ok(Busy { store: self })
+        Ok(Busy::new(self, station.map(str::to_string)))
     }
 
     /// Takes the conversation `id` out to work on it (`None`: unknown or expired); its place
@@ -96,26 +131,34 @@ impl Conversations {
         let id: [u8; 16] = id.try_into().ok()?;
         let mut table = self.inner.lock().ok()?;
         table.expire(now);
-        let (conversation, _) = table.open.remove(&id)?;
+        let (conversation, _, station) = table.open.remove(&id)?;
         table.busy += 1;
-        Some((conversation, Busy { store: self }))
+        Some((conversation, Busy::new(self, station)))
     }
 
     /// Puts a conversation back in the place `busy` held, to wait for the peer until
     /// `deadline`.
-    pub fn put(&self, busy: Busy<'_>, id: [u8; 16], conversation: Conversation, deadline: Instant) {
-        // The place goes to the conversation: nothing to release.
-        std::mem::forget(busy);
+    pub fn put(
+        &self,
+        mut busy: Busy<'_>,
+        id: [u8; 16],
+        conversation: Conversation,
+        deadline: Instant,
+    ) {
+        // The place (and the station's share) goes to the conversation: nothing to release.
+        busy.kept = true;
+        let station = busy.station.take();
         if let Ok(mut table) = self.inner.lock() {
             table.busy = table.busy.saturating_sub(1);
-            table.open.insert(id, (conversation, deadline));
+            table.open.insert(id, (conversation, deadline, station));
             table.deadlines.push_back((id, deadline));
         }
     }
 
-    fn release(&self) {
+    fn release(&self, station: Option<&str>) {
         if let Ok(mut table) = self.inner.lock() {
             table.busy = table.busy.saturating_sub(1);
+            table.leave(station);
         }
     }
 }
@@ -126,11 +169,27 @@ impl Conversations {
 #[must_use]
 pub struct Busy<'a> {
     store: &'a Conversations,
+    /// The station whose share it holds.
+    station: Option<String>,
+    /// Given back to the store by [`Conversations::put`]: the drop releases nothing.
+    kept: bool,
+}
+
+impl<'a> Busy<'a> {
+    fn new(store: &'a Conversations, station: Option<String>) -> Self {
+        Busy {
+            store,
+            station,
+            kept: false,
+        }
+    }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.store.release();
+        if !self.kept {
+            self.store.release(self.station.as_deref());
+        }
     }
 }
 
@@ -155,18 +214,18 @@ mod tests {
         let now = Instant::now();
         let later = now + Duration::from_secs(30);
         for i in 0..3u8 {
-            let busy = store.reserve(3, now).unwrap();
+            let busy = store.reserve(3, None, now).unwrap();
             store.put(busy, [i; 16], conversation(), later);
         }
         // A stranger's fourth is refused while the three wait.
-        assert!(store.reserve(3, now).is_err());
+        assert!(store.reserve(3, None, now).is_err());
         assert_eq!(store.len(), 3);
         // Taken out and back in, a conversation keeps its place; its new deadline counts.
         let (c, busy) = store.take(&[0; 16], now).unwrap();
         assert_eq!(store.len(), 3, "a conversation worked on holds its place");
         store.put(busy, [0; 16], c, later + Duration::from_secs(30));
         // Past the first deadline the abandoned two are forgotten, the moved one is not.
-        drop(store.reserve(3, later).unwrap());
+        drop(store.reserve(3, None, later).unwrap());
         assert_eq!(store.len(), 1);
         assert!(store.take(&[1; 16], later).is_none());
         // Taken and dropped (the conversation ended, or its task was dropped): gone.
@@ -174,5 +233,33 @@ mod tests {
         assert!(store.is_empty());
         // A State of another length is nobody's.
         assert!(store.take(&[0; 3], later).is_none());
+    }
+
+    #[test]
+    fn one_station_holds_its_share_and_no_more() {
+        let store = Conversations::new();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(30);
+        let port = Some("nas/02-00-00-00-00-01");
+        for i in 0..MAX_PER_STATION {
+            let busy = store.reserve(100, port, now).unwrap();
+            store.put(busy, [u8::try_from(i).unwrap(); 16], conversation(), later);
+        }
+        // The port's next is refused; another station and one without a station are not.
+        assert!(store.reserve(100, port, now).is_err());
+        drop(
+            store
+                .reserve(100, Some("nas/02-00-00-00-00-02"), now)
+                .unwrap(),
+        );
+        drop(store.reserve(100, None, now).unwrap());
+        // A conversation taken and ended gives the port its place back...
+        drop(store.take(&[0; 16], now).unwrap());
+        let busy = store.reserve(100, port, now).unwrap();
+        store.put(busy, [9; 16], conversation(), later);
+        assert!(store.reserve(100, port, now).is_err());
+        // ...and so do those forgotten at their deadline.
+        drop(store.reserve(100, port, later).unwrap());
+        assert!(store.is_empty());
     }
 }

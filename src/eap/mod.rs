@@ -273,9 +273,18 @@ fn open(
     let Some(first) = server.methods.first() else {
         return Err(Some(packet::failure(eap.identifier)));
     };
-    let Ok(busy) = Conversations::global().reserve(server.limits.max_conversations, now) else {
+    // A station is the NAS's client entry and its Calling-Station-Id: one Wi-Fi client, one
+    // port, one VPN client's address.
+    let station = input
+        .request
+        .calling_station
+        .as_deref()
+        .map(|station| format!("{}/{station}", input.request.client_name));
+    let Ok(busy) =
+        Conversations::global().reserve(server.limits.max_conversations, station.as_deref(), now)
+    else {
         count("refused");
-        tracing::warn!(client = %input.request.client_name, "EAP: conversation table full: new conversation refused (see max_conversations)");
+        tracing::warn!(client = %input.request.client_name, station = ?input.request.calling_station, "EAP: new conversation refused: the table is full (max_conversations) or this station holds its share");
         return Err(Some(packet::failure(eap.identifier)));
     };
     let mut id = [0u8; 16];

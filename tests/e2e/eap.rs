@@ -355,6 +355,33 @@ fn strangers_conversations_are_bounded_in_number_and_time() {
     assert_eq!(metric(&server, "tessera_eap_conversations "), 1);
 }
 
+/// One station (a switch port, a Wi-Fi client: the NAS's Calling-Station-Id) cannot fill the
+/// table: past its share its new conversations are refused, while another station's and the
+/// NAS's others go on.
+#[test]
+fn one_station_cannot_fill_the_conversation_table() {
+    let server = bounded("\"gtc\"", "");
+    let open = |user: &str, station: &str| {
+        server.radclient(&[
+            ("User-Name", &format!("\"{user}\"")),
+            ("EAP-Message", &identity(1, user)),
+            ("Calling-Station-Id", &format!("\"{station}\"")),
+            ("Message-Authenticator", "0x00"),
+        ])
+    };
+    let port = "02-00-00-00-00-01";
+    for i in 0..4 {
+        open(&format!("s{i}"), port).expect("Access-Challenge");
+    }
+    open("s4", port).expect("Access-Reject");
+    assert_eq!(
+        metric(&server, "tessera_eap_conversations_total{end=\"refused\"}"),
+        1
+    );
+    open("alice", "02-00-00-00-00-02").expect("Access-Challenge");
+    assert_eq!(metric(&server, "tessera_eap_conversations "), 5);
+}
+
 /// The policies' `client` filter applies to EAP as to PAP: a policy for this NAS makes the
 /// code alone enough (otppin=2), a policy for another NAS does not apply.
 #[test]
